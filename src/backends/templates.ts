@@ -1,0 +1,33 @@
+/*
+ * Expands a file-backend expression such as `peers/%endpoint%.txt` for one request.
+ * `%endpoint%`, `%cookie:NAME%` and `%header:Name%` are replaced; any other `%…%` text stays.
+ */
+import type { PeerQuery } from '../core/api.js';
+import { cookieValue, endpointValue, headerValue } from './request-values.js';
+
+const VARIABLE = /%(endpoint|cookie:[^%]+|header:[^%]+)%/g;
+
+function lookUp(variable: string, query: PeerQuery): string | undefined {
+  if (variable === 'endpoint') return endpointValue(query.endpoint);
+  const colon = variable.indexOf(':');
+  const name = variable.slice(colon + 1);
+  return variable.startsWith('cookie:') ? cookieValue(query.headers, name) : headerValue(query.headers, name);
+}
+
+/**
+ * The expression with every variable replaced, or undefined when a variable is missing from
+ * the request or its value holds a NUL (which no file name can). Every `/` in an inserted
+ * value becomes `_`, so a value names one file and never a directory path (websocksy).
+ */
+export function expandExpression(expression: string, query: PeerQuery): string | undefined {
+  let complete = true;
+  const expanded = expression.replace(VARIABLE, (_match, variable: string) => {
+    const value = lookUp(variable, query);
+    if (value === undefined || value.includes('\0')) {
+      complete = false;
+      return '';
+    }
+    return value.replaceAll('/', '_');
+  });
+  return complete ? expanded : undefined;
+}

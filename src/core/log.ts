@@ -1,0 +1,45 @@
+/*
+ * One line per event on stderr: time, level, message, then key=value fields.
+ * Verbose (debug) lines are off unless asked for; nothing on the data path logs per frame.
+ */
+export type LogFields = Readonly<Record<string, string | number | boolean | undefined>>;
+
+let verbose = false;
+
+export function setVerbose(on: boolean): void {
+  verbose = on;
+}
+
+export function isVerbose(): boolean {
+  return verbose;
+}
+
+/** Quotes a field value when it would otherwise be ambiguous in a key=value line. */
+function formatValue(value: string | number | boolean): string {
+  const text = String(value);
+  return text === '' || /[\s"=]/.test(text) ? JSON.stringify(text) : text;
+}
+
+function write(level: string, message: string, fields?: LogFields): void {
+  let line = `${new Date().toISOString()} ${level} ${message}`;
+  if (fields !== undefined) {
+    for (const [key, value] of Object.entries(fields)) {
+      if (value !== undefined) line += ` ${key}=${formatValue(value)}`;
+    }
+  }
+  process.stderr.write(line + '\n');
+}
+
+export const log = {
+  error: (message: string, fields?: LogFields): void => write('error', message, fields),
+  warn: (message: string, fields?: LogFields): void => write('warn ', message, fields),
+  info: (message: string, fields?: LogFields): void => write('info ', message, fields),
+  debug: (message: string, fields?: LogFields): void => {
+    if (verbose) write('debug', message, fields);
+  },
+};
+
+/** The message of anything thrown, for log lines and error answers. */
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

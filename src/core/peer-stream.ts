@@ -1,0 +1,94 @@
+/* tcp and unix stream peers, on node:net. */
+import { connect, type Socket } from 'node:net';
+import type { PeerAddress } from './peer-address.js';
+import { PeerConnectError, type PeerConnection, type PeerEvents } from './peer.js';
+
+/** Keeps an error that happens between connect and start(), to be reported by start(). */
+function holdEarlyError(socket: Socket): () => Error | undefined {
+  let early: Error | undefined;
+  const hold = (error: Error): void => {
+    early ??= error;
+  };
+  socket.on('error', hold);
+  return () => {
+    socket.off('error', hold);
+    return early;
+  };
+}
+
+class StreamPeer implements PeerConnection {
+  readonly droppedDatagrams = 0;
+  private readonly takeEarlyError: () => Error | undefined;
+
+  constructor(
+    readonly address: PeerAddress,
+    private readonly socket: Socket,
+  ) {
+    this.takeEarlyError = holdEarlyError(socket);
+  }
+
+  start(events: PeerEvents): void {
+    const socket = this.socket;
+    const early = this.takeEarlyError();
+    socket.on('data', events.data);
+    socket.on('end', events.end);
+    socket.on('error', events.error);
+    if (early !== undefined) queueMicrotask(() => events.error(early));
+  }
+
+  write(data: Buffer): void {
+    this.socket.write(data);
+  }
+
+  get queuedBytes(): number {
+    return this.socket.writableLength;
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    this.socket.resume();
+  }
+
+  end(lingerMs: number): void {
+    const socket = this.socket;
+    this.takeEarlyError();
+    for (const event of ['data', 'end', 'error']) socket.removeAllListeners(event);
+    socket.resume();
+    // A peer that never closes its side must not keep the socket forever.
+    const timer = setTimeout(() => socket.destroy(), lingerMs);
+    timer.unref();
+    socket.once('close', () => clearTimeout(timer));
+    socket.on('error', () => socket.destroy());
+    socket.end();
+  }
+
+  destroy(): void {
+    this.takeEarlyError();
+    this.socket.destroy();
+  }
+}
+
+export function connectStreamPeer(address: PeerAddress, timeoutMs: number): Promise<PeerConnection> {
+  return new Promise((resolve, reject) => {
+    const socket =
+      'path' in address ? connect({ path: address.path }) : connect({ host: address.host, port: address.port });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new PeerConnectError(address, true, `no answer within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const fail = (error: NodeJS.ErrnoException): void => {
+      clearTimeout(timer);
+      reject(new PeerConnectError(address, false, error.code ?? error.message));
+    };
+    socket.once('error', fail);
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.off('error', fail);
+      if (address.transport === 'tcp') socket.setNoDelay(true);
+      resolve(new StreamPeer(address, socket));
+    });
+  });
+}

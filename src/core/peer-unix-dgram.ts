@@ -1,0 +1,112 @@
+/*
+ * unix-dgram peers through the `unix-dgram` package (node:dgram has no AF_UNIX). The socket is
+ * bound to a private path so the peer can answer; the path is removed on close. Datagrams the
+ * kernel refuses for lack of buffer space are queued and resent when the socket is writable.
+ */
+import { unlink } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createSocket, type UnixDgramSocket } from 'unix-dgram';
+import type { PeerAddress } from './peer-address.js';
+import { PeerConnectError, type PeerConnection, type PeerEvents } from './peer.js';
+
+let socketCount = 0;
+
+class UnixDgramPeer implements PeerConnection {
+  droppedDatagrams = 0;
+  queuedBytes = 0;
+  private paused = false;
+  private closed = false;
+  private events: PeerEvents | null = null;
+  private readonly queue: Buffer[] = [];
+
+  constructor(
+    readonly address: PeerAddress,
+    private readonly socket: UnixDgramSocket,
+    private readonly localPath: string,
+  ) {
+    socket.on('error', (error) => this.events?.error(error));
+    socket.on('message', (message) => {
+      if (this.paused) this.droppedDatagrams++;
+      else this.events?.data(message);
+    });
+    socket.on('writable', () => this.flush());
+  }
+
+  start(events: PeerEvents): void {
+    this.events = events;
+  }
+
+  write(data: Buffer): void {
+    if (this.queue.length > 0) {
+      this.enqueue(data);
+      return;
+    }
+    this.socket.send(data, (error) => {
+      if (error?.message === 'congestion') this.enqueue(data);
+      else if (error !== undefined) this.events?.error(error);
+    });
+  }
+
+  pause(): void {
+    this.paused = true;
+  }
+
+  resume(): void {
+    this.paused = false;
+  }
+
+  end(): void {
+    this.destroy();
+  }
+
+  destroy(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.events = null;
+    this.queue.length = 0;
+    this.queuedBytes = 0;
+    this.socket.close();
+    unlink(this.localPath, () => undefined);
+  }
+
+  private enqueue(data: Buffer): void {
+    this.queue.push(data);
+    this.queuedBytes += data.length;
+  }
+
+  private flush(): void {
+    while (!this.closed && this.queue.length > 0) {
+      const next = this.queue[0] as Buffer;
+      let congested = false;
+      this.socket.send(next, (error) => {
+        if (error?.message === 'congestion') congested = true;
+        else if (error !== undefined) this.events?.error(error);
+      });
+      if (congested) return;
+      this.queue.shift();
+      this.queuedBytes -= next.length;
+    }
+  }
+}
+
+export function connectUnixDgramPeer(address: PeerAddress): Promise<PeerConnection> {
+  if (address.transport !== 'unix-dgram') throw new TypeError(`not a unix-dgram address: ${address.text}`);
+  const localPath = join(tmpdir(), `websocksy-${process.pid}-${++socketCount}.sock`);
+  const socket = createSocket('unix_dgram');
+  let failure: NodeJS.ErrnoException | undefined;
+  // bind and connect report synchronously through 'error'.
+  const onError = (error: NodeJS.ErrnoException): void => {
+    failure ??= error;
+  };
+  socket.on('error', onError);
+  socket.bind(localPath);
+  if (failure === undefined) socket.connect(address.path);
+  socket.removeListener('error', onError);
+  if (failure !== undefined) {
+    socket.close();
+    unlink(localPath, () => undefined);
+    return Promise.reject(new PeerConnectError(address, false, failure.code ?? failure.message));
+  }
+  return Promise.resolve(new UnixDgramPeer(address, socket, localPath));
+}

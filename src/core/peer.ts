@@ -1,0 +1,57 @@
+/*
+ * A bridge's network peer, whatever its transport. Stream peers (tcp, unix) are paused for
+ * backpressure; datagram peers (udp, unix-dgram) cannot be, so while paused they drop incoming
+ * datagrams and count them, as a congested network would.
+ */
+import type { PeerAddress } from './peer-address.js';
+import { connectStreamPeer } from './peer-stream.js';
+import { connectUdpPeer } from './peer-udp.js';
+import { connectUnixDgramPeer } from './peer-unix-dgram.js';
+
+export interface PeerEvents {
+  data(chunk: Buffer): void;
+  /** The peer closed its side (stream EOF). */
+  end(): void;
+  error(error: Error): void;
+}
+
+export interface PeerConnection {
+  readonly address: PeerAddress;
+  /** Starts delivering data and events; nothing is read before this. */
+  start(events: PeerEvents): void;
+  /** Sends one client message: a write on streams, one datagram on datagram peers. */
+  write(data: Buffer): void;
+  /** Bytes accepted by write() and not yet handed to the kernel. */
+  readonly queuedBytes: number;
+  /** Datagrams dropped because the client was congested. */
+  readonly droppedDatagrams: number;
+  pause(): void;
+  resume(): void;
+  /** Sends what is queued, then closes (half-close on streams); gives up after `lingerMs`. */
+  end(lingerMs: number): void;
+  destroy(): void;
+}
+
+/** A peer that did not answer in time, refused, or could not be resolved. */
+export class PeerConnectError extends Error {
+  constructor(
+    readonly address: PeerAddress,
+    readonly timedOut: boolean,
+    cause: string,
+  ) {
+    super(`cannot connect to ${address.text}: ${cause}`);
+    this.name = 'PeerConnectError';
+  }
+}
+
+export function connectPeer(address: PeerAddress, timeoutMs: number): Promise<PeerConnection> {
+  switch (address.transport) {
+    case 'tcp':
+    case 'unix':
+      return connectStreamPeer(address, timeoutMs);
+    case 'udp':
+      return connectUdpPeer(address, timeoutMs);
+    case 'unix-dgram':
+      return connectUnixDgramPeer(address);
+  }
+}

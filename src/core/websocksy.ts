@@ -1,0 +1,86 @@
+/*
+ * websocksy's entry point: read the configuration, load the backend, listen, and shut down
+ * cleanly on SIGINT/SIGTERM (every client gets 1001, peers are closed, the backend cleans up).
+ */
+import { createRequire } from 'node:module';
+import type { BackendHost } from './api.js';
+import { ConfigError, parseCommandLine, parseConfigFile, usage, type Setting } from './config.js';
+import { detectEngine } from './engine.js';
+import { Listener } from './listener.js';
+import { errorMessage, log, setVerbose } from './log.js';
+import { loadBackend } from './plugin.js';
+import { applySettings } from './setup.js';
+import { createFramingRegistry } from '../framing/index.js';
+
+/** How long clients get to finish the close handshake before the process exits anyway. */
+const SHUTDOWN_GRACE_MS = 3000;
+
+function packageVersion(): string {
+  const require = createRequire(import.meta.url);
+  return (require('../../../package.json') as { version: string }).version;
+}
+
+function fail(message: string, exitCode: number): never {
+  process.stderr.write(`websocksy: ${message}\n`);
+  process.exit(exitCode);
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  let cli;
+  try {
+    cli = parseCommandLine(argv);
+  } catch (error) {
+    fail(errorMessage(error), 2);
+  }
+  if (cli.help) {
+    process.stdout.write(usage() + '\n');
+    return;
+  }
+  if (cli.version) {
+    process.stdout.write(`websocksy ${packageVersion()}\n`);
+    return;
+  }
+
+  const framings = createFramingRegistry();
+  const host: BackendHost = { framing: (name) => framings.get(name), warn: (message) => log.warn(message) };
+  let setup;
+  try {
+    const fromFile: Setting[] = cli.configFile === undefined ? [] : parseConfigFile(cli.configFile);
+    setup = await applySettings([...fromFile, ...cli.settings], (name) => loadBackend(name, host));
+  } catch (error) {
+    fail(errorMessage(error), error instanceof ConfigError ? 1 : 70);
+  }
+  setVerbose(setup.core.verbose);
+
+  const engine = detectEngine();
+  if (engine.native) log.info('engine', { engine: engine.description });
+  else log.warn('engine', { engine: engine.description });
+
+  const listener = new Listener({ core: setup.core, backend: setup.backend, framing: (name) => framings.get(name) });
+  let port: number;
+  try {
+    port = await listener.listen();
+  } catch (error) {
+    fail(errorMessage(error), 1);
+  }
+  log.info('listening', { address: setup.core.listen, port, backend: setup.backend.name, version: packageVersion() });
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) {
+      log.warn('second signal: exiting now', { signal });
+      process.exit(1);
+    }
+    stopping = true;
+    log.info('shutting down', { signal, clients: listener.openBridges });
+    listener.shutdown();
+    setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS).unref();
+    Promise.resolve(setup.backend.cleanup?.()).catch((error: unknown) =>
+      log.error('backend cleanup failed', { error: errorMessage(error) }),
+    );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => fail(`unexpected failure: ${errorMessage(error)}`, 70));

@@ -1,0 +1,94 @@
+/*
+ * A slow client and a fast peer: websocksy pauses the peer instead of buffering, its memory
+ * stays bounded, and every byte arrives in order.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { test } from 'node:test';
+import { connect } from './helpers/client.js';
+import { streamServer } from './helpers/peers.js';
+import { startWebsocksy } from './helpers/websocksy.js';
+
+const TOTAL = 200 * 1024 * 1024;
+/** The stream repeats a random block of prime length, so a lost or reordered chunk shows. */
+const PATTERN = randomBytes(1_048_573);
+
+function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+}
+
+/** Writes TOTAL bytes of the pattern, respecting the socket's own backpressure. */
+function pushStream(socket: Socket): void {
+  let sent = 0;
+  const CHUNK = 256 * 1024;
+  const pump = (): void => {
+    while (sent < TOTAL) {
+      const start = sent % PATTERN.length;
+      const length = Math.min(CHUNK, PATTERN.length - start, TOTAL - sent);
+      sent += length;
+      if (!socket.write(PATTERN.subarray(start, start + length))) {
+        socket.once('drain', pump);
+        return;
+      }
+    }
+    socket.end();
+  };
+  pump();
+}
+
+test('200 MB to a slow client: peer paused, RSS bounded, every byte in order', { timeout: 120_000 }, async (t) => {
+  const peer = await streamServer(pushStream);
+  const server = await startWebsocksy(['-l', '127.0.0.1', '-p', '0', '-c', `host=${peer.address}`, '-c', 'framing=binary']);
+  const pid = server.process.pid as number;
+  try {
+    const baseline = rssBytes(pid);
+    let peak = baseline;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, rssBytes(pid));
+    }, 50);
+
+    const client = await connect(server.url);
+    let received = 0;
+    let sincePause = 0;
+    let mismatch: string | null = null;
+    const done = new Promise<void>((resolve) => {
+      client.ws.on('message', (data: Buffer) => {
+        let offset = 0;
+        while (offset < data.length && mismatch === null) {
+          const start = (received + offset) % PATTERN.length;
+          const length = Math.min(data.length - offset, PATTERN.length - start);
+          if (!data.subarray(offset, offset + length).equals(PATTERN.subarray(start, start + length))) {
+            mismatch = `bytes differ in ${length} bytes at stream offset ${received + offset}`;
+          }
+          offset += length;
+        }
+        received += data.length;
+        sincePause += data.length;
+        // Read slowly: stop for a while after every 4 MiB.
+        if (sincePause >= 4 * 1024 * 1024) {
+          sincePause = 0;
+          client.ws.pause();
+          setTimeout(() => client.ws.resume(), 25);
+        }
+      });
+      client.ws.once('close', () => resolve());
+    });
+    await done;
+    clearInterval(sampler);
+
+    assert.equal(mismatch, null);
+    assert.equal(received, TOTAL);
+    const closeLine = await server.waitForLog(/close id=1 .*/);
+    const pauses = Number(/peer_pauses=(\d+)/.exec(closeLine)?.[1] ?? 0);
+    assert.ok(pauses > 0, `the peer was paused (close line: ${closeLine})`);
+    const growth = peak - baseline;
+    t.diagnostic(`RSS ${(baseline / 1048576).toFixed(1)} MiB at start, peak ${(peak / 1048576).toFixed(1)} MiB; ${pauses} peer pauses`);
+    assert.ok(growth < 96 * 1024 * 1024, `RSS grew by ${(growth / 1048576).toFixed(1)} MiB while carrying 200 MiB`);
+  } finally {
+    await server.stop();
+    await peer.close();
+  }
+});

@@ -1,0 +1,267 @@
+/*
+ * The bridge end to end: the real websocksy process, real peers on every transport, a real
+ * WebSocket client.
+ */
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { closeClient, connect } from './helpers/client.js';
+import { streamServer, tcpEcho, tempDir, udpEcho, unixDgramEcho, unixEcho, type Peer } from './helpers/peers.js';
+import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
+
+const LOCAL = ['-l', '127.0.0.1', '-p', '0'];
+
+async function withBridge<T>(peer: string, extra: readonly string[], body: (server: RunningWebsocksy) => Promise<T>): Promise<T> {
+  const server = await startWebsocksy([...LOCAL, ...extra, '-c', `host=${peer}`]);
+  try {
+    return await body(server);
+  } finally {
+    await server.stop();
+  }
+}
+
+describe('engine', () => {
+  test('websocksy runs on the native uWebSockets.js engine, not the JS fallback', async () => {
+    const echo = await tcpEcho();
+    try {
+      await withBridge(echo.address, [], async (server) => {
+        const line = await server.waitForLog(/engine .*/);
+        assert.match(line, /native/, `websocksy must not run on the fallback engine: ${line}`);
+        assert.doesNotMatch(line, /FALLBACK/);
+      });
+    } finally {
+      await echo.close();
+    }
+  });
+});
+
+describe('echo through each transport', () => {
+  const dir = tempDir();
+  const peers: Peer[] = [];
+  after(async () => {
+    for (const peer of peers) await peer.close();
+    dir.remove();
+  });
+
+  const transports: Array<[string, () => Promise<Peer>]> = [
+    ['tcp', () => tcpEcho()],
+    ['unix', () => unixEcho(`${dir.path}/stream.sock`)],
+    ['udp', () => udpEcho()],
+    ['unix-dgram', () => unixDgramEcho(`${dir.path}/dgram.sock`)],
+  ];
+  for (const [name, makePeer] of transports) {
+    test(`${name}: each message comes back whole, text as text and binary as binary`, async () => {
+      const peer = await makePeer();
+      peers.push(peer);
+      await withBridge(peer.address, ['-c', 'framing=auto'], async (server) => {
+        const client = await connect(`${server.url}/echo`);
+        client.ws.send('hello websocksy');
+        const text = await client.next();
+        assert.equal(text.data.toString(), 'hello websocksy');
+        assert.equal(text.binary, false);
+        const bytes = Buffer.from([0xff, 0x00, 0xfe, 0x80]);
+        client.ws.send(bytes);
+        const binary = await client.next();
+        assert.deepEqual(binary.data, bytes);
+        assert.equal(binary.binary, true);
+        await closeClient(client);
+        await server.waitForLog(/close id=1 .*by=client/);
+        assert.match(server.log(), new RegExp(`open id=1 client=127\\.0\\.0\\.1 endpoint=/echo peer=${name}://`));
+      });
+    });
+  }
+
+  test('udp: one message is one datagram, in both directions', async () => {
+    const peer = await udpEcho();
+    peers.push(peer);
+    await withBridge(peer.address, ['-c', 'framing=binary'], async (server) => {
+      const client = await connect(server.url);
+      const sizes = [1, 100, 1400, 9000];
+      for (const size of sizes) client.ws.send(Buffer.alloc(size, size & 255));
+      for (const size of sizes) {
+        const message = await client.next();
+        assert.equal(message.data.length, size);
+      }
+      await closeClient(client);
+    });
+  });
+});
+
+describe('peer addresses', () => {
+  test('a bare host:port is taken as tcp, with a warning', async () => {
+    const echo = await tcpEcho();
+    try {
+      await withBridge(echo.address.replace('tcp://', ''), [], async (server) => {
+        const client = await connect(server.url);
+        client.ws.send('x');
+        assert.equal((await client.next()).data.toString(), 'x');
+        await closeClient(client);
+        assert.match(server.log(), /warn .*no scheme, guessing tcp/);
+      });
+    } finally {
+      await echo.close();
+    }
+  });
+
+  test('an IPv6 literal in brackets works', async (t) => {
+    const v6 = createServer((socket) => socket.pipe(socket));
+    const listening = await new Promise<boolean>((resolve) => {
+      v6.once('error', () => resolve(false));
+      v6.listen(0, '::1', () => resolve(true));
+    });
+    if (!listening) {
+      t.skip('no ::1 on this machine');
+      return;
+    }
+    const port = (v6.address() as { port: number }).port;
+    try {
+      await withBridge(`tcp://[::1]:${port}`, [], async (server) => {
+        const client = await connect(server.url);
+        client.ws.send('six');
+        assert.equal((await client.next()).data.toString(), 'six');
+        await closeClient(client);
+      });
+    } finally {
+      v6.close();
+    }
+  });
+});
+
+describe('framing on the wire', () => {
+  test('newline framing turns a byte stream into one message per line', async () => {
+    const echo = await tcpEcho();
+    try {
+      await withBridge(echo.address, ['-c', 'framing=newline', '-c', 'framing-config=lf'], async (server) => {
+        const client = await connect(server.url);
+        client.ws.send('one\ntw');
+        assert.equal((await client.next()).data.toString(), 'one\n');
+        client.ws.send('o\nthree\n');
+        assert.equal((await client.next()).data.toString(), 'two\n');
+        const third = await client.next();
+        assert.equal(third.data.toString(), 'three\n');
+        assert.equal(third.binary, false);
+        await closeClient(client);
+      });
+    } finally {
+      await echo.close();
+    }
+  });
+
+  test('a peer message longer than frame-limit without a boundary closes with 1009', async () => {
+    const echo = await tcpEcho();
+    try {
+      await withBridge(echo.address, ['--frame-limit', '4k', '-c', 'framing=newline', '-c', 'framing-config=lf'], async (server) => {
+        const client = await connect(server.url);
+        client.ws.send(Buffer.alloc(10_000, 0x61));
+        const { code, reason } = await client.closed();
+        assert.equal(code, 1009);
+        assert.match(reason, /without a frame boundary/);
+        await server.waitForLog(/close id=1 .*code=1009/);
+      });
+    } finally {
+      await echo.close();
+    }
+  });
+});
+
+describe('peer failures', () => {
+  test('a peer that closes ends the client with 1000 "Peer closed connection"', async () => {
+    const peer = await streamServer((socket) => socket.end('bye'));
+    try {
+      await withBridge(peer.address, ['-c', 'framing=binary'], async (server) => {
+        const client = await connect(server.url);
+        assert.equal((await client.next()).data.toString(), 'bye');
+        const { code, reason } = await client.closed();
+        assert.equal(code, 1000);
+        assert.equal(reason, 'Peer closed connection');
+        await server.waitForLog(/close id=1 .*to_client=3 .*code=1000 .*by=websocksy/);
+      });
+    } finally {
+      await peer.close();
+    }
+  });
+
+  test('a peer that resets ends the client with 1011 and says why', async () => {
+    const peer = await streamServer((socket) => {
+      socket.once('data', () => socket.resetAndDestroy());
+    });
+    try {
+      await withBridge(peer.address, [], async (server) => {
+        const client = await connect(server.url);
+        client.ws.send('trigger');
+        const { code, reason } = await client.closed();
+        assert.equal(code, 1011);
+        assert.match(reason, /Peer connection failed: ECONNRESET/);
+      });
+    } finally {
+      await peer.close();
+    }
+  });
+
+  test('a peer that stops reading is cut off with 1009 before memory grows', async () => {
+    const peer = await streamServer((socket) => socket.pause());
+    try {
+      await withBridge(peer.address, ['--peer-buffer', '1m', '--max-message', '1m'], async (server) => {
+        const client = await connect(server.url);
+        const chunk = Buffer.alloc(512 * 1024, 1);
+        // Loopback socket buffers take a few MiB before the peer's queue in websocksy grows.
+        for (let i = 0; i < 128 && client.ws.readyState === client.ws.OPEN; i++) {
+          client.ws.send(chunk);
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+        const { code, reason } = await client.closed(10_000);
+        assert.equal(code, 1009);
+        assert.match(reason, /peer is not reading/);
+      });
+    } finally {
+      await peer.close();
+    }
+  });
+
+  test('a client message over max-message closes with 1009', async () => {
+    const echo = await tcpEcho();
+    try {
+      await withBridge(echo.address, ['--max-message', '1k'], async (server) => {
+        const client = await connect(server.url);
+        client.ws.send(Buffer.alloc(2048));
+        const { code } = await client.closed();
+        assert.equal(code, 1009);
+      });
+    } finally {
+      await echo.close();
+    }
+  });
+});
+
+describe('keep-alive', () => {
+  let echo: Peer;
+  before(async () => {
+    echo = await tcpEcho();
+  });
+  after(async () => {
+    await echo.close();
+  });
+
+  test('a client that answers pings stays connected', async () => {
+    await withBridge(echo.address, ['-k', '1'], async (server) => {
+      const client = await connect(server.url);
+      let pings = 0;
+      client.ws.on('ping', () => pings++);
+      await new Promise((resolve) => setTimeout(resolve, 3500));
+      assert.ok(pings >= 1, `expected pings, got ${pings}`);
+      client.ws.send('still here');
+      assert.equal((await client.next()).data.toString(), 'still here');
+      await closeClient(client);
+    });
+  });
+
+  test('a client that never answers a ping is dropped', async () => {
+    await withBridge(echo.address, ['-k', '1'], async (server) => {
+      const client = await connect(server.url);
+      // Stop the ws client from answering pings: take its socket out of flowing mode.
+      (client.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+      await server.waitForLog(/close id=1 .*code=1006 .*no answer to ping/, 8000);
+      client.ws.terminate();
+    });
+  });
+});

@@ -1,0 +1,193 @@
+/*
+ * Every way an upgrade can fail gets an HTTP answer with a status, a short body and a log line;
+ * subprotocols are negotiated as websocksy does.
+ */
+import assert from 'node:assert/strict';
+import { createConnection, createServer } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { closeClient, connect } from './helpers/client.js';
+import { blackhole } from './helpers/blackhole.js';
+import { rawRequest, upgradeRequest } from './helpers/http.js';
+import { tcpEcho, type Peer } from './helpers/peers.js';
+import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
+
+describe('handshake failures', () => {
+  let echo: Peer;
+  let server: RunningWebsocksy;
+  before(async () => {
+    echo = await tcpEcho();
+    server = await startWebsocksy(['-l', '127.0.0.1', '-p', '0', '-c', `host=${echo.address}`]);
+  });
+  after(async () => {
+    await server.stop();
+    await echo.close();
+  });
+
+  test('a plain GET gets 426 with Sec-WebSocket-Version: 13', async () => {
+    const answer = await rawRequest(server.port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.equal(answer.status, 426);
+    assert.equal(answer.headers.get('sec-websocket-version'), '13');
+    assert.equal(answer.headers.get('upgrade'), 'websocket');
+    assert.match(answer.body, /WebSocket endpoint/);
+  });
+
+  test('another method gets 405 with Allow: GET', async () => {
+    const answer = await rawRequest(server.port, 'POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n');
+    assert.equal(answer.status, 405);
+    assert.equal(answer.headers.get('allow'), 'GET');
+  });
+
+  test('a WebSocket version other than 13 gets 426 naming the version', async () => {
+    const answer = await rawRequest(server.port, upgradeRequest('/', [], { 'Sec-WebSocket-Version': '8' }));
+    assert.equal(answer.status, 426);
+    assert.equal(answer.headers.get('sec-websocket-version'), '13');
+    await server.waitForLog(/refused .*status="426 Upgrade Required" why="Sec-WebSocket-Version \\"8\\""/);
+  });
+
+  test('a missing or malformed key gets 400', async () => {
+    for (const key of ['', 'short']) {
+      const answer = await rawRequest(server.port, upgradeRequest('/', [], { 'Sec-WebSocket-Key': key }));
+      assert.equal(answer.status, 400, `key ${JSON.stringify(key)}`);
+      assert.match(answer.body, /Sec-WebSocket-Key/);
+    }
+  });
+
+  test('a missing Upgrade or Connection header gets 400', async () => {
+    for (const overrides of [{ Connection: 'keep-alive' }, { Upgrade: 'h2c' }]) {
+      const answer = await rawRequest(server.port, upgradeRequest('/', [], overrides));
+      assert.equal(answer.status, 400, JSON.stringify(overrides));
+    }
+  });
+
+  test('lower-case header names work (proxies lower-case them)', async () => {
+    const request = [
+      'GET /lower HTTP/1.1',
+      'host: x',
+      'upgrade: websocket',
+      'connection: upgrade',
+      'sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==',
+      'sec-websocket-version: 13',
+      '',
+      '',
+    ].join('\r\n');
+    const answer = await rawRequest(server.port, request);
+    assert.equal(answer.status, 101);
+    assert.equal(answer.headers.get('sec-websocket-accept'), 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=');
+  });
+});
+
+describe('peer connection failures', () => {
+  test('an unreachable peer gets 502 and a log line saying why', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const port = (closed.address() as { port: number }).port;
+    closed.close();
+    const server = await startWebsocksy(['-l', '127.0.0.1', '-p', '0', '-c', `host=tcp://127.0.0.1:${port}`]);
+    try {
+      const answer = await rawRequest(server.port, upgradeRequest('/x'));
+      assert.equal(answer.status, 502);
+      assert.match(answer.body, /Peer unreachable/);
+      assert.doesNotMatch(answer.body, /127\.0\.0\.1/, 'the body reveals no internals');
+      await server.waitForLog(/refused .*status="502 Bad Gateway" .*ECONNREFUSED/);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('a peer that never answers the connect gets 504 after connect-timeout', async (t) => {
+    const hole = await blackhole();
+    if (hole === null) {
+      assert.ok(process.env['CI'] !== 'true', 'python3 is needed for this test in CI');
+      t.skip('python3 not installed');
+      return;
+    }
+    const server = await startWebsocksy(['-l', '127.0.0.1', '-p', '0', '--connect-timeout', '2', '-c', `host=tcp://127.0.0.1:${hole.port}`]);
+    try {
+      const started = Date.now();
+      const answer = await rawRequest(server.port, upgradeRequest('/slow'), 10_000);
+      assert.equal(answer.status, 504);
+      assert.ok(Date.now() - started >= 1900, 'answered only after the timeout');
+      await server.waitForLog(/refused .*status="504 Gateway Timeout"/);
+    } finally {
+      hole.close();
+      await server.stop();
+    }
+  });
+
+  test('a client that leaves mid-handshake is cleaned up', async (t) => {
+    const hole = await blackhole();
+    if (hole === null) {
+      assert.ok(process.env['CI'] !== 'true', 'python3 is needed for this test in CI');
+      t.skip('python3 not installed');
+      return;
+    }
+    const server = await startWebsocksy(['-l', '127.0.0.1', '-p', '0', '--connect-timeout', '2', '-c', `host=tcp://127.0.0.1:${hole.port}`]);
+    try {
+      const socket = createConnection(server.port, '127.0.0.1');
+      socket.on('error', () => undefined);
+      socket.write(upgradeRequest('/leaving'));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      socket.destroy();
+      await server.waitForLog(/client left during handshake id=1/);
+      // The connect attempt that outlives the client must not be answered or crash anything.
+      await new Promise((resolve) => setTimeout(resolve, 2500));
+      assert.equal(server.process.exitCode, null);
+      assert.doesNotMatch(server.log(), /refused id=1/);
+    } finally {
+      hole.close();
+      await server.stop();
+    }
+  });
+});
+
+describe('subprotocols', () => {
+  let echo: Peer;
+  before(async () => {
+    echo = await tcpEcho();
+  });
+  after(async () => {
+    await echo.close();
+  });
+
+  async function negotiate(backendProtocol: string | null, offered: string): Promise<string | undefined> {
+    const args = ['-l', '127.0.0.1', '-p', '0', '-c', `host=${echo.address}`];
+    if (backendProtocol !== null) args.push('-c', `protocol=${backendProtocol}`);
+    const server = await startWebsocksy(args);
+    try {
+      const extra = offered === '' ? [] : [`Sec-WebSocket-Protocol: ${offered}`];
+      const answer = await rawRequest(server.port, upgradeRequest('/', extra));
+      assert.equal(answer.status, 101);
+      return answer.headers.get('sec-websocket-protocol');
+    } finally {
+      await server.stop();
+    }
+  }
+
+  test('"*" takes the first offered protocol', async () => {
+    assert.equal(await negotiate('*', 'p1, p2'), 'p1');
+  });
+
+  test('a configured protocol matches case-insensitively and echoes the client spelling', async () => {
+    assert.equal(await negotiate('mqtt', 'other, MQTT'), 'MQTT');
+  });
+
+  test('no configured protocol, or none offered, answers without a protocol', async () => {
+    assert.equal(await negotiate(null, 'p1'), undefined);
+    assert.equal(await negotiate('*', ''), undefined);
+  });
+
+  test('duplicates and blanks in the offer are ignored', async () => {
+    assert.equal(await negotiate('*', ' , p2 ,p2, p3'), 'p2');
+  });
+
+  test('a real client gets its protocol', async () => {
+    const server = await startWebsocksy(['-l', '127.0.0.1', '-p', '0', '-c', `host=${echo.address}`, '-c', 'protocol=binary']);
+    try {
+      const client = await connect(server.url, ['base64', 'binary']);
+      assert.equal(client.ws.protocol, 'binary');
+      await closeClient(client);
+    } finally {
+      await server.stop();
+    }
+  });
+});

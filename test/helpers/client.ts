@@ -1,0 +1,67 @@
+/* A real WebSocket client (the `ws` package) with small promise helpers. */
+import { once } from 'node:events';
+import WebSocket from 'ws';
+
+export interface Message {
+  readonly data: Buffer;
+  readonly binary: boolean;
+}
+
+export interface TestClient {
+  readonly ws: WebSocket;
+  /** Resolves with the next message (bounded by `timeoutMs`). */
+  next(timeoutMs?: number): Promise<Message>;
+  /** Resolves with the close code and reason. */
+  closed(timeoutMs?: number): Promise<{ code: number; reason: string }>;
+}
+
+export function wrap(ws: WebSocket): TestClient {
+  const queue: Message[] = [];
+  const waiting: Array<(message: Message) => void> = [];
+  ws.on('message', (data: Buffer, binary: boolean) => {
+    const message = { data, binary };
+    const wake = waiting.shift();
+    if (wake === undefined) queue.push(message);
+    else wake(message);
+  });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+    ws.once('close', (code: number, reason: Buffer) => resolve({ code, reason: reason.toString() }));
+  });
+  return {
+    ws,
+    next: (timeoutMs = 5000) => {
+      const queued = queue.shift();
+      if (queued !== undefined) return Promise.resolve(queued);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no message in time')), timeoutMs);
+        waiting.push((message) => {
+          clearTimeout(timer);
+          resolve(message);
+        });
+      });
+    },
+    closed: (timeoutMs = 5000) =>
+      Promise.race([
+        closed,
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error('not closed in time')), timeoutMs).unref()),
+      ]),
+  };
+}
+
+/** Opens a client; rejects with the HTTP status when the upgrade is refused. */
+export async function connect(url: string, protocols?: string | string[], headers?: Record<string, string>): Promise<TestClient> {
+  const ws = new WebSocket(url, protocols, { headers, perMessageDeflate: false });
+  const client = wrap(ws);
+  await new Promise<void>((resolve, reject) => {
+    ws.once('open', resolve);
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${String(res.statusCode)}`)));
+    ws.once('error', reject);
+  });
+  return client;
+}
+
+export async function closeClient(client: TestClient): Promise<void> {
+  if (client.ws.readyState === WebSocket.CLOSED) return;
+  client.ws.close();
+  await Promise.race([once(client.ws, 'close'), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+}

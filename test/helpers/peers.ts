@@ -1,0 +1,85 @@
+/*
+ * Real network peers for the tests: echo servers on tcp, unix, udp and unix-dgram, and a tcp
+ * server whose behaviour the test scripts.
+ */
+import { createSocket as createUdpSocket } from 'node:dgram';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createSocket as createUnixDgramSocket } from 'unix-dgram';
+
+export interface Peer {
+  /** Peer address as a backend would write it. */
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+export function tempDir(prefix = 'websocksy-test-'): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** A tcp (or unix, with `path`) server handing each connection to `onConnection`. */
+export async function streamServer(onConnection: (socket: Socket) => void, path?: string): Promise<Peer & { server: Server; sockets: Set<Socket> }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    onConnection(socket);
+  });
+  if (path === undefined) server.listen(0, '127.0.0.1');
+  else server.listen(path);
+  await once(server, 'listening');
+  const bound = server.address();
+  const address = typeof bound === 'string' || bound === null ? `unix://${path ?? ''}` : `tcp://127.0.0.1:${bound.port}`;
+  return {
+    address,
+    server,
+    sockets,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+      await once(server, 'close');
+    },
+  };
+}
+
+export function tcpEcho(): ReturnType<typeof streamServer> {
+  return streamServer((socket) => socket.pipe(socket));
+}
+
+export function unixEcho(path: string): ReturnType<typeof streamServer> {
+  return streamServer((socket) => socket.pipe(socket), path);
+}
+
+export async function udpEcho(): Promise<Peer> {
+  const socket = createUdpSocket('udp4');
+  socket.on('message', (message, remote) => socket.send(message, remote.port, remote.address));
+  socket.bind(0, '127.0.0.1');
+  await once(socket, 'listening');
+  return {
+    address: `udp://127.0.0.1:${socket.address().port}`,
+    close: async () => {
+      socket.close();
+      await once(socket, 'close');
+    },
+  };
+}
+
+export function unixDgramEcho(path: string): Promise<Peer> {
+  const socket = createUnixDgramSocket('unix_dgram');
+  socket.on('message', (message, info) => {
+    if (info.path !== undefined) (socket as unknown as { send(b: Buffer, o: number, l: number, p: string): void }).send(message, 0, message.length, info.path);
+  });
+  socket.bind(path);
+  return Promise.resolve({
+    address: `unix-dgram://${path}`,
+    close: () => {
+      socket.close();
+      return Promise.resolve();
+    },
+  });
+}

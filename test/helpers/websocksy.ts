@@ -1,0 +1,102 @@
+/*
+ * Starts the real websocksy executable on 127.0.0.1 with an OS-chosen port, and collects its log.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const BIN = `${ROOT}bin/websocksy`;
+
+export interface RunningWebsocksy {
+  readonly port: number;
+  readonly process: ChildProcess;
+  readonly url: string;
+  /** Everything logged so far. */
+  log(): string;
+  /** Resolves when a log line matches `pattern` (bounded by `timeoutMs`). */
+  waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Sends `signal` and resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export async function startWebsocksy(args: readonly string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<RunningWebsocksy> {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: options.cwd ?? ROOT,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const waiters = new Set<() => void>();
+  const collect = (chunk: Buffer): void => {
+    output += chunk.toString('utf8');
+    for (const wake of waiters) wake();
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  let exited = false;
+  child.once('exit', () => {
+    exited = true;
+    for (const wake of waiters) wake();
+  });
+
+  const waitForLog = (pattern: RegExp, timeoutMs = 10_000): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const check = (): boolean => {
+        const match = pattern.exec(output);
+        if (match !== null) {
+          resolve(match[0]);
+          return true;
+        }
+        if (exited) {
+          reject(new Error(`websocksy exited before logging ${pattern}; log:\n${output}`));
+          return true;
+        }
+        return false;
+      };
+      if (check()) return;
+      const wake = (): void => {
+        if (check()) done();
+      };
+      const timer = setTimeout(() => {
+        done();
+        reject(new Error(`timed out waiting for ${pattern}; log:\n${output}`));
+      }, timeoutMs);
+      const done = (): void => {
+        clearTimeout(timer);
+        waiters.delete(wake);
+      };
+      waiters.add(wake);
+    });
+
+  const line = await waitForLog(/listening .*port=(\d+).*/, options.timeoutMs ?? 10_000);
+  const port = Number(/port=(\d+)/.exec(line)?.[1]);
+  return {
+    port,
+    process: child,
+    url: `ws://127.0.0.1:${port}`,
+    log: () => output,
+    waitForLog,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      const exit = once(child, 'exit') as Promise<[number | null]>;
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      const [code] = await exit;
+      clearTimeout(timer);
+      return code;
+    },
+  };
+}
+
+/** Runs websocksy expecting it to exit by itself (config errors, --help); returns code and output. */
+export async function runWebsocksy(args: readonly string[], cwd = ROOT): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}

@@ -1,0 +1,117 @@
+/*
+ * websocksy behind a real nginx (Debian's), configured with the location block from README.md.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { closeClient, connect } from './helpers/client.js';
+import { rawRequest } from './helpers/http.js';
+import { tcpEcho, tempDir, type Peer } from './helpers/peers.js';
+import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
+
+const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((path) => spawnSync(path, ['-v']).status === 0);
+
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = (probe.address() as { port: number }).port;
+  await new Promise((resolve) => probe.close(resolve));
+  return port;
+}
+
+/** The location block README.md documents, with the upstream filled in. */
+function locationBlock(upstreamPort: number): string {
+  return `
+    location /ws/ {
+        proxy_pass http://127.0.0.1:${upstreamPort};
+        proxy_http_version 1.1;
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection "upgrade";
+        proxy_set_header Host $host;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_read_timeout 3600s;
+        proxy_send_timeout 3600s;
+    }`;
+}
+
+describe('behind nginx', { skip: NGINX === undefined && process.env['CI'] !== 'true' ? 'nginx is not installed' : false }, () => {
+  const dir = tempDir('websocksy-nginx-');
+  let echo: Peer;
+  let server: RunningWebsocksy;
+  let nginx: ChildProcess;
+  let nginxPort: number;
+
+  before(async () => {
+    assert.ok(NGINX !== undefined, 'nginx is required in CI (apt-get install nginx-light)');
+    echo = await tcpEcho();
+    server = await startWebsocksy(['-l', '127.0.0.1', '-p', '0', '-c', `host=${echo.address}`, '-c', 'framing=binary']);
+    nginxPort = await freePort();
+    for (const sub of ['logs', 'tmp']) mkdirSync(`${dir.path}/${sub}`);
+    const config = `
+daemon off;
+master_process off;
+pid ${dir.path}/nginx.pid;
+error_log ${dir.path}/logs/error.log warn;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path ${dir.path}/tmp;
+    proxy_temp_path ${dir.path}/tmp;
+    server {
+        listen 127.0.0.1:${nginxPort};
+        ${locationBlock(server.port)}
+    }
+}`;
+    writeFileSync(`${dir.path}/nginx.conf`, config);
+    nginx = spawn(NGINX, ['-p', dir.path, '-c', `${dir.path}/nginx.conf`, '-e', `${dir.path}/logs/error.log`], { stdio: 'inherit' });
+    // nginx is ready once it answers HTTP.
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const ok = await rawRequest(nginxPort, 'GET /ws/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 1000).then(
+        () => true,
+        () => false,
+      );
+      if (ok) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.fail('nginx did not start');
+  });
+
+  after(async () => {
+    if (nginx !== undefined && nginx.exitCode === null) {
+      nginx.kill('SIGTERM');
+      await once(nginx, 'exit');
+    }
+    await server?.stop();
+    await echo?.close();
+    dir.remove();
+  });
+
+  test('a plain GET through nginx gets websocksy\'s 426', async () => {
+    const answer = await rawRequest(nginxPort, 'GET /ws/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    assert.equal(answer.status, 426);
+  });
+
+  test('messages cross nginx both ways, byte-exact', async () => {
+    const client = await connect(`ws://127.0.0.1:${nginxPort}/ws/echo`);
+    client.ws.send('through nginx');
+    assert.equal((await client.next()).data.toString(), 'through nginx');
+    const payload = randomBytes(512 * 1024);
+    client.ws.send(payload);
+    const hash = createHash('sha256');
+    let received = 0;
+    while (received < payload.length) {
+      const message = await client.next();
+      hash.update(message.data);
+      received += message.data.length;
+    }
+    assert.equal(hash.digest('hex'), createHash('sha256').update(payload).digest('hex'));
+    await closeClient(client);
+    const line = await server.waitForLog(/open id=\d+ .*endpoint=\/ws\/echo.*/);
+    assert.match(line, /client=127\.0\.0\.1/);
+  });
+});
