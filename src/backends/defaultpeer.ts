@@ -4,8 +4,8 @@
  * is an error rather than a silent `auto`, and framing configs are checked at start-up.
  */
 import type { BackendFactory, FramingDefinition, PeerInfo, PeerQuery } from '../core/api.js';
-import { errorMessage } from './errors.js';
-import { checkPort, isUnixAddress, portInAddress } from './peer-port.js';
+import { errorMessage } from '../core/errors.js';
+import { parsePeerAddress, parsePort, type ParsedPeerAddress } from '../core/peer-address.js';
 import { offeredIndex } from './protocol.js';
 
 /** websocksy's default peer port (builtins.c), used when neither `host` nor `port` gives one. */
@@ -15,24 +15,25 @@ const KEYS = 'host, port, protocol, framing, framing-config';
 
 export const createDefaultPeer: BackendFactory = (host) => {
   let peerHost = 'tcp://localhost';
-  let hostPort: string | undefined;
+  let parsedHost: ParsedPeerAddress = parsePeerAddress(peerHost, DEFAULT_PORT);
   let port: string | undefined;
   let protocol: string | undefined;
   let framing: FramingDefinition | undefined;
   let framingConfig: string | undefined;
 
+  const isUnix = (): boolean => !('port' in parsedHost.address);
+
   function configure(key: string, value: string): void {
     switch (key) {
       case 'host': {
         if (value === '') throw new Error('empty host (expected e.g. tcp://localhost:5900 or unix:///path)');
-        const text = portInAddress(value);
-        if (text !== undefined) checkPort(text);
+        // Parsed with a stand-in port so that everything but a missing port is checked now.
+        parsedHost = parsePeerAddress(value, DEFAULT_PORT);
         peerHost = value;
-        hostPort = text;
         return;
       }
       case 'port':
-        checkPort(value);
+        parsePort(value);
         port = value;
         return;
       case 'protocol':
@@ -55,7 +56,7 @@ export const createDefaultPeer: BackendFactory = (host) => {
 
   /** The answer for every connection but the protocol. */
   function answer(): PeerInfo {
-    const needsPort = hostPort === undefined && !isUnixAddress(peerHost);
+    const needsPort = !parsedHost.hostHasPort && !isUnix();
     return {
       host: peerHost,
       ...(needsPort ? { port: port ?? DEFAULT_PORT } : {}),
@@ -68,10 +69,11 @@ export const createDefaultPeer: BackendFactory = (host) => {
   let peer = answer();
 
   function ready(): void {
-    if (hostPort !== undefined && port !== undefined && checkPort(hostPort) !== checkPort(port)) {
-      throw new Error(`host ${peerHost} has port ${hostPort} but port = ${port}: set one, or make them agree`);
+    const address = parsedHost.address;
+    if (parsedHost.hostHasPort && 'port' in address && port !== undefined && address.port !== parsePort(port)) {
+      throw new Error(`host ${peerHost} has port ${address.port} but port = ${port}: set one, or make them agree`);
     }
-    if (port !== undefined && isUnixAddress(peerHost)) host.warn(`port = ${port} is ignored: ${peerHost} is a unix socket`);
+    if (port !== undefined && isUnix()) host.warn(`port = ${port} is ignored: ${peerHost} is a unix socket`);
     const definition = framing ?? host.framing(DEFAULT_FRAMING);
     try {
       definition?.checkConfig?.(framingConfig ?? null);

@@ -9,7 +9,7 @@ import { constants, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { BackendFactory, PeerInfo, PeerQuery } from '../core/api.js';
-import { errorMessage } from './errors.js';
+import { errorMessage } from '../core/errors.js';
 import { resolveInside } from './file-path.js';
 import { findPeer } from './peer-file.js';
 import { expandExpression } from './templates.js';

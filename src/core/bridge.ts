@@ -11,7 +11,8 @@
 import type { WebSocket } from 'uWebSockets.js';
 import { WsCloseCode, WsOperation, type FramingDefinition } from './api.js';
 import { FramingFailure, PeerFramer } from './framer.js';
-import { errorMessage, log } from './log.js';
+import { errorMessage } from './errors.js';
+import { log } from './log.js';
 import type { PeerConnection } from './peer.js';
 
 export interface BridgeLimits {

@@ -38,8 +38,3 @@ export const log = {
     if (verbose) write('debug', message, fields);
   },
 };
-
-/** The message of anything thrown, for log lines and error answers. */
-export function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}

@@ -17,6 +17,8 @@ export interface ParsedPeerAddress {
   readonly address: PeerAddress;
   /** True when the address had no scheme and tcp was assumed. */
   readonly guessedTransport: boolean;
+  /** True when a tcp/udp address carried its own port (then the separate port was not used). */
+  readonly hostHasPort: boolean;
 }
 
 const SCHEMES: ReadonlyMap<string, PeerTransport> = new Map([
@@ -26,9 +28,13 @@ const SCHEMES: ReadonlyMap<string, PeerTransport> = new Map([
   ['unix-dgram', 'unix-dgram'],
 ]);
 
-function parsePort(text: string, address: string): number {
+/** A decimal port from 1 to 65535; `address` names the context in the error. */
+export function parsePort(text: string, address?: string): number {
   const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
-  if (!(port >= 1 && port <= 65535)) throw new PeerAddressError(`bad port "${text}" in peer address "${address}"`);
+  if (!(port >= 1 && port <= 65535)) {
+    const where = address === undefined ? '' : ` in peer address "${address}"`;
+    throw new PeerAddressError(`"${text}" is not a port${where} (expected a decimal number from 1 to 65535)`);
+  }
   return port;
 }
 
@@ -44,7 +50,7 @@ function splitHostPort(rest: string, address: string): { host: string; port: str
   const colon = rest.indexOf(':');
   if (colon < 0) return { host: rest, port: undefined };
   if (rest.indexOf(':', colon + 1) >= 0) {
-    throw new PeerAddressError(`IPv6 address needs brackets, e.g. tcp://[::1]:5900, in peer address "${address}"`);
+    throw new PeerAddressError(`IPv6 addresses need brackets, e.g. tcp://[::1]:5900 (found "${address}")`);
   }
   return { host: rest.slice(0, colon), port: rest.slice(colon + 1) };
 }
@@ -60,16 +66,17 @@ export function parsePeerAddress(address: string, port?: string): ParsedPeerAddr
   }
   if (transport === 'unix' || transport === 'unix-dgram') {
     if (rest === '') throw new PeerAddressError(`no socket path in peer address "${address}"`);
-    return { address: { transport, path: rest, text: `${transport}://${rest}` }, guessedTransport: false };
+    return { address: { transport, path: rest, text: `${transport}://${rest}` }, guessedTransport: false, hostHasPort: false };
   }
   const split = splitHostPort(rest, address);
   if (split.host === '') throw new PeerAddressError(`no host in peer address "${address}"`);
   const portText = split.port ?? port;
-  if (portText === undefined || portText === '') throw new PeerAddressError(`no port for peer address "${address}"`);
+  if (portText === undefined) throw new PeerAddressError(`no port for peer address "${address}"`);
   const number = parsePort(portText, address);
   const hostText = split.host.includes(':') ? `[${split.host}]` : split.host;
   return {
     address: { transport, host: split.host, port: number, text: `${transport}://${hostText}:${number}` },
     guessedTransport: scheme === undefined,
+    hostHasPort: split.port !== undefined,
   };
 }

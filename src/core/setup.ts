@@ -5,7 +5,7 @@
  */
 import type { Backend } from './api.js';
 import { ConfigError, type Setting, type SettingOrigin } from './config.js';
-import { errorMessage } from './log.js';
+import { errorMessage } from './errors.js';
 import { defaultCoreConfig, findCoreOption, type CoreConfig } from './options.js';
 
 export type BackendLoader = (name: string) => Backend | Promise<Backend>;

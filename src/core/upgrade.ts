@@ -7,7 +7,8 @@
 import type { HttpResponse, us_socket_context_t } from 'uWebSockets.js';
 import type { Backend, FramingDefinition, PeerInfo, PeerQuery } from './api.js';
 import type { BridgeData } from './bridge.js';
-import { errorMessage, log } from './log.js';
+import { errorMessage } from './errors.js';
+import { log } from './log.js';
 import { parsePeerAddress, PeerAddressError, type PeerAddress } from './peer-address.js';
 import { connectPeer, PeerConnectError, type PeerConnection } from './peer.js';
 
