@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createConnection, createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { closeClient, connect } from './helpers/client.js';
-import { blackhole } from './helpers/blackhole.js';
+import { blackholeOrSkip } from './helpers/blackhole.js';
 import { rawRequest, upgradeRequest } from './helpers/http.js';
 import { tcpEcho, type Peer } from './helpers/peers.js';
 import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
@@ -95,12 +95,8 @@ describe('peer connection failures', () => {
   });
 
   test('a peer that never answers the connect gets 504 after connect-timeout', async (t) => {
-    const hole = await blackhole();
-    if (hole === null) {
-      assert.ok(process.env['CI'] !== 'true', 'python3 is needed for this test in CI');
-      t.skip('python3 not installed');
-      return;
-    }
+    const hole = await blackholeOrSkip(t);
+    if (hole === null) return;
     const server = await startWebsocksy(['-l', '127.0.0.1', '-p', '0', '--connect-timeout', '2', '-c', `host=tcp://127.0.0.1:${hole.port}`]);
     try {
       const started = Date.now();
@@ -115,12 +111,8 @@ describe('peer connection failures', () => {
   });
 
   test('a client that leaves mid-handshake is cleaned up', async (t) => {
-    const hole = await blackhole();
-    if (hole === null) {
-      assert.ok(process.env['CI'] !== 'true', 'python3 is needed for this test in CI');
-      t.skip('python3 not installed');
-      return;
-    }
+    const hole = await blackholeOrSkip(t);
+    if (hole === null) return;
     const server = await startWebsocksy(['-l', '127.0.0.1', '-p', '0', '--connect-timeout', '2', '-c', `host=tcp://127.0.0.1:${hole.port}`]);
     try {
       const socket = createConnection(server.port, '127.0.0.1');

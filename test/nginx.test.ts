@@ -112,6 +112,6 @@ http {
     assert.equal(hash.digest('hex'), createHash('sha256').update(payload).digest('hex'));
     await closeClient(client);
     const line = await server.waitForLog(/open id=\d+ .*endpoint=\/ws\/echo.*/);
-    assert.match(line, /client=127\.0\.0\.1/);
+    assert.match(line, /client=127\.0\.0\.1 forwarded_for=127\.0\.0\.1 /);
   });
 });

@@ -29,6 +29,8 @@ export interface BridgeData {
 export interface BridgeDescription {
   readonly id: number;
   readonly clientAddress: string;
+  /** X-Forwarded-For as a proxy in front sent it, for the log; not trusted for anything else. */
+  readonly forwardedFor: string | undefined;
   readonly endpoint: string;
   readonly protocol: string;
   readonly framing: FramingDefinition;
@@ -79,6 +81,7 @@ export class Bridge {
     log.info('open', {
       id: d.id,
       client: d.clientAddress,
+      forwarded_for: d.forwardedFor,
       endpoint: d.endpoint,
       peer: this.peer.address.text,
       protocol: d.protocol === '' ? undefined : d.protocol,

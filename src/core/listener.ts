@@ -187,6 +187,7 @@ export class Listener {
       {
         id: query.connectionId,
         clientAddress: query.clientAddress,
+        forwardedFor: query.headers.find((header) => header.name === 'x-forwarded-for')?.value,
         endpoint: query.endpoint,
         protocol,
         framing,

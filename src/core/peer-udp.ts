@@ -2,27 +2,20 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import type { PeerAddress } from './peer-address.js';
-import { PeerConnectError, type PeerConnection, type PeerEvents } from './peer.js';
+import { DatagramPeer } from './peer-datagram.js';
+import { PeerConnectError, type PeerConnection } from './peer.js';
 
-class UdpPeer implements PeerConnection {
-  droppedDatagrams = 0;
-  private paused = false;
-  private events: PeerEvents | null = null;
+class UdpPeer extends DatagramPeer {
+  private closed = false;
 
   constructor(
-    readonly address: PeerAddress,
+    address: PeerAddress,
     private readonly socket: Socket,
   ) {
+    super(address);
     // An ICMP "port unreachable" surfaces as an error on the connected socket.
-    socket.on('error', (error) => this.events?.error(error));
-    socket.on('message', (message) => {
-      if (this.paused) this.droppedDatagrams++;
-      else this.events?.data(message);
-    });
-  }
-
-  start(events: PeerEvents): void {
-    this.events = events;
+    socket.on('error', this.fail);
+    socket.on('message', this.deliver);
   }
 
   write(data: Buffer): void {
@@ -33,26 +26,12 @@ class UdpPeer implements PeerConnection {
     return this.socket.getSendQueueSize();
   }
 
-  pause(): void {
-    this.paused = true;
-  }
-
-  resume(): void {
-    this.paused = false;
-  }
-
-  end(): void {
-    this.destroy();
-  }
-
   destroy(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.events = null;
     this.socket.removeAllListeners('message');
-    try {
-      this.socket.close();
-    } catch {
-      // Already closed: nothing left to release.
-    }
+    this.socket.close();
   }
 }
 

@@ -8,33 +8,25 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSocket, type UnixDgramSocket } from 'unix-dgram';
 import type { PeerAddress } from './peer-address.js';
-import { PeerConnectError, type PeerConnection, type PeerEvents } from './peer.js';
+import { DatagramPeer } from './peer-datagram.js';
+import { PeerConnectError, type PeerConnection } from './peer.js';
 
 let socketCount = 0;
 
-class UnixDgramPeer implements PeerConnection {
-  droppedDatagrams = 0;
+class UnixDgramPeer extends DatagramPeer {
   queuedBytes = 0;
-  private paused = false;
   private closed = false;
-  private events: PeerEvents | null = null;
   private readonly queue: Buffer[] = [];
 
   constructor(
-    readonly address: PeerAddress,
+    address: PeerAddress,
     private readonly socket: UnixDgramSocket,
     private readonly localPath: string,
   ) {
-    socket.on('error', (error) => this.events?.error(error));
-    socket.on('message', (message) => {
-      if (this.paused) this.droppedDatagrams++;
-      else this.events?.data(message);
-    });
+    super(address);
+    socket.on('error', this.fail);
+    socket.on('message', this.deliver);
     socket.on('writable', () => this.flush());
-  }
-
-  start(events: PeerEvents): void {
-    this.events = events;
   }
 
   write(data: Buffer): void {
@@ -44,20 +36,8 @@ class UnixDgramPeer implements PeerConnection {
     }
     this.socket.send(data, (error) => {
       if (error?.message === 'congestion') this.enqueue(data);
-      else if (error !== undefined) this.events?.error(error);
+      else if (error !== undefined) this.fail(error);
     });
-  }
-
-  pause(): void {
-    this.paused = true;
-  }
-
-  resume(): void {
-    this.paused = false;
-  }
-
-  end(): void {
-    this.destroy();
   }
 
   destroy(): void {
@@ -81,7 +61,7 @@ class UnixDgramPeer implements PeerConnection {
       let congested = false;
       this.socket.send(next, (error) => {
         if (error?.message === 'congestion') congested = true;
-        else if (error !== undefined) this.events?.error(error);
+        else if (error !== undefined) this.fail(error);
       });
       if (congested) return;
       this.queue.shift();

@@ -3,7 +3,9 @@
  * accepts, its one-place accept queue already filled, so further SYNs go unanswered.
  * Needs python3 (Node always accepts).
  */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { TestContext } from 'node:test';
 
 export interface Blackhole {
   readonly port: number;
@@ -28,4 +30,17 @@ export async function blackhole(): Promise<Blackhole | null> {
   });
   if (port === null) return null;
   return { port, close: () => python.kill() };
+}
+
+/** Without python3 a test skips; in CI, where it must be installed, it fails. */
+export function skipWithoutPython(t: TestContext): void {
+  assert.ok(process.env['CI'] !== 'true', 'python3 is needed for this test in CI');
+  t.skip('python3 not installed');
+}
+
+/** A blackhole for test `t`, or null after skipping `t`. */
+export async function blackholeOrSkip(t: TestContext): Promise<Blackhole | null> {
+  const hole = await blackhole();
+  if (hole === null) skipWithoutPython(t);
+  return hole;
 }
