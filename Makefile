@@ -2,7 +2,7 @@
 NPM ?= npm
 CONFIG ?= websocksy.cfg
 
-.PHONY: all build run test clean
+.PHONY: all build run test bench clean
 
 all: build
 
@@ -19,5 +19,15 @@ run: build
 test: build
 	node --test --test-concurrency=1 dist/test/*.test.js
 
+CFLAGS_BENCH ?= -O2 -Wall -Wextra
+
+bench/bin/%: bench/%.c
+	@mkdir -p bench/bin
+	$(CC) $(CFLAGS_BENCH) -o $@ $<
+
+# Side-by-side figures against the anchors; needs websockify (apt-get install websockify).
+bench: build bench/bin/loadgen bench/bin/echo
+	node dist/bench/run.js
+
 clean:
-	rm -rf dist node_modules
+	rm -rf dist node_modules bench/bin

@@ -1,0 +1,98 @@
+/*
+ * Processes under measurement: start one in its own process group, wait for the line that says
+ * where it listens, and read the CPU time and memory of its whole group from /proc.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
+
+const CLOCK_TICKS = 100;
+
+export interface Started {
+  readonly child: ChildProcess;
+  /** The first match of `ready` in the output. */
+  readonly match: RegExpExecArray;
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/** Spawns `command` in its own process group and resolves once its output matches `ready`. */
+export async function startProcess(command: string, args: readonly string[], ready: RegExp, cwd: string, timeoutMs = 15_000): Promise<Started> {
+  const child = spawn(command, args, {
+    cwd,
+    detached: true,
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const match = await new Promise<RegExpExecArray>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${command} not ready in time; output:\n${output}`)), timeoutMs);
+    const collect = (chunk: Buffer): void => {
+      output += chunk.toString();
+      const found = ready.exec(output);
+      if (found !== null) {
+        clearTimeout(timer);
+        resolve(found);
+      }
+    };
+    child.stdout?.on('data', collect);
+    child.stderr?.on('data', collect);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${command} exited with ${String(code)}; output:\n${output}`));
+    });
+  });
+  return {
+    child,
+    match,
+    output: () => output,
+    stop: async () => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      process.kill(-(child.pid as number), 'SIGTERM');
+      const timer = setTimeout(() => process.kill(-(child.pid as number), 'SIGKILL'), 5000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+interface ProcStat {
+  readonly pgrp: number;
+  readonly cpuTicks: number;
+  readonly childTicks: number;
+  readonly rssPages: number;
+}
+
+function readStat(pid: string): ProcStat | null {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null; // the process ended between readdir and read
+  }
+  // Fields after the command name, which may itself contain spaces and parentheses.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const field = (n: number): number => Number(fields[n - 3]);
+  return { pgrp: field(5), cpuTicks: field(14) + field(15), childTicks: field(16) + field(17), rssPages: field(24) };
+}
+
+export interface GroupUsage {
+  /** User + system CPU seconds of every live process in the group, plus reaped children. */
+  readonly cpuSeconds: number;
+  /** Resident memory of every process in the group, in bytes. */
+  readonly rssBytes: number;
+}
+
+/** CPU and memory of process group `pgid` (a process started by startProcess is its own group). */
+export function groupUsage(pgid: number): GroupUsage {
+  let ticks = 0;
+  let pages = 0;
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    const stat = readStat(pid);
+    if (stat === null || stat.pgrp !== pgid) continue;
+    ticks += stat.cpuTicks + (Number(pid) === pgid ? stat.childTicks : 0);
+    pages += stat.rssPages;
+  }
+  return { cpuSeconds: ticks / CLOCK_TICKS, rssBytes: pages * 4096 };
+}

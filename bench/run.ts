@@ -1,0 +1,141 @@
+/*
+ * `make bench`: websocksy against the bridges users would pick instead, measured side by side in
+ * one run on the same echo peer, so that machine noise cancels out of the ratios.
+ * Figures go to the terminal and to bench/results/<date>.md.
+ */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { runLoadgen, type LoadgenResult } from './lib/loadgen.js';
+import { startProcess } from './lib/processes.js';
+import { formatReport, type Measurement } from './lib/report.js';
+import { subjects, type RunningSubject, type Subject } from './lib/subjects.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const LOADGEN = `${ROOT}bench/bin/loadgen`;
+const ECHO = `${ROOT}bench/bin/echo`;
+const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 4);
+/** Two descriptors per bridged connection; stay under this machine's hard limit. */
+const IDLE_CONNECTIONS = Math.min(10_000, Number(process.env['BENCH_IDLE'] ?? 10_000));
+
+const THROUGHPUT: ReadonlyArray<{ conns: number; size: number; window: number }> = [1, 16, 64].flatMap((conns) =>
+  [64, 4096, 16384, 65536].map((size) => ({ conns, size, window: size <= 4096 ? 32 : 8 })),
+);
+
+async function measure(run: RunningSubject, args: readonly string[]): Promise<{ result: LoadgenResult; cpuSeconds: number }> {
+  const before = run.usage().cpuSeconds;
+  const result = await runLoadgen(LOADGEN, args, (SECONDS + 60) * 1000);
+  return { result, cpuSeconds: run.usage().cpuSeconds - before };
+}
+
+async function throughputRuns(subject: Subject, run: RunningSubject, out: Measurement[]): Promise<void> {
+  for (const { conns, size, window } of THROUGHPUT) {
+    const args = ['throughput', '--url', run.url, '--conns', String(conns), '--size', String(size), '--window', String(window), '--seconds', String(SECONDS)];
+    const { result, cpuSeconds } = await measure(run, args);
+    out.push({ subject: subject.name, workload: 'throughput', key: `${conns}x${size}`, result, cpuSeconds });
+  }
+}
+
+async function latencyRun(subject: Subject, run: RunningSubject, out: Measurement[]): Promise<void> {
+  const { result, cpuSeconds } = await measure(run, ['latency', '--url', run.url, '--size', '64', '--count', String(SECONDS * 5000)]);
+  out.push({ subject: subject.name, workload: 'latency', key: '64', result, cpuSeconds });
+}
+
+async function connrateRun(subject: Subject, run: RunningSubject, out: Measurement[]): Promise<void> {
+  const { result, cpuSeconds } = await measure(run, ['connrate', '--url', run.url, '--parallel', '8', '--seconds', String(SECONDS)]);
+  out.push({ subject: subject.name, workload: 'connrate', key: '8', result, cpuSeconds });
+}
+
+async function framingRun(subject: Subject, run: RunningSubject, out: Measurement[]): Promise<void> {
+  const args = ['throughput', '--url', run.url, '--conns', '16', '--size', '4096', '--window', '32', '--seconds', String(SECONDS), '--digits'];
+  const { result, cpuSeconds } = await measure(run, args);
+  out.push({ subject: subject.name, workload: 'framing', key: '16x4096', result, cpuSeconds });
+}
+
+/** Opens the idle connections, reads the bridge's memory, then lets the load generator go. */
+async function idleRun(subject: Subject, run: RunningSubject, out: Measurement[]): Promise<void> {
+  // Let start-up garbage settle before the baseline.
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const baseline = run.usage().rssBytes;
+  const child = spawn(LOADGEN, ['idle', '--url', run.url, '--conns', String(IDLE_CONNECTIONS)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  let stdout = '';
+  const opened = new Promise<LoadgenResult>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      if (stdout.includes('\n')) resolve(JSON.parse(stdout.trim()) as LoadgenResult);
+    });
+    child.once('exit', (code) => reject(new Error(`loadgen idle exited with ${String(code)}: ${stdout}`)));
+  });
+  const result = await opened;
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  const loaded = run.usage().rssBytes;
+  child.stdin.end();
+  await once(child, 'exit');
+  out.push({
+    subject: subject.name,
+    workload: 'idle',
+    key: String(IDLE_CONNECTIONS),
+    result: { ...result, baseline_rss: baseline, loaded_rss: loaded },
+    cpuSeconds: 0,
+  });
+}
+
+async function withSubject(subject: Subject, echoPort: number, body: (run: RunningSubject) => Promise<void>): Promise<void> {
+  process.stderr.write(`bench: ${subject.name}\n`);
+  const run = await subject.start(echoPort);
+  try {
+    await body(run);
+  } finally {
+    await run.stop();
+  }
+}
+
+function machine(): Readonly<Record<string, string>> {
+  const engine = (JSON.parse(readFileSync(`${ROOT}node_modules/uWebSockets.js/package.json`, 'utf8')) as { version: string }).version;
+  return {
+    date: new Date().toISOString(),
+    cpu: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}`,
+    node: process.version,
+    engine: `uWebSockets.js ${engine}`,
+    kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(),
+    seconds: String(SECONDS),
+  };
+}
+
+async function main(): Promise<void> {
+  const echo = await startProcess(ECHO, ['tcp', '0'], /listening tcp 127\.0\.0\.1:(\d+)/, ROOT);
+  const echoPort = Number(echo.match[1]);
+  const { main: websocksy, anchors, framings } = subjects(ROOT);
+  const measurements: Measurement[] = [];
+  try {
+    for (const subject of [websocksy, ...anchors]) {
+      await withSubject(subject, echoPort, async (run) => {
+        await throughputRuns(subject, run, measurements);
+        await latencyRun(subject, run, measurements);
+        await connrateRun(subject, run, measurements);
+      });
+    }
+    for (const subject of [websocksy, ...framings]) {
+      await withSubject(subject, echoPort, (run) => framingRun(subject, run, measurements));
+    }
+    // websockify forks a process per connection: 10 000 of them say nothing about a bridge.
+    for (const subject of [websocksy, ...anchors.filter((anchor) => anchor.name !== 'websockify')]) {
+      await withSubject(subject, echoPort, (run) => idleRun(subject, run, measurements));
+    }
+  } finally {
+    await echo.stop();
+  }
+  const info = machine();
+  const report = formatReport(info, [websocksy, ...anchors, ...framings], measurements);
+  process.stdout.write(report);
+  const file = `${ROOT}bench/results/${info['date']?.slice(0, 10) ?? 'undated'}.md`;
+  writeFileSync(file, report);
+  process.stderr.write(`bench: written to ${file}\n`);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
