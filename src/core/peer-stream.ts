@@ -19,6 +19,7 @@ function holdEarlyError(socket: Socket): () => Error | undefined {
 class StreamPeer implements PeerConnection {
   readonly droppedDatagrams = 0;
   private readonly takeEarlyError: () => Error | undefined;
+  private corked = false;
 
   constructor(
     readonly address: PeerAddress,
@@ -36,9 +37,24 @@ class StreamPeer implements PeerConnection {
     if (early !== undefined) queueMicrotask(() => events.error(early));
   }
 
+  /**
+   * Client messages arrive many per loop turn (uWS parses a whole read at once); writing each
+   * alone costs a syscall and a TCP segment apiece. Corked until the loop's check phase, all of a
+   * turn's messages leave in one writev.
+   */
   write(data: Buffer): void {
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      setImmediate(this.uncork);
+    }
     this.socket.write(data);
   }
+
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.socket.uncork();
+  };
 
   get queuedBytes(): number {
     return this.socket.writableLength;
