@@ -3,6 +3,7 @@
  * WebSocket client.
  */
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { closeClient, connect } from './helpers/client.js';
@@ -84,6 +85,46 @@ describe('echo through each transport', () => {
       }
       await closeClient(client);
     });
+  });
+});
+
+describe('write batching', () => {
+  test('many clients sending at once: every byte reaches its own peer, in order', async () => {
+    const echo = await tcpEcho();
+    try {
+      await withBridge(echo.address, ['-c', 'framing=binary'], async (server) => {
+        const clients = await Promise.all(Array.from({ length: 8 }, () => connect(server.url)));
+        const results = await Promise.all(
+          clients.map(async (client, index) => {
+            // Sizes cross the shared slab's end and its own-buffer threshold (256 KiB).
+            const sizes = Array.from({ length: 150 }, (_, i) => (i % 50 === 49 ? 300_000 : 1 + ((i * 7919 + index * 104729) % 40_000)));
+            const sent = createHash('sha256');
+            let total = 0;
+            for (const size of sizes) {
+              const message = randomBytes(size);
+              sent.update(message);
+              total += size;
+              client.ws.send(message);
+            }
+            const received = createHash('sha256');
+            let got = 0;
+            while (got < total) {
+              const { data } = await client.next(10_000);
+              received.update(data);
+              got += data.length;
+            }
+            await closeClient(client);
+            return { sent: sent.digest('hex'), received: received.digest('hex'), got, total };
+          }),
+        );
+        for (const { sent, received, got, total } of results) {
+          assert.equal(got, total);
+          assert.equal(received, sent);
+        }
+      });
+    } finally {
+      await echo.close();
+    }
   });
 });
 

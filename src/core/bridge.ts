@@ -1,9 +1,9 @@
 /*
  * One WebSocket client bridged to one network peer.
  *
- * client → peer: each message is copied once out of uWS's transient buffer and written as one
- *   write (one datagram). uWS 20.30 cannot pause a WebSocket, so a peer that stops reading gets
- *   its queue bounded by closing with 1009 once `peerBuffer` bytes wait for it.
+ * client → peer: each message is copied once out of uWS's transient buffer, into the peer's
+ *   write batch (streams) or its own datagram. uWS 20.30 cannot pause a WebSocket, so a peer that
+ *   stops reading gets its queue bounded by closing with 1009 once `peerBuffer` bytes wait for it.
  * peer → client: each read goes through the framing loop; the frames of one read are sent
  *   corked (one syscall). While the client has more than `clientBuffer` bytes queued the peer
  *   is paused; uWS's drain event resumes it.
@@ -98,9 +98,8 @@ export class Bridge {
       this.close(WsCloseCode.tooBig, `message of ${message.byteLength} bytes is over max-message (${this.limits.maxMessage})`);
       return;
     }
-    const data = Buffer.copyBytesFrom(new Uint8Array(message));
-    this.bytesToPeer += data.length;
-    this.peer.write(data);
+    this.bytesToPeer += message.byteLength;
+    this.peer.write(new Uint8Array(message));
     if (this.peer.queuedBytes > this.limits.peerBuffer) {
       this.close(WsCloseCode.tooBig, `peer is not reading: over ${this.limits.peerBuffer} bytes queued for it`);
     }

@@ -12,7 +12,7 @@ export abstract class DatagramPeer implements PeerConnection {
 
   constructor(readonly address: PeerAddress) {}
 
-  abstract write(data: Buffer): void;
+  abstract write(message: Uint8Array): void;
   abstract get queuedBytes(): number;
   abstract destroy(): void;
 

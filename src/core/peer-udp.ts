@@ -18,8 +18,8 @@ class UdpPeer extends DatagramPeer {
     socket.on('message', this.deliver);
   }
 
-  write(data: Buffer): void {
-    this.socket.send(data);
+  write(message: Uint8Array): void {
+    this.socket.send(Buffer.copyBytesFrom(message));
   }
 
   get queuedBytes(): number {

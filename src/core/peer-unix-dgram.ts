@@ -29,7 +29,8 @@ class UnixDgramPeer extends DatagramPeer {
     socket.on('writable', () => this.flush());
   }
 
-  write(data: Buffer): void {
+  write(message: Uint8Array): void {
+    const data = Buffer.copyBytesFrom(message);
     if (this.queue.length > 0) {
       this.enqueue(data);
       return;

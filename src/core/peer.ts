@@ -19,8 +19,11 @@ export interface PeerConnection {
   readonly address: PeerAddress;
   /** Starts delivering data and events; nothing is read before this. */
   start(events: PeerEvents): void;
-  /** Sends one client message: a write on streams, one datagram on datagram peers. */
-  write(data: Buffer): void;
+  /**
+   * Sends one client message: bytes on a stream, one datagram on datagram peers. `message` is
+   * only valid during the call (it is uWS's receive buffer): the peer copies what it keeps.
+   */
+  write(message: Uint8Array): void;
   /** Bytes accepted by write() and not yet handed to the kernel. */
   readonly queuedBytes: number;
   /** Datagrams dropped because the client was congested. */
