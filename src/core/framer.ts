@@ -21,6 +21,8 @@ export type FrameSink = (data: Uint8Array, opcode: WsOperation) => void;
 
 /** Buffers above this size are released once drained, so idle connections stay small. */
 const RETAINED_BUFFER_BYTES = 64 * 1024;
+/** The first piece of a new read appended to a waiting message; each further piece doubles. */
+const STITCH_FIRST_BYTES = 4096;
 
 export class PeerFramer {
   private readonly ctx: FramingContext;
@@ -43,17 +45,56 @@ export class PeerFramer {
 
   /** Frames what `chunk` completes. Throws FramingFailure when the connection must close. */
   push(chunk: Uint8Array): void {
-    let data: Uint8Array;
-    if (this.buffered === 0) {
-      data = chunk;
-    } else {
-      this.append(chunk);
-      data = (this.buffer as Buffer).subarray(0, this.buffered);
+    const start = this.buffered === 0 ? 0 : this.stitch(chunk);
+    if (start === chunk.length) return;
+    const data = start === 0 ? chunk : chunk.subarray(start);
+    const consumed = this.frameLoop(data, data.length);
+    const remaining = data.length - consumed;
+    if (remaining === 0) {
+      if (this.buffer !== null && this.buffer.length > RETAINED_BUFFER_BYTES) this.buffer = null;
+      return;
     }
+    this.checkLimit(remaining);
+    this.reserve(remaining);
+    (this.buffer as Buffer).set(consumed === 0 ? data : data.subarray(consumed), 0);
+    this.buffered = remaining;
+  }
+
+  /**
+   * Completes the message that began in an earlier read. Copying the whole new read behind the
+   * waiting bytes would copy every byte once more; instead the read's head is appended in pieces
+   * of growing size until the waiting bytes are framed, and the rest of the read is framed where
+   * it lies. Returns where in `chunk` that rest starts.
+   */
+  private stitch(chunk: Uint8Array): number {
+    let taken = 0;
+    let piece = STITCH_FIRST_BYTES;
+    while (taken < chunk.length) {
+      const end = Math.min(chunk.length, taken + piece);
+      const waiting = this.buffered;
+      this.append(end - taken === chunk.length ? chunk : chunk.subarray(taken, end));
+      const consumed = this.frameLoop((this.buffer as Buffer).subarray(0, this.buffered), end - taken);
+      const remaining = this.buffered - consumed;
+      if (consumed >= waiting) {
+        // Every waiting byte went out: what is left is the tail of this piece, still in chunk.
+        this.buffered = 0;
+        return end - remaining;
+      }
+      this.checkLimit(remaining);
+      (this.buffer as Buffer).copyWithin(0, consumed, this.buffered);
+      this.buffered = remaining;
+      taken = end;
+      piece *= 2;
+    }
+    return chunk.length;
+  }
+
+  /** Calls the framing function until it wants more; returns how many bytes it framed. */
+  private frameLoop(data: Uint8Array, newBytes: number): number {
     const total = data.length;
     const frame = this.framing.frame;
     const ctx = this.ctx;
-    let lastRead = chunk.length;
+    let lastRead = newBytes;
     let offset = 0;
     while (offset < total) {
       const view = offset === 0 ? data : data.subarray(offset);
@@ -75,7 +116,7 @@ export class PeerFramer {
       offset += n;
       lastRead = Math.min(lastRead, total - offset);
     }
-    this.keepRemainder(data, offset, total);
+    return offset;
   }
 
   /** Releases the framing function's per-connection state (the `data === null` call). */
@@ -88,27 +129,13 @@ export class PeerFramer {
     }
   }
 
-  private keepRemainder(data: Uint8Array, offset: number, total: number): void {
-    const remaining = total - offset;
-    if (remaining === 0) {
-      this.buffered = 0;
-      if (this.buffer !== null && this.buffer.length > RETAINED_BUFFER_BYTES) this.buffer = null;
-      return;
-    }
+  private checkLimit(remaining: number): void {
     if (remaining > this.limit) {
       throw new FramingFailure(
         WsCloseCode.tooBig,
         `peer message over ${this.limit} bytes without a frame boundary (framing "${this.framing.name}")`,
       );
     }
-    if (this.buffered > 0) {
-      // data is our own buffer: slide the remainder to its front.
-      (this.buffer as Buffer).copyWithin(0, offset, total);
-    } else {
-      this.reserve(remaining);
-      (this.buffer as Buffer).set(data.subarray(offset), 0);
-    }
-    this.buffered = remaining;
   }
 
   private append(chunk: Uint8Array): void {

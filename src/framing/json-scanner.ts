@@ -61,6 +61,17 @@ function isSimpleEscape(b: number): boolean {
 export const INCOMPLETE = 0;
 export const INVALID = -1;
 
+/** Number states in which any further digit just continues the same run. */
+function isDigitRun(state: number): boolean {
+  return state === INT_DIGITS || state === FRACTION_DIGITS || state === EXPONENT_DIGITS;
+}
+
+/** The index of the first byte from `i` that is not a digit (or `end`). */
+function skipDigits(data: Uint8Array, i: number, end: number): number {
+  while (i < end && isDigit(data[i] as number)) i++;
+  return i;
+}
+
 export class JsonScanner {
   /** Bytes of the current data scanned so far. */
   private pos = 0;
@@ -135,6 +146,11 @@ export class JsonScanner {
           if (this.mode === AFTER && this.valueEnded()) return this.finish(i);
           break;
         case NUMBER: {
+          if (isDigit(b) && isDigitRun(this.numberState)) {
+            // Long numbers are mostly digit runs: skip them without the state machine.
+            i = skipDigits(data, i + 1, end);
+            break;
+          }
           const next = this.numberStep(b);
           if (next >= 0) {
             this.numberState = next;
@@ -221,8 +237,13 @@ export class JsonScanner {
    */
   private scanString(data: Uint8Array, i: number, end: number): number {
     while (i < end) {
-      const b = data[i] as number;
+      let b = data[i] as number;
       i++;
+      if (this.utf8Left === 0 && this.hexLeft === 0 && !this.escaped) {
+        // Plain printable ASCII is most of most strings: run through it in one tight loop.
+        while (b >= 0x20 && b < 0x80 && b !== QUOTE && b !== BACKSLASH && i < end) b = data[i++] as number;
+        if (b >= 0x20 && b < 0x80 && b !== QUOTE && b !== BACKSLASH) continue;
+      }
       if (this.utf8Left > 0) {
         if (b < this.utf8Low || b > this.utf8High) return INVALID;
         this.utf8Left--;
