@@ -38,7 +38,11 @@ interface Framed {
 function feed(framing: FramingDefinition, config: string | null, chunks: readonly Uint8Array[], limit = LIMIT): Framed {
   const frames: Frame[] = [];
   // The sink's data is only valid during the call: keep copies.
-  const framer = new PeerFramer(framing, config, limit, (data, opcode) => frames.push({ bytes: Buffer.from(data), opcode }));
+  const framer = new PeerFramer(framing, config, limit, {
+    sendFrame: (data, opcode) => {
+      frames.push({ bytes: Buffer.from(data), opcode });
+    },
+  });
   for (const chunk of chunks) framer.push(chunk);
   const pending = framer.pendingBytes;
   framer.close();

@@ -10,10 +10,10 @@
  */
 import type { WebSocket } from 'uWebSockets.js';
 import { WsCloseCode, WsOperation, type FramingDefinition } from './api.js';
-import { FramingFailure, PeerFramer } from './framer.js';
+import { FramingFailure, PeerFramer, type FrameSink } from './framer.js';
 import { errorMessage } from './errors.js';
 import { log } from './log.js';
-import type { PeerConnection } from './peer.js';
+import type { PeerConnection, PeerEvents } from './peer.js';
 
 export interface BridgeLimits {
   readonly maxMessage: number;
@@ -45,7 +45,17 @@ function shortReason(reason: string): string {
   return Buffer.byteLength(reason) <= 123 ? reason : Buffer.from(reason).subarray(0, 120).toString('utf8') + '...';
 }
 
-export class Bridge {
+/**
+ * The bridge whose peer read is being framed inside ws.cork(): cork takes a callback, and a
+ * module-level one that finds its bridge here costs no closure per connection.
+ */
+let corkedBridge: Bridge | null = null;
+
+function pushCorked(): void {
+  corkedBridge?.pushChunk();
+}
+
+export class Bridge implements PeerEvents, FrameSink {
   bytesToClient = 0;
   bytesToPeer = 0;
   /** True once the client has been heard from since the last keep-alive sweep. */
@@ -71,7 +81,7 @@ export class Bridge {
     private readonly limits: BridgeLimits,
     private readonly onClosed: (bridge: Bridge) => void,
   ) {
-    this.framer = new PeerFramer(description.framing, description.framingConfig, limits.frameLimit, this.sendFrame);
+    this.framer = new PeerFramer(description.framing, description.framingConfig, limits.frameLimit, this);
   }
 
   /** The 101 went out: start carrying data. */
@@ -87,7 +97,7 @@ export class Bridge {
       protocol: d.protocol === '' ? undefined : d.protocol,
       framing: d.framing.name,
     });
-    this.peer.start({ data: this.onPeerData, end: this.onPeerEnd, error: this.onPeerError });
+    this.peer.start(this);
   }
 
   /** A message from the client; `message` is only valid during this call. */
@@ -169,11 +179,13 @@ export class Bridge {
     this.onClosed(this);
   }
 
-  private readonly onPeerData = (chunk: Buffer): void => {
+  peerData(chunk: Buffer): void {
     const ws = this.ws;
     if (ws === null) return;
     this.chunk = chunk;
-    ws.cork(this.pushChunk);
+    corkedBridge = this;
+    ws.cork(pushCorked);
+    corkedBridge = null;
     this.chunk = null;
     const failure = this.framingFailure;
     if (failure !== null) {
@@ -185,10 +197,10 @@ export class Bridge {
       this.peerPauses++;
       this.peer.pause();
     }
-  };
+  }
 
   /** Runs inside ws.cork(); exceptions must not cross into uWS, so they are kept for later. */
-  private readonly pushChunk = (): void => {
+  pushChunk(): void {
     try {
       this.framer.push(this.chunk as Buffer);
     } catch (error) {
@@ -197,9 +209,9 @@ export class Bridge {
           ? error
           : new FramingFailure(WsCloseCode.unexpected, `framing "${this.description.framing.name}" failed: ${errorMessage(error)}`);
     }
-  };
+  }
 
-  private readonly sendFrame = (data: Uint8Array, opcode: WsOperation): void => {
+  sendFrame(data: Uint8Array, opcode: WsOperation): void {
     const ws = this.ws;
     if (ws === null) return;
     // maxBackpressure is set above anything the pause rule lets through, so 2 (dropped) means a bug.
@@ -207,17 +219,17 @@ export class Bridge {
       throw new FramingFailure(WsCloseCode.unexpected, 'client send buffer overflowed');
     }
     this.bytesToClient += data.length;
-  };
+  }
 
-  private readonly onPeerEnd = (): void => {
+  peerEnd(): void {
     const unframed = this.framer.pendingBytes;
     this.close(
       WsCloseCode.normal,
       unframed > 0 ? `Peer closed connection (${unframed} unframed bytes dropped)` : 'Peer closed connection',
     );
-  };
+  }
 
-  private readonly onPeerError = (error: NodeJS.ErrnoException): void => {
+  peerError(error: NodeJS.ErrnoException): void {
     this.close(WsCloseCode.unexpected, `Peer connection failed: ${error.code ?? error.message}`);
-  };
+  }
 }

@@ -17,7 +17,9 @@ export class FramingFailure extends Error {
 }
 
 /** Receives each complete message; `data` is only valid during the call. */
-export type FrameSink = (data: Uint8Array, opcode: WsOperation) => void;
+export interface FrameSink {
+  sendFrame(data: Uint8Array, opcode: WsOperation): void;
+}
 
 /** Buffers above this size are released once drained, so idle connections stay small. */
 const RETAINED_BUFFER_BYTES = 64 * 1024;
@@ -106,7 +108,7 @@ export class PeerFramer {
       }
       const opcode = ctx.opcode;
       if (opcode === WsOperation.binary || opcode === WsOperation.text) {
-        this.sink(n === view.length ? view : view.subarray(0, n), opcode);
+        this.sink.sendFrame(n === view.length ? view : view.subarray(0, n), opcode);
       } else if (opcode !== WsOperation.discard) {
         throw new FramingFailure(
           WsCloseCode.unexpected,

@@ -36,10 +36,10 @@ export abstract class DatagramPeer implements PeerConnection {
   /** Hands one received datagram to the bridge, unless the client is congested. */
   protected readonly deliver = (message: Buffer): void => {
     if (this.paused) this.droppedDatagrams++;
-    else this.events?.data(message);
+    else this.events?.peerData(message);
   };
 
   protected readonly fail = (error: Error): void => {
-    this.events?.error(error);
+    this.events?.peerError(error);
   };
 }

@@ -8,11 +8,13 @@ import { connectStreamPeer } from './peer-stream.js';
 import { connectUdpPeer } from './peer-udp.js';
 import { connectUnixDgramPeer } from './peer-unix-dgram.js';
 
+/** What a peer reports to its bridge (the bridge implements these as methods, no closures). */
 export interface PeerEvents {
-  data(chunk: Buffer): void;
+  /** Bytes read; `chunk` is only valid during the call. */
+  peerData(chunk: Buffer): void;
   /** The peer closed its side (stream EOF). */
-  end(): void;
-  error(error: Error): void;
+  peerEnd(): void;
+  peerError(error: Error): void;
 }
 
 export interface PeerConnection {

@@ -72,12 +72,23 @@ export class PendingUpgrade {
     private readonly context: UpgradeContext,
     private readonly onSettled: (pending: PendingUpgrade) => void,
   ) {
-    res.onAborted(() => {
-      this.aborted = true;
-      this.peer?.destroy();
-      this.finish();
-      log.info('client left during handshake', { id: request.query.connectionId, client: request.query.clientAddress });
-    });
+    // uWS keeps this handler as long as the connection lives, upgraded or not: let it hold only
+    // a small link that is cut once the upgrade is settled, not the request and its headers.
+    const link: { pending: PendingUpgrade | null } = { pending: this };
+    this.unlink = () => {
+      link.pending = null;
+    };
+    res.onAborted(() => link.pending?.abort());
+  }
+
+  private readonly unlink: () => void;
+
+  private abort(): void {
+    this.aborted = true;
+    this.peer?.destroy();
+    this.finish();
+    const { query } = this.request;
+    log.info('client left during handshake', { id: query.connectionId, client: query.clientAddress });
   }
 
   async run(): Promise<void> {
@@ -146,6 +157,7 @@ export class PendingUpgrade {
   private finish(): void {
     if (this.settled) return;
     this.settled = true;
+    this.unlink();
     this.onSettled(this);
   }
 }

@@ -32,7 +32,7 @@ export class WriteBatch {
     if (!this.scheduled) {
       this.scheduled = true;
       this.socket.cork();
-      setImmediate(this.flush);
+      setImmediate(flushBatch, this);
     }
     if (message.length > OWN_BUFFER_BYTES) {
       this.seal();
@@ -70,9 +70,14 @@ export class WriteBatch {
     growing = null;
   }
 
-  private readonly flush = (): void => {
+  /** End of the loop turn: the batch's bytes leave, with the socket's other writes, in one go. */
+  flush(): void {
     this.scheduled = false;
     this.seal();
     this.socket.uncork();
-  };
+  }
+}
+
+function flushBatch(batch: WriteBatch): void {
+  batch.flush();
 }
