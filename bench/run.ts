@@ -19,6 +19,17 @@ const ECHO = `${ROOT}bench/bin/echo`;
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 4);
 /** Two descriptors per bridged connection; stay under this machine's hard limit. */
 const IDLE_CONNECTIONS = Math.min(10_000, Number(process.env['BENCH_IDLE'] ?? 10_000));
+const WORKLOADS = ['throughput', 'latency', 'connrate', 'framing', 'idle'] as const;
+type Workload = (typeof WORKLOADS)[number];
+/** BENCH_ONLY=idle,framing runs just those workloads (a quicker loop while profiling one). */
+const ONLY = new Set((process.env['BENCH_ONLY'] ?? WORKLOADS.join(',')).split(',').map((name) => name.trim()));
+for (const name of ONLY) {
+  if (!(WORKLOADS as readonly string[]).includes(name)) {
+    process.stderr.write(`bench: BENCH_ONLY names an unknown workload "${name}" (known: ${WORKLOADS.join(', ')})\n`);
+    process.exit(2);
+  }
+}
+const wanted = (workload: Workload): boolean => ONLY.has(workload);
 
 const THROUGHPUT: ReadonlyArray<{ conns: number; size: number; window: number }> = [1, 16, 64].flatMap((conns) =>
   [64, 4096, 16384, 65536].map((size) => ({ conns, size, window: size <= 4096 ? 32 : 8 })),
@@ -105,24 +116,35 @@ function machine(): Readonly<Record<string, string>> {
 }
 
 async function main(): Promise<void> {
+  const { main: websocksy, anchors, framings } = subjects(ROOT);
+  // Fail before minutes of measuring, not after.
+  for (const subject of [websocksy, ...anchors, ...framings]) {
+    const why = subject.missing();
+    if (why !== null) throw new Error(`${subject.name}: ${why}`);
+  }
   const echo = await startProcess(ECHO, ['tcp', '0'], /listening tcp 127\.0\.0\.1:(\d+)/, ROOT);
   const echoPort = Number(echo.match[1]);
-  const { main: websocksy, anchors, framings } = subjects(ROOT);
   const measurements: Measurement[] = [];
   try {
-    for (const subject of [websocksy, ...anchors]) {
-      await withSubject(subject, echoPort, async (run) => {
-        await throughputRuns(subject, run, measurements);
-        await latencyRun(subject, run, measurements);
-        await connrateRun(subject, run, measurements);
-      });
+    if (wanted('throughput') || wanted('latency') || wanted('connrate')) {
+      for (const subject of [websocksy, ...anchors]) {
+        await withSubject(subject, echoPort, async (run) => {
+          if (wanted('throughput')) await throughputRuns(subject, run, measurements);
+          if (wanted('latency')) await latencyRun(subject, run, measurements);
+          if (wanted('connrate')) await connrateRun(subject, run, measurements);
+        });
+      }
     }
-    for (const subject of [websocksy, ...framings]) {
-      await withSubject(subject, echoPort, (run) => framingRun(subject, run, measurements));
+    if (wanted('framing')) {
+      for (const subject of [websocksy, ...framings]) {
+        await withSubject(subject, echoPort, (run) => framingRun(subject, run, measurements));
+      }
     }
-    // websockify forks a process per connection: 10 000 of them say nothing about a bridge.
-    for (const subject of [websocksy, ...anchors.filter((anchor) => anchor.name !== 'websockify')]) {
-      await withSubject(subject, echoPort, (run) => idleRun(subject, run, measurements));
+    if (wanted('idle')) {
+      // websockify forks a process per connection: 10 000 of them say nothing about a bridge.
+      for (const subject of [websocksy, ...anchors.filter((anchor) => anchor.name !== 'websockify')]) {
+        await withSubject(subject, echoPort, (run) => idleRun(subject, run, measurements));
+      }
     }
   } finally {
     await echo.stop();
@@ -130,7 +152,9 @@ async function main(): Promise<void> {
   const info = machine();
   const report = formatReport(info, [websocksy, ...anchors, ...framings], measurements);
   process.stdout.write(report);
-  const file = `${ROOT}bench/results/${info['date']?.slice(0, 10) ?? 'undated'}.md`;
+  // A partial run must not replace the day's full report.
+  const partial = ONLY.size < WORKLOADS.length ? `-${[...ONLY].join('-')}` : '';
+  const file = `${ROOT}bench/results/${info['date']?.slice(0, 10) ?? 'undated'}${partial}.md`;
   writeFileSync(file, report);
   process.stderr.write(`bench: written to ${file}\n`);
 }

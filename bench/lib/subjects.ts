@@ -16,6 +16,8 @@ export interface Subject {
   readonly name: string;
   /** What it is, for the report. */
   readonly description: string;
+  /** Why this subject cannot run on this machine, or null when it can. */
+  missing(): string | null;
   start(echoPort: number): Promise<RunningSubject>;
 }
 
@@ -39,6 +41,7 @@ function websocksy(framing: string, root: string): Subject {
   return {
     name: framing === 'binary' ? 'websocksy' : `websocksy-${framing}`,
     description: `websocksy, defaultpeer backend, ${framing} framing`,
+    missing: () => null,
     start: async (echoPort) => {
       const started = await startProcess(
         process.execPath,
@@ -55,6 +58,7 @@ function anchor(name: string, script: string, description: string, root: string)
   return {
     name,
     description,
+    missing: () => null,
     start: async (echoPort) => {
       const started = await startProcess(process.execPath, [script, '0', '127.0.0.1', String(echoPort)], /listening (\d+)/, root);
       return running(started, Number(started.match[1]));
@@ -67,6 +71,7 @@ const websockifyPath = ['/usr/bin/websockify', '/usr/local/bin/websockify'].find
 const websockify: Subject = {
   name: 'websockify',
   description: 'websockify from Debian (Python)',
+  missing: () => (websockifyPath === undefined ? 'websockify is not installed (apt-get install websockify)' : null),
   start: async (echoPort) => {
     if (websockifyPath === undefined) throw new Error('websockify is not installed (apt-get install websockify)');
     const port = await freePort();

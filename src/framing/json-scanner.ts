@@ -28,6 +28,8 @@ const EXPONENT_DIGITS = 7;
 /** numberStep's answer for a byte that follows a complete number without being part of it. */
 const NUMBER_ENDED = -2;
 
+import { skipDigits, skipPlain } from './word-scan.js';
+
 const TRUE = Uint8Array.from(Buffer.from('true'));
 const FALSE = Uint8Array.from(Buffer.from('false'));
 const NULL = Uint8Array.from(Buffer.from('null'));
@@ -64,12 +66,6 @@ export const INVALID = -1;
 /** Number states in which any further digit just continues the same run. */
 function isDigitRun(state: number): boolean {
   return state === INT_DIGITS || state === FRACTION_DIGITS || state === EXPONENT_DIGITS;
-}
-
-/** The index of the first byte from `i` that is not a digit (or `end`). */
-function skipDigits(data: Uint8Array, i: number, end: number): number {
-  while (i < end && isDigit(data[i] as number)) i++;
-  return i;
 }
 
 export class JsonScanner {
@@ -237,13 +233,13 @@ export class JsonScanner {
    */
   private scanString(data: Uint8Array, i: number, end: number): number {
     while (i < end) {
-      let b = data[i] as number;
-      i++;
       if (this.utf8Left === 0 && this.hexLeft === 0 && !this.escaped) {
-        // Plain printable ASCII is most of most strings: run through it in one tight loop.
-        while (b >= 0x20 && b < 0x80 && b !== QUOTE && b !== BACKSLASH && i < end) b = data[i++] as number;
-        if (b >= 0x20 && b < 0x80 && b !== QUOTE && b !== BACKSLASH) continue;
+        // Plain printable ASCII is most of most strings: run through it a word at a time.
+        i = skipPlain(data, i, end);
+        if (i === end) break;
       }
+      const b = data[i] as number;
+      i++;
       if (this.utf8Left > 0) {
         if (b < this.utf8Low || b > this.utf8High) return INVALID;
         this.utf8Left--;
