@@ -13,18 +13,21 @@ import { log } from '../core/log.js';
 import { nativeFraming } from '../framing/native.js';
 import type { FramingRegistry } from '../framing/registry.js';
 import { FramingTrampolines } from '../framing/trampoline.js';
-import type { NativeHost, NativeRegistration } from './host.js';
+import type { NativeHost, NativeMemory, NativeRegistration } from './host.js';
 
 export class NativeFramings {
   private readonly definitions = new Map<bigint, FramingDefinition>();
   private readonly pointers = new Map<FramingDefinition, bigint>();
   private readonly trampolines: FramingTrampolines;
+  /** The ws_operation cell every C framing call shares. */
+  private readonly opcode: NativeMemory;
 
   constructor(
     private readonly host: NativeHost,
     private readonly registry: FramingRegistry,
   ) {
     this.trampolines = new FramingTrampolines(host);
+    this.opcode = host.allocate(4);
     host.setResolver((name) => {
       const definition = registry.get(name);
       return definition === undefined ? null : this.pointerFor(definition);
@@ -60,7 +63,7 @@ export class NativeFramings {
   }
 
   private define(name: string, pointer: bigint): FramingDefinition {
-    const definition = nativeFraming(name, this.host.framingCall(pointer));
+    const definition = nativeFraming(name, this.host.framingCall(pointer), this.host, this.opcode);
     this.definitions.set(pointer, definition);
     this.pointers.set(definition, pointer);
     return definition;

@@ -18,18 +18,24 @@ export type NativeLibrary = LibraryHandle;
 const HOST_LIBRARY = fileURLToPath(new URL('../../../build/libwebsocksy-host.so', import.meta.url));
 
 /**
- * A C framing function called from JS. Buffers and typed arrays go to C as pointers to their
- * memory, without a copy: `data` is the unframed bytes in place, `opcode` and `state` are the
- * ws_operation and framing_data cells, `config` a NUL-terminated copy of the config.
+ * A C framing function called from JS. `data` goes to C as a pointer to the typed array's own
+ * memory, without a copy; `opcode`, `state` and `config` are addresses of C memory (see
+ * NativeMemory), which koffi passes faster than typed arrays.
  */
 export type NativeFramingCall = (
   data: Uint8Array | null,
   length: number,
   lastRead: number,
-  opcode: Int32Array | null,
-  state: BigUint64Array,
-  config: Uint8Array | null,
+  opcode: bigint | null,
+  state: bigint,
+  config: bigint | null,
 ) => number | bigint;
+
+/** C memory that does not move until freed, and a JS view that reads and writes it in place. */
+export interface NativeMemory {
+  readonly pointer: bigint;
+  readonly bytes: Uint8Array;
+}
 
 /** A JS function called by C as a ws_framing: pointers arrive as addresses, `config` as text. */
 export type FramingCallback = (
@@ -78,6 +84,9 @@ export interface NativeHost {
   string(pointer: bigint): string;
   /** libc's free(), for the strings a backend returns. */
   free(pointer: bigint): void;
+  /** Zeroed C memory of `size` bytes; free it with freeMemory(). */
+  allocate(size: number): NativeMemory;
+  freeMemory(pointer: bigint): void;
   /** A view of C memory; only valid while C says it is. */
   view(pointer: bigint, length: number): Uint8Array;
   readInt(pointer: bigint): number;
@@ -98,9 +107,9 @@ function declare(koffi: KoffiModule): { framing: TypeObject; callback: TypeObjec
     protocol: 'size_t',
   });
   return {
-    // Two spellings of ws_framing, the same in C: calls pass the config as bytes encoded once per
-    // connection; callbacks get it as text.
-    framing: koffi.proto('int64_t websocksy_framing(uint8_t *data, size_t length, size_t last_read, int *opcode, void **framing_data, const uint8_t *config)'),
+    // Two spellings of ws_framing, the same in C: calls pass the cells and the config as
+    // addresses of memory made once per connection; callbacks get the config as text.
+    framing: koffi.proto('int64_t websocksy_framing(uint8_t *data, size_t length, size_t last_read, void *opcode, void *framing_data, void *config)'),
     callback: koffi.proto('int64_t websocksy_framing_callback(void *data, size_t length, size_t last_read, void *opcode, void *framing_data, const char *config)'),
     resolver: koffi.proto('void *websocksy_framing_resolver(const char *name)'),
   };
@@ -159,6 +168,13 @@ async function createHost(): Promise<NativeHost> {
       query(queryPointer, endpoint, protocols.length, [...protocols, null], headers.length, [...headers], key),
     string: (pointer) => koffi.decode.string(pointer),
     free,
+    allocate: (size) => {
+      const pointer = koffi.alloc('uint8_t', size) as bigint;
+      const bytes = new Uint8Array(koffi.view(pointer, size));
+      bytes.fill(0);
+      return { pointer, bytes };
+    },
+    freeMemory: (pointer) => koffi.free(pointer),
     view: (pointer, length) => (length === 0 ? new Uint8Array(0) : new Uint8Array(koffi.view(pointer, length))),
     readInt: (pointer) => koffi.decode.int(pointer),
     writeInt: (pointer, value) => koffi.encode(pointer, 'int', value),
