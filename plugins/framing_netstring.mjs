@@ -41,7 +41,7 @@ function frame(data, _lastRead, ctx) {
   return comma + 1;
 }
 
-/** @type {import('websocksy').FramingDefinition} */
+/** @type {import('websocksy').FramingModule} */
 export default {
   name: 'netstring',
   frame,

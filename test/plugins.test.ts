@@ -129,6 +129,31 @@ describe('JS plugins', () => {
     }
   });
 
+  test('the plugin folder is known before any other setting applies, from the file or the flags', async () => {
+    const folder = pluginFolder([], {
+      'backend_late.mjs': `export default () => {
+        let peer = '';
+        return { name: 'late', configure(key, value) { peer = value; }, query: () => ({ host: peer }) };
+      };`,
+    });
+    const dir = tempDir();
+    const config = `${dir.path}/websocksy.cfg`;
+    writeFileSync(config, `[core]\nbackend = late\nplugins = ${folder.path}\n[backend]\npeer = ${echo.address}\n`);
+    try {
+      for (const args of [[config], ['-b', 'late', '-c', `peer=${echo.address}`, '-P', folder.path]]) {
+        const server = await startWebsocksy([...LOCAL, ...args]);
+        try {
+          assert.deepEqual(await roundTrip(`${server.url}/`, ['late'], 1), ['late'], args.join(' '));
+        } finally {
+          await server.stop();
+        }
+      }
+    } finally {
+      folder.remove();
+      dir.remove();
+    }
+  });
+
   test('a framing module may export several definitions; one named like a builtin replaces it', async () => {
     const folder = pluginFolder([], {
       'framing_pairs.mjs': `const pairs = { name: 'binary', frame: (data) => (data === null || data.length < 2 ? 0 : 2) };

@@ -7,7 +7,7 @@
  * the file; a backend's answers are checked on every query (peer-answer.ts).
  */
 import { pathToFileURL } from 'node:url';
-import type { Backend, BackendHost, FramingDefinition, PeerInfo, PeerQuery } from './api.js';
+import type { Backend, BackendHost, FramingDefinition, FramingModule, PeerInfo, PeerQuery } from './api.js';
 import { errorMessage } from './errors.js';
 import { checkedAnswer, checkFramingConfig } from './peer-answer.js';
 import { PluginError } from './plugin-error.js';
@@ -40,14 +40,17 @@ function isFramingDefinition(value: unknown): value is FramingDefinition {
   );
 }
 
+function isFramingModule(value: unknown): value is FramingModule {
+  return Array.isArray(value) ? value.length > 0 && value.every(isFramingDefinition) : isFramingDefinition(value);
+}
+
 /** The framing definitions a framing_*.mjs module exports. */
 export async function loadJsFramings(file: string): Promise<FramingDefinition[]> {
   const exported = await defaultExport(file);
-  const definitions = Array.isArray(exported) ? (exported as unknown[]) : [exported];
-  if (definitions.length === 0 || !definitions.every(isFramingDefinition)) {
+  if (!isFramingModule(exported)) {
     throw new PluginError(file, 'the default export must be a framing definition { name, frame, checkConfig? }, or an array of them');
   }
-  return definitions;
+  return Array.isArray(exported) ? [...(exported as readonly FramingDefinition[])] : [exported as FramingDefinition];
 }
 
 function checkBackend(value: unknown, file: string): Backend {
