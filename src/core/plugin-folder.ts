@@ -31,7 +31,7 @@ export function pluginFolderOf(settings: readonly Setting[]): PluginFolder {
 }
 
 /** Files loaded at start-up: every .so but backends (as in websocksy), and framing_*.mjs/.js. */
-export function isFramingPluginFile(name: string): boolean {
+function isFramingPluginFile(name: string): boolean {
   if (name.startsWith('backend_')) return false;
   return name.endsWith('.so') || /^framing_.+\.(?:mjs|js)$/.test(name);
 }

@@ -57,7 +57,7 @@ export interface RawPeerInfo {
   readonly protocol: number | bigint;
 }
 
-export interface QueryHeader {
+interface QueryHeader {
   readonly tag: string;
   readonly value: string;
 }

@@ -13,12 +13,7 @@ import { tempDir } from './peers.js';
 import { ROOT } from './websocksy.js';
 
 export const BUILT_PLUGINS = join(ROOT, 'build/plugins');
-export const TEST_PLUGINS = join(ROOT, 'build/test-plugins');
-export const SHIPPED_PLUGINS = join(ROOT, 'plugins');
-
-export function builtPlugin(name: string): string {
-  return join(BUILT_PLUGINS, name);
-}
+const TEST_PLUGINS = join(ROOT, 'build/test-plugins');
 
 export function testPlugin(name: string): string {
   return join(TEST_PLUGINS, name);
