@@ -2,7 +2,7 @@
 NPM ?= npm
 CONFIG ?= websocksy.cfg
 
-.PHONY: all build run test bench clean
+.PHONY: all build native run test bench clean
 
 all: build
 
@@ -10,8 +10,31 @@ node_modules/.installed: package.json package-lock.json
 	$(NPM) ci --no-audit --no-fund
 	touch $@
 
-build: node_modules/.installed
+build: node_modules/.installed native
 	npx tsc -p tsconfig.json
+	npx tsc -p plugins/tsconfig.json
+
+# C side of the plugin ABI (plugins/websocksy.h): the host library every C plugin links against
+# at load time, the C plugins shipped in plugins/ (built into build/plugins, a plugin folder of
+# their own: see docs/plugins.md), and the fault-injecting plugins the tests load.
+CFLAGS_PLUGIN ?= -O2 -Wall -Wextra -shared -fPIC
+HOST_LIBRARY := build/libwebsocksy-host.so
+PLUGINS := $(patsubst plugins/%.c,build/plugins/%.so,$(wildcard plugins/*.c))
+TEST_PLUGINS := $(patsubst test/plugins/%.c,build/test-plugins/%.so,$(wildcard test/plugins/*.c))
+
+native: $(HOST_LIBRARY) $(PLUGINS) $(TEST_PLUGINS)
+
+$(HOST_LIBRARY): src/native/host.c plugins/websocksy.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_PLUGIN) -Iplugins -o $@ $<
+
+build/plugins/%.so: plugins/%.c plugins/websocksy.h plugins/config_integer.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_PLUGIN) -Iplugins -o $@ $<
+
+build/test-plugins/%.so: test/plugins/%.c plugins/websocksy.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_PLUGIN) -Iplugins -o $@ $<
 
 run: build
 	./bin/websocksy $(CONFIG)
@@ -30,4 +53,4 @@ bench: build bench/bin/loadgen bench/bin/echo
 	node dist/bench/run.js
 
 clean:
-	rm -rf dist node_modules bench/bin
+	rm -rf dist node_modules bench/bin build

@@ -37,15 +37,19 @@ function running(started: Started, port: number, path = '/'): RunningSubject {
 /** Framing configs for the benchmark's line-of-digits stream (see loadgen --digits). */
 const FRAMING_CONFIG: Readonly<Record<string, readonly string[]>> = { newline: ['-c', 'framing-config=lf'] };
 
-function websocksy(framing: string, root: string): Subject {
+/** The C framing plugins `make` builds: loaded from there, they replace the TS builtins. */
+const C_PLUGINS = 'build/plugins';
+
+function websocksy(framing: string, root: string, cPlugin = false): Subject {
   return {
-    name: framing === 'binary' ? 'websocksy' : `websocksy-${framing}`,
-    description: `websocksy, defaultpeer backend, ${framing} framing`,
+    name: framing === 'binary' ? 'websocksy' : `websocksy-${cPlugin ? 'c-' : ''}${framing}`,
+    description: `websocksy, defaultpeer backend, ${framing} framing${cPlugin ? ` from the C plugin (${C_PLUGINS})` : ''}`,
     missing: () => null,
     start: async (echoPort) => {
+      const plugins = cPlugin ? ['-P', C_PLUGINS] : [];
       const started = await startProcess(
         process.execPath,
-        ['bin/websocksy', '-l', '127.0.0.1', '-p', '0', '-k', '0', '-c', `host=tcp://127.0.0.1:${echoPort}`, '-c', `framing=${framing}`, ...(FRAMING_CONFIG[framing] ?? [])],
+        ['bin/websocksy', '-l', '127.0.0.1', '-p', '0', '-k', '0', ...plugins, '-c', `host=tcp://127.0.0.1:${echoPort}`, '-c', `framing=${framing}`, ...(FRAMING_CONFIG[framing] ?? [])],
         /listening .*port=(\d+)/,
         root,
       );
@@ -88,6 +92,6 @@ export function subjects(root: string): { readonly main: Subject; readonly ancho
       anchor('naive-ws', 'bench/anchors/naive-ws-bridge.mjs', 'ws server + net socket piped by hand', root),
       websockify,
     ],
-    framings: [websocksy('newline', root), websocksy('json', root)],
+    framings: [websocksy('newline', root), websocksy('json', root), websocksy('json', root, true)],
   };
 }

@@ -121,5 +121,8 @@ export interface BackendHost {
   warn(message: string): void;
 }
 
-/** A backend module's default export (JS plugins: `export default function (host) {…}`). */
+/** A backend module's default export (backend_NAME.mjs: `export default function (host) {…}`). */
 export type BackendFactory = (host: BackendHost) => Backend;
+
+/** A framing module's default export (framing_NAME.mjs): one definition, or several. */
+export type FramingModule = FramingDefinition | readonly FramingDefinition[];

@@ -2,6 +2,11 @@
  * The core options: one table serves the [core] section, the command line, the defaults and
  * the help text, so the three can never disagree.
  */
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The installation's plugin folder (not the working directory's, as in the C websocksy). */
+export const DEFAULT_PLUGIN_FOLDER = fileURLToPath(new URL('../../../plugins', import.meta.url));
 export interface CoreConfig {
   port: number;
   listen: string;
@@ -17,6 +22,8 @@ export interface CoreConfig {
   peerBuffer: number;
   /** Seconds allowed for connecting to a peer before the upgrade is refused with 504. */
   connectTimeout: number;
+  /** Folder of drop-in plugins, absolute. */
+  plugins: string;
   verbose: boolean;
 }
 
@@ -29,6 +36,7 @@ export const defaultCoreConfig: Readonly<CoreConfig> = {
   clientBuffer: 1024 * 1024,
   peerBuffer: 4 * 1024 * 1024,
   connectTimeout: 5,
+  plugins: DEFAULT_PLUGIN_FOLDER,
   verbose: false,
 };
 
@@ -105,6 +113,14 @@ export const coreOptions: readonly CoreOption[] = [
   {
     key: 'connect-timeout', argument: 'SECONDS', help: 'time allowed to connect to a peer; then the upgrade gets 504 (default 5)',
     apply: (c, v) => { c.connectTimeout = integer(v, 1, 3600, 'a number of seconds'); },
+  },
+  {
+    // Read before any other setting, wherever it stands: see pluginFolderOf (plugin-folder.ts).
+    key: 'plugins', short: 'P', argument: 'DIR', help: "folder of drop-in plugins (default: the installation's plugins/)",
+    apply: (c, v) => {
+      if (v.trim() === '') throw new Error('the plugin folder is empty');
+      c.plugins = resolve(v.trim());
+    },
   },
   {
     key: 'verbose', short: 'v', argument: '', help: 'log debug lines too',

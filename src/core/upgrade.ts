@@ -98,7 +98,10 @@ export class PendingUpgrade {
       const { key, extensions, socketContext } = this.request;
       const protocol = this.chosenProtocol;
       this.finish();
-      this.res.cork(() => this.res.upgrade(bridgeData, key, protocol, extensions, socketContext));
+      // Not inside res.cork(): uWS 20.30 uncorks the HTTP socket after the callback, but upgrade()
+      // has just adopted that socket into the WebSocket context, and the uncork then sometimes
+      // shuts the new WebSocket down right after its 101 (close 1006, depending on heap layout).
+      this.res.upgrade(bridgeData, key, protocol, extensions, socketContext);
     } catch (error) {
       this.peer?.destroy();
       const refusal =

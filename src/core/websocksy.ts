@@ -9,7 +9,9 @@ import { detectEngine } from './engine.js';
 import { Listener } from './listener.js';
 import { errorMessage } from './errors.js';
 import { log, setVerbose } from './log.js';
-import { loadBackend } from './plugin.js';
+import { PluginLoader } from './plugin.js';
+import { PluginError } from './plugin-error.js';
+import { pluginFolderOf } from './plugin-folder.js';
 import { applySettings } from './setup.js';
 import { createFramingRegistry } from '../framing/index.js';
 
@@ -47,9 +49,13 @@ async function main(argv: readonly string[]): Promise<void> {
   let setup;
   try {
     const fromFile: Setting[] = cli.configFile === undefined ? [] : parseConfigFile(cli.configFile);
-    setup = await applySettings([...fromFile, ...cli.settings], (name) => loadBackend(name, host));
+    const settings = [...fromFile, ...cli.settings];
+    // Framing plugins register before any setting applies: backend options name them.
+    const plugins = new PluginLoader(pluginFolderOf(settings), framings, host);
+    await plugins.loadFramingPlugins();
+    setup = await applySettings(settings, (name) => plugins.loadBackend(name));
   } catch (error) {
-    fail(errorMessage(error), error instanceof ConfigError ? 1 : 70);
+    fail(errorMessage(error), error instanceof ConfigError || error instanceof PluginError ? 1 : 70);
   }
   setVerbose(setup.core.verbose);
 

@@ -11,6 +11,8 @@ export interface TestClient {
   readonly ws: WebSocket;
   /** Resolves with the next message (bounded by `timeoutMs`). */
   next(timeoutMs?: number): Promise<Message>;
+  /** Takes every message received and not yet taken by next(). */
+  takeAll(): Message[];
   /** Resolves with the close code and reason. */
   closed(timeoutMs?: number): Promise<{ code: number; reason: string }>;
 }
@@ -40,6 +42,7 @@ export function wrap(ws: WebSocket): TestClient {
         });
       });
     },
+    takeAll: () => queue.splice(0),
     closed: (timeoutMs = 5000) =>
       Promise.race([
         closed,
