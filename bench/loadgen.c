@@ -1100,7 +1100,9 @@ static uint64_t drain_target(const struct conn *c)
     if (!g.digits)
         return sent;
     uint64_t o = sent;
-    while (o > 0 && sent - o < 4096 && T[(o - 1 + c->phase) % PAT_PERIOD] != '\n')
+    /* Lines are 4095 digits, except the one across the table's wrap: PAT_PERIOD is prime, so
+     * the last line of the table runs on into the first (8188 digits). */
+    while (o > 0 && sent - o < 2 * 4096 && T[(o - 1 + c->phase) % PAT_PERIOD] != '\n')
         o--;
     return o > 0 ? o - 1 : 0;
 }
