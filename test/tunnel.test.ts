@@ -176,6 +176,31 @@ describe('tunnels', () => {
   });
 });
 
+describe('tunnel configuration errors name the file, line and key', () => {
+  test('[tunnel] without identities', async () => {
+    const cfgDir = tempDir('websocksy-tunnel-cfg-');
+    try {
+      const { writeFileSync } = await import('node:fs');
+      writeFileSync(`${cfgDir.path}/a.cfg`, '[tunnel]\npath = /t\n');
+      const result = await runWebsocksy([`${cfgDir.path}/a.cfg`]);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /\[tunnel\] needs "identities = FILE"/);
+      writeFileSync(`${cfgDir.path}/b.cfg`, '[upstream x]\nurl = ws://127.0.0.1:1/.tunnel\nname = a\ntoken = t\nlocal = 22:host\n');
+      const bad = await runWebsocksy([`${cfgDir.path}/b.cfg`]);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /b\.cfg:5 \[upstream x\]: local: "22:host" is not \[bind:\]port:host:port/);
+      writeFileSync(`${cfgDir.path}/ids`, 'alice tok connect=10.0.0.0/33:22\n');
+      writeFileSync(`${cfgDir.path}/c.cfg`, `[tunnel]\nidentities = ${cfgDir.path}/ids\n`);
+      const ids = await runWebsocksy([`${cfgDir.path}/c.cfg`]);
+      assert.equal(ids.code, 1);
+      assert.match(ids.stderr, /ids:1: connect of identity "alice": "10\.0\.0\.0\/33" has a bad prefix length/);
+      assert.doesNotMatch(ids.stderr, /tok\b/);
+    } finally {
+      cfgDir.remove();
+    }
+  });
+});
+
 describe('grace period', () => {
   test('past the grace period the streams are reset with a clear reason', { timeout: 30_000 }, async () => {
     const graceDir = tempDir('websocksy-grace-');
