@@ -12,6 +12,7 @@ import { runLoadgen, type LoadgenResult } from './lib/loadgen.js';
 import { startProcess } from './lib/processes.js';
 import { formatReport, type Measurement } from './lib/report.js';
 import { subjects, type RunningSubject, type Subject } from './lib/subjects.js';
+import { formatTunnelSection, tunnelFigures, type TunnelFigure } from './lib/tunnel.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const LOADGEN = `${ROOT}bench/bin/loadgen`;
@@ -30,7 +31,7 @@ function idleConnections(): number {
   return Math.min(wanted, fits);
 }
 const IDLE_CONNECTIONS = idleConnections();
-const WORKLOADS = ['throughput', 'latency', 'connrate', 'framing', 'idle'] as const;
+const WORKLOADS = ['throughput', 'latency', 'connrate', 'framing', 'idle', 'tunnel'] as const;
 type Workload = (typeof WORKLOADS)[number];
 /** BENCH_ONLY=idle,framing runs just those workloads (a quicker loop while profiling one). */
 const ONLY = new Set((process.env['BENCH_ONLY'] ?? WORKLOADS.join(',')).split(',').map((name) => name.trim()));
@@ -136,6 +137,7 @@ async function main(): Promise<void> {
   const echo = await startProcess(ECHO, ['tcp', '0'], /listening tcp 127\.0\.0\.1:(\d+)/, ROOT);
   const echoPort = Number(echo.match[1]);
   const measurements: Measurement[] = [];
+  let tunnel: TunnelFigure[] = [];
   try {
     if (wanted('throughput') || wanted('latency') || wanted('connrate')) {
       for (const subject of [websocksy, ...anchors]) {
@@ -157,11 +159,15 @@ async function main(): Promise<void> {
         await withSubject(subject, echoPort, (run) => idleRun(subject, run, measurements));
       }
     }
+    if (wanted('tunnel')) {
+      process.stderr.write('bench: tunnel\n');
+      tunnel = await tunnelFigures(ROOT, LOADGEN, echoPort, SECONDS);
+    }
   } finally {
     await echo.stop();
   }
   const info = machine();
-  const report = formatReport(info, [websocksy, ...anchors, ...framings], measurements);
+  const report = formatReport(info, [websocksy, ...anchors, ...framings], measurements) + (tunnel.length === 0 ? '' : '\n' + formatTunnelSection(tunnel));
   process.stdout.write(report);
   // A partial run must not replace the day's full report.
   const partial = ONLY.size < WORKLOADS.length ? `-${[...ONLY].join('-')}` : '';

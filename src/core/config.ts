@@ -14,8 +14,11 @@ export type SettingOrigin =
   | { readonly flag: string };
 
 export interface Setting {
-  /** `core` options (including `backend`), or `backend` options handed to the backend. */
-  readonly scope: 'core' | 'backend';
+  /**
+   * `core` options (including `backend`), `backend` options handed to the backend, or the
+   * tunnel sections ([tunnel], [upstream NAME], [status]) that src/tunnel/config.ts reads.
+   */
+  readonly scope: 'core' | 'backend' | 'tunnel' | 'upstream' | 'status';
   readonly key: string;
   readonly value: string;
   readonly origin: SettingOrigin;
@@ -35,7 +38,13 @@ export function describeOrigin(origin: SettingOrigin): string {
   return 'file' in origin ? `${origin.file}:${origin.line} [${origin.section}]` : `command line ${origin.flag}`;
 }
 
-const SECTIONS = new Set(['core', 'backend']);
+const SECTIONS = new Set(['core', 'backend', 'tunnel', 'status']);
+
+/** The section's scope, or null when the section is unknown. `[upstream NAME]` may repeat with different names. */
+function sectionScope(name: string): Setting['scope'] | null {
+  if (SECTIONS.has(name)) return name as Setting['scope'];
+  return /^upstream\s+[\w.-]+$/.test(name) ? 'upstream' : null;
+}
 
 /**
  * Parses an ini file: `[core]` and `[backend]` sections (lines before any section are core, as in
@@ -53,6 +62,7 @@ export function parseConfigFile(file: string): Setting[] {
   }
   const settings: Setting[] = [];
   let section = 'core';
+  let scope: Setting['scope'] = 'core';
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
   lines.forEach((raw, index) => {
     const line = raw.trim();
@@ -60,17 +70,19 @@ export function parseConfigFile(file: string): Setting[] {
     if (line === '' || line.startsWith(';') || line.startsWith('#')) return;
     if (line.startsWith('[')) {
       const name = /^\[\s*([^\]]*?)\s*\]$/.exec(line)?.[1];
-      if (name === undefined || !SECTIONS.has(name)) {
-        throw new ConfigError(`unknown section ${line} (known: [core], [backend])`, { file, line: index + 1, section });
+      const named = name === undefined ? null : sectionScope(name);
+      if (name === undefined || named === null) {
+        throw new ConfigError(`unknown section ${line} (known: [core], [backend], [tunnel], [upstream NAME], [status])`, { file, line: index + 1, section });
       }
       section = name;
+      scope = named;
       return;
     }
     const equals = line.indexOf('=');
     if (equals <= 0) throw new ConfigError(`expected "key = value", found "${line}"`, where);
     const key = line.slice(0, equals).trim();
     const value = iniValue(line.slice(equals + 1));
-    settings.push({ scope: section === 'core' ? 'core' : 'backend', key, value, origin: where });
+    settings.push({ scope, key, value, origin: where });
   });
   return settings;
 }

@@ -15,6 +15,8 @@ export interface ListenerSetup {
   readonly core: CoreConfig;
   readonly backend: Backend;
   readonly framing: (name: string) => FramingDefinition | undefined;
+  /** Routes claimed before the bridge's catch-all (the tunnel path, the status endpoint). */
+  readonly routes?: ReadonlyArray<(app: TemplatedApp) => void>;
 }
 
 /** Reads run at most 64 KiB at a time, so this margin over the pause point is never reached. */
@@ -35,7 +37,7 @@ function hasToken(header: string, token: string): boolean {
 }
 
 /** uWS writes IPv4 clients of a dual-stack socket as IPv4-mapped IPv6; show them as IPv4. */
-function clientAddressOf(res: HttpResponse): string {
+export function clientAddressOf(res: { getRemoteAddressAsText(): ArrayBuffer }): string {
   const text = Buffer.from(res.getRemoteAddressAsText()).toString('latin1');
   const mapped = /^(?:0{1,4}:){5}ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(text) ?? /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(text);
   if (mapped === null) return text;
@@ -64,6 +66,7 @@ export class Listener {
       createBridge: (query, peer, framing, info) => this.createBridge(query, peer, framing, info),
     };
     this.app = uws.App();
+    for (const route of setup.routes ?? []) route(this.app);
     this.app.ws<BridgeData>('/*', {
       compression: uws.DISABLED,
       // uWS drops a connection over its own limit without a close frame; websocksy checks

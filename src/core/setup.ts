@@ -7,12 +7,14 @@ import type { Backend } from './api.js';
 import { ConfigError, type Setting, type SettingOrigin } from './config.js';
 import { errorMessage } from './errors.js';
 import { defaultCoreConfig, findCoreOption, type CoreConfig } from './options.js';
+import { buildTunnelConfig, type TunnelConfig } from '../tunnel/config.js';
 
 export type BackendLoader = (name: string) => Backend | Promise<Backend>;
 
 export interface Setup {
   readonly core: CoreConfig;
   readonly backend: Backend;
+  readonly tunnels: TunnelConfig;
 }
 
 const DEFAULT_BACKEND = 'defaultpeer';
@@ -28,8 +30,10 @@ async function load(loader: BackendLoader, name: string, origin?: SettingOrigin)
 export async function applySettings(settings: readonly Setting[], loader: BackendLoader): Promise<Setup> {
   const core: CoreConfig = { ...defaultCoreConfig };
   let backend = await load(loader, DEFAULT_BACKEND);
+  const tunnels = buildTunnelConfig(settings);
   for (const setting of settings) {
     const { key, value, origin } = setting;
+    if (setting.scope === 'tunnel' || setting.scope === 'upstream' || setting.scope === 'status') continue;
     if (setting.scope === 'backend') {
       if (backend.configure === undefined) {
         throw new ConfigError(`backend "${backend.name}" takes no options (key "${key}")`, origin);
@@ -57,5 +61,5 @@ export async function applySettings(settings: readonly Setting[], loader: Backen
   } catch (error) {
     throw new ConfigError(`backend "${backend.name}": ${errorMessage(error)}`);
   }
-  return { core, backend };
+  return { core, backend, tunnels };
 }

@@ -1,6 +1,7 @@
 /*
  * websocksy's entry point: read the configuration, load the backend, listen, and shut down
  * cleanly on SIGINT/SIGTERM (every client gets 1001, peers are closed, the backend cleans up).
+ * SIGHUP re-reads the tunnel identities. `websocksy forward ...` is the port-forwarding client.
  */
 import { createRequire } from 'node:module';
 import type { BackendHost } from './api.js';
@@ -14,6 +15,8 @@ import { PluginError } from './plugin-error.js';
 import { pluginFolderOf } from './plugin-folder.js';
 import { applySettings } from './setup.js';
 import { createFramingRegistry } from '../framing/index.js';
+import { runForward } from '../tunnel/forward-cli.js';
+import { Tunnels } from '../tunnel/runtime.js';
 
 /** How long clients get to finish the close handshake before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = 3000;
@@ -29,6 +32,10 @@ function fail(message: string, exitCode: number): never {
 }
 
 async function main(argv: readonly string[]): Promise<void> {
+  if (argv[0] === 'forward') {
+    await runForward(argv.slice(1), fail);
+    return;
+  }
   let cli;
   try {
     cli = parseCommandLine(argv);
@@ -63,10 +70,17 @@ async function main(argv: readonly string[]): Promise<void> {
   if (engine.native) log.info('engine', { engine: engine.description });
   else log.warn('engine', { engine: engine.description });
 
-  const listener = new Listener({ core: setup.core, backend: setup.backend, framing: (name) => framings.get(name) });
+  let tunnels: Tunnels;
+  try {
+    tunnels = new Tunnels(setup.tunnels);
+  } catch (error) {
+    fail(errorMessage(error), 1);
+  }
+  const listener = new Listener({ core: setup.core, backend: setup.backend, framing: (name) => framings.get(name), routes: tunnels.routes });
   let port: number;
   try {
     port = await listener.listen();
+    await tunnels.start();
   } catch (error) {
     fail(errorMessage(error), 1);
   }
@@ -81,6 +95,7 @@ async function main(argv: readonly string[]): Promise<void> {
     stopping = true;
     log.info('shutting down', { signal, clients: listener.openBridges });
     listener.shutdown();
+    tunnels.shutdown();
     setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS).unref();
     Promise.resolve(setup.backend.cleanup?.()).catch((error: unknown) =>
       log.error('backend cleanup failed', { error: errorMessage(error) }),
@@ -88,6 +103,7 @@ async function main(argv: readonly string[]): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGHUP', () => tunnels.reload());
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => fail(`unexpected failure: ${errorMessage(error)}`, 70));

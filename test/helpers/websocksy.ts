@@ -20,7 +20,7 @@ export interface RunningWebsocksy {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function startWebsocksy(args: readonly string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<RunningWebsocksy> {
+export async function startWebsocksy(args: readonly string[], options: { cwd?: string; timeoutMs?: number; readyPattern?: RegExp } = {}): Promise<RunningWebsocksy> {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: options.cwd ?? ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -68,7 +68,8 @@ export async function startWebsocksy(args: readonly string[], options: { cwd?: s
       waiters.add(wake);
     });
 
-  const line = await waitForLog(/listening .*port=(\d+).*/, options.timeoutMs ?? 10_000);
+  // `websocksy forward` has no port of its own: its ready line is `forwarding`.
+  const line = await waitForLog(options.readyPattern ?? /listening .*port=(\d+).*/, options.timeoutMs ?? 10_000);
   const port = Number(/port=(\d+)/.exec(line)?.[1]);
   return {
     port,

@@ -1,0 +1,33 @@
+/*
+ * Port forwards, ssh-style: `[bind:]port:host:port`.
+ *   local  (-L, CONNECT): this side listens on bind:port, the far side dials host:port.
+ *   remote (-R, LISTEN):  the far side listens on bind:port, this side dials host:port.
+ * The bind address defaults to 127.0.0.1, as ssh without GatewayPorts: exposing a forwarded
+ * port to the network is something to ask for.
+ */
+export interface Forward {
+  readonly kind: 'local' | 'remote';
+  readonly bind: string;
+  readonly port: number;
+  readonly host: string;
+  readonly hostPort: number;
+}
+
+const SPEC = /^(?:(\[[^\]]+\]|[^:[\]]+):)?(\d{1,5}):(\[[^\]]+\]|[^:[\]]+):(\d{1,5})$/;
+
+const unbracket = (text: string): string => text.replace(/^\[(.*)\]$/, '$1');
+
+export function parseForward(kind: Forward['kind'], text: string): Forward {
+  const match = SPEC.exec(text.trim());
+  if (match === null) throw new Error(`"${text}" is not [bind:]port:host:port`);
+  const port = Number(match[2]);
+  const hostPort = Number(match[4]);
+  // Port 0 on a local listener means "any free port" (logged); the far side needs a real one.
+  if (port > 65535 || (kind === 'remote' && port === 0)) throw new Error(`"${match[2]}" is not a listen port in ${text}`);
+  if (hostPort < 1 || hostPort > 65535) throw new Error(`"${match[4]}" is not a destination port in ${text}`);
+  return { kind, bind: unbracket(match[1] ?? '127.0.0.1'), port, host: unbracket(match[3] as string), hostPort };
+}
+
+export function describeForward(forward: Forward): string {
+  return `${forward.kind === 'local' ? '-L' : '-R'} ${forward.bind}:${forward.port}:${forward.host}:${forward.hostPort}`;
+}

@@ -1,0 +1,204 @@
+/*
+ * A tunnel session: the streams multiplexed over one WebSocket, which may come and go. While
+ * the transport is down the streams stay (their sockets paused by lack of credit); when a new
+ * transport resumes the session, each side reports per stream what it received and each
+ * resends the rest. Both ends of a tunnel run this same class; server.ts and client.ts decide
+ * what an OPEN may reach and handle the control messages.
+ */
+import type { Socket } from 'node:net';
+import { errorMessage } from '../core/errors.js';
+import {
+  decodeControl, decodeCredit, decodeFrame, decodeOpen, encodeEmpty, encodeJson, encodeText, FrameType, ProtocolError,
+  type ControlMessage, type OpenTarget, type ResumeState,
+} from './protocol.js';
+import { TunnelStream, type StreamHost } from './stream.js';
+
+/** One WebSocket, whichever library carries it. */
+export interface Transport {
+  send(frame: Buffer): void;
+  /** Closes the WebSocket with a reason; no more messages are delivered to the session. */
+  close(reason: string): void;
+}
+
+/** What a session asks of its owner (server or client side). */
+export interface SessionOwner {
+  /** Decides whether an OPEN may go ahead and dials; rejects with a reason the other side sees. */
+  dial(target: OpenTarget): Promise<Socket>;
+  onControl(message: ControlMessage): void;
+  onStreamEnded(stream: TunnelStream, reason: string | null): void;
+  /** The transport is unusable (protocol error, heartbeat timeout): drop it and wait for the next. */
+  onTransportFailed(reason: string): void;
+}
+
+export interface SessionCounters {
+  bytesIn: number;
+  bytesOut: number;
+  streamsOpened: number;
+  streamsFailed: number;
+  resumes: number;
+}
+
+export class Session implements StreamHost {
+  private transport: Transport | null = null;
+  readonly streams = new Map<number, TunnelStream>();
+  private nextStreamId: number;
+  /** Highest stream id the other side opened that this side has seen. */
+  private seen = 0;
+  lastHeard = Date.now();
+  readonly counters: SessionCounters = { bytesIn: 0, bytesOut: 0, streamsOpened: 0, streamsFailed: 0, resumes: 0 };
+
+  constructor(
+    /** Client-opened streams are odd, server-opened ones even: no id is ever taken twice. */
+    private readonly side: 'client' | 'server',
+    readonly window: number,
+    private readonly owner: SessionOwner,
+  ) {
+    this.nextStreamId = side === 'client' ? 1 : 2;
+  }
+
+  get attached(): boolean {
+    return this.transport !== null;
+  }
+
+  attach(transport: Transport): void {
+    this.transport = transport;
+    this.lastHeard = Date.now();
+  }
+
+  /** Forgets the transport (already closed or closing); the streams wait for a resume. */
+  detach(): void {
+    this.transport = null;
+  }
+
+  sendFrame(frame: Buffer): void {
+    this.transport?.send(frame);
+  }
+
+  sendControl(message: ControlMessage): void {
+    this.sendFrame(encodeJson(FrameType.control, 0, message));
+  }
+
+  ping(): void {
+    this.sendFrame(encodeEmpty(FrameType.ping, 0));
+  }
+
+  /** Opens a stream for a local socket; data flows once the other side accepts. */
+  open(socket: Socket, target: OpenTarget): TunnelStream {
+    const stream = new TunnelStream(this.nextStreamId, true, target, this);
+    this.nextStreamId += 2;
+    this.streams.set(stream.id, stream);
+    this.counters.streamsOpened++;
+    stream.attachSocket(socket);
+    this.sendFrame(encodeJson(FrameType.open, stream.id, target));
+    return stream;
+  }
+
+  streamEnded(stream: TunnelStream, reason: string | null): void {
+    this.streams.delete(stream.id);
+    this.counters.bytesIn += stream.bytesIn;
+    this.counters.bytesOut += stream.bytesOut;
+    if (reason !== null) this.counters.streamsFailed++;
+    this.owner.onStreamEnded(stream, reason);
+  }
+
+  /** One WebSocket message. `owned` is false when the buffer is only valid during the call (uWS). */
+  onMessage(message: Buffer, owned: boolean): void {
+    this.lastHeard = Date.now();
+    try {
+      this.dispatch(message, owned);
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      this.owner.onTransportFailed(`protocol error: ${error.message}`);
+    }
+  }
+
+  private dispatch(message: Buffer, owned: boolean): void {
+    const frame = decodeFrame(message);
+    const { type, stream: id, body } = frame;
+    switch (type) {
+      case FrameType.data:
+        this.streams.get(id)?.onData(owned ? body : Buffer.from(body));
+        return;
+      case FrameType.credit:
+        this.streams.get(id)?.onCredit(decodeCredit(body));
+        return;
+      case FrameType.fin:
+        this.streams.get(id)?.onFin();
+        return;
+      case FrameType.reset:
+        this.streams.get(id)?.onReset(`reset by the other side: ${body.toString('utf8')}`);
+        return;
+      case FrameType.open:
+        this.onOpen(id, decodeOpen(body));
+        return;
+      case FrameType.accept:
+        this.streams.get(id)?.start();
+        return;
+      case FrameType.reject:
+        this.streams.get(id)?.onReset(`refused: ${body.toString('utf8')}`);
+        return;
+      case FrameType.ping:
+        this.sendFrame(encodeEmpty(FrameType.pong, 0));
+        return;
+      case FrameType.pong:
+        return;
+      case FrameType.control:
+        this.owner.onControl(decodeControl(body));
+        return;
+    }
+  }
+
+  private onOpen(id: number, target: OpenTarget): void {
+    const theirs = this.side === 'client' ? id % 2 === 0 : id % 2 === 1;
+    if (!theirs || id <= this.seen) throw new ProtocolError(`open of stream ${id}, which the other side may not open now`);
+    this.seen = id;
+    const stream = new TunnelStream(id, false, target, this);
+    this.streams.set(id, stream);
+    this.counters.streamsOpened++;
+    this.owner.dial(target).then(
+      (socket) => {
+        if (stream.state === 'ended') {
+          socket.destroy();
+          return;
+        }
+        stream.attachSocket(socket);
+        this.sendFrame(encodeEmpty(FrameType.accept, id));
+        stream.start();
+      },
+      (error: unknown) => {
+        if (stream.state === 'ended') return;
+        this.sendFrame(encodeText(FrameType.reject, id, errorMessage(error)));
+        stream.onReset(`refused: ${errorMessage(error)}`);
+      },
+    );
+  }
+
+  resumeState(): ResumeState {
+    return { streams: [...this.streams.values()].map((stream) => stream.resumeState()), seen: this.seen };
+  }
+
+  /**
+   * The other side's view after a reconnect: resend what it lacks, re-announce accepts (one may
+   * have been lost), re-send opens it never saw, and settle streams it no longer knows.
+   */
+  resume(peer: ResumeState): void {
+    this.counters.resumes++;
+    const theirs = new Map(peer.streams.map((state) => [state.id, state]));
+    for (const stream of [...this.streams.values()]) {
+      const state = theirs.get(stream.id);
+      if (state !== undefined) {
+        if (!stream.openedHere && stream.state === 'open') this.sendFrame(encodeEmpty(FrameType.accept, stream.id));
+        stream.resumeFrom(state.received, state.consumed);
+      } else if (stream.openedHere && stream.id > peer.seen) {
+        this.sendFrame(encodeJson(FrameType.open, stream.id, stream.target));
+      } else {
+        stream.peerForgot();
+      }
+    }
+  }
+
+  /** Ends every stream (session expired or closed). */
+  resetAll(reason: string): void {
+    for (const stream of [...this.streams.values()]) stream.reset(reason);
+  }
+}

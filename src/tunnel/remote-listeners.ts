@@ -1,0 +1,68 @@
+/*
+ * The ports this instance listens on for its tunnel clients (remote forwards). A listener
+ * belongs to an identity, not a connection: while a session waits out its grace period the
+ * listener stays bound (new connections wait for the client), and when the same identity asks
+ * for the same address again — a resumed session, or a restarted client — it takes the bound
+ * listener over instead of meeting "address in use".
+ */
+import { once } from 'node:events';
+import { createServer, type Server, type Socket } from 'node:net';
+import { log } from '../core/log.js';
+
+export interface ListenerOwner {
+  readonly identity: string;
+  /** A connection arrived on the owner's listener number `listener`. */
+  accepted(listener: number, socket: Socket): void;
+}
+
+interface Entry {
+  readonly server: Server;
+  owner: ListenerOwner;
+  listener: number;
+  readonly port: number;
+}
+
+export class RemoteListeners {
+  private readonly byAddress = new Map<string, Entry>();
+
+  /** Binds bind:port for `owner` (or takes it over from the same identity); resolves with the port. */
+  async listen(owner: ListenerOwner, listener: number, bind: string, port: number): Promise<number> {
+    const key = `${bind}:${port}`;
+    const held = this.byAddress.get(key);
+    if (held !== undefined) {
+      if (held.owner.identity !== owner.identity) throw new Error(`${key} is held by another identity`);
+      held.owner = owner;
+      held.listener = listener;
+      return held.port;
+    }
+    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
+    const entry: Entry = { server, owner, listener, port };
+    server.on('connection', (socket: Socket) => {
+      socket.setNoDelay(true);
+      entry.owner.accepted(entry.listener, socket);
+    });
+    server.listen({ host: bind, port, exclusive: true });
+    try {
+      await Promise.race([once(server, 'listening'), once(server, 'error').then(([error]) => Promise.reject(error as Error))]);
+    } catch (error) {
+      server.close();
+      throw new Error(`cannot listen on ${key}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    }
+    server.on('error', (error: NodeJS.ErrnoException) => log.error('remote listener failed', { address: key, error: error.code ?? error.message }));
+    this.byAddress.set(key, entry);
+    return (server.address() as { port: number }).port;
+  }
+
+  /** Closes every listener `owner` still holds (its session ended). */
+  release(owner: ListenerOwner): void {
+    for (const [key, entry] of this.byAddress) {
+      if (entry.owner !== owner) continue;
+      entry.server.close();
+      this.byAddress.delete(key);
+    }
+  }
+
+  addressesOf(owner: ListenerOwner): string[] {
+    return [...this.byAddress].filter(([, entry]) => entry.owner === owner).map(([key]) => key);
+  }
+}

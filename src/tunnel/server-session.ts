@@ -1,0 +1,102 @@
+/*
+ * The server's half of one tunnel session: it authorises what the client's streams may reach
+ * and which ports it may have listened on, keeps the session through transport drops for the
+ * grace period, and reports itself for the status endpoint.
+ */
+import type { Socket } from 'node:net';
+import { errorMessage } from '../core/errors.js';
+import { log } from '../core/log.js';
+import type { AllowList } from './allow.js';
+import { dialTcp } from './dial.js';
+import { Session, type SessionOwner, type Transport } from './mux.js';
+import type { ControlMessage, OpenTarget } from './protocol.js';
+import type { ListenerOwner, RemoteListeners } from './remote-listeners.js';
+import type { TunnelStream } from './stream.js';
+
+export interface ServerSessionContext {
+  readonly listeners: RemoteListeners;
+  /** The identity's current allow-list (identities may be reloaded), or null if it is gone. */
+  allowOf(identity: string): AllowList | null;
+  /** The session's transport failed: close it, keep the session for the grace period. */
+  transportFailed(session: ServerSession, reason: string): void;
+}
+
+export class ServerSession implements SessionOwner, ListenerOwner {
+  readonly session: Session;
+  transport: Transport | null = null;
+  clientAddress = '';
+  readonly createdAt = new Date();
+  detachedAt: number | null = null;
+  graceTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly id: string,
+    readonly secretDigest: Buffer,
+    readonly identity: string,
+    window: number,
+    private readonly context: ServerSessionContext,
+  ) {
+    this.session = new Session('server', window, this);
+  }
+
+  private get fields(): Record<string, string> {
+    return { identity: this.identity, session: this.id.slice(0, 8), client: this.clientAddress };
+  }
+
+  async dial(target: OpenTarget): Promise<Socket> {
+    if ('listener' in target) throw new Error('a client cannot open a stream to a listener');
+    const allow = this.context.allowOf(this.identity);
+    try {
+      if (allow === null) throw new Error(`identity ${this.identity} no longer exists`);
+      const address = await allow.checkConnect(target.host, target.port);
+      return await dialTcp(address, target.port);
+    } catch (error) {
+      log.warn('stream refused', { ...this.fields, target: `${target.host}:${target.port}`, why: errorMessage(error) });
+      throw error;
+    }
+  }
+
+  onControl(message: ControlMessage): void {
+    if (message.type !== 'listen') {
+      this.context.transportFailed(this, `unexpected control message "${message.type}"`);
+      return;
+    }
+    const { listener, bind, port } = message;
+    const refuse = (reason: string): void => {
+      log.warn('listen refused', { ...this.fields, address: `${bind}:${port}`, why: reason });
+      this.session.sendControl({ type: 'listen-fail', listener, reason });
+    };
+    if (typeof listener !== 'number' || typeof bind !== 'string' || typeof port !== 'number') {
+      refuse('listen request needs listener, bind and port');
+      return;
+    }
+    try {
+      const allow = this.context.allowOf(this.identity);
+      if (allow === null) throw new Error(`identity ${this.identity} no longer exists`);
+      allow.checkListen(bind, port);
+    } catch (error) {
+      refuse(errorMessage(error));
+      return;
+    }
+    this.context.listeners.listen(this, listener, bind, port).then(
+      (bound) => {
+        log.info('remote listener', { ...this.fields, address: `${bind}:${bound}` });
+        this.session.sendControl({ type: 'listen-ok', listener, port: bound });
+      },
+      (error: unknown) => refuse(errorMessage(error)),
+    );
+  }
+
+  accepted(listener: number, socket: Socket): void {
+    this.session.open(socket, { listener });
+  }
+
+  onStreamEnded(stream: TunnelStream, reason: string | null): void {
+    if (reason === null) log.debug('stream done', { ...this.fields, stream: stream.id, target: stream.description, in: stream.bytesIn, out: stream.bytesOut });
+    else log.info('stream reset', { ...this.fields, stream: stream.id, target: stream.description, in: stream.bytesIn, out: stream.bytesOut, why: reason });
+  }
+
+  onTransportFailed(reason: string): void {
+    this.context.transportFailed(this, reason);
+  }
+}

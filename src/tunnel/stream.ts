@@ -1,0 +1,277 @@
+/*
+ * One TCP connection carried through a tunnel, in both directions:
+ *   socket → tunnel: reads are sent while the peer's credit allows (sent − acked < window); the
+ *     socket is paused otherwise. Every unit sent stays in the replay list until the peer
+ *     acknowledges it, so a resumed session resends exactly what the peer did not receive.
+ *   tunnel → socket: data is written to the socket; what the socket has taken (received minus
+ *     its write queue) goes back as credit, which is both flow control and acknowledgement.
+ * A FIN counts as one sequence unit so that it is acknowledged and replayed like data.
+ */
+import type { Socket } from 'node:net';
+import { encodeCredit, encodeData, encodeEmpty, encodeText, FrameType, HEADER_SIZE, type OpenTarget } from './protocol.js';
+
+/** What a stream needs from its session. */
+export interface StreamHost {
+  readonly window: number;
+  /** Sends a frame now, or drops it while the tunnel is down (resume replays what matters). */
+  sendFrame(frame: Buffer): void;
+  /** The stream has nothing left to do; `reason` is set when it ended abnormally. */
+  streamEnded(stream: TunnelStream, reason: string | null): void;
+}
+
+interface ReplayEntry {
+  /** Sequence number of the entry's first unit. */
+  readonly start: number;
+  /** A data frame, or a FIN frame (one unit). */
+  readonly frame: Buffer;
+  readonly units: number;
+}
+
+export type StreamState = 'opening' | 'open' | 'ended';
+
+export class TunnelStream {
+  state: StreamState = 'opening';
+  private socket: Socket | null = null;
+  readonly createdAt = Date.now();
+  // socket → tunnel
+  private sent = 0;
+  private acked = 0;
+  private readonly replay: ReplayEntry[] = [];
+  private pending: Buffer | null = null;
+  private localEnded = false;
+  private finSent = false;
+  private pausedForCredit = false;
+  // tunnel → socket
+  private received = 0;
+  private advertised = 0;
+  private finReceived = false;
+
+  constructor(
+    readonly id: number,
+    /** True when this side sent the OPEN. */
+    readonly openedHere: boolean,
+    /** What the OPEN asked for; resent if the other side never saw it. */
+    readonly target: OpenTarget,
+    private readonly host: StreamHost,
+  ) {}
+
+  /** For logs and status: what the stream connects. */
+  get description(): string {
+    return 'listener' in this.target ? `listener ${this.target.listener}` : `${this.target.host}:${this.target.port}`;
+  }
+
+  get bytesOut(): number {
+    return this.sent - (this.finSent ? 1 : 0);
+  }
+
+  get bytesIn(): number {
+    return this.received - (this.finReceived ? 1 : 0);
+  }
+
+  /** Binds the TCP socket; reading starts with start() once the other side has accepted. */
+  attachSocket(socket: Socket): void {
+    this.socket = socket;
+    socket.pause();
+    socket.on('data', (chunk: Buffer) => this.onSocketData(chunk));
+    socket.on('end', () => this.onSocketEnd());
+    socket.on('drain', () => this.advertise(false));
+    socket.on('error', (error: NodeJS.ErrnoException) => this.reset(`local socket: ${error.code ?? error.message}`));
+    socket.on('close', () => {
+      // A socket that closes before both FINs went through lost its other half.
+      if (this.state !== 'ended' && !(this.localEnded && this.finReceived)) this.reset('local socket closed');
+    });
+  }
+
+  /** The stream is accepted: data may flow. */
+  start(): void {
+    if (this.state !== 'opening') return;
+    this.state = 'open';
+    this.socket?.resume();
+  }
+
+  // ---- socket → tunnel ----
+
+  private onSocketData(chunk: Buffer): void {
+    if (this.state === 'ended') return;
+    const room = this.acked + this.host.window - this.sent;
+    if (chunk.length <= room) {
+      this.sendData(chunk, 0, chunk.length);
+    } else {
+      if (room > 0) this.sendData(chunk, 0, room);
+      this.pending = chunk.subarray(Math.max(room, 0));
+    }
+    this.pauseIfNoCredit();
+  }
+
+  private sendData(chunk: Buffer, start: number, end: number): void {
+    const frame = encodeData(this.id, chunk, start, end);
+    this.replay.push({ start: this.sent, frame, units: end - start });
+    this.sent += end - start;
+    this.host.sendFrame(frame);
+  }
+
+  private pauseIfNoCredit(): void {
+    if (this.pending === null && this.sent - this.acked < this.host.window) return;
+    if (!this.pausedForCredit) {
+      this.pausedForCredit = true;
+      this.socket?.pause();
+    }
+  }
+
+  private onSocketEnd(): void {
+    this.localEnded = true;
+    this.sendFinIfDue();
+  }
+
+  private sendFinIfDue(): void {
+    if (!this.localEnded || this.finSent || this.pending !== null || this.state === 'ended') return;
+    const frame = encodeEmpty(FrameType.fin, this.id);
+    this.replay.push({ start: this.sent, frame, units: 1 });
+    this.sent += 1;
+    this.finSent = true;
+    this.host.sendFrame(frame);
+  }
+
+  /** The peer has consumed `consumed` units: free the replay list, send what waited for credit. */
+  onCredit(consumed: number): void {
+    if (consumed > this.sent) {
+      this.reset(`peer acknowledged ${consumed} units, only ${this.sent} were sent`);
+      return;
+    }
+    if (consumed <= this.acked) return;
+    this.acked = consumed;
+    this.trimReplay();
+    if (this.pending !== null) {
+      const chunk = this.pending;
+      this.pending = null;
+      this.onSocketData(chunk);
+    }
+    if (this.pausedForCredit && this.pending === null && this.sent - this.acked < this.host.window) {
+      this.pausedForCredit = false;
+      if (this.state === 'open') this.socket?.resume();
+    }
+    this.sendFinIfDue();
+    this.endIfComplete();
+  }
+
+  private trimReplay(): void {
+    let drop = 0;
+    for (const entry of this.replay) {
+      if (entry.start + entry.units > this.acked) break;
+      drop++;
+    }
+    if (drop > 0) this.replay.splice(0, drop);
+  }
+
+  // ---- tunnel → socket ----
+
+  onData(payload: Buffer): void {
+    if (this.finReceived) {
+      this.reset('data after FIN');
+      return;
+    }
+    this.received += payload.length;
+    // Never more than a window beyond what was acknowledged: that is what bounds memory here.
+    if (this.received - this.advertised > this.host.window) {
+      this.reset(`peer sent ${this.received - this.advertised} units beyond its ${this.host.window}-byte credit`);
+      return;
+    }
+    this.socket?.write(payload);
+    this.advertise(false);
+  }
+
+  onFin(): void {
+    if (this.finReceived) return;
+    this.finReceived = true;
+    this.received += 1;
+    this.socket?.end();
+    this.advertise(true);
+    this.endIfComplete();
+  }
+
+  /** How much of what arrived the socket has taken; a FIN counts as taken at once. */
+  consumed(): number {
+    return this.received - (this.socket?.writableLength ?? 0);
+  }
+
+  /** Credit goes back in quarter windows, so a busy stream sends a few small frames per window. */
+  private advertise(force: boolean): void {
+    if (this.state === 'ended') return;
+    const consumed = this.consumed();
+    if (consumed <= this.advertised) return;
+    if (!force && consumed - this.advertised < this.host.window / 4) return;
+    this.advertised = consumed;
+    this.host.sendFrame(encodeCredit(this.id, consumed));
+    this.endIfComplete();
+  }
+
+  // ---- resume ----
+
+  resumeState(): { id: number; received: number; consumed: number } {
+    this.advertised = Math.max(this.advertised, this.consumed());
+    return { id: this.id, received: this.received, consumed: this.advertised };
+  }
+
+  /** The peer says what it received and consumed: resend the rest of the replay list. */
+  resumeFrom(received: number, consumed: number): void {
+    if (received > this.sent || consumed > received) {
+      this.reset(`peer resumes at ${received} units, only ${this.sent} were sent`);
+      return;
+    }
+    for (const entry of this.replay) {
+      const end = entry.start + entry.units;
+      if (end <= received) continue;
+      if (entry.start >= received) {
+        this.host.sendFrame(entry.frame);
+      } else {
+        // The peer has part of this frame: send the rest as a new data frame.
+        const skip = received - entry.start;
+        this.host.sendFrame(encodeData(this.id, entry.frame, HEADER_SIZE + skip, entry.frame.length));
+      }
+    }
+    this.onCredit(consumed);
+  }
+
+  /** The peer no longer knows this stream: it finished it, or reset it while we were apart. */
+  peerForgot(): void {
+    if (this.finSent && this.finReceived) {
+      this.acked = this.sent;
+      this.replay.length = 0;
+      this.finish(null);
+    } else {
+      this.reset('reset by the other side while the tunnel was down');
+    }
+  }
+
+  get complete(): boolean {
+    return this.finSent && this.acked === this.sent && this.finReceived && this.advertised === this.received;
+  }
+
+  private endIfComplete(): void {
+    if (this.state !== 'ended' && this.complete) this.finish(null);
+  }
+
+  // ---- abnormal ends ----
+
+  /** Ends the stream here and tells the other side why. */
+  reset(reason: string): void {
+    if (this.state === 'ended') return;
+    this.host.sendFrame(encodeText(FrameType.reset, this.id, reason));
+    this.socket?.destroy();
+    this.finish(reason);
+  }
+
+  /** The other side reset the stream (or refused to open it): the local peer gets a TCP RST. */
+  onReset(reason: string): void {
+    if (this.state === 'ended') return;
+    if (this.socket !== null && !this.socket.destroyed) this.socket.resetAndDestroy();
+    this.finish(reason);
+  }
+
+  private finish(reason: string | null): void {
+    this.state = 'ended';
+    this.pending = null;
+    this.replay.length = 0;
+    this.host.streamEnded(this, reason);
+  }
+}

@@ -1,0 +1,206 @@
+/*
+ * Tunnel test fixtures: a server instance with an identities file, forward clients, TCP
+ * endpoints that send a known stream and hash what they get, and a chaos relay that cuts or
+ * stalls the TCP connections between two websocksy processes.
+ */
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { startWebsocksy, type RunningWebsocksy } from './websocksy.js';
+
+export async function startTunnelServer(dir: string, identities: string, extra = ''): Promise<RunningWebsocksy> {
+  writeFileSync(`${dir}/identities`, identities);
+  writeFileSync(
+    `${dir}/server.cfg`,
+    `[core]\nlisten = 127.0.0.1\nport = 0\n[tunnel]\nidentities = ${dir}/identities\nheartbeat = 0.25\nheartbeat-timeout = 1\n${extra}\n[status]\npath = /.status\n`,
+  );
+  return startWebsocksy([`${dir}/server.cfg`]);
+}
+
+/** `websocksy forward ...`; resolves once the tunnel is up (and every remote forward is bound). */
+export async function startForward(args: readonly string[], remoteForwards = 0): Promise<RunningWebsocksy & { ports: number[] }> {
+  const running = await startWebsocksyForward(['forward', '--reconnect-min', '0.02', '--reconnect-max', '0.2', ...args]);
+  await running.waitForLog(/tunnel up/);
+  for (let i = 1; i <= remoteForwards; i++) await running.waitForLog(new RegExp(`(remote_port=\\d+[^]*){${i}}`));
+  return running;
+}
+
+async function startWebsocksyForward(args: readonly string[]): Promise<RunningWebsocksy & { ports: number[] }> {
+  const running = await startWebsocksy(args, { readyPattern: /forwarding .*ports=([\d,]*)/ });
+  const line = /forwarding .*ports=([\d,]*)/.exec(running.log())?.[1] ?? '';
+  return { ...running, ports: line === '' ? [] : line.split(',').map(Number) };
+}
+
+/** A repeating random block of prime length: a lost, doubled or reordered chunk changes the hash. */
+export function pattern(seed: number): Buffer {
+  const block = Buffer.allocUnsafe(65_521);
+  let state = seed >>> 0;
+  for (let i = 0; i < block.length; i++) {
+    state = (Math.imul(state, 1_103_515_245) + 12_345) >>> 0;
+    block[i] = state >>> 24;
+  }
+  return block;
+}
+
+/** Writes `total` bytes of `block` with the socket's backpressure, then half-closes; resolves with the sha256. */
+export function sendStream(socket: Socket, block: Buffer, total: number): Promise<string> {
+  const hash = createHash('sha256');
+  let sent = 0;
+  return new Promise((resolve) => {
+    const pump = (): void => {
+      while (sent < total) {
+        const start = sent % block.length;
+        const chunk = block.subarray(start, Math.min(block.length, start + (total - sent)));
+        sent += chunk.length;
+        hash.update(chunk);
+        if (!socket.write(chunk)) {
+          socket.once('drain', pump);
+          return;
+        }
+      }
+      socket.end();
+      resolve(hash.digest('hex'));
+    };
+    pump();
+  });
+}
+
+/** Hashes everything the socket delivers until its FIN. */
+export function receiveStream(socket: Socket): Promise<{ bytes: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  socket.on('data', (chunk: Buffer) => {
+    bytes += chunk.length;
+    hash.update(chunk);
+  });
+  return new Promise((resolve, reject) => {
+    socket.once('end', () => resolve({ bytes, sha256: hash.digest('hex') }));
+    socket.once('error', reject);
+    socket.once('close', () => reject(new Error(`socket closed before its end after ${bytes} bytes`)));
+  });
+}
+
+export interface Transfer {
+  sent: Promise<string>;
+  received: Promise<{ bytes: number; sha256: string }>;
+}
+
+/** Both directions at once on one socket. */
+export function exchange(socket: Socket, block: Buffer, total: number): Transfer {
+  return { received: receiveStream(socket), sent: sendStream(socket, block, total) };
+}
+
+/** A TCP server whose connections each run `exchange` with `total` bytes; transfers are collected. */
+export async function exchangeServer(block: Buffer, total: number): Promise<{ port: number; transfers: Transfer[]; server: Server; close(): Promise<void> }> {
+  const transfers: Transfer[] = [];
+  const sockets = new Set<Socket>();
+  const server = createServer({ allowHalfOpen: true }, (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    transfers.push(exchange(socket, block, total));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as { port: number }).port,
+    transfers,
+    server,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+      await once(server, 'close');
+    },
+  };
+}
+
+export async function dial(port: number): Promise<Socket> {
+  const socket = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
+  await once(socket, 'connect');
+  return socket;
+}
+
+/**
+ * A TCP relay between the tunnel client and server. cut() resets every connection through it,
+ * stall() stops forwarding while keeping the sockets open (a half-open path: only a heartbeat
+ * notices); stalled connections are destroyed a few seconds later.
+ */
+export class ChaosRelay {
+  private server: Server | null = null;
+  private readonly pairs = new Set<[Socket, Socket]>();
+  /** Bytes forwarded in both directions since start. */
+  forwarded = 0;
+  onForward: (() => void) | null = null;
+  port = 0;
+
+  constructor(private readonly targetPort: number) {}
+
+  async start(): Promise<void> {
+    const server = createServer((inbound) => {
+      const outbound = connect({ host: '127.0.0.1', port: this.targetPort });
+      const pair: [Socket, Socket] = [inbound, outbound];
+      this.pairs.add(pair);
+      const forward = (from: Socket, to: Socket): void => {
+        from.on('data', (chunk: Buffer) => {
+          this.forwarded += chunk.length;
+          if (!to.write(chunk)) {
+            from.pause();
+            to.once('drain', () => from.resume());
+          }
+          this.onForward?.();
+        });
+        from.on('error', () => to.destroy());
+        from.on('close', () => {
+          to.destroy();
+          this.pairs.delete(pair);
+        });
+      };
+      forward(inbound, outbound);
+      forward(outbound, inbound);
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    this.server = server;
+    this.port = (server.address() as { port: number }).port;
+  }
+
+  cut(): void {
+    for (const pair of this.pairs) {
+      for (const socket of pair) if (!socket.destroyed) socket.resetAndDestroy();
+    }
+    this.pairs.clear();
+  }
+
+  stall(): void {
+    for (const pair of this.pairs) {
+      for (const socket of pair) {
+        socket.removeAllListeners('data');
+        socket.pause();
+      }
+      setTimeout(() => pair.forEach((socket) => socket.destroy()), 3000).unref();
+    }
+    this.pairs.clear();
+  }
+
+  async close(): Promise<void> {
+    this.cut();
+    if (this.server === null) return;
+    this.server.close();
+    await once(this.server, 'close');
+  }
+}
+
+export function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+}
+
+export async function fetchStatus(port: number, path = '/.status'): Promise<StatusJson> {
+  const response = await fetch(`http://127.0.0.1:${port}${path}`);
+  return (await response.json()) as StatusJson;
+}
+
+export interface StatusJson {
+  server: { sessions: Array<{ identity: string; state: string; resumes: number; streamsOpened: number; bytesIn: number; bytesOut: number; listeners: string[]; streams: unknown[] }> } | null;
+  upstreams: Array<{ name: string; state: string; reconnects: number }>;
+}
