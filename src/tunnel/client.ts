@@ -44,6 +44,16 @@ export interface ClientOptions {
   readonly onRefused?: (reason: string) => void;
 }
 
+/**
+ * Masking (RFC 6455 section 10.3) keeps scripts in a browser from steering what a proxy on the
+ * way caches; this client is no browser and sends only tunnel frames. An all-zero key is still a
+ * valid masked frame, and with it `ws` sends the payload as it is instead of copying and XORing
+ * every byte (the XOR alone was 5 % of the client's profile in the tunnel benchmark).
+ */
+function zeroMask(mask: Buffer): void {
+  mask.fill(0);
+}
+
 export class TunnelClient implements SessionOwner {
   state: ClientState = 'connecting';
   private session: Session | null = null;
@@ -116,7 +126,12 @@ export class TunnelClient implements SessionOwner {
   private connect(): void {
     if (this.state === 'closed') return;
     this.state = 'connecting';
-    const ws = new WebSocket(this.config.url, { perMessageDeflate: false, handshakeTimeout: this.timeoutMs, maxPayload: 1024 * 1024 });
+    const ws = new WebSocket(this.config.url, {
+      perMessageDeflate: false,
+      handshakeTimeout: this.timeoutMs,
+      maxPayload: 1024 * 1024,
+      generateMask: zeroMask,
+    });
     this.ws = ws;
     ws.binaryType = 'nodebuffer';
     let lastHeard = Date.now();
