@@ -226,3 +226,31 @@ describe('grace period', () => {
     }
   });
 });
+
+describe('stream limit', () => {
+  test('a session holds at most budget ÷ window streams; one more is refused and logged', { timeout: 30_000 }, async () => {
+    const limitDir = tempDir('websocksy-limit-');
+    const far = await exchangeServer(block, 0);
+    // 512 MiB of send budget ÷ a 64 MiB window: 8 streams.
+    const server = await startTunnelServer(limitDir.path, `alice ${TOKEN} connect=127.0.0.1:${far.port}\n`, 'window = 64m');
+    const client = await startForward(['-L', `0:127.0.0.1:${far.port}`, `ws://alice@127.0.0.1:${server.port}/.tunnel`, '--token', TOKEN]);
+    const sockets: Socket[] = [];
+    try {
+      for (let i = 0; i < 8; i++) sockets.push(await dial(client.ports[0] as number));
+      for (let waited = 0; far.transfers.length < 8 && waited < 5000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(far.transfers.length, 8);
+      const ninth = await dial(client.ports[0] as number);
+      sockets.push(ninth);
+      // Refused at once: the forward closes it (the test's sockets allow half-open, so 'end').
+      await Promise.race([once(ninth, 'end'), closedOrReset(ninth)]);
+      await client.waitForLog(/connection refused: too many streams .*limit=8/);
+      assert.equal(far.transfers.length, 8);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await client.stop();
+      await server.stop();
+      await far.close();
+      limitDir.remove();
+    }
+  });
+});

@@ -120,7 +120,13 @@ export class TunnelClient implements SessionOwner {
       this.waiting.push({ socket, forward });
       return;
     }
-    this.session.open(socket, { host: forward.host, port: forward.hostPort });
+    this.openStream(this.session, socket, forward);
+  }
+
+  private openStream(session: Session, socket: Socket, forward: Forward): void {
+    if (session.open(socket, { host: forward.host, port: forward.hostPort }) === null) {
+      log.warn('connection refused: too many streams', { ...this.fields, forward: describeForward(forward), limit: session.maxStreams });
+    }
   }
 
   private connect(): void {
@@ -209,7 +215,7 @@ export class TunnelClient implements SessionOwner {
     for (const { socket, forward } of this.waiting.splice(0)) {
       if (socket.destroyed) continue;
       socket.removeAllListeners('error');
-      session.open(socket, { host: forward.host, port: forward.hostPort });
+      this.openStream(session, socket, forward);
     }
   }
 

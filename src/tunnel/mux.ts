@@ -38,6 +38,18 @@ export interface SessionCounters {
   resumes: number;
 }
 
+/**
+ * Unconsumed data queued toward the other side is at most one window per stream; this budget
+ * caps the sum, so the server's WebSocket send buffer (uWS drops frames past maxBackpressure
+ * instead of pushing back) can never overflow. With the default 256 KiB window: 2048 streams.
+ */
+export const SEND_BUDGET_BYTES = 512 * 1024 * 1024;
+
+/** Streams a session may hold at once with `window`: at least one, whatever the window. */
+export function maxStreamsFor(window: number): number {
+  return Math.max(1, Math.floor(SEND_BUDGET_BYTES / window));
+}
+
 export class Session implements StreamHost {
   private transport: Transport | null = null;
   readonly streams = new Map<number, TunnelStream>();
@@ -45,6 +57,7 @@ export class Session implements StreamHost {
   /** Highest stream id the other side opened that this side has seen. */
   private seen = 0;
   lastHeard = Date.now();
+  readonly maxStreams: number;
   readonly counters: SessionCounters = { bytesIn: 0, bytesOut: 0, streamsOpened: 0, streamsFailed: 0, resumes: 0 };
 
   constructor(
@@ -54,6 +67,11 @@ export class Session implements StreamHost {
     private readonly owner: SessionOwner,
   ) {
     this.nextStreamId = side === 'client' ? 1 : 2;
+    this.maxStreams = maxStreamsFor(window);
+  }
+
+  private get full(): boolean {
+    return this.streams.size >= this.maxStreams;
   }
 
   get attached(): boolean {
@@ -82,8 +100,15 @@ export class Session implements StreamHost {
     this.sendFrame(encodeEmpty(FrameType.ping, 0));
   }
 
-  /** Opens a stream for a local socket; data flows once the other side accepts. */
-  open(socket: Socket, target: OpenTarget): TunnelStream {
+  /**
+   * Opens a stream for a local socket; data flows once the other side accepts. A session at its
+   * stream limit refuses: the socket is closed and null returned, for the caller to log.
+   */
+  open(socket: Socket, target: OpenTarget): TunnelStream | null {
+    if (this.full) {
+      socket.destroy();
+      return null;
+    }
     const stream = new TunnelStream(this.nextStreamId, true, target, this);
     this.nextStreamId += 2;
     this.streams.set(stream.id, stream);
@@ -152,6 +177,10 @@ export class Session implements StreamHost {
     const theirs = this.side === 'client' ? id % 2 === 0 : id % 2 === 1;
     if (!theirs || id <= this.seen) throw new ProtocolError(`open of stream ${id}, which the other side may not open now`);
     this.seen = id;
+    if (this.full) {
+      this.sendFrame(encodeText(FrameType.reject, id, `too many streams in this session (limit ${this.maxStreams})`));
+      return;
+    }
     const stream = new TunnelStream(id, false, target, this);
     this.streams.set(id, stream);
     this.counters.streamsOpened++;

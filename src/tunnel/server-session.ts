@@ -88,7 +88,9 @@ export class ServerSession implements SessionOwner, ListenerOwner {
   }
 
   accepted(listener: number, socket: Socket): void {
-    this.session.open(socket, { listener });
+    if (this.session.open(socket, { listener }) === null) {
+      log.warn('connection refused: too many streams', { ...this.fields, listener, limit: this.session.maxStreams });
+    }
   }
 
   onStreamEnded(stream: TunnelStream, reason: string | null): void {
