@@ -11,7 +11,7 @@ import {
   decodeControl, decodeCredit, decodeFrame, decodeOpen, encodeEmpty, encodeJson, encodeText, FrameType, ProtocolError,
   type ControlMessage, type OpenTarget, type ResumeState,
 } from './protocol.js';
-import { TunnelStream, type StreamHost } from './stream.js';
+import { TunnelStream, type StreamHost, type StreamSocket } from './stream.js';
 
 /** One WebSocket, whichever library carries it. */
 export interface Transport {
@@ -83,7 +83,7 @@ export class Session implements StreamHost {
   }
 
   /** Opens a stream for a local socket; data flows once the other side accepts. */
-  open(socket: Socket, target: OpenTarget): TunnelStream {
+  open(socket: StreamSocket, target: OpenTarget): TunnelStream {
     const stream = new TunnelStream(this.nextStreamId, true, target, this);
     this.nextStreamId += 2;
     this.streams.set(stream.id, stream);
