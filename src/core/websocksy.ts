@@ -15,6 +15,7 @@ import { PluginError } from './plugin-error.js';
 import { pluginFolderOf } from './plugin-folder.js';
 import { applySettings } from './setup.js';
 import { createFramingRegistry } from '../framing/index.js';
+import { HttpRoutes } from '../http/routes.js';
 import { runForward } from '../tunnel/forward-cli.js';
 import { Tunnels } from '../tunnel/runtime.js';
 
@@ -76,7 +77,14 @@ async function main(argv: readonly string[]): Promise<void> {
   } catch (error) {
     fail(errorMessage(error), 1);
   }
-  const listener = new Listener({ core: setup.core, backend: setup.backend, framing: (name) => framings.get(name), routes: tunnels.routes });
+  const httpRoutes = new HttpRoutes(setup.routes, tunnels);
+  const listener = new Listener({
+    core: setup.core,
+    backend: setup.backend,
+    framing: (name) => framings.get(name),
+    routes: [...tunnels.routes, ...httpRoutes.registrations],
+    fallback: (res, req) => httpRoutes.fallback(res, req),
+  });
   let port: number;
   try {
     port = await listener.listen();
@@ -96,6 +104,7 @@ async function main(argv: readonly string[]): Promise<void> {
     log.info('shutting down', { signal, clients: listener.openBridges });
     listener.shutdown();
     tunnels.shutdown();
+    httpRoutes.close();
     setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS).unref();
     Promise.resolve(setup.backend.cleanup?.()).catch((error: unknown) =>
       log.error('backend cleanup failed', { error: errorMessage(error) }),
