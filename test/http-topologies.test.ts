@@ -7,7 +7,7 @@
  *   case 4  a chain G ← M ← N: G reaches a server behind N:     G /c4 via m → M /n via n
  * 100 MB each way in cases 1 and 2 (checksummed, streamed), 1 MB in cases 3 and 4; every
  * method, chunked responses and 200 concurrent requests in each; allow-lists on the dialling
- * side; 503 while a tunnel is down, and recovery once it is back.
+ * side; 503 while a tunnel is down (from either end), and recovery once it is back.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -29,6 +29,9 @@ describe('http routes through tunnels: west topologies', () => {
   let m: RunningWebsocksy;
   let n: RunningWebsocksy;
   let l2Config = '';
+  /** The port of L's upstream "nowhere": nothing listens there until the 503 test starts a hub. */
+  let dead = 0;
+  let late: RunningWebsocksy | null = null;
   const peakRss = new Map<string, number>();
 
   before(async () => {
@@ -37,7 +40,7 @@ describe('http routes through tunnels: west topologies', () => {
     const up = `http://127.0.0.1:${server.port}`;
     const gPort = await freePort();
     const mPort = await freePort();
-    const dead = await freePort();
+    dead = await freePort();
     g = await startInstance(
       dir.path,
       'g',
@@ -70,7 +73,7 @@ describe('http routes through tunnels: west topologies', () => {
 
   after(async () => {
     if (process.env['ROUTES_TEST_LOGS'] !== undefined) for (const instance of [g, l, l2, m, n]) console.log(instance.log());
-    for (const instance of [n, m, l2, l, g]) await instance?.stop();
+    for (const instance of [late, n, m, l2, l, g]) await instance?.stop();
     await server.close();
     await other.close();
     dir.remove();
@@ -163,8 +166,13 @@ describe('http routes through tunnels: west topologies', () => {
   });
 
   test('a tunnel that is down gives 503, and routes recover once it reconnects', async () => {
+    // The client side: L's upstream "nowhere" has no hub yet; once one appears, L connects.
     const never = await send(l.port, '/down/x');
     assert.deepEqual([never.status, never.text], [503, 'Service unavailable\n']);
+    late = await startInstance(dir.path, 'late', core(dead) + tunnelSection(dir.path, 'late', `l tok-l connect=127.0.0.1:${server.port}\n`));
+    await l.waitForLog(/tunnel up upstream=nowhere/);
+    assert.equal((await send(l.port, '/down/x')).status, 200);
+    // The hub side: l2's tunnel goes away and comes back.
     await l2.stop();
     await g.waitForLog(/tunnel detached identity=l2/);
     assert.equal((await send(g.port, '/l2/x')).status, 503);
