@@ -64,6 +64,7 @@ describe('[route] config errors', () => {
     ['bad host mode', '[route /a]\nto = http://h/\nhost = maybe\n', /routes\.cfg:3 \[route \/a\]: host: "maybe" is neither keep nor rewrite/],
     ['bad timeout', '[route /a]\nto = http://h/\ntimeout = soon\n', /routes\.cfg:3 \[route \/a\]: timeout: "soon" is not a number of seconds/],
     ['key twice', '[route /a]\nto = http://h/\nto = http://i/\n', /routes\.cfg:3 \[route \/a\]: to: given twice/],
+    ['the status path', '[status]\npath = /.status\n[route /.status]\nto = http://h/\n', /routes\.cfg:4 \[route \/\.status\]: \[route \/\.status\]: \/\.status is the tunnel or status path/],
     ['bad accept', '[upstream u]\nurl = ws://h/\nname = n\ntoken = t\naccept = nohost\n', /routes\.cfg:5 \[upstream u\]: accept: "nohost" is not host:port/],
   ];
   for (const [name, text, expected] of cases) {

@@ -73,6 +73,9 @@ function finish(draft: Draft, tunnels: TunnelConfig): Route {
   const kinds = [draft.to, draft.websocket, draft.static].filter((kind) => kind !== undefined).length;
   const name = `[route ${draft.prefix}]`;
   if (kinds !== 1) throw new ConfigError(`${name} needs exactly one of to, websocket, static`, draft.origin);
+  // Those paths are registered with uWS already; the same pattern twice aborts the process.
+  const taken = [tunnels.server?.path, tunnels.statusPath].find((path) => path != null && normalisePrefix(path) === draft.prefix);
+  if (taken !== undefined) throw new ConfigError(`${name}: ${draft.prefix} is the tunnel or status path`, draft.origin);
   let target: RouteTarget;
   if (draft.to !== undefined) {
     const via = draft.via?.name ?? null;
