@@ -16,9 +16,10 @@ export type SettingOrigin =
 export interface Setting {
   /**
    * `core` options (including `backend`), `backend` options handed to the backend, or the
-   * tunnel sections ([tunnel], [upstream NAME], [status]) that src/tunnel/config.ts reads.
+   * tunnel sections ([tunnel], [upstream NAME], [status]) that src/tunnel/config.ts reads, or
+   * `[route /prefix]`, which src/http/route-config.ts reads.
    */
-  readonly scope: 'core' | 'backend' | 'tunnel' | 'upstream' | 'status';
+  readonly scope: 'core' | 'backend' | 'tunnel' | 'upstream' | 'status' | 'route';
   readonly key: string;
   readonly value: string;
   readonly origin: SettingOrigin;
@@ -40,9 +41,10 @@ export function describeOrigin(origin: SettingOrigin): string {
 
 const SECTIONS = new Set(['core', 'backend', 'tunnel', 'status']);
 
-/** The section's scope, or null when the section is unknown. `[upstream NAME]` may repeat with different names. */
+/** The section's scope, or null when the section is unknown. `[upstream NAME]` and `[route /prefix]` may repeat with different names. */
 function sectionScope(name: string): Setting['scope'] | null {
   if (SECTIONS.has(name)) return name as Setting['scope'];
+  if (/^route\s+\/[\w.~%!$&'()*+,;=:@/-]*$/.test(name)) return 'route';
   return /^upstream\s+[\w.-]+$/.test(name) ? 'upstream' : null;
 }
 
@@ -72,7 +74,7 @@ export function parseConfigFile(file: string): Setting[] {
       const name = /^\[\s*([^\]]*?)\s*\]$/.exec(line)?.[1];
       const named = name === undefined ? null : sectionScope(name);
       if (name === undefined || named === null) {
-        throw new ConfigError(`unknown section ${line} (known: [core], [backend], [tunnel], [upstream NAME], [status])`, { file, line: index + 1, section });
+        throw new ConfigError(`unknown section ${line} (known: [core], [backend], [tunnel], [upstream NAME], [status], [route /prefix])`, { file, line: index + 1, section });
       }
       section = name;
       scope = named;

@@ -17,6 +17,8 @@ export interface ListenerSetup {
   readonly framing: (name: string) => FramingDefinition | undefined;
   /** Routes claimed before the bridge's catch-all (the tunnel path, the status endpoint). */
   readonly routes?: ReadonlyArray<(app: TemplatedApp) => void>;
+  /** Offered each request the catch-all gets that is not an upgrade; true when it answered (HTTP routes). */
+  readonly fallback?: (res: HttpResponse, req: HttpRequest) => boolean;
 }
 
 /** Reads run at most 64 KiB at a time, so this margin over the pause point is never reached. */
@@ -167,6 +169,7 @@ export class Listener {
 
   /** Requests that are not upgrades (uWS also routes here handshakes with a malformed key). */
   private plainRequest(res: HttpResponse, req: HttpRequest): void {
+    if (this.setup.fallback?.(res, req) === true) return;
     const method = req.getMethod();
     const looksLikeUpgrade = req.getHeader('upgrade') !== '' || req.getHeader('sec-websocket-key') !== '';
     let refusal: UpgradeRefusal;

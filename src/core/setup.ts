@@ -7,6 +7,8 @@ import type { Backend } from './api.js';
 import { ConfigError, type Setting, type SettingOrigin } from './config.js';
 import { errorMessage } from './errors.js';
 import { defaultCoreConfig, findCoreOption, type CoreConfig } from './options.js';
+import { buildRoutes } from '../http/route-config.js';
+import type { Route } from '../http/route-table.js';
 import { buildTunnelConfig, type TunnelConfig } from '../tunnel/config.js';
 
 export type BackendLoader = (name: string) => Backend | Promise<Backend>;
@@ -15,6 +17,7 @@ export interface Setup {
   readonly core: CoreConfig;
   readonly backend: Backend;
   readonly tunnels: TunnelConfig;
+  readonly routes: Route[];
 }
 
 const DEFAULT_BACKEND = 'defaultpeer';
@@ -31,9 +34,10 @@ export async function applySettings(settings: readonly Setting[], loader: Backen
   const core: CoreConfig = { ...defaultCoreConfig };
   let backend = await load(loader, DEFAULT_BACKEND);
   const tunnels = buildTunnelConfig(settings);
+  const routes = buildRoutes(settings, tunnels);
   for (const setting of settings) {
     const { key, value, origin } = setting;
-    if (setting.scope === 'tunnel' || setting.scope === 'upstream' || setting.scope === 'status') continue;
+    if (setting.scope === 'tunnel' || setting.scope === 'upstream' || setting.scope === 'status' || setting.scope === 'route') continue;
     if (setting.scope === 'backend') {
       if (backend.configure === undefined) {
         throw new ConfigError(`backend "${backend.name}" takes no options (key "${key}")`, origin);
@@ -61,5 +65,5 @@ export async function applySettings(settings: readonly Setting[], loader: Backen
   } catch (error) {
     throw new ConfigError(`backend "${backend.name}": ${errorMessage(error)}`);
   }
-  return { core, backend, tunnels };
+  return { core, backend, tunnels, routes };
 }

@@ -15,6 +15,12 @@ import { PluginError } from './plugin-error.js';
 import { pluginFolderOf } from './plugin-folder.js';
 import { applySettings } from './setup.js';
 import { createFramingRegistry } from '../framing/index.js';
+import { buildRoutes } from '../http/route-config.js';
+import { RouteServer } from '../http/route-server.js';
+import type { Route } from '../http/route-table.js';
+import { HttpRoutes } from '../http/routes.js';
+import { readWestConfig, type WestConfig } from '../http/west-config.js';
+import { tunnelStatus } from '../tunnel/status.js';
 import { runForward } from '../tunnel/forward-cli.js';
 import { Tunnels } from '../tunnel/runtime.js';
 
@@ -54,13 +60,19 @@ async function main(argv: readonly string[]): Promise<void> {
   const framings = createFramingRegistry();
   const host: BackendHost = { framing: (name) => framings.get(name), warn: (message) => log.warn(message) };
   let setup;
+  // A .json argument is a west configuration (src/http/west-config.ts), mapped onto the same settings.
+  let west: WestConfig | null = null;
+  let extraRoutes: Array<{ listen: string; port: number; routes: Route[] }> = [];
   try {
-    const fromFile: Setting[] = cli.configFile === undefined ? [] : parseConfigFile(cli.configFile);
+    if (cli.configFile?.endsWith('.json') === true) west = readWestConfig(cli.configFile);
+    const fromFile: Setting[] = west !== null ? west.settings : cli.configFile === undefined ? [] : parseConfigFile(cli.configFile);
     const settings = [...fromFile, ...cli.settings];
     // Framing plugins register before any setting applies: backend options name them.
     const plugins = new PluginLoader(pluginFolderOf(settings), framings, host);
     await plugins.loadFramingPlugins();
     setup = await applySettings(settings, (name) => plugins.loadBackend(name));
+    const tunnelConfig = setup.tunnels;
+    extraRoutes = (west?.extraListeners ?? []).map((extra) => ({ ...extra, routes: buildRoutes(extra.settings, tunnelConfig) }));
   } catch (error) {
     fail(errorMessage(error), error instanceof ConfigError || error instanceof PluginError ? 1 : 70);
   }
@@ -76,10 +88,28 @@ async function main(argv: readonly string[]): Promise<void> {
   } catch (error) {
     fail(errorMessage(error), 1);
   }
-  const listener = new Listener({ core: setup.core, backend: setup.backend, framing: (name) => framings.get(name), routes: tunnels.routes });
+  const httpRoutes = new HttpRoutes(setup.routes, tunnels);
+  const listener = new Listener({
+    core: setup.core,
+    backend: setup.backend,
+    framing: (name) => framings.get(name),
+    routes: [...tunnels.routes, ...httpRoutes.registrations],
+    fallback: (res, req) => httpRoutes.fallback(res, req),
+  });
+  const extraServers: RouteServer[] = [];
   let port: number;
   try {
     port = await listener.listen();
+    for (const extra of extraRoutes) {
+      const server = new RouteServer({ routes: new HttpRoutes(extra.routes, tunnels) });
+      extraServers.push(server);
+      log.info('listening for routes', { address: extra.listen, port: await server.listen(extra.listen, extra.port) });
+    }
+    if (west?.control != null) {
+      const server = new RouteServer({ status: () => tunnelStatus(tunnels.server, tunnels.clients) });
+      extraServers.push(server);
+      log.info('listening for status', { address: west.control.listen, port: await server.listen(west.control.listen, west.control.port) });
+    }
     await tunnels.start();
   } catch (error) {
     fail(errorMessage(error), 1);
@@ -96,6 +126,8 @@ async function main(argv: readonly string[]): Promise<void> {
     log.info('shutting down', { signal, clients: listener.openBridges });
     listener.shutdown();
     tunnels.shutdown();
+    httpRoutes.close();
+    for (const server of extraServers) server.close();
     setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS).unref();
     Promise.resolve(setup.backend.cleanup?.()).catch((error: unknown) =>
       log.error('backend cleanup failed', { error: errorMessage(error) }),

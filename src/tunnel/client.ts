@@ -10,13 +10,14 @@ import { once } from 'node:events';
 import WebSocket from 'ws';
 import { errorMessage } from '../core/errors.js';
 import { log } from '../core/log.js';
+import { AllowList } from './allow.js';
 import { Backoff } from './backoff.js';
 import type { UpstreamConfig } from './config.js';
 import { dialTcp } from './dial.js';
 import { describeForward, type Forward } from './forward.js';
 import { Session, type SessionOwner, type Transport } from './mux.js';
 import { decodeControl, decodeFrame, encodeJson, FrameType, isResumeState, PROTOCOL_VERSION, type ControlMessage, type OpenTarget } from './protocol.js';
-import type { TunnelStream } from './stream.js';
+import type { StreamSocket, TunnelStream } from './stream.js';
 
 export type ClientState = 'connecting' | 'up' | 'down' | 'refused' | 'closed';
 
@@ -68,6 +69,7 @@ export class TunnelClient implements SessionOwner {
   /** Local connections that arrived before the first session existed. */
   private readonly waiting: Array<{ socket: Socket; forward: Forward }> = [];
   private readonly remoteForwards: Forward[];
+  private readonly accept: AllowList;
   reconnects = 0;
   connectedSince: Date | null = null;
   lastError = '';
@@ -82,6 +84,7 @@ export class TunnelClient implements SessionOwner {
     this.timeoutMs = config.timeoutMs;
     this.backoff = new Backoff(config.reconnectMinMs, config.reconnectMaxMs);
     this.remoteForwards = config.forwards.filter((forward) => forward.kind === 'remote');
+    this.accept = new AllowList(config.accept, []);
   }
 
   private get fields(): Record<string, string> {
@@ -120,10 +123,10 @@ export class TunnelClient implements SessionOwner {
       this.waiting.push({ socket, forward });
       return;
     }
-    this.openStream(this.session, socket, forward);
+    this.openForwarded(this.session, socket, forward);
   }
 
-  private openStream(session: Session, socket: Socket, forward: Forward): void {
+  private openForwarded(session: Session, socket: Socket, forward: Forward): void {
     if (session.open(socket, { host: forward.host, port: forward.hostPort }) === null) {
       log.warn('connection refused: too many streams', { ...this.fields, forward: describeForward(forward), limit: session.maxStreams });
     }
@@ -215,7 +218,7 @@ export class TunnelClient implements SessionOwner {
     for (const { socket, forward } of this.waiting.splice(0)) {
       if (socket.destroyed) continue;
       socket.removeAllListeners('error');
-      this.openStream(session, socket, forward);
+      this.openForwarded(session, socket, forward);
     }
   }
 
@@ -260,10 +263,30 @@ export class TunnelClient implements SessionOwner {
 
   // ---- SessionOwner ----
 
-  dial(target: OpenTarget): Promise<Socket> {
-    if (!('listener' in target)) return Promise.reject(new Error('this side accepts streams only from its remote listeners'));
+  /**
+   * Opens a stream to `host:port` on the far side for an in-process user (an HTTP route), or
+   * returns null while the tunnel is not up: a caller answering a request should not wait for
+   * a reconnect that may take minutes.
+   */
+  openStream(socket: StreamSocket, host: string, port: number): TunnelStream | null {
+    if (this.state !== 'up' || this.session === null) return null;
+    return this.session.open(socket, { host, port });
+  }
+
+  async dial(target: OpenTarget): Promise<Socket> {
+    if (!('listener' in target)) {
+      // The far side (an HTTP route on the server) asks this side to dial: only what accept= names.
+      try {
+        if (this.config.accept.length === 0) throw new Error(`[upstream ${this.config.label}] accepts no streams to hosts (no accept = ...)`);
+        const address = await this.accept.checkConnect(target.host, target.port);
+        return await dialTcp(address, target.port);
+      } catch (error) {
+        log.warn('stream refused', { ...this.fields, target: `${target.host}:${target.port}`, why: errorMessage(error) });
+        throw error;
+      }
+    }
     const forward = this.remoteForwards[target.listener];
-    if (forward === undefined) return Promise.reject(new Error(`no remote forward number ${target.listener}`));
+    if (forward === undefined) throw new Error(`no remote forward number ${target.listener}`);
     return dialTcp(forward.host, forward.hostPort);
   }
 

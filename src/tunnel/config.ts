@@ -5,6 +5,7 @@
  */
 import { ConfigError, type Setting } from '../core/config.js';
 import { errorMessage } from '../core/errors.js';
+import { parseConnectRule, type ConnectRule } from './allow.js';
 import { parseForward, type Forward } from './forward.js';
 import { readSecretFile } from './secret.js';
 
@@ -28,6 +29,12 @@ export interface UpstreamConfig extends Timing {
   name: string;
   token: string;
   forwards: Forward[];
+  /**
+   * Destinations the far side may have this side dial (`accept = host:port,...`, the syntax of
+   * an identity's connect=): HTTP routes on the server that reach through this tunnel. Empty:
+   * the far side may open streams only to this side's remote forwards.
+   */
+  accept: ConnectRule[];
   reconnectMinMs: number;
   reconnectMaxMs: number;
 }
@@ -93,13 +100,14 @@ function applyUpstream(upstream: UpstreamConfig, key: string, value: string): vo
   else if (key === 'token') upstream.token = value;
   else if (key === 'token-file') upstream.token = readSecretFile(value.trim());
   else if (key === 'local' || key === 'remote') upstream.forwards.push(parseForward(key, value));
+  else if (key === 'accept') upstream.accept.push(...value.split(',').map((rule) => rule.trim()).filter((rule) => rule !== '').map(parseConnectRule));
   else if (key === 'reconnect-min') upstream.reconnectMinMs = seconds(value, 0.01, 3600) * 1000;
   else if (key === 'reconnect-max') upstream.reconnectMaxMs = seconds(value, 0.01, 86400) * 1000;
-  else throw new Error('unknown key (known: url, name, token, token-file, local, remote, reconnect-min, reconnect-max, heartbeat, heartbeat-timeout)');
+  else throw new Error('unknown key (known: url, name, token, token-file, local, remote, accept, reconnect-min, reconnect-max, heartbeat, heartbeat-timeout)');
 }
 
 export function newUpstream(label: string): UpstreamConfig {
-  return { label, url: '', name: '', token: '', forwards: [], reconnectMinMs: DEFAULT_RECONNECT.minMs, reconnectMaxMs: DEFAULT_RECONNECT.maxMs, ...defaultTiming };
+  return { label, url: '', name: '', token: '', forwards: [], accept: [], reconnectMinMs: DEFAULT_RECONNECT.minMs, reconnectMaxMs: DEFAULT_RECONNECT.maxMs, ...defaultTiming };
 }
 
 /** Builds the tunnel configuration from the settings of the [tunnel], [upstream …] and [status] sections. */

@@ -11,7 +11,7 @@ import {
   decodeControl, decodeCredit, decodeFrame, decodeOpen, encodeEmpty, encodeJson, encodeText, FrameType, ProtocolError,
   type ControlMessage, type OpenTarget, type ResumeState,
 } from './protocol.js';
-import { TunnelStream, type StreamHost } from './stream.js';
+import { TunnelStream, type StreamHost, type StreamSocket } from './stream.js';
 
 /** One WebSocket, whichever library carries it. */
 export interface Transport {
@@ -104,7 +104,7 @@ export class Session implements StreamHost {
    * Opens a stream for a local socket; data flows once the other side accepts. A session at its
    * stream limit refuses: the socket is closed and null returned, for the caller to log.
    */
-  open(socket: Socket, target: OpenTarget): TunnelStream | null {
+  open(socket: StreamSocket, target: OpenTarget): TunnelStream | null {
     if (this.full) {
       socket.destroy();
       return null;

@@ -59,6 +59,18 @@ export class TunnelServer implements ServerSessionContext {
     });
   }
 
+  /**
+   * The session through which to reach `identity` now: the most recent one with a live
+   * transport, or null (an HTTP route answers 503 rather than wait out a grace period).
+   */
+  attachedSessionOf(identity: string): ServerSession | null {
+    let found: ServerSession | null = null;
+    for (const owner of this.sessions.values()) {
+      if (owner.identity === identity && owner.transport !== null && (found === null || owner.createdAt >= found.createdAt)) found = owner;
+    }
+    return found;
+  }
+
   allowOf(identity: string): AllowList | null {
     return this.identities.get(identity)?.allow ?? null;
   }

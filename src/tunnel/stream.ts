@@ -7,8 +7,26 @@
  *     its write queue) goes back as credit, which is both flow control and acknowledgement.
  * A FIN counts as one sequence unit so that it is acknowledged and replayed like data.
  */
-import type { Socket } from 'node:net';
 import { encodeCredit, encodeData, encodeEmpty, encodeText, FrameType, HEADER_SIZE, type OpenTarget } from './protocol.js';
+
+/**
+ * The local end of a stream: a TCP socket, or one end of an in-process pipe (src/http/pipe.ts)
+ * when an HTTP route speaks through the tunnel itself. net.Socket satisfies it as is.
+ */
+export interface StreamSocket {
+  readonly destroyed: boolean;
+  readonly writableLength: number;
+  pause(): unknown;
+  resume(): unknown;
+  write(chunk: Buffer): boolean;
+  end(): unknown;
+  destroy(): unknown;
+  /** Ends abruptly, so the local peer sees a reset rather than an orderly end. */
+  resetAndDestroy(): unknown;
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  on(event: 'error', listener: (error: NodeJS.ErrnoException) => void): unknown;
+  on(event: 'end' | 'drain' | 'close', listener: () => void): unknown;
+}
 
 /** What a stream needs from its session. */
 export interface StreamHost {
@@ -31,7 +49,7 @@ export type StreamState = 'opening' | 'open' | 'ended';
 
 export class TunnelStream {
   state: StreamState = 'opening';
-  private socket: Socket | null = null;
+  private socket: StreamSocket | null = null;
   readonly createdAt = Date.now();
   // socket → tunnel
   private sent = 0;
@@ -69,7 +87,7 @@ export class TunnelStream {
   }
 
   /** Binds the TCP socket; reading starts with start() once the other side has accepted. */
-  attachSocket(socket: Socket): void {
+  attachSocket(socket: StreamSocket): void {
     this.socket = socket;
     socket.pause();
     socket.on('data', (chunk: Buffer) => this.onSocketData(chunk));

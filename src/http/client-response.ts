@@ -1,0 +1,162 @@
+/*
+ * Answering one HTTP client on the uWS listener: short failures, and bodies streamed from a
+ * Readable with uWS's backpressure (tryEnd/write report a full socket; onWritable says when
+ * to go on), so a response of any size never sits in memory. A uWS response is unusable once
+ * aborted or ended; every write after the first callback is corked, as uWS requires.
+ */
+import type { Readable } from 'node:stream';
+import type { HttpResponse } from 'uWebSockets.js';
+
+export class ClientResponse {
+  aborted = false;
+  ended = false;
+  /** uWS's pause() is only undone by resume(); resume() on a response never paused breaks its keep-alive. */
+  private paused = false;
+  private onAbort: (() => void) | null = null;
+
+  constructor(
+    readonly res: HttpResponse,
+    /**
+     * The request has a body not yet read to its end. A failure is then answered once the
+     * rest is read and dropped: uWS drops a connection answered with its request body
+     * unread, and the client would see a reset instead of the answer.
+     */
+    public bodyPending = false,
+  ) {
+    res.onAborted(() => {
+      this.aborted = true;
+      this.onAbort?.();
+    });
+  }
+
+  get usable(): boolean {
+    return !this.aborted && !this.ended;
+  }
+
+  /** Called if the client goes away before the response ends. */
+  whenAborted(handler: () => void): void {
+    this.onAbort = handler;
+  }
+
+  /** A short plain-text answer; its body says nothing about internals (the log has the detail). */
+  fail(status: string, body: string, headers: Readonly<Record<string, string>> = {}, closeConnection = false): void {
+    if (!this.usable) return;
+    this.ended = true;
+    if (this.bodyPending) {
+      this.res.onData((_chunk, isLast) => {
+        if (!isLast) return;
+        this.bodyPending = false;
+        this.ended = false;
+        this.fail(status, body, headers, closeConnection);
+      });
+      this.resumeBody();
+      return;
+    }
+    this.res.cork(() => {
+      this.res.writeStatus(status).writeHeader('Content-Type', 'text/plain; charset=utf-8');
+      for (const [name, value] of Object.entries(headers)) this.res.writeHeader(name, value);
+      this.res.end(`${body}\n`, closeConnection);
+    });
+  }
+
+  /** Stops reading the request body (the upstream is full). */
+  pauseBody(): void {
+    if (this.paused || !this.usable) return;
+    this.paused = true;
+    this.res.pause();
+  }
+
+  resumeBody(): void {
+    if (!this.paused || this.aborted) return;
+    this.paused = false;
+    this.res.resume();
+  }
+
+  /** Writes the status line and headers; the body follows with sendBody or endWithoutBody. */
+  writeHead(status: string, headers: ReadonlyArray<readonly [string, string]>): void {
+    this.res.writeStatus(status);
+    for (const [name, value] of headers) this.res.writeHeader(name, value);
+  }
+
+  /** Ends a response that has no body (HEAD, 204, 304), reporting `contentLength` if known. */
+  endWithoutBody(contentLength: number | null): void {
+    this.ended = true;
+    // Not endWithoutBody(length): in uWS 20.30 that leaves the response open, and the
+    // connection's next request fails. The header written by hand is sent as is.
+    if (contentLength !== null) this.res.writeHeader('Content-Length', String(contentLength));
+    this.res.endWithoutBody();
+  }
+
+  /**
+   * Streams `source` as the body: with `total` bytes as Content-Length (tryEnd), or chunked
+   * when the length is unknown. `source` is paused while the client's socket is full. Calls
+   * `done` with null when the body is complete, or with why it is not (the connection is
+   * then closed: the status has gone, so a cut body is the only honest signal left).
+   */
+  sendBody(source: Readable, total: number | null, done: (error: Error | null) => void): void {
+    const { res } = this;
+    let pending: Buffer | null = null;
+    let pendingOffset = 0;
+    const finish = (error: Error | null): void => {
+      if (this.ended) return;
+      this.ended = true;
+      done(error);
+    };
+    this.whenAborted(() => {
+      source.destroy();
+      finish(new Error('client went away'));
+    });
+    res.onWritable((offset) => {
+      if (pending === null) {
+        source.resume();
+        return true;
+      }
+      const [ok, complete] = res.tryEnd(pending.subarray(offset - pendingOffset), total ?? 0);
+      if (complete) finish(null);
+      else if (ok) {
+        pending = null;
+        source.resume();
+      }
+      return ok;
+    });
+    if (total === 0) {
+      res.cork(() => res.end());
+      finish(null);
+      source.resume();
+      return;
+    }
+    source.on('data', (chunk: Buffer) => {
+      if (!this.usable) return;
+      res.cork(() => {
+        if (total === null) {
+          if (!res.write(chunk)) source.pause();
+          return;
+        }
+        const offset = res.getWriteOffset();
+        const [ok, complete] = res.tryEnd(chunk, total);
+        if (complete) finish(null);
+        else if (!ok) {
+          pending = chunk;
+          pendingOffset = offset;
+          source.pause();
+        }
+      });
+    });
+    source.on('end', () => {
+      if (!this.usable) return;
+      if (total === null) {
+        res.cork(() => res.end());
+        finish(null);
+      } else {
+        // The length was promised and not delivered: the client must see a cut, not an end.
+        res.close();
+        finish(new Error(`body ended after ${res.getWriteOffset()} of ${total} bytes`));
+      }
+    });
+    source.on('error', (error: Error) => {
+      if (!this.usable) return;
+      res.close();
+      finish(error);
+    });
+  }
+}

@@ -1,0 +1,25 @@
+/*
+ * Reaching an HTTP upstream through a tunnel: each request gets its own tunnel stream to the
+ * URL's host:port, which the far side dials if its allow-list says so (the server checks the
+ * identity's connect=, a client its accept=). HTTP/1.1 runs over an in-process pipe whose
+ * other end is the stream, so the stream's credit flow control is the request's backpressure.
+ * `via` names an [upstream NAME] of this instance, or an identity connected to its [tunnel].
+ */
+import { PipeEnd } from './pipe.js';
+import type { UpstreamConnection } from './proxy-http.js';
+import type { Tunnels } from '../tunnel/runtime.js';
+
+/** A connection for one request, or null when the tunnel is not up now (the caller answers 503). */
+export function tunnelConnection(tunnels: Tunnels, via: string, url: URL): UpstreamConnection | null {
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  const port = url.port === '' ? 80 : Number(url.port);
+  const [local, remote] = PipeEnd.pair();
+  const client = tunnels.clients.find((candidate) => candidate.config.label === via);
+  let opened: boolean;
+  if (client !== undefined) opened = client.openStream(remote, host, port) !== null;
+  else {
+    const owner = tunnels.server?.attachedSessionOf(via) ?? null;
+    opened = owner !== null && owner.session.open(remote, { host, port }) !== null;
+  }
+  return opened ? { createConnection: () => local } : null;
+}

@@ -1,0 +1,55 @@
+/*
+ * HTTP routes: a path prefix mapped to what serves it. Prefixes match whole segments (`/foo`
+ * claims `/foo` and `/foo/...`, never `/foobar`) and the longest one wins, whatever the order
+ * of the config file.
+ */
+import type { SettingOrigin } from '../core/config.js';
+
+export type RouteTarget =
+  /** An HTTP upstream, reached directly (`via` null) or through a tunnel (an upstream's label or an identity). */
+  | { readonly kind: 'http'; readonly url: URL; readonly via: string | null }
+  /** A remote WebSocket: upgrades on the prefix are proxied message by message. */
+  | { readonly kind: 'websocket'; readonly url: URL }
+  /** Files under a folder, GET and HEAD only. */
+  | { readonly kind: 'static'; readonly root: string };
+
+export interface Route {
+  /** No trailing slash, except the root route `/`. */
+  readonly prefix: string;
+  readonly target: RouteTarget;
+  /** `keep` forwards the client's Host header; `rewrite` sends the upstream's host:port. */
+  readonly host: 'keep' | 'rewrite';
+  /** How long an upstream may take to answer with its headers. */
+  readonly timeoutMs: number;
+  readonly origin: SettingOrigin;
+}
+
+/** `/foo/` and `/foo` are the same prefix. */
+export function normalisePrefix(prefix: string): string {
+  const trimmed = prefix.replace(/\/+$/, '');
+  return trimmed === '' ? '/' : trimmed;
+}
+
+/** True when `path` lies under `prefix`, segment by segment. */
+export function underPrefix(prefix: string, path: string): boolean {
+  if (prefix === '/') return path.startsWith('/');
+  return path === prefix || (path.startsWith(prefix) && path.charCodeAt(prefix.length) === 0x2f);
+}
+
+/** The part of `path` after the route's prefix: '' or starting with '/'. */
+export function restOf(route: Route, path: string): string {
+  return route.prefix === '/' ? path : path.slice(route.prefix.length);
+}
+
+export class RouteTable {
+  /** Longest prefix first, so the first match is the best one. */
+  private readonly ordered: readonly Route[];
+
+  constructor(readonly routes: readonly Route[]) {
+    this.ordered = [...routes].sort((a, b) => b.prefix.length - a.prefix.length);
+  }
+
+  match(path: string): Route | null {
+    return this.ordered.find((route) => underPrefix(route.prefix, path)) ?? null;
+  }
+}
