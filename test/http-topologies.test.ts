@@ -5,7 +5,7 @@
  *   case 2  G reaches a server behind L (west's reason to be): G /c2 via the identity l
  *   case 3  L reaches a server behind L2, relayed by G:         L /c3 via G → G /l2 via l2
  *   case 4  a chain G ← M ← N: G reaches a server behind N:     G /c4 via m → M /n via n
- * 100 MB each way in cases 1 and 2 (checksummed, streamed), 1 MB in cases 3 and 4; every
+ * 100 MB each way in every case (checksummed, streamed); every
  * method, chunked responses and 200 concurrent requests in each; allow-lists on the dialling
  * side; 503 while a tunnel is down (from either end), and recovery once it is back.
  */
@@ -146,13 +146,13 @@ describe('http routes through tunnels: west topologies', () => {
 
   test('case 3: two NAT-ed sites relayed through the hub', async () => {
     await methods(l, '/c3');
-    await bodies(l, '/c3', MB);
+    await bodies(l, '/c3', 100 * MB, { 'L (entry)': l, 'G (hub, relays)': g });
     await concurrent(l, '/c3');
   });
 
   test('case 4: a chain of instances', async () => {
     await methods(g, '/c4');
-    await bodies(g, '/c4', MB);
+    await bodies(g, '/c4', 100 * MB, { 'G (hub, entry)': g });
     await concurrent(g, '/c4');
   });
 
