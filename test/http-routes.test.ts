@@ -8,23 +8,14 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
 import { echoOf, patternHash, send, startUpstream, type Upstream } from './helpers/http-upstream.js';
 import { rawRequest, upgradeRequest } from './helpers/http.js';
 import { tcpEcho, tempDir } from './helpers/peers.js';
 import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
+import { freePort } from './helpers/instances.js';
 
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  server.close();
-  await once(server, 'close');
-  return port;
-}
 
 describe('http routes', () => {
   const dir = tempDir('websocksy-routes-');
@@ -50,7 +41,7 @@ describe('http routes', () => {
     writeFileSync(`${dir.path}/www/sub/file.txt`, 'file in sub');
     writeFileSync(`${dir.path}/secret.txt`, 'TOP SECRET');
     const wsPort = (wsUpstream.address() as { port: number }).port;
-    const dead = await closedPort();
+    const dead = await freePort();
     const echoPort = Number(echo.address.split(':').at(-1));
     writeFileSync(
       `${dir.path}/routes.cfg`,

@@ -201,15 +201,32 @@ describe('tunnel configuration errors name the file, line and key', () => {
   });
 });
 
+interface OneForward {
+  readonly server: RunningWebsocksy;
+  readonly client: RunningWebsocksy & { ports: number[] };
+  readonly far: Awaited<ReturnType<typeof exchangeServer>>;
+}
+
+/** A server with `serverExtra` in its [tunnel], one -L client to a silent far end, cleaned up after `body`. */
+async function withOneForward(serverExtra: string, body: (setup: OneForward) => Promise<void>): Promise<void> {
+  const ownDir = tempDir('websocksy-one-forward-');
+  const far = await exchangeServer(block, 0);
+  const server = await startTunnelServer(ownDir.path, `alice ${TOKEN} connect=127.0.0.1:${far.port}\n`, serverExtra);
+  const client = await startForward(['-L', `0:127.0.0.1:${far.port}`, `ws://alice@127.0.0.1:${server.port}/.tunnel`, '--token', TOKEN]);
+  try {
+    await body({ server, client, far });
+  } finally {
+    await client.stop();
+    await server.stop();
+    await far.close();
+    ownDir.remove();
+  }
+}
+
 describe('grace period', () => {
-  test('past the grace period the streams are reset with a clear reason', { timeout: 30_000 }, async () => {
-    const graceDir = tempDir('websocksy-grace-');
-    const far = await exchangeServer(block, 0);
-    const server = await startTunnelServer(graceDir.path, `alice ${TOKEN} connect=127.0.0.1:${far.port}\n`, 'grace = 1');
-    const client = await startForward(['-L', `0:127.0.0.1:${far.port}`, `ws://alice@127.0.0.1:${server.port}/.tunnel`, '--token', TOKEN]);
-    try {
+  test('past the grace period the streams are reset with a clear reason', { timeout: 30_000 }, () =>
+    withOneForward('grace = 1', async ({ server, client, far }) => {
       const socket = await dial(client.ports[0] as number);
-      const reset = closedOrReset(socket);
       socket.write('x');
       while (far.transfers.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
       // Stop the client without a goodbye: the server keeps the session for 1 s, then resets it.
@@ -217,40 +234,27 @@ describe('grace period', () => {
       await server.waitForLog(/tunnel detached/);
       await server.waitForLog(/session expired .*identity=alice/, 5000);
       await server.waitForLog(/stream reset .*why="session expired: the tunnel was down longer than the 1 s grace period"/, 5000);
-      void reset;
-    } finally {
-      await client.stop();
-      await server.stop();
-      await far.close();
-      graceDir.remove();
-    }
-  });
+      socket.destroy();
+    }));
 });
 
 describe('stream limit', () => {
-  test('a session holds at most budget ÷ window streams; one more is refused and logged', { timeout: 30_000 }, async () => {
-    const limitDir = tempDir('websocksy-limit-');
-    const far = await exchangeServer(block, 0);
-    // 512 MiB of send budget ÷ a 64 MiB window: 8 streams.
-    const server = await startTunnelServer(limitDir.path, `alice ${TOKEN} connect=127.0.0.1:${far.port}\n`, 'window = 64m');
-    const client = await startForward(['-L', `0:127.0.0.1:${far.port}`, `ws://alice@127.0.0.1:${server.port}/.tunnel`, '--token', TOKEN]);
-    const sockets: Socket[] = [];
-    try {
-      for (let i = 0; i < 8; i++) sockets.push(await dial(client.ports[0] as number));
-      for (let waited = 0; far.transfers.length < 8 && waited < 5000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
-      assert.equal(far.transfers.length, 8);
-      const ninth = await dial(client.ports[0] as number);
-      sockets.push(ninth);
-      // Refused at once: the forward closes it (the test's sockets allow half-open, so 'end').
-      await Promise.race([once(ninth, 'end'), closedOrReset(ninth)]);
-      await client.waitForLog(/connection refused: too many streams .*limit=8/);
-      assert.equal(far.transfers.length, 8);
-    } finally {
-      for (const socket of sockets) socket.destroy();
-      await client.stop();
-      await server.stop();
-      await far.close();
-      limitDir.remove();
-    }
-  });
+  // 512 MiB of send budget ÷ a 64 MiB window: 8 streams.
+  test('a session holds at most budget ÷ window streams; one more is refused and logged', { timeout: 30_000 }, () =>
+    withOneForward('window = 64m', async ({ client, far }) => {
+      const sockets: Socket[] = [];
+      try {
+        for (let i = 0; i < 8; i++) sockets.push(await dial(client.ports[0] as number));
+        for (let waited = 0; far.transfers.length < 8 && waited < 5000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+        assert.equal(far.transfers.length, 8);
+        const ninth = await dial(client.ports[0] as number);
+        sockets.push(ninth);
+        // Refused at once: the forward closes it (the test's sockets allow half-open, so 'end').
+        await Promise.race([once(ninth, 'end'), closedOrReset(ninth)]);
+        await client.waitForLog(/connection refused: too many streams .*limit=8/);
+        assert.equal(far.transfers.length, 8);
+      } finally {
+        for (const socket of sockets) socket.destroy();
+      }
+    }));
 });
