@@ -128,7 +128,7 @@ export class TunnelClient implements SessionOwner {
 
   private openForwarded(session: Session, socket: Socket, forward: Forward): void {
     if (session.open(socket, { host: forward.host, port: forward.hostPort }) === null) {
-      log.warn('connection refused: too many streams', { ...this.fields, forward: describeForward(forward), limit: session.maxStreams });
+      log.warn('connection refused: too many streams', { ...this.fields, forward: describeForward({ ...forward, port: socket.localPort ?? forward.port }), limit: session.maxStreams });
     }
   }
 
