@@ -16,6 +16,7 @@ import { fixedlengthFraming } from '../src/framing/fixedlength.js';
 import { builtinFramings, createFramingRegistry } from '../src/framing/index.js';
 import { jsonFraming } from '../src/framing/json.js';
 import { newlineFraming } from '../src/framing/newline.js';
+import { separatorFrameLength } from '../src/framing/find-separator.js';
 import { separatorFraming } from '../src/framing/separator.js';
 import {
   binary,
@@ -468,4 +469,14 @@ describe('PeerFramer', () => {
     };
     assert.deepEqual(feedStrings(framingOf(frame), null, 'tbt').frames, [...text('t'), ...binary('b'), ...text('t')]);
   });
+});
+
+test('the separator search works on plain Uint8Arrays and on views at an offset, as plugins may pass', () => {
+  const bytes = Uint8Array.from(Buffer.from('xxab\r\ncd\r\n'));
+  const crlf = Uint8Array.of(0x0d, 0x0a);
+  assert.equal(separatorFrameLength(bytes, bytes.length, crlf), 6);
+  const view = new Uint8Array(bytes.buffer, 2, 8);
+  assert.equal(separatorFrameLength(view, view.length, crlf), 4);
+  assert.equal(separatorFrameLength(view.subarray(4), 4, crlf), 4);
+  assert.equal(separatorFrameLength(view.subarray(0, 3), 3, crlf), 0);
 });
