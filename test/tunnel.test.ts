@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { freePort } from './helpers/instances.js';
 import { tempDir } from './helpers/peers.js';
 import { dial, exchange, exchangeServer, fetchStatus, pattern, receiveStream, startForward, startTunnelServer } from './helpers/tunnel.js';
 import { runWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
@@ -44,16 +45,20 @@ describe('tunnels', () => {
   });
   const url = (): string => `ws://alice@127.0.0.1:${server.port}/.tunnel`;
 
+  /** 1 MB each way between a connection to `port` and the far end it reaches, sha256 compared. */
+  async function megabyteEachWay(port: number): Promise<void> {
+    const mine = exchange(await dial(port), block, 1_000_000);
+    const received = await mine.received;
+    const theirs = far.transfers.at(-1);
+    assert.ok(theirs !== undefined);
+    assert.deepEqual(received, { bytes: 1_000_000, sha256: await theirs.sent });
+    assert.deepEqual(await theirs.received, { bytes: 1_000_000, sha256: await mine.sent });
+  }
+
   test('local forward (CONNECT): 1 MB each way, byte-exact', async () => {
     const client = await startForward(['-L', `0:127.0.0.1:${far.port}`, url(), '--token', TOKEN]);
     try {
-      const socket = await dial(client.ports[0] as number);
-      const mine = exchange(socket, block, 1_000_000);
-      const received = await mine.received;
-      const theirs = far.transfers.at(-1);
-      assert.ok(theirs !== undefined);
-      assert.deepEqual(received, { bytes: 1_000_000, sha256: await theirs.sent });
-      assert.deepEqual(await theirs.received, { bytes: 1_000_000, sha256: await mine.sent });
+      await megabyteEachWay(client.ports[0] as number);
     } finally {
       await client.stop();
     }
@@ -66,16 +71,10 @@ describe('tunnels', () => {
   });
 
   test('remote forward (LISTEN): 1 MB each way through a port the server binds', async () => {
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const port = await freePort();
     const client = await startForward(['-R', `127.0.0.1:${port}:127.0.0.1:${far.port}`, url(), '--token', TOKEN], 1);
     try {
-      const socket = await dial(port);
-      const mine = exchange(socket, block, 1_000_000);
-      const received = await mine.received;
-      const theirs = far.transfers.at(-1);
-      assert.ok(theirs !== undefined);
-      assert.deepEqual(received, { bytes: 1_000_000, sha256: await theirs.sent });
-      assert.deepEqual(await theirs.received, { bytes: 1_000_000, sha256: await mine.sent });
+      await megabyteEachWay(port);
       const status = await fetchStatus(server.port);
       const session = status.server?.sessions.find((s) => s.listeners.includes(`127.0.0.1:${port}`));
       assert.ok(session !== undefined, JSON.stringify(status));

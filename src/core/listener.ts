@@ -6,6 +6,7 @@ import uws from 'uWebSockets.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t } from 'uWebSockets.js';
 import { WsCloseCode, type Backend, type FramingDefinition, type HttpHeader, type PeerInfo, type PeerQuery } from './api.js';
 import { Bridge, type BridgeData } from './bridge.js';
+import { listenApp } from './listen-app.js';
 import { log } from './log.js';
 import type { CoreConfig } from './options.js';
 import type { PeerConnection } from './peer.js';
@@ -94,20 +95,14 @@ export class Listener {
   }
 
   /** Starts listening; resolves with the bound port. */
-  listen(): Promise<number> {
+  async listen(): Promise<number> {
     const { listen, port } = this.setup.core;
-    return new Promise((resolve, reject) => {
-      this.app.listen(listen, port, (socket) => {
-        if (socket === false) {
-          reject(new Error(`cannot listen on ${listen} port ${port} (address in use, not local, or not permitted)`));
-          return;
-        }
-        this.listenSocket = socket;
-        this.startKeepAlive();
-        resolve(uws.us_socket_local_port(socket));
-      });
-    });
+    const socket = await listenApp(this.app, listen, port);
+    this.listenSocket = socket;
+    this.startKeepAlive();
+    return uws.us_socket_local_port(socket);
   }
+
 
   /** Stops accepting, refuses handshakes in flight and closes every client with 1001. */
   shutdown(): void {

@@ -5,6 +5,7 @@
  */
 import uws from 'uWebSockets.js';
 import type { TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+import { listenApp } from '../core/listen-app.js';
 import { statusRoute } from '../tunnel/status.js';
 import { ClientResponse } from './client-response.js';
 import type { HttpRoutes } from './routes.js';
@@ -26,17 +27,10 @@ export class RouteServer {
     });
   }
 
-  listen(host: string, port: number): Promise<number> {
-    return new Promise((resolve, reject) => {
-      this.app.listen(host, port, (socket) => {
-        if (socket === false) {
-          reject(new Error(`cannot listen on ${host} port ${port} (address in use, not local, or not permitted)`));
-          return;
-        }
-        this.socket = socket;
-        resolve(uws.us_socket_local_port(socket));
-      });
-    });
+  async listen(host: string, port: number): Promise<number> {
+    const socket = await listenApp(this.app, host, port);
+    this.socket = socket;
+    return uws.us_socket_local_port(socket);
   }
 
   close(): void {

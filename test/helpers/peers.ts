@@ -21,10 +21,17 @@ export function tempDir(prefix = 'websocksy-test-'): { path: string; remove(): v
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
-/** A tcp (or unix, with `path`) server handing each connection to `onConnection`. */
-export async function streamServer(onConnection: (socket: Socket) => void, path?: string): Promise<Peer & { server: Server; sockets: Set<Socket> }> {
+/**
+ * A tcp (or unix, with `path`) server handing each connection to `onConnection`;
+ * `allowHalfOpen` keeps a connection writable after the other side's FIN.
+ */
+export async function streamServer(
+  onConnection: (socket: Socket) => void,
+  path?: string,
+  { allowHalfOpen = false }: { allowHalfOpen?: boolean } = {},
+): Promise<Peer & { server: Server; sockets: Set<Socket> }> {
   const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
+  const server = createServer({ allowHalfOpen }, (socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());

@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { streamServer } from './peers.js';
 import { startWebsocksy, type RunningWebsocksy } from './websocksy.js';
 
 export async function startTunnelServer(dir: string, identities: string, extra = ''): Promise<RunningWebsocksy> {
@@ -94,24 +95,8 @@ export function exchange(socket: Socket, block: Buffer, total: number): Transfer
 /** A TCP server whose connections each run `exchange` with `total` bytes; transfers are collected. */
 export async function exchangeServer(block: Buffer, total: number): Promise<{ port: number; transfers: Transfer[]; server: Server; close(): Promise<void> }> {
   const transfers: Transfer[] = [];
-  const sockets = new Set<Socket>();
-  const server = createServer({ allowHalfOpen: true }, (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    transfers.push(exchange(socket, block, total));
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    port: (server.address() as { port: number }).port,
-    transfers,
-    server,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      server.close();
-      await once(server, 'close');
-    },
-  };
+  const peer = await streamServer((socket) => transfers.push(exchange(socket, block, total)), undefined, { allowHalfOpen: true });
+  return { port: (peer.server.address() as AddressInfo).port, transfers, server: peer.server, close: peer.close };
 }
 
 export async function dial(port: number): Promise<Socket> {
