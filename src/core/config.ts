@@ -166,6 +166,8 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
 export function usage(): string {
   const lines = [
     'usage: websocksy [CONFIG-FILE] [options]',
+    '       websocksy WEST-CONFIG.json',
+    '       websocksy forward -L|-R [BIND:]PORT:HOST:PORT... URL --token TOKEN|--token-file FILE',
     '',
     'Bridges WebSocket clients to tcp, udp, unix and unix-dgram peers chosen by a backend.',
     '',
@@ -178,5 +180,6 @@ export function usage(): string {
   }
   lines.push('  -h, --help               show this help', '      --version            show the version', '');
   lines.push('Options apply in order; a config file is read first, then the flags.');
+  lines.push('Config sections: [core], [backend], [tunnel], [upstream NAME], [status], [route /PREFIX].');
   return lines.join('\n');
 }
