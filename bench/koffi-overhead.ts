@@ -6,7 +6,7 @@
  * values it is the whole framing work.
  */
 import { WsOperation, type FramingContext, type FramingDefinition } from '../src/core/api.js';
-import { PluginLoader } from '../src/core/plugin.js';
+import { PluginLoader } from '../src/loader/plugin-loader.js';
 import { createFramingRegistry } from '../src/framing/index.js';
 
 const CALLS = Number(process.env['CALLS'] ?? 1_000_000);

@@ -29,7 +29,7 @@ function backend(name: string, settings: ReadonlyArray<readonly [string, string]
   const factory = builtinBackends.get(name);
   assert.ok(factory, `builtin backend ${name}`);
   const instance = factory(host);
-  for (const [key, value] of settings) instance.configure?.(key, value);
+  for (const [key, value] of settings) instance.configure?.(key, value, { baseDir: process.cwd() });
   instance.ready?.();
   return instance;
 }
@@ -62,7 +62,7 @@ describe('defaultpeer', () => {
 
   function rejects(key: string, value: string, message: RegExp): void {
     const instance = builtinBackends.get('defaultpeer')?.(makeHost());
-    assert.throws(() => instance?.configure?.(key, value), message, `${key} = ${value}`);
+    assert.throws(() => instance?.configure?.(key, value, { baseDir: process.cwd() }), message, `${key} = ${value}`);
   }
 
   test('defaults to tcp://localhost on port 5900 with auto framing and no subprotocol', () => {

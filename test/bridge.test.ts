@@ -239,7 +239,7 @@ describe('peer failures', () => {
     }
   });
 
-  test('a peer that stops reading is cut off with 1009 before memory grows', async () => {
+  test('a peer that stops reading is cut off with 1013 before memory grows', async () => {
     const peer = await streamServer((socket) => socket.pause());
     try {
       await withBridge(peer.address, ['--peer-buffer', '1m', '--max-message', '1m'], async (server) => {
@@ -251,7 +251,7 @@ describe('peer failures', () => {
           await new Promise((resolve) => setImmediate(resolve));
         }
         const { code, reason } = await client.closed(10_000);
-        assert.equal(code, 1009);
+        assert.equal(code, 1013);
         assert.match(reason, /peer is not reading/);
       });
     } finally {

@@ -48,7 +48,7 @@ describe('config file errors', () => {
   test('missing file', () => assertRefused([`${dir.path}/missing.cfg`], /cannot read config file .*missing\.cfg: ENOENT/));
 
   test('unknown section names file and line', () =>
-    assertRefused([configFile('section.cfg', '[core]\nport = 1\n\n[cores]\n')], /section\.cfg:4 \[core\]: unknown section \[cores\]/));
+    assertRefused([configFile('section.cfg', '[core]\nport = 1\n\n[cores]\n')], /section\.cfg:4: unknown section \[cores\]/));
 
   test('a line without = names file and line', () =>
     assertRefused([configFile('noequals.cfg', '[core]\nport 8001\n')], /noequals\.cfg:2 \[core\]: expected "key = value"/));

@@ -8,7 +8,7 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { RouteTable, restOf, type Route } from '../src/http/route-table.js';
 import { staticPath } from '../src/http/static.js';
-import { parseAddress } from '../src/http/west-config.js';
+import { parseAddress } from '../src/config/west.js';
 import { tempDir } from './helpers/peers.js';
 import { ROOT, runWebsocksy, startWebsocksy } from './helpers/websocksy.js';
 
@@ -16,7 +16,7 @@ const dir = tempDir('websocksy-route-config-');
 after(() => dir.remove());
 
 function route(prefix: string): Route {
-  return { prefix, target: { kind: 'static', root: '/srv' }, host: 'rewrite', timeoutMs: 1000, origin: { flag: prefix } };
+  return { prefix, target: { kind: 'static', root: '/srv' }, host: 'rewrite', timeoutMs: 1000 };
 }
 
 describe('route table', () => {
@@ -56,7 +56,7 @@ describe('[route] config errors', () => {
   const cases: Array<[string, string, RegExp]> = [
     ['unknown key', '[route /a]\nto = http://h/\nfoo = 1\n', /routes\.cfg:3 \[route \/a\]: foo: unknown key/],
     ['not http', '[route /a]\nto = ftp://h/\n', /routes\.cfg:2 \[route \/a\]: to: "ftp:\/\/h\/" is not a http:\/\/ URL/],
-    ['two targets', '[route /a]\nto = http://h/\nstatic = /tmp\n', /routes\.cfg:2 \[route \/a\]: \[route \/a\] needs exactly one of to, websocket, static/],
+    ['two targets', '[route /a]\nto = http://h/\nstatic = /tmp\n', /routes\.cfg:1 \[route \/a\]: \[route \/a\] needs exactly one of to, websocket, static/],
     ['unknown via', '[route /a]\nto = http://h/\nvia = office\n', /routes\.cfg:3 \[route \/a\]: via: "office" is neither an \[upstream office\]/],
     ['via without to', '[route /a]\nstatic = /tmp\nvia = x\n', /routes\.cfg:3 \[route \/a\]: via: only a route with "to = http/],
     ['websocket at the root', '[route /]\nwebsocket = ws://h/\n', /\[route \/\]: a websocket route needs a prefix other than \//],
@@ -64,7 +64,7 @@ describe('[route] config errors', () => {
     ['bad host mode', '[route /a]\nto = http://h/\nhost = maybe\n', /routes\.cfg:3 \[route \/a\]: host: "maybe" is neither keep nor rewrite/],
     ['bad timeout', '[route /a]\nto = http://h/\ntimeout = soon\n', /routes\.cfg:3 \[route \/a\]: timeout: "soon" is not a number of seconds/],
     ['key twice', '[route /a]\nto = http://h/\nto = http://i/\n', /routes\.cfg:3 \[route \/a\]: to: given twice/],
-    ['the status path', '[status]\npath = /.status\n[route /.status]\nto = http://h/\n', /routes\.cfg:4 \[route \/\.status\]: \[route \/\.status\]: \/\.status is the tunnel or status path/],
+    ['the status path', '[status]\npath = /.status\n[route /.status]\nto = http://h/\n', /routes\.cfg:3 \[route \/\.status\]: \[route \/\.status\]: \/\.status is the tunnel or status path/],
     ['bad accept', '[upstream u]\nurl = ws://h/\nname = n\ntoken = t\naccept = nohost\n', /routes\.cfg:5 \[upstream u\]: accept: "nohost" is not host:port/],
   ];
   for (const [name, text, expected] of cases) {

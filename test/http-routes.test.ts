@@ -152,8 +152,8 @@ describe('http routes', () => {
     assert.deepEqual([dead.status, dead.text], [502, 'Bad gateway\n']);
     const slow = await send(proxy.port, '/slow/stall');
     assert.deepEqual([slow.status, slow.text], [504, 'Gateway timeout\n']);
-    await proxy.waitForLog(/http upstream failed route=\/dead .*status=502 why=".*ECONNREFUSED/);
-    await proxy.waitForLog(/http upstream failed route=\/slow .*status=504/);
+    await proxy.waitForLog(/http upstream failed .*route=\/dead .*status=502 why=".*ECONNREFUSED/);
+    await proxy.waitForLog(/http upstream failed .*route=\/slow .*status=504/);
   });
 
   test('static files: index, types, HEAD, 405, and no way out of the folder', async () => {
@@ -173,7 +173,8 @@ describe('http routes', () => {
     ];
     for (const path of attempts) {
       const answer = await rawRequest(proxy.port, `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
-      assert.equal(answer.status, 404, path);
+      // Refused at the edge (400: encoded separators, climbing out) or found nowhere in the folder (404).
+      assert.ok(answer.status === 400 || answer.status === 404, `${path}: ${answer.status}`);
       assert.ok(!answer.body.includes('SECRET') && !answer.body.includes('root:'), path);
     }
   });

@@ -175,7 +175,7 @@ describe('a plugin that cannot be used stops websocksy at start-up, naming the f
   test('an explicit plugin folder that does not exist', async () => {
     const { code, stderr } = await runWebsocksy([...LOCAL, '-P', join(scratch.path, 'missing')]);
     assert.equal(code, 1, stderr);
-    assert.match(stderr, /plugin folder \S+missing: ENOENT/);
+    assert.match(stderr, /plugin \S+missing: cannot read the plugin folder: ENOENT/);
   });
 
   test('a backend name that is no file name', async () => {

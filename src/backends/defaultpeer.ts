@@ -4,7 +4,7 @@
  * is an error rather than a silent `auto`, and framing configs are checked at start-up.
  */
 import type { BackendFactory, FramingDefinition, PeerInfo, PeerQuery } from '../core/api.js';
-import { errorMessage } from '../core/errors.js';
+import { errorMessage } from '../lib/errors.js';
 import { parsePeerAddress, parsePort, type ParsedPeerAddress } from '../core/peer-address.js';
 import { offeredIndex } from './protocol.js';
 

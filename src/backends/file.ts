@@ -8,8 +8,8 @@
 import { constants, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import type { BackendFactory, PeerInfo, PeerQuery } from '../core/api.js';
-import { errorMessage } from '../core/errors.js';
+import type { BackendFactory, ConfigureContext, PeerInfo, PeerQuery } from '../core/api.js';
+import { errorMessage } from '../lib/errors.js';
 import { resolveInside } from './file-path.js';
 import { findPeer } from './peer-file.js';
 import { expandExpression } from './templates.js';
@@ -33,11 +33,11 @@ export const createFileBackend: BackendFactory = (host) => {
   let base: string | undefined;
   const expressions: string[] = [];
 
-  function configure(key: string, value: string): void {
+  function configure(key: string, value: string, context: ConfigureContext): void {
     switch (key) {
       case 'path':
         if (value === '') throw new Error('empty path (expected the directory holding the peer files)');
-        base = resolve(value);
+        base = resolve(context.baseDir, value);
         return;
       case 'expression':
         if (value === '') throw new Error('empty expression (expected a file name template such as %endpoint%.txt)');

@@ -7,7 +7,7 @@
  * that one upgrade with 502.
  */
 import { WEBSOCKSY_API_VERSION, type Backend, type BackendHost, type PeerInfo, type PeerQuery } from '../core/api.js';
-import { errorMessage } from '../core/errors.js';
+import { errorMessage } from '../lib/errors.js';
 import { badAnswer, checkFramingConfig } from '../core/peer-answer.js';
 import { PluginError } from '../core/plugin-error.js';
 import type { NativeFramings } from '../native/framings.js';

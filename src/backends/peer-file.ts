@@ -6,7 +6,7 @@
  * Malformed lines are skipped with a warning naming file and line, where websocksy crashed.
  */
 import type { BackendHost, PeerInfo } from '../core/api.js';
-import { errorMessage } from '../core/errors.js';
+import { errorMessage } from '../lib/errors.js';
 import { parsePeerLine, type PeerLine } from './peer-lines.js';
 import { offeredIndex } from './protocol.js';
 

@@ -23,6 +23,7 @@ export const WsCloseCode = {
   tooBig: 1009,
   unexpected: 1011,
   tryAgainLater: 1013,
+  badGateway: 1014,
 } as const;
 export type WsCloseCode = (typeof WsCloseCode)[keyof typeof WsCloseCode];
 
@@ -100,14 +101,20 @@ export interface PeerInfo {
   readonly protocol?: number;
 }
 
+/** Where a `configure` value came from. */
+export interface ConfigureContext {
+  /** The folder relative paths in the value start from: the config file's, or the working directory for `-c`. */
+  readonly baseDir: string;
+}
+
 /**
  * A peer-discovery backend. `configure` is called once per `[backend]` line or `-c key=value`,
  * in order, and throws an Error saying what is wrong with the value. `query` may be async: other
- * connections go on while it runs. Returning null refuses the connection.
+ * connections go on while it runs, up to `backend-timeout`. Returning null refuses the connection.
  */
 export interface Backend {
   readonly name: string;
-  configure?(key: string, value: string): void;
+  configure?(key: string, value: string, context: ConfigureContext): void;
   /** Called once after the last `configure`, before websocksy listens: check the whole config. */
   ready?(): void;
   query(query: PeerQuery): PeerInfo | null | Promise<PeerInfo | null>;

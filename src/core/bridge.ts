@@ -2,18 +2,26 @@
  * One WebSocket client bridged to one network peer.
  *
  * client → peer: each message is copied once out of uWS's transient buffer, into the peer's
- *   write batch (streams) or its own datagram. uWS 20.30 cannot pause a WebSocket, so a peer that
- *   stops reading gets its queue bounded by closing with 1009 once `peerBuffer` bytes wait for it.
+ *   write batch (streams) or its own datagram. uWS 20.30 cannot pause a WebSocket, so a peer
+ *   that stops reading gets a bounded queue: past `peerBuffer` bytes waiting for it, the
+ *   connection closes with 1013 (send-policy.ts).
  * peer → client: each read goes through the framing loop; the frames of one read are sent
  *   corked (one syscall). While the client has more than `clientBuffer` bytes queued the peer
  *   is paused; uWS's drain event resumes it.
+ * Closing: whoever closes first, what was accepted in either direction is delivered — the
+ *   peer's queue is flushed before its socket ends (bounded by a linger time), and a close
+ *   frame goes out behind the frames already queued for the client. Where something must be
+ *   dropped (a peer that failed or stopped reading), the close line in the log counts it. That
+ *   line is written once both sides are done, so its counts are final.
  */
-import type { WebSocket } from 'uWebSockets.js';
 import { WsCloseCode, WsOperation, type FramingDefinition } from './api.js';
 import { FramingFailure, PeerFramer, type FrameSink } from './framer.js';
-import { errorMessage } from './errors.js';
-import { log } from './log.js';
 import type { PeerConnection, PeerEvents } from './peer.js';
+import { aboveHighWater, drainedBelowLowWater, notReading, overflowed, SendOverflowError, sendMessage, type CloseDecision } from './send-policy.js';
+import { errorCode, errorMessage } from '../lib/errors.js';
+import { reportFault, type Guarded } from '../lib/guard.js';
+import { log } from '../lib/log.js';
+import { closeReason } from '../lib/text.js';
 
 export interface BridgeLimits {
   readonly maxMessage: number;
@@ -22,8 +30,14 @@ export interface BridgeLimits {
   readonly peerBuffer: number;
 }
 
-export interface BridgeData {
-  readonly bridge: Bridge;
+/** The part of a uWS WebSocket a bridge uses (uWS's WebSocket satisfies it as is). */
+export interface ClientSocket {
+  send(message: Uint8Array, isBinary: boolean): number;
+  getBufferedAmount(): number;
+  cork(callback: () => void): unknown;
+  end(code: number, reason: string): void;
+  close(): void;
+  ping(message: string): number;
 }
 
 export interface BridgeDescription {
@@ -38,12 +52,9 @@ export interface BridgeDescription {
 }
 
 /** How long a closing peer may take to accept what is still queued for it. */
-const PEER_LINGER_MS = 5000;
+export const PEER_LINGER_MS = 5000;
 
-/** WebSocket close reasons are limited to 123 bytes of UTF-8. */
-function shortReason(reason: string): string {
-  return Buffer.byteLength(reason) <= 123 ? reason : Buffer.from(reason).subarray(0, 120).toString('utf8') + '...';
-}
+type Phase = 'open' | 'closing' | 'client-gone' | 'done';
 
 /**
  * The bridge whose peer read is being framed inside ws.cork(): cork takes a callback, and a
@@ -55,7 +66,7 @@ function pushCorked(): void {
   corkedBridge?.pushChunk();
 }
 
-export class Bridge implements PeerEvents, FrameSink {
+export class Bridge implements PeerEvents, FrameSink, Guarded {
   bytesToClient = 0;
   bytesToPeer = 0;
   /** True once the client has been heard from since the last keep-alive sweep. */
@@ -63,29 +74,38 @@ export class Bridge implements PeerEvents, FrameSink {
   /** True while a ping is unanswered. */
   awaitingPong = false;
 
-  private ws: WebSocket<BridgeData> | null = null;
+  private ws: ClientSocket | null = null;
   private readonly framer: PeerFramer;
+  private phase: Phase = 'open';
   private peerPaused = false;
   private peerPauses = 0;
-  private closed = false;
+  /** The peer failed or stopped reading: nothing more is written to it. */
+  private peerUnusable = false;
+  /** Client messages not delivered to the peer, in bytes (counted for the close line). */
+  private droppedToPeer = 0;
   private closeCode = 0;
-  private closeReason = '';
+  private closeReasonText = '';
   private closedBy: 'client' | 'websocksy' = 'client';
+  private unframedAtClose = 0;
   private readonly openedAt = Date.now();
   private chunk: Buffer | null = null;
-  private framingFailure: FramingFailure | null = null;
+  private framingFailure: Error | null = null;
 
   constructor(
     readonly description: BridgeDescription,
     readonly peer: PeerConnection,
     private readonly limits: BridgeLimits,
-    private readonly onClosed: (bridge: Bridge) => void,
+    private readonly onFinished: (bridge: Bridge) => void,
   ) {
     this.framer = new PeerFramer(description.framing, description.framingConfig, limits.frameLimit, this);
   }
 
+  get logFields(): { id: number } {
+    return { id: this.description.id };
+  }
+
   /** The 101 went out: start carrying data. */
-  open(ws: WebSocket<BridgeData>): void {
+  open(ws: ClientSocket): void {
     this.ws = ws;
     const d = this.description;
     log.info('open', {
@@ -103,34 +123,49 @@ export class Bridge implements PeerEvents, FrameSink {
   /** A message from the client; `message` is only valid during this call. */
   onClientMessage(message: ArrayBuffer): void {
     this.heard = true;
-    if (this.closed) return;
-    if (message.byteLength > this.limits.maxMessage) {
-      this.close(WsCloseCode.tooBig, `message of ${message.byteLength} bytes is over max-message (${this.limits.maxMessage})`);
+    const length = message.byteLength;
+    if (this.phase === 'client-gone' || this.phase === 'done') return;
+    if (this.peerUnusable) {
+      this.droppedToPeer += length;
       return;
     }
-    this.bytesToPeer += message.byteLength;
-    this.peer.write(new Uint8Array(message));
-    if (this.peer.queuedBytes > this.limits.peerBuffer) {
-      this.close(WsCloseCode.tooBig, `peer is not reading: over ${this.limits.peerBuffer} bytes queued for it`);
+    if (length > this.limits.maxMessage) {
+      this.droppedToPeer += length;
+      this.close(WsCloseCode.tooBig, `message of ${length} bytes is over max-message (${this.limits.maxMessage})`);
+      return;
     }
+    const queued = this.peer.queuedBytes;
+    if (queued > this.limits.peerBuffer) {
+      this.peerUnusable = true;
+      this.droppedToPeer += length;
+      this.closeWith(notReading('peer', queued, this.limits.peerBuffer));
+      return;
+    }
+    this.bytesToPeer += length;
+    this.peer.write(new Uint8Array(message));
   }
 
   /** uWS drained the client's send buffer below its limit. */
   onClientDrain(): void {
     const ws = this.ws;
-    if (this.peerPaused && ws !== null && ws.getBufferedAmount() < this.limits.clientBuffer / 2) {
+    if (this.peerPaused && ws !== null && drainedBelowLowWater(ws.getBufferedAmount(), this.limits.clientBuffer)) {
       this.peerPaused = false;
       this.peer.resume();
     }
   }
 
-  /** Closes the client with `code` and `reason`; the close handler then finishes the bridge. */
+  /** Closes the client with `code` and `reason` behind what is queued for it; the close handler finishes the bridge. */
   close(code: number, reason: string): void {
-    if (this.closed || this.closeCode !== 0) return;
+    if (this.phase !== 'open') return;
+    this.phase = 'closing';
     this.closeCode = code;
-    this.closeReason = reason;
+    this.closeReasonText = reason;
     this.closedBy = 'websocksy';
-    this.ws?.end(code, shortReason(reason));
+    this.ws?.end(code, closeReason(reason));
+  }
+
+  private closeWith(decision: CloseDecision): void {
+    this.close(decision.code, decision.reason);
   }
 
   /** Keep-alive probe; the payload is websocksy's. */
@@ -140,26 +175,41 @@ export class Bridge implements PeerEvents, FrameSink {
 
   /** Drops a client that stopped answering pings, without a close handshake it cannot answer. */
   terminate(reason: string): void {
-    if (this.closed || this.closeCode !== 0) return;
+    if (this.phase !== 'open') return;
+    this.phase = 'closing';
     this.closeCode = 1006;
-    this.closeReason = reason;
+    this.closeReasonText = reason;
     this.closedBy = 'websocksy';
     this.ws?.close();
   }
 
-  /** uWS's close handler: the WebSocket is gone, whoever closed it. */
+  /** uWS's close handler: the WebSocket is gone, whoever closed it. The peer is finished next. */
   onClientClosed(code: number, message: ArrayBuffer): void {
-    if (this.closed) return;
-    this.closed = true;
     this.ws = null;
+    if (this.phase === 'client-gone' || this.phase === 'done') return;
+    this.phase = 'client-gone';
     if (this.closeCode === 0) {
       this.closeCode = code;
-      this.closeReason = Buffer.from(message).toString('utf8');
+      this.closeReasonText = Buffer.from(message).toString('utf8');
     }
-    const unframed = this.framer.pendingBytes;
-    this.framer.close();
-    if (this.closedBy === 'client' || this.closeCode === WsCloseCode.shutdown) this.peer.end(PEER_LINGER_MS);
-    else this.peer.destroy();
+    this.unframedAtClose = this.framer.pendingBytes;
+    this.releaseFraming();
+    if (this.peerUnusable) this.peerFinished(this.peer.destroy());
+    else this.peer.finish(PEER_LINGER_MS, (undelivered) => this.peerFinished(undelivered));
+  }
+
+  /** The framing function's release call (data === null) runs plugin code: guarded like any other. */
+  private releaseFraming(): void {
+    try {
+      this.framer.close();
+    } catch (error) {
+      log.error('framing release failed', { id: this.description.id, framing: this.description.framing.name, error: errorMessage(error) });
+    }
+  }
+
+  private peerFinished(undelivered: number): void {
+    if (this.phase === 'done') return;
+    this.phase = 'done';
     const d = this.description;
     log.info('close', {
       id: d.id,
@@ -167,21 +217,36 @@ export class Bridge implements PeerEvents, FrameSink {
       endpoint: d.endpoint,
       peer: this.peer.address.text,
       to_client: this.bytesToClient,
-      to_peer: this.bytesToPeer,
-      unframed: unframed > 0 ? unframed : undefined,
+      to_peer: this.bytesToPeer - undelivered,
+      undelivered: undelivered + this.droppedToPeer > 0 ? undelivered + this.droppedToPeer : undefined,
+      unframed: this.unframedAtClose > 0 ? this.unframedAtClose : undefined,
       peer_pauses: this.peerPauses > 0 ? this.peerPauses : undefined,
       dropped: this.peer.droppedDatagrams > 0 ? this.peer.droppedDatagrams : undefined,
       code: this.closeCode,
-      reason: this.closeReason,
+      reason: this.closeReasonText,
       by: this.closedBy,
       seconds: ((Date.now() - this.openedAt) / 1000).toFixed(1),
     });
-    this.onClosed(this);
+    this.onFinished(this);
+  }
+
+  /** The guard caught a throw in code working for this bridge: close it alone. */
+  abortAfterFault(reason: string): void {
+    this.peerUnusable = true;
+    if (this.ws !== null) {
+      this.close(WsCloseCode.unexpected, reason);
+      return;
+    }
+    // The client is gone (the throw came from its close handler or from the peer's finish).
+    if (this.phase !== 'done') {
+      this.phase = 'client-gone';
+      this.peerFinished(this.peer.destroy());
+    }
   }
 
   peerData(chunk: Buffer): void {
     const ws = this.ws;
-    if (ws === null) return;
+    if (ws === null || this.phase !== 'open') return;
     this.chunk = chunk;
     corkedBridge = this;
     ws.cork(pushCorked);
@@ -189,23 +254,26 @@ export class Bridge implements PeerEvents, FrameSink {
     this.chunk = null;
     const failure = this.framingFailure;
     if (failure !== null) {
-      this.close(failure.closeCode, failure.message);
+      this.framingFailure = null;
+      if (failure instanceof FramingFailure) this.close(failure.closeCode, failure.message);
+      else if (failure instanceof SendOverflowError) this.closeWith(overflowed(failure));
+      else reportFault(this, 'framing', failure);
       return;
     }
-    if (!this.peerPaused && this.ws !== null && ws.getBufferedAmount() > this.limits.clientBuffer) {
+    if (!this.peerPaused && this.ws !== null && aboveHighWater(ws.getBufferedAmount(), this.limits.clientBuffer)) {
       this.peerPaused = true;
       this.peerPauses++;
       this.peer.pause();
     }
   }
 
-  /** Runs inside ws.cork(); exceptions must not cross into uWS, so they are kept for later. */
+  /** Runs inside ws.cork(): exceptions must not cross into uWS, so they are kept for peerData. */
   pushChunk(): void {
     try {
       this.framer.push(this.chunk as Buffer);
     } catch (error) {
       this.framingFailure =
-        error instanceof FramingFailure
+        error instanceof FramingFailure || error instanceof SendOverflowError
           ? error
           : new FramingFailure(WsCloseCode.unexpected, `framing "${this.description.framing.name}" failed: ${errorMessage(error)}`);
     }
@@ -214,10 +282,7 @@ export class Bridge implements PeerEvents, FrameSink {
   sendFrame(data: Uint8Array, opcode: WsOperation): void {
     const ws = this.ws;
     if (ws === null) return;
-    // maxBackpressure is set above anything the pause rule lets through, so 2 (dropped) means a bug.
-    if (ws.send(data, opcode === WsOperation.binary) === 2) {
-      throw new FramingFailure(WsCloseCode.unexpected, 'client send buffer overflowed');
-    }
+    sendMessage(ws, data, opcode === WsOperation.binary);
     this.bytesToClient += data.length;
   }
 
@@ -229,7 +294,8 @@ export class Bridge implements PeerEvents, FrameSink {
     );
   }
 
-  peerError(error: NodeJS.ErrnoException): void {
-    this.close(WsCloseCode.unexpected, `Peer connection failed: ${error.code ?? error.message}`);
+  peerError(error: Error): void {
+    this.peerUnusable = true;
+    this.close(WsCloseCode.unexpected, `Peer connection failed: ${errorCode(error)}`);
   }
 }

@@ -5,11 +5,11 @@
  * with 502 and a log line saying what was wrong, and the server goes on.
  */
 import type { FramingDefinition, PeerInfo } from './api.js';
-import { errorMessage } from './errors.js';
-import { UpgradeRefusal } from './upgrade.js';
+import { Refusal } from './refusal.js';
+import { errorMessage } from '../lib/errors.js';
 
-export function badAnswer(backend: string, problem: string): UpgradeRefusal {
-  return new UpgradeRefusal('502 Bad Gateway', 'Bad peer configuration', `backend "${backend}" answered ${problem}`);
+export function badAnswer(backend: string, problem: string): Refusal {
+  return new Refusal(502, 'Bad peer configuration', `backend "${backend}" answered ${problem}`);
 }
 
 function optionalString(answer: Record<string, unknown>, key: string, backend: string): string | undefined {
@@ -18,7 +18,7 @@ function optionalString(answer: Record<string, unknown>, key: string, backend: s
   throw badAnswer(backend, `with a ${typeof value} as ${key}, not a string`);
 }
 
-/** A JS backend's answer as a PeerInfo (null: no peer); throws an UpgradeRefusal when malformed. */
+/** A JS backend's answer as a PeerInfo (null: no peer); throws a Refusal when malformed. */
 export function checkedAnswer(answer: unknown, backend: string): PeerInfo | null {
   if (answer === null) return null;
   if (typeof answer !== 'object' || Array.isArray(answer)) {

@@ -1,12 +1,18 @@
 /*
  * tcp and unix stream peers, on node:net. Socket events go to module-level handlers that find
  * their peer through a symbol on the socket: no closures per connection, which matters when
- * thousands sit idle.
+ * thousands sit idle. Every handler runs behind the guard, its owner the bridge.
+ *
+ * The socket is half-open capable: when the peer ends its side, the client may still have
+ * messages in flight, and they are delivered. finish() flushes the write batch before end(),
+ * so nothing the client sent just before closing is lost.
  */
 import { connect, type Socket } from 'node:net';
 import type { PeerAddress } from './peer-address.js';
 import { PeerConnectError, type PeerConnection, type PeerEvents } from './peer.js';
 import { WriteBatch } from './write-batch.js';
+import { errorCode } from '../lib/errors.js';
+import { reportFault } from '../lib/guard.js';
 
 /**
  * Every peer reads into this one buffer: the bridge consumes each read before returning (the
@@ -19,30 +25,48 @@ const PEER = Symbol('websocksy.peer');
 type PeerSocket = Socket & { [PEER]?: StreamPeer };
 
 function onRead(this: PeerSocket, length: number, buffer: Uint8Array): boolean {
-  this[PEER]?.events?.peerData((buffer as Buffer).subarray(0, length));
+  const events = this[PEER]?.events;
+  if (events == null) return true;
+  try {
+    events.peerData((buffer as Buffer).subarray(0, length));
+  } catch (error) {
+    reportFault(events, 'peer read', error);
+  }
   return true;
 }
 
 function onEnd(this: PeerSocket): void {
-  this[PEER]?.events?.peerEnd();
+  const events = this[PEER]?.events;
+  if (events == null) return;
+  try {
+    events.peerEnd();
+  } catch (error) {
+    reportFault(events, 'peer end', error);
+  }
 }
 
 /** Before the bridge starts, an error is kept for it; after, it is reported at once. */
 function onError(this: PeerSocket, error: Error): void {
   const peer = this[PEER];
   if (peer === undefined) return;
-  if (peer.events === null) peer.earlyError ??= error;
-  else peer.events.peerError(error);
-}
-
-function destroySocket(this: Socket): void {
-  this.destroy();
+  peer.failed = true;
+  const events = peer.events;
+  if (events === null) {
+    peer.earlyError ??= error;
+    return;
+  }
+  try {
+    events.peerError(error);
+  } catch (thrown) {
+    reportFault(events, 'peer error', thrown);
+  }
 }
 
 class StreamPeer implements PeerConnection {
   readonly droppedDatagrams = 0;
   events: PeerEvents | null = null;
   earlyError: Error | undefined;
+  failed = false;
   private readonly batch: WriteBatch;
 
   constructor(
@@ -59,7 +83,15 @@ class StreamPeer implements PeerConnection {
     this.events = events;
     this.socket.resume();
     const early = this.earlyError;
-    if (early !== undefined) queueMicrotask(() => events.peerError(early));
+    if (early !== undefined) {
+      queueMicrotask(() => {
+        try {
+          events.peerError(early);
+        } catch (error) {
+          reportFault(events, 'peer error', error);
+        }
+      });
+    }
   }
 
   write(message: Uint8Array): void {
@@ -78,23 +110,47 @@ class StreamPeer implements PeerConnection {
     this.socket.resume();
   }
 
-  end(lingerMs: number): void {
+  finish(lingerMs: number, done: (undelivered: number) => void): void {
     const socket = this.socket;
+    const owner = this.events;
     this.events = null;
-    socket.off('error', onError);
-    socket.on('error', destroySocket);
-    socket.resume();
-    // A peer that never closes its side must not keep the socket forever.
-    const timer = setTimeout(() => socket.destroy(), lingerMs);
+    let reported = false;
+    const report = (undelivered: number): void => {
+      if (reported) return;
+      reported = true;
+      clearTimeout(timer);
+      try {
+        done(undelivered);
+      } catch (error) {
+        if (owner !== null) reportFault(owner, 'peer finish', error);
+      }
+    };
+    // A peer that takes nothing, or never closes its side, must not keep the socket forever.
+    const timer = setTimeout(() => {
+      report(socket.writableLength);
+      socket.destroy();
+    }, lingerMs);
     timer.unref();
-    socket.once('close', () => clearTimeout(timer));
+    if (this.failed || socket.destroyed) {
+      report(this.destroy());
+      return;
+    }
+    socket.once('finish', () => report(0));
+    socket.once('close', () => {
+      report(socket.writableLength);
+      clearTimeout(timer);
+    });
+    // Reading on drains what the peer still sends (nobody takes it now) until it closes too.
+    socket.resume();
+    this.batch.flush();
     socket.end();
   }
 
-  destroy(): void {
+  destroy(): number {
     this.events = null;
-    this.batch.discard();
+    const undelivered = this.batch.discard() + this.socket.writableLength;
     this.socket.destroy();
+    return undelivered;
   }
 }
 
@@ -102,16 +158,18 @@ export function connectStreamPeer(address: PeerAddress, timeoutMs: number): Prom
   return new Promise((resolve, reject) => {
     const onread = { buffer: READ_BUFFER, callback: onRead };
     const socket: PeerSocket =
-      'path' in address ? connect({ path: address.path, onread }) : connect({ host: address.host, port: address.port, onread });
+      'path' in address
+        ? connect({ path: address.path, onread, allowHalfOpen: true })
+        : connect({ host: address.host, port: address.port, onread, allowHalfOpen: true });
     // Nothing is read before the bridge starts: data that came early waits in the kernel.
     socket.pause();
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new PeerConnectError(address, true, `no answer within ${timeoutMs} ms`));
     }, timeoutMs);
-    const fail = (error: NodeJS.ErrnoException): void => {
+    const fail = (error: Error): void => {
       clearTimeout(timer);
-      reject(new PeerConnectError(address, false, error.code ?? error.message));
+      reject(new PeerConnectError(address, false, errorCode(error)));
     };
     socket.once('error', fail);
     socket.once('connect', () => {

@@ -1,11 +1,16 @@
-/* udp peers: a connected node:dgram socket, one datagram per client message. */
+/*
+ * udp peers: a connected node:dgram socket, one datagram per client message. A datagram counts
+ * as queued until node:dgram's send callback says it left, so that a closing bridge waits for it.
+ */
 import { createSocket, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import type { PeerAddress } from './peer-address.js';
 import { DatagramPeer } from './peer-datagram.js';
 import { PeerConnectError, type PeerConnection } from './peer.js';
+import { errorCode } from '../lib/errors.js';
 
 class UdpPeer extends DatagramPeer {
+  queuedBytes = 0;
   private closed = false;
 
   constructor(
@@ -19,19 +24,22 @@ class UdpPeer extends DatagramPeer {
   }
 
   write(message: Uint8Array): void {
-    this.socket.send(Buffer.copyBytesFrom(message));
+    const length = message.length;
+    this.queuedBytes += length;
+    this.socket.send(Buffer.copyBytesFrom(message), (error) => {
+      this.queuedBytes -= length;
+      if (error != null) this.fail(error);
+      else this.sent();
+    });
   }
 
-  get queuedBytes(): number {
-    return this.socket.getSendQueueSize();
-  }
-
-  destroy(): void {
-    if (this.closed) return;
+  protected close(): number {
+    if (this.closed) return 0;
     this.closed = true;
-    this.events = null;
+    const undelivered = this.queuedBytes;
     this.socket.removeAllListeners('message');
     this.socket.close();
+    return undelivered;
   }
 }
 
@@ -41,7 +49,7 @@ export async function connectUdpPeer(address: PeerAddress, timeoutMs: number): P
   try {
     resolved = await lookup(address.host);
   } catch (error) {
-    throw new PeerConnectError(address, false, (error as NodeJS.ErrnoException).code ?? String(error));
+    throw new PeerConnectError(address, false, errorCode(error));
   }
   const socket = createSocket(resolved.family === 6 ? 'udp6' : 'udp4');
   return new Promise((resolve, reject) => {
@@ -49,10 +57,10 @@ export async function connectUdpPeer(address: PeerAddress, timeoutMs: number): P
       socket.close();
       reject(new PeerConnectError(address, true, `no answer within ${timeoutMs} ms`));
     }, timeoutMs);
-    socket.once('error', (error: NodeJS.ErrnoException) => {
+    socket.once('error', (error: Error) => {
       clearTimeout(timer);
       socket.close();
-      reject(new PeerConnectError(address, false, error.code ?? error.message));
+      reject(new PeerConnectError(address, false, errorCode(error)));
     });
     socket.connect(address.port, resolved.address, () => {
       clearTimeout(timer);

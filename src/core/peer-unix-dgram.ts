@@ -10,6 +10,8 @@ import { createSocket, type UnixDgramSocket } from 'unix-dgram';
 import type { PeerAddress } from './peer-address.js';
 import { DatagramPeer } from './peer-datagram.js';
 import { PeerConnectError, type PeerConnection } from './peer.js';
+import { errorCode } from '../lib/errors.js';
+import { log } from '../lib/log.js';
 
 let socketCount = 0;
 
@@ -26,7 +28,7 @@ class UnixDgramPeer extends DatagramPeer {
     super(address);
     socket.on('error', this.fail);
     socket.on('message', this.deliver);
-    socket.on('writable', () => this.flush());
+    socket.on('writable', this.flushQueue);
   }
 
   write(message: Uint8Array): void {
@@ -41,14 +43,17 @@ class UnixDgramPeer extends DatagramPeer {
     });
   }
 
-  destroy(): void {
-    if (this.closed) return;
+  protected close(): number {
+    if (this.closed) return 0;
     this.closed = true;
-    this.events = null;
+    const undelivered = this.queuedBytes;
     this.queue.length = 0;
     this.queuedBytes = 0;
     this.socket.close();
-    unlink(this.localPath, () => undefined);
+    unlink(this.localPath, (error) => {
+      if (error !== null && error.code !== 'ENOENT') log.warn('cannot remove unix-dgram socket', { path: this.localPath, error: error.code ?? error.message });
+    });
+    return undelivered;
   }
 
   private enqueue(data: Buffer): void {
@@ -56,7 +61,7 @@ class UnixDgramPeer extends DatagramPeer {
     this.queuedBytes += data.length;
   }
 
-  private flush(): void {
+  private readonly flushQueue = (): void => {
     while (!this.closed && this.queue.length > 0) {
       const next = this.queue[0] as Buffer;
       let congested = false;
@@ -68,16 +73,17 @@ class UnixDgramPeer extends DatagramPeer {
       this.queue.shift();
       this.queuedBytes -= next.length;
     }
-  }
+    this.sent();
+  };
 }
 
 export function connectUnixDgramPeer(address: PeerAddress): Promise<PeerConnection> {
   if (address.transport !== 'unix-dgram') throw new TypeError(`not a unix-dgram address: ${address.text}`);
   const localPath = join(tmpdir(), `websocksy-${process.pid}-${++socketCount}.sock`);
   const socket = createSocket('unix_dgram');
-  let failure: NodeJS.ErrnoException | undefined;
+  let failure: Error | undefined;
   // bind and connect report synchronously through 'error'.
-  const onError = (error: NodeJS.ErrnoException): void => {
+  const onError = (error: Error): void => {
     failure ??= error;
   };
   socket.on('error', onError);
@@ -87,7 +93,7 @@ export function connectUnixDgramPeer(address: PeerAddress): Promise<PeerConnecti
   if (failure !== undefined) {
     socket.close();
     unlink(localPath, () => undefined);
-    return Promise.reject(new PeerConnectError(address, false, failure.code ?? failure.message));
+    return Promise.reject(new PeerConnectError(address, false, errorCode(failure)));
   }
   return Promise.resolve(new UnixDgramPeer(address, socket, localPath));
 }

@@ -7,12 +7,16 @@ import type { PeerAddress } from './peer-address.js';
 import { connectStreamPeer } from './peer-stream.js';
 import { connectUdpPeer } from './peer-udp.js';
 import { connectUnixDgramPeer } from './peer-unix-dgram.js';
+import type { Guarded } from '../lib/guard.js';
 
-/** What a peer reports to its bridge (the bridge implements these as methods, no closures). */
-export interface PeerEvents {
+/**
+ * What a peer reports to its bridge (the bridge implements these as methods, no closures). It
+ * is also the guard's owner for the peer's socket callbacks: a throw in one closes this bridge.
+ */
+export interface PeerEvents extends Guarded {
   /** Bytes read; `chunk` is only valid during the call. */
   peerData(chunk: Buffer): void;
-  /** The peer closed its side (stream EOF). */
+  /** The peer closed its side (stream EOF); what the client still sends is delivered. */
   peerEnd(): void;
   peerError(error: Error): void;
 }
@@ -32,9 +36,13 @@ export interface PeerConnection {
   readonly droppedDatagrams: number;
   pause(): void;
   resume(): void;
-  /** Sends what is queued, then closes (half-close on streams); gives up after `lingerMs`. */
-  end(lingerMs: number): void;
-  destroy(): void;
+  /**
+   * Delivers everything written so far, then closes (streams half-close and wait for the peer,
+   * up to `lingerMs`). `done` runs once, with the bytes that could not be delivered (0 when all were).
+   */
+  finish(lingerMs: number, done: (undelivered: number) => void): void;
+  /** Closes now; returns the bytes written but not delivered. */
+  destroy(): number;
 }
 
 /** A peer that did not answer in time, refused, or could not be resolved. */

@@ -6,8 +6,8 @@
  * name goes through here; websocksy itself calls JS functions directly.
  */
 import { WsOperation, type FramingContext, type FramingDefinition } from '../core/api.js';
-import { errorMessage } from '../core/errors.js';
-import { log } from '../core/log.js';
+import { errorMessage } from '../lib/errors.js';
+import { log } from '../lib/log.js';
 import type { FramingCallback, NativeHost } from '../native/host.js';
 
 export class FramingTrampolines {

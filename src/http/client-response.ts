@@ -1,21 +1,28 @@
 /*
- * Answering one HTTP client on the uWS listener: short failures, and bodies streamed from a
+ * Answering one HTTP client on a uWS listener: short failures, and bodies streamed from a
  * Readable with uWS's backpressure (tryEnd/write report a full socket; onWritable says when
  * to go on), so a response of any size never sits in memory. A uWS response is unusable once
- * aborted or ended; every write after the first callback is corked, as uWS requires.
+ * aborted or ended; every write after the first callback is corked, as uWS requires. The uWS
+ * callbacks it sets run behind the guard, with this response as the owner: a throw in one ends
+ * this response (500 if nothing was sent yet, else a cut connection), nothing else.
  */
 import type { Readable } from 'node:stream';
 import type { HttpResponse } from 'uWebSockets.js';
+import type { Refusal } from '../core/refusal.js';
+import { reportFault, type Guarded } from '../lib/guard.js';
 
-export class ClientResponse {
+export class ClientResponse implements Guarded {
   aborted = false;
   ended = false;
+  /** The status line went out: a failure can no longer be answered with a status. */
+  private headSent = false;
   /** uWS's pause() is only undone by resume(); resume() on a response never paused breaks its keep-alive. */
   private paused = false;
   private onAbort: (() => void) | null = null;
 
   constructor(
     readonly res: HttpResponse,
+    readonly id: number,
     /**
      * The request has a body not yet read to its end. A failure is then answered once the
      * rest is read and dropped: uWS drops a connection answered with its request body
@@ -25,12 +32,31 @@ export class ClientResponse {
   ) {
     res.onAborted(() => {
       this.aborted = true;
-      this.onAbort?.();
+      try {
+        this.onAbort?.();
+      } catch (error) {
+        reportFault(this, 'response aborted', error);
+      }
     });
+  }
+
+  get logFields(): { id: number } {
+    return { id: this.id };
   }
 
   get usable(): boolean {
     return !this.aborted && !this.ended;
+  }
+
+  abortAfterFault(): void {
+    if (!this.usable) return;
+    if (!this.headSent) {
+      this.bodyPending = false;
+      this.fail('500 Internal Server Error', 'Internal error', {}, true);
+      return;
+    }
+    this.ended = true;
+    this.res.close();
   }
 
   /** Called if the client goes away before the response ends. */
@@ -38,12 +64,28 @@ export class ClientResponse {
     this.onAbort = handler;
   }
 
+  /** Sets uWS's body callback, guarded. */
+  onBody(handler: (chunk: ArrayBuffer, isLast: boolean) => void): void {
+    this.res.onData((chunk, isLast) => {
+      try {
+        handler(chunk, isLast);
+      } catch (error) {
+        reportFault(this, 'request body', error);
+      }
+    });
+  }
+
+  /** Answers with `refusal`; `closeConnection` for requests that leave the connection unusable. */
+  refuse(refusal: Refusal, closeConnection = false): void {
+    this.fail(refusal.statusLine, refusal.body, refusal.headers, closeConnection);
+  }
+
   /** A short plain-text answer; its body says nothing about internals (the log has the detail). */
   fail(status: string, body: string, headers: Readonly<Record<string, string>> = {}, closeConnection = false): void {
     if (!this.usable) return;
     this.ended = true;
     if (this.bodyPending) {
-      this.res.onData((_chunk, isLast) => {
+      this.onBody((_chunk, isLast) => {
         if (!isLast) return;
         this.bodyPending = false;
         this.ended = false;
@@ -52,6 +94,7 @@ export class ClientResponse {
       this.resumeBody();
       return;
     }
+    this.headSent = true;
     this.res.cork(() => {
       this.res.writeStatus(status).writeHeader('Content-Type', 'text/plain; charset=utf-8');
       for (const [name, value] of Object.entries(headers)) this.res.writeHeader(name, value);
@@ -72,10 +115,14 @@ export class ClientResponse {
     this.res.resume();
   }
 
-  /** Writes the status line and headers; the body follows with sendBody or endWithoutBody. */
+  /**
+   * Writes the status line and headers (call corked); the body follows with sendBody or
+   * endWithoutBody. Values are latin1 text, one character per byte, as node:http gives them.
+   */
   writeHead(status: string, headers: ReadonlyArray<readonly [string, string]>): void {
+    this.headSent = true;
     this.res.writeStatus(status);
-    for (const [name, value] of headers) this.res.writeHeader(name, value);
+    for (const [name, value] of headers) this.res.writeHeader(name, /[^\x00-\x7f]/.test(value) ? Buffer.from(value, 'latin1') : value);
   }
 
   /** Ends a response that has no body (HEAD, 204, 304), reporting `contentLength` if known. */
@@ -107,17 +154,22 @@ export class ClientResponse {
       finish(new Error('client went away'));
     });
     res.onWritable((offset) => {
-      if (pending === null) {
-        source.resume();
+      try {
+        if (pending === null) {
+          source.resume();
+          return true;
+        }
+        const [ok, complete] = res.tryEnd(pending.subarray(offset - pendingOffset), total ?? 0);
+        if (complete) finish(null);
+        else if (ok) {
+          pending = null;
+          source.resume();
+        }
+        return ok;
+      } catch (error) {
+        reportFault(this, 'response writable', error);
         return true;
       }
-      const [ok, complete] = res.tryEnd(pending.subarray(offset - pendingOffset), total ?? 0);
-      if (complete) finish(null);
-      else if (ok) {
-        pending = null;
-        source.resume();
-      }
-      return ok;
     });
     if (total === 0) {
       res.cork(() => res.end());
@@ -127,20 +179,25 @@ export class ClientResponse {
     }
     source.on('data', (chunk: Buffer) => {
       if (!this.usable) return;
-      res.cork(() => {
-        if (total === null) {
-          if (!res.write(chunk)) source.pause();
-          return;
-        }
-        const offset = res.getWriteOffset();
-        const [ok, complete] = res.tryEnd(chunk, total);
-        if (complete) finish(null);
-        else if (!ok) {
-          pending = chunk;
-          pendingOffset = offset;
-          source.pause();
-        }
-      });
+      try {
+        res.cork(() => {
+          if (total === null) {
+            if (!res.write(chunk)) source.pause();
+            return;
+          }
+          const offset = res.getWriteOffset();
+          const [ok, complete] = res.tryEnd(chunk, total);
+          if (complete) finish(null);
+          else if (!ok) {
+            pending = chunk;
+            pendingOffset = offset;
+            source.pause();
+          }
+        });
+      } catch (error) {
+        source.destroy();
+        reportFault(this, 'response body', error);
+      }
     });
     source.on('end', () => {
       if (!this.usable) return;

@@ -7,12 +7,13 @@
  */
 import { PipeEnd } from './pipe.js';
 import type { UpstreamConnection } from './proxy-http.js';
+import { portOf, socketHost } from '../lib/url.js';
 import type { Tunnels } from '../tunnel/runtime.js';
 
 /** A connection for one request, or null when the tunnel is not up now (the caller answers 503). */
 export function tunnelConnection(tunnels: Tunnels, via: string, url: URL): UpstreamConnection | null {
-  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-  const port = url.port === '' ? 80 : Number(url.port);
+  const host = socketHost(url);
+  const port = portOf(url);
   const [local, remote] = PipeEnd.pair();
   const client = tunnels.clients.find((candidate) => candidate.config.label === via);
   let opened: boolean;

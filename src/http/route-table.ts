@@ -3,8 +3,6 @@
  * claims `/foo` and `/foo/...`, never `/foobar`) and the longest one wins, whatever the order
  * of the config file.
  */
-import type { SettingOrigin } from '../core/config.js';
-
 export type RouteTarget =
   /** An HTTP upstream, reached directly (`via` null) or through a tunnel (an upstream's label or an identity). */
   | { readonly kind: 'http'; readonly url: URL; readonly via: string | null }
@@ -19,9 +17,8 @@ export interface Route {
   readonly target: RouteTarget;
   /** `keep` forwards the client's Host header; `rewrite` sends the upstream's host:port. */
   readonly host: 'keep' | 'rewrite';
-  /** How long an upstream may take to answer with its headers. */
+  /** How long an upstream may take to answer with its headers, once the request is sent. */
   readonly timeoutMs: number;
-  readonly origin: SettingOrigin;
 }
 
 /** `/foo/` and `/foo` are the same prefix. */

@@ -1,94 +1,87 @@
 /*
- * The HTTP routes on the listener's port. Each prefix is registered with uWS (which prefers
- * static segments to the bridge's `/*`), and every handler asks the route table, which is
- * what decides: whole segments, longest prefix. WebSocket upgrades belong to `websocket`
- * routes; on any other path they go on (uWS's yield) to the bridge's backend, as before.
- * Requests the bridge's catch-all receives come here first (the root route, and 404s).
+ * The HTTP routes of one listener: which route a (normalised) path belongs to, and serving a
+ * request on it — reverse proxy (direct or through a tunnel), static folder, or the 426 a plain
+ * request gets on a websocket route. Upgrades on websocket routes are the relays' (ws-relay.ts),
+ * which the front registers as WebSocket endpoints.
  */
 import { Agent } from 'node:http';
-import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import { log } from '../core/log.js';
+import type { HttpResponse } from 'uWebSockets.js';
+import type { ClientRequest } from '../core/request.js';
+import { Refusal } from '../core/refusal.js';
+import { log } from '../lib/log.js';
 import type { Tunnels } from '../tunnel/runtime.js';
 import { ClientResponse } from './client-response.js';
-import { proxyHttp, readClientRequest } from './proxy-http.js';
+import { proxyHttp } from './proxy-http.js';
 import { tunnelConnection } from './proxy-tunnel.js';
 import { RouteTable, type Route } from './route-table.js';
 import { serveStatic } from './static.js';
-import { webSocketRoute } from './ws-proxy.js';
+import { WebSocketRelay } from './ws-relay.js';
 
-function isUpgrade(req: HttpRequest): boolean {
-  return req.getHeader('upgrade') !== '' || req.getHeader('sec-websocket-key') !== '';
+export interface HttpRouteOptions {
+  /** True for a client address whose X-Forwarded-Proto and -Host are believed (trusted-proxies). */
+  readonly isTrustedProxy: (address: string) => boolean;
 }
 
 export class HttpRoutes {
   readonly table: RouteTable;
   /** One keep-alive pool per direct route. */
   private readonly agents = new Map<Route, Agent>();
+  private readonly relays = new Map<Route, WebSocketRelay>();
 
   constructor(
     routes: readonly Route[],
     private readonly tunnels: Tunnels,
+    private readonly options: HttpRouteOptions,
   ) {
     this.table = new RouteTable(routes);
     for (const route of routes) {
-      if (route.target.kind === 'http' && route.target.via === null) this.agents.set(route, new Agent({ keepAlive: true }));
+      const target = route.target;
+      if (target.kind === 'http' && target.via === null) this.agents.set(route, new Agent({ keepAlive: true }));
+      if (target.kind === 'websocket') this.relays.set(route, new WebSocketRelay(route, target.url));
     }
   }
 
-  /** Registrations for the listener, made before the bridge's catch-all. */
-  get registrations(): Array<(app: TemplatedApp) => void> {
-    return this.table.routes
-      .filter((route) => route.prefix !== '/')
-      .map((route) => (app: TemplatedApp) => {
-        if (route.target.kind === 'websocket') {
-          const behaviour = webSocketRoute(route, route.target.url);
-          app.ws(route.prefix, behaviour).ws(`${route.prefix}/*`, behaviour);
-        } else {
-          const handler = (res: HttpResponse, req: HttpRequest): void => this.handle(res, req);
-          app.any(route.prefix, handler).any(`${route.prefix}/*`, handler);
-        }
-      });
+  get empty(): boolean {
+    return this.table.routes.length === 0;
   }
 
-  /** For the bridge's catch-all: true when a route (or the 404 of a routed port) answered. */
-  fallback(res: HttpResponse, req: HttpRequest): boolean {
-    if (this.table.routes.length === 0 || isUpgrade(req)) return false;
-    this.handle(res, req);
-    return true;
+  match(path: string): Route | null {
+    return this.table.match(path);
   }
 
-  private handle(res: HttpResponse, req: HttpRequest): void {
-    const route = this.table.match(req.getUrl());
-    if (isUpgrade(req) && route?.target.kind !== 'websocket') {
-      req.setYield(true);
-      return;
-    }
-    const client = readClientRequest(res, req);
-    if (route === null) {
-      log.debug('http no route', { path: client.path, client: client.clientAddress });
-      new ClientResponse(res, client.hasBody).fail('404 Not Found', 'Not found');
-      return;
-    }
+  /** The relay of a websocket route, or null for the other kinds. */
+  relayOf(route: Route): WebSocketRelay | null {
+    return this.relays.get(route) ?? null;
+  }
+
+  /** Every websocket route's relay, for the front to register. */
+  relayEndpoints(): Array<{ readonly prefix: string; readonly relay: WebSocketRelay }> {
+    return [...this.relays].map(([route, relay]) => ({ prefix: route.prefix, relay }));
+  }
+
+  /** Serves a request (not an upgrade) on `route`; call from the uWS handler itself. */
+  serve(res: HttpResponse, request: ClientRequest, route: Route): void {
     const target = route.target;
     if (target.kind === 'websocket') {
-      new ClientResponse(res, client.hasBody).fail('426 Upgrade Required', 'WebSocket only', { Upgrade: 'websocket' });
+      new ClientResponse(res, request.id, request.hasBody).refuse(new Refusal(426, 'WebSocket only', 'plain request on a websocket route', { Upgrade: 'websocket' }));
       return;
     }
     if (target.kind === 'static') {
-      serveStatic(res, client, route, target.root);
+      serveStatic(res, request, route, target.root);
       return;
     }
+    const trustedClient = this.options.isTrustedProxy(request.clientAddress);
     if (target.via === null) {
-      proxyHttp(res, client, route, target.url, { agent: this.agents.get(route) as Agent }, target.url.origin);
+      proxyHttp(res, request, { route, base: target.url, connection: { agent: this.agents.get(route) as Agent }, label: target.url.origin, trustedClient });
       return;
     }
     const connection = tunnelConnection(this.tunnels, target.via, target.url);
     if (connection === null) {
-      log.warn('http tunnel not connected', { route: route.prefix, via: target.via, method: client.method, path: client.path, client: client.clientAddress, status: 503 });
-      new ClientResponse(res, client.hasBody).fail('503 Service Unavailable', 'Service unavailable');
+      log.warn('http tunnel not connected', { id: request.id, route: route.prefix, via: target.via, method: request.method, path: request.path, client: request.clientAddress, status: 503 });
+      new ClientResponse(res, request.id, request.hasBody).fail('503 Service Unavailable', 'Service unavailable');
       return;
     }
-    proxyHttp(res, client, route, target.url, connection, `${target.url.origin} via ${target.via}`);
+    proxyHttp(res, request, { route, base: target.url, connection, label: `${target.url.origin} via ${target.via}`, trustedClient });
   }
 
   close(): void {

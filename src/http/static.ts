@@ -8,10 +8,10 @@ import { createReadStream } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
 import { extname, join, sep } from 'node:path';
 import type { HttpResponse } from 'uWebSockets.js';
-import { errorMessage } from '../core/errors.js';
-import { log } from '../core/log.js';
+import type { ClientRequest } from '../core/request.js';
+import { errorMessage } from '../lib/errors.js';
+import { log } from '../lib/log.js';
 import { ClientResponse } from './client-response.js';
-import type { ClientRequest } from './proxy-http.js';
 import { restOf, type Route } from './route-table.js';
 
 const TYPES: Readonly<Record<string, string>> = {
@@ -52,7 +52,7 @@ async function findFile(root: string, path: string): Promise<{ file: string; siz
 }
 
 export function serveStatic(res: HttpResponse, client: ClientRequest, route: Route, root: string): void {
-  const answer = new ClientResponse(res, client.hasBody);
+  const answer = new ClientResponse(res, client.id, client.hasBody);
   if (client.method !== 'GET' && client.method !== 'HEAD') {
     answer.fail('405 Method Not Allowed', 'Method not allowed', { Allow: 'GET, HEAD' });
     return;

@@ -9,7 +9,7 @@
  *   an invented name, `<backend>@0x<address>`, so that the core can look it up like any other.
  */
 import type { FramingDefinition } from '../core/api.js';
-import { log } from '../core/log.js';
+import { log } from '../lib/log.js';
 import { nativeFraming } from '../framing/native.js';
 import type { FramingRegistry } from '../framing/registry.js';
 import { FramingTrampolines } from '../framing/trampoline.js';

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import type Koffi from 'koffi';
 import type { LibraryHandle, TypeObject } from 'koffi';
 import { PluginError } from '../core/plugin-error.js';
-import { errorMessage } from '../core/errors.js';
+import { errorMessage } from '../lib/errors.js';
 
 type KoffiModule = typeof Koffi;
 export type NativeLibrary = LibraryHandle;

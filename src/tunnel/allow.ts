@@ -5,7 +5,9 @@
  * resolved address is what gets dialled, so a name cannot resolve differently after the check.
  */
 import { lookup } from 'node:dns/promises';
-import { BlockList, isIP } from 'node:net';
+import { isIP, type BlockList } from 'node:net';
+import { inNetwork, parseNetwork } from '../lib/address-list.js';
+import { parsePortRange } from '../lib/grammar.js';
 
 export type PortRange = readonly [number, number];
 
@@ -29,24 +31,6 @@ export class PolicyError extends Error {
   }
 }
 
-function parsePort(text: string, what: string): number {
-  const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
-  if (!(port >= 1 && port <= 65535)) throw new Error(`"${text}" is not a ${what} (1-65535)`);
-  return port;
-}
-
-function parsePorts(text: string): PortRange {
-  const dash = text.indexOf('-');
-  if (dash < 0) {
-    const port = parsePort(text, 'port');
-    return [port, port];
-  }
-  const low = parsePort(text.slice(0, dash), 'port');
-  const high = parsePort(text.slice(dash + 1), 'port');
-  if (low > high) throw new Error(`port range ${text} runs backwards`);
-  return [low, high];
-}
-
 /** Splits `host:ports` where host may be `[v6]`, `[v6/len]`, `v4`, `v4/len`, a name or `*`. */
 function splitHostPorts(text: string): [string, string] {
   const bracket = /^\[([^\]]+)\]:(.+)$/.exec(text);
@@ -59,34 +43,24 @@ function splitHostPorts(text: string): [string, string] {
 function parseHost(text: string): HostRule {
   if (text === '*') return { kind: 'any' };
   const slash = text.indexOf('/');
-  const address = slash < 0 ? text : text.slice(0, slash);
-  const family = isIP(address);
-  if (family === 0) {
+  if (isIP(slash < 0 ? text : text.slice(0, slash)) === 0) {
     if (slash >= 0 || !/^[a-z0-9.-]+$/i.test(text)) throw new Error(`"${text}" is not a host name, address or CIDR`);
     return { kind: 'name', name: text.toLowerCase() };
   }
-  const type = family === 4 ? 'ipv4' : 'ipv6';
-  const list = new BlockList();
-  if (slash < 0) list.addAddress(address, type);
-  else {
-    const prefix = /^\d{1,3}$/.test(text.slice(slash + 1)) ? Number(text.slice(slash + 1)) : NaN;
-    if (!(prefix >= 0 && prefix <= (family === 4 ? 32 : 128))) throw new Error(`"${text}" has a bad prefix length`);
-    list.addSubnet(address, prefix, type);
-  }
-  return { kind: 'net', text, list };
+  return { kind: 'net', text, list: parseNetwork(text) };
 }
 
 export function parseConnectRule(text: string): ConnectRule {
   const [host, ports] = splitHostPorts(text);
-  return { host: parseHost(host), ports: parsePorts(ports) };
+  return { host: parseHost(host), ports: parsePortRange(ports) };
 }
 
 export function parseListenRule(text: string): ListenRule {
   const colon = text.lastIndexOf(':');
-  if (colon < 0) return { bind: null, ports: parsePorts(text) };
+  if (colon < 0) return { bind: null, ports: parsePortRange(text) };
   const bind = text.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
   if (bind !== '*' && isIP(bind) === 0 && bind !== 'localhost') throw new Error(`"${bind}" is not a bind address`);
-  return { bind: bind === '*' ? null : bind, ports: parsePorts(text.slice(colon + 1)) };
+  return { bind: bind === '*' ? null : bind, ports: parsePortRange(text.slice(colon + 1)) };
 }
 
 const inRange = (port: number, [low, high]: PortRange): boolean => port >= low && port <= high;
@@ -94,7 +68,7 @@ const inRange = (port: number, [low, high]: PortRange): boolean => port >= low &
 function matchesAddress(rule: HostRule, address: string): boolean {
   if (rule.kind === 'any') return true;
   if (rule.kind === 'name') return rule.name === address.toLowerCase();
-  return rule.list.check(address, isIP(address) === 4 ? 'ipv4' : 'ipv6');
+  return inNetwork(rule.list, address);
 }
 
 export class AllowList {

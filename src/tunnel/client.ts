@@ -8,15 +8,15 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import WebSocket from 'ws';
-import { errorMessage } from '../core/errors.js';
-import { log } from '../core/log.js';
+import { errorMessage } from '../lib/errors.js';
+import { log } from '../lib/log.js';
 import { AllowList } from './allow.js';
 import { Backoff } from './backoff.js';
-import type { UpstreamConfig } from './config.js';
+import type { UpstreamConfig } from './options.js';
 import { dialTcp } from './dial.js';
 import { describeForward, type Forward } from './forward.js';
 import { Session, type SessionOwner, type Transport } from './mux.js';
-import { decodeControl, decodeFrame, encodeJson, FrameType, isResumeState, PROTOCOL_VERSION, type ControlMessage, type OpenTarget } from './protocol.js';
+import { decodeControl, decodeFrame, encodeJson, FrameType, isResumeState, PROTOCOL_VERSION, TUNNEL_SUBPROTOCOL, type ControlMessage, type OpenTarget } from './protocol.js';
 import type { StreamSocket, TunnelStream } from './stream.js';
 
 export type ClientState = 'connecting' | 'up' | 'down' | 'refused' | 'closed';
@@ -135,7 +135,7 @@ export class TunnelClient implements SessionOwner {
   private connect(): void {
     if (this.state === 'closed') return;
     this.state = 'connecting';
-    const ws = new WebSocket(this.config.url, {
+    const ws = new WebSocket(this.config.url, [TUNNEL_SUBPROTOCOL], {
       perMessageDeflate: false,
       handshakeTimeout: this.timeoutMs,
       maxPayload: 1024 * 1024,
@@ -146,6 +146,11 @@ export class TunnelClient implements SessionOwner {
     let lastHeard = Date.now();
     const transport = new WsTransport(ws);
     ws.on('open', () => {
+      // Only a tunnel endpoint echoes the subprotocol: anything else must never see the token.
+      if (ws.protocol !== TUNNEL_SUBPROTOCOL) {
+        this.notATunnel(ws);
+        return;
+      }
       const resume = this.keys === null || this.session === null ? undefined : { id: this.keys.id, secret: this.keys.secret, state: this.session.resumeState() };
       transport.send(encodeJson(FrameType.control, 0, { type: 'hello', version: PROTOCOL_VERSION, name: this.config.name, token: this.config.token, ...(resume === undefined ? {} : { resume }) }));
     });
@@ -158,9 +163,23 @@ export class TunnelClient implements SessionOwner {
     ws.on('unexpected-response', (_request, response) => {
       this.lost(ws, `HTTP ${String(response.statusCode)} ${response.statusMessage ?? ''}`.trim());
     });
-    ws.on('error', (error: Error) => this.lost(ws, errorMessage(error)));
+    ws.on('error', (error: Error) => {
+      // `ws` fails the handshake itself when the answer lacks the offered subprotocol.
+      if (/subprotocol/i.test(error.message)) this.notATunnel(ws);
+      else this.lost(ws, errorMessage(error));
+    });
     ws.on('close', (code: number, reason: Buffer) => this.lost(ws, `connection closed (${code}${reason.length === 0 ? '' : ` ${reason.toString('utf8')}`})`));
     this.silentFor = () => Date.now() - lastHeard;
+  }
+
+  private notATunnel(ws: WebSocket): void {
+    const reason = `${this.config.url} is not a websocksy tunnel endpoint (it did not accept the ${TUNNEL_SUBPROTOCOL} subprotocol); the token was not sent`;
+    this.state = 'refused';
+    this.lastError = reason;
+    log.error('tunnel refused', { ...this.fields, why: reason });
+    this.options.onRefused?.(reason);
+    if (this.options.stopOnRefusal === true) this.close();
+    else this.lost(ws, reason);
   }
 
   /** How long the current connection has been silent. */

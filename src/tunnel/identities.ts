@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { AllowList, parseConnectRule, parseListenRule, type ConnectRule, type ListenRule } from './allow.js';
 import { digest } from './secret.js';
+import { errorCode } from '../lib/errors.js';
 
 export interface Identity {
   readonly name: string;
@@ -14,8 +15,9 @@ export interface Identity {
 }
 
 export class IdentitiesError extends Error {
-  constructor(file: string, line: number, message: string) {
-    super(`${file}:${line}: ${message}`);
+  /** `line` is absent when the file as a whole is at fault (it cannot be read). */
+  constructor(file: string, line: number | null, message: string) {
+    super(line === null ? `${file}: ${message}` : `${file}:${line}: ${message}`);
     this.name = 'IdentitiesError';
   }
 }
@@ -25,7 +27,7 @@ export function readIdentities(file: string): Map<string, Identity> {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new IdentitiesError(file, 0, `cannot read identities file: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    throw new IdentitiesError(file, null, `cannot read identities file: ${errorCode(error)}`);
   }
   const identities = new Map<string, Identity>();
   text.split(/\r?\n/).forEach((raw, index) => {
@@ -36,6 +38,7 @@ export function readIdentities(file: string): Map<string, Identity> {
     };
     const [name, token, ...options] = line.split(/\s+/);
     if (name === undefined || token === undefined) return fail('expected "<name> <token> [connect=...] [listen=...]"');
+    if (/^(?:connect|listen)=/.test(token)) fail(`identity "${name}" has no token: its second field is ${token.slice(0, token.indexOf('='))}=...`);
     if (!/^[\w.@-]+$/.test(name)) fail(`identity name "${name}" may only hold letters, digits and . _ - @`);
     if (identities.has(name)) fail(`identity "${name}" is defined twice`);
     const connect: ConnectRule[] = [];

@@ -6,7 +6,7 @@
  * what an OPEN may reach and handle the control messages.
  */
 import type { Socket } from 'node:net';
-import { errorMessage } from '../core/errors.js';
+import { errorMessage } from '../lib/errors.js';
 import {
   decodeControl, decodeCredit, decodeFrame, decodeOpen, encodeEmpty, encodeJson, encodeText, FrameType, ProtocolError,
   type ControlMessage, type OpenTarget, type ResumeState,

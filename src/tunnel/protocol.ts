@@ -8,6 +8,14 @@
 
 export const PROTOCOL_VERSION = 1;
 
+/**
+ * The WebSocket subprotocol of tunnel connections. A client offers it and sends its hello (with
+ * its token) only when the server's 101 echoes it: any other WebSocket endpoint — the bridge at
+ * a mistyped path, a proxy's — never sees a credential. The front refuses it on every path but
+ * the tunnel's.
+ */
+export const TUNNEL_SUBPROTOCOL = 'websocksy.tunnel.v1';
+
 export const enum FrameType {
   data = 1,
   credit = 2,

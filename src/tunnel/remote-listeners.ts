@@ -7,7 +7,7 @@
  */
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
-import { log } from '../core/log.js';
+import { log } from '../lib/log.js';
 
 export interface ListenerOwner {
   readonly identity: string;

@@ -1,27 +1,25 @@
 /*
  * The tunnel roles of one websocksy process, started from its configuration: the tunnel
- * server (a route on the bridge's port), the upstream clients, and the status endpoint.
+ * server (an endpoint on the bridge's port), the upstream clients, and what the status
+ * endpoint reports of them.
  */
-import type { TemplatedApp } from 'uWebSockets.js';
 import { TunnelClient } from './client.js';
-import type { TunnelConfig } from './config.js';
+import type { TunnelConfig } from './options.js';
 import { TunnelServer } from './server.js';
-import { statusRoute, tunnelStatus } from './status.js';
+import { tunnelStatus } from './status.js';
 
 export class Tunnels {
   readonly server: TunnelServer | null;
   readonly clients: TunnelClient[];
-  readonly routes: Array<(app: TemplatedApp) => void> = [];
 
   /** Reads the identities file: a bad one is a startup error. */
   constructor(config: TunnelConfig) {
     this.server = config.server === null ? null : new TunnelServer(config.server);
     this.clients = config.upstreams.map((upstream) => new TunnelClient(upstream));
-    if (this.server !== null) {
-      const server = this.server;
-      this.routes.push((app) => server.route(app));
-    }
-    if (config.statusPath !== null) this.routes.push(statusRoute(config.statusPath, () => tunnelStatus(this.server, this.clients)));
+  }
+
+  status(): object {
+    return tunnelStatus(this.server, this.clients);
   }
 
   /** Binds the local forwards and starts connecting upstream. */

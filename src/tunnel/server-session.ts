@@ -4,8 +4,8 @@
  * grace period, and reports itself for the status endpoint.
  */
 import type { Socket } from 'node:net';
-import { errorMessage } from '../core/errors.js';
-import { log } from '../core/log.js';
+import { errorMessage } from '../lib/errors.js';
+import { log } from '../lib/log.js';
 import type { AllowList } from './allow.js';
 import { dialTcp } from './dial.js';
 import { Session, type SessionOwner, type Transport } from './mux.js';

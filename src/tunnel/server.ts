@@ -4,15 +4,18 @@
  * hello with a session id and secret resumes a detached session. Sessions outlive their
  * WebSocket for the grace period, then their streams are reset and their listeners closed.
  */
-import type { TemplatedApp, WebSocket } from 'uWebSockets.js';
-import uws from 'uWebSockets.js';
-import { errorMessage } from '../core/errors.js';
-import { clientAddressOf } from '../core/listener.js';
-import { log } from '../core/log.js';
+import type { WebSocket } from 'uWebSockets.js';
+import type { SocketLimits, UpgradeAnswer, WsEndpoint } from '../core/endpoint.js';
+import { Refusal } from '../core/refusal.js';
+import { offeredProtocols, type ClientRequest } from '../core/request.js';
+import { maxBackpressureFor } from '../core/send-policy.js';
+import { errorMessage } from '../lib/errors.js';
+import { log } from '../lib/log.js';
 import type { AllowList } from './allow.js';
-import type { TunnelServerConfig } from './config.js';
+import type { TunnelServerConfig } from './options.js';
 import { readIdentities, type Identity } from './identities.js';
-import { decodeControl, decodeFrame, encodeJson, FrameType, isResumeState, PROTOCOL_VERSION, ProtocolError, type ControlMessage } from './protocol.js';
+import { SEND_BUDGET_BYTES } from './mux.js';
+import { decodeControl, decodeFrame, encodeJson, FrameType, isResumeState, PROTOCOL_VERSION, ProtocolError, TUNNEL_SUBPROTOCOL, type ControlMessage } from './protocol.js';
 import { RemoteListeners } from './remote-listeners.js';
 import { digest, randomSecret, sameSecret } from './secret.js';
 import { ServerSession, type ServerSessionContext } from './server-session.js';
@@ -20,10 +23,11 @@ import { UwsTransport, type TunnelSocketData } from './uws-transport.js';
 
 /** A data frame is one socket read (≤ 64 KiB) plus its header; control messages stay small. */
 const MAX_FRAME = 1024 * 1024;
-/** Credit bounds what is queued per stream; this only keeps uWS from dropping frames. */
-const MAX_BACKPRESSURE = 1024 * 1024 * 1024;
 
-export class TunnelServer implements ServerSessionContext {
+export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSocketData> {
+  readonly name = 'tunnel';
+  /** Credit bounds what is queued per session (mux.ts); this keeps uWS from ever dropping a frame. */
+  readonly limits: SocketLimits = { maxPayloadLength: MAX_FRAME, maxBackpressure: maxBackpressureFor(SEND_BUDGET_BYTES, MAX_FRAME) };
   private identities: Map<string, Identity>;
   readonly sessions = new Map<string, ServerSession>();
   readonly listeners = new RemoteListeners();
@@ -37,26 +41,32 @@ export class TunnelServer implements ServerSessionContext {
     this.heartbeatTimer = setInterval(() => this.sweep(), Math.min(1000, config.timeoutMs / 2));
   }
 
-  route(app: TemplatedApp): void {
-    app.ws<TunnelSocketData>(this.config.path, {
-      compression: uws.DISABLED,
-      maxPayloadLength: MAX_FRAME,
-      maxBackpressure: MAX_BACKPRESSURE,
-      idleTimeout: 0,
-      upgrade: (res, req, context) => {
-        if (this.shuttingDown) {
-          res.cork(() => res.writeStatus('503 Service Unavailable').end('Shutting down'));
-          return;
-        }
-        const data: TunnelSocketData = { transport: null };
-        res.upgrade(data, req.getHeader('sec-websocket-key'), '', '', context);
-      },
-      open: (ws) => {
-        ws.getUserData().transport = new UwsTransport(ws);
-      },
-      message: (ws, message) => this.onMessage(ws, Buffer.from(message)),
-      close: (ws, code, message) => this.onClose(ws, code, Buffer.from(message).toString('utf8')),
-    });
+  upgrade(request: ClientRequest, answer: UpgradeAnswer<TunnelSocketData>): void {
+    if (this.shuttingDown) {
+      answer.refuse(new Refusal(503, 'Shutting down', 'shutting down'));
+      return;
+    }
+    if (!offeredProtocols(request).includes(TUNNEL_SUBPROTOCOL)) {
+      answer.refuse(new Refusal(400, `Tunnel clients offer the ${TUNNEL_SUBPROTOCOL} subprotocol`, 'no tunnel subprotocol offered (an older websocksy client?)'));
+      return;
+    }
+    answer.accept({ id: request.id, client: request.clientAddress, transport: null }, TUNNEL_SUBPROTOCOL);
+  }
+
+  open(ws: WebSocket<TunnelSocketData>): void {
+    ws.getUserData().transport = new UwsTransport(ws);
+  }
+
+  message(ws: WebSocket<TunnelSocketData>, message: ArrayBuffer): void {
+    this.onMessage(ws, Buffer.from(message));
+  }
+
+  drain(): void {
+    // Credit, not uWS's drain, paces the streams.
+  }
+
+  close(ws: WebSocket<TunnelSocketData>, code: number, message: ArrayBuffer): void {
+    this.onClose(ws, code, Buffer.from(message).toString('utf8'));
   }
 
   /**
@@ -93,7 +103,7 @@ export class TunnelServer implements ServerSessionContext {
       owner.session.onMessage(message, false);
       return;
     }
-    const client = clientAddressOf(ws);
+    const { client } = ws.getUserData();
     try {
       const frame = decodeFrame(message);
       if (frame.type !== FrameType.control) throw new ProtocolError('the first frame must be a hello');

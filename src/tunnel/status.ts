@@ -3,7 +3,6 @@
  * JSON, on the bridge's port. Off unless configured. Byte counts are totals over the session:
  * streams that ended plus those still open.
  */
-import type { TemplatedApp } from 'uWebSockets.js';
 import type { TunnelClient } from './client.js';
 import type { Session } from './mux.js';
 import type { TunnelServer } from './server.js';
@@ -70,14 +69,5 @@ export function tunnelStatus(server: TunnelServer | null, clients: readonly Tunn
           : { resumes: session.counters.resumes, streamsOpened: session.counters.streamsOpened, streamsFailed: session.counters.streamsFailed, ...totals(session), streams: streamsOf(session) }),
       };
     }),
-  };
-}
-
-export function statusRoute(path: string, status: () => object): (app: TemplatedApp) => void {
-  return (app) => {
-    app.get(path, (res) => {
-      const body = JSON.stringify(status(), null, 2);
-      res.cork(() => res.writeStatus('200 OK').writeHeader('Content-Type', 'application/json').writeHeader('Cache-Control', 'no-store').end(body));
-    });
   };
 }

@@ -1,25 +1,44 @@
 /*
  * A Transport over a uWS WebSocket. Every send is corked (one syscall for the frame), through
- * a module-level slot so that the hot path creates no closure per frame. A transport whose
- * socket closed drops sends: uWS throws on a closed WebSocket, and the session resumes later.
+ * a module-level slot so that the hot path creates no closure per frame. Sends follow the one
+ * policy (core/send-policy.ts): credit keeps the queue below maxBackpressure, and should uWS
+ * still drop a frame, the transport is closed and says why — the session resumes on the next
+ * connection and replays what the other side did not get. A transport whose socket closed
+ * drops sends: uWS throws on a closed WebSocket.
  */
 import type { WebSocket } from 'uWebSockets.js';
+import type { SocketData } from '../core/endpoint.js';
+import { SendOverflowError, sendMessage } from '../core/send-policy.js';
+import { log } from '../lib/log.js';
+import { closeReason } from '../lib/text.js';
 import type { Transport } from './mux.js';
 
-export interface TunnelSocketData {
+export interface TunnelSocketData extends SocketData {
+  readonly client: string;
   transport: UwsTransport | null;
 }
 
 let corkSocket: WebSocket<TunnelSocketData> | null = null;
 let corkFrame: Buffer | null = null;
+let corkOverflow: SendOverflowError | null = null;
 function sendCorked(): void {
-  corkSocket?.send(corkFrame as Buffer, true);
+  try {
+    sendMessage(corkSocket as WebSocket<TunnelSocketData>, corkFrame as Buffer, true);
+  } catch (error) {
+    if (!(error instanceof SendOverflowError)) throw error;
+    corkOverflow = error;
+  }
 }
 
 export class UwsTransport implements Transport {
   closed = false;
+  readonly openedAt = Date.now();
 
   constructor(private readonly ws: WebSocket<TunnelSocketData>) {}
+
+  get id(): number {
+    return this.ws.getUserData().id;
+  }
 
   send(frame: Buffer): void {
     if (this.closed) return;
@@ -28,12 +47,18 @@ export class UwsTransport implements Transport {
     this.ws.cork(sendCorked);
     corkSocket = null;
     corkFrame = null;
+    const overflow = corkOverflow;
+    if (overflow !== null) {
+      corkOverflow = null;
+      log.error('tunnel send buffer overflowed', { id: this.id, queued: overflow.queued });
+      this.close(`internal error: ${overflow.message}`);
+    }
   }
 
   close(reason: string): void {
     if (this.closed) return;
     this.closed = true;
     // A clean close frame when we can; the socket may be half-open, so uWS closes it regardless.
-    this.ws.end(4000, reason.slice(0, 120));
+    this.ws.end(4000, closeReason(reason));
   }
 }

@@ -6,7 +6,7 @@
 import { symlinkSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { BackendHost } from '../../src/core/api.js';
-import { PluginLoader } from '../../src/core/plugin.js';
+import { PluginLoader } from '../../src/loader/plugin-loader.js';
 import { createFramingRegistry } from '../../src/framing/index.js';
 import type { FramingRegistry } from '../../src/framing/registry.js';
 import { tempDir } from './peers.js';

@@ -1,7 +1,10 @@
 /*
- * One line per event on stderr: time, level, message, then key=value fields.
- * Verbose (debug) lines are off unless asked for; nothing on the data path logs per frame.
+ * One line per event on stderr: time, level, message, then key=value fields. Values are made
+ * printable and bounded (text.ts): many of them come from clients. Verbose (debug) lines are
+ * off unless asked for; nothing on the data path logs per frame.
  */
+import { printable } from './text.js';
+
 export type LogFields = Readonly<Record<string, string | number | boolean | undefined>>;
 
 let verbose = false;
@@ -16,8 +19,9 @@ export function isVerbose(): boolean {
 
 /** Quotes a field value when it would otherwise be ambiguous in a key=value line. */
 function formatValue(value: string | number | boolean): string {
-  const text = String(value);
-  return text === '' || /[\s"=]/.test(text) ? JSON.stringify(text) : text;
+  if (typeof value !== 'string') return String(value);
+  const text = printable(value);
+  return text === '' || /[\s"=]/.test(text) ? `"${text.replace(/"/g, '\\"')}"` : text;
 }
 
 function write(level: string, message: string, fields?: LogFields): void {

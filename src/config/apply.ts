@@ -1,15 +1,17 @@
 /*
  * Applies the ordered settings: core options fill the CoreConfig, `backend` swaps the backend
  * (cleaning up the old one, as websocksy does), and backend options go to the backend loaded at
- * that moment. Every failure is a ConfigError naming the file and line or the flag.
+ * that moment, with the folder their relative paths start from. Every failure is a ConfigError
+ * naming the file and line or the flag.
  */
-import type { Backend } from './api.js';
-import { ConfigError, type Setting, type SettingOrigin } from './config.js';
-import { errorMessage } from './errors.js';
-import { defaultCoreConfig, findCoreOption, type CoreConfig } from './options.js';
-import { buildRoutes } from '../http/route-config.js';
+import type { Backend } from '../core/api.js';
 import type { Route } from '../http/route-table.js';
-import { buildTunnelConfig, type TunnelConfig } from '../tunnel/config.js';
+import { errorMessage } from '../lib/errors.js';
+import type { TunnelConfig } from '../tunnel/options.js';
+import { defaultCoreConfig, findCoreOption, type CoreConfig } from './core-options.js';
+import { buildRoutes } from './routes.js';
+import { baseDirOf, ConfigError, type Setting, type SettingOrigin } from './settings.js';
+import { buildTunnelConfig } from './tunnels.js';
 
 export type BackendLoader = (name: string) => Backend | Promise<Backend>;
 
@@ -33,28 +35,37 @@ async function load(loader: BackendLoader, name: string, origin?: SettingOrigin)
 export async function applySettings(settings: readonly Setting[], loader: BackendLoader): Promise<Setup> {
   const core: CoreConfig = { ...defaultCoreConfig };
   let backend = await load(loader, DEFAULT_BACKEND);
+  /** Where the current backend was chosen or first configured: ready()'s errors point there. */
+  let backendOrigin: SettingOrigin | undefined;
   const tunnels = buildTunnelConfig(settings);
   const routes = buildRoutes(settings, tunnels);
   for (const setting of settings) {
     const { key, value, origin } = setting;
-    if (setting.scope === 'tunnel' || setting.scope === 'upstream' || setting.scope === 'status' || setting.scope === 'route') continue;
     if (setting.scope === 'backend') {
       if (backend.configure === undefined) {
         throw new ConfigError(`backend "${backend.name}" takes no options (key "${key}")`, origin);
       }
+      backendOrigin ??= origin;
       try {
-        backend.configure(key, value);
+        backend.configure(key, value, { baseDir: baseDirOf(origin) });
       } catch (error) {
         throw new ConfigError(`backend "${backend.name}" rejected ${key} = ${value}: ${errorMessage(error)}`, origin);
       }
+    } else if (setting.scope !== 'core') {
+      continue;
     } else if (key === 'backend') {
-      await backend.cleanup?.();
+      try {
+        await backend.cleanup?.();
+      } catch (error) {
+        throw new ConfigError(`backend "${backend.name}" failed to clean up: ${errorMessage(error)}`, origin);
+      }
       backend = await load(loader, value.trim(), origin);
+      backendOrigin = origin;
     } else {
       const option = findCoreOption(key);
       if (option === undefined) throw new ConfigError(`unknown core option "${key}"`, origin);
       try {
-        option.apply(core, value);
+        option.apply(core, value, origin);
       } catch (error) {
         throw new ConfigError(`${key}: ${errorMessage(error)}`, origin);
       }
@@ -63,7 +74,7 @@ export async function applySettings(settings: readonly Setting[], loader: Backen
   try {
     backend.ready?.();
   } catch (error) {
-    throw new ConfigError(`backend "${backend.name}": ${errorMessage(error)}`);
+    throw new ConfigError(`backend "${backend.name}": ${errorMessage(error)}`, backendOrigin);
   }
   return { core, backend, tunnels, routes };
 }

@@ -1,16 +1,16 @@
 /*
  * `websocksy forward [-L spec]... [-R spec]... URL (--token T | --token-file F) [--name N]`:
  * an ssh-style shortcut for one [upstream] section. The identity name comes from --name or
- * the URL's user part (ws://name@host/.tunnel). Runs until SIGINT/SIGTERM; exits 1 when the
- * server refuses the identity.
+ * the URL's user part (ws://name@host/.tunnel). main.ts runs it.
  */
 import { parseArgs } from 'node:util';
-import { errorMessage } from '../core/errors.js';
-import { log, setVerbose } from '../core/log.js';
-import { TunnelClient } from './client.js';
-import { checkUrl, newUpstream, seconds } from './config.js';
-import { parseForward } from './forward.js';
-import { readSecretFile } from './secret.js';
+import { errorMessage } from '../lib/errors.js';
+import { parseSeconds } from '../lib/grammar.js';
+import { parseForward } from '../tunnel/forward.js';
+import { newUpstream, type UpstreamConfig } from '../tunnel/options.js';
+import { readSecretFile } from '../tunnel/secret.js';
+import { ConfigError } from './settings.js';
+import { tunnelUrl } from './tunnels.js';
 
 export const FORWARD_USAGE = `usage: websocksy forward [-L [bind:]port:host:port]... [-R [bind:]port:host:port]... URL
          (--token TOKEN | --token-file FILE) [--name NAME] [--reconnect-min S] [--reconnect-max S] [-v]
@@ -19,7 +19,10 @@ export const FORWARD_USAGE = `usage: websocksy forward [-L [bind:]port:host:port
   -R   remote forward: the far side listens on bind:port, this side dials host:port
   URL  the far instance's tunnel endpoint, e.g. ws://me@server:8001/.tunnel`;
 
-export async function runForward(argv: readonly string[], fail: (message: string, code: number) => never): Promise<void> {
+export type ForwardCommand = { readonly help: true } | { readonly help: false; readonly upstream: UpstreamConfig; readonly verbose: boolean };
+
+/** Reads the subcommand's arguments; throws a ConfigError (with the usage) when they are wrong. */
+export function parseForwardCommand(argv: readonly string[]): ForwardCommand {
   let parsed;
   try {
     parsed = parseArgs({
@@ -38,17 +41,14 @@ export async function runForward(argv: readonly string[], fail: (message: string
       },
     });
   } catch (error) {
-    fail(`${errorMessage(error)}\n${FORWARD_USAGE}`, 2);
+    throw new ConfigError(`${errorMessage(error)}\n${FORWARD_USAGE}`);
   }
   const { values, positionals } = parsed;
-  if (values.help === true) {
-    process.stdout.write(FORWARD_USAGE + '\n');
-    return;
-  }
+  if (values.help === true) return { help: true };
   const upstream = newUpstream('forward');
   try {
     if (positionals.length !== 1) throw new Error(`expected one URL, got ${positionals.length}`);
-    const url = new URL(checkUrl(positionals[0] as string));
+    const url = tunnelUrl(positionals[0] as string, true);
     upstream.name = values.name ?? decodeURIComponent(url.username);
     url.username = '';
     upstream.url = url.href;
@@ -58,24 +58,10 @@ export async function runForward(argv: readonly string[], fail: (message: string
     for (const spec of values.local ?? []) upstream.forwards.push(parseForward('local', spec));
     for (const spec of values.remote ?? []) upstream.forwards.push(parseForward('remote', spec));
     if (upstream.forwards.length === 0) throw new Error('no forwards: give -L or -R');
-    if (values['reconnect-min'] !== undefined) upstream.reconnectMinMs = seconds(values['reconnect-min'], 0.01, 3600) * 1000;
-    if (values['reconnect-max'] !== undefined) upstream.reconnectMaxMs = seconds(values['reconnect-max'], 0.01, 86400) * 1000;
+    if (values['reconnect-min'] !== undefined) upstream.reconnectMinMs = parseSeconds(values['reconnect-min'], 0.01, 3600) * 1000;
+    if (values['reconnect-max'] !== undefined) upstream.reconnectMaxMs = parseSeconds(values['reconnect-max'], 0.01, 86400) * 1000;
   } catch (error) {
-    fail(`forward: ${errorMessage(error)}\n${FORWARD_USAGE}`, 2);
+    throw new ConfigError(`forward: ${errorMessage(error)}\n${FORWARD_USAGE}`);
   }
-  setVerbose(values.verbose === true);
-  const client = new TunnelClient(upstream, { stopOnRefusal: true, onRefused: () => process.exit(1) });
-  try {
-    await client.start();
-  } catch (error) {
-    fail(errorMessage(error), 1);
-  }
-  log.info('forwarding', { url: upstream.url, identity: upstream.name, ports: client.localPorts.join(',') });
-  const stop = (signal: string): void => {
-    log.info('shutting down', { signal });
-    client.close();
-    setTimeout(() => process.exit(0), 200).unref();
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  return { help: false, upstream, verbose: values.verbose === true };
 }

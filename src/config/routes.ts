@@ -4,14 +4,18 @@
  *   websocket = ws://host:port/path a remote WebSocket
  *   static = /srv/www               a folder
  *   host = keep | rewrite           the Host header sent upstream (default rewrite)
- *   timeout = 30                    seconds an upstream may take to answer (default 30)
- * Every error names the file, line and key.
+ *   timeout = 30                    seconds an upstream may take to answer once the request
+ *                                   is sent (default 30)
+ * Every error names the file, line and key; a relative folder is read from the config file's.
  */
 import { realpathSync, statSync } from 'node:fs';
-import { ConfigError, type Setting, type SettingOrigin } from '../core/config.js';
-import { errorMessage } from '../core/errors.js';
-import { seconds, type TunnelConfig } from '../tunnel/config.js';
-import { normalisePrefix, type Route, type RouteTarget } from './route-table.js';
+import { normalisePath } from '../front/path.js';
+import { normalisePrefix, type Route, type RouteTarget } from '../http/route-table.js';
+import { errorCode, errorMessage } from '../lib/errors.js';
+import { parseSeconds } from '../lib/grammar.js';
+import { parseConfigUrl } from '../lib/url.js';
+import type { TunnelConfig } from '../tunnel/options.js';
+import { ConfigError, pathFrom, SECTION_START, sectionOf, type Setting, type SettingOrigin } from './settings.js';
 
 export const DEFAULT_TIMEOUT_SECONDS = 30;
 
@@ -27,26 +31,13 @@ interface Draft {
   readonly seen: Set<string>;
 }
 
-function parseUrl(value: string, schemes: readonly string[]): URL {
-  let url: URL;
-  try {
-    url = new URL(value.trim());
-  } catch {
-    throw new Error(`"${value}" is not a URL`);
-  }
-  if (!schemes.includes(url.protocol)) throw new Error(`"${value}" is not a ${schemes.map((scheme) => `${scheme}//`).join(' or ')} URL`);
-  if (url.username !== '' || url.password !== '') throw new Error(`"${value}" carries credentials; routes do not send them`);
-  if (url.search !== '' || url.hash !== '') throw new Error(`"${value}" has a query or fragment; the client's query is what goes upstream`);
-  return url;
-}
-
-function folder(value: string): string {
-  const path = value.trim();
+function folder(value: string, origin: SettingOrigin): string {
+  const path = pathFrom(origin, value.trim());
   let real: string;
   try {
     real = realpathSync(path);
   } catch (error) {
-    throw new Error(`cannot use folder ${path}: ${(error as NodeJS.ErrnoException).code ?? errorMessage(error)}`);
+    throw new Error(`cannot use folder ${path}: ${errorCode(error)}`);
   }
   if (!statSync(real).isDirectory()) throw new Error(`${path} is not a folder`);
   return real;
@@ -55,17 +46,17 @@ function folder(value: string): string {
 function apply(draft: Draft, key: string, value: string, origin: SettingOrigin): void {
   if (draft.seen.has(key)) throw new Error('given twice in this route');
   draft.seen.add(key);
-  if (key === 'to') draft.to = { url: parseUrl(value, ['http:']), origin };
+  if (key === 'to') draft.to = { url: parseConfigUrl(value, { schemes: ['http:'] }), origin };
   else if (key === 'via') {
     if (!/^[\w.@-]+$/.test(value.trim())) throw new Error(`"${value}" is not an upstream or identity name`);
     draft.via = { name: value.trim(), origin };
-  } else if (key === 'websocket') draft.websocket = parseUrl(value, ['ws:', 'wss:']);
-  else if (key === 'static') draft.static = folder(value);
+  } else if (key === 'websocket') draft.websocket = parseConfigUrl(value, { schemes: ['ws:', 'wss:'] });
+  else if (key === 'static') draft.static = folder(value, origin);
   else if (key === 'host') {
     const mode = value.trim();
     if (mode !== 'keep' && mode !== 'rewrite') throw new Error(`"${value}" is neither keep nor rewrite`);
     draft.host = mode;
-  } else if (key === 'timeout') draft.timeoutMs = seconds(value, 0.01, 86400) * 1000;
+  } else if (key === 'timeout') draft.timeoutMs = parseSeconds(value, 0.01, 86400) * 1000;
   else throw new Error('unknown key (known: to, via, websocket, static, host, timeout)');
 }
 
@@ -92,20 +83,25 @@ function finish(draft: Draft, tunnels: TunnelConfig): Route {
   } else {
     target = { kind: 'static', root: draft.static as string };
   }
-  return { prefix: draft.prefix, target, host: draft.host, timeoutMs: draft.timeoutMs, origin: draft.origin };
+  return { prefix: draft.prefix, target, host: draft.host, timeoutMs: draft.timeoutMs };
 }
 
 /** The routes of the `[route …]` sections, in file order. */
 export function buildRoutes(settings: readonly Setting[], tunnels: TunnelConfig): Route[] {
   const drafts = new Map<string, Draft>();
   for (const { scope, key, value, origin } of settings) {
-    if (scope !== 'route' || !('section' in origin)) continue;
-    const prefix = normalisePrefix(origin.section.replace(/^route\s+/, ''));
+    if (scope !== 'route') continue;
+    const prefix = normalisePrefix(sectionOf(origin).replace(/^route\s+/, ''));
     let draft = drafts.get(prefix);
     if (draft === undefined) {
+      const normalised = normalisePath(prefix);
+      if ('problem' in normalised || normalisePrefix(normalised.path) !== prefix) {
+        throw new ConfigError(`[route ${prefix}]: a prefix is a plain path (no ., .. or empty segments, no %2F), as requests are matched after normalising them`, origin);
+      }
       draft = { prefix, origin, host: 'rewrite', timeoutMs: DEFAULT_TIMEOUT_SECONDS * 1000, seen: new Set() };
       drafts.set(prefix, draft);
     }
+    if (key === SECTION_START) continue;
     try {
       apply(draft, key, value, origin);
     } catch (error) {

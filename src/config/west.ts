@@ -9,8 +9,11 @@
  * docs/west.md has the whole mapping. Errors name the file, line and key.
  */
 import { readFileSync } from 'node:fs';
-import { ConfigError, type Setting, type SettingOrigin } from '../core/config.js';
-import { log } from '../core/log.js';
+import { errorMessage } from '../lib/errors.js';
+import { parsePort } from '../lib/grammar.js';
+import { parseConfigUrl } from '../lib/url.js';
+import { ConfigError, type Setting, type SettingOrigin } from './settings.js';
+import { log } from '../lib/log.js';
 
 export interface Address {
   readonly listen: string;
@@ -40,11 +43,17 @@ class Reader {
     private readonly lines: readonly string[],
   ) {}
 
-  /** The first line that mentions `"key"`: JSON.parse keeps no positions, and keys rarely repeat. */
+  /**
+   * The first line that mentions the path's last key, else its nearest parent's, else line 1:
+   * JSON.parse keeps no positions, and keys rarely repeat.
+   */
   origin(path: readonly string[]): SettingOrigin {
-    const key = path.at(-1) ?? '';
-    const index = this.lines.findIndex((line) => line.includes(JSON.stringify(key)));
-    return { file: this.file, line: index + 1, section: path.slice(0, -1).join('.') || 'top' };
+    let index = -1;
+    for (let depth = path.length; depth > 0 && index < 0; depth--) {
+      const key = JSON.stringify(path[depth - 1] ?? '');
+      index = this.lines.findIndex((line) => line.includes(key));
+    }
+    return { file: this.file, line: Math.max(index, 0) + 1, section: path.slice(0, -1).join('.') || 'top' };
   }
 
   error(path: readonly string[], message: string): ConfigError {
@@ -76,10 +85,11 @@ class Reader {
 /** west's inet_string(): `http://host:port`, `host:port`, `[v6]:port`, `:port` (any address). */
 export function parseAddress(text: string, defaultPort: number | null): Address {
   const bare = text.replace(/^[a-z]+:\/\//i, '').replace(/\/.*$/, '');
-  const match = /^(\[[^\]]*\]|[^:]*)(?::(\d{1,5}))?$/.exec(bare);
+  const match = /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(bare);
   const host = match?.[1] ?? '';
-  const port = match?.[2] === undefined ? defaultPort : Number(match[2]);
-  if (match === null || port === null || !(port >= 0 && port <= 65535)) throw new Error(`"${text}" is not host:port`);
+  const portText = match?.[2];
+  if (match === null || (portText === undefined && defaultPort === null)) throw new Error(`"${text}" is not host:port`);
+  const port = portText === undefined ? (defaultPort as number) : parsePort(portText, { allowZero: true });
   const listen = host.replace(/^\[(.*)\]$/, '$1');
   return { listen: listen === '' ? '::' : listen, port };
 }
@@ -135,11 +145,10 @@ export function readWestConfig(file: string): WestConfig {
     const sp = reader.string(wsts, 'sp', ['wsts'], true) as string;
     let url: URL;
     try {
-      url = new URL(sp);
-    } catch {
-      throw reader.error(['wsts', 'sp'], `"${sp}" is not a ws:// URL`);
+      url = parseConfigUrl(sp, { schemes: ['ws:'] });
+    } catch (error) {
+      throw reader.error(['wsts', 'sp'], errorMessage(error));
     }
-    if (url.protocol !== 'ws:') throw reader.error(['wsts', 'sp'], `"${sp}" is not a ws:// URL`);
     main = address(url.host, null, ['wsts', 'sp']);
     if (wsts['ca'] !== undefined) log.warn('west config: wsts.ca is ignored; the identities file says who may connect', { file });
     const identities = reader.string(wsts, 'identities', ['wsts'], true) as string;

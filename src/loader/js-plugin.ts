@@ -7,10 +7,10 @@
  * the file; a backend's answers are checked on every query (peer-answer.ts).
  */
 import { pathToFileURL } from 'node:url';
-import type { Backend, BackendHost, FramingDefinition, FramingModule, PeerInfo, PeerQuery } from './api.js';
-import { errorMessage } from './errors.js';
-import { checkedAnswer, checkFramingConfig } from './peer-answer.js';
-import { PluginError } from './plugin-error.js';
+import type { Backend, BackendHost, FramingDefinition, FramingModule, PeerInfo, PeerQuery } from '../core/api.js';
+import { errorMessage } from '../lib/errors.js';
+import { checkedAnswer, checkFramingConfig } from '../core/peer-answer.js';
+import { PluginError } from '../core/plugin-error.js';
 
 async function defaultExport(file: string): Promise<unknown> {
   let module: unknown;

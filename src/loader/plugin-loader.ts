@@ -8,9 +8,9 @@
  * Anything wrong with a plugin is a PluginError naming the file, at start-up.
  */
 import { existsSync } from 'node:fs';
-import type { Backend, BackendHost, FramingDefinition } from './api.js';
+import type { Backend, BackendHost, FramingDefinition } from '../core/api.js';
 import { loadJsBackend, loadJsFramings } from './js-plugin.js';
-import { log } from './log.js';
+import { log } from '../lib/log.js';
 import { backendPluginFiles, framingPluginFiles, type PluginFolder } from './plugin-folder.js';
 import { builtinBackends } from '../backends/index.js';
 import { nativeBackend } from '../backends/native.js';

@@ -1,0 +1,99 @@
+/*
+ * websocksy's command line: `websocksy [FILE] [-p port] [-l host] [-k secs] [-b backend]
+ * [-c key=value]...`, read into the same settings a config file gives. Flags keep their order;
+ * settings from FILE come before those of the flags.
+ */
+import { parseArgs } from 'node:util';
+import { coreOptions } from './core-options.js';
+import { ConfigError, type Setting } from './settings.js';
+
+export interface CommandLine {
+  readonly configFile?: string;
+  readonly settings: readonly Setting[];
+  readonly help: boolean;
+  readonly version: boolean;
+}
+
+type ParseOptions = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
+
+/** parseArgs' tokens, typed by hand: with options built at run time TypeScript cannot infer them. */
+type FlagToken =
+  | { kind: 'option'; name: string; rawName: string; value?: string | undefined }
+  | { kind: 'positional' | 'option-terminator' };
+
+function flagSpecs(): ParseOptions {
+  const specs: NonNullable<ParseOptions> = {
+    backend: { type: 'string', short: 'b' },
+    option: { type: 'string', short: 'c', multiple: true },
+    help: { type: 'boolean', short: 'h' },
+    version: { type: 'boolean' },
+  };
+  for (const option of coreOptions) {
+    specs[option.key] =
+      option.argument === ''
+        ? { type: 'boolean', ...(option.short === undefined ? {} : { short: option.short }) }
+        : { type: 'string', ...(option.short === undefined ? {} : { short: option.short }) };
+  }
+  return specs;
+}
+
+export function parseCommandLine(argv: readonly string[]): CommandLine {
+  let parsed: { positionals: string[]; tokens: FlagToken[] };
+  try {
+    parsed = parseArgs({ args: [...argv], options: flagSpecs(), allowPositionals: true, strict: true, tokens: true }) as {
+      positionals: string[];
+      tokens: FlagToken[];
+    };
+  } catch (error) {
+    throw new ConfigError(`${(error as Error).message}; see websocksy --help`);
+  }
+  if (parsed.positionals.length > 1) {
+    throw new ConfigError(`expected at most one config file, got: ${parsed.positionals.join(' ')}`);
+  }
+  const settings: Setting[] = [];
+  let help = false;
+  let version = false;
+  for (const token of parsed.tokens) {
+    if (token.kind !== 'option') continue;
+    const flag = token.rawName;
+    if (token.name === 'help') help = true;
+    else if (token.name === 'version') version = true;
+    else if (token.name === 'option') {
+      const text = token.value ?? '';
+      const equals = text.indexOf('=');
+      if (equals <= 0) throw new ConfigError(`expected key=value, found "${text}"`, { flag });
+      settings.push({
+        scope: 'backend',
+        key: text.slice(0, equals).trim(),
+        value: text.slice(equals + 1),
+        origin: { flag: `${flag} ${text}` },
+      });
+    } else {
+      const value = token.value ?? 'true';
+      settings.push({ scope: 'core', key: token.name, value, origin: { flag: `${flag} ${token.value ?? ''}`.trim() } });
+    }
+  }
+  const configFile = parsed.positionals[0];
+  return { ...(configFile === undefined ? {} : { configFile }), settings, help, version };
+}
+
+export function usage(): string {
+  const lines = [
+    'usage: websocksy [CONFIG-FILE] [options]',
+    '       websocksy WEST-CONFIG.json',
+    '       websocksy forward -L|-R [BIND:]PORT:HOST:PORT... URL --token TOKEN|--token-file FILE',
+    '',
+    'Bridges WebSocket clients to tcp, udp, unix and unix-dgram peers chosen by a backend.',
+    '',
+    '  -b, --backend NAME       load a backend (default: defaultpeer)',
+    '  -c, --option KEY=VALUE   pass an option to the backend loaded at that point',
+  ];
+  for (const option of coreOptions) {
+    const flag = `${option.short === undefined ? '    ' : `-${option.short}, `}--${option.key}${option.argument === '' ? '' : ` ${option.argument}`}`;
+    lines.push(`  ${flag.padEnd(24)} ${option.help}`);
+  }
+  lines.push('  -h, --help               show this help', '      --version            show the version', '');
+  lines.push('Options apply in order; a config file is read first, then the flags.');
+  lines.push('Config sections: [core], [backend], [tunnel], [upstream NAME], [status], [route /PREFIX].');
+  return lines.join('\n');
+}

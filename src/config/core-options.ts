@@ -1,0 +1,146 @@
+/*
+ * The core options: one table serves the [core] section, the command line, the defaults and
+ * the help text, so the three can never disagree. Sizes have upper bounds that fit the engine's
+ * types (uWS keeps payload and backpressure limits in 32-bit fields).
+ */
+import { isIP } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { parseBoolean, parseCount, parsePort, parseSeconds, parseSize } from '../lib/grammar.js';
+import { AddressList } from '../lib/address-list.js';
+import { pathFrom, type SettingOrigin } from './settings.js';
+
+/** The installation's plugin folder (not the working directory's, as in the C websocksy). */
+export const DEFAULT_PLUGIN_FOLDER = fileURLToPath(new URL('../../../plugins', import.meta.url));
+
+const KIB = 1024;
+const MIB = 1024 * KIB;
+const GIB = 1024 * MIB;
+
+export interface CoreConfig {
+  port: number;
+  listen: string;
+  /** Seconds between pings; a client silent for a whole interval after a ping is closed. 0 = off. */
+  ping: number;
+  /** Largest message a client may send, in bytes. */
+  maxMessage: number;
+  /** Largest run of peer bytes without a frame boundary, in bytes. */
+  frameLimit: number;
+  /** Bytes queued towards a client before its peer is paused. */
+  clientBuffer: number;
+  /** Bytes queued towards a peer before the connection closes with 1013; null: the default for max-message. */
+  peerBuffer: number | null;
+  /** Seconds allowed for connecting to a peer before the upgrade is refused with 504. */
+  connectTimeout: number;
+  /** Seconds a backend may take to answer before the upgrade is refused with 504. */
+  backendTimeout: number;
+  /** Upgrades that may wait for their answer at once. */
+  maxHandshakes: number;
+  /** Proxies in front whose X-Forwarded-Proto and -Host routes believe. */
+  trustedProxies: AddressList;
+  /** Folder of drop-in plugins, absolute. */
+  plugins: string;
+  verbose: boolean;
+}
+
+export const defaultCoreConfig: Readonly<CoreConfig> = {
+  port: 8001,
+  listen: '::',
+  ping: 30,
+  maxMessage: MIB,
+  frameLimit: MIB,
+  clientBuffer: MIB,
+  peerBuffer: null,
+  connectTimeout: 5,
+  backendTimeout: 5,
+  maxHandshakes: 1024,
+  trustedProxies: new AddressList([]),
+  plugins: DEFAULT_PLUGIN_FOLDER,
+  verbose: false,
+};
+
+/** What may wait for a peer: at least 4 MiB, and at least one message. */
+export function peerBufferOf(config: CoreConfig): number {
+  return config.peerBuffer ?? Math.max(4 * MIB, config.maxMessage);
+}
+
+export interface CoreOption {
+  /** Key in [core] and long flag name. */
+  readonly key: string;
+  readonly short?: string;
+  readonly argument: string;
+  readonly help: string;
+  apply(config: CoreConfig, value: string, origin: SettingOrigin): void;
+}
+
+function listenAddress(value: string): string {
+  const text = value.trim();
+  if (text === '') throw new Error('the listen address is empty');
+  const withPort = /^\[?([^\]]*?)\]?:(\d+)$/.exec(text);
+  if (withPort !== null && isIP(text) === 0) {
+    throw new Error(`"${value}" holds a port: the address goes in -l/listen (${withPort[1]}), the port in -p/port (${withPort[2]})`);
+  }
+  return text.replace(/^\[(.*)\]$/, '$1');
+}
+
+export const coreOptions: readonly CoreOption[] = [
+  {
+    key: 'port', short: 'p', argument: 'PORT', help: 'listen port; 0 = any free port (default 8001)',
+    apply: (c, v) => { c.port = parsePort(v, { allowZero: true }); },
+  },
+  {
+    key: 'listen', short: 'l', argument: 'HOST', help: 'listen address (default ::, all IPv6 and IPv4 addresses)',
+    apply: (c, v) => { c.listen = listenAddress(v); },
+  },
+  {
+    key: 'ping', short: 'k', argument: 'SECONDS', help: 'ping interval; a client that stays silent for a whole interval after a ping is closed; 0 = off (default 30)',
+    apply: (c, v) => { c.ping = parseSeconds(v, 0, 86400); },
+  },
+  {
+    key: 'max-message', argument: 'BYTES', help: 'largest message a client may send (default 1m, at most 1g)',
+    apply: (c, v) => { c.maxMessage = parseSize(v, 125, GIB); },
+  },
+  {
+    key: 'frame-limit', argument: 'BYTES', help: 'largest run of peer data without a frame boundary (default 1m, at most 512m)',
+    apply: (c, v) => { c.frameLimit = parseSize(v, 1, 512 * MIB); },
+  },
+  {
+    key: 'client-buffer', argument: 'BYTES', help: 'data queued towards a client before its peer is paused (default 1m, at most 512m)',
+    apply: (c, v) => { c.clientBuffer = parseSize(v, KIB, 512 * MIB); },
+  },
+  {
+    key: 'peer-buffer', argument: 'BYTES', help: 'data queued towards a peer that is not reading before the connection closes with 1013 (default 4m or max-message if larger)',
+    apply: (c, v) => { c.peerBuffer = parseSize(v, KIB, 4 * GIB); },
+  },
+  {
+    key: 'connect-timeout', argument: 'SECONDS', help: 'time allowed to connect to a peer; then the upgrade gets 504 (default 5)',
+    apply: (c, v) => { c.connectTimeout = parseSeconds(v, 0.1, 3600); },
+  },
+  {
+    key: 'backend-timeout', argument: 'SECONDS', help: 'time a backend may take to choose a peer; then the upgrade gets 504 (default 5)',
+    apply: (c, v) => { c.backendTimeout = parseSeconds(v, 0.1, 3600); },
+  },
+  {
+    key: 'max-handshakes', argument: 'COUNT', help: 'upgrades that may wait for a backend or peer at once; more get 503 (default 1024)',
+    apply: (c, v) => { c.maxHandshakes = parseCount(v, 1, 1_000_000); },
+  },
+  {
+    key: 'trusted-proxies', argument: 'CIDRS', help: 'comma-separated addresses or CIDRs of proxies whose X-Forwarded-Proto/-Host routes keep (default none)',
+    apply: (c, v) => { c.trustedProxies = AddressList.parse(v); },
+  },
+  {
+    // Read before any other setting, wherever it stands: see pluginFolderOf (plugin-folder.ts).
+    key: 'plugins', short: 'P', argument: 'DIR', help: "folder of drop-in plugins (default: the installation's plugins/)",
+    apply: (c, v, origin) => {
+      if (v.trim() === '') throw new Error('the plugin folder is empty');
+      c.plugins = pathFrom(origin, v.trim());
+    },
+  },
+  {
+    key: 'verbose', short: 'v', argument: '', help: 'log debug lines too',
+    apply: (c, v) => { c.verbose = parseBoolean(v); },
+  },
+];
+
+export function findCoreOption(key: string): CoreOption | undefined {
+  return coreOptions.find((option) => option.key === key);
+}

@@ -1,0 +1,64 @@
+/*
+ * Settings: what the ini file, the command line and a west JSON file each become, one ordered
+ * list. Order matters: a backend option goes to the backend loaded at that moment, exactly as in
+ * websocksy. Every setting knows where it came from, so that an error names the file, line and
+ * key, or the flag, and a relative path in it is read from the folder of the file that said it.
+ */
+import { dirname, isAbsolute, resolve } from 'node:path';
+
+/** Where a setting came from. `section` is absent for a section header itself. */
+export type SettingOrigin =
+  | { readonly file: string; readonly line: number; readonly section?: string }
+  | { readonly flag: string };
+
+export type SettingScope = 'core' | 'backend' | 'tunnel' | 'upstream' | 'status' | 'route';
+
+export interface Setting {
+  /**
+   * `core` options (including `backend`), `backend` options handed to the backend, the tunnel
+   * sections ([tunnel], [upstream NAME], [status]) that tunnels.ts reads, or `[route /prefix]`,
+   * which routes.ts reads.
+   */
+  readonly scope: SettingScope;
+  /** SECTION_START marks where a [tunnel], [upstream], [status] or [route] section begins. */
+  readonly key: string;
+  readonly value: string;
+  readonly origin: SettingOrigin;
+}
+
+/**
+ * The key of the setting an ini file emits for each section header of a section that builds
+ * something, so that an empty one is an error rather than nothing at all. No real key is empty.
+ */
+export const SECTION_START = '';
+
+export class ConfigError extends Error {
+  constructor(
+    message: string,
+    readonly origin?: SettingOrigin,
+  ) {
+    super(origin === undefined ? message : `${describeOrigin(origin)}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export function describeOrigin(origin: SettingOrigin): string {
+  if (!('file' in origin)) return `command line ${origin.flag}`;
+  return origin.section === undefined ? `${origin.file}:${origin.line}` : `${origin.file}:${origin.line} [${origin.section}]`;
+}
+
+/** A path as a setting wrote it, made absolute: from the config file's folder, or the working directory for flags. */
+export function pathFrom(origin: SettingOrigin, path: string): string {
+  if (isAbsolute(path)) return path;
+  return 'file' in origin ? resolve(dirname(origin.file), path) : resolve(path);
+}
+
+/** The folder relative paths of `origin` start from. */
+export function baseDirOf(origin: SettingOrigin): string {
+  return 'file' in origin ? dirname(resolve(origin.file)) : process.cwd();
+}
+
+/** The section name of a setting read from a file (`upstream office`), or '' for flags. */
+export function sectionOf(origin: SettingOrigin): string {
+  return 'file' in origin ? (origin.section ?? '') : '';
+}

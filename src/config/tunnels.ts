@@ -1,0 +1,94 @@
+/*
+ * The tunnel sections of the config file: [tunnel] (accept tunnels), [upstream NAME] (keep a
+ * tunnel to another instance, with its port forwards) and [status] (the JSON status endpoint).
+ * Every error names the file, line and key through ConfigError; relative files (identities,
+ * token-file) are read from the config file's folder. The identities file is read here once,
+ * so that its errors are start-up errors naming its own lines.
+ */
+import { errorMessage } from '../lib/errors.js';
+import { parseSeconds, parseSize } from '../lib/grammar.js';
+import { parseConfigUrl } from '../lib/url.js';
+import { parseConnectRule } from '../tunnel/allow.js';
+import { parseForward } from '../tunnel/forward.js';
+import { readIdentities } from '../tunnel/identities.js';
+import { DEFAULT_GRACE_SECONDS, DEFAULT_WINDOW, defaultTiming, newUpstream, type Timing, type TunnelConfig, type TunnelServerConfig, type UpstreamConfig } from '../tunnel/options.js';
+import { readSecretFile } from '../tunnel/secret.js';
+import { ConfigError, pathFrom, SECTION_START, sectionOf, type Setting, type SettingOrigin } from './settings.js';
+
+/** A tunnel server URL: ws:// or wss://, a path, a user part only for `websocksy forward`. */
+export function tunnelUrl(value: string, credentials = false): URL {
+  return parseConfigUrl(value, { schemes: ['ws:', 'wss:'], credentials, query: true });
+}
+
+function timingKey(target: Timing, key: string, value: string): boolean {
+  if (key === 'heartbeat') target.heartbeatMs = parseSeconds(value, 0.05, 3600) * 1000;
+  else if (key === 'heartbeat-timeout') target.timeoutMs = parseSeconds(value, 0.1, 86400) * 1000;
+  else return false;
+  return true;
+}
+
+function applyServer(server: TunnelServerConfig, key: string, value: string, origin: SettingOrigin): void {
+  if (timingKey(server, key, value)) return;
+  if (key === 'path') {
+    if (!value.trim().startsWith('/')) throw new Error(`"${value}" does not start with /`);
+    server.path = value.trim();
+  } else if (key === 'identities') {
+    server.identitiesFile = pathFrom(origin, value.trim());
+    readIdentities(server.identitiesFile);
+  } else if (key === 'grace') server.graceSeconds = parseSeconds(value, 0, 86400);
+  else if (key === 'window') server.window = parseSize(value, 16 * 1024, 64 * 1024 * 1024);
+  else throw new Error('unknown key (known: path, identities, grace, window, heartbeat, heartbeat-timeout)');
+}
+
+export function applyUpstream(upstream: UpstreamConfig, key: string, value: string, origin: SettingOrigin): void {
+  if (timingKey(upstream, key, value)) return;
+  if (key === 'url') upstream.url = tunnelUrl(value).href;
+  else if (key === 'name') upstream.name = value.trim();
+  else if (key === 'token') upstream.token = value;
+  else if (key === 'token-file') upstream.token = readSecretFile(pathFrom(origin, value.trim()));
+  else if (key === 'local' || key === 'remote') upstream.forwards.push(parseForward(key, value));
+  else if (key === 'accept') upstream.accept.push(...value.split(',').map((rule) => rule.trim()).filter((rule) => rule !== '').map(parseConnectRule));
+  else if (key === 'reconnect-min') upstream.reconnectMinMs = parseSeconds(value, 0.01, 3600) * 1000;
+  else if (key === 'reconnect-max') upstream.reconnectMaxMs = parseSeconds(value, 0.01, 86400) * 1000;
+  else throw new Error('unknown key (known: url, name, token, token-file, local, remote, accept, reconnect-min, reconnect-max, heartbeat, heartbeat-timeout)');
+}
+
+/** Builds the tunnel configuration from the settings of the [tunnel], [upstream …] and [status] sections. */
+export function buildTunnelConfig(settings: readonly Setting[]): TunnelConfig {
+  const config: TunnelConfig = { server: null, upstreams: [], statusPath: null };
+  let serverOrigin: SettingOrigin | undefined;
+  let statusOrigin: SettingOrigin | undefined;
+  const upstreams = new Map<string, { config: UpstreamConfig; origin: SettingOrigin }>();
+  for (const { scope, key, value, origin } of settings) {
+    try {
+      if (scope === 'tunnel') {
+        serverOrigin ??= origin;
+        config.server ??= { path: '/.tunnel', identitiesFile: '', graceSeconds: DEFAULT_GRACE_SECONDS, window: DEFAULT_WINDOW, ...defaultTiming };
+        if (key !== SECTION_START) applyServer(config.server, key, value, origin);
+      } else if (scope === 'status') {
+        statusOrigin ??= origin;
+        if (key === SECTION_START) continue;
+        if (key !== 'path' || !value.trim().startsWith('/')) throw new Error('expected "path = /something"');
+        config.statusPath = value.trim();
+      } else if (scope === 'upstream') {
+        const label = sectionOf(origin).replace(/^upstream\s+/, '') || 'upstream';
+        const entry = upstreams.get(label) ?? { config: newUpstream(label), origin };
+        upstreams.set(label, entry);
+        if (key !== SECTION_START) applyUpstream(entry.config, key, value, origin);
+      }
+    } catch (error) {
+      throw new ConfigError(`${key}: ${errorMessage(error)}`, origin);
+    }
+  }
+  if (config.server !== null && config.server.identitiesFile === '') {
+    throw new ConfigError('[tunnel] needs "identities = FILE": every tunnel must authenticate', serverOrigin);
+  }
+  if (statusOrigin !== undefined && config.statusPath === null) throw new ConfigError('[status] needs "path = /something"', statusOrigin);
+  for (const { config: upstream, origin } of upstreams.values()) {
+    const missing = upstream.url === '' ? 'url' : upstream.name === '' ? 'name' : upstream.token === '' ? 'token or token-file' : null;
+    if (missing !== null) throw new ConfigError(`[upstream ${upstream.label}] needs ${missing}`, origin);
+    if (upstream.reconnectMinMs > upstream.reconnectMaxMs) throw new ConfigError(`[upstream ${upstream.label}] reconnect-min exceeds reconnect-max`, origin);
+    config.upstreams.push(upstream);
+  }
+  return config;
+}

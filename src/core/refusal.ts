@@ -1,0 +1,27 @@
+/*
+ * An HTTP answer that refuses a request or an upgrade: the status, a short body that says what
+ * went wrong without internals, the detail for the log only, and any headers the status needs
+ * (Allow, Sec-WebSocket-Version, Retry-After). Thrown by whoever decides, answered by the front.
+ */
+const REASONS: Readonly<Record<number, string>> = {
+  400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout',
+  413: 'Content Too Large', 414: 'URI Too Long', 426: 'Upgrade Required', 431: 'Request Header Fields Too Large',
+  500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+};
+
+export class Refusal extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: string,
+    readonly detail: string,
+    readonly headers: Readonly<Record<string, string>> = {},
+  ) {
+    super(detail);
+    this.name = 'Refusal';
+  }
+
+  /** `404 Not Found`, as a status line wants it. */
+  get statusLine(): string {
+    return `${this.status} ${REASONS[this.status] ?? 'Error'}`;
+  }
+}

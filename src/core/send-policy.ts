@@ -1,0 +1,72 @@
+/*
+ * The one send and backpressure policy for every WebSocket websocksy writes to: bridge clients,
+ * websocket-route clients and tunnel transports.
+ *
+ * - A producer that can be paused (a peer socket, an upstream WebSocket, a tunnel stream through
+ *   its credit) is paused once more than `highWater` bytes wait for the client, and resumed
+ *   when the client's buffer has drained to half of it.
+ * - uWS's maxBackpressure sits above everything that may still arrive after the pause (one more
+ *   read or message, plus a margin), so uWS never has to drop a message. If it does (send()
+ *   returns 2), that is a bug in those margins, never silent: SendOverflowError closes the
+ *   connection with 1011 and the log says so.
+ * - A receiver that stops reading while its sender cannot be paused (uWS 20.30 cannot pause a
+ *   WebSocket) gets a bounded queue, then the connection closes with 1013 Try Again Later and a
+ *   reason naming who stopped reading. 1009 is only ever "message too big".
+ */
+import { WsCloseCode } from './api.js';
+
+/** uWS send(): 0 sent but queued over maxBackpressure's warning, 1 sent, 2 dropped. */
+const SEND_DROPPED = 2;
+
+/** Room for what a paused producer may still deliver beyond its last send (reads in flight). */
+const PAUSE_MARGIN = 256 * 1024;
+
+/** uWS keeps maxBackpressure in an unsigned 32-bit field; stay well inside it. */
+const UWS_SIZE_LIMIT = 2 ** 31 - 1;
+
+export interface MessageSocket {
+  send(message: Uint8Array, isBinary: boolean): number;
+  getBufferedAmount(): number;
+}
+
+export class SendOverflowError extends Error {
+  constructor(readonly queued: number) {
+    super(`send buffer overflowed with ${queued} bytes queued`);
+    this.name = 'SendOverflowError';
+  }
+}
+
+/** maxBackpressure for a socket whose producers pause above `highWater` and whose largest send is `largestSend`. */
+export function maxBackpressureFor(highWater: number, largestSend: number): number {
+  return Math.min(UWS_SIZE_LIMIT, highWater + largestSend + PAUSE_MARGIN);
+}
+
+/** Sends one message; throws SendOverflowError when uWS dropped it. */
+export function sendMessage(ws: MessageSocket, message: Uint8Array, isBinary: boolean): void {
+  if (ws.send(message, isBinary) === SEND_DROPPED) throw new SendOverflowError(ws.getBufferedAmount());
+}
+
+/** True when producers for this socket should pause. */
+export function aboveHighWater(buffered: number, highWater: number): boolean {
+  return buffered > highWater;
+}
+
+/** True when paused producers may go on. */
+export function drainedBelowLowWater(buffered: number, highWater: number): boolean {
+  return buffered <= highWater / 2;
+}
+
+export interface CloseDecision {
+  readonly code: number;
+  readonly reason: string;
+}
+
+/** The close for a receiver (`who`: peer, upstream, client) that stopped reading. */
+export function notReading(who: string, queued: number, limit: number): CloseDecision {
+  return { code: WsCloseCode.tryAgainLater, reason: `${who} is not reading: ${queued} bytes queued, limit ${limit}` };
+}
+
+/** The close after uWS dropped a message (SendOverflowError). */
+export function overflowed(error: SendOverflowError): CloseDecision {
+  return { code: WsCloseCode.unexpected, reason: `internal error: ${error.message}` };
+}

@@ -1,0 +1,196 @@
+/*
+ * The front: one uWS App per listening address, and the only code that registers uWS handlers.
+ * Every request enters through here, in this order:
+ *   1. one id, used by every log line about it;
+ *   2. the request validator (request-reader.ts), and for upgrades the handshake checks
+ *      (handshake.ts) — nothing else has seen the request yet;
+ *   3. dispatch on the normalised path: the tunnel path, then routes (longest prefix), then
+ *      the bridge, which takes every other upgrade; plain requests the bridge would get are
+ *      answered 426/405;
+ *   4. the endpoint, with every uWS callback behind the guard (ws-behaviour.ts).
+ * uWS picks a WebSocket behaviour by its own pattern match on the raw path; when that is not
+ * the endpoint the normalised path names (a client spelling `/a/../tunnel`), the upgrade is
+ * refused rather than served under another endpoint's limits.
+ */
+import uws from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t } from 'uWebSockets.js';
+import type { SocketData, WsEndpoint } from '../core/endpoint.js';
+import { Refusal } from '../core/refusal.js';
+import { offeredProtocols, type ClientRequest } from '../core/request.js';
+import { ClientResponse } from '../http/client-response.js';
+import type { HttpRoutes } from '../http/routes.js';
+import { reportFault, type Guarded } from '../lib/guard.js';
+import { log } from '../lib/log.js';
+import { TUNNEL_SUBPROTOCOL } from '../tunnel/protocol.js';
+import { checkHandshake, looksLikeUpgrade } from './handshake.js';
+import { listenApp } from './listen.js';
+import { PendingUpgrade, PendingUpgrades } from './pending-upgrade.js';
+import { isRefused, readRequest, type RefusedRequest } from './request-reader.js';
+import { endpointBehaviour } from './ws-behaviour.js';
+
+export interface FrontParts {
+  /** The bridge: takes every upgrade nothing else claims. Null on route-only listeners. */
+  readonly bridge: WsEndpoint<SocketData> | null;
+  readonly tunnel: { readonly path: string; readonly endpoint: WsEndpoint<SocketData> } | null;
+  readonly routes: HttpRoutes | null;
+  /** The status JSON at `path` (null: at every path, for a listener of its own). */
+  readonly status: { readonly path: string | null; readonly render: () => object } | null;
+}
+
+export interface FrontOptions {
+  /** Upgrades that may wait for their answer at once; more get 503. */
+  readonly maxPendingUpgrades: number;
+}
+
+let lastId = 0;
+
+/** Connection ids, unique in the process: every listener's requests and sockets share them. */
+function nextId(): number {
+  lastId = lastId === Number.MAX_SAFE_INTEGER ? 1 : lastId + 1;
+  return lastId;
+}
+
+/** The guard's owner for a request before an endpoint took it: a 500 that closes the connection. */
+function requestOwner(res: HttpResponse, id: number): Guarded {
+  return { logFields: { id }, abortAfterFault: () => new ClientResponse(res, id).fail('500 Internal Server Error', 'Internal error', {}, true) };
+}
+
+export class Front {
+  private readonly app: TemplatedApp = uws.App();
+  private listenSocket: us_listen_socket | null = null;
+  private readonly pending: PendingUpgrades;
+  private shuttingDown = false;
+
+  constructor(
+    private readonly parts: FrontParts,
+    options: FrontOptions,
+  ) {
+    this.pending = new PendingUpgrades(options.maxPendingUpgrades);
+    const patterns = new Set<string>();
+    const register = <D extends SocketData>(pattern: string, endpoint: WsEndpoint<D>): void => {
+      // uWS aborts the process on a pattern registered twice; the config checks this too.
+      if (patterns.has(pattern)) throw new Error(`two WebSocket endpoints on ${pattern}`);
+      patterns.add(pattern);
+      this.app.ws<D>(pattern, endpointBehaviour(endpoint, (res, req, context) => this.upgrade(res, req, context, endpoint as unknown as WsEndpoint<SocketData>)));
+    };
+    if (parts.tunnel !== null) register(parts.tunnel.path, parts.tunnel.endpoint);
+    for (const { prefix, relay } of parts.routes?.relayEndpoints() ?? []) {
+      register(prefix, relay);
+      register(`${prefix}/*`, relay);
+    }
+    if (parts.bridge !== null) register('/*', parts.bridge);
+    this.app.any('/*', (res, req) => this.request(res, req));
+  }
+
+  async listen(host: string, port: number): Promise<number> {
+    const socket = await listenApp(this.app, host, port);
+    this.listenSocket = socket;
+    return uws.us_socket_local_port(socket);
+  }
+
+  /** Stops accepting and refuses the upgrades still waiting; open connections are their owners' to close. */
+  close(): void {
+    this.shuttingDown = true;
+    if (this.listenSocket !== null) uws.us_listen_socket_close(this.listenSocket);
+    this.listenSocket = null;
+    this.pending.refuseAll(new Refusal(503, 'Shutting down', 'shutting down'));
+  }
+
+  /** The endpoint an upgrade on `request` belongs to, or a refusal. */
+  private upgradeTarget(request: ClientRequest): WsEndpoint<SocketData> | Refusal {
+    const { tunnel, routes, bridge } = this.parts;
+    if (tunnel !== null && request.path === tunnel.path) return tunnel.endpoint;
+    // A tunnel client that got the path wrong must learn so before it sends its credentials.
+    if (offeredProtocols(request).includes(TUNNEL_SUBPROTOCOL)) {
+      return new Refusal(404, 'No tunnel endpoint at this path', `tunnel subprotocol offered on ${request.path}, which is not the tunnel path`);
+    }
+    const route = routes?.match(request.path) ?? null;
+    const relay = route === null ? null : (routes?.relayOf(route) ?? null);
+    if (relay !== null) return relay as unknown as WsEndpoint<SocketData>;
+    return bridge ?? new Refusal(404, 'No WebSocket endpoint here', `no WebSocket endpoint for ${request.path}`);
+  }
+
+  private upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t, endpoint: WsEndpoint<SocketData>): void {
+    const id = nextId();
+    try {
+      const read = readRequest(res, req, id);
+      if (isRefused(read)) {
+        this.refuseRequest(res, read, false);
+        return;
+      }
+      const target = this.upgradeTarget(read);
+      const refusal =
+        checkHandshake(read) ??
+        (target instanceof Refusal ? target : null) ??
+        (target !== endpoint ? new Refusal(400, 'Bad request: use the path as written without . or .. segments', `raw path ${read.rawPath} leads to ${target.name}, not ${endpoint.name}`) : null) ??
+        (this.shuttingDown ? new Refusal(503, 'Shutting down', 'shutting down') : null) ??
+        (this.pending.size >= this.pending.limit
+          ? new Refusal(503, 'Too many handshakes in progress', `${this.pending.size} upgrades waiting, limit ${this.pending.limit}`, { 'Retry-After': '1' })
+          : null);
+      const key = req.getHeader('sec-websocket-key');
+      const answer = new PendingUpgrade(res, read, key, '', context, this.pending);
+      if (refusal !== null) answer.refuse(refusal);
+      else endpoint.upgrade(read, answer);
+    } catch (error) {
+      reportFault(requestOwner(res, id), `${endpoint.name} upgrade`, error);
+    }
+  }
+
+  private request(res: HttpResponse, req: HttpRequest): void {
+    const id = nextId();
+    try {
+      const read = readRequest(res, req, id);
+      if (isRefused(read)) this.refuseRequest(res, read, true);
+      else this.dispatch(res, read);
+    } catch (error) {
+      reportFault(requestOwner(res, id), 'request', error);
+    }
+  }
+
+  private refuseRequest(res: HttpResponse, read: RefusedRequest, plain: boolean): void {
+    const { refusal } = read;
+    log.info('refused', { id: read.id, client: read.clientAddress, method: plain ? read.method : undefined, endpoint: read.rawPath, status: refusal.statusLine, why: refusal.detail });
+    new ClientResponse(res, read.id).refuse(refusal, true);
+  }
+
+  private dispatch(res: HttpResponse, request: ClientRequest): void {
+    const { status, routes, bridge } = this.parts;
+    if (looksLikeUpgrade(request)) {
+      // uWS sends WebSocket routes only handshakes with a 24-character key; the rest land here.
+      const refusal = checkHandshake(request) ?? new Refusal(404, 'No WebSocket endpoint here', `no WebSocket endpoint for ${request.path}`);
+      log.info('refused', { id: request.id, client: request.clientAddress, endpoint: request.path + request.search, status: refusal.statusLine, why: refusal.detail });
+      new ClientResponse(res, request.id, request.hasBody).refuse(refusal, true);
+      return;
+    }
+    if (status !== null && (status.path === null || request.path === status.path) && (request.method === 'GET' || request.method === 'HEAD')) {
+      this.serveStatus(res, request, status.render());
+      return;
+    }
+    const route = routes?.match(request.path) ?? null;
+    if (route !== null && routes !== null) {
+      routes.serve(res, request, route);
+      return;
+    }
+    const answer = new ClientResponse(res, request.id, request.hasBody);
+    let refusal: Refusal;
+    // A port with routes answers what no route claims with 404; a bridge-only port says what it is.
+    if (bridge === null || (routes !== null && !routes.empty)) refusal = new Refusal(404, 'Not found', 'no route');
+    else if (request.method !== 'GET' && request.method !== 'HEAD') {
+      refusal = new Refusal(405, 'Method not allowed: this is a WebSocket endpoint', `method ${request.method}`, { Allow: 'GET' });
+    } else {
+      refusal = new Refusal(426, 'This is a WebSocket endpoint', 'plain HTTP request', { Upgrade: 'websocket', 'Sec-WebSocket-Version': '13' });
+    }
+    log.debug('refused', { id: request.id, endpoint: request.path, client: request.clientAddress, status: refusal.statusLine, why: refusal.detail });
+    // A client that asks a WebSocket endpoint for plain HTTP has nothing more to ask it.
+    answer.refuse(refusal, true);
+  }
+
+  private serveStatus(res: HttpResponse, request: ClientRequest, status: object): void {
+    const body = Buffer.from(JSON.stringify(status, null, 2));
+    res.cork(() => {
+      res.writeStatus('200 OK').writeHeader('Content-Type', 'application/json').writeHeader('Cache-Control', 'no-store');
+      if (request.method === 'HEAD') res.writeHeader('Content-Length', String(body.length)).endWithoutBody();
+      else res.end(body);
+    });
+  }
+}

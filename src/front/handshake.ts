@@ -1,0 +1,39 @@
+/*
+ * The WebSocket side of a request (RFC 6455 §4.2.1), checked after the request itself
+ * (request-reader.ts): GET, `Upgrade: websocket`, `Connection: upgrade`, version 13, and a
+ * Sec-WebSocket-Key that is the base64 of 16 bytes. uWS hands its WebSocket routes only
+ * requests with a 24-character key and routes others to plain HTTP handlers; those land here
+ * too, through looksLikeUpgrade, so that every broken handshake gets its own answer.
+ */
+import { Refusal } from '../core/refusal.js';
+import { headerValue, type ClientRequest } from '../core/request.js';
+
+const BASE64_OF_16_BYTES = /^[A-Za-z0-9+/]{21}[AQgw]==$/;
+
+function hasToken(header: string | undefined, token: string): boolean {
+  return header !== undefined && header.split(',').some((part) => part.trim().toLowerCase() === token);
+}
+
+/** The one upgrade detector: the client asked for a WebSocket, well or badly. */
+export function looksLikeUpgrade(request: ClientRequest): boolean {
+  return headerValue(request, 'upgrade') !== undefined || headerValue(request, 'sec-websocket-key') !== undefined;
+}
+
+/** Why `request` is not a WebSocket handshake we accept, or null. */
+export function checkHandshake(request: ClientRequest): Refusal | null {
+  if (request.method !== 'GET') {
+    return new Refusal(405, 'Method not allowed: WebSocket handshakes use GET', `method ${request.method}`, { Allow: 'GET' });
+  }
+  const version = headerValue(request, 'sec-websocket-version');
+  if (version !== '13') {
+    return new Refusal(426, 'Unsupported WebSocket version (use 13)', `Sec-WebSocket-Version "${version ?? ''}"`, { 'Sec-WebSocket-Version': '13' });
+  }
+  if (!hasToken(headerValue(request, 'upgrade'), 'websocket') || !hasToken(headerValue(request, 'connection'), 'upgrade')) {
+    return new Refusal(400, 'Bad WebSocket handshake: Upgrade and Connection headers required', 'missing Upgrade or Connection header');
+  }
+  const key = headerValue(request, 'sec-websocket-key');
+  if (key === undefined || !BASE64_OF_16_BYTES.test(key)) {
+    return new Refusal(400, 'Bad WebSocket handshake: missing or malformed Sec-WebSocket-Key', 'Sec-WebSocket-Key is not the base64 of 16 bytes');
+  }
+  return null;
+}

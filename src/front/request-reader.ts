@@ -1,0 +1,97 @@
+/*
+ * The one request validator: every request and every upgrade, whatever serves it, is read here
+ * once, before anything that throws on bad input (node:http, `ws`, `new URL`) can see it.
+ *   - header names are tokens and values hold no control characters (RFC 9110 §5.1, §5.5);
+ *   - Host appears once; Content-Length values agree and are decimal; Transfer-Encoding is
+ *     `chunked` and never beside Content-Length (RFC 9112 §6.3: the smuggling cases);
+ *     Sec-WebSocket-Key and -Version appear at most once (RFC 6455 §11.3);
+ *   - the path is normalised (path.ts), the query kept as sent (a bare `?` included).
+ * A request that fails gets a 400 (501 for a transfer coding we do not know) naming the rule,
+ * and nothing else happens.
+ */
+import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import { Refusal } from '../core/refusal.js';
+import type { ClientRequest } from '../core/request.js';
+import { normalisePath } from './path.js';
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\uffff]*$/;
+const QUERY = /^[\x21-\x7e\x80-\uffff]*$/;
+/** Headers whose repetition makes a request ambiguous. */
+const SINGLETONS = new Set(['host', 'sec-websocket-key', 'sec-websocket-version']);
+
+function bad(detail: string, body = 'Bad request'): Refusal {
+  return new Refusal(400, body, detail);
+}
+
+/** uWS writes IPv4 clients of a dual-stack socket as IPv4-mapped IPv6; show them as IPv4. */
+export function clientAddressOf(res: { getRemoteAddressAsText(): ArrayBuffer }): string {
+  const text = Buffer.from(res.getRemoteAddressAsText()).toString('latin1');
+  const mapped = /^(?:0{1,4}:){5}ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(text) ?? /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(text);
+  if (mapped === null) return text;
+  if (mapped[2] === undefined) return mapped[1] ?? text;
+  const high = parseInt(mapped[1] ?? '0', 16);
+  const low = parseInt(mapped[2], 16);
+  return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
+}
+
+interface BodyFraming {
+  readonly hasBody: boolean;
+}
+
+function checkHeaders(headers: ReadonlyArray<readonly [string, string]>): BodyFraming | Refusal {
+  const seen = new Set<string>();
+  let contentLength: string | null = null;
+  let transferEncoding: string | null = null;
+  for (const [name, value] of headers) {
+    if (!TOKEN.test(name)) return bad(`header name "${name}" is not a token`);
+    if (!FIELD_VALUE.test(value)) return bad(`header ${name} holds a control character`);
+    if (SINGLETONS.has(name) && seen.has(name)) return bad(`header ${name} appears more than once`);
+    seen.add(name);
+    if (name === 'content-length') {
+      if (!/^\d{1,15}$/.test(value)) return bad(`Content-Length "${value}" is not a decimal length`);
+      if (contentLength !== null && Number(contentLength) !== Number(value)) return bad('two different Content-Length headers');
+      contentLength = value;
+    } else if (name === 'transfer-encoding') {
+      if (transferEncoding !== null) return bad('Transfer-Encoding appears more than once');
+      transferEncoding = value;
+    }
+  }
+  if (transferEncoding !== null) {
+    if (transferEncoding.trim().toLowerCase() !== 'chunked') {
+      return new Refusal(501, 'Transfer coding not implemented', `Transfer-Encoding "${transferEncoding}" (only chunked is understood)`);
+    }
+    if (contentLength !== null) return bad('both Transfer-Encoding and Content-Length');
+    return { hasBody: true };
+  }
+  return { hasBody: contentLength !== null && Number(contentLength) > 0 };
+}
+
+/** What the log says about a request that was refused before it could be read whole. */
+export interface RefusedRequest {
+  readonly id: number;
+  readonly method: string;
+  readonly rawPath: string;
+  readonly clientAddress: string;
+  readonly refusal: Refusal;
+}
+
+/** Reads and checks `req`; only valid inside the uWS handler that received it. */
+export function readRequest(res: HttpResponse, req: HttpRequest, id: number): ClientRequest | RefusedRequest {
+  const headers: Array<[string, string]> = [];
+  req.forEach((name, value) => headers.push([name, value]));
+  const rawPath = req.getUrl();
+  const base = { id, method: req.getMethod().toUpperCase(), rawPath, clientAddress: clientAddressOf(res) };
+  const framing = checkHeaders(headers);
+  if (framing instanceof Refusal) return { ...base, refusal: framing };
+  const normalised = normalisePath(rawPath);
+  if ('problem' in normalised) return { ...base, refusal: bad(normalised.problem) };
+  // getQuery() is undefined without a `?`, and '' for a bare one, which is kept.
+  const query: string | undefined = req.getQuery();
+  if (query !== undefined && !QUERY.test(query)) return { ...base, refusal: bad('query holds a control character or space') };
+  return { ...base, path: normalised.path, search: query === undefined ? '' : `?${query}`, headers, hasBody: framing.hasBody };
+}
+
+export function isRefused(read: ClientRequest | RefusedRequest): read is RefusedRequest {
+  return 'refusal' in read;
+}

@@ -1,0 +1,69 @@
+/*
+ * A WsEndpoint as a uWS WebSocket behaviour, every callback behind the guard: a throw in the
+ * endpoint's code closes that one socket (1011), logged with its connection id. uWS's own idle
+ * timeout and compression are off: endpoints keep their sockets alive themselves, and nothing
+ * websocksy carries gains from per-message deflate.
+ */
+import uws from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, us_socket_context_t, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
+import { WsCloseCode } from '../core/api.js';
+import type { SocketData, WsEndpoint } from '../core/endpoint.js';
+import { reportFault, type Guarded } from '../lib/guard.js';
+
+function ownerOf<D extends SocketData>(endpoint: WsEndpoint<D>, ws: WebSocket<D>, closed: boolean): Guarded {
+  const owner = endpoint.ownerOf?.(ws) ?? null;
+  if (owner !== null) return owner;
+  return {
+    logFields: { id: ws.getUserData().id, endpoint: endpoint.name },
+    abortAfterFault: () => {
+      if (!closed) ws.end(WsCloseCode.unexpected, 'Internal error');
+    },
+  };
+}
+
+export type UpgradeHandler = (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => void;
+
+export function endpointBehaviour<D extends SocketData>(endpoint: WsEndpoint<D>, upgrade: UpgradeHandler): WebSocketBehavior<D> {
+  return {
+    compression: uws.DISABLED,
+    idleTimeout: 0,
+    maxPayloadLength: endpoint.limits.maxPayloadLength,
+    maxBackpressure: endpoint.limits.maxBackpressure,
+    upgrade,
+    open: (ws) => {
+      try {
+        endpoint.open(ws);
+      } catch (error) {
+        reportFault(ownerOf(endpoint, ws, false), 'open', error);
+      }
+    },
+    message: (ws, message, isBinary) => {
+      try {
+        endpoint.message(ws, message, isBinary);
+      } catch (error) {
+        reportFault(ownerOf(endpoint, ws, false), 'message', error);
+      }
+    },
+    drain: (ws) => {
+      try {
+        endpoint.drain(ws);
+      } catch (error) {
+        reportFault(ownerOf(endpoint, ws, false), 'drain', error);
+      }
+    },
+    pong: (ws) => {
+      try {
+        endpoint.pong?.(ws);
+      } catch (error) {
+        reportFault(ownerOf(endpoint, ws, false), 'pong', error);
+      }
+    },
+    close: (ws, code, reason) => {
+      try {
+        endpoint.close(ws, code, reason);
+      } catch (error) {
+        reportFault(ownerOf(endpoint, ws, true), 'close', error);
+      }
+    },
+  };
+}

@@ -1,0 +1,102 @@
+/*
+ * Header rules of a reverse proxy (RFC 9110 §7.6.1): hop-by-hop headers, and those the
+ * Connection header names, stay on their hop; X-Forwarded-For/-Proto/-Host and Forwarded
+ * (RFC 7239) tell the upstream who asked; Host is the client's or the upstream's, per route.
+ *
+ * Who asked: websocksy appends the address it saw to X-Forwarded-For and its own element to
+ * Forwarded, so the last entry of each is always websocksy's. X-Forwarded-Proto and -Host
+ * are websocksy's own; a client's are dropped unless it is a trusted proxy (`trusted-proxies`),
+ * whose word for them is then kept. Everything else passes as is.
+ *
+ * Values reach node:http as latin1 strings holding the bytes the client sent (uWS decodes them
+ * as UTF-8; node:http refuses characters above U+00FF), so non-ASCII values pass unchanged.
+ */
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { HeaderList } from '../core/request.js';
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+
+/** Lower-case names of the headers that must not be forwarded, including those Connection lists. */
+export function hopByHop(headers: HeaderList): Set<string> {
+  const names = new Set(HOP_BY_HOP);
+  for (const [name, value] of headers) {
+    if (name.toLowerCase() !== 'connection') continue;
+    for (const token of value.split(',')) if (token.trim() !== '') names.add(token.trim().toLowerCase());
+  }
+  return names;
+}
+
+/** A header value as node:http writes the client's bytes: UTF-8 re-encoded one byte per character. */
+export function wireValue(value: string): string {
+  return /[^\x00-\x7f]/.test(value) ? Buffer.from(value, 'utf8').toString('latin1') : value;
+}
+
+export interface ForwardContext {
+  /** The client's address as this listener saw it. */
+  readonly clientAddress: string;
+  /** The listener's scheme. */
+  readonly proto: 'http' | 'https';
+  /** `keep` or the host:port to send instead. */
+  readonly host: 'keep' | string;
+  /** The client is a trusted proxy: its X-Forwarded-Proto and -Host are kept. */
+  readonly trustedClient: boolean;
+}
+
+const join = (list: string, value: string): string => (list === '' ? value : `${list}, ${value}`);
+
+/** A Forwarded parameter value: a token as is, anything else quoted (RFC 7239 §4). */
+function forwardedValue(value: string): string {
+  return /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(value) ? value : `"${value.replace(/["\\]/g, '\\$&')}"`;
+}
+
+function forwardedElement(context: ForwardContext, host: string): string {
+  const node = context.clientAddress.includes(':') ? `[${context.clientAddress}]` : context.clientAddress;
+  const parts = [`for=${forwardedValue(node)}`, `proto=${context.proto}`];
+  if (host !== '') parts.push(`host=${forwardedValue(host)}`);
+  return parts.join(';');
+}
+
+/** The headers to send upstream for a client request (`headers` with lower-case names, as uWS gives them). */
+export function upstreamRequestHeaders(headers: HeaderList, context: ForwardContext): OutgoingHttpHeaders {
+  const skip = hopByHop(headers);
+  const out: Record<string, string | string[]> = {};
+  let clientHost = '';
+  let forwardedFor = '';
+  let forwarded = '';
+  let proxyProto = '';
+  let proxyHost = '';
+  for (const [name, raw] of headers) {
+    const value = wireValue(raw);
+    if (name === 'host') clientHost = value;
+    else if (name === 'x-forwarded-for') forwardedFor = join(forwardedFor, value);
+    else if (name === 'forwarded') forwarded = join(forwarded, value);
+    else if (name === 'x-forwarded-proto') proxyProto ||= value;
+    else if (name === 'x-forwarded-host') proxyHost ||= value;
+    // Expect is answered on the client's hop (uWS sends its 100 Continue); the body follows anyway.
+    else if (!skip.has(name) && name !== 'expect') {
+      const previous = out[name];
+      out[name] = previous === undefined ? value : Array.isArray(previous) ? [...previous, value] : [previous, value];
+    }
+  }
+  out['host'] = context.host === 'keep' ? clientHost : context.host;
+  out['x-forwarded-for'] = join(forwardedFor, context.clientAddress);
+  out['x-forwarded-proto'] = context.trustedClient && proxyProto !== '' ? proxyProto : context.proto;
+  const forwardedHost = context.trustedClient && proxyHost !== '' ? proxyHost : clientHost;
+  if (forwardedHost !== '') out['x-forwarded-host'] = forwardedHost;
+  out['forwarded'] = join(forwarded, forwardedElement(context, clientHost));
+  return out;
+}
+
+/**
+ * The upstream response's headers to pass to the client, from node:http's rawHeaders (name,
+ * value, name, value…, spelling kept). Content-Length and Date are left to the listener: uWS
+ * frames the body itself and always writes its own Date, and a second one would be invalid.
+ */
+export function clientResponseHeaders(rawHeaders: readonly string[]): Array<[string, string]> {
+  const pairs: Array<[string, string]> = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) pairs.push([rawHeaders[i] as string, rawHeaders[i + 1] as string]);
+  const skip = hopByHop(pairs);
+  skip.add('content-length');
+  skip.add('date');
+  return pairs.filter(([name]) => !skip.has(name.toLowerCase()));
+}

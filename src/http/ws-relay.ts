@@ -1,0 +1,202 @@
+/*
+ * A `websocket = ws://…` route: each upgrade on the prefix opens a WebSocket to the remote URL
+ * first (so an unreachable one gets a 502 answer, not an accepted-then-closed socket), then
+ * accepts the client and relays messages both ways, text as text and binary as binary, and
+ * the close codes. Backpressure follows the one policy (core/send-policy.ts): a client that
+ * reads slowly pauses the upstream until uWS drains; an upstream that reads slowly cannot
+ * pause the client (uWS 20.30 has no ws.pause()), so past the high-water mark the client is
+ * closed with 1013. Nothing is dropped silently. Every `ws` callback runs behind the guard.
+ */
+import WebSocket from 'ws';
+import type { WebSocket as UwsWebSocket } from 'uWebSockets.js';
+import { WsCloseCode } from '../core/api.js';
+import type { SocketData, SocketLimits, UpgradeAnswer, WsEndpoint } from '../core/endpoint.js';
+import { Refusal } from '../core/refusal.js';
+import { offeredProtocols, type ClientRequest } from '../core/request.js';
+import { aboveHighWater, drainedBelowLowWater, maxBackpressureFor, notReading, overflowed, SendOverflowError, sendMessage, type CloseDecision } from '../core/send-policy.js';
+import { errorMessage } from '../lib/errors.js';
+import { guarded, type Guarded } from '../lib/guard.js';
+import { log } from '../lib/log.js';
+import { closeReason } from '../lib/text.js';
+import { upstreamRequestHeaders } from './forward-headers.js';
+import type { Route } from './route-table.js';
+import { upstreamUrl } from './upstream-path.js';
+
+/** Messages are relayed whole; larger ones close the connection (1009). */
+const MAX_MESSAGE = 16 * 1024 * 1024;
+/** Unsent bytes allowed toward either side before the relay pauses (toward the client) or gives up (toward the upstream). */
+const HIGH_WATER = 4 * 1024 * 1024;
+
+/** Codes a close frame may carry (RFC 6455 §7.4); others (1005, 1006, 1015) are only reported. */
+function sendableCode(code: number): boolean {
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
+}
+
+interface RelayData extends SocketData {
+  readonly relay: Relay;
+}
+
+/** One client ⇄ upstream pair, from the client's 101 on. */
+class Relay implements Guarded {
+  private client: UwsWebSocket<RelayData> | null = null;
+  private closed = false;
+  private upstreamPaused = false;
+
+  constructor(
+    readonly id: number,
+    private readonly upstream: WebSocket,
+    private readonly fields: Record<string, string | number>,
+  ) {}
+
+  get logFields(): Record<string, string | number> {
+    return this.fields;
+  }
+
+  attach(client: UwsWebSocket<RelayData>): void {
+    this.client = client;
+    const { upstream } = this;
+    upstream.on('message', guarded(this, 'upstream message', (data: Buffer, binary: boolean) => this.toClient(data, binary)));
+    upstream.on('close', guarded(this, 'upstream close', (code: number, reason: Buffer) => this.upstreamClosed(code, reason)));
+    upstream.on('error', guarded(this, 'upstream error', (error: Error) => log.warn('websocket upstream error', { ...this.fields, why: errorMessage(error) })));
+  }
+
+  private toClient(data: Buffer, binary: boolean): void {
+    const client = this.client;
+    if (client === null || this.closed) return;
+    try {
+      sendMessage(client, data, binary);
+    } catch (error) {
+      if (error instanceof SendOverflowError) this.closeClient(overflowed(error));
+      else throw error;
+      return;
+    }
+    if (!this.upstreamPaused && aboveHighWater(client.getBufferedAmount(), HIGH_WATER)) {
+      this.upstreamPaused = true;
+      this.upstream.pause();
+    }
+  }
+
+  clientDrained(): void {
+    const client = this.client;
+    if (this.upstreamPaused && client !== null && drainedBelowLowWater(client.getBufferedAmount(), HIGH_WATER)) {
+      this.upstreamPaused = false;
+      this.upstream.resume();
+    }
+  }
+
+  fromClient(message: ArrayBuffer, isBinary: boolean): void {
+    if (this.closed) return;
+    if (message.byteLength > MAX_MESSAGE) {
+      this.closeClient({ code: WsCloseCode.tooBig, reason: `message of ${message.byteLength} bytes is over ${MAX_MESSAGE}` });
+      return;
+    }
+    const queued = this.upstream.bufferedAmount;
+    if (queued > HIGH_WATER) {
+      this.closeClient(notReading('upstream', queued, HIGH_WATER));
+      this.upstream.terminate();
+      return;
+    }
+    // uWS reuses the message's memory after this call: copy it.
+    this.upstream.send(Buffer.copyBytesFrom(new Uint8Array(message)), { binary: isBinary });
+  }
+
+  private upstreamClosed(code: number, reason: Buffer): void {
+    if (this.closed) return;
+    if (sendableCode(code)) this.closeClient({ code, reason: reason.toString('utf8') });
+    else this.closeClient({ code: WsCloseCode.badGateway, reason: `upstream connection ended without a close frame (${code})` });
+  }
+
+  private closeClient(decision: CloseDecision): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (decision.code !== WsCloseCode.normal) log.info('websocket relay closed', { ...this.fields, code: decision.code, why: decision.reason });
+    this.client?.end(decision.code, closeReason(decision.reason));
+  }
+
+  /** uWS's close handler: pass the client's close on (after what it sent before it, which `ws` queues in order). */
+  clientClosed(code: number, reason: ArrayBuffer): void {
+    this.client = null;
+    const wasClosed = this.closed;
+    this.closed = true;
+    if (this.upstream.readyState !== WebSocket.OPEN) return;
+    if (wasClosed) this.upstream.close();
+    else if (sendableCode(code)) this.upstream.close(code, Buffer.from(reason));
+    else this.upstream.close();
+  }
+
+  abortAfterFault(reason: string): void {
+    this.upstream.terminate();
+    if (this.client !== null && !this.closed) this.closeClient({ code: WsCloseCode.unexpected, reason });
+  }
+}
+
+export class WebSocketRelay implements WsEndpoint<RelayData> {
+  readonly name: string;
+  readonly limits: SocketLimits = { maxPayloadLength: MAX_MESSAGE, maxBackpressure: maxBackpressureFor(HIGH_WATER, MAX_MESSAGE) };
+
+  constructor(
+    private readonly route: Route,
+    private readonly base: URL,
+  ) {
+    this.name = `route ${route.prefix}`;
+  }
+
+  upgrade(request: ClientRequest, answer: UpgradeAnswer<RelayData>): void {
+    const { route, base } = this;
+    const fields = { id: request.id, route: route.prefix, path: request.path, upstream: base.origin, client: request.clientAddress };
+    const forwarded = upstreamRequestHeaders(
+      request.headers.filter(([name]) => !name.startsWith('sec-websocket-')),
+      { clientAddress: request.clientAddress, proto: 'http', host: route.host === 'keep' ? 'keep' : base.host, trustedClient: false },
+    );
+    const upstream = new WebSocket(upstreamUrl(route, base, request), offeredProtocols(request), {
+      headers: forwarded as Record<string, string>,
+      perMessageDeflate: false,
+      handshakeTimeout: route.timeoutMs,
+      maxPayload: MAX_MESSAGE,
+    });
+    const relay = new Relay(request.id, upstream, fields);
+    const owner: Guarded = {
+      logFields: fields,
+      abortAfterFault: (reason) => {
+        upstream.terminate();
+        answer.refuse(new Refusal(500, 'Internal error', reason));
+      },
+    };
+    answer.onCancel(() => upstream.terminate());
+    upstream.once('open', guarded(owner, 'upstream open', () => {
+      if (!answer.accept({ id: request.id, relay }, upstream.protocol)) upstream.terminate();
+    }));
+    const refuse = (why: string): void => {
+      if (answer.settled) return;
+      const timedOut = /timed out/i.test(why);
+      log.warn('websocket upstream failed', { ...fields, status: timedOut ? 504 : 502, why });
+      answer.refuse(timedOut ? new Refusal(504, 'Gateway timeout', why) : new Refusal(502, 'Bad gateway', why));
+    };
+    upstream.on('unexpected-response', guarded(owner, 'upstream answer', (_request, response) => {
+      refuse(`upstream answered HTTP ${response.statusCode ?? 0}`);
+      upstream.terminate();
+    }));
+    upstream.on('error', guarded(owner, 'upstream error', (error: Error) => refuse(errorMessage(error))));
+  }
+
+  open(ws: UwsWebSocket<RelayData>): void {
+    ws.getUserData().relay.attach(ws);
+  }
+
+  message(ws: UwsWebSocket<RelayData>, message: ArrayBuffer, isBinary: boolean): void {
+    ws.getUserData().relay.fromClient(message, isBinary);
+  }
+
+  drain(ws: UwsWebSocket<RelayData>): void {
+    ws.getUserData().relay.clientDrained();
+  }
+
+  close(ws: UwsWebSocket<RelayData>, code: number, reason: ArrayBuffer): void {
+    ws.getUserData().relay.clientClosed(code, reason);
+  }
+
+  ownerOf(ws: UwsWebSocket<RelayData>): Guarded {
+    return ws.getUserData().relay;
+  }
+}
+

@@ -1,0 +1,211 @@
+/*
+ * websocksy's composition root: read the command line and the configuration, build the pieces
+ * (backend and framing plugins, the bridge, tunnels, routes, the front that serves them all),
+ * listen, and shut down cleanly on SIGINT/SIGTERM: every client gets 1001, what was accepted
+ * is delivered to the peers, the backend cleans up. SIGHUP re-reads the tunnel identities.
+ * `websocksy forward ...` is the port-forwarding client.
+ */
+import { createRequire } from 'node:module';
+import type { BackendHost } from './core/api.js';
+import { PEER_LINGER_MS } from './core/bridge.js';
+import { PluginError } from './core/plugin-error.js';
+import { WsCloseCode } from './core/api.js';
+import { parseCommandLine, usage } from './config/command-line.js';
+import { peerBufferOf } from './config/core-options.js';
+import { parseForwardCommand, FORWARD_USAGE } from './config/forward-command.js';
+import { loadConfiguration, type Configuration } from './config/load.js';
+import { ConfigError } from './config/settings.js';
+import { createFramingRegistry } from './framing/index.js';
+import type { FramingRegistry } from './framing/registry.js';
+import { Front } from './front/app.js';
+import { BridgeEndpoint } from './front/bridge-endpoint.js';
+import { detectEngine } from './front/engine.js';
+import { HttpRoutes } from './http/routes.js';
+import { errorMessage } from './lib/errors.js';
+import { log, setVerbose } from './lib/log.js';
+import { TunnelClient } from './tunnel/client.js';
+import { Tunnels } from './tunnel/runtime.js';
+
+/** How long closing connections get to deliver what they accepted before the process exits anyway. */
+const SHUTDOWN_GRACE_MS = PEER_LINGER_MS + 1000;
+
+export function packageVersion(): string {
+  const require = createRequire(import.meta.url);
+  return (require('../../package.json') as { version: string }).version;
+}
+
+class ExitError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+    this.name = 'ExitError';
+  }
+}
+
+export interface RunningServer {
+  readonly port: number;
+  /** Stops accepting, closes every connection with 1001 and cleans up; `why` goes to the log. */
+  stop(why: string): Promise<void>;
+  /** SIGHUP: re-reads the tunnel identities. */
+  reload(): void;
+}
+
+interface Configured {
+  readonly configuration: Configuration;
+  readonly framings: FramingRegistry;
+}
+
+async function configure(argv: readonly string[]): Promise<Configured | null> {
+  let cli;
+  try {
+    cli = parseCommandLine(argv);
+  } catch (error) {
+    throw new ExitError(errorMessage(error), 2);
+  }
+  if (cli.help) {
+    process.stdout.write(usage() + '\n');
+    return null;
+  }
+  if (cli.version) {
+    process.stdout.write(`websocksy ${packageVersion()}\n`);
+    return null;
+  }
+  const framings = createFramingRegistry();
+  const host: BackendHost = { framing: (name) => framings.get(name), warn: (message) => log.warn(message) };
+  try {
+    return { configuration: await loadConfiguration(cli, framings, host), framings };
+  } catch (error) {
+    throw new ExitError(errorMessage(error), error instanceof ConfigError || error instanceof PluginError ? 1 : 70);
+  }
+}
+
+/** Starts a server for `argv` (the command line without `websocksy`); null when it only printed help or the version. */
+export async function startServer(argv: readonly string[]): Promise<RunningServer | null> {
+  const configured = await configure(argv);
+  if (configured === null) return null;
+  const { configuration, framings } = configured;
+  const { setup } = configuration;
+  const { core } = setup;
+  setVerbose(core.verbose);
+  const engine = detectEngine();
+  if (engine.native) log.info('engine', { engine: engine.description });
+  else log.warn('engine', { engine: engine.description });
+
+  const tunnels = new Tunnels(setup.tunnels);
+  const routeOptions = { isTrustedProxy: (address: string) => core.trustedProxies.has(address) };
+  const routes = new HttpRoutes(setup.routes, tunnels, routeOptions);
+  const bridge = new BridgeEndpoint(
+    { backend: setup.backend, framing: (name) => framings.get(name), connectTimeoutMs: core.connectTimeout * 1000, backendTimeoutMs: core.backendTimeout * 1000 },
+    { maxMessage: core.maxMessage, frameLimit: core.frameLimit, clientBuffer: core.clientBuffer, peerBuffer: peerBufferOf(core) },
+  );
+  const frontOptions = { maxPendingUpgrades: core.maxHandshakes };
+  const status = setup.tunnels.statusPath === null ? null : { path: setup.tunnels.statusPath, render: () => tunnels.status() };
+  const tunnelServer = tunnels.server;
+  const main = new Front({ bridge, tunnel: tunnelServer === null ? null : { path: tunnelServer.config.path, endpoint: tunnelServer }, routes, status }, frontOptions);
+  const fronts: Front[] = [main];
+  const extraRoutes: HttpRoutes[] = [];
+  let port: number;
+  try {
+    port = await main.listen(core.listen, core.port);
+    bridge.bridges.keepAlive(core.ping);
+    for (const extra of configuration.extraListeners) {
+      const extraRoutesOf = new HttpRoutes(extra.routes, tunnels, routeOptions);
+      extraRoutes.push(extraRoutesOf);
+      const front = new Front({ bridge: null, tunnel: null, routes: extraRoutesOf, status: null }, frontOptions);
+      fronts.push(front);
+      log.info('listening for routes', { address: extra.listen, port: await front.listen(extra.listen, extra.port) });
+    }
+    const control = configuration.control;
+    if (control !== null) {
+      const front = new Front({ bridge: null, tunnel: null, routes: null, status: { path: null, render: () => tunnels.status() } }, frontOptions);
+      fronts.push(front);
+      log.info('listening for status', { address: control.listen, port: await front.listen(control.listen, control.port) });
+    }
+    await tunnels.start();
+  } catch (error) {
+    for (const front of fronts) front.close();
+    tunnels.shutdown();
+    throw new ExitError(errorMessage(error), 1);
+  }
+  log.info('listening', { address: core.listen, port, backend: setup.backend.name, version: packageVersion() });
+
+  let stopped: Promise<void> | null = null;
+  const stop = (why: string): Promise<void> => {
+    stopped ??= (async () => {
+      log.info('shutting down', { signal: why, clients: bridge.bridges.size });
+      for (const front of fronts) front.close();
+      bridge.bridges.closeAll(WsCloseCode.shutdown, 'Shutting down');
+      tunnels.shutdown();
+      routes.close();
+      for (const extra of extraRoutes) extra.close();
+      try {
+        await setup.backend.cleanup?.();
+      } catch (error) {
+        log.error('backend cleanup failed', { backend: setup.backend.name, error: errorMessage(error) });
+      }
+    })();
+    return stopped;
+  };
+  return { port, stop, reload: () => tunnels.reload() };
+}
+
+async function runForward(argv: readonly string[]): Promise<void> {
+  let command;
+  try {
+    command = parseForwardCommand(argv);
+  } catch (error) {
+    throw new ExitError(errorMessage(error), 2);
+  }
+  if (command.help) {
+    process.stdout.write(FORWARD_USAGE + '\n');
+    return;
+  }
+  setVerbose(command.verbose);
+  const { upstream } = command;
+  const client = new TunnelClient(upstream, { stopOnRefusal: true, onRefused: () => process.exit(1) });
+  try {
+    await client.start();
+  } catch (error) {
+    throw new ExitError(errorMessage(error), 1);
+  }
+  log.info('forwarding', { url: upstream.url, identity: upstream.name, ports: client.localPorts.join(',') });
+  const stop = (signal: string): void => {
+    log.info('shutting down', { signal });
+    client.close();
+    setTimeout(() => process.exit(0), 200).unref();
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
+
+/** The `websocksy` command: errors go to stderr with the exit code they call for. */
+export async function main(argv: readonly string[]): Promise<void> {
+  try {
+    if (argv[0] === 'forward') {
+      await runForward(argv.slice(1));
+      return;
+    }
+    const server = await startServer(argv);
+    if (server === null) return;
+    let stopping = false;
+    const onSignal = (signal: string): void => {
+      if (stopping) {
+        log.warn('second signal: exiting now', { signal });
+        process.exit(1);
+      }
+      stopping = true;
+      // Connections still finishing keep the process up; this bounds how long they may take.
+      setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS).unref();
+      void server.stop(signal);
+    };
+    process.on('SIGINT', () => onSignal('SIGINT'));
+    process.on('SIGTERM', () => onSignal('SIGTERM'));
+    process.on('SIGHUP', () => server.reload());
+  } catch (error) {
+    const code = error instanceof ExitError ? error.exitCode : 70;
+    process.stderr.write(`websocksy: ${error instanceof ExitError ? error.message : `unexpected failure: ${errorMessage(error)}`}\n`);
+    process.exit(code);
+  }
+}

@@ -1,0 +1,51 @@
+/*
+ * The tunnel roles' settings, as src/config/tunnels.ts reads them from [tunnel], [upstream NAME]
+ * and [status], and `websocksy forward` from its command line.
+ */
+import type { ConnectRule } from './allow.js';
+import type { Forward } from './forward.js';
+
+export interface Timing {
+  heartbeatMs: number;
+  timeoutMs: number;
+}
+
+export interface TunnelServerConfig extends Timing {
+  path: string;
+  identitiesFile: string;
+  graceSeconds: number;
+  window: number;
+}
+
+export interface UpstreamConfig extends Timing {
+  /** The section's name, for logs and status. */
+  readonly label: string;
+  url: string;
+  /** The identity this instance presents. */
+  name: string;
+  token: string;
+  forwards: Forward[];
+  /**
+   * Destinations the far side may have this side dial (`accept = host:port,...`, the syntax of
+   * an identity's connect=): HTTP routes on the server that reach through this tunnel. Empty:
+   * the far side may open streams only to this side's remote forwards.
+   */
+  accept: ConnectRule[];
+  reconnectMinMs: number;
+  reconnectMaxMs: number;
+}
+
+export interface TunnelConfig {
+  server: TunnelServerConfig | null;
+  upstreams: UpstreamConfig[];
+  statusPath: string | null;
+}
+
+export const defaultTiming: Readonly<Timing> = { heartbeatMs: 5000, timeoutMs: 15000 };
+export const DEFAULT_WINDOW = 256 * 1024;
+export const DEFAULT_GRACE_SECONDS = 60;
+export const DEFAULT_RECONNECT = { minMs: 250, maxMs: 30_000 };
+
+export function newUpstream(label: string): UpstreamConfig {
+  return { label, url: '', name: '', token: '', forwards: [], accept: [], reconnectMinMs: DEFAULT_RECONNECT.minMs, reconnectMaxMs: DEFAULT_RECONNECT.maxMs, ...defaultTiming };
+}

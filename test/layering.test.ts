@@ -1,0 +1,83 @@
+/*
+ * The layering the design promises (docs/architecture.md), checked on the sources: imports
+ * point down the layers and never up, and only the front touches uWS at run time (every uWS
+ * callback enters through its guard).
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { describe, test } from 'node:test';
+import { ROOT } from './helpers/websocksy.js';
+
+const SRC = join(ROOT, 'src');
+
+/** Which layers each layer may import from (besides itself). */
+const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
+  'main.ts': ['config', 'loader', 'front', 'http', 'tunnel', 'core', 'backends', 'framing', 'native', 'lib'],
+  'index.ts': ['core'],
+  config: ['loader', 'front', 'http', 'tunnel', 'framing', 'core', 'lib'],
+  loader: ['backends', 'framing', 'native', 'core', 'lib'],
+  backends: ['framing', 'native', 'core', 'lib'],
+  framing: ['native', 'core', 'lib'],
+  native: ['framing', 'core', 'lib'],
+  front: ['http', 'tunnel', 'core', 'lib'],
+  http: ['tunnel', 'core', 'lib'],
+  tunnel: ['core', 'lib'],
+  core: ['lib'],
+  lib: [],
+  types: [],
+};
+
+function sources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return sources(path);
+    return entry.name.endsWith('.ts') ? [path] : [];
+  });
+}
+
+function layerOf(file: string): string {
+  const parts = relative(SRC, file).split('/');
+  return parts.length === 1 ? (parts[0] as string) : (parts[0] as string);
+}
+
+function importsOf(file: string): Array<{ spec: string; typeOnly: boolean }> {
+  const text = readFileSync(file, 'utf8');
+  const found: Array<{ spec: string; typeOnly: boolean }> = [];
+  for (const match of text.matchAll(/^import\s+(type\s+)?[^;]*?from\s+'([^']+)';/gms)) {
+    found.push({ spec: match[2] as string, typeOnly: match[1] !== undefined });
+  }
+  return found;
+}
+
+describe('layering', () => {
+  const files = sources(SRC);
+
+  test('every layer is known', () => {
+    for (const file of files) assert.ok(layerOf(file) in MAY_IMPORT, `${relative(ROOT, file)}: unknown layer ${layerOf(file)}`);
+  });
+
+  test('imports point down the layers', () => {
+    const wrong: string[] = [];
+    for (const file of files) {
+      const layer = layerOf(file);
+      for (const { spec } of importsOf(file)) {
+        if (!spec.startsWith('.')) continue;
+        const target = layerOf(join(file, '..', spec));
+        if (target !== layer && !(MAY_IMPORT[layer] ?? []).includes(target)) wrong.push(`${relative(ROOT, file)} imports ${spec} (${layer} → ${target})`);
+      }
+    }
+    assert.deepEqual(wrong, []);
+  });
+
+  test('only the front uses uWS at run time; the rest imports its types', () => {
+    const wrong: string[] = [];
+    for (const file of files) {
+      if (layerOf(file) === 'front') continue;
+      for (const { spec, typeOnly } of importsOf(file)) {
+        if (spec === 'uWebSockets.js' && !typeOnly) wrong.push(relative(ROOT, file));
+      }
+    }
+    assert.deepEqual(wrong, []);
+  });
+});
