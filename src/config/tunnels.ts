@@ -6,12 +6,12 @@
  * so that its errors are start-up errors naming its own lines.
  */
 import { errorMessage } from '../lib/errors.js';
-import { parseSeconds, parseSize } from '../lib/grammar.js';
+import { parseCount, parseSeconds, parseSize } from '../lib/grammar.js';
 import { parseConfigUrl } from '../lib/url.js';
 import { parseConnectRule } from '../tunnel/allow.js';
 import { parseForward } from '../tunnel/forward.js';
 import { readIdentities } from '../tunnel/identities.js';
-import { DEFAULT_GRACE_SECONDS, DEFAULT_WINDOW, defaultTiming, newUpstream, type Timing, type TunnelConfig, type TunnelServerConfig, type UpstreamConfig } from '../tunnel/options.js';
+import { DEFAULT_GRACE_SECONDS, DEFAULT_MAX_SESSIONS, DEFAULT_WINDOW, defaultTiming, newUpstream, type Timing, type TunnelConfig, type TunnelServerConfig, type UpstreamConfig } from '../tunnel/options.js';
 import { readSecretFile } from '../tunnel/secret.js';
 import { ConfigError, pathFrom, SECTION_START, sectionOf, type Setting, type SettingOrigin } from './settings.js';
 
@@ -37,7 +37,8 @@ function applyServer(server: TunnelServerConfig, key: string, value: string, ori
     readIdentities(server.identitiesFile);
   } else if (key === 'grace') server.graceSeconds = parseSeconds(value, 0, 86400);
   else if (key === 'window') server.window = parseSize(value, 16 * 1024, 64 * 1024 * 1024);
-  else throw new Error('unknown key (known: path, identities, grace, window, heartbeat, heartbeat-timeout)');
+  else if (key === 'max-sessions') server.maxSessions = parseCount(value, 1, 1000);
+  else throw new Error('unknown key (known: path, identities, grace, window, max-sessions, heartbeat, heartbeat-timeout)');
 }
 
 export function applyUpstream(upstream: UpstreamConfig, key: string, value: string, origin: SettingOrigin): void {
@@ -63,7 +64,7 @@ export function buildTunnelConfig(settings: readonly Setting[]): TunnelConfig {
     try {
       if (scope === 'tunnel') {
         serverOrigin ??= origin;
-        config.server ??= { path: '/.tunnel', identitiesFile: '', graceSeconds: DEFAULT_GRACE_SECONDS, window: DEFAULT_WINDOW, ...defaultTiming };
+        config.server ??= { path: '/.tunnel', identitiesFile: '', graceSeconds: DEFAULT_GRACE_SECONDS, window: DEFAULT_WINDOW, maxSessions: DEFAULT_MAX_SESSIONS, ...defaultTiming };
         if (key !== SECTION_START) applyServer(config.server, key, value, origin);
       } else if (scope === 'status') {
         statusOrigin ??= origin;

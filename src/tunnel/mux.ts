@@ -5,13 +5,15 @@
  * resends the rest. Both ends of a tunnel run this same class; server.ts and client.ts decide
  * what an OPEN may reach and handle the control messages.
  */
-import type { Socket } from 'node:net';
 import { errorMessage } from '../lib/errors.js';
+import { guarded } from '../lib/guard.js';
+import type { LogFields } from '../lib/log.js';
 import {
   decodeControl, decodeCredit, decodeFrame, decodeOpen, encodeEmpty, encodeJson, encodeText, FrameType, ProtocolError,
   type ControlMessage, type OpenTarget, type ResumeState,
 } from './protocol.js';
 import { TunnelStream, type StreamHost, type StreamSocket } from './stream.js';
+import { isIdOf, isUnseen, StreamIdAllocator, type Side } from './stream-ids.js';
 
 /** One WebSocket, whichever library carries it. */
 export interface Transport {
@@ -22,8 +24,10 @@ export interface Transport {
 
 /** What a session asks of its owner (server or client side). */
 export interface SessionOwner {
+  /** Names the session in the log. */
+  readonly logFields: LogFields;
   /** Decides whether an OPEN may go ahead and dials; rejects with a reason the other side sees. */
-  dial(target: OpenTarget): Promise<Socket>;
+  dial(target: OpenTarget): Promise<StreamSocket>;
   onControl(message: ControlMessage): void;
   onStreamEnded(stream: TunnelStream, reason: string | null): void;
   /** The transport is unusable (protocol error, heartbeat timeout): drop it and wait for the next. */
@@ -41,33 +45,47 @@ export interface SessionCounters {
 /**
  * Unconsumed data queued toward the other side is at most one window per stream; this budget
  * caps the sum, so the server's WebSocket send buffer (uWS drops frames past maxBackpressure
- * instead of pushing back) can never overflow. With the default 256 KiB window: 2048 streams.
+ * instead of pushing back) can never overflow, and bounds what one session may pin in memory.
+ * With the default 256 KiB window: 256 streams.
  */
-export const SEND_BUDGET_BYTES = 512 * 1024 * 1024;
+export const SEND_BUDGET_BYTES = 64 * 1024 * 1024;
 
-/** Streams a session may hold at once with `window`: at least one, whatever the window. */
+/** Whatever the window: a resume lists every stream in one hello or welcome, which must fit a frame. */
+export const MAX_STREAMS_PER_SESSION = 2048;
+
+/** Streams a session may hold at once with `window`: at least one, at most MAX_STREAMS_PER_SESSION. */
 export function maxStreamsFor(window: number): number {
-  return Math.max(1, Math.floor(SEND_BUDGET_BYTES / window));
+  return Math.max(1, Math.min(MAX_STREAMS_PER_SESSION, Math.floor(SEND_BUDGET_BYTES / window)));
+}
+
+export interface SessionOptions {
+  /** The first id this side opens (tests start near the 2^32 wrap); the side's lowest by default. */
+  readonly firstStreamId?: number;
 }
 
 export class Session implements StreamHost {
   private transport: Transport | null = null;
   readonly streams = new Map<number, TunnelStream>();
-  private nextStreamId: number;
-  /** Highest stream id the other side opened that this side has seen. */
+  private readonly ids: StreamIdAllocator;
+  /** Newest stream id the other side opened that this side has seen (0: none). */
   private seen = 0;
   lastHeard = Date.now();
   readonly maxStreams: number;
   readonly counters: SessionCounters = { bytesIn: 0, bytesOut: 0, streamsOpened: 0, streamsFailed: 0, resumes: 0 };
 
   constructor(
-    /** Client-opened streams are odd, server-opened ones even: no id is ever taken twice. */
-    private readonly side: 'client' | 'server',
+    /** Client-opened streams are odd, server-opened ones even (stream-ids.ts). */
+    private readonly side: Side,
     readonly window: number,
     private readonly owner: SessionOwner,
+    options: SessionOptions = {},
   ) {
-    this.nextStreamId = side === 'client' ? 1 : 2;
+    this.ids = new StreamIdAllocator(side, options.firstStreamId);
     this.maxStreams = maxStreamsFor(window);
+  }
+
+  get logFields(): LogFields {
+    return this.owner.logFields;
   }
 
   private get full(): boolean {
@@ -109,8 +127,7 @@ export class Session implements StreamHost {
       socket.destroy();
       return null;
     }
-    const stream = new TunnelStream(this.nextStreamId, true, target, this);
-    this.nextStreamId += 2;
+    const stream = new TunnelStream(this.ids.allocate((id) => this.streams.has(id)), true, target, this);
     this.streams.set(stream.id, stream);
     this.counters.streamsOpened++;
     stream.attachSocket(socket);
@@ -174,8 +191,8 @@ export class Session implements StreamHost {
   }
 
   private onOpen(id: number, target: OpenTarget): void {
-    const theirs = this.side === 'client' ? id % 2 === 0 : id % 2 === 1;
-    if (!theirs || id <= this.seen) throw new ProtocolError(`open of stream ${id}, which the other side may not open now`);
+    const theirs = isIdOf(this.side === 'client' ? 'server' : 'client', id);
+    if (!theirs || !isUnseen(id, this.seen) || this.streams.has(id)) throw new ProtocolError(`open of stream ${id}, which the other side may not open now`);
     this.seen = id;
     if (this.full) {
       this.sendFrame(encodeText(FrameType.reject, id, `too many streams in this session (limit ${this.maxStreams})`));
@@ -185,7 +202,7 @@ export class Session implements StreamHost {
     this.streams.set(id, stream);
     this.counters.streamsOpened++;
     this.owner.dial(target).then(
-      (socket) => {
+      guarded(stream, 'stream dialled', (socket: StreamSocket) => {
         if (stream.state === 'ended') {
           socket.destroy();
           return;
@@ -193,12 +210,12 @@ export class Session implements StreamHost {
         stream.attachSocket(socket);
         this.sendFrame(encodeEmpty(FrameType.accept, id));
         stream.start();
-      },
-      (error: unknown) => {
+      }),
+      guarded(stream, 'stream dial failed', (error: unknown) => {
         if (stream.state === 'ended') return;
         this.sendFrame(encodeText(FrameType.reject, id, errorMessage(error)));
         stream.onReset(`refused: ${errorMessage(error)}`);
-      },
+      }),
     );
   }
 
@@ -218,7 +235,7 @@ export class Session implements StreamHost {
       if (state !== undefined) {
         if (!stream.openedHere && stream.state === 'open') this.sendFrame(encodeEmpty(FrameType.accept, stream.id));
         stream.resumeFrom(state.received, state.consumed);
-      } else if (stream.openedHere && stream.id > peer.seen) {
+      } else if (stream.openedHere && isUnseen(stream.id, peer.seen)) {
         this.sendFrame(encodeJson(FrameType.open, stream.id, stream.target));
       } else {
         stream.peerForgot();

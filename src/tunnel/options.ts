@@ -15,6 +15,8 @@ export interface TunnelServerConfig extends Timing {
   identitiesFile: string;
   graceSeconds: number;
   window: number;
+  /** Sessions one identity may hold at once (attached or waiting out their grace period). */
+  maxSessions: number;
 }
 
 export interface UpstreamConfig extends Timing {
@@ -44,6 +46,7 @@ export interface TunnelConfig {
 export const defaultTiming: Readonly<Timing> = { heartbeatMs: 5000, timeoutMs: 15000 };
 export const DEFAULT_WINDOW = 256 * 1024;
 export const DEFAULT_GRACE_SECONDS = 60;
+export const DEFAULT_MAX_SESSIONS = 4;
 export const DEFAULT_RECONNECT = { minMs: 250, maxMs: 30_000 };
 
 export function newUpstream(label: string): UpstreamConfig {

@@ -31,6 +31,16 @@ export const enum FrameType {
 
 export const HEADER_SIZE = 5;
 
+/**
+ * The largest WebSocket message either side accepts. A data frame stays far below it; the
+ * largest control messages are a hello and a welcome that resume a session, which list every
+ * stream (at most 2 048, well under 200 KiB of JSON).
+ */
+export const MAX_FRAME = 1024 * 1024;
+
+/** The largest payload of one data frame: a socket read at most; larger chunks are split. */
+export const MAX_DATA_PAYLOAD = 64 * 1024;
+
 export class ProtocolError extends Error {
   constructor(message: string) {
     super(message);
@@ -121,7 +131,6 @@ export type ControlMessage =
   | { readonly type: 'hello'; readonly version: number; readonly name: string; readonly token: string; readonly resume?: { readonly id: string; readonly secret: string; readonly state: ResumeState } }
   | { readonly type: 'welcome'; readonly session: string; readonly secret: string; readonly resumed: boolean; readonly graceSeconds: number; readonly window: number; readonly heartbeatMs: number; readonly timeoutMs: number; readonly state?: ResumeState }
   | { readonly type: 'refuse'; readonly reason: string }
-  | { readonly type: 'session-lost'; readonly reason: string }
   | { readonly type: 'listen'; readonly listener: number; readonly bind: string; readonly port: number }
   | { readonly type: 'listen-ok'; readonly listener: number; readonly port: number }
   | { readonly type: 'listen-fail'; readonly listener: number; readonly reason: string };

@@ -7,9 +7,11 @@
  */
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
+import { runGuarded, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
 
-export interface ListenerOwner {
+/** A throw while handing it a connection ends the owner's session alone. */
+export interface ListenerOwner extends Guarded {
   readonly identity: string;
   /** A connection arrived on the owner's listener number `listener`. */
   accepted(listener: number, socket: Socket): void;
@@ -37,10 +39,12 @@ export class RemoteListeners {
     }
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
     const entry: Entry = { server, owner, listener, port };
-    server.on('connection', (socket: Socket) => {
-      socket.setNoDelay(true);
-      entry.owner.accepted(entry.listener, socket);
-    });
+    server.on('connection', (socket: Socket) =>
+      runGuarded(entry.owner, 'remote listener connection', () => {
+        socket.setNoDelay(true);
+        entry.owner.accepted(entry.listener, socket);
+      }),
+    );
     server.listen({ host: bind, port, exclusive: true });
     try {
       await Promise.race([once(server, 'listening'), once(server, 'error').then(([error]) => Promise.reject(error as Error))]);
@@ -48,7 +52,9 @@ export class RemoteListeners {
       server.close();
       throw new Error(`cannot listen on ${key}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
     }
-    server.on('error', (error: NodeJS.ErrnoException) => log.error('remote listener failed', { address: key, error: error.code ?? error.message }));
+    server.on('error', (error: NodeJS.ErrnoException) =>
+      runGuarded(entry.owner, 'remote listener error', () => log.error('remote listener failed', { ...entry.owner.logFields, address: key, error: error.code ?? error.message })),
+    );
     this.byAddress.set(key, entry);
     return (server.address() as { port: number }).port;
   }

@@ -1,11 +1,13 @@
 /*
  * The server's half of one tunnel session: it authorises what the client's streams may reach
  * and which ports it may have listened on, keeps the session through transport drops for the
- * grace period, and reports itself for the status endpoint.
+ * grace period, and reports itself for the status endpoint. Its callbacks (listen results, the
+ * grace timer) run behind the guard with the session as owner: a throw ends this session alone.
  */
 import type { Socket } from 'node:net';
 import { errorMessage } from '../lib/errors.js';
-import { log } from '../lib/log.js';
+import { guarded, type Guarded } from '../lib/guard.js';
+import { log, type LogFields } from '../lib/log.js';
 import type { AllowList } from './allow.js';
 import { dialTcp } from './dial.js';
 import { Session, type SessionOwner, type Transport } from './mux.js';
@@ -19,9 +21,11 @@ export interface ServerSessionContext {
   allowOf(identity: string): AllowList | null;
   /** The session's transport failed: close it, keep the session for the grace period. */
   transportFailed(session: ServerSession, reason: string): void;
+  /** Ends the session now: its streams are reset, its listeners closed. */
+  endSession(session: ServerSession, reason: string): void;
 }
 
-export class ServerSession implements SessionOwner, ListenerOwner {
+export class ServerSession implements SessionOwner, ListenerOwner, Guarded {
   readonly session: Session;
   transport: Transport | null = null;
   clientAddress = '';
@@ -39,8 +43,23 @@ export class ServerSession implements SessionOwner, ListenerOwner {
     this.session = new Session('server', window, this);
   }
 
-  private get fields(): Record<string, string> {
+  get logFields(): LogFields {
     return { identity: this.identity, session: this.id.slice(0, 8), client: this.clientAddress };
+  }
+
+  abortAfterFault(reason: string): void {
+    this.context.endSession(this, reason);
+  }
+
+  /** Runs `expire` once the grace period is over, unless the session is attached again first. */
+  startGrace(seconds: number, expire: () => void): void {
+    this.stopGrace();
+    this.graceTimer = setTimeout(guarded(this, 'grace timer', expire), seconds * 1000);
+  }
+
+  stopGrace(): void {
+    if (this.graceTimer !== null) clearTimeout(this.graceTimer);
+    this.graceTimer = null;
   }
 
   async dial(target: OpenTarget): Promise<Socket> {
@@ -51,7 +70,7 @@ export class ServerSession implements SessionOwner, ListenerOwner {
       const address = await allow.checkConnect(target.host, target.port);
       return await dialTcp(address, target.port);
     } catch (error) {
-      log.warn('stream refused', { ...this.fields, target: `${target.host}:${target.port}`, why: errorMessage(error) });
+      log.warn('stream refused', { ...this.logFields, target: `${target.host}:${target.port}`, why: errorMessage(error) });
       throw error;
     }
   }
@@ -63,7 +82,7 @@ export class ServerSession implements SessionOwner, ListenerOwner {
     }
     const { listener, bind, port } = message;
     const refuse = (reason: string): void => {
-      log.warn('listen refused', { ...this.fields, address: `${bind}:${port}`, why: reason });
+      log.warn('listen refused', { ...this.logFields, address: `${bind}:${port}`, why: reason });
       this.session.sendControl({ type: 'listen-fail', listener, reason });
     };
     if (typeof listener !== 'number' || typeof bind !== 'string' || typeof port !== 'number') {
@@ -79,23 +98,23 @@ export class ServerSession implements SessionOwner, ListenerOwner {
       return;
     }
     this.context.listeners.listen(this, listener, bind, port).then(
-      (bound) => {
-        log.info('remote listener', { ...this.fields, address: `${bind}:${bound}` });
+      guarded(this, 'listen done', (bound: number) => {
+        log.info('remote listener', { ...this.logFields, address: `${bind}:${bound}` });
         this.session.sendControl({ type: 'listen-ok', listener, port: bound });
-      },
-      (error: unknown) => refuse(errorMessage(error)),
+      }),
+      guarded(this, 'listen failed', (error: unknown) => refuse(errorMessage(error))),
     );
   }
 
   accepted(listener: number, socket: Socket): void {
     if (this.session.open(socket, { listener }) === null) {
-      log.warn('connection refused: too many streams', { ...this.fields, listener, limit: this.session.maxStreams });
+      log.warn('connection refused: too many streams', { ...this.logFields, listener, limit: this.session.maxStreams });
     }
   }
 
   onStreamEnded(stream: TunnelStream, reason: string | null): void {
-    if (reason === null) log.debug('stream done', { ...this.fields, stream: stream.id, target: stream.description, in: stream.bytesIn, out: stream.bytesOut });
-    else log.info('stream reset', { ...this.fields, stream: stream.id, target: stream.description, in: stream.bytesIn, out: stream.bytesOut, why: reason });
+    if (reason === null) log.debug('stream done', { ...this.logFields, stream: stream.id, target: stream.description, in: stream.bytesIn, out: stream.bytesOut });
+    else log.info('stream reset', { ...this.logFields, stream: stream.id, target: stream.description, in: stream.bytesIn, out: stream.bytesOut, why: reason });
   }
 
   onTransportFailed(reason: string): void {

@@ -1,8 +1,10 @@
 /*
- * Accepting tunnels: a WebSocket route on the bridge's own port (`[tunnel] path`). The first
- * message must be a hello naming an identity and its token (compared in constant time); a
- * hello with a session id and secret resumes a detached session. Sessions outlive their
- * WebSocket for the grace period, then their streams are reset and their listeners closed.
+ * Accepting tunnels: a WebSocket endpoint on the bridge's own port (`[tunnel] path`), for
+ * clients that offer the tunnel subprotocol. The first message must be a hello naming an
+ * identity and its token (compared in constant time), within the heartbeat timeout; at most
+ * HELLO_WAIT_LIMIT sockets may be waiting for theirs at once. A hello with a session id and
+ * secret resumes a detached session; a new session must find room among its identity's
+ * (server-sessions.ts).
  */
 import type { WebSocket } from 'uWebSockets.js';
 import type { SocketLimits, UpgradeAnswer, WsEndpoint } from '../core/endpoint.js';
@@ -10,35 +12,41 @@ import { Refusal } from '../core/refusal.js';
 import { offeredProtocols, type ClientRequest } from '../core/request.js';
 import { maxBackpressureFor } from '../core/send-policy.js';
 import { errorMessage } from '../lib/errors.js';
+import { processOwner, runGuarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
 import type { AllowList } from './allow.js';
+import { HelloWaitList } from './hello-wait.js';
 import type { TunnelServerConfig } from './options.js';
 import { readIdentities, type Identity } from './identities.js';
 import { SEND_BUDGET_BYTES } from './mux.js';
-import { decodeControl, decodeFrame, encodeJson, FrameType, isResumeState, PROTOCOL_VERSION, ProtocolError, TUNNEL_SUBPROTOCOL, type ControlMessage } from './protocol.js';
+import { decodeControl, decodeFrame, encodeJson, FrameType, isResumeState, MAX_FRAME, PROTOCOL_VERSION, ProtocolError, TUNNEL_SUBPROTOCOL, type ControlMessage } from './protocol.js';
 import { RemoteListeners } from './remote-listeners.js';
 import { digest, randomSecret, sameSecret } from './secret.js';
 import { ServerSession, type ServerSessionContext } from './server-session.js';
+import { ServerSessions } from './server-sessions.js';
 import { UwsTransport, type TunnelSocketData } from './uws-transport.js';
 
-/** A data frame is one socket read (≤ 64 KiB) plus its header; control messages stay small. */
-const MAX_FRAME = 1024 * 1024;
+/** Tunnel sockets that may wait for their hello at once; more are refused at the upgrade. */
+export const HELLO_WAIT_LIMIT = 64;
+
+const sweeper = processOwner('tunnel sweep');
 
 export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSocketData> {
   readonly name = 'tunnel';
   /** Credit bounds what is queued per session (mux.ts); this keeps uWS from ever dropping a frame. */
   readonly limits: SocketLimits = { maxPayloadLength: MAX_FRAME, maxBackpressure: maxBackpressureFor(SEND_BUDGET_BYTES, MAX_FRAME) };
   private identities: Map<string, Identity>;
-  readonly sessions = new Map<string, ServerSession>();
   readonly listeners = new RemoteListeners();
-  private readonly bySocket = new Map<UwsTransport, ServerSession>();
-  private readonly heartbeatTimer: NodeJS.Timeout;
+  readonly sessions: ServerSessions;
+  private readonly awaitingHello = new HelloWaitList<UwsTransport>(HELLO_WAIT_LIMIT);
+  private readonly sweepTimer: NodeJS.Timeout;
   private shuttingDown = false;
 
   constructor(readonly config: TunnelServerConfig) {
     this.identities = readIdentities(config.identitiesFile);
+    this.sessions = new ServerSessions(config, this.listeners);
     // Clients ping every heartbeat; a session silent for the timeout has a dead transport.
-    this.heartbeatTimer = setInterval(() => this.sweep(), Math.min(1000, config.timeoutMs / 2));
+    this.sweepTimer = setInterval(() => runGuarded(sweeper, 'tunnel sweep', () => this.sweep()), Math.min(1000, config.timeoutMs / 2));
   }
 
   upgrade(request: ClientRequest, answer: UpgradeAnswer<TunnelSocketData>): void {
@@ -50,15 +58,25 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
       answer.refuse(new Refusal(400, `Tunnel clients offer the ${TUNNEL_SUBPROTOCOL} subprotocol`, 'no tunnel subprotocol offered (an older websocksy client?)'));
       return;
     }
+    if (this.awaitingHello.full) {
+      answer.refuse(new Refusal(503, 'Too many tunnel connections waiting to authenticate', `${this.awaitingHello.size} tunnel connections are waiting for their hello (limit ${HELLO_WAIT_LIMIT})`, { 'Retry-After': '1' }));
+      return;
+    }
     answer.accept({ id: request.id, client: request.clientAddress, transport: null }, TUNNEL_SUBPROTOCOL);
   }
 
   open(ws: WebSocket<TunnelSocketData>): void {
-    ws.getUserData().transport = new UwsTransport(ws);
+    const transport = new UwsTransport(ws);
+    ws.getUserData().transport = transport;
+    this.awaitingHello.add(transport);
   }
 
   message(ws: WebSocket<TunnelSocketData>, message: ArrayBuffer): void {
-    this.onMessage(ws, Buffer.from(message));
+    const transport = ws.getUserData().transport;
+    if (transport === null) return;
+    const owner = this.sessions.ownerOf(transport);
+    if (owner !== undefined) owner.session.onMessage(Buffer.from(message), false);
+    else if (this.awaitingHello.delete(transport)) this.onFirstMessage(transport, ws.getUserData().client, Buffer.from(message));
   }
 
   drain(): void {
@@ -66,23 +84,30 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
   }
 
   close(ws: WebSocket<TunnelSocketData>, code: number, message: ArrayBuffer): void {
-    this.onClose(ws, code, Buffer.from(message).toString('utf8'));
+    const transport = ws.getUserData().transport;
+    if (transport === null) return;
+    transport.closed = true;
+    this.awaitingHello.delete(transport);
+    const owner = this.sessions.ownerOf(transport);
+    const text = Buffer.from(message).toString('utf8');
+    if (owner !== undefined) this.sessions.detach(owner, `connection closed (${code}${text === '' ? '' : ` ${text}`})`);
   }
 
-  /**
-   * The session through which to reach `identity` now: the most recent one with a live
-   * transport, or null (an HTTP route answers 503 rather than wait out a grace period).
-   */
+  /** See ServerSessions.attachedSessionOf. */
   attachedSessionOf(identity: string): ServerSession | null {
-    let found: ServerSession | null = null;
-    for (const owner of this.sessions.values()) {
-      if (owner.identity === identity && owner.transport !== null && (found === null || owner.createdAt >= found.createdAt)) found = owner;
-    }
-    return found;
+    return this.sessions.attachedSessionOf(identity);
   }
 
   allowOf(identity: string): AllowList | null {
     return this.identities.get(identity)?.allow ?? null;
+  }
+
+  transportFailed(owner: ServerSession, reason: string): void {
+    this.sessions.detach(owner, reason);
+  }
+
+  endSession(owner: ServerSession, reason: string): void {
+    this.sessions.end(owner, reason);
   }
 
   /** SIGHUP: re-reads the identities file; a bad file keeps the old one and says why. */
@@ -95,15 +120,8 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
     }
   }
 
-  private onMessage(ws: WebSocket<TunnelSocketData>, message: Buffer): void {
-    const transport = ws.getUserData().transport;
-    if (transport === null) return;
-    const owner = this.bySocket.get(transport);
-    if (owner !== undefined) {
-      owner.session.onMessage(message, false);
-      return;
-    }
-    const { client } = ws.getUserData();
+  /** The first message of a socket: it must be a hello, else the socket is refused and closed. */
+  private onFirstMessage(transport: UwsTransport, client: string, message: Buffer): void {
     try {
       const frame = decodeFrame(message);
       if (frame.type !== FrameType.control) throw new ProtocolError('the first frame must be a hello');
@@ -112,7 +130,7 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
       this.onHello(transport, client, hello);
     } catch (error) {
       const reason = error instanceof ProtocolError ? `protocol error: ${error.message}` : errorMessage(error);
-      log.warn('tunnel refused', { client, why: reason });
+      log.warn('tunnel refused', { id: transport.id, client, why: reason });
       transport.send(encodeControl({ type: 'refuse', reason }));
       transport.close(reason);
     }
@@ -120,7 +138,7 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
 
   private onHello(transport: UwsTransport, client: string, hello: Extract<ControlMessage, { type: 'hello' }>): void {
     const refuse = (reason: string, why = reason): void => {
-      log.warn('tunnel refused', { client, identity: String(hello.name), why });
+      log.warn('tunnel refused', { id: transport.id, client, identity: String(hello.name), why });
       transport.send(encodeControl({ type: 'refuse', reason }));
       transport.close(reason);
     };
@@ -135,18 +153,20 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
     if (resume !== undefined && previous !== undefined) {
       if (previous.identity !== identity.name || !sameSecret(String(resume.secret), previous.secretDigest)) return refuse('session secret does not match', 'resume with a wrong secret');
       if (!isResumeState(resume.state)) return refuse('malformed resume state');
-      this.attach(previous, transport, client);
+      this.sessions.attach(previous, transport, client);
       previous.session.sendControl(this.welcome(previous, '', true));
       previous.session.resume(resume.state);
-      log.info('tunnel resumed', { identity: identity.name, session: previous.id.slice(0, 8), client, streams: previous.session.streams.size, resumes: previous.session.counters.resumes });
+      log.info('tunnel resumed', { ...previous.logFields, streams: previous.session.streams.size, resumes: previous.session.counters.resumes });
       return;
     }
+    const full = this.sessions.makeRoomFor(identity.name);
+    if (full !== null) return refuse(full);
     const secret = randomSecret(32);
-    const session = new ServerSession(randomSecret(16), digest(secret), identity.name, this.config.window, this);
-    this.sessions.set(session.id, session);
-    this.attach(session, transport, client);
-    session.session.sendControl(this.welcome(session, secret, false));
-    log.info('tunnel open', { identity: identity.name, session: session.id.slice(0, 8), client, ...(resume === undefined ? {} : { note: 'previous session expired' }) });
+    const owner = new ServerSession(randomSecret(16), digest(secret), identity.name, this.config.window, this);
+    this.sessions.add(owner);
+    this.sessions.attach(owner, transport, client);
+    owner.session.sendControl(this.welcome(owner, secret, false));
+    log.info('tunnel open', { ...owner.logFields, ...(resume === undefined ? {} : { note: 'previous session expired' }) });
   }
 
   private welcome(owner: ServerSession, secret: string, resumed: boolean): ControlMessage {
@@ -157,71 +177,20 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
     };
   }
 
-  private attach(owner: ServerSession, transport: UwsTransport, client: string): void {
-    if (owner.transport !== null) this.detach(owner, 'replaced by a new connection of the same session');
-    if (owner.graceTimer !== null) clearTimeout(owner.graceTimer);
-    owner.graceTimer = null;
-    owner.detachedAt = null;
-    owner.transport = transport;
-    owner.clientAddress = client;
-    this.bySocket.set(transport, owner);
-    owner.session.attach(transport);
-  }
-
-  /** Drops the session's transport and starts its grace period. */
-  private detach(owner: ServerSession, reason: string): void {
-    const transport = owner.transport;
-    if (transport === null) return;
-    this.bySocket.delete(transport as UwsTransport);
-    transport.close(reason);
-    owner.transport = null;
-    owner.session.detach();
-    owner.detachedAt = Date.now();
-    log.info('tunnel detached', { identity: owner.identity, session: owner.id.slice(0, 8), streams: owner.session.streams.size, why: reason, grace: this.config.graceSeconds });
-    owner.graceTimer = setTimeout(() => this.expire(owner), this.config.graceSeconds * 1000);
-  }
-
-  private expire(owner: ServerSession): void {
-    const reason = `session expired: the tunnel was down longer than the ${this.config.graceSeconds} s grace period`;
-    log.warn('session expired', { identity: owner.identity, session: owner.id.slice(0, 8), streams: owner.session.streams.size });
-    this.end(owner, reason);
-  }
-
-  private end(owner: ServerSession, reason: string): void {
-    if (owner.graceTimer !== null) clearTimeout(owner.graceTimer);
-    owner.session.resetAll(reason);
-    this.listeners.release(owner);
-    this.sessions.delete(owner.id);
-  }
-
-  transportFailed(owner: ServerSession, reason: string): void {
-    this.detach(owner, reason);
-  }
-
-  private onClose(ws: WebSocket<TunnelSocketData>, code: number, message: string): void {
-    const transport = ws.getUserData().transport;
-    if (transport === null) return;
-    transport.closed = true;
-    const owner = this.bySocket.get(transport);
-    if (owner !== undefined) this.detach(owner, `connection closed (${code}${message === '' ? '' : ` ${message}`})`);
-  }
-
   private sweep(): void {
     const now = Date.now();
-    for (const owner of this.sessions.values()) {
-      if (owner.transport !== null && now - owner.session.lastHeard > this.config.timeoutMs) {
-        this.detach(owner, `no heartbeat for ${this.config.timeoutMs} ms`);
-      }
+    this.sessions.sweep(now);
+    for (const { socket, waitedMs } of this.awaitingHello.takeExpired(now, this.config.timeoutMs)) {
+      log.warn('tunnel closed before its hello', { id: socket.id, client: socket.client, waited_ms: waitedMs, why: `no hello within the ${this.config.timeoutMs} ms heartbeat timeout` });
+      socket.close(`no hello within ${this.config.timeoutMs} ms`);
     }
   }
 
   shutdown(): void {
     this.shuttingDown = true;
-    clearInterval(this.heartbeatTimer);
-    for (const owner of [...this.sessions.values()]) {
-      owner.transport?.close('server shutting down');
-      this.end(owner, 'server shutting down');
-    }
+    clearInterval(this.sweepTimer);
+    this.sessions.endAll('server shutting down');
+    for (const { socket } of this.awaitingHello.takeExpired(Infinity, 0)) socket.close('server shutting down');
   }
 }
 

@@ -1,13 +1,21 @@
 /*
  * One TCP connection carried through a tunnel, in both directions:
  *   socket → tunnel: reads are sent while the peer's credit allows (sent − acked < window); the
- *     socket is paused otherwise. Every unit sent stays in the replay list until the peer
- *     acknowledges it, so a resumed session resends exactly what the peer did not receive.
+ *     socket is paused otherwise. A read larger than a data frame may carry (an in-process pipe
+ *     hands over whole buffers) goes as several frames. Every unit sent stays in the replay list
+ *     until the peer acknowledges it, so a resumed session resends exactly what the peer did not
+ *     receive.
  *   tunnel → socket: data is written to the socket; what the socket has taken (received minus
- *     its write queue) goes back as credit, which is both flow control and acknowledgement.
- * A FIN counts as one sequence unit so that it is acknowledged and replayed like data.
+ *     its write queue) goes back as credit, which is both flow control and acknowledgement. It is
+ *     recounted when a write completes and when the socket finishes after the peer's FIN (Node
+ *     emits no 'drain' once end() was called), so the last bytes are always credited.
+ * A FIN counts as one sequence unit so that it is acknowledged and replayed like data. Every
+ * socket callback runs behind the guard with the stream as its owner: a throw resets this one
+ * stream.
  */
-import { encodeCredit, encodeData, encodeEmpty, encodeText, FrameType, HEADER_SIZE, type OpenTarget } from './protocol.js';
+import { guarded, type Guarded } from '../lib/guard.js';
+import type { LogFields } from '../lib/log.js';
+import { encodeCredit, encodeData, encodeEmpty, encodeText, FrameType, HEADER_SIZE, MAX_DATA_PAYLOAD, type OpenTarget } from './protocol.js';
 
 /**
  * The local end of a stream: a TCP socket, or one end of an in-process pipe (src/http/pipe.ts)
@@ -18,20 +26,25 @@ export interface StreamSocket {
   readonly writableLength: number;
   pause(): unknown;
   resume(): unknown;
-  write(chunk: Buffer): boolean;
+  /** `written` runs once the chunk has left the write queue. */
+  write(chunk: Buffer, written: (error?: Error | null) => void): boolean;
   end(): unknown;
   destroy(): unknown;
   /** Ends abruptly, so the local peer sees a reset rather than an orderly end. */
   resetAndDestroy(): unknown;
   on(event: 'data', listener: (chunk: Buffer) => void): unknown;
   on(event: 'error', listener: (error: NodeJS.ErrnoException) => void): unknown;
-  on(event: 'end' | 'drain' | 'close', listener: () => void): unknown;
+  on(event: 'end' | 'finish' | 'close', listener: () => void): unknown;
 }
 
 /** What a stream needs from its session. */
 export interface StreamHost {
   readonly window: number;
-  /** Sends a frame now, or drops it while the tunnel is down (resume replays what matters). */
+  /** False while the tunnel is down: frames sent then are dropped (resume replays what matters). */
+  readonly attached: boolean;
+  /** Names the session in the log. */
+  readonly logFields: LogFields;
+  /** Sends a frame now, or drops it while the tunnel is down. */
   sendFrame(frame: Buffer): void;
   /** The stream has nothing left to do; `reason` is set when it ended abnormally. */
   streamEnded(stream: TunnelStream, reason: string | null): void;
@@ -47,7 +60,7 @@ interface ReplayEntry {
 
 export type StreamState = 'opening' | 'open' | 'ended';
 
-export class TunnelStream {
+export class TunnelStream implements Guarded {
   state: StreamState = 'opening';
   private socket: StreamSocket | null = null;
   readonly createdAt = Date.now();
@@ -63,6 +76,10 @@ export class TunnelStream {
   private received = 0;
   private advertised = 0;
   private finReceived = false;
+  /** The write callback, made once: a completed write may free credit. */
+  private readonly written = guarded(this, 'stream write', (error?: Error | null) => {
+    if (error === undefined || error === null) this.advertise(false);
+  });
 
   constructor(
     readonly id: number,
@@ -72,6 +89,15 @@ export class TunnelStream {
     readonly target: OpenTarget,
     private readonly host: StreamHost,
   ) {}
+
+  get logFields(): LogFields {
+    return { ...this.host.logFields, stream: this.id, target: this.description };
+  }
+
+  /** A throw in this stream's callbacks resets it alone. */
+  abortAfterFault(reason: string): void {
+    this.reset(reason);
+  }
 
   /** For logs and status: what the stream connects. */
   get description(): string {
@@ -90,14 +116,14 @@ export class TunnelStream {
   attachSocket(socket: StreamSocket): void {
     this.socket = socket;
     socket.pause();
-    socket.on('data', (chunk: Buffer) => this.onSocketData(chunk));
-    socket.on('end', () => this.onSocketEnd());
-    socket.on('drain', () => this.advertise(false));
-    socket.on('error', (error: NodeJS.ErrnoException) => this.reset(`local socket: ${error.code ?? error.message}`));
-    socket.on('close', () => {
+    socket.on('data', guarded(this, 'stream data', (chunk: Buffer) => this.onSocketData(chunk)));
+    socket.on('end', guarded(this, 'stream end', () => this.onSocketEnd()));
+    socket.on('finish', guarded(this, 'stream finish', () => this.advertise(true)));
+    socket.on('error', guarded(this, 'stream error', (error: NodeJS.ErrnoException) => this.reset(`local socket: ${error.code ?? error.message}`)));
+    socket.on('close', guarded(this, 'stream close', () => {
       // A socket that closes before both FINs went through lost its other half.
       if (this.state !== 'ended' && !(this.localEnded && this.finReceived)) this.reset('local socket closed');
-    });
+    }));
   }
 
   /** The stream is accepted: data may flow. */
@@ -111,13 +137,16 @@ export class TunnelStream {
 
   private onSocketData(chunk: Buffer): void {
     if (this.state === 'ended') return;
-    const room = this.acked + this.host.window - this.sent;
-    if (chunk.length <= room) {
-      this.sendData(chunk, 0, chunk.length);
-    } else {
-      if (room > 0) this.sendData(chunk, 0, room);
-      this.pending = chunk.subarray(Math.max(room, 0));
+    if (this.pending !== null) {
+      // Normally the socket is paused while data waits; a read already under way still lands here.
+      this.pending = Buffer.concat([this.pending, chunk]);
+      this.pauseIfNoCredit();
+      return;
     }
+    const room = Math.max(0, this.acked + this.host.window - this.sent);
+    const take = Math.min(room, chunk.length);
+    for (let start = 0; start < take; start += MAX_DATA_PAYLOAD) this.sendData(chunk, start, Math.min(take, start + MAX_DATA_PAYLOAD));
+    if (take < chunk.length) this.pending = chunk.subarray(take);
     this.pauseIfNoCredit();
   }
 
@@ -188,21 +217,31 @@ export class TunnelStream {
       this.reset('data after FIN');
       return;
     }
+    // The other side sends only after ACCEPT, which follows the dial: data earlier has nowhere to go.
+    if (this.socket === null) {
+      this.reset('data before the stream was accepted');
+      return;
+    }
     this.received += payload.length;
     // Never more than a window beyond what was acknowledged: that is what bounds memory here.
     if (this.received - this.advertised > this.host.window) {
       this.reset(`peer sent ${this.received - this.advertised} units beyond its ${this.host.window}-byte credit`);
       return;
     }
-    this.socket?.write(payload);
+    this.socket.write(payload, this.written);
     this.advertise(false);
   }
 
   onFin(): void {
     if (this.finReceived) return;
+    if (this.socket === null) {
+      this.reset('FIN before the stream was accepted');
+      return;
+    }
     this.finReceived = true;
     this.received += 1;
-    this.socket?.end();
+    // What the socket still queues is credited on its 'finish'.
+    this.socket.end();
     this.advertise(true);
     this.endIfComplete();
   }
@@ -212,9 +251,12 @@ export class TunnelStream {
     return this.received - (this.socket?.writableLength ?? 0);
   }
 
-  /** Credit goes back in quarter windows, so a busy stream sends a few small frames per window. */
+  /**
+   * Credit goes back in quarter windows, so a busy stream sends a few small frames per window.
+   * Not while the tunnel is down: a credit frame would be dropped, and resume reports the count.
+   */
   private advertise(force: boolean): void {
-    if (this.state === 'ended') return;
+    if (this.state === 'ended' || !this.host.attached) return;
     const consumed = this.consumed();
     if (consumed <= this.advertised) return;
     if (!force && consumed - this.advertised < this.host.window / 4) return;
@@ -248,6 +290,8 @@ export class TunnelStream {
       }
     }
     this.onCredit(consumed);
+    // The socket may have taken more since the state was reported (the client reports in its hello).
+    this.advertise(this.finReceived);
   }
 
   /** The peer no longer knows this stream: it finished it, or reset it while we were apart. */

@@ -40,6 +40,10 @@ export class UwsTransport implements Transport {
     return this.ws.getUserData().id;
   }
 
+  get client(): string {
+    return this.ws.getUserData().client;
+  }
+
   send(frame: Buffer): void {
     if (this.closed) return;
     corkSocket = this.ws;
