@@ -292,6 +292,8 @@ export class TunnelStream implements Guarded {
     this.onCredit(consumed);
     // The socket may have taken more since the state was reported (the client reports in its hello).
     this.advertise(this.finReceived);
+    // Reporting the state may itself have completed the stream (its last credit went with it).
+    this.endIfComplete();
   }
 
   /** The peer no longer knows this stream: it finished it, or reset it while we were apart. */
