@@ -44,11 +44,14 @@ export class ClientConnection implements Transport {
     ws.on('open', guarded(handler, 'tunnel open', () => this.onOpen()));
     ws.on('message', guarded(handler, 'tunnel message', (data: Buffer) => this.onMessage(data)));
     ws.on('unexpected-response', guarded(handler, 'tunnel answer', (_request: unknown, response: IncomingMessage) => {
-      this.lose(`HTTP ${String(response.statusCode)} ${response.statusMessage ?? ''}`.trim());
+      const status = `HTTP ${String(response.statusCode)} ${response.statusMessage ?? ''}`.trim();
+      // A websocksy answers 404 to the tunnel subprotocol anywhere but on its tunnel path.
+      if (response.statusCode === 404) this.refuse(this.notATunnel(`it answered ${status}`));
+      else this.lose(status);
     }));
     ws.on('error', guarded(handler, 'tunnel error', (error: Error) => {
       // `ws` fails the handshake itself when the answer lacks the offered subprotocol.
-      if (/subprotocol/i.test(error.message)) this.refuse(this.notATunnel());
+      if (/subprotocol/i.test(error.message)) this.refuse(this.notATunnel(`it did not accept the ${TUNNEL_SUBPROTOCOL} subprotocol`));
       else this.lose(errorMessage(error));
     }));
     ws.on('close', guarded(handler, 'tunnel close', (code: number, reason: Buffer) => {
@@ -78,14 +81,14 @@ export class ClientConnection implements Transport {
 
   private onOpen(): void {
     if (this.ws.protocol !== TUNNEL_SUBPROTOCOL) {
-      this.refuse(this.notATunnel());
+      this.refuse(this.notATunnel(`it did not accept the ${TUNNEL_SUBPROTOCOL} subprotocol`));
       return;
     }
     this.send(encodeJson(FrameType.control, 0, this.handler.hello()));
   }
 
-  private notATunnel(): string {
-    return `${this.url} is not a websocksy tunnel endpoint (it did not accept the ${TUNNEL_SUBPROTOCOL} subprotocol); the token was not sent`;
+  private notATunnel(why: string): string {
+    return `${this.url} is not a websocksy tunnel endpoint (${why}); the token was not sent`;
   }
 
   private onMessage(data: Buffer): void {
