@@ -17,9 +17,10 @@ export interface Started {
 }
 
 /** Spawns `command` in its own process group and resolves once its output matches `ready`. */
-export async function startProcess(command: string, args: readonly string[], ready: RegExp, cwd: string, timeoutMs = 15_000): Promise<Started> {
+export async function startProcess(command: string, args: readonly string[], ready: RegExp, cwd: string, timeoutMs = 15_000, env: NodeJS.ProcessEnv = process.env): Promise<Started> {
   const child = spawn(command, args, {
     cwd,
+    env,
     detached: true,
     stdio: ['pipe', 'pipe', 'pipe'],
   });
