@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { freePort } from './helpers/instances.js';
 import { tempDir } from './helpers/peers.js';
 import { Random, testSeed } from './helpers/random.js';
 import { ChaosRelay, dial, exchange, exchangeServer, fetchStatus, pattern, rssBytes, startForward, startTunnelServer } from './helpers/tunnel.js';
@@ -20,14 +21,20 @@ test(`100 MB each way through ${CUTS} tunnel cuts and stalls: every stream byte-
   const dir = tempDir('websocksy-chaos-');
   const block = pattern(seed);
   const far = await exchangeServer(block, STREAM_BYTES);
-  const remotePort = 20_000 + random.int(0, 20_000);
+  const remotePort = await freePort();
   const server = await startTunnelServer(dir.path, `chaos ${TOKEN} connect=127.0.0.1:${far.port} listen=127.0.0.1:${remotePort}\n`);
   const relay = new ChaosRelay(server.port);
   await relay.start();
   const client = await startForward(
     ['-L', `0:127.0.0.1:${far.port}`, '-R', `127.0.0.1:${remotePort}:127.0.0.1:${far.port}`, `ws://chaos@127.0.0.1:${relay.port}/.tunnel`, '--token', TOKEN],
     1,
-  );
+  ).catch(async (error: unknown) => {
+    await relay.close();
+    await server.stop();
+    await far.close();
+    dir.remove();
+    throw error;
+  });
   const started = Date.now();
   let cuts = 0;
   let stalls = 0;

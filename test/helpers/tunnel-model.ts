@@ -49,7 +49,14 @@ export class ModelApp {
   constructor(
     readonly socket: PipeEnd,
     readonly send: Buffer,
+    /** Destroys its socket after this many bytes instead of ending it (null: ends normally). */
+    readonly abortAfter: number | null = null,
   ) {}
+
+  /** Its stream is over for it: the other side's end arrived, or its socket is gone. */
+  get over(): boolean {
+    return this.ended || this.socket.destroyed;
+  }
 
   get received(): string {
     return this.receivedHash.copy().digest('hex');
@@ -67,6 +74,8 @@ export interface ModelStream {
   readonly opener: ModelApp;
   /** What the dialled side's application sends. */
   readonly dialledBytes: number;
+  /** Which application aborts the stream (destroys its socket mid-way), if any. */
+  readonly abortedBy: 'opener' | 'dialled' | null;
   dialled: ModelApp | null;
 }
 
@@ -217,10 +226,11 @@ export class TunnelModel {
   }
 
   /** Opens a stream from `side` whose applications send `openerBytes` and `dialledBytes`. */
-  open(side: 'client' | 'server', openerBytes: number, dialledBytes: number): ModelStream {
+  open(side: 'client' | 'server', openerBytes: number, dialledBytes: number, abortedBy: ModelStream['abortedBy'] = null): ModelStream {
     const index = this.streams.length;
     const [app, tunnelEnd] = PipeEnd.pair();
-    const stream: ModelStream = { index, openedBy: side, opener: new ModelApp(app, this.random.bytes(openerBytes)), dialledBytes, dialled: null };
+    const abortAfter = abortedBy === 'opener' ? this.random.int(0, openerBytes) : null;
+    const stream: ModelStream = { index, openedBy: side, opener: new ModelApp(app, this.random.bytes(openerBytes), abortAfter), dialledBytes, abortedBy, dialled: null };
     this.streams.push(stream);
     const owner = side === 'client' ? this.client : this.server;
     if (owner.session.open(tunnelEnd, { host: 'model', port: index }) === null) throw new Error('session refused a stream');
@@ -235,7 +245,8 @@ export class TunnelModel {
     return new Promise((resolve) => {
       setTimeout(() => {
         const [app, tunnelEnd] = PipeEnd.pair();
-        stream.dialled = new ModelApp(app, this.random.bytes(stream.dialledBytes));
+        const abortAfter = stream.abortedBy === 'dialled' ? this.random.int(0, stream.dialledBytes) : null;
+        stream.dialled = new ModelApp(app, this.random.bytes(stream.dialledBytes), abortAfter);
         this.runApp(stream.dialled);
         resolve(tunnelEnd);
       }, this.random.int(0, 3));
@@ -256,9 +267,11 @@ export class TunnelModel {
     socket.on('end', () => (app.ended = true));
     socket.on('error', (error: Error) => (app.closedEarly = error.message));
     let offset = 0;
+    const last = app.abortAfter ?? app.send.length;
     const writeMore = (): void => {
-      while (offset < app.send.length) {
-        const size = random.chance(0.1) ? random.int(65_537, 200_000) : random.int(1, 20_000);
+      if (socket.destroyed) return;
+      while (offset < last) {
+        const size = Math.min(last - offset, random.chance(0.1) ? random.int(65_537, 200_000) : random.int(1, 20_000));
         const chunk = app.send.subarray(offset, offset + size);
         offset += chunk.length;
         if (!socket.write(chunk)) {
@@ -270,6 +283,10 @@ export class TunnelModel {
           return;
         }
       }
+      if (app.abortAfter !== null) {
+        setTimeout(() => socket.destroy(), random.int(0, 5));
+        return;
+      }
       // Half-close at once or a little later.
       if (random.chance(0.5)) socket.end();
       else setTimeout(() => socket.end(), random.int(0, 5));
@@ -277,8 +294,11 @@ export class TunnelModel {
     setTimeout(writeMore, random.int(0, 3));
   }
 
-  /** True when every application got the other's whole stream and its end. */
+  /** True when every application got the other's whole stream and its end, or saw its stream aborted. */
   get allDelivered(): boolean {
-    return this.streams.every((stream) => stream.dialled !== null && stream.opener.ended && stream.dialled.ended);
+    return this.streams.every((stream) => {
+      if (stream.abortedBy === null) return stream.dialled !== null && stream.opener.ended && stream.dialled.ended;
+      return stream.opener.over && (stream.dialled === null || stream.dialled.over);
+    });
   }
 }

@@ -22,8 +22,13 @@ export async function startTunnelServer(dir: string, identities: string, extra =
 /** `websocksy forward ...`; resolves once the tunnel is up (and every remote forward is bound). */
 export async function startForward(args: readonly string[], remoteForwards = 0): Promise<RunningWebsocksy & { ports: number[] }> {
   const running = await startWebsocksyForward(['forward', '--reconnect-min', '0.02', '--reconnect-max', '0.2', ...args]);
-  await running.waitForLog(/tunnel up/);
-  for (let i = 1; i <= remoteForwards; i++) await running.waitForLog(new RegExp(`(remote_port=\\d+[^]*){${i}}`));
+  try {
+    await running.waitForLog(/tunnel up/);
+    for (let i = 1; i <= remoteForwards; i++) await running.waitForLog(new RegExp(`(remote_port=\\d+[^]*){${i}}`));
+  } catch (error) {
+    await running.stop();
+    throw error;
+  }
   return running;
 }
 
