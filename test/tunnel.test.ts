@@ -194,6 +194,11 @@ describe('tunnel configuration errors name the file, line and key', () => {
       assert.equal(ids.code, 1);
       assert.match(ids.stderr, /ids:1: connect of identity "alice": "10\.0\.0\.0\/33" has a bad prefix length/);
       assert.doesNotMatch(ids.stderr, /tok\b/);
+      writeFileSync(`${cfgDir.path}/d.cfg`, `[tunnel]\nidentities = ${cfgDir.path}/ids-ok\nmax-sessions = 0\n`);
+      writeFileSync(`${cfgDir.path}/ids-ok`, 'alice tok\n');
+      const sessions = await runWebsocksy([`${cfgDir.path}/d.cfg`]);
+      assert.equal(sessions.code, 1);
+      assert.match(sessions.stderr, /d\.cfg:3 \[tunnel\]: max-sessions: "0" is not a whole number from 1 to 1000/);
     } finally {
       cfgDir.remove();
     }
