@@ -19,7 +19,7 @@ import { Refusal } from '../core/refusal.js';
 import { offeredProtocols, type ClientRequest } from '../core/request.js';
 import { ClientResponse } from '../http/client-response.js';
 import type { HttpRoutes } from '../http/routes.js';
-import { reportFault, type Guarded } from '../lib/guard.js';
+import { reportFault, runGuarded, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
 import { TUNNEL_SUBPROTOCOL } from '../tunnel/protocol.js';
 import { checkHandshake, looksLikeUpgrade } from './handshake.js';
@@ -130,7 +130,7 @@ export class Front {
       const key = req.getHeader('sec-websocket-key');
       const answer = new PendingUpgrade(res, read, key, '', context, this.pending);
       if (refusal !== null) answer.refuse(refusal);
-      else endpoint.upgrade(read, answer);
+      else runGuarded(answer, `${endpoint.name} upgrade`, () => endpoint.upgrade(read, answer));
     } catch (error) {
       reportFault(requestOwner(res, id), `${endpoint.name} upgrade`, error);
     }
