@@ -236,15 +236,16 @@ export class Bridge implements PeerEvents, FrameSink, Guarded {
   /** The guard caught a throw in code working for this bridge: close it alone. */
   abortAfterFault(reason: string): void {
     this.peerUnusable = true;
-    if (this.ws !== null) {
-      this.close(WsCloseCode.unexpected, reason);
-      return;
-    }
-    // The client is gone (the throw came from its close handler or from the peer's finish).
-    if (this.phase !== 'done') {
-      this.phase = 'client-gone';
-      this.peerFinished(this.peer.destroy());
-    }
+    if (this.ws !== null) this.close(WsCloseCode.unexpected, reason);
+    else this.abandon();
+  }
+
+  /** The client is gone and its close handling failed: drop the peer and finish, touching nothing of the socket. */
+  abandon(): void {
+    this.ws = null;
+    if (this.phase === 'done') return;
+    this.phase = 'client-gone';
+    this.peerFinished(this.peer.destroy());
   }
 
   peerData(chunk: Buffer): void {

@@ -18,7 +18,7 @@ const closedSockets = new WeakSet<object>();
 
 /** The endpoint's own owner (a bridge, a relay) is closed first; the socket, if still open, then gets 1011. */
 function ownerOf<D extends SocketData>(endpoint: WsEndpoint<D>, ws: WebSocket<D>): Guarded {
-  const inner = endpoint.ownerOf?.(ws) ?? null;
+  const inner = endpoint.ownerOf?.(ws, closedSockets.has(ws)) ?? null;
   return {
     logFields: inner?.logFields ?? { id: ws.getUserData().id, endpoint: endpoint.name },
     abortAfterFault: (reason) => {
