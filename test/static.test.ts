@@ -32,6 +32,8 @@ describe('static grammars', () => {
     assert.deepEqual(staticNames('/a%20b/./c/'), { kind: 'names', names: ['a b', 'c'], folder: true });
     assert.deepEqual(staticNames(''), { kind: 'names', names: [], folder: false });
     assert.deepEqual(staticNames('/'), { kind: 'names', names: [], folder: true });
+    // uWS decodes raw UTF-8 in the request line: the name is the same as its escapes.
+    assert.deepEqual(staticNames('/caf\u00e9/caf%C3%A9'), { kind: 'names', names: ['caf\u00e9', 'caf\u00e9'], folder: false });
     for (const bad of ['/../x', '/a/..', '/..%2fx', '/%2e%2e/x', '/a%2fb', '/a%5cb', '/%00', '/%E0%A4%A']) assert.equal(staticNames(bad).kind, 'refused', bad);
   });
 
@@ -122,10 +124,11 @@ describe('static folders', { timeout: 60_000 }, () => {
   };
 
   before(async () => {
-    for (const sub of ['sub', 'empty-folder', 'links', '.git', '.well-known', 'sub/.well-known']) mkdirSync(`${www}/${sub}`, { recursive: true });
+    for (const sub of ['sub', 'caf\u00e9', 'empty-folder', 'links', '.git', '.well-known', 'sub/.well-known']) mkdirSync(`${www}/${sub}`, { recursive: true });
     file('index.html', '<p>index</p>');
     file('sub/index.html', '<a href="page.html">page</a>');
     file('sub/page.html', 'page');
+    file('caf\u00e9/index.html', 'accented');
     file('text.txt', '0123456789'.repeat(100));
     file('big.bin', big);
     file('empty.txt', '');
@@ -213,6 +216,12 @@ describe('static folders', { timeout: 60_000 }, () => {
     assert.equal((await get('/files/empty-folder/')).status, 404, 'a folder without index.html is not listed');
     assert.equal((await get('/files/text.txt/')).status, 404);
     assert.equal((await get('/files/sub/page.html')).body.toString(), 'page');
+    // A name sent as raw UTF-8 (socket.write encodes the string so) is found, and redirected escaped.
+    const raw = await rawRequest(server.port, 'GET /files/caf\u00e9 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    assert.deepEqual([raw.status, raw.headers.get('location')], [301, '/files/caf%C3%A9/']);
+    const escaped = await get('/files/caf%C3%A9/');
+    assert.deepEqual([escaped.status, escaped.body.toString()], [200, 'accented']);
+    assert.equal((await rawRequest(server.port, 'GET /files/caf\u00e9/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).body, 'accented');
   });
 
   test('If-None-Match (weak, lists, *) and If-Modified-Since answer 304 without a body; If-None-Match wins', async () => {

@@ -24,6 +24,15 @@ function headerValues(request: ClientRequest, name: string): string[] {
   return request.headers.filter(([key]) => key === name).map(([, value]) => value);
 }
 
+/**
+ * uWS decodes a request line's raw UTF-8 into the path (`/café`; bad bytes become U+FFFD, so
+ * no lone surrogate reaches encodeURIComponent): escaped again, it is a URI for the Location
+ * header (`/caf%C3%A9`). The rest of a normalised path is printable ASCII already.
+ */
+function asUri(path: string): string {
+  return path.replace(/[^\x00-\x7f]+/g, (text) => encodeURIComponent(text));
+}
+
 function closeFile(file: StaticFile, fields: LogFields): void {
   file.handle.close().catch((error: unknown) => log.warn('static file close failed', { ...fields, why: errorMessage(error) }));
 }
@@ -96,7 +105,7 @@ export function serveStatic(res: HttpResponse, request: ClientRequest, route: Ro
       if (found.kind === 'file' && !answer.usable) closeFile(found.file, fields);
       if (!answer.usable) return;
       if (found.kind === 'folder') {
-        answer.fail('301 Moved Permanently', 'Moved permanently', { Location: `${request.path}/${request.search}` });
+        answer.fail('301 Moved Permanently', 'Moved permanently', { Location: asUri(`${request.path}/${request.search}`) });
       } else if (found.kind === 'missing') {
         (found.suspicious ? log.warn : log.debug)('static not found', { ...fields, why: found.why });
         answer.fail('404 Not Found', 'Not found');
