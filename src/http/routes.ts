@@ -67,7 +67,7 @@ export class HttpRoutes {
       return;
     }
     if (target.kind === 'static') {
-      serveStatic(res, request, route, target.root);
+      serveStatic(res, request, route, target);
       return;
     }
     const trustedClient = this.options.isTrustedProxy(request.clientAddress);
