@@ -42,6 +42,11 @@ export class ClientResponse implements Guarded {
     });
   }
 
+  /** The answer to `request`: its id, whether a body is still to come, whether it is a HEAD. */
+  static answering(res: HttpResponse, request: { readonly id: number; readonly method: string; readonly hasBody?: boolean }): ClientResponse {
+    return new ClientResponse(res, request.id, request.hasBody ?? false, request.method === 'HEAD');
+  }
+
   get logFields(): { id: number } {
     return { id: this.id };
   }

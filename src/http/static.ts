@@ -83,7 +83,7 @@ function respond(answer: ClientResponse, request: ClientRequest, file: StaticFil
 }
 
 export function serveStatic(res: HttpResponse, request: ClientRequest, route: Route, target: StaticTarget): void {
-  const answer = new ClientResponse(res, request.id, request.hasBody, request.method === 'HEAD');
+  const answer = ClientResponse.answering(res, request);
   if (request.method !== 'GET' && request.method !== 'HEAD') {
     answer.fail('405 Method Not Allowed', 'Method not allowed', { Allow: 'GET, HEAD' });
     return;
