@@ -52,6 +52,27 @@ describe('handshake failures', () => {
     }
   });
 
+  test('a 24-character key that is not the base64 of 16 bytes gets 400 (RFC 6455 §4.2.1)', async () => {
+    for (const key of ['!!!!!!!!!!!!!!!!!!!!!!==', 'dGhlIHNhbXBsZSBub25jZR==', 'dGhlIHNhbXBsZSBub25jZQ=x', 'dGhlIHNhbXBsZSBub25jZQ']) {
+      const answer = await rawRequest(server.port, upgradeRequest('/', [], { 'Sec-WebSocket-Key': key }));
+      assert.equal(answer.status, 400, `key ${key}`);
+    }
+  });
+
+  test('a repeated Sec-WebSocket-Key or -Version gets 400, even when uWS would take the first', async () => {
+    for (const extra of ['Sec-WebSocket-Key: AQIDBAUGBwgJCgsMDQ4PEA==', 'Sec-WebSocket-Version: 8', 'Sec-WebSocket-Version: 13']) {
+      const answer = await rawRequest(server.port, upgradeRequest('/', [extra]));
+      assert.equal(answer.status, 400, extra);
+    }
+    await server.waitForLog(/refused .*why="header sec-websocket-version appears more than once"/);
+  });
+
+  test('upgrades are answered from a corked callback: uWS never warns about writes outside one', async () => {
+    const clients = await Promise.all(Array.from({ length: 50 }, () => connect(server.url)));
+    await Promise.all(clients.map(closeClient));
+    assert.doesNotMatch(server.log(), /corked callback/);
+  });
+
   test('a missing Upgrade or Connection header gets 400', async () => {
     for (const overrides of [{ Connection: 'keep-alive' }, { Upgrade: 'h2c' }]) {
       const answer = await rawRequest(server.port, upgradeRequest('/', [], overrides));
