@@ -102,7 +102,7 @@ describe('defaultpeer', () => {
 
   test('bad hosts and ports are refused with what is accepted', () => {
     for (const port of ['0', '65536', 'http', '', '+1', '1e3', ' 22', '0x50', '-1', '123456']) {
-      rejects('port', port, /is not a port \(expected a decimal number from 1 to 65535\)/);
+      rejects('port', port, /is not a port \(a whole number from 1 to 65535\)/);
     }
     for (const host of ['tcp://h:http', 'tcp://h:', 'tcp://h:99999', 'tcp://[::1]:']) rejects('host', host, /is not a port/);
     rejects('host', 'tcp://::1', /IPv6 addresses need brackets/);

@@ -222,6 +222,42 @@ describe('peer failures', () => {
     }
   });
 
+  test('a peer that writes 20 MiB and closes: a slow client still gets every byte, then 1000', async () => {
+    const total = 20 * 1024 * 1024;
+    const block = randomBytes(64 * 1024);
+    const peer = await streamServer((socket) => {
+      for (let sent = 0; sent < total; sent += block.length) socket.write(block);
+      socket.end();
+    });
+    try {
+      // A client buffer above the total: all of it can sit in uWS's queue when the peer's EOF comes.
+      await withBridge(peer.address, ['-c', 'framing=binary', '--client-buffer', '64m'], async (server) => {
+        const client = await connect(server.url);
+        const socket = (client.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+        socket.pause();
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        const hash = createHash('sha256');
+        let bytes = 0;
+        client.ws.on('message', (data: Buffer) => {
+          bytes += data.length;
+          hash.update(data);
+        });
+        socket.resume();
+        const { code } = await client.closed(10_000);
+        const expected = createHash('sha256');
+        for (let sent = 0; sent < total; sent += block.length) expected.update(block);
+        assert.equal(bytes, total);
+        assert.equal(hash.digest('hex'), expected.digest('hex'));
+        assert.equal(code, 1000);
+        const line = await server.waitForLog(/close id=1 .*/);
+        assert.match(line, new RegExp(`to_client=${total} `));
+        assert.doesNotMatch(line, /undelivered/);
+      });
+    } finally {
+      await peer.close();
+    }
+  });
+
   test('a peer that resets ends the client with 1011 and says why', async () => {
     const peer = await streamServer((socket) => {
       socket.once('data', () => socket.resetAndDestroy());

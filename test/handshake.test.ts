@@ -3,12 +3,13 @@
  * subprotocols are negotiated as websocksy does.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { closeClient, connect } from './helpers/client.js';
 import { blackholeOrSkip } from './helpers/blackhole.js';
 import { rawRequest, upgradeRequest } from './helpers/http.js';
-import { tcpEcho, type Peer } from './helpers/peers.js';
+import { tcpEcho, tempDir, type Peer } from './helpers/peers.js';
 import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
 
 describe('handshake failures', () => {
@@ -50,6 +51,27 @@ describe('handshake failures', () => {
       assert.equal(answer.status, 400, `key ${JSON.stringify(key)}`);
       assert.match(answer.body, /Sec-WebSocket-Key/);
     }
+  });
+
+  test('a 24-character key that is not the base64 of 16 bytes gets 400 (RFC 6455 §4.2.1)', async () => {
+    for (const key of ['!!!!!!!!!!!!!!!!!!!!!!==', 'dGhlIHNhbXBsZSBub25jZR==', 'dGhlIHNhbXBsZSBub25jZQ=x', 'dGhlIHNhbXBsZSBub25jZQ']) {
+      const answer = await rawRequest(server.port, upgradeRequest('/', [], { 'Sec-WebSocket-Key': key }));
+      assert.equal(answer.status, 400, `key ${key}`);
+    }
+  });
+
+  test('a repeated Sec-WebSocket-Key or -Version gets 400, even when uWS would take the first', async () => {
+    for (const extra of ['Sec-WebSocket-Key: AQIDBAUGBwgJCgsMDQ4PEA==', 'Sec-WebSocket-Version: 8', 'Sec-WebSocket-Version: 13']) {
+      const answer = await rawRequest(server.port, upgradeRequest('/', [extra]));
+      assert.equal(answer.status, 400, extra);
+    }
+    await server.waitForLog(/refused .*why="header sec-websocket-version appears more than once"/);
+  });
+
+  test('upgrades are answered from a corked callback: uWS never warns about writes outside one', async () => {
+    const clients = await Promise.all(Array.from({ length: 50 }, () => connect(server.url)));
+    await Promise.all(clients.map(closeClient));
+    assert.doesNotMatch(server.log(), /corked callback/);
   });
 
   test('a missing Upgrade or Connection header gets 400', async () => {
@@ -181,5 +203,47 @@ describe('subprotocols', () => {
     } finally {
       await server.stop();
     }
+  });
+});
+
+describe('handshakes in flight are bounded in time and in number', () => {
+  const dir = tempDir('websocksy-pending-');
+  let echo: Peer;
+  let server: RunningWebsocksy;
+  before(async () => {
+    echo = await tcpEcho();
+    writeFileSync(
+      `${dir.path}/backend_stalls.mjs`,
+      `export default () => ({ name: 'stalls', query: (q) => q.endpoint.startsWith('/never') ? new Promise(() => undefined) : { host: '${echo.address}' } });\n`,
+    );
+    server = await startWebsocksy(['-l', '127.0.0.1', '-p', '0', '-P', dir.path, '-b', 'stalls', '--backend-timeout', '1', '--max-handshakes', '2']);
+  });
+  after(async () => {
+    await server.stop();
+    await echo.close();
+    dir.remove();
+  });
+
+  test('a backend that never answers: 504 after backend-timeout', async () => {
+    const started = Date.now();
+    const answer = await rawRequest(server.port, upgradeRequest('/never'), 5000);
+    assert.equal(answer.status, 504);
+    assert.ok(Date.now() - started >= 900, 'answered only after the timeout');
+    await server.waitForLog(/refused .*status="504 Gateway Timeout" why="backend \\"stalls\\" did not answer within 1000 ms"/);
+  });
+
+  test('past max-handshakes waiting at once, a new upgrade gets 503 with Retry-After at once', async () => {
+    const waiting = [rawRequest(server.port, upgradeRequest('/never-1'), 5000), rawRequest(server.port, upgradeRequest('/never-2'), 5000)];
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const started = Date.now();
+    const refused = await rawRequest(server.port, upgradeRequest('/echo'));
+    assert.equal(refused.status, 503);
+    assert.equal(refused.headers.get('retry-after'), '1');
+    assert.ok(Date.now() - started < 500);
+    assert.deepEqual((await Promise.all(waiting)).map((answer) => answer.status), [504, 504]);
+    const client = await connect(`${server.url}/echo`);
+    client.ws.send('room again');
+    assert.equal((await client.next()).data.toString(), 'room again');
+    await closeClient(client);
   });
 });

@@ -3,6 +3,8 @@
  *   to = http://host:port/base      an HTTP upstream (with via = NAME: through a tunnel)
  *   websocket = ws://host:port/path a remote WebSocket
  *   static = /srv/www               a folder
+ *   max-age = 3600                  static only: seconds a cache may keep a file without
+ *                                   asking (default: none, every use revalidates)
  *   host = keep | rewrite           the Host header sent upstream (default rewrite)
  *   timeout = 30                    seconds an upstream may take to answer once the request
  *                                   is sent (default 30)
@@ -12,12 +14,14 @@ import { realpathSync, statSync } from 'node:fs';
 import { normalisePath } from '../front/path.js';
 import { normalisePrefix, type Route, type RouteTarget } from '../http/route-table.js';
 import { errorCode, errorMessage } from '../lib/errors.js';
-import { parseSeconds } from '../lib/grammar.js';
+import { parseCount, parseSeconds } from '../lib/grammar.js';
 import { parseConfigUrl } from '../lib/url.js';
 import type { TunnelConfig } from '../tunnel/options.js';
 import { ConfigError, pathFrom, SECTION_START, sectionOf, type Setting, type SettingOrigin } from './settings.js';
 
 export const DEFAULT_TIMEOUT_SECONDS = 30;
+/** One year: RFC 2616 §14.21 already asked servers not to promise freshness beyond it. */
+const MAX_AGE_LIMIT = 365 * 86400;
 
 interface Draft {
   readonly prefix: string;
@@ -26,6 +30,7 @@ interface Draft {
   via?: { name: string; origin: SettingOrigin };
   websocket?: URL;
   static?: string;
+  maxAge?: { seconds: number; origin: SettingOrigin };
   host: 'keep' | 'rewrite';
   timeoutMs: number;
   readonly seen: Set<string>;
@@ -57,7 +62,8 @@ function apply(draft: Draft, key: string, value: string, origin: SettingOrigin):
     if (mode !== 'keep' && mode !== 'rewrite') throw new Error(`"${value}" is neither keep nor rewrite`);
     draft.host = mode;
   } else if (key === 'timeout') draft.timeoutMs = parseSeconds(value, 0.01, 86400) * 1000;
-  else throw new Error('unknown key (known: to, via, websocket, static, host, timeout)');
+  else if (key === 'max-age') draft.maxAge = { seconds: parseCount(value, 0, MAX_AGE_LIMIT), origin };
+  else throw new Error('unknown key (known: to, via, websocket, static, host, timeout, max-age)');
 }
 
 function finish(draft: Draft, tunnels: TunnelConfig): Route {
@@ -67,6 +73,7 @@ function finish(draft: Draft, tunnels: TunnelConfig): Route {
   // Those paths are registered with uWS already; the same pattern twice aborts the process.
   const taken = [tunnels.server?.path, tunnels.statusPath].find((path) => path != null && normalisePrefix(path) === draft.prefix);
   if (taken !== undefined) throw new ConfigError(`${name}: ${draft.prefix} is the tunnel or status path`, draft.origin);
+  if (draft.maxAge !== undefined && draft.static === undefined) throw new ConfigError('max-age: only a route with "static = DIR" sets it', draft.maxAge.origin);
   let target: RouteTarget;
   if (draft.to !== undefined) {
     const via = draft.via?.name ?? null;
@@ -81,7 +88,7 @@ function finish(draft: Draft, tunnels: TunnelConfig): Route {
     if (draft.prefix === '/') throw new ConfigError(`${name}: a websocket route needs a prefix other than /, which is the bridge's`, draft.origin);
     target = { kind: 'websocket', url: draft.websocket };
   } else {
-    target = { kind: 'static', root: draft.static as string };
+    target = { kind: 'static', root: draft.static as string, maxAge: draft.maxAge?.seconds ?? null };
   }
   return { prefix: draft.prefix, target, host: draft.host, timeoutMs: draft.timeoutMs };
 }

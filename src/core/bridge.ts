@@ -19,7 +19,7 @@ import { FramingFailure, PeerFramer, type FrameSink } from './framer.js';
 import type { PeerConnection, PeerEvents } from './peer.js';
 import { aboveHighWater, drainedBelowLowWater, notReading, overflowed, SendOverflowError, sendMessage, type CloseDecision } from './send-policy.js';
 import { errorCode, errorMessage } from '../lib/errors.js';
-import { reportFault, type Guarded } from '../lib/guard.js';
+import { noteFault, reportFault, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
 import { closeReason } from '../lib/text.js';
 
@@ -198,12 +198,15 @@ export class Bridge implements PeerEvents, FrameSink, Guarded {
     else this.peer.finish(PEER_LINGER_MS, (undelivered) => this.peerFinished(undelivered));
   }
 
-  /** The framing function's release call (data === null) runs plugin code: guarded like any other. */
+  /**
+   * The framing function's release call (data === null) runs plugin code: a throw is logged and
+   * counted like any other, and the peer is still finished, as nothing it was sent is lost.
+   */
   private releaseFraming(): void {
     try {
       this.framer.close();
     } catch (error) {
-      log.error('framing release failed', { id: this.description.id, framing: this.description.framing.name, error: errorMessage(error) });
+      noteFault(this, `framing "${this.description.framing.name}" release`, error);
     }
   }
 
@@ -233,15 +236,16 @@ export class Bridge implements PeerEvents, FrameSink, Guarded {
   /** The guard caught a throw in code working for this bridge: close it alone. */
   abortAfterFault(reason: string): void {
     this.peerUnusable = true;
-    if (this.ws !== null) {
-      this.close(WsCloseCode.unexpected, reason);
-      return;
-    }
-    // The client is gone (the throw came from its close handler or from the peer's finish).
-    if (this.phase !== 'done') {
-      this.phase = 'client-gone';
-      this.peerFinished(this.peer.destroy());
-    }
+    if (this.ws !== null) this.close(WsCloseCode.unexpected, reason);
+    else this.abandon();
+  }
+
+  /** The client is gone and its close handling failed: drop the peer and finish, touching nothing of the socket. */
+  abandon(): void {
+    this.ws = null;
+    if (this.phase === 'done') return;
+    this.phase = 'client-gone';
+    this.peerFinished(this.peer.destroy());
   }
 
   peerData(chunk: Buffer): void {
@@ -267,15 +271,21 @@ export class Bridge implements PeerEvents, FrameSink, Guarded {
     }
   }
 
-  /** Runs inside ws.cork(): exceptions must not cross into uWS, so they are kept for peerData. */
+  /**
+   * Runs inside ws.cork(): exceptions must not cross into uWS, so they are kept for peerData. A
+   * framing function that throws (plugin code) is a fault like any other: logged and counted,
+   * and its connection closes with 1011.
+   */
   pushChunk(): void {
     try {
       this.framer.push(this.chunk as Buffer);
     } catch (error) {
-      this.framingFailure =
-        error instanceof FramingFailure || error instanceof SendOverflowError
-          ? error
-          : new FramingFailure(WsCloseCode.unexpected, `framing "${this.description.framing.name}" failed: ${errorMessage(error)}`);
+      if (error instanceof FramingFailure || error instanceof SendOverflowError) {
+        this.framingFailure = error;
+        return;
+      }
+      noteFault(this, `framing "${this.description.framing.name}"`, error);
+      this.framingFailure = new FramingFailure(WsCloseCode.unexpected, `framing "${this.description.framing.name}" failed: ${errorMessage(error)}`);
     }
   }
 

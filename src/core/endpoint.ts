@@ -44,7 +44,8 @@ export interface WsEndpoint<D extends SocketData> {
   pong?(ws: WebSocket<D>): void;
   /**
    * Who is closed when the endpoint's code throws for `ws` (default: the socket, with 1011).
-   * Also asked after a throw in the close handler, when the socket is already gone.
+   * `socketClosed` is true after a throw in the close handler: the socket is gone, and what
+   * hangs on it (a peer, an upstream) must be released without touching it.
    */
-  ownerOf?(ws: WebSocket<D>): Guarded | null;
+  ownerOf?(ws: WebSocket<D>, socketClosed: boolean): Guarded | null;
 }

@@ -4,6 +4,8 @@
  * Unlike websocksy, IPv6 literals work (`tcp://[::1]:5900`) and the port in the host wins.
  */
 import type { PeerTransport } from './api.js';
+import { errorMessage } from '../lib/errors.js';
+import { parsePort as parseGrammarPort } from '../lib/grammar.js';
 
 export class PeerAddressError extends Error {
   override name = 'PeerAddressError';
@@ -28,14 +30,13 @@ const SCHEMES: ReadonlyMap<string, PeerTransport> = new Map([
   ['unix-dgram', 'unix-dgram'],
 ]);
 
-/** A decimal port from 1 to 65535; `address` names the context in the error. */
+/** A port from 1 to 65535 (the one port grammar, lib/grammar.ts); `address` names the context in the error. */
 export function parsePort(text: string, address?: string): number {
-  const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
-  if (!(port >= 1 && port <= 65535)) {
-    const where = address === undefined ? '' : ` in peer address "${address}"`;
-    throw new PeerAddressError(`"${text}" is not a port${where} (expected a decimal number from 1 to 65535)`);
+  try {
+    return parseGrammarPort(text);
+  } catch (error) {
+    throw new PeerAddressError(address === undefined ? errorMessage(error) : `${errorMessage(error)} in peer address "${address}"`);
   }
-  return port;
 }
 
 /** Splits `host[:port]` and `[v6]:port`; the port is undefined when absent. */

@@ -19,7 +19,7 @@ import { Refusal } from '../core/refusal.js';
 import { offeredProtocols, type ClientRequest } from '../core/request.js';
 import { ClientResponse } from '../http/client-response.js';
 import type { HttpRoutes } from '../http/routes.js';
-import { reportFault, type Guarded } from '../lib/guard.js';
+import { reportFault, runGuarded, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
 import { TUNNEL_SUBPROTOCOL } from '../tunnel/protocol.js';
 import { checkHandshake, looksLikeUpgrade } from './handshake.js';
@@ -130,7 +130,7 @@ export class Front {
       const key = req.getHeader('sec-websocket-key');
       const answer = new PendingUpgrade(res, read, key, '', context, this.pending);
       if (refusal !== null) answer.refuse(refusal);
-      else endpoint.upgrade(read, answer);
+      else runGuarded(answer, `${endpoint.name} upgrade`, () => endpoint.upgrade(read, answer));
     } catch (error) {
       reportFault(requestOwner(res, id), `${endpoint.name} upgrade`, error);
     }
@@ -150,7 +150,7 @@ export class Front {
   private refuseRequest(res: HttpResponse, read: RefusedRequest, plain: boolean): void {
     const { refusal } = read;
     log.info('refused', { id: read.id, client: read.clientAddress, method: plain ? read.method : undefined, endpoint: read.rawPath, status: refusal.statusLine, why: refusal.detail });
-    new ClientResponse(res, read.id).refuse(refusal, true);
+    ClientResponse.answering(res, read).refuse(refusal, true);
   }
 
   private dispatch(res: HttpResponse, request: ClientRequest): void {
@@ -159,7 +159,7 @@ export class Front {
       // uWS sends WebSocket routes only handshakes with a 24-character key; the rest land here.
       const refusal = checkHandshake(request) ?? new Refusal(404, 'No WebSocket endpoint here', `no WebSocket endpoint for ${request.path}`);
       log.info('refused', { id: request.id, client: request.clientAddress, endpoint: request.path + request.search, status: refusal.statusLine, why: refusal.detail });
-      new ClientResponse(res, request.id, request.hasBody).refuse(refusal, true);
+      ClientResponse.answering(res, request).refuse(refusal, true);
       return;
     }
     if (status !== null && (status.path === null || request.path === status.path) && (request.method === 'GET' || request.method === 'HEAD')) {
@@ -171,7 +171,7 @@ export class Front {
       routes.serve(res, request, route);
       return;
     }
-    const answer = new ClientResponse(res, request.id, request.hasBody);
+    const answer = ClientResponse.answering(res, request);
     let refusal: Refusal;
     // A port with routes answers what no route claims with 404; a bridge-only port says what it is.
     if (bridge === null || (routes !== null && !routes.empty)) refusal = new Refusal(404, 'Not found', 'no route');

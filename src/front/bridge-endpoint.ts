@@ -107,7 +107,8 @@ export class BridgeEndpoint implements WsEndpoint<BridgeData> {
     ws.getUserData().bridge.onClientClosed(code, reason);
   }
 
-  ownerOf(ws: WebSocket<BridgeData>): Guarded {
-    return ws.getUserData().bridge;
+  ownerOf(ws: WebSocket<BridgeData>, socketClosed: boolean): Guarded {
+    const { bridge } = ws.getUserData();
+    return socketClosed ? { logFields: bridge.logFields, abortAfterFault: () => bridge.abandon() } : bridge;
   }
 }

@@ -9,6 +9,7 @@ import type { SocketData, UpgradeAnswer } from '../core/endpoint.js';
 import { Refusal } from '../core/refusal.js';
 import type { ClientRequest } from '../core/request.js';
 import { ClientResponse } from '../http/client-response.js';
+import { runGuarded, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
 
 export class PendingUpgrades {
@@ -30,11 +31,11 @@ export class PendingUpgrades {
 
   /** Answers every upgrade still waiting (shutdown). */
   refuseAll(refusal: Refusal): void {
-    for (const upgrade of [...this.pending]) upgrade.refuse(refusal);
+    for (const upgrade of [...this.pending]) runGuarded(upgrade, 'shutdown', () => upgrade.refuse(refusal));
   }
 }
 
-export class PendingUpgrade<D extends SocketData> implements UpgradeAnswer<D> {
+export class PendingUpgrade<D extends SocketData> implements UpgradeAnswer<D>, Guarded {
   settled = false;
   private cancelHandler: (() => void) | null = null;
   private readonly unlink: () => void;
@@ -55,6 +56,16 @@ export class PendingUpgrade<D extends SocketData> implements UpgradeAnswer<D> {
     };
     res.onAborted(() => link.pending?.clientLeft());
     registry.add(this as PendingUpgrade<SocketData>);
+  }
+
+  get logFields(): { id: number } {
+    return { id: this.request.id };
+  }
+
+  /** The endpoint's code threw before answering: a 500, and its preparations are dropped. */
+  abortAfterFault(reason: string): void {
+    this.cancelHandler?.();
+    this.refuse(new Refusal(500, 'Internal error', reason));
   }
 
   onCancel(handler: () => void): void {

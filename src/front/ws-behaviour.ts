@@ -10,13 +10,20 @@ import { WsCloseCode } from '../core/api.js';
 import type { SocketData, WsEndpoint } from '../core/endpoint.js';
 import { reportFault, type Guarded } from '../lib/guard.js';
 
-function ownerOf<D extends SocketData>(endpoint: WsEndpoint<D>, ws: WebSocket<D>, closed: boolean): Guarded {
-  const owner = endpoint.ownerOf?.(ws) ?? null;
-  if (owner !== null) return owner;
+/**
+ * Sockets whose close handler has run. uWS calls it synchronously from end() and close(), after
+ * which any use of the socket throws; this is how the guard knows not to close one twice.
+ */
+const closedSockets = new WeakSet<object>();
+
+/** The endpoint's own owner (a bridge, a relay) is closed first; the socket, if still open, then gets 1011. */
+function ownerOf<D extends SocketData>(endpoint: WsEndpoint<D>, ws: WebSocket<D>): Guarded {
+  const inner = endpoint.ownerOf?.(ws, closedSockets.has(ws)) ?? null;
   return {
-    logFields: { id: ws.getUserData().id, endpoint: endpoint.name },
-    abortAfterFault: () => {
-      if (!closed) ws.end(WsCloseCode.unexpected, 'Internal error');
+    logFields: inner?.logFields ?? { id: ws.getUserData().id, endpoint: endpoint.name },
+    abortAfterFault: (reason) => {
+      inner?.abortAfterFault(reason);
+      if (!closedSockets.has(ws)) ws.end(WsCloseCode.unexpected, 'Internal error');
     },
   };
 }
@@ -34,35 +41,36 @@ export function endpointBehaviour<D extends SocketData>(endpoint: WsEndpoint<D>,
       try {
         endpoint.open(ws);
       } catch (error) {
-        reportFault(ownerOf(endpoint, ws, false), 'open', error);
+        reportFault(ownerOf(endpoint, ws), 'open', error);
       }
     },
     message: (ws, message, isBinary) => {
       try {
         endpoint.message(ws, message, isBinary);
       } catch (error) {
-        reportFault(ownerOf(endpoint, ws, false), 'message', error);
+        reportFault(ownerOf(endpoint, ws), 'message', error);
       }
     },
     drain: (ws) => {
       try {
         endpoint.drain(ws);
       } catch (error) {
-        reportFault(ownerOf(endpoint, ws, false), 'drain', error);
+        reportFault(ownerOf(endpoint, ws), 'drain', error);
       }
     },
     pong: (ws) => {
       try {
         endpoint.pong?.(ws);
       } catch (error) {
-        reportFault(ownerOf(endpoint, ws, false), 'pong', error);
+        reportFault(ownerOf(endpoint, ws), 'pong', error);
       }
     },
     close: (ws, code, reason) => {
+      closedSockets.add(ws);
       try {
         endpoint.close(ws, code, reason);
       } catch (error) {
-        reportFault(ownerOf(endpoint, ws, true), 'close', error);
+        reportFault(ownerOf(endpoint, ws), 'close', error);
       }
     },
   };

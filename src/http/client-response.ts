@@ -29,6 +29,8 @@ export class ClientResponse implements Guarded {
      * unread, and the client would see a reset instead of the answer.
      */
     public bodyPending = false,
+    /** The request is a HEAD: answers carry the headers of their body, and no body. */
+    private readonly headRequest = false,
   ) {
     res.onAborted(() => {
       this.aborted = true;
@@ -38,6 +40,11 @@ export class ClientResponse implements Guarded {
         reportFault(this, 'response aborted', error);
       }
     });
+  }
+
+  /** The answer to `request`: its id, whether a body is still to come, whether it is a HEAD. */
+  static answering(res: HttpResponse, request: { readonly id: number; readonly method: string; readonly hasBody?: boolean }): ClientResponse {
+    return new ClientResponse(res, request.id, request.hasBody ?? false, request.method === 'HEAD');
   }
 
   get logFields(): { id: number } {
@@ -98,7 +105,12 @@ export class ClientResponse implements Guarded {
     this.res.cork(() => {
       this.res.writeStatus(status).writeHeader('Content-Type', 'text/plain; charset=utf-8');
       for (const [name, value] of Object.entries(headers)) this.res.writeHeader(name, value);
-      this.res.end(`${body}\n`, closeConnection);
+      const text = `${body}\n`;
+      if (!this.headRequest) this.res.end(text, closeConnection);
+      // uWS 20.30's endWithoutBody cannot also close (given arguments, it leaves the request
+      // unanswered): a HEAD whose connection must close gets an empty body instead.
+      else if (closeConnection) this.res.end('', true);
+      else this.endWithoutBody(Buffer.byteLength(text));
     });
   }
 

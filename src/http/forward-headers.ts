@@ -72,6 +72,8 @@ export function upstreamRequestHeaders(headers: HeaderList, context: ForwardCont
     else if (name === 'forwarded') forwarded = join(forwarded, value);
     else if (name === 'x-forwarded-proto') proxyProto ||= value;
     else if (name === 'x-forwarded-host') proxyHost ||= value;
+    // One Content-Length: the validator let through only repeats of the same value.
+    else if (name === 'content-length') out[name] = value;
     // Expect is answered on the client's hop (uWS sends its 100 Continue); the body follows anyway.
     else if (!skip.has(name) && name !== 'expect') {
       const previous = out[name];

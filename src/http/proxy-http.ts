@@ -44,7 +44,7 @@ class UpstreamTimeoutError extends Error {
 /** Forwards the request; call from the uWS handler itself (the body's onData must be set there). */
 export function proxyHttp(res: HttpResponse, client: ClientRequest, target: ProxyTarget): void {
   const { route, base } = target;
-  const answer = new ClientResponse(res, client.id, client.hasBody);
+  const answer = ClientResponse.answering(res, client);
   const started = Date.now();
   const fields = { id: client.id, route: route.prefix, method: client.method, path: client.path, upstream: target.label, client: client.clientAddress };
   const headers = upstreamRequestHeaders(client.headers, {

@@ -8,8 +8,11 @@ export type RouteTarget =
   | { readonly kind: 'http'; readonly url: URL; readonly via: string | null }
   /** A remote WebSocket: upgrades on the prefix are proxied message by message. */
   | { readonly kind: 'websocket'; readonly url: URL }
-  /** Files under a folder, GET and HEAD only. */
-  | { readonly kind: 'static'; readonly root: string };
+  /**
+   * Files under a folder (a real path), GET and HEAD only. `maxAge`: seconds a cache may keep
+   * a file without asking again, or null to have it revalidate every time (`no-cache`).
+   */
+  | { readonly kind: 'static'; readonly root: string; readonly maxAge: number | null };
 
 export interface Route {
   /** No trailing slash, except the root route `/`. */

@@ -63,11 +63,11 @@ export class HttpRoutes {
   serve(res: HttpResponse, request: ClientRequest, route: Route): void {
     const target = route.target;
     if (target.kind === 'websocket') {
-      new ClientResponse(res, request.id, request.hasBody).refuse(new Refusal(426, 'WebSocket only', 'plain request on a websocket route', { Upgrade: 'websocket' }));
+      ClientResponse.answering(res, request).refuse(new Refusal(426, 'WebSocket only', 'plain request on a websocket route', { Upgrade: 'websocket' }));
       return;
     }
     if (target.kind === 'static') {
-      serveStatic(res, request, route, target.root);
+      serveStatic(res, request, route, target);
       return;
     }
     const trustedClient = this.options.isTrustedProxy(request.clientAddress);
@@ -78,7 +78,7 @@ export class HttpRoutes {
     const connection = tunnelConnection(this.tunnels, target.via, target.url);
     if (connection === null) {
       log.warn('http tunnel not connected', { id: request.id, route: route.prefix, via: target.via, method: request.method, path: request.path, client: request.clientAddress, status: 503 });
-      new ClientResponse(res, request.id, request.hasBody).fail('503 Service Unavailable', 'Service unavailable');
+      ClientResponse.answering(res, request).fail('503 Service Unavailable', 'Service unavailable');
       return;
     }
     proxyHttp(res, request, { route, base: target.url, connection, label: `${target.url.origin} via ${target.via}`, trustedClient });

@@ -1,95 +1,126 @@
 /*
- * A folder served on a route (`static = DIR`): GET and HEAD, index.html for folders, files
- * streamed with backpressure. A path is decoded segment by segment and refused if any
- * segment decodes to `..` or holds a slash, backslash or NUL (`..%2f`, `%5c`), and the file's
- * real path must still lie in the folder, so neither encoding nor symlinks lead outside it.
+ * A folder served on a route (`static = DIR`) the way a web server serves one: GET and HEAD,
+ * dotfiles hidden, a folder named without its trailing slash redirected to it (so the relative
+ * links of its index.html resolve), validators with conditional requests (304), one byte range
+ * (206/416), Cache-Control, and bodies streamed from the open file with uWS's backpressure.
+ * HEAD answers exactly what GET would, range included, without the body.
  */
-import { createReadStream } from 'node:fs';
-import { realpath, stat } from 'node:fs/promises';
-import { extname, join, sep } from 'node:path';
 import type { HttpResponse } from 'uWebSockets.js';
 import type { ClientRequest } from '../core/request.js';
 import { errorMessage } from '../lib/errors.js';
-import { log } from '../lib/log.js';
+import { guarded } from '../lib/guard.js';
+import { log, type LogFields } from '../lib/log.js';
+import { rangeAnswer } from './byte-range.js';
 import { ClientResponse } from './client-response.js';
-import { restOf, type Route } from './route-table.js';
+import { notModified, rangeStillValid } from './conditional.js';
+import { mediaTypeOf } from './media-types.js';
+import { restOf, type Route, type RouteTarget } from './route-table.js';
+import { openStatic, type StaticFile, type StaticLookup } from './static-file.js';
+import { hidden, staticNames } from './static-path.js';
 
-const TYPES: Readonly<Record<string, string>> = {
-  '.html': 'text/html; charset=utf-8', '.htm': 'text/html; charset=utf-8', '.css': 'text/css; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8', '.json': 'application/json',
-  '.txt': 'text/plain; charset=utf-8', '.svg': 'image/svg+xml', '.png': 'image/png', '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg', '.gif': 'image/gif', '.ico': 'image/x-icon', '.wasm': 'application/wasm', '.pdf': 'application/pdf',
-};
+type StaticTarget = Extract<RouteTarget, { kind: 'static' }>;
 
-/** The file a URL path (below the route's prefix, still percent-encoded) names under `root`, or null if it tries to leave it. */
-export function staticPath(root: string, rest: string): string | null {
-  const parts: string[] = [];
-  for (const segment of rest.split('/')) {
-    let decoded: string;
-    try {
-      decoded = decodeURIComponent(segment);
-    } catch {
-      return null;
-    }
-    if (decoded === '' || decoded === '.') continue;
-    if (decoded === '..' || /[/\\\0]/.test(decoded)) return null;
-    parts.push(decoded);
-  }
-  return join(root, ...parts);
+function headerValues(request: ClientRequest, name: string): string[] {
+  return request.headers.filter(([key]) => key === name).map(([, value]) => value);
 }
 
-async function findFile(root: string, path: string): Promise<{ file: string; size: number } | null> {
-  let file = path;
-  let info = await stat(file);
-  if (info.isDirectory()) {
-    file = join(file, 'index.html');
-    info = await stat(file);
-  }
-  if (!info.isFile()) return null;
-  const real = await realpath(file);
-  if (real !== root && !real.startsWith(root + sep)) return null;
-  return { file: real, size: info.size };
+/**
+ * uWS decodes a request line's raw UTF-8 into the path (`/café`; bad bytes become U+FFFD, so
+ * no lone surrogate reaches encodeURIComponent): escaped again, it is a URI for the Location
+ * header (`/caf%C3%A9`). The rest of a normalised path is printable ASCII already.
+ */
+function asUri(path: string): string {
+  return path.replace(/[^\x00-\x7f]+/g, (text) => encodeURIComponent(text));
 }
 
-export function serveStatic(res: HttpResponse, client: ClientRequest, route: Route, root: string): void {
-  const answer = new ClientResponse(res, client.id, client.hasBody);
-  if (client.method !== 'GET' && client.method !== 'HEAD') {
+function closeFile(file: StaticFile, fields: LogFields): void {
+  file.handle.close().catch((error: unknown) => log.warn('static file close failed', { ...fields, why: errorMessage(error) }));
+}
+
+/** Answers from an open file; the handle is closed here or by the stream that reads it. */
+function respond(answer: ClientResponse, request: ClientRequest, file: StaticFile, target: StaticTarget, fields: LogFields): void {
+  const { res } = answer;
+  const { size, validators } = file;
+  const cache: Array<[string, string]> = [
+    ['ETag', validators.etag],
+    ['Last-Modified', validators.lastModified],
+    ['Cache-Control', target.maxAge === null ? 'no-cache' : `public, max-age=${target.maxAge}`],
+  ];
+  if (notModified(headerValues(request, 'if-none-match'), headerValues(request, 'if-modified-since'), validators)) {
+    closeFile(file, fields);
+    res.cork(() => {
+      answer.writeHead('304 Not Modified', cache);
+      answer.endWithoutBody(null);
+    });
+    return;
+  }
+  const whole = { kind: 'whole' } as const;
+  const range = rangeStillValid(headerValues(request, 'if-range'), validators) ? rangeAnswer(headerValues(request, 'range'), size) : whole;
+  if (range.kind === 'unsatisfiable') {
+    closeFile(file, fields);
+    answer.fail('416 Range Not Satisfiable', 'Range not satisfiable', { 'Content-Range': `bytes */${size}`, ...Object.fromEntries(cache) });
+    return;
+  }
+  const [first, last] = range.kind === 'part' ? [range.first, range.last] : [0, size - 1];
+  const headers: Array<[string, string]> = [['Content-Type', mediaTypeOf(file.path)], ['Accept-Ranges', 'bytes'], ...cache];
+  if (range.kind === 'part') headers.push(['Content-Range', `bytes ${first}-${last}/${size}`]);
+  const status = range.kind === 'part' ? '206 Partial Content' : '200 OK';
+  const length = last - first + 1;
+  if (request.method === 'HEAD') {
+    closeFile(file, fields);
+    res.cork(() => {
+      answer.writeHead(status, headers);
+      answer.endWithoutBody(length);
+    });
+    return;
+  }
+  // `end` is inclusive and may not be below `start`: an empty file is read without one.
+  const source = file.handle.createReadStream(size === 0 ? {} : { start: first, end: last });
+  res.cork(() => answer.writeHead(status, headers));
+  answer.sendBody(source, length, (error) => {
+    if (error !== null) log.warn('static response cut', { ...fields, why: errorMessage(error) });
+  });
+}
+
+export function serveStatic(res: HttpResponse, request: ClientRequest, route: Route, target: StaticTarget): void {
+  const answer = ClientResponse.answering(res, request);
+  if (request.method !== 'GET' && request.method !== 'HEAD') {
     answer.fail('405 Method Not Allowed', 'Method not allowed', { Allow: 'GET, HEAD' });
     return;
   }
-  const fields = { route: route.prefix, path: client.path, client: client.clientAddress };
-  const path = staticPath(root, restOf(route, client.path));
-  if (path === null) {
-    log.warn('static path refused', { ...fields, why: 'leaves the folder or is badly encoded' });
+  const fields = { id: request.id, route: route.prefix, path: request.path, client: request.clientAddress };
+  const path = staticNames(restOf(route, request.path));
+  if (path.kind === 'refused') {
+    log.warn('static path refused', { ...fields, why: path.why });
     answer.fail('404 Not Found', 'Not found');
     return;
   }
-  findFile(root, path).then(
-    (found) => {
+  if (hidden(path.names)) {
+    log.debug('static hidden', { ...fields, why: 'a name begins with a dot' });
+    answer.fail('404 Not Found', 'Not found');
+    return;
+  }
+  openStatic(target.root, path.names, path.folder).then(
+    guarded(answer, 'static file', (found: StaticLookup) => {
+      if (found.kind === 'file' && !answer.usable) closeFile(found.file, fields);
       if (!answer.usable) return;
-      if (found === null) {
-        log.debug('static not found', { ...fields, why: 'not a file in the folder' });
+      if (found.kind === 'folder') {
+        answer.fail('301 Moved Permanently', 'Moved permanently', { Location: asUri(`${request.path}/${request.search}`) });
+      } else if (found.kind === 'missing') {
+        (found.suspicious ? log.warn : log.debug)('static not found', { ...fields, why: found.why });
         answer.fail('404 Not Found', 'Not found');
-        return;
+      } else {
+        try {
+          respond(answer, request, found.file, target, fields);
+        } catch (error) {
+          closeFile(found.file, fields);
+          throw error;
+        }
       }
-      const type = TYPES[extname(found.file).toLowerCase()] ?? 'application/octet-stream';
-      if (client.method === 'HEAD') {
-        res.cork(() => {
-          answer.writeHead('200 OK', [['Content-Type', type]]);
-          answer.endWithoutBody(found.size);
-        });
-        return;
-      }
-      const source = createReadStream(found.file);
-      res.cork(() => answer.writeHead('200 OK', [['Content-Type', type]]));
-      answer.sendBody(source, found.size, (error) => {
-        if (error !== null) log.warn('static response cut', { ...fields, why: errorMessage(error) });
-      });
-    },
-    (error: unknown) => {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ENOENT' && code !== 'ENOTDIR') log.warn('static failed', { ...fields, why: code ?? errorMessage(error) });
+    }),
+    guarded(answer, 'static lookup', (error: unknown) => {
+      log.warn('static failed', { ...fields, why: errorMessage(error) });
       answer.fail('404 Not Found', 'Not found');
-    },
+    }),
   );
 }

@@ -128,6 +128,13 @@ class Relay implements Guarded {
     this.upstream.terminate();
     if (this.client !== null && !this.closed) this.closeClient({ code: WsCloseCode.unexpected, reason });
   }
+
+  /** The client's socket is gone and its close handling failed: let go of the upstream. */
+  abandon(): void {
+    this.client = null;
+    this.closed = true;
+    this.upstream.terminate();
+  }
 }
 
 export class WebSocketRelay implements WsEndpoint<RelayData> {
@@ -195,8 +202,9 @@ export class WebSocketRelay implements WsEndpoint<RelayData> {
     ws.getUserData().relay.clientClosed(code, reason);
   }
 
-  ownerOf(ws: UwsWebSocket<RelayData>): Guarded {
-    return ws.getUserData().relay;
+  ownerOf(ws: UwsWebSocket<RelayData>, socketClosed: boolean): Guarded {
+    const { relay } = ws.getUserData();
+    return socketClosed ? { logFields: relay.logFields, abortAfterFault: () => relay.abandon() } : relay;
   }
 }
 

@@ -7,8 +7,7 @@
 
 /** A decimal TCP/UDP port; 0 ("any free port") only where `allowZero` says so. */
 export function parsePort(text: string, options: { readonly allowZero?: boolean; readonly what?: string } = {}): number {
-  const trimmed = text.trim();
-  const port = /^\d{1,5}$/.test(trimmed) ? Number(trimmed) : NaN;
+  const port = /^\d{1,5}$/.test(text) ? Number(text) : NaN;
   const min = options.allowZero === true ? 0 : 1;
   if (!(port >= min && port <= 65535)) {
     throw new Error(`"${text}" is not ${options.what ?? 'a port'} (a whole number from ${min} to 65535)`);

@@ -33,10 +33,18 @@ function stackOf(error: unknown): string | undefined {
     .join(' < ');
 }
 
-/** Logs what `owner`'s code threw in `where` and closes `owner`. Never throws. */
-export function reportFault(owner: Guarded, where: string, error: unknown): void {
+/**
+ * Logs and counts what `owner`'s code threw in `where`, without closing it: for a failure that
+ * leaves the connection whole (a framing plugin's release call, made as the connection ends).
+ */
+export function noteFault(owner: Guarded, where: string, error: unknown): void {
   faults++;
   log.error('internal error', { ...owner.logFields, where, error: errorMessage(error), stack: stackOf(error) });
+}
+
+/** Logs what `owner`'s code threw in `where` and closes `owner`. Never throws. */
+export function reportFault(owner: Guarded, where: string, error: unknown): void {
+  noteFault(owner, where, error);
   try {
     owner.abortAfterFault(`internal error in ${where}`);
   } catch (closeError) {

@@ -5,6 +5,8 @@
  * The bind address defaults to 127.0.0.1, as ssh without GatewayPorts: exposing a forwarded
  * port to the network is something to ask for.
  */
+import { parsePort } from '../lib/grammar.js';
+
 export interface Forward {
   readonly kind: 'local' | 'remote';
   readonly bind: string;
@@ -13,18 +15,16 @@ export interface Forward {
   readonly hostPort: number;
 }
 
-const SPEC = /^(?:(\[[^\]]+\]|[^:[\]]+):)?(\d{1,5}):(\[[^\]]+\]|[^:[\]]+):(\d{1,5})$/;
+const SPEC = /^(?:(\[[^\]]+\]|[^:[\]]+):)?(\d+):(\[[^\]]+\]|[^:[\]]+):(\d+)$/;
 
 const unbracket = (text: string): string => text.replace(/^\[(.*)\]$/, '$1');
 
 export function parseForward(kind: Forward['kind'], text: string): Forward {
   const match = SPEC.exec(text.trim());
   if (match === null) throw new Error(`"${text}" is not [bind:]port:host:port`);
-  const port = Number(match[2]);
-  const hostPort = Number(match[4]);
   // Port 0 on a local listener means "any free port" (logged); the far side needs a real one.
-  if (port > 65535 || (kind === 'remote' && port === 0)) throw new Error(`"${match[2]}" is not a listen port in ${text}`);
-  if (hostPort < 1 || hostPort > 65535) throw new Error(`"${match[4]}" is not a destination port in ${text}`);
+  const port = parsePort(match[2] as string, { allowZero: kind === 'local', what: 'a listen port' });
+  const hostPort = parsePort(match[4] as string, { what: 'a destination port' });
   return { kind, bind: unbracket(match[1] ?? '127.0.0.1'), port, host: unbracket(match[3] as string), hostPort };
 }
 
