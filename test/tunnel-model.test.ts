@@ -6,10 +6,13 @@
  * just below 2^32 so they wrap mid-run. Every byte must arrive exactly once and in order, every
  * stream must finish normally, and nothing may stay in the sessions' maps. Some streams are
  * aborted by one end mid-way: both sides must reset and forget them too.
- * TEST_SEED=<seed> replays a run.
+ * TEST_SEED=<seed> replays a run. A last test makes one stream's socket callback throw: the guard
+ * resets that stream alone.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { faultCount } from '../src/lib/guard.js';
+import { TunnelStream } from '../src/tunnel/stream.js';
 import { Random, testSeed } from './helpers/random.js';
 import { describeStream, sha256, TunnelModel } from './helpers/tunnel-model.js';
 
@@ -99,4 +102,36 @@ test(`seeded model: ${RUNS} runs of streams through random drops, stalls and res
     if (summary.wrapped) wrapped++;
   }
   process.stderr.write(`tunnel model: ${RUNS} runs (${wrapped} across the id wrap), ${streams} streams (${aborted} aborted by one end), ${drops} drops, ${bytes} bytes, all delivered once and in order\n`);
+});
+
+test('a throw in one stream’s socket callback resets that stream alone; its neighbour completes', async () => {
+  const seed = testSeed();
+  const model = new TunnelModel(new Random(seed), { window: 65_536 });
+  const faultsBefore = faultCount();
+  const prototype = TunnelStream.prototype as unknown as Record<string, (this: TunnelStream, chunk: Buffer) => void>;
+  const onSocketData = prototype['onSocketData'] as (this: TunnelStream, chunk: Buffer) => void;
+  prototype['onSocketData'] = function (this: TunnelStream, chunk: Buffer): void {
+    if (this.id === 1 && this.openedHere && this.state !== 'ended') throw new Error('stream code broke');
+    onSocketData.call(this, chunk);
+  };
+  try {
+    model.link.connect();
+    const victim = model.open('client', 100_000, 100_000);
+    const neighbour = model.open('client', 300_000, 300_000);
+    const started = Date.now();
+    for (;;) {
+      const sessionsEmpty = model.client.session.streams.size === 0 && model.server.session.streams.size === 0;
+      if (neighbour.opener.ended && neighbour.dialled?.ended === true && victim.opener.over && sessionsEmpty) break;
+      assert.ok(Date.now() - started < 10_000, `seed ${seed}: not done in time`);
+      model.link.deliver(8);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.equal(neighbour.opener.received, sha256(neighbour.dialled?.send ?? Buffer.alloc(0)));
+    assert.equal(neighbour.dialled?.received, sha256(neighbour.opener.send));
+    assert.deepEqual(model.client.resets, ['client stream 1: internal error in stream data']);
+    assert.match(model.server.resets.join(), /server stream 1: reset by the other side: internal error in stream data/);
+    assert.equal(faultCount(), faultsBefore + 1);
+  } finally {
+    prototype['onSocketData'] = onSocketData;
+  }
 });
