@@ -121,7 +121,7 @@ function labelOf(url: string): string {
 function notJson(file: string, text: string, offset: number | undefined, message: string): ConfigError {
   const position = /at position (\d+)/.exec(message)?.[1];
   const at = offset ?? (position === undefined ? text.length : Number(position));
-  const reason = message.replace(/, (?:\.\.\.)?".*" is not valid JSON$/s, '').replace(/ in JSON at position \d+.*$/s, '');
+  const reason = message.replace(/, (?:\.\.\.)?".*" is not valid JSON$/s, '').replace(/(?: in JSON)? at position \d+.*$/s, '');
   return new ConfigError(`not JSON: ${printable(reason)}`, { file, line: lineAt(text, at) });
 }
 
