@@ -1,12 +1,14 @@
 /*
  * Every configuration error names the flag, or the file, line and key; exits non-zero; and
- * websocksy never starts listening.
+ * websocksy never starts listening. Relative paths in a file start from its folder; --help and
+ * README.md's option table agree.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { coreOptions } from '../src/config/core-options.js';
-import { tempDir } from './helpers/peers.js';
+import { closeClient, connect } from './helpers/client.js';
+import { tcpEcho, tempDir } from './helpers/peers.js';
 import { ROOT, runWebsocksy, startWebsocksy } from './helpers/websocksy.js';
 
 const dir = tempDir();
@@ -204,6 +206,46 @@ describe('a good config file', () => {
       assert.match(server.log(), /listening address=127\.0\.0\.1 port=\d+ backend=defaultpeer/);
     } finally {
       await server.stop();
+    }
+  });
+});
+
+describe("relative paths in a config file start from the file's folder, whatever the working directory", () => {
+  const elsewhere = tempDir('websocksy-elsewhere-');
+  after(() => elsewhere.remove());
+
+  test("the file backend's path, the plugin folder and a token-file", async () => {
+    const echo = await tcpEcho();
+    const folder = tempDir('websocksy-relative-');
+    try {
+      mkdirSync(`${folder.path}/peers`);
+      writeFileSync(`${folder.path}/peers/here.txt`, `${echo.address} * newline lf\n`);
+      mkdirSync(`${folder.path}/plug`);
+      writeFileSync(`${folder.path}/plug/framing_whole.mjs`, "export default { name: 'whole', frame: (data) => (data === null ? 0 : data.length) };\n");
+      writeFileSync(`${folder.path}/office.token`, 'token-from-file\n');
+      const config = `${folder.path}/relative.cfg`;
+      writeFileSync(
+        config,
+        '[core]\nplugins = plug\nbackend = file\n[backend]\npath = peers\nexpression = %endpoint%.txt\n' +
+          '[upstream office]\nurl = ws://127.0.0.1:1/.tunnel\nname = me\ntoken-file = office.token\nreconnect-min = 1\nreconnect-max = 5\n',
+      );
+      const server = await startWebsocksy([config, '-l', '127.0.0.1', '-p', '0'], { cwd: elsewhere.path });
+      try {
+        assert.match(server.log(), new RegExp(`framing plugin loaded framing=whole file=${folder.path}/plug/framing_whole\\.mjs`));
+        const client = await connect(`${server.url}/here`);
+        client.ws.send('through the file backend\n');
+        assert.equal((await client.next()).data.toString(), 'through the file backend\n');
+        await closeClient(client);
+      } finally {
+        await server.stop();
+      }
+      // On the command line, the same relative path starts from the working directory.
+      const fromFlags = await startWebsocksy(['-l', '127.0.0.1', '-p', '0', '-b', 'file', '-c', 'path=peers', '-c', 'expression=%endpoint%.txt'], { cwd: folder.path });
+      await fromFlags.stop();
+      assert.match((await runWebsocksy(['-b', 'file', '-c', 'path=peers', '-c', 'expression=x'], elsewhere.path)).stderr, new RegExp(`-c path=peers: backend "file" rejected path = peers: path ${elsewhere.path}/peers: ENOENT`));
+    } finally {
+      folder.remove();
+      await echo.close();
     }
   });
 });
