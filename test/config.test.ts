@@ -129,6 +129,22 @@ describe('config file errors', () => {
 
   test('a section header error names the line, not a section', () =>
     assertRefused([configFile('header.cfg', '[core]\nport = 0\n[tunnel\n')], /header\.cfg:3: unknown section \[tunnel /));
+
+  test('[route] and [upstream] without a usable name say what the name must be', async () => {
+    await assertRefused([configFile('route.cfg', 'port = 0\n[route]\nto = http://h/\n')], /route\.cfg:2: \[route\] is not \[route \/PREFIX\]: the prefix is a path starting with \//);
+    await assertRefused([configFile('route2.cfg', '[route /a b]\n')], /route2\.cfg:1: \[route \/a b\] is not \[route \/PREFIX\]: .*without spaces/);
+    await assertRefused([configFile('upstream.cfg', '[upstream]\n')], /upstream\.cfg:1: \[upstream\] is not \[upstream NAME\]/);
+  });
+
+  test('quoted values: a comment may follow, an unclosed quote or text after the closing one is an error', async () => {
+    const good = configFile('quoted.cfg', `[core]\nlisten = "127.0.0.1" ; a comment\nport = '0' # another\n[backend]\nhost = "tcp://127.0.0.1:9" ; the peer\n`);
+    const server = await startWebsocksy([good]);
+    assert.match(server.log(), /listening address=127\.0\.0\.1 /);
+    await server.stop();
+    await assertRefused([configFile('unclosed.cfg', '[backend]\nhost = "tcp://127.0.0.1:9\n')], /unclosed\.cfg:2 \[backend\]: host: the quote that opens "tcp:\/\/127\.0\.0\.1:9 never closes/);
+    await assertRefused([configFile('after.cfg', '[backend]\nhost = "tcp://h:9" x\n')], /after\.cfg:2 \[backend\]: host: "x" follows the closing quote/);
+    await assertRefused([configFile('escape.cfg', '[backend]\nframing = separator\nframing-config = "\\x0d"\n')], /escape\.cfg:3 \[backend\]: framing-config: "\\x0d" is not a valid "quoted" value .*'\.\.\.' keeps backslashes/);
+  });
 });
 
 describe('an empty section is an error, not nothing', () => {

@@ -22,12 +22,16 @@ after(() => elsewhere.remove());
 
 describe('the example configs start from any working directory', () => {
   // examples/tunnel-client.cfg is left out: it names no file, and its -L forward takes the fixed port 2222.
-  const configs = [...readdirSync(`${EXAMPLES}/routes`).filter((name) => name.endsWith('.cfg')).map((name) => `routes/${name}`), 'tunnel-server.cfg'];
+  const configs = [
+    ...readdirSync(`${EXAMPLES}/routes`).filter((name) => name.endsWith('.cfg')).map((name) => `${EXAMPLES}/routes/${name}`),
+    `${EXAMPLES}/tunnel-server.cfg`,
+    `${ROOT}websocksy.cfg`,
+  ];
 
-  test('every config in examples/routes, and examples/tunnel-server.cfg', async () => {
-    assert.ok(configs.length >= 10, configs.join(' '));
-    for (const name of configs) {
-      const instance = await startWebsocksy([`${EXAMPLES}/${name}`, ...LOCAL], { cwd: elsewhere.path });
+  test("every config in examples/routes, examples/tunnel-server.cfg and make run's websocksy.cfg", async () => {
+    assert.ok(configs.length >= 11, configs.join(' '));
+    for (const config of configs) {
+      const instance = await startWebsocksy([config, ...LOCAL], { cwd: elsewhere.path });
       await instance.stop();
     }
   });
