@@ -137,34 +137,3 @@ describe('the plugin examples in docs/plugins.md run as written', () => {
     }
   });
 });
-
-describe('plugins/backend_example.mjs', () => {
-  const dir = tempDir('websocksy-example-backend-');
-  let echo: Peer;
-  before(async () => {
-    echo = await tcpEcho();
-  });
-  after(async () => {
-    await echo.close();
-    dir.remove();
-  });
-
-  test('reads a relative routes file from its config folder and answers a named subprotocol only when offered', async () => {
-    writeFileSync(`${dir.path}/routes.json`, JSON.stringify({ '/mqtt': { host: echo.address, framing: 'binary', protocol: 'mqtt' } }));
-    writeFileSync(`${dir.path}/example.cfg`, '[core]\nbackend = example\n[backend]\nroutes = routes.json\n');
-    const server = await startWebsocksy([`${dir.path}/example.cfg`, ...LOCAL], { cwd: elsewhere.path });
-    try {
-      const offered = await connect(`${server.url}/mqtt`, ['chat', 'MQTT']);
-      assert.equal(offered.ws.protocol, 'MQTT');
-      await closeClient(offered);
-      const none = await connect(`${server.url}/mqtt`);
-      assert.equal(none.ws.protocol, '');
-      none.ws.send(Buffer.from('ping'));
-      assert.equal((await none.next()).data.toString(), 'ping');
-      await closeClient(none);
-      await assert.rejects(connect(`${server.url}/elsewhere`), /HTTP 404/);
-    } finally {
-      await server.stop();
-    }
-  });
-});
