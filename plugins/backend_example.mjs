@@ -8,8 +8,12 @@
  *
  * routes.json maps request paths (query string included) to answers:
  *   { "/vnc": { "host": "tcp://10.0.0.5:5900", "framing": "binary" },
- *     "/chat": { "host": "unix:///run/chat.sock", "framing": "newline", "framingConfig": "lf" } }
- * Paths not in the table go to `default`; without one they are refused (404).
+ *     "/chat": { "host": "unix:///run/chat.sock", "framing": "newline", "framingConfig": "lf" },
+ *     "/mqtt": { "host": "tcp://127.0.0.1:1883", "framing": "binary", "protocol": "mqtt" } }
+ * Paths not in the table go to `default`; without one they are refused (404). A route's
+ * `protocol` names a subprotocol: websocksy answers with it when the client offers it (in any
+ * case), and with none when it does not. A relative `routes` file is read from the config
+ * file's folder (from the working directory for -c).
  *
  * A backend plugin is an ES module named backend_<name>.mjs in the plugin folder whose default
  * export is a factory: (host) => Backend. The types come from websocksy's plugin API
@@ -17,6 +21,7 @@
  * without a host is refused with 502 and a log line, not a crash.
  */
 import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 
 /** @type {import('websocksy').BackendFactory} */
 export default function createExampleBackend(host) {
@@ -38,8 +43,8 @@ export default function createExampleBackend(host) {
 
   return {
     name: 'example',
-    configure(key, value) {
-      if (key === 'routes') routes = value;
+    configure(key, value, context) {
+      if (key === 'routes') routes = resolve(context.baseDir, value);
       else if (key === 'default') fallback = value;
       else throw new Error(`unknown key "${key}" (known keys: routes, default)`);
     },
@@ -49,8 +54,12 @@ export default function createExampleBackend(host) {
     async query(request) {
       const table = await readRoutes();
       const route = Object.hasOwn(table, request.endpoint) ? table[request.endpoint] : undefined;
-      if (route !== undefined) return route;
-      return fallback === undefined ? null : { host: fallback };
+      if (route === undefined) return fallback === undefined ? null : { host: fallback };
+      const { protocol, ...answer } = route;
+      if (protocol === undefined) return answer;
+      // PeerInfo.protocol is an index into what this client offered; answer none when it is not there.
+      const offered = request.protocols.findIndex((name) => name.toLowerCase() === String(protocol).toLowerCase());
+      return offered < 0 ? answer : { ...answer, protocol: offered };
     },
   };
 }

@@ -123,6 +123,8 @@ describe('uWebSockets.js 20.30 at the edge (docs/engine.md)', () => {
       ['more than 48 headers', `GET / HTTP/1.1\r\nHost: x\r\n${Array.from({ length: 60 }, (_, i) => `X-H${i}: v\r\n`).join('')}\r\n`],
       ['a space before a colon', 'POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding : chunked\r\n\r\n0\r\n\r\n'],
       ['a header name with a space', 'GET / HTTP/1.1\r\nHost: x\r\nBad Name: 1\r\n\r\n'],
+      ['a control byte in the path', 'GET /a\x01b HTTP/1.1\r\nHost: x\r\n\r\n'],
+      ['a control byte in a header value', 'GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n'],
     ] as const) {
       test(name, async () => {
         const { reply } = await exchange(server.port, head, [], 500);

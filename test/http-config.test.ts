@@ -1,15 +1,15 @@
 /*
  * The route table (whole segments, longest prefix), and [route]
- * config errors, which name the file, line and key and stop websocksy before it listens; and
- * every example in examples/routes starts.
+ * config errors, which name the file, line and key and stop websocksy before it listens
+ * (examples.test.ts starts the examples).
  */
 import assert from 'node:assert/strict';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { RouteTable, restOf, type Route } from '../src/http/route-table.js';
 import { parseAddress } from '../src/config/west.js';
 import { tempDir } from './helpers/peers.js';
-import { ROOT, runWebsocksy, startWebsocksy } from './helpers/websocksy.js';
+import { runWebsocksy } from './helpers/websocksy.js';
 
 const dir = tempDir('websocksy-route-config-');
 after(() => dir.remove());
@@ -69,15 +69,4 @@ describe('[route] config errors', () => {
       assert.doesNotMatch(stderr, /listening/);
     });
   }
-});
-
-describe('examples/routes', () => {
-  test('every example config starts', async () => {
-    const files = readdirSync(`${ROOT}examples/routes`).filter((name) => name.endsWith('.cfg'));
-    assert.ok(files.length >= 9);
-    for (const name of files) {
-      const instance = await startWebsocksy([`examples/routes/${name}`, '-l', '127.0.0.1', '-p', '0']);
-      await instance.stop();
-    }
-  });
 });

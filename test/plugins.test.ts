@@ -94,6 +94,26 @@ describe('the example JS plugins in plugins/', () => {
       await server.stop();
     }
   });
+
+  test('backend_example reads a relative routes file from its config folder and answers a named subprotocol only when offered', async () => {
+    writeFileSync(`${dir.path}/routes.json`, JSON.stringify({ '/mqtt': { host: echo.address, framing: 'binary', protocol: 'mqtt' } }));
+    writeFileSync(`${dir.path}/example.cfg`, '[core]\nbackend = example\n[backend]\nroutes = routes.json\n');
+    // websocksy runs from the repository root, where no routes.json is.
+    const server = await startWebsocksy([`${dir.path}/example.cfg`, ...LOCAL]);
+    try {
+      const offered = await connect(`${server.url}/mqtt`, ['chat', 'MQTT']);
+      assert.equal(offered.ws.protocol, 'MQTT');
+      await closeClient(offered);
+      const none = await connect(`${server.url}/mqtt`);
+      assert.equal(none.ws.protocol, '');
+      none.ws.send(Buffer.from('ping'));
+      assert.equal((await none.next()).data.toString(), 'ping');
+      await closeClient(none);
+      await assert.rejects(connect(`${server.url}/elsewhere`), /HTTP 404/);
+    } finally {
+      await server.stop();
+    }
+  });
 });
 
 describe('JS plugins', () => {

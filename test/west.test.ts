@@ -105,4 +105,68 @@ describe('west JSON configs', () => {
       assert.match(stderr, expected);
     }
   });
+
+  /** Runs `text` as a west config from another working directory; returns the line its error names. */
+  async function errorLine(text: string): Promise<{ line: number; stderr: string }> {
+    writeFileSync(`${dir.path}/lines.json`, text);
+    const { code, stderr } = await runWebsocksy(['lines.json'], dir.path);
+    assert.equal(code, 1, stderr);
+    const line = Number(/lines\.json:(\d+)/.exec(stderr)?.[1]);
+    return { line, stderr };
+  }
+
+  test('errors name the line of the key at fault, even where the same key is used elsewhere', async () => {
+    const routes = [
+      '{',
+      '  "west": { "nm": "x" },',
+      '  "wstc": { "ws://h:1": { "token": "t" } },',
+      '  "proxy": {',
+      '    ":1": {',
+      '      "ea": "ws://h:1",',
+      '      "/ok": { "ou": "http://h/" },',
+      '      "/bad": {',
+      '        "ou": 7',
+      '      }',
+      '    }',
+      '  }',
+      '}',
+    ];
+    const wrongType = await errorLine(routes.join('\n'));
+    assert.equal(wrongType.line, 9, wrongType.stderr);
+    assert.match(wrongType.stderr, /proxy\[":1"\]\["\/bad"\]\["ou"\]: must be a non-empty string/);
+    // A missing key is reported where the object that lacks it starts.
+    const missing = await errorLine(routes.join('\n').replace('"ou": 7', '"ca": "x"'));
+    assert.equal(missing.line, 8, missing.stderr);
+    assert.match(missing.stderr, /\["\/bad"\]\["ou"\]: missing \(required\)/);
+    const unknown = await errorLine(routes.join('\n').replace('"ou": 7', '"oops": 7'));
+    assert.equal(unknown.line, 9, unknown.stderr);
+    // The value "token" on an earlier line is not the key "token".
+    const lookalike = await errorLine(['{', '  "west": { "nm": "token" },', '  "wstc": { "ws://h:1": { "nm": "n" } }', '}'].join('\n'));
+    assert.equal(lookalike.line, 3, lookalike.stderr);
+    assert.match(lookalike.stderr, /wstc\["ws:\/\/h:1"\]\["token"\]: missing/);
+  });
+
+  test('a setting read from the file names its line: a missing identities file', async () => {
+    const { line, stderr } = await errorLine(['{', '  "west": { "nm": "x" },', '  "wsts": {', '    "sp": "ws://127.0.0.1:0",', '    "identities": "no-such-identities"', '  }', '}'].join('\n'));
+    assert.equal(line, 5, stderr);
+    assert.match(stderr, new RegExp(`identities: ${dir.path}/no-such-identities: cannot read identities file: ENOENT`));
+  });
+
+  test('syntax errors name the line they are on, never line 0', async () => {
+    const cases: Array<[string, number, RegExp]> = [
+      ['{\n  "west": { "nm": "x" },\n}\n', 3, /not JSON: Expected double-quoted property name$/m],
+      ['{\n  "west": { "nm": tru }\n}\n', 2, /not JSON: Unexpected token/],
+      ['{\n  "west": { "nm": "x" }\n  "wstc": {}\n}\n', 3, /not JSON: Expected ',' or '}' after property value$/m],
+      ['{\n  "west": { "nm": "x" }\n', 3, /not JSON: Expected ',' or '}' after property value$/m],
+      ['{\n  "west": { "nm": "x\n', 2, /not JSON: Bad control character in string literal$/m],
+      ['{\n  "west": {\n    "nm": "x"\n  }\n}\n// comment\n', 6, /not JSON: Unexpected non-whitespace character after JSON$/m],
+      ['', 1, /not JSON: Unexpected end of JSON input/],
+    ];
+    for (const [text, expectedLine, message] of cases) {
+      const { line, stderr } = await errorLine(text);
+      assert.equal(line, expectedLine, stderr);
+      assert.match(stderr, message);
+      assert.equal(stderr.trim().split('\n').filter((row) => row.startsWith('websocksy:')).length, 1, `one error line: ${stderr}`);
+    }
+  });
 });

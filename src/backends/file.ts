@@ -9,7 +9,7 @@ import { constants, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { BackendFactory, ConfigureContext, PeerInfo, PeerQuery } from '../core/api.js';
-import { errorMessage } from '../lib/errors.js';
+import { errorCode } from '../lib/errors.js';
 import { resolveInside } from './file-path.js';
 import { findPeer } from './peer-file.js';
 import { expandExpression } from './templates.js';
@@ -29,6 +29,18 @@ async function readRegularFile(file: string): Promise<string | undefined> {
   }
 }
 
+/** `path` checked when it is configured, so that the error names the line that gave it (as the C plugin does). */
+function existingDirectory(path: string): string {
+  let isDirectory: boolean;
+  try {
+    isDirectory = statSync(path).isDirectory();
+  } catch (error) {
+    throw new Error(`path ${path}: ${errorCode(error)}`);
+  }
+  if (!isDirectory) throw new Error(`path ${path} is not a directory`);
+  return path;
+}
+
 export const createFileBackend: BackendFactory = (host) => {
   let base: string | undefined;
   const expressions: string[] = [];
@@ -37,7 +49,7 @@ export const createFileBackend: BackendFactory = (host) => {
     switch (key) {
       case 'path':
         if (value === '') throw new Error('empty path (expected the directory holding the peer files)');
-        base = resolve(context.baseDir, value);
+        base = existingDirectory(resolve(context.baseDir, value));
         return;
       case 'expression':
         if (value === '') throw new Error('empty expression (expected a file name template such as %endpoint%.txt)');
@@ -50,13 +62,6 @@ export const createFileBackend: BackendFactory = (host) => {
 
   function ready(): void {
     if (base === undefined) throw new Error('path is not set (the directory holding the peer files)');
-    let isDirectory: boolean;
-    try {
-      isDirectory = statSync(base).isDirectory();
-    } catch (error) {
-      throw new Error(`path ${base}: ${errorMessage(error)}`);
-    }
-    if (!isDirectory) throw new Error(`path ${base} is not a directory`);
     if (expressions.length === 0) throw new Error('no expression set, so every connection would be refused');
   }
 

@@ -8,7 +8,7 @@ import type { Backend } from '../core/api.js';
 import type { Route } from '../http/route-table.js';
 import { errorMessage } from '../lib/errors.js';
 import type { TunnelConfig } from '../tunnel/options.js';
-import { defaultCoreConfig, findCoreOption, type CoreConfig } from './core-options.js';
+import { checkPeerBuffer, defaultCoreConfig, findCoreOption, type CoreConfig } from './core-options.js';
 import { buildRoutes } from './routes.js';
 import { baseDirOf, ConfigError, type Setting, type SettingOrigin } from './settings.js';
 import { buildTunnelConfig } from './tunnels.js';
@@ -70,6 +70,12 @@ export async function applySettings(settings: readonly Setting[], loader: Backen
         throw new ConfigError(`${key}: ${errorMessage(error)}`, origin);
       }
     }
+  }
+  try {
+    checkPeerBuffer(core);
+  } catch (error) {
+    const origin = settings.filter((setting) => setting.scope === 'core' && setting.key === 'peer-buffer').at(-1)?.origin;
+    throw new ConfigError(`peer-buffer: ${errorMessage(error)}`, origin);
   }
   try {
     backend.ready?.();

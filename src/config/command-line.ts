@@ -78,22 +78,26 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
 }
 
 export function usage(): string {
-  const lines = [
+  const flags: Array<[string, string]> = [
+    ['-b, --backend NAME', 'load a backend (default: defaultpeer)'],
+    ['-c, --option KEY=VALUE', 'pass an option to the backend loaded at that point'],
+  ];
+  for (const option of coreOptions) {
+    flags.push([`${option.short === undefined ? '    ' : `-${option.short}, `}--${option.key}${option.argument === '' ? '' : ` ${option.argument}`}`, option.help]);
+  }
+  flags.push(['-h, --help', 'show this help'], ['    --version', 'show the version']);
+  const width = Math.max(...flags.map(([flag]) => flag.length)) + 2;
+  return [
     'usage: websocksy [CONFIG-FILE] [options]',
     '       websocksy WEST-CONFIG.json',
     '       websocksy forward -L|-R [BIND:]PORT:HOST:PORT... URL --token TOKEN|--token-file FILE',
     '',
     'Bridges WebSocket clients to tcp, udp, unix and unix-dgram peers chosen by a backend.',
     '',
-    '  -b, --backend NAME       load a backend (default: defaultpeer)',
-    '  -c, --option KEY=VALUE   pass an option to the backend loaded at that point',
-  ];
-  for (const option of coreOptions) {
-    const flag = `${option.short === undefined ? '    ' : `-${option.short}, `}--${option.key}${option.argument === '' ? '' : ` ${option.argument}`}`;
-    lines.push(`  ${flag.padEnd(24)} ${option.help}`);
-  }
-  lines.push('  -h, --help               show this help', '      --version            show the version', '');
-  lines.push('Options apply in order; a config file is read first, then the flags.');
-  lines.push('Config sections: [core], [backend], [tunnel], [upstream NAME], [status], [route /PREFIX].');
-  return lines.join('\n');
+    ...flags.map(([flag, help]) => `  ${flag.padEnd(width)}${help}`),
+    '',
+    'Options apply in order; a config file is read first, then the flags. Sizes take k, m, g.',
+    "Relative paths in a config file start from that file's folder; on the command line, from the working directory.",
+    'Config sections: [core], [backend], [tunnel], [upstream NAME], [status], [route /PREFIX].',
+  ].join('\n');
 }

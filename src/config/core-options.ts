@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { parseBoolean, parseCount, parsePort, parseSeconds, parseSize } from '../lib/grammar.js';
+import { formatSize, parseBoolean, parseCount, parsePort, parseSeconds, parseSize } from '../lib/grammar.js';
 import { AddressList } from '../lib/address-list.js';
 import { pathFrom, type SettingOrigin } from './settings.js';
 
@@ -63,6 +63,20 @@ export function peerBufferOf(config: CoreConfig): number {
   return config.peerBuffer ?? Math.max(4 * MIB, config.maxMessage);
 }
 
+/**
+ * Refuses a peer-buffer that cannot hold one message: a client sending messages over it would
+ * be closed with 1013 whenever the next message comes before the peer has read the last one,
+ * however fast that peer reads.
+ */
+export function checkPeerBuffer(config: CoreConfig): void {
+  const { peerBuffer, maxMessage } = config;
+  if (peerBuffer === null || peerBuffer >= maxMessage) return;
+  throw new Error(
+    `${formatSize(peerBuffer)} is smaller than max-message (${formatSize(maxMessage)}), so connections sending large messages would be closed; ` +
+      'raise it, or leave it unset for the default (4m, or max-message if larger)',
+  );
+}
+
 export interface CoreOption {
   /** Key in [core] and long flag name. */
   readonly key: string;
@@ -108,7 +122,7 @@ export const coreOptions: readonly CoreOption[] = [
     apply: (c, v) => { c.clientBuffer = parseSize(v, KIB, 512 * MIB); },
   },
   {
-    key: 'peer-buffer', argument: 'BYTES', help: 'data queued towards a peer that is not reading before the connection closes with 1013 (default 4m or max-message if larger)',
+    key: 'peer-buffer', argument: 'BYTES', help: 'data queued towards a peer that is not reading before the connection closes with 1013 (default 4m, or max-message if larger; at least max-message, at most 4g)',
     apply: (c, v) => { c.peerBuffer = parseSize(v, KIB, 4 * GIB); },
   },
   {

@@ -1,13 +1,16 @@
 /*
  * websocksy's ini file: `[core]` and `[backend]` sections (lines before any section are core, as
  * in websocksy), the tunnel and route sections, `key = value` lines, `;` or `#` comment lines.
- * Values follow the `ini` package's rules: quotes are removed, and an unquoted `;` or `#`
- * starts a comment unless escaped with `\`. The whole-file parser of `ini` is not used because
- * it loses line numbers and the order of interleaved keys, both of which websocksy needs.
+ * Unquoted values follow the `ini` package's rules: an unquoted `;` or `#` starts a comment
+ * unless escaped with `\`. A quoted value ("..." with JSON escapes, '...' as it stands) may be
+ * followed by a comment; `ini` would keep the quotes then, and keeps an unclosed quote as part
+ * of the value, so both are read here, and a quote that never closes is an error. The
+ * whole-file parser of `ini` is not used because it loses line numbers and the order of
+ * interleaved keys, both of which websocksy needs.
  */
 import { readFileSync } from 'node:fs';
 import { unsafe as iniValue } from 'ini';
-import { errorCode } from '../lib/errors.js';
+import { errorCode, errorMessage } from '../lib/errors.js';
 import { ConfigError, SECTION_START, type Setting, type SettingScope } from './settings.js';
 
 const SECTIONS = new Set(['core', 'backend', 'tunnel', 'status']);
@@ -19,6 +22,40 @@ function sectionScope(name: string): SettingScope | null {
   if (SECTIONS.has(name)) return name as SettingScope;
   if (/^route\s+\/[\w.~%!$&'()*+,;=:@/-]*$/.test(name)) return 'route';
   return /^upstream\s+[\w.-]+$/.test(name) ? 'upstream' : null;
+}
+
+/** Where the quote opening `text` closes, or -1; inside "...", a backslash escapes the next character. */
+function closingQuote(text: string, quote: string): number {
+  for (let at = 1; at < text.length; at++) {
+    if (quote === '"' && text[at] === '\\') at++;
+    else if (text[at] === quote) return at;
+  }
+  return -1;
+}
+
+/** The value of a `key = value` line; throws an Error saying what is wrong with its quotes. */
+function settingValue(raw: string): string {
+  const text = raw.trim();
+  const quote = text[0];
+  if (quote !== '"' && quote !== "'") return iniValue(text);
+  const close = closingQuote(text, quote);
+  if (close < 0) throw new Error(`the quote that opens ${text} never closes`);
+  const rest = text.slice(close + 1).trim();
+  if (rest !== '' && !rest.startsWith(';') && !rest.startsWith('#')) throw new Error(`"${rest}" follows the closing quote (a comment starts with ; or #)`);
+  if (quote === "'") return text.slice(1, close);
+  try {
+    return JSON.parse(text.slice(0, close + 1)) as string;
+  } catch {
+    throw new Error(`${text.slice(0, close + 1)} is not a valid "quoted" value (its escapes are JSON's: \\" \\\\ \\n \\uXXXX; '...' keeps backslashes as written)`);
+  }
+}
+
+/** What is wrong with a section header that names no known section. */
+function sectionProblem(line: string, name: string | undefined): string {
+  const kind = name === undefined ? undefined : /^(route|upstream)\b/.exec(name)?.[1];
+  if (kind === 'route') return `${line} is not [route /PREFIX]: the prefix is a path starting with /, without spaces`;
+  if (kind === 'upstream') return `${line} is not [upstream NAME]: the name is letters, digits, ".", "_" and "-"`;
+  return `unknown section ${line} (known: [core], [backend], [tunnel], [upstream NAME], [status], [route /prefix])`;
 }
 
 export function parseConfigFile(file: string): Setting[] {
@@ -40,7 +77,7 @@ export function parseConfigFile(file: string): Setting[] {
       const name = /^\[\s*([^\]]*?)\s*\]$/.exec(line)?.[1];
       const named = name === undefined ? null : sectionScope(name);
       if (name === undefined || named === null) {
-        throw new ConfigError(`unknown section ${line} (known: [core], [backend], [tunnel], [upstream NAME], [status], [route /prefix])`, { file, line: index + 1 });
+        throw new ConfigError(sectionProblem(line, name), { file, line: index + 1 });
       }
       section = name;
       scope = named;
@@ -50,7 +87,12 @@ export function parseConfigFile(file: string): Setting[] {
     const equals = line.indexOf('=');
     if (equals <= 0) throw new ConfigError(`expected "key = value", found "${line}"`, where);
     const key = line.slice(0, equals).trim();
-    const value = iniValue(line.slice(equals + 1));
+    let value: string;
+    try {
+      value = settingValue(line.slice(equals + 1));
+    } catch (error) {
+      throw new ConfigError(`${key}: ${errorMessage(error)}`, where);
+    }
     settings.push({ scope, key, value, origin: where });
   });
   return settings;

@@ -6,14 +6,18 @@
  * status JSON. Proxy listeners on other addresses than the main one get listeners of their
  * own. West trusted a client's Origin; here tunnels authenticate, so three keys are added:
  * `wsts.identities`, `wstc[url].token` (or `token-file`) and `wstc[url].accept`.
- * docs/west.md has the whole mapping. Errors name the file, line and key.
+ * docs/west.md has the whole mapping. Errors name the file, line and key: JSON.parse keeps no
+ * positions, so jsonc-parser's syntax tree (in strict JSON mode) says where each key and each
+ * syntax error is.
  */
 import { readFileSync } from 'node:fs';
-import { errorMessage } from '../lib/errors.js';
+import { findNodeAtLocation, parseTree, type Node as JsonNode, type ParseError } from 'jsonc-parser';
+import { errorCode, errorMessage } from '../lib/errors.js';
 import { parsePort } from '../lib/grammar.js';
+import { log } from '../lib/log.js';
+import { printable } from '../lib/text.js';
 import { parseConfigUrl } from '../lib/url.js';
 import { ConfigError, type Setting, type SettingOrigin } from './settings.js';
-import { log } from '../lib/log.js';
 
 export interface Address {
   readonly listen: string;
@@ -37,23 +41,32 @@ type JsonObject = { [key: string]: Json };
 
 const isObject = (value: Json | undefined): value is JsonObject => typeof value === 'object' && value !== null && !Array.isArray(value);
 
+/** Strict JSON: what JSON.parse accepts, and nothing more. */
+const STRICT_JSON = { disallowComments: true, allowTrailingComma: false, allowEmptyContent: false } as const;
+
+/** The 1-based line of a character offset. */
+function lineAt(text: string, offset: number): number {
+  let line = 1;
+  for (let at = text.indexOf('\n'); at >= 0 && at < offset; at = text.indexOf('\n', at + 1)) line++;
+  return line;
+}
+
 class Reader {
   constructor(
     readonly file: string,
-    private readonly lines: readonly string[],
+    private readonly text: string,
+    private readonly tree: JsonNode,
   ) {}
 
   /**
-   * The first line that mentions the path's last key, else its nearest parent's, else line 1:
-   * JSON.parse keeps no positions, and keys rarely repeat.
+   * The line of the path's last key, or of its nearest parent that exists (a missing key is
+   * reported where its object starts). Path parts that are not keys ('top level') find no node.
    */
   origin(path: readonly string[]): SettingOrigin {
-    let index = -1;
-    for (let depth = path.length; depth > 0 && index < 0; depth--) {
-      const key = JSON.stringify(path[depth - 1] ?? '');
-      index = this.lines.findIndex((line) => line.includes(key));
-    }
-    return { file: this.file, line: Math.max(index, 0) + 1, section: path.slice(0, -1).join('.') || 'top' };
+    let node: JsonNode | undefined;
+    for (let depth = path.length; node === undefined && depth >= 0; depth--) node = findNodeAtLocation(this.tree, path.slice(0, depth));
+    const at = node === undefined ? 0 : node.parent?.type === 'property' ? node.parent.offset : node.offset;
+    return { file: this.file, line: lineAt(this.text, at), section: path.slice(0, -1).join('.') || 'top' };
   }
 
   error(path: readonly string[], message: string): ConfigError {
@@ -101,20 +114,34 @@ function labelOf(url: string): string {
   return url.replace(/^[a-z]+:\/\//i, '').replace(/[^\w.-]+/g, '_').replace(/_+$/, '');
 }
 
+/**
+ * A syntax error at the line jsonc-parser found it on (else V8's "at position N", else the
+ * end); V8's message loses its position and its copy of the text, which may span lines.
+ */
+function notJson(file: string, text: string, offset: number | undefined, message: string): ConfigError {
+  const position = /at position (\d+)/.exec(message)?.[1];
+  const at = offset ?? (position === undefined ? text.length : Number(position));
+  const reason = message.replace(/, (?:\.\.\.)?".*" is not valid JSON$/s, '').replace(/(?: in JSON)? at position \d+.*$/s, '');
+  return new ConfigError(`not JSON: ${printable(reason)}`, { file, line: lineAt(text, at) });
+}
+
 export function readWestConfig(file: string): WestConfig {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readFileSync(file, 'utf8').replace(/^\uFEFF/, '');
   } catch (error) {
-    throw new ConfigError(`cannot read config file ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    throw new ConfigError(`cannot read config file ${file}: ${errorCode(error)}`);
   }
+  const syntaxErrors: ParseError[] = [];
+  const tree = parseTree(text, syntaxErrors, STRICT_JSON);
   let json: Json;
   try {
     json = JSON.parse(text) as Json;
   } catch (error) {
-    throw new ConfigError(`${file}: not JSON: ${(error as Error).message}`);
+    throw notJson(file, text, syntaxErrors[0]?.offset, errorMessage(error));
   }
-  const reader = new Reader(file, text.split(/\r?\n/));
+  if (tree === undefined) throw notJson(file, text, syntaxErrors[0]?.offset, 'no JSON value');
+  const reader = new Reader(file, text, tree);
   const top = reader.object(json, ['top level']);
   for (const key of Object.keys(top)) {
     if (!['west', 'wsts', 'wstc', 'proxy'].includes(key)) throw reader.error([key], 'unknown object (known: west, wsts, wstc, proxy)');

@@ -4,12 +4,29 @@
  * break a line, and length is bounded so that one client cannot make a 70 KB log line.
  */
 
-/** Escapes C0 controls, DEL and C1 controls as \xHH; cuts after `max` characters, saying how many more there were. */
+/**
+ * What may not stand in a log line as itself: C0 controls, DEL, C1 controls (NEL among them),
+ * the Unicode line and paragraph separators, and the bidirectional overrides and isolates,
+ * which can make a line read in another order than it was written.
+ */
+// eslint-disable-next-line no-control-regex
+const UNPRINTABLE = /[\x00-\x1f\x7f-\x9f\\\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+function escapeOne(c: string): string {
+  if (c === '\\') return '\\\\';
+  const code = c.charCodeAt(0);
+  return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16)}`;
+}
+
+/**
+ * Escapes what UNPRINTABLE names (\xHH, \uHHHH) and backslashes; cuts after `max` characters
+ * (never inside a surrogate pair), saying how many more there were.
+ */
 export function printable(text: string, max = 256): string {
-  const cut = text.length > max ? text.slice(0, max) : text;
-  // eslint-disable-next-line no-control-regex
-  const escaped = cut.replace(/[\x00-\x1f\x7f-\x9f\\]/g, (c) => (c === '\\' ? '\\\\' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`));
-  return text.length > max ? `${escaped}…(+${text.length - max} chars)` : escaped;
+  let cut = text.length > max ? text.slice(0, max) : text;
+  if (cut.length < text.length && /[\ud800-\udbff]$/.test(cut)) cut = cut.slice(0, -1);
+  const escaped = cut.replace(UNPRINTABLE, escapeOne);
+  return cut.length < text.length ? `${escaped}…(+${text.length - cut.length} chars)` : escaped;
 }
 
 /**

@@ -1,0 +1,139 @@
+/*
+ * The shipped examples, run as a new user runs them: from another working directory than the
+ * repository's, so that every relative path in them has to start from the config file's folder
+ * (examples/routes, examples/tunnel-server.cfg, examples/west); and the plugin examples of
+ * docs/plugins.md, cut out of the page as written and loaded from a plugin folder.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { closeClient, connect } from './helpers/client.js';
+import { freePort } from './helpers/instances.js';
+import { tcpEcho, tempDir, type Peer } from './helpers/peers.js';
+import { ROOT, startWebsocksy } from './helpers/websocksy.js';
+
+const LOCAL = ['-l', '127.0.0.1', '-p', '0', '-k', '0'];
+const EXAMPLES = `${ROOT}examples`;
+
+/** A working directory that holds none of the examples' files. */
+const elsewhere = tempDir('websocksy-elsewhere-');
+after(() => elsewhere.remove());
+
+describe('the example configs start from any working directory', () => {
+  // examples/tunnel-client.cfg is left out: it names no file, and its -L forward takes the fixed port 2222.
+  const configs = [
+    ...readdirSync(`${EXAMPLES}/routes`).filter((name) => name.endsWith('.cfg')).map((name) => `${EXAMPLES}/routes/${name}`),
+    `${EXAMPLES}/tunnel-server.cfg`,
+    `${ROOT}websocksy.cfg`,
+  ];
+
+  test("every config in examples/routes, examples/tunnel-server.cfg and make run's websocksy.cfg", async () => {
+    assert.ok(configs.length >= 11, configs.join(' '));
+    for (const config of configs) {
+      const instance = await startWebsocksy([config, ...LOCAL], { cwd: elsewhere.path });
+      await instance.stop();
+    }
+  });
+
+  test('direct.cfg serves its www folder, next to the config file', async () => {
+    const instance = await startWebsocksy([`${EXAMPLES}/routes/direct.cfg`, ...LOCAL], { cwd: elsewhere.path });
+    try {
+      const answer = await fetch(`http://127.0.0.1:${instance.port}/index.html`);
+      assert.equal(answer.status, 200);
+      assert.equal(await answer.text(), readFileSync(`${EXAMPLES}/routes/www/index.html`, 'utf8'));
+    } finally {
+      await instance.stop();
+    }
+  });
+
+  test('the west JSON configs, with their ports made free, find ../routes/identities-G', async () => {
+    // Their listeners have fixed ports (9701, 9801, 18889...): each becomes a free one, in a copy
+    // of examples/ that keeps the layout, so "../routes/identities-G" still means the same file.
+    const copy = tempDir('websocksy-west-examples-');
+    try {
+      mkdirSync(`${copy.path}/west`);
+      mkdirSync(`${copy.path}/routes`);
+      copyFileSync(`${EXAMPLES}/routes/identities-G`, `${copy.path}/routes/identities-G`);
+      const ports = new Map<string, number>();
+      const names = readdirSync(`${EXAMPLES}/west`).filter((name) => name.endsWith('.json'));
+      assert.ok(names.length >= 4, names.join(' '));
+      for (const name of names) {
+        let text = readFileSync(`${EXAMPLES}/west/${name}`, 'utf8');
+        for (const [, port] of text.matchAll(/:(\d{4,5})\b/g)) if (!ports.has(port as string)) ports.set(port as string, await freePort());
+        text = text.replace(/:(\d{4,5})\b/g, (_, port: string) => `:${ports.get(port) as number}`);
+        writeFileSync(`${copy.path}/west/${name}`, text);
+        const instance = await startWebsocksy([`${copy.path}/west/${name}`], { cwd: elsewhere.path });
+        await instance.stop();
+      }
+    } finally {
+      copy.remove();
+    }
+  });
+});
+
+/** The first ```LANG block after the line `heading` in docs/plugins.md. */
+function documented(heading: string, lang: string): string {
+  const page = readFileSync(`${ROOT}docs/plugins.md`, 'utf8');
+  const from = page.indexOf(`\n${heading}\n`);
+  assert.ok(from >= 0, `docs/plugins.md has "${heading}"`);
+  const block = new RegExp(`\`\`\`${lang}\\n([^]*?)\`\`\``).exec(page.slice(from));
+  assert.ok(block !== null, `a ${lang} block after "${heading}"`);
+  return block[1] as string;
+}
+
+describe('the plugin examples in docs/plugins.md run as written', () => {
+  const folder = tempDir('websocksy-documented-plugins-');
+  let echo: Peer;
+  before(async () => {
+    echo = await tcpEcho();
+    writeFileSync(`${folder.path}/backend_mine.mjs`, documented('### Backends: `backend_NAME.mjs`', 'js'));
+    writeFileSync(`${folder.path}/framing_length16.mjs`, documented('### Framing functions: `framing_NAME.mjs`', 'js'));
+    writeFileSync(`${folder.path}/pairs.c`, documented('### Framing functions', 'c'));
+    execFileSync('cc', ['-shared', '-fPIC', '-O2', '-Wall', '-Wextra', '-Werror', `-I${ROOT}plugins`, '-o', `${folder.path}/framing_pairs.so`, `${folder.path}/pairs.c`]);
+  });
+  after(async () => {
+    await echo.close();
+    folder.remove();
+  });
+
+  test('the JS backend answers clients that offer no subprotocol, and the first one offered', async () => {
+    const server = await startWebsocksy([...LOCAL, '-P', folder.path, '-b', 'mine', '-c', `peer=${echo.address}`]);
+    try {
+      const plain = await connect(`${server.url}/plain`);
+      assert.equal(plain.ws.protocol, '');
+      plain.ws.send('one line\n');
+      assert.equal((await plain.next()).data.toString(), 'one line\n');
+      await closeClient(plain);
+      const chat = await connect(`${server.url}/chat`, ['chat', 'other']);
+      assert.equal(chat.ws.protocol, 'chat');
+      await closeClient(chat);
+      assert.doesNotMatch(server.log(), /refused/);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('the JS framing function (length16) and the C one (pairs) frame an echoed stream', async () => {
+    for (const [framing, sent, expected] of [
+      ['length16', [0, 1, 0x78, 0, 2, 0x79, 0x7a], ['000178', '0002797a']],
+      ['pairs', [1, 2, 3, 4], ['0102', '0304']],
+    ] as const) {
+      const server = await startWebsocksy([...LOCAL, '-P', folder.path, '-c', `host=${echo.address}`, '-c', `framing=${framing}`]);
+      try {
+        const client = await connect(`${server.url}/`);
+        client.ws.send(Buffer.from(sent));
+        const received: string[] = [];
+        while (received.length < expected.length) {
+          const message = await client.next();
+          assert.ok(message.binary, framing);
+          received.push(message.data.toString('hex'));
+        }
+        assert.deepEqual(received, expected, framing);
+        await closeClient(client);
+      } finally {
+        await server.stop();
+      }
+    }
+  });
+});
