@@ -1,0 +1,152 @@
+/*
+ * Send-then-close on every peer transport: what a client sent right before its close frame
+ * reaches the peer, N of N connections, and the close line counts exactly what arrived. The
+ * other direction too: a stream peer that writes then closes gets every frame to the client,
+ * then a 1000 close.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { after, describe, test } from 'node:test';
+import WebSocket from 'ws';
+import { connect } from './helpers/client.js';
+import { assertCloseLinesCount, assertDelivered, sent, type Sent } from './helpers/delivery.js';
+import { streamServer, tempDir } from './helpers/peers.js';
+import { clientFrame, closeCodeOf, closeFrame, OPCODE, rawWebSocket } from './helpers/raw-ws.js';
+import { recordingStreamPeer, recordingUdpPeer, recordingUnixDgramPeer, type RecordingPeer } from './helpers/recorders.js';
+import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
+
+const CONNECTIONS = 50;
+const LOCAL = ['-l', '127.0.0.1', '-p', '0'];
+
+interface Transport {
+  readonly name: string;
+  readonly peer: (dir: string) => Promise<RecordingPeer>;
+  /** Connections open at once: a datagram peer's receive queue is small (unix: 10 datagrams). */
+  readonly concurrency: number;
+  /** Largest message: a datagram is at most 64 KiB; stream messages go past the write batch's own-buffer size. */
+  readonly largest: number;
+}
+
+/** A fresh socket path per test: a unix socket's file outlives its server. */
+let sockets = 0;
+const socketPath = (dir: string): string => `${dir}/peer-${++sockets}.sock`;
+
+const TRANSPORTS: readonly Transport[] = [
+  { name: 'tcp', peer: () => recordingStreamPeer(), concurrency: CONNECTIONS, largest: 100_000 },
+  { name: 'unix', peer: (dir) => recordingStreamPeer(socketPath(dir)), concurrency: CONNECTIONS, largest: 100_000 },
+  { name: 'udp', peer: () => recordingUdpPeer(), concurrency: 10, largest: 1500 },
+  { name: 'unix-dgram', peer: (dir) => recordingUnixDgramPeer(socketPath(dir)), concurrency: 10, largest: 1500 },
+];
+
+/** Connection `i`'s messages: a text, a small binary and a large binary one, sizes differing per connection. */
+function messagesFor(i: number, largest: number): Sent {
+  return sent([Buffer.from(`connection ${i} says hello`), randomBytes(100 + i * 7), randomBytes(largest - i * 13)]);
+}
+
+/** Runs `one` for connections 0..count-1, `concurrency` at a time. */
+async function inWaves(count: number, concurrency: number, one: (i: number) => Promise<void>): Promise<void> {
+  for (let start = 0; start < count; start += concurrency) {
+    const wave: Promise<void>[] = [];
+    for (let i = start; i < Math.min(count, start + concurrency); i++) wave.push(one(i));
+    await Promise.all(wave);
+  }
+}
+
+/** Frames, then the close frame, all in one TCP write; resolves with the server's close code. */
+async function rawSendThenClose(server: RunningWebsocksy, messages: readonly Buffer[]): Promise<number | null> {
+  const raw = await rawWebSocket(server.port, '/');
+  const frames = messages.map((message, n) => clientFrame(n === 0 ? OPCODE.text : OPCODE.binary, message));
+  raw.socket.write(Buffer.concat([...frames, closeFrame(1000, 'bye')]));
+  return closeCodeOf(await raw.frames);
+}
+
+/** `ws`: send(x) for each message, then close() at once, as an application would. */
+async function wsSendThenClose(server: RunningWebsocksy, messages: readonly Buffer[]): Promise<number> {
+  const ws = new WebSocket(server.url, { perMessageDeflate: false });
+  await once(ws, 'open');
+  messages.forEach((message, n) => ws.send(message, { binary: n > 0 }));
+  ws.close(1000, 'bye');
+  const [code] = (await once(ws, 'close')) as [number];
+  return code;
+}
+
+describe('send-then-close: the peer gets every byte sent before the close frame', () => {
+  const dir = tempDir();
+  after(() => dir.remove());
+
+  const clients: Array<[string, (server: RunningWebsocksy, messages: readonly Buffer[]) => Promise<number | null>]> = [
+    ['data frames and close frame in one TCP write', rawSendThenClose],
+    ["ws's send(); close()", wsSendThenClose],
+  ];
+  for (const transport of TRANSPORTS) {
+    for (const [how, sendThenClose] of clients) {
+      test(`${transport.name}: ${how}, ${CONNECTIONS} connections`, { timeout: 60_000 }, async () => {
+        const peer = await transport.peer(dir.path);
+        const server = await startWebsocksy([...LOCAL, '-c', `host=${peer.address}`]);
+        try {
+          const expected = Array.from({ length: CONNECTIONS }, (_, i) => messagesFor(i, transport.largest));
+          const codes: Array<number | null> = [];
+          await inWaves(CONNECTIONS, transport.concurrency, async (i) => {
+            codes.push(await sendThenClose(server, (expected[i] as Sent).messages));
+          });
+          assert.deepEqual(codes, Array.from({ length: CONNECTIONS }, () => 1000), 'every close answered with 1000');
+          await assertDelivered(peer, expected);
+          await assertCloseLinesCount(server, expected);
+        } finally {
+          await server.stop();
+          await peer.close();
+        }
+      });
+    }
+  }
+});
+
+describe('write-then-close: the client gets every frame a stream peer sent before its EOF', () => {
+  const dir = tempDir();
+  after(() => dir.remove());
+
+  /** Connection i's lines: many short ones and a few long ones, then the peer's FIN. */
+  const linesFor = (i: number): string[] =>
+    Array.from({ length: 200 + i }, (_, n) => (n % 50 === 49 ? `${i}:${n}:${'x'.repeat(60_000 + n)}\r\n` : `${i}:${n}\r\n`));
+
+  for (const [name, path] of [
+    ['tcp', undefined],
+    ['unix', 'lines.sock'],
+  ] as const) {
+    test(`${name}: ${CONNECTIONS} peers write lines and close; each client gets them all, then 1000`, { timeout: 60_000 }, async () => {
+      let accepted = 0;
+      const peer = await streamServer(
+        (socket) => {
+          const lines = linesFor(accepted++);
+          socket.write(lines.join(''));
+          socket.end();
+        },
+        path === undefined ? undefined : `${dir.path}/${path}`,
+      );
+      const server = await startWebsocksy([...LOCAL, '-c', `host=${peer.address}`, '-c', 'framing=newline']);
+      try {
+        const results = await Promise.all(
+          Array.from({ length: CONNECTIONS }, async () => {
+            const client = await connect(server.url);
+            const closed = await client.closed(30_000);
+            return { messages: client.takeAll().map((message) => message.data.toString()), closed };
+          }),
+        );
+        // Peers number their connections in accept order, so each client finds its own lines by their prefix.
+        for (const { messages, closed } of results) {
+          const i = Number(messages[0]?.split(':')[0]);
+          assert.deepEqual(messages, linesFor(i), `connection ${i} got every line in order`);
+          assert.deepEqual(closed, { code: 1000, reason: 'Peer closed connection' });
+        }
+        assert.deepEqual(
+          results.map(({ messages }) => Number(messages[0]?.split(':')[0])).sort((a, b) => a - b),
+          Array.from({ length: CONNECTIONS }, (_, i) => i),
+        );
+      } finally {
+        await server.stop();
+        await peer.close();
+      }
+    });
+  }
+});
