@@ -39,9 +39,13 @@ const TRANSPORTS: readonly Transport[] = [
   { name: 'unix-dgram', peer: (dir) => recordingUnixDgramPeer(socketPath(dir)), concurrency: 10, largest: 1500 },
 ];
 
-/** Connection `i`'s messages: a text, a small binary and a large binary one, sizes differing per connection. */
+/**
+ * Connection `i`'s messages, sizes differing per connection: a text, a large binary one (on
+ * streams, larger than the write batch copies into its shared slab) and a small binary one last,
+ * which waits in the slab when the close comes.
+ */
 function messagesFor(i: number, largest: number): Sent {
-  return sent([Buffer.from(`connection ${i} says hello`), randomBytes(100 + i * 7), randomBytes(largest - i * 13)]);
+  return sent([Buffer.from(`connection ${i} says hello`), randomBytes(largest - i * 13), randomBytes(100 + i * 7)]);
 }
 
 /** Runs `one` for connections 0..count-1, `concurrency` at a time. */

@@ -14,7 +14,10 @@ import { streamServer, type Peer } from './peers.js';
 export interface RecordingPeer extends Peer {
   /** What each finished connection (stream: EOF seen) or each sender (datagram) delivered. */
   deliveries(): Buffer[];
-  /** Resolves once `count` deliveries holding `bytes` in all are in, or rejects after `timeoutMs`. */
+  /**
+   * Resolves once `count` deliveries are in (streams), holding `bytes` in all (datagrams, which
+   * have no end), or rejects after `timeoutMs`.
+   */
   waitFor(count: number, bytes: number, timeoutMs?: number): Promise<Buffer[]>;
   /** Starts reading on every connection, now and from now on (paused peers). */
   resume(): void;
@@ -24,7 +27,11 @@ export interface RecordingPeer extends Peer {
 class Deliveries {
   private readonly waiters = new Set<() => void>();
 
-  constructor(readonly current: () => Buffer[]) {}
+  /** `countSuffices`: a delivery is final once in (a stream's EOF), so no more bytes can follow. */
+  constructor(
+    readonly current: () => Buffer[],
+    private readonly countSuffices: boolean,
+  ) {}
 
   changed(): void {
     for (const wake of this.waiters) wake();
@@ -34,7 +41,7 @@ class Deliveries {
     return new Promise((resolve, reject) => {
       const check = (): boolean => {
         const now = this.current();
-        if (now.length < count || totalLength(now) < bytes) return false;
+        if (now.length < count || (!this.countSuffices && totalLength(now) < bytes)) return false;
         done();
         resolve(now);
         return true;
@@ -66,7 +73,7 @@ export function digests(buffers: readonly Uint8Array[]): string[] {
 /** A tcp server (or unix, with `path`) keeping each connection's bytes; it ends its side at EOF. */
 export async function recordingStreamPeer(path?: string, { paused = false } = {}): Promise<RecordingPeer> {
   const finished: Buffer[] = [];
-  const deliveries = new Deliveries(() => finished);
+  const deliveries = new Deliveries(() => finished, true);
   let reading = !paused;
   const open = new Set<Socket>();
   const peer = await streamServer(
@@ -100,7 +107,7 @@ export async function recordingStreamPeer(path?: string, { paused = false } = {}
 /** Datagrams grouped by sender, each sender's in arrival order. */
 class DatagramLog {
   readonly bySender = new Map<string, Buffer[]>();
-  readonly deliveries = new Deliveries(() => [...this.bySender.values()].map((datagrams) => Buffer.concat(datagrams)));
+  readonly deliveries = new Deliveries(() => [...this.bySender.values()].map((datagrams) => Buffer.concat(datagrams)), false);
 
   add(sender: string, datagram: Buffer): void {
     let datagrams = this.bySender.get(sender);
