@@ -214,3 +214,36 @@ describe('shutdown: SIGTERM right after clients sent, to peers that are not read
     }
   });
 });
+
+describe('a stream peer that takes nothing within the linger time (5 s)', () => {
+  test('the close line counts as delivered only what the peer got, and the rest as undelivered', { timeout: 60_000 }, async (t) => {
+    const peer = await recordingStreamPeer(undefined, { paused: true });
+    // More than the kernel's buffers hold, under a peer-buffer raised so nothing closes with 1013.
+    const server = await startWebsocksy([...LOCAL, '--peer-buffer', '64m', '-c', `host=${peer.address}`]);
+    try {
+      const messages = Array.from({ length: 12 }, () => randomBytes(1024 * 1024));
+      const clients = await Promise.all([connect(server.url), connect(server.url)]);
+      for (const client of clients) {
+        for (const message of messages) client.ws.send(message);
+        client.ws.close(1000);
+      }
+      const lines = await closeLines(server, clients.length, 15_000);
+      peer.resume();
+      const got = await peer.waitFor(clients.length, 0, 15_000);
+      const total = totalLength(messages);
+      const counts = lines.map((line) => ({ toPeer: Number(/\bto_peer=(\d+)/.exec(line)?.[1]), undelivered: Number(/\bundelivered=(\d+)/.exec(line)?.[1] ?? 0) }));
+      for (const { toPeer, undelivered } of counts) assert.equal(toPeer + undelivered, total, `every byte is counted once: ${lines.join('\n')}`);
+      const arrived = got.map((bytes) => bytes.length).sort((a, b) => a - b);
+      const counted = counts.map(({ toPeer }) => toPeer).sort((a, b) => a - b);
+      arrived.forEach((bytes, i) => {
+        assert.ok(bytes < total, 'the peer did not get everything');
+        assert.ok((counted[i] as number) <= bytes, `to_peer=${counted[i]} but the peer got ${bytes}`);
+      });
+      // Bytes of the write in progress that the kernel had taken are still counted as undelivered.
+      t.diagnostic(`peer got ${arrived.join(', ')} bytes; close lines count ${counted.join(', ')} delivered`);
+    } finally {
+      await server.stop();
+      await peer.close();
+    }
+  });
+});
