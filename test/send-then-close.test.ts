@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { after, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import { connect } from './helpers/client.js';
+import { connect, type TestClient } from './helpers/client.js';
 import { assertCloseLinesCount, assertDelivered, closeLines, sent, type Sent } from './helpers/delivery.js';
 import { streamServer, tempDir } from './helpers/peers.js';
 import { clientFrame, closeCodeOf, closeFrame, OPCODE, rawWebSocket } from './helpers/raw-ws.js';
@@ -73,6 +73,36 @@ async function wsSendThenClose(server: RunningWebsocksy, messages: readonly Buff
   ws.close(1000, 'bye');
   const [code] = (await once(ws, 'close')) as [number];
   return code;
+}
+
+/** Every client sends 100 bytes each millisecond until it sees the close; resolves with the bytes sent and the close codes. */
+async function sendUntilClosed(clients: readonly TestClient[]): Promise<{ sentBytes: number; codes: number[] }> {
+  let sentBytes = 0;
+  const message = Buffer.alloc(100, 0x61);
+  const sender = setInterval(() => {
+    for (const client of clients) {
+      if (client.ws.readyState !== WebSocket.OPEN) continue;
+      client.ws.send(message);
+      sentBytes += message.length;
+    }
+  }, 1);
+  try {
+    const codes = await Promise.all(clients.map(async (client) => (await client.closed(20_000)).code));
+    return { sentBytes, codes };
+  } finally {
+    clearInterval(sender);
+  }
+}
+
+/**
+ * The close lines' to_peer are exactly what the peer's connections got. uWS ignores frames that
+ * arrive after it sent its close frame, so messages in flight then are lost: not counted either.
+ */
+async function assertCountedAsArrived(server: RunningWebsocksy, peer: RecordingPeer, connections: number): Promise<string> {
+  const got = await peer.waitFor(connections, 0);
+  const counted = (await closeLines(server, connections)).map((line) => Number(/\bto_peer=(\d+)/.exec(line)?.[1]));
+  assert.deepEqual(counted.sort((a, b) => a - b), got.map((bytes) => bytes.length).sort((a, b) => a - b));
+  return `peers got ${totalLength(got)}, close lines count ${counted.reduce((sum, bytes) => sum + bytes, 0)}`;
 }
 
 describe('send-then-close: the peer gets every byte sent before the close frame', () => {
@@ -188,28 +218,31 @@ describe('shutdown: SIGTERM right after clients sent, to peers that are not read
     const server = await startWebsocksy([...LOCAL, '-c', `host=${peer.address}`]);
     try {
       const clients = await Promise.all(Array.from({ length: 20 }, () => connect(server.url)));
-      let sentBytes = 0;
-      const message = Buffer.alloc(100, 0x61);
-      const sender = setInterval(() => {
-        for (const client of clients) {
-          if (client.ws.readyState !== WebSocket.OPEN) continue;
-          client.ws.send(message);
-          sentBytes += message.length;
-        }
-      }, 1);
+      const sending = sendUntilClosed(clients);
       await new Promise((resolve) => setTimeout(resolve, 300));
       const exited = server.stop('SIGTERM');
-      for (const client of clients) assert.equal((await client.closed()).code, 1001);
-      clearInterval(sender);
+      const { sentBytes, codes } = await sending;
+      assert.deepEqual(new Set(codes), new Set([1001]));
       assert.equal(await exited, 0);
-      const got = await peer.waitFor(clients.length, 0);
-      const counted = (await closeLines(server, clients.length)).map((line) => Number(/\bto_peer=(\d+)/.exec(line)?.[1]));
-      assert.deepEqual(counted.sort((a, b) => a - b), got.map((bytes) => bytes.length).sort((a, b) => a - b));
-      const countedBytes = counted.reduce((sum, bytes) => sum + bytes, 0);
-      // uWS ignores what arrives after it sent its close frame: messages in flight then are lost, and not counted.
-      t.diagnostic(`sent ${sentBytes} bytes before the clients saw 1001; peers got ${totalLength(got)}, close lines count ${countedBytes}`);
+      t.diagnostic(`sent ${sentBytes} bytes before the clients saw 1001; ${await assertCountedAsArrived(server, peer, clients.length)}`);
     } finally {
       await server.stop('SIGKILL');
+      await peer.close();
+    }
+  });
+});
+
+describe('a stream peer that ends its side amid a stream of client messages', () => {
+  test('clients get 1000, and the close lines count exactly what the peers got', { timeout: 60_000 }, async (t) => {
+    const peer = await recordingStreamPeer(undefined, { endAfterMs: 200 });
+    const server = await startWebsocksy([...LOCAL, '-c', `host=${peer.address}`]);
+    try {
+      const clients = await Promise.all(Array.from({ length: 20 }, () => connect(server.url)));
+      const { sentBytes, codes } = await sendUntilClosed(clients);
+      assert.deepEqual(new Set(codes), new Set([1000]));
+      t.diagnostic(`sent ${sentBytes} bytes before the clients saw 1000; ${await assertCountedAsArrived(server, peer, clients.length)}`);
+    } finally {
+      await server.stop();
       await peer.close();
     }
   });

@@ -70,8 +70,11 @@ export function digests(buffers: readonly Uint8Array[]): string[] {
   return buffers.map((buffer) => createHash('sha256').update(buffer).digest('hex')).sort();
 }
 
-/** A tcp server (or unix, with `path`) keeping each connection's bytes; it ends its side at EOF. */
-export async function recordingStreamPeer(path?: string, { paused = false } = {}): Promise<RecordingPeer> {
+/**
+ * A tcp server (or unix, with `path`) keeping each connection's bytes; it ends its side at EOF,
+ * or `endAfterMs` after the connection came.
+ */
+export async function recordingStreamPeer(path?: string, { paused = false, endAfterMs }: { paused?: boolean; endAfterMs?: number } = {}): Promise<RecordingPeer> {
   const finished: Buffer[] = [];
   const deliveries = new Deliveries(() => finished, true);
   let reading = !paused;
@@ -81,6 +84,8 @@ export async function recordingStreamPeer(path?: string, { paused = false } = {}
       const chunks: Buffer[] = [];
       open.add(socket);
       if (!reading) socket.pause();
+      // Ends its own side first (half-close) and goes on reading.
+      if (endAfterMs !== undefined) setTimeout(() => socket.end(), endAfterMs);
       socket.on('data', (chunk: Buffer) => chunks.push(chunk));
       socket.once('end', () => {
         open.delete(socket);
