@@ -15,7 +15,7 @@ import { connect, type TestClient } from './helpers/client.js';
 import { patternHash, send, startUpstream, type Upstream } from './helpers/http-upstream.js';
 import { core, freePort, startInstance, tunnelSection, upstreamSection } from './helpers/instances.js';
 import { tempDir } from './helpers/peers.js';
-import { closeFrame, maskedFrame, OPCODE, RawWebSocket } from './helpers/raw-ws.js';
+import { closeFrame, clientFrame, OPCODE, RawWebSocket } from './helpers/raw-ws.js';
 import { dial, fetchStatus, pattern, startForward, startTunnelServer } from './helpers/tunnel.js';
 import { runWebsocksy, startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
 
@@ -139,17 +139,17 @@ describe('tunnel edges', () => {
     assert.match(head, new RegExp(`Sec-WebSocket-Protocol: ${TUNNEL_SUBPROTOCOL.replaceAll('.', '\\.')}`, 'i'));
     const before = peer.results.length;
     try {
-      ws.write(maskedFrame(OPCODE.binary, encodeJson(FrameType.control, 0, { type: 'hello', version: 1, name: 'alice', token: TOKEN })));
+      ws.write(clientFrame(OPCODE.binary, encodeJson(FrameType.control, 0, { type: 'hello', version: 1, name: 'alice', token: TOKEN })));
       const welcome = decodeControl(decodeFrame((await ws.next()).payload).body);
       assert.equal(welcome.type, 'welcome');
-      ws.write(maskedFrame(OPCODE.binary, encodeJson(FrameType.open, 1, { host: '127.0.0.1', port: peer.port })));
+      ws.write(clientFrame(OPCODE.binary, encodeJson(FrameType.open, 1, { host: '127.0.0.1', port: peer.port })));
       for (;;) {
         const frame = decodeFrame((await ws.next()).payload);
         if (frame.type === FrameType.accept && frame.stream === 1) break;
       }
       const data = pattern(9).subarray(0, 60_000);
-      const frames = [0, 1, 2, 3].map(() => maskedFrame(OPCODE.binary, Buffer.concat([Buffer.from([FrameType.data, 0, 0, 0, 1]), data])));
-      ws.write(Buffer.concat([...frames, maskedFrame(OPCODE.binary, encodeEmpty(FrameType.fin, 1)), closeFrame(1000, 'done')]));
+      const frames = [0, 1, 2, 3].map(() => clientFrame(OPCODE.binary, Buffer.concat([Buffer.from([FrameType.data, 0, 0, 0, 1]), data])));
+      ws.write(Buffer.concat([...frames, clientFrame(OPCODE.binary, encodeEmpty(FrameType.fin, 1)), closeFrame(1000, 'done')]));
       await waitFor(() => peer.results.length > before, 'the far connection');
       const theirs = await peer.results[before];
       const expected = createHash('sha256');

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { TestContext } from 'node:test';
+import { IN_CI } from './tools.js';
 
 export interface Blackhole {
   readonly port: number;
@@ -34,7 +35,7 @@ export async function blackhole(): Promise<Blackhole | null> {
 
 /** Without python3 a test skips; in CI, where it must be installed, it fails. */
 export function skipWithoutPython(t: TestContext): void {
-  assert.ok(process.env['CI'] !== 'true', 'python3 is needed for this test in CI');
+  assert.ok(!IN_CI, 'python3 is needed for this test in CI');
   t.skip('python3 not installed');
 }
 

@@ -1,0 +1,177 @@
+/*
+ * The write batch (src/core/write-batch.ts) on real sockets: many peers' messages added in one
+ * loop turn arrive in order, each at its own peer, whatever their sizes; a flush before end()
+ * loses nothing; and a peer that is not reading never keeps a whole shared slab alive for a
+ * small write.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { connect, type Socket } from 'node:net';
+import { afterEach, describe, test } from 'node:test';
+import { WriteBatch } from '../src/core/write-batch.js';
+import { assertDelivered, sent, type Sent } from './helpers/delivery.js';
+import { recordingStreamPeer, type RecordingPeer } from './helpers/recorders.js';
+
+/** The batch's shared slab size (write-batch.ts): a chunk whose memory is this large is a slab view. */
+const SLAB_BYTES = 256 * 1024;
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+async function dial(peer: RecordingPeer): Promise<Socket> {
+  const port = Number(/:(\d+)$/.exec(peer.address)?.[1]);
+  const socket = connect({ host: '127.0.0.1', port });
+  await once(socket, 'connect');
+  return socket;
+}
+
+/** Adds `message` as uWS hands it over: in a buffer that is overwritten right after the call. */
+function addTransient(batch: WriteBatch, message: Buffer): void {
+  const transient = Buffer.from(message);
+  batch.add(transient);
+  transient.fill(0xee);
+}
+
+/** The sizes of the distinct memory blocks behind the chunks a socket still holds, but for `ignored` ones. */
+function heldBlocks(socket: Socket, ignored: readonly Buffer[] = []): number[] {
+  const skip = new Set(ignored.map((buffer) => buffer.buffer));
+  const blocks = new Set<ArrayBufferLike>();
+  // writableBuffer (what the socket queued behind the write in progress) is missing from @types/node.
+  const queued = (socket as unknown as { writableBuffer: Array<{ chunk: Buffer }> }).writableBuffer;
+  for (const { chunk } of queued) if (!skip.has(chunk.buffer)) blocks.add(chunk.buffer);
+  return [...blocks].map((block) => block.byteLength);
+}
+
+describe('write batch', () => {
+  const cleanup: Array<() => Promise<void> | void> = [];
+  afterEach(async () => {
+    for (const step of cleanup.splice(0).reverse()) await step();
+  });
+
+  async function peersWithBatches(count: number, options: { paused?: boolean } = {}): Promise<{ peer: RecordingPeer; sockets: Socket[]; batches: WriteBatch[] }> {
+    const peer = await recordingStreamPeer(undefined, options);
+    cleanup.push(() => peer.close());
+    const sockets = await Promise.all(Array.from({ length: count }, () => dial(peer)));
+    cleanup.push(() => sockets.forEach((socket) => socket.destroy()));
+    return { peer, sockets, batches: sockets.map((socket) => new WriteBatch(socket)) };
+  }
+
+  /** Flushes each batch and ends its socket, as a finishing peer does. */
+  function finishAll(sockets: readonly Socket[], batches: readonly WriteBatch[]): void {
+    batches.forEach((batch, i) => {
+      batch.flush();
+      sockets[i]?.end();
+    });
+  }
+
+  test('40 peers, messages of every size interleaved in each loop turn: each peer gets its own, in order', async () => {
+    const { peer, sockets, batches } = await peersWithBatches(40);
+    const sizes = [1, 17, 1000, 40_000, 64 * 1024, 64 * 1024 + 1, 200_000, 300_000, 3];
+    const messages: Buffer[][] = batches.map(() => []);
+    for (let turn = 0; turn < 5; turn++) {
+      for (let round = 0; round < sizes.length; round++) {
+        batches.forEach((batch, k) => {
+          const message = randomBytes(sizes[(round + k + turn) % sizes.length] as number);
+          messages[k]?.push(message);
+          addTransient(batch, message);
+        });
+      }
+      await nextTurn();
+    }
+    finishAll(sockets, batches);
+    await assertDelivered(peer, messages.map((list) => sent(list)));
+  });
+
+  test('messages of several MiB between small ones, in one turn', async () => {
+    const { peer, sockets, batches } = await peersWithBatches(4);
+    const expected: Sent[] = batches.map((batch) => {
+      const list = [randomBytes(10), randomBytes(5 * 1024 * 1024), randomBytes(100), randomBytes(3 * 1024 * 1024 + 7), randomBytes(1)];
+      for (const message of list) addTransient(batch, message);
+      return sent(list);
+    });
+    await nextTurn();
+    finishAll(sockets, batches);
+    await assertDelivered(peer, expected);
+  });
+
+  test('flush() then end() in the turn the messages came: nothing is lost', async () => {
+    const { peer, sockets, batches } = await peersWithBatches(20);
+    const expected = batches.map((batch, k) => {
+      const list = [Buffer.from(`peer ${k} first`), randomBytes(70_000 + k), Buffer.from(`peer ${k} last`)];
+      for (const message of list) addTransient(batch, message);
+      return sent(list);
+    });
+    finishAll(sockets, batches);
+    await assertDelivered(peer, expected);
+  });
+
+  test('discard() forgets only its own pending bytes; a batch added after it in the same slab is whole', async () => {
+    const { peer, sockets, batches } = await peersWithBatches(2);
+    const [dropped, kept] = batches as [WriteBatch, WriteBatch];
+    addTransient(dropped, randomBytes(500));
+    assert.equal(dropped.pendingBytes, 500);
+    assert.equal(dropped.discard(), 500);
+    assert.equal(dropped.pendingBytes, 0);
+    sockets[0]?.destroy();
+    const message = randomBytes(1000);
+    addTransient(kept, message);
+    kept.flush();
+    sockets[1]?.end();
+    // The destroyed connection ends with nothing: the discarded bytes never left.
+    await assertDelivered(peer, [sent([]), sent([message])]);
+  });
+
+  test('a peer that is not reading: small writes never keep a whole slab alive', async () => {
+    const { peer, sockets, batches } = await peersWithBatches(2, { paused: true });
+    const slow = sockets[0] as Socket;
+    const [slowBatch, fastBatch] = batches as [WriteBatch, WriteBatch];
+    // Fill the kernel's buffers toward the paused peer until the socket keeps what it is given.
+    const filler: Buffer[] = [];
+    while (slow.writableLength === 0) {
+      const chunk = randomBytes(1024 * 1024);
+      filler.push(chunk);
+      slow.write(chunk);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const small: Buffer[] = [];
+    for (let turn = 0; turn < 50; turn++) {
+      const message = randomBytes(10);
+      small.push(message);
+      addTransient(slowBatch, message);
+      // A busy neighbour shares the slab in the same turns.
+      addTransient(fastBatch, randomBytes(4000));
+      await nextTurn();
+    }
+    const blocks = heldBlocks(slow, filler);
+    assert.ok(blocks.length > 0, 'the small writes wait in the socket');
+    assert.ok(Math.max(...blocks) < 16 * 1024, `chunks waiting for the slow peer hold blocks of ${blocks.join(', ')} bytes, not exact copies`);
+    peer.resume();
+    finishAll(sockets.slice(0, 1), [slowBatch]);
+    await assertDelivered(peer, [sent([...filler, ...small])], 30_000);
+  });
+
+  test('a peer that falls behind in a turn pins at most that turn\'s slab, never one per message', async () => {
+    const { peer, sockets, batches } = await peersWithBatches(1, { paused: true });
+    const [slow] = sockets as [Socket];
+    const [batch] = batches as [WriteBatch];
+    const messages: Buffer[] = [];
+    let turns = 0;
+    // Only slab-sized traffic: writes of 60 KiB stay in the slab (under the own-buffer size).
+    while (turns < 400) {
+      for (let n = 0; n < 4; n++) {
+        const message = randomBytes(60 * 1024);
+        messages.push(message);
+        addTransient(batch, message);
+      }
+      await nextTurn();
+      turns++;
+      if (slow.writableLength > 0 && turns % 10 === 0 && heldBlocks(slow).length > 20) break;
+    }
+    const slabs = heldBlocks(slow).filter((size) => size === SLAB_BYTES).length;
+    assert.ok(slow.writableLength > 0, 'the peer fell behind');
+    assert.ok(slabs <= 1, `${slabs} slabs held for one slow peer (blocks: ${heldBlocks(slow).length})`);
+    peer.resume();
+    finishAll(sockets, batches);
+    await assertDelivered(peer, [sent(messages)], 30_000);
+  });
+});
