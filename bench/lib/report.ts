@@ -152,7 +152,7 @@ function targets(all: readonly Measurement[]): Target[] {
 }
 
 export function formatReport(info: Readonly<Record<string, string>>, subjects: readonly Subject[], all: readonly Measurement[]): string {
-  const anchors = ['bare-uws', 'naive-ws', 'websockify'].filter((name) => all.some((m) => m.subject === name));
+  const anchors = ['bare-uws', 'naive-ws', 'websockify', 'baseline'].filter((name) => all.some((m) => m.subject === name));
   const targetRows = targets(all).map((t) => [t.what, fixed(t.value), `≤ ${t.limit}`, Number.isFinite(t.value) ? (t.value <= t.limit ? 'met' : 'MISSED') : 'n/a']);
   return [
     `# websocksy benchmark, ${info['date'] ?? ''}`,

@@ -40,9 +40,9 @@ const FRAMING_CONFIG: Readonly<Record<string, readonly string[]>> = { newline: [
 /** The C framing plugins `make` builds: loaded from there, they replace the TS builtins. */
 const C_PLUGINS = 'build/plugins';
 
-function websocksy(framing: string, root: string, cPlugin = false): Subject {
+function websocksy(framing: string, root: string, cPlugin = false, name?: string): Subject {
   return {
-    name: framing === 'binary' ? 'websocksy' : `websocksy-${cPlugin ? 'c-' : ''}${framing}`,
+    name: name ?? (framing === 'binary' ? 'websocksy' : `websocksy-${cPlugin ? 'c-' : ''}${framing}`),
     description: `websocksy, defaultpeer backend, ${framing} framing${cPlugin ? ` from the C plugin (${C_PLUGINS})` : ''}`,
     missing: () => null,
     start: async (echoPort) => {
@@ -84,6 +84,17 @@ const websockify: Subject = {
   },
 };
 
+/**
+ * `BENCH_BASELINE=DIR`: another built checkout of websocksy (an earlier commit), measured beside
+ * this one as the anchor `baseline`, so that a change is judged side by side in one run.
+ */
+function baseline(): Subject[] {
+  const dir = process.env['BENCH_BASELINE'];
+  if (dir === undefined || dir === '') return [];
+  const subject = websocksy('binary', dir, false, 'baseline');
+  return [{ ...subject, description: `websocksy built in ${dir} (BENCH_BASELINE), binary framing` }];
+}
+
 export function subjects(root: string): { readonly main: Subject; readonly anchors: readonly Subject[]; readonly framings: readonly Subject[] } {
   return {
     main: websocksy('binary', root),
@@ -91,6 +102,7 @@ export function subjects(root: string): { readonly main: Subject; readonly ancho
       anchor('bare-uws', 'bench/anchors/bare-uws-bridge.mjs', 'uWebSockets.js + net, no backend, framing or checks (the ceiling of our stack)', root),
       anchor('naive-ws', 'bench/anchors/naive-ws-bridge.mjs', 'ws server + net socket piped by hand', root),
       websockify,
+      ...baseline(),
     ],
     framings: [websocksy('newline', root), websocksy('json', root), websocksy('json', root, true)],
   };

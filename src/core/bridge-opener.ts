@@ -36,18 +36,29 @@ function resolveAddress(info: PeerInfo, query: PeerQuery): PeerAddress {
   }
 }
 
+function backendFailed(backend: Backend, error: unknown): Refusal {
+  return error instanceof Refusal ? error : new Refusal(500, 'Internal error', `backend "${backend.name}" failed: ${errorMessage(error)}`);
+}
+
+/** The backend's answer; a backend (a plugin) that throws or rejects refuses this one upgrade. */
 async function askBackend(options: BridgeOpenerOptions, query: PeerQuery): Promise<PeerInfo | null> {
   const { backend, backendTimeoutMs } = options;
+  let answer: PeerInfo | null | Promise<PeerInfo | null>;
+  try {
+    answer = backend.query(query);
+  } catch (error) {
+    throw backendFailed(backend, error);
+  }
+  // A synchronous answer needs no deadline (nor the timer and promises one costs per upgrade).
+  if (!(answer instanceof Promise)) return answer;
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => reject(new Refusal(504, 'Backend did not answer', `backend "${backend.name}" did not answer within ${backendTimeoutMs} ms`)), backendTimeoutMs);
   });
   try {
-    // A backend (a plugin) may throw or reject: that refuses this one upgrade.
-    return await Promise.race([Promise.resolve().then(() => backend.query(query)), deadline]);
+    return await Promise.race([answer, deadline]);
   } catch (error) {
-    if (error instanceof Refusal) throw error;
-    throw new Refusal(500, 'Internal error', `backend "${backend.name}" failed: ${errorMessage(error)}`);
+    throw backendFailed(backend, error);
   } finally {
     clearTimeout(timer);
   }

@@ -5,8 +5,13 @@
  * a route, a tunnel — sees only this.
  */
 
-/** Header names lower-case, in arrival order; values as uWS gives them (trimmed). */
-export type HeaderList = ReadonlyArray<readonly [name: string, value: string]>;
+import type { HttpHeader } from './api.js';
+
+/**
+ * Header names lower-case, in arrival order; values as uWS gives them (trimmed). The same array
+ * is a backend's PeerQuery.headers: read once, never copied.
+ */
+export type HeaderList = readonly HttpHeader[];
 
 export interface ClientRequest {
   /** The connection id used in every log line about this request. */
@@ -27,16 +32,16 @@ export interface ClientRequest {
 
 /** The first value of header `name` (lower-case), or undefined. */
 export function headerValue(request: { readonly headers: HeaderList }, name: string): string | undefined {
-  for (const [key, value] of request.headers) if (key === name) return value;
+  for (const header of request.headers) if (header.name === name) return header.value;
   return undefined;
 }
 
 /** Splits Sec-WebSocket-Protocol into trimmed, distinct names, in the client's order. */
 export function offeredProtocols(request: { readonly headers: HeaderList }): string[] {
   const names: string[] = [];
-  for (const [key, value] of request.headers) {
-    if (key !== 'sec-websocket-protocol') continue;
-    for (const part of value.split(',')) {
+  for (const header of request.headers) {
+    if (header.name !== 'sec-websocket-protocol') continue;
+    for (const part of header.value.split(',')) {
       const name = part.trim();
       if (name !== '' && !names.includes(name)) names.push(name);
     }

@@ -28,6 +28,11 @@ export class BridgeEndpoint implements WsEndpoint<BridgeData> {
   readonly name = 'bridge';
   readonly limits: SocketLimits;
   readonly bridges = new BridgeSet();
+  /**
+   * Made once, not in prepare(): a closure made there would share prepare's scope, and through
+   * it keep the request, its headers and the pending upgrade alive as long as the bridge.
+   */
+  private readonly bridgeFinished = (bridge: Bridge): void => this.bridges.delete(bridge);
 
   constructor(
     private readonly opener: BridgeOpenerOptions,
@@ -54,7 +59,7 @@ export class BridgeEndpoint implements WsEndpoint<BridgeData> {
     const query: PeerQuery = {
       endpoint: request.path + request.search,
       protocols: offeredProtocols(request),
-      headers: request.headers.map(([name, value]) => ({ name, value })),
+      headers: request.headers,
       clientAddress: request.clientAddress,
       connectionId: request.id,
     };
@@ -73,7 +78,7 @@ export class BridgeEndpoint implements WsEndpoint<BridgeData> {
         },
         opened.peer,
         this.bridgeLimits,
-        (done) => this.bridges.delete(done),
+        this.bridgeFinished,
       );
       if (!answer.accept({ id: request.id, bridge }, opened.protocol)) opened.peer.destroy();
     } catch (error) {

@@ -11,7 +11,8 @@
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { Refusal } from '../core/refusal.js';
-import type { ClientRequest } from '../core/request.js';
+import type { HttpHeader } from '../core/api.js';
+import type { ClientRequest, HeaderList } from '../core/request.js';
 import { normalisePath } from './path.js';
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
@@ -39,11 +40,11 @@ interface BodyFraming {
   readonly hasBody: boolean;
 }
 
-function checkHeaders(headers: ReadonlyArray<readonly [string, string]>): BodyFraming | Refusal {
+function checkHeaders(headers: HeaderList): BodyFraming | Refusal {
   const seen = new Set<string>();
   let contentLength: string | null = null;
   let transferEncoding: string | null = null;
-  for (const [name, value] of headers) {
+  for (const { name, value } of headers) {
     if (!TOKEN.test(name)) return bad(`header name "${name}" is not a token`);
     if (!FIELD_VALUE.test(value)) return bad(`header ${name} holds a control character`);
     if (SINGLETONS.has(name) && seen.has(name)) return bad(`header ${name} appears more than once`);
@@ -78,8 +79,8 @@ export interface RefusedRequest {
 
 /** Reads and checks `req`; only valid inside the uWS handler that received it. */
 export function readRequest(res: HttpResponse, req: HttpRequest, id: number): ClientRequest | RefusedRequest {
-  const headers: Array<[string, string]> = [];
-  req.forEach((name, value) => headers.push([name, value]));
+  const headers: HttpHeader[] = [];
+  req.forEach((name, value) => headers.push({ name, value }));
   const rawPath = req.getUrl();
   const base = { id, method: req.getMethod().toUpperCase(), rawPath, clientAddress: clientAddressOf(res) };
   const framing = checkHeaders(headers);

@@ -12,6 +12,7 @@
  * as UTF-8; node:http refuses characters above U+00FF), so non-ASCII values pass unchanged.
  */
 import type { OutgoingHttpHeaders } from 'node:http';
+import type { HttpHeader } from '../core/api.js';
 import type { HeaderList } from '../core/request.js';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
@@ -19,7 +20,7 @@ const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'pro
 /** Lower-case names of the headers that must not be forwarded, including those Connection lists. */
 export function hopByHop(headers: HeaderList): Set<string> {
   const names = new Set(HOP_BY_HOP);
-  for (const [name, value] of headers) {
+  for (const { name, value } of headers) {
     if (name.toLowerCase() !== 'connection') continue;
     for (const token of value.split(',')) if (token.trim() !== '') names.add(token.trim().toLowerCase());
   }
@@ -65,7 +66,7 @@ export function upstreamRequestHeaders(headers: HeaderList, context: ForwardCont
   let forwarded = '';
   let proxyProto = '';
   let proxyHost = '';
-  for (const [name, raw] of headers) {
+  for (const { name, value: raw } of headers) {
     const value = wireValue(raw);
     if (name === 'host') clientHost = value;
     else if (name === 'x-forwarded-for') forwardedFor = join(forwardedFor, value);
@@ -95,10 +96,10 @@ export function upstreamRequestHeaders(headers: HeaderList, context: ForwardCont
  * frames the body itself and always writes its own Date, and a second one would be invalid.
  */
 export function clientResponseHeaders(rawHeaders: readonly string[]): Array<[string, string]> {
-  const pairs: Array<[string, string]> = [];
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) pairs.push([rawHeaders[i] as string, rawHeaders[i + 1] as string]);
-  const skip = hopByHop(pairs);
+  const headers: HttpHeader[] = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) headers.push({ name: rawHeaders[i] as string, value: rawHeaders[i + 1] as string });
+  const skip = hopByHop(headers);
   skip.add('content-length');
   skip.add('date');
-  return pairs.filter(([name]) => !skip.has(name.toLowerCase()));
+  return headers.filter((header) => !skip.has(header.name.toLowerCase())).map((header) => [header.name, header.value]);
 }

@@ -21,7 +21,7 @@ import { hidden, staticNames } from './static-path.js';
 type StaticTarget = Extract<RouteTarget, { kind: 'static' }>;
 
 function headerValues(request: ClientRequest, name: string): string[] {
-  return request.headers.filter(([key]) => key === name).map(([, value]) => value);
+  return request.headers.filter((header) => header.name === name).map((header) => header.value);
 }
 
 /**

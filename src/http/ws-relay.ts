@@ -152,7 +152,7 @@ export class WebSocketRelay implements WsEndpoint<RelayData> {
     const { route, base } = this;
     const fields = { id: request.id, route: route.prefix, path: request.path, upstream: base.origin, client: request.clientAddress };
     const forwarded = upstreamRequestHeaders(
-      request.headers.filter(([name]) => !name.startsWith('sec-websocket-')),
+      request.headers.filter((header) => !header.name.startsWith('sec-websocket-')),
       { clientAddress: request.clientAddress, proto: 'http', host: route.host === 'keep' ? 'keep' : base.host, trustedClient: false },
     );
     const upstream = new WebSocket(upstreamUrl(route, base, request), offeredProtocols(request), {
