@@ -71,7 +71,7 @@ export class Front {
       // uWS aborts the process on a pattern registered twice; the config checks this too.
       if (patterns.has(pattern)) throw new Error(`two WebSocket endpoints on ${pattern}`);
       patterns.add(pattern);
-      this.app.ws<D>(pattern, endpointBehaviour(endpoint, (res, req, context) => this.upgrade(res, req, context, endpoint as unknown as WsEndpoint<SocketData>)));
+      this.app.ws<D>(pattern, endpointBehaviour(endpoint, (res, req, context) => this.upgrade(res, req, context, endpoint)));
     };
     if (parts.tunnel !== null) register(parts.tunnel.path, parts.tunnel.endpoint);
     for (const { prefix, relay } of parts.routes?.relayEndpoints() ?? []) {
@@ -106,8 +106,23 @@ export class Front {
     }
     const route = routes?.match(request.path) ?? null;
     const relay = route === null ? null : (routes?.relayOf(route) ?? null);
-    if (relay !== null) return relay as unknown as WsEndpoint<SocketData>;
+    if (relay !== null) return relay;
     return bridge ?? new Refusal(404, 'No WebSocket endpoint here', `no WebSocket endpoint for ${request.path}`);
+  }
+
+  /** Why an upgrade that uWS handed to `endpoint` must be refused, or null to go ahead. */
+  private upgradeRefusal(request: ClientRequest, endpoint: WsEndpoint<SocketData>): Refusal | null {
+    const handshake = checkHandshake(request);
+    if (handshake !== null) return handshake;
+    const target = this.upgradeTarget(request);
+    if (target instanceof Refusal) return target;
+    // uWS matched the raw path to another endpoint than the normalised one names.
+    if (target !== endpoint) return new Refusal(400, 'Bad request: use the path as written without . or .. segments', `raw path ${request.rawPath} leads to ${target.name}, not ${endpoint.name}`);
+    if (this.shuttingDown) return new Refusal(503, 'Shutting down', 'shutting down');
+    if (this.pending.size >= this.pending.limit) {
+      return new Refusal(503, 'Too many handshakes in progress', `${this.pending.size} upgrades waiting, limit ${this.pending.limit}`, { 'Retry-After': '1' });
+    }
+    return null;
   }
 
   private upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t, endpoint: WsEndpoint<SocketData>): void {
@@ -118,15 +133,7 @@ export class Front {
         this.refuseRequest(res, read, false);
         return;
       }
-      const target = this.upgradeTarget(read);
-      const refusal =
-        checkHandshake(read) ??
-        (target instanceof Refusal ? target : null) ??
-        (target !== endpoint ? new Refusal(400, 'Bad request: use the path as written without . or .. segments', `raw path ${read.rawPath} leads to ${target.name}, not ${endpoint.name}`) : null) ??
-        (this.shuttingDown ? new Refusal(503, 'Shutting down', 'shutting down') : null) ??
-        (this.pending.size >= this.pending.limit
-          ? new Refusal(503, 'Too many handshakes in progress', `${this.pending.size} upgrades waiting, limit ${this.pending.limit}`, { 'Retry-After': '1' })
-          : null);
+      const refusal = this.upgradeRefusal(read, endpoint);
       const key = req.getHeader('sec-websocket-key');
       const answer = new PendingUpgrade(res, read, key, '', context, this.pending);
       if (refusal !== null) answer.refuse(refusal);
