@@ -1,5 +1,6 @@
 /*
- * What clients send reaches the log printable and bounded: a 70 KB path or header, control
+ * What clients send reaches the log printable and bounded: a path or header of thousands of
+ * characters, control
  * characters in an endpoint, a header or a close reason, Unicode line separators and bidi
  * overrides. Real requests against the real process; its whole log is then checked line by line.
  */
@@ -38,26 +39,27 @@ describe('client-supplied values in log lines', () => {
   let server: RunningWebsocksy;
   before(async () => {
     echo = await tcpEcho();
-    // uWS reads at most 4 KiB of request head unless told otherwise; a user who raises it lets 70 KB paths in.
-    server = await startWebsocksy(['-l', '127.0.0.1', '-p', '0', '-k', '0', '-c', `host=${echo.address}`], { env: { UWS_HTTP_MAX_HEADERS_SIZE: '262144' } });
+    // uWS reads at most 4 KiB of request head (more with UWS_HTTP_MAX_HEADERS_SIZE, but then it
+    // resets most upgrades whose head spans several reads: docs/engine.md), so the values stay under that.
+    server = await startWebsocksy(['-l', '127.0.0.1', '-p', '0', '-k', '0', '-c', `host=${echo.address}`]);
   });
   after(async () => {
     await server.stop();
     await echo.close();
   });
 
-  test('a 70 KB path is cut to 256 characters, saying how many more there were', async () => {
-    const answer = await rawRequest(server.port, upgradeRequest(`/long${'a'.repeat(70_000)}`));
+  test('a 3.8 KB path is cut to 256 characters, saying how many more there were', async () => {
+    const answer = await rawRequest(server.port, upgradeRequest(`/long${'a'.repeat(3_800)}`));
     assert.equal(answer.status, 101);
     for (const event of ['open', 'close']) {
       const line = await lineOf(server, event, /endpoint="?\/longaaaa/);
-      assert.match(line, /endpoint="?\/longa{251}…\(\+69749 chars\)"? /);
+      assert.match(line, /endpoint="?\/longa{251}…\(\+3549 chars\)"? /);
       assert.ok(line.length < 1000, `${event} line of ${line.length} characters`);
     }
   });
 
-  test('a 70 KB header is cut the same way', async () => {
-    const answer = await rawRequest(server.port, upgradeRequest('/long-header', [`X-Forwarded-For: 10.9.8.7${' ,10.0.0.1'.repeat(7000)}`]));
+  test('a 3.5 KB header is cut the same way', async () => {
+    const answer = await rawRequest(server.port, upgradeRequest('/long-header', [`X-Forwarded-For: 10.9.8.7${' ,10.0.0.1'.repeat(350)}`]));
     assert.equal(answer.status, 101);
     const line = await lineOf(server, 'open', /endpoint=\/long-header/);
     assert.match(line, /forwarded_for="10\.9\.8\.7 ,10\.0\.0\.1[^"]*…\(\+\d+ chars\)"/);

@@ -20,14 +20,10 @@ export interface RunningWebsocksy {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function startWebsocksy(
-  args: readonly string[],
-  options: { cwd?: string; timeoutMs?: number; readyPattern?: RegExp; env?: Readonly<Record<string, string>> } = {},
-): Promise<RunningWebsocksy> {
+export async function startWebsocksy(args: readonly string[], options: { cwd?: string; timeoutMs?: number; readyPattern?: RegExp } = {}): Promise<RunningWebsocksy> {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: options.cwd ?? ROOT,
     stdio: ['ignore', 'pipe', 'pipe'],
-    ...(options.env === undefined ? {} : { env: { ...process.env, ...options.env } }),
   });
   let output = '';
   const waiters = new Set<() => void>();
