@@ -1,0 +1,172 @@
+/*
+ * Abrupt disconnects at every stage of a connection: before a byte, mid request line, mid
+ * headers, before the answer, mid body, before and right after the 101, mid frame header, mid
+ * payload, after a close frame, mid response download, after a tunnel hello, with tunnel
+ * streams or relayed messages in flight. Each cut is a FIN or an RST. The answer is the stage.
+ */
+import { FrameType, TUNNEL_SUBPROTOCOL } from '../src/tunnel/protocol.js';
+import type { Random } from '../test/helpers/random.js';
+import type { CaseScope, FuzzCase } from './fuzz-case.js';
+import { wsPath } from './frame-case.js';
+import { delay, RawConnection } from './raw-connection.js';
+import { baseDraft, plainDraft, render, upgradeDraft } from './request-draft.js';
+import { PREFIX, type TargetName } from './target-paths.js';
+import { tunnelFrame } from './tunnel-conversation.js';
+import { hello } from './tunnel-script.js';
+import { closePayload, clientFrame, encodeFrame, Opcode } from './ws-frame.js';
+
+type Stage = (scope: CaseScope, target: TargetName) => Promise<RawConnection | null>;
+
+/** The request for `target`, and where inside it the request line and the headers end. */
+function requestOf(target: TargetName, random: Random): { bytes: Buffer; lineEnd: number; headEnd: number } {
+  const bytes = render(baseDraft(target, random));
+  return { bytes, lineEnd: bytes.indexOf('\r\n'), headEnd: bytes.indexOf('\r\n\r\n') };
+}
+
+async function sendPrefix(scope: CaseScope, bytes: Buffer, length: number): Promise<RawConnection> {
+  const connection = await scope.connect();
+  connection.send(bytes.subarray(0, length));
+  return connection;
+}
+
+async function websocket(scope: CaseScope, target: TargetName): Promise<RawConnection | null> {
+  const { path, protocol } = wsPath(target, scope.random);
+  const ws = await scope.upgrade(path, protocol);
+  return ws instanceof RawConnection ? ws : null;
+}
+
+const STAGES: Readonly<Record<string, { targets: readonly TargetName[]; reach: Stage }>> = {
+  'before any byte': { targets: ['bridge', 'api', 'chat', 'tunnel'], reach: (scope) => scope.connect() },
+  'mid request line': {
+    targets: ['bridge', 'api', 'chat', 'tunnel'],
+    reach: (scope, target) => {
+      const request = requestOf(target, scope.random);
+      return sendPrefix(scope, request.bytes, scope.random.int(1, request.lineEnd + 1));
+    },
+  },
+  'mid headers': {
+    targets: ['bridge', 'api', 'chat', 'tunnel'],
+    reach: (scope, target) => {
+      const request = requestOf(target, scope.random);
+      return sendPrefix(scope, request.bytes, scope.random.int(request.lineEnd + 2, request.headEnd + 3));
+    },
+  },
+  'before the answer': {
+    targets: ['bridge', 'api', 'chat', 'tunnel'],
+    reach: (scope, target) => {
+      const request = requestOf(target, scope.random);
+      return sendPrefix(scope, request.bytes, request.bytes.length);
+    },
+  },
+  'mid body': {
+    targets: ['api'],
+    reach: async (scope) => {
+      const draft = plainDraft(`${PREFIX.api}/upload`, scope.random);
+      draft.method = 'POST';
+      draft.lines = draft.lines.filter((line) => !line.startsWith('Content-Length'));
+      const chunked = scope.random.chance(0.5);
+      draft.lines.push(chunked ? 'Transfer-Encoding: chunked' : 'Content-Length: 100000');
+      draft.body = chunked ? Buffer.from('1000\r\n' + 'b'.repeat(2000)) : Buffer.alloc(scope.random.int(0, 50_000), 0x62);
+      const connection = await scope.connect();
+      connection.send(render(draft));
+      return connection;
+    },
+  },
+  'before reading the 101': {
+    targets: ['bridge', 'chat', 'tunnel'],
+    reach: async (scope, target) => {
+      const { path, protocol } = wsPath(target, scope.random);
+      const connection = await scope.connect();
+      connection.send(render(upgradeDraft(path, scope.random, protocol)));
+      return connection;
+    },
+  },
+  'right after the 101': { targets: ['bridge', 'chat', 'tunnel'], reach: websocket },
+  'mid frame header': {
+    targets: ['bridge', 'chat', 'tunnel'],
+    reach: async (scope, target) => {
+      const ws = await websocket(scope, target);
+      const header = encodeFrame({ fin: true, rsv: 0, opcode: Opcode.binary, mask: scope.random.bytes(4), payload: Buffer.alloc(0), encoding: scope.random.pick(['7', '16', '64'] as const), declared: 200n });
+      ws?.send(header.subarray(0, scope.random.int(1, header.length - 1)));
+      return ws;
+    },
+  },
+  'mid payload': {
+    targets: ['bridge', 'chat', 'tunnel'],
+    reach: async (scope, target) => {
+      const ws = await websocket(scope, target);
+      const frame = clientFrame(Opcode.binary, scope.random.bytes(scope.random.pick([100, 70_000])));
+      ws?.send(frame.subarray(0, scope.random.int(15, frame.length - 1)));
+      return ws;
+    },
+  },
+  'after a close frame': {
+    targets: ['bridge', 'chat', 'tunnel'],
+    reach: async (scope, target) => {
+      const ws = await websocket(scope, target);
+      ws?.send(clientFrame(Opcode.close, closePayload(1000)));
+      return ws;
+    },
+  },
+  'with messages in flight': {
+    targets: ['bridge', 'chat'],
+    reach: async (scope, target) => {
+      const ws = await websocket(scope, target);
+      for (let i = 0; i < scope.random.int(1, 50); i++) ws?.send(clientFrame(Opcode.binary, Buffer.alloc(scope.random.pick([10, 1000, 60_000]), i)));
+      return ws;
+    },
+  },
+  'mid response': {
+    targets: ['api'],
+    reach: async (scope) => {
+      const connection = await scope.connect();
+      connection.send(`GET ${PREFIX.api}/download?bytes=${scope.random.pick([100_000, 5_000_000])} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+      await connection.waitForHead(2000);
+      return connection;
+    },
+  },
+  'after a tunnel hello': {
+    targets: ['tunnel'],
+    reach: async (scope) => {
+      const ws = await scope.upgrade(PREFIX.tunnel, TUNNEL_SUBPROTOCOL);
+      if (!(ws instanceof RawConnection)) return null;
+      ws.send(clientFrame(Opcode.binary, hello(scope.targets.identity)));
+      return ws;
+    },
+  },
+  'with tunnel streams open': {
+    targets: ['tunnel'],
+    reach: async (scope) => {
+      const ws = await scope.upgrade(PREFIX.tunnel, TUNNEL_SUBPROTOCOL);
+      if (!(ws instanceof RawConnection)) return null;
+      ws.send(clientFrame(Opcode.binary, hello(scope.targets.identity)));
+      for (let id = 1; id <= 2 * scope.random.int(1, 20); id += 2) {
+        ws.send(clientFrame(Opcode.binary, tunnelFrame(FrameType.open, id, JSON.stringify({ host: '127.0.0.1', port: scope.targets.echoPort }))));
+        ws.send(clientFrame(Opcode.binary, tunnelFrame(FrameType.data, id, Buffer.alloc(scope.random.pick([10, 30_000]), 0x74))));
+      }
+      await delay(scope.random.int(0, 30));
+      return ws;
+    },
+  },
+};
+
+export function disconnectCase(random: Random): FuzzCase {
+  const stage = random.pick(Object.keys(STAGES));
+  const { targets, reach } = STAGES[stage] as { targets: readonly TargetName[]; reach: Stage };
+  const target = random.pick(targets);
+  const mode = random.pick<'fin' | 'reset'>(['fin', 'reset']);
+  const pauseMs = random.pick([0, 0, 1, 5, 30]);
+  return {
+    kind: 'disconnect',
+    target,
+    input: `${stage}, then ${mode} after ${pauseMs} ms`,
+    run: async (scope) => {
+      const connection = await reach(scope, target);
+      if (connection === null) return { answer: 'handshake refused' };
+      await delay(pauseMs);
+      const answered = connection.head !== null;
+      connection.cut(mode);
+      return { answer: `cut ${stage} (${mode})`, extras: { 'answered before the cut': answered ? 1 : 0 } };
+    },
+  };
+}

@@ -1,0 +1,96 @@
+/*
+ * The end-of-run report: cases per class and the answers seen, what the neighbour client
+ * measured, the server's memory and descriptors, every internal error with the inputs in
+ * flight when it was logged, the oracles' findings, and the verdict with its reasons.
+ */
+import type { ProcessSample } from './process-stats.js';
+import type { CaseRecord, Counts, Runner } from './runner.js';
+import type { InternalError, LogWatch } from './log-watch.js';
+import { CASE_CLASSES } from './fuzz-case.js';
+
+export interface RunSummary {
+  readonly seed: number;
+  readonly seconds: number;
+  readonly concurrency: number;
+  readonly ranMs: number;
+  readonly runner: Runner;
+  readonly watch: LogWatch;
+  readonly health: { readonly wsLatencies: readonly number[]; readonly httpLatencies: readonly number[]; readonly failure: string | null; readonly inFlightAtFailure: readonly CaseRecord[] };
+  readonly loopDelay: { readonly p99Ms: number; readonly maxMs: number };
+  readonly server: { readonly start: ProcessSample; readonly peak: ProcessSample; readonly end: ProcessSample; readonly quietSeconds: number };
+  readonly findings: readonly string[];
+  readonly failures: readonly string[];
+  readonly logPath: string;
+}
+
+const MIB = 1024 * 1024;
+
+function percentile(values: readonly number[], fraction: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(fraction * (sorted.length - 1)))] as number;
+}
+
+function sortedCounts(counts: Counts | undefined): string {
+  if (counts === undefined || counts.size === 0) return '-';
+  return [...counts.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([key, count]) => `${key}: ${count}`).join(', ');
+}
+
+function total(counts: Counts | undefined): number {
+  return [...(counts?.values() ?? [])].reduce((sum, count) => sum + count, 0);
+}
+
+function describeCase(record: CaseRecord): string {
+  return `    case #${record.index} FUZZ_CASE=${record.seed} ${record.kind} → ${record.target}: ${record.input}`;
+}
+
+function internalError(error: InternalError): string[] {
+  return [`  ${error.line}`, '   cases in flight when it was logged (replay one with FUZZ_CASE=<seed> make fuzz):', ...error.inFlight.map(describeCase)];
+}
+
+function latency(name: string, values: readonly number[]): string {
+  return `  ${name}: ${values.length} round trips, p50 ${percentile(values, 0.5)} ms, p99 ${percentile(values, 0.99)} ms, max ${values.length === 0 ? NaN : Math.max(...values)} ms`;
+}
+
+function sample(label: string, value: ProcessSample): string {
+  return `${label} ${(value.rssBytes / MIB).toFixed(1)} MiB / ${value.fds} fds`;
+}
+
+export function formatReport(summary: RunSummary): string {
+  const { runner, watch, health, server } = summary;
+  const lines: string[] = [];
+  lines.push('', `=== websocksy fuzz report: seed ${summary.seed} (FUZZ_SEED=${summary.seed} replays the inputs), ${(summary.ranMs / 1000).toFixed(1)} s, concurrency ${summary.concurrency}`);
+  lines.push(`cases: ${runner.finished} finished (${(runner.finished / (summary.ranMs / 1000)).toFixed(1)}/s), ${runner.cutAtEnd} in flight at the end (cut, not counted)`);
+  lines.push(`per target: ${sortedCounts(runner.perTarget)}`);
+  lines.push('', 'answers per class:');
+  for (const kind of CASE_CLASSES) {
+    const answers = runner.answers.get(kind);
+    if (answers === undefined) continue;
+    lines.push(`  ${kind} (${total(answers)} cases): ${sortedCounts(answers)}`);
+    const extras = runner.extras.get(kind);
+    if (extras !== undefined && extras.size > 0) lines.push(`    also seen: ${sortedCounts(extras)}`);
+  }
+  lines.push('', 'health (the neighbour that must keep working):');
+  lines.push(latency('bridged WebSocket echo every 100 ms', health.wsLatencies));
+  lines.push(latency(`HTTP GET on the /api route every 100 ms`, health.httpLatencies));
+  lines.push(`  fuzzer's event loop delay (the health client runs in a thread of its own): p99 ${summary.loopDelay.p99Ms.toFixed(1)} ms, max ${summary.loopDelay.maxMs.toFixed(1)} ms`);
+  lines.push(`  ${health.failure === null ? 'never failed' : `FAILED: ${health.failure}`}`);
+  if (health.inFlightAtFailure.length > 0) lines.push('  cases in flight when it failed:', ...health.inFlightAtFailure.map(describeCase));
+  lines.push('', `server (RSS / open fds): ${sample('start', server.start)}; ${sample('peak', server.peak)}; ${sample(`after ${server.quietSeconds} quiet s`, server.end)}`);
+  lines.push(`server log: ${sortedCounts(watch.levels)} lines (${summary.logPath})`);
+  lines.push('', `internal errors logged by the guard: ${watch.internalErrors.length}`);
+  for (const error of watch.internalErrors) lines.push(...internalError(error));
+  const otherErrors = [...watch.errors.entries()].filter(([message]) => !message.startsWith('internal error'));
+  if (otherErrors.length > 0) {
+    lines.push('other error lines:');
+    for (const [message, { count, first }] of otherErrors) lines.push(`  ${count} × ${message} — first: ${first}`);
+  }
+  lines.push('', `oracle findings (paths out of the route's base, smuggled requests, the canary port): ${summary.findings.length === 0 ? 'none' : ''}`);
+  for (const finding of summary.findings.slice(0, 50)) lines.push(`  ${finding}`);
+  if (runner.fuzzerErrors.length > 0) {
+    lines.push('', `fuzzer errors (a case's own code threw): ${runner.fuzzerErrors.length}`);
+    for (const { record, error } of runner.fuzzerErrors.slice(0, 20)) lines.push(`  ${error}`, describeCase(record));
+  }
+  lines.push('', summary.failures.length === 0 ? 'verdict: PASS' : `verdict: FAIL\n${summary.failures.map((failure) => `  - ${failure}`).join('\n')}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,123 @@
+/*
+ * Everything the fuzzer attacks, started by the fuzzer itself on 127.0.0.1: a TCP echo peer
+ * (the bridge's default peer), a node:http upstream (`[route /api] to = …/v1`), a `ws` echo
+ * server (`[route /chat] websocket = ws://…`, no path, the case where a client's path once
+ * picked the host), and the tunnel endpoint with an identities file; and one websocksy with
+ * all four on one port.
+ *
+ * Three oracles watch for requests escaping where they belong: the upstream must only ever see
+ * paths under /v1 and never the `/smuggled` request the fuzzer hides in bodies, and a canary
+ * port named in hostile paths must never be dialled.
+ */
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { WebSocketServer } from 'ws';
+import { freePort } from '../test/helpers/instances.js';
+import { startUpstream, type Upstream } from '../test/helpers/http-upstream.js';
+import { streamServer, tcpEcho, type Peer } from '../test/helpers/peers.js';
+import { ServerProcess } from './server-process.js';
+import { PREFIX, SMUGGLED_PATH, UPSTREAM_BASE } from './target-paths.js';
+
+export interface TunnelIdentity {
+  readonly name: string;
+  readonly token: string;
+}
+
+export interface Targets {
+  readonly server: ServerProcess;
+  readonly port: number;
+  /** May open streams to the echo peer and listen on `listenPort`. */
+  readonly identity: TunnelIdentity;
+  /** Known, with no rights at all. */
+  readonly powerless: TunnelIdentity;
+  readonly echoPort: number;
+  readonly listenPort: number;
+  /** A port nothing should ever reach through websocksy; hostile paths name it. */
+  readonly canaryPort: number;
+  /** What the oracles saw: each entry is a finding. */
+  readonly findings: string[];
+  close(): Promise<void>;
+}
+
+function portOf(peer: Peer): number {
+  return Number(/:(\d+)$/.exec(peer.address)?.[1]);
+}
+
+/** A `ws` server that sends every message back as it came (text as text). */
+async function wsEcho(): Promise<{ port: number; close(): Promise<void> }> {
+  const server = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, maxPayload: 64 * 1024 * 1024 });
+  await once(server, 'listening');
+  server.on('connection', (ws) => {
+    ws.on('message', (data: Buffer, isBinary: boolean) => ws.send(data, { binary: isBinary }));
+    // The relay may drop its side at any moment: the fuzzer watches the server, not this peer.
+    ws.on('error', () => ws.terminate());
+  });
+  return {
+    port: (server.address() as { port: number }).port,
+    close: async () => {
+      for (const client of server.clients) client.terminate();
+      server.close();
+      await once(server, 'close');
+    },
+  };
+}
+
+function watchUpstream(upstream: Upstream, findings: string[]): void {
+  // Idle keep-alive connections of the route's pool close within the fuzzer's quiet period.
+  upstream.server.keepAliveTimeout = 500;
+  upstream.server.on('request', (req: { url?: string; method?: string }) => {
+    const url = req.url ?? '';
+    if (url !== UPSTREAM_BASE && !url.startsWith(`${UPSTREAM_BASE}/`) && !url.startsWith(`${UPSTREAM_BASE}?`)) {
+      findings.push(`the upstream got ${req.method ?? '?'} ${JSON.stringify(url.slice(0, 200))}, outside the route's base path ${UPSTREAM_BASE}`);
+    }
+    if (url.includes(SMUGGLED_PATH)) findings.push(`the upstream got a smuggled request: ${req.method ?? '?'} ${JSON.stringify(url.slice(0, 200))}`);
+  });
+}
+
+export async function startTargets(dir: string, logPath: string): Promise<Targets> {
+  const findings: string[] = [];
+  const echo = await tcpEcho();
+  const upstream = await startUpstream();
+  watchUpstream(upstream, findings);
+  const remote = await wsEcho();
+  const canary = await streamServer((socket) => {
+    findings.push(`the canary port was dialled from ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`);
+    socket.destroy();
+  });
+  const echoPort = portOf(echo);
+  const listenPort = await freePort();
+  const identity = { name: 'fuzz', token: randomBytes(18).toString('base64url') };
+  const powerless = { name: 'powerless', token: randomBytes(18).toString('base64url') };
+  writeFileSync(
+    `${dir}/identities`,
+    `${identity.name} ${identity.token} connect=127.0.0.1:${echoPort} listen=127.0.0.1:${listenPort}\n${powerless.name} ${powerless.token}\n`,
+  );
+  writeFileSync(
+    `${dir}/fuzz.cfg`,
+    [
+      '[core]', 'listen = 127.0.0.1', 'port = 0',
+      '[backend]', `host = tcp://127.0.0.1:${echoPort}`, 'framing = binary',
+      `[route ${PREFIX.api}]`, `to = http://127.0.0.1:${upstream.port}${UPSTREAM_BASE}`, 'timeout = 5',
+      `[route ${PREFIX.chat}]`, `websocket = ws://127.0.0.1:${remote.port}`,
+      // A short grace: sessions the fuzzer drops must be gone by the end of the quiet period.
+      '[tunnel]', `path = ${PREFIX.tunnel}`, 'identities = identities', 'grace = 0.25',
+      '',
+    ].join('\n'),
+  );
+  const server = await ServerProcess.start(`${dir}/fuzz.cfg`, logPath);
+  return {
+    server,
+    port: server.port,
+    identity,
+    powerless,
+    echoPort,
+    listenPort,
+    canaryPort: portOf(canary),
+    findings,
+    close: async () => {
+      await server.stop();
+      await Promise.all([echo.close(), upstream.close(), remote.close(), canary.close()]);
+    },
+  };
+}
