@@ -9,7 +9,7 @@
 import type { Readable } from 'node:stream';
 import type { HttpResponse } from 'uWebSockets.js';
 import type { Refusal } from '../core/refusal.js';
-import { reportFault, type Guarded } from '../lib/guard.js';
+import { guarded, reportFault, type Guarded } from '../lib/guard.js';
 
 export class ClientResponse implements Guarded {
   aborted = false;
@@ -211,21 +211,31 @@ export class ClientResponse implements Guarded {
         reportFault(this, 'response body', error);
       }
     });
-    source.on('end', () => {
-      if (!this.usable) return;
-      if (total === null) {
-        res.cork(() => res.end());
-        finish(null);
-      } else {
+    source.on(
+      'end',
+      guarded(this, 'response end', () => {
+        if (!this.usable) return;
+        if (total === null) {
+          res.cork(() => res.end());
+          finish(null);
+          return;
+        }
+        // All of it arrived, and what uWS could not take yet goes out from onWritable.
+        if (pending !== null && pendingOffset + pending.length === total) return;
         // The length was promised and not delivered: the client must see a cut, not an end.
+        // (Read the offset first: close() aborts the response, and uWS throws on any later call.)
+        const written = res.getWriteOffset();
         res.close();
-        finish(new Error(`body ended after ${res.getWriteOffset()} of ${total} bytes`));
-      }
-    });
-    source.on('error', (error: Error) => {
-      if (!this.usable) return;
-      res.close();
-      finish(error);
-    });
+        finish(new Error(`body ended after ${written} of ${total} bytes`));
+      }),
+    );
+    source.on(
+      'error',
+      guarded(this, 'response error', (error: Error) => {
+        if (!this.usable) return;
+        res.close();
+        finish(error);
+      }),
+    );
   }
 }
