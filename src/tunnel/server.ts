@@ -148,6 +148,8 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
     const tokenOk = sameSecret(typeof hello.token === 'string' ? hello.token : '', identity?.tokenDigest ?? digest('\0no identity'));
     if (identity === undefined || !tokenOk) return refuse('unknown identity or wrong token', identity === undefined ? 'unknown identity' : 'wrong token');
 
+    // The hello is a client's JSON: `resume` may be null, a number, anything.
+    if (hello.resume !== undefined && (typeof hello.resume !== 'object' || hello.resume === null)) return refuse('malformed resume');
     const resume = hello.resume;
     const previous = resume === undefined ? undefined : this.sessions.get(String(resume.id));
     if (resume !== undefined && previous !== undefined) {
