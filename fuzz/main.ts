@@ -19,39 +19,57 @@ import { startTargets, type Targets } from './targets.js';
 
 const MIB = 1024 * 1024;
 /**
- * After the quiet period every fuzz connection is gone, and with it every socket the server
- * opened for one; the tunnel grace (0.25 s) and the upstream's keep-alive timeout (0.5 s) are
- * shorter than the default quiet second. One descriptor of slack for a pool connection that
- * the health client's own /api request may have open at that moment.
+ * After each quiet period every fuzz connection is gone, and with it every socket the server
+ * opened for one (the tunnel grace, 0.25 s, and the upstream's keep-alive timeout, 0.5 s, are
+ * shorter than a quiet second). One descriptor of slack: the health client's /api request may
+ * hold a pool connection at that moment.
  */
 const FD_SLACK = 1;
 /**
- * V8 gives memory back to the system lazily, so RSS after one quiet second stays above where
- * it started even when nothing leaks: allow 64 MiB or half the starting RSS, whichever is more.
- * A leak of a few KiB per case over a ten-minute run (tens of thousands of cases) exceeds it.
+ * RSS does not come back to its start after a quiet second even when nothing leaks: V8 keeps
+ * the heap it grew to, and malloc keeps freed arenas (measured: start ~65 MiB, ~140-160 MiB
+ * after a busy minute, the same after three). So memory is judged between the two quiet
+ * periods, which follow the same load: the second may exceed the first by at most RSS_GROWTH.
+ * And whatever is kept after a quiet period stays under RSS_CEILING above the start.
  */
-function rssBound(start: ProcessSample): number {
-  return start.rssBytes + Math.max(64 * MIB, start.rssBytes / 2);
+const RSS_GROWTH = 32 * MIB;
+const RSS_CEILING = 192 * MIB;
+
+interface ServerSamples {
+  readonly start: ProcessSample;
+  /** After the first half and its quiet period. */
+  readonly middle: ProcessSample;
+  readonly end: ProcessSample;
 }
 
-function verdict(targets: Targets, runner: Runner, watch: LogWatch, health: HealthResult, start: ProcessSample, end: ProcessSample): string[] {
+function resourceFailures({ start, middle, end }: ServerSamples): string[] {
+  const failures: string[] = [];
+  const mib = (bytes: number): string => `${(bytes / MIB).toFixed(1)} MiB`;
+  for (const [when, sample] of [['half-way', middle], ['at the end', end]] as const) {
+    if (sample.fds > start.fds + FD_SLACK) failures.push(`open fds did not come back: ${start.fds} at the start, ${sample.fds} ${when} (bound: start + ${FD_SLACK})`);
+    if (sample.rssBytes > start.rssBytes + RSS_CEILING) failures.push(`RSS ${when} ${mib(sample.rssBytes)}, more than ${mib(RSS_CEILING)} above the start (${mib(start.rssBytes)})`);
+  }
+  if (end.rssBytes > middle.rssBytes + RSS_GROWTH) failures.push(`RSS grew from ${mib(middle.rssBytes)} half-way to ${mib(end.rssBytes)} at the end (bound: + ${mib(RSS_GROWTH)})`);
+  return failures;
+}
+
+function verdict(targets: Targets, runner: Runner, watch: LogWatch, health: HealthResult, samples: ServerSamples): string[] {
   const failures: string[] = [];
   const exit = targets.server.exited;
-  if (exit !== null) failures.push(`the server died (exit code ${String(exit.code)}, signal ${String(exit.signal)}); its last lines:\n${targets.server.tail.join('\n')}`);
+  if (exit !== null) failures.push(`the server died (exit code ${String(exit.code)}, signal ${String(exit.signal)})`);
   if (health.failure !== null) failures.push(`the health client failed: ${health.failure}`);
   if (health.wsLatencies.length === 0 || health.httpLatencies.length === 0) failures.push('the health client never got an answer');
   if (watch.internalErrors.length > 0) failures.push(`${watch.internalErrors.length} internal error(s) logged`);
+  if (watch.exceptionTexts.size > 0) failures.push(`${[...watch.exceptionTexts.values()].reduce((sum, { count }) => sum + count, 0)} log line(s) carry an exception's text`);
   if (targets.findings.length > 0) failures.push(`${targets.findings.length} oracle finding(s)`);
   if (runner.fuzzerErrors.length > 0) failures.push(`${runner.fuzzerErrors.length} case(s) failed in the fuzzer's own code`);
-  if (exit === null && end.fds > start.fds + FD_SLACK) failures.push(`open fds did not come back: ${start.fds} at the start, ${end.fds} at the end (bound: start + ${FD_SLACK})`);
-  const bound = rssBound(start);
-  if (exit === null && end.rssBytes > bound) failures.push(`RSS did not come back: ${(start.rssBytes / MIB).toFixed(1)} MiB at the start, ${(end.rssBytes / MIB).toFixed(1)} MiB at the end (bound: ${(bound / MIB).toFixed(1)} MiB)`);
+  if (exit === null) failures.push(...resourceFailures(samples));
   if (runner.finished === 0) failures.push('no case finished');
   return failures;
 }
 
 async function replay(targets: Targets, options: FuzzOptions, seed: number): Promise<number> {
-  const runner = new Runner(targets, options.classes, 1);
+  const runner = new Runner(targets, options.classes, 1, seed);
   const watch = new LogWatch(targets.server, () => [...runner.inFlight.values()]);
   const lines: string[] = [];
   targets.server.onLine((line) => lines.push(line));
@@ -66,7 +84,9 @@ async function replay(targets: Targets, options: FuzzOptions, seed: number): Pro
 
 async function main(): Promise<number> {
   const options = fuzzOptions();
-  console.log(`websocksy fuzz: FUZZ_SEED=${options.seed} FUZZ_SECONDS=${options.seconds} FUZZ_CONCURRENCY=${options.concurrency} classes=${options.classes.join(',')}`);
+  if (options.replayCase === null) {
+    console.log(`websocksy fuzz: FUZZ_SEED=${options.seed} FUZZ_SECONDS=${options.seconds} FUZZ_CONCURRENCY=${options.concurrency} classes=${options.classes.join(',')}`);
+  } else console.log(`websocksy fuzz: FUZZ_CASE=${options.replayCase} alone (classes=${options.classes.join(',')}, as in the run it came from)`);
   const dir = tempDir('websocksy-fuzz-');
   const logPath = `${dir.path}/websocksy.log`;
   const targets = await startTargets(dir.path, logPath);
@@ -78,9 +98,13 @@ async function main(): Promise<number> {
     return code;
   }
 
-  const runner = new Runner(targets, options.classes, options.concurrency);
+  const runner = new Runner(targets, options.classes, options.concurrency, options.seed);
   const watch = new LogWatch(targets.server, () => [...runner.inFlight.values()]);
-  targets.server.onExit(() => runner.stop());
+  let inFlightAtDeath: CaseRecord[] = [];
+  targets.server.onExit(() => {
+    inFlightAtDeath = [...runner.inFlight.values()];
+    runner.stop();
+  });
   if (options.verbose) runner.onCase = (record, outcome) => console.log(`FUZZ_CASE=${record.seed} ${record.kind} → ${record.target} | ${outcome.answer} | ${record.input}`);
   const healthThread = await HealthThread.start(targets.port);
   let inFlightAtFailure: CaseRecord[] = [];
@@ -94,16 +118,24 @@ async function main(): Promise<number> {
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
 
-  const startedAt = Date.now();
-  await runner.run(options.seed, startedAt + options.seconds * 1000);
-  const ranMs = Date.now() - startedAt;
-  await delay(options.quietSeconds * 1000);
-  const end = sampler.sample();
+  // Two halves, each followed by a quiet period: memory the server merely keeps (V8's heap,
+  // malloc's arenas) is there after both, while a leak grows from the first to the second.
+  let ranMs = 0;
+  const half = async (): Promise<ProcessSample> => {
+    const from = Date.now();
+    await runner.run(from + (options.seconds * 1000) / 2);
+    ranMs += Date.now() - from;
+    await delay(options.quietSeconds * 1000);
+    return sampler.sample();
+  };
+  const middle = await half();
+  const end = await half();
   sampler.stop();
   loop.disable();
   const health = await healthThread.stop();
 
-  const failures = verdict(targets, runner, watch, health, start, end);
+  const failures = verdict(targets, runner, watch, health, { start, middle, end });
+  const death = targets.server.exited === null ? null : { inFlight: inFlightAtDeath, tail: targets.server.tail };
   await targets.close();
   const report = formatReport({
     seed: options.seed,
@@ -114,7 +146,8 @@ async function main(): Promise<number> {
     watch,
     health: { wsLatencies: health.wsLatencies, httpLatencies: health.httpLatencies, failure: health.failure, inFlightAtFailure },
     loopDelay: { p99Ms: loop.percentile(99) / 1e6, maxMs: loop.max / 1e6 },
-    server: { start, peak: sampler.peak, end, quietSeconds: options.quietSeconds },
+    server: { start, peak: sampler.peak, middle, end, quietSeconds: options.quietSeconds },
+    death,
     findings: targets.findings,
     failures,
     logPath: failures.length === 0 ? 'removed' : logPath,

@@ -17,7 +17,9 @@ export interface RunSummary {
   readonly watch: LogWatch;
   readonly health: { readonly wsLatencies: readonly number[]; readonly httpLatencies: readonly number[]; readonly failure: string | null; readonly inFlightAtFailure: readonly CaseRecord[] };
   readonly loopDelay: { readonly p99Ms: number; readonly maxMs: number };
-  readonly server: { readonly start: ProcessSample; readonly peak: ProcessSample; readonly end: ProcessSample; readonly quietSeconds: number };
+  readonly server: { readonly start: ProcessSample; readonly peak: ProcessSample; readonly middle: ProcessSample; readonly end: ProcessSample; readonly quietSeconds: number };
+  /** When the server died: the cases in flight at that moment and its last log lines. */
+  readonly death: { readonly inFlight: readonly CaseRecord[]; readonly tail: readonly string[] } | null;
   readonly findings: readonly string[];
   readonly failures: readonly string[];
   readonly logPath: string;
@@ -44,8 +46,15 @@ function describeCase(record: CaseRecord): string {
   return `    case #${record.index} FUZZ_CASE=${record.seed} ${record.kind} → ${record.target}: ${record.input}`;
 }
 
+/** The cases in flight, the most recently started first (the likeliest cause of what just happened). */
+function inFlight(cases: readonly CaseRecord[], max = 15): string[] {
+  const recent = [...cases].sort((a, b) => b.startedAt - a.startedAt);
+  const shown = recent.slice(0, max).map(describeCase);
+  return recent.length > max ? [...shown, `    …and ${recent.length - max} more, started earlier`] : shown;
+}
+
 function internalError(error: InternalError): string[] {
-  return [`  ${error.line}`, '   cases in flight when it was logged (replay one with FUZZ_CASE=<seed> make fuzz):', ...error.inFlight.map(describeCase)];
+  return [`  ${error.line}`, '   cases in flight when it was logged, latest first (replay one with FUZZ_CASE=<seed> make fuzz):', ...inFlight(error.inFlight)];
 }
 
 function latency(name: string, values: readonly number[]): string {
@@ -75,11 +84,19 @@ export function formatReport(summary: RunSummary): string {
   lines.push(latency(`HTTP GET on the /api route every 100 ms`, health.httpLatencies));
   lines.push(`  fuzzer's event loop delay (the health client runs in a thread of its own): p99 ${summary.loopDelay.p99Ms.toFixed(1)} ms, max ${summary.loopDelay.maxMs.toFixed(1)} ms`);
   lines.push(`  ${health.failure === null ? 'never failed' : `FAILED: ${health.failure}`}`);
-  if (health.inFlightAtFailure.length > 0) lines.push('  cases in flight when it failed:', ...health.inFlightAtFailure.map(describeCase));
-  lines.push('', `server (RSS / open fds): ${sample('start', server.start)}; ${sample('peak', server.peak)}; ${sample(`after ${server.quietSeconds} quiet s`, server.end)}`);
+  if (health.inFlightAtFailure.length > 0) lines.push('  cases in flight when it failed, latest first:', ...inFlight(health.inFlightAtFailure));
+  lines.push('', `server (RSS / open fds): ${sample('start', server.start)}; ${sample('peak', server.peak)}; after ${server.quietSeconds} quiet s: ${sample('half-way', server.middle)}, ${sample('at the end', server.end)}`);
   lines.push(`server log: ${sortedCounts(watch.levels)} lines (${summary.logPath})`);
+  if (summary.death !== null) {
+    lines.push('', 'THE SERVER DIED. Its last lines:', ...summary.death.tail.map((line) => `  ${line}`));
+    lines.push('cases in flight when it died, latest first (replay one with FUZZ_CASE=<seed> make fuzz):', ...inFlight(summary.death.inFlight));
+  }
   lines.push('', `internal errors logged by the guard: ${watch.internalErrors.length}`);
   for (const error of watch.internalErrors) lines.push(...internalError(error));
+  if (watch.exceptionTexts.size > 0) {
+    lines.push("log lines that carry an exception's text (input that reached code which threw):");
+    for (const [message, { count, first }] of watch.exceptionTexts) lines.push(`  ${count} × ${message}, the first:`, ...internalError(first));
+  }
   const otherErrors = [...watch.errors.entries()].filter(([message]) => !message.startsWith('internal error'));
   if (otherErrors.length > 0) {
     lines.push('other error lines:');

@@ -40,7 +40,10 @@ export class Runner {
   finished = 0;
   cutAtEnd = 0;
   private nextIndex = 0;
+  /** Set while a run cuts what is left, and for good by stop(). */
   private stopping = false;
+  private halted = false;
+  private readonly seeds: CaseSeeds;
   private stalled = 0;
   private wakers: Array<() => void> = [];
 
@@ -51,22 +54,30 @@ export class Runner {
     private readonly targets: Targets,
     private readonly classes: readonly CaseClass[],
     private readonly concurrency: number,
-  ) {}
+    seed: number,
+  ) {
+    this.seeds = new CaseSeeds(seed);
+  }
 
-  /** Runs cases until `deadline` (or stop()); then cuts whatever is still open. */
-  async run(seed: number, deadline: number): Promise<void> {
-    const seeds = new CaseSeeds(seed);
-    const workers = Array.from({ length: this.concurrency }, () => this.worker(seeds, deadline));
+  /**
+   * Runs cases until `deadline` (or stop()); then cuts whatever is still open. A later run
+   * goes on with the same sequence of case seeds.
+   */
+  async run(deadline: number): Promise<void> {
+    const workers = Array.from({ length: this.concurrency }, () => this.worker(this.seeds, deadline));
     await Promise.all(workers);
     this.stopping = true;
     cutAll();
     // Cases see their connections cut and finish; bounded in case one does not notice.
     const until = Date.now() + 5000;
     while (this.inFlight.size > 0 && Date.now() < until) await Promise.race([this.settled(), delay(100)]);
+    this.stopping = this.halted;
   }
 
+  /** Ends the run for good (the server died). */
   stop(): void {
     this.stopping = true;
+    this.halted = true;
     this.wakeAll();
   }
 

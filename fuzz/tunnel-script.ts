@@ -11,6 +11,7 @@ import type { Random } from '../test/helpers/random.js';
 import type { Targets, TunnelIdentity } from './targets.js';
 import { controlFrame, tunnelFrame } from './tunnel-conversation.js';
 import { invalidUtf8 } from './frame-menu.js';
+import { showBytes } from './fuzz-case.js';
 import { Opcode } from './ws-frame.js';
 
 export type Step = { readonly label: string; readonly bytes: Buffer; readonly opcode: number } | { readonly label: 'pause'; readonly ms: number };
@@ -41,7 +42,8 @@ export function badHello(random: Random, targets: Targets): Step {
     'proto-key': () => tunnelFrame(FrameType.control, 0, `{"__proto__":{"type":"hello"},"version":1,"name":"${targets.identity.name}","token":"${targets.identity.token}"}`),
   };
   const name = random.pick(Object.keys(variants));
-  return { label: `hello:${name}`, bytes: (variants[name] as () => Buffer)(), opcode: name === 'as-text' ? Opcode.text : Opcode.binary };
+  const bytes = (variants[name] as () => Buffer)();
+  return { label: `hello:${name} ${showBytes(bytes.subarray(5), 160)}`, bytes, opcode: name === 'as-text' ? Opcode.text : Opcode.binary };
 }
 
 /** Session frames drawn one by one, with the stream ids a client would have in hand. */
