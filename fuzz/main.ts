@@ -9,7 +9,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { tempDir } from '../test/helpers/peers.js';
 import { HealthThread, type HealthResult } from './health-thread.js';
-import { LogWatch } from './log-watch.js';
+import { LogWatch, type Sighting } from './log-watch.js';
 import { fuzzOptions, OptionError, type FuzzOptions } from './options.js';
 import { PeakSampler, sampleProcess, type ProcessSample } from './process-stats.js';
 import { delay } from './raw-connection.js';
@@ -79,6 +79,7 @@ async function replay(targets: Targets, options: FuzzOptions, seed: number): Pro
   if (outcome.extras !== undefined) console.log(`also seen: ${JSON.stringify(outcome.extras)}`);
   console.log(`server log during the case:\n${lines.join('\n')}`);
   for (const { error } of runner.fuzzerErrors) console.log(`fuzzer error: ${error}`);
+  for (const finding of targets.findings) console.log(`oracle finding: ${finding}`);
   return watch.internalErrors.length > 0 || targets.findings.length > 0 || targets.server.exited !== null ? 1 : 0;
 }
 
@@ -100,6 +101,8 @@ async function main(): Promise<number> {
 
   const runner = new Runner(targets, options.classes, options.concurrency, options.seed);
   const watch = new LogWatch(targets.server, () => [...runner.inFlight.values()]);
+  const findings: Sighting[] = [];
+  targets.onFinding((line) => findings.push({ line, inFlight: [...runner.inFlight.values()] }));
   let inFlightAtDeath: CaseRecord[] = [];
   targets.server.onExit(() => {
     inFlightAtDeath = [...runner.inFlight.values()];
@@ -148,7 +151,7 @@ async function main(): Promise<number> {
     loopDelay: { p99Ms: loop.percentile(99) / 1e6, maxMs: loop.max / 1e6 },
     server: { start, peak: sampler.peak, middle, end, quietSeconds: options.quietSeconds },
     death,
-    findings: targets.findings,
+    findings,
     failures,
     logPath: failures.length === 0 ? 'removed' : logPath,
   });

@@ -10,7 +10,7 @@
 import { request as httpRequest, type Agent, type ClientRequest as UpstreamRequest, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { HttpResponse } from 'uWebSockets.js';
-import type { ClientRequest } from '../core/request.js';
+import { headerValue, type ClientRequest } from '../core/request.js';
 import { errorMessage } from '../lib/errors.js';
 import { guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
@@ -53,6 +53,10 @@ export function proxyHttp(res: HttpResponse, client: ClientRequest, target: Prox
     host: route.host === 'keep' ? 'keep' : base.host,
     trustedClient: target.trustedClient,
   });
+  // A body without a length (the client's was chunked) goes up chunked. node:http would
+  // otherwise write it unframed for GET, HEAD, DELETE, OPTIONS, TRACE and CONNECT, and a
+  // request inside it would reach the upstream as a request of its own.
+  if (client.hasBody && headerValue(client, 'content-length') === undefined) headers['transfer-encoding'] = 'chunked';
   const upstream: UpstreamRequest = httpRequest({
     host: socketHost(base),
     port: portOf(base),
