@@ -10,18 +10,19 @@ import type { ServerProcess } from './server-process.js';
 
 const EXCEPTION_TEXT = /Cannot read properties|is not a function|is not iterable|is not defined|Maximum call stack|Invalid array length|TypeError|RangeError|ReferenceError|ERR_[A-Z_]{4,}/;
 
-export interface InternalError {
+/** A line (logged, or an oracle's finding) and the cases in flight when it was seen. */
+export interface Sighting {
   readonly line: string;
   readonly inFlight: readonly CaseRecord[];
 }
 
 export class LogWatch {
-  readonly internalErrors: InternalError[] = [];
+  readonly internalErrors: Sighting[] = [];
   readonly levels = new Map<string, number>();
   /** Error lines by message: how many, and the first one whole. */
   readonly errors = new Map<string, { count: number; first: string }>();
   /** Lines with an exception's text, by message, the first with the cases then in flight. */
-  readonly exceptionTexts = new Map<string, { count: number; first: InternalError }>();
+  readonly exceptionTexts = new Map<string, { count: number; first: Sighting }>();
 
   constructor(server: ServerProcess, inFlight: () => readonly CaseRecord[]) {
     server.onLine((line) => {

@@ -5,7 +5,7 @@
  */
 import type { ProcessSample } from './process-stats.js';
 import type { CaseRecord, Counts, Runner } from './runner.js';
-import type { InternalError, LogWatch } from './log-watch.js';
+import type { Sighting, LogWatch } from './log-watch.js';
 import { CASE_CLASSES } from './fuzz-case.js';
 
 export interface RunSummary {
@@ -20,7 +20,8 @@ export interface RunSummary {
   readonly server: { readonly start: ProcessSample; readonly peak: ProcessSample; readonly middle: ProcessSample; readonly end: ProcessSample; readonly quietSeconds: number };
   /** When the server died: the cases in flight at that moment and its last log lines. */
   readonly death: { readonly inFlight: readonly CaseRecord[]; readonly tail: readonly string[] } | null;
-  readonly findings: readonly string[];
+  /** What the oracles saw, each with the cases then in flight. */
+  readonly findings: readonly Sighting[];
   readonly failures: readonly string[];
   readonly logPath: string;
 }
@@ -53,8 +54,8 @@ function inFlight(cases: readonly CaseRecord[], max = 15): string[] {
   return recent.length > max ? [...shown, `    …and ${recent.length - max} more, started earlier`] : shown;
 }
 
-function internalError(error: InternalError): string[] {
-  return [`  ${error.line}`, '   cases in flight when it was logged, latest first (replay one with FUZZ_CASE=<seed> make fuzz):', ...inFlight(error.inFlight)];
+function sighting(seen: Sighting): string[] {
+  return [`  ${seen.line}`, '   cases in flight at that moment, latest first (replay one with FUZZ_CASE=<seed> make fuzz):', ...inFlight(seen.inFlight)];
 }
 
 function latency(name: string, values: readonly number[]): string {
@@ -92,10 +93,10 @@ export function formatReport(summary: RunSummary): string {
     lines.push('cases in flight when it died, latest first (replay one with FUZZ_CASE=<seed> make fuzz):', ...inFlight(summary.death.inFlight));
   }
   lines.push('', `internal errors logged by the guard: ${watch.internalErrors.length}`);
-  for (const error of watch.internalErrors) lines.push(...internalError(error));
+  for (const error of watch.internalErrors) lines.push(...sighting(error));
   if (watch.exceptionTexts.size > 0) {
     lines.push("log lines that carry an exception's text (input that reached code which threw):");
-    for (const [message, { count, first }] of watch.exceptionTexts) lines.push(`  ${count} × ${message}, the first:`, ...internalError(first));
+    for (const [message, { count, first }] of watch.exceptionTexts) lines.push(`  ${count} × ${message}, the first:`, ...sighting(first));
   }
   const otherErrors = [...watch.errors.entries()].filter(([message]) => !message.startsWith('internal error'));
   if (otherErrors.length > 0) {
@@ -103,7 +104,7 @@ export function formatReport(summary: RunSummary): string {
     for (const [message, { count, first }] of otherErrors) lines.push(`  ${count} × ${message} — first: ${first}`);
   }
   lines.push('', `oracle findings (paths out of the route's base, smuggled requests, the canary port): ${summary.findings.length === 0 ? 'none' : ''}`);
-  for (const finding of summary.findings.slice(0, 50)) lines.push(`  ${finding}`);
+  for (const finding of summary.findings.slice(0, 20)) lines.push(...sighting(finding));
   if (runner.fuzzerErrors.length > 0) {
     lines.push('', `fuzzer errors (a case's own code threw): ${runner.fuzzerErrors.length}`);
     for (const { record, error } of runner.fuzzerErrors.slice(0, 20)) lines.push(`  ${error}`, describeCase(record));

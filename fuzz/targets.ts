@@ -10,6 +10,7 @@
  * port named in hostile paths must never be dialled.
  */
 import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { WebSocketServer } from 'ws';
@@ -37,6 +38,8 @@ export interface Targets {
   readonly canaryPort: number;
   /** What the oracles saw: each entry is a finding. */
   readonly findings: string[];
+  /** Calls `watcher` with each finding as it is made. */
+  onFinding(watcher: (finding: string) => void): void;
   close(): Promise<void>;
 }
 
@@ -63,26 +66,31 @@ async function wsEcho(): Promise<{ port: number; close(): Promise<void> }> {
   };
 }
 
-function watchUpstream(upstream: Upstream, findings: string[]): void {
+function watchUpstream(upstream: Upstream, found: (finding: string) => void): void {
   // Idle keep-alive connections of the route's pool close within the fuzzer's quiet period.
   upstream.server.keepAliveTimeout = 500;
-  upstream.server.on('request', (req: { url?: string; method?: string }) => {
+  upstream.server.on('request', (req: IncomingMessage) => {
     const url = req.url ?? '';
+    const request = `${req.method ?? '?'} ${JSON.stringify(url.slice(0, 200))} (headers ${JSON.stringify(req.rawHeaders).slice(0, 300)})`;
     if (url !== UPSTREAM_BASE && !url.startsWith(`${UPSTREAM_BASE}/`) && !url.startsWith(`${UPSTREAM_BASE}?`)) {
-      findings.push(`the upstream got ${req.method ?? '?'} ${JSON.stringify(url.slice(0, 200))}, outside the route's base path ${UPSTREAM_BASE}`);
-    }
-    if (url.includes(SMUGGLED_PATH)) findings.push(`the upstream got a smuggled request: ${req.method ?? '?'} ${JSON.stringify(url.slice(0, 200))}`);
+      found(`the upstream got ${request}, outside the route's base path ${UPSTREAM_BASE}`);
+    } else if (url.includes(SMUGGLED_PATH)) found(`the upstream got a smuggled request: ${request}`);
   });
 }
 
 export async function startTargets(dir: string, logPath: string): Promise<Targets> {
   const findings: string[] = [];
+  const watchers: Array<(finding: string) => void> = [];
+  const found = (finding: string): void => {
+    findings.push(finding);
+    for (const watcher of watchers) watcher(finding);
+  };
   const echo = await tcpEcho();
   const upstream = await startUpstream();
-  watchUpstream(upstream, findings);
+  watchUpstream(upstream, found);
   const remote = await wsEcho();
   const canary = await streamServer((socket) => {
-    findings.push(`the canary port was dialled from ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`);
+    found(`the canary port was dialled from ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`);
     socket.destroy();
   });
   const echoPort = portOf(echo);
@@ -115,6 +123,7 @@ export async function startTargets(dir: string, logPath: string): Promise<Target
     listenPort,
     canaryPort: portOf(canary),
     findings,
+    onFinding: (watcher) => watchers.push(watcher),
     close: async () => {
       await server.stop();
       await Promise.all([echo.close(), upstream.close(), remote.close(), canary.close()]);
