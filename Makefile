@@ -1,8 +1,8 @@
-# websocksy: `make` installs and builds, `make run` starts the default config, `make test` tests.
+# websocksy: `make` installs and builds, `make run` starts the default config, `make test` tests, `make fuzz` fuzzes.
 NPM ?= npm
 CONFIG ?= websocksy.cfg
 
-.PHONY: all build native run test bench clean
+.PHONY: all build native run test fuzz bench clean
 
 all: build
 
@@ -41,6 +41,12 @@ run: build
 
 test: build
 	node --test --test-concurrency=1 dist/test/*.test.js
+
+# A seeded, time-bounded fuzzer against a websocksy of its own (fuzz/README.md): FUZZ_SECONDS
+# (default 60), FUZZ_SEED (printed), FUZZ_CONCURRENCY. Not part of `make test`, which runs it
+# for a few seconds only (test/fuzz.test.ts).
+fuzz: build
+	node dist/fuzz/main.js
 
 CFLAGS_BENCH ?= -O2 -Wall -Wextra
 

@@ -16,6 +16,8 @@ export interface MenuFrames {
 }
 
 const MAX_MESSAGE = defaultCoreConfig.maxMessage;
+/** The /chat relay's own limit (src/http/ws-relay.ts): it does not follow max-message. */
+const RELAY_MAX_MESSAGE = 16 * 1024 * 1024;
 
 const INVALID_UTF8: readonly number[][] = [
   [0xff], [0xc0, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xe2, 0x82], [0x80], [0xf8, 0x88, 0x80, 0x80, 0x80], [0xc3, 0x28], [0xef, 0xbf],
@@ -148,7 +150,7 @@ const oversized: Maker = (random) => {
 };
 
 const declaredLength: Maker = (random) => {
-  const declared = random.pick([125n, 126n, 65535n, 65536n, 2n ** 31n, 2n ** 32n, 2n ** 32n + 1n, 2n ** 53n, 2n ** 63n, 2n ** 64n - 1n, BigInt(MAX_MESSAGE), BigInt(MAX_MESSAGE + 1)]);
+  const declared = random.pick([125n, 126n, 65535n, 65536n, 2n ** 31n, 2n ** 32n, 2n ** 32n + 1n, 2n ** 53n, 2n ** 63n, 2n ** 64n - 1n, BigInt(MAX_MESSAGE), BigInt(MAX_MESSAGE + 1), BigInt(RELAY_MAX_MESSAGE + 1)]);
   const encoding = declared <= 125n && random.chance(0.5) ? '7' : declared <= 0xffffn && random.chance(0.5) ? '16' : '64';
   const payload = random.bytes(random.int(0, 64));
   return { name: `declared:${declared}/${encoding}-bit/sent ${payload.length}`, bytes: frame(random, random.pick([Opcode.binary, Opcode.text, Opcode.ping, Opcode.close]), payload, { declared, encoding }) };

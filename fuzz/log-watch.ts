@@ -16,8 +16,21 @@ export interface Sighting {
   readonly inFlight: readonly CaseRecord[];
 }
 
+/** Sightings of one kind: every one counted, the first few kept whole (a bug may repeat thousands of times). */
+export class Sightings {
+  readonly kept: Sighting[] = [];
+  count = 0;
+
+  constructor(private readonly keep = 20) {}
+
+  add(line: string, inFlight: () => readonly CaseRecord[]): void {
+    this.count++;
+    if (this.kept.length < this.keep) this.kept.push({ line, inFlight: inFlight() });
+  }
+}
+
 export class LogWatch {
-  readonly internalErrors: Sighting[] = [];
+  readonly internalErrors = new Sightings();
   readonly levels = new Map<string, number>();
   /** Error lines by message: how many, and the first one whole. */
   readonly errors = new Map<string, { count: number; first: string }>();
@@ -30,7 +43,7 @@ export class LogWatch {
       if (match === null) return;
       const [, level = '', message = ''] = match;
       this.levels.set(level, (this.levels.get(level) ?? 0) + 1);
-      if (level === 'error' && message.startsWith('internal error')) this.internalErrors.push({ line, inFlight: inFlight() });
+      if (level === 'error' && message.startsWith('internal error')) this.internalErrors.add(line, inFlight);
       else if (EXCEPTION_TEXT.test(line)) count(this.exceptionTexts, message, () => ({ line, inFlight: inFlight() }));
       if (level === 'error') count(this.errors, message, () => line);
     });

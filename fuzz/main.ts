@@ -9,7 +9,7 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { tempDir } from '../test/helpers/peers.js';
 import { HealthThread, type HealthResult } from './health-thread.js';
-import { LogWatch, type Sighting } from './log-watch.js';
+import { LogWatch, Sightings } from './log-watch.js';
 import { fuzzOptions, OptionError, type FuzzOptions } from './options.js';
 import { PeakSampler, sampleProcess, type ProcessSample } from './process-stats.js';
 import { delay } from './raw-connection.js';
@@ -59,7 +59,7 @@ function verdict(targets: Targets, runner: Runner, watch: LogWatch, health: Heal
   if (exit !== null) failures.push(`the server died (exit code ${String(exit.code)}, signal ${String(exit.signal)})`);
   if (health.failure !== null) failures.push(`the health client failed: ${health.failure}`);
   if (health.wsLatencies.length === 0 || health.httpLatencies.length === 0) failures.push('the health client never got an answer');
-  if (watch.internalErrors.length > 0) failures.push(`${watch.internalErrors.length} internal error(s) logged`);
+  if (watch.internalErrors.count > 0) failures.push(`${watch.internalErrors.count} internal error(s) logged`);
   if (watch.exceptionTexts.size > 0) failures.push(`${[...watch.exceptionTexts.values()].reduce((sum, { count }) => sum + count, 0)} log line(s) carry an exception's text`);
   if (targets.findings.length > 0) failures.push(`${targets.findings.length} oracle finding(s)`);
   if (runner.fuzzerErrors.length > 0) failures.push(`${runner.fuzzerErrors.length} case(s) failed in the fuzzer's own code`);
@@ -80,7 +80,7 @@ async function replay(targets: Targets, options: FuzzOptions, seed: number): Pro
   console.log(`server log during the case:\n${lines.join('\n')}`);
   for (const { error } of runner.fuzzerErrors) console.log(`fuzzer error: ${error}`);
   for (const finding of targets.findings) console.log(`oracle finding: ${finding}`);
-  return watch.internalErrors.length > 0 || targets.findings.length > 0 || targets.server.exited !== null ? 1 : 0;
+  return watch.internalErrors.count > 0 || targets.findings.length > 0 || targets.server.exited !== null ? 1 : 0;
 }
 
 async function main(): Promise<number> {
@@ -101,8 +101,8 @@ async function main(): Promise<number> {
 
   const runner = new Runner(targets, options.classes, options.concurrency, options.seed);
   const watch = new LogWatch(targets.server, () => [...runner.inFlight.values()]);
-  const findings: Sighting[] = [];
-  targets.onFinding((line) => findings.push({ line, inFlight: [...runner.inFlight.values()] }));
+  const findings = new Sightings();
+  targets.onFinding((line) => findings.add(line, () => [...runner.inFlight.values()]));
   let inFlightAtDeath: CaseRecord[] = [];
   targets.server.onExit(() => {
     inFlightAtDeath = [...runner.inFlight.values()];

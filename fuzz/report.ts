@@ -5,7 +5,7 @@
  */
 import type { ProcessSample } from './process-stats.js';
 import type { CaseRecord, Counts, Runner } from './runner.js';
-import type { Sighting, LogWatch } from './log-watch.js';
+import type { LogWatch, Sighting, Sightings } from './log-watch.js';
 import { CASE_CLASSES } from './fuzz-case.js';
 
 export interface RunSummary {
@@ -21,7 +21,7 @@ export interface RunSummary {
   /** When the server died: the cases in flight at that moment and its last log lines. */
   readonly death: { readonly inFlight: readonly CaseRecord[]; readonly tail: readonly string[] } | null;
   /** What the oracles saw, each with the cases then in flight. */
-  readonly findings: readonly Sighting[];
+  readonly findings: Sightings;
   readonly failures: readonly string[];
   readonly logPath: string;
 }
@@ -58,6 +58,10 @@ function sighting(seen: Sighting): string[] {
   return [`  ${seen.line}`, '   cases in flight at that moment, latest first (replay one with FUZZ_CASE=<seed> make fuzz):', ...inFlight(seen.inFlight)];
 }
 
+function kept(sightings: Sightings): string {
+  return sightings.count > sightings.kept.length ? ` (the first ${sightings.kept.length} shown)` : '';
+}
+
 function latency(name: string, values: readonly number[]): string {
   return `  ${name}: ${values.length} round trips, p50 ${percentile(values, 0.5)} ms, p99 ${percentile(values, 0.99)} ms, max ${values.length === 0 ? NaN : Math.max(...values)} ms`;
 }
@@ -92,8 +96,8 @@ export function formatReport(summary: RunSummary): string {
     lines.push('', 'THE SERVER DIED. Its last lines:', ...summary.death.tail.map((line) => `  ${line}`));
     lines.push('cases in flight when it died, latest first (replay one with FUZZ_CASE=<seed> make fuzz):', ...inFlight(summary.death.inFlight));
   }
-  lines.push('', `internal errors logged by the guard: ${watch.internalErrors.length}`);
-  for (const error of watch.internalErrors) lines.push(...sighting(error));
+  lines.push('', `internal errors logged by the guard: ${watch.internalErrors.count}${kept(watch.internalErrors)}`);
+  for (const error of watch.internalErrors.kept) lines.push(...sighting(error));
   if (watch.exceptionTexts.size > 0) {
     lines.push("log lines that carry an exception's text (input that reached code which threw):");
     for (const [message, { count, first }] of watch.exceptionTexts) lines.push(`  ${count} × ${message}, the first:`, ...sighting(first));
@@ -103,8 +107,8 @@ export function formatReport(summary: RunSummary): string {
     lines.push('other error lines:');
     for (const [message, { count, first }] of otherErrors) lines.push(`  ${count} × ${message} — first: ${first}`);
   }
-  lines.push('', `oracle findings (paths out of the route's base, smuggled requests, the canary port): ${summary.findings.length === 0 ? 'none' : ''}`);
-  for (const finding of summary.findings.slice(0, 20)) lines.push(...sighting(finding));
+  lines.push('', `oracle findings (paths out of the route's base, smuggled requests, the canary port): ${summary.findings.count}${kept(summary.findings)}`);
+  for (const finding of summary.findings.kept) lines.push(...sighting(finding));
   if (runner.fuzzerErrors.length > 0) {
     lines.push('', `fuzzer errors (a case's own code threw): ${runner.fuzzerErrors.length}`);
     for (const { record, error } of runner.fuzzerErrors.slice(0, 20)) lines.push(`  ${error}`, describeCase(record));
