@@ -17,6 +17,8 @@ import { closePayload, clientFrame, encodeFrame, Opcode } from './ws-frame.js';
 
 type Stage = (scope: CaseScope, target: TargetName) => Promise<RawConnection | null>;
 
+const WEBSOCKETS: readonly TargetName[] = ['bridge', 'chat', 'tunnel'];
+
 /** The request for `target`, and where inside it the request line and the headers end. */
 function requestOf(target: TargetName, random: Random): { bytes: Buffer; lineEnd: number; headEnd: number } {
   const bytes = render(baseDraft(target, random));
@@ -33,6 +35,23 @@ async function websocket(scope: CaseScope, target: TargetName): Promise<RawConne
   const { path, protocol } = wsPath(target, scope.random);
   const ws = await scope.upgrade(path, protocol);
   return ws instanceof RawConnection ? ws : null;
+}
+
+/** A stage reached by sending what `bytes` draws on a WebSocket after a good handshake. */
+function afterUpgrade(bytes: (random: Random) => Buffer): Stage {
+  return async (scope, target) => {
+    const ws = await websocket(scope, target);
+    ws?.send(bytes(scope.random));
+    return ws;
+  };
+}
+
+/** A tunnel connection that has sent its hello (the welcome may not have come yet). */
+async function tunnelAfterHello(scope: CaseScope): Promise<RawConnection | null> {
+  const ws = await scope.upgrade(PREFIX.tunnel, TUNNEL_SUBPROTOCOL);
+  if (!(ws instanceof RawConnection)) return null;
+  ws.send(clientFrame(Opcode.binary, hello(scope.targets.identity)));
+  return ws;
 }
 
 const STAGES: Readonly<Record<string, { targets: readonly TargetName[]; reach: Stage }>> = {
@@ -73,7 +92,7 @@ const STAGES: Readonly<Record<string, { targets: readonly TargetName[]; reach: S
     },
   },
   'before reading the 101': {
-    targets: ['bridge', 'chat', 'tunnel'],
+    targets: WEBSOCKETS,
     reach: async (scope, target) => {
       const { path, protocol } = wsPath(target, scope.random);
       const connection = await scope.connect();
@@ -81,40 +100,25 @@ const STAGES: Readonly<Record<string, { targets: readonly TargetName[]; reach: S
       return connection;
     },
   },
-  'right after the 101': { targets: ['bridge', 'chat', 'tunnel'], reach: websocket },
+  'right after the 101': { targets: WEBSOCKETS, reach: websocket },
   'mid frame header': {
-    targets: ['bridge', 'chat', 'tunnel'],
-    reach: async (scope, target) => {
-      const ws = await websocket(scope, target);
-      const header = encodeFrame({ fin: true, rsv: 0, opcode: Opcode.binary, mask: scope.random.bytes(4), payload: Buffer.alloc(0), encoding: scope.random.pick(['7', '16', '64'] as const), declared: 200n });
-      ws?.send(header.subarray(0, scope.random.int(1, header.length - 1)));
-      return ws;
-    },
+    targets: WEBSOCKETS,
+    reach: afterUpgrade((random) => {
+      const header = encodeFrame({ fin: true, rsv: 0, opcode: Opcode.binary, mask: random.bytes(4), payload: Buffer.alloc(0), encoding: random.pick(['7', '16', '64'] as const), declared: 200n });
+      return header.subarray(0, random.int(1, header.length - 1));
+    }),
   },
   'mid payload': {
-    targets: ['bridge', 'chat', 'tunnel'],
-    reach: async (scope, target) => {
-      const ws = await websocket(scope, target);
-      const frame = clientFrame(Opcode.binary, scope.random.bytes(scope.random.pick([100, 70_000])));
-      ws?.send(frame.subarray(0, scope.random.int(15, frame.length - 1)));
-      return ws;
-    },
+    targets: WEBSOCKETS,
+    reach: afterUpgrade((random) => {
+      const frame = clientFrame(Opcode.binary, random.bytes(random.pick([100, 70_000])));
+      return frame.subarray(0, random.int(15, frame.length - 1));
+    }),
   },
-  'after a close frame': {
-    targets: ['bridge', 'chat', 'tunnel'],
-    reach: async (scope, target) => {
-      const ws = await websocket(scope, target);
-      ws?.send(clientFrame(Opcode.close, closePayload(1000)));
-      return ws;
-    },
-  },
+  'after a close frame': { targets: WEBSOCKETS, reach: afterUpgrade(() => clientFrame(Opcode.close, closePayload(1000))) },
   'with messages in flight': {
     targets: ['bridge', 'chat'],
-    reach: async (scope, target) => {
-      const ws = await websocket(scope, target);
-      for (let i = 0; i < scope.random.int(1, 50); i++) ws?.send(clientFrame(Opcode.binary, Buffer.alloc(scope.random.pick([10, 1000, 60_000]), i)));
-      return ws;
-    },
+    reach: afterUpgrade((random) => Buffer.concat(Array.from({ length: random.int(1, 50) }, (_, i) => clientFrame(Opcode.binary, Buffer.alloc(random.pick([10, 1000, 60_000]), i))))),
   },
   'mid response': {
     targets: ['api'],
@@ -125,21 +129,12 @@ const STAGES: Readonly<Record<string, { targets: readonly TargetName[]; reach: S
       return connection;
     },
   },
-  'after a tunnel hello': {
-    targets: ['tunnel'],
-    reach: async (scope) => {
-      const ws = await scope.upgrade(PREFIX.tunnel, TUNNEL_SUBPROTOCOL);
-      if (!(ws instanceof RawConnection)) return null;
-      ws.send(clientFrame(Opcode.binary, hello(scope.targets.identity)));
-      return ws;
-    },
-  },
+  'after a tunnel hello': { targets: ['tunnel'], reach: tunnelAfterHello },
   'with tunnel streams open': {
     targets: ['tunnel'],
     reach: async (scope) => {
-      const ws = await scope.upgrade(PREFIX.tunnel, TUNNEL_SUBPROTOCOL);
-      if (!(ws instanceof RawConnection)) return null;
-      ws.send(clientFrame(Opcode.binary, hello(scope.targets.identity)));
+      const ws = await tunnelAfterHello(scope);
+      if (ws === null) return null;
       for (let id = 1; id <= 2 * scope.random.int(1, 20); id += 2) {
         ws.send(clientFrame(Opcode.binary, tunnelFrame(FrameType.open, id, JSON.stringify({ host: '127.0.0.1', port: scope.targets.echoPort }))));
         ws.send(clientFrame(Opcode.binary, tunnelFrame(FrameType.data, id, Buffer.alloc(scope.random.pick([10, 30_000]), 0x74))));

@@ -123,30 +123,17 @@ const headerValue: Mutation = (draft, random) => {
 };
 
 const headerShape: Mutation = (draft, random) => {
-  const variant = random.pick(['obs-fold', 'no-colon', 'empty-name', 'space-before-colon', 'no-space', 'tab-value', 'trailing-space-name']);
-  switch (variant) {
-    case 'obs-fold':
-      draft.lines.push('X-Folded: first', ' continued');
-      break;
-    case 'no-colon':
-      draft.lines.push('Header-without-colon');
-      break;
-    case 'empty-name':
-      draft.lines.push(': value');
-      break;
-    case 'space-before-colon':
-      draft.lines.push(random.pick(['Host : 127.0.0.1', 'Transfer-Encoding : chunked', 'X-Fuzz : y']));
-      break;
-    case 'no-space':
-      draft.lines = draft.lines.map((line) => line.replace(': ', ':'));
-      break;
-    case 'tab-value':
-      draft.lines.push('X-Tab:\tvalue\t');
-      break;
-    case 'trailing-space-name':
-      draft.lines.push('X-Fuzz\t: y');
-      break;
-  }
+  const added: Readonly<Record<string, readonly string[]>> = {
+    'obs-fold': ['X-Folded: first', ' continued'],
+    'no-colon': ['Header-without-colon'],
+    'empty-name': [': value'],
+    'space-before-colon': [random.pick(['Host : 127.0.0.1', 'Transfer-Encoding : chunked', 'X-Fuzz : y'])],
+    'tab-value': ['X-Tab:\tvalue\t'],
+    'trailing-space-name': ['X-Fuzz\t: y'],
+  };
+  const variant = random.pick([...Object.keys(added), 'no-space']);
+  if (variant === 'no-space') draft.lines = draft.lines.map((line) => line.replace(': ', ':'));
+  else draft.lines.push(...(added[variant] ?? []));
   return `header-shape:${variant}`;
 };
 
