@@ -6,8 +6,7 @@
  */
 import { FrameType, TUNNEL_SUBPROTOCOL } from '../src/tunnel/protocol.js';
 import type { Random } from '../test/helpers/random.js';
-import type { CaseScope, FuzzCase } from './fuzz-case.js';
-import { wsPath } from './frame-case.js';
+import { wsPath, type CaseScope, type FuzzCase } from './fuzz-case.js';
 import { delay, RawConnection } from './raw-connection.js';
 import { baseDraft, plainDraft, render, upgradeDraft } from './request-draft.js';
 import { PREFIX, type TargetName } from './target-paths.js';

@@ -5,28 +5,12 @@
  * empty close frame, a close without one, or still open when the fuzzer stopped waiting.
  */
 import type { Random } from '../test/helpers/random.js';
-import { TUNNEL_SUBPROTOCOL } from '../src/tunnel/protocol.js';
 import { wsEnding } from './answer.js';
-import { showBytes, type FuzzCase } from './fuzz-case.js';
+import { closeCleanly, showBytes, wsPath, type FuzzCase } from './fuzz-case.js';
 import { menuFrames } from './frame-menu.js';
 import { RawConnection } from './raw-connection.js';
-import { segment } from './request-draft.js';
-import { PREFIX, type TargetName } from './target-paths.js';
-import { closePayload, clientFrame, Opcode } from './ws-frame.js';
-
-/** A WebSocket path on `target` and the subprotocol it needs. */
-export function wsPath(target: TargetName, random: Random): { path: string; protocol: string | null } {
-  if (target === 'tunnel') return { path: PREFIX.tunnel, protocol: TUNNEL_SUBPROTOCOL };
-  if (target === 'bridge') return { path: `/${segment(random)}`, protocol: null };
-  return { path: `${PREFIX[target]}/${segment(random)}`, protocol: null };
-}
-
-/** Sends a clean close (1000) on a WebSocket still open and gives the server a moment to answer. */
-export async function closeCleanly(connection: RawConnection): Promise<void> {
-  if (connection.closed) return;
-  connection.send(clientFrame(Opcode.close, closePayload(1000)));
-  await connection.waitForEnd(300);
-}
+import type { TargetName } from './target-paths.js';
+import { Opcode } from './ws-frame.js';
 
 export function frameCase(random: Random): FuzzCase {
   const target = random.pick<TargetName>(['bridge', 'bridge', 'chat', 'chat', 'tunnel', 'api']);

@@ -6,10 +6,12 @@
  */
 import { answerOf } from './answer.js';
 import { RawConnection } from './raw-connection.js';
-import { render, upgradeDraft } from './request-draft.js';
+import { render, segment, upgradeDraft } from './request-draft.js';
 import type { Random } from '../test/helpers/random.js';
 import type { Targets } from './targets.js';
-import type { TargetName } from './target-paths.js';
+import { PREFIX, type TargetName } from './target-paths.js';
+import { TUNNEL_SUBPROTOCOL } from '../src/tunnel/protocol.js';
+import { closePayload, clientFrame, Opcode } from './ws-frame.js';
 
 /** A good handshake is answered at once; one that is not is itself the answer. */
 const UPGRADE_WAIT_MS = 5000;
@@ -62,6 +64,20 @@ export class CaseScope {
   finish(): void {
     for (const connection of this.connections) if (!connection.closed) connection.cut('reset');
   }
+}
+
+/** A WebSocket path on `target` and the subprotocol it needs. */
+export function wsPath(target: TargetName, random: Random): { path: string; protocol: string | null } {
+  if (target === 'tunnel') return { path: PREFIX.tunnel, protocol: TUNNEL_SUBPROTOCOL };
+  if (target === 'bridge') return { path: `/${segment(random)}`, protocol: null };
+  return { path: `${PREFIX[target]}/${segment(random)}`, protocol: null };
+}
+
+/** Sends a clean close (1000) on a WebSocket still open and gives the server a moment to answer. */
+export async function closeCleanly(connection: RawConnection): Promise<void> {
+  if (connection.closed) return;
+  connection.send(clientFrame(Opcode.close, closePayload(1000)));
+  await connection.waitForEnd(300);
 }
 
 /** Bytes shown in a case's input: printable ASCII as is, the rest escaped; long inputs cut. */

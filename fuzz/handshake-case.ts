@@ -13,7 +13,7 @@ import { PREFIX, TARGETS } from './target-paths.js';
 import { closePayload, clientFrame, Opcode } from './ws-frame.js';
 
 /** uWS holds some requests ~10-12 s before closing without a word: wait that out. */
-export const ANSWER_WAIT_MS = 15_000;
+const ANSWER_WAIT_MS = 15_000;
 
 export function handshakeCase(random: Random, targets: Targets): FuzzCase {
   const target = random.pick(TARGETS);

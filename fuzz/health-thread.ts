@@ -16,12 +16,24 @@ export class HealthThread {
   failure: string | null = null;
   onFailure: (() => void) | null = null;
 
+  private exited = false;
+  private stopping = false;
+
   private constructor(private readonly worker: Worker) {
     worker.on('message', (message: HealthMessage) => {
-      if (message.type !== 'failure' || this.failure !== null) return;
-      this.failure = message.failure;
-      this.onFailure?.();
+      if (message.type === 'failure') this.fail(message.failure);
     });
+    worker.on('error', (error) => this.fail(`the health thread failed: ${error.message}`));
+    worker.on('exit', () => {
+      this.exited = true;
+      this.fail('the health thread exited');
+    });
+  }
+
+  private fail(why: string): void {
+    if (this.failure !== null || this.stopping) return;
+    this.failure = why;
+    this.onFailure?.();
   }
 
   /** Resolves once the client's WebSocket is open. */
@@ -38,12 +50,24 @@ export class HealthThread {
     });
   }
 
-  /** Stops the client and returns what it measured. */
+  /** Stops the client and returns what it measured (nothing, if the thread is gone). */
   stop(): Promise<HealthResult> {
-    return new Promise((resolve, reject) => {
-      this.worker.once('error', reject);
+    const gone = (): HealthResult => ({ wsLatencies: [], httpLatencies: [], failure: this.failure ?? 'the health thread did not answer' });
+    if (this.exited) return Promise.resolve(gone());
+    this.stopping = true;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        void this.worker.terminate();
+        resolve(gone());
+      }, 5000);
+      this.worker.once('exit', () => {
+        clearTimeout(timer);
+        resolve(gone());
+      });
       this.worker.on('message', (message: HealthMessage) => {
-        if (message.type === 'result') resolve(message);
+        if (message.type !== 'result') return;
+        clearTimeout(timer);
+        resolve(message);
       });
       this.worker.postMessage('stop');
     });

@@ -12,7 +12,7 @@ import { PREFIX } from './target-paths.js';
 
 const INTERVAL_MS = 100;
 /** An echo or answer later than this means the server stopped serving its neighbours. */
-export const STALL_MS = 5000;
+const STALL_MS = 5000;
 const MESSAGE_BYTES = 16;
 
 export class HealthClient {

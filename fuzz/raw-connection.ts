@@ -31,10 +31,6 @@ export function cutAll(): void {
   for (const connection of [...open]) connection.cut('reset');
 }
 
-export function openConnections(): number {
-  return open.size;
-}
-
 export class RawConnection {
   readonly startedAt = Date.now();
   head: HttpHead | null = null;

@@ -5,11 +5,10 @@
  * reads again (the answer is how the WebSocket ended: 1013 when the server gave up on it) or,
  * for the download and the tunnel, cuts.
  */
-import { FrameType, TUNNEL_SUBPROTOCOL } from '../src/tunnel/protocol.js';
+import { FrameType } from '../src/tunnel/protocol.js';
 import type { Random } from '../test/helpers/random.js';
 import { answerOf, wsEnding } from './answer.js';
-import type { FuzzCase } from './fuzz-case.js';
-import { closeCleanly, wsPath } from './frame-case.js';
+import { closeCleanly, wsPath, type FuzzCase } from './fuzz-case.js';
 import { delay, RawConnection } from './raw-connection.js';
 import { PREFIX, type TargetName } from './target-paths.js';
 import { tunnelFrame } from './tunnel-conversation.js';
@@ -39,7 +38,7 @@ export function stalledCase(random: Random): FuzzCase {
         connection.cut('reset');
         return { answer };
       }
-      const { path, protocol } = target === 'tunnel' ? { path: PREFIX.tunnel, protocol: TUNNEL_SUBPROTOCOL } : wsPath(target, scope.random);
+      const { path, protocol } = wsPath(target, scope.random);
       const ws = await scope.upgrade(path, protocol);
       if (!(ws instanceof RawConnection)) return ws;
       ws.stopReading();
