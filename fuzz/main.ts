@@ -9,6 +9,7 @@ import { tempDir } from '../test/helpers/peers.js';
 import { HealthThread } from './health-thread.js';
 import { LogWatch, Sightings } from './log-watch.js';
 import { fuzzOptions, OptionError, type FuzzOptions } from './options.js';
+import { newFiles, openFiles } from './open-files.js';
 import { PeakSampler, sampleProcess, type ProcessSample } from './process-stats.js';
 import { delay } from './raw-connection.js';
 import { formatReport } from './report.js';
@@ -65,6 +66,7 @@ async function main(): Promise<number> {
   // A second of warm-up: the health connections are up and the server has served both once.
   await delay(1000);
   const start = sampleProcess(targets.server.pid);
+  const startFiles = openFiles(targets.server.pid);
   const sampler = new PeakSampler(targets.server.pid);
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
@@ -72,12 +74,15 @@ async function main(): Promise<number> {
   // Two halves, each followed by a quiet period: memory the server merely keeps (V8's heap,
   // malloc's arenas) is there after both, while a leak grows from the first to the second.
   let ranMs = 0;
+  const newDescriptors: string[][] = [];
   const half = async (): Promise<ProcessSample> => {
     const from = Date.now();
     await runner.run(from + (options.seconds * 1000) / 2);
     ranMs += Date.now() - from;
     await delay(options.quietSeconds * 1000);
-    return sampler.sample();
+    const sample = sampler.sample();
+    if (targets.server.exited === null) newDescriptors.push(newFiles(startFiles, openFiles(targets.server.pid)));
+    return sample;
   };
   const middle = await half();
   const end = await half();
@@ -97,7 +102,7 @@ async function main(): Promise<number> {
     watch,
     health: { wsLatencies: health.wsLatencies, httpLatencies: health.httpLatencies, failure: health.failure, inFlightAtFailure },
     loopDelay: { p99Ms: loop.percentile(99) / 1e6, maxMs: loop.max / 1e6 },
-    server: { start, peak: sampler.peak, middle, end, quietSeconds: options.quietSeconds },
+    server: { start, peak: sampler.peak, middle, end, quietSeconds: options.quietSeconds, newDescriptors },
     death,
     findings,
     failures,

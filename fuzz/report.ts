@@ -17,7 +17,15 @@ export interface RunSummary {
   readonly watch: LogWatch;
   readonly health: { readonly wsLatencies: readonly number[]; readonly httpLatencies: readonly number[]; readonly failure: string | null; readonly inFlightAtFailure: readonly CaseRecord[] };
   readonly loopDelay: { readonly p99Ms: number; readonly maxMs: number };
-  readonly server: { readonly start: ProcessSample; readonly peak: ProcessSample; readonly middle: ProcessSample; readonly end: ProcessSample; readonly quietSeconds: number };
+  readonly server: {
+    readonly start: ProcessSample;
+    readonly peak: ProcessSample;
+    readonly middle: ProcessSample;
+    readonly end: ProcessSample;
+    readonly quietSeconds: number;
+    /** After each quiet period: the descriptors that were not open at the start. */
+    readonly newDescriptors: ReadonlyArray<readonly string[]>;
+  };
   /** When the server died: the cases in flight at that moment and its last log lines. */
   readonly death: { readonly inFlight: readonly CaseRecord[]; readonly tail: readonly string[] } | null;
   /** What the oracles saw, each with the cases then in flight. */
@@ -91,6 +99,9 @@ export function formatReport(summary: RunSummary): string {
   lines.push(`  ${health.failure === null ? 'never failed' : `FAILED: ${health.failure}`}`);
   if (health.inFlightAtFailure.length > 0) lines.push('  cases in flight when it failed, latest first:', ...inFlight(health.inFlightAtFailure));
   lines.push('', `server (RSS / open fds): ${sample('start', server.start)}; ${sample('peak', server.peak)}; after ${server.quietSeconds} quiet s: ${sample('half-way', server.middle)}, ${sample('at the end', server.end)}`);
+  server.newDescriptors.forEach((files, index) => {
+    if (files.length > 0) lines.push(`  open after the ${index === 0 ? 'first' : 'second'} quiet period and not at the start:`, ...files.map((file) => `    ${file}`));
+  });
   lines.push(`server log: ${sortedCounts(watch.levels)} lines (${summary.logPath})`);
   if (summary.death !== null) {
     lines.push('', 'THE SERVER DIED. Its last lines:', ...summary.death.tail.map((line) => `  ${line}`));
