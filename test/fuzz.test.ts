@@ -1,7 +1,7 @@
 /*
  * The fuzzer (fuzz/, `make fuzz`) runs for a few seconds so that it cannot rot, and what it
  * found stays fixed: each input below once crashed the server, smuggled a request past the
- * /api route or leaked an exception's text, and is replayed here against the fuzzer's own
+ * /api route, threw inside the /chat relay or leaked an exception's text, and is replayed here against the fuzzer's own
  * targets (a TCP echo peer, an HTTP upstream, a `ws` echo and the tunnel endpoint).
  */
 import assert from 'node:assert/strict';
@@ -82,6 +82,19 @@ describe('what the fuzzer found stays fixed', () => {
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.deepEqual(targets.findings, []);
+  });
+
+  test('a subprotocol that is not a token gets 400 on every WebSocket path, not an internal error', async () => {
+    // Once: the /chat relay offered it to its remote, and `ws` threw ("invalid subprotocol").
+    for (const path of [`${PREFIX.chat}/x`, '/x', PREFIX.tunnel]) {
+      const connection = await RawConnection.connect(targets.port);
+      // Written as latin1: the bytes of "écho" in UTF-8.
+      connection.send(render(upgradeDraft(path, new Random(3), 'ec\u00c3\u00a9ho, chat')));
+      assert.ok(await connection.waitForHead(5000), path);
+      assert.equal(connection.head?.status, 400, path);
+      connection.cut('fin');
+    }
+    assert.doesNotMatch(targets.server.tail.join('\n'), /internal error/);
   });
 
   test('a tunnel hello whose resume is null is refused as malformed, not with a TypeError', async () => {

@@ -1,14 +1,17 @@
 /*
  * The WebSocket side of a request (RFC 6455 §4.2.1), checked after the request itself
- * (request-reader.ts): GET, `Upgrade: websocket`, `Connection: upgrade`, version 13, and a
- * Sec-WebSocket-Key that is the base64 of 16 bytes. uWS hands its WebSocket routes only
+ * (request-reader.ts): GET, `Upgrade: websocket`, `Connection: upgrade`, version 13, a
+ * Sec-WebSocket-Key that is the base64 of 16 bytes, and subprotocols that are tokens (`ws`
+ * throws on any other when a relay offers them to its remote). uWS hands its WebSocket routes only
  * requests with a 24-character key and routes others to plain HTTP handlers; those land here
  * too, through looksLikeUpgrade, so that every broken handshake gets its own answer.
  */
 import { Refusal } from '../core/refusal.js';
-import { headerValue, type ClientRequest } from '../core/request.js';
+import { headerValue, offeredProtocols, type ClientRequest } from '../core/request.js';
 
 const BASE64_OF_16_BYTES = /^[A-Za-z0-9+/]{21}[AQgw]==$/;
+/** RFC 9110 §5.6.2; RFC 6455 §4.1 wants each subprotocol to be one. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 function hasToken(header: string | undefined, token: string): boolean {
   return header !== undefined && header.split(',').some((part) => part.trim().toLowerCase() === token);
@@ -34,6 +37,10 @@ export function checkHandshake(request: ClientRequest): Refusal | null {
   const key = headerValue(request, 'sec-websocket-key');
   if (key === undefined || !BASE64_OF_16_BYTES.test(key)) {
     return new Refusal(400, 'Bad WebSocket handshake: missing or malformed Sec-WebSocket-Key', 'Sec-WebSocket-Key is not the base64 of 16 bytes');
+  }
+  const badProtocol = offeredProtocols(request).find((name) => !TOKEN.test(name));
+  if (badProtocol !== undefined) {
+    return new Refusal(400, 'Bad WebSocket handshake: Sec-WebSocket-Protocol must list tokens', `subprotocol "${badProtocol}" is not a token`);
   }
   return null;
 }
