@@ -81,7 +81,8 @@ async function main(): Promise<number> {
     ranMs += Date.now() - from;
     await delay(options.quietSeconds * 1000);
     const sample = sampler.sample();
-    if (targets.server.exited === null) newDescriptors.push(newFiles(startFiles, openFiles(targets.server.pid)));
+    // Named only when there are more than at the start: fd numbers are reused, so a list of what changed would be noise.
+    newDescriptors.push(targets.server.exited === null && sample.fds > start.fds ? newFiles(startFiles, openFiles(targets.server.pid)) : []);
     return sample;
   };
   const middle = await half();
