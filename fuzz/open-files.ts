@@ -1,6 +1,6 @@
 /*
- * What a process's open descriptors are, from /proc: each fd's link, and for TCP sockets their
- * addresses and state from /proc/PID/net/tcp and tcp6. Named in the report when the server
+ * What a process's open descriptors are, from /proc: each fd's link, and for sockets their kind,
+ * addresses and state from /proc/PID/net (tcp, udp, unix). Named in the report when the server
  * keeps more descriptors after a quiet period than it had at the start.
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
@@ -21,9 +21,9 @@ function address(hex: string): string {
   return `[${groups.join(':')}]:${portNumber}`;
 }
 
-function tcpSockets(pid: number): Map<string, string> {
+function sockets(pid: number): Map<string, string> {
   const byInode = new Map<string, string>();
-  for (const table of ['tcp', 'tcp6']) {
+  for (const table of ['tcp', 'tcp6', 'udp', 'udp6']) {
     let text: string;
     try {
       text = readFileSync(`/proc/${pid}/net/${table}`, 'utf8');
@@ -35,15 +35,24 @@ function tcpSockets(pid: number): Map<string, string> {
       const [, local, remote, state] = fields;
       const inode = fields[9];
       if (local === undefined || remote === undefined || state === undefined || inode === undefined) continue;
-      byInode.set(inode, `tcp ${address(local)} → ${address(remote)} ${TCP_STATES[state] ?? state}`);
+      const protocol = table.replace('6', '');
+      byInode.set(inode, `${protocol} ${address(local)} → ${address(remote)}${protocol === 'tcp' ? ` ${TCP_STATES[state] ?? state}` : ''}`);
     }
+  }
+  try {
+    for (const line of readFileSync(`/proc/${pid}/net/unix`, 'utf8').split('\n').slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields[6] !== undefined) byInode.set(fields[6], `unix ${fields[7] ?? '(unnamed)'}`);
+    }
+  } catch {
+    // no unix table: the other kinds still tell most descriptors apart
   }
   return byInode;
 }
 
 /** fd number → what it is, e.g. `tcp 127.0.0.1:8001 → 127.0.0.1:40312 ESTABLISHED`. */
 export function openFiles(pid: number): Map<number, string> {
-  const sockets = tcpSockets(pid);
+  const known = sockets(pid);
   const files = new Map<number, string>();
   for (const fd of readdirSync(`/proc/${pid}/fd`)) {
     let link: string;
@@ -53,7 +62,8 @@ export function openFiles(pid: number): Map<number, string> {
       continue; // closed while we looked
     }
     const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
-    files.set(Number(fd), inode === undefined ? link : (sockets.get(inode) ?? `${link} (not TCP)`));
+    // A socket in none of the tables is one whose connection is gone while its descriptor is still open.
+    files.set(Number(fd), inode === undefined ? link : (known.get(inode) ?? `${link} (in no socket table: a closed connection's descriptor)`));
   }
   return files;
 }

@@ -109,7 +109,8 @@ export async function startTargets(dir: string, logPath: string): Promise<Target
       `[route ${PREFIX.api}]`, `to = http://127.0.0.1:${upstream.port}${UPSTREAM_BASE}`, 'timeout = 5',
       `[route ${PREFIX.chat}]`, `websocket = ws://127.0.0.1:${remote.port}`,
       // A short grace: sessions the fuzzer drops must be gone by the end of the quiet period.
-      '[tunnel]', `path = ${PREFIX.tunnel}`, 'identities = identities', 'grace = 0.25',
+      // Sixteen sessions per identity: most tunnel cases get one, and the limit is still met.
+      '[tunnel]', `path = ${PREFIX.tunnel}`, 'identities = identities', 'grace = 0.25', 'max-sessions = 16',
       '',
     ].join('\n'),
   );
