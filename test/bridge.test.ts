@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { closeClient, connect } from './helpers/client.js';
@@ -252,6 +253,26 @@ describe('peer failures', () => {
         const line = await server.waitForLog(/close id=1 .*/);
         assert.match(line, new RegExp(`to_client=${total} `));
         assert.doesNotMatch(line, /undelivered/);
+      });
+    } finally {
+      await peer.close();
+    }
+  });
+
+  test('a peer that never closes its side is let go once the linger is over', async () => {
+    // The peer keeps its side open after websocksy's FIN: the descriptor must not stay forever.
+    const peer = await streamServer(() => undefined, undefined, { allowHalfOpen: true });
+    try {
+      await withBridge(peer.address, [], async (server) => {
+        const fds = (): number => readdirSync(`/proc/${String(server.process.pid)}/fd`).length;
+        const before = fds();
+        const client = await connect(server.url);
+        client.ws.send('hello');
+        await closeClient(client);
+        await server.waitForLog(/close id=1 .*to_peer=5 /);
+        const deadline = Date.now() + 8000;
+        while (fds() > before && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
+        assert.equal(fds(), before);
       });
     } finally {
       await peer.close();

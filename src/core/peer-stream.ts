@@ -118,23 +118,23 @@ class StreamPeer implements PeerConnection {
     const report = (undelivered: number): void => {
       if (reported) return;
       reported = true;
-      clearTimeout(timer);
       try {
         done(undelivered);
       } catch (error) {
         if (owner !== null) reportFault(owner, 'peer finish', error);
       }
     };
-    // A peer that takes nothing, or never closes its side, must not keep the socket forever.
+    if (this.failed || socket.destroyed) {
+      report(this.destroy());
+      return;
+    }
+    // A peer that takes nothing, or never closes its side after taking everything, must not
+    // keep the socket: the linger runs until the socket closes, not just until it has flushed.
     const timer = setTimeout(() => {
       report(socket.writableLength);
       socket.destroy();
     }, lingerMs);
     timer.unref();
-    if (this.failed || socket.destroyed) {
-      report(this.destroy());
-      return;
-    }
     socket.once('finish', () => report(0));
     socket.once('close', () => {
       report(socket.writableLength);
