@@ -22,6 +22,8 @@ interface Entry {
   owner: ListenerOwner;
   listener: number;
   readonly port: number;
+  /** Its owner's session ended, possibly while it was still binding. */
+  released: boolean;
 }
 
 export class RemoteListeners {
@@ -38,33 +40,39 @@ export class RemoteListeners {
       return held.port;
     }
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
-    const entry: Entry = { server, owner, listener, port };
+    const entry: Entry = { server, owner, listener, port, released: false };
     server.on('connection', (socket: Socket) =>
       runGuarded(entry.owner, 'remote listener connection', () => {
         socket.setNoDelay(true);
         entry.owner.accepted(entry.listener, socket);
       }),
     );
+    // Known before it is bound: a session that ends meanwhile must release this one too.
+    this.byAddress.set(key, entry);
     server.listen({ host: bind, port, exclusive: true });
     try {
       await Promise.race([once(server, 'listening'), once(server, 'error').then(([error]) => Promise.reject(error as Error))]);
     } catch (error) {
-      server.close();
+      this.forget(key, entry);
       throw new Error(`cannot listen on ${key}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
     }
+    if (entry.released) throw new Error(`the session ended while ${key} was being bound`);
     server.on('error', (error: NodeJS.ErrnoException) =>
       runGuarded(entry.owner, 'remote listener error', () => log.error('remote listener failed', { ...entry.owner.logFields, address: key, error: error.code ?? error.message })),
     );
-    this.byAddress.set(key, entry);
     return (server.address() as { port: number }).port;
+  }
+
+  private forget(key: string, entry: Entry): void {
+    entry.released = true;
+    entry.server.close();
+    if (this.byAddress.get(key) === entry) this.byAddress.delete(key);
   }
 
   /** Closes every listener `owner` still holds (its session ended). */
   release(owner: ListenerOwner): void {
     for (const [key, entry] of this.byAddress) {
-      if (entry.owner !== owner) continue;
-      entry.server.close();
-      this.byAddress.delete(key);
+      if (entry.owner === owner) this.forget(key, entry);
     }
   }
 
