@@ -24,6 +24,8 @@ interface Entry {
   readonly port: number;
   /** Its owner's session ended, possibly while it was still binding. */
   released: boolean;
+  /** Ends the wait for a bind that a release overtook (a closed server says neither listening nor error). */
+  readonly binding: AbortController;
 }
 
 export class RemoteListeners {
@@ -40,7 +42,7 @@ export class RemoteListeners {
       return held.port;
     }
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
-    const entry: Entry = { server, owner, listener, port, released: false };
+    const entry: Entry = { server, owner, listener, port, released: false, binding: new AbortController() };
     server.on('connection', (socket: Socket) =>
       runGuarded(entry.owner, 'remote listener connection', () => {
         socket.setNoDelay(true);
@@ -50,11 +52,15 @@ export class RemoteListeners {
     // Known before it is bound: a session that ends meanwhile must release this one too.
     this.byAddress.set(key, entry);
     server.listen({ host: bind, port, exclusive: true });
+    const { signal } = entry.binding;
     try {
-      await Promise.race([once(server, 'listening'), once(server, 'error').then(([error]) => Promise.reject(error as Error))]);
+      await Promise.race([once(server, 'listening', { signal }), once(server, 'error', { signal }).then(([error]) => Promise.reject(error as Error))]);
     } catch (error) {
+      if (entry.released) throw new Error(`the session ended while ${key} was being bound`);
       this.forget(key, entry);
       throw new Error(`cannot listen on ${key}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    } finally {
+      entry.binding.abort();
     }
     if (entry.released) throw new Error(`the session ended while ${key} was being bound`);
     server.on('error', (error: NodeJS.ErrnoException) =>
@@ -65,6 +71,7 @@ export class RemoteListeners {
 
   private forget(key: string, entry: Entry): void {
     entry.released = true;
+    entry.binding.abort();
     entry.server.close();
     if (this.byAddress.get(key) === entry) this.byAddress.delete(key);
   }
