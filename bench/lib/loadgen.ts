@@ -25,6 +25,8 @@ export function runLoadgen(binary: string, args: readonly string[], timeoutMs: n
         reject(new Error(`loadgen ${args.join(' ')} failed (exit ${String(code)}): ${line} ${stderr.trim()}`));
         return;
       }
+      // A run that succeeds may still count failed connections; their first reasons are on stderr.
+      if (stderr !== '') process.stderr.write(stderr);
       resolve(result);
     });
   });
