@@ -12,6 +12,7 @@ node_modules/.installed: package.json package-lock.json
 
 build: node_modules/.installed native
 	npx tsc -p tsconfig.json
+	npx tsc -p src/client/tsconfig.json
 	npx tsc -p plugins/tsconfig.json
 
 # C side of the plugin ABI (plugins/websocksy.h): the host library every C plugin links against

@@ -26,6 +26,8 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   core: ['lib'],
   lib: [],
   types: [],
+  // The client library (websocksy/client) runs in browsers: it shares no code with the server.
+  client: [],
 };
 
 function sources(dir: string): string[] {
@@ -65,6 +67,19 @@ describe('layering', () => {
         if (!spec.startsWith('.')) continue;
         const target = layerOf(join(file, '..', spec));
         if (target !== layer && !(MAY_IMPORT[layer] ?? []).includes(target)) wrong.push(`${relative(ROOT, file)} imports ${spec} (${layer} → ${target})`);
+      }
+    }
+    assert.deepEqual(wrong, []);
+  });
+
+  test('the client library imports only its own modules, by relative paths ending in .js (a browser loads them as they are)', () => {
+    const wrong: string[] = [];
+    for (const file of files) {
+      if (layerOf(file) !== 'client') continue;
+      const text = readFileSync(file, 'utf8');
+      for (const match of text.matchAll(/^(?:import|export)\s[^;]*?from\s+'([^']+)';/gms)) {
+        const spec = match[1] as string;
+        if (!/^\.\/[\w-]+\.js$/.test(spec)) wrong.push(`${relative(ROOT, file)} imports ${spec}`);
       }
     }
     assert.deepEqual(wrong, []);
