@@ -103,8 +103,12 @@ export class HttpTransport implements Transport {
     this.controller.abort();
   }
 
+  /**
+   * Every request may take the session over: this client has one transport at a time, so
+   * whatever is attached is an older one of its own that the server has not seen die yet.
+   */
   private headers(): Record<string, string> {
-    return { authorization: `Bearer ${this.session.secret}` };
+    return { authorization: `Bearer ${this.session.secret}`, 'websocksy-takeover': '1' };
   }
 
   private async poll(waitSeconds: number, timeoutMs: number, signal: AbortSignal): Promise<SessionRecord[]> {
