@@ -10,9 +10,10 @@ node_modules/.installed: package.json package-lock.json
 	$(NPM) ci --no-audit --no-fund
 	touch $@
 
+# The client library first: the tests import it as websocksy/client, through package.json's exports.
 build: node_modules/.installed native
-	npx tsc -p tsconfig.json
 	npx tsc -p src/client/tsconfig.json
+	npx tsc -p tsconfig.json
 	npx tsc -p plugins/tsconfig.json
 
 # C side of the plugin ABI (plugins/websocksy.h): the host library every C plugin links against

@@ -1,0 +1,207 @@
+/*
+ * websocksy/client against the real websocksy (a resumable defaultpeer) and real TCP peers,
+ * through a relay that cuts the client's connections on command: 50 drops during 50 MB each
+ * way lose and double nothing, over WebSocket, over HTTP long-poll and across switches between
+ * them; a client away past the grace period gets its close with 4404; and a detached session
+ * whose peer keeps talking stays within session-buffer while its peer waits.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { CuttingRelay } from './helpers/cutting-relay.js';
+import { hashingEcho, talkingPeer, type HashingEcho } from './helpers/hashing-peers.js';
+import { recordClient, streamMessages, until, within, type ClientRecorder } from './helpers/session-client.js';
+import { rssBytes } from './helpers/tunnel.js';
+import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
+import type { TransportChoice } from 'websocksy/client';
+
+const BASE_ARGS = ['-l', '127.0.0.1', '-p', '0', '-k', '0'];
+const MIB = 1024 * 1024;
+const TOTAL = 50 * MIB;
+const CUTS = 50;
+
+interface Bench {
+  readonly server: RunningWebsocksy;
+  readonly relay: CuttingRelay;
+  close(): Promise<void>;
+}
+
+async function bench(peer: string, extra: readonly string[] = []): Promise<Bench> {
+  const server = await startWebsocksy([...BASE_ARGS, ...extra, '-c', `host=${peer}`, '-c', 'resumable=yes']);
+  const relay = new CuttingRelay(server.port);
+  await relay.start();
+  return {
+    server,
+    relay,
+    close: async () => {
+      await relay.close();
+      await server.stop();
+    },
+  };
+}
+
+/**
+ * Streams TOTAL bytes through the echo while the relay cuts the client off CUTS times, spread
+ * over the transfer by progress (so that resends cannot starve it), alternating RST and FIN;
+ * `onCut` may change the relay's mind about upgrades before each cut.
+ */
+async function exchangeThroughCuts(setup: Bench, echo: HashingEcho, transport: TransportChoice, onCut: (cut: number) => void = () => undefined): Promise<ClientRecorder> {
+  const { relay } = setup;
+  const connectionsBefore = echo.connections();
+  const client = recordClient(`ws://127.0.0.1:${relay.port}/echo`, { transport });
+  await client.opened;
+  const sender = streamMessages(client.socket, TOTAL, 64 * 1024);
+  const spacing = (2 * TOTAL) / (CUTS + 2);
+  let nextCutAt = spacing;
+  relay.onForward = () => {
+    if (relay.cuts >= CUTS || client.received() + echo.received() < nextCutAt) return;
+    nextCutAt += spacing;
+    onCut(relay.cuts + 1);
+    relay.cut(relay.cuts % 2 === 0 ? 'rst' : 'fin');
+  };
+  const started = Date.now();
+  try {
+    const sentDigest = await sender.done;
+    await until(() => client.received() >= TOTAL && echo.received() >= TOTAL, 240_000, () => `client got ${client.received()}, peer got ${echo.received()} of ${TOTAL} after ${relay.cuts} cuts; events ${client.events.slice(-12).join(', ')}`);
+    relay.onForward = null;
+    assert.equal(relay.cuts, CUTS, 'every cut happened during the transfer');
+    assert.equal(echo.received(), TOTAL, 'the peer got every byte once');
+    assert.equal(echo.digest(), sentDigest, 'the peer got the bytes in order');
+    assert.equal(client.received(), TOTAL, 'the client got every byte once');
+    assert.equal(client.digest(), sentDigest, 'the client got the bytes in order');
+    assert.equal(echo.connections() - connectionsBefore, 1, 'one peer connection for the whole session');
+    assert.equal(client.events.filter((event) => event === 'open').length, 1);
+    assert.ok(client.detaches.length >= 1, 'the cuts were seen');
+    assert.equal(client.resumes.length, client.detaches.length, 'every detach was followed by a resume');
+    assert.ok(!client.events.some((event) => event.startsWith('close') || event === 'error'), client.events.join(', '));
+    client.socket.close(1000, 'done');
+    const closed = await within(client.closed, 10_000, 'the close');
+    assert.deepEqual([closed.code, closed.reason, closed.wasClean], [1000, 'done', true]);
+    await echo.ended();
+    process.stderr.write(`client ${transport}: ${CUTS} cuts, ${client.detaches.length} detaches, ${TOTAL} B each way in ${((Date.now() - started) / 1000).toFixed(1)} s, relay carried ${relay.forwarded} B\n`);
+  } finally {
+    relay.onForward = null;
+    sender.stop();
+    client.socket.close();
+  }
+  return client;
+}
+
+describe('websocksy/client through cuts', { timeout: 900_000 }, () => {
+  let echo: HashingEcho;
+  let setup: Bench;
+  before(async () => {
+    echo = await hashingEcho();
+    setup = await bench(echo.address);
+  });
+  after(async () => {
+    await setup.close();
+    await echo.close();
+  });
+
+  test('over WebSocket: 50 drops during 50 MB each way, every byte once and in order', { timeout: 300_000 }, async () => {
+    const client = await exchangeThroughCuts(setup, echo, 'websocket');
+    assert.ok(client.resumes.every((resume) => resume.transport === 'websocket'));
+  });
+
+  test('over HTTP long-poll: 50 drops during 50 MB each way, every byte once and in order', { timeout: 300_000 }, async () => {
+    const client = await exchangeThroughCuts(setup, echo, 'http');
+    assert.ok(client.resumes.every((resume) => resume.transport === 'http'));
+  });
+
+  test('switching transport at resumes (a relay that refuses upgrades every other five cuts): every byte once and in order', { timeout: 300_000 }, async () => {
+    const client = await exchangeThroughCuts(setup, echo, 'auto', (cut) => {
+      setup.relay.blockWebSocket = Math.floor(cut / 5) % 2 === 1;
+    });
+    setup.relay.blockWebSocket = false;
+    const kinds = new Set(client.resumes.map((resume) => resume.transport));
+    assert.deepEqual([...kinds].sort(), ['http', 'websocket'], `resumed over both: ${client.events.join(', ')}`);
+  });
+});
+
+describe('websocksy/client and the grace period', { timeout: 60_000 }, () => {
+  let echo: HashingEcho;
+  let setup: Bench;
+  before(async () => {
+    echo = await hashingEcho();
+    setup = await bench(echo.address, ['--session-grace', '1']);
+  });
+  after(async () => {
+    await setup.close();
+    await echo.close();
+  });
+
+  test('a client that cannot come back within grace closes with 4404', async () => {
+    const client = recordClient(`ws://127.0.0.1:${setup.relay.port}/echo`, { transport: 'websocket' });
+    await client.opened;
+    const started = Date.now();
+    setup.relay.down();
+    try {
+      const closed = await within(client.closed, 10_000, 'the close');
+      assert.equal(closed.code, 4404);
+      assert.equal(closed.wasClean, false);
+      assert.match(closed.reason, /within 1 s/);
+      assert.ok(Date.now() - started < 3000, 'it gave up when grace ran out');
+      assert.deepEqual(client.events, ['open', 'detach', 'error', 'close 4404']);
+    } finally {
+      setup.relay.up();
+    }
+  });
+
+  test('a client that comes back after the server forgot the session closes with the server\'s 4404', async () => {
+    const client = recordClient(`ws://127.0.0.1:${setup.relay.port}/echo`, { transport: 'websocket' });
+    await client.opened;
+    // Only the server sees the drop: its grace runs while the client believes it is attached.
+    const session = [...setup.server.log().matchAll(/session open .*?session=(\S+)/g)].at(-1)?.[1] ?? assert.fail('no session open line');
+    setup.relay.cutServerSide();
+    await until(() => new RegExp(`session expired .*session=${session} `).test(setup.server.log()), 5000, () => `no expiry of ${session} in the log`);
+    setup.relay.cut('rst');
+    const closed = await within(client.closed, 10_000, 'the close');
+    assert.deepEqual([closed.code, closed.wasClean], [4404, false]);
+    assert.match(closed.reason, /no-session/);
+    assert.deepEqual(client.events, ['open', 'detach', 'error', 'close 4404']);
+  });
+});
+
+describe('websocksy/client away while its peer talks', { timeout: 60_000 }, () => {
+  test('the detached session keeps at most session-buffer, pauses the peer, and hands over everything once on resume', async () => {
+    const peer = await talkingPeer();
+    const setup = await bench(peer.address, ['--session-buffer', '1m']);
+    const client = recordClient(`ws://127.0.0.1:${setup.relay.port}/talk`, { transport: 'websocket' });
+    try {
+      await client.opened;
+      await until(() => client.received() > 4 * MIB, 20_000, () => `received ${client.received()}`);
+      const rssBefore = rssBytes(setup.server.process.pid ?? 0);
+      setup.relay.down();
+      // The peer fills the session (1 MiB) and the socket buffers between, then waits.
+      let previous = -1;
+      for (let sample = 0; sample < 20 && peer.written() !== previous; sample += 1) {
+        previous = peer.written();
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      const plateau = peer.written();
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const stalled = peer.written();
+      assert.equal(stalled, plateau, 'the peer is paused');
+      const ahead = stalled - client.received();
+      // session-buffer (1 MiB) plus what loopback socket buffers hold (a few MiB at most).
+      assert.ok(ahead <= 1 * MIB + 12 * MIB, `the peer got ${ahead} bytes ahead of the client`);
+      const rssGrowth = rssBytes(setup.server.process.pid ?? 0) - rssBefore;
+      assert.ok(rssGrowth < 32 * MIB, `websocksy grew by ${rssGrowth} bytes while detached`);
+      const detached = await setup.server.waitForLog(/session detached .*/, 5000);
+      const buffered = Number(/buffered=(\d+)/.exec(detached)?.[1] ?? 0);
+      // The peer is paused once the buffer is past the bound: one read (64 KiB) may overshoot.
+      assert.ok(buffered <= 1 * MIB + 64 * 1024, `the session held ${buffered} bytes at detach`);
+
+      setup.relay.up();
+      peer.hush();
+      await until(() => client.received() >= peer.written(), 20_000, () => `client got ${client.received()} of ${peer.written()}`);
+      assert.equal(client.received(), peer.written(), 'nothing doubled');
+      assert.equal(client.digest(), peer.digest(), 'nothing lost, nothing out of order');
+      assert.deepEqual(client.events.slice(0, 3), ['open', 'detach', 'resume websocket']);
+    } finally {
+      client.socket.close();
+      await setup.close();
+      await peer.close();
+    }
+  });
+});
