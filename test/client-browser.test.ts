@@ -1,0 +1,104 @@
+/*
+ * websocksy/client in Chromium (Debian's, driven by playwright-core): a page that websocksy
+ * serves itself, from a static route holding the browser build (dist/client) and a test page,
+ * streams 20 MB each way through a ResumableSocket to a TCP echo while a relay cuts its
+ * connections 20 times and, between cuts, refuses WebSocket upgrades for a while, so the
+ * browser's fetch carries the session too. Everything must come back once, in order.
+ * Without Chromium the test skips (with CI=true it fails: .ci/run installs it).
+ */
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { chromium } from 'playwright-core';
+import { CuttingRelay } from './helpers/cutting-relay.js';
+import { hashingEcho } from './helpers/hashing-peers.js';
+import { tempDir } from './helpers/peers.js';
+import { findProgram, requireProgram, skipUnlessInstalled } from './helpers/tools.js';
+import { ROOT, startWebsocksy } from './helpers/websocksy.js';
+
+const CHROMIUM = findProgram(['/usr/bin/chromium']);
+const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const TOTAL = 20 * 1024 * 1024;
+const CUTS = 20;
+
+interface PageState {
+  readonly loaded: boolean;
+  readonly received: number;
+  readonly sent: number;
+  readonly events: string[];
+  readonly done: boolean;
+  readonly error: string | null;
+  readonly sentHash: string | null;
+  readonly receivedHash: string | null;
+  readonly close: { code: number; reason: string; wasClean: boolean } | null;
+}
+
+describe('websocksy/client in Chromium', { timeout: 180_000, skip: skipUnlessInstalled(CHROMIUM !== undefined, 'chromium (apt-get install chromium)') }, () => {
+  test('a page served by websocksy gets every byte once, in order, through 20 cuts and switches of transport', async () => {
+    const executablePath = requireProgram(CHROMIUM, 'chromium');
+    const dir = tempDir('websocksy-browser-');
+    const echo = await hashingEcho();
+    // The static folder: the test page and the browser build as it is shipped.
+    const app = join(dir.path, 'app');
+    const built = join(ROOT, 'dist', 'client');
+    mkdirSync(app);
+    copyFileSync(join(ROOT, 'test', 'browser', 'client-page.html'), join(app, 'index.html'));
+    for (const name of readdirSync(built).filter((file) => file.endsWith('.js'))) copyFileSync(join(built, name), join(app, name));
+    const config = join(dir.path, 'websocksy.cfg');
+    writeFileSync(config, ['[core]', 'listen = 127.0.0.1', 'port = 0', 'ping = 0', '[backend]', `host = ${echo.address}`, 'resumable = yes', '[route /app]', `static = ${app}`, ''].join('\n'));
+    const server = await startWebsocksy([config]);
+    const relay = new CuttingRelay(server.port);
+    await relay.start();
+    const context = await chromium.launchPersistentContext(join(dir.path, 'profile'), { executablePath, headless: true, args: FLAGS, timeout: 30_000 });
+    try {
+      const page = context.pages()[0] ?? (await context.newPage());
+      await page.goto(`http://127.0.0.1:${relay.port}/app/`, { timeout: 15_000 });
+      await page.waitForFunction(() => (globalThis as unknown as { state?: PageState }).state?.loaded === true, undefined, { timeout: 15_000 });
+      const url = `ws://127.0.0.1:${relay.port}/echo`;
+      await page.evaluate(([target, total]) => (globalThis as unknown as { start(url: string, total: number, size: number, transport: string): void }).start(target, total, 64 * 1024, 'auto'), [url, TOTAL] as const);
+
+      const spacing = TOTAL / (CUTS + 2);
+      let nextCutAt = spacing;
+      let lastCut = 0;
+      relay.onForward = () => {
+        // A cut waits for the resume before it (100 ms), so that it finds the session attached.
+        if (relay.cuts >= CUTS || echo.received() < nextCutAt || Date.now() - lastCut < 100) return;
+        nextCutAt += spacing;
+        lastCut = Date.now();
+        // Cuts 6–10 and 16–20 meet a relay that refuses upgrades: those resumes go over HTTP.
+        relay.blockWebSocket = Math.floor((relay.cuts + 1) / 5) % 2 === 1;
+        relay.cut(relay.cuts % 2 === 0 ? 'rst' : 'fin');
+      };
+      const readState = (): Promise<PageState> => page.evaluate(() => (globalThis as unknown as { state: PageState }).state);
+      const deadline = Date.now() + 120_000;
+      let final = await readState();
+      while (!final.done) {
+        assert.ok(Date.now() < deadline, `page: ${JSON.stringify({ ...final, events: final.events.slice(-10) })}, peer got ${echo.received()}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        final = await readState();
+      }
+      relay.onForward = null;
+      assert.equal(final.error, null);
+      assert.equal(relay.cuts, CUTS, 'every cut happened during the transfer');
+      assert.deepEqual(final.close, { code: 1000, reason: 'done', wasClean: true });
+      assert.equal(final.received, TOTAL, 'the page got every byte once');
+      assert.equal(final.receivedHash, final.sentHash, 'the page got the bytes in order');
+      assert.equal(echo.received(), TOTAL, 'the peer got every byte once');
+      assert.equal(echo.digest(), final.sentHash, 'the peer got the bytes in order');
+      assert.equal(final.events.filter((event) => event === 'open').length, 1);
+      const detaches = final.events.filter((event) => event.startsWith('detach')).length;
+      const resumes = final.events.filter((event) => event.startsWith('resume'));
+      assert.ok(detaches >= 1 && resumes.length === detaches, final.events.join(', '));
+      assert.ok(resumes.includes('resume websocket') && resumes.includes('resume http'), `both transports: ${final.events.join(', ')}`);
+      process.stderr.write(`chromium: ${CUTS} cuts, ${detaches} detaches (${resumes.filter((r) => r.endsWith('http')).length} resumed over HTTP), ${TOTAL} B each way\n`);
+    } finally {
+      relay.onForward = null;
+      await context.close();
+      await relay.close();
+      await server.stop();
+      await echo.close();
+      dir.remove();
+    }
+  });
+});
