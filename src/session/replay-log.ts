@@ -1,0 +1,75 @@
+/*
+ * The records a session sent its client and the client has not acknowledged, in order, with
+ * the data offset each one ends at. A resume replays from the client's count; an ACK drops what
+ * it covers. Kept in an array with a moving head (no shift() per record).
+ */
+export class ReplayLog {
+  private records: Buffer[] = [];
+  /** ends[i]: data bytes sent up to and including records[i]. */
+  private ends: number[] = [];
+  private head = 0;
+  private sentBytes = 0;
+  private ackedBytes = 0;
+
+  /** Data bytes sent, acknowledged or not. */
+  get sent(): number {
+    return this.sentBytes;
+  }
+
+  get acked(): number {
+    return this.ackedBytes;
+  }
+
+  /** Data bytes sent and not acknowledged: what the session-buffer bound counts. */
+  get unacked(): number {
+    return this.sentBytes - this.ackedBytes;
+  }
+
+  get size(): number {
+    return this.records.length - this.head;
+  }
+
+  /** Adds a data record whose body is `dataLength` bytes. */
+  push(record: Buffer, dataLength: number): void {
+    this.sentBytes += dataLength;
+    this.records.push(record);
+    this.ends.push(this.sentBytes);
+  }
+
+  /** True when `count` is a count the client could have received: between the last ACK and what was sent. */
+  canAck(count: number): boolean {
+    return Number.isSafeInteger(count) && count >= this.ackedBytes && count <= this.sentBytes;
+  }
+
+  /** Forgets the records `count` covers; call canAck first. */
+  ack(count: number): void {
+    this.ackedBytes = count;
+    while (this.head < this.records.length && (this.ends[this.head] as number) <= count) this.head++;
+    if (this.head === this.records.length) {
+      this.records = [];
+      this.ends = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.records.length) {
+      this.records = this.records.slice(this.head);
+      this.ends = this.ends.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** The records after data offset `count`, oldest first; `count` must have passed canAck. */
+  *after(count: number): Generator<Buffer> {
+    for (let i = this.head; i < this.records.length; i++) if ((this.ends[i] as number) > count) yield this.records[i] as Buffer;
+  }
+
+  /** Records after `count` whose bodies add up to at most `budget` bytes (at least one), for an HTTP answer. */
+  takeAfter(count: number, budget: number): Buffer[] {
+    const taken: Buffer[] = [];
+    let size = 0;
+    for (const record of this.after(count)) {
+      if (taken.length > 0 && size + record.length > budget) break;
+      taken.push(record);
+      size += record.length;
+    }
+    return taken;
+  }
+}
