@@ -10,6 +10,7 @@ import type { BackendHost } from './core/api.js';
 import { PEER_LINGER_MS } from './core/bridge.js';
 import { PluginError } from './core/plugin-error.js';
 import { WsCloseCode } from './core/api.js';
+import { parseStatusCommand, runStatus, STATUS_USAGE } from './cli/status.js';
 import { parseCommandLine, usage } from './config/command-line.js';
 import { peerBufferOf } from './config/core-options.js';
 import { parseForwardCommand, FORWARD_USAGE } from './config/forward-command.js';
@@ -111,7 +112,10 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
   );
   const resume = new ResumeEndpoint(bridge.clients, bridge.limits, sessions);
   const frontOptions = { maxPendingUpgrades: core.maxHandshakes };
-  const render = (): object => ({ ...tunnels.status(), sessions: sessions.status() });
+  const render = (): object => {
+    const connections = bridge.status();
+    return { ...tunnels.status(), connectionsTotal: connections.total, connections: connections.list, sessions: sessions.status() };
+  };
   const status = setup.tunnels.statusPath === null ? null : { path: setup.tunnels.statusPath, render };
   const tunnelServer = tunnels.server;
   const main = new Front(
@@ -195,11 +199,33 @@ async function runForward(argv: readonly string[]): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
+async function runStatusCommand(argv: readonly string[]): Promise<void> {
+  let command;
+  try {
+    command = parseStatusCommand(argv);
+  } catch (error) {
+    throw new ExitError(errorMessage(error), 2);
+  }
+  if (command.help) {
+    process.stdout.write(STATUS_USAGE + '\n');
+    return;
+  }
+  try {
+    await runStatus(command);
+  } catch (error) {
+    throw new ExitError(errorMessage(error), 1);
+  }
+}
+
 /** The `websocksy` command: errors go to stderr with the exit code they call for. */
 export async function main(argv: readonly string[]): Promise<void> {
   try {
     if (argv[0] === 'forward') {
       await runForward(argv.slice(1));
+      return;
+    }
+    if (argv[0] === 'status') {
+      await runStatusCommand(argv.slice(1));
       return;
     }
     const server = await startServer(argv);

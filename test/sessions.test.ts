@@ -12,9 +12,10 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connect } from './helpers/client.js';
 import { rawRequest, upgradeRequest } from './helpers/http.js';
+import { freePort } from './helpers/instances.js';
 import { streamServer, tcpEcho, tempDir, type Peer } from './helpers/peers.js';
 import { ack, ackValue, httpRecord, httpRecords, SESSION_PROTOCOL, SessionConnection, T, type Welcome } from './helpers/session-records.js';
-import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
+import { runWebsocksy, startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
 
 const BASE_ARGS = ['-l', '127.0.0.1', '-p', '0', '-k', '0'];
 
@@ -251,11 +252,11 @@ describe('drop and resume', () => {
       await new Promise((resolve) => setTimeout(resolve, 500));
       assert.equal(written, writtenThen, 'the peer is held by backpressure');
       assert.ok(written < 16 * 1024 * 1024, `the peer wrote ${written} bytes: only socket buffers and the session bound can hold them`);
-      const status = (await (await fetch(`${server.url.replace('ws', 'http')}/.status`)).json()) as { sessions: Array<{ buffered: number; peer_paused: boolean; state: string }> };
+      const status = (await (await fetch(`${server.url.replace('ws', 'http')}/.status`)).json()) as { sessions: Array<{ buffered: number; peerPaused: boolean; state: string }> };
       const [only] = status.sessions;
       assert.ok(only !== undefined);
       assert.equal(only.state, 'detached');
-      assert.equal(only.peer_paused, true);
+      assert.equal(only.peerPaused, true);
       assert.ok(only.buffered <= 128 * 1024 + 64 * 1024, `buffered ${only.buffered}`);
     } finally {
       await server.stop();
@@ -354,5 +355,45 @@ describe('acknowledgements', () => {
       await server.stop();
       await echo.close();
     }
+  });
+});
+
+describe('websocksy status', () => {
+  test('lists sessions and connections of a running websocksy; bad URLs and dead servers get clear errors', async () => {
+    const dir = tempDir();
+    const echo = await tcpEcho();
+    const config = join(dir.path, 'websocksy.cfg');
+    writeFileSync(config, `[core]\nlisten = 127.0.0.1\nport = 0\nping = 0\n[backend]\nhost = ${echo.address}\nresumable = yes\n[status]\npath = /.status\n`);
+    const server = await startWebsocksy([config]);
+    try {
+      const attached = await SessionConnection.open(server.url);
+      const detached = await SessionConnection.open(server.url);
+      detached.cut();
+      await server.waitForLog(new RegExp(`session detached .*session=${detached.welcome.session}`));
+      const plain = await connect(`${server.url}/plain`);
+      const url = `${server.url.replace('ws://', 'http://')}/.status`;
+      const shown = await runWebsocksy(['status', url]);
+      assert.equal(shown.code, 0, shown.stderr);
+      assert.match(shown.stdout, /^sessions: 2$/m);
+      assert.match(shown.stdout, new RegExp(`${attached.welcome.session} +attached +websocket`));
+      assert.match(shown.stdout, new RegExp(`${detached.welcome.session} +detached +- `));
+      assert.match(shown.stdout, /^connections: 1$/m);
+      assert.match(shown.stdout, / \/plain /);
+      const json = await runWebsocksy(['status', url, '--json']);
+      assert.equal((JSON.parse(json.stdout) as { sessions: unknown[] }).sessions.length, 2);
+      const bad = await runWebsocksy(['status', 'ftp://x']);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /over http or https/);
+      plain.ws.close();
+      attached.cut();
+    } finally {
+      await server.stop();
+      await echo.close();
+      dir.remove();
+    }
+    const port = await freePort();
+    const dead = await runWebsocksy(['status', `http://127.0.0.1:${port}/.status`]);
+    assert.equal(dead.code, 1);
+    assert.match(dead.stderr, new RegExp(`cannot fetch http://127\\.0\\.0\\.1:${port}/\\.status: .*ECONNREFUSED`));
   });
 });

@@ -42,6 +42,17 @@ export interface BridgeDescription {
   readonly framingConfig: string | null;
 }
 
+export interface BridgeStatus {
+  readonly id: number;
+  readonly client: string;
+  readonly endpoint: string;
+  readonly peer: string;
+  readonly since: string;
+  readonly bytesToClient: number;
+  readonly bytesToPeer: number;
+  readonly peerPaused: boolean;
+}
+
 /** How long a closing peer may take to accept what is still queued for it. */
 export const PEER_LINGER_MS = 5000;
 
@@ -164,6 +175,21 @@ export class Bridge implements BridgedClient, PeerEvents, FrameSink, Guarded {
 
   ownerOf(socketClosed: boolean): Guarded {
     return socketClosed ? { logFields: this.logFields, abortAfterFault: () => this.abandon() } : this;
+  }
+
+  /** For the status JSON. */
+  status(): BridgeStatus {
+    const d = this.description;
+    return {
+      id: d.id,
+      client: d.clientAddress,
+      endpoint: d.endpoint,
+      peer: this.peer.address.text,
+      since: new Date(this.openedAt).toISOString(),
+      bytesToClient: this.bytesToClient,
+      bytesToPeer: this.bytesToPeer,
+      peerPaused: this.peerPaused,
+    };
   }
 
   /** Keep-alive probe; the payload is websocksy's. */

@@ -28,6 +28,10 @@ export class ClientSet {
     return this.clients.size;
   }
 
+  values(): IterableIterator<KeptAlive> {
+    return this.clients.values();
+  }
+
   add(client: KeptAlive): void {
     this.clients.add(client);
   }

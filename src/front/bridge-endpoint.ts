@@ -7,7 +7,7 @@
  */
 import type { HttpResponse } from 'uWebSockets.js';
 import type { PeerQuery } from '../core/api.js';
-import { Bridge, type BridgeLimits } from '../core/bridge.js';
+import { Bridge, type BridgeLimits, type BridgeStatus } from '../core/bridge.js';
 import { openPeer, type BridgeOpenerOptions, type OpenedPeer } from '../core/bridge-opener.js';
 import { ClientEndpoint, type ClientData } from '../core/client-endpoint.js';
 import { ClientSet } from '../core/client-set.js';
@@ -22,6 +22,9 @@ import { SESSION_SUBPROTOCOL } from '../session/records.js';
 import { SessionSocket } from '../session/session-socket.js';
 import type { SessionStore } from '../session/session-store.js';
 import type { SessionDescription } from '../session/session.js';
+
+/** The status JSON lists this many connections at most (it is built on every request for it). */
+const STATUS_LIST_LIMIT = 1000;
 
 /** Largest peer read (peer-stream.ts READ_BUFFER); datagrams are at most 64 KiB too. */
 const LARGEST_READ = 64 * 1024;
@@ -54,6 +57,18 @@ export class BridgeEndpoint extends ClientEndpoint {
       // One read can complete a whole frame-limit's worth of waiting bytes after the pause.
       maxBackpressure: maxBackpressureFor(bridgeLimits.clientBuffer, bridgeLimits.frameLimit + LARGEST_READ),
     };
+  }
+
+  /** The bridged connections for the status JSON: the first STATUS_LIST_LIMIT, and how many there are. */
+  status(): { readonly total: number; readonly list: BridgeStatus[] } {
+    const list: BridgeStatus[] = [];
+    let total = 0;
+    for (const client of this.clients.values()) {
+      if (!(client instanceof Bridge)) continue;
+      total++;
+      if (list.length < STATUS_LIST_LIMIT) list.push(client.status());
+    }
+    return { total, list };
   }
 
   upgrade(request: ClientRequest, answer: UpgradeAnswer<ClientData>): void {

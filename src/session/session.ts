@@ -62,12 +62,14 @@ export interface SessionStatus {
   readonly client: string;
   readonly endpoint: string;
   readonly peer: string;
-  readonly seconds: number;
-  readonly detached_seconds: number | null;
-  readonly to_client: number;
-  readonly to_peer: number;
+  readonly since: string;
+  readonly detachedSince: string | null;
+  /** Data bytes sent to the client, and taken from it. */
+  readonly bytesToClient: number;
+  readonly bytesToPeer: number;
+  /** Sent and not yet acknowledged: what session-buffer bounds. */
   readonly buffered: number;
-  readonly peer_paused: boolean;
+  readonly peerPaused: boolean;
   readonly resumes: number;
 }
 
@@ -442,7 +444,6 @@ export class Session implements PeerEvents, FrameSink, Guarded {
   }
 
   status(): SessionStatus {
-    const now = Date.now();
     return {
       session: this.id,
       state: this.phase !== 'live' ? 'ending' : this.transport === null ? 'detached' : 'attached',
@@ -450,12 +451,12 @@ export class Session implements PeerEvents, FrameSink, Guarded {
       client: this.description.clientAddress,
       endpoint: this.description.endpoint,
       peer: this.peer.address.text,
-      seconds: Math.round((now - this.openedAt) / 1000),
-      detached_seconds: this.detachedAt === null ? null : Math.round((now - this.detachedAt) / 1000),
-      to_client: this.log.sent,
-      to_peer: this.received,
+      since: new Date(this.openedAt).toISOString(),
+      detachedSince: this.detachedAt === null ? null : new Date(this.detachedAt).toISOString(),
+      bytesToClient: this.log.sent,
+      bytesToPeer: this.received,
       buffered: this.log.unacked,
-      peer_paused: this.peerPaused,
+      peerPaused: this.peerPaused,
       resumes: this.resumes,
     };
   }
