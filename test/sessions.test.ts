@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { execFile, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
@@ -395,5 +396,73 @@ describe('websocksy status', () => {
     const dead = await runWebsocksy(['status', `http://127.0.0.1:${port}/.status`]);
     assert.equal(dead.code, 1);
     assert.match(dead.stderr, new RegExp(`cannot fetch http://127\\.0\\.0\\.1:${port}/\\.status: .*ECONNREFUSED`));
+  });
+});
+
+const CURL = spawnSync('curl', ['--version']).status === 0 ? 'curl' : undefined;
+
+describe('curl as the HTTP gateway socketproxy was built for', { skip: CURL === undefined && process.env['CI'] !== 'true' ? 'curl is not installed' : false }, () => {
+  const curl = (args: readonly string[]): Promise<Buffer> =>
+    new Promise((resolve, reject) => {
+      assert.ok(CURL !== undefined, 'curl is required in CI (apt-get install curl)');
+      execFile(CURL, ['--silent', '--show-error', '--fail-with-body', '--max-time', '20', ...args], { encoding: 'buffer', maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) =>
+        error === null ? resolve(stdout) : reject(new Error(`curl ${args.join(' ')}: ${error.message} ${stderr.toString()}`)),
+      );
+    });
+
+  test('a line service driven by short requests: open, send, poll, keep going across many requests, end', async () => {
+    const dir = tempDir();
+    const service = await streamServer((socket) => {
+      socket.write('welcome to the line service\n');
+      let pending = '';
+      socket.on('data', (chunk: Buffer) => {
+        pending += chunk.toString();
+        let newline: number;
+        while ((newline = pending.indexOf('\n')) >= 0) {
+          socket.write(`you said: ${pending.slice(0, newline)}\n`);
+          pending = pending.slice(newline + 1);
+        }
+      });
+    });
+    const server = await startWebsocksy([...BASE_ARGS, '-c', `host=${service.address}`, '-c', 'framing=newline', '-c', 'framing-config=lf', '-c', 'resumable=yes']);
+    const http = `http://127.0.0.1:${server.port}`;
+    try {
+      const welcome = JSON.parse((await curl(['-X', 'POST', '-H', 'Websocksy-Session: open', `${http}/telnet`])).toString()) as Welcome;
+      const base = `${http}${welcome.path}/${welcome.session}`;
+      const auth = ['-H', `Authorization: Bearer ${welcome.secret ?? ''}`];
+      let received = 0;
+      let sentBytes = 0;
+      let transcript = '';
+      const poll = async (): Promise<void> => {
+        const body = await curl([...auth, `${base}/poll?received=${received}&wait=2`]);
+        for (const { type, body: data } of httpRecords(body)) {
+          if (type !== T.text && type !== T.binary) continue;
+          transcript += data.toString();
+          received += data.length;
+        }
+      };
+      const say = async (line: string): Promise<void> => {
+        const file = join(dir.path, 'body');
+        writeFileSync(file, httpRecord(T.text, `${line}\n`));
+        const answer = httpRecords(await curl([...auth, '--data-binary', `@${file}`, '-H', 'Content-Type: application/octet-stream', `${base}/send?offset=${sentBytes}`]));
+        sentBytes += line.length + 1;
+        assert.equal(answer[0]?.type, T.ack);
+      };
+      for (let i = 0; i < 10; i++) {
+        await say(`command ${i}`);
+        const deadline = Date.now() + 5000;
+        while (!transcript.includes(`you said: command ${i}`) && Date.now() < deadline) await poll();
+      }
+      let expected = 'welcome to the line service\n';
+      for (let i = 0; i < 10; i++) expected += `you said: command ${i}\n`;
+      assert.equal(transcript, expected, 'newline framing: each line one message, in order, once');
+      await curl(['-X', 'DELETE', ...auth, base]);
+      await server.waitForLog(new RegExp(`session close .*session=${welcome.session}.*why="ended by the client"`));
+      await assert.rejects(curl([...auth, `${base}/poll?received=${received}&wait=0`]), /404/);
+    } finally {
+      await server.stop();
+      await service.close();
+      dir.remove();
+    }
   });
 });
