@@ -3,6 +3,9 @@
  * the data offset each one ends at. A resume replays from the client's count; an ACK drops what
  * it covers. Kept in an array with a moving head (no shift() per record).
  */
+/** What one kept record costs beyond its bytes (the Buffer object, the array slots), for the bound. */
+const RECORD_OVERHEAD = 96;
+
 export class ReplayLog {
   private records: Buffer[] = [];
   /** ends[i]: data bytes sent up to and including records[i]. */
@@ -10,6 +13,7 @@ export class ReplayLog {
   private head = 0;
   private sentBytes = 0;
   private ackedBytes = 0;
+  private keptBytes = 0;
 
   /** Data bytes sent, acknowledged or not. */
   get sent(): number {
@@ -20,9 +24,17 @@ export class ReplayLog {
     return this.ackedBytes;
   }
 
-  /** Data bytes sent and not acknowledged: what the session-buffer bound counts. */
+  /** Data bytes sent and not acknowledged. */
   get unacked(): number {
     return this.sentBytes - this.ackedBytes;
+  }
+
+  /**
+   * Memory the kept records take, counting a per-record overhead: what the session-buffer
+   * bound counts, so that a peer talking in small messages is held to it as well.
+   */
+  get kept(): number {
+    return this.keptBytes;
   }
 
   get size(): number {
@@ -32,6 +44,7 @@ export class ReplayLog {
   /** Adds a data record whose body is `dataLength` bytes. */
   push(record: Buffer, dataLength: number): void {
     this.sentBytes += dataLength;
+    this.keptBytes += record.length + RECORD_OVERHEAD;
     this.records.push(record);
     this.ends.push(this.sentBytes);
   }
@@ -44,7 +57,10 @@ export class ReplayLog {
   /** Forgets the records `count` covers; call canAck first. */
   ack(count: number): void {
     this.ackedBytes = count;
-    while (this.head < this.records.length && (this.ends[this.head] as number) <= count) this.head++;
+    while (this.head < this.records.length && (this.ends[this.head] as number) <= count) {
+      this.keptBytes -= (this.records[this.head] as Buffer).length + RECORD_OVERHEAD;
+      this.head++;
+    }
     if (this.head === this.records.length) {
       this.records = [];
       this.ends = [];

@@ -67,7 +67,7 @@ export interface SessionStatus {
   /** Data bytes sent to the client, and taken from it. */
   readonly bytesToClient: number;
   readonly bytesToPeer: number;
-  /** Sent and not yet acknowledged: what session-buffer bounds. */
+  /** Memory of the records sent and not yet acknowledged: what session-buffer bounds. */
   readonly buffered: number;
   readonly peerPaused: boolean;
   readonly resumes: number;
@@ -282,12 +282,12 @@ export class Session implements PeerEvents, FrameSink, Guarded {
   /** Pauses the peer while too much waits for the client, resumes it at half of that. */
   private updatePeerFlow(): void {
     if (this.phase !== 'live' || this.peerUnusable) return;
-    const unacked = this.log.unacked;
+    const kept = this.log.kept;
     const queued = this.transport?.queued ?? 0;
-    if (!this.peerPaused && (unacked > this.limits.sessionBuffer || queued > this.limits.clientBuffer)) {
+    if (!this.peerPaused && (kept > this.limits.sessionBuffer || queued > this.limits.clientBuffer)) {
       this.peerPaused = true;
       this.peer.pause();
-    } else if (this.peerPaused && unacked <= this.limits.sessionBuffer / 2 && queued <= this.limits.clientBuffer / 2) {
+    } else if (this.peerPaused && kept <= this.limits.sessionBuffer / 2 && queued <= this.limits.clientBuffer / 2) {
       this.peerPaused = false;
       this.peer.resume();
     }
@@ -455,7 +455,7 @@ export class Session implements PeerEvents, FrameSink, Guarded {
       detachedSince: this.detachedAt === null ? null : new Date(this.detachedAt).toISOString(),
       bytesToClient: this.log.sent,
       bytesToPeer: this.received,
-      buffered: this.log.unacked,
+      buffered: this.log.kept,
       peerPaused: this.peerPaused,
       resumes: this.resumes,
     };
