@@ -11,6 +11,8 @@ import { writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { checkedAnswer } from '../src/core/peer-answer.js';
+import { Refusal } from '../src/core/refusal.js';
 import { connect } from './helpers/client.js';
 import { rawRequest, upgradeRequest } from './helpers/http.js';
 import { freePort } from './helpers/instances.js';
@@ -464,5 +466,33 @@ describe('curl as the HTTP gateway socketproxy was built for', { skip: CURL === 
       await service.close();
       dir.remove();
     }
+  });
+});
+
+describe('who marks a peer resumable', () => {
+  test('a file-backend line ending in ?resumable; the line without it stays a plain bridge', async () => {
+    const dir = tempDir();
+    const echo = await tcpEcho();
+    writeFileSync(join(dir.path, 'kept.txt'), `${echo.address}?resumable * binary\n`);
+    writeFileSync(join(dir.path, 'plain.txt'), `${echo.address} * binary\n`);
+    const server = await startWebsocksy([...BASE_ARGS, '-b', 'file', '-c', `path=${dir.path}`, '-c', 'expression=%endpoint%.txt']);
+    try {
+      const kept = await SessionConnection.open(`${server.url}/kept`);
+      kept.send(T.binary, 'x');
+      await kept.pump(() => kept.received === 1);
+      kept.cut();
+      const answer = await rawRequest(server.port, upgradeRequest('/plain', [`Sec-WebSocket-Protocol: ${SESSION_PROTOCOL}`]));
+      assert.equal(answer.status, 101);
+      assert.equal(answer.headers.get('sec-websocket-protocol'), undefined);
+    } finally {
+      await server.stop();
+      await echo.close();
+      dir.remove();
+    }
+  });
+
+  test("a JS backend's answer: resumable: true makes a session, a resumable that is not a boolean is refused with 502", () => {
+    assert.deepEqual(checkedAnswer({ host: 'tcp://h:1', resumable: true }, 'js'), { host: 'tcp://h:1', resumable: true });
+    assert.throws(() => checkedAnswer({ host: 'tcp://h:1', resumable: 'yes' }, 'js'), (error: unknown) => error instanceof Refusal && error.status === 502 && /resumable yes, not a boolean/.test(error.detail));
   });
 });
