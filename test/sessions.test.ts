@@ -207,6 +207,33 @@ describe('drop and resume', () => {
     }
   });
 
+  test('a resume with megabytes to replay sends them as the client takes them: more than uWS may queue at once', async () => {
+    const TOTAL = 32 * 1024 * 1024;
+    const pattern = Buffer.alloc(TOTAL);
+    for (let i = 0; i < TOTAL; i++) pattern[i] = (i * 7 + (i >>> 13)) & 0xff;
+    const bulk = await streamServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.write(pattern);
+    });
+    const server = await startWebsocksy([...BASE_ARGS, '-c', `host=${bulk.address}`, '-c', 'resumable=yes', '--session-buffer', '64m']);
+    try {
+      const first = await SessionConnection.open(server.url);
+      await first.pump(() => first.received === TOTAL, 20_000);
+      first.cut();
+      const { session, secret, path } = first.welcome;
+      await server.waitForLog(new RegExp(`session detached .*session=${session}`));
+      const again = await SessionConnection.resume(`${server.url}${path}`, { v: 1, session, secret, received: 0 });
+      assert.ok(again instanceof SessionConnection, JSON.stringify(again));
+      await again.pump(() => again.received === TOTAL, 20_000);
+      assert.ok(Buffer.concat(again.data).equals(pattern), 'the replay is the peer output, whole and in order');
+      assert.doesNotMatch(server.log(), /internal error|overflow/);
+      again.cut();
+    } finally {
+      await server.stop();
+      await bulk.close();
+    }
+  });
+
   test('a client that does not return within the grace period: the session expires and its peer is closed', async () => {
     const peer = await talkingPeer(10);
     const server = await startWebsocksy([...BASE_ARGS, '-c', `host=${peer.address}`, '-c', 'resumable=yes', '--session-grace', '1']);

@@ -74,7 +74,37 @@ export class ReplayLog {
 
   /** The records after data offset `count`, oldest first; `count` must have passed canAck. */
   *after(count: number): Generator<Buffer> {
-    for (let i = this.head; i < this.records.length; i++) if ((this.ends[i] as number) > count) yield this.records[i] as Buffer;
+    for (let i = this.indexAfter(count); i < this.records.length; i++) yield this.records[i] as Buffer;
+  }
+
+  /**
+   * The position of the first record that ends after `count` (data records carry at least one
+   * byte, so that is the one that starts at `count`); `end` when there is none. Binary search:
+   * a resume that replays in steps looks its place up once per step.
+   */
+  indexAfter(count: number): number {
+    let low = this.head;
+    let high = this.records.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if ((this.ends[middle] as number) > count) high = middle;
+      else low = middle + 1;
+    }
+    return low;
+  }
+
+  /** One past the last position. */
+  get end(): number {
+    return this.records.length;
+  }
+
+  recordAt(index: number): Buffer {
+    return this.records[index] as Buffer;
+  }
+
+  /** The data offset at the end of the record at `index`. */
+  endAt(index: number): number {
+    return this.ends[index] as number;
   }
 
   /** Records after `count` whose bodies add up to at most `budget` bytes (at least one), for an HTTP answer. */

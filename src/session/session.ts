@@ -100,6 +100,10 @@ export class Session implements PeerEvents, FrameSink, Guarded {
   private peerPaused = false;
   private peerUnusable = false;
   private ackSent = 0;
+  /** Data offset up to which the attached transport has been given records. */
+  private deliveredTo = 0;
+  /** The attached transport has been given the END. */
+  private endDelivered = false;
   private ackTimer: NodeJS.Timeout | null = null;
   private graceTimer: NodeJS.Timeout | null = null;
   private endRecord: Buffer | null = null;
@@ -175,11 +179,10 @@ export class Session implements PeerEvents, FrameSink, Guarded {
     this.detachedAt = null;
     this.everAttached = true;
     this.log.ack(clientReceived);
-    transport.batch(() => {
-      if (welcome !== null) transport.deliver(welcome);
-      for (const record of this.log.after(clientReceived)) transport.deliver(record);
-      if (this.endRecord !== null) transport.deliver(this.endRecord);
-    });
+    this.deliveredTo = clientReceived;
+    this.endDelivered = false;
+    if (welcome !== null) transport.deliver(welcome);
+    this.replay();
     if (!this.started) {
       this.started = true;
       this.peer.start(this);
@@ -223,9 +226,35 @@ export class Session implements PeerEvents, FrameSink, Guarded {
     else throw new RecordError(`record type ${type} is not one a client sends here`);
   }
 
-  /** The attached WebSocket drained: paused output may go on. */
+  /** The attached WebSocket drained: the replay and paused output may go on. */
   onTransportDrain(): void {
+    this.replay();
     this.updatePeerFlow();
+  }
+
+  /**
+   * Sends the attached transport the records it has not been given, in order, while it takes
+   * them (a resume may have megabytes to replay, more than uWS may queue), then the END once
+   * everything before it has gone. New peer output waits behind the replay.
+   */
+  private replay(): void {
+    const transport = this.transport;
+    if (transport === null) return;
+    const log = this.log;
+    let index = log.indexAfter(this.deliveredTo);
+    if (index < log.end) {
+      transport.batch(() => {
+        while (index < log.end && transport.queued <= this.limits.clientBuffer) {
+          transport.deliver(log.recordAt(index));
+          this.deliveredTo = log.endAt(index);
+          index++;
+        }
+      });
+    }
+    if (index === log.end && this.endRecord !== null && !this.endDelivered) {
+      this.endDelivered = true;
+      transport.deliver(this.endRecord);
+    }
   }
 
   private takeData(body: Uint8Array): void {
@@ -331,8 +360,12 @@ export class Session implements PeerEvents, FrameSink, Guarded {
 
   sendFrame(data: Uint8Array, opcode: WsOperation): void {
     const record = makeRecord(opcode === WsOperation.text ? RecordType.text : RecordType.binary, data);
+    const caughtUp = this.deliveredTo === this.log.sent;
     this.log.push(record, data.length);
-    this.transport?.deliver(record);
+    if (caughtUp && this.transport !== null) {
+      this.transport.deliver(record);
+      this.deliveredTo = this.log.sent;
+    }
   }
 
   peerEnd(): void {
@@ -355,7 +388,7 @@ export class Session implements PeerEvents, FrameSink, Guarded {
     this.endCode = code;
     this.endReason = reason;
     this.endRecord = jsonRecord(RecordType.end, { code, reason });
-    this.transport?.deliver(this.endRecord);
+    this.replay();
     this.completeIfAcknowledged();
   }
 
