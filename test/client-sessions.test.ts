@@ -100,12 +100,12 @@ describe('websocksy/client through cuts', { timeout: 900_000 }, () => {
 
   test('over WebSocket: 50 drops during 50 MB each way, every byte once and in order', { timeout: 300_000 }, async () => {
     const client = await exchangeThroughCuts(setup, echo, 'websocket');
-    assert.ok(client.resumes.every((resume) => resume.transport === 'websocket'));
+    assert.ok(client.resumes.every((resume) => resume.detail.transport === 'websocket'));
   });
 
   test('over HTTP long-poll: 50 drops during 50 MB each way, every byte once and in order', { timeout: 300_000 }, async () => {
     const client = await exchangeThroughCuts(setup, echo, 'http');
-    assert.ok(client.resumes.every((resume) => resume.transport === 'http'));
+    assert.ok(client.resumes.every((resume) => resume.detail.transport === 'http'));
   });
 
   test('switching transport at resumes (a relay that refuses upgrades every other five cuts): every byte once and in order', { timeout: 300_000 }, async () => {
@@ -113,7 +113,7 @@ describe('websocksy/client through cuts', { timeout: 900_000 }, () => {
       setup.relay.blockWebSocket = Math.floor(cut / 5) % 2 === 1;
     });
     setup.relay.blockWebSocket = false;
-    const kinds = new Set(client.resumes.map((resume) => resume.transport));
+    const kinds = new Set(client.resumes.map((resume) => resume.detail.transport));
     assert.deepEqual([...kinds].sort(), ['http', 'websocket'], `resumed over both: ${client.events.join(', ')}`);
   });
 });

@@ -1,7 +1,8 @@
 /*
  * The events a ResumableSocket dispatches besides `open`, `message` and `error` (which are the
  * platform's Event and MessageEvent): `close` as the platform's CloseEvent where there is one
- * (browsers; Node 20 has none), and the session's own `detach` and `resume`.
+ * (browsers; Node 20 has none), and the session's own `detach` and `resume`, CustomEvents whose
+ * `detail` tells what happened.
  */
 
 export type TransportKind = 'websocket' | 'http';
@@ -35,26 +36,30 @@ export function closeEvent(fields: CloseEventFields): SocketCloseEvent {
   return new (platform ?? FallbackCloseEvent)('close', fields);
 }
 
-/** `detach`: the transport was lost; the session waits for a resume. */
-export class DetachEvent extends Event {
-  constructor(
-    /** The transport that was lost. */
-    readonly transport: TransportKind,
-    /** Its close code (1006 for a network failure), or the HTTP transport's equivalent. */
-    readonly code: number,
-    readonly reason: string,
-  ) {
-    super('detach');
+export interface DetachDetail {
+  /** The transport that was lost. */
+  readonly transport: TransportKind;
+  /** Its close code (1006 for a network failure), or the HTTP transport's equivalent. */
+  readonly code: number;
+  readonly reason: string;
+}
+
+export interface ResumeDetail {
+  /** Attempts this resume took, 1 when the first one succeeded. */
+  readonly attempt: number;
+  readonly transport: TransportKind;
+}
+
+/** `detach`: the transport was lost; the session waits for a resume. Its `detail` says which. */
+export class DetachEvent extends CustomEvent<DetachDetail> {
+  constructor(detail: DetachDetail) {
+    super('detach', { detail });
   }
 }
 
 /** `resume`: the session carries on over a new transport. */
-export class ResumeEvent extends Event {
-  constructor(
-    /** Attempts this resume took, 1 when the first one succeeded. */
-    readonly attempt: number,
-    readonly transport: TransportKind,
-  ) {
-    super('resume');
+export class ResumeEvent extends CustomEvent<ResumeDetail> {
+  constructor(detail: ResumeDetail) {
+    super('resume', { detail });
   }
 }

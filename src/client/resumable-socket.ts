@@ -262,7 +262,7 @@ export class ResumableSocket extends EventTarget {
       if (this.state === ResumableSocket.CONNECTING) this.state = ResumableSocket.OPEN;
       this.dispatchEvent(new Event('open'));
     } else {
-      this.dispatchEvent(new ResumeEvent(attempt, transport.kind));
+      this.dispatchEvent(new ResumeEvent({ attempt, transport: transport.kind }));
     }
     if (this.transport !== transport) return;
     transport.attach({ record: (record) => this.onRecord(transport, record), lost: (code, reason) => this.onLost(transport, code, reason) });
@@ -342,7 +342,7 @@ export class ResumableSocket extends EventTarget {
       this.finish(code, why, false);
     } else {
       this.detachedAt = Date.now();
-      this.dispatchEvent(new DetachEvent(transport.kind, code, why));
+      this.dispatchEvent(new DetachEvent({ transport: transport.kind, code, reason: why }));
       if (this.state !== ResumableSocket.CLOSED) void this.connect('resume');
     }
   }

@@ -5,6 +5,6 @@
  */
 export { ResumableSocket } from './resumable-socket.js';
 export type { ResumableSocketOptions, TransportChoice } from './options.js';
-export { DetachEvent, ResumeEvent, type SocketCloseEvent, type TransportKind } from './events.js';
+export { DetachEvent, ResumeEvent, type DetachDetail, type ResumeDetail, type SocketCloseEvent, type TransportKind } from './events.js';
 export type { WebSocketConstructor, WebSocketLike } from './websocket-like.js';
 export type { FetchLike } from './fetch-like.js';

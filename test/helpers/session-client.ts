@@ -46,7 +46,7 @@ export function recordClient(url: string, options: ResumableSocketOptions = {}):
     detaches.push(event);
   };
   socket.onresume = (event) => {
-    events.push(`resume ${event.transport}`);
+    events.push(`resume ${event.detail.transport}`);
     resumes.push(event);
   };
   socket.onmessage = (event) => {
