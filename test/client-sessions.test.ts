@@ -6,9 +6,12 @@
  * whose peer keeps talking stays within session-buffer while its peer waits.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CuttingRelay } from './helpers/cutting-relay.js';
 import { hashingEcho, talkingPeer, type HashingEcho } from './helpers/hashing-peers.js';
+import { tempDir } from './helpers/peers.js';
 import { recordClient, streamMessages, until, within, type ClientRecorder } from './helpers/session-client.js';
 import { rssBytes } from './helpers/tunnel.js';
 import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
@@ -44,8 +47,9 @@ async function bench(peer: string, extra: readonly string[] = []): Promise<Bench
  * over the transfer by progress (so that resends cannot starve it), alternating RST and FIN;
  * `onCut` may change the relay's mind about upgrades before each cut.
  */
-async function exchangeThroughCuts(setup: Bench, echo: HashingEcho, transport: TransportChoice, onCut: (cut: number) => void = () => undefined): Promise<ClientRecorder> {
-  const { relay } = setup;
+async function exchangeThroughCuts(server: RunningWebsocksy, echo: HashingEcho, transport: TransportChoice, onCut: (relay: CuttingRelay, cut: number) => void = () => undefined): Promise<ClientRecorder> {
+  const relay = new CuttingRelay(server.port);
+  await relay.start();
   const connectionsBefore = echo.connections();
   const client = recordClient(`ws://127.0.0.1:${relay.port}/echo`, { transport });
   await client.opened;
@@ -55,7 +59,7 @@ async function exchangeThroughCuts(setup: Bench, echo: HashingEcho, transport: T
   relay.onForward = () => {
     if (relay.cuts >= CUTS || client.received() + echo.received() < nextCutAt) return;
     nextCutAt += spacing;
-    onCut(relay.cuts + 1);
+    onCut(relay, relay.cuts + 1);
     relay.cut(relay.cuts % 2 === 0 ? 'rst' : 'fin');
   };
   const started = Date.now();
@@ -74,7 +78,7 @@ async function exchangeThroughCuts(setup: Bench, echo: HashingEcho, transport: T
     assert.equal(client.resumes.length, client.detaches.length, 'every detach was followed by a resume');
     assert.ok(!client.events.some((event) => event.startsWith('close') || event === 'error'), client.events.join(', '));
     client.socket.close(1000, 'done');
-    const closed = await within(client.closed, 10_000, 'the close');
+    const closed = await within(client.closed, 10_000, 'close event');
     assert.deepEqual([closed.code, closed.reason, closed.wasClean], [1000, 'done', true]);
     await echo.ended();
     process.stderr.write(`client ${transport}: ${CUTS} cuts, ${client.detaches.length} detaches, ${TOTAL} B each way in ${((Date.now() - started) / 1000).toFixed(1)} s, relay carried ${relay.forwarded} B\n`);
@@ -82,37 +86,37 @@ async function exchangeThroughCuts(setup: Bench, echo: HashingEcho, transport: T
     relay.onForward = null;
     sender.stop();
     client.socket.close();
+    await relay.close();
   }
   return client;
 }
 
 describe('websocksy/client through cuts', { timeout: 900_000 }, () => {
   let echo: HashingEcho;
-  let setup: Bench;
+  let server: RunningWebsocksy;
   before(async () => {
     echo = await hashingEcho();
-    setup = await bench(echo.address);
+    server = await startWebsocksy([...BASE_ARGS, '-c', `host=${echo.address}`, '-c', 'resumable=yes']);
   });
   after(async () => {
-    await setup.close();
+    await server.stop();
     await echo.close();
   });
 
   test('over WebSocket: 50 drops during 50 MB each way, every byte once and in order', { timeout: 300_000 }, async () => {
-    const client = await exchangeThroughCuts(setup, echo, 'websocket');
+    const client = await exchangeThroughCuts(server, echo, 'websocket');
     assert.ok(client.resumes.every((resume) => resume.detail.transport === 'websocket'));
   });
 
   test('over HTTP long-poll: 50 drops during 50 MB each way, every byte once and in order', { timeout: 300_000 }, async () => {
-    const client = await exchangeThroughCuts(setup, echo, 'http');
+    const client = await exchangeThroughCuts(server, echo, 'http');
     assert.ok(client.resumes.every((resume) => resume.detail.transport === 'http'));
   });
 
   test('switching transport at resumes (a relay that refuses upgrades every other five cuts): every byte once and in order', { timeout: 300_000 }, async () => {
-    const client = await exchangeThroughCuts(setup, echo, 'auto', (cut) => {
-      setup.relay.blockWebSocket = Math.floor(cut / 5) % 2 === 1;
+    const client = await exchangeThroughCuts(server, echo, 'auto', (relay, cut) => {
+      relay.blockWebSocket = Math.floor(cut / 5) % 2 === 1;
     });
-    setup.relay.blockWebSocket = false;
     const kinds = new Set(client.resumes.map((resume) => resume.detail.transport));
     assert.deepEqual([...kinds].sort(), ['http', 'websocket'], `resumed over both: ${client.events.join(', ')}`);
   });
@@ -136,7 +140,7 @@ describe('websocksy/client and the grace period', { timeout: 60_000 }, () => {
     const started = Date.now();
     setup.relay.down();
     try {
-      const closed = await within(client.closed, 10_000, 'the close');
+      const closed = await within(client.closed, 10_000, 'close event');
       assert.equal(closed.code, 4404);
       assert.equal(closed.wasClean, false);
       assert.match(closed.reason, /within 1 s/);
@@ -148,14 +152,18 @@ describe('websocksy/client and the grace period', { timeout: 60_000 }, () => {
   });
 
   test('a client that comes back after the server forgot the session closes with the server\'s 4404', async () => {
+    const opens = (): string[] => [...setup.server.log().matchAll(/session open .*?session=(\S+)/g)].map((match) => match[1] as string);
+    const known = opens().length;
     const client = recordClient(`ws://127.0.0.1:${setup.relay.port}/echo`, { transport: 'websocket' });
     await client.opened;
+    // The log line may come after the WELCOME: wait for it, it names the session.
+    await until(() => opens().length > known, 5000, () => 'no session open line');
+    const session = opens()[known] as string;
     // Only the server sees the drop: its grace runs while the client believes it is attached.
-    const session = [...setup.server.log().matchAll(/session open .*?session=(\S+)/g)].at(-1)?.[1] ?? assert.fail('no session open line');
     setup.relay.cutServerSide();
     await until(() => new RegExp(`session expired .*session=${session} `).test(setup.server.log()), 5000, () => `no expiry of ${session} in the log`);
     setup.relay.cut('rst');
-    const closed = await within(client.closed, 10_000, 'the close');
+    const closed = await within(client.closed, 10_000, 'close event');
     assert.deepEqual([closed.code, closed.wasClean], [4404, false]);
     assert.match(closed.reason, /no-session/);
     assert.deepEqual(client.events, ['open', 'detach', 'error', 'close 4404']);
@@ -165,34 +173,36 @@ describe('websocksy/client and the grace period', { timeout: 60_000 }, () => {
 describe('websocksy/client away while its peer talks', { timeout: 60_000 }, () => {
   test('the detached session keeps at most session-buffer, pauses the peer, and hands over everything once on resume', async () => {
     const peer = await talkingPeer();
-    const setup = await bench(peer.address, ['--session-buffer', '1m']);
-    const client = recordClient(`ws://127.0.0.1:${setup.relay.port}/talk`, { transport: 'websocket' });
+    const dir = tempDir('websocksy-client-');
+    const config = join(dir.path, 'websocksy.cfg');
+    writeFileSync(config, ['[core]', 'listen = 127.0.0.1', 'port = 0', 'ping = 0', 'session-buffer = 1m', '[backend]', `host = ${peer.address}`, 'resumable = yes', '[status]', 'path = /.status', ''].join('\n'));
+    const server = await startWebsocksy([config]);
+    const relay = new CuttingRelay(server.port);
+    await relay.start();
+    const client = recordClient(`ws://127.0.0.1:${relay.port}/talk`, { transport: 'websocket' });
     try {
       await client.opened;
       await until(() => client.received() > 4 * MIB, 20_000, () => `received ${client.received()}`);
-      const rssBefore = rssBytes(setup.server.process.pid ?? 0);
-      setup.relay.down();
-      // The peer fills the session (1 MiB) and the socket buffers between, then waits.
-      let previous = -1;
-      for (let sample = 0; sample < 20 && peer.written() !== previous; sample += 1) {
-        previous = peer.written();
-        await new Promise((resolve) => setTimeout(resolve, 500));
+      const rssBefore = rssBytes(server.process.pid ?? 0);
+      relay.down();
+      let session: SessionStatus | undefined;
+      for (let sample = 0; sample < 100 && !(session?.state === 'detached' && session.peerPaused); sample += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        session = (await sessionStatus(server.port))[0];
       }
-      const plateau = peer.written();
+      assert.ok(session?.state === 'detached' && session.peerPaused, `detached with its peer paused: ${JSON.stringify(session)}`);
+      // Paused once past the bound: one read of the peer (64 KiB) may go over it.
+      assert.ok(session.buffered <= 1 * MIB + 64 * 1024, `the session holds ${session.buffered} bytes`);
+      const paused = peer.written();
       await new Promise((resolve) => setTimeout(resolve, 1500));
-      const stalled = peer.written();
-      assert.equal(stalled, plateau, 'the peer is paused');
-      const ahead = stalled - client.received();
-      // session-buffer (1 MiB) plus what loopback socket buffers hold (a few MiB at most).
-      assert.ok(ahead <= 1 * MIB + 12 * MIB, `the peer got ${ahead} bytes ahead of the client`);
-      const rssGrowth = rssBytes(setup.server.process.pid ?? 0) - rssBefore;
+      assert.equal(peer.written(), paused, 'the peer stays paused');
+      // What the peer wrote beyond what the client got: the session's bytes and the socket
+      // buffers between peer and websocksy (a few MiB on loopback).
+      assert.ok(paused - client.received() <= 1 * MIB + 12 * MIB, `the peer got ${paused - client.received()} bytes ahead of the client`);
+      const rssGrowth = rssBytes(server.process.pid ?? 0) - rssBefore;
       assert.ok(rssGrowth < 32 * MIB, `websocksy grew by ${rssGrowth} bytes while detached`);
-      const detached = await setup.server.waitForLog(/session detached .*/, 5000);
-      const buffered = Number(/buffered=(\d+)/.exec(detached)?.[1] ?? 0);
-      // The peer is paused once the buffer is past the bound: one read (64 KiB) may overshoot.
-      assert.ok(buffered <= 1 * MIB + 64 * 1024, `the session held ${buffered} bytes at detach`);
 
-      setup.relay.up();
+      relay.up();
       peer.hush();
       await until(() => client.received() >= peer.written(), 20_000, () => `client got ${client.received()} of ${peer.written()}`);
       assert.equal(client.received(), peer.written(), 'nothing doubled');
@@ -200,8 +210,21 @@ describe('websocksy/client away while its peer talks', { timeout: 60_000 }, () =
       assert.deepEqual(client.events.slice(0, 3), ['open', 'detach', 'resume websocket']);
     } finally {
       client.socket.close();
-      await setup.close();
+      await relay.close();
+      await server.stop();
       await peer.close();
+      dir.remove();
     }
   });
 });
+
+interface SessionStatus {
+  readonly state: string;
+  readonly buffered: number;
+  readonly peerPaused: boolean;
+}
+
+async function sessionStatus(port: number): Promise<SessionStatus[]> {
+  const response = await fetch(`http://127.0.0.1:${port}/.status`, { signal: AbortSignal.timeout(5000) });
+  return ((await response.json()) as { sessions: SessionStatus[] }).sessions;
+}
