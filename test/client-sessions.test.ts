@@ -6,12 +6,13 @@
  * whose peer keeps talking stays within session-buffer while its peer waits.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CuttingRelay } from './helpers/cutting-relay.js';
 import { hashingEcho, talkingPeer, type HashingEcho } from './helpers/hashing-peers.js';
-import { tempDir } from './helpers/peers.js';
+import { streamServer, tempDir } from './helpers/peers.js';
 import { recordClient, streamMessages, until, within, type ClientRecorder } from './helpers/session-client.js';
 import { rssBytes } from './helpers/tunnel.js';
 import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
@@ -167,6 +168,49 @@ describe('websocksy/client and the grace period', { timeout: 60_000 }, () => {
     assert.deepEqual([closed.code, closed.wasClean], [4404, false]);
     assert.match(closed.reason, /no-session/);
     assert.deepEqual(client.events, ['open', 'detach', 'error', 'close 4404']);
+  });
+});
+
+describe('websocksy/client and the ends of a session', { timeout: 60_000 }, () => {
+  test('the peer closing: everything it said arrives, then close with the END\'s code; the chosen subprotocol is `protocol`', async () => {
+    const said = Buffer.from('hello from the peer\n'.repeat(50_000));
+    const peer = await streamServer((socket) => socket.end(said));
+    const server = await startWebsocksy([...BASE_ARGS, '-c', `host=${peer.address}`, '-c', 'resumable=yes', '-c', 'protocol=*']);
+    try {
+      const client = recordClient(`${server.url}/say`, { protocols: ['chat', 'other'] });
+      await client.opened;
+      assert.equal(client.socket.protocol, 'chat');
+      const closed = await within(client.closed, 10_000, 'close event');
+      assert.deepEqual([closed.code, closed.reason, closed.wasClean], [1000, 'Peer closed connection', true]);
+      assert.equal(client.received(), said.length);
+      assert.equal(client.digest(), createHash('sha256').update(said).digest('hex'));
+      assert.deepEqual(client.events, ['open', 'close 1000']);
+      assert.equal(client.socket.readyState, client.socket.CLOSED);
+    } finally {
+      await server.stop();
+      await peer.close();
+    }
+  });
+
+  test('a peer that is not resumable: no session, whichever transport is tried, and a close that says so', async () => {
+    const echo = await hashingEcho();
+    const server = await startWebsocksy([...BASE_ARGS, '-c', `host=${echo.address}`]);
+    try {
+      // `ws` fails an upgrade whose offered subprotocols were all declined, before `open`: that
+      // looks like a network failure, so over WebSocket alone the client tries until timeoutMs.
+      // Over HTTP the 409 is definite, and a browser's WebSocket opens with no subprotocol.
+      for (const transport of ['auto', 'websocket', 'http'] as const) {
+        const client = recordClient(`${server.url}/plain`, { transport, timeoutMs: 1000 });
+        const closed = await within(client.closed, 10_000, 'close event');
+        assert.deepEqual([closed.code, closed.wasClean], [1006, false], transport);
+        assert.match(closed.reason, /could not open the session/, transport);
+        assert.deepEqual(client.events, ['error', 'close 1006'], transport);
+        if (transport !== 'websocket') assert.match(closed.reason, /HTTP 409/, transport);
+      }
+    } finally {
+      await server.stop();
+      await echo.close();
+    }
   });
 });
 
