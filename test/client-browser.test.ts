@@ -56,7 +56,8 @@ describe('websocksy/client in Chromium', { timeout: 180_000, skip: skipUnlessIns
       const page = context.pages()[0] ?? (await context.newPage());
       await page.goto(`http://127.0.0.1:${relay.port}/app/`, { timeout: 15_000 });
       await page.waitForFunction(() => (globalThis as unknown as { state?: PageState }).state?.loaded === true, undefined, { timeout: 15_000 });
-      const url = `ws://127.0.0.1:${relay.port}/echo`;
+      // Relative to the page, as a page would write it: ws://127.0.0.1:<relay>/echo.
+      const url = '/echo';
       await page.evaluate(([target, total]) => (globalThis as unknown as { start(url: string, total: number, size: number, transport: string): void }).start(target, total, 64 * 1024, 'auto'), [url, TOTAL] as const);
 
       const readState = (): Promise<PageState> => page.evaluate(() => (globalThis as unknown as { state: PageState }).state);
