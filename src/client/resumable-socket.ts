@@ -5,22 +5,17 @@
  * did not take, so the application sees every message once, in order, and one `open` and one
  * `close` in all.
  */
-import { backoffDelay } from './backoff.js';
-import { parseEnd, parseError, type EndBody, type Welcome } from './control.js';
+import { Connector, type SessionKeys } from './connector.js';
+import { parseEnd, parseError, type EndBody } from './control.js';
 import { closeEvent, DetachEvent, ResumeEvent, type SocketCloseEvent } from './events.js';
-import { openHttp, resumeHttp } from './http-connect.js';
-import type { HttpSession } from './http-transport.js';
 import { ACK_DELAY_MS, Inbox } from './inbox.js';
 import { resolveOptions, type ResolvedOptions, type ResumableSocketOptions } from './options.js';
 import { Outbox } from './outbox.js';
 import { decodeAck, isData, RecordError, RecordType, type SessionRecord } from './records.js';
 import { ABNORMAL_CLOSURE, AttemptFailure, isFatalSessionCode, PROTOCOL_ERROR, type Handshake, type Transport } from './transport.js';
-import { sessionUrls, urlPair, type UrlPair } from './urls.js';
-import { connectWebSocket } from './websocket-connect.js';
+import { urlPair } from './urls.js';
 
-/** The longest one attempt (connect and handshake) may take: the server's own HELLO limit. */
-const ATTEMPT_TIMEOUT_MS = 10_000;
-/** What an application may put in close(): 1000, or a code of its own (RFC 6455 §7.4.2). */
+/** The longest close reason: a close frame's payload is at most 125 bytes (RFC 6455 §5.5). */
 const MAX_REASON_BYTES = 123;
 
 type ReadyState = 0 | 1 | 2 | 3;
@@ -50,11 +45,11 @@ export class ResumableSocket extends EventTarget {
   onresume: Handler<ResumeEvent> = null;
 
   private readonly options: ResolvedOptions;
-  private readonly bridged: UrlPair;
+  private readonly connector: Connector;
   private state: ReadyState = 0;
   private binary: 'arraybuffer' | 'blob' = 'arraybuffer';
   /** The session once its WELCOME has come, and where to resume it. */
-  private session: { readonly welcome: Welcome; readonly secret: string; readonly urls: UrlPair } | null = null;
+  private session: SessionKeys | null = null;
   private readonly outbox = new Outbox();
   private readonly inbox = new Inbox();
   /** The attached transport; null while connecting or detached. */
@@ -72,9 +67,10 @@ export class ResumableSocket extends EventTarget {
 
   constructor(url: string, options: ResumableSocketOptions = {}) {
     super();
-    this.bridged = urlPair(url);
-    this.url = this.bridged.websocket;
+    const bridged = urlPair(url);
+    this.url = bridged.websocket;
     this.options = resolveOptions(options);
+    this.connector = new Connector(this.options, bridged);
     // The on… handlers run as listeners registered first, so they see the event's target.
     const handlers = {
       open: () => this.onopen,
@@ -159,81 +155,22 @@ export class ResumableSocket extends EventTarget {
     this.pump();
   }
 
-  /** Attempts to open the session, or to resume it, until one succeeds or time runs out. */
+  /** Opens the session, or resumes it, through the connector's attempts. */
   private async connect(mode: Mode): Promise<void> {
     const controller = new AbortController();
     this.attempts = controller;
-    const deadline = mode === 'open' ? Date.now() + this.options.timeoutMs : this.detachedAt + (this.session?.welcome.graceSeconds ?? 0) * 1000;
-    let failure: AttemptFailure | undefined;
-    for (let attempt = 1; attempt <= this.options.maxRetries + 1; attempt += 1) {
-      // The first resume waits too (under minDelayMs): the clients of a restarted server spread out.
-      if (attempt > 1 || mode === 'resume') {
-        const delay = backoffDelay(attempt - 1, this.options.minDelayMs, this.options.maxDelayMs);
-        if (Date.now() + delay >= deadline) break;
-        await sleep(delay, controller.signal);
-      }
-      if (controller.signal.aborted) return;
-      const timeoutMs = Math.max(1, Math.min(ATTEMPT_TIMEOUT_MS, deadline - Date.now()));
-      let outcome: Handshake | AttemptFailure;
-      try {
-        outcome = await this.attempt(mode, timeoutMs, controller.signal);
-      } catch (error) {
-        outcome = error instanceof AttemptFailure ? error : new AttemptFailure(ABNORMAL_CLOSURE, String(error), false);
-      }
-      if (controller.signal.aborted) {
-        if (!(outcome instanceof AttemptFailure)) outcome.transport.close();
-        return;
-      }
-      if (!(outcome instanceof AttemptFailure)) {
-        this.attempts = null;
-        this.attach(mode, outcome, attempt);
-        return;
-      }
-      failure = outcome;
-      if (failure.fatal) break;
+    const session = this.session;
+    const outcome =
+      mode === 'open' || session === null
+        ? await this.connector.open(controller.signal)
+        : await this.connector.resume(session, () => this.inbox.received, this.detachedAt + session.welcome.graceSeconds * 1000, controller.signal);
+    if (controller.signal.aborted) {
+      if ('handshake' in outcome) outcome.handshake.transport.close();
+      return;
     }
     this.attempts = null;
-    this.giveUp(mode, failure);
-  }
-
-  /** One attempt over each transport in turn; HTTP gets its turn when the upgrade failed. */
-  private async attempt(mode: Mode, timeoutMs: number, signal: AbortSignal): Promise<Handshake> {
-    let failure: AttemptFailure | undefined;
-    for (const kind of this.options.transports) {
-      if (failure !== undefined && !failure.beforeUpgrade) break;
-      try {
-        return await (kind === 'websocket' ? this.attemptWebSocket(mode, timeoutMs, signal) : this.attemptHttp(mode, timeoutMs, signal));
-      } catch (error) {
-        failure = error instanceof AttemptFailure ? error : new AttemptFailure(ABNORMAL_CLOSURE, String(error), false);
-        if (failure.fatal) break;
-      }
-    }
-    throw failure ?? new AttemptFailure(ABNORMAL_CLOSURE, 'no transport to try', true);
-  }
-
-  private attemptWebSocket(mode: Mode, timeoutMs: number, signal: AbortSignal): Promise<Handshake> {
-    const WebSocket = this.options.WebSocket;
-    if (WebSocket === undefined) throw new AttemptFailure(ABNORMAL_CLOSURE, 'no WebSocket class', true);
-    const session = this.session;
-    if (mode === 'open' || session === null) return connectWebSocket({ WebSocket, url: this.bridged.websocket, protocols: this.options.protocols, hello: undefined, timeoutMs, signal });
-    const hello = { session: session.welcome.session, secret: session.secret, received: this.inbox.received, takeover: true };
-    return connectWebSocket({ WebSocket, url: session.urls.websocket, protocols: [], hello, timeoutMs, signal });
-  }
-
-  private attemptHttp(mode: Mode, timeoutMs: number, signal: AbortSignal): Promise<Handshake> {
-    const fetch = this.options.fetch;
-    if (fetch === undefined) throw new AttemptFailure(ABNORMAL_CLOSURE, 'no fetch', true);
-    const session = this.session;
-    if (mode === 'open' || session === null) {
-      const sessionUrl = (welcome: Welcome): string => this.httpSession(welcome, sessionUrls(this.bridged, welcome.path, this.options.resumeUrl), welcome.secret ?? '').url;
-      return openHttp({ fetch, url: this.bridged.http, protocols: this.options.protocols, sessionUrl, timeoutMs, signal });
-    }
-    return resumeHttp({ session: this.httpSession(session.welcome, session.urls, session.secret), received: this.inbox.received, timeoutMs, signal });
-  }
-
-  private httpSession(welcome: Welcome, urls: UrlPair, secret: string): HttpSession {
-    const base = urls.http.replace(/\/+$/, '');
-    return { fetch: this.options.fetch as NonNullable<ResolvedOptions['fetch']>, url: `${base}/${encodeURIComponent(welcome.session)}`, secret, window: welcome.window };
+    if ('handshake' in outcome) this.attach(mode, outcome.handshake, outcome.attempts);
+    else this.giveUp(mode, outcome.failure, outcome.outOfTime, outcome.attempts);
   }
 
   private attach(mode: Mode, handshake: Handshake, attempt: number): void {
@@ -245,7 +182,7 @@ export class ResumableSocket extends EventTarget {
         this.finish(PROTOCOL_ERROR, 'a session opened without its WELCOME', false);
         return;
       }
-      this.session = { welcome, secret: welcome.secret, urls: sessionUrls(this.bridged, welcome.path, this.options.resumeUrl) };
+      this.session = { welcome, secret: welcome.secret, urls: this.connector.urlsOf(welcome) };
     } else {
       try {
         this.outbox.rewind(handshake.received);
@@ -347,18 +284,19 @@ export class ResumableSocket extends EventTarget {
     }
   }
 
-  private giveUp(mode: Mode, failure: AttemptFailure | undefined): void {
-    const why = failure?.message ?? 'no attempt left';
+  private giveUp(mode: Mode, failure: AttemptFailure | undefined, outOfTime: boolean, attempts: number): void {
+    const why = `${attempts} attempt${attempts === 1 ? '' : 's'}, the last: ${failure?.message ?? 'none'}`;
     if (mode === 'open') {
-      this.finish(failure?.fatal === true && failure.code !== ABNORMAL_CLOSURE ? failure.code : ABNORMAL_CLOSURE, `could not open the session: ${why}`, false);
+      this.finish(failure?.fatal === true && failure.code !== ABNORMAL_CLOSURE ? failure.code : ABNORMAL_CLOSURE, `could not open the session (${why})`, false);
     } else if (failure?.code === 4404 && this.endSentOn !== null) {
       // The END went out before the transport was lost, and the session has ended since.
       this.finish(this.closeRequest?.code ?? 1000, this.closeRequest?.reason ?? '', true);
     } else if (failure?.fatal === true) {
-      this.finish(failure.code, why, false);
+      this.finish(failure.code, failure.message, false);
     } else {
-      // The server forgets the session when its grace runs out: as good as its 4404.
-      this.finish(4404, `could not resume within ${this.session?.welcome.graceSeconds ?? 0} s: ${why}`, false);
+      // Past its grace the server has forgotten the session: as good as its 4404.
+      const limit = outOfTime ? `within ${this.session?.welcome.graceSeconds ?? 0} s` : `in ${this.options.maxRetries + 1} attempts`;
+      this.finish(4404, `could not resume ${limit} (${why})`, false);
     }
   }
 
@@ -375,17 +313,4 @@ export class ResumableSocket extends EventTarget {
     if (!wasClean) this.dispatchEvent(new Event('error'));
     this.dispatchEvent(closeEvent({ code, reason, wasClean }));
   }
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done);
-  });
 }
