@@ -95,7 +95,7 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
 
   const tunnels = new Tunnels(setup.tunnels);
   const routeOptions = { isTrustedProxy: (address: string) => core.trustedProxies.has(address) };
-  const routes = new HttpRoutes(setup.routes, tunnels, routeOptions);
+  const routes = new HttpRoutes(setup.routes, tunnels, routeOptions, configuration.routeModules);
   const bridge = new BridgeEndpoint(
     { backend: setup.backend, framing: (name) => framings.get(name), connectTimeoutMs: core.connectTimeout * 1000, backendTimeoutMs: core.backendTimeout * 1000 },
     { maxMessage: core.maxMessage, frameLimit: core.frameLimit, clientBuffer: core.clientBuffer, peerBuffer: peerBufferOf(core) },
@@ -108,6 +108,7 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
   const extraRoutes: HttpRoutes[] = [];
   let port: number;
   try {
+    await routes.start();
     port = await main.listen(core.listen, core.port);
     bridge.bridges.keepAlive(core.ping);
     for (const extra of configuration.extraListeners) {
@@ -127,6 +128,7 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
   } catch (error) {
     for (const front of fronts) front.close();
     tunnels.shutdown();
+    await routes.close();
     throw new ExitError(errorMessage(error), 1);
   }
   log.info('listening', { address: core.listen, port, backend: setup.backend.name, version: packageVersion() });
@@ -138,8 +140,7 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
       for (const front of fronts) front.close();
       bridge.bridges.closeAll(WsCloseCode.shutdown, 'Shutting down');
       tunnels.shutdown();
-      routes.close();
-      for (const extra of extraRoutes) extra.close();
+      await Promise.all([routes, ...extraRoutes].map((one) => one.close()));
       try {
         await setup.backend.cleanup?.();
       } catch (error) {
