@@ -114,11 +114,13 @@ export interface RouteSocket {
 /** The handlers of a module that takes WebSocket upgrades on its prefix. */
 export interface RouteWebSocket {
   /**
-   * Chooses the subprotocol to answer with from those the client offered (in its order), or
-   * null for none; without this handler, none is answered. Synchronous; a throw refuses the
-   * upgrade with 500, and a name that was not offered is a fault too.
+   * Decides an upgrade before it is answered: the subprotocol to answer with, one of those the
+   * client offered (in its order), or null for none; or an HTTP status from 400 to 499 to refuse
+   * it (404 for a path the module has no socket on, 403 for a client it will not take).
+   * Without this handler every upgrade is accepted, with no subprotocol. Synchronous; a throw,
+   * or an answer of another kind, refuses the upgrade with 500 as a fault of the module's.
    */
-  protocol?(offered: readonly string[], request: RouteRequestHead): string | null;
+  accept?(request: RouteRequestHead, offered: readonly string[]): string | null | number;
   open?(socket: RouteSocket): void | Promise<void>;
   /** One whole message; `data` is the module's to keep. */
   message?(socket: RouteSocket, data: Buffer, isBinary: boolean): void | Promise<void>;

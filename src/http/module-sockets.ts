@@ -1,13 +1,16 @@
 /*
  * The WebSocket side of a route module (`websocket` in its default export): a WsEndpoint the
- * front registers on the prefix, like a websocket route's relay. The module chooses the
- * subprotocol from those offered, then hears of each socket's open, messages, drain and close;
- * each call runs behind the guard, so a throw or a rejection closes that socket alone (1011).
+ * front registers on the prefix, like a websocket route's relay. The module accepts an upgrade
+ * (choosing the subprotocol from those offered) or refuses it with a 4xx, then hears of each
+ * socket's open, messages, drain and close. Each call runs behind the guard, so a throw or a
+ * rejection closes that socket alone (1011).
  * Messages reach the module whole, copied (uWS reuses their memory after the callback).
  */
+import { STATUS_CODES } from 'node:http';
 import type { WebSocket } from 'uWebSockets.js';
 import type { SocketLimits, UpgradeAnswer, WsEndpoint } from '../core/endpoint.js';
 import type { RouteWebSocket } from '../core/route-api.js';
+import { Refusal } from '../core/refusal.js';
 import { offeredProtocols, type ClientRequest } from '../core/request.js';
 import { runGuarded, runGuardedAsync } from '../lib/guard.js';
 import type { ModuleTarget } from './module-exchange.js';
@@ -34,13 +37,17 @@ export class ModuleSockets implements WsEndpoint<ModuleSocketData> {
     const head = requestHead(this.route, request);
     const offered = offeredProtocols(request);
     // Runs in the front's guard: a throw refuses this upgrade with 500.
-    const chosen = this.handlers.protocol?.(offered, head) ?? null;
-    if (chosen !== null && (typeof chosen !== 'string' || !offered.includes(chosen))) {
-      throw new Error(`the module chose the subprotocol ${JSON.stringify(chosen)}, which the client did not offer`);
+    const decision = this.handlers.accept?.(head, offered) ?? null;
+    if (typeof decision === 'number' && Number.isInteger(decision) && decision >= 400 && decision <= 499) {
+      answer.refuse(new Refusal(decision, STATUS_CODES[decision] ?? 'Refused', `the module refused the upgrade with ${decision}`));
+      return;
+    }
+    if (decision !== null && (typeof decision !== 'string' || !offered.includes(decision))) {
+      throw new Error(`the module's accept answered ${JSON.stringify(decision)}: neither a subprotocol the client offered, null, nor a status from 400 to 499`);
     }
     const fields = { id: request.id, route: this.route.prefix, path: request.path, client: request.clientAddress };
-    const socket = new ModuleSocket(head, chosen ?? '', this.target.maxMessage, fields);
-    answer.accept({ id: request.id, socket }, chosen ?? '');
+    const socket = new ModuleSocket(head, decision ?? '', this.target.maxMessage, fields);
+    answer.accept({ id: request.id, socket }, decision ?? '');
   }
 
   open(ws: WebSocket<ModuleSocketData>): void {

@@ -12,7 +12,7 @@ import { defaultExport, isFunction } from './js-plugin.js';
 
 const MODULE_HANDLERS = ['init', 'request', 'close'] as const;
 const MODULE_MEMBERS = [...MODULE_HANDLERS, 'websocket'] as const;
-const SOCKET_HANDLERS = ['protocol', 'open', 'message', 'drain', 'close'] as const;
+const SOCKET_HANDLERS = ['accept', 'open', 'message', 'drain', 'close'] as const;
 
 type Handler = (...args: never[]) => unknown;
 
@@ -38,7 +38,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 function checkWebSocket(value: unknown, file: string, prefix: string): RouteWebSocket {
-  if (!isRecord(value)) throw new PluginError(file, 'websocket must be an object of handlers { protocol?, open?, message?, drain?, close? }');
+  if (!isRecord(value)) throw new PluginError(file, 'websocket must be an object of handlers { accept?, open?, message?, drain?, close? }');
   // Upgrades that no route claims are the bridge's, and on / that is all of them.
   if (prefix === '/') throw new PluginError(file, "has websocket handlers, but on [route /] WebSocket upgrades are the bridge's: give the module a prefix of its own");
   const handlers = handlersOf(value, SOCKET_HANDLERS, SOCKET_HANDLERS, 'websocket', file);
