@@ -1,12 +1,14 @@
 /*
  * The shipped examples, run as a new user runs them: from another working directory than the
  * repository's, so that every relative path in them has to start from the config file's folder
- * (examples/routes, examples/tunnel-server.cfg, examples/west); and the plugin examples of
- * docs/plugins.md, cut out of the page as written and loaded from a plugin folder.
+ * (examples/routes, examples/tunnel-server.cfg, examples/west, examples/streamprox); and the
+ * plugin examples of docs/plugins.md, cut out of the page as written and loaded from a plugin
+ * folder.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { closeClient, connect } from './helpers/client.js';
 import { freePort } from './helpers/instances.js';
@@ -67,6 +69,59 @@ describe('the example configs start from any working directory', () => {
         await instance.stop();
       }
     } finally {
+      copy.remove();
+    }
+  });
+});
+
+describe('examples/streamprox: a chat module, a static site and a proxied path on one port', () => {
+  test('the page, the chat over HTTP and WebSocket, and /api through the reverse proxy', async () => {
+    // Its ports are fixed (8090, and 8091 for upstream.mjs): a copy gets free ones.
+    const copy = tempDir('websocksy-streamprox-');
+    const upstreamPort = await freePort();
+    const upstream = spawn(process.execPath, [`${EXAMPLES}/streamprox/upstream.mjs`, String(upstreamPort)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await once(upstream.stdout, 'data');
+      cpSync(`${EXAMPLES}/streamprox`, copy.path, { recursive: true });
+      const config = `${copy.path}/streamprox.cfg`;
+      const text = readFileSync(config, 'utf8');
+      assert.ok(text.includes('port = 8090') && text.includes('127.0.0.1:8091'), 'the ports this test replaces');
+      writeFileSync(config, text.replace('port = 8090', 'port = 0').replaceAll('127.0.0.1:8091', `127.0.0.1:${upstreamPort}`));
+      const server = await startWebsocksy([config], { cwd: elsewhere.path });
+      const http = `http://127.0.0.1:${server.port}`;
+      try {
+        assert.equal(await (await fetch(`${http}/`)).text(), readFileSync(`${EXAMPLES}/streamprox/www/index.html`, 'utf8'));
+        assert.deepEqual(await (await fetch(`${http}/api/hello?x=1`)).json(), { servedBy: 'upstream', method: 'GET', url: '/hello?x=1', forwardedFor: '127.0.0.1' });
+
+        const first = await connect(`${server.url}/chat/ws`, ['chat']);
+        assert.equal(first.ws.protocol, 'chat');
+        assert.deepEqual(JSON.parse((await first.next()).data.toString()), { history: [] });
+        const posted = await fetch(`${http}/chat/messages`, { method: 'POST', body: JSON.stringify({ from: 'fetch', text: 'hello' }) });
+        assert.equal(posted.status, 201);
+        const hello = (await posted.json()) as { id: number; from: string; text: string };
+        assert.deepEqual([hello.id, hello.from, hello.text], [1, 'fetch', 'hello']);
+        assert.deepEqual(JSON.parse((await first.next()).data.toString()), { message: hello });
+
+        const second = await connect(`${server.url}/chat/ws`);
+        assert.equal(second.ws.protocol, '');
+        assert.deepEqual(JSON.parse((await second.next()).data.toString()), { history: [hello] });
+        second.ws.send(JSON.stringify({ from: 'ws', text: 'hi all' }));
+        const heard = await Promise.all([first, second].map(async (client) => (JSON.parse((await client.next()).data.toString()) as { message: { id: number; text: string } }).message));
+        for (const message of heard) assert.deepEqual([message.id, message.text], [2, 'hi all']);
+        assert.deepEqual(await (await fetch(`${http}/chat/messages?after=1`)).json(), [heard[0]]);
+
+        assert.equal((await fetch(`${http}/chat/messages`, { method: 'POST', body: '{"text": 1}' })).status, 400);
+        assert.equal((await fetch(`${http}/chat/messages`, { method: 'POST', body: 'x'.repeat(20_000) })).status, 413);
+        assert.equal((await fetch(`${http}/chat/messages`, { method: 'DELETE' })).status, 405);
+        assert.equal((await fetch(`${http}/chat/elsewhere`)).status, 404);
+        await assert.rejects(connect(`${server.url}/chat/elsewhere`), /HTTP 404/);
+        await closeClient(first);
+        await closeClient(second);
+      } finally {
+        await server.stop();
+      }
+    } finally {
+      upstream.kill();
       copy.remove();
     }
   });
