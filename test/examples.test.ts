@@ -127,12 +127,12 @@ describe('examples/streamprox: a chat module, a static site and a proxied path o
   });
 });
 
-/** The first ```LANG block after the line `heading` in docs/plugins.md. */
-function documented(heading: string, lang: string): string {
-  const page = readFileSync(`${ROOT}docs/plugins.md`, 'utf8');
-  const from = page.indexOf(`\n${heading}\n`);
-  assert.ok(from >= 0, `docs/plugins.md has "${heading}"`);
-  const block = new RegExp(`\`\`\`${lang}\\n([^]*?)\`\`\``).exec(page.slice(from));
+/** The first ```LANG block after the line `heading` in `page` (docs/plugins.md unless named). */
+function documented(heading: string, lang: string, page = 'docs/plugins.md'): string {
+  const text = readFileSync(`${ROOT}${page}`, 'utf8');
+  const from = text.indexOf(`\n${heading}\n`);
+  assert.ok(from >= 0, `${page} has "${heading}"`);
+  const block = new RegExp(`\`\`\`${lang}\\n([^]*?)\`\`\``).exec(text.slice(from));
   assert.ok(block !== null, `a ${lang} block after "${heading}"`);
   return block[1] as string;
 }
@@ -189,6 +189,37 @@ describe('the plugin examples in docs/plugins.md run as written', () => {
       } finally {
         await server.stop();
       }
+    }
+  });
+});
+
+describe('the route module example in docs/routes.md runs as written', () => {
+  const folder = tempDir('websocksy-documented-route-');
+  after(() => folder.remove());
+
+  test('it greets with module-config, counts an upload, streams /count, and runs a room', async () => {
+    writeFileSync(`${folder.path}/route_hello.mjs`, documented('### A complete example', 'js', 'docs/routes.md'));
+    writeFileSync(`${folder.path}/hello.cfg`, ['[core]', 'listen = 127.0.0.1', 'port = 0', '[route /hello]', 'module = route_hello.mjs', 'module-config = Hi', ''].join('\n'));
+    const server = await startWebsocksy([`${folder.path}/hello.cfg`], { cwd: elsewhere.path });
+    const http = `http://127.0.0.1:${server.port}/hello`;
+    try {
+      assert.equal(await (await fetch(`${http}/x`)).text(), 'Hi, 127.0.0.1: GET /x\n');
+      const upload = await fetch(http, { method: 'POST', body: Buffer.alloc(500_000) });
+      assert.equal(upload.status, 201);
+      assert.deepEqual(await upload.json(), { bytes: 500_000 });
+      const lines = (await (await fetch(`${http}/count`)).text()).trimEnd().split('\n');
+      assert.deepEqual([lines.length, lines[0], lines.at(-1)], [100000, '1', '100000']);
+      const first = await connect(`${server.url}/hello`, ['room']);
+      assert.equal(first.ws.protocol, 'room');
+      assert.equal((await first.next()).data.toString(), 'Hi! 1 here.');
+      const second = await connect(`${server.url}/hello`);
+      assert.equal((await second.next()).data.toString(), 'Hi! 2 here.');
+      second.ws.send('anyone?');
+      for (const client of [first, second]) assert.equal((await client.next()).data.toString(), 'anyone?');
+      await closeClient(first);
+      await closeClient(second);
+    } finally {
+      await server.stop();
     }
   });
 });
