@@ -218,19 +218,25 @@ describe('route modules', { skip: skipUnlessInstalled(CURL !== undefined, 'curl'
     await neighboursEcho();
   });
 
-  test("a client that leaves runs the module's onAborted", async () => {
+  test("a client that leaves runs the module's onAborted, and a drained() left unawaited rejects harmlessly", async () => {
     const before = ((await (await fetch(`${http}/lab/aborts`)).json()) as { aborts: number }).aborts;
-    const controller = new AbortController();
-    const waiting = fetch(`${http}/lab/wait`, { signal: controller.signal });
-    await sleep(100);
-    controller.abort();
-    await assert.rejects(waiting);
+    const socket = connectTcp(server.port, '127.0.0.1');
+    socket.pause();
+    socket.write('GET /lab/wait HTTP/1.1\r\nHost: x\r\n\r\n');
+    await sleep(200);
+    socket.destroy();
     for (let i = 0; i < 50; i++) {
       const { aborts } = (await (await fetch(`${http}/lab/aborts`)).json()) as { aborts: number };
-      if (aborts > before) return;
+      if (aborts > before) return neighboursEcho();
       await sleep(20);
     }
     assert.fail('onAborted never ran');
+  });
+
+  test("an accept() that throws refuses that upgrade with 500", async () => {
+    await assert.rejects(connect(`${server.url}/lab/accept-throws`), /HTTP 500/);
+    assert.match(server.log(), /internal error id=\d+ where="route \/lab upgrade" error="lab: accept threw"/);
+    await neighboursEcho();
   });
 
   test('handlers that throw, reject, or throw after their answer began cost only their own request, logged with id and place', async () => {

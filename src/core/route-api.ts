@@ -66,9 +66,10 @@ export interface RouteResponse {
   /** True once the status and headers have gone out, with the first write() or end(). */
   readonly headersSent: boolean;
   /**
-   * Sends a piece of the body (chunked, unless Content-Length was set). False means the client
-   * is behind: wait for drained() before writing more. A module that writes on regardless is
-   * cut off once it is far ahead (the write throws). Once `aborted`, does nothing and returns false.
+   * Sends a piece of the body (chunked, unless Content-Length was set); bytes are kept, not
+   * copied, until they are sent, so do not change them after. False means the client is
+   * behind: wait for drained() before writing more. A module that writes on regardless is cut
+   * off once it is far ahead (a fault, logged). Once `aborted`, does nothing and returns false.
    */
   write(chunk: string | Uint8Array): boolean;
   /** Resolves when write() may go on; rejects (code ECLIENTGONE) when the response is aborted first. */

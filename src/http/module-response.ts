@@ -31,6 +31,16 @@ function bytesOf(chunk: string | Uint8Array): Buffer {
   throw new TypeError('a body chunk is a string or a Uint8Array (a Buffer)');
 }
 
+/**
+ * `promise`, marked as handled: a module that drops it unawaited must not turn a client that
+ * left into an unhandled rejection, which ends the process. A module that awaits it still sees
+ * the rejection.
+ */
+function handled<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
+}
+
 interface DrainWaiter {
   resolve(): void;
   reject(error: Error): void;
@@ -114,9 +124,9 @@ export class ModuleResponse implements RouteResponse {
   }
 
   drained(): Promise<void> {
-    if (this.abortReason !== null) return Promise.reject(this.abortReason);
+    if (this.abortReason !== null) return handled(Promise.reject(this.abortReason));
     if (this.stream === null || !this.stream.writableNeedDrain) return Promise.resolve();
-    return new Promise((resolve, reject) => this.drainWaiters.push({ resolve, reject }));
+    return handled(new Promise((resolve, reject) => this.drainWaiters.push({ resolve, reject })));
   }
 
   end(chunk?: string | Uint8Array): void {

@@ -37,17 +37,20 @@ export class ModuleSockets implements WsEndpoint<ModuleSocketData> {
     const head = requestHead(this.route, request);
     const offered = offeredProtocols(request);
     // Runs in the front's guard: a throw refuses this upgrade with 500.
-    const decision = this.handlers.accept?.(head, offered) ?? null;
+    const decision: unknown = this.handlers.accept?.(head, offered) ?? null;
     if (typeof decision === 'number' && Number.isInteger(decision) && decision >= 400 && decision <= 499) {
       answer.refuse(new Refusal(decision, STATUS_CODES[decision] ?? 'Refused', `the module refused the upgrade with ${decision}`));
       return;
     }
+    // An async accept() is a fault too, and its promise must not end the process if it rejects.
+    if (decision instanceof Promise) decision.catch(() => undefined);
     if (decision !== null && (typeof decision !== 'string' || !offered.includes(decision))) {
-      throw new Error(`the module's accept answered ${JSON.stringify(decision)}: neither a subprotocol the client offered, null, nor a status from 400 to 499`);
+      throw new Error(`the module's accept answered ${String(decision)}: neither a subprotocol the client offered, null, nor a status from 400 to 499`);
     }
+    const protocol = typeof decision === 'string' ? decision : '';
     const fields = { id: request.id, route: this.route.prefix, path: request.path, client: request.clientAddress };
-    const socket = new ModuleSocket(head, decision ?? '', this.target.maxMessage, fields);
-    answer.accept({ id: request.id, socket }, decision ?? '');
+    const socket = new ModuleSocket(head, protocol, this.target.maxMessage, fields);
+    answer.accept({ id: request.id, socket }, protocol);
   }
 
   open(ws: WebSocket<ModuleSocketData>): void {

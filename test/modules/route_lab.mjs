@@ -78,7 +78,12 @@ export default {
       const chunk = Buffer.alloc(CHUNK, 0x62);
       for (let i = 0; i < 4096 && !response.aborted; i++) response.write(chunk);
     } else if (what === 'wait') {
+      // More than a client that reads nothing can take, and a drained() nobody awaits: when
+      // the client leaves, that promise rejects, and must not end the process.
       response.onAborted(() => aborts++);
+      const eight = Buffer.alloc(8 * 1024 * 1024);
+      for (let i = 0; i < 4; i++) response.write(eight);
+      void response.drained();
     } else if (what === 'aborts') {
       json(response, 200, { aborts });
     } else if (what === 'throw') {
@@ -100,6 +105,7 @@ export default {
   websocket: {
     accept(request, offered) {
       if (request.rest === '/refused') return 403;
+      if (request.rest === '/accept-throws') throw new Error('lab: accept threw');
       return offered.includes('lab') ? 'lab' : null;
     },
     open(socket) {
