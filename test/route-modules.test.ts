@@ -12,7 +12,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
-import { connect as connectTcp } from 'node:net';
+import { connect as connectTcp, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { closeClient, connect, type TestClient } from './helpers/client.js';
@@ -62,6 +62,13 @@ function curl(args: readonly string[], timeoutMs?: number): Promise<Run> {
 async function echoes(client: TestClient, text: string): Promise<void> {
   client.ws.send(text);
   assert.equal((await client.next()).data.toString(), text);
+}
+
+/** A GET over a raw socket, whose reading the test controls (node's clients read on their own). */
+function rawGet(port: number, path: string): Socket {
+  const socket = connectTcp(port, '127.0.0.1');
+  socket.write(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`);
+  return socket;
 }
 
 async function sleep(ms: number): Promise<void> {
@@ -182,8 +189,7 @@ describe('route modules', { skip: skipUnlessInstalled(CURL !== undefined, 'curl'
   test('a client that stops reading an endless download: the module waits on drained(), server memory stays bounded', { timeout: 30_000 }, async () => {
     const pid = server.process.pid as number;
     const baseline = rssBytes(pid);
-    const socket = connectTcp(server.port, '127.0.0.1');
-    socket.write('GET /slow/endless HTTP/1.1\r\nHost: x\r\n\r\n');
+    const socket = rawGet(server.port, '/slow/endless');
     let received = 0;
     socket.on('data', (chunk: Buffer) => {
       received += chunk.length;
@@ -206,8 +212,7 @@ describe('route modules', { skip: skipUnlessInstalled(CURL !== undefined, 'curl'
   test('a module that writes on past write() = false is cut off, as an internal error, its memory bounded', { timeout: 30_000 }, async () => {
     const pid = server.process.pid as number;
     const baseline = rssBytes(pid);
-    const socket = connectTcp(server.port, '127.0.0.1');
-    socket.write('GET /slow/flood HTTP/1.1\r\nHost: x\r\n\r\n');
+    const socket = rawGet(server.port, '/slow/flood');
     let received = 0;
     socket.on('data', (chunk: Buffer) => (received += chunk.length));
     await Promise.race([once(socket, 'close'), sleep(10_000)]);
@@ -220,9 +225,8 @@ describe('route modules', { skip: skipUnlessInstalled(CURL !== undefined, 'curl'
 
   test("a client that leaves runs the module's onAborted, and a drained() left unawaited rejects harmlessly", async () => {
     const before = ((await (await fetch(`${http}/lab/aborts`)).json()) as { aborts: number }).aborts;
-    const socket = connectTcp(server.port, '127.0.0.1');
+    const socket = rawGet(server.port, '/lab/wait');
     socket.pause();
-    socket.write('GET /lab/wait HTTP/1.1\r\nHost: x\r\n\r\n');
     await sleep(200);
     socket.destroy();
     for (let i = 0; i < 50; i++) {

@@ -54,7 +54,7 @@ export interface RouteRequest extends RouteRequestHead {
 }
 
 export interface RouteResponse {
-  /** 200 to 599, 200 unless set; set it before the first write() or end(). */
+  /** 200 to 599, 200 unless set; set it before the first write() or end() (after, it throws). */
   status: number;
   /**
    * Sets a header, replacing one of the same name (in any case); an array sends it once per
@@ -79,7 +79,11 @@ export interface RouteResponse {
    * with no write() and no Content-Length set, gets its Content-Length. Once `aborted`, does nothing.
    */
   end(chunk?: string | Uint8Array): void;
-  /** True once the client left, or websocksy answered in the module's place (timeout, 413, fault). */
+  /**
+   * True once the client left, or websocksy answered in the module's place (timeout, 413,
+   * fault). From then on the response's methods do nothing (write() returns false), and
+   * drained() and the request body reject.
+   */
   readonly aborted: boolean;
   /** Runs `handler` once, when the response becomes aborted; at once if it is already. */
   onAborted(handler: () => void): void;

@@ -79,6 +79,7 @@ export class ModuleResponse implements RouteResponse {
   }
 
   set status(code: number) {
+    if (this.aborted) return;
     this.checkHeadOpen('status');
     if (!Number.isInteger(code) || code < 200 || code > 599) throw new RangeError(`status ${String(code)} is not a whole number from 200 to 599`);
     this.code = code;
@@ -93,11 +94,12 @@ export class ModuleResponse implements RouteResponse {
   }
 
   setHeader(name: string, value: string | readonly string[]): void {
+    if (this.aborted) return;
     this.checkHeadOpen('setHeader');
     if (typeof name !== 'string' || !isFieldName(name)) throw new TypeError(`"${String(name)}" is not a header name`);
     const lower = name.toLowerCase();
     if (WEBSOCKSY_HEADERS.has(lower)) throw new Error(`${name} is set by websocksy`);
-    const values: readonly unknown[] = typeof value === 'string' ? [value] : [...value];
+    const values: readonly unknown[] = Array.isArray(value) ? value : [value];
     for (const one of values) if (typeof one !== 'string' || !isFieldValue(one)) throw new TypeError(`a value of ${name} is no string, or holds a control character`);
     const texts = values as readonly string[];
     if (lower !== 'content-length') {
@@ -172,10 +174,10 @@ export class ModuleResponse implements RouteResponse {
   }
 
   private count(length: number): void {
-    this.written += length;
-    if (this.declaredLength !== null && this.written > this.declaredLength) {
+    if (this.declaredLength !== null && this.written + length > this.declaredLength) {
       throw new RangeError(`the body is longer than its Content-Length (${this.declaredLength} bytes)`);
     }
+    this.written += length;
   }
 
   /** The stream the body goes out through, started with the head on first use; null for an answer without a body. */
