@@ -63,7 +63,7 @@ export interface RouteResponse {
    * `Transfer-Encoding`, `Keep-Alive`, `Upgrade` and `Date` are websocksy's and throw.
    */
   setHeader(name: string, value: string | readonly string[]): void;
-  /** True once the status and headers have gone out, with the first write() or end(). */
+  /** True once the status and headers have gone out: with the first write() or end() (for HEAD, 204 and 304, with end()). */
   readonly headersSent: boolean;
   /**
    * Sends a piece of the body (chunked, unless Content-Length was set); bytes are kept, not
