@@ -10,6 +10,7 @@ import type { BackendHost } from './core/api.js';
 import { PEER_LINGER_MS } from './core/bridge.js';
 import { PluginError } from './core/plugin-error.js';
 import { WsCloseCode } from './core/api.js';
+import { parseStatusCommand, runStatus, STATUS_USAGE } from './cli/status.js';
 import { parseCommandLine, usage } from './config/command-line.js';
 import { peerBufferOf } from './config/core-options.js';
 import { parseForwardCommand, FORWARD_USAGE } from './config/forward-command.js';
@@ -21,6 +22,8 @@ import { Front } from './front/app.js';
 import { BridgeEndpoint } from './front/bridge-endpoint.js';
 import { detectEngine } from './front/engine.js';
 import { HttpRoutes } from './http/routes.js';
+import { ResumeEndpoint } from './session/resume-endpoint.js';
+import { SessionStore } from './session/session-store.js';
 import { errorMessage } from './lib/errors.js';
 import { log, setVerbose } from './lib/log.js';
 import { TunnelClient } from './tunnel/client.js';
@@ -96,31 +99,46 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
   const tunnels = new Tunnels(setup.tunnels);
   const routeOptions = { isTrustedProxy: (address: string) => core.trustedProxies.has(address) };
   const routes = new HttpRoutes(setup.routes, tunnels, routeOptions, configuration.routeModules);
+  const bridgeLimits = { maxMessage: core.maxMessage, frameLimit: core.frameLimit, clientBuffer: core.clientBuffer, peerBuffer: peerBufferOf(core) };
+  const sessions = new SessionStore({
+    path: core.sessionPath,
+    maxSessions: core.sessionLimit,
+    limits: { ...bridgeLimits, sessionBuffer: core.sessionBuffer, graceMs: core.sessionGrace * 1000 },
+  });
   const bridge = new BridgeEndpoint(
     { backend: setup.backend, framing: (name) => framings.get(name), connectTimeoutMs: core.connectTimeout * 1000, backendTimeoutMs: core.backendTimeout * 1000 },
-    { maxMessage: core.maxMessage, frameLimit: core.frameLimit, clientBuffer: core.clientBuffer, peerBuffer: peerBufferOf(core) },
+    bridgeLimits,
+    sessions,
   );
+  const resume = new ResumeEndpoint(bridge.clients, bridge.limits, sessions);
   const frontOptions = { maxPendingUpgrades: core.maxHandshakes };
-  const status = setup.tunnels.statusPath === null ? null : { path: setup.tunnels.statusPath, render: () => tunnels.status() };
+  const render = (): object => {
+    const connections = bridge.status();
+    return { ...tunnels.status(), connectionsTotal: connections.total, connections: connections.list, sessions: sessions.status() };
+  };
+  const status = setup.tunnels.statusPath === null ? null : { path: setup.tunnels.statusPath, render };
   const tunnelServer = tunnels.server;
-  const main = new Front({ bridge, tunnel: tunnelServer === null ? null : { path: tunnelServer.config.path, endpoint: tunnelServer }, routes, status }, frontOptions);
+  const main = new Front(
+    { bridge, sessions: { store: sessions, endpoint: resume }, tunnel: tunnelServer === null ? null : { path: tunnelServer.config.path, endpoint: tunnelServer }, routes, status },
+    frontOptions,
+  );
   const fronts: Front[] = [main];
   const extraRoutes: HttpRoutes[] = [];
   let port: number;
   try {
     await routes.start();
     port = await main.listen(core.listen, core.port);
-    bridge.bridges.keepAlive(core.ping);
+    bridge.clients.keepAlive(core.ping);
     for (const extra of configuration.extraListeners) {
       const extraRoutesOf = new HttpRoutes(extra.routes, tunnels, routeOptions);
       extraRoutes.push(extraRoutesOf);
-      const front = new Front({ bridge: null, tunnel: null, routes: extraRoutesOf, status: null }, frontOptions);
+      const front = new Front({ bridge: null, sessions: null, tunnel: null, routes: extraRoutesOf, status: null }, frontOptions);
       fronts.push(front);
       log.info('listening for routes', { address: extra.listen, port: await front.listen(extra.listen, extra.port) });
     }
     const control = configuration.control;
     if (control !== null) {
-      const front = new Front({ bridge: null, tunnel: null, routes: null, status: { path: null, render: () => tunnels.status() } }, frontOptions);
+      const front = new Front({ bridge: null, sessions: null, tunnel: null, routes: null, status: { path: null, render } }, frontOptions);
       fronts.push(front);
       log.info('listening for status', { address: control.listen, port: await front.listen(control.listen, control.port) });
     }
@@ -136,9 +154,10 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
   let stopped: Promise<void> | null = null;
   const stop = (why: string): Promise<void> => {
     stopped ??= (async () => {
-      log.info('shutting down', { signal: why, clients: bridge.bridges.size });
+      log.info('shutting down', { signal: why, clients: bridge.clients.size, sessions: sessions.size });
       for (const front of fronts) front.close();
-      bridge.bridges.closeAll(WsCloseCode.shutdown, 'Shutting down');
+      sessions.shutdown(WsCloseCode.shutdown, 'Shutting down');
+      bridge.clients.closeAll(WsCloseCode.shutdown, 'Shutting down');
       tunnels.shutdown();
       await Promise.all([routes, ...extraRoutes].map((one) => one.close()));
       try {
@@ -181,11 +200,33 @@ async function runForward(argv: readonly string[]): Promise<void> {
   process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
+async function runStatusCommand(argv: readonly string[]): Promise<void> {
+  let command;
+  try {
+    command = parseStatusCommand(argv);
+  } catch (error) {
+    throw new ExitError(errorMessage(error), 2);
+  }
+  if (command.help) {
+    process.stdout.write(STATUS_USAGE + '\n');
+    return;
+  }
+  try {
+    await runStatus(command);
+  } catch (error) {
+    throw new ExitError(errorMessage(error), 1);
+  }
+}
+
 /** The `websocksy` command: errors go to stderr with the exit code they call for. */
 export async function main(argv: readonly string[]): Promise<void> {
   try {
     if (argv[0] === 'forward') {
       await runForward(argv.slice(1));
+      return;
+    }
+    if (argv[0] === 'status') {
+      await runStatusCommand(argv.slice(1));
       return;
     }
     const server = await startServer(argv);

@@ -6,12 +6,13 @@
 import type { BackendFactory, FramingDefinition, PeerInfo, PeerQuery } from '../core/api.js';
 import { errorMessage } from '../lib/errors.js';
 import { parsePeerAddress, parsePort, type ParsedPeerAddress } from '../core/peer-address.js';
+import { parseBoolean } from '../lib/grammar.js';
 import { offeredIndex } from './protocol.js';
 
 /** websocksy's default peer port (builtins.c), used when neither `host` nor `port` gives one. */
 const DEFAULT_PORT = '5900';
 const DEFAULT_FRAMING = 'auto';
-const KEYS = 'host, port, protocol, framing, framing-config';
+const KEYS = 'host, port, protocol, framing, framing-config, resumable';
 
 export const createDefaultPeer: BackendFactory = (host) => {
   let peerHost = 'tcp://localhost';
@@ -20,6 +21,7 @@ export const createDefaultPeer: BackendFactory = (host) => {
   let protocol: string | undefined;
   let framing: FramingDefinition | undefined;
   let framingConfig: string | undefined;
+  let resumable = false;
 
   const isUnix = (): boolean => !('port' in parsedHost.address);
 
@@ -49,6 +51,9 @@ export const createDefaultPeer: BackendFactory = (host) => {
       case 'framing-config':
         framingConfig = value;
         return;
+      case 'resumable':
+        resumable = parseBoolean(value);
+        return;
       default:
         throw new Error(`unknown key "${key}" (known keys: ${KEYS})`);
     }
@@ -62,6 +67,7 @@ export const createDefaultPeer: BackendFactory = (host) => {
       ...(needsPort ? { port: port ?? DEFAULT_PORT } : {}),
       ...(framing === undefined ? {} : { framing: framing.name }),
       ...(framingConfig === undefined ? {} : { framingConfig }),
+      ...(resumable ? { resumable } : {}),
     };
   }
 

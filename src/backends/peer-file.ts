@@ -29,6 +29,7 @@ function peerInfo(line: PeerLine, protocol: number | undefined): PeerInfo {
     ...(line.framing === undefined ? {} : { framing: line.framing }),
     ...(line.framingConfig === undefined ? {} : { framingConfig: line.framingConfig }),
     ...(protocol === undefined ? {} : { protocol }),
+    ...(line.resumable ? { resumable: true } : {}),
   };
 }
 

@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { formatSize, parseBoolean, parseCount, parsePort, parseSeconds, parseSize } from '../lib/grammar.js';
 import { AddressList } from '../lib/address-list.js';
+import { normalisePath } from '../front/path.js';
 import { pathFrom, type SettingOrigin } from './settings.js';
 
 /** The installation's plugin folder (not the working directory's, as in the C websocksy). */
@@ -37,6 +38,14 @@ export interface CoreConfig {
   maxHandshakes: number;
   /** Proxies in front whose X-Forwarded-Proto and -Host routes believe. */
   trustedProxies: AddressList;
+  /** Where resumable sessions are resumed and driven over HTTP (docs/sessions.md). */
+  sessionPath: string;
+  /** Seconds a detached session waits for its client. */
+  sessionGrace: number;
+  /** Peer output kept unacknowledged per session before the peer is paused. */
+  sessionBuffer: number;
+  /** Sessions at once. */
+  sessionLimit: number;
   /** Folder of drop-in plugins, absolute. */
   plugins: string;
   verbose: boolean;
@@ -54,6 +63,10 @@ export const defaultCoreConfig: Readonly<CoreConfig> = {
   backendTimeout: 5,
   maxHandshakes: 1024,
   trustedProxies: new AddressList([]),
+  sessionPath: '/.websocksy/session',
+  sessionGrace: 120,
+  sessionBuffer: 4 * MIB,
+  sessionLimit: 1024,
   plugins: DEFAULT_PLUGIN_FOLDER,
   verbose: false,
 };
@@ -84,6 +97,15 @@ export interface CoreOption {
   readonly argument: string;
   readonly help: string;
   apply(config: CoreConfig, value: string, origin: SettingOrigin): void;
+}
+
+/** A plain absolute path: the session path is matched against normalised request paths. */
+function sessionPath(value: string): string {
+  const text = value.trim();
+  const normalised = normalisePath(text);
+  if ('problem' in normalised) throw new Error(`"${value}": ${normalised.problem}`);
+  if (normalised.path !== text || text === '/' || text.endsWith('/')) throw new Error(`"${value}" is not a plain path such as /.websocksy/session (no ., .. or empty segments, no trailing /)`);
+  return text;
 }
 
 function listenAddress(value: string): string {
@@ -140,6 +162,22 @@ export const coreOptions: readonly CoreOption[] = [
   {
     key: 'trusted-proxies', argument: 'CIDRS', help: 'comma-separated addresses or CIDRs of proxies whose X-Forwarded-Proto/-Host routes keep (default none)',
     apply: (c, v) => { c.trustedProxies = AddressList.parse(v); },
+  },
+  {
+    key: 'session-path', argument: 'PATH', help: 'where resumable sessions are resumed and driven over HTTP (default /.websocksy/session)',
+    apply: (c, v) => { c.sessionPath = sessionPath(v); },
+  },
+  {
+    key: 'session-grace', argument: 'SECONDS', help: 'time a resumable session waits for its client to come back (default 120)',
+    apply: (c, v) => { c.sessionGrace = parseSeconds(v, 1, 7 * 86400); },
+  },
+  {
+    key: 'session-buffer', argument: 'BYTES', help: 'peer output a session keeps unacknowledged before the peer is paused (default 4m, at most 1g)',
+    apply: (c, v) => { c.sessionBuffer = parseSize(v, 64 * KIB, GIB); },
+  },
+  {
+    key: 'session-limit', argument: 'COUNT', help: 'resumable sessions at once; more get 503 (default 1024)',
+    apply: (c, v) => { c.sessionLimit = parseCount(v, 1, 1_000_000); },
   },
   {
     // Read before any other setting, wherever it stands: see pluginFolderOf (plugin-folder.ts).

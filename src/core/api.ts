@@ -99,6 +99,11 @@ export interface PeerInfo {
   readonly framingConfig?: string;
   /** Index into `PeerQuery.protocols` of the subprotocol to answer with; absent = none. */
   readonly protocol?: number;
+  /**
+   * The peer may outlive its client's connection: a client that offers the subprotocol
+   * `websocksy.session.v1` gets a resumable session (docs/sessions.md). Absent = false.
+   */
+  readonly resumable?: boolean;
 }
 
 /** Where a `configure` value came from. */

@@ -23,6 +23,8 @@ export interface OpenedPeer {
   readonly framingConfig: string | null;
   /** The subprotocol to answer with, '' for none. */
   readonly protocol: string;
+  /** The backend let this peer outlive its client (a resumable session, if the client asks). */
+  readonly resumable: boolean;
 }
 
 function resolveAddress(info: PeerInfo, query: PeerQuery): PeerAddress {
@@ -92,5 +94,5 @@ export async function openPeer(options: BridgeOpenerOptions, query: PeerQuery, c
     peer.destroy();
     return null;
   }
-  return { peer, framing, framingConfig: info.framingConfig ?? null, protocol };
+  return { peer, framing, framingConfig: info.framingConfig ?? null, protocol, resumable: info.resumable === true };
 }

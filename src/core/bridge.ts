@@ -16,6 +16,7 @@
  */
 import { WsCloseCode, WsOperation, type FramingDefinition } from './api.js';
 import { FramingFailure, PeerFramer, type FrameSink } from './framer.js';
+import type { BridgedClient, ClientSocket } from './endpoint.js';
 import type { PeerConnection, PeerEvents } from './peer.js';
 import { aboveHighWater, drainedBelowLowWater, notReading, overflowed, SendOverflowError, sendMessage, type CloseDecision } from './send-policy.js';
 import { errorCode, errorMessage } from '../lib/errors.js';
@@ -30,16 +31,6 @@ export interface BridgeLimits {
   readonly peerBuffer: number;
 }
 
-/** The part of a uWS WebSocket a bridge uses (uWS's WebSocket satisfies it as is). */
-export interface ClientSocket {
-  send(message: Uint8Array, isBinary: boolean): number;
-  getBufferedAmount(): number;
-  cork(callback: () => void): unknown;
-  end(code: number, reason: string): void;
-  close(): void;
-  ping(message: string): number;
-}
-
 export interface BridgeDescription {
   readonly id: number;
   readonly clientAddress: string;
@@ -49,6 +40,17 @@ export interface BridgeDescription {
   readonly protocol: string;
   readonly framing: FramingDefinition;
   readonly framingConfig: string | null;
+}
+
+export interface BridgeStatus {
+  readonly id: number;
+  readonly client: string;
+  readonly endpoint: string;
+  readonly peer: string;
+  readonly since: string;
+  readonly bytesToClient: number;
+  readonly bytesToPeer: number;
+  readonly peerPaused: boolean;
 }
 
 /** How long a closing peer may take to accept what is still queued for it. */
@@ -66,7 +68,7 @@ function pushCorked(): void {
   corkedBridge?.pushChunk();
 }
 
-export class Bridge implements PeerEvents, FrameSink, Guarded {
+export class Bridge implements BridgedClient, PeerEvents, FrameSink, Guarded {
   bytesToClient = 0;
   bytesToPeer = 0;
   /** True once the client has been heard from since the last keep-alive sweep. */
@@ -95,7 +97,6 @@ export class Bridge implements PeerEvents, FrameSink, Guarded {
     readonly description: BridgeDescription,
     readonly peer: PeerConnection,
     private readonly limits: BridgeLimits,
-    private readonly onFinished: (bridge: Bridge) => void,
   ) {
     this.framer = new PeerFramer(description.framing, description.framingConfig, limits.frameLimit, this);
   }
@@ -168,6 +169,29 @@ export class Bridge implements PeerEvents, FrameSink, Guarded {
     this.close(decision.code, decision.reason);
   }
 
+  onClientPong(): void {
+    this.heard = true;
+  }
+
+  ownerOf(socketClosed: boolean): Guarded {
+    return socketClosed ? { logFields: this.logFields, abortAfterFault: () => this.abandon() } : this;
+  }
+
+  /** For the status JSON. */
+  status(): BridgeStatus {
+    const d = this.description;
+    return {
+      id: d.id,
+      client: d.clientAddress,
+      endpoint: d.endpoint,
+      peer: this.peer.address.text,
+      since: new Date(this.openedAt).toISOString(),
+      bytesToClient: this.bytesToClient,
+      bytesToPeer: this.bytesToPeer,
+      peerPaused: this.peerPaused,
+    };
+  }
+
   /** Keep-alive probe; the payload is websocksy's. */
   ping(): void {
     this.ws?.ping('PING');
@@ -230,7 +254,6 @@ export class Bridge implements PeerEvents, FrameSink, Guarded {
       by: this.closedBy,
       seconds: ((Date.now() - this.openedAt) / 1000).toFixed(1),
     });
-    this.onFinished(this);
   }
 
   /** The guard caught a throw in code working for this bridge: close it alone. */

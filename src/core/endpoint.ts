@@ -5,6 +5,7 @@
  * reaches the endpoint through the front's guard, so an endpoint's throw closes that one socket.
  */
 import type { WebSocket } from 'uWebSockets.js';
+import type { KeptAlive } from './client-set.js';
 import type { Refusal } from './refusal.js';
 import type { Guarded } from '../lib/guard.js';
 import type { ClientRequest } from './request.js';
@@ -23,6 +24,31 @@ export interface UpgradeAnswer<D extends SocketData> {
   /** Answers 101 with `protocol` ('' for none); false when too late (the caller cleans up). */
   accept(data: D, protocol: string): boolean;
   refuse(refusal: Refusal): void;
+}
+
+/** The part of a uWS WebSocket a bridge or a session uses (uWS's WebSocket satisfies it as is). */
+export interface ClientSocket {
+  send(message: Uint8Array, isBinary: boolean): number;
+  getBufferedAmount(): number;
+  cork(callback: () => void): unknown;
+  end(code: number, reason: string): void;
+  close(): void;
+  ping(message: string): number;
+}
+
+/**
+ * What the bridge endpoint drives for one upgraded socket: a plain bridge, or the socket of a
+ * resumable session. Each is also the guard's owner for its socket's callbacks.
+ */
+export interface BridgedClient extends KeptAlive {
+  open(ws: ClientSocket): void;
+  /** `message` is uWS's buffer, valid only during the call. */
+  onClientMessage(message: ArrayBuffer, isBinary: boolean): void;
+  onClientDrain(): void;
+  onClientPong(): void;
+  onClientClosed(code: number, message: ArrayBuffer): void;
+  /** The guard's owner; `socketClosed` after a throw in the close handler, when the socket is gone. */
+  ownerOf(socketClosed: boolean): Guarded;
 }
 
 export interface SocketLimits {

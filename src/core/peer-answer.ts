@@ -34,12 +34,15 @@ export function checkedAnswer(answer: unknown, backend: string): PeerInfo | null
   if (protocol !== undefined && !(typeof protocol === 'number' && Number.isInteger(protocol) && protocol >= 0)) {
     throw badAnswer(backend, `with protocol ${String(protocol)}, not an index into the offered subprotocols`);
   }
+  const resumable = fields['resumable'];
+  if (resumable !== undefined && typeof resumable !== 'boolean') throw badAnswer(backend, `with resumable ${String(resumable)}, not a boolean`);
   return {
     host,
     ...(port === undefined ? {} : { port }),
     ...(framing === undefined ? {} : { framing }),
     ...(framingConfig === undefined ? {} : { framingConfig }),
     ...(protocol === undefined ? {} : { protocol }),
+    ...(resumable === undefined ? {} : { resumable }),
   };
 }
 

@@ -16,21 +16,33 @@ import uws from 'uWebSockets.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t } from 'uWebSockets.js';
 import type { SocketData, WsEndpoint } from '../core/endpoint.js';
 import { Refusal } from '../core/refusal.js';
-import { offeredProtocols, type ClientRequest } from '../core/request.js';
+import { headerValue, offeredProtocols, type ClientRequest } from '../core/request.js';
 import { ClientResponse } from '../http/client-response.js';
 import type { HttpRoutes } from '../http/routes.js';
+import { underPrefix } from '../http/route-table.js';
 import { reportFault, runGuarded, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
+import { serveSessionHttp } from '../session/session-http.js';
+import type { SessionStore } from '../session/session-store.js';
 import { TUNNEL_SUBPROTOCOL } from '../tunnel/protocol.js';
+import type { BridgeEndpoint } from './bridge-endpoint.js';
 import { checkHandshake, looksLikeUpgrade } from './handshake.js';
 import { listenApp } from './listen.js';
 import { PendingUpgrade, PendingUpgrades } from './pending-upgrade.js';
 import { isRefused, readRequest, type RefusedRequest } from './request-reader.js';
 import { endpointBehaviour } from './ws-behaviour.js';
 
+/** The resumable sessions of the bridge: their path's WebSocket endpoint and HTTP requests. */
+export interface FrontSessions {
+  readonly store: SessionStore;
+  readonly endpoint: WsEndpoint<SocketData>;
+}
+
 export interface FrontParts {
   /** The bridge: takes every upgrade nothing else claims. Null on route-only listeners. */
-  readonly bridge: WsEndpoint<SocketData> | null;
+  readonly bridge: BridgeEndpoint | null;
+  /** Present with the bridge. */
+  readonly sessions: FrontSessions | null;
   readonly tunnel: { readonly path: string; readonly endpoint: WsEndpoint<SocketData> } | null;
   readonly routes: HttpRoutes | null;
   /** The status JSON at `path` (null: at every path, for a listener of its own). */
@@ -74,6 +86,7 @@ export class Front {
       this.app.ws<D>(pattern, endpointBehaviour(endpoint, (res, req, context) => this.upgrade(res, req, context, endpoint)));
     };
     if (parts.tunnel !== null) register(parts.tunnel.path, parts.tunnel.endpoint);
+    if (parts.sessions !== null) register(parts.sessions.store.settings.path, parts.sessions.endpoint);
     for (const { prefix, endpoint } of parts.routes?.socketEndpoints() ?? []) {
       register(prefix, endpoint);
       register(`${prefix}/*`, endpoint);
@@ -98,8 +111,9 @@ export class Front {
 
   /** The endpoint an upgrade on `request` belongs to, or a refusal. */
   private upgradeTarget(request: ClientRequest): WsEndpoint<SocketData> | Refusal {
-    const { tunnel, routes, bridge } = this.parts;
+    const { tunnel, routes, bridge, sessions } = this.parts;
     if (tunnel !== null && request.path === tunnel.path) return tunnel.endpoint;
+    if (sessions !== null && request.path === sessions.store.settings.path) return sessions.endpoint;
     // A tunnel client that got the path wrong must learn so before it sends its credentials.
     if (offeredProtocols(request).includes(TUNNEL_SUBPROTOCOL)) {
       return new Refusal(404, 'No tunnel endpoint at this path', `tunnel subprotocol offered on ${request.path}, which is not the tunnel path`);
@@ -161,7 +175,7 @@ export class Front {
   }
 
   private dispatch(res: HttpResponse, request: ClientRequest): void {
-    const { status, routes, bridge } = this.parts;
+    const { status, routes, bridge, sessions } = this.parts;
     if (looksLikeUpgrade(request)) {
       // uWS sends WebSocket routes only handshakes with a 24-character key; the rest land here.
       const refusal = checkHandshake(request) ?? new Refusal(404, 'No WebSocket endpoint here', `no WebSocket endpoint for ${request.path}`);
@@ -173,9 +187,17 @@ export class Front {
       this.serveStatus(res, request, status.render());
       return;
     }
+    if (sessions !== null && underPrefix(sessions.store.settings.path, request.path)) {
+      serveSessionHttp(res, request, sessions.store);
+      return;
+    }
     const route = routes?.match(request.path) ?? null;
     if (route !== null && routes !== null) {
       routes.serve(res, request, route);
+      return;
+    }
+    if (bridge !== null && request.method === 'POST' && headerValue(request, 'websocksy-session') === 'open') {
+      bridge.openOverHttp(res, request);
       return;
     }
     const answer = ClientResponse.answering(res, request);

@@ -1,43 +1,55 @@
 /*
  * The bridge as a WebSocket endpoint: an upgrade becomes a backend query and a peer connect
  * (core/bridge-opener.ts), answered 101 only once the peer is there; the socket's callbacks
- * then drive the Bridge. The request is turned into the backend's PeerQuery here, so that the
- * core sees a query and a connection, never an HTTP request.
+ * then drive a Bridge, or, when the backend made the peer resumable and the client offered
+ * `websocksy.session.v1`, a session (src/session/). The request is turned into the backend's
+ * PeerQuery here, so that the core sees a query and a connection, never an HTTP request.
  */
-import type { WebSocket } from 'uWebSockets.js';
+import type { HttpResponse } from 'uWebSockets.js';
 import type { PeerQuery } from '../core/api.js';
-import { Bridge, type BridgeLimits } from '../core/bridge.js';
-import { openPeer, type BridgeOpenerOptions } from '../core/bridge-opener.js';
-import { BridgeSet } from '../core/bridges.js';
-import type { SocketData, SocketLimits, UpgradeAnswer, WsEndpoint } from '../core/endpoint.js';
+import { Bridge, type BridgeLimits, type BridgeStatus } from '../core/bridge.js';
+import { openPeer, type BridgeOpenerOptions, type OpenedPeer } from '../core/bridge-opener.js';
+import { ClientEndpoint, type ClientData } from '../core/client-endpoint.js';
+import { ClientSet } from '../core/client-set.js';
+import type { SocketLimits, UpgradeAnswer } from '../core/endpoint.js';
 import { Refusal } from '../core/refusal.js';
 import { headerValue, offeredProtocols, type ClientRequest } from '../core/request.js';
 import { maxBackpressureFor } from '../core/send-policy.js';
+import { ClientResponse } from '../http/client-response.js';
 import { errorMessage } from '../lib/errors.js';
-import type { Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
+import { SESSION_SUBPROTOCOL } from '../session/records.js';
+import { SessionSocket } from '../session/session-socket.js';
+import type { SessionStore } from '../session/session-store.js';
+import type { SessionDescription } from '../session/session.js';
 
-export interface BridgeData extends SocketData {
-  readonly bridge: Bridge;
-}
+/** The status JSON lists this many connections at most (it is built on every request for it). */
+const STATUS_LIST_LIMIT = 1000;
 
 /** Largest peer read (peer-stream.ts READ_BUFFER); datagrams are at most 64 KiB too. */
 const LARGEST_READ = 64 * 1024;
 
-export class BridgeEndpoint implements WsEndpoint<BridgeData> {
+/** A backend query for `request`; the session subprotocol is websocksy's, so backends never see it. */
+export function peerQueryOf(request: ClientRequest, offered: readonly string[]): PeerQuery {
+  return {
+    endpoint: request.path + request.search,
+    protocols: offered.filter((name) => name !== SESSION_SUBPROTOCOL),
+    headers: request.headers,
+    clientAddress: request.clientAddress,
+    connectionId: request.id,
+  };
+}
+
+export class BridgeEndpoint extends ClientEndpoint {
   readonly name = 'bridge';
   readonly limits: SocketLimits;
-  readonly bridges = new BridgeSet();
-  /**
-   * Made once, not in prepare(): a closure made there would share prepare's scope, and through
-   * it keep the request, its headers and the pending upgrade alive as long as the bridge.
-   */
-  private readonly bridgeFinished = (bridge: Bridge): void => this.bridges.delete(bridge);
 
   constructor(
     private readonly opener: BridgeOpenerOptions,
     private readonly bridgeLimits: BridgeLimits,
+    private readonly sessions: SessionStore,
   ) {
+    super(new ClientSet());
     this.limits = {
       // uWS drops a connection over its own limit without a close frame; websocksy checks
       // max-message itself to answer 1009, and keeps uWS's hard limit above it.
@@ -47,40 +59,35 @@ export class BridgeEndpoint implements WsEndpoint<BridgeData> {
     };
   }
 
-  upgrade(request: ClientRequest, answer: UpgradeAnswer<BridgeData>): void {
+  /** The bridged connections for the status JSON: the first STATUS_LIST_LIMIT, and how many there are. */
+  status(): { readonly total: number; readonly list: BridgeStatus[] } {
+    const list: BridgeStatus[] = [];
+    let total = 0;
+    for (const client of this.clients.values()) {
+      if (!(client instanceof Bridge)) continue;
+      total++;
+      if (list.length < STATUS_LIST_LIMIT) list.push(client.status());
+    }
+    return { total, list };
+  }
+
+  upgrade(request: ClientRequest, answer: UpgradeAnswer<ClientData>): void {
     void this.prepare(request, answer);
   }
 
-  private async prepare(request: ClientRequest, answer: UpgradeAnswer<BridgeData>): Promise<void> {
+  private async prepare(request: ClientRequest, answer: UpgradeAnswer<ClientData>): Promise<void> {
     let cancelled = false;
     answer.onCancel(() => {
       cancelled = true;
     });
-    const query: PeerQuery = {
-      endpoint: request.path + request.search,
-      protocols: offeredProtocols(request),
-      headers: request.headers,
-      clientAddress: request.clientAddress,
-      connectionId: request.id,
-    };
+    const offered = offeredProtocols(request);
+    const query = peerQueryOf(request, offered);
+    const wantsSession = offered.includes(SESSION_SUBPROTOCOL);
     try {
       const opened = await openPeer(this.opener, query, () => cancelled || answer.settled);
       if (opened === null) return;
-      const bridge = new Bridge(
-        {
-          id: request.id,
-          clientAddress: request.clientAddress,
-          forwardedFor: headerValue(request, 'x-forwarded-for'),
-          endpoint: query.endpoint,
-          protocol: opened.protocol,
-          framing: opened.framing,
-          framingConfig: opened.framingConfig,
-        },
-        opened.peer,
-        this.bridgeLimits,
-        this.bridgeFinished,
-      );
-      if (!answer.accept({ id: request.id, bridge }, opened.protocol)) opened.peer.destroy();
+      if (wantsSession && opened.resumable) this.acceptSession(request, answer, query, opened);
+      else if (!answer.accept({ id: request.id, client: this.bridgeFor(request, query, opened) }, opened.protocol)) opened.peer.destroy();
     } catch (error) {
       if (error instanceof Refusal) answer.refuse(error);
       else {
@@ -90,30 +97,85 @@ export class BridgeEndpoint implements WsEndpoint<BridgeData> {
     }
   }
 
-  open(ws: WebSocket<BridgeData>): void {
-    const { bridge } = ws.getUserData();
-    this.bridges.add(bridge);
-    bridge.open(ws);
+  /**
+   * `POST <bridged path>` with `Websocksy-Session: open`: a session for a client whose upgrade
+   * failed (docs/sessions.md "Opening a session"). The answer is the WELCOME's JSON; the client
+   * then polls and posts at the session path.
+   */
+  openOverHttp(res: HttpResponse, request: ClientRequest): void {
+    const response = ClientResponse.answering(res, request);
+    if (request.hasBody) {
+      response.refuse(new Refusal(400, 'A session is opened with an empty POST', 'session open with a body'));
+      return;
+    }
+    void this.openSessionOverHttp(response, request);
   }
 
-  message(ws: WebSocket<BridgeData>, message: ArrayBuffer): void {
-    ws.getUserData().bridge.onClientMessage(message);
+  private async openSessionOverHttp(response: ClientResponse, request: ClientRequest): Promise<void> {
+    const offered = (headerValue(request, 'websocksy-protocol') ?? '').split(',').map((name) => name.trim()).filter((name) => name !== '');
+    const query = peerQueryOf(request, offered);
+    try {
+      const full = this.sessions.full();
+      if (full !== null) throw full;
+      const opened = await openPeer(this.opener, query, () => !response.usable);
+      if (opened === null) return;
+      if (!opened.resumable) {
+        opened.peer.destroy();
+        throw new Refusal(409, 'This peer is not resumable: use a WebSocket', `session open over HTTP for ${query.endpoint}, whose peer is not resumable`);
+      }
+      const stillFull = this.sessions.full();
+      if (stillFull !== null) {
+        opened.peer.destroy();
+        throw stillFull;
+      }
+      const opening = this.sessions.create(sessionDescription(request, query, opened), opened.peer);
+      opening.session.openDetached();
+      log.info('session open', { ...opening.session.logFields, client: request.clientAddress, endpoint: query.endpoint, peer: opened.peer.address.text, transport: 'http' });
+      const body = opening.welcome.subarray(1);
+      response.ended = true;
+      response.res.cork(() => response.res.writeStatus('200 OK').writeHeader('Content-Type', 'application/json').writeHeader('Cache-Control', 'no-store').end(body));
+    } catch (error) {
+      const refusal = error instanceof Refusal ? error : new Refusal(500, 'Internal error', `session open failed: ${errorMessage(error)}`);
+      if (!(error instanceof Refusal)) log.error('internal error', { id: request.id, where: 'session open', error: errorMessage(error) });
+      log.info('refused', { id: request.id, client: request.clientAddress, endpoint: query.endpoint, status: refusal.statusLine, why: refusal.detail });
+      response.refuse(refusal);
+    }
   }
 
-  drain(ws: WebSocket<BridgeData>): void {
-    ws.getUserData().bridge.onClientDrain();
+  private bridgeFor(request: ClientRequest, query: PeerQuery, opened: OpenedPeer): Bridge {
+    const description = {
+      id: request.id,
+      clientAddress: request.clientAddress,
+      forwardedFor: headerValue(request, 'x-forwarded-for'),
+      endpoint: query.endpoint,
+      protocol: opened.protocol,
+      framing: opened.framing,
+      framingConfig: opened.framingConfig,
+    };
+    return new Bridge(description, opened.peer, this.bridgeLimits);
   }
 
-  pong(ws: WebSocket<BridgeData>): void {
-    ws.getUserData().bridge.heard = true;
+  private acceptSession(request: ClientRequest, answer: UpgradeAnswer<ClientData>, query: PeerQuery, opened: OpenedPeer): void {
+    const full = this.sessions.full();
+    if (full !== null) {
+      opened.peer.destroy();
+      answer.refuse(full);
+      return;
+    }
+    const opening = this.sessions.create(sessionDescription(request, query, opened), opened.peer);
+    const socket = new SessionSocket(request.id, opening, this.sessions);
+    if (!answer.accept({ id: request.id, client: socket }, SESSION_SUBPROTOCOL)) opening.session.cancel('the client left before the 101');
+    else log.info('session open', { ...opening.session.logFields, client: request.clientAddress, endpoint: query.endpoint, peer: opened.peer.address.text, transport: 'websocket' });
   }
+}
 
-  close(ws: WebSocket<BridgeData>, code: number, reason: ArrayBuffer): void {
-    ws.getUserData().bridge.onClientClosed(code, reason);
-  }
-
-  ownerOf(ws: WebSocket<BridgeData>, socketClosed: boolean): Guarded {
-    const { bridge } = ws.getUserData();
-    return socketClosed ? { logFields: bridge.logFields, abortAfterFault: () => bridge.abandon() } : bridge;
-  }
+export function sessionDescription(request: ClientRequest, query: PeerQuery, opened: OpenedPeer): SessionDescription {
+  return {
+    connectionId: request.id,
+    clientAddress: request.clientAddress,
+    endpoint: query.endpoint,
+    protocol: opened.protocol,
+    framing: opened.framing,
+    framingConfig: opened.framingConfig,
+  };
 }

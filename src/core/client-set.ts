@@ -1,0 +1,71 @@
+/*
+ * The WebSocket clients of one listener (clients, sessions' sockets): counted for the log,
+ * closed together at shutdown, and kept alive by one shared timer rather than a timer per
+ * connection. Every `ping` seconds, a client
+ * heard from since the last sweep is fine; one that was not gets a ping; one that did not
+ * answer the previous ping is dropped.
+ */
+import { processOwner, runGuarded, type Guarded } from '../lib/guard.js';
+
+/** A client the sweep keeps alive (Bridge and a session's WebSocket). */
+export interface KeptAlive extends Guarded {
+  /** Set by the client's owner whenever it hears from the client; cleared by the sweep. */
+  heard: boolean;
+  awaitingPong: boolean;
+  ping(): void;
+  /** Drops a client that stopped answering, without a close handshake. */
+  terminate(reason: string): void;
+  close(code: number, reason: string): void;
+}
+
+const sweeper = processOwner('keep-alive');
+
+export class ClientSet {
+  private readonly clients = new Set<KeptAlive>();
+  private timer: NodeJS.Timeout | null = null;
+
+  get size(): number {
+    return this.clients.size;
+  }
+
+  values(): IterableIterator<KeptAlive> {
+    return this.clients.values();
+  }
+
+  add(client: KeptAlive): void {
+    this.clients.add(client);
+  }
+
+  delete(client: KeptAlive): void {
+    this.clients.delete(client);
+  }
+
+  /** Starts the keep-alive sweep; 0 seconds = off. */
+  keepAlive(seconds: number): void {
+    if (seconds === 0 || this.timer !== null) return;
+    this.timer = setInterval(() => runGuarded(sweeper, 'keep-alive sweep', () => this.sweep(seconds)), seconds * 1000);
+  }
+
+  private sweep(seconds: number): void {
+    for (const client of this.clients) {
+      runGuarded(client, 'keep-alive', () => {
+        if (client.heard) {
+          client.heard = false;
+          client.awaitingPong = false;
+        } else if (client.awaitingPong) {
+          client.terminate(`no answer to ping within ${seconds} s`);
+        } else {
+          client.awaitingPong = true;
+          client.ping();
+        }
+      });
+    }
+  }
+
+  /** Stops the sweep and closes every client with `code`; peers are then finished as usual. */
+  closeAll(code: number, reason: string): void {
+    if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    for (const client of [...this.clients]) runGuarded(client, 'shutdown', () => client.close(code, reason));
+  }
+}

@@ -1,0 +1,24 @@
+/*
+ * Why a resume (a HELLO over WebSocket, or an HTTP request with a session's secret) is not
+ * served: the same four answers on both transports (docs/sessions.md), a close code over
+ * WebSocket and the status 4000 below it over HTTP.
+ */
+export type ResumeError = 'bad-hello' | 'wrong-secret' | 'no-session' | 'attached';
+
+const CODES: Readonly<Record<ResumeError, number>> = { 'bad-hello': 4400, 'wrong-secret': 4403, 'no-session': 4404, attached: 4409 };
+
+export class ResumeRefusal {
+  readonly code: number;
+
+  constructor(
+    readonly error: ResumeError,
+    /** Said to the client; never holds the secret. */
+    readonly message: string,
+  ) {
+    this.code = CODES[error];
+  }
+
+  get httpStatus(): number {
+    return this.code - 4000;
+  }
+}

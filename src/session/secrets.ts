@@ -1,0 +1,35 @@
+/*
+ * Session ids and secrets. The id names a session and is not secret (96 random bits); the
+ * secret is 128 random bits, shown once to the client, kept only as its SHA-256, compared in
+ * constant time, never logged.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+export function newSessionId(): string {
+  return randomBytes(12).toString('base64url');
+}
+
+export interface SessionSecret {
+  /** What the client is given, once. */
+  readonly text: string;
+  readonly digest: Buffer;
+}
+
+function digestOf(text: string): Buffer {
+  return createHash('sha256').update(text, 'utf8').digest();
+}
+
+export function newSecret(): SessionSecret {
+  const text = randomBytes(16).toString('base64url');
+  return { text, digest: digestOf(text) };
+}
+
+/** Both sides are hashed first, so the comparison takes the same time whatever the guess's length. */
+export function secretMatches(digest: Buffer, offered: string): boolean {
+  return timingSafeEqual(digest, digestOf(offered));
+}
+
+/** Session ids are 16 base64url characters; anything else is no session, without a lookup. */
+export function looksLikeSessionId(text: string): boolean {
+  return /^[\w-]{16}$/.test(text);
+}

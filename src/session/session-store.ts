@@ -1,0 +1,85 @@
+/*
+ * The sessions of one listener: made when a resumable peer's client asks for one, found again
+ * by id and secret (a HELLO over WebSocket, a bearer secret over HTTP), listed for the status
+ * JSON, and finished together at shutdown. Their number is bounded by max-sessions.
+ */
+import type { PeerConnection } from '../core/peer.js';
+import { Refusal } from '../core/refusal.js';
+import { runGuarded } from '../lib/guard.js';
+import { ResumeRefusal } from './resume-refusal.js';
+import { looksLikeSessionId, newSecret, newSessionId, secretMatches } from './secrets.js';
+import { Session, type SessionDescription, type SessionLimits, type SessionStatus } from './session.js';
+import type { HelloHandler, OpeningSession, SessionSocket } from './session-socket.js';
+
+export interface SessionSettings {
+  /** Where sessions are resumed and driven over HTTP. */
+  readonly path: string;
+  readonly maxSessions: number;
+  readonly limits: SessionLimits;
+}
+
+export class SessionStore implements HelloHandler {
+  private readonly sessions = new Map<string, Session>();
+  private readonly forget = (session: Session): void => {
+    this.sessions.delete(session.id);
+  };
+
+  constructor(readonly settings: SessionSettings) {}
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /** Why a new session cannot be made now, or null. */
+  full(): Refusal | null {
+    const { maxSessions } = this.settings;
+    if (this.sessions.size < maxSessions) return null;
+    return new Refusal(503, 'Too many sessions', `${this.sessions.size} sessions, max-sessions ${maxSessions}`, { 'Retry-After': '5' });
+  }
+
+  /** A new session for `peer`, and the WELCOME (with the secret) for the transport that opens it. */
+  create(description: SessionDescription, peer: PeerConnection): OpeningSession {
+    let id = newSessionId();
+    while (this.sessions.has(id)) id = newSessionId();
+    const secret = newSecret();
+    const session = new Session(id, secret, description, peer, this.settings.limits, this.forget);
+    this.sessions.set(id, session);
+    return { session, welcome: session.welcome(secret.text, this.settings.path) };
+  }
+
+  /** The session `id` names if `secret` is its secret; `takeover` lets it be taken from another transport. */
+  authorize(id: unknown, secret: unknown, takeover: boolean, transport: 'websocket' | 'http'): Session | ResumeRefusal {
+    if (typeof id !== 'string' || typeof secret !== 'string') return new ResumeRefusal('bad-hello', 'session and secret must be strings');
+    const session = looksLikeSessionId(id) ? this.sessions.get(id) : undefined;
+    if (session === undefined || session.finished) return new ResumeRefusal('no-session', 'no such session (never made, expired or ended)');
+    if (!secretMatches(session.secret.digest, secret)) return new ResumeRefusal('wrong-secret', 'the secret does not match');
+    const attached = session.attached;
+    // Polls follow each other on one HTTP attachment; any other meeting of two transports needs takeover.
+    const sameHttpClient = attached?.kind === 'http' && transport === 'http';
+    if (attached !== null && !takeover && !sameHttpClient) return new ResumeRefusal('attached', `the session is attached to a ${attached.kind} transport`);
+    return session;
+  }
+
+  resume(socket: SessionSocket, hello: Record<string, unknown>): ResumeRefusal | null {
+    if (hello['v'] !== 1) return new ResumeRefusal('bad-hello', `HELLO version ${JSON.stringify(hello['v']) ?? 'missing'}, this server speaks 1`);
+    const takeover = hello['takeover'] ?? false;
+    if (typeof takeover !== 'boolean') return new ResumeRefusal('bad-hello', 'takeover must be true or false');
+    const found = this.authorize(hello['session'], hello['secret'], takeover, 'websocket');
+    if (found instanceof ResumeRefusal) return found;
+    const received = hello['received'];
+    if (typeof received !== 'number' || !found.log.canAck(received)) {
+      return new ResumeRefusal('bad-hello', `received ${JSON.stringify(received) ?? 'missing'}: ${found.log.acked} to ${found.log.sent} bytes were possible`);
+    }
+    socket.bind(found, received, found.welcome(null, this.settings.path));
+    return null;
+  }
+
+  status(): SessionStatus[] {
+    return [...this.sessions.values()].map((session) => session.status());
+  }
+
+  /** Every client is told `code`; every peer gets what its session took, then closes. */
+  shutdown(code: number, reason: string): void {
+    for (const session of [...this.sessions.values()]) runGuarded(session, 'shutdown', () => session.shutdown(code, reason));
+  }
+}

@@ -1,0 +1,525 @@
+/*
+ * Resumable sessions (docs/sessions.md) at the protocol level, against the real websocksy and
+ * real TCP peers: opening, plain clients untouched, drop and resume with nothing lost or
+ * doubled either way, the four refusals, takeover, grace expiry, the memory bound on a detached
+ * session whose peer keeps talking, and the HTTP long-poll transport with a switch to WebSocket.
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { execFile, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { checkedAnswer } from '../src/core/peer-answer.js';
+import { Refusal } from '../src/core/refusal.js';
+import { connect } from './helpers/client.js';
+import { rawRequest, upgradeRequest } from './helpers/http.js';
+import { freePort } from './helpers/instances.js';
+import { streamServer, tcpEcho, tempDir, type Peer } from './helpers/peers.js';
+import { ack, ackValue, httpRecord, httpRecords, SESSION_PROTOCOL, SessionConnection, T, type Welcome } from './helpers/session-records.js';
+import { runWebsocksy, startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
+
+const BASE_ARGS = ['-l', '127.0.0.1', '-p', '0', '-k', '0'];
+
+/** A peer that says `count` numbered lines, a few at a time, and records what it is sent. */
+async function talkingPeer(count: number): Promise<Peer & { heard: Buffer[]; connections: Socket[] }> {
+  const heard: Buffer[] = [];
+  const connections: Socket[] = [];
+  const server = await streamServer((socket) => {
+    connections.push(socket);
+    socket.on('data', (chunk: Buffer) => heard.push(chunk));
+    let next = 0;
+    const timer = setInterval(() => {
+      let lines = '';
+      for (let i = 0; i < 20 && next < count; i++) lines += `line ${next++}\n`;
+      if (lines !== '') socket.write(lines);
+      if (next >= count) clearInterval(timer);
+    }, 2);
+    socket.on('close', () => clearInterval(timer));
+  });
+  return { ...server, heard, connections };
+}
+
+/** Waits until the log has `count` detach lines for `session`. */
+async function detachments(server: RunningWebsocksy, session: string, count: number): Promise<void> {
+  const deadline = Date.now() + 5000;
+  const seen = (): number => server.log().split('\n').filter((line) => line.includes('session detached') && line.includes(`session=${session}`)).length;
+  while (seen() < count) {
+    if (Date.now() > deadline) throw new Error(`no detach number ${count} of ${session}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+function lines(count: number): string {
+  let text = '';
+  for (let i = 0; i < count; i++) text += `line ${i}\n`;
+  return text;
+}
+
+async function httpFetch(url: string, init: RequestInit = {}): Promise<{ status: number; body: Buffer }> {
+  const response = await fetch(url, { ...init, signal: AbortSignal.timeout(40_000) });
+  return { status: response.status, body: Buffer.from(await response.arrayBuffer()) };
+}
+
+describe('resumable sessions over WebSocket', () => {
+  let echo: Peer;
+  let server: RunningWebsocksy;
+  let plainServer: RunningWebsocksy;
+
+  before(async () => {
+    echo = await tcpEcho();
+    server = await startWebsocksy([...BASE_ARGS, '-c', `host=${echo.address}`, '-c', 'resumable=yes']);
+    plainServer = await startWebsocksy([...BASE_ARGS, '-c', `host=${echo.address}`]);
+  });
+
+  after(async () => {
+    await server.stop();
+    await plainServer.stop();
+    await echo.close();
+  });
+
+  test('a client that offers the subprotocol gets a WELCOME with id and secret, then records', async () => {
+    const connection = await SessionConnection.open(server.url);
+    const { welcome } = connection;
+    assert.match(welcome.session, /^[\w-]{16}$/);
+    assert.match(welcome.secret ?? '', /^[\w-]{22}$/);
+    assert.equal(welcome.resumed, false);
+    assert.equal(welcome.path, '/.websocksy/session');
+    assert.equal(welcome.received, 0);
+    connection.send(T.binary, 'hello');
+    await connection.pump(() => connection.received >= 5);
+    assert.equal(Buffer.concat(connection.data).toString(), 'hello');
+    assert.doesNotMatch(server.log(), new RegExp(welcome.secret ?? 'no secret'), 'the secret is never logged');
+    connection.send(T.end, JSON.stringify({ code: 1000, reason: '' }));
+    const { code } = await connection.client.closed();
+    assert.equal(code, 1000);
+    await server.waitForLog(new RegExp(`session close .*session=${welcome.session}.*why="ended by the client"`));
+  });
+
+  test('a client that does not offer it gets the plain bridge; a peer not marked resumable too', async () => {
+    const plain = await connect(server.url);
+    assert.equal(plain.ws.protocol, '');
+    plain.ws.send('raw');
+    assert.equal((await plain.next()).data.toString(), 'raw');
+    plain.ws.close();
+    // `ws` fails a connection whose offered subprotocols were all declined; browsers accept it.
+    const answer = await rawRequest(plainServer.port, upgradeRequest('/', [`Sec-WebSocket-Protocol: ${SESSION_PROTOCOL}`]));
+    assert.equal(answer.status, 101);
+    assert.equal(answer.headers.get('sec-websocket-protocol'), undefined, 'the subprotocol is not chosen for a peer that is not resumable');
+  });
+
+  test('the backend sees the application subprotocols only, and WELCOME names the one it chose', async () => {
+    const chooser = await startWebsocksy([...BASE_ARGS, '-c', `host=${echo.address}`, '-c', 'resumable=yes', '-c', 'protocol=*']);
+    try {
+      const connection = await SessionConnection.open(chooser.url, ['mqtt']);
+      assert.equal(connection.welcome.protocol, 'mqtt');
+      connection.cut();
+    } finally {
+      await chooser.stop();
+    }
+  });
+
+  test('the four refusals: bad HELLO, unknown session, wrong secret, attached without takeover; takeover ends the other socket', async () => {
+    const connection = await SessionConnection.open(server.url);
+    const { session, secret } = connection.welcome;
+    const resumeUrl = `${server.url}${connection.welcome.path}`;
+    const badFirst = await SessionConnection.resume(resumeUrl, { v: 2, session, secret, received: 0 });
+    assert.deepEqual(badFirst, { error: 'bad-hello', code: 4400 });
+    const unknown = await SessionConnection.resume(resumeUrl, { v: 1, session: 'AAAAAAAAAAAAAAAA', secret, received: 0 });
+    assert.deepEqual(unknown, { error: 'no-session', code: 4404 });
+    const wrong = await SessionConnection.resume(resumeUrl, { v: 1, session, secret: 'x'.repeat(22), received: 0 });
+    assert.deepEqual(wrong, { error: 'wrong-secret', code: 4403 });
+    const attached = await SessionConnection.resume(resumeUrl, { v: 1, session, secret, received: 0 });
+    assert.deepEqual(attached, { error: 'attached', code: 4409 });
+    const tooFar = await SessionConnection.resume(resumeUrl, { v: 1, session, secret, received: 10, takeover: true });
+    assert.deepEqual(tooFar, { error: 'bad-hello', code: 4400 }, 'a count the server never sent is refused');
+    const taken = await SessionConnection.resume(resumeUrl, { v: 1, session, secret, received: 0, takeover: true });
+    assert.ok(taken instanceof SessionConnection);
+    assert.equal(taken.welcome.resumed, true);
+    assert.equal(taken.welcome.secret, undefined, 'the secret is shown once');
+    assert.equal((await connection.client.closed()).code, 4000);
+    taken.send(T.binary, 'still here');
+    await taken.pump(() => taken.received >= 10);
+    assert.equal(Buffer.concat(taken.data).toString(), 'still here');
+    taken.send(T.end, '{}');
+    await taken.client.closed();
+  });
+
+  test('a session path upgrade without the subprotocol is refused with 400', async () => {
+    await assert.rejects(connect(`${server.url}/.websocksy/session`), /HTTP 400/);
+  });
+});
+
+describe('drop and resume', () => {
+  test('a peer that keeps talking while the client is away: every byte arrives once, in order, both ways', async () => {
+    const COUNT = 3000;
+    const peer = await talkingPeer(COUNT);
+    const server = await startWebsocksy([...BASE_ARGS, '-c', `host=${peer.address}`, '-c', 'resumable=yes']);
+    try {
+      let connection = await SessionConnection.open(server.url);
+      const { session, secret, path } = connection.welcome;
+      const resumeUrl = `${server.url}${path}`;
+      const expected = lines(COUNT);
+      const sent: string[] = [];
+      let sentBytes = 0;
+      let serverHas = 0;
+      const data: Buffer[] = [];
+      for (let round = 0; round < 6; round++) {
+        // Some input that may or may not reach the server before the cut.
+        for (let i = 0; i < 5; i++) {
+          const text = `input ${round}.${i};`;
+          sent.push(text);
+          connection.send(T.text, text);
+          sentBytes += text.length;
+        }
+        const target = Math.min(expected.length, connection.received + 2000);
+        await connection.pump(() => connection.received >= target);
+        connection.acknowledge();
+        connection.cut();
+        data.push(...connection.data);
+        const received = connection.received;
+        await detachments(server, session, round + 1);
+        const resumed = await SessionConnection.resume(resumeUrl, { v: 1, session, secret, received, takeover: true });
+        assert.ok(resumed instanceof SessionConnection, `round ${round}: ${JSON.stringify(resumed)}`);
+        connection = resumed;
+        serverHas = connection.welcome.received;
+        assert.ok(serverHas <= sentBytes);
+        // Resend what the server did not get, from its count on (whole messages).
+        let offset = 0;
+        for (const text of sent) {
+          if (offset >= serverHas) connection.send(T.text, text);
+          offset += text.length;
+        }
+      }
+      await connection.pump(() => connection.received >= expected.length, 20_000);
+      data.push(...connection.data);
+      assert.equal(Buffer.concat(data).toString(), expected, 'the peer output arrived exactly once, in order');
+      const deadline = Date.now() + 5000;
+      while (Buffer.concat(peer.heard).length < sentBytes && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.equal(Buffer.concat(peer.heard).toString(), sent.join(''), 'the input arrived exactly once, in order');
+      assert.equal(peer.connections.length, 1, 'one peer connection for the whole session');
+      await server.waitForLog(/session resumed .*transport=websocket/);
+      connection.cut();
+    } finally {
+      await server.stop();
+      await peer.close();
+    }
+  });
+
+  test('a resume with megabytes to replay sends them as the client takes them: more than uWS may queue at once', async () => {
+    const TOTAL = 32 * 1024 * 1024;
+    const pattern = Buffer.alloc(TOTAL);
+    for (let i = 0; i < TOTAL; i++) pattern[i] = (i * 7 + (i >>> 13)) & 0xff;
+    const bulk = await streamServer((socket) => {
+      socket.on('error', () => undefined);
+      socket.write(pattern);
+    });
+    const server = await startWebsocksy([...BASE_ARGS, '-c', `host=${bulk.address}`, '-c', 'resumable=yes', '--session-buffer', '64m']);
+    try {
+      const first = await SessionConnection.open(server.url);
+      await first.pump(() => first.received === TOTAL, 20_000);
+      first.cut();
+      const { session, secret, path } = first.welcome;
+      await server.waitForLog(new RegExp(`session detached .*session=${session}`));
+      const again = await SessionConnection.resume(`${server.url}${path}`, { v: 1, session, secret, received: 0 });
+      assert.ok(again instanceof SessionConnection, JSON.stringify(again));
+      await again.pump(() => again.received === TOTAL, 20_000);
+      assert.ok(Buffer.concat(again.data).equals(pattern), 'the replay is the peer output, whole and in order');
+      assert.doesNotMatch(server.log(), /internal error|overflow/);
+      again.cut();
+    } finally {
+      await server.stop();
+      await bulk.close();
+    }
+  });
+
+  test('a client that does not return within the grace period: the session expires and its peer is closed', async () => {
+    const peer = await talkingPeer(10);
+    const server = await startWebsocksy([...BASE_ARGS, '-c', `host=${peer.address}`, '-c', 'resumable=yes', '--session-grace', '1']);
+    try {
+      const connection = await SessionConnection.open(server.url);
+      const { session, secret, path } = connection.welcome;
+      connection.cut();
+      await server.waitForLog(new RegExp(`session expired .*session=${session}.*why="client did not return within 1 s"`), 5000);
+      await server.waitForLog(new RegExp(`session close .*session=${session}.*why=expired`), 5000);
+      const socket = peer.connections[0] as Socket;
+      if (!socket.closed) await once(socket, 'close');
+      const late = await SessionConnection.resume(`${server.url}${path}`, { v: 1, session, secret, received: 0 });
+      assert.deepEqual(late, { error: 'no-session', code: 4404 });
+    } finally {
+      await server.stop();
+      await peer.close();
+    }
+  });
+
+  test('a detached session whose peer keeps talking stays inside session-buffer: the peer is paused', async () => {
+    const dir = tempDir();
+    let written = 0;
+    const flood = await streamServer((socket) => {
+      const block = Buffer.alloc(64 * 1024, 0x61);
+      const pump = (): void => {
+        while (written < 64 * 1024 * 1024) {
+          written += block.length;
+          if (!socket.write(block)) {
+            socket.once('drain', pump);
+            return;
+          }
+        }
+      };
+      socket.on('error', () => undefined);
+      pump();
+    });
+    const config = join(dir.path, 'websocksy.cfg');
+    writeFileSync(config, `[core]\nlisten = 127.0.0.1\nport = 0\nping = 0\nsession-buffer = 128k\n[backend]\nhost = ${flood.address}\nresumable = yes\n[status]\npath = /.status\n`);
+    const server = await startWebsocksy([config]);
+    try {
+      const connection = await SessionConnection.open(server.url);
+      connection.cut();
+      await server.waitForLog(/session detached/);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const writtenThen = written;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      assert.equal(written, writtenThen, 'the peer is held by backpressure');
+      assert.ok(written < 16 * 1024 * 1024, `the peer wrote ${written} bytes: only socket buffers and the session bound can hold them`);
+      const status = (await (await fetch(`${server.url.replace('ws', 'http')}/.status`)).json()) as { sessions: Array<{ buffered: number; peerPaused: boolean; state: string }> };
+      const [only] = status.sessions;
+      assert.ok(only !== undefined);
+      assert.equal(only.state, 'detached');
+      assert.equal(only.peerPaused, true);
+      assert.ok(only.buffered <= 128 * 1024 + 64 * 1024, `buffered ${only.buffered}`);
+    } finally {
+      await server.stop();
+      await flood.close();
+      dir.remove();
+    }
+  });
+});
+
+describe('the HTTP transport', () => {
+  test('open with POST, poll and send, switch to WebSocket and back, end with DELETE', async () => {
+    const echo = await tcpEcho();
+    const server = await startWebsocksy([...BASE_ARGS, '-c', `host=${echo.address}`, '-c', 'resumable=yes']);
+    const http = server.url.replace('ws://', 'http://');
+    try {
+      const opened = await httpFetch(`${http}/chat?room=1`, { method: 'POST', headers: { 'Websocksy-Session': 'open' } });
+      assert.equal(opened.status, 200);
+      const welcome = JSON.parse(opened.body.toString()) as Welcome;
+      const base = `${http}${welcome.path}/${welcome.session}`;
+      const auth = { Authorization: `Bearer ${welcome.secret ?? ''}` };
+      const wrong = await httpFetch(`${base}/poll?received=0&wait=0`, { headers: { Authorization: 'Bearer nope' } });
+      assert.equal(wrong.status, 403);
+      const sent = await httpFetch(`${base}/send?offset=0`, { method: 'POST', headers: auth, body: Buffer.concat([httpRecord(T.text, 'ping '), httpRecord(T.binary, 'one')]) });
+      assert.equal(sent.status, 200);
+      assert.equal(ackValue(httpRecords(sent.body)[0]?.body ?? Buffer.alloc(8)), 8);
+      const retried = await httpFetch(`${base}/send?offset=0`, { method: 'POST', headers: auth, body: Buffer.concat([httpRecord(T.text, 'ping '), httpRecord(T.binary, 'one')]) });
+      assert.equal(ackValue(httpRecords(retried.body)[0]?.body ?? Buffer.alloc(8)), 8, 'a retried POST is not taken twice');
+      let received = 0;
+      let output = '';
+      for (let i = 0; i < 20 && output.length < 8; i++) {
+        const poll = await httpFetch(`${base}/poll?received=${received}&wait=5`, { headers: auth });
+        assert.equal(poll.status, 200);
+        for (const { type, body } of httpRecords(poll.body)) {
+          if (type === T.binary || type === T.text) {
+            output += body.toString();
+            received += body.length;
+          }
+        }
+      }
+      assert.equal(output, 'ping one');
+      // Over to WebSocket: the poller is attached, so takeover.
+      const resumeUrl = `${server.url}${welcome.path}`;
+      const ws = await SessionConnection.resume(resumeUrl, { v: 1, session: welcome.session, secret: welcome.secret, received, takeover: true });
+      assert.ok(ws instanceof SessionConnection);
+      assert.equal(ws.welcome.received, 8);
+      ws.send(T.text, 'two');
+      await ws.pump(() => ws.received >= received + 3);
+      assert.equal(Buffer.concat(ws.data).toString(), 'two');
+      // And back: a poll while the WebSocket is attached needs takeover.
+      const refused = await httpFetch(`${base}/poll?received=${ws.received}&wait=0`, { headers: auth });
+      assert.equal(refused.status, 409);
+      const back = await httpFetch(`${base}/poll?received=${ws.received}&wait=0`, { headers: { ...auth, 'Websocksy-Takeover': '1' } });
+      assert.equal(back.status, 200);
+      assert.equal((await ws.client.closed()).code, 4000);
+      const ended = await httpFetch(base, { method: 'DELETE', headers: auth });
+      assert.equal(ended.status, 200);
+      const gone = await httpFetch(`${base}/poll?received=0&wait=0`, { headers: auth });
+      assert.equal(gone.status, 404);
+      await server.waitForLog(new RegExp(`session close .*session=${welcome.session}.*to_peer=11 `));
+    } finally {
+      await server.stop();
+      await echo.close();
+    }
+  });
+
+  test('a peer that is not resumable cannot be opened over HTTP; malformed requests get clear statuses', async () => {
+    const echo = await tcpEcho();
+    const server = await startWebsocksy([...BASE_ARGS, '-c', `host=${echo.address}`]);
+    const http = server.url.replace('ws://', 'http://');
+    try {
+      const refused = await httpFetch(`${http}/x`, { method: 'POST', headers: { 'Websocksy-Session': 'open' } });
+      assert.equal(refused.status, 409);
+      const unknown = await httpFetch(`${http}/.websocksy/session/AAAAAAAAAAAAAAAA/poll?received=0`, { headers: { Authorization: 'Bearer x' } });
+      assert.equal(unknown.status, 404);
+      const nonsense = await httpFetch(`${http}/.websocksy/session/x/y/z`);
+      assert.equal(nonsense.status, 404);
+    } finally {
+      await server.stop();
+      await echo.close();
+    }
+  });
+});
+
+describe('acknowledgements', () => {
+  test('the server acknowledges client data, and an ACK beyond what was sent is a protocol error', async () => {
+    const echo = await tcpEcho();
+    const server = await startWebsocksy([...BASE_ARGS, '-c', `host=${echo.address}`, '-c', 'resumable=yes']);
+    try {
+      const connection = await SessionConnection.open(server.url);
+      connection.send(T.binary, Buffer.alloc(1000));
+      await connection.pump(() => connection.acks.includes(1000) && connection.received >= 1000);
+      connection.client.ws.send(ack(5000));
+      assert.equal((await connection.client.closed()).code, 4400);
+      await server.waitForLog(/session detached .*why="protocol error: ACK of 5000/);
+    } finally {
+      await server.stop();
+      await echo.close();
+    }
+  });
+});
+
+describe('websocksy status', () => {
+  test('lists sessions and connections of a running websocksy; bad URLs and dead servers get clear errors', async () => {
+    const dir = tempDir();
+    const echo = await tcpEcho();
+    const config = join(dir.path, 'websocksy.cfg');
+    writeFileSync(config, `[core]\nlisten = 127.0.0.1\nport = 0\nping = 0\n[backend]\nhost = ${echo.address}\nresumable = yes\n[status]\npath = /.status\n`);
+    const server = await startWebsocksy([config]);
+    try {
+      const attached = await SessionConnection.open(server.url);
+      const detached = await SessionConnection.open(server.url);
+      detached.cut();
+      await server.waitForLog(new RegExp(`session detached .*session=${detached.welcome.session}`));
+      const plain = await connect(`${server.url}/plain`);
+      const url = `${server.url.replace('ws://', 'http://')}/.status`;
+      const shown = await runWebsocksy(['status', url]);
+      assert.equal(shown.code, 0, shown.stderr);
+      assert.match(shown.stdout, /^sessions: 2$/m);
+      assert.match(shown.stdout, new RegExp(`${attached.welcome.session} +attached +websocket`));
+      assert.match(shown.stdout, new RegExp(`${detached.welcome.session} +detached +- `));
+      assert.match(shown.stdout, /^connections: 1$/m);
+      assert.match(shown.stdout, / \/plain /);
+      const json = await runWebsocksy(['status', url, '--json']);
+      assert.equal((JSON.parse(json.stdout) as { sessions: unknown[] }).sessions.length, 2);
+      const bad = await runWebsocksy(['status', 'ftp://x']);
+      assert.equal(bad.code, 2);
+      assert.match(bad.stderr, /over http or https/);
+      plain.ws.close();
+      attached.cut();
+    } finally {
+      await server.stop();
+      await echo.close();
+      dir.remove();
+    }
+    const port = await freePort();
+    const dead = await runWebsocksy(['status', `http://127.0.0.1:${port}/.status`]);
+    assert.equal(dead.code, 1);
+    assert.match(dead.stderr, new RegExp(`cannot fetch http://127\\.0\\.0\\.1:${port}/\\.status: .*ECONNREFUSED`));
+  });
+});
+
+const CURL = spawnSync('curl', ['--version']).status === 0 ? 'curl' : undefined;
+
+describe('curl as the HTTP gateway socketproxy was built for', { skip: CURL === undefined && process.env['CI'] !== 'true' ? 'curl is not installed' : false }, () => {
+  const curl = (args: readonly string[]): Promise<Buffer> =>
+    new Promise((resolve, reject) => {
+      assert.ok(CURL !== undefined, 'curl is required in CI (apt-get install curl)');
+      execFile(CURL, ['--silent', '--show-error', '--fail-with-body', '--max-time', '20', ...args], { encoding: 'buffer', maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) =>
+        error === null ? resolve(stdout) : reject(new Error(`curl ${args.join(' ')}: ${error.message} ${stderr.toString()}`)),
+      );
+    });
+
+  test('a line service driven by short requests: open, send, poll, keep going across many requests, end', async () => {
+    const dir = tempDir();
+    const service = await streamServer((socket) => {
+      socket.write('welcome to the line service\n');
+      let pending = '';
+      socket.on('data', (chunk: Buffer) => {
+        pending += chunk.toString();
+        let newline: number;
+        while ((newline = pending.indexOf('\n')) >= 0) {
+          socket.write(`you said: ${pending.slice(0, newline)}\n`);
+          pending = pending.slice(newline + 1);
+        }
+      });
+    });
+    const server = await startWebsocksy([...BASE_ARGS, '-c', `host=${service.address}`, '-c', 'framing=newline', '-c', 'framing-config=lf', '-c', 'resumable=yes']);
+    const http = `http://127.0.0.1:${server.port}`;
+    try {
+      const welcome = JSON.parse((await curl(['-X', 'POST', '-H', 'Websocksy-Session: open', `${http}/telnet`])).toString()) as Welcome;
+      const base = `${http}${welcome.path}/${welcome.session}`;
+      const auth = ['-H', `Authorization: Bearer ${welcome.secret ?? ''}`];
+      let received = 0;
+      let sentBytes = 0;
+      let transcript = '';
+      const poll = async (): Promise<void> => {
+        const body = await curl([...auth, `${base}/poll?received=${received}&wait=2`]);
+        for (const { type, body: data } of httpRecords(body)) {
+          if (type !== T.text && type !== T.binary) continue;
+          transcript += data.toString();
+          received += data.length;
+        }
+      };
+      const say = async (line: string): Promise<void> => {
+        const file = join(dir.path, 'body');
+        writeFileSync(file, httpRecord(T.text, `${line}\n`));
+        const answer = httpRecords(await curl([...auth, '--data-binary', `@${file}`, '-H', 'Content-Type: application/octet-stream', `${base}/send?offset=${sentBytes}`]));
+        sentBytes += line.length + 1;
+        assert.equal(answer[0]?.type, T.ack);
+      };
+      for (let i = 0; i < 10; i++) {
+        await say(`command ${i}`);
+        const deadline = Date.now() + 5000;
+        while (!transcript.includes(`you said: command ${i}`) && Date.now() < deadline) await poll();
+      }
+      let expected = 'welcome to the line service\n';
+      for (let i = 0; i < 10; i++) expected += `you said: command ${i}\n`;
+      assert.equal(transcript, expected, 'newline framing: each line one message, in order, once');
+      await curl(['-X', 'DELETE', ...auth, base]);
+      await server.waitForLog(new RegExp(`session close .*session=${welcome.session}.*why="ended by the client"`));
+      await assert.rejects(curl([...auth, `${base}/poll?received=${received}&wait=0`]), /404/);
+    } finally {
+      await server.stop();
+      await service.close();
+      dir.remove();
+    }
+  });
+});
+
+describe('who marks a peer resumable', () => {
+  test('a file-backend line ending in ?resumable; the line without it stays a plain bridge', async () => {
+    const dir = tempDir();
+    const echo = await tcpEcho();
+    writeFileSync(join(dir.path, 'kept.txt'), `${echo.address}?resumable * binary\n`);
+    writeFileSync(join(dir.path, 'plain.txt'), `${echo.address} * binary\n`);
+    const server = await startWebsocksy([...BASE_ARGS, '-b', 'file', '-c', `path=${dir.path}`, '-c', 'expression=%endpoint%.txt']);
+    try {
+      const kept = await SessionConnection.open(`${server.url}/kept`);
+      kept.send(T.binary, 'x');
+      await kept.pump(() => kept.received === 1);
+      kept.cut();
+      const answer = await rawRequest(server.port, upgradeRequest('/plain', [`Sec-WebSocket-Protocol: ${SESSION_PROTOCOL}`]));
+      assert.equal(answer.status, 101);
+      assert.equal(answer.headers.get('sec-websocket-protocol'), undefined);
+    } finally {
+      await server.stop();
+      await echo.close();
+      dir.remove();
+    }
+  });
+
+  test("a JS backend's answer: resumable: true makes a session, a resumable that is not a boolean is refused with 502", () => {
+    assert.deepEqual(checkedAnswer({ host: 'tcp://h:1', resumable: true }, 'js'), { host: 'tcp://h:1', resumable: true });
+    assert.throws(() => checkedAnswer({ host: 'tcp://h:1', resumable: 'yes' }, 'js'), (error: unknown) => error instanceof Refusal && error.status === 502 && /resumable yes, not a boolean/.test(error.detail));
+  });
+});
