@@ -322,6 +322,44 @@ describe('the HTTP transport', () => {
     }
   });
 
+  test('a POST refused for one malformed record takes none of its records (found by make fuzz)', async () => {
+    // Once: the records before the malformed one reached the peer, though the answer was 400.
+    const echo = await tcpEcho();
+    const server = await startWebsocksy([...BASE_ARGS, '-c', `host=${echo.address}`, '-c', 'resumable=yes']);
+    const http = server.url.replace('ws://', 'http://');
+    try {
+      const opened = await httpFetch(`${http}/x`, { method: 'POST', headers: { 'Websocksy-Session': 'open' } });
+      const welcome = JSON.parse(opened.body.toString()) as Welcome;
+      const send = `${http}${welcome.path}/${welcome.session}/send?offset=0`;
+      const auth = { Authorization: `Bearer ${welcome.secret ?? ''}` };
+      const count = async (): Promise<number> => {
+        const answer = await httpFetch(send, { method: 'POST', headers: auth });
+        assert.equal(answer.status, 200);
+        return ackValue(httpRecords(answer.body)[0]?.body ?? Buffer.alloc(8));
+      };
+      const good = httpRecord(T.text, 'taken?');
+      for (const broken of [
+        httpRecord(T.text, 'abc').subarray(0, 3),
+        httpRecord(T.binary, 'abcdef').subarray(0, 8),
+        httpRecord(T.hello, '{"v":1}'),
+        httpRecord(T.ack, Buffer.from([0, 0, 0, 1, 0, 0, 0, 0])),
+        httpRecord(T.ack, Buffer.alloc(7)),
+      ]) {
+        const refused = await httpFetch(send, { method: 'POST', headers: auth, body: Buffer.concat([good, broken]) });
+        assert.equal(refused.status, 400, broken.toString('hex'));
+        assert.equal(await count(), 0, `nothing of a refused body is taken (${broken.toString('hex')})`);
+      }
+      const taken = await httpFetch(send, { method: 'POST', headers: auth, body: Buffer.concat([good, httpRecord(T.ack, Buffer.alloc(8))]) });
+      assert.equal(taken.status, 200);
+      assert.equal(await count(), 6);
+      await httpFetch(`${http}${welcome.path}/${welcome.session}`, { method: 'DELETE', headers: auth });
+      await server.waitForLog(new RegExp(`session close .*session=${welcome.session}.*to_peer=6 `));
+    } finally {
+      await server.stop();
+      await echo.close();
+    }
+  });
+
   test('a peer that is not resumable cannot be opened over HTTP; malformed requests get clear statuses', async () => {
     const echo = await tcpEcho();
     const server = await startWebsocksy([...BASE_ARGS, '-c', `host=${echo.address}`]);
