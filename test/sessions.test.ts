@@ -266,6 +266,52 @@ describe('drop and resume', () => {
   });
 });
 
+describe('a resume that replays a large session-buffer', () => {
+  test('is delivered whole, not dropped by uWS with an internal error (found while writing the session fuzzer)', async () => {
+    // Once: the replay went to uWS at once, past the resume socket's maxBackpressure (the bridge's,
+    // ~2.3 MiB): the message was dropped, the guard logged an internal error and closed with 1011.
+    let written = 0;
+    const flood = await streamServer((socket) => {
+      const block = Buffer.alloc(64 * 1024, 0x61);
+      const pump = (): void => {
+        while (written < 32 * 1024 * 1024) {
+          written += block.length;
+          if (!socket.write(block)) {
+            socket.once('drain', pump);
+            return;
+          }
+        }
+      };
+      socket.on('error', () => undefined);
+      pump();
+    });
+    const server = await startWebsocksy([...BASE_ARGS, '-c', `host=${flood.address}`, '-c', 'resumable=yes', '--session-buffer', '16m']);
+    try {
+      const connection = await SessionConnection.open(server.url);
+      const { session, secret, path } = connection.welcome;
+      connection.cut();
+      await server.waitForLog(/session detached/);
+      // The peer fills the detached session up to its buffer, then it is paused and stops writing.
+      const deadline = Date.now() + 10_000;
+      for (let before = -1; written !== before && Date.now() < deadline; ) {
+        before = written;
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+      const resumed = await SessionConnection.resume(`${server.url}${path}`, { v: 1, session, secret, received: 0, takeover: true });
+      assert.ok(resumed instanceof SessionConnection, JSON.stringify(resumed));
+      const replay = Number(/session resumed .*replay=(\d+)/.exec(server.log())?.[1]);
+      assert.ok(replay > 16 * 1024 * 1024, `a replay of ${replay} bytes`);
+      await resumed.pump(() => resumed.received >= replay, 20_000);
+      assert.doesNotMatch(server.log(), /internal error/);
+      resumed.send(T.end, '{}');
+      assert.equal((await resumed.client.closed()).code, 1000);
+    } finally {
+      await server.stop();
+      await flood.close();
+    }
+  });
+});
+
 describe('the HTTP transport', () => {
   test('open with POST, poll and send, switch to WebSocket and back, end with DELETE', async () => {
     const echo = await tcpEcho();
