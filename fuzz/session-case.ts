@@ -57,7 +57,8 @@ async function play(talk: SessionTalk, steps: readonly RecordStep[]): Promise<vo
 
 function outcome(talk: SessionTalk, prefix: string): CaseOutcome {
   const error = talk.error === null ? '' : ` ${String(talk.error['error'])}`;
-  return { answer: `${prefix}${talk.welcome !== null ? 'welcome' : talk.error !== null ? `error${error}` : 'no greeting'}, ${wsEnding(talk.ws)}`, extras: { ...talk.counts } };
+  const end = talk.end === null ? '' : `, END ${String(talk.end['code'])}`;
+  return { answer: `${prefix}${talk.welcome !== null ? 'welcome' : talk.error !== null ? `error${error}` : 'no greeting'}${end}, ${wsEnding(talk.ws)}`, extras: { ...talk.counts } };
 }
 
 const OFFERS = [SESSION_PROTOCOL, SESSION_PROTOCOL, `binary, ${SESSION_PROTOCOL}`, `${SESSION_PROTOCOL}, chat, superchat`];
