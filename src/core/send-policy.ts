@@ -18,6 +18,9 @@ import { WsCloseCode } from './api.js';
 /** uWS send(): 0 sent but queued over maxBackpressure's warning, 1 sent, 2 dropped. */
 const SEND_DROPPED = 2;
 
+/** The largest peer read (peer-stream.ts READ_BUFFER); datagrams are at most 64 KiB too. */
+export const LARGEST_PEER_READ = 64 * 1024;
+
 /** Room for what a paused producer may still deliver beyond its last send (reads in flight). */
 const PAUSE_MARGIN = 256 * 1024;
 
