@@ -151,7 +151,7 @@ const hello: Plan = (random) => {
         talk.send(bytes);
       }
       const greeting = await talk.greeting(delivery === 'never' ? HELLO_TIMEOUT_MS + 2000 : GREETING_MS);
-      if (greeting === 'welcome' && pick.mustRefuse && delivery !== 'as a text frame') {
+      if (greeting === 'welcome' && (pick.mustRefuse || delivery === 'as a text frame')) {
         scope.targets.found(`session ${keys.session}: ${pick.label} (${delivery}) was welcomed: ${showWelcome(talk)}`);
       }
       await talk.ws.waitForEnd(300);
