@@ -8,12 +8,13 @@ import { disconnectCase } from './disconnect-case.js';
 import { frameCase } from './frame-case.js';
 import type { CaseClass, FuzzCase } from './fuzz-case.js';
 import { handshakeCase } from './handshake-case.js';
+import { sessionCase } from './session-case.js';
 import { stalledCase } from './stalled-case.js';
 import type { Targets } from './targets.js';
 import { tunnelCase } from './tunnel-case.js';
 
 /** How often each class is drawn (stalled readers are slow and heavy, so rarer). */
-const WEIGHTS: Readonly<Record<CaseClass, number>> = { handshake: 30, frames: 25, tunnel: 25, disconnect: 12, stalled: 8 };
+const WEIGHTS: Readonly<Record<CaseClass, number>> = { handshake: 30, frames: 25, tunnel: 25, disconnect: 12, stalled: 8, session: 30 };
 
 const MAKERS: Readonly<Record<CaseClass, (random: Random, targets: Targets) => FuzzCase>> = {
   handshake: handshakeCase,
@@ -21,6 +22,7 @@ const MAKERS: Readonly<Record<CaseClass, (random: Random, targets: Targets) => F
   tunnel: tunnelCase,
   disconnect: disconnectCase,
   stalled: stalledCase,
+  session: sessionCase,
 };
 
 export interface DrawnCase {

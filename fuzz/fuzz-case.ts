@@ -11,13 +11,14 @@ import type { Random } from '../test/helpers/random.js';
 import type { Targets } from './targets.js';
 import { PREFIX, type TargetName } from './target-paths.js';
 import { TUNNEL_SUBPROTOCOL } from '../src/tunnel/protocol.js';
+import { SESSION_SUBPROTOCOL } from '../src/session/records.js';
 import { closePayload, clientFrame, Opcode } from './ws-frame.js';
 
 /** A good handshake is answered at once; one that is not is itself the answer. */
 const UPGRADE_WAIT_MS = 5000;
 
-export type CaseClass = 'handshake' | 'frames' | 'tunnel' | 'disconnect' | 'stalled';
-export const CASE_CLASSES: readonly CaseClass[] = ['handshake', 'frames', 'tunnel', 'disconnect', 'stalled'];
+export type CaseClass = 'handshake' | 'frames' | 'tunnel' | 'disconnect' | 'stalled' | 'session';
+export const CASE_CLASSES: readonly CaseClass[] = ['handshake', 'frames', 'tunnel', 'disconnect', 'stalled', 'session'];
 
 export interface CaseOutcome {
   /** What the server answered, in a few words: `http 400`, `101, close 1002`, `silent close`. */
@@ -69,6 +70,7 @@ export class CaseScope {
 /** A WebSocket path on `target` and the subprotocol it needs. */
 export function wsPath(target: TargetName, random: Random): { path: string; protocol: string | null } {
   if (target === 'tunnel') return { path: PREFIX.tunnel, protocol: TUNNEL_SUBPROTOCOL };
+  if (target === 'session') return { path: PREFIX.session, protocol: SESSION_SUBPROTOCOL };
   if (target === 'bridge') return { path: `/${segment(random)}`, protocol: null };
   return { path: `${PREFIX[target]}/${segment(random)}`, protocol: null };
 }

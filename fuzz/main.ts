@@ -8,6 +8,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { tempDir } from '../test/helpers/peers.js';
 import { HealthThread } from './health-thread.js';
 import { LogWatch, Sightings } from './log-watch.js';
+import { LiveSessions, SESSION_SETTLE_MS } from './session-watch.js';
 import { fuzzOptions, OptionError, type FuzzOptions } from './options.js';
 import { newFiles, openFiles } from './open-files.js';
 import { PeakSampler, sampleProcess, type ProcessSample } from './process-stats.js';
@@ -50,6 +51,7 @@ async function main(): Promise<number> {
 
   const runner = new Runner(targets, options.classes, options.concurrency, options.seed);
   const watch = new LogWatch(targets.server, () => [...runner.inFlight.values()]);
+  const sessions = new LiveSessions(targets.server);
   const findings = new Sightings();
   targets.onFinding((line) => findings.add(line, () => [...runner.inFlight.values()]));
   let inFlightAtDeath: CaseRecord[] = [];
@@ -73,12 +75,15 @@ async function main(): Promise<number> {
 
   // Two halves, each followed by a quiet period: memory the server merely keeps (V8's heap,
   // malloc's arenas) is there after both, while a leak grows from the first to the second.
+  // The quiet period first waits for the sessions the cases left to end (session-watch.ts).
   let ranMs = 0;
   const newDescriptors: string[][] = [];
+  const sessionsLeft: string[][] = [];
   const half = async (): Promise<ProcessSample> => {
     const from = Date.now();
     await runner.run(from + (options.seconds * 1000) / 2);
     ranMs += Date.now() - from;
+    sessionsLeft.push(await sessions.settled(SESSION_SETTLE_MS));
     await delay(options.quietSeconds * 1000);
     const sample = sampler.sample();
     // Named only when there are more than at the start: fd numbers are reused, so a list of what changed would be noise.
@@ -91,7 +96,7 @@ async function main(): Promise<number> {
   loop.disable();
   const health = await healthThread.stop();
 
-  const failures = verdict(targets, runner, watch, health, { start, middle, end });
+  const failures = verdict(targets, runner, watch, health, { start, middle, end }, sessionsLeft);
   const death = targets.server.exited === null ? null : { inFlight: inFlightAtDeath, tail: targets.server.tail };
   await targets.close();
   const report = formatReport({
@@ -104,6 +109,7 @@ async function main(): Promise<number> {
     health: { wsLatencies: health.wsLatencies, httpLatencies: health.httpLatencies, failure: health.failure, inFlightAtFailure },
     loopDelay: { p99Ms: loop.percentile(99) / 1e6, maxMs: loop.max / 1e6 },
     server: { start, peak: sampler.peak, middle, end, quietSeconds: options.quietSeconds, newDescriptors },
+    sessions: { peak: sessions.peak, left: sessionsLeft },
     death,
     findings,
     failures,

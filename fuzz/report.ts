@@ -26,6 +26,8 @@ export interface RunSummary {
     /** After each quiet period: the descriptors that were not open at the start. */
     readonly newDescriptors: ReadonlyArray<readonly string[]>;
   };
+  /** Resumable sessions: the most open at once, and those left after each half's wait. */
+  readonly sessions: { readonly peak: number; readonly left: ReadonlyArray<readonly string[]> };
   /** When the server died: the cases in flight at that moment and its last log lines. */
   readonly death: { readonly inFlight: readonly CaseRecord[]; readonly tail: readonly string[] } | null;
   /** What the oracles saw, each with the cases then in flight. */
@@ -102,6 +104,7 @@ export function formatReport(summary: RunSummary): string {
   server.newDescriptors.forEach((files, index) => {
     if (files.length > 0) lines.push(`  open after the ${index === 0 ? 'first' : 'second'} quiet period and not at the start:`, ...files.map((file) => `    ${file}`));
   });
+  lines.push(`resumable sessions: at most ${summary.sessions.peak} open at once; left open after the cases ended: ${summary.sessions.left.map((left) => left.length).join(' and ')}`);
   lines.push(`server log: ${sortedCounts(watch.levels)} lines (${summary.logPath})`);
   if (summary.death !== null) {
     lines.push('', 'THE SERVER DIED. Its last lines:', ...summary.death.tail.map((line) => `  ${line}`));
@@ -118,7 +121,7 @@ export function formatReport(summary: RunSummary): string {
     lines.push('other error lines:');
     for (const [message, { count, first }] of otherErrors) lines.push(`  ${count} × ${message} — first: ${first}`);
   }
-  lines.push('', `oracle findings (paths out of the route's base, smuggled requests, the canary port): ${summary.findings.count}${kept(summary.findings)}`);
+  lines.push('', `oracle findings (paths out of the route's base, smuggled requests, the canary port, sessions): ${summary.findings.count}${kept(summary.findings)}`);
   for (const finding of summary.findings.kept) lines.push(...sighting(finding));
   if (runner.fuzzerErrors.length > 0) {
     lines.push('', `fuzzer errors (a case's own code threw): ${runner.fuzzerErrors.length}`);

@@ -1,11 +1,12 @@
 /*
  * An HTTP/1.1 request as parts a mutation can break one at a time (method, target, version,
  * header lines, line ends, body, bytes before and after), and the good request each target
- * expects: a WebSocket handshake for the bridge, /chat and the tunnel path, a plain request
- * for /api.
+ * expects: a WebSocket handshake for the bridge, /chat, the tunnel path and the session path (or
+ * a poll there), a plain request for /api.
  */
 import type { Random } from '../test/helpers/random.js';
 import { TUNNEL_SUBPROTOCOL } from '../src/tunnel/protocol.js';
+import { SESSION_SUBPROTOCOL } from '../src/session/records.js';
 import { PREFIX, type TargetName } from './target-paths.js';
 
 export interface RequestDraft {
@@ -75,6 +76,13 @@ export function baseDraft(target: TargetName, random: Random): RequestDraft {
       return upgradeDraft(PREFIX.tunnel, random, TUNNEL_SUBPROTOCOL);
     case 'api':
       return plainDraft(`${PREFIX.api}/${segment(random)}${random.chance(0.3) ? '?q=1&r=%20' : ''}`, random);
+    case 'session':
+      // A resume's upgrade, or an HTTP poll with a made-up id and secret.
+      if (random.chance(0.7)) return upgradeDraft(PREFIX.session, random, SESSION_SUBPROTOCOL);
+      return {
+        method: 'GET', target: `${PREFIX.session}/AAAAAAAAAAAAAAAA/poll?received=0&wait=0`, version: 'HTTP/1.1', lines: ['Host: 127.0.0.1', 'Authorization: Bearer xxxxxxxxxxxxxxxxxxxxxx'],
+        eol: '\r\n', body: Buffer.alloc(0), before: Buffer.alloc(0), after: Buffer.alloc(0), replaced: null,
+      };
   }
 }
 

@@ -1,9 +1,10 @@
 /*
- * Everything the fuzzer attacks, started by the fuzzer itself on 127.0.0.1: a TCP echo peer
- * (the bridge's default peer), a node:http upstream (`[route /api] to = …/v1`), a `ws` echo
+ * Everything the fuzzer attacks, started by the fuzzer itself on 127.0.0.1: the bridge's peer
+ * (an echo, scripted for the session oracle: bridge-peer.ts), marked resumable so that clients
+ * offering websocksy.session.v1 get sessions; a TCP echo peer for tunnel streams; a node:http upstream (`[route /api] to = …/v1`), a `ws` echo
  * server (`[route /chat] websocket = ws://…`, no path, the case where a client's path once
  * picked the host), and the tunnel endpoint with an identities file; and one websocksy with
- * all four on one port.
+ * all of them on one port.
  *
  * Three oracles watch for requests escaping where they belong: the upstream must only ever see
  * paths under /v1 and never the `/smuggled` request the fuzzer hides in bodies, and a canary
@@ -17,7 +18,9 @@ import { WebSocketServer } from 'ws';
 import { freePort } from '../test/helpers/instances.js';
 import { startUpstream, type Upstream } from '../test/helpers/http-upstream.js';
 import { streamServer, tcpEcho, type Peer } from '../test/helpers/peers.js';
+import { startBridgePeer, type BridgePeer } from './bridge-peer.js';
 import { ServerProcess } from './server-process.js';
+import { GRACE_MS } from './session-oracle.js';
 import { PREFIX, SMUGGLED_PATH, UPSTREAM_BASE } from './target-paths.js';
 
 export interface TunnelIdentity {
@@ -36,8 +39,12 @@ export interface Targets {
   readonly listenPort: number;
   /** A port nothing should ever reach through websocksy; hostile paths name it. */
   readonly canaryPort: number;
+  /** The bridge's peer, which keeps what it saw of oracle sessions. */
+  readonly bridgePeer: BridgePeer;
   /** What the oracles saw: each entry is a finding. */
   readonly findings: string[];
+  /** Reports a finding (a case's own oracle). */
+  found(finding: string): void;
   /** Calls `watcher` with each finding as it is made. */
   onFinding(watcher: (finding: string) => void): void;
   close(): Promise<void>;
@@ -86,6 +93,7 @@ export async function startTargets(dir: string, logPath: string): Promise<Target
     for (const watcher of watchers) watcher(finding);
   };
   const echo = await tcpEcho();
+  const bridgePeer = await startBridgePeer(found);
   const upstream = await startUpstream();
   watchUpstream(upstream, found);
   const remote = await wsEcho();
@@ -104,8 +112,11 @@ export async function startTargets(dir: string, logPath: string): Promise<Target
   writeFileSync(
     `${dir}/fuzz.cfg`,
     [
-      '[core]', 'listen = 127.0.0.1', 'port = 0',
-      '[backend]', `host = tcp://127.0.0.1:${echoPort}`, 'framing = binary',
+      // Sessions: a short grace, so that dropped ones expire within a quiet period and the
+      // oracle's resumes race it; the smallest session-buffer, so that the peer is paused
+      // often; a limit that concurrent cases meet now and then, while most get a session.
+      '[core]', 'listen = 127.0.0.1', 'port = 0', `session-grace = ${GRACE_MS / 1000}`, 'session-buffer = 64k', 'session-limit = 256',
+      '[backend]', `host = tcp://127.0.0.1:${bridgePeer.port}`, 'framing = binary', 'resumable = yes',
       `[route ${PREFIX.api}]`, `to = http://127.0.0.1:${upstream.port}${UPSTREAM_BASE}`, 'timeout = 5',
       `[route ${PREFIX.chat}]`, `websocket = ws://127.0.0.1:${remote.port}`,
       // A short grace: sessions the fuzzer drops must be gone by the end of the quiet period.
@@ -123,11 +134,13 @@ export async function startTargets(dir: string, logPath: string): Promise<Target
     echoPort,
     listenPort,
     canaryPort: portOf(canary),
+    bridgePeer,
     findings,
+    found,
     onFinding: (watcher) => watchers.push(watcher),
     close: async () => {
       await server.stop();
-      await Promise.all([echo.close(), upstream.close(), remote.close(), canary.close()]);
+      await Promise.all([echo.close(), bridgePeer.close(), upstream.close(), remote.close(), canary.close()]);
     },
   };
 }

@@ -1,20 +1,22 @@
 /*
  * Whether a run passed, and the bounds it is held to. A run fails when the server died, the
  * health client failed, the guard logged an internal error or a log line carries an
- * exception's text, an oracle saw a request escape, a case's own code threw, or the server's
- * descriptors or memory did not come back after a quiet period.
+ * exception's text, an oracle saw a request escape or a session break its promise, a case's
+ * own code threw, a session outlived every bound on its life, or the server's descriptors or
+ * memory did not come back after a quiet period.
  */
 import type { HealthResult } from './health-thread.js';
 import type { LogWatch } from './log-watch.js';
 import type { ProcessSample } from './process-stats.js';
 import type { Runner } from './runner.js';
+import { SESSION_SETTLE_MS } from './session-watch.js';
 import type { Targets } from './targets.js';
 
 const MIB = 1024 * 1024;
 /**
  * After each quiet period every fuzz connection is gone, and with it every socket the server
  * opened for one (the tunnel grace, 0.25 s, and the upstream's keep-alive timeout, 0.5 s, are
- * shorter than a quiet second). One descriptor of slack: the health client's /api request may
+ * shorter than a quiet second, and the quiet period starts once every session has ended). One descriptor of slack: the health client's /api request may
  * hold a pool connection at that moment.
  */
 const FD_SLACK = 1;
@@ -46,7 +48,7 @@ function resourceFailures({ start, middle, end }: ServerSamples): string[] {
   return failures;
 }
 
-export function verdict(targets: Targets, runner: Runner, watch: LogWatch, health: HealthResult, samples: ServerSamples): string[] {
+export function verdict(targets: Targets, runner: Runner, watch: LogWatch, health: HealthResult, samples: ServerSamples, sessionsLeft: ReadonlyArray<readonly string[]>): string[] {
   const failures: string[] = [];
   const exit = targets.server.exited;
   if (exit !== null) failures.push(`the server died (exit code ${String(exit.code)}, signal ${String(exit.signal)})`);
@@ -57,6 +59,7 @@ export function verdict(targets: Targets, runner: Runner, watch: LogWatch, healt
   if (targets.findings.length > 0) failures.push(`${targets.findings.length} oracle finding(s)`);
   if (runner.fuzzerErrors.length > 0) failures.push(`${runner.fuzzerErrors.length} case(s) failed in the fuzzer's own code`);
   if (exit === null) failures.push(...resourceFailures(samples));
+  for (const left of sessionsLeft) if (left.length > 0) failures.push(`${left.length} session(s) still open ${SESSION_SETTLE_MS / 1000} s after the cases ended (they never expire): ${left.slice(0, 5).join(' ')}`);
   if (runner.finished === 0) failures.push('no case finished');
   return failures;
 }

@@ -98,7 +98,7 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
 
   const tunnels = new Tunnels(setup.tunnels);
   const routeOptions = { isTrustedProxy: (address: string) => core.trustedProxies.has(address) };
-  const routes = new HttpRoutes(setup.routes, tunnels, routeOptions);
+  const routes = new HttpRoutes(setup.routes, tunnels, routeOptions, configuration.routeModules);
   const bridgeLimits = { maxMessage: core.maxMessage, frameLimit: core.frameLimit, clientBuffer: core.clientBuffer, peerBuffer: peerBufferOf(core) };
   const sessions = new SessionStore({
     path: core.sessionPath,
@@ -126,6 +126,7 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
   const extraRoutes: HttpRoutes[] = [];
   let port: number;
   try {
+    await routes.start();
     port = await main.listen(core.listen, core.port);
     bridge.clients.keepAlive(core.ping);
     for (const extra of configuration.extraListeners) {
@@ -145,6 +146,7 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
   } catch (error) {
     for (const front of fronts) front.close();
     tunnels.shutdown();
+    await routes.close();
     throw new ExitError(errorMessage(error), 1);
   }
   log.info('listening', { address: core.listen, port, backend: setup.backend.name, version: packageVersion() });
@@ -157,8 +159,7 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
       sessions.shutdown(WsCloseCode.shutdown, 'Shutting down');
       bridge.clients.closeAll(WsCloseCode.shutdown, 'Shutting down');
       tunnels.shutdown();
-      routes.close();
-      for (const extra of extraRoutes) extra.close();
+      await Promise.all([routes, ...extraRoutes].map((one) => one.close()));
       try {
         await setup.backend.cleanup?.();
       } catch (error) {

@@ -1,12 +1,14 @@
 /*
  * The shipped examples, run as a new user runs them: from another working directory than the
  * repository's, so that every relative path in them has to start from the config file's folder
- * (examples/routes, examples/tunnel-server.cfg, examples/west); and the plugin examples of
- * docs/plugins.md, cut out of the page as written and loaded from a plugin folder.
+ * (examples/routes, examples/tunnel-server.cfg, examples/west, examples/streamprox); and the
+ * plugin examples of docs/plugins.md, cut out of the page as written and loaded from a plugin
+ * folder.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { closeClient, connect } from './helpers/client.js';
 import { freePort } from './helpers/instances.js';
@@ -72,12 +74,65 @@ describe('the example configs start from any working directory', () => {
   });
 });
 
-/** The first ```LANG block after the line `heading` in docs/plugins.md. */
-function documented(heading: string, lang: string): string {
-  const page = readFileSync(`${ROOT}docs/plugins.md`, 'utf8');
-  const from = page.indexOf(`\n${heading}\n`);
-  assert.ok(from >= 0, `docs/plugins.md has "${heading}"`);
-  const block = new RegExp(`\`\`\`${lang}\\n([^]*?)\`\`\``).exec(page.slice(from));
+describe('examples/streamprox: a chat module, a static site and a proxied path on one port', () => {
+  test('the page, the chat over HTTP and WebSocket, and /api through the reverse proxy', async () => {
+    // Its ports are fixed (8090, and 8091 for upstream.mjs): a copy gets free ones.
+    const copy = tempDir('websocksy-streamprox-');
+    const upstreamPort = await freePort();
+    const upstream = spawn(process.execPath, [`${EXAMPLES}/streamprox/upstream.mjs`, String(upstreamPort)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await once(upstream.stdout, 'data');
+      cpSync(`${EXAMPLES}/streamprox`, copy.path, { recursive: true });
+      const config = `${copy.path}/streamprox.cfg`;
+      const text = readFileSync(config, 'utf8');
+      assert.ok(text.includes('port = 8090') && text.includes('127.0.0.1:8091'), 'the ports this test replaces');
+      writeFileSync(config, text.replace('port = 8090', 'port = 0').replaceAll('127.0.0.1:8091', `127.0.0.1:${upstreamPort}`));
+      const server = await startWebsocksy([config], { cwd: elsewhere.path });
+      const http = `http://127.0.0.1:${server.port}`;
+      try {
+        assert.equal(await (await fetch(`${http}/`)).text(), readFileSync(`${EXAMPLES}/streamprox/www/index.html`, 'utf8'));
+        assert.deepEqual(await (await fetch(`${http}/api/hello?x=1`)).json(), { servedBy: 'upstream', method: 'GET', url: '/hello?x=1', forwardedFor: '127.0.0.1' });
+
+        const first = await connect(`${server.url}/chat/ws`, ['chat']);
+        assert.equal(first.ws.protocol, 'chat');
+        assert.deepEqual(JSON.parse((await first.next()).data.toString()), { history: [] });
+        const posted = await fetch(`${http}/chat/messages`, { method: 'POST', body: JSON.stringify({ from: 'fetch', text: 'hello' }) });
+        assert.equal(posted.status, 201);
+        const hello = (await posted.json()) as { id: number; from: string; text: string };
+        assert.deepEqual([hello.id, hello.from, hello.text], [1, 'fetch', 'hello']);
+        assert.deepEqual(JSON.parse((await first.next()).data.toString()), { message: hello });
+
+        const second = await connect(`${server.url}/chat/ws`);
+        assert.equal(second.ws.protocol, '');
+        assert.deepEqual(JSON.parse((await second.next()).data.toString()), { history: [hello] });
+        second.ws.send(JSON.stringify({ from: 'ws', text: 'hi all' }));
+        const heard = await Promise.all([first, second].map(async (client) => (JSON.parse((await client.next()).data.toString()) as { message: { id: number; text: string } }).message));
+        for (const message of heard) assert.deepEqual([message.id, message.text], [2, 'hi all']);
+        assert.deepEqual(await (await fetch(`${http}/chat/messages?after=1`)).json(), [heard[0]]);
+
+        assert.equal((await fetch(`${http}/chat/messages`, { method: 'POST', body: '{"text": 1}' })).status, 400);
+        assert.equal((await fetch(`${http}/chat/messages`, { method: 'POST', body: 'x'.repeat(20_000) })).status, 413);
+        assert.equal((await fetch(`${http}/chat/messages`, { method: 'DELETE' })).status, 405);
+        assert.equal((await fetch(`${http}/chat/elsewhere`)).status, 404);
+        await assert.rejects(connect(`${server.url}/chat/elsewhere`), /HTTP 404/);
+        await closeClient(first);
+        await closeClient(second);
+      } finally {
+        await server.stop();
+      }
+    } finally {
+      upstream.kill();
+      copy.remove();
+    }
+  });
+});
+
+/** The first ```LANG block after the line `heading` in `page` (docs/plugins.md unless named). */
+function documented(heading: string, lang: string, page = 'docs/plugins.md'): string {
+  const text = readFileSync(`${ROOT}${page}`, 'utf8');
+  const from = text.indexOf(`\n${heading}\n`);
+  assert.ok(from >= 0, `${page} has "${heading}"`);
+  const block = new RegExp(`\`\`\`${lang}\\n([^]*?)\`\`\``).exec(text.slice(from));
   assert.ok(block !== null, `a ${lang} block after "${heading}"`);
   return block[1] as string;
 }
@@ -134,6 +189,37 @@ describe('the plugin examples in docs/plugins.md run as written', () => {
       } finally {
         await server.stop();
       }
+    }
+  });
+});
+
+describe('the route module example in docs/routes.md runs as written', () => {
+  const folder = tempDir('websocksy-documented-route-');
+  after(() => folder.remove());
+
+  test('it greets with module-config, counts an upload, streams /count, and runs a room', async () => {
+    writeFileSync(`${folder.path}/route_hello.mjs`, documented('### A complete example', 'js', 'docs/routes.md'));
+    writeFileSync(`${folder.path}/hello.cfg`, ['[core]', 'listen = 127.0.0.1', 'port = 0', '[route /hello]', 'module = route_hello.mjs', 'module-config = Hi', ''].join('\n'));
+    const server = await startWebsocksy([`${folder.path}/hello.cfg`], { cwd: elsewhere.path });
+    const http = `http://127.0.0.1:${server.port}/hello`;
+    try {
+      assert.equal(await (await fetch(`${http}/x`)).text(), 'Hi, 127.0.0.1: GET /x\n');
+      const upload = await fetch(http, { method: 'POST', body: Buffer.alloc(500_000) });
+      assert.equal(upload.status, 201);
+      assert.deepEqual(await upload.json(), { bytes: 500_000 });
+      const lines = (await (await fetch(`${http}/count`)).text()).trimEnd().split('\n');
+      assert.deepEqual([lines.length, lines[0], lines.at(-1)], [100000, '1', '100000']);
+      const first = await connect(`${server.url}/hello`, ['room']);
+      assert.equal(first.ws.protocol, 'room');
+      assert.equal((await first.next()).data.toString(), 'Hi! 1 here.');
+      const second = await connect(`${server.url}/hello`);
+      assert.equal((await second.next()).data.toString(), 'Hi! 2 here.');
+      second.ws.send('anyone?');
+      for (const client of [first, second]) assert.equal((await client.next()).data.toString(), 'anyone?');
+      await closeClient(first);
+      await closeClient(second);
+    } finally {
+      await server.stop();
     }
   });
 });

@@ -3,18 +3,24 @@
  *   to = http://host:port/base      an HTTP upstream (with via = NAME: through a tunnel)
  *   websocket = ws://host:port/path a remote WebSocket
  *   static = /srv/www               a folder
+ *   module = plugins/route_chat.mjs an ES module served in-process (src/core/route-api.ts)
+ *   module-config = TEXT            module only: handed to the module's init()
+ *   max-body = 1m                   module only: the largest request body (default 1 MiB)
+ *   max-message = 16m               module only: the largest WebSocket message (default 16 MiB)
  *   max-age = 3600                  static only: seconds a cache may keep a file without
  *                                   asking (default: none, every use revalidates)
  *   host = keep | rewrite           the Host header sent upstream (default rewrite)
  *   timeout = 30                    seconds an upstream may take to answer once the request
- *                                   is sent (default 30)
+ *                                   is sent; for a module, seconds an exchange may stand still
+ *                                   before its answer is complete (default 30)
  * Every error names the file, line and key; a relative folder is read from the config file's.
  */
 import { realpathSync, statSync } from 'node:fs';
+import { extname } from 'node:path';
 import { normalisePath } from '../front/path.js';
 import { normalisePrefix, type Route, type RouteTarget } from '../http/route-table.js';
 import { errorCode, errorMessage } from '../lib/errors.js';
-import { parseCount, parseSeconds } from '../lib/grammar.js';
+import { parseCount, parseSeconds, parseSize } from '../lib/grammar.js';
 import { parseConfigUrl } from '../lib/url.js';
 import type { TunnelConfig } from '../tunnel/options.js';
 import { ConfigError, pathFrom, SECTION_START, sectionOf, type Setting, type SettingOrigin } from './settings.js';
@@ -22,6 +28,20 @@ import { ConfigError, pathFrom, SECTION_START, sectionOf, type Setting, type Set
 export const DEFAULT_TIMEOUT_SECONDS = 30;
 /** One year: RFC 2616 §14.21 already asked servers not to promise freshness beyond it. */
 const MAX_AGE_LIMIT = 365 * 86400;
+const DEFAULT_MAX_BODY = 1024 * 1024;
+const DEFAULT_MAX_MESSAGE = 16 * 1024 * 1024;
+/**
+ * uWS cuts a request whose Content-Length has ten digits (docs/routes.md, Limits), and keeps
+ * maxPayloadLength in 32 bits: larger limits could never be reached.
+ */
+const BODY_LIMIT = 999_999_999;
+const MESSAGE_LIMIT = 1024 * 1024 * 1024;
+
+/** A value and the line that gave it, for a key whose error shows up only once the route is whole. */
+interface Given<T> {
+  readonly value: T;
+  readonly origin: SettingOrigin;
+}
 
 interface Draft {
   readonly prefix: string;
@@ -30,7 +50,11 @@ interface Draft {
   via?: { name: string; origin: SettingOrigin };
   websocket?: URL;
   static?: string;
+  module?: string;
   maxAge?: { seconds: number; origin: SettingOrigin };
+  moduleConfig?: Given<string>;
+  maxBody?: Given<number>;
+  maxMessage?: Given<number>;
   host: 'keep' | 'rewrite';
   timeoutMs: number;
   readonly seen: Set<string>;
@@ -48,6 +72,20 @@ function folder(value: string, origin: SettingOrigin): string {
   return real;
 }
 
+/** An ES module file: node:import reads .mjs as one, and .js under a package.json of type module. */
+function moduleFile(value: string, origin: SettingOrigin): string {
+  const path = pathFrom(origin, value.trim());
+  if (extname(path) !== '.mjs' && extname(path) !== '.js') throw new Error(`${path} is not an ES module file (.mjs or .js)`);
+  let isFile: boolean;
+  try {
+    isFile = statSync(path).isFile();
+  } catch (error) {
+    throw new Error(`cannot use module ${path}: ${errorCode(error)}`);
+  }
+  if (!isFile) throw new Error(`${path} is not a file`);
+  return path;
+}
+
 function apply(draft: Draft, key: string, value: string, origin: SettingOrigin): void {
   if (draft.seen.has(key)) throw new Error('given twice in this route');
   draft.seen.add(key);
@@ -57,23 +95,30 @@ function apply(draft: Draft, key: string, value: string, origin: SettingOrigin):
     draft.via = { name: value.trim(), origin };
   } else if (key === 'websocket') draft.websocket = parseConfigUrl(value, { schemes: ['ws:', 'wss:'] });
   else if (key === 'static') draft.static = folder(value, origin);
+  else if (key === 'module') draft.module = moduleFile(value, origin);
+  else if (key === 'module-config') draft.moduleConfig = { value, origin };
+  else if (key === 'max-body') draft.maxBody = { value: parseSize(value, 0, BODY_LIMIT), origin };
+  else if (key === 'max-message') draft.maxMessage = { value: parseSize(value, 1, MESSAGE_LIMIT), origin };
   else if (key === 'host') {
     const mode = value.trim();
     if (mode !== 'keep' && mode !== 'rewrite') throw new Error(`"${value}" is neither keep nor rewrite`);
     draft.host = mode;
   } else if (key === 'timeout') draft.timeoutMs = parseSeconds(value, 0.01, 86400) * 1000;
   else if (key === 'max-age') draft.maxAge = { seconds: parseCount(value, 0, MAX_AGE_LIMIT), origin };
-  else throw new Error('unknown key (known: to, via, websocket, static, host, timeout, max-age)');
+  else throw new Error('unknown key (known: to, via, websocket, static, module, module-config, host, timeout, max-age, max-body, max-message)');
 }
 
 function finish(draft: Draft, tunnels: TunnelConfig): Route {
-  const kinds = [draft.to, draft.websocket, draft.static].filter((kind) => kind !== undefined).length;
+  const kinds = [draft.to, draft.websocket, draft.static, draft.module].filter((kind) => kind !== undefined).length;
   const name = `[route ${draft.prefix}]`;
-  if (kinds !== 1) throw new ConfigError(`${name} needs exactly one of to, websocket, static`, draft.origin);
+  if (kinds !== 1) throw new ConfigError(`${name} needs exactly one of to, websocket, static, module`, draft.origin);
   // Those paths are registered with uWS already; the same pattern twice aborts the process.
   const taken = [tunnels.server?.path, tunnels.statusPath].find((path) => path != null && normalisePrefix(path) === draft.prefix);
   if (taken !== undefined) throw new ConfigError(`${name}: ${draft.prefix} is the tunnel or status path`, draft.origin);
   if (draft.maxAge !== undefined && draft.static === undefined) throw new ConfigError('max-age: only a route with "static = DIR" sets it', draft.maxAge.origin);
+  for (const [key, given] of [['module-config', draft.moduleConfig], ['max-body', draft.maxBody], ['max-message', draft.maxMessage]] as const) {
+    if (given !== undefined && draft.module === undefined) throw new ConfigError(`${key}: only a route with "module = FILE" sets it`, given.origin);
+  }
   let target: RouteTarget;
   if (draft.to !== undefined) {
     const via = draft.via?.name ?? null;
@@ -87,6 +132,14 @@ function finish(draft: Draft, tunnels: TunnelConfig): Route {
     // Upgrades that no route claims belong to the bridge; the root is always the bridge's.
     if (draft.prefix === '/') throw new ConfigError(`${name}: a websocket route needs a prefix other than /, which is the bridge's`, draft.origin);
     target = { kind: 'websocket', url: draft.websocket };
+  } else if (draft.module !== undefined) {
+    target = {
+      kind: 'module',
+      file: draft.module,
+      config: draft.moduleConfig?.value ?? null,
+      maxBody: draft.maxBody?.value ?? DEFAULT_MAX_BODY,
+      maxMessage: draft.maxMessage?.value ?? DEFAULT_MAX_MESSAGE,
+    };
   } else {
     target = { kind: 'static', root: draft.static as string, maxAge: draft.maxAge?.seconds ?? null };
   }

@@ -3,6 +3,9 @@
  * went wrong without internals, the detail for the log only, and any headers the status needs
  * (Allow, Sec-WebSocket-Version, Retry-After). Thrown by whoever decides, answered by the front.
  */
+import { STATUS_CODES } from 'node:http';
+
+/** RFC 9110's names where Node 20 still has older ones (413 Payload Too Large); node:http's for the rest. */
 const REASONS: Readonly<Record<number, string>> = {
   400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout',
   413: 'Content Too Large', 414: 'URI Too Long', 426: 'Upgrade Required', 431: 'Request Header Fields Too Large',
@@ -22,6 +25,6 @@ export class Refusal extends Error {
 
   /** `404 Not Found`, as a status line wants it. */
   get statusLine(): string {
-    return `${this.status} ${REASONS[this.status] ?? 'Error'}`;
+    return `${this.status} ${REASONS[this.status] ?? STATUS_CODES[this.status] ?? 'Error'}`;
   }
 }

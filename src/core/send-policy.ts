@@ -18,6 +18,9 @@ import { WsCloseCode } from './api.js';
 /** uWS send(): 0 sent but queued over maxBackpressure's warning, 1 sent, 2 dropped. */
 const SEND_DROPPED = 2;
 
+/** The largest peer read (peer-stream.ts READ_BUFFER); datagrams are at most 64 KiB too. */
+export const LARGEST_PEER_READ = 64 * 1024;
+
 /** Room for what a paused producer may still deliver beyond its last send (reads in flight). */
 const PAUSE_MARGIN = 256 * 1024;
 
@@ -64,6 +67,11 @@ export interface CloseDecision {
 /** The close for a receiver (`who`: peer, upstream, client) that stopped reading. */
 export function notReading(who: string, queued: number, limit: number): CloseDecision {
   return { code: WsCloseCode.tryAgainLater, reason: `${who} is not reading: ${queued} bytes queued, limit ${limit}` };
+}
+
+/** Codes a close frame may carry (RFC 6455 §7.4); others (1005, 1006, 1015) are only reported. */
+export function sendableCloseCode(code: number): boolean {
+  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
 }
 
 /** The close after uWS dropped a message (SendOverflowError). */

@@ -87,9 +87,9 @@ export class Front {
     };
     if (parts.tunnel !== null) register(parts.tunnel.path, parts.tunnel.endpoint);
     if (parts.sessions !== null) register(parts.sessions.store.settings.path, parts.sessions.endpoint);
-    for (const { prefix, relay } of parts.routes?.relayEndpoints() ?? []) {
-      register(prefix, relay);
-      register(`${prefix}/*`, relay);
+    for (const { prefix, endpoint } of parts.routes?.socketEndpoints() ?? []) {
+      register(prefix, endpoint);
+      register(`${prefix}/*`, endpoint);
     }
     if (parts.bridge !== null) register('/*', parts.bridge);
     this.app.any('/*', (res, req) => this.request(res, req));
@@ -119,8 +119,8 @@ export class Front {
       return new Refusal(404, 'No tunnel endpoint at this path', `tunnel subprotocol offered on ${request.path}, which is not the tunnel path`);
     }
     const route = routes?.match(request.path) ?? null;
-    const relay = route === null ? null : (routes?.relayOf(route) ?? null);
-    if (relay !== null) return relay;
+    const routeEndpoint = route === null ? null : (routes?.socketEndpointOf(route) ?? null);
+    if (routeEndpoint !== null) return routeEndpoint;
     return bridge ?? new Refusal(404, 'No WebSocket endpoint here', `no WebSocket endpoint for ${request.path}`);
   }
 

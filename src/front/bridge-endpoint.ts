@@ -14,7 +14,7 @@ import { ClientSet } from '../core/client-set.js';
 import type { SocketLimits, UpgradeAnswer } from '../core/endpoint.js';
 import { Refusal } from '../core/refusal.js';
 import { headerValue, offeredProtocols, type ClientRequest } from '../core/request.js';
-import { maxBackpressureFor } from '../core/send-policy.js';
+import { LARGEST_PEER_READ, maxBackpressureFor } from '../core/send-policy.js';
 import { ClientResponse } from '../http/client-response.js';
 import { errorMessage } from '../lib/errors.js';
 import { log } from '../lib/log.js';
@@ -25,9 +25,6 @@ import type { SessionDescription } from '../session/session.js';
 
 /** The status JSON lists this many connections at most (it is built on every request for it). */
 const STATUS_LIST_LIMIT = 1000;
-
-/** Largest peer read (peer-stream.ts READ_BUFFER); datagrams are at most 64 KiB too. */
-const LARGEST_READ = 64 * 1024;
 
 /** A backend query for `request`; the session subprotocol is websocksy's, so backends never see it. */
 export function peerQueryOf(request: ClientRequest, offered: readonly string[]): PeerQuery {
@@ -55,7 +52,7 @@ export class BridgeEndpoint extends ClientEndpoint {
       // max-message itself to answer 1009, and keeps uWS's hard limit above it.
       maxPayloadLength: Math.min(2 ** 31 - 1, bridgeLimits.maxMessage * 2),
       // One read can complete a whole frame-limit's worth of waiting bytes after the pause.
-      maxBackpressure: maxBackpressureFor(bridgeLimits.clientBuffer, bridgeLimits.frameLimit + LARGEST_READ),
+      maxBackpressure: maxBackpressureFor(bridgeLimits.clientBuffer, bridgeLimits.frameLimit + LARGEST_PEER_READ),
     };
   }
 

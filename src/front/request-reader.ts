@@ -13,10 +13,9 @@ import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import { Refusal } from '../core/refusal.js';
 import type { HttpHeader } from '../core/api.js';
 import type { ClientRequest, HeaderList } from '../core/request.js';
+import { isFieldName, isFieldValue } from '../lib/http-field.js';
 import { normalisePath } from './path.js';
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
-const FIELD_VALUE = /^[\t\x20-\x7e\x80-\uffff]*$/;
 const QUERY = /^[\x21-\x7e\x80-\uffff]*$/;
 /** Headers whose repetition makes a request ambiguous. */
 const SINGLETONS = new Set(['host', 'sec-websocket-key', 'sec-websocket-version']);
@@ -45,8 +44,8 @@ function checkHeaders(headers: HeaderList): BodyFraming | Refusal {
   let contentLength: string | null = null;
   let transferEncoding: string | null = null;
   for (const { name, value } of headers) {
-    if (!TOKEN.test(name)) return bad(`header name "${name}" is not a token`);
-    if (!FIELD_VALUE.test(value)) return bad(`header ${name} holds a control character`);
+    if (!isFieldName(name)) return bad(`header name "${name}" is not a token`);
+    if (!isFieldValue(value)) return bad(`header ${name} holds a control character`);
     if (SINGLETONS.has(name) && seen.has(name)) return bad(`header ${name} appears more than once`);
     seen.add(name);
     if (name === 'content-length') {

@@ -62,8 +62,19 @@ export class ClientResponse implements Guarded {
       this.fail('500 Internal Server Error', 'Internal error', {}, true);
       return;
     }
+    this.cut();
+  }
+
+  /** Closes the connection mid-answer: once the status has gone, a cut is the only honest signal left. */
+  cut(): void {
+    if (!this.usable) return;
     this.ended = true;
     this.res.close();
+  }
+
+  /** The status line went out. */
+  get headersSent(): boolean {
+    return this.headSent;
   }
 
   /** Called if the client goes away before the response ends. */

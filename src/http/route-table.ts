@@ -12,7 +12,12 @@ export type RouteTarget =
    * Files under a folder (a real path), GET and HEAD only. `maxAge`: seconds a cache may keep
    * a file without asking again, or null to have it revalidate every time (`no-cache`).
    */
-  | { readonly kind: 'static'; readonly root: string; readonly maxAge: number | null };
+  | { readonly kind: 'static'; readonly root: string; readonly maxAge: number | null }
+  /**
+   * A route module (an ES module file, absolute) served in-process, with its `module-config`
+   * (null without one). `maxBody` bounds a request body, `maxMessage` a WebSocket message.
+   */
+  | { readonly kind: 'module'; readonly file: string; readonly config: string | null; readonly maxBody: number; readonly maxMessage: number };
 
 export interface Route {
   /** No trailing slash, except the root route `/`. */
@@ -20,7 +25,10 @@ export interface Route {
   readonly target: RouteTarget;
   /** `keep` forwards the client's Host header; `rewrite` sends the upstream's host:port. */
   readonly host: 'keep' | 'rewrite';
-  /** How long an upstream may take to answer with its headers, once the request is sent. */
+  /**
+   * How long an upstream may take to answer with its headers, once the request is sent; for a
+   * module, how long an exchange may stand still before its answer is complete.
+   */
   readonly timeoutMs: number;
 }
 

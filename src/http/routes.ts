@@ -1,16 +1,21 @@
 /*
  * The HTTP routes of one listener: which route a (normalised) path belongs to, and serving a
- * request on it — reverse proxy (direct or through a tunnel), static folder, or the 426 a plain
- * request gets on a websocket route. Upgrades on websocket routes are the relays' (ws-relay.ts),
- * which the front registers as WebSocket endpoints.
+ * request on it — reverse proxy (direct or through a tunnel), static folder, route module, or
+ * the 426 a plain request gets on a websocket route. Upgrades on websocket routes are the
+ * relays' (ws-relay.ts), and those on a module route that takes them its sockets'
+ * (module-sockets.ts): the front registers both as WebSocket endpoints. The modules' lifecycle
+ * (init before listening, close at shutdown) runs from here.
  */
 import { Agent } from 'node:http';
 import type { HttpResponse } from 'uWebSockets.js';
+import type { SocketData, WsEndpoint } from '../core/endpoint.js';
 import type { ClientRequest } from '../core/request.js';
 import { Refusal } from '../core/refusal.js';
+import type { RouteModule } from '../core/route-api.js';
 import { log } from '../lib/log.js';
 import type { Tunnels } from '../tunnel/runtime.js';
 import { ClientResponse } from './client-response.js';
+import { ModuleRoute } from './module-route.js';
 import { proxyHttp } from './proxy-http.js';
 import { tunnelConnection } from './proxy-tunnel.js';
 import { RouteTable, type Route } from './route-table.js';
@@ -27,17 +32,35 @@ export class HttpRoutes {
   /** One keep-alive pool per direct route. */
   private readonly agents = new Map<Route, Agent>();
   private readonly relays = new Map<Route, WebSocketRelay>();
+  private readonly modules = new Map<Route, ModuleRoute>();
+  /** Modules whose init() succeeded: those close() is owed to. */
+  private readonly started: ModuleRoute[] = [];
 
+  /** `modules`: the loaded module of every module route (config/load.ts). */
   constructor(
     routes: readonly Route[],
     private readonly tunnels: Tunnels,
     private readonly options: HttpRouteOptions,
+    modules: ReadonlyMap<Route, RouteModule> = new Map(),
   ) {
     this.table = new RouteTable(routes);
     for (const route of routes) {
       const target = route.target;
       if (target.kind === 'http' && target.via === null) this.agents.set(route, new Agent({ keepAlive: true }));
       if (target.kind === 'websocket') this.relays.set(route, new WebSocketRelay(route, target.url));
+      if (target.kind === 'module') {
+        const module = modules.get(route);
+        if (module === undefined) throw new Error(`route ${route.prefix}: its module ${target.file} was not loaded`);
+        this.modules.set(route, new ModuleRoute(route, target, module));
+      }
+    }
+  }
+
+  /** Runs every module's init(), in file order; the first failure stops start-up. */
+  async start(): Promise<void> {
+    for (const module of this.modules.values()) {
+      await module.init();
+      this.started.push(module);
     }
   }
 
@@ -49,20 +72,28 @@ export class HttpRoutes {
     return this.table.match(path);
   }
 
-  /** The relay of a websocket route, or null for the other kinds. */
-  relayOf(route: Route): WebSocketRelay | null {
-    return this.relays.get(route) ?? null;
+  /** What takes upgrades on `route`: a websocket route's relay, a module's sockets, or null (the bridge does). */
+  socketEndpointOf(route: Route): WsEndpoint<SocketData> | null {
+    return this.relays.get(route) ?? this.modules.get(route)?.sockets ?? null;
   }
 
-  /** Every websocket route's relay, for the front to register. */
-  relayEndpoints(): Array<{ readonly prefix: string; readonly relay: WebSocketRelay }> {
-    return [...this.relays].map(([route, relay]) => ({ prefix: route.prefix, relay }));
+  /** Every route's WebSocket endpoint, for the front to register. */
+  socketEndpoints(): Array<{ readonly prefix: string; readonly endpoint: WsEndpoint<SocketData> }> {
+    return this.table.routes.flatMap((route) => {
+      const endpoint = this.socketEndpointOf(route);
+      return endpoint === null ? [] : [{ prefix: route.prefix, endpoint }];
+    });
   }
 
   /** Serves a request (not an upgrade) on `route`; call from the uWS handler itself. */
   serve(res: HttpResponse, request: ClientRequest, route: Route): void {
     const target = route.target;
-    if (target.kind === 'websocket') {
+    const module = this.modules.get(route);
+    if (module?.takesRequests === true) {
+      module.serve(res, request);
+      return;
+    }
+    if (target.kind === 'websocket' || target.kind === 'module') {
       ClientResponse.answering(res, request).refuse(new Refusal(426, 'WebSocket only', 'plain request on a websocket route', { Upgrade: 'websocket' }));
       return;
     }
@@ -84,7 +115,9 @@ export class HttpRoutes {
     proxyHttp(res, request, { route, base: target.url, connection, label: `${target.url.origin} via ${target.via}`, trustedClient });
   }
 
-  close(): void {
+  /** Shutdown: the pools go, module sockets get 1001, and every started module's close() runs. */
+  async close(): Promise<void> {
     for (const agent of this.agents.values()) agent.destroy();
+    await Promise.all(this.started.splice(0).map((module) => module.close()));
   }
 }

@@ -13,7 +13,7 @@ import { WsCloseCode } from '../core/api.js';
 import type { SocketData, SocketLimits, UpgradeAnswer, WsEndpoint } from '../core/endpoint.js';
 import { Refusal } from '../core/refusal.js';
 import { offeredProtocols, type ClientRequest } from '../core/request.js';
-import { aboveHighWater, drainedBelowLowWater, maxBackpressureFor, notReading, overflowed, SendOverflowError, sendMessage, type CloseDecision } from '../core/send-policy.js';
+import { aboveHighWater, drainedBelowLowWater, maxBackpressureFor, notReading, overflowed, sendableCloseCode, SendOverflowError, sendMessage, type CloseDecision } from '../core/send-policy.js';
 import { errorMessage } from '../lib/errors.js';
 import { guarded, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
@@ -26,11 +26,6 @@ import { upstreamUrl } from './upstream-path.js';
 const MAX_MESSAGE = 16 * 1024 * 1024;
 /** Unsent bytes allowed toward either side before the relay pauses (toward the client) or gives up (toward the upstream). */
 const HIGH_WATER = 4 * 1024 * 1024;
-
-/** Codes a close frame may carry (RFC 6455 §7.4); others (1005, 1006, 1015) are only reported. */
-function sendableCode(code: number): boolean {
-  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
-}
 
 interface RelayData extends SocketData {
   readonly relay: Relay;
@@ -102,7 +97,7 @@ class Relay implements Guarded {
 
   private upstreamClosed(code: number, reason: Buffer): void {
     if (this.closed) return;
-    if (sendableCode(code)) this.closeClient({ code, reason: reason.toString('utf8') });
+    if (sendableCloseCode(code)) this.closeClient({ code, reason: reason.toString('utf8') });
     else this.closeClient({ code: WsCloseCode.badGateway, reason: `upstream connection ended without a close frame (${code})` });
   }
 
@@ -120,7 +115,7 @@ class Relay implements Guarded {
     this.closed = true;
     if (this.upstream.readyState !== WebSocket.OPEN) return;
     if (wasClosed) this.upstream.close();
-    else if (sendableCode(code)) this.upstream.close(code, Buffer.from(reason));
+    else if (sendableCloseCode(code)) this.upstream.close(code, Buffer.from(reason));
     else this.upstream.close();
   }
 

@@ -61,6 +61,21 @@ export function runGuarded(owner: Guarded, where: string, body: () => void): voi
   }
 }
 
+/**
+ * Runs `body`, which may return a promise (a plugin's handler, sync or async): a throw, or a
+ * rejection later on, is reported and closes `owner` alone.
+ */
+export function runGuardedAsync(owner: Guarded, where: string, body: () => unknown): void {
+  let result: unknown;
+  try {
+    result = body();
+  } catch (error) {
+    reportFault(owner, where, error);
+    return;
+  }
+  if (result instanceof Promise) result.catch((error: unknown) => reportFault(owner, where, error));
+}
+
 /** `handler` as a callback whose throws close `owner` alone. */
 export function guarded<A extends unknown[]>(owner: Guarded, where: string, handler: (...args: A) => void): (...args: A) => void {
   return (...args: A): void => {

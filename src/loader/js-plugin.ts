@@ -12,10 +12,16 @@ import { errorMessage } from '../lib/errors.js';
 import { checkedAnswer, checkFramingConfig } from '../core/peer-answer.js';
 import { PluginError } from '../core/plugin-error.js';
 
-async function defaultExport(file: string): Promise<unknown> {
+/**
+ * The default export of the ES module `file`. A distinct `instance` loads a module instance of
+ * its own (Node keys its module cache by URL, query included), with state of its own.
+ */
+export async function defaultExport(file: string, instance?: string): Promise<unknown> {
+  const url = pathToFileURL(file);
+  if (instance !== undefined) url.searchParams.set('instance', instance);
   let module: unknown;
   try {
-    module = await import(pathToFileURL(file).href);
+    module = await import(url.href);
   } catch (error) {
     throw new PluginError(file, `cannot load: ${errorMessage(error)}`);
   }
@@ -25,7 +31,7 @@ async function defaultExport(file: string): Promise<unknown> {
   return module.default;
 }
 
-function isFunction(value: unknown): value is (...args: never[]) => unknown {
+export function isFunction(value: unknown): value is (...args: never[]) => unknown {
   return typeof value === 'function';
 }
 

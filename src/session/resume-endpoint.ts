@@ -14,6 +14,10 @@ import type { SessionStore } from './session-store.js';
 export class ResumeEndpoint extends ClientEndpoint {
   readonly name = 'session resume';
 
+  /**
+   * `limits` are the bridge's: a resume's replay is paced by the socket's drain
+   * (Session.replay), so it never queues more than a live session does.
+   */
   constructor(
     clients: ClientSet,
     readonly limits: SocketLimits,

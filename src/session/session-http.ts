@@ -12,7 +12,7 @@ import { headerValue, type ClientRequest } from '../core/request.js';
 import { ClientResponse } from '../http/client-response.js';
 import { log } from '../lib/log.js';
 import { HttpPoller } from './http-poller.js';
-import { forEachHttpRecord, httpRecordHeader, isDataRecord, RecordError } from './records.js';
+import { forEachHttpRecord, httpRecordHeader, isDataRecord, readAck, RecordError, RecordType } from './records.js';
 import { ResumeRefusal } from './resume-refusal.js';
 import type { Session } from './session.js';
 import type { SessionStore } from './session-store.js';
@@ -119,23 +119,45 @@ export function serveSessionHttp(res: HttpResponse, request: ClientRequest, sess
   });
 }
 
-/** Applies a POST's records; data the session already has (a retried POST) is skipped. */
-function takeRecords(session: Session, body: Buffer, offset: number): void {
+interface PostedRecord {
+  readonly type: number;
+  readonly body: Buffer;
+  /** For data: the client data offset it starts at. */
+  readonly offset: number;
+}
+
+/**
+ * A POST's records, every one checked before any is taken: a body is taken whole or refused
+ * (a client told 400 must be able to rely on nothing having reached the peer). Throws
+ * RecordError for a record cut off, of a type a client does not send here, an ACK the session
+ * could not take, or a message that spans the session's count.
+ */
+function checkRecords(session: Session, body: Buffer, offset: number): PostedRecord[] {
+  const records: PostedRecord[] = [];
   let cursor = offset;
+  let acked = session.log.acked;
   forEachHttpRecord(body, (type, record) => {
-    if (!isDataRecord(type)) {
-      session.onClientRecord(type, record);
-      return;
+    if (type === RecordType.ack) {
+      const count = readAck(record);
+      if (count === null || !session.log.canAck(count) || count < acked) throw new RecordError(`ACK of ${count ?? 'a malformed count'}: ${acked} to ${session.log.sent} bytes were possible`);
+      acked = count;
+    } else if (!isDataRecord(type) && type !== RecordType.end) throw new RecordError(`record type ${type} is not one a client sends here`);
+    if (isDataRecord(type) && cursor < session.received && cursor + record.length > session.received) {
+      throw new RecordError(`a message spans the session's count (${session.received}) at offset ${cursor}`);
     }
-    const end = cursor + record.length;
-    if (end <= session.received) {
-      cursor = end;
-      return;
-    }
-    if (cursor < session.received) throw new RecordError(`a message spans the session's count (${session.received}) at offset ${cursor}`);
-    session.onClientRecord(type, record);
-    cursor = end;
+    records.push({ type, body: record, offset: cursor });
+    if (isDataRecord(type)) cursor += record.length;
   });
+  return records;
+}
+
+/** Applies a POST's records (checked first); data the session already has (a retried POST) is skipped. */
+function takeRecords(session: Session, body: Buffer, offset: number): void {
+  const received = session.received;
+  for (const { type, body: record, offset: at } of checkRecords(session, body, offset)) {
+    if (isDataRecord(type) && at + record.length <= received) continue;
+    session.onClientRecord(type, record);
+  }
 }
 
 /** Reads the whole request body (up to `limit` bytes; more gets 413), then calls `done`. */

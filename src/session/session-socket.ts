@@ -57,11 +57,11 @@ export class SessionSocket implements BridgedClient, SessionTransport {
     session.attach(this, clientReceived, welcome);
   }
 
-  onClientMessage(message: ArrayBuffer): void {
+  onClientMessage(message: ArrayBuffer, isBinary: boolean): void {
     this.heard = true;
     const bytes = new Uint8Array(message);
-    if (bytes.length === 0) {
-      this.refuse(new ResumeRefusal('bad-hello', 'an empty message is not a record'));
+    if (bytes.length === 0 || !isBinary) {
+      this.refuse(new ResumeRefusal('bad-hello', bytes.length === 0 ? 'an empty message is not a record' : 'records travel in binary messages, not text'));
       return;
     }
     const type = bytes[0] as number;

@@ -1,0 +1,95 @@
+/*
+ * The WebSocket side of a route module (`websocket` in its default export): a WsEndpoint the
+ * front registers on the prefix, like a websocket route's relay. The module accepts an upgrade
+ * (choosing the subprotocol from those offered) or refuses it with a 4xx, then hears of each
+ * socket's open, messages, drain and close. Each call runs behind the guard, so a throw or a
+ * rejection closes that socket alone (1011).
+ * Messages reach the module whole, copied (uWS reuses their memory after the callback).
+ */
+import { STATUS_CODES } from 'node:http';
+import type { WebSocket } from 'uWebSockets.js';
+import type { SocketLimits, UpgradeAnswer, WsEndpoint } from '../core/endpoint.js';
+import type { RouteWebSocket } from '../core/route-api.js';
+import { Refusal } from '../core/refusal.js';
+import { offeredProtocols, type ClientRequest } from '../core/request.js';
+import { runGuarded, runGuardedAsync } from '../lib/guard.js';
+import type { ModuleTarget } from './module-exchange.js';
+import { requestHead } from './module-request.js';
+import { ModuleSocket, socketLimits, type ModuleSocketData } from './module-socket.js';
+import type { Route } from './route-table.js';
+
+export class ModuleSockets implements WsEndpoint<ModuleSocketData> {
+  readonly name: string;
+  readonly limits: SocketLimits;
+  /** Open sockets, for shutdown's 1001. */
+  private readonly live = new Set<ModuleSocket>();
+
+  constructor(
+    private readonly route: Route,
+    private readonly target: ModuleTarget,
+    private readonly handlers: RouteWebSocket,
+  ) {
+    this.name = `route ${route.prefix}`;
+    this.limits = socketLimits(target.maxMessage);
+  }
+
+  upgrade(request: ClientRequest, answer: UpgradeAnswer<ModuleSocketData>): void {
+    const head = requestHead(this.route, request);
+    const offered = offeredProtocols(request);
+    // Runs in the front's guard: a throw refuses this upgrade with 500.
+    const decision: unknown = this.handlers.accept?.(head, offered) ?? null;
+    if (typeof decision === 'number' && Number.isInteger(decision) && decision >= 400 && decision <= 499) {
+      answer.refuse(new Refusal(decision, STATUS_CODES[decision] ?? 'Refused', `the module refused the upgrade with ${decision}`));
+      return;
+    }
+    // An async accept() is a fault too, and its promise must not end the process if it rejects.
+    if (decision instanceof Promise) decision.catch(() => undefined);
+    if (decision !== null && (typeof decision !== 'string' || !offered.includes(decision))) {
+      throw new Error(`the module's accept answered ${String(decision)}: neither a subprotocol the client offered, null, nor a status from 400 to 499`);
+    }
+    const protocol = typeof decision === 'string' ? decision : '';
+    const fields = { id: request.id, route: this.route.prefix, path: request.path, client: request.clientAddress };
+    const socket = new ModuleSocket(head, protocol, this.target.maxMessage, fields);
+    answer.accept({ id: request.id, socket }, protocol);
+  }
+
+  open(ws: WebSocket<ModuleSocketData>): void {
+    const { socket } = ws.getUserData();
+    socket.attach(ws);
+    this.live.add(socket);
+    const { open } = this.handlers;
+    if (open !== undefined) runGuardedAsync(socket, 'route module open', () => open(socket));
+  }
+
+  message(ws: WebSocket<ModuleSocketData>, message: ArrayBuffer, isBinary: boolean): void {
+    const { socket } = ws.getUserData();
+    const handler = this.handlers.message;
+    if (handler === undefined || socket.closed) return;
+    const data = Buffer.copyBytesFrom(new Uint8Array(message));
+    runGuardedAsync(socket, 'route module message', () => handler(socket, data, isBinary));
+  }
+
+  drain(ws: WebSocket<ModuleSocketData>): void {
+    const { socket } = ws.getUserData();
+    const handler = this.handlers.drain;
+    if (socket.caughtUp() && handler !== undefined) runGuardedAsync(socket, 'route module drain', () => handler(socket));
+  }
+
+  close(ws: WebSocket<ModuleSocketData>, code: number, reason: ArrayBuffer): void {
+    const { socket } = ws.getUserData();
+    socket.detach();
+    this.live.delete(socket);
+    const handler = this.handlers.close;
+    const text = Buffer.from(reason).toString('utf8');
+    if (handler !== undefined) runGuardedAsync(socket, 'route module close', () => handler(socket, code, text));
+  }
+
+  ownerOf(ws: WebSocket<ModuleSocketData>): ModuleSocket {
+    return ws.getUserData().socket;
+  }
+
+  /** Shutdown: every open socket gets `code` (its close handler runs as uWS closes it). */
+  closeAll(code: number, reason: string): void {
+    for (const socket of [...this.live]) runGuarded(socket, 'shutdown', () => socket.close(code, reason));
+  }
+}
