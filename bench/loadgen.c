@@ -1878,10 +1878,11 @@ static void parse_args(int argc, char **argv)
             g.timeout = num(o, v, 0);
         else if (!strcmp(o, "--protocol"))
             g.protocol = v;
-        else if (!strcmp(o, "--detach") && !strcmp(v, "acked"))
-            g.detach = DETACH_ACKED;
-        else if (!strcmp(o, "--detach") && !strcmp(v, "unacked"))
-            g.detach = DETACH_UNACKED;
+        else if (!strcmp(o, "--detach")) {
+            if (strcmp(v, "acked") && strcmp(v, "unacked"))
+                die("--detach takes acked or unacked, not %s", v);
+            g.detach = strcmp(v, "acked") ? DETACH_UNACKED : DETACH_ACKED;
+        }
         else
             die("unknown option %s", o);
     }
