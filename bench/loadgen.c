@@ -8,8 +8,10 @@
  *   loadgen throughput --url URL --conns N --size BYTES --window W --seconds S [--text] [--protocol P]
  *   loadgen latency    --url URL --size BYTES --count N [--warmup K]
  *   loadgen connrate   --url URL --parallel P --seconds S [--size BYTES]
- *   loadgen idle       --url URL --conns N [--rate R] [--size BYTES] [--no-stdin]
+ *   loadgen idle       --url URL --conns N [--rate R] [--size BYTES] [--no-stdin] [--session [--detach acked|unacked]]
+ *   loadgen resume     --url URL --conns N --size BYTES --count K
  *   common: [--timeout SECONDS] (connect + handshake, default 5) [--text] [--protocol P]
+ *   throughput and idle: [--session] speaks websocksy's resumable session protocol
  *   URL: ws://HOST:PORT/PATH, HOST an IPv4 literal or localhost. Sizes take k/m suffixes (1024).
  *
  * Every mode prints exactly one JSON line on stdout (diagnostics go to stderr) and exits 0 on
@@ -61,12 +63,32 @@
  * as /dev/null, counts as EOF; --no-stdin waits for a signal only), closes every connection with a
  * close frame and exits 0; connections the server drops meanwhile are reported on stderr.
  *
+ * Sessions (--session, and resume; docs/sessions.md). The client offers websocksy.session.v1 and
+ * requires the server to choose it. Every WebSocket message is then one binary message holding a
+ * record: a type byte, then the body. A connection counts as open once the WELCOME is in; data
+ * goes in BINARY records (TEXT with --text), whose bodies are checked like plain echo data. The
+ * client acknowledges the echoed data bytes every ackBytes (from WELCOME) and every 250 ms while
+ * data arrives, and keeps at most `window` of its own data bytes unacknowledged by the server
+ * (it waits for the server's ACK before generating the next message). throughput ends each session
+ * with an END record before its close frame, so the server forgets it. idle --detach closes each
+ * WebSocket once its echo is back, which only detaches the session: "acked" acknowledges the echo
+ * first (the session holds nothing), "unacked" never acknowledges (it holds the echo).
+ * resume: opens N sessions (MAX_HANDSHAKES at a time), sends K messages of BYTES on each, waits
+ * for the echo without acknowledging it and detaches; prints a line and waits for stdin EOF (or a
+ * signal); then, one session at a time: connect to the WELCOME's path, HELLO with received 0,
+ * WELCOME (which must say resumed and count all K × BYTES client bytes), the replay of all
+ * K × BYTES echoed bytes checked from offset 0, an ACK of them, and a close frame (detach again).
+ * A resume's time runs from connect() to its replay's last byte. Any failure ends resume at once.
+ *
  * Output lines:
  *   {"mode":"throughput","conns":N,"size":B,"window":W,"messages":M,"bytes":X,"seconds":T,
  *    "msgs_per_s":..,"mb_per_s":.. (10^6 bytes),"errors":0}
  *   {"mode":"latency","size":B,"count":N,"p50_us":..,"p90_us":..,"p99_us":..,"max_us":..,"mean_us":..}
  *   {"mode":"connrate","parallel":P,"connections":done,"failures":F,"seconds":T,"conns_per_s":..}
- *   {"mode":"idle","open":N,"failures":F}
+ *   {"mode":"idle","open":N,"failures":F}            (with --detach, "open" counts detached sessions)
+ *   {"mode":"resume","phase":"detached","sessions":N}, then after stdin EOF
+ *   {"mode":"resume","sessions":N,"bytes":B (replayed per session),"seconds":T,"resumes_per_s":..,
+ *    "p50_us":..,"p99_us":..,"max_us":..}
  *   on failure: {"mode":"...","error":"..."} (connrate/idle: their fields plus "error")
  */
 #define _GNU_SOURCE
@@ -99,8 +121,13 @@
 #define MAX_HANDSHAKES 200            /* idle/throughput: opening attempts in flight */
 #define SCAN_INTERVAL (50 * 1000000ull)
 #define MAX_EVENTS 1024
+#define SESSION_PROTOCOL "websocksy.session.v1"
+#define ACK_INTERVAL (250 * 1000000ull) /* docs/sessions.md: ACK at least this often while data arrives */
+#define REC_MAX 1024                    /* longest non-data record body kept (WELCOME, ACK, END, ERROR) */
 
-enum { M_THROUGHPUT, M_LATENCY, M_CONNRATE, M_IDLE };
+enum { M_THROUGHPUT, M_LATENCY, M_CONNRATE, M_IDLE, M_RESUME };
+enum { RT_HELLO = 1, RT_WELCOME, RT_BINARY, RT_TEXT, RT_ACK, RT_END, RT_ERROR };
+enum { DETACH_NONE, DETACH_ACKED, DETACH_UNACKED };
 enum { CS_FREE, CS_CONNECTING, CS_HANDSHAKE, CS_OPEN, CS_CLOSING };
 enum { PH_OPENING, PH_RUN, PH_DRAIN, PH_IDLE, PH_CLOSING };
 
@@ -140,6 +167,20 @@ struct conn {
     int counted;           /* idle: counted as open */
     uint64_t t_send;
     char accept[32];
+    /* session mode */
+    int resuming;          /* resume: this connection says HELLO to an existing session */
+    int welcomed;          /* the WELCOME is in: the session is open */
+    int rec_first;         /* the next payload byte is a record's type byte */
+    uint8_t rec_type;
+    size_t rec_len;
+    uint64_t window;       /* from WELCOME: our data bytes the server may hold unacknowledged */
+    uint64_t ack_bytes;    /* from WELCOME: acknowledge after this many echoed bytes */
+    uint64_t peer_acked;   /* our data bytes the server has acknowledged */
+    uint64_t ack_sent;     /* echoed bytes we have acknowledged */
+    uint64_t ack_at;       /* when we last acknowledged (or were welcomed) */
+    int hello_pending, ack_pending, end_pending;
+    char session[24], secret[32]; /* resume: kept across the reconnect */
+    uint8_t rec_body[REC_MAX + 1];
 };
 
 static struct {
@@ -155,6 +196,11 @@ static struct {
     int digits; /* lines of digits: every 4096th pattern byte a newline (newline and json framing) */
     const char *protocol;
     int no_stdin;
+    int session;      /* --session, or resume mode */
+    int detach;       /* idle --detach */
+    int acks;         /* acknowledge echoed data (off while resume fills its sessions, and for --detach unacked) */
+    char offer[1100]; /* the Sec-WebSocket-Protocol offered */
+    char resume_path[256];
 
     int ep, sigfd;
     uint64_t now;
@@ -170,9 +216,10 @@ static struct {
     /* throughput */
     uint64_t snap_msgs, snap_bytes;
     size_t undrained, closed;
-    /* latency */
+    /* latency, resume */
     uint64_t *samples;
     long rt_done;
+    size_t resumed;
     /* connrate / idle */
     uint64_t done, failures, mismatches, noeof, lost;
     uint32_t next_id;
@@ -462,6 +509,11 @@ static int conn_start(struct conn *c, uint32_t id)
     c->pong_pending = c->close_pending = c->close_sent = c->close_recvd = 0;
     c->echo_done = c->counted = c->we_close = 0;
     c->close_code = 0;
+    c->welcomed = c->rec_first = 0;
+    c->rec_len = 0;
+    c->window = c->ack_bytes = c->peer_acked = c->ack_sent = 0;
+    c->hello_pending = c->ack_pending = c->end_pending = 0;
+    c->t_send = g.now;
     c->state = CS_CONNECTING;
     c->deadline = g.now + g.timeout_ns;
     c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -518,6 +570,41 @@ static void put_control(struct conn *c, unsigned opcode, const uint8_t *data, si
     c->wend += h + len;
 }
 
+/* A session record in a binary message of its own: the type byte, then `len` body bytes (< REC_MAX). */
+static void put_record(struct conn *c, uint8_t type, const void *body, size_t len)
+{
+    uint8_t rec[REC_MAX + 1];
+    rec[0] = type;
+    memcpy(rec + 1, body, len);
+    put_control(c, 0x2, rec, len + 1);
+}
+
+static void put_ack(struct conn *c)
+{
+    uint8_t body[8];
+    for (int k = 0; k < 8; k++)
+        body[k] = (uint8_t)(c->rx_off >> (56 - 8 * k));
+    put_record(c, RT_ACK, body, 8);
+    c->ack_sent = c->rx_off;
+    c->ack_at = g.now;
+    c->ack_pending = 0;
+}
+
+static void put_hello(struct conn *c)
+{
+    char hello[160];
+    int n = snprintf(hello, sizeof hello, "{\"v\":1,\"session\":\"%s\",\"secret\":\"%s\",\"received\":0,\"takeover\":true}",
+                     c->session, c->secret);
+    put_record(c, RT_HELLO, hello, (size_t)n);
+    c->hello_pending = 0;
+}
+
+/* Does the next message keep our unacknowledged data within the session's window? */
+static int within_window(const struct conn *c)
+{
+    return !g.session || c->tx_off + g.size - c->peer_acked <= c->window;
+}
+
 /* Write as much of the queued output (control frames, then data frames) into wbuf as fits. */
 static void fill(struct conn *c)
 {
@@ -554,6 +641,20 @@ static void fill(struct conn *c)
             c->pong_pending = 0;
             continue;
         }
+        if (c->hello_pending || c->ack_pending || c->end_pending) {
+            if (space < 14 + REC_MAX + 1)
+                return;
+            if (c->hello_pending)
+                put_hello(c);
+            else if (c->ack_pending)
+                put_ack(c);
+            else {
+                static const char end[] = "{\"code\":1000,\"reason\":\"done\"}";
+                put_record(c, RT_END, end, sizeof end - 1);
+                c->end_pending = 0;
+            }
+            continue;
+        }
         if (c->close_pending) {
             if (space < 14 + 2)
                 return;
@@ -563,11 +664,16 @@ static void fill(struct conn *c)
             c->close_sent = 1;
             continue;
         }
-        if (c->close_sent || !c->gen_frames || space < 14)
+        if (c->close_sent || !c->gen_frames || space < 15 || !within_window(c))
             return;
         new_mask(c->mask);
         c->mphase = 0;
-        c->wend += put_header(c->wbuf + c->wend, g.text || g.digits ? 0x1 : 0x2, g.size, c->mask);
+        if (g.session) { /* a data record: the binary message starts with the record's type byte */
+            c->wend += put_header(c->wbuf + c->wend, 0x2, g.size + 1, c->mask);
+            c->wbuf[c->wend++] = (uint8_t)(g.text ? RT_TEXT : RT_BINARY) ^ c->mask[0];
+            c->mphase = 1;
+        } else
+            c->wend += put_header(c->wbuf + c->wend, g.text || g.digits ? 0x1 : 0x2, g.size, c->mask);
         c->gen_frames--;
         c->gen_left = g.size;
     }
@@ -631,8 +737,8 @@ static void send_handshake(struct conn *c)
     int n = snprintf((char *)c->wbuf, c->wcap,
                      "GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                      "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n%s%s%s\r\n",
-                     g.path, g.hostport, key, g.protocol ? "Sec-WebSocket-Protocol: " : "",
-                     g.protocol ? g.protocol : "", g.protocol ? "\r\n" : "");
+                     c->resuming ? g.resume_path : g.path, g.hostport, key, *g.offer ? "Sec-WebSocket-Protocol: " : "",
+                     g.offer, *g.offer ? "\r\n" : "");
     if (n < 0 || (size_t)n >= c->wcap) {
         conn_fail(c, "handshake request too long");
         return;
@@ -688,7 +794,7 @@ static int handshake_response(struct conn *c)
         st[k] = 0;
         return conn_fail(c, "handshake refused: %s", st);
     }
-    int up = 0, co = 0, ac = 0;
+    int up = 0, co = 0, ac = 0, sp = 0;
     for (line = eol + 2; line < end; line = eol + 2) {
         eol = memmem(line, (size_t)(end - line), "\r\n", 2);
         const char *colon = memchr(line, ':', (size_t)(eol - line));
@@ -712,19 +818,27 @@ static int handshake_response(struct conn *c)
             size_t k = vl < sizeof p - 1 ? vl : sizeof p - 1;
             memcpy(p, v, k);
             p[k] = 0;
-            if (!g.protocol || !list_has(g.protocol, strlen(g.protocol), p, 0))
+            if (!list_has(g.offer, strlen(g.offer), p, 0))
                 return conn_fail(c, "server chose subprotocol '%s', which was not offered", p);
+            sp = strcmp(p, SESSION_PROTOCOL) == 0;
         } else if (ci_eq(line, nl, "sec-websocket-extensions") && vl)
             return conn_fail(c, "server chose an extension, none was offered");
     }
     if (!up || !co || !ac)
         return conn_fail(c, "bad handshake response:%s%s%s", up ? "" : " no Upgrade: websocket",
                          co ? "" : " no Connection: upgrade", ac ? "" : " wrong or missing Sec-WebSocket-Accept");
+    if (g.session && !sp)
+        return conn_fail(c, "the server did not choose %s: a plain bridge, not a session (is the peer resumable?)",
+                         SESSION_PROTOCOL);
     c->rlen -= hl;
     memmove(c->rbuf, c->rbuf + hl, c->rlen);
     c->state = CS_OPEN;
-    c->deadline = 0;
     c->wstart = c->wend = 0;
+    if (g.session) { /* open once the WELCOME is in, within the same timeout */
+        c->hello_pending = c->resuming;
+        return 1;
+    }
+    c->deadline = 0;
     on_open(c);
     return c->state == CS_FREE ? -1 : 1;
 }
@@ -813,6 +927,131 @@ static int handle_control(struct conn *c, unsigned op, const uint8_t *p, size_t 
     return conn_fail(c, "server closed the connection (code %u%s%s)", code, rl ? ", reason: " : "", reason);
 }
 
+/* The value after "key": in a flat JSON object as JSON.stringify writes it (no spaces), or NULL. */
+static const char *json_value(const char *json, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *at = strstr(json, pat);
+    return at ? at + strlen(pat) : NULL;
+}
+
+static int json_number(const char *json, const char *key, uint64_t *out)
+{
+    const char *v = json_value(json, key);
+    char *end;
+    if (!v || *v < '0' || *v > '9')
+        return -1;
+    *out = strtoull(v, &end, 10);
+    return 0;
+}
+
+/* A string value without escapes (ids, secrets, paths) into out[size]. */
+static int json_string(const char *json, const char *key, char *out, size_t size)
+{
+    const char *v = json_value(json, key);
+    if (!v || *v != '"')
+        return -1;
+    const char *end = strchr(++v, '"');
+    if (!end || (size_t)(end - v) >= size || memchr(v, '\\', (size_t)(end - v)))
+        return -1;
+    memcpy(out, v, (size_t)(end - v));
+    out[end - v] = 0;
+    return 0;
+}
+
+static int on_welcome(struct conn *c)
+{
+    const char *w = (const char *)c->rec_body;
+    uint64_t received = 0;
+    if (c->welcomed)
+        return conn_fail(c, "protocol error: a second WELCOME");
+    if (json_number(w, "window", &c->window) < 0 || json_number(w, "ackBytes", &c->ack_bytes) < 0 ||
+        json_number(w, "received", &received) < 0 || !c->ack_bytes)
+        return conn_fail(c, "WELCOME without window, ackBytes or received: %s", w);
+    if (g.size + 1 > c->window)
+        die("a %llu-byte message does not fit in the session's window of %llu bytes", (unsigned long long)g.size,
+            (unsigned long long)c->window);
+    if (c->resuming) {
+        uint64_t sent = (uint64_t)g.count * g.size;
+        if (!strstr(w, "\"resumed\":true") || received != sent)
+            return conn_fail(c, "resume WELCOME is not resumed or counts %llu client bytes, not %llu: %s",
+                             (unsigned long long)received, (unsigned long long)sent, w);
+        c->peer_acked = c->tx_off = received; /* the replay starts at offset 0 of the echo */
+    } else {
+        char path[sizeof g.resume_path];
+        if (received != 0 || json_string(w, "session", c->session, sizeof c->session) < 0 ||
+            json_string(w, "secret", c->secret, sizeof c->secret) < 0 || json_string(w, "path", path, sizeof path) < 0)
+            return conn_fail(c, "new-session WELCOME without session, secret or path, or with data: %s", w);
+        memcpy(g.resume_path, path, sizeof path);
+    }
+    c->welcomed = 1;
+    c->ack_at = g.now;
+    c->deadline = 0;
+    on_open(c);
+    return c->state == CS_FREE ? -1 : 0;
+}
+
+static int on_ack(struct conn *c)
+{
+    uint64_t count = 0;
+    if (c->rec_len != 8)
+        return conn_fail(c, "protocol error: an ACK of %zu bytes", c->rec_len);
+    for (int k = 0; k < 8; k++)
+        count = count << 8 | c->rec_body[k];
+    if (count < c->peer_acked || count > c->tx_off)
+        return conn_fail(c, "protocol error: ACK of %llu bytes, %llu to %llu were possible", (unsigned long long)count,
+                         (unsigned long long)c->peer_acked, (unsigned long long)c->tx_off);
+    c->peer_acked = count;
+    return 0;
+}
+
+/* A whole record is in: data was checked on the way; the others are acted on. -1: the connection ended. */
+static int record_end(struct conn *c)
+{
+    if (c->rec_first)
+        return conn_fail(c, "protocol error: an empty message is not a record");
+    c->rec_body[c->rec_len] = 0;
+    switch (c->rec_type) {
+    case RT_BINARY:
+    case RT_TEXT:
+        return 0;
+    case RT_WELCOME:
+        return on_welcome(c);
+    case RT_ACK:
+        return on_ack(c);
+    case RT_END:
+    case RT_ERROR:
+        return conn_fail(c, "the server %s the session: %s", c->rec_type == RT_END ? "ended" : "refused",
+                         (const char *)c->rec_body);
+    default:
+        return conn_fail(c, "protocol error: record type %u", c->rec_type);
+    }
+}
+
+/* n > 0 payload bytes of a record: the type byte first, then data checked as echo or a body kept. */
+static int record_bytes(struct conn *c, const uint8_t *d, size_t n)
+{
+    if (c->rec_first) {
+        c->rec_type = d[0];
+        c->rec_first = 0;
+        d++;
+        n--;
+    }
+    if (!n)
+        return 0;
+    if (c->rec_type == RT_BINARY || c->rec_type == RT_TEXT) {
+        if (!c->welcomed)
+            return conn_fail(c, "protocol error: data before the WELCOME");
+        return check_echo(c, d, n);
+    }
+    if (c->rec_len + n > REC_MAX)
+        return conn_fail(c, "a record of type %u longer than %u bytes", c->rec_type, REC_MAX);
+    memcpy(c->rec_body + c->rec_len, d, n);
+    c->rec_len += n;
+    return 0;
+}
+
 /* Parse the frames in rbuf in place. -1: the connection ended. */
 static int parse_frames(struct conn *c)
 {
@@ -823,10 +1062,12 @@ static int parse_frames(struct conn *c)
             size_t n = len - p;
             if (n > c->frame_left)
                 n = (size_t)c->frame_left;
-            if (check_echo(c, b + p, n) < 0)
+            if ((g.session ? record_bytes(c, b + p, n) : check_echo(c, b + p, n)) < 0)
                 return -1;
             p += n;
             c->frame_left -= n;
+            if (g.session && !c->frame_left && !c->in_msg && record_end(c) < 0)
+                return -1;
             continue;
         }
         size_t avail = len - p;
@@ -881,9 +1122,17 @@ static int parse_frames(struct conn *c)
             return conn_fail(c, "protocol error: unknown opcode %u", op);
         if (c->close_recvd)
             return conn_fail(c, "protocol error: data after the close frame");
+        if (g.session && op == 1)
+            return conn_fail(c, "protocol error: a text message in a session (records are binary)");
+        if (g.session && op) {
+            c->rec_first = 1;
+            c->rec_len = 0;
+        }
         c->in_msg = !fin;
         c->frame_left = plen;
         p += h;
+        if (g.session && !plen && fin && record_end(c) < 0)
+            return -1;
     }
     if (p) {
         c->rlen = len - p;
@@ -941,6 +1190,8 @@ static void do_read(struct conn *c, int hup)
         return;
     }
     if (c->rx_off != before) {
+        if (g.session && g.acks && c->rx_off - c->ack_sent >= c->ack_bytes)
+            c->ack_pending = 1;
         on_progress(c);
         if (c->state == CS_FREE || c->gen != gen)
             return;
@@ -991,7 +1242,10 @@ static void on_timeout(struct conn *c)
         conn_fail(c, "handshake timeout");
         break;
     case CS_OPEN:
-        conn_fail(c, "echo timeout on connection %u (%llu of %llu bytes back)", c->id,
+        if (g.session && !c->welcomed)
+            conn_fail(c, "no WELCOME on connection %u within the timeout", c->id);
+        else
+            conn_fail(c, "echo timeout on connection %u (%llu of %llu bytes back)", c->id,
                   (unsigned long long)c->rx_off, (unsigned long long)(c->tx_msgs * g.size));
         break;
     case CS_CLOSING:
@@ -1115,7 +1369,66 @@ static int drained(const struct conn *c)
 static void throughput_drained(struct conn *c)
 {
     g.undrained--;
+    /* a session acknowledges the rest and ends with END; a close alone would only detach it */
+    c->ack_pending = c->end_pending = g.session;
     start_close(c, FINAL_CLOSE_TIMEOUT);
+}
+
+static void print_and_exit_resume(void)
+{
+    long n = g.conns;
+    double secs = (double)(g.t_stop - g.t0) / 1e9;
+    qsort(g.samples, (size_t)n, sizeof *g.samples, cmp_u64);
+    printf("{\"mode\":\"resume\",\"sessions\":%ld,\"bytes\":%llu,\"seconds\":%.3f,\"resumes_per_s\":%.1f,"
+           "\"p50_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f}\n",
+           n, (unsigned long long)((uint64_t)g.count * g.size), secs, (double)n / secs, pct(g.samples, n, 50),
+           pct(g.samples, n, 99), (double)g.samples[n - 1] / 1000.0);
+    fflush(stdout);
+    exit(0);
+}
+
+/* resume: the next session, one at a time (the slot keeps its session's id, secret and pattern phase). */
+static void resume_next(void)
+{
+    if (g.resumed == g.ncs) {
+        g.t_stop = g.now;
+        print_and_exit_resume();
+    }
+    struct conn *c = &g.cs[g.resumed];
+    c->resuming = 1;
+    conn_start(c, c->id);
+}
+
+static void resume_start(void)
+{
+    g.phase = PH_RUN;
+    g.acks = 1;
+    g.now = mono();
+    g.t0 = g.now;
+    resume_next();
+}
+
+/* resume: every session holds its echo, detached. */
+static void resume_detached(void)
+{
+    g.phase = PH_IDLE;
+    printf("{\"mode\":\"resume\",\"phase\":\"detached\",\"sessions\":%zu}\n", g.ncs);
+    fflush(stdout);
+    fprintf(stderr, "loadgen: %zu sessions detached; resuming them one by one after %s\n", g.ncs,
+            g.no_stdin ? "SIGTERM/SIGINT" : "stdin EOF");
+    if (g.stdin_eof || (!g.no_stdin && !g.stdin_in_epoll))
+        resume_start();
+}
+
+/* resume: this session's echo is all in (filling) or replayed (resuming). */
+static void resume_complete(struct conn *c)
+{
+    c->echo_done = 1;
+    if (c->resuming) {
+        g.samples[g.resumed] = g.now - c->t_send;
+        c->ack_pending = c->rx_off > c->ack_sent;
+    }
+    start_close(c, CLOSE_TIMEOUT);
 }
 
 static void on_open(struct conn *c)
@@ -1145,6 +1458,13 @@ static void on_open(struct conn *c)
     case M_IDLE:
         c->deadline = g.now + ECHO_TIMEOUT;
         queue_messages(c, 1);
+        break;
+    case M_RESUME:
+        c->deadline = g.now + ECHO_TIMEOUT;
+        if (!c->resuming)
+            queue_messages(c, (uint64_t)g.count);
+        if (!g.count)
+            resume_complete(c);
         break;
     }
 }
@@ -1177,13 +1497,21 @@ static void on_progress(struct conn *c)
         }
         break;
     case M_IDLE:
-        if (!c->echo_done && c->rx_off >= g.size) {
+        if (!c->echo_done && c->rx_off >= g.size && g.detach) {
+            c->echo_done = 1;
+            c->ack_pending = g.detach == DETACH_ACKED;
+            start_close(c, CLOSE_TIMEOUT); /* counted once closed */
+        } else if (!c->echo_done && c->rx_off >= g.size) {
             c->echo_done = 1;
             c->counted = 1;
             c->deadline = 0;
             g.inflight--;
             g.open_now++;
         }
+        break;
+    case M_RESUME:
+        if (!c->echo_done && c->rx_off == (uint64_t)g.count * g.size)
+            resume_complete(c);
         break;
     }
 }
@@ -1224,6 +1552,11 @@ static void on_end(struct conn *c, int ok, const char *why)
             g.closing_left--;
             break;
         }
+        if (g.detach && c->echo_done) { /* closed after its echo: a detached session */
+            g.inflight--;
+            g.open_now++;
+            break;
+        }
         if (c->counted) {
             c->counted = 0;
             g.open_now--;
@@ -1236,6 +1569,15 @@ static void on_end(struct conn *c, int ok, const char *why)
             if (conn_failures_reported++ < 5)
                 fprintf(stderr, "loadgen: connection %u failed: %s\n", c->id, why);
         }
+        break;
+    case M_RESUME:
+        if (!ok || !c->echo_done)
+            die("session %u: %s", c->id, why);
+        if (g.phase == PH_RUN) {
+            g.resumed++;
+            resume_next();
+        } else if (--g.inflight, ++g.opened == g.ncs)
+            resume_detached();
         break;
     }
 }
@@ -1282,13 +1624,24 @@ static void idle_begin_close(void)
 
 static void idle_input_ended(const char *what)
 {
-    fprintf(stderr, "loadgen: %s: closing %zu connections\n", what, g.open_now);
+    fprintf(stderr, "loadgen: %s: closing %zu connections\n", what, g.detach ? 0 : g.open_now);
     if (g.phase == PH_OPENING) {
         print_idle("interrupted before all connections were open");
         exit(1);
     }
     if (g.phase == PH_IDLE)
         idle_begin_close();
+}
+
+/* stdin EOF or a signal: idle closes its connections, resume starts resuming (or gives up). */
+static void input_ended(const char *what)
+{
+    if (g.mode == M_IDLE)
+        idle_input_ended(what);
+    else if (g.phase == PH_IDLE)
+        resume_start();
+    else if (strcmp(what, "stdin EOF") != 0)
+        die("%s while resuming", what);
 }
 
 /* Per-iteration housekeeping: phase changes, timeouts. */
@@ -1346,7 +1699,8 @@ static void tick(void)
                 exit(1);
             }
             print_idle(NULL);
-            fprintf(stderr, "loadgen: %zu connections open, %llu failed; idle until %s\n", g.open_now,
+            fprintf(stderr, "loadgen: %zu %s, %llu failed; idle until %s\n", g.open_now,
+                    g.detach ? "sessions detached" : "connections open",
                     (unsigned long long)g.failures, g.no_stdin ? "SIGTERM/SIGINT" : "stdin EOF or SIGTERM/SIGINT");
             if (g.stdin_eof)
                 idle_input_ended("stdin EOF");
@@ -1368,6 +1722,11 @@ static void tick(void)
             struct conn *c = &g.cs[i];
             if (c->state != CS_FREE && c->deadline && g.now >= c->deadline)
                 on_timeout(c);
+            else if (c->state == CS_OPEN && c->welcomed && g.acks && c->rx_off > c->ack_sent &&
+                     g.now - c->ack_at >= ACK_INTERVAL) {
+                c->ack_pending = 1;
+                flush(c);
+            }
         }
     }
 }
@@ -1393,8 +1752,10 @@ static void usage(void)
             "usage: loadgen throughput --url URL --conns N --size BYTES --window W --seconds S [--text] [--protocol P]\n"
             "       loadgen latency    --url URL --size BYTES --count N [--warmup K]\n"
             "       loadgen connrate   --url URL --parallel P --seconds S [--size BYTES]\n"
-            "       loadgen idle       --url URL --conns N [--rate R] [--size BYTES] [--no-stdin]\n"
-            "       common: [--timeout SECONDS] [--text | --digits] [--protocol P]; URL ws://HOST:PORT/PATH\n");
+            "       loadgen idle       --url URL --conns N [--rate R] [--size BYTES] [--no-stdin] [--session [--detach acked|unacked]]\n"
+            "       loadgen resume     --url URL --conns N --size BYTES --count K\n"
+            "       common: [--timeout SECONDS] [--text | --digits] [--protocol P]; URL ws://HOST:PORT/PATH\n"
+            "       throughput, idle: [--session] (websocksy's resumable session protocol)\n");
     printf("{\"mode\":\"%s\",\"error\":\"bad command line\"}\n", g.mode_name ? g.mode_name : "none");
     exit(1);
 }
@@ -1460,6 +1821,8 @@ static void parse_args(int argc, char **argv)
         g.mode = M_CONNRATE;
     else if (!strcmp(m, "idle"))
         g.mode = M_IDLE;
+    else if (!strcmp(m, "resume"))
+        g.mode = M_RESUME;
     else
         usage();
     g.mode_name = m;
@@ -1482,6 +1845,10 @@ static void parse_args(int argc, char **argv)
         }
         if (!strcmp(o, "--no-stdin")) {
             g.no_stdin = 1;
+            continue;
+        }
+        if (!strcmp(o, "--session")) {
+            g.session = 1;
             continue;
         }
         if (!strcmp(o, "-h") || !strcmp(o, "--help"))
@@ -1511,6 +1878,11 @@ static void parse_args(int argc, char **argv)
             g.timeout = num(o, v, 0);
         else if (!strcmp(o, "--protocol"))
             g.protocol = v;
+        else if (!strcmp(o, "--detach")) {
+            if (strcmp(v, "acked") && strcmp(v, "unacked"))
+                die("--detach takes acked or unacked, not %s", v);
+            g.detach = strcmp(v, "acked") ? DETACH_UNACKED : DETACH_ACKED;
+        }
         else
             die("unknown option %s", o);
     }
@@ -1521,6 +1893,16 @@ static void parse_args(int argc, char **argv)
         die("bad --protocol");
     if (g.timeout <= 0)
         die("--timeout must be positive");
+    if (g.session && g.mode != M_THROUGHPUT && g.mode != M_IDLE)
+        die("--session applies to throughput and idle (resume always speaks it)");
+    if (g.detach && (g.mode != M_IDLE || !g.session))
+        die("--detach applies to idle --session");
+    if (g.mode == M_RESUME)
+        g.session = 1;
+    /* resume fills its sessions without acknowledging; acknowledgements start with the replays */
+    g.acks = g.mode != M_RESUME && g.detach != DETACH_UNACKED;
+    snprintf(g.offer, sizeof g.offer, "%s%s%s", g.session ? SESSION_PROTOCOL : "",
+             g.session && g.protocol ? ", " : "", g.protocol ? g.protocol : "");
     switch (g.mode) {
     case M_THROUGHPUT:
         if (g.conns < 1 || g.window < 1 || g.seconds <= 0 || g.size < 1)
@@ -1541,6 +1923,10 @@ static void parse_args(int argc, char **argv)
             die("idle needs --conns N>=1 (and --rate R>=1)");
         if (!g.size)
             g.size = 64;
+        break;
+    case M_RESUME:
+        if (g.conns < 1 || g.size < 1 || g.count < 0)
+            die("resume needs --conns N>=1 --size BYTES>=1 --count K>=0");
         break;
     }
 }
@@ -1565,7 +1951,7 @@ int main(int argc, char **argv)
     pattern_init();
     g.timeout_ns = (uint64_t)(g.timeout * 1e9);
 
-    size_t n = g.mode == M_THROUGHPUT || g.mode == M_IDLE ? (size_t)g.conns
+    size_t n = g.mode == M_THROUGHPUT || g.mode == M_IDLE || g.mode == M_RESUME ? (size_t)g.conns
                : g.mode == M_CONNRATE                     ? (size_t)g.parallel
                                                           : 1;
     struct rlimit rl;
@@ -1601,8 +1987,8 @@ int main(int argc, char **argv)
         if (!c->rbuf || !c->wbuf)
             die("out of memory for %zu connection buffers", n);
     }
-    if (g.mode == M_LATENCY) {
-        g.samples = malloc((size_t)g.count * sizeof *g.samples);
+    if (g.mode == M_LATENCY || g.mode == M_RESUME) {
+        g.samples = malloc((size_t)(g.mode == M_LATENCY ? g.count : g.conns) * sizeof *g.samples);
         if (!g.samples)
             die("out of memory");
     }
@@ -1611,7 +1997,7 @@ int main(int argc, char **argv)
     if (g.ep < 0)
         die("epoll_create1: %s", strerror(errno));
     g.sigfd = -1;
-    if (g.mode == M_IDLE) {
+    if (g.mode == M_IDLE || g.mode == M_RESUME) {
         sigset_t ss;
         sigemptyset(&ss);
         sigaddset(&ss, SIGINT);
@@ -1649,7 +2035,7 @@ int main(int argc, char **argv)
             if (d == UINT64_MAX) {
                 struct signalfd_siginfo si;
                 if (read(g.sigfd, &si, sizeof si) > 0)
-                    idle_input_ended(si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+                    input_ended(si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
                 continue;
             }
             if (d == UINT64_MAX - 1) {
@@ -1661,7 +2047,7 @@ int main(int argc, char **argv)
                     if (g.phase == PH_OPENING)
                         g.stdin_eof = 1; /* acted on once every connection is set up */
                     else
-                        idle_input_ended("stdin EOF");
+                        input_ended("stdin EOF");
                 }
                 continue;
             }

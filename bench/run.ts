@@ -3,15 +3,15 @@
  * one run on the same echo peer, so that machine noise cancels out of the ratios.
  * Figures go to the terminal and to bench/results/<date>.md.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { runLoadgen, type LoadgenResult } from './lib/loadgen.js';
+import { holdLoadgen, runLoadgen, type LoadgenResult } from './lib/loadgen.js';
 import { startProcess } from './lib/processes.js';
 import { formatReport, type Measurement } from './lib/report.js';
 import { subjects, type RunningSubject, type Subject } from './lib/subjects.js';
+import { formatSessionsSection, sessionFigures, type SessionFigures } from './lib/sessions.js';
 import { formatTunnelSection, tunnelFigures, type TunnelFigure } from './lib/tunnel.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -31,7 +31,7 @@ function idleConnections(): number {
   return Math.min(wanted, fits);
 }
 const IDLE_CONNECTIONS = idleConnections();
-const WORKLOADS = ['throughput', 'latency', 'connrate', 'framing', 'idle', 'tunnel'] as const;
+const WORKLOADS = ['throughput', 'latency', 'connrate', 'framing', 'idle', 'tunnel', 'sessions'] as const;
 type Workload = (typeof WORKLOADS)[number];
 /** BENCH_ONLY=idle,framing runs just those workloads (a quicker loop while profiling one). */
 const ONLY = new Set((process.env['BENCH_ONLY'] ?? WORKLOADS.join(',')).split(',').map((name) => name.trim()));
@@ -82,25 +82,15 @@ async function idleRun(subject: Subject, run: RunningSubject, out: Measurement[]
   // Let start-up garbage settle before the baseline.
   await new Promise((resolve) => setTimeout(resolve, 1000));
   const baseline = run.usage().rssBytes;
-  const child = spawn(LOADGEN, ['idle', '--url', run.url, '--conns', String(IDLE_CONNECTIONS)], { stdio: ['pipe', 'pipe', 'inherit'] });
-  let stdout = '';
-  const opened = new Promise<LoadgenResult>((resolve, reject) => {
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString();
-      if (stdout.includes('\n')) resolve(JSON.parse(stdout.trim()) as LoadgenResult);
-    });
-    child.once('exit', (code) => reject(new Error(`loadgen idle exited with ${String(code)}: ${stdout}`)));
-  });
-  const result = await opened;
+  const held = await holdLoadgen(LOADGEN, ['idle', '--url', run.url, '--conns', String(IDLE_CONNECTIONS)]);
   await new Promise((resolve) => setTimeout(resolve, 2000));
   const loaded = run.usage().rssBytes;
-  child.stdin.end();
-  await once(child, 'exit');
+  await held.release();
   out.push({
     subject: subject.name,
     workload: 'idle',
     key: String(IDLE_CONNECTIONS),
-    result: { ...result, baseline_rss: baseline, loaded_rss: loaded },
+    result: { ...held.first, baseline_rss: baseline, loaded_rss: loaded },
     cpuSeconds: 0,
   });
 }
@@ -138,6 +128,7 @@ async function main(): Promise<void> {
   const echoPort = Number(echo.match[1]);
   const measurements: Measurement[] = [];
   let tunnel: TunnelFigure[] = [];
+  let sessions: SessionFigures | null = null;
   try {
     if (wanted('throughput') || wanted('latency') || wanted('connrate')) {
       for (const subject of [websocksy, ...anchors]) {
@@ -163,11 +154,18 @@ async function main(): Promise<void> {
       process.stderr.write('bench: tunnel\n');
       tunnel = await tunnelFigures(ROOT, LOADGEN, echoPort, SECONDS);
     }
+    if (wanted('sessions')) {
+      process.stderr.write('bench: sessions\n');
+      sessions = await sessionFigures(ROOT, LOADGEN, echoPort, SECONDS);
+    }
   } finally {
     await echo.stop();
   }
   const info = machine();
-  const report = formatReport(info, [websocksy, ...anchors, ...framings], measurements) + (tunnel.length === 0 ? '' : '\n' + formatTunnelSection(tunnel));
+  const report =
+    formatReport(info, [websocksy, ...anchors, ...framings], measurements) +
+    (tunnel.length === 0 ? '' : '\n' + formatTunnelSection(tunnel)) +
+    (sessions === null ? '' : '\n' + formatSessionsSection(sessions));
   process.stdout.write(report);
   // A partial run must not replace the day's full report.
   const partial = ONLY.size < WORKLOADS.length ? `-${[...ONLY].join('-')}` : '';

@@ -1,6 +1,7 @@
 /* The replay log of a resumable session: offsets, acknowledgements, replay and its memory count. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { makeRecord, RecordType } from '../src/session/records.js';
 import { ReplayLog } from '../src/session/replay-log.js';
 
 function record(text: string): Buffer {
@@ -35,4 +36,19 @@ test('small records count their bookkeeping, and a long log compacts as it is ac
   assert.equal(log.size, 100);
   assert.deepEqual([...log.after(4950)].length, 50);
   assert.equal(log.kept, 100 * (2 + 96));
+});
+
+test('the memory of an acknowledged whole-read record carries the next one, and only that record is kept for reuse', () => {
+  const log = new ReplayLog();
+  const read = Buffer.alloc(64 * 1024, 7);
+  const whole = makeRecord(RecordType.binary, read);
+  const small = makeRecord(RecordType.binary, read.subarray(0, 100));
+  log.push(whole, read.length);
+  log.push(small, 100);
+  log.ack(read.length + 100);
+  const next = makeRecord(RecordType.text, read.fill(9));
+  assert.equal(next.buffer, whole.buffer, 'the acknowledged 64 KiB record is reused');
+  assert.equal(next[0], RecordType.text);
+  assert.ok(next.subarray(1).every((byte) => byte === 9));
+  assert.notEqual(makeRecord(RecordType.binary, read).buffer, whole.buffer, 'only the one whole-read record was kept for reuse');
 });

@@ -31,3 +31,36 @@ export function runLoadgen(binary: string, args: readonly string[], timeoutMs: n
     });
   });
 }
+
+/** A load generator that printed its first line and now waits for its stdin to end (idle, resume). */
+export interface HeldLoadgen {
+  readonly first: LoadgenResult;
+  /** Ends its stdin and waits for it to exit; resolves to the line it printed last. */
+  release(): Promise<LoadgenResult>;
+}
+
+export function holdLoadgen(binary: string, args: readonly string[]): Promise<HeldLoadgen> {
+  const child = spawn(binary, args, { stdio: ['pipe', 'pipe', 'inherit'] });
+  let stdout = '';
+  const lines = (): string[] => stdout.trim().split('\n');
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const release = async (): Promise<LoadgenResult> => {
+    child.stdin.end();
+    const code = await exited;
+    const last = JSON.parse(lines().pop() ?? '') as LoadgenResult;
+    if (code !== 0 || 'error' in last) throw new Error(`loadgen ${args.join(' ')} failed (exit ${String(code)}): ${stdout.trim()}`);
+    return last;
+  };
+  return new Promise((resolve, reject) => {
+    let held = false;
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      if (held || !stdout.includes('\n')) return;
+      held = true;
+      const first = JSON.parse(lines()[0] ?? '') as LoadgenResult;
+      if ('error' in first) reject(new Error(`loadgen ${args.join(' ')}: ${String(first['error'])}`));
+      else resolve({ first, release });
+    });
+    void exited.then((code) => reject(new Error(`loadgen ${args.join(' ')} exited with ${String(code)}: ${stdout}`)));
+  });
+}

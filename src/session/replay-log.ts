@@ -3,6 +3,8 @@
  * the data offset each one ends at. A resume replays from the client's count; an ACK drops what
  * it covers. Kept in an array with a moving head (no shift() per record).
  */
+import { recycleRecord } from './records.js';
+
 /** What one kept record costs beyond its bytes (the Buffer object, the array slots), for the bound. */
 const RECORD_OVERHEAD = 96;
 
@@ -58,7 +60,9 @@ export class ReplayLog {
   ack(count: number): void {
     this.ackedBytes = count;
     while (this.head < this.records.length && (this.ends[this.head] as number) <= count) {
-      this.keptBytes -= (this.records[this.head] as Buffer).length + RECORD_OVERHEAD;
+      const record = this.records[this.head] as Buffer;
+      this.keptBytes -= record.length + RECORD_OVERHEAD;
+      recycleRecord(record);
       this.head++;
     }
     if (this.head === this.records.length) {
