@@ -19,9 +19,10 @@ import { ConfigError } from './config/settings.js';
 import { createFramingRegistry } from './framing/index.js';
 import type { FramingRegistry } from './framing/registry.js';
 import { Front } from './front/app.js';
-import { BridgeEndpoint } from './front/bridge-endpoint.js';
+import { BridgeEndpoint, routePeerBackend } from './front/bridge-endpoint.js';
 import { detectEngine } from './front/engine.js';
-import { HttpRoutes } from './http/routes.js';
+import type { Route } from './http/route-table.js';
+import { HttpRoutes, type PeerTarget } from './http/routes.js';
 import { ResumeEndpoint } from './session/resume-endpoint.js';
 import { SessionStore } from './session/session-store.js';
 import { errorMessage } from './lib/errors.js';
@@ -97,19 +98,19 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
   else log.warn('engine', { engine: engine.description });
 
   const tunnels = new Tunnels(setup.tunnels);
-  const routeOptions = { isTrustedProxy: (address: string) => core.trustedProxies.has(address) };
-  const routes = new HttpRoutes(setup.routes, tunnels, routeOptions, configuration.routeModules);
   const bridgeLimits = { maxMessage: core.maxMessage, frameLimit: core.frameLimit, clientBuffer: core.clientBuffer, peerBuffer: peerBufferOf(core) };
   const sessions = new SessionStore({
     path: core.sessionPath,
     maxSessions: core.sessionLimit,
     limits: { ...bridgeLimits, sessionBuffer: core.sessionBuffer, graceMs: core.sessionGrace * 1000 },
   });
-  const bridge = new BridgeEndpoint(
-    { backend: setup.backend, framing: (name) => framings.get(name), connectTimeoutMs: core.connectTimeout * 1000, backendTimeoutMs: core.backendTimeout * 1000 },
-    bridgeLimits,
-    sessions,
-  );
+  const opener = { backend: setup.backend, framing: (name: string) => framings.get(name), connectTimeoutMs: core.connectTimeout * 1000, backendTimeoutMs: core.backendTimeout * 1000 };
+  const bridge = new BridgeEndpoint(opener, bridgeLimits, sessions);
+  const routeOptions = {
+    isTrustedProxy: (address: string) => core.trustedProxies.has(address),
+    peerEndpoint: (route: Route, target: PeerTarget) => new BridgeEndpoint({ ...opener, backend: routePeerBackend(route, target) }, bridgeLimits, sessions, `route ${route.prefix}`, bridge.clients),
+  };
+  const routes = new HttpRoutes(setup.routes, tunnels, routeOptions, configuration.routeModules);
   const resume = new ResumeEndpoint(bridge.clients, bridge.limits, sessions);
   const frontOptions = { maxPendingUpgrades: core.maxHandshakes };
   const render = (): object => {
@@ -132,7 +133,9 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
     for (const extra of configuration.extraListeners) {
       const extraRoutesOf = new HttpRoutes(extra.routes, tunnels, routeOptions);
       extraRoutes.push(extraRoutesOf);
-      const front = new Front({ bridge: null, sessions: null, tunnel: null, routes: extraRoutesOf, status: null }, frontOptions);
+      // A listener with a resumable peer route serves the session path, where its sessions resume.
+      const extraSessions = extraRoutesOf.hasResumablePeer ? { store: sessions, endpoint: resume } : null;
+      const front = new Front({ bridge: null, sessions: extraSessions, tunnel: null, routes: extraRoutesOf, status: null }, frontOptions);
       fronts.push(front);
       log.info('listening for routes', { address: extra.listen, port: await front.listen(extra.listen, extra.port) });
     }

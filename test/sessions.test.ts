@@ -41,6 +41,26 @@ async function talkingPeer(count: number): Promise<Peer & { heard: Buffer[]; con
   return { ...server, heard, connections };
 }
 
+/** A peer that writes `total` bytes as fast as its connection takes them; `written` counts what the socket accepted. */
+async function floodPeer(total: number): Promise<Peer & { readonly written: number }> {
+  let written = 0;
+  const peer = await streamServer((socket) => {
+    const block = Buffer.alloc(64 * 1024, 0x61);
+    const pump = (): void => {
+      while (written < total) {
+        written += block.length;
+        if (!socket.write(block)) {
+          socket.once('drain', pump);
+          return;
+        }
+      }
+    };
+    socket.on('error', () => undefined);
+    pump();
+  });
+  return { address: peer.address, close: peer.close, get written() { return written; } };
+}
+
 /** Waits until the log has `count` detach lines for `session`. */
 async function detachments(server: RunningWebsocksy, session: string, count: number): Promise<void> {
   const deadline = Date.now() + 5000;
@@ -258,21 +278,7 @@ describe('drop and resume', () => {
 
   test('a detached session whose peer keeps talking stays inside session-buffer: the peer is paused', async () => {
     const dir = tempDir();
-    let written = 0;
-    const flood = await streamServer((socket) => {
-      const block = Buffer.alloc(64 * 1024, 0x61);
-      const pump = (): void => {
-        while (written < 64 * 1024 * 1024) {
-          written += block.length;
-          if (!socket.write(block)) {
-            socket.once('drain', pump);
-            return;
-          }
-        }
-      };
-      socket.on('error', () => undefined);
-      pump();
-    });
+    const flood = await floodPeer(64 * 1024 * 1024);
     const config = join(dir.path, 'websocksy.cfg');
     writeFileSync(config, `[core]\nlisten = 127.0.0.1\nport = 0\nping = 0\nsession-buffer = 128k\n[backend]\nhost = ${flood.address}\nresumable = yes\n[status]\npath = /.status\n`);
     const server = await startWebsocksy([config]);
@@ -281,10 +287,10 @@ describe('drop and resume', () => {
       connection.cut();
       await server.waitForLog(/session detached/);
       await new Promise((resolve) => setTimeout(resolve, 1000));
-      const writtenThen = written;
+      const writtenThen = flood.written;
       await new Promise((resolve) => setTimeout(resolve, 500));
-      assert.equal(written, writtenThen, 'the peer is held by backpressure');
-      assert.ok(written < 16 * 1024 * 1024, `the peer wrote ${written} bytes: only socket buffers and the session bound can hold them`);
+      assert.equal(flood.written, writtenThen, 'the peer is held by backpressure');
+      assert.ok(flood.written < 16 * 1024 * 1024, `the peer wrote ${flood.written} bytes: only socket buffers and the session bound can hold them`);
       const status = (await (await fetch(`${server.url.replace('ws', 'http')}/.status`)).json()) as { sessions: Array<{ buffered: number; peerPaused: boolean; state: string }> };
       const [only] = status.sessions;
       assert.ok(only !== undefined);
@@ -303,21 +309,7 @@ describe('a resume that replays a large session-buffer', () => {
   test('is delivered whole, not dropped by uWS with an internal error (found while writing the session fuzzer)', async () => {
     // Once: the replay went to uWS at once, past the resume socket's maxBackpressure (the bridge's,
     // ~2.3 MiB): the message was dropped, the guard logged an internal error and closed with 1011.
-    let written = 0;
-    const flood = await streamServer((socket) => {
-      const block = Buffer.alloc(64 * 1024, 0x61);
-      const pump = (): void => {
-        while (written < 32 * 1024 * 1024) {
-          written += block.length;
-          if (!socket.write(block)) {
-            socket.once('drain', pump);
-            return;
-          }
-        }
-      };
-      socket.on('error', () => undefined);
-      pump();
-    });
+    const flood = await floodPeer(32 * 1024 * 1024);
     const server = await startWebsocksy([...BASE_ARGS, '-c', `host=${flood.address}`, '-c', 'resumable=yes', '--session-buffer', '16m']);
     try {
       const connection = await SessionConnection.open(server.url);
@@ -326,8 +318,8 @@ describe('a resume that replays a large session-buffer', () => {
       await server.waitForLog(/session detached/);
       // The peer fills the detached session up to its buffer, then it is paused and stops writing.
       const deadline = Date.now() + 10_000;
-      for (let before = -1; written !== before && Date.now() < deadline; ) {
-        before = written;
+      for (let before = -1; flood.written !== before && Date.now() < deadline; ) {
+        before = flood.written;
         await new Promise((resolve) => setTimeout(resolve, 300));
       }
       const resumed = await SessionConnection.resume(`${server.url}${path}`, { v: 1, session, secret, received: 0, takeover: true });
@@ -609,5 +601,68 @@ describe('who marks a peer resumable', () => {
   test("a JS backend's answer: resumable: true makes a session, a resumable that is not a boolean is refused with 502", () => {
     assert.deepEqual(checkedAnswer({ host: 'tcp://h:1', resumable: true }, 'js'), { host: 'tcp://h:1', resumable: true });
     assert.throws(() => checkedAnswer({ host: 'tcp://h:1', resumable: 'yes' }, 'js'), (error: unknown) => error instanceof Refusal && error.status === 502 && /resumable yes, not a boolean/.test(error.detail));
+  });
+});
+
+describe('a [route /prefix] peer = ADDRESS', () => {
+  test('bridges upgrades on its prefix to its peer, resumable when it says so, over WebSocket and HTTP; the bridge keeps the rest', async () => {
+    const dir = tempDir();
+    const routed = await streamServer((socket) => socket.on('data', (chunk: Buffer) => socket.write(Buffer.concat([Buffer.from('routed:'), chunk]))));
+    const echo = await tcpEcho();
+    const config = join(dir.path, 'websocksy.cfg');
+    writeFileSync(config, `[core]\nlisten = 127.0.0.1\nport = 0\nping = 0\n[backend]\nhost = ${echo.address}\n[route /term]\npeer = ${routed.address}\nresumable = yes\n`);
+    const server = await startWebsocksy([config]);
+    try {
+      const session = await SessionConnection.open(`${server.url}/term/room`);
+      session.send(T.binary, 'hi');
+      await session.pump(() => session.received >= 9);
+      assert.equal(Buffer.concat(session.data).toString(), 'routed:hi');
+      session.cut();
+      await server.waitForLog(new RegExp(`session detached .*session=${session.welcome.session}`));
+      const resumed = await SessionConnection.resume(`${server.url}${session.welcome.path}`, { v: 1, session: session.welcome.session, secret: session.welcome.secret, received: 9 });
+      assert.ok(resumed instanceof SessionConnection);
+      resumed.send(T.end, '{}');
+      await resumed.client.closed();
+      const plain = await connect(`${server.url}/term`);
+      plain.ws.send('x');
+      assert.equal((await plain.next()).data.toString(), 'routed:x');
+      plain.ws.close();
+      const elsewhere = await connect(`${server.url}/other`);
+      elsewhere.ws.send('x');
+      assert.equal((await elsewhere.next()).data.toString(), 'x', 'other paths stay the bridge\'s');
+      elsewhere.ws.close();
+      const opened = await httpFetch(`${server.url.replace('ws://', 'http://')}/term`, { method: 'POST', headers: { 'Websocksy-Session': 'open' } });
+      assert.equal(opened.status, 200);
+      const welcome = JSON.parse(opened.body.toString()) as Welcome;
+      assert.equal(welcome.path, '/.websocksy/session');
+      const plainGet = await httpFetch(`${server.url.replace('ws://', 'http://')}/term`);
+      assert.equal(plainGet.status, 426);
+    } finally {
+      await server.stop();
+      await routed.close();
+      await echo.close();
+      dir.remove();
+    }
+  });
+
+  test('config errors name the line: resumable without a peer, a peer without a port or scheme, a peer route at /', async () => {
+    const dir = tempDir();
+    try {
+      const cases: Array<[string, RegExp]> = [
+        ['[route /a]\nstatic = .\nresumable = yes\n', /bad\.cfg:3 \[route \/a\]: resumable: only a route with "peer = ADDRESS" sets it/],
+        ['[route /a]\npeer = tcp://127.0.0.1\n', /bad\.cfg:2 \[route \/a\]: peer: no port for peer address "tcp:\/\/127\.0\.0\.1"/],
+        ['[route /a]\npeer = 127.0.0.1:22\n', /bad\.cfg:2 \[route \/a\]: peer: "127\.0\.0\.1:22" has no scheme/],
+        ['[route /]\npeer = tcp://127.0.0.1:22\n', /a peer route needs a prefix other than \//],
+      ];
+      for (const [text, expected] of cases) {
+        const file = join(dir.path, 'bad.cfg');
+        writeFileSync(file, text);
+        const run = await runWebsocksy([file]);
+        assert.equal(run.code, 1, run.stderr);
+        assert.match(run.stderr, expected);
+      }
+    } finally {
+      dir.remove();
+    }
   });
 });

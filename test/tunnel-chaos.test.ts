@@ -9,7 +9,8 @@ import { test } from 'node:test';
 import { freePort } from './helpers/instances.js';
 import { tempDir } from './helpers/peers.js';
 import { Random, testSeed } from './helpers/random.js';
-import { ChaosRelay, dial, exchange, exchangeServer, fetchStatus, pattern, rssBytes, startForward, startTunnelServer } from './helpers/tunnel.js';
+import { CuttingRelay } from './helpers/cutting-relay.js';
+import { dial, exchange, exchangeServer, fetchStatus, pattern, rssBytes, startForward, startTunnelServer } from './helpers/tunnel.js';
 
 const TOKEN = 'chaos-token';
 const STREAM_BYTES = 25 * 1024 * 1024;
@@ -23,7 +24,7 @@ test(`100 MB each way through ${CUTS} tunnel cuts and stalls: every stream byte-
   const far = await exchangeServer(block, STREAM_BYTES);
   const remotePort = await freePort();
   const server = await startTunnelServer(dir.path, `chaos ${TOKEN} connect=127.0.0.1:${far.port} listen=127.0.0.1:${remotePort}\n`);
-  const relay = new ChaosRelay(server.port);
+  const relay = new CuttingRelay(server.port);
   await relay.start();
   const client = await startForward(
     ['-L', `0:127.0.0.1:${far.port}`, '-R', `127.0.0.1:${remotePort}:127.0.0.1:${far.port}`, `ws://chaos@127.0.0.1:${relay.port}/.tunnel`, '--token', TOKEN],
@@ -47,7 +48,7 @@ test(`100 MB each way through ${CUTS} tunnel cuts and stalls: every stream byte-
       stalls++;
       relay.stall();
     } else {
-      relay.cut();
+      relay.cut('rst');
     }
   };
   try {

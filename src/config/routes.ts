@@ -3,6 +3,8 @@
  *   to = http://host:port/base      an HTTP upstream (with via = NAME: through a tunnel)
  *   websocket = ws://host:port/path a remote WebSocket
  *   static = /srv/www               a folder
+ *   peer = tcp://host:port          a network peer, bridged like the bridge's
+ *   resumable = yes                 peer only: its connections may outlive their clients
  *   module = plugins/route_chat.mjs an ES module served in-process (src/core/route-api.ts)
  *   module-config = TEXT            module only: handed to the module's init()
  *   max-body = 1m                   module only: the largest request body (default 1 MiB)
@@ -17,10 +19,11 @@
  */
 import { realpathSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
+import { parsePeerAddress } from '../core/peer-address.js';
 import { normalisePath } from '../front/path.js';
 import { normalisePrefix, type Route, type RouteTarget } from '../http/route-table.js';
 import { errorCode, errorMessage } from '../lib/errors.js';
-import { parseCount, parseSeconds, parseSize } from '../lib/grammar.js';
+import { parseBoolean, parseCount, parseSeconds, parseSize } from '../lib/grammar.js';
 import { parseConfigUrl } from '../lib/url.js';
 import type { TunnelConfig } from '../tunnel/options.js';
 import { ConfigError, pathFrom, SECTION_START, sectionOf, type Setting, type SettingOrigin } from './settings.js';
@@ -51,6 +54,8 @@ interface Draft {
   websocket?: URL;
   static?: string;
   module?: string;
+  peer?: string;
+  resumable?: Given<boolean>;
   maxAge?: { seconds: number; origin: SettingOrigin };
   moduleConfig?: Given<string>;
   maxBody?: Given<number>;
@@ -86,6 +91,14 @@ function moduleFile(value: string, origin: SettingOrigin): string {
   return path;
 }
 
+/** A peer as the bridge takes it: tcp and udp with a port (parsePeerAddress insists), unix paths. */
+function peerAddress(value: string): string {
+  const text = value.trim();
+  const parsed = parsePeerAddress(text);
+  if (parsed.guessedTransport) throw new Error(`"${value}" has no scheme (tcp://, udp://, unix://, unix-dgram://)`);
+  return text;
+}
+
 function apply(draft: Draft, key: string, value: string, origin: SettingOrigin): void {
   if (draft.seen.has(key)) throw new Error('given twice in this route');
   draft.seen.add(key);
@@ -96,6 +109,8 @@ function apply(draft: Draft, key: string, value: string, origin: SettingOrigin):
   } else if (key === 'websocket') draft.websocket = parseConfigUrl(value, { schemes: ['ws:', 'wss:'] });
   else if (key === 'static') draft.static = folder(value, origin);
   else if (key === 'module') draft.module = moduleFile(value, origin);
+  else if (key === 'peer') draft.peer = peerAddress(value);
+  else if (key === 'resumable') draft.resumable = { value: parseBoolean(value), origin };
   else if (key === 'module-config') draft.moduleConfig = { value, origin };
   else if (key === 'max-body') draft.maxBody = { value: parseSize(value, 0, BODY_LIMIT), origin };
   else if (key === 'max-message') draft.maxMessage = { value: parseSize(value, 1, MESSAGE_LIMIT), origin };
@@ -105,13 +120,14 @@ function apply(draft: Draft, key: string, value: string, origin: SettingOrigin):
     draft.host = mode;
   } else if (key === 'timeout') draft.timeoutMs = parseSeconds(value, 0.01, 86400) * 1000;
   else if (key === 'max-age') draft.maxAge = { seconds: parseCount(value, 0, MAX_AGE_LIMIT), origin };
-  else throw new Error('unknown key (known: to, via, websocket, static, module, module-config, host, timeout, max-age, max-body, max-message)');
+  else throw new Error('unknown key (known: to, via, websocket, static, module, peer, module-config, resumable, host, timeout, max-age, max-body, max-message)');
 }
 
 function finish(draft: Draft, tunnels: TunnelConfig): Route {
-  const kinds = [draft.to, draft.websocket, draft.static, draft.module].filter((kind) => kind !== undefined).length;
+  const kinds = [draft.to, draft.websocket, draft.static, draft.module, draft.peer].filter((kind) => kind !== undefined).length;
   const name = `[route ${draft.prefix}]`;
-  if (kinds !== 1) throw new ConfigError(`${name} needs exactly one of to, websocket, static, module`, draft.origin);
+  if (kinds !== 1) throw new ConfigError(`${name} needs exactly one of to, websocket, static, module, peer`, draft.origin);
+  if (draft.resumable !== undefined && draft.peer === undefined) throw new ConfigError('resumable: only a route with "peer = ADDRESS" sets it', draft.resumable.origin);
   // Those paths are registered with uWS already; the same pattern twice aborts the process.
   const taken = [tunnels.server?.path, tunnels.statusPath].find((path) => path != null && normalisePrefix(path) === draft.prefix);
   if (taken !== undefined) throw new ConfigError(`${name}: ${draft.prefix} is the tunnel or status path`, draft.origin);
@@ -132,6 +148,9 @@ function finish(draft: Draft, tunnels: TunnelConfig): Route {
     // Upgrades that no route claims belong to the bridge; the root is always the bridge's.
     if (draft.prefix === '/') throw new ConfigError(`${name}: a websocket route needs a prefix other than /, which is the bridge's`, draft.origin);
     target = { kind: 'websocket', url: draft.websocket };
+  } else if (draft.peer !== undefined) {
+    if (draft.prefix === '/') throw new ConfigError(`${name}: a peer route needs a prefix other than /, which is the bridge's`, draft.origin);
+    target = { kind: 'peer', address: draft.peer, resumable: draft.resumable?.value ?? false };
   } else if (draft.module !== undefined) {
     target = {
       kind: 'module',

@@ -6,7 +6,7 @@
  * PeerQuery here, so that the core sees a query and a connection, never an HTTP request.
  */
 import type { HttpResponse } from 'uWebSockets.js';
-import type { PeerQuery } from '../core/api.js';
+import type { Backend, PeerQuery } from '../core/api.js';
 import { Bridge, type BridgeLimits, type BridgeStatus } from '../core/bridge.js';
 import { openPeer, type BridgeOpenerOptions, type OpenedPeer } from '../core/bridge-opener.js';
 import { ClientEndpoint, type ClientData } from '../core/client-endpoint.js';
@@ -16,6 +16,8 @@ import { Refusal } from '../core/refusal.js';
 import { headerValue, offeredProtocols, type ClientRequest } from '../core/request.js';
 import { LARGEST_PEER_READ, maxBackpressureFor } from '../core/send-policy.js';
 import { ClientResponse } from '../http/client-response.js';
+import type { Route } from '../http/route-table.js';
+import type { PeerRouteEndpoint, PeerTarget } from '../http/routes.js';
 import { errorMessage } from '../lib/errors.js';
 import { log } from '../lib/log.js';
 import { SESSION_SUBPROTOCOL } from '../session/records.js';
@@ -37,16 +39,24 @@ export function peerQueryOf(request: ClientRequest, offered: readonly string[]):
   };
 }
 
-export class BridgeEndpoint extends ClientEndpoint {
-  readonly name = 'bridge';
+/** The backend of a `peer = ADDRESS` route: every connection goes to that peer. */
+export function routePeerBackend(route: Route, target: PeerTarget): Backend {
+  const answer = { host: target.address, resumable: target.resumable };
+  return { name: `route ${route.prefix}`, query: () => answer };
+}
+
+export class BridgeEndpoint extends ClientEndpoint implements PeerRouteEndpoint {
   readonly limits: SocketLimits;
 
+  /** `name` is `bridge`, or `route /prefix` for a peer route (whose clients share the bridge's set). */
   constructor(
     private readonly opener: BridgeOpenerOptions,
     private readonly bridgeLimits: BridgeLimits,
     private readonly sessions: SessionStore,
+    readonly name = 'bridge',
+    clients = new ClientSet(),
   ) {
-    super(new ClientSet());
+    super(clients);
     this.limits = {
       // uWS drops a connection over its own limit without a close frame; websocksy checks
       // max-message itself to answer 1009, and keeps uWS's hard limit above it.

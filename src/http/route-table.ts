@@ -17,7 +17,12 @@ export type RouteTarget =
    * A route module (an ES module file, absolute) served in-process, with its `module-config`
    * (null without one). `maxBody` bounds a request body, `maxMessage` a WebSocket message.
    */
-  | { readonly kind: 'module'; readonly file: string; readonly config: string | null; readonly maxBody: number; readonly maxMessage: number };
+  | { readonly kind: 'module'; readonly file: string; readonly config: string | null; readonly maxBody: number; readonly maxMessage: number }
+  /**
+   * A network peer (a peer address, checked): upgrades on the prefix are bridged to it like the
+   * bridge's, and `resumable` lets its connections outlive their clients (docs/sessions.md).
+   */
+  | { readonly kind: 'peer'; readonly address: string; readonly resumable: boolean };
 
 export interface Route {
   /** No trailing slash, except the root route `/`. */

@@ -9,7 +9,8 @@
 import { Agent } from 'node:http';
 import type { HttpResponse } from 'uWebSockets.js';
 import type { SocketData, WsEndpoint } from '../core/endpoint.js';
-import type { ClientRequest } from '../core/request.js';
+import { headerValue, type ClientRequest } from '../core/request.js';
+import type { ClientData } from '../core/client-endpoint.js';
 import { Refusal } from '../core/refusal.js';
 import type { RouteModule } from '../core/route-api.js';
 import { log } from '../lib/log.js';
@@ -18,13 +19,23 @@ import { ClientResponse } from './client-response.js';
 import { ModuleRoute } from './module-route.js';
 import { proxyHttp } from './proxy-http.js';
 import { tunnelConnection } from './proxy-tunnel.js';
-import { RouteTable, type Route } from './route-table.js';
+import { RouteTable, type Route, type RouteTarget } from './route-table.js';
 import { serveStatic } from './static.js';
 import { WebSocketRelay } from './ws-relay.js';
+
+/** What bridges a peer route's upgrades: the bridge's endpoint, with the route's peer for a backend. */
+export interface PeerRouteEndpoint extends WsEndpoint<ClientData> {
+  /** `POST` with `Websocksy-Session: open`: a resumable session over HTTP (docs/sessions.md). */
+  openOverHttp(res: HttpResponse, request: ClientRequest): void;
+}
+
+export type PeerTarget = Extract<RouteTarget, { kind: 'peer' }>;
 
 export interface HttpRouteOptions {
   /** True for a client address whose X-Forwarded-Proto and -Host are believed (trusted-proxies). */
   readonly isTrustedProxy: (address: string) => boolean;
+  /** Makes the endpoint of a `peer = ADDRESS` route (the composition root knows the bridge). */
+  readonly peerEndpoint: (route: Route, target: PeerTarget) => PeerRouteEndpoint;
 }
 
 export class HttpRoutes {
@@ -33,6 +44,7 @@ export class HttpRoutes {
   private readonly agents = new Map<Route, Agent>();
   private readonly relays = new Map<Route, WebSocketRelay>();
   private readonly modules = new Map<Route, ModuleRoute>();
+  private readonly peers = new Map<Route, PeerRouteEndpoint>();
   /** Modules whose init() succeeded: those close() is owed to. */
   private readonly started: ModuleRoute[] = [];
 
@@ -48,6 +60,7 @@ export class HttpRoutes {
       const target = route.target;
       if (target.kind === 'http' && target.via === null) this.agents.set(route, new Agent({ keepAlive: true }));
       if (target.kind === 'websocket') this.relays.set(route, new WebSocketRelay(route, target.url));
+      if (target.kind === 'peer') this.peers.set(route, options.peerEndpoint(route, target));
       if (target.kind === 'module') {
         const module = modules.get(route);
         if (module === undefined) throw new Error(`route ${route.prefix}: its module ${target.file} was not loaded`);
@@ -72,9 +85,14 @@ export class HttpRoutes {
     return this.table.match(path);
   }
 
-  /** What takes upgrades on `route`: a websocket route's relay, a module's sockets, or null (the bridge does). */
+  /** What takes upgrades on `route`: a websocket route's relay, a module's sockets, a peer route's bridge, or null (the bridge does). */
   socketEndpointOf(route: Route): WsEndpoint<SocketData> | null {
-    return this.relays.get(route) ?? this.modules.get(route)?.sockets ?? null;
+    return this.relays.get(route) ?? this.modules.get(route)?.sockets ?? this.peers.get(route) ?? null;
+  }
+
+  /** True when a route bridges to a resumable peer: its listener serves the session path too. */
+  get hasResumablePeer(): boolean {
+    return this.table.routes.some((route) => route.target.kind === 'peer' && route.target.resumable);
   }
 
   /** Every route's WebSocket endpoint, for the front to register. */
@@ -93,7 +111,12 @@ export class HttpRoutes {
       module.serve(res, request);
       return;
     }
-    if (target.kind === 'websocket' || target.kind === 'module') {
+    const peer = this.peers.get(route);
+    if (peer !== undefined && request.method === 'POST' && headerValue(request, 'websocksy-session') === 'open') {
+      peer.openOverHttp(res, request);
+      return;
+    }
+    if (target.kind === 'websocket' || target.kind === 'module' || target.kind === 'peer') {
       ClientResponse.answering(res, request).refuse(new Refusal(426, 'WebSocket only', 'plain request on a websocket route', { Upgrade: 'websocket' }));
       return;
     }

@@ -3,7 +3,9 @@
  * connections on purpose"): cut() ends every connection through it with RST or FIN; down()
  * also turns new connections away until up(); blockWebSocket makes it refuse upgrades (a proxy
  * that lets only plain HTTP through); cutServerSide() drops the server's half and keeps the
- * client's open and silent, so that only the server notices.
+ * client's open and silent, so that only the server notices; stall() stops forwarding and keeps
+ * both sides open (a half-open path that only heartbeats notice), destroying them a few seconds
+ * later.
  */
 import { once } from 'node:events';
 import { createServer, connect, type AddressInfo, type Server, type Socket } from 'node:net';
@@ -60,6 +62,17 @@ export class CuttingRelay {
     for (const pair of this.pairs) {
       end(pair.client, kind);
       end(pair.server, kind);
+    }
+    this.pairs.clear();
+  }
+
+  stall(): void {
+    for (const pair of this.pairs) {
+      for (const socket of [pair.client, pair.server]) {
+        socket.removeAllListeners('data');
+        socket.pause();
+        setTimeout(() => socket.destroy(), 3000).unref();
+      }
     }
     this.pairs.clear();
   }

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { streamServer } from './peers.js';
 import { startWebsocksy, type RunningWebsocksy } from './websocksy.js';
 
@@ -108,76 +108,6 @@ export async function dial(port: number): Promise<Socket> {
   const socket = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
   await once(socket, 'connect');
   return socket;
-}
-
-/**
- * A TCP relay between the tunnel client and server. cut() resets every connection through it,
- * stall() stops forwarding while keeping the sockets open (a half-open path: only a heartbeat
- * notices); stalled connections are destroyed a few seconds later.
- */
-export class ChaosRelay {
-  private server: Server | null = null;
-  private readonly pairs = new Set<[Socket, Socket]>();
-  /** Bytes forwarded in both directions since start. */
-  forwarded = 0;
-  onForward: (() => void) | null = null;
-  port = 0;
-
-  constructor(private readonly targetPort: number) {}
-
-  async start(): Promise<void> {
-    const server = createServer((inbound) => {
-      const outbound = connect({ host: '127.0.0.1', port: this.targetPort });
-      const pair: [Socket, Socket] = [inbound, outbound];
-      this.pairs.add(pair);
-      const forward = (from: Socket, to: Socket): void => {
-        from.on('data', (chunk: Buffer) => {
-          this.forwarded += chunk.length;
-          if (!to.write(chunk)) {
-            from.pause();
-            to.once('drain', () => from.resume());
-          }
-          this.onForward?.();
-        });
-        from.on('error', () => to.destroy());
-        from.on('close', () => {
-          to.destroy();
-          this.pairs.delete(pair);
-        });
-      };
-      forward(inbound, outbound);
-      forward(outbound, inbound);
-    });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    this.server = server;
-    this.port = (server.address() as { port: number }).port;
-  }
-
-  cut(): void {
-    for (const pair of this.pairs) {
-      for (const socket of pair) if (!socket.destroyed) socket.resetAndDestroy();
-    }
-    this.pairs.clear();
-  }
-
-  stall(): void {
-    for (const pair of this.pairs) {
-      for (const socket of pair) {
-        socket.removeAllListeners('data');
-        socket.pause();
-      }
-      setTimeout(() => pair.forEach((socket) => socket.destroy()), 3000).unref();
-    }
-    this.pairs.clear();
-  }
-
-  async close(): Promise<void> {
-    this.cut();
-    if (this.server === null) return;
-    this.server.close();
-    await once(this.server, 'close');
-  }
 }
 
 export function rssBytes(pid: number): number {
