@@ -3,8 +3,7 @@
  * (not imported from the server, so a misreading on either side shows), and a bare protocol
  * client over `ws` that keeps its own counts.
  */
-import WebSocket from 'ws';
-import { wrap, type TestClient } from './client.js';
+import { connect, type TestClient } from './client.js';
 
 export const SESSION_PROTOCOL = 'websocksy.session.v1';
 export const T = { hello: 1, welcome: 2, binary: 3, text: 4, ack: 5, end: 6, error: 7 } as const;
@@ -77,14 +76,14 @@ export class SessionConnection {
 
   /** Opens a session on `url`; rejects when the server did not choose the session subprotocol. */
   static async open(url: string, protocols: string[] = []): Promise<SessionConnection> {
-    const client = await connectWs(url, [SESSION_PROTOCOL, ...protocols]);
+    const client = await connect(url, [SESSION_PROTOCOL, ...protocols]);
     if (client.ws.protocol !== SESSION_PROTOCOL) throw new Error(`the server chose "${client.ws.protocol}"`);
     return new SessionConnection(client, await firstWelcome(client));
   }
 
   /** Resumes with `hello`; resolves with the connection, or with the ERROR record and close code. */
   static async resume(url: string, hello: object): Promise<SessionConnection | { error: string; code: number }> {
-    const client = await connectWs(url, [SESSION_PROTOCOL]);
+    const client = await connect(url, [SESSION_PROTOCOL]);
     client.ws.send(record(T.hello, JSON.stringify(hello)));
     const first = await client.next(5000);
     const type = first.data[0];
@@ -134,17 +133,6 @@ export class SessionConnection {
   cut(): void {
     this.client.ws.terminate();
   }
-}
-
-async function connectWs(url: string, protocols: string[]): Promise<TestClient> {
-  const ws = new WebSocket(url, protocols, { perMessageDeflate: false });
-  const client = wrap(ws);
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', resolve);
-    ws.once('unexpected-response', (_request, response) => reject(new Error(`HTTP ${String(response.statusCode)}`)));
-    ws.once('error', reject);
-  });
-  return client;
 }
 
 async function firstWelcome(client: TestClient): Promise<Welcome> {
