@@ -1,7 +1,7 @@
 /*
  * The sessions of one listener: made when a resumable peer's client asks for one, found again
  * by id and secret (a HELLO over WebSocket, a bearer secret over HTTP), listed for the status
- * JSON, and finished together at shutdown. Their number is bounded by max-sessions.
+ * JSON, and finished together at shutdown. Their number is bounded by session-limit.
  */
 import type { PeerConnection } from '../core/peer.js';
 import { Refusal } from '../core/refusal.js';
@@ -34,7 +34,7 @@ export class SessionStore implements HelloHandler {
   full(): Refusal | null {
     const { maxSessions } = this.settings;
     if (this.sessions.size < maxSessions) return null;
-    return new Refusal(503, 'Too many sessions', `${this.sessions.size} sessions, max-sessions ${maxSessions}`, { 'Retry-After': '5' });
+    return new Refusal(503, 'Too many sessions', `${this.sessions.size} sessions, session-limit ${maxSessions}`, { 'Retry-After': '5' });
   }
 
   /** A new session for `peer`, and the WELCOME (with the secret) for the transport that opens it. */

@@ -322,10 +322,6 @@ export class Session implements PeerEvents, FrameSink, Guarded {
     }
   }
 
-  get paused(): boolean {
-    return this.peerPaused;
-  }
-
   peerData(chunk: Buffer): void {
     if (this.phase !== 'live') return;
     framingSession = this;
