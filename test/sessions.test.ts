@@ -666,3 +666,25 @@ describe('a [route /prefix] peer = ADDRESS', () => {
     }
   });
 });
+
+describe('the session path', () => {
+  test('a route that would take it, or the tunnel path, is a start-up error naming session-path', async () => {
+    const dir = tempDir();
+    try {
+      const cases: Array<[string, RegExp]> = [
+        ['[route /.websocksy]\nstatic = .\n', /session-path \/\.websocksy\/session lies in \[route \/\.websocksy\]/],
+        ['[core]\nsession-path = /.tunnel\n[tunnel]\nidentities = ids\n', /bad\.cfg:2 \[core\]: session-path \/\.tunnel is the tunnel or status path/],
+      ];
+      writeFileSync(join(dir.path, 'ids'), 'someone 0123456789abcdef0123456789abcdef\n');
+      for (const [text, expected] of cases) {
+        const file = join(dir.path, 'bad.cfg');
+        writeFileSync(file, text);
+        const run = await runWebsocksy([file]);
+        assert.equal(run.code, 1, run.stderr);
+        assert.match(run.stderr, expected);
+      }
+    } finally {
+      dir.remove();
+    }
+  });
+});

@@ -5,7 +5,7 @@
  * naming the file and line or the flag.
  */
 import type { Backend } from '../core/api.js';
-import type { Route } from '../http/route-table.js';
+import { underPrefix, type Route } from '../http/route-table.js';
 import { errorMessage } from '../lib/errors.js';
 import type { TunnelConfig } from '../tunnel/options.js';
 import { checkPeerBuffer, defaultCoreConfig, findCoreOption, type CoreConfig } from './core-options.js';
@@ -29,6 +29,16 @@ async function load(loader: BackendLoader, name: string, origin?: SettingOrigin)
     return await loader(name);
   } catch (error) {
     throw new ConfigError(`backend "${name}": ${errorMessage(error)}`, origin);
+  }
+}
+
+/** The session path is the sessions' alone: a route or tunnel there would take its requests, or clash in uWS. */
+function checkSessionPath(path: string, routes: readonly Route[], tunnels: TunnelConfig, settings: readonly Setting[]): void {
+  const origin = settings.filter((setting) => setting.scope === 'core' && setting.key === 'session-path').at(-1)?.origin;
+  const route = routes.find((candidate) => candidate.prefix !== '/' && underPrefix(candidate.prefix, path));
+  if (route !== undefined) throw new ConfigError(`session-path ${path} lies in [route ${route.prefix}]: choose another session-path, or another prefix`, origin);
+  for (const taken of [tunnels.server?.path, tunnels.statusPath]) {
+    if (taken === path) throw new ConfigError(`session-path ${path} is the tunnel or status path: choose another`, origin);
   }
 }
 
@@ -77,6 +87,7 @@ export async function applySettings(settings: readonly Setting[], loader: Backen
     const origin = settings.filter((setting) => setting.scope === 'core' && setting.key === 'peer-buffer').at(-1)?.origin;
     throw new ConfigError(`peer-buffer: ${errorMessage(error)}`, origin);
   }
+  checkSessionPath(core.sessionPath, routes, tunnels, settings);
   try {
     backend.ready?.();
   } catch (error) {
