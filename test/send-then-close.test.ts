@@ -124,7 +124,8 @@ describe('send-then-close: the peer gets every byte sent before the close frame'
           await inWaves(CONNECTIONS, transport.concurrency, async (i) => {
             codes.push(await sendThenClose(server, (expected[i] as Sent).messages));
           });
-          assert.deepEqual(codes, Array.from({ length: CONNECTIONS }, () => 1000), 'every close answered with 1000');
+          const unclean = server.log().split('\n').filter((line) => /code=(?!1000\b)\d+|internal error/.test(line));
+          assert.deepEqual(codes, Array.from({ length: CONNECTIONS }, () => 1000), `every close answered with 1000; websocksy's other closes:\n${unclean.slice(-10).join('\n')}`);
           await assertDelivered(peer, expected);
           await assertCloseLinesCount(server, expected);
         } finally {
