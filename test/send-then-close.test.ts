@@ -35,8 +35,8 @@ const socketPath = (dir: string): string => `${dir}/peer-${++sockets}.sock`;
 const TRANSPORTS: readonly Transport[] = [
   { name: 'tcp', peer: () => recordingStreamPeer(), concurrency: CONNECTIONS, largest: 100_000 },
   { name: 'unix', peer: (dir) => recordingStreamPeer(socketPath(dir)), concurrency: CONNECTIONS, largest: 100_000 },
-  { name: 'udp', peer: () => recordingUdpPeer(), concurrency: 10, largest: 1500 },
-  { name: 'unix-dgram', peer: (dir) => recordingUnixDgramPeer(socketPath(dir)), concurrency: 10, largest: 1500 },
+  { name: 'udp', peer: () => recordingUdpPeer(opensConnection), concurrency: 10, largest: 1500 },
+  { name: 'unix-dgram', peer: (dir) => recordingUnixDgramPeer(socketPath(dir), opensConnection), concurrency: 10, largest: 1500 },
 ];
 
 /**
@@ -44,6 +44,11 @@ const TRANSPORTS: readonly Transport[] = [
  * streams, larger than the write batch copies into its shared slab) and a small binary one last,
  * which waits in the slab when the close comes.
  */
+/** Each connection's first message; a datagram peer tells connections apart by it (ports get reused). */
+function opensConnection(datagram: Buffer): boolean {
+  return /^connection \d+ says hello$/.test(datagram.toString('latin1'));
+}
+
 function messagesFor(i: number, largest: number): Sent {
   return sent([Buffer.from(`connection ${i} says hello`), randomBytes(largest - i * 13), randomBytes(100 + i * 7)]);
 }

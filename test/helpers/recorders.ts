@@ -109,12 +109,22 @@ export async function recordingStreamPeer(path?: string, { paused = false, endAf
   };
 }
 
-/** Datagrams grouped by sender, each sender's in arrival order. */
+/**
+ * Datagrams grouped by sender, each sender's in arrival order. A sender's address is not a
+ * connection: the kernel may give a closed connection's port to a later one. Where a test's
+ * connections each open with a known first datagram, `startsDelivery` names it, and a sender's
+ * datagrams from there on are a delivery of their own.
+ */
 class DatagramLog {
   readonly bySender = new Map<string, Buffer[]>();
   readonly deliveries = new Deliveries(() => [...this.bySender.values()].map((datagrams) => Buffer.concat(datagrams)), false);
+  private readonly starts = new Map<string, number>();
 
-  add(sender: string, datagram: Buffer): void {
+  constructor(private readonly startsDelivery: ((datagram: Buffer) => boolean) | undefined) {}
+
+  add(address: string, datagram: Buffer): void {
+    if (this.startsDelivery?.(datagram) === true) this.starts.set(address, (this.starts.get(address) ?? 0) + 1);
+    const sender = `${address}#${this.starts.get(address) ?? 0}`;
     let datagrams = this.bySender.get(sender);
     if (datagrams === undefined) {
       datagrams = [];
@@ -135,8 +145,8 @@ class DatagramLog {
   }
 }
 
-export async function recordingUdpPeer(): Promise<RecordingPeer> {
-  const log = new DatagramLog();
+export async function recordingUdpPeer(startsDelivery?: (datagram: Buffer) => boolean): Promise<RecordingPeer> {
+  const log = new DatagramLog(startsDelivery);
   const socket = createUdpSocket('udp4');
   socket.on('message', (message, remote) => log.add(String(remote.port), message));
   socket.bind(0, '127.0.0.1');
@@ -147,8 +157,8 @@ export async function recordingUdpPeer(): Promise<RecordingPeer> {
   });
 }
 
-export function recordingUnixDgramPeer(path: string): Promise<RecordingPeer> {
-  const log = new DatagramLog();
+export function recordingUnixDgramPeer(path: string, startsDelivery?: (datagram: Buffer) => boolean): Promise<RecordingPeer> {
+  const log = new DatagramLog(startsDelivery);
   const socket = createUnixDgramSocket('unix_dgram');
   socket.on('message', (message, info) => log.add(info.path ?? '', message));
   socket.bind(path);
