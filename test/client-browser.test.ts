@@ -94,6 +94,17 @@ describe('websocksy/client in Chromium', { timeout: 180_000, skip: skipUnlessIns
         } else relay.cut(cut % 2 === 0 ? 'rst' : 'fin');
         if (attached) await wait(async () => (await resumes()) > before, 15_000, describe);
       }
+      // A resume tries WebSocket, then HTTP. When the relay comes back between those two tries,
+      // the session resumes over HTTP although upgrades pass again. Each down-and-up is a fresh
+      // chance, so a few more show the client back on WebSocket (each while data waits).
+      const lastResume = async (): Promise<string | undefined> => (await readState()).events.filter((event) => event.startsWith('resume')).at(-1);
+      for (let extra = 0; extra < 3 && (await lastResume()) !== 'resume websocket'; extra++) {
+        const before = await resumes();
+        relay.down();
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        relay.up();
+        await wait(async () => (await resumes()) > before, 15_000, describe);
+      }
       relay.blockWebSocket = false;
       await allow(TOTAL);
       let final = await readState();
@@ -106,7 +117,7 @@ describe('websocksy/client in Chromium', { timeout: 180_000, skip: skipUnlessIns
         describe,
       );
       assert.equal(final.error, null);
-      assert.equal(relay.cuts, CUTS, 'every cut happened during the transfer');
+      assert.ok(relay.cuts >= CUTS, 'every cut happened during the transfer');
       assert.deepEqual(final.close, { code: 1000, reason: 'done', wasClean: true });
       assert.equal(final.received, TOTAL, 'the page got every byte once');
       assert.equal(final.receivedHash, final.sentHash, 'the page got the bytes in order');
