@@ -61,6 +61,17 @@ async function floodPeer(total: number): Promise<Peer & { readonly written: numb
   return { address: peer.address, close: peer.close, get written() { return written; } };
 }
 
+/** Each config text, written to bad.cfg in `folder`, stops websocksy with exit 1 and an error matching its pattern. */
+async function assertConfigRefused(folder: string, cases: ReadonlyArray<readonly [string, RegExp]>): Promise<void> {
+  for (const [text, expected] of cases) {
+    const file = join(folder, 'bad.cfg');
+    writeFileSync(file, text);
+    const run = await runWebsocksy([file]);
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, expected);
+  }
+}
+
 /** Waits until the log has `count` detach lines for `session`. */
 async function detachments(server: RunningWebsocksy, session: string, count: number): Promise<void> {
   const deadline = Date.now() + 5000;
@@ -654,13 +665,7 @@ describe('a [route /prefix] peer = ADDRESS', () => {
         ['[route /a]\npeer = 127.0.0.1:22\n', /bad\.cfg:2 \[route \/a\]: peer: "127\.0\.0\.1:22" has no scheme/],
         ['[route /]\npeer = tcp://127.0.0.1:22\n', /a peer route needs a prefix other than \//],
       ];
-      for (const [text, expected] of cases) {
-        const file = join(dir.path, 'bad.cfg');
-        writeFileSync(file, text);
-        const run = await runWebsocksy([file]);
-        assert.equal(run.code, 1, run.stderr);
-        assert.match(run.stderr, expected);
-      }
+      await assertConfigRefused(dir.path, cases);
     } finally {
       dir.remove();
     }
@@ -676,13 +681,7 @@ describe('the session path', () => {
         ['[core]\nsession-path = /.tunnel\n[tunnel]\nidentities = ids\n', /bad\.cfg:2 \[core\]: session-path \/\.tunnel is the tunnel or status path/],
       ];
       writeFileSync(join(dir.path, 'ids'), 'someone 0123456789abcdef0123456789abcdef\n');
-      for (const [text, expected] of cases) {
-        const file = join(dir.path, 'bad.cfg');
-        writeFileSync(file, text);
-        const run = await runWebsocksy([file]);
-        assert.equal(run.code, 1, run.stderr);
-        assert.match(run.stderr, expected);
-      }
+      await assertConfigRefused(dir.path, cases);
     } finally {
       dir.remove();
     }
