@@ -112,7 +112,10 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
   };
   const routes = new HttpRoutes(setup.routes, tunnels, routeOptions, configuration.routeModules);
   const resume = new ResumeEndpoint(bridge.clients, bridge.limits, sessions);
-  const frontOptions = { maxPendingUpgrades: core.maxHandshakes };
+  const frontOptions = {
+    maxPendingUpgrades: core.maxHandshakes,
+    clientAddresses: { trustedProxies: core.trustedProxies, proxyProtocol: core.proxyProtocol, header: core.clientAddressHeader },
+  };
   const render = (): object => {
     const connections = bridge.status();
     return { ...tunnels.status(), connectionsTotal: connections.total, connections: connections.list, sessions: sessions.status() };

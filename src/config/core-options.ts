@@ -7,6 +7,8 @@ import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { formatSize, parseBoolean, parseCount, parsePort, parseSeconds, parseSize } from '../lib/grammar.js';
 import { AddressList } from '../lib/address-list.js';
+import { parseProxyVersion } from '../lib/proxy-header.js';
+import type { ForwardedHeader } from '../front/client-address.js';
 import { normalisePath } from '../front/path.js';
 import { pathFrom, type SettingOrigin } from './settings.js';
 
@@ -36,8 +38,12 @@ export interface CoreConfig {
   backendTimeout: number;
   /** Upgrades that may wait for their answer at once. */
   maxHandshakes: number;
-  /** Proxies in front whose X-Forwarded-Proto and -Host routes believe. */
+  /** Proxies in front whose word on the client (PROXY header, X-Forwarded-*) is believed. */
   trustedProxies: AddressList;
+  /** `v2`: trusted proxies send a PROXY protocol v2 header, and must (docs/client-address.md). */
+  proxyProtocol: 'off' | 'v2';
+  /** The header trusted proxies name the client in. */
+  clientAddressHeader: ForwardedHeader;
   /** Where resumable sessions are resumed and driven over HTTP (docs/sessions.md). */
   sessionPath: string;
   /** Seconds a detached session waits for its client. */
@@ -63,6 +69,8 @@ export const defaultCoreConfig: Readonly<CoreConfig> = {
   backendTimeout: 5,
   maxHandshakes: 1024,
   trustedProxies: new AddressList([]),
+  proxyProtocol: 'off',
+  clientAddressHeader: 'x-forwarded-for',
   sessionPath: '/.websocksy/session',
   sessionGrace: 120,
   sessionBuffer: 4 * MIB,
@@ -106,6 +114,19 @@ function sessionPath(value: string): string {
   if ('problem' in normalised) throw new Error(`"${value}": ${normalised.problem}`);
   if (normalised.path !== text || text === '/' || text.endsWith('/')) throw new Error(`"${value}" is not a plain path such as /.websocksy/session (no ., .. or empty segments, no trailing /)`);
   return text;
+}
+
+/** Only v2: uWS reads a v2 header before the request, and drops a connection that starts with a v1 line. */
+function inboundProxyProtocol(value: string): 'off' | 'v2' {
+  const version = parseProxyVersion(value);
+  if (version === 'v1') throw new Error('PROXY protocol v1 cannot be read here (uWebSockets.js understands only v2): make the proxy send v2 (HAProxy: send-proxy-v2), or pass the address in X-Forwarded-For (nginx in http mode)');
+  return version;
+}
+
+function clientAddressHeader(value: string): ForwardedHeader {
+  const name = value.trim().toLowerCase();
+  if (name === 'x-forwarded-for' || name === 'forwarded' || name === 'none') return name;
+  throw new Error(`"${value}" is not x-forwarded-for, forwarded or none`);
 }
 
 function listenAddress(value: string): string {
@@ -160,8 +181,16 @@ export const coreOptions: readonly CoreOption[] = [
     apply: (c, v) => { c.maxHandshakes = parseCount(v, 1, 1_000_000); },
   },
   {
-    key: 'trusted-proxies', argument: 'CIDRS', help: 'comma-separated addresses or CIDRs of proxies whose X-Forwarded-Proto/-Host routes keep (default none)',
+    key: 'trusted-proxies', argument: 'CIDRS', help: 'comma-separated addresses or CIDRs of proxies in front whose word on the client address (PROXY header, X-Forwarded-For) and X-Forwarded-Proto/-Host is believed (default none)',
     apply: (c, v) => { c.trustedProxies = AddressList.parse(v); },
+  },
+  {
+    key: 'proxy-protocol', argument: 'off|v2', help: 'v2: trusted proxies send a PROXY protocol v2 header (HAProxy send-proxy-v2), and a connection from one without it is refused (default off)',
+    apply: (c, v) => { c.proxyProtocol = inboundProxyProtocol(v); },
+  },
+  {
+    key: 'client-address-header', argument: 'HEADER', help: 'x-forwarded-for, forwarded or none: the header in which trusted proxies name the client (default x-forwarded-for)',
+    apply: (c, v) => { c.clientAddressHeader = clientAddressHeader(v); },
   },
   {
     key: 'session-path', argument: 'PATH', help: 'where resumable sessions are resumed and driven over HTTP (default /.websocksy/session)',

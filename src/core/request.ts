@@ -25,9 +25,19 @@ export interface ClientRequest {
   /** `''`, or the query with its `?` (a bare `?` is kept). */
   readonly search: string;
   readonly headers: HeaderList;
+  /** The real client: the TCP peer, or whom trusted proxies named (front/client-address.ts). */
   readonly clientAddress: string;
+  /** The TCP peer: a proxy in front, or the client itself. */
+  readonly remoteAddress: string;
+  /** Who sent this HTTP request: the address a believed PROXY header carried, else the TCP peer. */
+  readonly hopAddress: string;
   /** A request body follows (Content-Length above 0, or chunked). */
   readonly hasBody: boolean;
+}
+
+/** A log line's address fields: `client`, and `via` (the TCP peer) when a proxy stood between. */
+export function addressFields(request: { readonly clientAddress: string; readonly remoteAddress: string }): { client: string; via: string | undefined } {
+  return { client: request.clientAddress, via: request.remoteAddress === request.clientAddress ? undefined : request.remoteAddress };
 }
 
 /** The first value of header `name` (lower-case), or undefined. */

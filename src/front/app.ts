@@ -16,7 +16,7 @@ import uws from 'uWebSockets.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t } from 'uWebSockets.js';
 import type { SocketData, WsEndpoint } from '../core/endpoint.js';
 import { Refusal } from '../core/refusal.js';
-import { headerValue, offeredProtocols, type ClientRequest } from '../core/request.js';
+import { addressFields, headerValue, offeredProtocols, type ClientRequest } from '../core/request.js';
 import { ClientResponse } from '../http/client-response.js';
 import type { HttpRoutes } from '../http/routes.js';
 import { underPrefix } from '../http/route-table.js';
@@ -26,6 +26,7 @@ import { serveSessionHttp } from '../session/session-http.js';
 import type { SessionStore } from '../session/session-store.js';
 import { TUNNEL_SUBPROTOCOL } from '../tunnel/protocol.js';
 import type { BridgeEndpoint } from './bridge-endpoint.js';
+import type { ClientAddressPolicy } from './client-address.js';
 import { checkHandshake, looksLikeUpgrade } from './handshake.js';
 import { listenApp } from './listen.js';
 import { PendingUpgrade, PendingUpgrades } from './pending-upgrade.js';
@@ -52,6 +53,8 @@ export interface FrontParts {
 export interface FrontOptions {
   /** Upgrades that may wait for their answer at once; more get 503. */
   readonly maxPendingUpgrades: number;
+  /** Which proxies' word on the client's address is believed (client-address.ts). */
+  readonly clientAddresses: ClientAddressPolicy;
 }
 
 let lastId = 0;
@@ -75,7 +78,7 @@ export class Front {
 
   constructor(
     private readonly parts: FrontParts,
-    options: FrontOptions,
+    private readonly options: FrontOptions,
   ) {
     this.pending = new PendingUpgrades(options.maxPendingUpgrades);
     const patterns = new Set<string>();
@@ -142,7 +145,7 @@ export class Front {
   private upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t, endpoint: WsEndpoint<SocketData>): void {
     const id = nextId();
     try {
-      const read = readRequest(res, req, id);
+      const read = readRequest(res, req, id, this.options.clientAddresses);
       if (isRefused(read)) {
         this.refuseRequest(res, read, false);
         return;
@@ -160,7 +163,7 @@ export class Front {
   private request(res: HttpResponse, req: HttpRequest): void {
     const id = nextId();
     try {
-      const read = readRequest(res, req, id);
+      const read = readRequest(res, req, id, this.options.clientAddresses);
       if (isRefused(read)) this.refuseRequest(res, read, true);
       else this.dispatch(res, read);
     } catch (error) {
@@ -170,7 +173,7 @@ export class Front {
 
   private refuseRequest(res: HttpResponse, read: RefusedRequest, plain: boolean): void {
     const { refusal } = read;
-    log.info('refused', { id: read.id, client: read.clientAddress, method: plain ? read.method : undefined, endpoint: read.rawPath, status: refusal.statusLine, why: refusal.detail });
+    log.info('refused', { id: read.id, ...addressFields(read), method: plain ? read.method : undefined, endpoint: read.rawPath, status: refusal.statusLine, why: refusal.detail });
     ClientResponse.answering(res, read).refuse(refusal, true);
   }
 
@@ -179,7 +182,7 @@ export class Front {
     if (looksLikeUpgrade(request)) {
       // uWS sends WebSocket routes only handshakes with a 24-character key; the rest land here.
       const refusal = checkHandshake(request) ?? new Refusal(404, 'No WebSocket endpoint here', `no WebSocket endpoint for ${request.path}`);
-      log.info('refused', { id: request.id, client: request.clientAddress, endpoint: request.path + request.search, status: refusal.statusLine, why: refusal.detail });
+      log.info('refused', { id: request.id, ...addressFields(request), endpoint: request.path + request.search, status: refusal.statusLine, why: refusal.detail });
       ClientResponse.answering(res, request).refuse(refusal, true);
       return;
     }
@@ -209,7 +212,7 @@ export class Front {
     } else {
       refusal = new Refusal(426, 'This is a WebSocket endpoint', 'plain HTTP request', { Upgrade: 'websocket', 'Sec-WebSocket-Version': '13' });
     }
-    log.debug('refused', { id: request.id, endpoint: request.path, client: request.clientAddress, status: refusal.statusLine, why: refusal.detail });
+    log.debug('refused', { id: request.id, endpoint: request.path, ...addressFields(request), status: refusal.statusLine, why: refusal.detail });
     // A client that asks a WebSocket endpoint for plain HTTP has nothing more to ask it.
     answer.refuse(refusal, true);
   }

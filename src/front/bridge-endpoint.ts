@@ -13,7 +13,7 @@ import { ClientEndpoint, type ClientData } from '../core/client-endpoint.js';
 import { ClientSet } from '../core/client-set.js';
 import type { SocketLimits, UpgradeAnswer } from '../core/endpoint.js';
 import { Refusal } from '../core/refusal.js';
-import { headerValue, offeredProtocols, type ClientRequest } from '../core/request.js';
+import { addressFields, headerValue, offeredProtocols, type ClientRequest } from '../core/request.js';
 import { LARGEST_PEER_READ, maxBackpressureFor } from '../core/send-policy.js';
 import { ClientResponse } from '../http/client-response.js';
 import type { Route } from '../http/route-table.js';
@@ -137,14 +137,14 @@ export class BridgeEndpoint extends ClientEndpoint implements PeerRouteEndpoint 
       }
       const opening = this.sessions.create(sessionDescription(request, query, opened), opened.peer);
       opening.session.openDetached();
-      log.info('session open', { ...opening.session.logFields, client: request.clientAddress, endpoint: query.endpoint, peer: opened.peer.address.text, transport: 'http' });
+      log.info('session open', { ...opening.session.logFields, ...addressFields(request), endpoint: query.endpoint, peer: opened.peer.address.text, transport: 'http' });
       const body = opening.welcome.subarray(1);
       response.ended = true;
       response.res.cork(() => response.res.writeStatus('200 OK').writeHeader('Content-Type', 'application/json').writeHeader('Cache-Control', 'no-store').end(body));
     } catch (error) {
       const refusal = error instanceof Refusal ? error : new Refusal(500, 'Internal error', `session open failed: ${errorMessage(error)}`);
       if (!(error instanceof Refusal)) log.error('internal error', { id: request.id, where: 'session open', error: errorMessage(error) });
-      log.info('refused', { id: request.id, client: request.clientAddress, endpoint: query.endpoint, status: refusal.statusLine, why: refusal.detail });
+      log.info('refused', { id: request.id, ...addressFields(request), endpoint: query.endpoint, status: refusal.statusLine, why: refusal.detail });
       response.refuse(refusal);
     }
   }
@@ -172,7 +172,7 @@ export class BridgeEndpoint extends ClientEndpoint implements PeerRouteEndpoint 
     const opening = this.sessions.create(sessionDescription(request, query, opened), opened.peer);
     const socket = new SessionSocket(request.id, opening, this.sessions);
     if (!answer.accept({ id: request.id, client: socket }, SESSION_SUBPROTOCOL)) opening.session.cancel('the client left before the 101');
-    else log.info('session open', { ...opening.session.logFields, client: request.clientAddress, endpoint: query.endpoint, peer: opened.peer.address.text, transport: 'websocket' });
+    else log.info('session open', { ...opening.session.logFields, ...addressFields(request), endpoint: query.endpoint, peer: opened.peer.address.text, transport: 'websocket' });
   }
 }
 

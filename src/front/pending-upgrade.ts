@@ -7,7 +7,7 @@
 import type { HttpResponse, us_socket_context_t } from 'uWebSockets.js';
 import type { SocketData, UpgradeAnswer } from '../core/endpoint.js';
 import { Refusal } from '../core/refusal.js';
-import type { ClientRequest } from '../core/request.js';
+import { addressFields, type ClientRequest } from '../core/request.js';
 import { ClientResponse } from '../http/client-response.js';
 import { runGuarded, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
@@ -85,14 +85,14 @@ export class PendingUpgrade<D extends SocketData> implements UpgradeAnswer<D>, G
     if (this.settled) return;
     this.settle();
     const r = this.request;
-    log.info('refused', { id: r.id, client: r.clientAddress, endpoint: r.path + r.search, status: refusal.statusLine, why: refusal.detail });
+    log.info('refused', { id: r.id, ...addressFields(r), endpoint: r.path + r.search, status: refusal.statusLine, why: refusal.detail });
     new ClientResponse(this.res, r.id).refuse(refusal, true);
   }
 
   private clientLeft(): void {
     if (this.settled) return;
     this.settle();
-    log.info('client left during handshake', { id: this.request.id, client: this.request.clientAddress });
+    log.info('client left during handshake', { id: this.request.id, ...addressFields(this.request) });
     this.cancelHandler?.();
   }
 

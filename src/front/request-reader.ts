@@ -14,6 +14,7 @@ import { Refusal } from '../core/refusal.js';
 import type { HttpHeader } from '../core/api.js';
 import type { ClientRequest, HeaderList } from '../core/request.js';
 import { isFieldName, isFieldValue } from '../lib/http-field.js';
+import { resolveClientAddress, remoteAddressOf, type ClientAddressPolicy } from './client-address.js';
 import { normalisePath } from './path.js';
 
 const QUERY = /^[\x21-\x7e\x80-\uffff]*$/;
@@ -22,17 +23,6 @@ const SINGLETONS = new Set(['host', 'sec-websocket-key', 'sec-websocket-version'
 
 function bad(detail: string, body = 'Bad request'): Refusal {
   return new Refusal(400, body, detail);
-}
-
-/** uWS writes IPv4 clients of a dual-stack socket as IPv4-mapped IPv6; show them as IPv4. */
-export function clientAddressOf(res: { getRemoteAddressAsText(): ArrayBuffer }): string {
-  const text = Buffer.from(res.getRemoteAddressAsText()).toString('latin1');
-  const mapped = /^(?:0{1,4}:){5}ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(text) ?? /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(text);
-  if (mapped === null) return text;
-  if (mapped[2] === undefined) return mapped[1] ?? text;
-  const high = parseInt(mapped[1] ?? '0', 16);
-  const low = parseInt(mapped[2], 16);
-  return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
 }
 
 interface BodyFraming {
@@ -73,17 +63,28 @@ export interface RefusedRequest {
   readonly method: string;
   readonly rawPath: string;
   readonly clientAddress: string;
+  readonly remoteAddress: string;
   readonly refusal: Refusal;
 }
 
+/** A request refused before its client's address was known: the log names the TCP peer. */
+function refusedEarly(res: HttpResponse, request: { id: number; method: string; rawPath: string }, refusal: Refusal): RefusedRequest {
+  const remoteAddress = remoteAddressOf(res);
+  return { ...request, clientAddress: remoteAddress, remoteAddress, refusal };
+}
+
 /** Reads and checks `req`; only valid inside the uWS handler that received it. */
-export function readRequest(res: HttpResponse, req: HttpRequest, id: number): ClientRequest | RefusedRequest {
+export function readRequest(res: HttpResponse, req: HttpRequest, id: number, policy: ClientAddressPolicy): ClientRequest | RefusedRequest {
   const headers: HttpHeader[] = [];
   req.forEach((name, value) => headers.push({ name, value }));
   const rawPath = req.getUrl();
-  const base = { id, method: req.getMethod().toUpperCase(), rawPath, clientAddress: clientAddressOf(res) };
+  const method = req.getMethod().toUpperCase();
   const framing = checkHeaders(headers);
-  if (framing instanceof Refusal) return { ...base, refusal: framing };
+  // The addresses come from headers too: none is read from a request that breaks the grammar.
+  if (framing instanceof Refusal) return refusedEarly(res, { id, method, rawPath }, framing);
+  const addresses = resolveClientAddress(res, headers, policy, id);
+  if (addresses instanceof Refusal) return refusedEarly(res, { id, method, rawPath }, addresses);
+  const base = { id, method, rawPath, ...addresses };
   const normalised = normalisePath(rawPath);
   if ('problem' in normalised) return { ...base, refusal: bad(normalised.problem) };
   // getQuery() is undefined without a `?`, and '' for a bare one, which is kept.

@@ -3,7 +3,7 @@
  * Connection header names, stay on their hop; X-Forwarded-For/-Proto/-Host and Forwarded
  * (RFC 7239) tell the upstream who asked; Host is the client's or the upstream's, per route.
  *
- * Who asked: websocksy appends the address it saw to X-Forwarded-For and its own element to
+ * Who asked: websocksy appends the address it saw (the hop) to X-Forwarded-For and its own element to
  * Forwarded, so the last entry of each is always websocksy's. X-Forwarded-Proto and -Host
  * are websocksy's own; a client's are dropped unless it is a trusted proxy (`trusted-proxies`),
  * whose word for them is then kept. Everything else passes as is.
@@ -33,8 +33,13 @@ export function wireValue(value: string): string {
 }
 
 export interface ForwardContext {
-  /** The client's address as this listener saw it. */
-  readonly clientAddress: string;
+  /**
+   * Who sent the request to this listener (ClientRequest.hopAddress): the TCP peer, or the
+   * address a believed PROXY header carried. X-Forwarded-For's convention is that each hop
+   * appends the address it saw, so a trusted proxy's own address is appended, not the client
+   * it named (that one is already in the list).
+   */
+  readonly hopAddress: string;
   /** The listener's scheme. */
   readonly proto: 'http' | 'https';
   /** `keep` or the host:port to send instead. */
@@ -51,7 +56,7 @@ function forwardedValue(value: string): string {
 }
 
 function forwardedElement(context: ForwardContext, host: string): string {
-  const node = context.clientAddress.includes(':') ? `[${context.clientAddress}]` : context.clientAddress;
+  const node = context.hopAddress.includes(':') ? `[${context.hopAddress}]` : context.hopAddress;
   const parts = [`for=${forwardedValue(node)}`, `proto=${context.proto}`];
   if (host !== '') parts.push(`host=${forwardedValue(host)}`);
   return parts.join(';');
@@ -82,7 +87,7 @@ export function upstreamRequestHeaders(headers: HeaderList, context: ForwardCont
     }
   }
   out['host'] = context.host === 'keep' ? clientHost : context.host;
-  out['x-forwarded-for'] = join(forwardedFor, context.clientAddress);
+  out['x-forwarded-for'] = join(forwardedFor, context.hopAddress);
   out['x-forwarded-proto'] = context.trustedClient && proxyProto !== '' ? proxyProto : context.proto;
   const forwardedHost = context.trustedClient && proxyHost !== '' ? proxyHost : clientHost;
   if (forwardedHost !== '') out['x-forwarded-host'] = forwardedHost;

@@ -13,7 +13,7 @@
  */
 import type { HttpResponse } from 'uWebSockets.js';
 import type { RouteModule, RouteRequest } from '../core/route-api.js';
-import { headerValue, type ClientRequest } from '../core/request.js';
+import { addressFields, headerValue, type ClientRequest } from '../core/request.js';
 import { runGuardedAsync, type Guarded } from '../lib/guard.js';
 import { log, type LogFields } from '../lib/log.js';
 import { ClientResponse } from './client-response.js';
@@ -137,7 +137,7 @@ class ModuleExchange implements Guarded {
 /** Serves a plain request on a module route; call from the uWS handler itself (the body's callback is set there). */
 export function serveModuleRequest(res: HttpResponse, request: ClientRequest, route: Route, target: ModuleTarget, handler: RequestHandler): void {
   const answer = ClientResponse.answering(res, request);
-  const fields = { id: request.id, route: route.prefix, method: request.method, path: request.path, client: request.clientAddress };
+  const fields = { id: request.id, route: route.prefix, method: request.method, path: request.path, ...addressFields(request) };
   const declared = Number(headerValue(request, 'content-length') ?? 0);
   if (declared > target.maxBody) {
     log.info('route module body too large', { ...fields, status: 413, bytes: declared, limit: target.maxBody });

@@ -11,7 +11,7 @@ import type { WebSocket } from 'uWebSockets.js';
 import type { SocketLimits, UpgradeAnswer, WsEndpoint } from '../core/endpoint.js';
 import type { RouteWebSocket } from '../core/route-api.js';
 import { Refusal } from '../core/refusal.js';
-import { offeredProtocols, type ClientRequest } from '../core/request.js';
+import { addressFields, offeredProtocols, type ClientRequest } from '../core/request.js';
 import { runGuarded, runGuardedAsync } from '../lib/guard.js';
 import type { ModuleTarget } from './module-exchange.js';
 import { requestHead } from './module-request.js';
@@ -48,7 +48,7 @@ export class ModuleSockets implements WsEndpoint<ModuleSocketData> {
       throw new Error(`the module's accept answered ${String(decision)}: neither a subprotocol the client offered, null, nor a status from 400 to 499`);
     }
     const protocol = typeof decision === 'string' ? decision : '';
-    const fields = { id: request.id, route: this.route.prefix, path: request.path, client: request.clientAddress };
+    const fields = { id: request.id, route: this.route.prefix, path: request.path, ...addressFields(request) };
     const socket = new ModuleSocket(head, protocol, this.target.maxMessage, fields);
     answer.accept({ id: request.id, socket }, protocol);
   }

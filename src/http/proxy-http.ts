@@ -10,7 +10,7 @@
 import { request as httpRequest, type Agent, type ClientRequest as UpstreamRequest, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { HttpResponse } from 'uWebSockets.js';
-import { headerValue, type ClientRequest } from '../core/request.js';
+import { addressFields, headerValue, type ClientRequest } from '../core/request.js';
 import { errorMessage } from '../lib/errors.js';
 import { guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
@@ -46,9 +46,9 @@ export function proxyHttp(res: HttpResponse, client: ClientRequest, target: Prox
   const { route, base } = target;
   const answer = ClientResponse.answering(res, client);
   const started = Date.now();
-  const fields = { id: client.id, route: route.prefix, method: client.method, path: client.path, upstream: target.label, client: client.clientAddress };
+  const fields = { id: client.id, route: route.prefix, method: client.method, path: client.path, upstream: target.label, ...addressFields(client) };
   const headers = upstreamRequestHeaders(client.headers, {
-    clientAddress: client.clientAddress,
+    hopAddress: client.hopAddress,
     proto: 'http',
     host: route.host === 'keep' ? 'keep' : base.host,
     trustedClient: target.trustedClient,

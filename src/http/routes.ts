@@ -9,7 +9,7 @@
 import { Agent } from 'node:http';
 import type { HttpResponse } from 'uWebSockets.js';
 import type { SocketData, WsEndpoint } from '../core/endpoint.js';
-import { headerValue, type ClientRequest } from '../core/request.js';
+import { addressFields, headerValue, type ClientRequest } from '../core/request.js';
 import type { ClientData } from '../core/client-endpoint.js';
 import { Refusal } from '../core/refusal.js';
 import type { RouteModule } from '../core/route-api.js';
@@ -32,7 +32,7 @@ export interface PeerRouteEndpoint extends WsEndpoint<ClientData> {
 export type PeerTarget = Extract<RouteTarget, { kind: 'peer' }>;
 
 export interface HttpRouteOptions {
-  /** True for a client address whose X-Forwarded-Proto and -Host are believed (trusted-proxies). */
+  /** True for a hop address whose X-Forwarded-Proto and -Host are believed (trusted-proxies). */
   readonly isTrustedProxy: (address: string) => boolean;
   /** Makes the endpoint of a `peer = ADDRESS` route (the composition root knows the bridge). */
   readonly peerEndpoint: (route: Route, target: PeerTarget) => PeerRouteEndpoint;
@@ -124,14 +124,14 @@ export class HttpRoutes {
       serveStatic(res, request, route, target);
       return;
     }
-    const trustedClient = this.options.isTrustedProxy(request.clientAddress);
+    const trustedClient = this.options.isTrustedProxy(request.hopAddress);
     if (target.via === null) {
       proxyHttp(res, request, { route, base: target.url, connection: { agent: this.agents.get(route) as Agent }, label: target.url.origin, trustedClient });
       return;
     }
     const connection = tunnelConnection(this.tunnels, target.via, target.url);
     if (connection === null) {
-      log.warn('http tunnel not connected', { id: request.id, route: route.prefix, via: target.via, method: request.method, path: request.path, client: request.clientAddress, status: 503 });
+      log.warn('http tunnel not connected', { id: request.id, route: route.prefix, upstream: `${target.url.origin} via ${target.via}`, method: request.method, path: request.path, ...addressFields(request), status: 503 });
       ClientResponse.answering(res, request).fail('503 Service Unavailable', 'Service unavailable');
       return;
     }

@@ -6,7 +6,7 @@
  * HEAD answers exactly what GET would, range included, without the body.
  */
 import type { HttpResponse } from 'uWebSockets.js';
-import type { ClientRequest } from '../core/request.js';
+import { addressFields, type ClientRequest } from '../core/request.js';
 import { errorMessage } from '../lib/errors.js';
 import { guarded } from '../lib/guard.js';
 import { log, type LogFields } from '../lib/log.js';
@@ -88,7 +88,7 @@ export function serveStatic(res: HttpResponse, request: ClientRequest, route: Ro
     answer.fail('405 Method Not Allowed', 'Method not allowed', { Allow: 'GET, HEAD' });
     return;
   }
-  const fields = { id: request.id, route: route.prefix, path: request.path, client: request.clientAddress };
+  const fields = { id: request.id, route: route.prefix, path: request.path, ...addressFields(request) };
   const path = staticNames(restOf(route, request.path));
   if (path.kind === 'refused') {
     log.warn('static path refused', { ...fields, why: path.why });

@@ -12,11 +12,11 @@ import type { WebSocket as UwsWebSocket } from 'uWebSockets.js';
 import { WsCloseCode } from '../core/api.js';
 import type { SocketData, SocketLimits, UpgradeAnswer, WsEndpoint } from '../core/endpoint.js';
 import { Refusal } from '../core/refusal.js';
-import { offeredProtocols, type ClientRequest } from '../core/request.js';
+import { addressFields, offeredProtocols, type ClientRequest } from '../core/request.js';
 import { aboveHighWater, drainedBelowLowWater, maxBackpressureFor, notReading, overflowed, sendableCloseCode, SendOverflowError, sendMessage, type CloseDecision } from '../core/send-policy.js';
 import { errorMessage } from '../lib/errors.js';
 import { guarded, type Guarded } from '../lib/guard.js';
-import { log } from '../lib/log.js';
+import { log, type LogFields } from '../lib/log.js';
 import { closeReason } from '../lib/text.js';
 import { upstreamRequestHeaders } from './forward-headers.js';
 import type { Route } from './route-table.js';
@@ -40,10 +40,10 @@ class Relay implements Guarded {
   constructor(
     readonly id: number,
     private readonly upstream: WebSocket,
-    private readonly fields: Record<string, string | number>,
+    private readonly fields: LogFields,
   ) {}
 
-  get logFields(): Record<string, string | number> {
+  get logFields(): LogFields {
     return this.fields;
   }
 
@@ -145,10 +145,10 @@ export class WebSocketRelay implements WsEndpoint<RelayData> {
 
   upgrade(request: ClientRequest, answer: UpgradeAnswer<RelayData>): void {
     const { route, base } = this;
-    const fields = { id: request.id, route: route.prefix, path: request.path, upstream: base.origin, client: request.clientAddress };
+    const fields = { id: request.id, route: route.prefix, path: request.path, upstream: base.origin, ...addressFields(request) };
     const forwarded = upstreamRequestHeaders(
       request.headers.filter((header) => !header.name.startsWith('sec-websocket-')),
-      { clientAddress: request.clientAddress, proto: 'http', host: route.host === 'keep' ? 'keep' : base.host, trustedClient: false },
+      { hopAddress: request.hopAddress, proto: 'http', host: route.host === 'keep' ? 'keep' : base.host, trustedClient: false },
     );
     const upstream = new WebSocket(upstreamUrl(route, base, request), offeredProtocols(request), {
       headers: forwarded as Record<string, string>,

@@ -8,7 +8,7 @@
  */
 import type { HttpResponse } from 'uWebSockets.js';
 import { Refusal } from '../core/refusal.js';
-import { headerValue, type ClientRequest } from '../core/request.js';
+import { addressFields, headerValue, type ClientRequest } from '../core/request.js';
 import { ClientResponse } from '../http/client-response.js';
 import { log } from '../lib/log.js';
 import { HttpPoller } from './http-poller.js';
@@ -50,7 +50,7 @@ function bearerSecret(request: ClientRequest): string | null {
 }
 
 function refuseResume(response: ClientResponse, request: ClientRequest, refusal: ResumeRefusal): void {
-  log.info('session request refused', { id: request.id, client: request.clientAddress, method: request.method, status: refusal.httpStatus, why: refusal.message });
+  log.info('session request refused', { id: request.id, ...addressFields(request), method: request.method, status: refusal.httpStatus, why: refusal.message });
   if (!response.usable) return;
   const body = JSON.stringify({ error: refusal.error, message: refusal.message });
   response.refuse(new Refusal(refusal.httpStatus, body, refusal.message, { 'Cache-Control': 'no-store' }));

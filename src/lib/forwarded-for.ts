@@ -1,0 +1,106 @@
+/*
+ * The hops that X-Forwarded-For and Forwarded (RFC 7239) list, left (the first client) to
+ * right (the nearest proxy). Each hop is read only when the walk from the right reaches it
+ * (front/client-address.ts), so what a client wrote at the left end costs nothing and cannot
+ * spoil the hops its trusted proxies appended.
+ */
+import { isIP } from 'node:net';
+
+/** An IPv4-mapped IPv6 address as the IPv4 address it carries; others as they are. */
+export function plainAddress(address: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
+  return mapped !== undefined && isIP(mapped) === 4 ? mapped : address;
+}
+
+/**
+ * The IP address of one hop: `192.0.2.1`, `2001:db8::1`, `[2001:db8::1]`, with or without a
+ * port (`192.0.2.1:4711`, `[2001:db8::1]:4711`). Null for anything else, including RFC 7239's
+ * `unknown` and obfuscated identifiers (`_hidden`): they name no address.
+ */
+export function nodeAddress(text: string): string | null {
+  const node = text.trim();
+  const bracketed = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(node);
+  if (bracketed !== null) return isIP(bracketed[1] ?? '') === 6 ? plainAddress((bracketed[1] ?? '').toLowerCase()) : null;
+  if (isIP(node) !== 0) return plainAddress(node.toLowerCase());
+  const withPort = /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}):\d{1,5}$/.exec(node);
+  if (withPort !== null && isIP(withPort[1] ?? '') === 4) return withPort[1] ?? null;
+  return null;
+}
+
+/** X-Forwarded-For's hops as written, left to right; several header lines are one list (RFC 9110 §5.3). */
+export function forwardedForHops(values: readonly string[]): string[] {
+  return values.join(',').split(',');
+}
+
+const TOKEN = /[!#$%&'*+\-.^_`|~0-9A-Za-z]/;
+
+/** Reads Forwarded header text into its elements' `for` values; throws with the reason when malformed. */
+class ForwardedReader {
+  private at = 0;
+  constructor(private readonly text: string) {}
+
+  /** Each element's `for` value, unquoted; '' for an element without one. */
+  elements(): string[] {
+    const found: string[] = [];
+    this.skipSpace();
+    while (this.at < this.text.length) {
+      if (this.text[this.at] === ',') {
+        this.at++;
+        this.skipSpace();
+        continue;
+      }
+      found.push(this.element());
+      this.skipSpace();
+      if (this.at < this.text.length && this.text[this.at] !== ',') throw new Error(`unexpected "${this.text[this.at]}" at ${this.at}`);
+    }
+    return found;
+  }
+
+  private element(): string {
+    let forValue = '';
+    for (;;) {
+      const name = this.token().toLowerCase();
+      if (this.text[this.at] !== '=') throw new Error(`parameter "${name}" has no "=" at ${this.at}`);
+      this.at++;
+      const value = this.text[this.at] === '"' ? this.quoted() : this.token();
+      if (name === 'for') {
+        if (forValue !== '') throw new Error('two "for" parameters in one element');
+        forValue = value;
+      }
+      this.skipSpace();
+      if (this.text[this.at] !== ';') return forValue;
+      this.at++;
+      this.skipSpace();
+    }
+  }
+
+  private token(): string {
+    const start = this.at;
+    while (this.at < this.text.length && TOKEN.test(this.text[this.at] as string)) this.at++;
+    if (this.at === start) throw new Error(`expected a token at ${start}`);
+    return this.text.slice(start, this.at);
+  }
+
+  private quoted(): string {
+    let value = '';
+    this.at++;
+    while (this.at < this.text.length) {
+      const char = this.text[this.at++] as string;
+      if (char === '"') return value;
+      if (char === '\\') {
+        if (this.at >= this.text.length) break;
+        value += this.text[this.at++];
+      } else value += char;
+    }
+    throw new Error('unterminated quoted string');
+  }
+
+  private skipSpace(): void {
+    while (this.text[this.at] === ' ' || this.text[this.at] === '\t') this.at++;
+  }
+}
+
+/** Forwarded's hops (each element's `for`), left to right; throws with the reason when the header is malformed. */
+export function forwardedHops(values: readonly string[]): string[] {
+  return values.flatMap((value) => new ForwardedReader(value).elements());
+}
