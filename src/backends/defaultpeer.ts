@@ -7,12 +7,13 @@ import type { BackendFactory, FramingDefinition, PeerInfo, PeerQuery } from '../
 import { errorMessage } from '../lib/errors.js';
 import { parsePeerAddress, parsePort, type ParsedPeerAddress } from '../core/peer-address.js';
 import { parseBoolean } from '../lib/grammar.js';
+import { parseProxyVersion, type ProxyVersion } from '../lib/proxy-header.js';
 import { offeredIndex } from './protocol.js';
 
 /** websocksy's default peer port (builtins.c), used when neither `host` nor `port` gives one. */
 const DEFAULT_PORT = '5900';
 const DEFAULT_FRAMING = 'auto';
-const KEYS = 'host, port, protocol, framing, framing-config, resumable';
+const KEYS = 'host, port, protocol, framing, framing-config, resumable, proxy-protocol';
 
 export const createDefaultPeer: BackendFactory = (host) => {
   let peerHost = 'tcp://localhost';
@@ -22,6 +23,7 @@ export const createDefaultPeer: BackendFactory = (host) => {
   let framing: FramingDefinition | undefined;
   let framingConfig: string | undefined;
   let resumable = false;
+  let proxyProtocol: ProxyVersion | 'off' = 'off';
 
   const isUnix = (): boolean => !('port' in parsedHost.address);
 
@@ -54,6 +56,9 @@ export const createDefaultPeer: BackendFactory = (host) => {
       case 'resumable':
         resumable = parseBoolean(value);
         return;
+      case 'proxy-protocol':
+        proxyProtocol = parseProxyVersion(value);
+        return;
       default:
         throw new Error(`unknown key "${key}" (known keys: ${KEYS})`);
     }
@@ -68,6 +73,7 @@ export const createDefaultPeer: BackendFactory = (host) => {
       ...(framing === undefined ? {} : { framing: framing.name }),
       ...(framingConfig === undefined ? {} : { framingConfig }),
       ...(resumable ? { resumable } : {}),
+      ...(proxyProtocol === 'off' ? {} : { proxyProtocol }),
     };
   }
 
@@ -78,6 +84,9 @@ export const createDefaultPeer: BackendFactory = (host) => {
     const address = parsedHost.address;
     if (parsedHost.hostHasPort && 'port' in address && port !== undefined && address.port !== parsePort(port)) {
       throw new Error(`host ${peerHost} has port ${address.port} but port = ${port}: set one, or make them agree`);
+    }
+    if (proxyProtocol !== 'off' && (address.transport === 'udp' || address.transport === 'unix-dgram')) {
+      throw new Error(`proxy-protocol = ${proxyProtocol}: ${peerHost} is a datagram peer, and a PROXY header goes only to tcp and unix stream peers`);
     }
     if (port !== undefined && isUnix()) host.warn(`port = ${port} is ignored: ${peerHost} is a unix socket`);
     const definition = framing ?? host.framing(DEFAULT_FRAMING);

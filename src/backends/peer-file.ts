@@ -30,6 +30,7 @@ function peerInfo(line: PeerLine, protocol: number | undefined): PeerInfo {
     ...(line.framingConfig === undefined ? {} : { framingConfig: line.framingConfig }),
     ...(protocol === undefined ? {} : { protocol }),
     ...(line.resumable ? { resumable: true } : {}),
+    ...(line.proxyProtocol === undefined ? {} : { proxyProtocol: line.proxyProtocol }),
   };
 }
 

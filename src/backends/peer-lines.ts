@@ -13,6 +13,7 @@ export interface PeerLine {
   readonly framing?: string;
   readonly framingConfig?: string;
   readonly resumable: boolean;
+  readonly proxyProtocol?: 'v1' | 'v2';
 }
 
 export type ParsedLine =
@@ -20,9 +21,18 @@ export type ParsedLine =
   | { readonly kind: 'malformed'; readonly reason: string }
   | { readonly kind: 'peer'; readonly line: PeerLine };
 
-const RESUMABLE = '?resumable';
+const PEER_OPTIONS = new Set(['resumable', 'proxy-v1', 'proxy-v2']);
 
 const FIELDS = /^([^ \t]+)(?:[ \t]+([^ \t]+)(?:[ \t]+([^ \t]+)(?:[ \t]+(.+))?)?)?$/s;
+
+/** Splits `peer?opt&opt` when every option is known; otherwise the whole text is the peer. */
+function peerOptions(peer: string): { address: string; options: string[] } {
+  const mark = peer.lastIndexOf('?');
+  if (mark < 0) return { address: peer, options: [] };
+  const options = peer.slice(mark + 1).split('&');
+  if (!options.every((option) => PEER_OPTIONS.has(option))) return { address: peer, options: [] };
+  return { address: peer.slice(0, mark), options };
+}
 
 export function parsePeerLine(raw: string): ParsedLine {
   // CR from CRLF files, and blanks at either end, are not part of any field.
@@ -32,12 +42,15 @@ export function parsePeerLine(raw: string): ParsedLine {
   if (protocol === undefined) {
     return { kind: 'malformed', reason: 'no subprotocol column after the peer (use * to accept any)' };
   }
-  const resumable = peer.endsWith(RESUMABLE);
+  const { address, options } = peerOptions(peer);
+  if (options.includes('proxy-v1') && options.includes('proxy-v2')) return { kind: 'malformed', reason: 'both proxy-v1 and proxy-v2' };
+  const proxyProtocol = options.includes('proxy-v2') ? 'v2' : options.includes('proxy-v1') ? 'v1' : undefined;
   return {
     kind: 'peer',
     line: {
-      peer: resumable ? peer.slice(0, -RESUMABLE.length) : peer,
-      resumable,
+      peer: address,
+      resumable: options.includes('resumable'),
+      ...(proxyProtocol === undefined ? {} : { proxyProtocol }),
       protocol,
       ...(framing === undefined ? {} : { framing }),
       ...(framingConfig === undefined ? {} : { framingConfig }),

@@ -5,6 +5,9 @@
  *   static = /srv/www               a folder
  *   peer = tcp://host:port          a network peer, bridged like the bridge's
  *   resumable = yes                 peer only: its connections may outlive their clients
+ *   proxy-protocol = v2             to (without via) and stream peer routes:
+ *                                   a PROXY header (v1 or v2) with the client's address leads
+ *                                   each upstream connection (docs/client-address.md)
  *   module = plugins/route_chat.mjs an ES module served in-process (src/core/route-api.ts)
  *   module-config = TEXT            module only: handed to the module's init()
  *   max-body = 1m                   module only: the largest request body (default 1 MiB)
@@ -24,6 +27,7 @@ import { normalisePath } from '../front/path.js';
 import { normalisePrefix, type Route, type RouteTarget } from '../http/route-table.js';
 import { errorCode, errorMessage } from '../lib/errors.js';
 import { parseBoolean, parseCount, parseSeconds, parseSize } from '../lib/grammar.js';
+import { parseProxyVersion, type ProxyVersion } from '../lib/proxy-header.js';
 import { parseConfigUrl } from '../lib/url.js';
 import type { TunnelConfig } from '../tunnel/options.js';
 import { ConfigError, pathFrom, SECTION_START, sectionOf, type Setting, type SettingOrigin } from './settings.js';
@@ -56,6 +60,7 @@ interface Draft {
   module?: string;
   peer?: string;
   resumable?: Given<boolean>;
+  proxyProtocol?: Given<ProxyVersion | 'off'>;
   maxAge?: { seconds: number; origin: SettingOrigin };
   moduleConfig?: Given<string>;
   maxBody?: Given<number>;
@@ -111,6 +116,7 @@ function apply(draft: Draft, key: string, value: string, origin: SettingOrigin):
   else if (key === 'module') draft.module = moduleFile(value, origin);
   else if (key === 'peer') draft.peer = peerAddress(value);
   else if (key === 'resumable') draft.resumable = { value: parseBoolean(value), origin };
+  else if (key === 'proxy-protocol') draft.proxyProtocol = { value: parseProxyVersion(value), origin };
   else if (key === 'module-config') draft.moduleConfig = { value, origin };
   else if (key === 'max-body') draft.maxBody = { value: parseSize(value, 0, BODY_LIMIT), origin };
   else if (key === 'max-message') draft.maxMessage = { value: parseSize(value, 1, MESSAGE_LIMIT), origin };
@@ -120,7 +126,25 @@ function apply(draft: Draft, key: string, value: string, origin: SettingOrigin):
     draft.host = mode;
   } else if (key === 'timeout') draft.timeoutMs = parseSeconds(value, 0.01, 86400) * 1000;
   else if (key === 'max-age') draft.maxAge = { seconds: parseCount(value, 0, MAX_AGE_LIMIT), origin };
-  else throw new Error('unknown key (known: to, via, websocket, static, module, peer, module-config, resumable, host, timeout, max-age, max-body, max-message)');
+  else throw new Error('unknown key (known: to, via, websocket, static, module, peer, module-config, resumable, proxy-protocol, host, timeout, max-age, max-body, max-message)');
+}
+
+/**
+ * The route's PROXY header, where one can lead the connection websocksy makes: a direct HTTP
+ * upstream, a stream peer. Not through a tunnel (the far end makes the connection), not to
+ * datagram peers (no connection start), not on websocket routes (not built: the `ws` library's
+ * connection hook must hand back a socket at once, before the local address the header names).
+ */
+function routeProxyProtocol(draft: Draft): ProxyVersion | null {
+  const given = draft.proxyProtocol;
+  if (given === undefined || given.value === 'off') return null;
+  const refuse = (why: string): never => {
+    throw new ConfigError(`proxy-protocol: ${why}`, given.origin);
+  };
+  if (draft.to !== undefined && draft.via !== undefined) refuse('not through a tunnel (via): the far end makes the connection');
+  if (draft.peer !== undefined && /^(udp|unix-dgram):/i.test(draft.peer)) refuse('only to tcp and unix stream peers (a datagram peer has no connection start)');
+  if (draft.to === undefined && draft.peer === undefined) refuse('only a route with "to" or "peer" sets it');
+  return given.value;
 }
 
 function finish(draft: Draft, tunnels: TunnelConfig): Route {
@@ -135,13 +159,14 @@ function finish(draft: Draft, tunnels: TunnelConfig): Route {
   for (const [key, given] of [['module-config', draft.moduleConfig], ['max-body', draft.maxBody], ['max-message', draft.maxMessage]] as const) {
     if (given !== undefined && draft.module === undefined) throw new ConfigError(`${key}: only a route with "module = FILE" sets it`, given.origin);
   }
+  const proxyProtocol = routeProxyProtocol(draft);
   let target: RouteTarget;
   if (draft.to !== undefined) {
     const via = draft.via?.name ?? null;
     if (via !== null && tunnels.server === null && !tunnels.upstreams.some((upstream) => upstream.label === via)) {
       throw new ConfigError(`via: "${via}" is neither an [upstream ${via}] section nor, without a [tunnel] section, an identity that could connect here`, draft.via?.origin);
     }
-    target = { kind: 'http', url: draft.to.url, via };
+    target = { kind: 'http', url: draft.to.url, via, proxyProtocol };
   } else if (draft.via !== undefined) {
     throw new ConfigError('via: only a route with "to = http://..." goes through a tunnel', draft.via.origin);
   } else if (draft.websocket !== undefined) {
@@ -150,7 +175,7 @@ function finish(draft: Draft, tunnels: TunnelConfig): Route {
     target = { kind: 'websocket', url: draft.websocket };
   } else if (draft.peer !== undefined) {
     if (draft.prefix === '/') throw new ConfigError(`${name}: a peer route needs a prefix other than /, which is the bridge's`, draft.origin);
-    target = { kind: 'peer', address: draft.peer, resumable: draft.resumable?.value ?? false };
+    target = { kind: 'peer', address: draft.peer, resumable: draft.resumable?.value ?? false, proxyProtocol };
   } else if (draft.module !== undefined) {
     target = {
       kind: 'module',

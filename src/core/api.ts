@@ -104,6 +104,13 @@ export interface PeerInfo {
    * `websocksy.session.v1` gets a resumable session (docs/sessions.md). Absent = false.
    */
   readonly resumable?: boolean;
+  /**
+   * Send the peer a PROXY protocol header (`v1` or `v2`, HAProxy's proxy-protocol.txt) before
+   * any data, carrying `PeerQuery.clientAddress`, so that a peer behind websocksy sees the real
+   * client. tcp and unix peers only: a datagram peer with it is refused (502). Absent = none.
+   * websocksy.h's ws_peer_info has no such field (its layout is ABI v1's): C backends cannot ask.
+   */
+  readonly proxyProtocol?: 'v1' | 'v2';
 }
 
 /** Where a `configure` value came from. */

@@ -5,7 +5,7 @@
  */
 import type { Backend, FramingDefinition, PeerInfo, PeerQuery } from './api.js';
 import { parsePeerAddress, PeerAddressError, type PeerAddress } from './peer-address.js';
-import { connectPeer, PeerConnectError, type PeerConnection } from './peer.js';
+import { connectPeer, PeerConnectError, type PeerConnection, type PeerProxyHeader } from './peer.js';
 import { Refusal } from './refusal.js';
 import { errorMessage } from '../lib/errors.js';
 import { log } from '../lib/log.js';
@@ -36,6 +36,20 @@ function resolveAddress(info: PeerInfo, query: PeerQuery): PeerAddress {
     if (error instanceof PeerAddressError) throw new Refusal(502, 'Bad peer address', error.message);
     throw error;
   }
+}
+
+/**
+ * The PROXY header the backend asked for. Never on datagram peers: there is no connection start
+ * to put it before, so it would have to lead every datagram, changing each message the peer reads.
+ */
+function proxyHeaderFor(info: PeerInfo, address: PeerAddress, query: PeerQuery): PeerProxyHeader | null {
+  const version: unknown = info.proxyProtocol;
+  if (version === undefined) return null;
+  if (version !== 'v1' && version !== 'v2') throw new Refusal(502, 'Bad peer configuration', `backend chose PROXY protocol ${JSON.stringify(version)} (v1 or v2)`);
+  if (address.transport === 'udp' || address.transport === 'unix-dgram') {
+    throw new Refusal(502, 'Bad peer configuration', `backend asked for a PROXY header to the datagram peer ${address.text} (stream peers only)`);
+  }
+  return { version, clientAddress: query.clientAddress };
 }
 
 function backendFailed(backend: Backend, error: unknown): Refusal {
@@ -83,9 +97,10 @@ export async function openPeer(options: BridgeOpenerOptions, query: PeerQuery, c
     }
     protocol = chosen;
   }
+  const proxy = proxyHeaderFor(info, address, query);
   let peer: PeerConnection;
   try {
-    peer = await connectPeer(address, options.connectTimeoutMs);
+    peer = await connectPeer(address, options.connectTimeoutMs, proxy);
   } catch (error) {
     if (!(error instanceof PeerConnectError)) throw error;
     throw error.timedOut ? new Refusal(504, 'Peer did not answer', error.message) : new Refusal(502, 'Peer unreachable', error.message);

@@ -22,6 +22,7 @@ import { aboveHighWater, drainedBelowLowWater, notReading, overflowed, SendOverf
 import { errorCode, errorMessage } from '../lib/errors.js';
 import { noteFault, reportFault, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
+import { addressFields } from './request.js';
 import { closeReason } from '../lib/text.js';
 
 export interface BridgeLimits {
@@ -33,7 +34,10 @@ export interface BridgeLimits {
 
 export interface BridgeDescription {
   readonly id: number;
+  /** The real client (front/client-address.ts). */
   readonly clientAddress: string;
+  /** The TCP peer: the proxy in front, when one named the client. */
+  readonly remoteAddress: string;
   /** X-Forwarded-For as a proxy in front sent it, for the log; not trusted for anything else. */
   readonly forwardedFor: string | undefined;
   readonly endpoint: string;
@@ -45,6 +49,8 @@ export interface BridgeDescription {
 export interface BridgeStatus {
   readonly id: number;
   readonly client: string;
+  /** The proxy the client came through, when one named it. */
+  readonly via?: string | undefined;
   readonly endpoint: string;
   readonly peer: string;
   readonly since: string;
@@ -111,7 +117,7 @@ export class Bridge implements BridgedClient, PeerEvents, FrameSink, Guarded {
     const d = this.description;
     log.info('open', {
       id: d.id,
-      client: d.clientAddress,
+      ...addressFields(d),
       forwarded_for: d.forwardedFor,
       endpoint: d.endpoint,
       peer: this.peer.address.text,
@@ -182,7 +188,7 @@ export class Bridge implements BridgedClient, PeerEvents, FrameSink, Guarded {
     const d = this.description;
     return {
       id: d.id,
-      client: d.clientAddress,
+      ...addressFields(d),
       endpoint: d.endpoint,
       peer: this.peer.address.text,
       since: new Date(this.openedAt).toISOString(),
@@ -240,7 +246,7 @@ export class Bridge implements BridgedClient, PeerEvents, FrameSink, Guarded {
     const d = this.description;
     log.info('close', {
       id: d.id,
-      client: d.clientAddress,
+      ...addressFields(d),
       endpoint: d.endpoint,
       peer: this.peer.address.text,
       to_client: this.bytesToClient,

@@ -9,10 +9,11 @@
  */
 import { connect, type Socket } from 'node:net';
 import type { PeerAddress } from './peer-address.js';
-import { PeerConnectError, type PeerConnection, type PeerEvents } from './peer.js';
+import { PeerConnectError, type PeerConnection, type PeerEvents, type PeerProxyHeader } from './peer.js';
 import { WriteBatch } from './write-batch.js';
 import { errorCode } from '../lib/errors.js';
 import { reportFault } from '../lib/guard.js';
+import { writeProxyHeader } from '../lib/proxy-header.js';
 
 /**
  * Every peer reads into this one buffer: the bridge consumes each read before returning (the
@@ -154,7 +155,7 @@ class StreamPeer implements PeerConnection {
   }
 }
 
-export function connectStreamPeer(address: PeerAddress, timeoutMs: number): Promise<PeerConnection> {
+export function connectStreamPeer(address: PeerAddress, timeoutMs: number, proxy: PeerProxyHeader | null): Promise<PeerConnection> {
   return new Promise((resolve, reject) => {
     const onread = { buffer: READ_BUFFER, callback: onRead };
     const socket: PeerSocket =
@@ -176,6 +177,8 @@ export function connectStreamPeer(address: PeerAddress, timeoutMs: number): Prom
       clearTimeout(timer);
       socket.off('error', fail);
       if (address.transport === 'tcp') socket.setNoDelay(true);
+      // Before the bridge starts, so before any byte of the client's.
+      if (proxy !== null) writeProxyHeader(socket, proxy.version, proxy.clientAddress);
       resolve(new StreamPeer(address, socket));
     });
   });

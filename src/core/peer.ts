@@ -8,6 +8,7 @@ import { connectStreamPeer } from './peer-stream.js';
 import { connectUdpPeer } from './peer-udp.js';
 import { connectUnixDgramPeer } from './peer-unix-dgram.js';
 import type { Guarded } from '../lib/guard.js';
+import type { ProxyVersion } from '../lib/proxy-header.js';
 
 /**
  * What a peer reports to its bridge (the bridge implements these as methods, no closures). It
@@ -57,11 +58,18 @@ export class PeerConnectError extends Error {
   }
 }
 
-export function connectPeer(address: PeerAddress, timeoutMs: number): Promise<PeerConnection> {
+/** A PROXY protocol header to send before any data (stream peers only). */
+export interface PeerProxyHeader {
+  readonly version: ProxyVersion;
+  readonly clientAddress: string;
+}
+
+/** Connects to `address`; a stream peer gets `proxy`'s header first (bridge-opener.ts refuses it for datagram peers). */
+export function connectPeer(address: PeerAddress, timeoutMs: number, proxy: PeerProxyHeader | null = null): Promise<PeerConnection> {
   switch (address.transport) {
     case 'tcp':
     case 'unix':
-      return connectStreamPeer(address, timeoutMs);
+      return connectStreamPeer(address, timeoutMs, proxy);
     case 'udp':
       return connectUdpPeer(address, timeoutMs);
     case 'unix-dgram':

@@ -41,7 +41,7 @@ export function peerQueryOf(request: ClientRequest, offered: readonly string[]):
 
 /** The backend of a `peer = ADDRESS` route: every connection goes to that peer. */
 export function routePeerBackend(route: Route, target: PeerTarget): Backend {
-  const answer = { host: target.address, resumable: target.resumable };
+  const answer = { host: target.address, resumable: target.resumable, ...(target.proxyProtocol === null ? {} : { proxyProtocol: target.proxyProtocol }) };
   return { name: `route ${route.prefix}`, query: () => answer };
 }
 
@@ -153,6 +153,7 @@ export class BridgeEndpoint extends ClientEndpoint implements PeerRouteEndpoint 
     const description = {
       id: request.id,
       clientAddress: request.clientAddress,
+      remoteAddress: request.remoteAddress,
       forwardedFor: headerValue(request, 'x-forwarded-for'),
       endpoint: query.endpoint,
       protocol: opened.protocol,
@@ -180,6 +181,7 @@ export function sessionDescription(request: ClientRequest, query: PeerQuery, ope
   return {
     connectionId: request.id,
     clientAddress: request.clientAddress,
+    remoteAddress: request.remoteAddress,
     endpoint: query.endpoint,
     protocol: opened.protocol,
     framing: opened.framing,

@@ -7,8 +7,7 @@
  * from the moment the whole request was sent (a slow upload is the client's time, not the
  * upstream's); the log says why. Every node:http callback runs behind the guard.
  */
-import { request as httpRequest, type Agent, type ClientRequest as UpstreamRequest, type IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
+import { request as httpRequest, type Agent, type ClientRequestArgs, type ClientRequest as UpstreamRequest, type IncomingMessage } from 'node:http';
 import type { HttpResponse } from 'uWebSockets.js';
 import { addressFields, headerValue, type ClientRequest } from '../core/request.js';
 import { errorMessage } from '../lib/errors.js';
@@ -21,8 +20,8 @@ import { relayResponse } from './response-relay.js';
 import type { Route } from './route-table.js';
 import { upstreamPath } from './upstream-path.js';
 
-/** How a request reaches the upstream: a pooled agent, or one connection made for it. */
-export type UpstreamConnection = { readonly agent: Agent } | { readonly createConnection: () => Duplex };
+/** How a request reaches the upstream: a pooled agent, or one connection made for it (now, or later through `oncreate`). */
+export type UpstreamConnection = { readonly agent: Agent } | { readonly createConnection: NonNullable<ClientRequestArgs['createConnection']> };
 
 export interface ProxyTarget {
   readonly route: Route;

@@ -3,9 +3,12 @@
  * claims `/foo` and `/foo/...`, never `/foobar`) and the longest one wins, whatever the order
  * of the config file.
  */
+import type { ProxyVersion } from '../lib/proxy-header.js';
+
+/** `proxyProtocol`: the PROXY header that leads each upstream or peer connection (docs/client-address.md), or null. */
 export type RouteTarget =
   /** An HTTP upstream, reached directly (`via` null) or through a tunnel (an upstream's label or an identity). */
-  | { readonly kind: 'http'; readonly url: URL; readonly via: string | null }
+  | { readonly kind: 'http'; readonly url: URL; readonly via: string | null; readonly proxyProtocol: ProxyVersion | null }
   /** A remote WebSocket: upgrades on the prefix are proxied message by message. */
   | { readonly kind: 'websocket'; readonly url: URL }
   /**
@@ -22,7 +25,7 @@ export type RouteTarget =
    * A network peer (a peer address, checked): upgrades on the prefix are bridged to it like the
    * bridge's, and `resumable` lets its connections outlive their clients (docs/sessions.md).
    */
-  | { readonly kind: 'peer'; readonly address: string; readonly resumable: boolean };
+  | { readonly kind: 'peer'; readonly address: string; readonly resumable: boolean; readonly proxyProtocol: ProxyVersion | null };
 
 export interface Route {
   /** No trailing slash, except the root route `/`. */

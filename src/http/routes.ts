@@ -17,6 +17,7 @@ import { log } from '../lib/log.js';
 import type { Tunnels } from '../tunnel/runtime.js';
 import { ClientResponse } from './client-response.js';
 import { ModuleRoute } from './module-route.js';
+import { proxyHeaderConnection } from './proxy-header-connection.js';
 import { proxyHttp } from './proxy-http.js';
 import { tunnelConnection } from './proxy-tunnel.js';
 import { RouteTable, type Route, type RouteTarget } from './route-table.js';
@@ -58,7 +59,7 @@ export class HttpRoutes {
     this.table = new RouteTable(routes);
     for (const route of routes) {
       const target = route.target;
-      if (target.kind === 'http' && target.via === null) this.agents.set(route, new Agent({ keepAlive: true }));
+      if (target.kind === 'http' && target.via === null && target.proxyProtocol === null) this.agents.set(route, new Agent({ keepAlive: true }));
       if (target.kind === 'websocket') this.relays.set(route, new WebSocketRelay(route, target.url));
       if (target.kind === 'peer') this.peers.set(route, options.peerEndpoint(route, target));
       if (target.kind === 'module') {
@@ -126,7 +127,8 @@ export class HttpRoutes {
     }
     const trustedClient = this.options.isTrustedProxy(request.hopAddress);
     if (target.via === null) {
-      proxyHttp(res, request, { route, base: target.url, connection: { agent: this.agents.get(route) as Agent }, label: target.url.origin, trustedClient });
+      const connection = target.proxyProtocol === null ? { agent: this.agents.get(route) as Agent } : proxyHeaderConnection(target.url, target.proxyProtocol, request.clientAddress);
+      proxyHttp(res, request, { route, base: target.url, connection, label: target.url.origin, trustedClient });
       return;
     }
     const connection = tunnelConnection(this.tunnels, target.via, target.url);

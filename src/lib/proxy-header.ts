@@ -7,7 +7,7 @@
  * IPv6, an IPv4 one as its IPv4-mapped form (`::ffff:a.b.c.d`). An end that is not an IP
  * address (there is none) makes the header say so: v1 `UNKNOWN`, v2 the LOCAL command.
  */
-import { isIP } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 
 export type ProxyVersion = 'v1' | 'v2';
 
@@ -108,4 +108,15 @@ function headerV2(source: ProxyEndpoint, destination: ProxyEndpoint): Buffer {
 /** The header that tells a peer `source` (the client) connected to `destination` (websocksy). */
 export function proxyHeader(version: ProxyVersion, source: ProxyEndpoint, destination: ProxyEndpoint): Buffer {
   return version === 'v1' ? headerV1(source, destination) : headerV2(source, destination);
+}
+
+/**
+ * Writes the header for `clientAddress` on a socket that has just connected, before anything
+ * else: the destination is websocksy's end of it (a unix socket has no address: the unspecified
+ * one of the client's family). Ports websocksy does not know are 0.
+ */
+export function writeProxyHeader(socket: Socket, version: ProxyVersion, clientAddress: string): void {
+  const local = socket.localAddress;
+  const destination = local !== undefined && local !== '' ? { address: local, port: socket.localPort ?? 0 } : { address: isIP(clientAddress) === 6 ? '::' : '0.0.0.0', port: 0 };
+  socket.write(proxyHeader(version, { address: clientAddress, port: 0 }, destination));
 }

@@ -11,6 +11,7 @@ import { WsCloseCode, WsOperation, type FramingDefinition } from '../core/api.js
 import { PEER_LINGER_MS } from '../core/bridge.js';
 import { FramingFailure, PeerFramer, type FrameSink } from '../core/framer.js';
 import type { PeerConnection, PeerEvents } from '../core/peer.js';
+import { addressFields } from '../core/request.js';
 import { notReading, SendOverflowError } from '../core/send-policy.js';
 import { errorCode, errorMessage } from '../lib/errors.js';
 import { noteFault, reportFault, runGuarded, type Guarded } from '../lib/guard.js';
@@ -48,6 +49,8 @@ export interface SessionDescription {
   /** The id of the connection that opened the session, for the log. */
   readonly connectionId: number;
   readonly clientAddress: string;
+  /** The TCP peer: the proxy in front, when one named the client. */
+  readonly remoteAddress: string;
   readonly endpoint: string;
   /** The application subprotocol the backend chose, '' for none. */
   readonly protocol: string;
@@ -60,6 +63,8 @@ export interface SessionStatus {
   readonly state: 'attached' | 'detached' | 'ending';
   readonly transport: 'websocket' | 'http' | null;
   readonly client: string;
+  /** The proxy the client came through, when one named it. */
+  readonly via?: string | undefined;
   readonly endpoint: string;
   readonly peer: string;
   readonly since: string;
@@ -456,7 +461,7 @@ export class Session implements PeerEvents, FrameSink, Guarded {
     const d = this.description;
     log.info('session close', {
       ...this.logFields,
-      client: d.clientAddress,
+      ...addressFields(d),
       endpoint: d.endpoint,
       peer: this.peer.address.text,
       to_client: this.log.sent,
@@ -477,7 +482,7 @@ export class Session implements PeerEvents, FrameSink, Guarded {
       session: this.id,
       state: this.phase !== 'live' ? 'ending' : this.transport === null ? 'detached' : 'attached',
       transport: this.transport?.kind ?? null,
-      client: this.description.clientAddress,
+      ...addressFields(this.description),
       endpoint: this.description.endpoint,
       peer: this.peer.address.text,
       since: new Date(this.openedAt).toISOString(),
