@@ -155,7 +155,7 @@ describe('defaultpeer', () => {
   });
 
   test('unknown keys are refused', () => {
-    rejects('colour', 'blue', /unknown key "colour" \(known keys: host, port, protocol, framing, framing-config, resumable\)/);
+    rejects('colour', 'blue', /unknown key "colour" \(known keys: host, port, protocol, framing, framing-config, resumable, proxy-protocol\)/);
     rejects('Host', 'tcp://x', /unknown key "Host"/);
   });
 });
