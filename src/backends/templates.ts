@@ -1,14 +1,17 @@
 /*
  * Expands a file-backend expression such as `peers/%endpoint%.txt` for one request.
- * `%endpoint%`, `%cookie:NAME%` and `%header:Name%` are replaced; any other `%…%` text stays.
+ * `%endpoint%`, `%client%` (the client's address: the real one when trusted proxies named it,
+ * docs/client-address.md), `%cookie:NAME%` and `%header:Name%` are replaced; any other `%…%`
+ * text stays.
  */
 import type { PeerQuery } from '../core/api.js';
 import { cookieValue, endpointValue, headerValue } from './request-values.js';
 
-const VARIABLE = /%(endpoint|cookie:[^%]+|header:[^%]+)%/g;
+const VARIABLE = /%(endpoint|client|cookie:[^%]+|header:[^%]+)%/g;
 
 function lookUp(variable: string, query: PeerQuery): string | undefined {
   if (variable === 'endpoint') return endpointValue(query.endpoint);
+  if (variable === 'client') return query.clientAddress;
   const colon = variable.indexOf(':');
   const name = variable.slice(colon + 1);
   return variable.startsWith('cookie:') ? cookieValue(query.headers, name) : headerValue(query.headers, name);

@@ -41,14 +41,9 @@ export interface ClientAddresses {
   readonly hopAddress: string;
 }
 
-/** uWS writes IPv4 clients of a dual-stack socket as IPv4-mapped IPv6 (sometimes in full); show them as IPv4. */
+/** uWS's text for an address (IPv6 in full, IPv4 clients of a dual-stack socket as IPv4-mapped IPv6), in one spelling. */
 function addressText(raw: ArrayBuffer): string {
-  const text = Buffer.from(raw).toString('latin1');
-  const full = /^(?:0{1,4}:){5}ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(text);
-  if (full === null) return plainAddress(text);
-  const high = parseInt(full[1] ?? '0', 16);
-  const low = parseInt(full[2] ?? '0', 16);
-  return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
+  return plainAddress(Buffer.from(raw).toString('latin1'));
 }
 
 /** The TCP peer's address. */

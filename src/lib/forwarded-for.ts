@@ -6,10 +6,19 @@
  */
 import { isIP } from 'node:net';
 
-/** An IPv4-mapped IPv6 address as the IPv4 address it carries; others as they are. */
+/**
+ * One spelling per address, whoever wrote it: IPv6 compressed and lower-case (RFC 5952, as
+ * WHATWG URL writes it; uWS writes every group in full), and an IPv4-mapped IPv6 address as
+ * the IPv4 address it carries. Anything else is returned as it is.
+ */
 export function plainAddress(address: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(address)?.[1];
-  return mapped !== undefined && isIP(mapped) === 4 ? mapped : address;
+  if (isIP(address) !== 6 || address.includes('%')) return address;
+  const canonical = new URL(`http://[${address}]/`).hostname.slice(1, -1);
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical);
+  if (mapped === null) return canonical;
+  const high = parseInt(mapped[1] ?? '0', 16);
+  const low = parseInt(mapped[2] ?? '0', 16);
+  return `${high >> 8}.${high & 255}.${low >> 8}.${low & 255}`;
 }
 
 /**
@@ -19,12 +28,13 @@ export function plainAddress(address: string): string {
  */
 export function nodeAddress(text: string): string | null {
   const node = text.trim();
-  const bracketed = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(node);
-  if (bracketed !== null) return isIP(bracketed[1] ?? '') === 6 ? plainAddress((bracketed[1] ?? '').toLowerCase()) : null;
-  if (isIP(node) !== 0) return plainAddress(node.toLowerCase());
-  const withPort = /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}):\d{1,5}$/.exec(node);
-  if (withPort !== null && isIP(withPort[1] ?? '') === 4) return withPort[1] ?? null;
-  return null;
+  if (isIP(node) !== 0) return plainAddress(node);
+  const withPort = /^(?:\[([^\]]+)\]|(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}))(?::(\d{1,5}))?$/.exec(node);
+  if (withPort === null || Number(withPort[3] ?? 0) > 65535) return null;
+  const [, v6, v4] = withPort;
+  if (v6 !== undefined) return isIP(v6) === 6 ? plainAddress(v6) : null;
+  // A bare IPv4 address was taken above: this one has a port.
+  return v4 !== undefined && withPort[3] !== undefined && isIP(v4) === 4 ? v4 : null;
 }
 
 /** X-Forwarded-For's hops as written, left to right; several header lines are one list (RFC 9110 §5.3). */
