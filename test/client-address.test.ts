@@ -141,7 +141,7 @@ describe('behind HAProxy sending PROXY v2', { skip: skipUnlessInstalled(HAPROXY 
     writeFileSync(`${dir.path}/haproxy.cfg`, [
       'global', '  log stderr format raw local0 warning',
       'defaults', '  mode tcp', '  timeout connect 5s', '  timeout client 30s', '  timeout server 30s',
-      'frontend in', `  bind 127.0.0.1:${haproxyPort}`, '  default_backend websocksy',
+      'frontend in', `  bind 127.0.0.1:${haproxyPort}`, `  bind [::1]:${haproxyPort}`, '  default_backend websocksy',
       'backend websocksy', `  server one 127.0.0.1:${server.port} send-proxy-v2`,
       '',
     ].join('\n'));
@@ -172,6 +172,17 @@ describe('behind HAProxy sending PROXY v2', { skip: skipUnlessInstalled(HAPROXY 
     assert.deepEqual([connection?.client, connection?.via], [CLIENT, '127.0.0.1']);
     await closeClient(client);
     assert.match(await server.waitForLog(/close id=\d+ client=\S+ .*endpoint=\/echo.*/), /client=127\.0\.0\.2 via=127\.0\.0\.1 /);
+  });
+
+  test('an IPv6 client behind an IPv4 proxy: the log says ::1, the peer\'s header is TCP6 with websocksy\'s end mapped', async () => {
+    const before = peer.headers.length;
+    const client = await connectFrom(`ws://[::1]:${haproxyPort}/six`, '::1');
+    client.ws.send(Buffer.from('v6'));
+    assert.equal((await client.next()).data.toString(), 'v6');
+    const header = await peer.header(before);
+    assert.deepEqual([header.version, header.family, header.source, header.destination], [2, 'TCP6', '::1', '::ffff:7f00:1']);
+    assert.match(await server.waitForLog(/open id=\d+ client=\S+ .*endpoint=\/six.*/), /client=::1 via=127\.0\.0\.1 /);
+    await closeClient(client);
   });
 
   test('a route\'s HTTP upstream gets the client in its own PROXY header and in X-Forwarded-For', async () => {
