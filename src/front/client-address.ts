@@ -14,7 +14,7 @@
 import type { HttpResponse } from 'uWebSockets.js';
 import { Refusal } from '../core/refusal.js';
 import type { HeaderList } from '../core/request.js';
-import { AddressList } from '../lib/address-list.js';
+import type { AddressList } from '../lib/address-list.js';
 import { errorMessage } from '../lib/errors.js';
 import { forwardedForHops, forwardedHops, nodeAddress, plainAddress } from '../lib/forwarded-for.js';
 import { log } from '../lib/log.js';
@@ -28,9 +28,6 @@ export interface ClientAddressPolicy {
   /** Which header trusted proxies append the address they saw to. */
   readonly header: ForwardedHeader;
 }
-
-/** Believes no claim: the TCP peer is the client. */
-export const NO_PROXIES: ClientAddressPolicy = { trustedProxies: new AddressList([]), proxyProtocol: 'off', header: 'none' };
 
 export interface ClientAddresses {
   /** The real client, as far as trusted proxies tell. */

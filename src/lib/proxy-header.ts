@@ -14,7 +14,7 @@ export type ProxyVersion = 'v1' | 'v2';
 /** `off`, `v1` or `v2`, as settings, peer answers and peer-file lines spell it. */
 export function parseProxyVersion(text: string): ProxyVersion | 'off' {
   const value = text.trim().toLowerCase();
-  if (value === 'off' || value === 'no' || value === 'none') return 'off';
+  if (value === 'off') return 'off';
   if (value === 'v1' || value === 'v2') return value;
   throw new Error(`"${text}" is not a PROXY protocol version (off, v1 or v2)`);
 }
