@@ -4,6 +4,8 @@
  * the client, peer-file options, and the refusal of a PROXY header to a datagram peer.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect, createServer } from 'node:net';
 import { describe, test } from 'node:test';
 import { parsePeerLine } from '../src/backends/peer-lines.js';
 import { openPeer } from '../src/core/bridge-opener.js';
@@ -12,7 +14,8 @@ import { Refusal } from '../src/core/refusal.js';
 import { resolveClientAddress, type ClientAddressPolicy, type ClientAddresses } from '../src/front/client-address.js';
 import { AddressList } from '../src/lib/address-list.js';
 import { forwardedForHops, forwardedHops, nodeAddress, plainAddress } from '../src/lib/forwarded-for.js';
-import { parseProxyVersion, proxyHeader } from '../src/lib/proxy-header.js';
+import { parseProxyVersion, proxyHeader, writeProxyHeader } from '../src/lib/proxy-header.js';
+import { tempDir } from './helpers/peers.js';
 import { parseProxyHeader, type ReceivedHeader } from './helpers/proxy-peer.js';
 
 function parsed(bytes: Buffer): ReceivedHeader {
@@ -45,6 +48,30 @@ describe('the PROXY header websocksy writes', () => {
     assert.equal(proxyHeader('v1', { address: '', port: 0 }, { address: '127.0.0.1', port: 5 }).toString(), 'PROXY UNKNOWN\r\n');
     const local = parsed(proxyHeader('v2', { address: 'nonsense', port: 0 }, { address: '127.0.0.1', port: 5 }));
     assert.deepEqual([local.command, local.family, local.length], ['LOCAL', 'UNSPEC', 16]);
+  });
+
+  test('on a unix socket, which has no address, the destination is the unspecified address of the client\'s family', async () => {
+    const dir = tempDir('websocksy-proxy-unix-');
+    const path = `${dir.path}/peer.sock`;
+    const received: Buffer[] = [];
+    const server = createServer((socket) => socket.on('data', (chunk: Buffer) => received.push(chunk)));
+    server.listen(path);
+    await once(server, 'listening');
+    try {
+      for (const [client, destination] of [['192.0.2.7', '0.0.0.0'], ['2001:db8::7', '::']] as const) {
+        const socket = connect(path);
+        await once(socket, 'connect');
+        writeProxyHeader(socket, 'v2', client);
+        socket.end();
+        await once(socket, 'close');
+        for (let i = 0; i < 100 && Buffer.concat(received).length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+        const header = parsed(Buffer.concat(received.splice(0)));
+        assert.deepEqual([header.source, header.destination, header.destinationPort], [client, destination, 0]);
+      }
+    } finally {
+      server.close();
+      dir.remove();
+    }
   });
 
   test('versions are off, v1 or v2', () => {
