@@ -130,10 +130,11 @@ describe('behind HAProxy sending PROXY v2', { skip: skipUnlessInstalled(HAPROXY 
     const program = requireProgram(HAPROXY, 'haproxy');
     peer = await proxyEcho();
     upstream = await proxyHttpUpstream();
+    writeFileSync(`${dir.path}/status-token`, 'status-secret\n');
     server = await startInstance(dir.path, 'behind-haproxy', [
       '[core]', 'listen = 127.0.0.1', 'port = 0', 'trusted-proxies = 127.0.0.1', 'proxy-protocol = v2', 'verbose = yes',
       '[backend]', `host = ${peer.address}`, 'framing = binary', 'proxy-protocol = v2',
-      '[status]', 'path = /.status',
+      '[status]', 'path = /.status', 'token-file = status-token',
       '[route /api]', `to = http://127.0.0.1:${upstream.port}/`, 'proxy-protocol = v2',
       '',
     ].join('\n'));
@@ -166,7 +167,7 @@ describe('behind HAProxy sending PROXY v2', { skip: skipUnlessInstalled(HAPROXY 
     assert.ok(header.destinationPort > 0, 'websocksy names its own end of the peer connection');
     const line = await server.waitForLog(/open id=\d+ client=\S+ .*endpoint=\/echo.*/);
     assert.match(line, /client=127\.0\.0\.2 via=127\.0\.0\.1 /);
-    const status = await getFrom(haproxyPort, '/.status');
+    const status = await getFrom(haproxyPort, '/.status', { Authorization: 'Bearer status-secret' });
     assert.equal(status.status, 200);
     const connection = (JSON.parse(status.body) as { connections: Array<{ client: string; via?: string }> }).connections[0];
     assert.deepEqual([connection?.client, connection?.via], [CLIENT, '127.0.0.1']);

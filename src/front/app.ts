@@ -191,7 +191,7 @@ export class Front {
       const refusal = statusRefusal(request, status.access);
       if (refusal === null) this.serveStatus(res, request, status.render());
       else {
-        log.info('refused', { id: request.id, client: request.clientAddress, endpoint: request.path, status: refusal.statusLine, why: refusal.detail });
+        log.info('refused', { id: request.id, ...addressFields(request), endpoint: request.path, status: refusal.statusLine, why: refusal.detail });
         ClientResponse.answering(res, request).refuse(refusal, false);
       }
       return;
