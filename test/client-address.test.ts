@@ -231,6 +231,7 @@ describe('behind nginx passing X-Forwarded-For, and nginx reading websocksy\'s P
       '[core]', 'listen = 127.0.0.1', 'port = 0', 'trusted-proxies = 127.0.0.1', 'backend = file', 'verbose = yes',
       '[backend]', `path = ${dir.path}/peers`, 'expression = %client%.txt',
       '[route /api]', `to = http://127.0.0.1:${upstream.port}/`, 'proxy-protocol = v2',
+      '[route /relay]', `websocket = ws://127.0.0.1:${upstream.port}/`, 'proxy-protocol = v2',
       '[route /nginx-v2]', `to = http://127.0.0.1:${readerPort}/`, 'proxy-protocol = v2',
       '[route /nginx-v1]', `to = http://127.0.0.1:${readerPort}/`, 'proxy-protocol = v1',
       '',
@@ -295,6 +296,13 @@ http {
     assert.deepEqual([seen.proxy, seen.forwardedFor], [CLIENT, `${CLIENT}, 127.0.0.1`]);
   });
 
+  test('a websocket route\'s upstream gets the client in the PROXY header that leads its connection', async () => {
+    const client = await connectFrom(`ws://127.0.0.1:${frontPort}/relay/x`);
+    const seen = JSON.parse((await client.next()).data.toString()) as { proxy: string; forwardedFor: string };
+    assert.deepEqual([seen.proxy, seen.forwardedFor], [CLIENT, `${CLIENT}, 127.0.0.1`]);
+    await closeClient(client);
+  });
+
   test('nginx listening with proxy_protocol reads the v2 and the v1 header websocksy sends', async () => {
     for (const path of ['/nginx-v2/', '/nginx-v1/']) {
       const answer = await getFrom(frontPort, path);
@@ -342,6 +350,7 @@ describe('client-address settings that cannot work are refused at start', () => 
     await refused('udp-backend', '[core]\nport = 0\n[backend]\nhost = udp://127.0.0.1:9\nproxy-protocol = v2\n', /datagram peer/);
     await refused('udp-route', '[core]\nport = 0\n[route /u]\npeer = udp://127.0.0.1:9\nproxy-protocol = v2\n', /udp-route\.cfg:5 \[route \/u\]: proxy-protocol: only to tcp and unix stream peers/);
     await refused('via-route', '[core]\nport = 0\n[route /v]\nto = http://127.0.0.1:9/\nvia = someone\nproxy-protocol = v2\n', /proxy-protocol: not through a tunnel/);
-    await refused('ws-route', '[core]\nport = 0\n[route /w]\nwebsocket = ws://127.0.0.1:9/\nproxy-protocol = v2\n', /proxy-protocol: only a route with "to" or "peer" sets it/);
+    await refused('wss-route', '[core]\nport = 0\n[route /w]\nwebsocket = wss://127.0.0.1:9/\nproxy-protocol = v2\n', /wss-route\.cfg:5 \[route \/w\]: proxy-protocol: only to ws:\/\/ upstreams, not wss:\/\//);
+    await refused('static-route', '[core]\nport = 0\n[route /s]\nstatic = .\nproxy-protocol = v2\n', /proxy-protocol: only a route with "to", "websocket" or "peer" sets it/);
   });
 });

@@ -5,7 +5,7 @@
  *   static = /srv/www               a folder
  *   peer = tcp://host:port          a network peer, bridged like the bridge's
  *   resumable = yes                 peer only: its connections may outlive their clients
- *   proxy-protocol = v2             to (without via) and stream peer routes:
+ *   proxy-protocol = v2             to (without via), ws:// websocket and stream peer routes:
  *                                   a PROXY header (v1 or v2) with the client's address leads
  *                                   each upstream connection (docs/client-address.md)
  *   module = plugins/route_chat.mjs an ES module served in-process (src/core/route-api.ts)
@@ -131,9 +131,9 @@ function apply(draft: Draft, key: string, value: string, origin: SettingOrigin):
 
 /**
  * The route's PROXY header, where one can lead the connection websocksy makes: a direct HTTP
- * upstream, a stream peer. Not through a tunnel (the far end makes the connection), not to
- * datagram peers (no connection start), not on websocket routes (not built: the `ws` library's
- * connection hook must hand back a socket at once, before the local address the header names).
+ * upstream, a ws:// one, a stream peer. Not through a tunnel (the far end makes the connection),
+ * not to wss:// (the TLS handshake would have to follow the header on the same socket: not
+ * built), not to datagram peers (no connection start).
  */
 function routeProxyProtocol(draft: Draft): ProxyVersion | null {
   const given = draft.proxyProtocol;
@@ -143,7 +143,8 @@ function routeProxyProtocol(draft: Draft): ProxyVersion | null {
   };
   if (draft.to !== undefined && draft.via !== undefined) refuse('not through a tunnel (via): the far end makes the connection');
   if (draft.peer !== undefined && /^(udp|unix-dgram):/i.test(draft.peer)) refuse('only to tcp and unix stream peers (a datagram peer has no connection start)');
-  if (draft.to === undefined && draft.peer === undefined) refuse('only a route with "to" or "peer" sets it');
+  if (draft.websocket !== undefined && draft.websocket.protocol !== 'ws:') refuse('only to ws:// upstreams, not wss://');
+  if (draft.to === undefined && draft.peer === undefined && draft.websocket === undefined) refuse('only a route with "to", "websocket" or "peer" sets it');
   return given.value;
 }
 
@@ -172,7 +173,7 @@ function finish(draft: Draft, tunnels: TunnelConfig, reserved: readonly string[]
   } else if (draft.websocket !== undefined) {
     // Upgrades that no route claims belong to the bridge; the root is always the bridge's.
     if (draft.prefix === '/') throw new ConfigError(`${name}: a websocket route needs a prefix other than /, which is the bridge's`, draft.origin);
-    target = { kind: 'websocket', url: draft.websocket };
+    target = { kind: 'websocket', url: draft.websocket, proxyProtocol };
   } else if (draft.peer !== undefined) {
     if (draft.prefix === '/') throw new ConfigError(`${name}: a peer route needs a prefix other than /, which is the bridge's`, draft.origin);
     target = { kind: 'peer', address: draft.peer, resumable: draft.resumable?.value ?? false, proxyProtocol };

@@ -1,5 +1,5 @@
 /*
- * Reaching a direct HTTP upstream with a PROXY header (`[route] proxy-protocol`): the header
+ * Reaching a direct HTTP or ws:// upstream with a PROXY header (`[route] proxy-protocol`): the header
  * names one client, so the request gets a connection of its own instead of the route's
  * keep-alive pool, at the cost of one TCP handshake per request. The header goes out once
  * the socket is connected (it names websocksy's end of it), and node:http is handed the
@@ -11,7 +11,7 @@ import { writeProxyHeader, type ProxyVersion } from '../lib/proxy-header.js';
 import { portOf, socketHost } from '../lib/url.js';
 import type { UpstreamConnection } from './proxy-http.js';
 
-export function proxyHeaderConnection(url: URL, version: ProxyVersion, clientAddress: string): UpstreamConnection {
+export function proxyHeaderConnection(url: URL, version: ProxyVersion, clientAddress: string): Extract<UpstreamConnection, { createConnection: unknown }> {
   return {
     createConnection: (_options, oncreate) => {
       const socket: Socket = connect({ host: socketHost(url), port: portOf(url) });

@@ -10,7 +10,7 @@ export type RouteTarget =
   /** An HTTP upstream, reached directly (`via` null) or through a tunnel (an upstream's label or an identity). */
   | { readonly kind: 'http'; readonly url: URL; readonly via: string | null; readonly proxyProtocol: ProxyVersion | null }
   /** A remote WebSocket: upgrades on the prefix are proxied message by message. */
-  | { readonly kind: 'websocket'; readonly url: URL }
+  | { readonly kind: 'websocket'; readonly url: URL; readonly proxyProtocol: ProxyVersion | null }
   /**
    * Files under a folder (a real path), GET and HEAD only. `maxAge`: seconds a cache may keep
    * a file without asking again, or null to have it revalidate every time (`no-cache`).

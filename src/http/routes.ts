@@ -60,7 +60,7 @@ export class HttpRoutes {
     for (const route of routes) {
       const target = route.target;
       if (target.kind === 'http' && target.via === null && target.proxyProtocol === null) this.agents.set(route, new Agent({ keepAlive: true }));
-      if (target.kind === 'websocket') this.relays.set(route, new WebSocketRelay(route, target.url));
+      if (target.kind === 'websocket') this.relays.set(route, new WebSocketRelay(route, target.url, target.proxyProtocol));
       if (target.kind === 'peer') this.peers.set(route, options.peerEndpoint(route, target));
       if (target.kind === 'module') {
         const module = modules.get(route);

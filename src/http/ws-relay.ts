@@ -7,7 +7,7 @@
  * pause the client (uWS 20.30 has no ws.pause()), so past the high-water mark the client is
  * closed with 1013. Nothing is dropped silently. Every `ws` callback runs behind the guard.
  */
-import WebSocket from 'ws';
+import WebSocket, { type ClientOptions } from 'ws';
 import type { WebSocket as UwsWebSocket } from 'uWebSockets.js';
 import { WsCloseCode } from '../core/api.js';
 import type { SocketData, SocketLimits, UpgradeAnswer, WsEndpoint } from '../core/endpoint.js';
@@ -17,8 +17,10 @@ import { aboveHighWater, drainedBelowLowWater, maxBackpressureFor, notReading, o
 import { errorMessage } from '../lib/errors.js';
 import { guarded, type Guarded } from '../lib/guard.js';
 import { log, type LogFields } from '../lib/log.js';
+import type { ProxyVersion } from '../lib/proxy-header.js';
 import { closeReason } from '../lib/text.js';
 import { upstreamRequestHeaders } from './forward-headers.js';
+import { proxyHeaderConnection } from './proxy-header-connection.js';
 import type { Route } from './route-table.js';
 import { upstreamUrl } from './upstream-path.js';
 
@@ -132,13 +134,25 @@ class Relay implements Guarded {
   }
 }
 
+/**
+ * The upstream connection of one client, PROXY header first. `ws` hands `createConnection` to
+ * node:http, which also takes the form that answers through `oncreate` once connected (the
+ * header names websocksy's end of the connection, known only then); `ws`'s typings name only
+ * net's synchronous signature.
+ */
+function proxyConnect(base: URL, version: ProxyVersion, clientAddress: string): NonNullable<ClientOptions['createConnection']> {
+  return proxyHeaderConnection(base, version, clientAddress).createConnection as unknown as NonNullable<ClientOptions['createConnection']>;
+}
+
 export class WebSocketRelay implements WsEndpoint<RelayData> {
   readonly name: string;
   readonly limits: SocketLimits = { maxPayloadLength: MAX_MESSAGE, maxBackpressure: maxBackpressureFor(HIGH_WATER, MAX_MESSAGE) };
 
+  /** `proxyProtocol`: the PROXY header that leads each upstream connection (ws:// only), or null. */
   constructor(
     private readonly route: Route,
     private readonly base: URL,
+    private readonly proxyProtocol: ProxyVersion | null = null,
   ) {
     this.name = `route ${route.prefix}`;
   }
@@ -155,6 +169,7 @@ export class WebSocketRelay implements WsEndpoint<RelayData> {
       perMessageDeflate: false,
       handshakeTimeout: route.timeoutMs,
       maxPayload: MAX_MESSAGE,
+      ...(this.proxyProtocol === null ? {} : { createConnection: proxyConnect(base, this.proxyProtocol, request.clientAddress) }),
     });
     const relay = new Relay(request.id, upstream, fields);
     const owner: Guarded = {

@@ -4,8 +4,9 @@
  * tcp echo server and an HTTP server that answer with what the header said.
  */
 import { once } from 'node:events';
-import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
+import { WebSocketServer } from 'ws';
 
 export interface ReceivedHeader {
   readonly version: 1 | 2;
@@ -129,18 +130,26 @@ export async function proxyEcho(): Promise<ProxyPeer> {
   return listening(server, headers, sockets);
 }
 
-/** An HTTP server behind a PROXY header: answers JSON { proxy: source address, forwardedFor, forwarded }. */
+/**
+ * An HTTP server behind a PROXY header: answers JSON { proxy: source address, forwardedFor,
+ * forwarded }, to a request and as the first message of a WebSocket.
+ */
 export async function proxyHttpUpstream(): Promise<ProxyPeer> {
   const headers: (ReceivedHeader | Error)[] = [];
-  const sockets = new Set<Socket>();
-  const http = createHttpServer((request, response) => {
+  const connections = new Set<Socket>();
+  const seen = (request: IncomingMessage): string => {
     const header = (request.socket as Socket & { proxyHeader?: ReceivedHeader }).proxyHeader;
+    return JSON.stringify({ proxy: header?.source ?? null, forwardedFor: request.headers['x-forwarded-for'] ?? null, forwarded: request.headers['forwarded'] ?? null });
+  };
+  const http = createHttpServer((request, response) => {
     response.setHeader('content-type', 'application/json');
-    response.end(JSON.stringify({ proxy: header?.source ?? null, forwardedFor: request.headers['x-forwarded-for'] ?? null, forwarded: request.headers['forwarded'] ?? null }));
+    response.end(seen(request));
   });
+  const sockets = new WebSocketServer({ noServer: true });
+  http.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => sockets.handleUpgrade(request, socket, head, (ws) => ws.send(seen(request))));
   const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
+    connections.add(socket);
+    socket.on('close', () => connections.delete(socket));
     socket.on('error', () => socket.destroy());
     readHeader(socket, (header) => {
       headers.push(header);
@@ -153,7 +162,9 @@ export async function proxyHttpUpstream(): Promise<ProxyPeer> {
       socket.resume();
     });
   });
-  return listening(server, headers, sockets, async () => {
+  return listening(server, headers, connections, async () => {
+    for (const ws of sockets.clients) ws.terminate();
+    sockets.close();
     http.close();
   });
 }
