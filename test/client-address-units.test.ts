@@ -13,7 +13,7 @@ import type { PeerInfo, PeerQuery } from '../src/core/api.js';
 import { Refusal } from '../src/core/refusal.js';
 import { resolveClientAddress, type ClientAddressPolicy, type ClientAddresses } from '../src/front/client-address.js';
 import { AddressList } from '../src/lib/address-list.js';
-import { forwardedForHops, forwardedHops, nodeAddress, plainAddress } from '../src/lib/forwarded-for.js';
+import { forwardedFor, forwardedForHops, forwardedHops, nodeAddress, plainAddress } from '../src/lib/forwarded-for.js';
 import { parseProxyVersion, proxyHeader, writeProxyHeader } from '../src/lib/proxy-header.js';
 import { tempDir } from './helpers/peers.js';
 import { parseProxyHeader, type ReceivedHeader } from './helpers/proxy-peer.js';
@@ -102,9 +102,15 @@ describe('hops in X-Forwarded-For and Forwarded', () => {
   });
 
   test('Forwarded: quoted values with commas and semicolons, IPv6 with ports, elements without for', () => {
-    assert.deepEqual(forwardedHops(['for=192.0.2.60;proto=http;by=203.0.113.43, for="[2001:db8:cafe::17]:4711"', 'by=x;host="a,b;c", For=unknown']), ['192.0.2.60', '[2001:db8:cafe::17]:4711', '', 'unknown']);
-    assert.deepEqual(forwardedHops(['for="\\"quoted\\""']), ['"quoted"']);
-    for (const bad of ['for="[::1]', 'for', 'for=1.2.3.4 x', 'for=a;for=b', '=x', 'for=[::1]']) assert.throws(() => forwardedHops([bad]), Error, bad);
+    const hops = forwardedHops(['for=192.0.2.60;proto=http;by=203.0.113.43, for="[2001:db8:cafe::17]:4711"', 'by=x;host="a,b;c", For=unknown, ,']);
+    assert.deepEqual(hops.map(forwardedFor), ['192.0.2.60', '[2001:db8:cafe::17]:4711', '', 'unknown']);
+    assert.equal(forwardedFor('for="\\"quoted\\""'), '"quoted"');
+    assert.deepEqual(forwardedHops(['for="a\\\\", for=b']), ['for="a\\\\"', ' for=b']);
+    for (const bad of ['for="[::1]', 'for', 'for=1.2.3.4 x', 'for=a;for=b', '=x', 'for=[::1]']) assert.throws(() => forwardedFor(bad), Error, bad);
+  });
+
+  test('Forwarded: a client\'s unclosed quote at the left end spoils only its own element', () => {
+    assert.deepEqual(forwardedHops(['for="broken, for=192.0.2.7']), ['for="broken', ' for=192.0.2.7']);
   });
 });
 
@@ -167,6 +173,7 @@ describe('who the client is', () => {
     assert.equal(clientOf(resolve('127.0.0.1', '', [['x-forwarded-for', '10.9.9.9']], policy)), '127.0.0.1');
     assert.equal(clientOf(resolve('127.0.0.1', '', [['forwarded', 'for="[2001:db8::1']], policy)), '127.0.0.1');
     assert.equal(clientOf(resolve('127.0.0.1', '', [['forwarded', 'for=_hidden']], policy)), '127.0.0.1');
+    assert.equal(clientOf(resolve('127.0.0.1', '', [['forwarded', 'for="broken, for=192.0.2.7']], policy)), '192.0.2.7');
     assert.equal(clientOf(resolve('127.0.0.1', '', [['x-forwarded-for', '10.9.9.9']], { trusted: '127.0.0.1', header: 'none' })), '127.0.0.1');
   });
 

@@ -16,7 +16,7 @@ import { Refusal } from '../core/refusal.js';
 import type { HeaderList } from '../core/request.js';
 import type { AddressList } from '../lib/address-list.js';
 import { errorMessage } from '../lib/errors.js';
-import { forwardedForHops, forwardedHops, nodeAddress, plainAddress } from '../lib/forwarded-for.js';
+import { forwardedFor, forwardedForHops, forwardedHops, nodeAddress, plainAddress } from '../lib/forwarded-for.js';
 import { log } from '../lib/log.js';
 
 export type ForwardedHeader = 'x-forwarded-for' | 'forwarded' | 'none';
@@ -64,19 +64,23 @@ function forwardedClient(hop: string, headers: HeaderList, policy: ClientAddress
   if (policy.header === 'none') return hop;
   const values = headerValues(headers, policy.header);
   if (values.length === 0) return hop;
-  let hops: string[];
-  try {
-    hops = policy.header === 'forwarded' ? forwardedHops(values) : forwardedForHops(values);
-  } catch (error) {
-    log.debug('forwarded header ignored', { id, via: hop, header: policy.header, why: errorMessage(error) });
-    return hop;
-  }
+  const forwarded = policy.header === 'forwarded';
+  const hops = forwarded ? forwardedHops(values) : forwardedForHops(values);
   let client = hop;
   for (let i = hops.length - 1; i >= 0; i--) {
     const entry = hops[i] as string;
-    const address = nodeAddress(entry);
+    let node = entry;
+    if (forwarded) {
+      try {
+        node = forwardedFor(entry);
+      } catch (error) {
+        log.debug('forwarded header ignored', { id, via: hop, header: policy.header, why: `"${entry.trim()}": ${errorMessage(error)}`, client });
+        return client;
+      }
+    }
+    const address = nodeAddress(node);
     if (address === null) {
-      log.debug('forwarded header ignored', { id, via: hop, header: policy.header, why: `"${entry.trim()}" is not an address`, client });
+      log.debug('forwarded header ignored', { id, via: hop, header: policy.header, why: `"${node.trim()}" is not an address`, client });
       return client;
     }
     client = address;

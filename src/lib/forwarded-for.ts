@@ -44,30 +44,15 @@ export function forwardedForHops(values: readonly string[]): string[] {
 
 const TOKEN = /[!#$%&'*+\-.^_`|~0-9A-Za-z]/;
 
-/** Reads Forwarded header text into its elements' `for` values; throws with the reason when malformed. */
-class ForwardedReader {
+/** Reads one Forwarded element (`for=…;proto=…`) for its `for` value; throws with the reason when malformed. */
+class ForwardedElementReader {
   private at = 0;
   constructor(private readonly text: string) {}
 
-  /** Each element's `for` value, unquoted; '' for an element without one. */
-  elements(): string[] {
-    const found: string[] = [];
-    this.skipSpace();
-    while (this.at < this.text.length) {
-      if (this.text[this.at] === ',') {
-        this.at++;
-        this.skipSpace();
-        continue;
-      }
-      found.push(this.element());
-      this.skipSpace();
-      if (this.at < this.text.length && this.text[this.at] !== ',') throw new Error(`unexpected "${this.text[this.at]}" at ${this.at}`);
-    }
-    return found;
-  }
-
-  private element(): string {
+  /** The element's `for` value, unquoted; '' without one. */
+  forValue(): string {
     let forValue = '';
+    this.skipSpace();
     for (;;) {
       const name = this.token().toLowerCase();
       if (this.text[this.at] !== '=') throw new Error(`parameter "${name}" has no "=" at ${this.at}`);
@@ -78,7 +63,8 @@ class ForwardedReader {
         forValue = value;
       }
       this.skipSpace();
-      if (this.text[this.at] !== ';') return forValue;
+      if (this.at >= this.text.length) return forValue;
+      if (this.text[this.at] !== ';') throw new Error(`unexpected "${this.text[this.at]}" at ${this.at}`);
       this.at++;
       this.skipSpace();
     }
@@ -110,7 +96,40 @@ class ForwardedReader {
   }
 }
 
-/** Forwarded's hops (each element's `for`), left to right; throws with the reason when the header is malformed. */
+/**
+ * One Forwarded header line's elements as written, split at the commas outside quoted strings.
+ * The quotes are counted from the right, where the trusted proxies' elements are, so a client's
+ * unclosed quote at the left end spoils only its own part. Empty elements are skipped (RFC 9110 §5.6.1).
+ */
+function splitElements(text: string): string[] {
+  const elements: string[] = [];
+  let end = text.length;
+  let quoted = false;
+  const take = (start: number): void => {
+    const element = text.slice(start, end);
+    if (element.trim() !== '') elements.push(element);
+  };
+  for (let i = text.length - 1; i >= 0; i--) {
+    const char = text[i];
+    if (char === '"') {
+      let backslashes = 0;
+      while (text[i - 1 - backslashes] === '\\') backslashes++;
+      if (backslashes % 2 === 0) quoted = !quoted;
+    } else if (char === ',' && !quoted) {
+      take(i + 1);
+      end = i;
+    }
+  }
+  take(0);
+  return elements.reverse();
+}
+
+/** Forwarded's elements (each still to be read with forwardedFor), left to right. */
 export function forwardedHops(values: readonly string[]): string[] {
-  return values.flatMap((value) => new ForwardedReader(value).elements());
+  return values.flatMap(splitElements);
+}
+
+/** The `for` value of one Forwarded element ('' when it has none); throws with the reason when the element is malformed. */
+export function forwardedFor(element: string): string {
+  return new ForwardedElementReader(element).forValue();
 }
