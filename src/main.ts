@@ -10,7 +10,7 @@ import type { Backend, BackendHost } from './core/api.js';
 import type { DestinationAllowList } from './lib/destination-allow.js';
 import { PEER_LINGER_MS } from './core/bridge.js';
 import { closedGate, listGate, openGate, type PeerGate } from './core/peer-gate.js';
-import { answersAreFixed } from './backends/fixed-answers.js';
+import { steeredBy } from './backends/fixed-answers.js';
 import { PluginError } from './core/plugin-error.js';
 import { WsCloseCode } from './core/api.js';
 import { parseStatusCommand, runStatus, STATUS_USAGE } from './cli/status.js';
@@ -62,12 +62,10 @@ export interface RunningServer {
 /** The bridge's gate (core/peer-gate.ts): allow-peers if set, else open only for a backend whose answers the config fixes. */
 function bridgeGate(backend: Backend, allowPeers: DestinationAllowList | null): PeerGate {
   if (allowPeers !== null) return listGate(allowPeers, '[core] allow-peers');
-  if (answersAreFixed(backend)) return openGate;
-  log.warn('allow-peers is not set: every upgrade the bridge would send to a peer is refused', {
-    backend: backend.name,
-    why: backend.name === 'file' ? 'an expression takes request values' : 'a plugin backend answers what the request steers',
-  });
-  return closedGate(backend.name === 'file' ? 'its expressions take request values' : 'plugin answers depend on the request');
+  const steered = steeredBy(backend);
+  if (steered === null) return openGate;
+  log.warn('allow-peers is not set: every upgrade the bridge would send to a peer is refused', { backend: backend.name, why: steered });
+  return closedGate(steered);
 }
 
 interface Configured {

@@ -95,5 +95,5 @@ export const createDefaultPeer: BackendFactory = (host) => {
     return index === undefined ? peer : { ...peer, protocol: index };
   }
 
-  return withFixedAnswers({ name: 'defaultpeer', configure, ready, query }, () => true);
+  return withFixedAnswers({ name: 'defaultpeer', configure, ready, query }, () => null);
 };

@@ -83,5 +83,7 @@ export const createFileBackend: BackendFactory = (host) => {
     return null;
   }
 
-  return withFixedAnswers({ name: 'file', configure, ready, query }, () => !expressions.some(takesRequestValues));
+  return withFixedAnswers({ name: 'file', configure, ready, query }, () =>
+    expressions.some(takesRequestValues) ? 'its expressions take request values' : null,
+  );
 };

@@ -3,19 +3,23 @@
  * backend when no expression takes a request value (so the client cannot pick the file, only a
  * line of it by its subprotocol). Their answers need no allow-list; every other backend's do,
  * as the request can steer them (docs/allow-lists.md). Kept beside the backend objects, not in
- * them: a plugin replacing a builtin by name, or any plugin answer, can never claim it.
+ * them: a plugin, even one replacing a builtin by name, can never claim it.
  */
 import type { Backend } from '../core/api.js';
 
-const fixed = new WeakMap<Backend, () => boolean>();
+/** null: every answer is the configuration's; else why the request can steer them. */
+type Steering = () => string | null;
 
-/** Marks a builtin backend; `isFixed` is asked once the backend is configured. */
-export function withFixedAnswers<T extends Backend>(backend: T, isFixed: () => boolean): T {
-  fixed.set(backend, isFixed);
+const builtins = new WeakMap<Backend, Steering>();
+
+/** Marks a builtin backend; `steering` is asked once the backend is configured. */
+export function withFixedAnswers<T extends Backend>(backend: T, steering: Steering): T {
+  builtins.set(backend, steering);
   return backend;
 }
 
-/** True when every answer of `backend` comes from the configuration alone. */
-export function answersAreFixed(backend: Backend): boolean {
-  return fixed.get(backend)?.() ?? false;
+/** Why the request can steer `backend`'s answers, or null when the configuration alone fixes them. */
+export function steeredBy(backend: Backend): string | null {
+  const steering = builtins.get(backend);
+  return steering === undefined ? 'plugin answers depend on the request' : steering();
 }

@@ -169,7 +169,7 @@ export const coreOptions: readonly CoreOption[] = [
     apply: (c, v) => { c.trustedProxies = AddressList.parse(v); },
   },
   {
-    key: 'allow-peers', argument: 'RULES', help: 'comma-separated destinations backend answers may lead to: tcp:HOST:PORTS, udp:HOST:PORTS, unix:/GLOB, unix-dgram:/GLOB (default none: only peers the config spells out)',
+    key: 'allow-peers', argument: 'RULES', help: 'comma-separated destinations backend answers may lead to: tcp:HOST:PORTS, udp:HOST:PORTS, unix:/GLOB, unix-dgram:/GLOB; unset, only peers the config spells out pass (default none)',
     apply: (c, v) => { c.allowPeers = new DestinationAllowList(parseDestinationRules(v), '[core] allow-peers'); },
   },
   {

@@ -76,7 +76,7 @@ function parseHostPattern(text: string): HostPattern {
 /** Splits `HOST:PORTS`, where HOST may be `[v6]`, `[v6]/len` or `[v6/len]`. */
 function splitHostPorts(text: string): [string, string] {
   const colon = text.lastIndexOf(':');
-  if (colon <= 0) throw new Error(`"${text}" is not HOST:PORTS`);
+  if (colon <= 0) throw new Error(`"${text}" is not host:ports`);
   const host = text.slice(0, colon);
   if (host.includes(':') && !host.startsWith('[')) throw new Error(`"${text}": an IPv6 host goes in brackets, as in [::1]:80`);
   return [host, text.slice(colon + 1)];
@@ -84,23 +84,28 @@ function splitHostPorts(text: string): [string, string] {
 
 const TRANSPORT = /^(tcp|udp|unix|unix-dgram):(.*)$/s;
 
+/** One rule; the error says what is wrong with it (a list adds which rule). */
 export function parseDestinationRule(text: string): DestinationRule {
   const rule = text.trim();
   const match = TRANSPORT.exec(rule);
+  const unknown = match === null ? /^([a-z][a-z-]*):[^:[\]]*:/i.exec(rule) : null;
+  if (unknown !== null) throw new Error(`unknown transport "${unknown[1] as string}" (tcp, udp, unix, unix-dgram)`);
   const transport = (match?.[1] ?? 'tcp') as DestinationRule['transport'];
   const rest = match === null ? rule : (match[2] as string);
-  try {
-    if (transport === 'unix' || transport === 'unix-dgram') return { transport, glob: PathGlob.parse(rest), text: rule };
-    const [host, ports] = splitHostPorts(rest);
-    return { transport, host: parseHostPattern(host), ports: parsePorts(ports), text: rule };
-  } catch (error) {
-    throw new Error(`rule "${rule}": ${(error as Error).message}`);
-  }
+  if (transport === 'unix' || transport === 'unix-dgram') return { transport, glob: PathGlob.parse(rest), text: rule };
+  const [host, ports] = splitHostPorts(rest);
+  return { transport, host: parseHostPattern(host), ports: parsePorts(ports), text: rule };
 }
 
 /** A comma-separated list; an empty list is an error (it would refuse everything). */
 export function parseDestinationRules(text: string): DestinationRule[] {
   const rules = text.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
   if (rules.length === 0) throw new Error('no rules (expected e.g. tcp:10.0.0.0/8:5900-5999, unix:/run/vnc/*.sock)');
-  return rules.map(parseDestinationRule);
+  return rules.map((rule) => {
+    try {
+      return parseDestinationRule(rule);
+    } catch (error) {
+      throw new Error(`rule "${rule}": ${(error as Error).message}`);
+    }
+  });
 }
