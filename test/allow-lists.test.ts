@@ -6,6 +6,7 @@
  * resolves to a denied address, decimal/hex/octal/short IPv4 forms, port range edges.
  */
 import assert from 'node:assert/strict';
+import { execFile, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -19,10 +20,12 @@ import { closeClient, connect } from './helpers/client.js';
 import { rawRequest } from './helpers/http.js';
 import { BUILT_PLUGINS } from './helpers/plugins.js';
 import { streamServer, tcpEcho, tempDir, udpEcho, unixDgramEcho, unixEcho, type Peer } from './helpers/peers.js';
+import { requireProgram } from './helpers/tools.js';
 import { startForward, startTunnelServer } from './helpers/tunnel.js';
 import { runWebsocksy, startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
 
 const LOCAL = ['-l', '127.0.0.1', '-p', '0', '-k', '0'];
+const CURL = spawnSync('curl', ['--version']).status === 0 ? 'curl' : undefined;
 
 /** A resolver that knows a few made-up names, as a DNS server an attacker controls would answer. */
 const fakeDns: Resolver = (name) => {
@@ -426,6 +429,16 @@ describe('routes: allow holds the upstream\'s resolved address', () => {
     assert.doesNotMatch(outside.body, /127\.0\.0\.1|10\.0\.0\.0/);
     await server.waitForLog(new RegExp(`http upstream refused .*route=/out .*status=403 why="tcp:localhost:${httpPort} resolves to [^"]*127\\.0\\.0\\.1[^"]*, which allow of \\[route /out\\] does not cover"`));
     assert.equal((await get('/plain/')).status, 200);
+  });
+
+  test('curl sees the same: 200 inside allow, 403 with a neutral body outside', async () => {
+    const curl = requireProgram(CURL, 'curl');
+    const fetch = (path: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        execFile(curl, ['--silent', '--show-error', '--max-time', '5', '--write-out', ' %{http_code}', `http://127.0.0.1:${server.port}${path}`], (error, stdout) => (error === null ? resolve(stdout) : reject(error)));
+      });
+    assert.equal(await fetch('/in/'), 'upstream answer 200');
+    assert.match(await fetch('/out/'), /^Forbidden\n? 403$/);
   });
 
   test('websocket: the upstream\'s resolved address is checked before the 101', async () => {
