@@ -123,8 +123,9 @@ export class DestinationAllowList {
     return (hostname, options, callback) => {
       this.check({ transport: 'tcp', host: hostname, port }).then(
         (checked) => {
-          const address = (checked as { readonly host: string }).host;
+          const address = 'host' in checked ? checked.host : hostname;
           const family = address.includes(':') ? 6 : 4;
+          // node asks for every address (all: true) when it may race families; the typing knows only the single form.
           if (options.all === true) (callback as (error: null, addresses: Array<{ address: string; family: number }>) => void)(null, [{ address, family }]);
           else callback(null, address, family);
         },
