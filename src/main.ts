@@ -6,8 +6,11 @@
  * `websocksy forward ...` is the port-forwarding client.
  */
 import { createRequire } from 'node:module';
-import type { BackendHost } from './core/api.js';
+import type { Backend, BackendHost } from './core/api.js';
+import type { DestinationAllowList } from './lib/destination-allow.js';
 import { PEER_LINGER_MS } from './core/bridge.js';
+import { closedGate, listGate, openGate, type PeerGate } from './core/peer-gate.js';
+import { steeredBy } from './backends/fixed-answers.js';
 import { PluginError } from './core/plugin-error.js';
 import { WsCloseCode } from './core/api.js';
 import { parseStatusCommand, runStatus, STATUS_USAGE } from './cli/status.js';
@@ -54,6 +57,15 @@ export interface RunningServer {
   stop(why: string): Promise<void>;
   /** SIGHUP: re-reads the tunnel identities. */
   reload(): void;
+}
+
+/** The bridge's gate (core/peer-gate.ts): allow-peers if set, else open only for a backend whose answers the config fixes. */
+function bridgeGate(backend: Backend, allowPeers: DestinationAllowList | null): PeerGate {
+  if (allowPeers !== null) return listGate(allowPeers, '[core] allow-peers');
+  const steered = steeredBy(backend);
+  if (steered === null) return openGate;
+  log.warn('allow-peers is not set: every upgrade the bridge would send to a peer is refused', { backend: backend.name, why: steered });
+  return closedGate(steered);
 }
 
 interface Configured {
@@ -104,11 +116,21 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
     maxSessions: core.sessionLimit,
     limits: { ...bridgeLimits, sessionBuffer: core.sessionBuffer, graceMs: core.sessionGrace * 1000 },
   });
-  const opener = { backend: setup.backend, framing: (name: string) => framings.get(name), connectTimeoutMs: core.connectTimeout * 1000, backendTimeoutMs: core.backendTimeout * 1000 };
+  const opener = {
+    backend: setup.backend,
+    framing: (name: string) => framings.get(name),
+    connectTimeoutMs: core.connectTimeout * 1000,
+    backendTimeoutMs: core.backendTimeout * 1000,
+    gate: bridgeGate(setup.backend, core.allowPeers),
+  };
   const bridge = new BridgeEndpoint(opener, bridgeLimits, sessions);
   const routeOptions = {
     isTrustedProxy: (address: string) => core.trustedProxies.has(address),
-    peerEndpoint: (route: Route, target: PeerTarget) => new BridgeEndpoint({ ...opener, backend: routePeerBackend(route, target) }, bridgeLimits, sessions, `route ${route.prefix}`, bridge.clients),
+    peerEndpoint: (route: Route, target: PeerTarget) => {
+      // A peer route's address is the config's own: open, unless the route has an allow-list.
+      const gate = target.allow === null ? openGate : listGate(target.allow, `allow of [route ${route.prefix}]`);
+      return new BridgeEndpoint({ ...opener, backend: routePeerBackend(route, target), gate }, bridgeLimits, sessions, `route ${route.prefix}`, bridge.clients);
+    },
   };
   const routes = new HttpRoutes(setup.routes, tunnels, routeOptions, configuration.routeModules);
   const resume = new ResumeEndpoint(bridge.clients, bridge.limits, sessions);

@@ -9,6 +9,7 @@ import { connect, createServer } from 'node:net';
 import { describe, test } from 'node:test';
 import { parsePeerLine } from '../src/backends/peer-lines.js';
 import { openPeer } from '../src/core/bridge-opener.js';
+import { openGate } from '../src/core/peer-gate.js';
 import type { PeerInfo, PeerQuery } from '../src/core/api.js';
 import { Refusal } from '../src/core/refusal.js';
 import { resolveClientAddress, type ClientAddressPolicy, type ClientAddresses } from '../src/front/client-address.js';
@@ -199,7 +200,7 @@ describe('peer-file options', () => {
 describe('a PROXY header is never sent to a datagram peer', () => {
   const query: PeerQuery = { endpoint: '/x', protocols: [], headers: [], clientAddress: '192.0.2.7', connectionId: 1 };
   const open = (answer: PeerInfo): Promise<unknown> =>
-    openPeer({ backend: { name: 'test', query: () => answer }, framing: () => ({ name: 'auto', frame: () => 0 }), connectTimeoutMs: 1000, backendTimeoutMs: 1000 }, query, () => false);
+    openPeer({ backend: { name: 'test', query: () => answer }, gate: openGate, framing: () => ({ name: 'auto', frame: () => 0 }), connectTimeoutMs: 1000, backendTimeoutMs: 1000 }, query, () => false);
 
   test('a backend that asks for one to udp:// or unix-dgram:// is refused with 502', async () => {
     for (const host of ['udp://127.0.0.1:9', 'unix-dgram:///tmp/nowhere']) {

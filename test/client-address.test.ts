@@ -228,7 +228,8 @@ describe('behind nginx passing X-Forwarded-For, and nginx reading websocksy\'s P
     // The file backend finds the peer by the client's address: only the real one has a file.
     writeFileSync(`${dir.path}/peers/${CLIENT}.txt`, `${peer.address}?proxy-v1 *\n`);
     server = await startInstance(dir.path, 'behind-nginx', [
-      '[core]', 'listen = 127.0.0.1', 'port = 0', 'trusted-proxies = 127.0.0.1', 'backend = file', 'verbose = yes',
+      // %client% is a request value: the answers it leads to need an allow-list (docs/allow-lists.md).
+      '[core]', 'listen = 127.0.0.1', 'port = 0', 'trusted-proxies = 127.0.0.1', 'backend = file', `allow-peers = tcp:127.0.0.1:${peer.port}`, 'verbose = yes',
       '[backend]', `path = ${dir.path}/peers`, 'expression = %client%.txt',
       '[route /api]', `to = http://127.0.0.1:${upstream.port}/`, 'proxy-protocol = v2',
       '[route /relay]', `websocket = ws://127.0.0.1:${upstream.port}/`, 'proxy-protocol = v2',

@@ -597,7 +597,7 @@ describe('who marks a peer resumable', () => {
     const echo = await tcpEcho();
     writeFileSync(join(dir.path, 'kept.txt'), `${echo.address}?resumable * binary\n`);
     writeFileSync(join(dir.path, 'plain.txt'), `${echo.address} * binary\n`);
-    const server = await startWebsocksy([...BASE_ARGS, '-b', 'file', '-c', `path=${dir.path}`, '-c', 'expression=%endpoint%.txt']);
+    const server = await startWebsocksy([...BASE_ARGS, '--allow-peers', 'tcp:127.0.0.1:*', '-b', 'file', '-c', `path=${dir.path}`, '-c', 'expression=%endpoint%.txt']);
     try {
       const kept = await SessionConnection.open(`${server.url}/kept`);
       kept.send(T.binary, 'x');

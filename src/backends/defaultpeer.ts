@@ -8,6 +8,7 @@ import { errorMessage } from '../lib/errors.js';
 import { parsePeerAddress, parsePort, type ParsedPeerAddress } from '../core/peer-address.js';
 import { parseBoolean } from '../lib/grammar.js';
 import { parseProxyVersion, type ProxyVersion } from '../lib/proxy-header.js';
+import { withFixedAnswers } from './fixed-answers.js';
 import { offeredIndex } from './protocol.js';
 
 /** websocksy's default peer port (builtins.c), used when neither `host` nor `port` gives one. */
@@ -103,5 +104,5 @@ export const createDefaultPeer: BackendFactory = (host) => {
     return index === undefined ? peer : { ...peer, protocol: index };
   }
 
-  return { name: 'defaultpeer', configure, ready, query };
+  return withFixedAnswers({ name: 'defaultpeer', configure, ready, query }, () => null);
 };

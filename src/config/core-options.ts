@@ -9,6 +9,8 @@ import { formatSize, parseBoolean, parseCount, parsePort, parseSeconds, parseSiz
 import { AddressList } from '../lib/address-list.js';
 import { parseProxyVersion } from '../lib/proxy-header.js';
 import type { ForwardedHeader } from '../front/client-address.js';
+import { DestinationAllowList } from '../lib/destination-allow.js';
+import { parseDestinationRules } from '../lib/destination-rules.js';
 import { normalisePath } from '../front/path.js';
 import { pathFrom, type SettingOrigin } from './settings.js';
 
@@ -44,6 +46,8 @@ export interface CoreConfig {
   proxyProtocol: 'off' | 'v2';
   /** The header trusted proxies name the client in. */
   clientAddressHeader: ForwardedHeader;
+  /** Where the bridge's backend answers may lead (docs/allow-lists.md); null: only fixed answers pass. */
+  allowPeers: DestinationAllowList | null;
   /** Where resumable sessions are resumed and driven over HTTP (docs/sessions.md). */
   sessionPath: string;
   /** Seconds a detached session waits for its client. */
@@ -71,6 +75,7 @@ export const defaultCoreConfig: Readonly<CoreConfig> = {
   trustedProxies: new AddressList([]),
   proxyProtocol: 'off',
   clientAddressHeader: 'x-forwarded-for',
+  allowPeers: null,
   sessionPath: '/.websocksy/session',
   sessionGrace: 120,
   sessionBuffer: 4 * MIB,
@@ -191,6 +196,10 @@ export const coreOptions: readonly CoreOption[] = [
   {
     key: 'client-address-header', argument: 'HEADER', help: 'x-forwarded-for, forwarded or none: the header in which trusted proxies name the client (default x-forwarded-for)',
     apply: (c, v) => { c.clientAddressHeader = clientAddressHeader(v); },
+  },
+  {
+    key: 'allow-peers', argument: 'RULES', help: 'comma-separated destinations backend answers may lead to: tcp:HOST:PORTS, udp:HOST:PORTS, unix:/GLOB, unix-dgram:/GLOB; unset, only peers the config spells out pass (default none)',
+    apply: (c, v) => { c.allowPeers = new DestinationAllowList(parseDestinationRules(v), '[core] allow-peers'); },
   },
   {
     key: 'session-path', argument: 'PATH', help: 'where resumable sessions are resumed and driven over HTTP (default /.websocksy/session)',

@@ -14,6 +14,8 @@
  *   max-message = 16m               module only: the largest WebSocket message (default 16 MiB)
  *   max-age = 3600                  static only: seconds a cache may keep a file without
  *                                   asking (default: none, every use revalidates)
+ *   allow = tcp:10.0.0.0/8:*        to, websocket and peer: where the upstream may resolve to
+ *                                   (docs/allow-lists.md); without it, the configured host as is
  *   host = keep | rewrite           the Host header sent upstream (default rewrite)
  *   timeout = 30                    seconds an upstream may take to answer once the request
  *                                   is sent; for a module, seconds an exchange may stand still
@@ -27,8 +29,10 @@ import { normalisePath } from '../front/path.js';
 import { normalisePrefix, type Route, type RouteTarget } from '../http/route-table.js';
 import { errorCode, errorMessage } from '../lib/errors.js';
 import { parseBoolean, parseCount, parseSeconds, parseSize } from '../lib/grammar.js';
+import { DestinationAllowList, type Destination } from '../lib/destination-allow.js';
+import { parseDestinationRules } from '../lib/destination-rules.js';
 import { parseProxyVersion, type ProxyVersion } from '../lib/proxy-header.js';
-import { parseConfigUrl } from '../lib/url.js';
+import { parseConfigUrl, portOf, socketHost } from '../lib/url.js';
 import type { TunnelConfig } from '../tunnel/options.js';
 import { ConfigError, pathFrom, SECTION_START, sectionOf, type Setting, type SettingOrigin } from './settings.js';
 
@@ -59,6 +63,7 @@ interface Draft {
   static?: string;
   module?: string;
   peer?: string;
+  allow?: Given<DestinationAllowList>;
   resumable?: Given<boolean>;
   proxyProtocol?: Given<ProxyVersion | 'off'>;
   maxAge?: { seconds: number; origin: SettingOrigin };
@@ -115,6 +120,7 @@ function apply(draft: Draft, key: string, value: string, origin: SettingOrigin):
   else if (key === 'static') draft.static = folder(value, origin);
   else if (key === 'module') draft.module = moduleFile(value, origin);
   else if (key === 'peer') draft.peer = peerAddress(value);
+  else if (key === 'allow') draft.allow = { value: new DestinationAllowList(parseDestinationRules(value), `allow of [route ${draft.prefix}]`), origin };
   else if (key === 'resumable') draft.resumable = { value: parseBoolean(value), origin };
   else if (key === 'proxy-protocol') draft.proxyProtocol = { value: parseProxyVersion(value), origin };
   else if (key === 'module-config') draft.moduleConfig = { value, origin };
@@ -126,7 +132,7 @@ function apply(draft: Draft, key: string, value: string, origin: SettingOrigin):
     draft.host = mode;
   } else if (key === 'timeout') draft.timeoutMs = parseSeconds(value, 0.01, 86400) * 1000;
   else if (key === 'max-age') draft.maxAge = { seconds: parseCount(value, 0, MAX_AGE_LIMIT), origin };
-  else throw new Error('unknown key (known: to, via, websocket, static, module, peer, module-config, resumable, proxy-protocol, host, timeout, max-age, max-body, max-message)');
+  else throw new Error('unknown key (known: to, via, websocket, static, module, peer, allow, module-config, resumable, proxy-protocol, host, timeout, max-age, max-body, max-message)');
 }
 
 /**
@@ -148,6 +154,32 @@ function routeProxyProtocol(draft: Draft): ProxyVersion | null {
   return given.value;
 }
 
+/** Where a route's fixed upstream leads, as its allow-list sees it. */
+function destinationOf(target: RouteTarget): Destination | null {
+  if (target.kind === 'http' || target.kind === 'websocket') return { transport: 'tcp', host: socketHost(target.url), port: portOf(target.url) };
+  if (target.kind !== 'peer') return null;
+  const { address } = parsePeerAddress(target.address);
+  return 'path' in address ? { transport: address.transport, path: address.path } : { transport: address.transport, host: address.host, port: address.port };
+}
+
+/**
+ * A route's allow: only where an upstream is dialled from here, and never one that refuses the
+ * route's own upstream when that is an address or a path (a name is checked on each connection).
+ */
+function checkAllow(target: RouteTarget, allow: Given<DestinationAllowList>): void {
+  if (target.kind === 'http' && target.via !== null) {
+    throw new ConfigError(`allow: a route through a tunnel is dialled by the far side, whose accept = or connect= decides`, allow.origin);
+  }
+  const destination = destinationOf(target);
+  if (destination === null) throw new ConfigError('allow: only a route with to, websocket or peer sets it', allow.origin);
+  if (target.kind !== 'peer' && allow.value.rules.some((rule) => rule.transport !== 'tcp')) {
+    throw new ConfigError(`allow: a ${target.kind === 'http' ? 'to' : 'websocket'} route reaches its upstream over tcp: only tcp rules apply`, allow.origin);
+  }
+  if (allow.value.coversLiteral(destination) === false) {
+    throw new ConfigError(`allow: the route's own upstream is not in it, so every request would be refused`, allow.origin);
+  }
+}
+
 function finish(draft: Draft, tunnels: TunnelConfig, reserved: readonly string[]): Route {
   const kinds = [draft.to, draft.websocket, draft.static, draft.module, draft.peer].filter((kind) => kind !== undefined).length;
   const name = `[route ${draft.prefix}]`;
@@ -167,16 +199,16 @@ function finish(draft: Draft, tunnels: TunnelConfig, reserved: readonly string[]
     if (via !== null && tunnels.server === null && !tunnels.upstreams.some((upstream) => upstream.label === via)) {
       throw new ConfigError(`via: "${via}" is neither an [upstream ${via}] section nor, without a [tunnel] section, an identity that could connect here`, draft.via?.origin);
     }
-    target = { kind: 'http', url: draft.to.url, via, proxyProtocol };
+    target = { kind: 'http', url: draft.to.url, via, allow: draft.allow?.value ?? null, proxyProtocol };
   } else if (draft.via !== undefined) {
     throw new ConfigError('via: only a route with "to = http://..." goes through a tunnel', draft.via.origin);
   } else if (draft.websocket !== undefined) {
     // Upgrades that no route claims belong to the bridge; the root is always the bridge's.
     if (draft.prefix === '/') throw new ConfigError(`${name}: a websocket route needs a prefix other than /, which is the bridge's`, draft.origin);
-    target = { kind: 'websocket', url: draft.websocket, proxyProtocol };
+    target = { kind: 'websocket', url: draft.websocket, allow: draft.allow?.value ?? null, proxyProtocol };
   } else if (draft.peer !== undefined) {
     if (draft.prefix === '/') throw new ConfigError(`${name}: a peer route needs a prefix other than /, which is the bridge's`, draft.origin);
-    target = { kind: 'peer', address: draft.peer, resumable: draft.resumable?.value ?? false, proxyProtocol };
+    target = { kind: 'peer', address: draft.peer, resumable: draft.resumable?.value ?? false, allow: draft.allow?.value ?? null, proxyProtocol };
   } else if (draft.module !== undefined) {
     target = {
       kind: 'module',
@@ -188,6 +220,7 @@ function finish(draft: Draft, tunnels: TunnelConfig, reserved: readonly string[]
   } else {
     target = { kind: 'static', root: draft.static as string, maxAge: draft.maxAge?.seconds ?? null };
   }
+  if (draft.allow !== undefined) checkAllow(target, draft.allow);
   return { prefix: draft.prefix, target, host: draft.host, timeoutMs: draft.timeoutMs };
 }
 

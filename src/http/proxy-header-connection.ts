@@ -5,16 +5,17 @@
  * the socket is connected (it names websocksy's end of it), and node:http is handed the
  * socket only then, so its request follows the header.
  */
-import { connect, type Socket } from 'node:net';
+import { connect, type LookupFunction, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { writeProxyHeader, type ProxyVersion } from '../lib/proxy-header.js';
 import { portOf, socketHost } from '../lib/url.js';
 import type { UpstreamConnection } from './proxy-http.js';
 
-export function proxyHeaderConnection(url: URL, version: ProxyVersion, clientAddress: string): Extract<UpstreamConnection, { createConnection: unknown }> {
+/** `lookup` holds the upstream's name to the route's allow (destination-allow.ts), as the pooled agent's does. */
+export function proxyHeaderConnection(url: URL, version: ProxyVersion, clientAddress: string, lookup?: LookupFunction): Extract<UpstreamConnection, { createConnection: unknown }> {
   return {
     createConnection: (_options, oncreate) => {
-      const socket: Socket = connect({ host: socketHost(url), port: portOf(url) });
+      const socket: Socket = connect({ host: socketHost(url), port: portOf(url), ...(lookup === undefined ? {} : { lookup }) });
       const failed = (error: Error): void => oncreate(error, socket as Duplex);
       socket.once('error', failed);
       socket.once('connect', () => {

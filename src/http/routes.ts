@@ -14,11 +14,12 @@ import type { ClientData } from '../core/client-endpoint.js';
 import { Refusal } from '../core/refusal.js';
 import type { RouteModule } from '../core/route-api.js';
 import { log } from '../lib/log.js';
+import { portOf } from '../lib/url.js';
 import type { Tunnels } from '../tunnel/runtime.js';
 import { ClientResponse } from './client-response.js';
 import { ModuleRoute } from './module-route.js';
 import { proxyHeaderConnection } from './proxy-header-connection.js';
-import { proxyHttp } from './proxy-http.js';
+import { proxyHttp, type DirectConnection } from './proxy-http.js';
 import { tunnelConnection } from './proxy-tunnel.js';
 import { RouteTable, type Route, type RouteTarget } from './route-table.js';
 import { serveStatic } from './static.js';
@@ -41,8 +42,8 @@ export interface HttpRouteOptions {
 
 export class HttpRoutes {
   readonly table: RouteTable;
-  /** One keep-alive pool per direct route. */
-  private readonly agents = new Map<Route, Agent>();
+  /** One keep-alive pool per direct route, and the lookup that holds its upstream to the route's allow. */
+  private readonly direct = new Map<Route, DirectConnection>();
   private readonly relays = new Map<Route, WebSocketRelay>();
   private readonly modules = new Map<Route, ModuleRoute>();
   private readonly peers = new Map<Route, PeerRouteEndpoint>();
@@ -59,8 +60,12 @@ export class HttpRoutes {
     this.table = new RouteTable(routes);
     for (const route of routes) {
       const target = route.target;
-      if (target.kind === 'http' && target.via === null && target.proxyProtocol === null) this.agents.set(route, new Agent({ keepAlive: true }));
-      if (target.kind === 'websocket') this.relays.set(route, new WebSocketRelay(route, target.url, target.proxyProtocol));
+      if (target.kind === 'http' && target.via === null) {
+        // A route with proxy-protocol uses only the lookup: its connections are per request.
+        const agent = new Agent({ keepAlive: true });
+        this.direct.set(route, target.allow === null ? { agent } : { agent, lookup: target.allow.lookupFor(portOf(target.url)) });
+      }
+      if (target.kind === 'websocket') this.relays.set(route, new WebSocketRelay(route, target.url, target.allow, target.proxyProtocol));
       if (target.kind === 'peer') this.peers.set(route, options.peerEndpoint(route, target));
       if (target.kind === 'module') {
         const module = modules.get(route);
@@ -127,7 +132,8 @@ export class HttpRoutes {
     }
     const trustedClient = this.options.isTrustedProxy(request.hopAddress);
     if (target.via === null) {
-      const connection = target.proxyProtocol === null ? { agent: this.agents.get(route) as Agent } : proxyHeaderConnection(target.url, target.proxyProtocol, request.clientAddress);
+      const direct = this.direct.get(route) as DirectConnection;
+      const connection = target.proxyProtocol === null ? direct : proxyHeaderConnection(target.url, target.proxyProtocol, request.clientAddress, direct.lookup);
       proxyHttp(res, request, { route, base: target.url, connection, label: target.url.origin, trustedClient });
       return;
     }
@@ -142,7 +148,7 @@ export class HttpRoutes {
 
   /** Shutdown: the pools go, module sockets get 1001, and every started module's close() runs. */
   async close(): Promise<void> {
-    for (const agent of this.agents.values()) agent.destroy();
+    for (const { agent } of this.direct.values()) agent.destroy();
     await Promise.all(this.started.splice(0).map((module) => module.close()));
   }
 }

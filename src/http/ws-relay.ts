@@ -1,24 +1,29 @@
 /*
  * A `websocket = ws://…` route: each upgrade on the prefix opens a WebSocket to the remote URL
- * first (so an unreachable one gets a 502 answer, not an accepted-then-closed socket), then
+ * first (so an unreachable one gets a 502 answer, not an accepted-then-closed socket, and one
+ * whose name resolves outside the route's allow a 403), then
  * accepts the client and relays messages both ways, text as text and binary as binary, and
  * the close codes. Backpressure follows the one policy (core/send-policy.ts): a client that
  * reads slowly pauses the upstream until uWS drains; an upstream that reads slowly cannot
  * pause the client (uWS 20.30 has no ws.pause()), so past the high-water mark the client is
  * closed with 1013. Nothing is dropped silently. Every `ws` callback runs behind the guard.
  */
-import WebSocket, { type ClientOptions } from 'ws';
+import type { ClientRequestArgs } from 'node:http';
+import type { LookupFunction } from 'node:net';
+import WebSocket from 'ws';
 import type { WebSocket as UwsWebSocket } from 'uWebSockets.js';
 import { WsCloseCode } from '../core/api.js';
 import type { SocketData, SocketLimits, UpgradeAnswer, WsEndpoint } from '../core/endpoint.js';
 import { Refusal } from '../core/refusal.js';
 import { addressFields, offeredProtocols, type ClientRequest } from '../core/request.js';
 import { aboveHighWater, drainedBelowLowWater, maxBackpressureFor, notReading, overflowed, sendableCloseCode, SendOverflowError, sendMessage, type CloseDecision } from '../core/send-policy.js';
+import { DestinationDenied, type DestinationAllowList } from '../lib/destination-allow.js';
 import { errorMessage } from '../lib/errors.js';
 import { guarded, type Guarded } from '../lib/guard.js';
 import { log, type LogFields } from '../lib/log.js';
 import type { ProxyVersion } from '../lib/proxy-header.js';
 import { closeReason } from '../lib/text.js';
+import { portOf } from '../lib/url.js';
 import { upstreamRequestHeaders } from './forward-headers.js';
 import { proxyHeaderConnection } from './proxy-header-connection.js';
 import type { Route } from './route-table.js';
@@ -135,26 +140,31 @@ class Relay implements Guarded {
 }
 
 /**
- * The upstream connection of one client, PROXY header first. `ws` hands `createConnection` to
- * node:http, which also takes the form that answers through `oncreate` once connected (the
- * header names websocksy's end of the connection, known only then); `ws`'s typings name only
- * net's synchronous signature.
+ * ws hands its options to node:http, `lookup` included; its typings leave that one out. They
+ * also name only net's synchronous `createConnection`, where node:http also takes the form that
+ * answers through `oncreate` once connected, which a PROXY header needs (it names websocksy's
+ * end of the connection, known only then).
  */
-function proxyConnect(base: URL, version: ProxyVersion, clientAddress: string): NonNullable<ClientOptions['createConnection']> {
-  return proxyHeaderConnection(base, version, clientAddress).createConnection as unknown as NonNullable<ClientOptions['createConnection']>;
-}
+type UpstreamOptions = Omit<WebSocket.ClientOptions, 'createConnection'> & {
+  readonly lookup?: LookupFunction;
+  readonly createConnection?: NonNullable<ClientRequestArgs['createConnection']>;
+};
 
 export class WebSocketRelay implements WsEndpoint<RelayData> {
   readonly name: string;
   readonly limits: SocketLimits = { maxPayloadLength: MAX_MESSAGE, maxBackpressure: maxBackpressureFor(HIGH_WATER, MAX_MESSAGE) };
+  /** Holds the upstream's name to the route's allow (null: none). */
+  private readonly lookup: LookupFunction | null;
 
   /** `proxyProtocol`: the PROXY header that leads each upstream connection (ws:// only), or null. */
   constructor(
     private readonly route: Route,
     private readonly base: URL,
+    allow: DestinationAllowList | null,
     private readonly proxyProtocol: ProxyVersion | null = null,
   ) {
     this.name = `route ${route.prefix}`;
+    this.lookup = allow === null ? null : allow.lookupFor(portOf(base));
   }
 
   upgrade(request: ClientRequest, answer: UpgradeAnswer<RelayData>): void {
@@ -164,13 +174,15 @@ export class WebSocketRelay implements WsEndpoint<RelayData> {
       request.headers.filter((header) => !header.name.startsWith('sec-websocket-')),
       { hopAddress: request.hopAddress, proto: 'http', host: route.host === 'keep' ? 'keep' : base.host, trustedClient: false },
     );
-    const upstream = new WebSocket(upstreamUrl(route, base, request), offeredProtocols(request), {
+    const options: UpstreamOptions = {
       headers: forwarded as Record<string, string>,
       perMessageDeflate: false,
       handshakeTimeout: route.timeoutMs,
       maxPayload: MAX_MESSAGE,
-      ...(this.proxyProtocol === null ? {} : { createConnection: proxyConnect(base, this.proxyProtocol, request.clientAddress) }),
-    });
+      ...(this.lookup === null ? {} : { lookup: this.lookup }),
+      ...(this.proxyProtocol === null ? {} : { createConnection: proxyHeaderConnection(base, this.proxyProtocol, request.clientAddress, this.lookup ?? undefined).createConnection }),
+    };
+    const upstream = new WebSocket(upstreamUrl(route, base, request), offeredProtocols(request), options as unknown as WebSocket.ClientOptions);
     const relay = new Relay(request.id, upstream, fields);
     const owner: Guarded = {
       logFields: fields,
@@ -183,8 +195,13 @@ export class WebSocketRelay implements WsEndpoint<RelayData> {
     upstream.once('open', guarded(owner, 'upstream open', () => {
       if (!answer.accept({ id: request.id, relay }, upstream.protocol)) upstream.terminate();
     }));
-    const refuse = (why: string): void => {
+    const refuse = (why: string, denied = false): void => {
       if (answer.settled) return;
+      if (denied) {
+        log.warn('websocket upstream refused', { ...fields, status: 403, why });
+        answer.refuse(new Refusal(403, 'Forbidden', why));
+        return;
+      }
       const timedOut = /timed out/i.test(why);
       log.warn('websocket upstream failed', { ...fields, status: timedOut ? 504 : 502, why });
       answer.refuse(timedOut ? new Refusal(504, 'Gateway timeout', why) : new Refusal(502, 'Bad gateway', why));
@@ -193,7 +210,7 @@ export class WebSocketRelay implements WsEndpoint<RelayData> {
       refuse(`upstream answered HTTP ${response.statusCode ?? 0}`);
       upstream.terminate();
     }));
-    upstream.on('error', guarded(owner, 'upstream error', (error: Error) => refuse(errorMessage(error))));
+    upstream.on('error', guarded(owner, 'upstream error', (error: Error) => refuse(errorMessage(error), error instanceof DestinationDenied)));
   }
 
   open(ws: UwsWebSocket<RelayData>): void {
