@@ -233,6 +233,8 @@ describe('behind nginx passing X-Forwarded-For, and nginx reading websocksy\'s P
       '[backend]', `path = ${dir.path}/peers`, 'expression = %client%.txt',
       '[route /api]', `to = http://127.0.0.1:${upstream.port}/`, 'proxy-protocol = v2',
       '[route /relay]', `websocket = ws://127.0.0.1:${upstream.port}/`, 'proxy-protocol = v2',
+      '[route /denied]', `to = http://localhost:${upstream.port}/`, 'allow = tcp:10.0.0.0/8:1-65535', 'proxy-protocol = v2',
+      '[route /denied-ws]', `websocket = ws://localhost:${upstream.port}/`, 'allow = tcp:10.0.0.0/8:1-65535', 'proxy-protocol = v2',
       '[route /nginx-v2]', `to = http://127.0.0.1:${readerPort}/`, 'proxy-protocol = v2',
       '[route /nginx-v1]', `to = http://127.0.0.1:${readerPort}/`, 'proxy-protocol = v1',
       '',
@@ -310,6 +312,13 @@ http {
       assert.equal(answer.status, 200, path);
       assert.equal(answer.body, `${CLIENT} 127.0.0.1`, path);
     }
+  });
+
+  test('a route\'s allow still holds its upstream when a PROXY header leads the connection', async () => {
+    const before = upstream.headers.length;
+    assert.equal((await getFrom(server.port, '/denied/x')).status, 403);
+    await assert.rejects(connectFrom(`ws://127.0.0.1:${server.port}/denied-ws/x`), /HTTP 403/);
+    assert.equal(upstream.headers.length, before, 'nothing reached the upstream');
   });
 
   test('an untrusted client\'s X-Forwarded-For is not believed', async () => {
