@@ -79,6 +79,19 @@ describe('address groups', () => {
   });
 });
 
+describe('limit settings', () => {
+  test('a bad value names the flag or the config line', async () => {
+    const flag = await runWebsocksy(['-p', '0', '--rate-limit', 'fast']);
+    assert.notEqual(flag.code, 0);
+    assert.match(flag.stderr, /--rate-limit.*"fast" is not a size/);
+    const path = `${dir.path}/bad.cfg`;
+    writeFileSync(path, '[core]\nport = 0\nmax-connections-per-address = -1\n');
+    const line = await runWebsocksy([path]);
+    assert.notEqual(line.code, 0);
+    assert.match(line.stderr, /bad\.cfg:3 \[core\]: max-connections-per-address: "-1" is not a whole number/);
+  });
+});
+
 describe('connection caps', () => {
   let peer: Peer;
   before(async () => {

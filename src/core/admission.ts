@@ -126,6 +126,7 @@ export class Admission {
   private timer: NodeJS.Timeout | null = null;
 
   constructor(readonly limits: AdmissionLimits) {
+    if (limits.rateLimit > 0 || limits.identityRateLimit > 0) throttle.start();
     if (limits.idleTimeoutMs > 0) {
       const every = Math.max(50, Math.min(1000, limits.idleTimeoutMs / 4));
       this.timer = setInterval(() => runGuarded(sweeper, 'idle sweep', () => this.sweep(Date.now())), every);
@@ -214,6 +215,7 @@ export class Admission {
   stop(): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
+    throttle.stop();
   }
 
   /** For the status JSON: what is held now against each cap, and how often each limit said no. */

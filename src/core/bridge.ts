@@ -20,13 +20,12 @@
  *   dropped (a peer that failed or stopped reading), the close line in the log counts it. That
  *   line is written once both sides are done, so its counts are final.
  */
-import { performance } from 'node:perf_hooks';
 import { idleClock, type AdmissionTicket } from './admission.js';
 import { WsCloseCode, WsOperation, type FramingDefinition } from './api.js';
 import { FramingFailure, PeerFramer, type FrameSink } from './framer.js';
 import type { BridgedClient, ClientSocket } from './endpoint.js';
 import type { PeerConnection, PeerEvents } from './peer.js';
-import { throttle, type Throttled } from './throttle.js';
+import { rateClock, throttle, type Throttled } from './throttle.js';
 import { aboveHighWater, drainedBelowLowWater, notReading, overflowed, SendOverflowError, sendMessage, type CloseDecision } from './send-policy.js';
 import { errorCode, errorMessage } from '../lib/errors.js';
 import { noteFault, reportFault, type Guarded } from '../lib/guard.js';
@@ -161,13 +160,9 @@ export class Bridge implements BridgedClient, PeerEvents, FrameSink, Throttled {
       return;
     }
     const gate = this.ticket?.toPeer ?? null;
-    if (gate !== null) {
-      const now = performance.now();
-      if (this.held !== null || !gate.open(now)) {
-        this.hold(message, queued);
-        return;
-      }
-      gate.take(length, now);
+    if (gate !== null && (this.held !== null || !gate.pass(length, rateClock.now))) {
+      this.hold(message, queued);
+      return;
     }
     this.bytesToPeer += length;
     this.peer.write(new Uint8Array(message));
@@ -193,10 +188,9 @@ export class Bridge implements BridgedClient, PeerEvents, FrameSink, Throttled {
     const ticket = this.ticket;
     const held = this.held;
     if (held !== null && ticket?.toPeer != null) {
-      while (held.length > 0 && ticket.toPeer.open(now)) {
+      while (held.length > 0 && ticket.toPeer.pass((held[0] as Buffer).length, now)) {
         const message = held.shift() as Buffer;
         this.heldBytes -= message.length;
-        ticket.toPeer.take(message.length, now);
         this.peer.write(message);
       }
       if (held.length === 0) this.held = null;
@@ -379,9 +373,7 @@ export class Bridge implements BridgedClient, PeerEvents, FrameSink, Throttled {
     ticket.lastActive = idleClock.now;
     const gate = ticket.toClient;
     if (gate === null || this.ws === null) return;
-    const now = performance.now();
-    gate.take(chunk.length, now);
-    if (!this.peerWaitsForTokens && !gate.open(now)) {
+    if (!gate.spend(chunk.length, rateClock.now) && !this.peerWaitsForTokens) {
       this.peerWaitsForTokens = true;
       if (!this.peerPaused) this.peer.pause();
       throttle.add(this);

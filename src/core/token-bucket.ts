@@ -3,10 +3,10 @@
  * into debt: a read or a message is never split, so one that finds tokens left is passed on
  * whole and the bucket goes negative; the one after it waits until the debt is paid. Over any
  * stretch of time, what passes is at most burst + rate × time (plus the last item's size).
- * Refilling is computed from the time since the last take, so a bucket costs nothing while
- * nobody takes from it, and no timer.
+ * Refilling is computed from the time since the last take, on the shared coarse clock
+ * (throttle.ts), so a bucket costs no clock read and no timer of its own.
  */
-import { performance } from 'node:perf_hooks';
+import { rateClock } from './throttle.js';
 
 /** At least one peer read (core/send-policy.ts LARGEST_PEER_READ) fits in a burst. */
 const MIN_BURST = 64 * 1024;
@@ -18,8 +18,9 @@ export function burstFor(rate: number): number {
 }
 
 export class TokenBucket {
-  private tokens: number;
-  private last = performance.now();
+  /** Negative: debt. Current as of the last refill. */
+  tokens: number;
+  private last = rateClock.now;
 
   constructor(
     readonly rate: number,
@@ -28,39 +29,51 @@ export class TokenBucket {
     this.tokens = burst;
   }
 
-  /** Tokens now (negative: debt), after refilling. */
-  available(now = performance.now()): number {
+  /** Adds what flowed in since the last refill; returns the tokens now. */
+  refill(now: number): number {
     const refilled = this.tokens + ((now - this.last) * this.rate) / 1000;
     this.tokens = refilled > this.burst ? this.burst : refilled;
     this.last = now;
     return this.tokens;
   }
-
-  /** Takes `bytes`, into debt if need be. */
-  take(bytes: number, now = performance.now()): void {
-    this.available(now);
-    this.tokens -= bytes;
-  }
 }
 
-/** One direction of a connection: its own bucket and its identity's shared one, either optional. */
+/**
+ * One direction of a connection: its own bucket and its identity's shared one, either optional.
+ * Each call refills each bucket once: it runs per read or message when a rate limit is set.
+ */
 export class RateGate {
   constructor(
     private readonly own: TokenBucket | null,
     public shared: TokenBucket | null,
   ) {}
 
-  get limited(): boolean {
-    return this.own !== null || this.shared !== null;
-  }
-
   /** True when both buckets are out of debt: the next item may pass. */
-  open(now = performance.now()): boolean {
-    return (this.own === null || this.own.available(now) >= 0) && (this.shared === null || this.shared.available(now) >= 0);
+  open(now: number): boolean {
+    const { own, shared } = this;
+    return (own === null || own.refill(now) >= 0) && (shared === null || shared.refill(now) >= 0);
   }
 
-  take(bytes: number, now = performance.now()): void {
-    this.own?.take(bytes, now);
-    this.shared?.take(bytes, now);
+  /** Takes `bytes` if the gate is open (client → peer, before passing); false when the item must wait. */
+  pass(bytes: number, now: number): boolean {
+    if (!this.open(now)) return false;
+    if (this.own !== null) this.own.tokens -= bytes;
+    if (this.shared !== null) this.shared.tokens -= bytes;
+    return true;
+  }
+
+  /** Takes `bytes` that already passed (peer → client, after a read); false when the gate is now in debt. */
+  spend(bytes: number, now: number): boolean {
+    const { own, shared } = this;
+    let open = true;
+    if (own !== null) {
+      own.tokens = own.refill(now) - bytes;
+      open = own.tokens >= 0;
+    }
+    if (shared !== null) {
+      shared.tokens = shared.refill(now) - bytes;
+      open &&= shared.tokens >= 0;
+    }
+    return open;
   }
 }
