@@ -13,6 +13,9 @@ import { connect as netConnect, createServer, type Server, type Socket } from 'n
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { addressGroup } from '../src/core/address-group.js';
+import { Admission, AdmissionTicket, noLimits } from '../src/core/admission.js';
+import { Refusal } from '../src/core/refusal.js';
+import { rateClock } from '../src/core/throttle.js';
 import { closeClient, connect, wrap, type TestClient } from './helpers/client.js';
 import { rawRequest, upgradeRequest } from './helpers/http.js';
 import { streamServer, tcpEcho, tempDir, type Peer } from './helpers/peers.js';
@@ -76,6 +79,56 @@ describe('address groups', () => {
     assert.equal(addressGroup('::1'), '0:0:0:0::/64');
     assert.equal(addressGroup('fe80::1%lo'), 'fe80:0:0:0::/64');
     assert.notEqual(addressGroup('2001:db8:1:2::1'), addressGroup('2001:db8:1:3::1'));
+  });
+});
+
+describe('the admission API', () => {
+  function ticket(result: AdmissionTicket | Refusal): AdmissionTicket {
+    assert.ok(result instanceof AdmissionTicket, result instanceof Refusal ? result.detail : 'a ticket');
+    return result;
+  }
+
+  test('an identity known at the upgrade is capped with 429; release takes effect once', () => {
+    const admission = new Admission({ ...noLimits, maxPerIdentity: 2 });
+    const first = ticket(admission.admit(1, '192.0.2.1', 'alice'));
+    ticket(admission.admit(2, '192.0.2.2', 'alice'));
+    const third = admission.admit(3, '192.0.2.3', 'alice');
+    assert.ok(third instanceof Refusal);
+    assert.equal(third.status, 429);
+    assert.equal(third.headers['Retry-After'], '5');
+    ticket(admission.admit(4, '192.0.2.3', 'bob'));
+    assert.equal(admission.size, 3, 'the refused one holds no place');
+    first.release();
+    first.release();
+    assert.equal(admission.size, 2);
+    ticket(admission.admit(5, '192.0.2.1', 'alice'));
+    assert.equal(admission.admit(6, '192.0.2.1', 'alice') instanceof Refusal, true, 'a second release freed nothing more');
+    admission.stop();
+  });
+
+  test('a late identity (claimIdentity) is counted until release; identity-rate-limit is one bucket for all its connections', () => {
+    const admission = new Admission({ ...noLimits, maxPerIdentity: 1, identityRateLimit: 1024 * 1024 });
+    const a = ticket(admission.admit(1, '192.0.2.1', null));
+    const b = ticket(admission.admit(2, '192.0.2.2', null));
+    assert.equal(a.claimIdentity('carol'), null);
+    assert.equal(b.claimIdentity('carol')?.status, 429);
+    a.release();
+    assert.equal(b.claimIdentity('carol'), null);
+    admission.stop();
+    const shared = new Admission({ ...noLimits, identityRateLimit: 1024 * 1024 });
+    const d = ticket(shared.admit(4, '192.0.2.4', 'dave'));
+    const e = ticket(shared.admit(5, '192.0.2.5', 'dave'));
+    const f = ticket(shared.admit(6, '192.0.2.6', 'erin'));
+    assert.ok(d.toPeer !== null && e.toPeer !== null && f.toPeer !== null);
+    const now = rateClock.now;
+    // dave's bucket (a quarter second of 1 MiB/s) is drained by one of his connections: the other waits too.
+    assert.equal(d.toPeer.pass(300 * 1024, now), true);
+    assert.equal(e.toPeer.pass(1, now), false);
+    // erin's is her own.
+    assert.equal(f.toPeer.pass(1024, now), true);
+    // After 100 ms of refill (100 KiB) dave's debt of 44 KiB is paid: both may go on.
+    assert.equal(e.toPeer.pass(1, now + 100), true);
+    shared.stop();
   });
 });
 

@@ -8,6 +8,8 @@
  * with 1008.
  */
 import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import type { Socket } from 'node:net';
@@ -109,5 +111,50 @@ describe('rate-limit', () => {
     const status = (await (await fetch(`http://127.0.0.1:${server.port}/.status`)).json()) as { limits: { refused: Record<string, number> } };
     assert.equal(status.limits.refused['rate-limit'], 1);
     await server.waitForLog(/close .*code=1008 reason="sending faster than rate-limit allows/);
+  });
+});
+
+describe('rate-limit on a datagram peer', () => {
+  test('over the rate its datagrams are dropped and counted, not queued', async (t) => {
+    const DATAGRAM = Buffer.alloc(1024, 0x62);
+    const peer = createSocket('udp4');
+    let sent = 0;
+    peer.on('message', (data, from) => {
+      if (data.toString() !== 'flood') return;
+      // 3 s of as many datagrams as the loop lets through, in bounded batches.
+      const until = Date.now() + 3000;
+      const batch = (): void => {
+        if (Date.now() >= until) return;
+        for (let i = 0; i < 50; i++) {
+          peer.send(DATAGRAM, from.port, from.address);
+          sent++;
+        }
+        setTimeout(batch, 1);
+      };
+      batch();
+    });
+    peer.bind(0, '127.0.0.1');
+    await once(peer, 'listening');
+    const path = `${dir.path}/udp.cfg`;
+    writeFileSync(path, `[core]\nlisten = 127.0.0.1\nport = 0\nrate-limit = 256k\n[backend]\nhost = udp://127.0.0.1:${peer.address().port}\n`);
+    const server = await startWebsocksy([path]);
+    try {
+      const client = await connect(`${server.url}/x`);
+      let received = 0;
+      client.ws.on('message', (data: Buffer) => (received += data.length));
+      client.ws.send('flood');
+      await sleep(1000);
+      const from = received;
+      await sleep(2000);
+      const rate = (received - from) / 2;
+      t.diagnostic(`udp peer → client: ${Math.round(rate)} B/s for ${RATE}; ${sent} datagrams sent`);
+      assert.ok(Math.abs(rate - RATE) <= RATE * 0.25, `measured ${Math.round(rate)} B/s for a limit of ${RATE}`);
+      await closeClient(client);
+      const line = await server.waitForLog(/close .*dropped=(\d+)/);
+      assert.ok(Number(/dropped=(\d+)/.exec(line)?.[1]) > 0);
+    } finally {
+      await server.stop();
+      peer.close();
+    }
   });
 });
