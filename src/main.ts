@@ -126,10 +126,13 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
     const connections = bridge.status();
     return { ...tunnels.status(), connectionsTotal: connections.total, connections: connections.list, sessions: sessions.status(), limits: admission.status() };
   };
-  const status = setup.tunnels.statusPath === null ? null : { path: setup.tunnels.statusPath, render };
+  const statusConfig = setup.status;
+  const status = statusConfig === null ? null : { path: statusConfig.path, access: statusConfig, render };
   const tunnelServer = tunnels.server;
+  // Without the bridge, the session path serves only the sessions of resumable peer routes.
+  const mainSessions = configuration.bridge || routes.hasResumablePeer ? { store: sessions, endpoint: resume } : null;
   const main = new Front(
-    { bridge, sessions: { store: sessions, endpoint: resume }, tunnel: tunnelServer === null ? null : { path: tunnelServer.config.path, endpoint: tunnelServer }, routes, status },
+    { bridge: configuration.bridge ? bridge : null, sessions: mainSessions, tunnel: tunnelServer === null ? null : { path: tunnelServer.config.path, endpoint: tunnelServer }, routes, status: statusConfig?.listener === null ? status : null },
     frontOptions,
   );
   const fronts: Front[] = [main];
@@ -148,11 +151,15 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
       fronts.push(front);
       log.info('listening for routes', { address: extra.listen, port: await front.listen(extra.listen, extra.port) });
     }
-    const control = configuration.control;
-    if (control !== null) {
-      const front = new Front({ bridge: null, sessions: null, tunnel: null, routes: null, status: { path: null, render } }, frontOptions);
+    const statusListener = statusConfig?.listener ?? null;
+    if (statusListener !== null) {
+      // A status listener of its own answers at every path, as west's cp did.
+      const front = new Front({ bridge: null, sessions: null, tunnel: null, routes: null, status: status === null ? null : { ...status, path: null } }, frontOptions);
       fronts.push(front);
-      log.info('listening for status', { address: control.listen, port: await front.listen(control.listen, control.port) });
+      log.info('listening for status', { address: statusListener.listen, port: await front.listen(statusListener.listen, statusListener.port) });
+    }
+    if (statusConfig?.loopbackClientsOnly === true && statusConfig.tokenDigest === null) {
+      log.warn('status without a token: served to clients on this host only; behind a proxy on this host set trusted-proxies, or give [status] token-file', { path: statusConfig.path });
     }
     await tunnels.start();
   } catch (error) {
@@ -162,7 +169,7 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
     await routes.close();
     throw new ExitError(errorMessage(error), 1);
   }
-  log.info('listening', { address: core.listen, port, backend: setup.backend.name, version: packageVersion() });
+  log.info('listening', { address: core.listen, port, backend: configuration.bridge ? setup.backend.name : undefined, bridge: configuration.bridge ? undefined : 'off', version: packageVersion() });
 
   let stopped: Promise<void> | null = null;
   const stop = (why: string): Promise<void> => {

@@ -33,7 +33,7 @@ describe('the example configs start from any working directory', () => {
   test("every config in examples/routes, examples/tunnel-server.cfg and make run's websocksy.cfg", async () => {
     assert.ok(configs.length >= 11, configs.join(' '));
     for (const config of configs) {
-      const instance = await startWebsocksy([config, ...LOCAL], { cwd: elsewhere.path });
+      const instance = await startWebsocksy([config, ...LOCAL], { cwd: elsewhere.path, env: { WEBSOCKSY_STATUS_TOKEN: 'example-status-token' } });
       await instance.stop();
     }
   });

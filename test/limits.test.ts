@@ -38,7 +38,7 @@ async function limitsOf(port: number): Promise<LimitsStatus> {
 /** A config file with `core` lines in [core], a bridge to `peer`, and the status path. */
 function configFile(dir: string, name: string, core: string, peer: string): string {
   const path = `${dir}/${name}.cfg`;
-  writeFileSync(path, `[core]\nlisten = 127.0.0.1\nport = 0\n${core}\n[backend]\nhost = ${peer}\n[status]\npath = /.status\n`);
+  writeFileSync(path, `[core]\nlisten = 127.0.0.1\nport = 0\n${core}\n[backend]\nhost = ${peer}\n[status]\npath = /.status\nclients = loopback\n`);
   return path;
 }
 
@@ -258,7 +258,7 @@ describe('max-connections-per-identity on tunnel sessions', () => {
     writeFileSync(`${dir.path}/identities`, `alice ${TOKEN} connect=${target}\nbob ${TOKEN} connect=${target}\n`);
     writeFileSync(
       `${dir.path}/tunnel.cfg`,
-      `[core]\nlisten = 127.0.0.1\nport = 0\nmax-connections-per-identity = 1\n[tunnel]\nidentities = ${dir.path}/identities\nheartbeat = 0.25\nheartbeat-timeout = 1\n[status]\npath = /.status\n`,
+      `[core]\nlisten = 127.0.0.1\nport = 0\nmax-connections-per-identity = 1\n[tunnel]\nidentities = ${dir.path}/identities\nheartbeat = 0.25\nheartbeat-timeout = 1\n[status]\npath = /.status\nclients = loopback\n`,
     );
     server = await startWebsocksy([`${dir.path}/tunnel.cfg`]);
   });
@@ -325,7 +325,7 @@ describe('handshake timeout', () => {
     await once(silent, 'listening');
     const silentPort = (silent.address() as { port: number }).port;
     const path = `${dir.path}/slow.cfg`;
-    writeFileSync(path, `[core]\nlisten = 127.0.0.1\nport = 0\nhandshake-timeout = 1\n[route /slow]\nwebsocket = ws://127.0.0.1:${silentPort}\ntimeout = 30\n[status]\npath = /.status\n`);
+    writeFileSync(path, `[core]\nlisten = 127.0.0.1\nport = 0\nhandshake-timeout = 1\n[route /slow]\nwebsocket = ws://127.0.0.1:${silentPort}\ntimeout = 30\n[status]\npath = /.status\nclients = loopback\n`);
     const server = await startWebsocksy([path]);
     try {
       const started = Date.now();

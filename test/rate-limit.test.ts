@@ -52,7 +52,7 @@ describe('rate-limit', () => {
         } else side.received.push({ at: performance.now(), bytes: data.length });
       });
     });
-    writeFileSync(`${dir.path}/rate.cfg`, `[core]\nlisten = 127.0.0.1\nport = 0\nrate-limit = 256k/s\n[backend]\nhost = ${peer.address}\n[status]\npath = /.status\n`);
+    writeFileSync(`${dir.path}/rate.cfg`, `[core]\nlisten = 127.0.0.1\nport = 0\nrate-limit = 256k/s\n[backend]\nhost = ${peer.address}\n[status]\npath = /.status\nclients = loopback\n`);
     server = await startWebsocksy([`${dir.path}/rate.cfg`]);
   });
   after(async () => {

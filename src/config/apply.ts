@@ -11,6 +11,7 @@ import type { TunnelConfig } from '../tunnel/options.js';
 import { checkPeerBuffer, defaultCoreConfig, findCoreOption, type CoreConfig } from './core-options.js';
 import { buildRoutes } from './routes.js';
 import { baseDirOf, ConfigError, type Setting, type SettingOrigin } from './settings.js';
+import { buildStatusConfig, type StatusConfig } from './status.js';
 import { buildTunnelConfig } from './tunnels.js';
 
 export type BackendLoader = (name: string) => Backend | Promise<Backend>;
@@ -20,6 +21,7 @@ export interface Setup {
   readonly backend: Backend;
   readonly tunnels: TunnelConfig;
   readonly routes: Route[];
+  readonly status: StatusConfig | null;
 }
 
 const DEFAULT_BACKEND = 'defaultpeer';
@@ -33,11 +35,11 @@ async function load(loader: BackendLoader, name: string, origin?: SettingOrigin)
 }
 
 /** The session path is the sessions' alone: a route or tunnel there would take its requests, or clash in uWS. */
-function checkSessionPath(path: string, routes: readonly Route[], tunnels: TunnelConfig, settings: readonly Setting[]): void {
+function checkSessionPath(path: string, routes: readonly Route[], tunnels: TunnelConfig, status: StatusConfig | null, settings: readonly Setting[]): void {
   const origin = settings.filter((setting) => setting.scope === 'core' && setting.key === 'session-path').at(-1)?.origin;
   const route = routes.find((candidate) => candidate.prefix !== '/' && underPrefix(candidate.prefix, path));
   if (route !== undefined) throw new ConfigError(`session-path ${path} lies in [route ${route.prefix}]: choose another session-path, or another prefix`, origin);
-  for (const taken of [tunnels.server?.path, tunnels.statusPath]) {
+  for (const taken of [tunnels.server?.path, status?.listener === null ? status.path : undefined]) {
     if (taken === path) throw new ConfigError(`session-path ${path} is the tunnel or status path: choose another`, origin);
   }
 }
@@ -48,7 +50,8 @@ export async function applySettings(settings: readonly Setting[], loader: Backen
   /** Where the current backend was chosen or first configured: ready()'s errors point there. */
   let backendOrigin: SettingOrigin | undefined;
   const tunnels = buildTunnelConfig(settings);
-  const routes = buildRoutes(settings, tunnels);
+  const status = buildStatusConfig(settings);
+  const routes = buildRoutes(settings, tunnels, status !== null && status.listener === null ? [status.path] : []);
   for (const setting of settings) {
     const { key, value, origin } = setting;
     if (setting.scope === 'backend') {
@@ -87,11 +90,11 @@ export async function applySettings(settings: readonly Setting[], loader: Backen
     const origin = settings.filter((setting) => setting.scope === 'core' && setting.key === 'peer-buffer').at(-1)?.origin;
     throw new ConfigError(`peer-buffer: ${errorMessage(error)}`, origin);
   }
-  checkSessionPath(core.sessionPath, routes, tunnels, settings);
+  checkSessionPath(core.sessionPath, routes, tunnels, status, settings);
   try {
     backend.ready?.();
   } catch (error) {
     throw new ConfigError(`backend "${backend.name}": ${errorMessage(error)}`, backendOrigin);
   }
-  return { core, backend, tunnels, routes };
+  return { core, backend, tunnels, routes, status };
 }

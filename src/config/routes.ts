@@ -104,7 +104,7 @@ function apply(draft: Draft, key: string, value: string, origin: SettingOrigin):
   draft.seen.add(key);
   if (key === 'to') draft.to = { url: parseConfigUrl(value, { schemes: ['http:'] }), origin };
   else if (key === 'via') {
-    if (!/^[\w.@-]+$/.test(value.trim())) throw new Error(`"${value}" is not an upstream or identity name`);
+    if (!/^[\x21-\x7e]{1,256}$/.test(value.trim())) throw new Error(`"${value}" is not an upstream or identity name`);
     draft.via = { name: value.trim(), origin };
   } else if (key === 'websocket') draft.websocket = parseConfigUrl(value, { schemes: ['ws:', 'wss:'] });
   else if (key === 'static') draft.static = folder(value, origin);
@@ -123,13 +123,13 @@ function apply(draft: Draft, key: string, value: string, origin: SettingOrigin):
   else throw new Error('unknown key (known: to, via, websocket, static, module, peer, module-config, resumable, host, timeout, max-age, max-body, max-message)');
 }
 
-function finish(draft: Draft, tunnels: TunnelConfig): Route {
+function finish(draft: Draft, tunnels: TunnelConfig, reserved: readonly string[]): Route {
   const kinds = [draft.to, draft.websocket, draft.static, draft.module, draft.peer].filter((kind) => kind !== undefined).length;
   const name = `[route ${draft.prefix}]`;
   if (kinds !== 1) throw new ConfigError(`${name} needs exactly one of to, websocket, static, module, peer`, draft.origin);
   if (draft.resumable !== undefined && draft.peer === undefined) throw new ConfigError('resumable: only a route with "peer = ADDRESS" sets it', draft.resumable.origin);
   // Those paths are registered with uWS already; the same pattern twice aborts the process.
-  const taken = [tunnels.server?.path, tunnels.statusPath].find((path) => path != null && normalisePrefix(path) === draft.prefix);
+  const taken = [tunnels.server?.path, ...reserved].find((path) => path !== undefined && normalisePrefix(path) === draft.prefix);
   if (taken !== undefined) throw new ConfigError(`${name}: ${draft.prefix} is the tunnel or status path`, draft.origin);
   if (draft.maxAge !== undefined && draft.static === undefined) throw new ConfigError('max-age: only a route with "static = DIR" sets it', draft.maxAge.origin);
   for (const [key, given] of [['module-config', draft.moduleConfig], ['max-body', draft.maxBody], ['max-message', draft.maxMessage]] as const) {
@@ -166,7 +166,8 @@ function finish(draft: Draft, tunnels: TunnelConfig): Route {
 }
 
 /** The routes of the `[route …]` sections, in file order. */
-export function buildRoutes(settings: readonly Setting[], tunnels: TunnelConfig): Route[] {
+/** `reserved`: paths served by something else on the same listener (the status path). */
+export function buildRoutes(settings: readonly Setting[], tunnels: TunnelConfig, reserved: readonly string[] = []): Route[] {
   const drafts = new Map<string, Draft>();
   for (const { scope, key, value, origin } of settings) {
     if (scope !== 'route') continue;
@@ -187,5 +188,5 @@ export function buildRoutes(settings: readonly Setting[], tunnels: TunnelConfig)
       throw new ConfigError(`${key}: ${errorMessage(error)}`, origin);
     }
   }
-  return [...drafts.values()].map((draft) => finish(draft, tunnels));
+  return [...drafts.values()].map((draft) => finish(draft, tunnels, reserved));
 }

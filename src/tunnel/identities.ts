@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { AllowList, parseConnectRule, parseListenRule, type ConnectRule, type ListenRule } from './allow.js';
-import { digest } from './secret.js';
+import { digest } from '../lib/secret.js';
 import { errorCode } from '../lib/errors.js';
 
 export interface Identity {
