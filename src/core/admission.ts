@@ -61,8 +61,8 @@ interface IdentityShare {
 }
 
 export class AdmissionTicket {
-  /** When data last moved either way, on idleClock. */
-  lastActive = idleClock.now;
+  /** When data last moved either way, on idleClock; from the admission on (read from the clock itself: idleClock may be a sweep old). */
+  lastActive = Date.now();
   /** Set when the socket opens; null before and after. */
   closer: IdleCloser | null = null;
   /** client → peer and peer → client shaping; null when no rate limit applies. */
