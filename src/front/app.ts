@@ -7,13 +7,18 @@
  *   3. dispatch on the normalised path: the tunnel path, then routes (longest prefix), then
  *      the bridge, which takes every other upgrade; plain requests the bridge would get are
  *      answered 426/405;
- *   4. the endpoint, with every uWS callback behind the guard (ws-behaviour.ts).
+ *   4. for upgrades, admission under the connection caps (core/admission.ts): the ticket it
+ *      gives is released where the connection ends (pending-upgrade.ts, ws-behaviour.ts);
+ *   5. the endpoint, with every uWS callback behind the guard (ws-behaviour.ts).
+ * Plain HTTP requests (routes, status, session polls) are not counted against the caps: they
+ * are short, and max-handshakes and uWS's own HTTP timeout bound what they hold.
  * uWS picks a WebSocket behaviour by its own pattern match on the raw path; when that is not
  * the endpoint the normalised path names (a client spelling `/a/../tunnel`), the upgrade is
  * refused rather than served under another endpoint's limits.
  */
 import uws from 'uWebSockets.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t } from 'uWebSockets.js';
+import type { Admission } from '../core/admission.js';
 import type { SocketData, WsEndpoint } from '../core/endpoint.js';
 import { Refusal } from '../core/refusal.js';
 import { headerValue, offeredProtocols, type ClientRequest } from '../core/request.js';
@@ -53,6 +58,10 @@ export interface FrontParts {
 export interface FrontOptions {
   /** Upgrades that may wait for their answer at once; more get 503. */
   readonly maxPendingUpgrades: number;
+  /** How long an upgrade may wait for its answer before it gets 504; 0 = no bound. */
+  readonly handshakeTimeoutMs: number;
+  /** The connection caps, shared by every listener of the process. */
+  readonly admission: Admission;
 }
 
 let lastId = 0;
@@ -74,11 +83,15 @@ export class Front {
   private readonly pending: PendingUpgrades;
   private shuttingDown = false;
 
+  private readonly admission: Admission;
+
   constructor(
     private readonly parts: FrontParts,
     options: FrontOptions,
   ) {
-    this.pending = new PendingUpgrades(options.maxPendingUpgrades);
+    const { admission } = options;
+    this.admission = admission;
+    this.pending = new PendingUpgrades(options.maxPendingUpgrades, options.handshakeTimeoutMs, () => admission.count('handshake-timeout'));
     const patterns = new Set<string>();
     const register = <D extends SocketData>(pattern: string, endpoint: WsEndpoint<D>): void => {
       // uWS aborts the process on a pattern registered twice; the config checks this too.
@@ -148,10 +161,12 @@ export class Front {
         this.refuseRequest(res, read, false);
         return;
       }
-      const refusal = this.upgradeRefusal(read, endpoint);
       const key = req.getHeader('sec-websocket-key');
-      const answer = new PendingUpgrade(res, read, key, '', context, this.pending);
-      if (refusal !== null) answer.refuse(refusal);
+      const refusal = this.upgradeRefusal(read, endpoint);
+      const admitted = refusal === null ? this.admission.admit(id, read.clientAddress, null) : refusal;
+      const ticket = admitted instanceof Refusal ? null : admitted;
+      const answer = new PendingUpgrade(res, read, key, '', context, this.pending, ticket);
+      if (admitted instanceof Refusal) answer.refuse(admitted);
       else runGuarded(answer, `${endpoint.name} upgrade`, () => endpoint.upgrade(read, answer));
     } catch (error) {
       reportFault(requestOwner(res, id), `${endpoint.name} upgrade`, error);
