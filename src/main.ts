@@ -2,7 +2,8 @@
  * websocksy's composition root: read the command line and the configuration, build the pieces
  * (backend and framing plugins, the bridge, tunnels, routes, the front that serves them all),
  * listen, and shut down cleanly on SIGINT/SIGTERM: every client gets 1001, what was accepted
- * is delivered to the peers, the backend cleans up. SIGHUP re-reads the tunnel identities.
+ * is delivered to the peers, the backend cleans up. SIGHUP re-reads the tunnel identities and
+ * the listener's certificates.
  * `websocksy forward ...` is the port-forwarding client.
  */
 import { createRequire } from 'node:module';
@@ -21,6 +22,8 @@ import type { FramingRegistry } from './framing/registry.js';
 import { Front } from './front/app.js';
 import { BridgeEndpoint, routePeerBackend } from './front/bridge-endpoint.js';
 import { detectEngine } from './front/engine.js';
+import type { ListenerTls } from './front/tls-app.js';
+import { loadListenerTls } from './config/tls.js';
 import type { Route } from './http/route-table.js';
 import { HttpRoutes, type PeerTarget } from './http/routes.js';
 import { ResumeEndpoint } from './session/resume-endpoint.js';
@@ -52,8 +55,8 @@ export interface RunningServer {
   readonly port: number;
   /** Stops accepting, closes every connection with 1001 and cleans up; `why` goes to the log. */
   stop(why: string): Promise<void>;
-  /** SIGHUP: re-reads the tunnel identities. */
-  reload(): void;
+  /** SIGHUP: re-reads the tunnel identities and the certificates; resolves once the new ones serve (or were refused). */
+  reload(): Promise<void>;
 }
 
 interface Configured {
@@ -122,6 +125,7 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
   const main = new Front(
     { bridge, sessions: { store: sessions, endpoint: resume }, tunnel: tunnelServer === null ? null : { path: tunnelServer.config.path, endpoint: tunnelServer }, routes, status },
     frontOptions,
+    configuration.tls?.loaded ?? null,
   );
   const fronts: Front[] = [main];
   const extraRoutes: HttpRoutes[] = [];
@@ -152,7 +156,8 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
     await routes.close();
     throw new ExitError(errorMessage(error), 1);
   }
-  log.info('listening', { address: core.listen, port, backend: setup.backend.name, version: packageVersion() });
+  log.info('listening', { address: core.listen, port, tls: configuration.tls !== null, backend: setup.backend.name, version: packageVersion() });
+  if (configuration.tls !== null) logCertificates('tls', configuration.tls.loaded);
 
   let stopped: Promise<void> | null = null;
   const stop = (why: string): Promise<void> => {
@@ -171,7 +176,30 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
     })();
     return stopped;
   };
-  return { port, stop, reload: () => tunnels.reload() };
+  const reload = async (): Promise<void> => {
+    tunnels.reload();
+    if (configuration.tls === null || stopped !== null) return;
+    let next: ListenerTls;
+    try {
+      next = loadListenerTls(configuration.tls.config);
+    } catch (error) {
+      log.error('tls reload refused: keeping the certificates in use', { why: errorMessage(error) });
+      return;
+    }
+    try {
+      const how = await main.reloadTls(next);
+      logCertificates('tls reloaded', next, how);
+    } catch (error) {
+      log.error('tls reload failed: keeping the certificates in use', { why: errorMessage(error) });
+    }
+  };
+  return { port, stop, reload };
+}
+
+function logCertificates(message: string, tls: ListenerTls, how?: string): void {
+  const { default: main, names } = tls;
+  log.info(message, { how, subject: main.subject, fingerprint: main.fingerprint, expires: main.validTo.toISOString(), names: [...names.keys()].join(',') || undefined });
+  for (const [name, certificate] of names) log.info(message, { name, subject: certificate.subject, fingerprint: certificate.fingerprint, expires: certificate.validTo.toISOString() });
 }
 
 async function runForward(argv: readonly string[]): Promise<void> {
@@ -247,7 +275,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     };
     process.on('SIGINT', () => onSignal('SIGINT'));
     process.on('SIGTERM', () => onSignal('SIGTERM'));
-    process.on('SIGHUP', () => server.reload());
+    process.on('SIGHUP', () => void server.reload());
   } catch (error) {
     const code = error instanceof ExitError ? error.exitCode : 70;
     process.stderr.write(`websocksy: ${error instanceof ExitError ? error.message : `unexpected failure: ${errorMessage(error)}`}\n`);
