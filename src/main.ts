@@ -112,8 +112,9 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
   const routeOptions = {
     isTrustedProxy: (address: string) => core.trustedProxies.has(address),
     peerEndpoint: (route: Route, target: PeerTarget) => new BridgeEndpoint({ ...opener, backend: routePeerBackend(route, target) }, bridgeLimits, sessions, `route ${route.prefix}`, bridge.clients),
+    clientProto: 'http' as const,
   };
-  const routes = new HttpRoutes(setup.routes, tunnels, routeOptions, configuration.routeModules);
+  const routes = new HttpRoutes(setup.routes, tunnels, { ...routeOptions, clientProto: configuration.tls === null ? 'http' : 'https' }, configuration.routeModules);
   const resume = new ResumeEndpoint(bridge.clients, bridge.limits, sessions);
   const frontOptions = { maxPendingUpgrades: core.maxHandshakes };
   const render = (): object => {

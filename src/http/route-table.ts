@@ -3,11 +3,16 @@
  * claims `/foo` and `/foo/...`, never `/foobar`) and the longest one wins, whatever the order
  * of the config file.
  */
+import type { UpstreamTls } from '../lib/tls-upstream.js';
+
 export type RouteTarget =
-  /** An HTTP upstream, reached directly (`via` null) or through a tunnel (an upstream's label or an identity). */
-  | { readonly kind: 'http'; readonly url: URL; readonly via: string | null }
-  /** A remote WebSocket: upgrades on the prefix are proxied message by message. */
-  | { readonly kind: 'websocket'; readonly url: URL }
+  /**
+   * An HTTP upstream, reached directly (`via` null) or through a tunnel (an upstream's label or
+   * an identity); `tls` verifies an https:// one.
+   */
+  | { readonly kind: 'http'; readonly url: URL; readonly via: string | null; readonly tls: UpstreamTls }
+  /** A remote WebSocket: upgrades on the prefix are proxied message by message; `tls` verifies a wss:// one. */
+  | { readonly kind: 'websocket'; readonly url: URL; readonly tls: UpstreamTls }
   /**
    * Files under a folder (a real path), GET and HEAD only. `maxAge`: seconds a cache may keep
    * a file without asking again, or null to have it revalidate every time (`no-cache`).

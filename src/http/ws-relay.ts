@@ -17,6 +17,7 @@ import { aboveHighWater, drainedBelowLowWater, maxBackpressureFor, notReading, o
 import { errorMessage } from '../lib/errors.js';
 import { guarded, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
+import { wsTlsOptions, type UpstreamTls } from '../lib/tls-upstream.js';
 import { closeReason } from '../lib/text.js';
 import { upstreamRequestHeaders } from './forward-headers.js';
 import type { Route } from './route-table.js';
@@ -139,6 +140,8 @@ export class WebSocketRelay implements WsEndpoint<RelayData> {
   constructor(
     private readonly route: Route,
     private readonly base: URL,
+    private readonly tls: UpstreamTls,
+    private readonly clientProto: 'http' | 'https',
   ) {
     this.name = `route ${route.prefix}`;
   }
@@ -148,9 +151,11 @@ export class WebSocketRelay implements WsEndpoint<RelayData> {
     const fields = { id: request.id, route: route.prefix, path: request.path, upstream: base.origin, client: request.clientAddress };
     const forwarded = upstreamRequestHeaders(
       request.headers.filter((header) => !header.name.startsWith('sec-websocket-')),
-      { clientAddress: request.clientAddress, proto: 'http', host: route.host === 'keep' ? 'keep' : base.host, trustedClient: false },
+      { clientAddress: request.clientAddress, proto: this.clientProto, host: route.host === 'keep' ? 'keep' : base.host, trustedClient: false },
     );
-    const upstream = new WebSocket(upstreamUrl(route, base, request), offeredProtocols(request), {
+    const url = upstreamUrl(route, base, request);
+    const upstream = new WebSocket(url, offeredProtocols(request), {
+      ...wsTlsOptions(url, this.tls),
       headers: forwarded as Record<string, string>,
       perMessageDeflate: false,
       handshakeTimeout: route.timeoutMs,
