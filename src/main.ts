@@ -157,7 +157,7 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
     await routes.close();
     throw new ExitError(errorMessage(error), 1);
   }
-  log.info('listening', { address: core.listen, port, tls: configuration.tls !== null, backend: setup.backend.name, version: packageVersion() });
+  log.info('listening', { address: core.listen, port, backend: setup.backend.name, version: packageVersion(), tls: configuration.tls === null ? undefined : true });
   if (configuration.tls !== null) logCertificates('tls', configuration.tls.loaded);
 
   let stopped: Promise<void> | null = null;
