@@ -123,11 +123,16 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
   };
   const status = setup.tunnels.statusPath === null ? null : { path: setup.tunnels.statusPath, render };
   const tunnelServer = tunnels.server;
-  const main = new Front(
-    { bridge, sessions: { store: sessions, endpoint: resume }, tunnel: tunnelServer === null ? null : { path: tunnelServer.config.path, endpoint: tunnelServer }, routes, status },
-    frontOptions,
-    configuration.tls?.loaded ?? null,
-  );
+  let main: Front;
+  try {
+    main = new Front(
+      { bridge, sessions: { store: sessions, endpoint: resume }, tunnel: tunnelServer === null ? null : { path: tunnelServer.config.path, endpoint: tunnelServer }, routes, status },
+      frontOptions,
+      configuration.tls?.loaded ?? null,
+    );
+  } catch (error) {
+    throw new ExitError(errorMessage(error), 1);
+  }
   const fronts: Front[] = [main];
   const extraRoutes: HttpRoutes[] = [];
   let port: number;
@@ -180,18 +185,11 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
   const reload = async (): Promise<void> => {
     tunnels.reload();
     if (configuration.tls === null || stopped !== null) return;
-    let next: ListenerTls;
     try {
-      next = loadListenerTls(configuration.tls.config);
+      const next = loadListenerTls(configuration.tls.config);
+      logCertificates('tls reloaded', next, await main.reloadTls(next));
     } catch (error) {
       log.error('tls reload refused: keeping the certificates in use', { why: errorMessage(error) });
-      return;
-    }
-    try {
-      const how = await main.reloadTls(next);
-      logCertificates('tls reloaded', next, how);
-    } catch (error) {
-      log.error('tls reload failed: keeping the certificates in use', { why: errorMessage(error) });
     }
   };
   return { port, stop, reload };

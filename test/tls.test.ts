@@ -340,6 +340,7 @@ describe('certificate reload on SIGHUP', { skip }, () => {
       ['mismatched key', () => copyFileSync(certs.server.cert, f['cert'] as string), /does not belong to the certificate/],
       ['expired', () => { copyFileSync(certs.expired.cert, f['cert'] as string); copyFileSync(certs.expired.key, f['key'] as string); }, /expired on/],
       ['unreadable', () => writeFileSync(f['altKey'] as string, ''), /alt\.key holds no usable private key/],
+      ['a curve BoringSSL lacks', () => { copyFileSync(certs.brainpool.cert, f['altCert'] as string); copyFileSync(certs.brainpool.key, f['altKey'] as string); }, /the TLS engine \(BoringSSL\) cannot use the certificate/],
     ];
     install(certs.renewed, certs.alt);
     await reload((server.log().match(new RegExp(RELOAD_OUTCOME.source, 'g')) ?? []).length + 1);
@@ -379,6 +380,8 @@ describe('TLS configuration', { skip }, () => {
       ['[tls]\ncert = encrypted.pem\nkey = encrypted.key\n', /an encrypted key needs passphrase-file/],
       ['[tls]\ncert = server.pem\nkey = server.key\nciphers = ALL\n', /bad\.cfg:6 \[tls\]: ciphers: unknown key/],
       ['[tls bad name!]\n', /is not \[tls\] or \[tls SERVER-NAME\]/],
+      ['[tls]\ncert = brainpool.pem\nkey = brainpool.key\n', /the TLS engine \(BoringSSL\) cannot use the certificate in .*brainpool\.pem/],
+      ['[tls]\ncert = server.pem\nkey = server.key\n[tls brainpool.test]\ncert = brainpool.pem\nkey = brainpool.key\n', /the TLS engine \(BoringSSL\) cannot use the certificate in .*brainpool\.pem/],
     ];
     for (const [config, message] of cases) {
       const result = await run(config);

@@ -29,7 +29,7 @@ import { TUNNEL_SUBPROTOCOL } from '../tunnel/protocol.js';
 import type { BridgeEndpoint } from './bridge-endpoint.js';
 import { checkHandshake, looksLikeUpgrade } from './handshake.js';
 import { listenApp } from './listen.js';
-import { addServerName, createSslApp, type ListenerTls } from './tls-app.js';
+import { addServerName, checkEngineLoads, createSslApp, type ListenerTls } from './tls-app.js';
 import { PendingUpgrade, PendingUpgrades } from './pending-upgrade.js';
 import { isRefused, readRequest, type RefusedRequest } from './request-reader.js';
 import { endpointBehaviour } from './ws-behaviour.js';
@@ -154,16 +154,17 @@ export class Front {
       this.listenSocket = socket;
       this.tls = next;
       return 'new listener';
-    } else {
-      for (const name of current.names.keys()) {
-        if (next.names.get(name)?.digest !== current.names.get(name)?.digest) this.app.removeServerName(name);
-      }
-      for (const [name, certificate] of next.names) {
-        if (certificate.digest !== current.names.get(name)?.digest) this.addServerName(this.app, name, certificate);
-      }
+    }
+    // The names are the config's, read once; their files may have changed.
+    const changed = [...next.names].filter(([name, certificate]) => certificate.digest !== current.names.get(name)?.digest);
+    // Every new certificate must load before any name is taken away.
+    for (const [, certificate] of changed) checkEngineLoads(certificate);
+    for (const [name, certificate] of changed) {
+      this.app.removeServerName(name);
+      this.addServerName(this.app, name, certificate);
     }
     this.tls = next;
-    return 'server names in place';
+    return changed.length === 0 ? 'unchanged' : 'server names in place';
   }
 
   /** Stops accepting and refuses the upgrades still waiting; open connections are their owners' to close. */

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import uws from 'uWebSockets.js';
 import type { AppOptions, TemplatedApp } from 'uWebSockets.js';
-import type { LoadedCertificate } from '../lib/tls-certificate.js';
+import { CertificateError, type LoadedCertificate } from '../lib/tls-certificate.js';
 
 /** Mozilla's "intermediate" TLS 1.2 list: forward secrecy and AEAD only (no CBC, no RSA key exchange). */
 export const TLS12_CIPHERS = [
@@ -48,14 +48,32 @@ function withOptions<T>(certificate: LoadedCertificate, use: (options: AppOption
   }
 }
 
+/** An SSLApp; throws a CertificateError when BoringSSL cannot load what node:crypto accepted (a curve it lacks, say). */
+function sslApp(certificate: LoadedCertificate, options: AppOptions): TemplatedApp {
+  try {
+    return uws.SSLApp(options);
+  } catch {
+    const { certFile, keyFile } = certificate.files;
+    throw new CertificateError(`the TLS engine (BoringSSL) cannot use the certificate in ${certFile} with the key in ${keyFile} (a key type or curve it does not support?)`);
+  }
+}
+
+/** Throws the CertificateError addServerName would crash on; for checking before anything changes. */
+export function checkEngineLoads(certificate: LoadedCertificate): void {
+  withOptions(certificate, (options) => sslApp(certificate, options));
+}
+
 export function createSslApp(certificate: LoadedCertificate): TemplatedApp {
-  return withOptions(certificate, (options) => uws.SSLApp(options));
+  return withOptions(certificate, (options) => sslApp(certificate, options));
 }
 
 /**
  * Adds (or, after removeServerName, re-adds) an SNI server name. uWS gives each name a router
- * of its own, empty: the caller registers its handlers after `app.domain(name)`.
+ * of its own, empty: the caller registers its handlers after `app.domain(name)`. uWS 20.30
+ * crashes the process when a server name's context cannot be made, where SSLApp throws: so the
+ * same options make a throwaway SSLApp first (a small context, never freed by the engine).
  */
 export function addServerName(app: TemplatedApp, name: string, certificate: LoadedCertificate): void {
+  checkEngineLoads(certificate);
   withOptions(certificate, (options) => app.addServerName(name, options));
 }

@@ -36,6 +36,8 @@ export interface TestCertificates {
   readonly encrypted: Pair & { readonly passphraseFile: string };
   readonly client: Pair;
   readonly otherClient: Pair;
+  /** brainpool.test on the brainpoolP256r1 curve: OpenSSL (node:crypto) takes it, BoringSSL does not. */
+  readonly brainpool: Pair;
 }
 
 function openssl(dir: string, args: readonly string[]): void {
@@ -46,8 +48,8 @@ function makeCa(dir: string, name: string, cn: string): void {
   openssl(dir, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.pem`, '-days', '2', '-subj', `/CN=${cn}`]);
 }
 
-function makeLeaf(dir: string, name: string, cn: string, san: string, ca: string, days = '2', keyArgs: readonly string[] = ['-nodes']): Pair {
-  openssl(dir, ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', ...keyArgs, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`]);
+function makeLeaf(dir: string, name: string, cn: string, san: string, ca: string, days = '2', keyArgs: readonly string[] = ['-nodes'], curve = 'P-256'): Pair {
+  openssl(dir, ['req', '-newkey', 'ec', '-pkeyopt', `ec_paramgen_curve:${curve}`, ...keyArgs, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`]);
   writeFileSync(`${dir}/${name}.ext`, `subjectAltName=${san}\n`);
   openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-days', days, '-extfile', `${name}.ext`, '-out', `${name}.pem`]);
   return { cert: `${dir}/${name}.pem`, key: `${dir}/${name}.key` };
@@ -71,6 +73,7 @@ export function makeCertificates(dir: string): TestCertificates {
     encrypted: { ...makeLeaf(dir, 'encrypted', 'localhost-encrypted', local, 'ca', '2', ['-passout', 'pass:open sesame']), passphraseFile: `${dir}/passphrase` },
     client: makeLeaf(dir, 'client', 'alice', 'DNS:alice', 'ca'),
     otherClient: makeLeaf(dir, 'other-client', 'mallory', 'DNS:mallory', 'other-ca'),
+    brainpool: makeLeaf(dir, 'brainpool', 'brainpool.test', 'DNS:brainpool.test', 'ca', '2', ['-nodes'], 'brainpoolP256r1'),
   };
 }
 
