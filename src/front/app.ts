@@ -1,5 +1,6 @@
 /*
- * The front: one uWS App per listening address, and the only code that registers uWS handlers.
+ * The front: one uWS App per listening address (an SSLApp with [tls]: tls-app.ts), and the only
+ * code that registers uWS handlers; with SNI names, it registers all of them under each name.
  * Every request enters through here, in this order:
  *   1. one id, used by every log line about it;
  *   2. the request validator (request-reader.ts), and for upgrades the handshake checks
