@@ -411,6 +411,14 @@ describe('TLS configuration', { skip }, () => {
     } finally {
       await flags.stop();
     }
+    // Flags override the file's [tls], as flags do.
+    writeFileSync(`${dir.path}/overridden.cfg`, `listen = 127.0.0.1\nport = 0\n[tls]\ncert = server.pem\nkey = server.key\n`);
+    const overridden = await startWebsocksy([`${dir.path}/overridden.cfg`, '--tls-cert', certs.renewed.cert, '--tls-key', certs.renewed.key]);
+    try {
+      assert.equal((await httpsGet(overridden.port, '/', certs.ca)).subject, 'localhost-renewed');
+    } finally {
+      await overridden.stop();
+    }
     const half = await runWebsocksy(['-p', '0', '--tls-cert', certs.server.cert]);
     assert.equal(half.code, 1);
     assert.match(half.stderr, /command line --tls-cert .*: \[tls\] needs cert = FILE and key = FILE \(--tls-cert and --tls-key go together\)/);
@@ -545,8 +553,20 @@ describe('wss:// and https:// upstreams', { skip }, () => {
         '',
       ].join('\n'),
     );
+    const wrongCaServer = await httpsUpstream(certs.wrongCa);
+    const expiredServer = await httpsUpstream(certs.expired);
+    writeFileSync(
+      `${dir.path}/routes.cfg`,
+      `${readFileSync(`${dir.path}/routes.cfg`, 'utf8')}[route /wrong-ca-server]\nto = https://localhost:${wrongCaServer.port}/\nca = ca.pem\n[route /expired-server]\nto = https://localhost:${expiredServer.port}/\nca = ca.pem\n`,
+    );
     const server = await startWebsocksy([`${dir.path}/routes.cfg`]);
     try {
+      for (const [path, port, why] of [['/wrong-ca-server/a', wrongCaServer.port, /unable to verify the first certificate/], ['/expired-server/a', expiredServer.port, /certificate has expired \(CERT_HAS_EXPIRED\)/]] as const) {
+        const answer = await httpGet(server.port, path);
+        assert.equal(answer.status, 502, path);
+        const line = await server.waitForLog(new RegExp(`http upstream failed [^\\n]*route=${path.slice(0, -2)} [^\\n]*why="TLS verification of localhost:${port} failed[^\\n]*`));
+        assert.match(line, why);
+      }
       for (const path of ['/good/a', '/pinned/a']) {
         const answer = await httpGet(server.port, path);
         assert.equal(answer.status, 200, path);
@@ -571,6 +591,8 @@ describe('wss:// and https:// upstreams', { skip }, () => {
       await server.waitForLog(new RegExp(`websocket upstream failed [^\\n]*why="TLS verification of localhost:${upstream.port} failed \\(CA file [^)]*other-ca\\.pem\\)`));
     } finally {
       await server.stop();
+      await wrongCaServer.close();
+      await expiredServer.close();
     }
   });
 

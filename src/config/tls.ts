@@ -44,8 +44,11 @@ interface Draft {
 }
 
 function apply(draft: Draft, key: string, value: string, origin: SettingOrigin): void {
-  if (draft.seen.has(key)) throw new Error('given twice for this certificate');
-  draft.seen.add(key);
+  // A flag overrides the file, as flags do; twice in one section is a mistake.
+  if ('file' in origin) {
+    if (draft.seen.has(key)) throw new Error('given twice for this certificate');
+    draft.seen.add(key);
+  }
   const file = value.trim();
   if (key === 'client-ca') throw new Error(CLIENT_CA_REFUSED);
   if (key !== 'cert' && key !== 'key' && key !== 'passphrase-file') throw new Error('unknown key (known: cert, key, passphrase-file)');
