@@ -30,7 +30,7 @@ import { TUNNEL_SUBPROTOCOL } from '../tunnel/protocol.js';
 import type { BridgeEndpoint } from './bridge-endpoint.js';
 import { checkHandshake, looksLikeUpgrade } from './handshake.js';
 import { listenApp } from './listen.js';
-import { addServerName, checkEngineLoads, createSslApp, type ListenerTls } from './tls-app.js';
+import { addServerName, createSslApp, type ListenerTls } from './tls-app.js';
 import { PendingUpgrade, PendingUpgrades } from './pending-upgrade.js';
 import { isRefused, readRequest, type RefusedRequest } from './request-reader.js';
 import { endpointBehaviour } from './ws-behaviour.js';
@@ -132,40 +132,37 @@ export class Front {
   }
 
   /**
-   * Serves `next` from now on; open connections keep their certificate. SNI names change in
-   * place. A new default certificate needs a new app: it listens on the same port beside the
-   * old one (uSockets binds with SO_REUSEPORT), then the old listen socket closes. The kernel
-   * resets connections still in the old socket's accept queue at that moment unless
-   * net.ipv4.tcp_migrate_req is 1 (docs/tls.md).
+   * Serves `next` from now on; open connections keep their certificate. There is no engine
+   * call that swaps the default certificate, and swapping an SNI name in place is unsafe:
+   * removeServerName frees the name's router while connections made under it still route
+   * their next requests through it (a keep-alive request after the swap crashes uWS 20.30).
+   * So a new app with every certificate listens on the same port beside the old one
+   * (uSockets binds with SO_REUSEPORT), then the old listen socket closes; the old app lives
+   * on, routers intact, for the connections it holds. The kernel resets connections still in
+   * the old socket's accept queue at that moment unless net.ipv4.tcp_migrate_req is 1
+   * (docs/tls.md).
    */
   async reloadTls(next: ListenerTls): Promise<string> {
     const current = this.tls;
     if (current === null || this.address === null || this.shuttingDown) throw new Error('this listener does not serve TLS');
-    if (next.default.digest !== current.default.digest) {
-      // SNI names come along: the new app has all of them.
-      const app = this.createApp(next);
-      const socket = await listenApp(app, this.address.host, this.address.port);
-      if (this.shuttingDown || this.listenSocket === null) {
-        uws.us_listen_socket_close(socket);
-        return 'not at all: shutting down';
-      }
-      uws.us_listen_socket_close(this.listenSocket);
-      this.retired.push(this.app);
-      this.app = app;
-      this.listenSocket = socket;
-      this.tls = next;
-      return 'new listener';
+    const unchanged = next.default.digest === current.default.digest && next.names.size === current.names.size &&
+      [...next.names].every(([name, certificate]) => current.names.get(name)?.digest === certificate.digest);
+    if (unchanged) return 'unchanged';
+    const app = this.createApp(next);
+    const socket = await listenApp(app, this.address.host, this.address.port);
+    // Connections that arrived while the new app was built wait in the old socket's accept
+    // queue: let one turn of the event loop accept them before that socket closes.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (this.shuttingDown || this.listenSocket === null) {
+      uws.us_listen_socket_close(socket);
+      return 'not at all: shutting down';
     }
-    // The names are the config's, read once; their files may have changed.
-    const changed = [...next.names].filter(([name, certificate]) => certificate.digest !== current.names.get(name)?.digest);
-    // Every new certificate must load before any name is taken away.
-    for (const [, certificate] of changed) checkEngineLoads(certificate);
-    for (const [name, certificate] of changed) {
-      this.app.removeServerName(name);
-      this.addServerName(this.app, name, certificate);
-    }
+    uws.us_listen_socket_close(this.listenSocket);
+    this.retired.push(this.app);
+    this.app = app;
+    this.listenSocket = socket;
     this.tls = next;
-    return changed.length === 0 ? 'unchanged' : 'server names in place';
+    return 'new listener';
   }
 
   /** Stops accepting and refuses the upgrades still waiting; open connections are their owners' to close. */

@@ -58,22 +58,19 @@ function sslApp(certificate: LoadedCertificate, options: AppOptions): TemplatedA
   }
 }
 
-/** Throws the CertificateError addServerName would crash on; for checking before anything changes. */
-export function checkEngineLoads(certificate: LoadedCertificate): void {
-  withOptions(certificate, (options) => sslApp(certificate, options));
-}
-
 export function createSslApp(certificate: LoadedCertificate): TemplatedApp {
   return withOptions(certificate, (options) => sslApp(certificate, options));
 }
 
 /**
- * Adds (or, after removeServerName, re-adds) an SNI server name. uWS gives each name a router
- * of its own, empty: the caller registers its handlers after `app.domain(name)`. uWS 20.30
- * crashes the process when a server name's context cannot be made, where SSLApp throws: so the
- * same options make a throwaway SSLApp first (a small context, never freed by the engine).
+ * Adds an SNI server name. uWS gives each name a router of its own, empty: the caller
+ * registers its handlers after `app.domain(name)`. uWS 20.30 crashes the process when a
+ * server name's context cannot be made, where SSLApp throws: so the same options make a
+ * throwaway SSLApp first (a small context, never freed by the engine).
  */
 export function addServerName(app: TemplatedApp, name: string, certificate: LoadedCertificate): void {
-  checkEngineLoads(certificate);
-  withOptions(certificate, (options) => app.addServerName(name, options));
+  withOptions(certificate, (options) => {
+    sslApp(certificate, options);
+    app.addServerName(name, options);
+  });
 }
