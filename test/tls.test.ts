@@ -84,9 +84,9 @@ function httpGet(port: number, path: string): Promise<{ status: number; body: st
 }
 
 /** openssl s_client with the given flags: whether a handshake completed, and what it printed. */
-function sClient(port: number, flags: readonly string[]): Promise<{ connected: boolean; output: string }> {
+function sClient(port: number, flags: readonly string[], servername = 'localhost'): Promise<{ connected: boolean; output: string }> {
   return new Promise((resolve) => {
-    const child = execFile(OPENSSL as string, ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'localhost', ...flags], { timeout: 10_000 }, (_error, stdout, stderr) => {
+    const child = execFile(OPENSSL as string, ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', servername, ...flags], { timeout: 10_000 }, (_error, stdout, stderr) => {
       const output = stdout + stderr;
       resolve({ connected: /^(New|Reused), (TLS|SSL)/m.test(output) && !/Cipher is \(NONE\)/.test(output), output });
     });
@@ -200,14 +200,16 @@ describe('TLS listener', { skip }, () => {
   });
 
   test('TLS 1.0 and 1.1 are refused with protocol_version; TLS 1.2 takes only ECDHE with AEAD; TLS 1.3 works', async () => {
-    for (const version of ['-tls1', '-tls1_1']) {
-      const old = await sClient(server.port, [version, '-cipher', 'DEFAULT@SECLEVEL=0']);
-      assert.equal(old.connected, false, `${version} must be refused:\n${old.output}`);
-      assert.match(old.output, /protocol version/i, `${version}: the server says why`);
-    }
-    for (const cipher of ['ECDHE-ECDSA-AES128-SHA', 'ECDHE-ECDSA-AES256-SHA384', 'AES128-GCM-SHA256']) {
-      const weak = await sClient(server.port, ['-tls1_2', '-cipher', cipher]);
-      assert.equal(weak.connected, false, `TLS 1.2 with ${cipher} must be refused:\n${weak.output}`);
+    for (const servername of ['localhost', 'alt.test']) {
+      for (const version of ['-tls1', '-tls1_1']) {
+        const old = await sClient(server.port, [version, '-cipher', 'DEFAULT@SECLEVEL=0'], servername);
+        assert.equal(old.connected, false, `${version} under ${servername} must be refused:\n${old.output}`);
+        assert.match(old.output, /protocol version/i, `${version}: the server says why`);
+      }
+      for (const cipher of ['ECDHE-ECDSA-AES128-SHA', 'ECDHE-ECDSA-AES256-SHA384', 'AES128-GCM-SHA256']) {
+        const weak = await sClient(server.port, ['-tls1_2', '-cipher', cipher], servername);
+        assert.equal(weak.connected, false, `TLS 1.2 with ${cipher} under ${servername} must be refused:\n${weak.output}`);
+      }
     }
     const good12 = await sClient(server.port, ['-tls1_2', '-cipher', 'ECDHE-ECDSA-AES128-GCM-SHA256']);
     assert.equal(good12.connected, true, good12.output);
