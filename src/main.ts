@@ -2,7 +2,8 @@
  * websocksy's composition root: read the command line and the configuration, build the pieces
  * (backend and framing plugins, the bridge, tunnels, routes, the front that serves them all),
  * listen, and shut down cleanly on SIGINT/SIGTERM: every client gets 1001, what was accepted
- * is delivered to the peers, the backend cleans up. SIGHUP re-reads the tunnel identities.
+ * is delivered to the peers, the backend cleans up. SIGHUP re-reads the tunnel identities and
+ * the listener's certificates.
  * `websocksy forward ...` is the port-forwarding client.
  */
 import { createRequire } from 'node:module';
@@ -13,6 +14,7 @@ import { closedGate, listGate, openGate, type PeerGate } from './core/peer-gate.
 import { steeredBy } from './backends/fixed-answers.js';
 import { PluginError } from './core/plugin-error.js';
 import { WsCloseCode } from './core/api.js';
+import { Admission } from './core/admission.js';
 import { parseStatusCommand, runStatus, STATUS_USAGE } from './cli/status.js';
 import { parseCommandLine, usage } from './config/command-line.js';
 import { peerBufferOf } from './config/core-options.js';
@@ -24,6 +26,8 @@ import type { FramingRegistry } from './framing/registry.js';
 import { Front } from './front/app.js';
 import { BridgeEndpoint, routePeerBackend } from './front/bridge-endpoint.js';
 import { detectEngine } from './front/engine.js';
+import type { ListenerTls } from './front/tls-app.js';
+import { loadListenerTls } from './config/tls.js';
 import type { Route } from './http/route-table.js';
 import { HttpRoutes, type PeerTarget } from './http/routes.js';
 import { ResumeEndpoint } from './session/resume-endpoint.js';
@@ -55,8 +59,8 @@ export interface RunningServer {
   readonly port: number;
   /** Stops accepting, closes every connection with 1001 and cleans up; `why` goes to the log. */
   stop(why: string): Promise<void>;
-  /** SIGHUP: re-reads the tunnel identities. */
-  reload(): void;
+  /** SIGHUP: re-reads the tunnel identities and the certificates; resolves once the new ones serve (or were refused). */
+  reload(): Promise<void>;
 }
 
 /** The bridge's gate (core/peer-gate.ts): allow-peers if set, else open only for a backend whose answers the config fixes. */
@@ -131,26 +135,43 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
       const gate = target.allow === null ? openGate : listGate(target.allow, `allow of [route ${route.prefix}]`);
       return new BridgeEndpoint({ ...opener, backend: routePeerBackend(route, target), gate }, bridgeLimits, sessions, `route ${route.prefix}`, bridge.clients);
     },
+    clientProto: 'http' as const,
   };
-  const routes = new HttpRoutes(setup.routes, tunnels, routeOptions, configuration.routeModules);
+  const routes = new HttpRoutes(setup.routes, tunnels, { ...routeOptions, clientProto: configuration.tls === null ? 'http' : 'https' }, configuration.routeModules);
   const resume = new ResumeEndpoint(bridge.clients, bridge.limits, sessions);
+  const admission = new Admission({
+    maxConnections: core.maxConnections,
+    maxPerAddress: core.maxConnectionsPerAddress,
+    maxPerIdentity: core.maxConnectionsPerIdentity,
+    idleTimeoutMs: core.idleTimeout * 1000,
+    rateLimit: core.rateLimit,
+    identityRateLimit: core.identityRateLimit,
+  });
   const frontOptions = {
     maxPendingUpgrades: core.maxHandshakes,
+    handshakeTimeoutMs: core.handshakeTimeout * 1000,
+    admission,
     clientAddresses: { trustedProxies: core.trustedProxies, proxyProtocol: core.proxyProtocol, header: core.clientAddressHeader },
   };
   const render = (): object => {
     const connections = bridge.status();
-    return { ...tunnels.status(), connectionsTotal: connections.total, connections: connections.list, sessions: sessions.status() };
+    return { ...tunnels.status(), connectionsTotal: connections.total, connections: connections.list, sessions: sessions.status(), limits: admission.status() };
   };
   const statusConfig = setup.status;
   const status = statusConfig === null ? null : { path: statusConfig.path, access: statusConfig, render };
   const tunnelServer = tunnels.server;
   // Without the bridge, the session path serves only the sessions of resumable peer routes.
   const mainSessions = configuration.bridge || routes.hasResumablePeer ? { store: sessions, endpoint: resume } : null;
-  const main = new Front(
-    { bridge: configuration.bridge ? bridge : null, sessions: mainSessions, tunnel: tunnelServer === null ? null : { path: tunnelServer.config.path, endpoint: tunnelServer }, routes, status: statusConfig?.listener === null ? status : null },
-    frontOptions,
-  );
+  let main: Front;
+  try {
+    main = new Front(
+      { bridge: configuration.bridge ? bridge : null, sessions: mainSessions, tunnel: tunnelServer === null ? null : { path: tunnelServer.config.path, endpoint: tunnelServer }, routes, status: statusConfig?.listener === null ? status : null },
+      frontOptions,
+      configuration.tls?.loaded ?? null,
+    );
+  } catch (error) {
+    throw new ExitError(errorMessage(error), 1);
+  }
   const fronts: Front[] = [main];
   const extraRoutes: HttpRoutes[] = [];
   let port: number;
@@ -180,17 +201,20 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
     await tunnels.start();
   } catch (error) {
     for (const front of fronts) front.close();
+    admission.stop();
     tunnels.shutdown();
     await routes.close();
     throw new ExitError(errorMessage(error), 1);
   }
-  log.info('listening', { address: core.listen, port, backend: configuration.bridge ? setup.backend.name : undefined, bridge: configuration.bridge ? undefined : 'off', version: packageVersion() });
+  log.info('listening', { address: core.listen, port, backend: configuration.bridge ? setup.backend.name : undefined, bridge: configuration.bridge ? undefined : 'off', version: packageVersion(), tls: configuration.tls === null ? undefined : true });
+  if (configuration.tls !== null) logCertificates('tls', configuration.tls.loaded);
 
   let stopped: Promise<void> | null = null;
   const stop = (why: string): Promise<void> => {
     stopped ??= (async () => {
       log.info('shutting down', { signal: why, clients: bridge.clients.size, sessions: sessions.size });
       for (const front of fronts) front.close();
+      admission.stop();
       sessions.shutdown(WsCloseCode.shutdown, 'Shutting down');
       bridge.clients.closeAll(WsCloseCode.shutdown, 'Shutting down');
       tunnels.shutdown();
@@ -203,7 +227,23 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
     })();
     return stopped;
   };
-  return { port, stop, reload: () => tunnels.reload() };
+  const reload = async (): Promise<void> => {
+    tunnels.reload();
+    if (configuration.tls === null || stopped !== null) return;
+    try {
+      const next = loadListenerTls(configuration.tls.config);
+      logCertificates('tls reloaded', next, await main.reloadTls(next));
+    } catch (error) {
+      log.error('tls reload refused: keeping the certificates in use', { why: errorMessage(error) });
+    }
+  };
+  return { port, stop, reload };
+}
+
+function logCertificates(message: string, tls: ListenerTls, how?: string): void {
+  const { default: main, names } = tls;
+  log.info(message, { how, subject: main.subject, fingerprint: main.fingerprint, expires: main.validTo.toISOString(), names: [...names.keys()].join(',') || undefined });
+  for (const [name, certificate] of names) log.info(message, { name, subject: certificate.subject, fingerprint: certificate.fingerprint, expires: certificate.validTo.toISOString() });
 }
 
 async function runForward(argv: readonly string[]): Promise<void> {
@@ -279,7 +319,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     };
     process.on('SIGINT', () => onSignal('SIGINT'));
     process.on('SIGTERM', () => onSignal('SIGTERM'));
-    process.on('SIGHUP', () => server.reload());
+    process.on('SIGHUP', () => void server.reload());
   } catch (error) {
     const code = error instanceof ExitError ? error.exitCode : 70;
     process.stderr.write(`websocksy: ${error instanceof ExitError ? error.message : `unexpected failure: ${errorMessage(error)}`}\n`);

@@ -361,6 +361,7 @@ describe('client-address settings that cannot work are refused at start', () => 
     await refused('udp-route', '[core]\nport = 0\n[route /u]\npeer = udp://127.0.0.1:9\nproxy-protocol = v2\n', /udp-route\.cfg:5 \[route \/u\]: proxy-protocol: only to tcp and unix stream peers/);
     await refused('via-route', '[core]\nport = 0\n[route /v]\nto = http://127.0.0.1:9/\nvia = someone\nproxy-protocol = v2\n', /proxy-protocol: not through a tunnel/);
     await refused('wss-route', '[core]\nport = 0\n[route /w]\nwebsocket = wss://127.0.0.1:9/\nproxy-protocol = v2\n', /wss-route\.cfg:5 \[route \/w\]: proxy-protocol: only to ws:\/\/ upstreams, not wss:\/\//);
+    await refused('https-route', '[core]\nport = 0\n[route /h]\nto = https://127.0.0.1:9/\nproxy-protocol = v2\n', /proxy-protocol: only to http:\/\/ upstreams, not https:\/\//);
     await refused('static-route', '[core]\nport = 0\n[route /s]\nstatic = .\nproxy-protocol = v2\n', /proxy-protocol: only a route with "to", "websocket" or "peer" sets it/);
   });
 });

@@ -17,6 +17,8 @@ import { parseConfigFile } from './ini-file.js';
 import { pluginFolderOf } from './plugin-folder.js';
 import { buildRoutes } from './routes.js';
 import type { Setting } from './settings.js';
+import { buildTlsConfig, loadListenerTls, type TlsConfig } from './tls.js';
+import type { ListenerTls } from '../front/tls-app.js';
 import { readWestConfig, type Address } from './west.js';
 
 export interface Configuration {
@@ -27,6 +29,8 @@ export interface Configuration {
   readonly routeModules: ReadonlyMap<Route, RouteModule>;
   /** Whether the bridge serves the main listener's other paths (bridgeWanted). */
   readonly bridge: boolean;
+  /** The main listener's certificates as configured (read again on SIGHUP) and as read at start; null: plain. */
+  readonly tls: { readonly config: TlsConfig; readonly loaded: ListenerTls } | null;
 }
 
 /** Sections that serve something of their own: a config made of them asks for no bridge. */
@@ -60,5 +64,7 @@ export async function loadConfiguration(cli: CommandLine, framings: FramingRegis
   await plugins.loadFramingPlugins();
   const setup = await applySettings(settings, (name) => plugins.loadBackend(name));
   const extraListeners = (west?.extraListeners ?? []).map((extra) => ({ listen: extra.listen, port: extra.port, routes: buildRoutes(extra.settings, setup.tunnels) }));
-  return { setup, extraListeners, routeModules: await loadRouteModules(setup.routes), bridge: bridgeWanted(cli.configFile !== undefined, settings) };
+  const tlsConfig = buildTlsConfig(settings);
+  const tls = tlsConfig === null ? null : { config: tlsConfig, loaded: loadListenerTls(tlsConfig) };
+  return { setup, extraListeners, routeModules: await loadRouteModules(setup.routes), bridge: bridgeWanted(cli.configFile !== undefined, settings), tls };
 }

@@ -1,7 +1,9 @@
 /*
  * The `[route /prefix]` sections: what serves a path prefix on the listener's port.
- *   to = http://host:port/base      an HTTP upstream (with via = NAME: through a tunnel)
- *   websocket = ws://host:port/path a remote WebSocket
+ *   to = http://host:port/base      an HTTP upstream (with via = NAME: through a tunnel), or https://
+ *   websocket = ws://host:port/path a remote WebSocket, or wss://
+ *   ca = FILE                       https/wss only: trust only the CAs in FILE
+ *   fingerprint = sha256:HEX        https/wss only: the upstream certificate's SHA-256
  *   static = /srv/www               a folder
  *   peer = tcp://host:port          a network peer, bridged like the bridge's
  *   resumable = yes                 peer only: its connections may outlive their clients
@@ -32,9 +34,11 @@ import { parseBoolean, parseCount, parseSeconds, parseSize } from '../lib/gramma
 import { DestinationAllowList, type Destination } from '../lib/destination-allow.js';
 import { parseDestinationRules } from '../lib/destination-rules.js';
 import { parseProxyVersion, type ProxyVersion } from '../lib/proxy-header.js';
+import { DEFAULT_UPSTREAM_TLS, parseFingerprint, readCaFile, type UpstreamTls } from '../lib/tls-upstream.js';
 import { parseConfigUrl, portOf, socketHost } from '../lib/url.js';
 import type { TunnelConfig } from '../tunnel/options.js';
 import { ConfigError, pathFrom, SECTION_START, sectionOf, type Setting, type SettingOrigin } from './settings.js';
+import { checkUpstreamTls } from './tunnels.js';
 
 export const DEFAULT_TIMEOUT_SECONDS = 30;
 /** One year: RFC 2616 §14.21 already asked servers not to promise freshness beyond it. */
@@ -72,6 +76,9 @@ interface Draft {
   maxMessage?: Given<number>;
   host: 'keep' | 'rewrite';
   timeoutMs: number;
+  tls: UpstreamTls;
+  /** Where `ca` or `fingerprint` was given. */
+  tlsOrigin?: SettingOrigin;
   readonly seen: Set<string>;
 }
 
@@ -112,7 +119,7 @@ function peerAddress(value: string): string {
 function apply(draft: Draft, key: string, value: string, origin: SettingOrigin): void {
   if (draft.seen.has(key)) throw new Error('given twice in this route');
   draft.seen.add(key);
-  if (key === 'to') draft.to = { url: parseConfigUrl(value, { schemes: ['http:'] }), origin };
+  if (key === 'to') draft.to = { url: parseConfigUrl(value, { schemes: ['http:', 'https:'] }), origin };
   else if (key === 'via') {
     if (!/^[\x21-\x7e]{1,256}$/.test(value.trim())) throw new Error(`"${value}" is not an upstream or identity name`);
     draft.via = { name: value.trim(), origin };
@@ -132,14 +139,21 @@ function apply(draft: Draft, key: string, value: string, origin: SettingOrigin):
     draft.host = mode;
   } else if (key === 'timeout') draft.timeoutMs = parseSeconds(value, 0.01, 86400) * 1000;
   else if (key === 'max-age') draft.maxAge = { seconds: parseCount(value, 0, MAX_AGE_LIMIT), origin };
-  else throw new Error('unknown key (known: to, via, websocket, static, module, peer, allow, module-config, resumable, proxy-protocol, host, timeout, max-age, max-body, max-message)');
+  else if (key === 'ca') {
+    draft.tls = { ...draft.tls, ca: readCaFile(pathFrom(origin, value.trim())) };
+    draft.tlsOrigin = origin;
+  } else if (key === 'fingerprint') {
+    draft.tls = { ...draft.tls, fingerprint: parseFingerprint(value) };
+    draft.tlsOrigin = origin;
+  } else throw new Error('unknown key (known: to, via, websocket, static, module, peer, allow, module-config, resumable, proxy-protocol, host, timeout, max-age, max-body, max-message, ca, fingerprint)');
 }
 
+  
 /**
  * The route's PROXY header, where one can lead the connection websocksy makes: a direct HTTP
  * upstream, a ws:// one, a stream peer. Not through a tunnel (the far end makes the connection),
- * not to wss:// (the TLS handshake would have to follow the header on the same socket: not
- * built), not to datagram peers (no connection start).
+ * not to https:// or wss:// (the TLS handshake would have to follow the header on the same
+ * socket: not built), not to datagram peers (no connection start).
  */
 function routeProxyProtocol(draft: Draft): ProxyVersion | null {
   const given = draft.proxyProtocol;
@@ -150,6 +164,7 @@ function routeProxyProtocol(draft: Draft): ProxyVersion | null {
   if (draft.to !== undefined && draft.via !== undefined) refuse('not through a tunnel (via): the far end makes the connection');
   if (draft.peer !== undefined && /^(udp|unix-dgram):/i.test(draft.peer)) refuse('only to tcp and unix stream peers (a datagram peer has no connection start)');
   if (draft.websocket !== undefined && draft.websocket.protocol !== 'ws:') refuse('only to ws:// upstreams, not wss://');
+  if (draft.to !== undefined && draft.to.url.protocol !== 'http:') refuse('only to http:// upstreams, not https://');
   if (draft.to === undefined && draft.peer === undefined && draft.websocket === undefined) refuse('only a route with "to", "websocket" or "peer" sets it');
   return given.value;
 }
@@ -193,19 +208,27 @@ function finish(draft: Draft, tunnels: TunnelConfig, reserved: readonly string[]
     if (given !== undefined && draft.module === undefined) throw new ConfigError(`${key}: only a route with "module = FILE" sets it`, given.origin);
   }
   const proxyProtocol = routeProxyProtocol(draft);
+  const upstreamUrl = draft.to?.url ?? draft.websocket;
+  if (draft.tlsOrigin !== undefined) {
+    const problem = upstreamUrl === undefined ? 'ca and fingerprint verify a to = https:// or websocket = wss:// upstream' : checkUpstreamTls(upstreamUrl.href, draft.tls);
+    if (problem !== null) throw new ConfigError(`${name}: ${problem}`, draft.tlsOrigin);
+  }
   let target: RouteTarget;
   if (draft.to !== undefined) {
     const via = draft.via?.name ?? null;
+    if (via !== null && draft.to.url.protocol === 'https:') {
+      throw new ConfigError(`${name}: through a tunnel (via) the upstream is reached over the tunnel's own connection: give to = http://`, draft.to.origin);
+    }
     if (via !== null && tunnels.server === null && !tunnels.upstreams.some((upstream) => upstream.label === via)) {
       throw new ConfigError(`via: "${via}" is neither an [upstream ${via}] section nor, without a [tunnel] section, an identity that could connect here`, draft.via?.origin);
     }
-    target = { kind: 'http', url: draft.to.url, via, allow: draft.allow?.value ?? null, proxyProtocol };
+    target = { kind: 'http', url: draft.to.url, via, allow: draft.allow?.value ?? null, tls: draft.tls, proxyProtocol };
   } else if (draft.via !== undefined) {
     throw new ConfigError('via: only a route with "to = http://..." goes through a tunnel', draft.via.origin);
   } else if (draft.websocket !== undefined) {
     // Upgrades that no route claims belong to the bridge; the root is always the bridge's.
     if (draft.prefix === '/') throw new ConfigError(`${name}: a websocket route needs a prefix other than /, which is the bridge's`, draft.origin);
-    target = { kind: 'websocket', url: draft.websocket, allow: draft.allow?.value ?? null, proxyProtocol };
+    target = { kind: 'websocket', url: draft.websocket, allow: draft.allow?.value ?? null, tls: draft.tls, proxyProtocol };
   } else if (draft.peer !== undefined) {
     if (draft.prefix === '/') throw new ConfigError(`${name}: a peer route needs a prefix other than /, which is the bridge's`, draft.origin);
     target = { kind: 'peer', address: draft.peer, resumable: draft.resumable?.value ?? false, allow: draft.allow?.value ?? null, proxyProtocol };
@@ -237,7 +260,7 @@ export function buildRoutes(settings: readonly Setting[], tunnels: TunnelConfig,
       if ('problem' in normalised || normalisePrefix(normalised.path) !== prefix) {
         throw new ConfigError(`[route ${prefix}]: a prefix is a plain path (no ., .. or empty segments, no %2F), as requests are matched after normalising them`, origin);
       }
-      draft = { prefix, origin, host: 'rewrite', timeoutMs: DEFAULT_TIMEOUT_SECONDS * 1000, seen: new Set() };
+      draft = { prefix, origin, host: 'rewrite', timeoutMs: DEFAULT_TIMEOUT_SECONDS * 1000, tls: DEFAULT_UPSTREAM_TLS, seen: new Set() };
       drafts.set(prefix, draft);
     }
     if (key === SECTION_START) continue;

@@ -5,17 +5,19 @@
  */
 import type { DestinationAllowList } from '../lib/destination-allow.js';
 import type { ProxyVersion } from '../lib/proxy-header.js';
+import type { UpstreamTls } from '../lib/tls-upstream.js';
 
 /*
  * `allow` (null: none) is the route's destination allow-list (docs/allow-lists.md): the address
- * its upstream's name resolves to must be on it, on every connection. `proxyProtocol` (null:
- * none) is the PROXY header that leads each upstream or peer connection (docs/client-address.md).
+ * its upstream's name resolves to must be on it, on every connection. `tls` verifies an
+ * https:// or wss:// upstream. `proxyProtocol` (null: none) is the PROXY header that leads each
+ * upstream or peer connection (docs/client-address.md).
  */
 export type RouteTarget =
   /** An HTTP upstream, reached directly (`via` null) or through a tunnel (an upstream's label or an identity). */
-  | { readonly kind: 'http'; readonly url: URL; readonly via: string | null; readonly allow: DestinationAllowList | null; readonly proxyProtocol: ProxyVersion | null }
+  | { readonly kind: 'http'; readonly url: URL; readonly via: string | null; readonly allow: DestinationAllowList | null; readonly tls: UpstreamTls; readonly proxyProtocol: ProxyVersion | null }
   /** A remote WebSocket: upgrades on the prefix are proxied message by message. */
-  | { readonly kind: 'websocket'; readonly url: URL; readonly allow: DestinationAllowList | null; readonly proxyProtocol: ProxyVersion | null }
+  | { readonly kind: 'websocket'; readonly url: URL; readonly allow: DestinationAllowList | null; readonly tls: UpstreamTls; readonly proxyProtocol: ProxyVersion | null }
   /**
    * Files under a folder (a real path), GET and HEAD only. `maxAge`: seconds a cache may keep
    * a file without asking again, or null to have it revalidate every time (`no-cache`).

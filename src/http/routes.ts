@@ -23,6 +23,7 @@ import { proxyHttp, type DirectConnection } from './proxy-http.js';
 import { tunnelConnection } from './proxy-tunnel.js';
 import { RouteTable, type Route, type RouteTarget } from './route-table.js';
 import { serveStatic } from './static.js';
+import { VerifiedTlsAgent } from './verified-agent.js';
 import { WebSocketRelay } from './ws-relay.js';
 
 /** What bridges a peer route's upgrades: the bridge's endpoint, with the route's peer for a backend. */
@@ -38,6 +39,8 @@ export interface HttpRouteOptions {
   readonly isTrustedProxy: (address: string) => boolean;
   /** Makes the endpoint of a `peer = ADDRESS` route (the composition root knows the bridge). */
   readonly peerEndpoint: (route: Route, target: PeerTarget) => PeerRouteEndpoint;
+  /** How clients reach this listener, for X-Forwarded-Proto and Forwarded's proto=. */
+  readonly clientProto: 'http' | 'https';
 }
 
 export class HttpRoutes {
@@ -61,11 +64,11 @@ export class HttpRoutes {
     for (const route of routes) {
       const target = route.target;
       if (target.kind === 'http' && target.via === null) {
-        // A route with proxy-protocol uses only the lookup: its connections are per request.
-        const agent = new Agent({ keepAlive: true });
+        // A route with proxy-protocol (http:// only) uses only the lookup: its connections are per request.
+        const agent = target.url.protocol === 'https:' ? new VerifiedTlsAgent(target.tls) : new Agent({ keepAlive: true });
         this.direct.set(route, target.allow === null ? { agent } : { agent, lookup: target.allow.lookupFor(portOf(target.url)) });
       }
-      if (target.kind === 'websocket') this.relays.set(route, new WebSocketRelay(route, target.url, target.allow, target.proxyProtocol));
+      if (target.kind === 'websocket') this.relays.set(route, new WebSocketRelay(route, target.url, target.allow, target.tls, options.clientProto, target.proxyProtocol));
       if (target.kind === 'peer') this.peers.set(route, options.peerEndpoint(route, target));
       if (target.kind === 'module') {
         const module = modules.get(route);
@@ -134,7 +137,7 @@ export class HttpRoutes {
     if (target.via === null) {
       const direct = this.direct.get(route) as DirectConnection;
       const connection = target.proxyProtocol === null ? direct : proxyHeaderConnection(target.url, target.proxyProtocol, request.clientAddress, direct.lookup);
-      proxyHttp(res, request, { route, base: target.url, connection, label: target.url.origin, trustedClient });
+      proxyHttp(res, request, { route, base: target.url, connection, label: target.url.origin, trustedClient, clientProto: this.options.clientProto });
       return;
     }
     const connection = tunnelConnection(this.tunnels, target.via, target.url);
@@ -143,7 +146,7 @@ export class HttpRoutes {
       ClientResponse.answering(res, request).fail('503 Service Unavailable', 'Service unavailable');
       return;
     }
-    proxyHttp(res, request, { route, base: target.url, connection, label: `${target.url.origin} via ${target.via}`, trustedClient });
+    proxyHttp(res, request, { route, base: target.url, connection, label: `${target.url.origin} via ${target.via}`, trustedClient, clientProto: this.options.clientProto });
   }
 
   /** Shutdown: the pools go, module sockets get 1001, and every started module's close() runs. */

@@ -8,8 +8,8 @@
  * pause the client (uWS 20.30 has no ws.pause()), so past the high-water mark the client is
  * closed with 1013. Nothing is dropped silently. Every `ws` callback runs behind the guard.
  */
-import type { ClientRequestArgs } from 'node:http';
 import type { LookupFunction } from 'node:net';
+import { idleClock, type AdmissionTicket } from '../core/admission.js';
 import WebSocket from 'ws';
 import type { WebSocket as UwsWebSocket } from 'uWebSockets.js';
 import { WsCloseCode } from '../core/api.js';
@@ -22,6 +22,7 @@ import { errorMessage } from '../lib/errors.js';
 import { guarded, type Guarded } from '../lib/guard.js';
 import { log, type LogFields } from '../lib/log.js';
 import type { ProxyVersion } from '../lib/proxy-header.js';
+import { wsTlsOptions, type UpstreamTls } from '../lib/tls-upstream.js';
 import { closeReason } from '../lib/text.js';
 import { portOf } from '../lib/url.js';
 import { upstreamRequestHeaders } from './forward-headers.js';
@@ -43,6 +44,7 @@ class Relay implements Guarded {
   private client: UwsWebSocket<RelayData> | null = null;
   private closed = false;
   private upstreamPaused = false;
+  private ticket: AdmissionTicket | null = null;
 
   constructor(
     readonly id: number,
@@ -56,6 +58,7 @@ class Relay implements Guarded {
 
   attach(client: UwsWebSocket<RelayData>): void {
     this.client = client;
+    this.ticket = client.getUserData().ticket ?? null;
     const { upstream } = this;
     upstream.on('message', guarded(this, 'upstream message', (data: Buffer, binary: boolean) => this.toClient(data, binary)));
     upstream.on('close', guarded(this, 'upstream close', (code: number, reason: Buffer) => this.upstreamClosed(code, reason)));
@@ -65,6 +68,7 @@ class Relay implements Guarded {
   private toClient(data: Buffer, binary: boolean): void {
     const client = this.client;
     if (client === null || this.closed) return;
+    if (this.ticket !== null) this.ticket.lastActive = idleClock.now;
     try {
       sendMessage(client, data, binary);
     } catch (error) {
@@ -139,16 +143,8 @@ class Relay implements Guarded {
   }
 }
 
-/**
- * ws hands its options to node:http, `lookup` included; its typings leave that one out. They
- * also name only net's synchronous `createConnection`, where node:http also takes the form that
- * answers through `oncreate` once connected, which a PROXY header needs (it names websocksy's
- * end of the connection, known only then).
- */
-type UpstreamOptions = Omit<WebSocket.ClientOptions, 'createConnection'> & {
-  readonly lookup?: LookupFunction;
-  readonly createConnection?: NonNullable<ClientRequestArgs['createConnection']>;
-};
+/** ws hands its options to node:http, `lookup` included; its typings leave that one out. */
+type UpstreamOptions = WebSocket.ClientOptions & { readonly lookup?: LookupFunction };
 
 export class WebSocketRelay implements WsEndpoint<RelayData> {
   readonly name: string;
@@ -161,6 +157,8 @@ export class WebSocketRelay implements WsEndpoint<RelayData> {
     private readonly route: Route,
     private readonly base: URL,
     allow: DestinationAllowList | null,
+    private readonly tls: UpstreamTls,
+    private readonly clientProto: 'http' | 'https',
     private readonly proxyProtocol: ProxyVersion | null = null,
   ) {
     this.name = `route ${route.prefix}`;
@@ -172,17 +170,22 @@ export class WebSocketRelay implements WsEndpoint<RelayData> {
     const fields = { id: request.id, route: route.prefix, path: request.path, upstream: base.origin, ...addressFields(request) };
     const forwarded = upstreamRequestHeaders(
       request.headers.filter((header) => !header.name.startsWith('sec-websocket-')),
-      { hopAddress: request.hopAddress, proto: 'http', host: route.host === 'keep' ? 'keep' : base.host, trustedClient: false },
+      { hopAddress: request.hopAddress, proto: this.clientProto, host: route.host === 'keep' ? 'keep' : base.host, trustedClient: false },
     );
+    const url = upstreamUrl(route, base, request);
     const options: UpstreamOptions = {
+      ...wsTlsOptions(url, this.tls),
       headers: forwarded as Record<string, string>,
       perMessageDeflate: false,
       handshakeTimeout: route.timeoutMs,
       maxPayload: MAX_MESSAGE,
       ...(this.lookup === null ? {} : { lookup: this.lookup }),
-      ...(this.proxyProtocol === null ? {} : { createConnection: proxyHeaderConnection(base, this.proxyProtocol, request.clientAddress, this.lookup ?? undefined).createConnection }),
+      // A PROXY header (ws:// only, so never beside wsTlsOptions' connection): `ws` hands
+      // createConnection to node:http, which also takes a socket through a callback, as the
+      // header needs (it names websocksy's end, known once connected); ws's typing knows only net's.
+      ...(this.proxyProtocol === null ? {} : { createConnection: proxyHeaderConnection(base, this.proxyProtocol, request.clientAddress, this.lookup ?? undefined).createConnection as unknown as WebSocket.ClientOptions['createConnection'] }),
     };
-    const upstream = new WebSocket(upstreamUrl(route, base, request), offeredProtocols(request), options as unknown as WebSocket.ClientOptions);
+    const upstream = new WebSocket(url, offeredProtocols(request), options);
     const relay = new Relay(request.id, upstream, fields);
     const owner: Guarded = {
       logFields: fields,
