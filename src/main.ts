@@ -120,7 +120,7 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
   const status = setup.tunnels.statusPath === null ? null : { path: setup.tunnels.statusPath, render };
   const tunnelServer = tunnels.server;
   const main = new Front(
-    { bridge, sessions: { store: sessions, endpoint: resume }, tunnel: tunnelServer === null ? null : { path: tunnelServer.config.path, endpoint: tunnelServer }, routes, status },
+    { bridge, bridgeAuth: setup.bridgeAuth, sessions: { store: sessions, endpoint: resume }, tunnel: tunnelServer === null ? null : { path: tunnelServer.config.path, endpoint: tunnelServer }, routes, status },
     frontOptions,
   );
   const fronts: Front[] = [main];
@@ -135,13 +135,13 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
       extraRoutes.push(extraRoutesOf);
       // A listener with a resumable peer route serves the session path, where its sessions resume.
       const extraSessions = extraRoutesOf.hasResumablePeer ? { store: sessions, endpoint: resume } : null;
-      const front = new Front({ bridge: null, sessions: extraSessions, tunnel: null, routes: extraRoutesOf, status: null }, frontOptions);
+      const front = new Front({ bridge: null, bridgeAuth: null, sessions: extraSessions, tunnel: null, routes: extraRoutesOf, status: null }, frontOptions);
       fronts.push(front);
       log.info('listening for routes', { address: extra.listen, port: await front.listen(extra.listen, extra.port) });
     }
     const control = configuration.control;
     if (control !== null) {
-      const front = new Front({ bridge: null, sessions: null, tunnel: null, routes: null, status: { path: null, render } }, frontOptions);
+      const front = new Front({ bridge: null, bridgeAuth: null, sessions: null, tunnel: null, routes: null, status: { path: null, render } }, frontOptions);
       fronts.push(front);
       log.info('listening for status', { address: control.listen, port: await front.listen(control.listen, control.port) });
     }

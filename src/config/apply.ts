@@ -4,10 +4,12 @@
  * that moment, with the folder their relative paths start from. Every failure is a ConfigError
  * naming the file and line or the flag.
  */
+import type { AuthPolicy } from '../auth/policy.js';
 import type { Backend } from '../core/api.js';
 import { underPrefix, type Route } from '../http/route-table.js';
 import { errorMessage } from '../lib/errors.js';
 import type { TunnelConfig } from '../tunnel/options.js';
+import { authPolicyOf, buildAuthSections, type AuthSections } from './auth-sections.js';
 import { checkPeerBuffer, defaultCoreConfig, findCoreOption, type CoreConfig } from './core-options.js';
 import { buildRoutes } from './routes.js';
 import { baseDirOf, ConfigError, type Setting, type SettingOrigin } from './settings.js';
@@ -20,6 +22,10 @@ export interface Setup {
   readonly backend: Backend;
   readonly tunnels: TunnelConfig;
   readonly routes: Route[];
+  /** `[core] auth`: who may use the bridge; null when anyone may. */
+  readonly bridgeAuth: AuthPolicy | null;
+  /** Every `[auth NAME]` section, for routes built elsewhere (west's extra listeners). */
+  readonly authSections: AuthSections;
 }
 
 const DEFAULT_BACKEND = 'defaultpeer';
@@ -48,7 +54,8 @@ export async function applySettings(settings: readonly Setting[], loader: Backen
   /** Where the current backend was chosen or first configured: ready()'s errors point there. */
   let backendOrigin: SettingOrigin | undefined;
   const tunnels = buildTunnelConfig(settings);
-  const routes = buildRoutes(settings, tunnels);
+  const authSections = buildAuthSections(settings);
+  const routes = buildRoutes(settings, tunnels, authSections);
   for (const setting of settings) {
     const { key, value, origin } = setting;
     if (setting.scope === 'backend') {
@@ -93,5 +100,6 @@ export async function applySettings(settings: readonly Setting[], loader: Backen
   } catch (error) {
     throw new ConfigError(`backend "${backend.name}": ${errorMessage(error)}`, backendOrigin);
   }
-  return { core, backend, tunnels, routes };
+  const bridgeAuth = core.auth === null ? null : authPolicyOf(core.auth.names, core.auth.origin, authSections);
+  return { core, backend, tunnels, routes, bridgeAuth, authSections };
 }

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { formatSize, parseBoolean, parseCount, parsePort, parseSeconds, parseSize } from '../lib/grammar.js';
 import { AddressList } from '../lib/address-list.js';
 import { normalisePath } from '../front/path.js';
+import { parseAuthNames } from './auth-sections.js';
 import { pathFrom, type SettingOrigin } from './settings.js';
 
 /** The installation's plugin folder (not the working directory's, as in the C websocksy). */
@@ -48,6 +49,8 @@ export interface CoreConfig {
   sessionLimit: number;
   /** Folder of drop-in plugins, absolute. */
   plugins: string;
+  /** `auth = NAME, ...`: the [auth] sections that guard the bridge (resolved in apply.ts, once every section is read). */
+  auth: { readonly names: readonly string[]; readonly origin: SettingOrigin } | null;
   verbose: boolean;
 }
 
@@ -68,6 +71,7 @@ export const defaultCoreConfig: Readonly<CoreConfig> = {
   sessionBuffer: 4 * MIB,
   sessionLimit: 1024,
   plugins: DEFAULT_PLUGIN_FOLDER,
+  auth: null,
   verbose: false,
 };
 
@@ -186,6 +190,10 @@ export const coreOptions: readonly CoreOption[] = [
       if (v.trim() === '') throw new Error('the plugin folder is empty');
       c.plugins = pathFrom(origin, v.trim());
     },
+  },
+  {
+    key: 'auth', argument: 'NAMES', help: 'comma-separated [auth NAME] sections that guard the bridge: any one of them admits (default none: docs/auth.md)',
+    apply: (c, v, origin) => { c.auth = { names: parseAuthNames(v), origin }; },
   },
   {
     key: 'verbose', short: 'v', argument: '', help: 'log debug lines too',

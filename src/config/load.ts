@@ -44,6 +44,6 @@ export async function loadConfiguration(cli: CommandLine, framings: FramingRegis
   const plugins = new PluginLoader(pluginFolderOf(settings), framings, host);
   await plugins.loadFramingPlugins();
   const setup = await applySettings(settings, (name) => plugins.loadBackend(name));
-  const extraListeners = (west?.extraListeners ?? []).map((extra) => ({ listen: extra.listen, port: extra.port, routes: buildRoutes(extra.settings, setup.tunnels) }));
+  const extraListeners = (west?.extraListeners ?? []).map((extra) => ({ listen: extra.listen, port: extra.port, routes: buildRoutes(extra.settings, setup.tunnels, setup.authSections) }));
   return { setup, extraListeners, control: west?.control ?? null, routeModules: await loadRouteModules(setup.routes) };
 }

@@ -12,6 +12,8 @@
  *   max-age = 3600                  static only: seconds a cache may keep a file without
  *                                   asking (default: none, every use revalidates)
  *   host = keep | rewrite           the Host header sent upstream (default rewrite)
+ *   auth = NAME, NAME               [auth NAME] sections, any one of which admits a client
+ *                                   (docs/auth.md; default: anyone may use the route)
  *   timeout = 30                    seconds an upstream may take to answer once the request
  *                                   is sent; for a module, seconds an exchange may stand still
  *                                   before its answer is complete (default 30)
@@ -26,6 +28,7 @@ import { errorCode, errorMessage } from '../lib/errors.js';
 import { parseBoolean, parseCount, parseSeconds, parseSize } from '../lib/grammar.js';
 import { parseConfigUrl } from '../lib/url.js';
 import type { TunnelConfig } from '../tunnel/options.js';
+import { authPolicyOf, parseAuthNames, type AuthSections } from './auth-sections.js';
 import { ConfigError, pathFrom, SECTION_START, sectionOf, type Setting, type SettingOrigin } from './settings.js';
 
 export const DEFAULT_TIMEOUT_SECONDS = 30;
@@ -60,6 +63,7 @@ interface Draft {
   moduleConfig?: Given<string>;
   maxBody?: Given<number>;
   maxMessage?: Given<number>;
+  auth?: Given<string[]>;
   host: 'keep' | 'rewrite';
   timeoutMs: number;
   readonly seen: Set<string>;
@@ -120,10 +124,11 @@ function apply(draft: Draft, key: string, value: string, origin: SettingOrigin):
     draft.host = mode;
   } else if (key === 'timeout') draft.timeoutMs = parseSeconds(value, 0.01, 86400) * 1000;
   else if (key === 'max-age') draft.maxAge = { seconds: parseCount(value, 0, MAX_AGE_LIMIT), origin };
-  else throw new Error('unknown key (known: to, via, websocket, static, module, peer, module-config, resumable, host, timeout, max-age, max-body, max-message)');
+  else if (key === 'auth') draft.auth = { value: parseAuthNames(value), origin };
+  else throw new Error('unknown key (known: to, via, websocket, static, module, peer, module-config, resumable, host, timeout, max-age, max-body, max-message, auth)');
 }
 
-function finish(draft: Draft, tunnels: TunnelConfig): Route {
+function finish(draft: Draft, tunnels: TunnelConfig, authSections: AuthSections): Route {
   const kinds = [draft.to, draft.websocket, draft.static, draft.module, draft.peer].filter((kind) => kind !== undefined).length;
   const name = `[route ${draft.prefix}]`;
   if (kinds !== 1) throw new ConfigError(`${name} needs exactly one of to, websocket, static, module, peer`, draft.origin);
@@ -162,11 +167,12 @@ function finish(draft: Draft, tunnels: TunnelConfig): Route {
   } else {
     target = { kind: 'static', root: draft.static as string, maxAge: draft.maxAge?.seconds ?? null };
   }
-  return { prefix: draft.prefix, target, host: draft.host, timeoutMs: draft.timeoutMs };
+  const auth = draft.auth === undefined ? null : authPolicyOf(draft.auth.value, draft.auth.origin, authSections);
+  return { prefix: draft.prefix, target, host: draft.host, timeoutMs: draft.timeoutMs, auth };
 }
 
 /** The routes of the `[route …]` sections, in file order. */
-export function buildRoutes(settings: readonly Setting[], tunnels: TunnelConfig): Route[] {
+export function buildRoutes(settings: readonly Setting[], tunnels: TunnelConfig, authSections: AuthSections): Route[] {
   const drafts = new Map<string, Draft>();
   for (const { scope, key, value, origin } of settings) {
     if (scope !== 'route') continue;
@@ -187,5 +193,5 @@ export function buildRoutes(settings: readonly Setting[], tunnels: TunnelConfig)
       throw new ConfigError(`${key}: ${errorMessage(error)}`, origin);
     }
   }
-  return [...drafts.values()].map((draft) => finish(draft, tunnels));
+  return [...drafts.values()].map((draft) => finish(draft, tunnels, authSections));
 }

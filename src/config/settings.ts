@@ -11,16 +11,16 @@ export type SettingOrigin =
   | { readonly file: string; readonly line: number; readonly section?: string }
   | { readonly flag: string };
 
-export type SettingScope = 'core' | 'backend' | 'tunnel' | 'upstream' | 'status' | 'route';
+export type SettingScope = 'core' | 'backend' | 'tunnel' | 'upstream' | 'status' | 'route' | 'auth';
 
 export interface Setting {
   /**
    * `core` options (including `backend`), `backend` options handed to the backend, the tunnel
    * sections ([tunnel], [upstream NAME], [status]) that tunnels.ts reads, or `[route /prefix]`,
-   * which routes.ts reads.
+   * which routes.ts reads, or `[auth NAME]`, which auth-sections.ts reads.
    */
   readonly scope: SettingScope;
-  /** SECTION_START marks where a [tunnel], [upstream], [status] or [route] section begins. */
+  /** SECTION_START marks where a [tunnel], [upstream], [status], [route] or [auth] section begins. */
   readonly key: string;
   readonly value: string;
   readonly origin: SettingOrigin;

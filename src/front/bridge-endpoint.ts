@@ -36,6 +36,7 @@ export function peerQueryOf(request: ClientRequest, offered: readonly string[]):
     headers: request.headers,
     clientAddress: request.clientAddress,
     connectionId: request.id,
+    ...(request.auth === undefined ? {} : { auth: request.auth }),
   };
 }
 

@@ -3,6 +3,8 @@
  * claims `/foo` and `/foo/...`, never `/foobar`) and the longest one wins, whatever the order
  * of the config file.
  */
+import type { AuthPolicy } from '../auth/policy.js';
+
 export type RouteTarget =
   /** An HTTP upstream, reached directly (`via` null) or through a tunnel (an upstream's label or an identity). */
   | { readonly kind: 'http'; readonly url: URL; readonly via: string | null }
@@ -35,6 +37,8 @@ export interface Route {
    * module, how long an exchange may stand still before its answer is complete.
    */
   readonly timeoutMs: number;
+  /** `auth = NAME, ...`: who may use the route; null when anyone may. */
+  readonly auth: AuthPolicy | null;
 }
 
 /** `/foo/` and `/foo` are the same prefix. */
