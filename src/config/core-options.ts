@@ -192,7 +192,7 @@ export const coreOptions: readonly CoreOption[] = [
     },
   },
   {
-    key: 'auth', argument: 'NAMES', help: 'comma-separated [auth NAME] sections that guard the bridge: any one of them admits (default none: docs/auth.md)',
+    key: 'auth', argument: 'NAMES', help: 'comma-separated [auth NAME] sections that guard the bridge: any one of them admits (default none; see docs/auth.md)',
     apply: (c, v, origin) => { c.auth = { names: parseAuthNames(v), origin }; },
   },
   {
