@@ -159,6 +159,7 @@ export class BridgeEndpoint extends ClientEndpoint implements PeerRouteEndpoint 
       protocol: opened.protocol,
       framing: opened.framing,
       framingConfig: opened.framingConfig,
+      ...(request.auth?.user == null ? {} : { user: request.auth.user }),
     };
     return new Bridge(description, opened.peer, this.bridgeLimits);
   }
