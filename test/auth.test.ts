@@ -333,6 +333,64 @@ describe('auth', { skip: skipUnlessInstalled(CURL !== undefined, 'curl') }, () =
     });
   });
 
+  describe('slow checks', () => {
+    const basic = (user: string, password: string): string => `Authorization: Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+    test('password checks run off the event loop: an open connection keeps echoing meanwhile', async () => {
+      const token = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'ec-1' }).setSubject('dan').sign(ec.privateKey);
+      secrets.push(token);
+      const client = await connect(`${server.url}/jwks`, undefined, { Authorization: `Bearer ${token}` });
+      const started = Date.now();
+      const checks = Array.from({ length: 8 }, (_, index) =>
+        rawRequest(server.port, `GET /api/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n${basic('bea', `wrong-${index}`)}\r\n\r\n`),
+      );
+      let slowest = 0;
+      let rounds = 0;
+      let settled = false;
+      const all = Promise.all(checks).finally(() => {
+        settled = true;
+      });
+      while (!settled || rounds < 5) {
+        const sent = Date.now();
+        client.ws.send('x');
+        await client.next();
+        slowest = Math.max(slowest, Date.now() - sent);
+        rounds++;
+      }
+      const replies = await all;
+      const checksMs = Date.now() - started;
+      await closeClient(client);
+      for (const reply of replies) assert.equal(reply.status, 401);
+      process.stdout.write(`# 8 bcrypt checks took ${checksMs} ms; meanwhile ${rounds} echoes, the slowest ${slowest} ms\n`);
+      assert.ok(slowest < 1000, `an echo waited ${slowest} ms`);
+    });
+
+    test('a client that leaves while its password is checked costs nothing more', async () => {
+      const { connect: connectTcp } = await import('node:net');
+      const socket = connectTcp(server.port, '127.0.0.1');
+      await new Promise((resolve) => socket.once('connect', resolve));
+      socket.write(`POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n${basic('art', 'leaving-early')}\r\n\r\n${'x'.repeat(1000)}`);
+      socket.destroy();
+      const reply = await curl(['-u', `bea:${BCRYPT_PASSWORD}`, '--data-binary', 'after', `http://127.0.0.1:${server.port}/api/echo`]);
+      assert.equal(reply.status, 200);
+      assert.equal((JSON.parse(reply.body) as EchoBody).bytes, 5);
+    });
+
+    test('a chunked body waits for a JWT check and arrives whole', async () => {
+      const jwt = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('svc').setExpirationTime('5m').sign(Buffer.from(HS_SECRET));
+      secrets.push(jwt);
+      const body = randomBytes(64 * 1024);
+      writeFileSync(`${dir.path}/chunked.bin`, body);
+      const reply = await curl(['-H', `Authorization: Bearer ${jwt}`, '-H', 'Transfer-Encoding: chunked', '--data-binary', `@${dir.path}/chunked.bin`, `http://127.0.0.1:${server.port}/api/echo`]);
+      assert.equal(reply.status, 200, reply.body);
+      assert.equal((JSON.parse(reply.body) as EchoBody).bytes, body.length);
+    });
+
+    test("the bridge's open line names the admitted user", () => {
+      assert.match(server.log(), /info  open .*user=alice/);
+    });
+  });
+
   describe('Origin', () => {
     const origin = (value: string | null): Record<string, string> => (value === null ? {} : { Origin: value });
     const web = async (value: string | null, path = '/web', headers: Record<string, string> = {}): Promise<string> => {
