@@ -15,7 +15,7 @@ import { argon2id, bcrypt } from 'hash-wasm';
 import { exportJWK, SignJWT, UnsecuredJWT } from 'jose';
 import { closeClient, connect } from './helpers/client.js';
 import { rawRequest, upgradeRequest } from './helpers/http.js';
-import { startUpstream, type EchoBody, type Upstream } from './helpers/http-upstream.js';
+import { agent, echoOf, send, startUpstream, type EchoBody, type Upstream } from './helpers/http-upstream.js';
 import { streamServer, tcpEcho, tempDir, type Peer } from './helpers/peers.js';
 import { findProgram, requireProgram, skipUnlessInstalled } from './helpers/tools.js';
 import { runWebsocksy, startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
@@ -384,6 +384,30 @@ describe('auth', { skip: skipUnlessInstalled(CURL !== undefined, 'curl') }, () =
       const reply = await curl(['-H', `Authorization: Bearer ${jwt}`, '-H', 'Transfer-Encoding: chunked', '--data-binary', `@${dir.path}/chunked.bin`, `http://127.0.0.1:${server.port}/api/echo`]);
       assert.equal(reply.status, 200, reply.body);
       assert.equal((JSON.parse(reply.body) as EchoBody).bytes, body.length);
+    });
+
+    test('keep-alive survives held bodies: a refused POST, then admitted ones, on one connection', async () => {
+      const auth = (password: string): Record<string, string> => ({ authorization: `Basic ${Buffer.from(`art:${password}`).toString('base64')}` });
+      const sockets = new Set<unknown>();
+      const watch = (socket: unknown): void => {
+        sockets.add(socket);
+      };
+      agent.on('free', watch);
+      try {
+        const refused = await send(server.port, '/api/echo', { method: 'POST', headers: auth('not-it'), body: 200_000 });
+        assert.equal(refused.status, 401);
+        const jwt = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('svc').setExpirationTime('5m').sign(Buffer.from(HS_SECRET));
+        secrets.push(jwt);
+        // A remembered password (answered at once), then a JWT (held while its signature is checked).
+        for (const headers of [auth(ARGON_PASSWORD), { authorization: `Bearer ${jwt}` }]) {
+          const admitted = await send(server.port, '/api/echo', { method: 'POST', headers, body: 200_000 });
+          assert.equal(admitted.status, 200, admitted.text);
+          assert.equal(echoOf(admitted).bytes, 200_000);
+        }
+      } finally {
+        agent.off('free', watch);
+      }
+      assert.equal(sockets.size, 1, 'one connection carried all three');
     });
 
     test("the bridge's open line names the admitted user", () => {
