@@ -2,7 +2,8 @@
  * websocksy's composition root: read the command line and the configuration, build the pieces
  * (backend and framing plugins, the bridge, tunnels, routes, the front that serves them all),
  * listen, and shut down cleanly on SIGINT/SIGTERM: every client gets 1001, what was accepted
- * is delivered to the peers, the backend cleans up. SIGHUP re-reads the tunnel identities.
+ * is delivered to the peers, the backend cleans up. SIGHUP re-reads the tunnel identities and
+ * the files of the [auth] sections.
  * `websocksy forward ...` is the port-forwarding client.
  */
 import { createRequire } from 'node:module';
@@ -52,7 +53,7 @@ export interface RunningServer {
   readonly port: number;
   /** Stops accepting, closes every connection with 1001 and cleans up; `why` goes to the log. */
   stop(why: string): Promise<void>;
-  /** SIGHUP: re-reads the tunnel identities. */
+  /** SIGHUP: re-reads the tunnel identities and the files of the [auth] sections. */
   reload(): void;
 }
 
@@ -171,7 +172,17 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
     })();
     return stopped;
   };
-  return { port, stop, reload: () => tunnels.reload() };
+  const reload = (): void => {
+    tunnels.reload();
+    if (setup.authSections.size === 0) return;
+    try {
+      configuration.reloadAuth();
+      log.info('auth files reloaded', { sections: setup.authSections.size });
+    } catch (error) {
+      log.error('auth files not reloaded, keeping the previous ones', { error: errorMessage(error) });
+    }
+  };
+  return { port, stop, reload };
 }
 
 async function runForward(argv: readonly string[]): Promise<void> {

@@ -442,6 +442,22 @@ describe('auth', { skip: skipUnlessInstalled(CURL !== undefined, 'curl') }, () =
     });
   });
 
+  test('SIGHUP reads the token files again; a broken one keeps the previous tokens', async () => {
+    const fresh = `fresh-${randomBytes(18).toString('base64url')}`;
+    secrets.push(fresh);
+    const status = async (token: string): Promise<number> =>
+      (await rawRequest(server.port, upgradeRequest('/web-tokens', [`Authorization: Bearer ${token}`]))).status;
+    writeFileSync(`${dir.path}/web-tokens.txt`, `${fresh}\n`);
+    server.process.kill('SIGHUP');
+    await server.waitForLog(/auth files reloaded sections=7/);
+    assert.equal(await status(fresh), 101);
+    assert.equal(await status(WEB_TOKEN), 401);
+    writeFileSync(`${dir.path}/web-tokens.txt`, 'short\n');
+    server.process.kill('SIGHUP');
+    await server.waitForLog(/auth files not reloaded, keeping the previous ones .*web-tokens\.txt:1: the token is shorter/);
+    assert.equal(await status(fresh), 101);
+  });
+
   test('no secret ever reached the log', () => {
     const log = server.log();
     for (const secret of secrets) assert.ok(!log.includes(secret), `a secret (${secret.slice(0, 8)}…) is in the log`);

@@ -22,7 +22,16 @@ export interface AuthSectionSettings {
 }
 
 export class AuthSection {
-  constructor(readonly settings: AuthSectionSettings) {}
+  constructor(private current: AuthSectionSettings) {}
+
+  get settings(): AuthSectionSettings {
+    return this.current;
+  }
+
+  /** SIGHUP: the same section, its files read again; requests already being checked finish with the old settings. */
+  replaceWith(fresh: AuthSection): void {
+    this.current = fresh.current;
+  }
 
   get name(): string {
     return this.settings.name;

@@ -12,6 +12,7 @@ import type { Route } from '../http/route-table.js';
 import { PluginLoader } from '../loader/plugin-loader.js';
 import { loadRouteModule } from '../loader/route-module.js';
 import { applySettings, type Setup } from './apply.js';
+import { reloadAuthSections } from './auth-sections.js';
 import type { CommandLine } from './command-line.js';
 import { parseConfigFile } from './ini-file.js';
 import { pluginFolderOf } from './plugin-folder.js';
@@ -27,6 +28,8 @@ export interface Configuration {
   readonly control: Address | null;
   /** The loaded module of each module route of the main listener. */
   readonly routeModules: ReadonlyMap<Route, RouteModule>;
+  /** SIGHUP: reads the files of the [auth] sections again (tokens, users, keys); throws a ConfigError and keeps the old ones on a bad file. */
+  readonly reloadAuth: () => void;
 }
 
 async function loadRouteModules(routes: readonly Route[]): Promise<Map<Route, RouteModule>> {
@@ -45,5 +48,6 @@ export async function loadConfiguration(cli: CommandLine, framings: FramingRegis
   await plugins.loadFramingPlugins();
   const setup = await applySettings(settings, (name) => plugins.loadBackend(name));
   const extraListeners = (west?.extraListeners ?? []).map((extra) => ({ listen: extra.listen, port: extra.port, routes: buildRoutes(extra.settings, setup.tunnels, setup.authSections) }));
-  return { setup, extraListeners, control: west?.control ?? null, routeModules: await loadRouteModules(setup.routes) };
+  const reloadAuth = (): void => reloadAuthSections(setup.authSections, settings);
+  return { setup, extraListeners, control: west?.control ?? null, routeModules: await loadRouteModules(setup.routes), reloadAuth };
 }
