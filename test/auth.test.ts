@@ -7,7 +7,7 @@
  * choosing the file backend's peer; and no credential ever in the log.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
@@ -21,6 +21,9 @@ import { findProgram, requireProgram, skipUnlessInstalled } from './helpers/tool
 import { runWebsocksy, startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
 
 const CURL = findProgram(['/usr/bin/curl']);
+/** Debian's python, which has python3-websockets (a python3 earlier on PATH may not). */
+const PYTHON = '/usr/bin/python3';
+const PYTHON_WEBSOCKETS = spawnSync(PYTHON, ['-c', 'import websockets'], { stdio: 'ignore' }).status === 0;
 const AUDIENCE = 'websocksy-tests';
 const ISSUER = 'https://issuer.test';
 const K8S = 'base64url.bearer.authorization.k8s.io.';
@@ -212,6 +215,23 @@ describe('auth', { skip: skipUnlessInstalled(CURL !== undefined, 'curl') }, () =
       const alone = await rawRequest(server.port, upgradeRequest('/x', [`Sec-WebSocket-Protocol: ${carrier}`]));
       assert.equal(alone.status, 101);
       assert.equal(alone.headers.get('sec-websocket-protocol'), undefined);
+    });
+
+    test("Python's websockets client sends the token as a subprotocol and gets its other one back", { skip: skipUnlessInstalled(PYTHON_WEBSOCKETS, 'python3-websockets') }, async () => {
+      requireProgram(PYTHON_WEBSOCKETS ? PYTHON : undefined, 'python3-websockets');
+      const carrier = `${K8S}${Buffer.from(ALICE_TOKEN).toString('base64url')}`;
+      const script = [
+        'import asyncio, sys, websockets',
+        'async def main():',
+        '    async with websockets.connect(sys.argv[1], subprotocols=sys.argv[2].split(",")) as ws:',
+        '        line = await ws.recv()',
+        '        print(ws.subprotocol, (line if isinstance(line, str) else line.decode()).strip())',
+        'asyncio.run(main())',
+      ].join('\n');
+      const output = await new Promise<string>((resolve, reject) => {
+        execFile(PYTHON, ['-c', script, `${server.url}/x`, `mqtt,${carrier}`], { timeout: 10_000 }, (error, stdout, stderr) => (error === null ? resolve(stdout) : reject(new Error(`${error.message}: ${stderr}`))));
+      });
+      assert.equal(output.trim(), 'mqtt alice');
     });
 
     test('no token: 401 with a Bearer challenge; a wrong one: invalid_token', async () => {
