@@ -521,6 +521,10 @@ describe('auth config errors', () => {
     writeFileSync(`${dir.path}/ec.pem`, pem(publicKey));
     const confused = await refused(['[auth j]', 'type = jwt', 'algorithms = ES256, HS256', 'key = ec.pem']);
     assert.match(confused.stderr, /bad\.cfg:4 \[auth j\]: key: .*ec\.pem is a PEM key, which is no HS256 secret/);
+    writeFileSync(`${dir.path}/rsa.pem`, pem(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey));
+    assert.match((await refused(['[auth j]', 'type = jwt', 'algorithms = ES256, EdDSA', 'key = rsa.pem'])).stderr, /key: .*rsa\.pem is a key of type rsa, which none of ES256, EdDSA verifies with/);
+    writeFileSync(`${dir.path}/p384.pem`, pem(generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey));
+    assert.match((await refused(['[auth j]', 'type = jwt', 'algorithms = ES256', 'key = p384.pem'])).stderr, /p384\.pem is a key of type ec \(not P-256\)/);
     writeFileSync(`${dir.path}/short.txt`, 'abc\n');
     assert.match((await refused(['[auth t]', 'type = bearer', 'tokens = short.txt'])).stderr, /short\.txt:1: the token is shorter than 16 characters/);
     assert.match((await refused(['[auth t]', 'type = origin', 'origins = https://a.example', 'tokens = x'])).stderr, /bad\.cfg:4 \[auth t\]: tokens: unknown key for type = origin/);

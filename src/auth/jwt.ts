@@ -72,6 +72,7 @@ export class JwtCheck implements CredentialCheck {
         ...(settings.issuer === null ? {} : { issuer: settings.issuer }),
       };
       const key = settings.key;
+      // jose has one overload for a key and one for a function that picks it (a key set).
       payload = (typeof key === 'function' ? await jwtVerify(credential, key, options) : await jwtVerify(credential, key, options)).payload;
     } catch (error) {
       return new AuthFailure('credentials', reason(error));

@@ -38,6 +38,8 @@ const KEYS: Readonly<Record<AuthType, readonly string[]>> = {
 };
 /** RFC 7518 §3.2: an HS256 key at least as long as the hash. */
 const MIN_HMAC_SECRET = 32;
+/** The key type (node:crypto's asymmetricKeyType) each asymmetric algorithm verifies with. */
+const KEY_TYPES: Readonly<Record<Exclude<JwtAlgorithm, 'HS256'>, string>> = { RS256: 'rsa', ES256: 'ec', EdDSA: 'ed25519' };
 
 interface Given {
   readonly value: string;
@@ -165,13 +167,17 @@ function keyFrom(given: Given, algorithms: readonly JwtAlgorithm[]): KeyObject |
   if (text.trimStart().startsWith('-----BEGIN')) {
     // With HS256 allowed, a token signed with this public key as its secret would pass.
     if (algorithms.includes('HS256')) fail(given, 'key', `${path} is a PEM key, which is no HS256 secret: list only RS256, ES256, EdDSA with it`);
+    let key: KeyObject;
     try {
-      const key = createPublicKey(text);
+      key = createPublicKey(text);
       if (key.type !== 'public') throw new Error('not a public key');
-      return key;
     } catch (error) {
       return fail(given, 'key', `${path} is not a PEM public key: ${errorMessage(error)}`);
     }
+    // ES256 is P-256 only.
+    const type = key.asymmetricKeyType === 'ec' && key.asymmetricKeyDetails?.namedCurve !== 'prime256v1' ? 'ec (not P-256)' : (key.asymmetricKeyType ?? 'unknown');
+    if (!algorithms.some((algorithm) => algorithm !== 'HS256' && KEY_TYPES[algorithm] === type)) fail(given, 'key', `${path} is a key of type ${type}, which none of ${algorithms.join(', ')} verifies with`);
+    return key;
   }
   if (algorithms.some((algorithm) => algorithm !== 'HS256')) fail(given, 'key', `${path} is not a PEM public key, as ${algorithms.join(', ')} need (an HS256 secret goes with algorithms = HS256 alone)`);
   const secret = Buffer.from(text.replace(/\r?\n$/, ''), 'utf8');
