@@ -13,6 +13,7 @@ import { PluginError } from './core/plugin-error.js';
 import { WsCloseCode } from './core/api.js';
 import { parseStatusCommand, runStatus, STATUS_USAGE } from './cli/status.js';
 import { parseCommandLine, usage } from './config/command-line.js';
+import { unusedAuthSections } from './config/apply.js';
 import { peerBufferOf } from './config/core-options.js';
 import { parseForwardCommand, FORWARD_USAGE } from './config/forward-command.js';
 import { loadConfiguration, type Configuration } from './config/load.js';
@@ -94,6 +95,7 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
   const { setup } = configuration;
   const { core } = setup;
   setVerbose(core.verbose);
+  for (const name of unusedAuthSections(setup)) log.warn('auth section guards nothing', { section: name, fix: `name it in [core] auth or a route's auth` });
   const engine = detectEngine();
   if (engine.native) log.info('engine', { engine: engine.description });
   else log.warn('engine', { engine: engine.description });

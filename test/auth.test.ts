@@ -508,6 +508,17 @@ describe('auth config errors', () => {
     assert.match((await refused(['[auth staff]', 'type = basic', 'users = users.txt'])).stderr, /users\.txt:1: the password of user md5 is not/);
   });
 
+  test('a section no auth key names is warned about at start', async () => {
+    const config = `${dir.path}/lonely.cfg`;
+    writeFileSync(config, '[auth lonely]\ntype = origin\norigins = https://a.example\n');
+    const server = await startWebsocksy([config, '-l', '127.0.0.1', '-p', '0']);
+    try {
+      assert.match(server.log(), /warn  auth section guards nothing section=lonely fix=/);
+    } finally {
+      await server.stop();
+    }
+  });
+
   test('an auth name without its section names the line that uses it', async () => {
     const route = await refused(['[route /x]', 'static = .', 'auth = nope']);
     assert.equal(route.code, 1);

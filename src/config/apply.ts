@@ -103,3 +103,12 @@ export async function applySettings(settings: readonly Setting[], loader: Backen
   const bridgeAuth = core.auth === null ? null : authPolicyOf(core.auth.names, core.auth.origin, authSections);
   return { core, backend, tunnels, routes, bridgeAuth, authSections };
 }
+
+/**
+ * The `[auth NAME]` sections no `auth` key names: worth a warning, as a section on its own
+ * guards nothing, and a forgotten `auth = NAME` leaves the bridge or route open.
+ */
+export function unusedAuthSections(setup: Setup): string[] {
+  const used = new Set([setup.bridgeAuth, ...setup.routes.map((route) => route.auth)].flatMap((policy) => policy?.sections ?? []));
+  return [...setup.authSections].filter(([, section]) => !used.has(section)).map(([name]) => name);
+}
