@@ -3,8 +3,7 @@
  * `type = origin`) a credential from the first of its carriers that holds one, checked by the
  * section's method.
  */
-import type { ClientRequest } from '../core/request.js';
-import { headerValue } from '../core/request.js';
+import { headerValue, type ClientRequest } from '../core/request.js';
 import { printable } from '../lib/text.js';
 import { takeCredential, type Carrier } from './carriers.js';
 import type { OriginList } from './origins.js';
