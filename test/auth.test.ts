@@ -531,6 +531,28 @@ describe('auth config errors', () => {
     assert.match((await refused(['[auth staff]', 'type = basic', 'users = users.txt'])).stderr, /users\.txt:1: the password of user md5 is not/);
   });
 
+  test('token-env: the token comes from the environment; an unset variable is an error', async () => {
+    const token = `env-${randomBytes(18).toString('base64url')}`;
+    const config = `${dir.path}/env.cfg`;
+    writeFileSync(config, '[core]\nauth = env\n[auth env]\ntype = bearer\ntoken-env = WEBSOCKSY_TEST_TOKEN\nfrom = query:t\n');
+    assert.match((await refused(['[auth env]', 'type = bearer', 'token-env = WEBSOCKSY_TEST_UNSET'])).stderr, /token-env: the environment variable WEBSOCKSY_TEST_UNSET is not set/);
+    process.env['WEBSOCKSY_TEST_TOKEN'] = token;
+    let server: RunningWebsocksy;
+    try {
+      server = await startWebsocksy([config, '-l', '127.0.0.1', '-p', '0']);
+    } finally {
+      delete process.env['WEBSOCKSY_TEST_TOKEN'];
+    }
+    try {
+      // Admitted: what follows is the default peer's business (nothing listens there: 502).
+      assert.ok([101, 502, 504].includes((await rawRequest(server.port, upgradeRequest(`/x?t=${token}`))).status));
+      assert.equal((await rawRequest(server.port, upgradeRequest(`/x?t=${token}x`))).status, 401);
+      assert.ok(!server.log().includes(token));
+    } finally {
+      await server.stop();
+    }
+  });
+
   test('a section no auth key names is warned about at start', async () => {
     const config = `${dir.path}/lonely.cfg`;
     writeFileSync(config, '[auth lonely]\ntype = origin\norigins = https://a.example\n');
