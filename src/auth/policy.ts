@@ -26,11 +26,6 @@ export class AuthPolicy {
     this.carriers = sections.flatMap((section) => section.carriers);
   }
 
-  /** For the log: `staff, browsers`. */
-  get names(): string {
-    return this.sections.map((section) => section.name).join(', ');
-  }
-
   /** The request as whatever serves it sees it: without the credentials these sections read. */
   withoutCredentials(request: ClientRequest): ClientRequest {
     return this.carriers.length === 0 ? request : withoutCredentials(request, this.carriers);
