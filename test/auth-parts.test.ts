@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { BasicCheck } from '../src/auth/basic.js';
 import { BearerCheck } from '../src/auth/bearer.js';
 import { parseCarriers, SUBPROTOCOL_PREFIX, takeCredential, withoutCredentials } from '../src/auth/carriers.js';
 import { OriginList } from '../src/auth/origins.js';
@@ -139,5 +140,46 @@ describe('a policy where no section admits', () => {
 
   test('the first section that admits wins', () => {
     assert.deepEqual(new AuthPolicy([browsers, tokens]).admit(request('', { origin: 'https://a.example' })), { method: 'origin', user: null, claims: null });
+  });
+});
+
+describe('basic, with a stand-in for the hash workers', () => {
+  const HASH = `$2b$04$${'a'.repeat(53)}`;
+  const credential = (user: string, password: string): string => Buffer.from(`${user}:${password}`).toString('base64');
+
+  test('past the bound of waiting checks: 503 with Retry-After, and no check is queued', () => {
+    let asked = 0;
+    const check = new BasicCheck(new Map([['bea', HASH]]), {
+      full: true,
+      verify: () => {
+        asked++;
+        return Promise.resolve(true);
+      },
+    });
+    const section = new AuthSection({ name: 'staff', origins: null, allowNoOrigin: true, credential: { check, carriers: [{ kind: 'authorization', scheme: 'Basic' }] }, realm: 'r' });
+    const refusal = new AuthPolicy([section]).admit(request('', { authorization: `Basic ${credential('bea', 'pw')}` }));
+    assert.ok(refusal instanceof Refusal);
+    assert.equal(refusal.status, 503);
+    assert.equal(refusal.headers['Retry-After'], '1');
+    assert.equal(asked, 0);
+  });
+
+  test('a success is remembered; another password or a failing worker is not', async () => {
+    const answers: Array<boolean | Error> = [true, false, new Error('worker gone')];
+    const check = new BasicCheck(new Map([['bea', HASH]]), {
+      full: false,
+      verify: () => {
+        const next = answers.shift();
+        return next instanceof Error || next === undefined ? Promise.reject(next ?? new Error('asked too often')) : Promise.resolve(next);
+      },
+    });
+    assert.deepEqual(await check.verify(credential('bea', 'right')), { method: 'basic', user: 'bea', claims: null });
+    assert.deepEqual(check.verify(credential('bea', 'right')), { method: 'basic', user: 'bea', claims: null }, 'answered at once');
+    const wrong = await check.verify(credential('bea', 'wrong'));
+    assert.ok(wrong instanceof AuthFailure && wrong.why === 'wrong password for bea');
+    const failed = await check.verify(credential('bea', 'other'));
+    assert.ok(failed instanceof AuthFailure && failed.kind === 'busy');
+    const malformed = check.verify('not base64!');
+    assert.ok(malformed instanceof AuthFailure && malformed.why === 'malformed Basic credentials');
   });
 });

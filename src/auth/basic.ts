@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { errorMessage } from '../lib/errors.js';
 import { printable } from '../lib/text.js';
-import { hashPool, type HashPool } from './hash-pool.js';
+import { hashPool, type PasswordVerifier } from './hash-pool.js';
 import { AuthFailure, type AuthOutcome, type CredentialCheck, type PendingOutcome } from './outcome.js';
 
 const BCRYPT = /^\$2[aby]\$\d\d\$[./A-Za-z0-9]{53}$/;
@@ -39,7 +39,7 @@ export class BasicCheck implements CredentialCheck {
 
   constructor(
     private readonly users: ReadonlyMap<string, string>,
-    private readonly pool: HashPool = hashPool,
+    private readonly pool: PasswordVerifier = hashPool,
   ) {
     const first = users.values().next();
     if (first.done === true) throw new Error('no users');

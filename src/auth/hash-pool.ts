@@ -57,7 +57,15 @@ class HashWorker {
   }
 }
 
-export class HashPool {
+/** What checks a password against a stored hash, off the event loop. */
+export interface PasswordVerifier {
+  /** True when another check would pass the bound. */
+  readonly full: boolean;
+  /** Whether `password` matches `hash`; rejects when the check cannot run. */
+  verify(password: string, hash: string): Promise<boolean>;
+}
+
+export class HashPool implements PasswordVerifier {
   private workers: HashWorker[] = [];
   private lastId = 0;
 
