@@ -349,6 +349,9 @@ describe('auth', { skip: skipUnlessInstalled(CURL !== undefined, 'curl') }, () =
         [['-u', `bea:${ARGON_PASSWORD}`], /\[auth staff\] wrong password for bea/],
         [['-u', `art:${BCRYPT_PASSWORD}`], /\[auth staff\] wrong password for art/],
         [['-u', `mallory:${BCRYPT_PASSWORD}`], /\[auth staff\] unknown user mallory/],
+        // bcrypt reads 72 bytes: a longer password that starts with the right one is still wrong.
+        [['-u', `bea:${BCRYPT_PASSWORD}${'x'.repeat(80)}`], /\[auth staff\] wrong password for bea/],
+        [['-u', 'bea:'], /\[auth staff\] wrong password for bea/],
         [[], /\[auth staff\] no credentials; \[auth jwt-hs\] no token/],
       ] as const) {
         const reply = await curl([...args, api()]);
