@@ -7,8 +7,11 @@
  * `websocksy forward ...` is the port-forwarding client.
  */
 import { createRequire } from 'node:module';
-import type { BackendHost } from './core/api.js';
+import type { Backend, BackendHost } from './core/api.js';
+import type { DestinationAllowList } from './lib/destination-allow.js';
 import { PEER_LINGER_MS } from './core/bridge.js';
+import { closedGate, listGate, openGate, type PeerGate } from './core/peer-gate.js';
+import { steeredBy } from './backends/fixed-answers.js';
 import { PluginError } from './core/plugin-error.js';
 import { WsCloseCode } from './core/api.js';
 import { parseStatusCommand, runStatus, STATUS_USAGE } from './cli/status.js';
@@ -56,6 +59,15 @@ export interface RunningServer {
   stop(why: string): Promise<void>;
   /** SIGHUP: re-reads the tunnel identities and the files of the [auth] sections. */
   reload(): void;
+}
+
+/** The bridge's gate (core/peer-gate.ts): allow-peers if set, else open only for a backend whose answers the config fixes. */
+function bridgeGate(backend: Backend, allowPeers: DestinationAllowList | null): PeerGate {
+  if (allowPeers !== null) return listGate(allowPeers, '[core] allow-peers');
+  const steered = steeredBy(backend);
+  if (steered === null) return openGate;
+  log.warn('allow-peers is not set: every upgrade the bridge would send to a peer is refused', { backend: backend.name, why: steered });
+  return closedGate(steered);
 }
 
 interface Configured {
@@ -107,11 +119,21 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
     maxSessions: core.sessionLimit,
     limits: { ...bridgeLimits, sessionBuffer: core.sessionBuffer, graceMs: core.sessionGrace * 1000 },
   });
-  const opener = { backend: setup.backend, framing: (name: string) => framings.get(name), connectTimeoutMs: core.connectTimeout * 1000, backendTimeoutMs: core.backendTimeout * 1000 };
+  const opener = {
+    backend: setup.backend,
+    framing: (name: string) => framings.get(name),
+    connectTimeoutMs: core.connectTimeout * 1000,
+    backendTimeoutMs: core.backendTimeout * 1000,
+    gate: bridgeGate(setup.backend, core.allowPeers),
+  };
   const bridge = new BridgeEndpoint(opener, bridgeLimits, sessions);
   const routeOptions = {
     isTrustedProxy: (address: string) => core.trustedProxies.has(address),
-    peerEndpoint: (route: Route, target: PeerTarget) => new BridgeEndpoint({ ...opener, backend: routePeerBackend(route, target) }, bridgeLimits, sessions, `route ${route.prefix}`, bridge.clients),
+    peerEndpoint: (route: Route, target: PeerTarget) => {
+      // A peer route's address is the config's own: open, unless the route has an allow-list.
+      const gate = target.allow === null ? openGate : listGate(target.allow, `allow of [route ${route.prefix}]`);
+      return new BridgeEndpoint({ ...opener, backend: routePeerBackend(route, target), gate }, bridgeLimits, sessions, `route ${route.prefix}`, bridge.clients);
+    },
   };
   const routes = new HttpRoutes(setup.routes, tunnels, routeOptions, configuration.routeModules);
   const resume = new ResumeEndpoint(bridge.clients, bridge.limits, sessions);
@@ -120,10 +142,13 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
     const connections = bridge.status();
     return { ...tunnels.status(), connectionsTotal: connections.total, connections: connections.list, sessions: sessions.status() };
   };
-  const status = setup.tunnels.statusPath === null ? null : { path: setup.tunnels.statusPath, render };
+  const statusConfig = setup.status;
+  const status = statusConfig === null ? null : { path: statusConfig.path, access: statusConfig, render };
   const tunnelServer = tunnels.server;
+  // Without the bridge, the session path serves only the sessions of resumable peer routes.
+  const mainSessions = configuration.bridge || routes.hasResumablePeer ? { store: sessions, endpoint: resume } : null;
   const main = new Front(
-    { bridge, bridgeAuth: setup.bridgeAuth, sessions: { store: sessions, endpoint: resume }, tunnel: tunnelServer === null ? null : { path: tunnelServer.config.path, endpoint: tunnelServer }, routes, status },
+    { bridge: configuration.bridge ? bridge : null, bridgeAuth: setup.bridgeAuth, sessions: mainSessions, tunnel: tunnelServer === null ? null : { path: tunnelServer.config.path, endpoint: tunnelServer }, routes, status: statusConfig?.listener === null ? status : null },
     frontOptions,
   );
   const fronts: Front[] = [main];
@@ -142,11 +167,15 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
       fronts.push(front);
       log.info('listening for routes', { address: extra.listen, port: await front.listen(extra.listen, extra.port) });
     }
-    const control = configuration.control;
-    if (control !== null) {
-      const front = new Front({ bridge: null, bridgeAuth: null, sessions: null, tunnel: null, routes: null, status: { path: null, render } }, frontOptions);
+    const statusListener = statusConfig?.listener ?? null;
+    if (statusListener !== null) {
+      // A status listener of its own answers at every path, as west's cp did.
+      const front = new Front({ bridge: null, bridgeAuth: null, sessions: null, tunnel: null, routes: null, status: status === null ? null : { ...status, path: null } }, frontOptions);
       fronts.push(front);
-      log.info('listening for status', { address: control.listen, port: await front.listen(control.listen, control.port) });
+      log.info('listening for status', { address: statusListener.listen, port: await front.listen(statusListener.listen, statusListener.port) });
+    }
+    if (statusConfig?.loopbackClientsOnly === true && statusConfig.tokenDigest === null) {
+      log.warn('status without a token: served to clients on this host only; behind a proxy on this host set trusted-proxies, or give [status] token-file', { path: statusConfig.path });
     }
     await tunnels.start();
   } catch (error) {
@@ -155,7 +184,7 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
     await routes.close();
     throw new ExitError(errorMessage(error), 1);
   }
-  log.info('listening', { address: core.listen, port, backend: setup.backend.name, version: packageVersion() });
+  log.info('listening', { address: core.listen, port, backend: configuration.bridge ? setup.backend.name : undefined, bridge: configuration.bridge ? undefined : 'off', version: packageVersion() });
 
   let stopped: Promise<void> | null = null;
   const stop = (why: string): Promise<void> => {

@@ -132,6 +132,8 @@ describe('auth', { skip: skipUnlessInstalled(CURL !== undefined, 'curl') }, () =
         '[core]',
         'backend = file',
         'auth = tokens, jwt-rs',
+        // The expressions take request values (claims, the user): the peers must be allowed.
+        'allow-peers = tcp:127.0.0.1:*',
         '[backend]',
         `path = ${path}`,
         'expression = %claim:tenant%.txt',

@@ -219,7 +219,7 @@ describe('websocksy/client away while its peer talks', { timeout: 60_000 }, () =
     const peer = await talkingPeer();
     const dir = tempDir('websocksy-client-');
     const config = join(dir.path, 'websocksy.cfg');
-    writeFileSync(config, ['[core]', 'listen = 127.0.0.1', 'port = 0', 'ping = 0', 'session-buffer = 1m', '[backend]', `host = ${peer.address}`, 'resumable = yes', '[status]', 'path = /.status', ''].join('\n'));
+    writeFileSync(config, ['[core]', 'listen = 127.0.0.1', 'port = 0', 'ping = 0', 'session-buffer = 1m', '[backend]', `host = ${peer.address}`, 'resumable = yes', '[status]', 'path = /.status', 'clients = loopback', ''].join('\n'));
     const server = await startWebsocksy([config]);
     const relay = new CuttingRelay(server.port);
     await relay.start();

@@ -242,7 +242,7 @@ describe("relative paths in a config file start from the file's folder, whatever
       const config = `${folder.path}/relative.cfg`;
       writeFileSync(
         config,
-        '[core]\nplugins = plug\nbackend = file\n[backend]\npath = peers\nexpression = %endpoint%.txt\n' +
+        '[core]\nplugins = plug\nbackend = file\nallow-peers = tcp:127.0.0.1:*\n[backend]\npath = peers\nexpression = %endpoint%.txt\n' +
           '[upstream office]\nurl = ws://127.0.0.1:1/.tunnel\nname = me\ntoken-file = office.token\nreconnect-min = 1\nreconnect-max = 5\n',
       );
       const server = await startWebsocksy([config, '-l', '127.0.0.1', '-p', '0'], { cwd: elsewhere.path });

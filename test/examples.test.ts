@@ -33,7 +33,7 @@ describe('the example configs start from any working directory', () => {
   test("every config in examples/routes, examples/tunnel-server.cfg and make run's websocksy.cfg", async () => {
     assert.ok(configs.length >= 11, configs.join(' '));
     for (const config of configs) {
-      const instance = await startWebsocksy([config, ...LOCAL], { cwd: elsewhere.path });
+      const instance = await startWebsocksy([config, ...LOCAL], { cwd: elsewhere.path, env: { WEBSOCKSY_STATUS_TOKEN: 'example-status-token' } });
       await instance.stop();
     }
   });
@@ -153,7 +153,7 @@ describe('the plugin examples in docs/plugins.md run as written', () => {
   });
 
   test('the JS backend answers clients that offer no subprotocol, and the first one offered', async () => {
-    const server = await startWebsocksy([...LOCAL, '-P', folder.path, '-b', 'mine', '-c', `peer=${echo.address}`]);
+    const server = await startWebsocksy([...LOCAL, '--allow-peers', 'tcp:127.0.0.1:*', '-P', folder.path, '-b', 'mine', '-c', `peer=${echo.address}`]);
     try {
       const plain = await connect(`${server.url}/plain`);
       assert.equal(plain.ws.protocol, '');

@@ -43,6 +43,7 @@ function fileBackendSuite(name: string, extra: readonly string[]): void {
           '[core]',
           'backend = file',
           'connect-timeout = 3',
+          'allow-peers = tcp:127.0.0.1:*',
           '[backend]',
           `path = ${dir.path}`,
           'expression = %endpoint%.txt',

@@ -141,7 +141,7 @@ describe('one guarded front: a throw in any callback closes only its own connect
     const wsPort = (wsUpstream.address() as { port: number }).port;
     writeFileSync(
       `${dir.path}/guard.cfg`,
-      `[core]\nlisten = 127.0.0.1\nport = 0\nping = 0\nplugins = ${dir.path}\nbackend = route\n` +
+      `[core]\nlisten = 127.0.0.1\nport = 0\nping = 0\nplugins = ${dir.path}\nbackend = route\nallow-peers = tcp:127.0.0.1:*, udp:127.0.0.1:*\n` +
         `[backend]\ntcp = ${tcp.address}\nudp = ${udp.address}\nender = ${ender.address}\nresetter = ${resetter.address}\n` +
         `[route /api]\nto = http://127.0.0.1:${httpPort}/\n[route /relay]\nwebsocket = ws://127.0.0.1:${wsPort}/\n`,
     );
@@ -251,7 +251,7 @@ describe('one guarded front: a throw in any callback closes only its own connect
   });
 
   test('plugin: a backend cleanup that throws at shutdown is logged, and shutdown completes', async () => {
-    const second = await startServer(['-l', '127.0.0.1', '-p', '0', '-k', '0', '-P', dir.path, '-b', 'route', '-c', `tcp=${tcp.address}`]);
+    const second = await startServer(['-l', '127.0.0.1', '-p', '0', '-k', '0', '-P', dir.path, '-b', 'route', '--allow-peers', 'tcp:127.0.0.1:*', '-c', `tcp=${tcp.address}`]);
     assert.ok(second !== null);
     (globalThis as { websocksyCleanupThrows?: boolean }).websocksyCleanupThrows = true;
     try {

@@ -216,7 +216,7 @@ describe('handshakes in flight are bounded in time and in number', () => {
       `${dir.path}/backend_stalls.mjs`,
       `export default () => ({ name: 'stalls', query: (q) => q.endpoint.startsWith('/never') ? new Promise(() => undefined) : { host: '${echo.address}' } });\n`,
     );
-    server = await startWebsocksy(['-l', '127.0.0.1', '-p', '0', '-P', dir.path, '-b', 'stalls', '--backend-timeout', '1', '--max-handshakes', '2']);
+    server = await startWebsocksy(['-l', '127.0.0.1', '-p', '0', '-P', dir.path, '-b', 'stalls', '--backend-timeout', '1', '--max-handshakes', '2', '--allow-peers', 'tcp:127.0.0.1:*']);
   });
   after(async () => {
     await server.stop();

@@ -57,7 +57,7 @@ describe('[route] config errors', () => {
     ['max-age past a year', '[route /a]\nstatic = /tmp\nmax-age = 31536001\n', /routes\.cfg:3 \[route \/a\]: max-age: "31536001" is not a whole number/],
     ['max-age on a proxy route', '[route /a]\nto = http://h/\nmax-age = 60\n', /routes\.cfg:3 \[route \/a\]: max-age: only a route with "static = DIR" sets it/],
     ['key twice', '[route /a]\nto = http://h/\nto = http://i/\n', /routes\.cfg:3 \[route \/a\]: to: given twice/],
-    ['the status path', '[status]\npath = /.status\n[route /.status]\nto = http://h/\n', /routes\.cfg:3 \[route \/\.status\]: \[route \/\.status\]: \/\.status is the tunnel or status path/],
+    ['the status path', '[status]\npath = /.status\nclients = loopback\n[route /.status]\nto = http://h/\n', /routes\.cfg:4 \[route \/\.status\]: \[route \/\.status\]: \/\.status is the tunnel or status path/],
     ['bad accept', '[upstream u]\nurl = ws://h/\nname = n\ntoken = t\naccept = nohost\n', /routes\.cfg:5 \[upstream u\]: accept: "nohost" is not host:port/],
   ];
   for (const [name, text, expected] of cases) {

@@ -14,7 +14,8 @@ import { tcpEcho, tempDir, type Peer } from './helpers/peers.js';
 import { pluginFolder, testPlugin } from './helpers/plugins.js';
 import { runWebsocksy, startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
 
-const LOCAL = ['-l', '127.0.0.1', '-p', '0', '-k', '0'];
+/** The plugins here answer with local peers: allow-peers lets them through (docs/allow-lists.md). */
+const LOCAL = ['-l', '127.0.0.1', '-p', '0', '-k', '0', '--allow-peers', 'tcp:127.0.0.1:*'];
 
 async function assertEchoes(client: TestClient, text: string): Promise<void> {
   client.ws.send(text);

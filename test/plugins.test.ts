@@ -16,7 +16,8 @@ import { Random, testSeed } from './helpers/random.js';
 import { startWebsocksy } from './helpers/websocksy.js';
 
 const SEED = testSeed();
-const LOCAL = ['-l', '127.0.0.1', '-p', '0', '-k', '0'];
+/** The plugins here answer with local peers: allow-peers lets them through (docs/allow-lists.md). */
+const LOCAL = ['-l', '127.0.0.1', '-p', '0', '-k', '0', '--allow-peers', 'tcp:127.0.0.1:*'];
 
 /** Every message until the connection closes, with the close code. */
 async function collect(client: TestClient): Promise<{ frames: Frame[]; code: number }> {

@@ -291,7 +291,7 @@ describe('drop and resume', () => {
     const dir = tempDir();
     const flood = await floodPeer(64 * 1024 * 1024);
     const config = join(dir.path, 'websocksy.cfg');
-    writeFileSync(config, `[core]\nlisten = 127.0.0.1\nport = 0\nping = 0\nsession-buffer = 128k\n[backend]\nhost = ${flood.address}\nresumable = yes\n[status]\npath = /.status\n`);
+    writeFileSync(config, `[core]\nlisten = 127.0.0.1\nport = 0\nping = 0\nsession-buffer = 128k\n[backend]\nhost = ${flood.address}\nresumable = yes\n[status]\npath = /.status\nclients = loopback\n`);
     const server = await startWebsocksy([config]);
     try {
       const connection = await SessionConnection.open(server.url);
@@ -484,7 +484,8 @@ describe('websocksy status', () => {
     const dir = tempDir();
     const echo = await tcpEcho();
     const config = join(dir.path, 'websocksy.cfg');
-    writeFileSync(config, `[core]\nlisten = 127.0.0.1\nport = 0\nping = 0\n[backend]\nhost = ${echo.address}\nresumable = yes\n[status]\npath = /.status\n`);
+    writeFileSync(config, `[core]\nlisten = 127.0.0.1\nport = 0\nping = 0\n[backend]\nhost = ${echo.address}\nresumable = yes\n[status]\npath = /.status\ntoken-file = status-token\n`);
+    writeFileSync(join(dir.path, 'status-token'), 'a-status-token\n');
     const server = await startWebsocksy([config]);
     try {
       const attached = await SessionConnection.open(server.url);
@@ -493,14 +494,17 @@ describe('websocksy status', () => {
       await server.waitForLog(new RegExp(`session detached .*session=${detached.welcome.session}`));
       const plain = await connect(`${server.url}/plain`);
       const url = `${server.url.replace('ws://', 'http://')}/.status`;
-      const shown = await runWebsocksy(['status', url]);
+      const refused = await runWebsocksy(['status', url]);
+      assert.equal(refused.code, 1);
+      assert.match(refused.stderr, /answered 401: Unauthorized \(give the status token: --token-file FILE or WEBSOCKSY_STATUS_TOKEN\)/);
+      const shown = await runWebsocksy(['status', url, '--token-file', join(dir.path, 'status-token')]);
       assert.equal(shown.code, 0, shown.stderr);
       assert.match(shown.stdout, /^sessions: 2$/m);
       assert.match(shown.stdout, new RegExp(`${attached.welcome.session} +attached +websocket`));
       assert.match(shown.stdout, new RegExp(`${detached.welcome.session} +detached +- `));
       assert.match(shown.stdout, /^connections: 1$/m);
       assert.match(shown.stdout, / \/plain /);
-      const json = await runWebsocksy(['status', url, '--json']);
+      const json = await runWebsocksy(['status', url, '--json'], undefined, { WEBSOCKSY_STATUS_TOKEN: 'a-status-token' });
       assert.equal((JSON.parse(json.stdout) as { sessions: unknown[] }).sessions.length, 2);
       const bad = await runWebsocksy(['status', 'ftp://x']);
       assert.equal(bad.code, 2);
@@ -593,7 +597,7 @@ describe('who marks a peer resumable', () => {
     const echo = await tcpEcho();
     writeFileSync(join(dir.path, 'kept.txt'), `${echo.address}?resumable * binary\n`);
     writeFileSync(join(dir.path, 'plain.txt'), `${echo.address} * binary\n`);
-    const server = await startWebsocksy([...BASE_ARGS, '-b', 'file', '-c', `path=${dir.path}`, '-c', 'expression=%endpoint%.txt']);
+    const server = await startWebsocksy([...BASE_ARGS, '--allow-peers', 'tcp:127.0.0.1:*', '-b', 'file', '-c', `path=${dir.path}`, '-c', 'expression=%endpoint%.txt']);
     try {
       const kept = await SessionConnection.open(`${server.url}/kept`);
       kept.send(T.binary, 'x');

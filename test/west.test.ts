@@ -94,8 +94,7 @@ describe('west JSON configs', () => {
       [{ west: { nm: 'x' }, proxy: { ':1': { ea: 'ws://h:1', '/p': { ou: 'http://h/' } } } }, /proxy\[":1"\]\["ea"\]: "ws:\/\/h:1" has no wstc entry/],
       [{ west: { nm: 'x' }, proxy: { ':1': { '/p': { ou: 'http://h/' } } } }, /exactly one of "ea" .* or "en"/],
       [{ west: { nm: 'x' }, wstc: { 'ws://h:1': { ee: 'maybe', token: 't' } } }, /wstc\["ws:\/\/h:1"\]\["ee"\]: must be "yes" or "no"/],
-      [{ west: { nm: 'x' }, wstc: { 'ws://h:1': {} } }, /wstc\["ws:\/\/h:1"\]\["token"\]: missing/],
-      [{ west: { nm: 'x' }, wsts: { sp: 'ws://127.0.0.1:1' } }, /wsts\["identities"\]: missing \(required\)/],
+      [{ west: { nm: 'x' }, wstc: { 'ws://h:1': { token: 't', anonymous: 'yes' } } }, /wstc\["ws:\/\/h:1"\]\["anonymous"\]: unknown key/],
       [{ west: { nm: 'x' }, proxy: { ':1': { en: 'a', '/p': { ou: 'http://h/' } } } }, /proxy\[":1"\]\["en"\]: names a client of this west server, but there is no wsts/],
     ];
     for (const [config, expected] of cases) {
@@ -140,10 +139,10 @@ describe('west JSON configs', () => {
     assert.match(missing.stderr, /\["\/bad"\]\["ou"\]: missing \(required\)/);
     const unknown = await errorLine(routes.join('\n').replace('"ou": 7', '"oops": 7'));
     assert.equal(unknown.line, 9, unknown.stderr);
-    // The value "token" on an earlier line is not the key "token".
-    const lookalike = await errorLine(['{', '  "west": { "nm": "token" },', '  "wstc": { "ws://h:1": { "nm": "n" } }', '}'].join('\n'));
-    assert.equal(lookalike.line, 3, lookalike.stderr);
-    assert.match(lookalike.stderr, /wstc\["ws:\/\/h:1"\]\["token"\]: missing/);
+    // The value "ou" on an earlier line is not the key "ou".
+    const lookalike = await errorLine(['{', '  "west": { "nm": "ou" },', '  "wstc": { "ws://h:1": {} },', '  "proxy": { ":1": { "ea": "ws://h:1",', '    "/p": {} } }', '}'].join('\n'));
+    assert.equal(lookalike.line, 5, lookalike.stderr);
+    assert.match(lookalike.stderr, /proxy\[":1"\]\["\/p"\]\["ou"\]: missing/);
   });
 
   test('a setting read from the file names its line: a missing identities file', async () => {

@@ -7,6 +7,7 @@ import type { BackendFactory, FramingDefinition, PeerInfo, PeerQuery } from '../
 import { errorMessage } from '../lib/errors.js';
 import { parsePeerAddress, parsePort, type ParsedPeerAddress } from '../core/peer-address.js';
 import { parseBoolean } from '../lib/grammar.js';
+import { withFixedAnswers } from './fixed-answers.js';
 import { offeredIndex } from './protocol.js';
 
 /** websocksy's default peer port (builtins.c), used when neither `host` nor `port` gives one. */
@@ -94,5 +95,5 @@ export const createDefaultPeer: BackendFactory = (host) => {
     return index === undefined ? peer : { ...peer, protocol: index };
   }
 
-  return { name: 'defaultpeer', configure, ready, query };
+  return withFixedAnswers({ name: 'defaultpeer', configure, ready, query }, () => null);
 };

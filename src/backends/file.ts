@@ -12,7 +12,8 @@ import type { BackendFactory, ConfigureContext, PeerInfo, PeerQuery } from '../c
 import { errorCode } from '../lib/errors.js';
 import { resolveInside } from './file-path.js';
 import { findPeer } from './peer-file.js';
-import { expandExpression } from './templates.js';
+import { withFixedAnswers } from './fixed-answers.js';
+import { expandExpression, takesRequestValues } from './templates.js';
 
 /**
  * The text of a regular file, or undefined when there is none to read. O_NONBLOCK keeps a FIFO
@@ -82,5 +83,7 @@ export const createFileBackend: BackendFactory = (host) => {
     return null;
   }
 
-  return { name: 'file', configure, ready, query };
+  return withFixedAnswers({ name: 'file', configure, ready, query }, () =>
+    expressions.some(takesRequestValues) ? 'its expressions take request values' : null,
+  );
 };

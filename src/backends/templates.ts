@@ -17,6 +17,11 @@ function lookUp(variable: string, query: PeerQuery): string | undefined {
   return variable.startsWith('cookie:') ? cookieValue(query.headers, name) : headerValue(query.headers, name);
 }
 
+/** True when the expression names a request value, so the client chooses the file. */
+export function takesRequestValues(expression: string): boolean {
+  return new RegExp(VARIABLE.source).test(expression);
+}
+
 /**
  * The expression with every variable replaced, or undefined when a variable is missing from
  * the request or its value holds a NUL (which no file name can). Every `/` in an inserted

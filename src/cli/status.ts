@@ -4,12 +4,18 @@
  * transport), bridged connections and tunnels, read from its status JSON (`[status] path`).
  */
 import { errorMessage } from '../lib/errors.js';
+import { readSecretFile } from '../lib/secret.js';
 
-export const STATUS_USAGE = `usage: websocksy status [URL] [--json]
+export const STATUS_USAGE = `usage: websocksy status [URL] [--json] [--token-file FILE]
 
 Reads the status JSON of a running websocksy (its [status] path) and prints its sessions,
 connections and tunnels. URL defaults to http://127.0.0.1:8001/.status.
-  --json   print the JSON as it came`;
+  --json             print the JSON as it came
+  --token-file FILE  the status token ([status] token-file or token-env), sent as
+                     Authorization: Bearer; else the environment's WEBSOCKSY_STATUS_TOKEN`;
+
+/** Where the token comes from when --token-file is not given. */
+export const STATUS_TOKEN_VARIABLE = 'WEBSOCKSY_STATUS_TOKEN';
 
 const DEFAULT_URL = 'http://127.0.0.1:8001/.status';
 
@@ -17,14 +23,22 @@ export interface StatusCommand {
   readonly url: string;
   readonly json: boolean;
   readonly help: boolean;
+  /** The bearer token to send, or null. */
+  readonly token: string | null;
 }
 
 export function parseStatusCommand(argv: readonly string[]): StatusCommand {
   let url: string | null = null;
   let json = false;
   let help = false;
-  for (const arg of argv) {
-    if (arg === '--json') json = true;
+  let token: string | null = process.env[STATUS_TOKEN_VARIABLE] ?? null;
+  for (let at = 0; at < argv.length; at++) {
+    const arg = argv[at] as string;
+    if (arg === '--token-file') {
+      const file = argv[++at];
+      if (file === undefined) throw new Error('--token-file needs a FILE');
+      token = readSecretFile(file);
+    } else if (arg === '--json') json = true;
     else if (arg === '-h' || arg === '--help') help = true;
     else if (arg.startsWith('-')) throw new Error(`unknown option ${arg}; see websocksy status --help`);
     else if (url !== null) throw new Error(`one URL only (got ${url} and ${arg})`);
@@ -38,7 +52,7 @@ export function parseStatusCommand(argv: readonly string[]): StatusCommand {
     throw new Error(`"${target}" is not a URL (e.g. ${DEFAULT_URL})`);
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error(`"${target}": the status is fetched over http or https`);
-  return { url: target, json, help };
+  return { url: target, json, help, token: token === '' ? null : token };
 }
 
 interface Row {
@@ -129,12 +143,12 @@ export function formatStatus(status: Record<string, unknown>, now: number): stri
 export async function runStatus(command: StatusCommand): Promise<void> {
   let response: Response;
   try {
-    response = await fetch(command.url, { signal: AbortSignal.timeout(10_000), headers: { Accept: 'application/json' } });
+    response = await fetch(command.url, { signal: AbortSignal.timeout(10_000), headers: { Accept: 'application/json', ...(command.token === null ? {} : { Authorization: `Bearer ${command.token}` }) } });
   } catch (error) {
     throw new Error(`cannot fetch ${command.url}: ${errorMessage(error instanceof Error && error.cause instanceof Error ? error.cause : error)}`);
   }
   const body = await response.text();
-  if (!response.ok) throw new Error(`${command.url} answered ${response.status}: ${body.trim().slice(0, 200)} (is [status] path set to this path?)`);
+  if (!response.ok) throw new Error(`${command.url} answered ${response.status}: ${body.trim().slice(0, 200)}${response.status === 401 ? ' (give the status token: --token-file FILE or WEBSOCKSY_STATUS_TOKEN)' : ' (is [status] path set to this path?)'}`);
   if (command.json) {
     process.stdout.write(body.endsWith('\n') ? body : `${body}\n`);
     return;

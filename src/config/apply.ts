@@ -13,6 +13,7 @@ import { authPolicyOf, buildAuthSections, type AuthSections } from './auth-secti
 import { checkPeerBuffer, defaultCoreConfig, findCoreOption, type CoreConfig } from './core-options.js';
 import { buildRoutes } from './routes.js';
 import { baseDirOf, ConfigError, type Setting, type SettingOrigin } from './settings.js';
+import { buildStatusConfig, type StatusConfig } from './status.js';
 import { buildTunnelConfig } from './tunnels.js';
 
 export type BackendLoader = (name: string) => Backend | Promise<Backend>;
@@ -26,6 +27,7 @@ export interface Setup {
   readonly bridgeAuth: AuthPolicy | null;
   /** Every `[auth NAME]` section, for routes built elsewhere (west's extra listeners). */
   readonly authSections: AuthSections;
+  readonly status: StatusConfig | null;
 }
 
 const DEFAULT_BACKEND = 'defaultpeer';
@@ -39,11 +41,11 @@ async function load(loader: BackendLoader, name: string, origin?: SettingOrigin)
 }
 
 /** The session path is the sessions' alone: a route or tunnel there would take its requests, or clash in uWS. */
-function checkSessionPath(path: string, routes: readonly Route[], tunnels: TunnelConfig, settings: readonly Setting[]): void {
+function checkSessionPath(path: string, routes: readonly Route[], tunnels: TunnelConfig, status: StatusConfig | null, settings: readonly Setting[]): void {
   const origin = settings.filter((setting) => setting.scope === 'core' && setting.key === 'session-path').at(-1)?.origin;
   const route = routes.find((candidate) => candidate.prefix !== '/' && underPrefix(candidate.prefix, path));
   if (route !== undefined) throw new ConfigError(`session-path ${path} lies in [route ${route.prefix}]: choose another session-path, or another prefix`, origin);
-  for (const taken of [tunnels.server?.path, tunnels.statusPath]) {
+  for (const taken of [tunnels.server?.path, status?.listener === null ? status.path : undefined]) {
     if (taken === path) throw new ConfigError(`session-path ${path} is the tunnel or status path: choose another`, origin);
   }
 }
@@ -54,8 +56,9 @@ export async function applySettings(settings: readonly Setting[], loader: Backen
   /** Where the current backend was chosen or first configured: ready()'s errors point there. */
   let backendOrigin: SettingOrigin | undefined;
   const tunnels = buildTunnelConfig(settings);
+  const status = buildStatusConfig(settings);
   const authSections = buildAuthSections(settings);
-  const routes = buildRoutes(settings, tunnels, authSections);
+  const routes = buildRoutes(settings, tunnels, authSections, status !== null && status.listener === null ? [status.path] : []);
   for (const setting of settings) {
     const { key, value, origin } = setting;
     if (setting.scope === 'backend') {
@@ -94,14 +97,14 @@ export async function applySettings(settings: readonly Setting[], loader: Backen
     const origin = settings.filter((setting) => setting.scope === 'core' && setting.key === 'peer-buffer').at(-1)?.origin;
     throw new ConfigError(`peer-buffer: ${errorMessage(error)}`, origin);
   }
-  checkSessionPath(core.sessionPath, routes, tunnels, settings);
+  checkSessionPath(core.sessionPath, routes, tunnels, status, settings);
   try {
     backend.ready?.();
   } catch (error) {
     throw new ConfigError(`backend "${backend.name}": ${errorMessage(error)}`, backendOrigin);
   }
   const bridgeAuth = core.auth === null ? null : authPolicyOf(core.auth.names, core.auth.origin, authSections);
-  return { core, backend, tunnels, routes, bridgeAuth, authSections };
+  return { core, backend, tunnels, routes, status, bridgeAuth, authSections };
 }
 
 /**

@@ -91,7 +91,7 @@ export function usage(): string {
     'usage: websocksy [CONFIG-FILE] [options]',
     '       websocksy WEST-CONFIG.json',
     '       websocksy forward -L|-R [BIND:]PORT:HOST:PORT... URL --token TOKEN|--token-file FILE',
-    '       websocksy status [URL] [--json]',
+    '       websocksy status [URL] [--json] [--token-file FILE]',
     '',
     'Bridges WebSocket clients to tcp, udp, unix and unix-dgram peers chosen by a backend.',
     '',

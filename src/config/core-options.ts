@@ -7,6 +7,8 @@ import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { formatSize, parseBoolean, parseCount, parsePort, parseSeconds, parseSize } from '../lib/grammar.js';
 import { AddressList } from '../lib/address-list.js';
+import { DestinationAllowList } from '../lib/destination-allow.js';
+import { parseDestinationRules } from '../lib/destination-rules.js';
 import { normalisePath } from '../front/path.js';
 import { parseAuthNames } from './auth-sections.js';
 import { pathFrom, type SettingOrigin } from './settings.js';
@@ -39,6 +41,8 @@ export interface CoreConfig {
   maxHandshakes: number;
   /** Proxies in front whose X-Forwarded-Proto and -Host routes believe. */
   trustedProxies: AddressList;
+  /** Where the bridge's backend answers may lead (docs/allow-lists.md); null: only fixed answers pass. */
+  allowPeers: DestinationAllowList | null;
   /** Where resumable sessions are resumed and driven over HTTP (docs/sessions.md). */
   sessionPath: string;
   /** Seconds a detached session waits for its client. */
@@ -66,6 +70,7 @@ export const defaultCoreConfig: Readonly<CoreConfig> = {
   backendTimeout: 5,
   maxHandshakes: 1024,
   trustedProxies: new AddressList([]),
+  allowPeers: null,
   sessionPath: '/.websocksy/session',
   sessionGrace: 120,
   sessionBuffer: 4 * MIB,
@@ -166,6 +171,10 @@ export const coreOptions: readonly CoreOption[] = [
   {
     key: 'trusted-proxies', argument: 'CIDRS', help: 'comma-separated addresses or CIDRs of proxies whose X-Forwarded-Proto/-Host routes keep (default none)',
     apply: (c, v) => { c.trustedProxies = AddressList.parse(v); },
+  },
+  {
+    key: 'allow-peers', argument: 'RULES', help: 'comma-separated destinations backend answers may lead to: tcp:HOST:PORTS, udp:HOST:PORTS, unix:/GLOB, unix-dgram:/GLOB; unset, only peers the config spells out pass (default none)',
+    apply: (c, v) => { c.allowPeers = new DestinationAllowList(parseDestinationRules(v), '[core] allow-peers'); },
   },
   {
     key: 'session-path', argument: 'PATH', help: 'where resumable sessions are resumed and driven over HTTP (default /.websocksy/session)',

@@ -8,7 +8,7 @@ import { errorMessage } from '../lib/errors.js';
 import { parseSeconds } from '../lib/grammar.js';
 import { parseForward } from '../tunnel/forward.js';
 import { newUpstream, type UpstreamConfig } from '../tunnel/options.js';
-import { readSecretFile } from '../tunnel/secret.js';
+import { readSecretFile } from '../lib/secret.js';
 import { ConfigError } from './settings.js';
 import { tunnelUrl } from './tunnels.js';
 

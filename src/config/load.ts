@@ -24,12 +24,27 @@ export interface Configuration {
   readonly setup: Setup;
   /** west: proxy listeners on other addresses than the main one. */
   readonly extraListeners: ReadonlyArray<Address & { readonly routes: Route[] }>;
-  /** west: a listener of its own for the status (`cp`). */
-  readonly control: Address | null;
   /** The loaded module of each module route of the main listener. */
   readonly routeModules: ReadonlyMap<Route, RouteModule>;
+  /** Whether the bridge serves the main listener's other paths (bridgeWanted). */
+  readonly bridge: boolean;
   /** SIGHUP: reads the files of the [auth] sections again (tokens, users, keys); throws a ConfigError and keeps the old ones on a bad file. */
   readonly reloadAuth: () => void;
+}
+
+/** Sections that serve something of their own: a config made of them asks for no bridge. */
+const NON_BRIDGE_SCOPES: ReadonlySet<Setting['scope']> = new Set(['tunnel', 'upstream', 'route', 'status']);
+
+/**
+ * The bridge runs when it was asked for: with no config file at all (websocksy's command
+ * line), when a backend or a backend option is given, or when the config file is a plain
+ * websocksy config (no tunnel, upstream, route or status section). A config of routes and
+ * tunnels does not also open the default bridge to tcp://127.0.0.1:5900 on every other path.
+ */
+export function bridgeWanted(hasConfigFile: boolean, settings: readonly Setting[]): boolean {
+  if (!hasConfigFile) return true;
+  if (settings.some((setting) => setting.scope === 'backend' || (setting.scope === 'core' && setting.key === 'backend'))) return true;
+  return !settings.some((setting) => NON_BRIDGE_SCOPES.has(setting.scope));
 }
 
 async function loadRouteModules(routes: readonly Route[]): Promise<Map<Route, RouteModule>> {
@@ -49,5 +64,5 @@ export async function loadConfiguration(cli: CommandLine, framings: FramingRegis
   const setup = await applySettings(settings, (name) => plugins.loadBackend(name));
   const extraListeners = (west?.extraListeners ?? []).map((extra) => ({ listen: extra.listen, port: extra.port, routes: buildRoutes(extra.settings, setup.tunnels, setup.authSections) }));
   const reloadAuth = (): void => reloadAuthSections(setup.authSections, settings);
-  return { setup, extraListeners, control: west?.control ?? null, routeModules: await loadRouteModules(setup.routes), reloadAuth };
+  return { setup, extraListeners, routeModules: await loadRouteModules(setup.routes), bridge: bridgeWanted(cli.configFile !== undefined, settings), reloadAuth };
 }

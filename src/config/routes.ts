@@ -11,6 +11,8 @@
  *   max-message = 16m               module only: the largest WebSocket message (default 16 MiB)
  *   max-age = 3600                  static only: seconds a cache may keep a file without
  *                                   asking (default: none, every use revalidates)
+ *   allow = tcp:10.0.0.0/8:*        to, websocket and peer: where the upstream may resolve to
+ *                                   (docs/allow-lists.md); without it, the configured host as is
  *   host = keep | rewrite           the Host header sent upstream (default rewrite)
  *   auth = NAME, NAME               [auth NAME] sections, any one of which admits a client
  *                                   (docs/auth.md; default: anyone may use the route)
@@ -26,7 +28,9 @@ import { normalisePath } from '../front/path.js';
 import { normalisePrefix, type Route, type RouteTarget } from '../http/route-table.js';
 import { errorCode, errorMessage } from '../lib/errors.js';
 import { parseBoolean, parseCount, parseSeconds, parseSize } from '../lib/grammar.js';
-import { parseConfigUrl } from '../lib/url.js';
+import { DestinationAllowList, type Destination } from '../lib/destination-allow.js';
+import { parseDestinationRules } from '../lib/destination-rules.js';
+import { parseConfigUrl, portOf, socketHost } from '../lib/url.js';
 import type { TunnelConfig } from '../tunnel/options.js';
 import { authPolicyOf, parseAuthNames, type AuthSections } from './auth-sections.js';
 import { ConfigError, pathFrom, SECTION_START, sectionOf, type Setting, type SettingOrigin } from './settings.js';
@@ -58,6 +62,7 @@ interface Draft {
   static?: string;
   module?: string;
   peer?: string;
+  allow?: Given<DestinationAllowList>;
   resumable?: Given<boolean>;
   maxAge?: { seconds: number; origin: SettingOrigin };
   moduleConfig?: Given<string>;
@@ -108,12 +113,13 @@ function apply(draft: Draft, key: string, value: string, origin: SettingOrigin):
   draft.seen.add(key);
   if (key === 'to') draft.to = { url: parseConfigUrl(value, { schemes: ['http:'] }), origin };
   else if (key === 'via') {
-    if (!/^[\w.@-]+$/.test(value.trim())) throw new Error(`"${value}" is not an upstream or identity name`);
+    if (!/^[\x21-\x7e]{1,256}$/.test(value.trim())) throw new Error(`"${value}" is not an upstream or identity name`);
     draft.via = { name: value.trim(), origin };
   } else if (key === 'websocket') draft.websocket = parseConfigUrl(value, { schemes: ['ws:', 'wss:'] });
   else if (key === 'static') draft.static = folder(value, origin);
   else if (key === 'module') draft.module = moduleFile(value, origin);
   else if (key === 'peer') draft.peer = peerAddress(value);
+  else if (key === 'allow') draft.allow = { value: new DestinationAllowList(parseDestinationRules(value), `allow of [route ${draft.prefix}]`), origin };
   else if (key === 'resumable') draft.resumable = { value: parseBoolean(value), origin };
   else if (key === 'module-config') draft.moduleConfig = { value, origin };
   else if (key === 'max-body') draft.maxBody = { value: parseSize(value, 0, BODY_LIMIT), origin };
@@ -125,16 +131,42 @@ function apply(draft: Draft, key: string, value: string, origin: SettingOrigin):
   } else if (key === 'timeout') draft.timeoutMs = parseSeconds(value, 0.01, 86400) * 1000;
   else if (key === 'max-age') draft.maxAge = { seconds: parseCount(value, 0, MAX_AGE_LIMIT), origin };
   else if (key === 'auth') draft.auth = { value: parseAuthNames(value), origin };
-  else throw new Error('unknown key (known: to, via, websocket, static, module, peer, module-config, resumable, host, timeout, max-age, max-body, max-message, auth)');
+  else throw new Error('unknown key (known: to, via, websocket, static, module, peer, allow, module-config, resumable, host, timeout, max-age, max-body, max-message, auth)');
 }
 
-function finish(draft: Draft, tunnels: TunnelConfig, authSections: AuthSections): Route {
+/** Where a route's fixed upstream leads, as its allow-list sees it. */
+function destinationOf(target: RouteTarget): Destination | null {
+  if (target.kind === 'http' || target.kind === 'websocket') return { transport: 'tcp', host: socketHost(target.url), port: portOf(target.url) };
+  if (target.kind !== 'peer') return null;
+  const { address } = parsePeerAddress(target.address);
+  return 'path' in address ? { transport: address.transport, path: address.path } : { transport: address.transport, host: address.host, port: address.port };
+}
+
+/**
+ * A route's allow: only where an upstream is dialled from here, and never one that refuses the
+ * route's own upstream when that is an address or a path (a name is checked on each connection).
+ */
+function checkAllow(target: RouteTarget, allow: Given<DestinationAllowList>): void {
+  if (target.kind === 'http' && target.via !== null) {
+    throw new ConfigError(`allow: a route through a tunnel is dialled by the far side, whose accept = or connect= decides`, allow.origin);
+  }
+  const destination = destinationOf(target);
+  if (destination === null) throw new ConfigError('allow: only a route with to, websocket or peer sets it', allow.origin);
+  if (target.kind !== 'peer' && allow.value.rules.some((rule) => rule.transport !== 'tcp')) {
+    throw new ConfigError(`allow: a ${target.kind === 'http' ? 'to' : 'websocket'} route reaches its upstream over tcp: only tcp rules apply`, allow.origin);
+  }
+  if (allow.value.coversLiteral(destination) === false) {
+    throw new ConfigError(`allow: the route's own upstream is not in it, so every request would be refused`, allow.origin);
+  }
+}
+
+function finish(draft: Draft, tunnels: TunnelConfig, authSections: AuthSections, reserved: readonly string[]): Route {
   const kinds = [draft.to, draft.websocket, draft.static, draft.module, draft.peer].filter((kind) => kind !== undefined).length;
   const name = `[route ${draft.prefix}]`;
   if (kinds !== 1) throw new ConfigError(`${name} needs exactly one of to, websocket, static, module, peer`, draft.origin);
   if (draft.resumable !== undefined && draft.peer === undefined) throw new ConfigError('resumable: only a route with "peer = ADDRESS" sets it', draft.resumable.origin);
   // Those paths are registered with uWS already; the same pattern twice aborts the process.
-  const taken = [tunnels.server?.path, tunnels.statusPath].find((path) => path != null && normalisePrefix(path) === draft.prefix);
+  const taken = [tunnels.server?.path, ...reserved].find((path) => path !== undefined && normalisePrefix(path) === draft.prefix);
   if (taken !== undefined) throw new ConfigError(`${name}: ${draft.prefix} is the tunnel or status path`, draft.origin);
   if (draft.maxAge !== undefined && draft.static === undefined) throw new ConfigError('max-age: only a route with "static = DIR" sets it', draft.maxAge.origin);
   for (const [key, given] of [['module-config', draft.moduleConfig], ['max-body', draft.maxBody], ['max-message', draft.maxMessage]] as const) {
@@ -146,16 +178,16 @@ function finish(draft: Draft, tunnels: TunnelConfig, authSections: AuthSections)
     if (via !== null && tunnels.server === null && !tunnels.upstreams.some((upstream) => upstream.label === via)) {
       throw new ConfigError(`via: "${via}" is neither an [upstream ${via}] section nor, without a [tunnel] section, an identity that could connect here`, draft.via?.origin);
     }
-    target = { kind: 'http', url: draft.to.url, via };
+    target = { kind: 'http', url: draft.to.url, via, allow: draft.allow?.value ?? null };
   } else if (draft.via !== undefined) {
     throw new ConfigError('via: only a route with "to = http://..." goes through a tunnel', draft.via.origin);
   } else if (draft.websocket !== undefined) {
     // Upgrades that no route claims belong to the bridge; the root is always the bridge's.
     if (draft.prefix === '/') throw new ConfigError(`${name}: a websocket route needs a prefix other than /, which is the bridge's`, draft.origin);
-    target = { kind: 'websocket', url: draft.websocket };
+    target = { kind: 'websocket', url: draft.websocket, allow: draft.allow?.value ?? null };
   } else if (draft.peer !== undefined) {
     if (draft.prefix === '/') throw new ConfigError(`${name}: a peer route needs a prefix other than /, which is the bridge's`, draft.origin);
-    target = { kind: 'peer', address: draft.peer, resumable: draft.resumable?.value ?? false };
+    target = { kind: 'peer', address: draft.peer, resumable: draft.resumable?.value ?? false, allow: draft.allow?.value ?? null };
   } else if (draft.module !== undefined) {
     target = {
       kind: 'module',
@@ -167,12 +199,16 @@ function finish(draft: Draft, tunnels: TunnelConfig, authSections: AuthSections)
   } else {
     target = { kind: 'static', root: draft.static as string, maxAge: draft.maxAge?.seconds ?? null };
   }
+  if (draft.allow !== undefined) checkAllow(target, draft.allow);
   const auth = draft.auth === undefined ? null : authPolicyOf(draft.auth.value, draft.auth.origin, authSections);
   return { prefix: draft.prefix, target, host: draft.host, timeoutMs: draft.timeoutMs, auth };
 }
 
-/** The routes of the `[route …]` sections, in file order. */
-export function buildRoutes(settings: readonly Setting[], tunnels: TunnelConfig, authSections: AuthSections): Route[] {
+/**
+ * The routes of the `[route …]` sections, in file order. `reserved`: paths served by something
+ * else on the same listener (the status path).
+ */
+export function buildRoutes(settings: readonly Setting[], tunnels: TunnelConfig, authSections: AuthSections, reserved: readonly string[] = []): Route[] {
   const drafts = new Map<string, Draft>();
   for (const { scope, key, value, origin } of settings) {
     if (scope !== 'route') continue;
@@ -193,5 +229,5 @@ export function buildRoutes(settings: readonly Setting[], tunnels: TunnelConfig,
       throw new ConfigError(`${key}: ${errorMessage(error)}`, origin);
     }
   }
-  return [...drafts.values()].map((draft) => finish(draft, tunnels, authSections));
+  return [...drafts.values()].map((draft) => finish(draft, tunnels, authSections, reserved));
 }

@@ -1,18 +1,18 @@
 /*
- * The tunnel sections of the config file: [tunnel] (accept tunnels), [upstream NAME] (keep a
- * tunnel to another instance, with its port forwards) and [status] (the JSON status endpoint).
+ * The tunnel sections of the config file: [tunnel] (accept tunnels) and [upstream NAME] (keep a
+ * tunnel to another instance, with its port forwards).
  * Every error names the file, line and key through ConfigError; relative files (identities,
  * token-file) are read from the config file's folder. The identities file is read here once,
  * so that its errors are start-up errors naming its own lines.
  */
 import { errorMessage } from '../lib/errors.js';
-import { parseCount, parseSeconds, parseSize } from '../lib/grammar.js';
+import { parseBoolean, parseCount, parseSeconds, parseSize } from '../lib/grammar.js';
 import { parseConfigUrl } from '../lib/url.js';
 import { parseConnectRule } from '../tunnel/allow.js';
 import { parseForward } from '../tunnel/forward.js';
 import { readIdentities } from '../tunnel/identities.js';
 import { DEFAULT_GRACE_SECONDS, DEFAULT_MAX_SESSIONS, DEFAULT_WINDOW, defaultTiming, newUpstream, type Timing, type TunnelConfig, type TunnelServerConfig, type UpstreamConfig } from '../tunnel/options.js';
-import { readSecretFile } from '../tunnel/secret.js';
+import { readSecretFile } from '../lib/secret.js';
 import { ConfigError, pathFrom, SECTION_START, sectionOf, type Setting, type SettingOrigin } from './settings.js';
 
 /** A tunnel server URL: ws:// or wss://, a path, a user part only for `websocksy forward`. */
@@ -35,10 +35,13 @@ function applyServer(server: TunnelServerConfig, key: string, value: string, ori
   } else if (key === 'identities') {
     server.identitiesFile = pathFrom(origin, value.trim());
     readIdentities(server.identitiesFile);
+  } else if (key === 'anonymous') {
+    if (value.trim() !== 'loopback') throw new Error(`"${value}": the only value is loopback (name-only tunnel clients from this host, when there is no identities file)`);
+    server.protectedMode = true;
   } else if (key === 'grace') server.graceSeconds = parseSeconds(value, 0, 86400);
   else if (key === 'window') server.window = parseSize(value, 16 * 1024, 64 * 1024 * 1024);
   else if (key === 'max-sessions') server.maxSessions = parseCount(value, 1, 1000);
-  else throw new Error('unknown key (known: path, identities, grace, window, max-sessions, heartbeat, heartbeat-timeout)');
+  else throw new Error('unknown key (known: path, identities, anonymous, grace, window, max-sessions, heartbeat, heartbeat-timeout)');
 }
 
 export function applyUpstream(upstream: UpstreamConfig, key: string, value: string, origin: SettingOrigin): void {
@@ -47,30 +50,25 @@ export function applyUpstream(upstream: UpstreamConfig, key: string, value: stri
   else if (key === 'name') upstream.name = value.trim();
   else if (key === 'token') upstream.token = value;
   else if (key === 'token-file') upstream.token = readSecretFile(pathFrom(origin, value.trim()));
+  else if (key === 'anonymous') upstream.anonymous = parseBoolean(value);
   else if (key === 'local' || key === 'remote') upstream.forwards.push(parseForward(key, value));
   else if (key === 'accept') upstream.accept.push(...value.split(',').map((rule) => rule.trim()).filter((rule) => rule !== '').map(parseConnectRule));
   else if (key === 'reconnect-min') upstream.reconnectMinMs = parseSeconds(value, 0.01, 3600) * 1000;
   else if (key === 'reconnect-max') upstream.reconnectMaxMs = parseSeconds(value, 0.01, 86400) * 1000;
-  else throw new Error('unknown key (known: url, name, token, token-file, local, remote, accept, reconnect-min, reconnect-max, heartbeat, heartbeat-timeout)');
+  else throw new Error('unknown key (known: url, name, token, token-file, anonymous, local, remote, accept, reconnect-min, reconnect-max, heartbeat, heartbeat-timeout)');
 }
 
-/** Builds the tunnel configuration from the settings of the [tunnel], [upstream …] and [status] sections. */
+/** Builds the tunnel configuration from the settings of the [tunnel] and [upstream …] sections. */
 export function buildTunnelConfig(settings: readonly Setting[]): TunnelConfig {
-  const config: TunnelConfig = { server: null, upstreams: [], statusPath: null };
+  const config: TunnelConfig = { server: null, upstreams: [] };
   let serverOrigin: SettingOrigin | undefined;
-  let statusOrigin: SettingOrigin | undefined;
   const upstreams = new Map<string, { config: UpstreamConfig; origin: SettingOrigin }>();
   for (const { scope, key, value, origin } of settings) {
     try {
       if (scope === 'tunnel') {
         serverOrigin ??= origin;
-        config.server ??= { path: '/.tunnel', identitiesFile: '', graceSeconds: DEFAULT_GRACE_SECONDS, window: DEFAULT_WINDOW, maxSessions: DEFAULT_MAX_SESSIONS, ...defaultTiming };
+        config.server ??= { path: '/.tunnel', identitiesFile: '', protectedMode: false, graceSeconds: DEFAULT_GRACE_SECONDS, window: DEFAULT_WINDOW, maxSessions: DEFAULT_MAX_SESSIONS, ...defaultTiming };
         if (key !== SECTION_START) applyServer(config.server, key, value, origin);
-      } else if (scope === 'status') {
-        statusOrigin ??= origin;
-        if (key === SECTION_START) continue;
-        if (key !== 'path' || !value.trim().startsWith('/')) throw new Error('expected "path = /something"');
-        config.statusPath = value.trim();
       } else if (scope === 'upstream') {
         const label = sectionOf(origin).replace(/^upstream\s+/, '') || 'upstream';
         const entry = upstreams.get(label) ?? { config: newUpstream(label), origin };
@@ -81,12 +79,18 @@ export function buildTunnelConfig(settings: readonly Setting[]): TunnelConfig {
       throw new ConfigError(`${key}: ${errorMessage(error)}`, origin);
     }
   }
-  if (config.server !== null && config.server.identitiesFile === '') {
-    throw new ConfigError('[tunnel] needs "identities = FILE": every tunnel must authenticate', serverOrigin);
+  const server = config.server;
+  if (server !== null && (server.identitiesFile === '') === !server.protectedMode) {
+    throw new ConfigError(
+      server.protectedMode
+        ? '[tunnel] has both identities and anonymous = loopback: with an identities file every tunnel authenticates; remove one'
+        : '[tunnel] needs "identities = FILE": every tunnel must authenticate (or anonymous = loopback, for name-only clients from this host alone)',
+      serverOrigin,
+    );
   }
-  if (statusOrigin !== undefined && config.statusPath === null) throw new ConfigError('[status] needs "path = /something"', statusOrigin);
   for (const { config: upstream, origin } of upstreams.values()) {
-    const missing = upstream.url === '' ? 'url' : upstream.name === '' ? 'name' : upstream.token === '' ? 'token or token-file' : null;
+    const missing = upstream.url === '' ? 'url' : upstream.name === '' ? 'name' : upstream.token === '' && !upstream.anonymous ? 'token or token-file (or anonymous = yes, for a server in protected mode on this host)' : null;
+    if (upstream.anonymous && upstream.token !== '') throw new ConfigError(`[upstream ${upstream.label}] has a token and anonymous = yes: remove one`, origin);
     if (missing !== null) throw new ConfigError(`[upstream ${upstream.label}] needs ${missing}`, origin);
     if (upstream.reconnectMinMs > upstream.reconnectMaxMs) throw new ConfigError(`[upstream ${upstream.label}] reconnect-min exceeds reconnect-max`, origin);
     config.upstreams.push(upstream);

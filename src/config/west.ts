@@ -2,16 +2,20 @@
  * west's JSON configuration (`websocksy west.json`), read into websocksy's own settings so it
  * means the same thing here: the `wsts` WebSocket server becomes the [tunnel] on the main
  * listener, each `wstc` entry an [upstream], each `proxy` path a [route] (via the tunnel to
- * `ea`'s server, or to the client named `en`), and `cp` a listener answering every GET with the
- * status JSON. Proxy listeners on other addresses than the main one get listeners of their
- * own. West trusted a client's Origin; here tunnels authenticate, so three keys are added:
- * `wsts.identities`, `wstc[url].token` (or `token-file`) and `wstc[url].accept`.
+ * `ea`'s server, or to the client named `en`), and `cp` a [status] listener answering GET / with
+ * the status JSON. Proxy listeners on other addresses than the main one get listeners of their
+ * own. West trusted any client that named itself; websocksy adds three keys so that tunnels
+ * authenticate: `wsts.identities`, `wstc[url].token` (or `token-file`) and `wstc[url].accept`.
+ * West's own files, without them, run in protected mode (as Redis does without a password):
+ * the server accepts name-only tunnel clients from loopback addresses only, and a `cp` that is
+ * not on a loopback address answers clients on this host only.
  * docs/west.md has the whole mapping. Errors name the file, line and key: JSON.parse keeps no
  * positions, so jsonc-parser's syntax tree (in strict JSON mode) says where each key and each
  * syntax error is.
  */
 import { readFileSync } from 'node:fs';
 import { findNodeAtLocation, parseTree, type Node as JsonNode, type ParseError } from 'jsonc-parser';
+import { isLoopbackAddress } from '../lib/address-list.js';
 import { errorCode, errorMessage } from '../lib/errors.js';
 import { parsePort } from '../lib/grammar.js';
 import { log } from '../lib/log.js';
@@ -29,8 +33,6 @@ export interface WestConfig {
   readonly settings: Setting[];
   /** Proxy listeners on other addresses: their route settings. */
   readonly extraListeners: Array<Address & { readonly settings: Setting[] }>;
-  /** `west.cp`, unless it is the main listener's address (then the status is at `/` there). */
-  readonly control: Address | null;
 }
 
 /** west's default proxy port (west_config.py). */
@@ -107,6 +109,15 @@ export function parseAddress(text: string, defaultPort: number | null): Address 
   return { listen: listen === '' ? '::' : listen, port };
 }
 
+/** A URL whose host is on this host's loopback; false for one that does not parse (applyUpstream says why). */
+function isLoopbackUrl(url: string): boolean {
+  try {
+    return isLoopbackAddress(new URL(url).hostname.replace(/^\[(.*)\]$/, '$1'));
+  } catch {
+    return false;
+  }
+}
+
 const sameAddress = (a: Address, b: Address): boolean => a.listen === b.listen && a.port === b.port;
 
 /** An upstream label for a wstc URL: section names hold no URL characters. */
@@ -178,9 +189,10 @@ export function readWestConfig(file: string): WestConfig {
     }
     main = address(url.host, null, ['wsts', 'sp']);
     if (wsts['ca'] !== undefined) log.warn('west config: wsts.ca is ignored; the identities file says who may connect', { file });
-    const identities = reader.string(wsts, 'identities', ['wsts'], true) as string;
+    const identities = reader.string(wsts, 'identities', ['wsts'], false);
     add('tunnel', 'tunnel', 'path', url.pathname, ['wsts', 'sp']);
-    add('tunnel', 'tunnel', 'identities', identities, ['wsts', 'identities']);
+    if (identities !== null) add('tunnel', 'tunnel', 'identities', identities, ['wsts', 'identities']);
+    else add('tunnel', 'tunnel', 'anonymous', 'loopback', ['wsts']);
     hasServer = true;
   }
 
@@ -199,7 +211,13 @@ export function readWestConfig(file: string): WestConfig {
       add('upstream', section, 'name', reader.string(entry, 'nm', path, false) ?? name, [...path, 'nm']);
       const token = reader.string(entry, 'token', path, false);
       const tokenFile = reader.string(entry, 'token-file', path, false);
-      if (token === null && tokenFile === null) throw reader.error([...path, 'token'], 'missing: websocksy tunnels authenticate (give token or token-file)');
+      // Without either, the client names itself only, as west's did: a server in protected mode
+      // accepts that from its own host alone. To such a server on this host, the client is what
+      // west's was: it dials whatever the server's routes name, unless `accept` says otherwise.
+      if (token === null && tokenFile === null) {
+        add('upstream', section, 'anonymous', 'yes', path);
+        if (entry['accept'] === undefined && isLoopbackUrl(url)) add('upstream', section, 'accept', '*:1-65535', path);
+      }
       if (token !== null) add('upstream', section, 'token', token, [...path, 'token']);
       if (tokenFile !== null) add('upstream', section, 'token-file', tokenFile, [...path, 'token-file']);
       const accept = entry['accept'];
@@ -252,11 +270,18 @@ export function readWestConfig(file: string): WestConfig {
   const mainAddress = main ?? cp ?? { listen: '127.0.0.1', port: 0 };
   add('core', 'core', 'listen', mainAddress.listen, ['west']);
   add('core', 'core', 'port', String(mainAddress.port), ['west']);
-  const controlIsMain = cp !== null && sameAddress(cp, mainAddress);
-  if (controlIsMain) add('status', 'status', 'path', '/', ['west', 'cp']);
+  if (cp !== null) {
+    const controlIsMain = sameAddress(cp, mainAddress);
+    add('status', 'status', 'path', '/', ['west', 'cp']);
+    if (!controlIsMain) {
+      add('status', 'status', 'listen', cp.listen, ['west', 'cp']);
+      add('status', 'status', 'port', String(cp.port), ['west', 'cp']);
+    }
+    // west's cp has no password: off a loopback listener of its own, it answers this host only.
+    if (controlIsMain || !isLoopbackAddress(cp.listen)) add('status', 'status', 'clients', 'loopback', ['west', 'cp']);
+  }
   return {
     settings,
     extraListeners: byAddress.filter((group) => group.settings !== settings).map((group) => ({ ...group.address, settings: group.settings })),
-    control: cp === null || controlIsMain ? null : cp,
   };
 }

@@ -1,10 +1,12 @@
 /*
  * Everything a bridge needs before the 101: ask the backend for a peer (bounded in time: a
- * backend that never answers must not hold the client), check its answer, connect the peer. Each
+ * backend that never answers must not hold the client), check its answer, pass it through the
+ * gate (the destination allow-list), connect the peer. Each
  * failure is a Refusal with the status the client gets and the detail the log gets.
  */
 import type { Backend, FramingDefinition, PeerInfo, PeerQuery } from './api.js';
 import { parsePeerAddress, PeerAddressError, type PeerAddress } from './peer-address.js';
+import type { PeerGate } from './peer-gate.js';
 import { connectPeer, PeerConnectError, type PeerConnection } from './peer.js';
 import { Refusal } from './refusal.js';
 import { errorMessage } from '../lib/errors.js';
@@ -15,6 +17,8 @@ export interface BridgeOpenerOptions {
   readonly framing: (name: string) => FramingDefinition | undefined;
   readonly connectTimeoutMs: number;
   readonly backendTimeoutMs: number;
+  /** Where the backend's answers may lead (peer-gate.ts). */
+  readonly gate: PeerGate;
 }
 
 export interface OpenedPeer {
@@ -83,9 +87,11 @@ export async function openPeer(options: BridgeOpenerOptions, query: PeerQuery, c
     }
     protocol = chosen;
   }
+  const allowed = await options.gate.pass(address, options.backend.name);
+  if (cancelled()) return null;
   let peer: PeerConnection;
   try {
-    peer = await connectPeer(address, options.connectTimeoutMs);
+    peer = await connectPeer(allowed, options.connectTimeoutMs);
   } catch (error) {
     if (!(error instanceof PeerConnectError)) throw error;
     throw error.timedOut ? new Refusal(504, 'Peer did not answer', error.message) : new Refusal(502, 'Peer unreachable', error.message);

@@ -34,6 +34,7 @@ import { checkHandshake, looksLikeUpgrade } from './handshake.js';
 import { HeldRequest } from './held-request.js';
 import { listenApp } from './listen.js';
 import { PendingUpgrade, PendingUpgrades } from './pending-upgrade.js';
+import { statusRefusal, type StatusAccess } from './status-access.js';
 import { isRefused, readRequest, type RefusedRequest } from './request-reader.js';
 import { endpointBehaviour } from './ws-behaviour.js';
 
@@ -52,8 +53,8 @@ export interface FrontParts {
   readonly sessions: FrontSessions | null;
   readonly tunnel: { readonly path: string; readonly endpoint: WsEndpoint<SocketData> } | null;
   readonly routes: HttpRoutes | null;
-  /** The status JSON at `path` (null: at every path, for a listener of its own). */
-  readonly status: { readonly path: string | null; readonly render: () => object } | null;
+  /** The status JSON at `path` (null: at every path, on a listener of its own), for readers `access` admits. */
+  readonly status: { readonly path: string | null; readonly access: StatusAccess; readonly render: () => object } | null;
 }
 
 export interface FrontOptions {
@@ -251,7 +252,12 @@ export class Front {
       return;
     }
     if (status !== null && (status.path === null || request.path === status.path) && (request.method === 'GET' || request.method === 'HEAD')) {
-      this.serveStatus(res, request, status.render());
+      const refusal = statusRefusal(request, status.access);
+      if (refusal === null) this.serveStatus(res, request, status.render());
+      else {
+        log.info('refused', { id: request.id, client: request.clientAddress, endpoint: request.path, status: refusal.statusLine, why: refusal.detail });
+        ClientResponse.answering(res, request).refuse(refusal, false);
+      }
       return;
     }
     if (sessions !== null && underPrefix(sessions.store.settings.path, request.path)) {

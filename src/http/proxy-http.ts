@@ -5,12 +5,15 @@
  * while the upstream request is full, and the upstream response pauses while the client's
  * socket is full. Failures before the response head: 502 unreachable, 504 too slow, counted
  * from the moment the whole request was sent (a slow upload is the client's time, not the
- * upstream's); the log says why. Every node:http callback runs behind the guard.
+ * upstream's), 403 when the upstream's name resolves outside the route's allow; the log says
+ * why. Every node:http callback runs behind the guard.
  */
 import { request as httpRequest, type Agent, type ClientRequest as UpstreamRequest, type IncomingMessage } from 'node:http';
+import type { LookupFunction } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { HttpResponse } from 'uWebSockets.js';
 import { headerValue, type ClientRequest } from '../core/request.js';
+import { DestinationDenied } from '../lib/destination-allow.js';
 import { errorMessage } from '../lib/errors.js';
 import { guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
@@ -21,8 +24,14 @@ import { relayResponse } from './response-relay.js';
 import type { Route } from './route-table.js';
 import { upstreamPath } from './upstream-path.js';
 
+/** A direct route's pool, and the lookup that holds its upstream to the route's allow (absent: none). */
+export interface DirectConnection {
+  readonly agent: Agent;
+  readonly lookup?: LookupFunction;
+}
+
 /** How a request reaches the upstream: a pooled agent, or one connection made for it. */
-export type UpstreamConnection = { readonly agent: Agent } | { readonly createConnection: () => Duplex };
+export type UpstreamConnection = DirectConnection | { readonly createConnection: () => Duplex };
 
 export interface ProxyTarget {
   readonly route: Route;
@@ -83,6 +92,11 @@ export function proxyHttp(res: HttpResponse, client: ClientRequest, target: Prox
   upstream.on('error', guarded(answer, 'upstream error', (error: Error) => {
     stopTimer();
     if (!answer.usable) return;
+    if (error instanceof DestinationDenied) {
+      log.warn('http upstream refused', { ...fields, status: 403, why: error.message });
+      answer.fail('403 Forbidden', 'Forbidden');
+      return;
+    }
     const timedOut = error instanceof UpstreamTimeoutError;
     log.warn('http upstream failed', { ...fields, status: timedOut ? 504 : 502, why: errorMessage(error) });
     if (timedOut) answer.fail('504 Gateway Timeout', 'Gateway timeout');

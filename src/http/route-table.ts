@@ -4,12 +4,17 @@
  * of the config file.
  */
 import type { AuthPolicy } from '../auth/policy.js';
+import type { DestinationAllowList } from '../lib/destination-allow.js';
 
+/*
+ * `allow` (null: none) is the route's destination allow-list (docs/allow-lists.md): the address
+ * its upstream's name resolves to must be on it, on every connection.
+ */
 export type RouteTarget =
   /** An HTTP upstream, reached directly (`via` null) or through a tunnel (an upstream's label or an identity). */
-  | { readonly kind: 'http'; readonly url: URL; readonly via: string | null }
+  | { readonly kind: 'http'; readonly url: URL; readonly via: string | null; readonly allow: DestinationAllowList | null }
   /** A remote WebSocket: upgrades on the prefix are proxied message by message. */
-  | { readonly kind: 'websocket'; readonly url: URL }
+  | { readonly kind: 'websocket'; readonly url: URL; readonly allow: DestinationAllowList | null }
   /**
    * Files under a folder (a real path), GET and HEAD only. `maxAge`: seconds a cache may keep
    * a file without asking again, or null to have it revalidate every time (`no-cache`).
@@ -24,7 +29,7 @@ export type RouteTarget =
    * A network peer (a peer address, checked): upgrades on the prefix are bridged to it like the
    * bridge's, and `resumable` lets its connections outlive their clients (docs/sessions.md).
    */
-  | { readonly kind: 'peer'; readonly address: string; readonly resumable: boolean };
+  | { readonly kind: 'peer'; readonly address: string; readonly resumable: boolean; readonly allow: DestinationAllowList | null };
 
 export interface Route {
   /** No trailing slash, except the root route `/`. */

@@ -14,10 +14,11 @@ import type { ClientData } from '../core/client-endpoint.js';
 import { Refusal } from '../core/refusal.js';
 import type { RouteModule } from '../core/route-api.js';
 import { log } from '../lib/log.js';
+import { portOf } from '../lib/url.js';
 import type { Tunnels } from '../tunnel/runtime.js';
 import { ClientResponse } from './client-response.js';
 import { ModuleRoute } from './module-route.js';
-import { proxyHttp } from './proxy-http.js';
+import { proxyHttp, type DirectConnection } from './proxy-http.js';
 import { tunnelConnection } from './proxy-tunnel.js';
 import { RouteTable, type Route, type RouteTarget } from './route-table.js';
 import { serveStatic } from './static.js';
@@ -40,8 +41,8 @@ export interface HttpRouteOptions {
 
 export class HttpRoutes {
   readonly table: RouteTable;
-  /** One keep-alive pool per direct route. */
-  private readonly agents = new Map<Route, Agent>();
+  /** One keep-alive pool per direct route, and the lookup that holds its upstream to the route's allow. */
+  private readonly direct = new Map<Route, DirectConnection>();
   private readonly relays = new Map<Route, WebSocketRelay>();
   private readonly modules = new Map<Route, ModuleRoute>();
   private readonly peers = new Map<Route, PeerRouteEndpoint>();
@@ -58,8 +59,11 @@ export class HttpRoutes {
     this.table = new RouteTable(routes);
     for (const route of routes) {
       const target = route.target;
-      if (target.kind === 'http' && target.via === null) this.agents.set(route, new Agent({ keepAlive: true }));
-      if (target.kind === 'websocket') this.relays.set(route, new WebSocketRelay(route, target.url));
+      if (target.kind === 'http' && target.via === null) {
+        const agent = new Agent({ keepAlive: true });
+        this.direct.set(route, target.allow === null ? { agent } : { agent, lookup: target.allow.lookupFor(portOf(target.url)) });
+      }
+      if (target.kind === 'websocket') this.relays.set(route, new WebSocketRelay(route, target.url, target.allow));
       if (target.kind === 'peer') this.peers.set(route, options.peerEndpoint(route, target));
       if (target.kind === 'module') {
         const module = modules.get(route);
@@ -126,7 +130,7 @@ export class HttpRoutes {
     }
     const trustedClient = this.options.isTrustedProxy(request.clientAddress);
     if (target.via === null) {
-      proxyHttp(res, request, { route, base: target.url, connection: { agent: this.agents.get(route) as Agent }, label: target.url.origin, trustedClient });
+      proxyHttp(res, request, { route, base: target.url, connection: this.direct.get(route) as DirectConnection, label: target.url.origin, trustedClient });
       return;
     }
     const connection = tunnelConnection(this.tunnels, target.via, target.url);
@@ -140,7 +144,7 @@ export class HttpRoutes {
 
   /** Shutdown: the pools go, module sockets get 1001, and every started module's close() runs. */
   async close(): Promise<void> {
-    for (const agent of this.agents.values()) agent.destroy();
+    for (const { agent } of this.direct.values()) agent.destroy();
     await Promise.all(this.started.splice(0).map((module) => module.close()));
   }
 }

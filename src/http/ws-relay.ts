@@ -1,12 +1,14 @@
 /*
  * A `websocket = ws://…` route: each upgrade on the prefix opens a WebSocket to the remote URL
- * first (so an unreachable one gets a 502 answer, not an accepted-then-closed socket), then
+ * first (so an unreachable one gets a 502 answer, not an accepted-then-closed socket, and one
+ * whose name resolves outside the route's allow a 403), then
  * accepts the client and relays messages both ways, text as text and binary as binary, and
  * the close codes. Backpressure follows the one policy (core/send-policy.ts): a client that
  * reads slowly pauses the upstream until uWS drains; an upstream that reads slowly cannot
  * pause the client (uWS 20.30 has no ws.pause()), so past the high-water mark the client is
  * closed with 1013. Nothing is dropped silently. Every `ws` callback runs behind the guard.
  */
+import type { LookupFunction } from 'node:net';
 import WebSocket from 'ws';
 import type { WebSocket as UwsWebSocket } from 'uWebSockets.js';
 import { WsCloseCode } from '../core/api.js';
@@ -14,10 +16,12 @@ import type { SocketData, SocketLimits, UpgradeAnswer, WsEndpoint } from '../cor
 import { Refusal } from '../core/refusal.js';
 import { offeredProtocols, type ClientRequest } from '../core/request.js';
 import { aboveHighWater, drainedBelowLowWater, maxBackpressureFor, notReading, overflowed, sendableCloseCode, SendOverflowError, sendMessage, type CloseDecision } from '../core/send-policy.js';
+import { DestinationDenied, type DestinationAllowList } from '../lib/destination-allow.js';
 import { errorMessage } from '../lib/errors.js';
 import { guarded, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
 import { closeReason } from '../lib/text.js';
+import { portOf } from '../lib/url.js';
 import { upstreamRequestHeaders } from './forward-headers.js';
 import type { Route } from './route-table.js';
 import { upstreamUrl } from './upstream-path.js';
@@ -132,15 +136,22 @@ class Relay implements Guarded {
   }
 }
 
+/** ws hands its options to node:http, `lookup` included; its typings leave that one out. */
+type UpstreamOptions = WebSocket.ClientOptions & { readonly lookup?: LookupFunction };
+
 export class WebSocketRelay implements WsEndpoint<RelayData> {
   readonly name: string;
   readonly limits: SocketLimits = { maxPayloadLength: MAX_MESSAGE, maxBackpressure: maxBackpressureFor(HIGH_WATER, MAX_MESSAGE) };
+  /** Holds the upstream's name to the route's allow (null: none). */
+  private readonly lookup: LookupFunction | null;
 
   constructor(
     private readonly route: Route,
     private readonly base: URL,
+    allow: DestinationAllowList | null,
   ) {
     this.name = `route ${route.prefix}`;
+    this.lookup = allow === null ? null : allow.lookupFor(portOf(base));
   }
 
   upgrade(request: ClientRequest, answer: UpgradeAnswer<RelayData>): void {
@@ -150,12 +161,14 @@ export class WebSocketRelay implements WsEndpoint<RelayData> {
       request.headers.filter((header) => !header.name.startsWith('sec-websocket-')),
       { clientAddress: request.clientAddress, proto: 'http', host: route.host === 'keep' ? 'keep' : base.host, trustedClient: false },
     );
-    const upstream = new WebSocket(upstreamUrl(route, base, request), offeredProtocols(request), {
+    const options: UpstreamOptions = {
       headers: forwarded as Record<string, string>,
       perMessageDeflate: false,
       handshakeTimeout: route.timeoutMs,
       maxPayload: MAX_MESSAGE,
-    });
+      ...(this.lookup === null ? {} : { lookup: this.lookup }),
+    };
+    const upstream = new WebSocket(upstreamUrl(route, base, request), offeredProtocols(request), options);
     const relay = new Relay(request.id, upstream, fields);
     const owner: Guarded = {
       logFields: fields,
@@ -168,8 +181,13 @@ export class WebSocketRelay implements WsEndpoint<RelayData> {
     upstream.once('open', guarded(owner, 'upstream open', () => {
       if (!answer.accept({ id: request.id, relay }, upstream.protocol)) upstream.terminate();
     }));
-    const refuse = (why: string): void => {
+    const refuse = (why: string, denied = false): void => {
       if (answer.settled) return;
+      if (denied) {
+        log.warn('websocket upstream refused', { ...fields, status: 403, why });
+        answer.refuse(new Refusal(403, 'Forbidden', why));
+        return;
+      }
       const timedOut = /timed out/i.test(why);
       log.warn('websocket upstream failed', { ...fields, status: timedOut ? 504 : 502, why });
       answer.refuse(timedOut ? new Refusal(504, 'Gateway timeout', why) : new Refusal(502, 'Bad gateway', why));
@@ -178,7 +196,7 @@ export class WebSocketRelay implements WsEndpoint<RelayData> {
       refuse(`upstream answered HTTP ${response.statusCode ?? 0}`);
       upstream.terminate();
     }));
-    upstream.on('error', guarded(owner, 'upstream error', (error: Error) => refuse(errorMessage(error))));
+    upstream.on('error', guarded(owner, 'upstream error', (error: Error) => refuse(errorMessage(error), error instanceof DestinationDenied)));
   }
 
   open(ws: UwsWebSocket<RelayData>): void {

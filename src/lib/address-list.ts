@@ -48,3 +48,15 @@ export class AddressList {
     return this.networks.some((network) => inNetwork(network, address));
   }
 }
+
+const LOOPBACK = (() => {
+  const list = new BlockList();
+  list.addSubnet('127.0.0.0', 8, 'ipv4');
+  list.addAddress('::1', 'ipv6');
+  return list;
+})();
+
+/** An address on this host's loopback (127.0.0.0/8, ::1, or 127.x as IPv4-mapped IPv6); `localhost` too. */
+export function isLoopbackAddress(address: string): boolean {
+  return address === 'localhost' || inNetwork(LOOPBACK, address);
+}

@@ -1,11 +1,12 @@
 /*
  * The identities file: one line per identity that may open tunnels,
- *   <name> <token> [connect=<host|cidr>:<port|lo-hi>,...] [listen=[<bind>:]<port|lo-hi>,...]
- * with `#` comments. Only token digests are kept in memory. Re-read on SIGHUP (server.ts).
+ *   <name> <token> [connect=<rule>,...] [listen=[<bind>:]<port|lo-hi>,...]
+ * with `#` comments; connect= rules are tcp destination rules (lib/destination-rules.ts:
+ * `host:ports` or `tcp:host:ports`). Only token digests are kept in memory. Re-read on SIGHUP (server.ts).
  */
 import { readFileSync } from 'node:fs';
 import { AllowList, parseConnectRule, parseListenRule, type ConnectRule, type ListenRule } from './allow.js';
-import { digest } from './secret.js';
+import { digest } from '../lib/secret.js';
 import { errorCode } from '../lib/errors.js';
 
 export interface Identity {

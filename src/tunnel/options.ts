@@ -1,6 +1,6 @@
 /*
- * The tunnel roles' settings, as src/config/tunnels.ts reads them from [tunnel], [upstream NAME]
- * and [status], and `websocksy forward` from its command line.
+ * The tunnel roles' settings, as src/config/tunnels.ts reads them from [tunnel] and
+ * [upstream NAME], and `websocksy forward` from its command line.
  */
 import type { ConnectRule } from './allow.js';
 import type { Forward } from './forward.js';
@@ -12,7 +12,10 @@ export interface Timing {
 
 export interface TunnelServerConfig extends Timing {
   path: string;
+  /** '' in protected mode. */
   identitiesFile: string;
+  /** `anonymous = loopback`: no identities file; name-only clients from this host alone (protected-mode.ts). */
+  protectedMode: boolean;
   graceSeconds: number;
   window: number;
   /** Sessions one identity may hold at once (attached or waiting out their grace period). */
@@ -25,7 +28,10 @@ export interface UpstreamConfig extends Timing {
   url: string;
   /** The identity this instance presents. */
   name: string;
+  /** '' when `anonymous`. */
   token: string;
+  /** Presents the name alone, for a server in protected mode (protected-mode.ts). */
+  anonymous: boolean;
   forwards: Forward[];
   /**
    * Destinations the far side may have this side dial (`accept = host:port,...`, the syntax of
@@ -40,7 +46,6 @@ export interface UpstreamConfig extends Timing {
 export interface TunnelConfig {
   server: TunnelServerConfig | null;
   upstreams: UpstreamConfig[];
-  statusPath: string | null;
 }
 
 export const defaultTiming: Readonly<Timing> = { heartbeatMs: 5000, timeoutMs: 15000 };
@@ -50,5 +55,5 @@ export const DEFAULT_MAX_SESSIONS = 4;
 export const DEFAULT_RECONNECT = { minMs: 250, maxMs: 30_000 };
 
 export function newUpstream(label: string): UpstreamConfig {
-  return { label, url: '', name: '', token: '', forwards: [], accept: [], reconnectMinMs: DEFAULT_RECONNECT.minMs, reconnectMaxMs: DEFAULT_RECONNECT.maxMs, ...defaultTiming };
+  return { label, url: '', name: '', token: '', anonymous: false, forwards: [], accept: [], reconnectMinMs: DEFAULT_RECONNECT.minMs, reconnectMaxMs: DEFAULT_RECONNECT.maxMs, ...defaultTiming };
 }

@@ -18,10 +18,11 @@ import type { AllowList } from './allow.js';
 import { HelloWaitList } from './hello-wait.js';
 import type { TunnelServerConfig } from './options.js';
 import { readIdentities, type Identity } from './identities.js';
+import { protectedModeAllow, protectedModeIdentity } from './protected-mode.js';
 import { SEND_BUDGET_BYTES } from './mux.js';
 import { decodeControl, decodeFrame, encodeJson, FrameType, isResumeState, MAX_FRAME, PROTOCOL_VERSION, ProtocolError, TUNNEL_SUBPROTOCOL, type ControlMessage } from './protocol.js';
 import { RemoteListeners } from './remote-listeners.js';
-import { digest, randomSecret, sameSecret } from './secret.js';
+import { digest, randomSecret, sameSecret } from '../lib/secret.js';
 import { ServerSession, type ServerSessionContext } from './server-session.js';
 import { ServerSessions } from './server-sessions.js';
 import { UwsTransport, type TunnelSocketData } from './uws-transport.js';
@@ -43,8 +44,9 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
   private shuttingDown = false;
 
   constructor(readonly config: TunnelServerConfig) {
-    this.identities = readIdentities(config.identitiesFile);
+    this.identities = config.protectedMode ? new Map() : readIdentities(config.identitiesFile);
     this.sessions = new ServerSessions(config, this.listeners);
+    if (config.protectedMode) log.warn('tunnel server in protected mode: no identities file, so name-only tunnel clients are accepted from loopback addresses only; add identities = FILE to accept other hosts', { path: config.path });
     // Clients ping every heartbeat; a session silent for the timeout has a dead transport.
     this.sweepTimer = setInterval(() => runGuarded(sweeper, 'tunnel sweep', () => this.sweep()), Math.min(1000, config.timeoutMs / 2));
   }
@@ -99,7 +101,7 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
   }
 
   allowOf(identity: string): AllowList | null {
-    return this.identities.get(identity)?.allow ?? null;
+    return this.identities.get(identity)?.allow ?? (this.config.protectedMode ? protectedModeAllow() : null);
   }
 
   transportFailed(owner: ServerSession, reason: string): void {
@@ -112,6 +114,7 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
 
   /** SIGHUP: re-reads the identities file; a bad file keeps the old one and says why. */
   reload(): void {
+    if (this.config.protectedMode) return;
     try {
       this.identities = readIdentities(this.config.identitiesFile);
       log.info('identities reloaded', { file: this.config.identitiesFile, identities: this.identities.size });
@@ -143,10 +146,17 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
       transport.close(reason);
     };
     if (hello.version !== PROTOCOL_VERSION) return refuse(`protocol version ${String(hello.version)} is not supported (this server speaks ${PROTOCOL_VERSION})`);
-    const identity = typeof hello.name === 'string' ? this.identities.get(hello.name) : undefined;
-    // One answer for an unknown name and a wrong token, so names cannot be probed; the log tells them apart.
-    const tokenOk = sameSecret(typeof hello.token === 'string' ? hello.token : '', identity?.tokenDigest ?? digest('\0no identity'));
-    if (identity === undefined || !tokenOk) return refuse('unknown identity or wrong token', identity === undefined ? 'unknown identity' : 'wrong token');
+    let identity: Identity | undefined;
+    if (this.config.protectedMode) {
+      const admitted = protectedModeIdentity(hello.name, client);
+      if (typeof admitted === 'string') return refuse(admitted);
+      identity = admitted;
+    } else {
+      identity = typeof hello.name === 'string' ? this.identities.get(hello.name) : undefined;
+      // One answer for an unknown name and a wrong token, so names cannot be probed; the log tells them apart.
+      const tokenOk = sameSecret(typeof hello.token === 'string' ? hello.token : '', identity?.tokenDigest ?? digest('\0no identity'));
+      if (identity === undefined || !tokenOk) return refuse('unknown identity or wrong token', identity === undefined ? 'unknown identity' : 'wrong token');
+    }
 
     // The hello is a client's JSON: `resume` may be null, a number, anything.
     if (hello.resume !== undefined && (typeof hello.resume !== 'object' || hello.resume === null)) return refuse('malformed resume');

@@ -14,7 +14,7 @@ export async function startTunnelServer(dir: string, identities: string, extra =
   writeFileSync(`${dir}/identities`, identities);
   writeFileSync(
     `${dir}/server.cfg`,
-    `[core]\nlisten = 127.0.0.1\nport = 0\n[tunnel]\nidentities = ${dir}/identities\nheartbeat = 0.25\nheartbeat-timeout = 1\n${extra}\n[status]\npath = /.status\n`,
+    `[core]\nlisten = 127.0.0.1\nport = 0\n[tunnel]\nidentities = ${dir}/identities\nheartbeat = 0.25\nheartbeat-timeout = 1\n${extra}\n[status]\npath = /.status\nclients = loopback\n`,
   );
   return startWebsocksy([`${dir}/server.cfg`]);
 }

@@ -20,9 +20,10 @@ export interface RunningWebsocksy {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function startWebsocksy(args: readonly string[], options: { cwd?: string; timeoutMs?: number; readyPattern?: RegExp } = {}): Promise<RunningWebsocksy> {
+export async function startWebsocksy(args: readonly string[], options: { cwd?: string; timeoutMs?: number; readyPattern?: RegExp; env?: NodeJS.ProcessEnv } = {}): Promise<RunningWebsocksy> {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: options.cwd ?? ROOT,
+    env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -90,8 +91,8 @@ export async function startWebsocksy(args: readonly string[], options: { cwd?: s
 }
 
 /** Runs websocksy expecting it to exit by itself (config errors, --help); returns code and output. */
-export async function runWebsocksy(args: readonly string[], cwd = ROOT): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+export async function runWebsocksy(args: readonly string[], cwd = ROOT, env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

@@ -1,5 +1,5 @@
 /*
- * Secrets (tokens, session secrets): compared in constant time on fixed-length digests, so
+ * Secrets (tokens, session secrets, the status token): compared in constant time on fixed-length digests, so
  * neither their content nor their length leaks through timing; read from files with the
  * trailing newline removed. They are never logged.
  */
