@@ -14,6 +14,7 @@ import { closedGate, listGate, openGate, type PeerGate } from './core/peer-gate.
 import { steeredBy } from './backends/fixed-answers.js';
 import { PluginError } from './core/plugin-error.js';
 import { WsCloseCode } from './core/api.js';
+import { Admission } from './core/admission.js';
 import { parseStatusCommand, runStatus, STATUS_USAGE } from './cli/status.js';
 import { parseCommandLine, usage } from './config/command-line.js';
 import { unusedAuthSections } from './config/apply.js';
@@ -137,10 +138,18 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
   };
   const routes = new HttpRoutes(setup.routes, tunnels, routeOptions, configuration.routeModules);
   const resume = new ResumeEndpoint(bridge.clients, bridge.limits, sessions);
-  const frontOptions = { maxPendingUpgrades: core.maxHandshakes };
+  const admission = new Admission({
+    maxConnections: core.maxConnections,
+    maxPerAddress: core.maxConnectionsPerAddress,
+    maxPerIdentity: core.maxConnectionsPerIdentity,
+    idleTimeoutMs: core.idleTimeout * 1000,
+    rateLimit: core.rateLimit,
+    identityRateLimit: core.identityRateLimit,
+  });
+  const frontOptions = { maxPendingUpgrades: core.maxHandshakes, handshakeTimeoutMs: core.handshakeTimeout * 1000, admission };
   const render = (): object => {
     const connections = bridge.status();
-    return { ...tunnels.status(), connectionsTotal: connections.total, connections: connections.list, sessions: sessions.status() };
+    return { ...tunnels.status(), connectionsTotal: connections.total, connections: connections.list, sessions: sessions.status(), limits: admission.status() };
   };
   const statusConfig = setup.status;
   const status = statusConfig === null ? null : { path: statusConfig.path, access: statusConfig, render };
@@ -180,6 +189,7 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
     await tunnels.start();
   } catch (error) {
     for (const front of fronts) front.close();
+    admission.stop();
     tunnels.shutdown();
     await routes.close();
     throw new ExitError(errorMessage(error), 1);
@@ -191,6 +201,7 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
     stopped ??= (async () => {
       log.info('shutting down', { signal: why, clients: bridge.clients.size, sessions: sessions.size });
       for (const front of fronts) front.close();
+      admission.stop();
       sessions.shutdown(WsCloseCode.shutdown, 'Shutting down');
       bridge.clients.closeAll(WsCloseCode.shutdown, 'Shutting down');
       tunnels.shutdown();

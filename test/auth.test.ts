@@ -13,7 +13,7 @@ import { writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { argon2id, bcrypt } from 'hash-wasm';
 import { exportJWK, SignJWT, UnsecuredJWT } from 'jose';
-import { closeClient, connect } from './helpers/client.js';
+import { closeClient, connect, type TestClient } from './helpers/client.js';
 import { rawRequest, upgradeRequest } from './helpers/http.js';
 import { agent, echoOf, send, startUpstream, type EchoBody, type Upstream } from './helpers/http-upstream.js';
 import { streamServer, tcpEcho, tempDir, type Peer } from './helpers/peers.js';
@@ -555,6 +555,30 @@ describe('auth config errors', () => {
       assert.ok(!server.log().includes(token));
     } finally {
       await server.stop();
+    }
+  });
+
+  test('max-connections-per-identity counts the admitted user', async () => {
+    const echo = await tcpEcho();
+    const named = `named-${randomBytes(18).toString('base64url')}`;
+    const anonymous = `anon-${randomBytes(18).toString('base64url')}`;
+    writeFileSync(`${dir.path}/capped-tokens.txt`, `${named} alice\n${anonymous}\n`);
+    const config = `${dir.path}/capped.cfg`;
+    writeFileSync(config, `[core]\nauth = t\nmax-connections-per-identity = 1\n[backend]\nhost = ${echo.address}\n[auth t]\ntype = bearer\ntokens = capped-tokens.txt\n`);
+    const server = await startWebsocksy([config, '-l', '127.0.0.1', '-p', '0']);
+    const open = (token: string): Promise<TestClient> => connect(server.url, undefined, { Authorization: `Bearer ${token}` });
+    const clients: TestClient[] = [];
+    try {
+      clients.push(await open(named));
+      const second = await rawRequest(server.port, upgradeRequest('/', [`Authorization: Bearer ${named}`]));
+      assert.equal(second.status, 429);
+      assert.ok(second.headers.has('retry-after'));
+      await server.waitForLog(/identity alice has 1 connections open/);
+      clients.push(await open(anonymous), await open(anonymous));
+    } finally {
+      for (const client of clients) await closeClient(client);
+      await server.stop();
+      await echo.close();
     }
   });
 

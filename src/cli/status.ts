@@ -85,6 +85,25 @@ function records(value: unknown): Array<Record<string, unknown>> {
   return Array.isArray(value) ? value.filter((item): item is Record<string, unknown> => typeof item === 'object' && item !== null) : [];
 }
 
+function cap(value: unknown): string {
+  return value === 0 ? 'no cap' : `cap ${text(value)}`;
+}
+
+/** The limits' block (docs/limits.md): what is held against each cap, and every refusal by reason. */
+export function formatLimits(limits: unknown): string {
+  if (typeof limits !== 'object' || limits === null) return '';
+  const l = limits as Record<string, unknown>;
+  const refused = typeof l['refused'] === 'object' && l['refused'] !== null ? Object.entries(l['refused'] as Record<string, unknown>) : [];
+  return (
+    'limits:\n' +
+    `  connections  ${text(l['connections'])} (${cap(l['maxConnections'])})\n` +
+    `  addresses    ${text(l['addresses'])}, busiest ${text(l['busiestAddress'])} (${cap(l['maxConnectionsPerAddress'])} per address)\n` +
+    `  identities   ${text(l['identities'])}, busiest ${text(l['busiestIdentity'])} (${cap(l['maxConnectionsPerIdentity'])} per identity)\n` +
+    `  throttled    ${text(l['throttled'])}\n` +
+    `  refused      ${refused.length === 0 ? '-' : refused.map(([reason, count]) => `${reason} ${text(count)}`).join(', ')}\n`
+  );
+}
+
 /** The status JSON as the tables an operator reads. */
 export function formatStatus(status: Record<string, unknown>, now: number): string {
   const sessions = records(status['sessions']).map((s) => ({
@@ -135,7 +154,8 @@ export function formatStatus(status: Record<string, unknown>, now: number): stri
     `sessions: ${sessions.length}\n${table(sessions)}\n` +
     `connections: ${total}${shown}\n${table(connections)}\n` +
     `tunnel sessions: ${tunnels.length}\n${table(tunnels)}\n` +
-    `upstreams: ${upstreams.length}\n${table(upstreams)}`
+    `upstreams: ${upstreams.length}\n${table(upstreams)}` +
+    (status['limits'] === undefined ? '' : `\n${formatLimits(status['limits'])}`)
   );
 }
 

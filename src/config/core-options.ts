@@ -39,6 +39,20 @@ export interface CoreConfig {
   backendTimeout: number;
   /** Upgrades that may wait for their answer at once. */
   maxHandshakes: number;
+  /** Seconds from a complete upgrade request to its 101; then 504. */
+  handshakeTimeout: number;
+  /** WebSocket connections at once, all listeners together; 0 = no cap. */
+  maxConnections: number;
+  /** WebSocket connections per client address (IPv6 per /64); 0 = no cap. */
+  maxConnectionsPerAddress: number;
+  /** WebSocket connections per identity; 0 = no cap. */
+  maxConnectionsPerIdentity: number;
+  /** Seconds without data either way before a connection is closed; 0 = never. */
+  idleTimeout: number;
+  /** Bytes per second each way per connection; 0 = unlimited. */
+  rateLimit: number;
+  /** Bytes per second each way for all of one identity's connections together; 0 = unlimited. */
+  identityRateLimit: number;
   /** Proxies in front whose X-Forwarded-Proto and -Host routes believe. */
   trustedProxies: AddressList;
   /** Where the bridge's backend answers may lead (docs/allow-lists.md); null: only fixed answers pass. */
@@ -69,6 +83,13 @@ export const defaultCoreConfig: Readonly<CoreConfig> = {
   connectTimeout: 5,
   backendTimeout: 5,
   maxHandshakes: 1024,
+  handshakeTimeout: 15,
+  maxConnections: 10_000,
+  maxConnectionsPerAddress: 0,
+  maxConnectionsPerIdentity: 0,
+  idleTimeout: 0,
+  rateLimit: 0,
+  identityRateLimit: 0,
   trustedProxies: new AddressList([]),
   allowPeers: null,
   sessionPath: '/.websocksy/session',
@@ -97,6 +118,13 @@ export function checkPeerBuffer(config: CoreConfig): void {
     `${formatSize(peerBuffer)} is smaller than max-message (${formatSize(maxMessage)}), so connections sending large messages would be closed; ` +
       'raise it, or leave it unset for the default (4m, or max-message if larger)',
   );
+}
+
+/** A rate in bytes per second, `512k` or `512k/s`; 0 = unlimited. */
+function parseRate(value: string): number {
+  const text = value.trim().replace(/\/s$/i, '');
+  if (text === '0') return 0;
+  return parseSize(text, KIB, 4 * GIB);
 }
 
 export interface CoreOption {
@@ -167,6 +195,34 @@ export const coreOptions: readonly CoreOption[] = [
   {
     key: 'max-handshakes', argument: 'COUNT', help: 'upgrades that may wait for a backend or peer at once; more get 503 (default 1024)',
     apply: (c, v) => { c.maxHandshakes = parseCount(v, 1, 1_000_000); },
+  },
+  {
+    key: 'handshake-timeout', argument: 'SECONDS', help: 'time from a complete upgrade request to its 101; then 504 (default 15)',
+    apply: (c, v) => { c.handshakeTimeout = parseSeconds(v, 0.1, 3600); },
+  },
+  {
+    key: 'max-connections', argument: 'COUNT', help: 'WebSocket connections at once, all listeners together; more get 503; 0 = no cap (default 10000)',
+    apply: (c, v) => { c.maxConnections = parseCount(v, 0, 10_000_000); },
+  },
+  {
+    key: 'max-connections-per-address', argument: 'COUNT', help: 'WebSocket connections per client address (IPv6 per /64); more get 429; 0 = no cap (default 0)',
+    apply: (c, v) => { c.maxConnectionsPerAddress = parseCount(v, 0, 10_000_000); },
+  },
+  {
+    key: 'max-connections-per-identity', argument: 'COUNT', help: 'connections per identity (a tunnel identity, or a user an [auth] section admitted); more are refused; 0 = no cap (default 0)',
+    apply: (c, v) => { c.maxConnectionsPerIdentity = parseCount(v, 0, 10_000_000); },
+  },
+  {
+    key: 'idle-timeout', argument: 'SECONDS', help: 'close a connection with no data either way for this long (1000 "idle timeout"); 0 = never (default 0)',
+    apply: (c, v) => { c.idleTimeout = parseSeconds(v, 0, 7 * 86400); },
+  },
+  {
+    key: 'rate-limit', argument: 'BYTES/s', help: 'bandwidth of each bridged connection, each way, e.g. 1m/s; 0 = unlimited (default 0)',
+    apply: (c, v) => { c.rateLimit = parseRate(v); },
+  },
+  {
+    key: 'identity-rate-limit', argument: 'BYTES/s', help: "bandwidth of all of one identity's bridged connections together, each way; 0 = unlimited (default 0)",
+    apply: (c, v) => { c.identityRateLimit = parseRate(v); },
   },
   {
     key: 'trusted-proxies', argument: 'CIDRS', help: 'comma-separated addresses or CIDRs of proxies whose X-Forwarded-Proto/-Host routes keep (default none)',

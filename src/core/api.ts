@@ -20,6 +20,8 @@ export const WsCloseCode = {
   normal: 1000,
   shutdown: 1001,
   protocol: 1002,
+  /** RFC 6455 §7.4.1: a message broke the server's policy (a limit). */
+  policy: 1008,
   tooBig: 1009,
   unexpected: 1011,
   tryAgainLater: 1013,

@@ -8,16 +8,24 @@
  * peer → client: each read goes through the framing loop; the frames of one read are sent
  *   corked (one syscall). While the client has more than `clientBuffer` bytes queued the peer
  *   is paused; uWS's drain event resumes it.
+ * Limits (admission.ts): every read and message stamps the ticket for the idle timeout. With a
+ *   rate limit, peer → client shaping pauses the peer (a datagram peer then drops, as a paused
+ *   one always does) until the tokens are back; client → peer cannot pause the WebSocket, so
+ *   messages over the rate wait here, counted with the peer's queue against `peerBuffer`: a
+ *   client that keeps sending past it is closed with 1008. One shared timer (throttle.ts) wakes
+ *   the bridges that wait for tokens.
  * Closing: whoever closes first, what was accepted in either direction is delivered — the
  *   peer's queue is flushed before its socket ends (bounded by a linger time), and a close
  *   frame goes out behind the frames already queued for the client. Where something must be
  *   dropped (a peer that failed or stopped reading), the close line in the log counts it. That
  *   line is written once both sides are done, so its counts are final.
  */
+import { idleClock, type AdmissionTicket } from './admission.js';
 import { WsCloseCode, WsOperation, type FramingDefinition } from './api.js';
 import { FramingFailure, PeerFramer, type FrameSink } from './framer.js';
 import type { BridgedClient, ClientSocket } from './endpoint.js';
 import type { PeerConnection, PeerEvents } from './peer.js';
+import { rateClock, throttle, type Throttled } from './throttle.js';
 import { aboveHighWater, drainedBelowLowWater, notReading, overflowed, SendOverflowError, sendMessage, type CloseDecision } from './send-policy.js';
 import { errorCode, errorMessage } from '../lib/errors.js';
 import { noteFault, reportFault, type Guarded } from '../lib/guard.js';
@@ -70,7 +78,7 @@ function pushCorked(): void {
   corkedBridge?.pushChunk();
 }
 
-export class Bridge implements BridgedClient, PeerEvents, FrameSink, Guarded {
+export class Bridge implements BridgedClient, PeerEvents, FrameSink, Throttled {
   bytesToClient = 0;
   bytesToPeer = 0;
   /** True once the client has been heard from since the last keep-alive sweep. */
@@ -94,6 +102,12 @@ export class Bridge implements BridgedClient, PeerEvents, FrameSink, Guarded {
   private readonly openedAt = Date.now();
   private chunk: Buffer | null = null;
   private framingFailure: Error | null = null;
+  private ticket: AdmissionTicket | null = null;
+  /** The peer is paused until peer → client tokens are back (apart from peerPaused, the client's backpressure). */
+  private peerWaitsForTokens = false;
+  /** Client messages over the rate, copied, waiting for client → peer tokens; null when none wait. */
+  private held: Buffer[] | null = null;
+  private heldBytes = 0;
 
   constructor(
     readonly description: BridgeDescription,
@@ -108,8 +122,11 @@ export class Bridge implements BridgedClient, PeerEvents, FrameSink, Guarded {
   }
 
   /** The 101 went out: start carrying data. */
-  open(ws: ClientSocket): void {
+  open(ws: ClientSocket, ticket: AdmissionTicket | null): void {
     this.ws = ws;
+    this.ticket = ticket;
+    // An idle close goes through the bridge, so that its close line says websocksy closed.
+    if (ticket !== null) ticket.closer = this;
     const d = this.description;
     log.info('open', {
       id: d.id,
@@ -145,8 +162,65 @@ export class Bridge implements BridgedClient, PeerEvents, FrameSink, Guarded {
       this.closeWith(notReading('peer', queued, this.limits.peerBuffer));
       return;
     }
+    const gate = this.ticket?.toPeer ?? null;
+    if (gate !== null && (this.held !== null || !gate.pass(length, rateClock.now))) {
+      this.hold(message, queued);
+      return;
+    }
     this.bytesToPeer += length;
     this.peer.write(new Uint8Array(message));
+  }
+
+  /** A client message over the rate: it waits, within the peer's buffer, or the client is closed. */
+  private hold(message: ArrayBuffer, queued: number): void {
+    const length = message.byteLength;
+    if (this.heldBytes + queued + length > this.limits.peerBuffer) {
+      this.droppedToPeer += length;
+      this.ticket?.count('rate-limit');
+      this.close(WsCloseCode.policy, `sending faster than rate-limit allows, ${this.heldBytes + queued} bytes waiting`);
+      return;
+    }
+    (this.held ??= []).push(Buffer.copyBytesFrom(new Uint8Array(message)));
+    this.heldBytes += length;
+    this.bytesToPeer += length;
+    throttle.add(this);
+  }
+
+  /** The shared throttle's tick: passes what the tokens allow; true when nothing waits any more. */
+  wake(now: number): boolean {
+    const ticket = this.ticket;
+    const held = this.held;
+    if (held !== null && ticket?.toPeer != null) {
+      while (held.length > 0 && ticket.toPeer.pass((held[0] as Buffer).length, now)) {
+        const message = held.shift() as Buffer;
+        this.heldBytes -= message.length;
+        this.peer.write(message);
+      }
+      if (held.length === 0) this.held = null;
+    }
+    if (this.peerWaitsForTokens && ticket?.toClient != null && ticket.toClient.open(now)) {
+      this.peerWaitsForTokens = false;
+      if (!this.peerPaused) this.peer.resume();
+    }
+    return this.held === null && !this.peerWaitsForTokens;
+  }
+
+  /** The client is gone: what it sent is delivered whatever the rate, as every close delivers what was accepted. */
+  private releaseHeld(): void {
+    throttle.delete(this);
+    this.peerWaitsForTokens = false;
+    const held = this.held;
+    this.held = null;
+    this.heldBytes = 0;
+    if (held === null) return;
+    if (this.peerUnusable) {
+      for (const message of held) {
+        this.droppedToPeer += message.length;
+        this.bytesToPeer -= message.length;
+      }
+      return;
+    }
+    for (const message of held) this.peer.write(message);
   }
 
   /** uWS drained the client's send buffer below its limit. */
@@ -154,7 +228,7 @@ export class Bridge implements BridgedClient, PeerEvents, FrameSink, Guarded {
     const ws = this.ws;
     if (this.peerPaused && ws !== null && drainedBelowLowWater(ws.getBufferedAmount(), this.limits.clientBuffer)) {
       this.peerPaused = false;
-      this.peer.resume();
+      if (!this.peerWaitsForTokens) this.peer.resume();
     }
   }
 
@@ -220,6 +294,7 @@ export class Bridge implements BridgedClient, PeerEvents, FrameSink, Guarded {
       this.closeReasonText = Buffer.from(message).toString('utf8');
     }
     this.unframedAtClose = this.framer.pendingBytes;
+    this.releaseHeld();
     this.releaseFraming();
     if (this.peerUnusable) this.peerFinished(this.peer.destroy());
     else this.peer.finish(PEER_LINGER_MS, (undelivered) => this.peerFinished(undelivered));
@@ -269,6 +344,7 @@ export class Bridge implements BridgedClient, PeerEvents, FrameSink, Guarded {
   /** The client is gone and its close handling failed: drop the peer and finish, touching nothing of the socket. */
   abandon(): void {
     this.ws = null;
+    throttle.delete(this);
     if (this.phase === 'done') return;
     this.phase = 'client-gone';
     this.peerFinished(this.peer.destroy());
@@ -293,7 +369,17 @@ export class Bridge implements BridgedClient, PeerEvents, FrameSink, Guarded {
     if (!this.peerPaused && this.ws !== null && aboveHighWater(ws.getBufferedAmount(), this.limits.clientBuffer)) {
       this.peerPaused = true;
       this.peerPauses++;
-      this.peer.pause();
+      if (!this.peerWaitsForTokens) this.peer.pause();
+    }
+    const ticket = this.ticket;
+    if (ticket === null) return;
+    ticket.lastActive = idleClock.now;
+    const gate = ticket.toClient;
+    if (gate === null || this.ws === null) return;
+    if (!gate.spend(chunk.length, rateClock.now) && !this.peerWaitsForTokens) {
+      this.peerWaitsForTokens = true;
+      if (!this.peerPaused) this.peer.pause();
+      throttle.add(this);
     }
   }
 

@@ -22,9 +22,9 @@ export abstract class ClientEndpoint implements WsEndpoint<ClientData> {
   abstract upgrade(request: ClientRequest, answer: UpgradeAnswer<ClientData>): void;
 
   open(ws: WebSocket<ClientData>): void {
-    const { client } = ws.getUserData();
+    const { client, ticket } = ws.getUserData();
     this.clients.add(client);
-    client.open(ws);
+    client.open(ws, ticket ?? null);
   }
 
   message(ws: WebSocket<ClientData>, message: ArrayBuffer, isBinary: boolean): void {

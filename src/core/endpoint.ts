@@ -5,6 +5,7 @@
  * reaches the endpoint through the front's guard, so an endpoint's throw closes that one socket.
  */
 import type { WebSocket } from 'uWebSockets.js';
+import type { AdmissionTicket } from './admission.js';
 import type { KeptAlive } from './client-set.js';
 import type { Refusal } from './refusal.js';
 import type { Guarded } from '../lib/guard.js';
@@ -13,6 +14,8 @@ import type { ClientRequest } from './request.js';
 /** Every endpoint's per-socket data carries the connection id the guard logs. */
 export interface SocketData {
   readonly id: number;
+  /** The connection's place under the limits (admission.ts); the front adds it at the 101 and releases it at the close. */
+  readonly ticket?: AdmissionTicket;
 }
 
 /** The pending answer to one upgrade; exactly one of accept and refuse takes effect. */
@@ -41,7 +44,8 @@ export interface ClientSocket {
  * resumable session. Each is also the guard's owner for its socket's callbacks.
  */
 export interface BridgedClient extends KeptAlive {
-  open(ws: ClientSocket): void;
+  /** `ticket`: the connection's limits, when the front admitted it (always, in the server). */
+  open(ws: ClientSocket, ticket: AdmissionTicket | null): void;
   /** `message` is uWS's buffer, valid only during the call. */
   onClientMessage(message: ArrayBuffer, isBinary: boolean): void;
   onClientDrain(): void;

@@ -7,10 +7,14 @@
  *   3. dispatch on the normalised path: the tunnel path, then routes (longest prefix), then
  *      the bridge, which takes every other upgrade; plain requests the bridge would get are
  *      answered 426/405;
- *   4. the `auth` of the route or the bridge (src/auth/), checked once, here: the endpoint
+ *   4. for upgrades, admission under the connection caps (core/admission.ts): the ticket it
+ *      gives is released where the connection ends (pending-upgrade.ts, ws-behaviour.ts);
+ *   5. the `auth` of the route or the bridge (src/auth/), checked once, here: the endpoint
  *      gets the request without the credential and with the identity it proved
- *      (ClientRequest.auth), or never hears of it;
- *   5. the endpoint, with every uWS callback behind the guard (ws-behaviour.ts).
+ *      (ClientRequest.auth), which the caps then count per identity; or never hears of it;
+ *   6. the endpoint, with every uWS callback behind the guard (ws-behaviour.ts).
+ * Plain HTTP requests (routes, status, session polls) are not counted against the caps: they
+ * are short, and max-handshakes and uWS's own HTTP timeout bound what they hold.
  * uWS picks a WebSocket behaviour by its own pattern match on the raw path; when that is not
  * the endpoint the normalised path names (a client spelling `/a/../tunnel`), the upgrade is
  * refused rather than served under another endpoint's limits.
@@ -18,6 +22,7 @@
 import uws from 'uWebSockets.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t } from 'uWebSockets.js';
 import type { AuthPolicy, AdmitResult } from '../auth/policy.js';
+import type { Admission, AdmissionTicket } from '../core/admission.js';
 import type { SocketData, UpgradeAnswer, WsEndpoint } from '../core/endpoint.js';
 import { Refusal } from '../core/refusal.js';
 import { headerValue, offeredProtocols, type ClientRequest } from '../core/request.js';
@@ -60,6 +65,10 @@ export interface FrontParts {
 export interface FrontOptions {
   /** Upgrades that may wait for their answer at once; more get 503. */
   readonly maxPendingUpgrades: number;
+  /** How long an upgrade may wait for its answer before it gets 504; 0 = no bound. */
+  readonly handshakeTimeoutMs: number;
+  /** The connection caps, shared by every listener of the process. */
+  readonly admission: Admission;
 }
 
 let lastId = 0;
@@ -81,11 +90,15 @@ export class Front {
   private readonly pending: PendingUpgrades;
   private shuttingDown = false;
 
+  private readonly admission: Admission;
+
   constructor(
     private readonly parts: FrontParts,
     options: FrontOptions,
   ) {
-    this.pending = new PendingUpgrades(options.maxPendingUpgrades);
+    const { admission } = options;
+    this.admission = admission;
+    this.pending = new PendingUpgrades(options.maxPendingUpgrades, options.handshakeTimeoutMs, () => admission.count('handshake-timeout'));
     const patterns = new Set<string>();
     const register = <D extends SocketData>(pattern: string, endpoint: WsEndpoint<D>): void => {
       // uWS aborts the process on a pattern registered twice; the config checks this too.
@@ -163,22 +176,37 @@ export class Front {
       const auth = target instanceof Refusal ? null : target.auth;
       // From here on, nothing (the log included) sees the credential.
       const request = auth === null ? read : auth.withoutCredentials(read);
-      const refusal = this.upgradeRefusal(request, endpoint, target);
       const key = req.getHeader('sec-websocket-key');
-      const answer = new PendingUpgrade(res, request, key, '', context, this.pending);
-      if (refusal !== null) answer.refuse(refusal);
+      const refusal = this.upgradeRefusal(request, endpoint, target);
+      const admitted = refusal === null ? this.admission.admit(id, request.clientAddress, null) : refusal;
+      const ticket = admitted instanceof Refusal ? null : admitted;
+      const answer = new PendingUpgrade(res, request, key, '', context, this.pending, ticket);
+      if (admitted instanceof Refusal) answer.refuse(admitted);
       else if (auth === null) runGuarded(answer, `${endpoint.name} upgrade`, () => endpoint.upgrade(request, answer));
-      else runGuarded(answer, `${endpoint.name} auth`, () => this.upgradeOnceAdmitted(auth, read, request, answer, endpoint));
+      else runGuarded(answer, `${endpoint.name} auth`, () => this.upgradeOnceAdmitted(auth, read, request, answer, endpoint, admitted));
     } catch (error) {
       reportFault(requestOwner(res, id), `${endpoint.name} upgrade`, error);
     }
   }
 
   /** Checks `read` (which still carries its credential) against `auth`; the endpoint gets `request` with the identity. */
-  private upgradeOnceAdmitted(auth: AuthPolicy, read: ClientRequest, request: ClientRequest, answer: UpgradeAnswer<SocketData> & Guarded, endpoint: WsEndpoint<SocketData>): void {
+  private upgradeOnceAdmitted(
+    auth: AuthPolicy,
+    read: ClientRequest,
+    request: ClientRequest,
+    answer: UpgradeAnswer<SocketData> & Guarded,
+    endpoint: WsEndpoint<SocketData>,
+    ticket: AdmissionTicket,
+  ): void {
     const go = (result: AdmitResult): void => {
       if (answer.settled) return;
-      if (result instanceof Refusal) answer.refuse(result);
+      if (result instanceof Refusal) {
+        answer.refuse(result);
+        return;
+      }
+      // The identity's connection cap (max-connections-per-identity) counts the user from here.
+      const capped = result.user === null ? null : ticket.claimIdentity(result.user);
+      if (capped !== null) answer.refuse(capped);
       else endpoint.upgrade({ ...request, auth: result }, answer);
     };
     const result = auth.admit(read);

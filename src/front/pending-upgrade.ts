@@ -2,9 +2,13 @@
  * One WebSocket upgrade between its request and its answer, however long the endpoint takes to
  * decide (a backend query and a peer connect, a remote WebSocket's handshake). A client that
  * leaves meanwhile cancels it, so the endpoint can drop what it prepared. How many may wait at
- * once is bounded: past the bound a new upgrade gets 503 at once rather than a slot.
+ * once is bounded: past the bound a new upgrade gets 503 at once rather than a slot. How long
+ * one may wait is bounded too (handshake-timeout): then it gets 504 and is cancelled.
+ * The upgrade holds its admission ticket (core/admission.ts): a refusal or a client that left
+ * releases it here; an accepted upgrade hands it to the socket, whose close handler releases it.
  */
 import type { HttpResponse, us_socket_context_t } from 'uWebSockets.js';
+import type { AdmissionTicket } from '../core/admission.js';
 import type { SocketData, UpgradeAnswer } from '../core/endpoint.js';
 import { Refusal } from '../core/refusal.js';
 import type { ClientRequest } from '../core/request.js';
@@ -15,7 +19,13 @@ import { log } from '../lib/log.js';
 export class PendingUpgrades {
   private readonly pending = new Set<PendingUpgrade<SocketData>>();
 
-  constructor(readonly limit: number) {}
+  constructor(
+    readonly limit: number,
+    /** How long an upgrade may wait for its answer; 0 = no bound of the front's own. */
+    readonly timeoutMs: number,
+    /** Called once per upgrade that ran out of time (for the status counters). */
+    readonly onTimeout: () => void = () => {},
+  ) {}
 
   get size(): number {
     return this.pending.size;
@@ -39,6 +49,7 @@ export class PendingUpgrade<D extends SocketData> implements UpgradeAnswer<D>, G
   settled = false;
   private cancelHandler: (() => void) | null = null;
   private readonly unlink: () => void;
+  private deadline: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly res: HttpResponse,
@@ -47,6 +58,7 @@ export class PendingUpgrade<D extends SocketData> implements UpgradeAnswer<D>, G
     private readonly extensions: string,
     private readonly context: us_socket_context_t,
     private readonly registry: PendingUpgrades,
+    private readonly ticket: AdmissionTicket | null,
   ) {
     // uWS keeps this handler as long as the connection lives, upgraded or not: let it hold only
     // a small link that is cut once the upgrade is settled, not the request and its headers.
@@ -56,6 +68,7 @@ export class PendingUpgrade<D extends SocketData> implements UpgradeAnswer<D>, G
     };
     res.onAborted(() => link.pending?.clientLeft());
     registry.add(this as PendingUpgrade<SocketData>);
+    if (registry.timeoutMs > 0) this.deadline = setTimeout(() => runGuarded(this, 'handshake timeout', () => this.timedOut()), registry.timeoutMs);
   }
 
   get logFields(): { id: number } {
@@ -75,15 +88,18 @@ export class PendingUpgrade<D extends SocketData> implements UpgradeAnswer<D>, G
   accept(data: D, protocol: string): boolean {
     if (this.settled) return false;
     this.settle();
-    const { res, key, extensions, context } = this;
+    const { res, key, extensions, context, ticket } = this;
+    // uWS copies the data's properties onto the socket: the ticket goes with them.
+    const withTicket: D = ticket === null ? data : { ...data, ticket };
     // Corked: the 101 and anything the open handler sends leave in one write.
-    res.cork(() => res.upgrade<D>(data, key, protocol, extensions, context));
+    res.cork(() => res.upgrade<D>(withTicket, key, protocol, extensions, context));
     return true;
   }
 
   refuse(refusal: Refusal): void {
     if (this.settled) return;
     this.settle();
+    this.ticket?.release();
     const r = this.request;
     log.info('refused', { id: r.id, client: r.clientAddress, endpoint: r.path + r.search, status: refusal.statusLine, why: refusal.detail });
     new ClientResponse(this.res, r.id).refuse(refusal, true);
@@ -92,11 +108,21 @@ export class PendingUpgrade<D extends SocketData> implements UpgradeAnswer<D>, G
   private clientLeft(): void {
     if (this.settled) return;
     this.settle();
+    this.ticket?.release();
     log.info('client left during handshake', { id: this.request.id, client: this.request.clientAddress });
     this.cancelHandler?.();
   }
 
+  private timedOut(): void {
+    if (this.settled) return;
+    this.registry.onTimeout();
+    this.cancelHandler?.();
+    this.refuse(new Refusal(504, 'The WebSocket handshake took too long', `no answer within handshake-timeout (${this.registry.timeoutMs / 1000} s)`));
+  }
+
   private settle(): void {
+    if (this.deadline !== null) clearTimeout(this.deadline);
+    this.deadline = null;
     this.settled = true;
     this.unlink();
     this.registry.delete(this as PendingUpgrade<SocketData>);

@@ -2,10 +2,13 @@
  * A WsEndpoint as a uWS WebSocket behaviour, every callback behind the guard: a throw in the
  * endpoint's code closes that one socket (1011), logged with its connection id. uWS's own idle
  * timeout and compression are off: endpoints keep their sockets alive themselves, and nothing
- * websocksy carries gains from per-message deflate.
+ * websocksy carries gains from per-message deflate. The socket's admission ticket (the front
+ * adds it at the 101) is stamped with every message from the client, for the idle timeout, and
+ * released in the close handler, the one place every WebSocket ends.
  */
 import uws from 'uWebSockets.js';
 import type { HttpRequest, HttpResponse, us_socket_context_t, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
+import { idleClock } from '../core/admission.js';
 import { WsCloseCode } from '../core/api.js';
 import type { SocketData, WsEndpoint } from '../core/endpoint.js';
 import { reportFault, type Guarded } from '../lib/guard.js';
@@ -38,6 +41,9 @@ export function endpointBehaviour<D extends SocketData>(endpoint: WsEndpoint<D>,
     maxBackpressure: endpoint.limits.maxBackpressure,
     upgrade,
     open: (ws) => {
+      const { ticket } = ws.getUserData();
+      // The endpoint's own owner (a bridge) may take this over in its open handler.
+      if (ticket !== undefined) ticket.closer = { close: (code, reason) => ws.end(code, reason) };
       try {
         endpoint.open(ws);
       } catch (error) {
@@ -45,6 +51,8 @@ export function endpointBehaviour<D extends SocketData>(endpoint: WsEndpoint<D>,
       }
     },
     message: (ws, message, isBinary) => {
+      const { ticket } = ws.getUserData();
+      if (ticket !== undefined) ticket.lastActive = idleClock.now;
       try {
         endpoint.message(ws, message, isBinary);
       } catch (error) {
@@ -67,6 +75,7 @@ export function endpointBehaviour<D extends SocketData>(endpoint: WsEndpoint<D>,
     },
     close: (ws, code, reason) => {
       closedSockets.add(ws);
+      ws.getUserData().ticket?.release();
       try {
         endpoint.close(ws, code, reason);
       } catch (error) {

@@ -9,6 +9,7 @@
  * closed with 1013. Nothing is dropped silently. Every `ws` callback runs behind the guard.
  */
 import type { LookupFunction } from 'node:net';
+import { idleClock, type AdmissionTicket } from '../core/admission.js';
 import WebSocket from 'ws';
 import type { WebSocket as UwsWebSocket } from 'uWebSockets.js';
 import { WsCloseCode } from '../core/api.js';
@@ -40,6 +41,7 @@ class Relay implements Guarded {
   private client: UwsWebSocket<RelayData> | null = null;
   private closed = false;
   private upstreamPaused = false;
+  private ticket: AdmissionTicket | null = null;
 
   constructor(
     readonly id: number,
@@ -53,6 +55,7 @@ class Relay implements Guarded {
 
   attach(client: UwsWebSocket<RelayData>): void {
     this.client = client;
+    this.ticket = client.getUserData().ticket ?? null;
     const { upstream } = this;
     upstream.on('message', guarded(this, 'upstream message', (data: Buffer, binary: boolean) => this.toClient(data, binary)));
     upstream.on('close', guarded(this, 'upstream close', (code: number, reason: Buffer) => this.upstreamClosed(code, reason)));
@@ -62,6 +65,7 @@ class Relay implements Guarded {
   private toClient(data: Buffer, binary: boolean): void {
     const client = this.client;
     if (client === null || this.closed) return;
+    if (this.ticket !== null) this.ticket.lastActive = idleClock.now;
     try {
       sendMessage(client, data, binary);
     } catch (error) {

@@ -4,6 +4,7 @@
  * first (within HELLO_TIMEOUT_MS). Each WebSocket message is one record. A protocol error ends
  * this socket with 4400; the session itself only detaches and waits for its client.
  */
+import { idleClock, type AdmissionTicket } from '../core/admission.js';
 import type { BridgedClient, ClientSocket } from '../core/endpoint.js';
 import { sendMessage } from '../core/send-policy.js';
 import { runGuarded, type Guarded } from '../lib/guard.js';
@@ -32,6 +33,7 @@ export class SessionSocket implements BridgedClient, SessionTransport {
   private ws: ClientSocket | null = null;
   private session: Session | null = null;
   private helloTimer: NodeJS.Timeout | null = null;
+  private ticket: AdmissionTicket | null = null;
 
   constructor(
     readonly connectionId: number,
@@ -43,8 +45,9 @@ export class SessionSocket implements BridgedClient, SessionTransport {
     return this.session === null ? { id: this.connectionId } : { id: this.connectionId, session: this.session.id };
   }
 
-  open(ws: ClientSocket): void {
+  open(ws: ClientSocket, ticket: AdmissionTicket | null): void {
     this.ws = ws;
+    this.ticket = ticket;
     if (this.opening !== null) this.bind(this.opening.session, 0, this.opening.welcome);
     else this.helloTimer = setTimeout(() => runGuarded(this, 'session hello timeout', () => this.refuse(new ResumeRefusal('bad-hello', `no HELLO within ${HELLO_TIMEOUT_MS / 1000} s`))), HELLO_TIMEOUT_MS);
   }
@@ -120,7 +123,9 @@ export class SessionSocket implements BridgedClient, SessionTransport {
   }
 
   deliver(record: Buffer): void {
-    if (this.ws !== null) sendMessage(this.ws, record, true);
+    if (this.ws === null) return;
+    if (this.ticket !== null) this.ticket.lastActive = idleClock.now;
+    sendMessage(this.ws, record, true);
   }
 
   batch(body: () => void): void {

@@ -157,6 +157,9 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
       const tokenOk = sameSecret(typeof hello.token === 'string' ? hello.token : '', identity?.tokenDigest ?? digest('\0no identity'));
       if (identity === undefined || !tokenOk) return refuse('unknown identity or wrong token', identity === undefined ? 'unknown identity' : 'wrong token');
     }
+    // The identity's connection cap (max-connections-per-identity), counted until the socket closes.
+    const capped = transport.ticket?.claimIdentity(identity.name) ?? null;
+    if (capped !== null) return refuse('too many connections for this identity, try again later', capped.detail);
 
     // The hello is a client's JSON: `resume` may be null, a number, anything.
     if (hello.resume !== undefined && (typeof hello.resume !== 'object' || hello.resume === null)) return refuse('malformed resume');

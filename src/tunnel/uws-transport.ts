@@ -7,6 +7,7 @@
  * drops sends: uWS throws on a closed WebSocket.
  */
 import type { WebSocket } from 'uWebSockets.js';
+import type { AdmissionTicket } from '../core/admission.js';
 import type { SocketData } from '../core/endpoint.js';
 import { SendOverflowError, sendMessage } from '../core/send-policy.js';
 import { log } from '../lib/log.js';
@@ -38,6 +39,11 @@ export class UwsTransport implements Transport {
 
   get id(): number {
     return this.ws.getUserData().id;
+  }
+
+  /** The socket's admission ticket, for the identity's connection cap once the hello names it. */
+  get ticket(): AdmissionTicket | null {
+    return this.ws.getUserData().ticket ?? null;
   }
 
   get client(): string {

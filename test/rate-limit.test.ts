@@ -1,0 +1,160 @@
+/*
+ * `rate-limit` (docs/limits.md) with real sockets: the throughput a client sees from a peer
+ * that writes as fast as it can, and the one a peer sees from a client that sends as fast as it
+ * can, are measured over a few seconds and must be within 25 % of the limit. Peer → client is
+ * shaped by pausing the peer, so the peer's writes block: what it managed to hand to its
+ * socket stays within the usual buffers (kernel and client-buffer), however long it tries.
+ * Client → peer cannot pause the WebSocket (uWS 20.30): a client past the peer buffer is closed
+ * with 1008.
+ */
+import assert from 'node:assert/strict';
+import { createSocket } from 'node:dgram';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import type { Socket } from 'node:net';
+import { closeClient, connect } from './helpers/client.js';
+import { streamServer, tempDir } from './helpers/peers.js';
+import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
+
+const RATE = 256 * 1024;
+const CHUNK = Buffer.alloc(64 * 1024, 0x61);
+
+const dir = tempDir();
+after(() => dir.remove());
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The peer: on `flood` it writes as fast as its socket takes; otherwise it counts what it gets, with times. */
+interface PeerSide {
+  written: number;
+  received: Array<{ at: number; bytes: number }>;
+  socket: Socket | null;
+}
+
+describe('rate-limit', () => {
+  const side: PeerSide = { written: 0, received: [], socket: null };
+  let peer: Awaited<ReturnType<typeof streamServer>>;
+  let server: RunningWebsocksy;
+  before(async () => {
+    peer = await streamServer((socket) => {
+      side.socket = socket;
+      socket.on('data', (data: Buffer) => {
+        if (data.toString() === 'flood') {
+          const pump = (): void => {
+            while (!socket.destroyed) {
+              side.written += CHUNK.length;
+              if (!socket.write(CHUNK)) return;
+            }
+          };
+          socket.on('drain', pump);
+          pump();
+        } else side.received.push({ at: performance.now(), bytes: data.length });
+      });
+    });
+    writeFileSync(`${dir.path}/rate.cfg`, `[core]\nlisten = 127.0.0.1\nport = 0\nrate-limit = 256k/s\n[backend]\nhost = ${peer.address}\n[status]\npath = /.status\nclients = loopback\n`);
+    server = await startWebsocksy([`${dir.path}/rate.cfg`]);
+  });
+  after(async () => {
+    await server.stop();
+    await peer.close();
+  });
+
+  test('peer → client: within 25 % of the limit, and the peer is held back, not buffered', async (t) => {
+    side.written = 0;
+    const client = await connect(`${server.url}/x`);
+    let received = 0;
+    client.ws.on('message', (data: Buffer) => (received += data.length));
+    try {
+      client.ws.send('flood');
+      await sleep(1000);
+      const from = received;
+      await sleep(3000);
+      const rate = (received - from) / 3;
+      assert.ok(Math.abs(rate - RATE) <= RATE * 0.25, `measured ${Math.round(rate)} B/s for a limit of ${RATE}`);
+      // Without the limit the peer would have pushed gigabytes through loopback by now.
+      const inFlight = side.written - received;
+      t.diagnostic(`peer → client: ${Math.round(rate)} B/s for ${RATE}; ${inFlight} bytes between the peer's writes and the client`);
+      assert.ok(inFlight < 16 * 1024 * 1024, `${inFlight} bytes written by the peer and not yet at the client`);
+      const status = (await (await fetch(`http://127.0.0.1:${server.port}/.status`)).json()) as { connections: Array<{ peerPaused: boolean }>; limits: { throttled: number } };
+      assert.equal(status.limits.throttled, 1);
+    } finally {
+      await closeClient(client);
+    }
+  });
+
+  test('client → peer: within 25 % of the limit', async (t) => {
+    side.received = [];
+    const client = await connect(`${server.url}/x`);
+    try {
+      const started = performance.now();
+      for (let i = 0; i < 20; i++) client.ws.send(CHUNK);
+      const total = 20 * CHUNK.length;
+      const deadline = Date.now() + 10_000;
+      while (side.received.reduce((sum, r) => sum + r.bytes, 0) < total && Date.now() < deadline) await sleep(50);
+      const inWindow = side.received.filter((r) => r.at - started >= 1000 && r.at - started < 4000).reduce((sum, r) => sum + r.bytes, 0);
+      const rate = inWindow / 3;
+      t.diagnostic(`client → peer: ${Math.round(rate)} B/s for ${RATE}`);
+      assert.ok(Math.abs(rate - RATE) <= RATE * 0.25, `measured ${Math.round(rate)} B/s for a limit of ${RATE}`);
+      assert.equal(side.received.reduce((sum, r) => sum + r.bytes, 0), total, 'everything arrived');
+    } finally {
+      await closeClient(client);
+    }
+  });
+
+  test('client → peer: a client that keeps sending past the peer buffer is closed with 1008', async () => {
+    const client = await connect(`${server.url}/x`);
+    for (let i = 0; i < 100; i++) client.ws.send(CHUNK);
+    const { code, reason } = await client.closed(10_000);
+    assert.equal(code, 1008);
+    assert.match(reason, /rate-limit/);
+    const status = (await (await fetch(`http://127.0.0.1:${server.port}/.status`)).json()) as { limits: { refused: Record<string, number> } };
+    assert.equal(status.limits.refused['rate-limit'], 1);
+    await server.waitForLog(/close .*code=1008 reason="sending faster than rate-limit allows/);
+  });
+});
+
+describe('rate-limit on a datagram peer', () => {
+  test('over the rate its datagrams are dropped and counted, not queued', async (t) => {
+    const DATAGRAM = Buffer.alloc(1024, 0x62);
+    const peer = createSocket('udp4');
+    let sent = 0;
+    peer.on('message', (data, from) => {
+      if (data.toString() !== 'flood') return;
+      // 3 s of as many datagrams as the loop lets through, in bounded batches.
+      const until = Date.now() + 3000;
+      const batch = (): void => {
+        if (Date.now() >= until) return;
+        for (let i = 0; i < 50; i++) {
+          peer.send(DATAGRAM, from.port, from.address);
+          sent++;
+        }
+        setTimeout(batch, 1);
+      };
+      batch();
+    });
+    peer.bind(0, '127.0.0.1');
+    await once(peer, 'listening');
+    const path = `${dir.path}/udp.cfg`;
+    writeFileSync(path, `[core]\nlisten = 127.0.0.1\nport = 0\nrate-limit = 256k\n[backend]\nhost = udp://127.0.0.1:${peer.address().port}\n`);
+    const server = await startWebsocksy([path]);
+    try {
+      const client = await connect(`${server.url}/x`);
+      let received = 0;
+      client.ws.on('message', (data: Buffer) => (received += data.length));
+      client.ws.send('flood');
+      await sleep(1000);
+      const from = received;
+      await sleep(2000);
+      const rate = (received - from) / 2;
+      t.diagnostic(`udp peer → client: ${Math.round(rate)} B/s for ${RATE}; ${sent} datagrams sent`);
+      assert.ok(Math.abs(rate - RATE) <= RATE * 0.25, `measured ${Math.round(rate)} B/s for a limit of ${RATE}`);
+      await closeClient(client);
+      const line = await server.waitForLog(/close .*dropped=(\d+)/);
+      assert.ok(Number(/dropped=(\d+)/.exec(line)?.[1]) > 0);
+    } finally {
+      await server.stop();
+      peer.close();
+    }
+  });
+});
