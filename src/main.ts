@@ -3,7 +3,7 @@
  * (backend and framing plugins, the bridge, tunnels, routes, the front that serves them all),
  * listen, and shut down cleanly on SIGINT/SIGTERM: every client gets 1001, what was accepted
  * is delivered to the peers, the backend cleans up. SIGHUP re-reads the tunnel identities and
- * the files of the [auth] sections.
+ * the listener's certificates and the files of the [auth] sections.
  * `websocksy forward ...` is the port-forwarding client.
  */
 import { createRequire } from 'node:module';
@@ -27,6 +27,8 @@ import type { FramingRegistry } from './framing/registry.js';
 import { Front } from './front/app.js';
 import { BridgeEndpoint, routePeerBackend } from './front/bridge-endpoint.js';
 import { detectEngine } from './front/engine.js';
+import type { ListenerTls } from './front/tls-app.js';
+import { loadListenerTls } from './config/tls.js';
 import type { Route } from './http/route-table.js';
 import { HttpRoutes, type PeerTarget } from './http/routes.js';
 import { ResumeEndpoint } from './session/resume-endpoint.js';
@@ -58,8 +60,8 @@ export interface RunningServer {
   readonly port: number;
   /** Stops accepting, closes every connection with 1001 and cleans up; `why` goes to the log. */
   stop(why: string): Promise<void>;
-  /** SIGHUP: re-reads the tunnel identities and the files of the [auth] sections. */
-  reload(): void;
+  /** SIGHUP: re-reads the tunnel identities, the certificates and the files of the [auth] sections; resolves once the new certificates serve (or were refused). */
+  reload(): Promise<void>;
 }
 
 /** The bridge's gate (core/peer-gate.ts): allow-peers if set, else open only for a backend whose answers the config fixes. */
@@ -135,8 +137,9 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
       const gate = target.allow === null ? openGate : listGate(target.allow, `allow of [route ${route.prefix}]`);
       return new BridgeEndpoint({ ...opener, backend: routePeerBackend(route, target), gate }, bridgeLimits, sessions, `route ${route.prefix}`, bridge.clients);
     },
+    clientProto: 'http' as const,
   };
-  const routes = new HttpRoutes(setup.routes, tunnels, routeOptions, configuration.routeModules);
+  const routes = new HttpRoutes(setup.routes, tunnels, { ...routeOptions, clientProto: configuration.tls === null ? 'http' : 'https' }, configuration.routeModules);
   const resume = new ResumeEndpoint(bridge.clients, bridge.limits, sessions);
   const admission = new Admission({
     maxConnections: core.maxConnections,
@@ -156,10 +159,16 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
   const tunnelServer = tunnels.server;
   // Without the bridge, the session path serves only the sessions of resumable peer routes.
   const mainSessions = configuration.bridge || routes.hasResumablePeer ? { store: sessions, endpoint: resume } : null;
-  const main = new Front(
-    { bridge: configuration.bridge ? bridge : null, bridgeAuth: setup.bridgeAuth, sessions: mainSessions, tunnel: tunnelServer === null ? null : { path: tunnelServer.config.path, endpoint: tunnelServer }, routes, status: statusConfig?.listener === null ? status : null },
-    frontOptions,
-  );
+  let main: Front;
+  try {
+    main = new Front(
+      { bridge: configuration.bridge ? bridge : null, bridgeAuth: setup.bridgeAuth, sessions: mainSessions, tunnel: tunnelServer === null ? null : { path: tunnelServer.config.path, endpoint: tunnelServer }, routes, status: statusConfig?.listener === null ? status : null },
+      frontOptions,
+      configuration.tls?.loaded ?? null,
+    );
+  } catch (error) {
+    throw new ExitError(errorMessage(error), 1);
+  }
   const fronts: Front[] = [main];
   const extraRoutes: HttpRoutes[] = [];
   let port: number;
@@ -194,7 +203,8 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
     await routes.close();
     throw new ExitError(errorMessage(error), 1);
   }
-  log.info('listening', { address: core.listen, port, backend: configuration.bridge ? setup.backend.name : undefined, bridge: configuration.bridge ? undefined : 'off', version: packageVersion() });
+  log.info('listening', { address: core.listen, port, backend: configuration.bridge ? setup.backend.name : undefined, bridge: configuration.bridge ? undefined : 'off', version: packageVersion(), tls: configuration.tls === null ? undefined : true });
+  if (configuration.tls !== null) logCertificates('tls', configuration.tls.loaded);
 
   let stopped: Promise<void> | null = null;
   const stop = (why: string): Promise<void> => {
@@ -214,8 +224,7 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
     })();
     return stopped;
   };
-  const reload = (): void => {
-    tunnels.reload();
+  const reloadAuth = (): void => {
     if (setup.authSections.size === 0) return;
     try {
       configuration.reloadAuth();
@@ -224,7 +233,24 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
       log.error('auth files not reloaded, keeping the previous ones', { error: errorMessage(error) });
     }
   };
+  const reload = async (): Promise<void> => {
+    tunnels.reload();
+    reloadAuth();
+    if (configuration.tls === null || stopped !== null) return;
+    try {
+      const next = loadListenerTls(configuration.tls.config);
+      logCertificates('tls reloaded', next, await main.reloadTls(next));
+    } catch (error) {
+      log.error('tls reload refused: keeping the certificates in use', { why: errorMessage(error) });
+    }
+  };
   return { port, stop, reload };
+}
+
+function logCertificates(message: string, tls: ListenerTls, how?: string): void {
+  const { default: main, names } = tls;
+  log.info(message, { how, subject: main.subject, fingerprint: main.fingerprint, expires: main.validTo.toISOString(), names: [...names.keys()].join(',') || undefined });
+  for (const [name, certificate] of names) log.info(message, { name, subject: certificate.subject, fingerprint: certificate.fingerprint, expires: certificate.validTo.toISOString() });
 }
 
 async function runForward(argv: readonly string[]): Promise<void> {
@@ -300,7 +326,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     };
     process.on('SIGINT', () => onSignal('SIGINT'));
     process.on('SIGTERM', () => onSignal('SIGTERM'));
-    process.on('SIGHUP', () => server.reload());
+    process.on('SIGHUP', () => void server.reload());
   } catch (error) {
     const code = error instanceof ExitError ? error.exitCode : 70;
     process.stderr.write(`websocksy: ${error instanceof ExitError ? error.message : `unexpected failure: ${errorMessage(error)}`}\n`);

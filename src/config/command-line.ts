@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { coreOptions } from './core-options.js';
 import { ConfigError, type Setting } from './settings.js';
+import { TLS_FLAGS } from './tls.js';
 
 export interface CommandLine {
   readonly configFile?: string;
@@ -28,6 +29,7 @@ function flagSpecs(): ParseOptions {
     help: { type: 'boolean', short: 'h' },
     version: { type: 'boolean' },
   };
+  for (const { flag } of TLS_FLAGS) specs[flag] = { type: 'string' };
   for (const option of coreOptions) {
     specs[option.key] =
       option.argument === ''
@@ -68,6 +70,9 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
         value: text.slice(equals + 1),
         origin: { flag: `${flag} ${text}` },
       });
+    } else if (TLS_FLAGS.some((tls) => tls.flag === token.name)) {
+      const key = (TLS_FLAGS.find((tls) => tls.flag === token.name) as (typeof TLS_FLAGS)[number]).key;
+      settings.push({ scope: 'tls', key, value: token.value ?? '', origin: { flag: `${flag} ${token.value ?? ''}`.trim() } });
     } else {
       const value = token.value ?? 'true';
       settings.push({ scope: 'core', key: token.name, value, origin: { flag: `${flag} ${token.value ?? ''}`.trim() } });
@@ -85,6 +90,7 @@ export function usage(): string {
   for (const option of coreOptions) {
     flags.push([`${option.short === undefined ? '    ' : `-${option.short}, `}--${option.key}${option.argument === '' ? '' : ` ${option.argument}`}`, option.help]);
   }
+  for (const { flag, help } of TLS_FLAGS) flags.push([`    --${flag} FILE`, help]);
   flags.push(['-h, --help', 'show this help'], ['    --version', 'show the version']);
   const width = Math.max(...flags.map(([flag]) => flag.length)) + 2;
   return [
@@ -99,6 +105,6 @@ export function usage(): string {
     '',
     'Options apply in order; a config file is read first, then the flags. Sizes take k, m, g.',
     "Relative paths in a config file start from that file's folder; on the command line, from the working directory.",
-    'Config sections: [core], [backend], [tunnel], [upstream NAME], [status], [route /PREFIX].',
+    'Config sections: [core], [backend], [tunnel], [upstream NAME], [status], [route /PREFIX], [tls], [tls SERVER-NAME].',
   ].join('\n');
 }

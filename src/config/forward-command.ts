@@ -9,15 +9,19 @@ import { parseSeconds } from '../lib/grammar.js';
 import { parseForward } from '../tunnel/forward.js';
 import { newUpstream, type UpstreamConfig } from '../tunnel/options.js';
 import { readSecretFile } from '../lib/secret.js';
+import { parseFingerprint, readCaFile } from '../lib/tls-upstream.js';
 import { ConfigError } from './settings.js';
-import { tunnelUrl } from './tunnels.js';
+import { checkUpstreamTls, tunnelUrl } from './tunnels.js';
 
 export const FORWARD_USAGE = `usage: websocksy forward [-L [bind:]port:host:port]... [-R [bind:]port:host:port]... URL
-         (--token TOKEN | --token-file FILE) [--name NAME] [--reconnect-min S] [--reconnect-max S] [-v]
+         (--token TOKEN | --token-file FILE) [--name NAME] [--reconnect-min S] [--reconnect-max S]
+         [--ca FILE] [--fingerprint sha256:HEX] [-v]
 
   -L   local forward: listen here on bind:port (default bind 127.0.0.1), the far side dials host:port
   -R   remote forward: the far side listens on bind:port, this side dials host:port
-  URL  the far instance's tunnel endpoint, e.g. ws://me@server:8001/.tunnel`;
+  URL  the far instance's tunnel endpoint, e.g. wss://me@server:8001/.tunnel
+  --ca FILE           wss: trust only the CAs in FILE (default: the CAs Node trusts)
+  --fingerprint HASH  wss: the server certificate's SHA-256 must be HASH (sha256:HEX)`;
 
 export type ForwardCommand = { readonly help: true } | { readonly help: false; readonly upstream: UpstreamConfig; readonly verbose: boolean };
 
@@ -36,6 +40,8 @@ export function parseForwardCommand(argv: readonly string[]): ForwardCommand {
         name: { type: 'string' },
         'reconnect-min': { type: 'string' },
         'reconnect-max': { type: 'string' },
+        ca: { type: 'string' },
+        fingerprint: { type: 'string' },
         verbose: { type: 'boolean', short: 'v' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -60,6 +66,12 @@ export function parseForwardCommand(argv: readonly string[]): ForwardCommand {
     if (upstream.forwards.length === 0) throw new Error('no forwards: give -L or -R');
     if (values['reconnect-min'] !== undefined) upstream.reconnectMinMs = parseSeconds(values['reconnect-min'], 0.01, 3600) * 1000;
     if (values['reconnect-max'] !== undefined) upstream.reconnectMaxMs = parseSeconds(values['reconnect-max'], 0.01, 86400) * 1000;
+    upstream.tls = {
+      ca: values.ca === undefined ? null : readCaFile(values.ca),
+      fingerprint: values.fingerprint === undefined ? null : parseFingerprint(values.fingerprint),
+    };
+    const tlsProblem = checkUpstreamTls(upstream.url, upstream.tls);
+    if (tlsProblem !== null) throw new Error(tlsProblem);
   } catch (error) {
     throw new ConfigError(`forward: ${errorMessage(error)}\n${FORWARD_USAGE}`);
   }

@@ -18,6 +18,8 @@ import { parseConfigFile } from './ini-file.js';
 import { pluginFolderOf } from './plugin-folder.js';
 import { buildRoutes } from './routes.js';
 import type { Setting } from './settings.js';
+import { buildTlsConfig, loadListenerTls, type TlsConfig } from './tls.js';
+import type { ListenerTls } from '../front/tls-app.js';
 import { readWestConfig, type Address } from './west.js';
 
 export interface Configuration {
@@ -28,6 +30,8 @@ export interface Configuration {
   readonly routeModules: ReadonlyMap<Route, RouteModule>;
   /** Whether the bridge serves the main listener's other paths (bridgeWanted). */
   readonly bridge: boolean;
+  /** The main listener's certificates as configured (read again on SIGHUP) and as read at start; null: plain. */
+  readonly tls: { readonly config: TlsConfig; readonly loaded: ListenerTls } | null;
   /** SIGHUP: reads the files of the [auth] sections again (tokens, users, keys); throws a ConfigError and keeps the old ones on a bad file. */
   readonly reloadAuth: () => void;
 }
@@ -63,6 +67,8 @@ export async function loadConfiguration(cli: CommandLine, framings: FramingRegis
   await plugins.loadFramingPlugins();
   const setup = await applySettings(settings, (name) => plugins.loadBackend(name));
   const extraListeners = (west?.extraListeners ?? []).map((extra) => ({ listen: extra.listen, port: extra.port, routes: buildRoutes(extra.settings, setup.tunnels, setup.authSections) }));
+  const tlsConfig = buildTlsConfig(settings);
+  const tls = tlsConfig === null ? null : { config: tlsConfig, loaded: loadListenerTls(tlsConfig) };
   const reloadAuth = (): void => reloadAuthSections(setup.authSections, settings);
-  return { setup, extraListeners, routeModules: await loadRouteModules(setup.routes), bridge: bridgeWanted(cli.configFile !== undefined, settings), reloadAuth };
+  return { setup, extraListeners, routeModules: await loadRouteModules(setup.routes), bridge: bridgeWanted(cli.configFile !== undefined, settings), tls, reloadAuth };
 }

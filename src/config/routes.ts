@@ -1,7 +1,9 @@
 /*
  * The `[route /prefix]` sections: what serves a path prefix on the listener's port.
- *   to = http://host:port/base      an HTTP upstream (with via = NAME: through a tunnel)
- *   websocket = ws://host:port/path a remote WebSocket
+ *   to = http://host:port/base      an HTTP upstream (with via = NAME: through a tunnel), or https://
+ *   websocket = ws://host:port/path a remote WebSocket, or wss://
+ *   ca = FILE                       https/wss only: trust only the CAs in FILE
+ *   fingerprint = sha256:HEX        https/wss only: the upstream certificate's SHA-256
  *   static = /srv/www               a folder
  *   peer = tcp://host:port          a network peer, bridged like the bridge's
  *   resumable = yes                 peer only: its connections may outlive their clients
@@ -30,10 +32,12 @@ import { errorCode, errorMessage } from '../lib/errors.js';
 import { parseBoolean, parseCount, parseSeconds, parseSize } from '../lib/grammar.js';
 import { DestinationAllowList, type Destination } from '../lib/destination-allow.js';
 import { parseDestinationRules } from '../lib/destination-rules.js';
+import { DEFAULT_UPSTREAM_TLS, parseFingerprint, readCaFile, type UpstreamTls } from '../lib/tls-upstream.js';
 import { parseConfigUrl, portOf, socketHost } from '../lib/url.js';
 import type { TunnelConfig } from '../tunnel/options.js';
 import { authPolicyOf, parseAuthNames, type AuthSections } from './auth-sections.js';
 import { ConfigError, pathFrom, SECTION_START, sectionOf, type Setting, type SettingOrigin } from './settings.js';
+import { checkUpstreamTls } from './tunnels.js';
 
 export const DEFAULT_TIMEOUT_SECONDS = 30;
 /** One year: RFC 2616 §14.21 already asked servers not to promise freshness beyond it. */
@@ -71,6 +75,9 @@ interface Draft {
   auth?: Given<string[]>;
   host: 'keep' | 'rewrite';
   timeoutMs: number;
+  tls: UpstreamTls;
+  /** Where `ca` or `fingerprint` was given. */
+  tlsOrigin?: SettingOrigin;
   readonly seen: Set<string>;
 }
 
@@ -111,7 +118,7 @@ function peerAddress(value: string): string {
 function apply(draft: Draft, key: string, value: string, origin: SettingOrigin): void {
   if (draft.seen.has(key)) throw new Error('given twice in this route');
   draft.seen.add(key);
-  if (key === 'to') draft.to = { url: parseConfigUrl(value, { schemes: ['http:'] }), origin };
+  if (key === 'to') draft.to = { url: parseConfigUrl(value, { schemes: ['http:', 'https:'] }), origin };
   else if (key === 'via') {
     if (!/^[\x21-\x7e]{1,256}$/.test(value.trim())) throw new Error(`"${value}" is not an upstream or identity name`);
     draft.via = { name: value.trim(), origin };
@@ -130,8 +137,14 @@ function apply(draft: Draft, key: string, value: string, origin: SettingOrigin):
     draft.host = mode;
   } else if (key === 'timeout') draft.timeoutMs = parseSeconds(value, 0.01, 86400) * 1000;
   else if (key === 'max-age') draft.maxAge = { seconds: parseCount(value, 0, MAX_AGE_LIMIT), origin };
-  else if (key === 'auth') draft.auth = { value: parseAuthNames(value), origin };
-  else throw new Error('unknown key (known: to, via, websocket, static, module, peer, allow, module-config, resumable, host, timeout, max-age, max-body, max-message, auth)');
+  else if (key === 'ca') {
+    draft.tls = { ...draft.tls, ca: readCaFile(pathFrom(origin, value.trim())) };
+    draft.tlsOrigin = origin;
+  } else if (key === 'fingerprint') {
+    draft.tls = { ...draft.tls, fingerprint: parseFingerprint(value) };
+    draft.tlsOrigin = origin;
+  } else if (key === 'auth') draft.auth = { value: parseAuthNames(value), origin };
+  else throw new Error('unknown key (known: to, via, websocket, static, module, peer, allow, module-config, resumable, host, timeout, max-age, max-body, max-message, ca, fingerprint, auth)');
 }
 
 /** Where a route's fixed upstream leads, as its allow-list sees it. */
@@ -172,19 +185,27 @@ function finish(draft: Draft, tunnels: TunnelConfig, authSections: AuthSections,
   for (const [key, given] of [['module-config', draft.moduleConfig], ['max-body', draft.maxBody], ['max-message', draft.maxMessage]] as const) {
     if (given !== undefined && draft.module === undefined) throw new ConfigError(`${key}: only a route with "module = FILE" sets it`, given.origin);
   }
+  const upstreamUrl = draft.to?.url ?? draft.websocket;
+  if (draft.tlsOrigin !== undefined) {
+    const problem = upstreamUrl === undefined ? 'ca and fingerprint verify a to = https:// or websocket = wss:// upstream' : checkUpstreamTls(upstreamUrl.href, draft.tls);
+    if (problem !== null) throw new ConfigError(`${name}: ${problem}`, draft.tlsOrigin);
+  }
   let target: RouteTarget;
   if (draft.to !== undefined) {
     const via = draft.via?.name ?? null;
+    if (via !== null && draft.to.url.protocol === 'https:') {
+      throw new ConfigError(`${name}: through a tunnel (via) the upstream is reached over the tunnel's own connection: give to = http://`, draft.to.origin);
+    }
     if (via !== null && tunnels.server === null && !tunnels.upstreams.some((upstream) => upstream.label === via)) {
       throw new ConfigError(`via: "${via}" is neither an [upstream ${via}] section nor, without a [tunnel] section, an identity that could connect here`, draft.via?.origin);
     }
-    target = { kind: 'http', url: draft.to.url, via, allow: draft.allow?.value ?? null };
+    target = { kind: 'http', url: draft.to.url, via, allow: draft.allow?.value ?? null, tls: draft.tls };
   } else if (draft.via !== undefined) {
     throw new ConfigError('via: only a route with "to = http://..." goes through a tunnel', draft.via.origin);
   } else if (draft.websocket !== undefined) {
     // Upgrades that no route claims belong to the bridge; the root is always the bridge's.
     if (draft.prefix === '/') throw new ConfigError(`${name}: a websocket route needs a prefix other than /, which is the bridge's`, draft.origin);
-    target = { kind: 'websocket', url: draft.websocket, allow: draft.allow?.value ?? null };
+    target = { kind: 'websocket', url: draft.websocket, allow: draft.allow?.value ?? null, tls: draft.tls };
   } else if (draft.peer !== undefined) {
     if (draft.prefix === '/') throw new ConfigError(`${name}: a peer route needs a prefix other than /, which is the bridge's`, draft.origin);
     target = { kind: 'peer', address: draft.peer, resumable: draft.resumable?.value ?? false, allow: draft.allow?.value ?? null };
@@ -219,7 +240,7 @@ export function buildRoutes(settings: readonly Setting[], tunnels: TunnelConfig,
       if ('problem' in normalised || normalisePrefix(normalised.path) !== prefix) {
         throw new ConfigError(`[route ${prefix}]: a prefix is a plain path (no ., .. or empty segments, no %2F), as requests are matched after normalising them`, origin);
       }
-      draft = { prefix, origin, host: 'rewrite', timeoutMs: DEFAULT_TIMEOUT_SECONDS * 1000, seen: new Set() };
+      draft = { prefix, origin, host: 'rewrite', timeoutMs: DEFAULT_TIMEOUT_SECONDS * 1000, tls: DEFAULT_UPSTREAM_TLS, seen: new Set() };
       drafts.set(prefix, draft);
     }
     if (key === SECTION_START) continue;

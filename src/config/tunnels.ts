@@ -7,6 +7,7 @@
  */
 import { errorMessage } from '../lib/errors.js';
 import { parseBoolean, parseCount, parseSeconds, parseSize } from '../lib/grammar.js';
+import { parseFingerprint, readCaFile, type UpstreamTls } from '../lib/tls-upstream.js';
 import { parseConfigUrl } from '../lib/url.js';
 import { parseConnectRule } from '../tunnel/allow.js';
 import { parseForward } from '../tunnel/forward.js';
@@ -55,7 +56,16 @@ export function applyUpstream(upstream: UpstreamConfig, key: string, value: stri
   else if (key === 'accept') upstream.accept.push(...value.split(',').map((rule) => rule.trim()).filter((rule) => rule !== '').map(parseConnectRule));
   else if (key === 'reconnect-min') upstream.reconnectMinMs = parseSeconds(value, 0.01, 3600) * 1000;
   else if (key === 'reconnect-max') upstream.reconnectMaxMs = parseSeconds(value, 0.01, 86400) * 1000;
-  else throw new Error('unknown key (known: url, name, token, token-file, anonymous, local, remote, accept, reconnect-min, reconnect-max, heartbeat, heartbeat-timeout)');
+  else if (key === 'ca') upstream.tls = { ...upstream.tls, ca: readCaFile(pathFrom(origin, value.trim())) };
+  else if (key === 'fingerprint') upstream.tls = { ...upstream.tls, fingerprint: parseFingerprint(value) };
+  else throw new Error('unknown key (known: url, name, token, token-file, anonymous, local, remote, accept, reconnect-min, reconnect-max, heartbeat, heartbeat-timeout, ca, fingerprint)');
+}
+
+/** `ca` and `fingerprint` verify a TLS server: on a plain URL they would protect nothing, silently. */
+export function checkUpstreamTls(url: string, tls: UpstreamTls): string | null {
+  if (tls.ca === null && tls.fingerprint === null) return null;
+  const scheme = /^(\w+):/.exec(url)?.[1] ?? '';
+  return scheme === 'wss' || scheme === 'https' ? null : `ca and fingerprint verify a wss:// or https:// server, and ${url} is ${scheme}://`;
 }
 
 /** Builds the tunnel configuration from the settings of the [tunnel] and [upstream …] sections. */
@@ -93,6 +103,8 @@ export function buildTunnelConfig(settings: readonly Setting[]): TunnelConfig {
     if (upstream.anonymous && upstream.token !== '') throw new ConfigError(`[upstream ${upstream.label}] has a token and anonymous = yes: remove one`, origin);
     if (missing !== null) throw new ConfigError(`[upstream ${upstream.label}] needs ${missing}`, origin);
     if (upstream.reconnectMinMs > upstream.reconnectMaxMs) throw new ConfigError(`[upstream ${upstream.label}] reconnect-min exceeds reconnect-max`, origin);
+    const tlsProblem = checkUpstreamTls(upstream.url, upstream.tls);
+    if (tlsProblem !== null) throw new ConfigError(`[upstream ${upstream.label}]: ${tlsProblem}`, origin);
     config.upstreams.push(upstream);
   }
   return config;

@@ -1,5 +1,6 @@
 /*
- * The front: one uWS App per listening address, and the only code that registers uWS handlers.
+ * The front: one uWS App per listening address (an SSLApp with [tls]: tls-app.ts), and the only
+ * code that registers uWS handlers; with SNI names, it registers all of them under each name.
  * Every request enters through here, in this order:
  *   1. one id, used by every log line about it;
  *   2. the request validator (request-reader.ts), and for upgrades the handshake checks
@@ -31,6 +32,7 @@ import type { HttpRoutes } from '../http/routes.js';
 import { underPrefix } from '../http/route-table.js';
 import { guarded, reportFault, runGuarded, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
+import type { LoadedCertificate } from '../lib/tls-certificate.js';
 import { serveSessionHttp } from '../session/session-http.js';
 import type { SessionStore } from '../session/session-store.js';
 import { TUNNEL_SUBPROTOCOL } from '../tunnel/protocol.js';
@@ -38,6 +40,7 @@ import type { BridgeEndpoint } from './bridge-endpoint.js';
 import { checkHandshake, looksLikeUpgrade } from './handshake.js';
 import { HeldRequest } from './held-request.js';
 import { listenApp } from './listen.js';
+import { addServerName, createSslApp, type ListenerTls } from './tls-app.js';
 import { PendingUpgrade, PendingUpgrades } from './pending-upgrade.js';
 import { statusRefusal, type StatusAccess } from './status-access.js';
 import { isRefused, readRequest, type RefusedRequest } from './request-reader.js';
@@ -85,26 +88,51 @@ function requestOwner(res: HttpResponse, id: number): Guarded {
 }
 
 export class Front {
-  private readonly app: TemplatedApp = uws.App();
+  private app: TemplatedApp;
   private listenSocket: us_listen_socket | null = null;
+  private address: { readonly host: string; readonly port: number } | null = null;
+  /** Apps replaced by a certificate reload: their connections live on, so they must too. */
+  private readonly retired: TemplatedApp[] = [];
   private readonly pending: PendingUpgrades;
   private shuttingDown = false;
 
   private readonly admission: Admission;
 
+  /** `tls`: serve TLS with these certificates (SSLApp); null for plain HTTP and WebSocket. */
   constructor(
     private readonly parts: FrontParts,
     options: FrontOptions,
+    private tls: ListenerTls | null = null,
   ) {
     const { admission } = options;
     this.admission = admission;
     this.pending = new PendingUpgrades(options.maxPendingUpgrades, options.handshakeTimeoutMs, () => admission.count('handshake-timeout'));
+    this.app = this.createApp(tls);
+  }
+
+  private createApp(tls: ListenerTls | null): TemplatedApp {
+    const app = tls === null ? uws.App() : createSslApp(tls.default);
+    this.registerHandlers(app);
+    for (const [name, certificate] of tls?.names ?? []) this.addServerName(app, name, certificate);
+    return app;
+  }
+
+  /** uWS routes a request by its SNI name's own router: each name gets every handler too. */
+  private addServerName(app: TemplatedApp, name: string, certificate: LoadedCertificate): void {
+    addServerName(app, name, certificate);
+    app.domain(name);
+    this.registerHandlers(app);
+  }
+
+  /** Every handler, on the app's current router (the default one, or the SNI name last browsed to). */
+  private registerHandlers(app: TemplatedApp): void {
+    const { parts } = this;
     const patterns = new Set<string>();
     const register = <D extends SocketData>(pattern: string, endpoint: WsEndpoint<D>): void => {
       // uWS aborts the process on a pattern registered twice; the config checks this too.
       if (patterns.has(pattern)) throw new Error(`two WebSocket endpoints on ${pattern}`);
       patterns.add(pattern);
-      this.app.ws<D>(pattern, endpointBehaviour(endpoint, (res, req, context) => this.upgrade(res, req, context, endpoint)));
+      app.ws<D>(pattern, endpointBehaviour(endpoint, (res, req, context) => this.upgrade(res, req, context, endpoint)));
     };
     if (parts.tunnel !== null) register(parts.tunnel.path, parts.tunnel.endpoint);
     if (parts.sessions !== null) register(parts.sessions.store.settings.path, parts.sessions.endpoint);
@@ -113,13 +141,49 @@ export class Front {
       register(`${prefix}/*`, endpoint);
     }
     if (parts.bridge !== null) register('/*', parts.bridge);
-    this.app.any('/*', (res, req) => this.request(res, req));
+    app.any('/*', (res, req) => this.request(res, req));
   }
 
   async listen(host: string, port: number): Promise<number> {
     const socket = await listenApp(this.app, host, port);
     this.listenSocket = socket;
-    return uws.us_socket_local_port(socket);
+    const bound = uws.us_socket_local_port(socket);
+    this.address = { host, port: bound };
+    return bound;
+  }
+
+  /**
+   * Serves `next` from now on; open connections keep their certificate. There is no engine
+   * call that swaps the default certificate, and swapping an SNI name in place is unsafe:
+   * removeServerName frees the name's router while connections made under it still route
+   * their next requests through it (a keep-alive request after the swap crashes uWS 20.30).
+   * So a new app with every certificate listens on the same port beside the old one
+   * (uSockets binds with SO_REUSEPORT), then the old listen socket closes; the old app lives
+   * on, routers intact, for the connections it holds. The kernel resets connections still in
+   * the old socket's accept queue at that moment unless net.ipv4.tcp_migrate_req is 1
+   * (docs/tls.md).
+   */
+  async reloadTls(next: ListenerTls): Promise<string> {
+    const current = this.tls;
+    if (current === null || this.address === null || this.shuttingDown) throw new Error('this listener does not serve TLS');
+    const unchanged = next.default.digest === current.default.digest && next.names.size === current.names.size &&
+      [...next.names].every(([name, certificate]) => current.names.get(name)?.digest === certificate.digest);
+    if (unchanged) return 'unchanged';
+    const app = this.createApp(next);
+    const socket = await listenApp(app, this.address.host, this.address.port);
+    // Connections that arrived while the new app was built wait in the old socket's accept
+    // queue: let one turn of the event loop accept them before that socket closes.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (this.shuttingDown || this.listenSocket === null) {
+      uws.us_listen_socket_close(socket);
+      return 'not at all: shutting down';
+    }
+    uws.us_listen_socket_close(this.listenSocket);
+    this.retired.push(this.app);
+    this.app = app;
+    this.listenSocket = socket;
+    this.tls = next;
+    return 'new listener';
   }
 
   /** Stops accepting and refuses the upgrades still waiting; open connections are their owners' to close. */

@@ -41,6 +41,8 @@ export interface ProxyTarget {
   readonly label: string;
   /** The client is a trusted proxy (see forward-headers.ts). */
   readonly trustedClient: boolean;
+  /** How the client reached this listener. */
+  readonly clientProto: 'http' | 'https';
 }
 
 class UpstreamTimeoutError extends Error {
@@ -58,7 +60,7 @@ export function proxyHttp(res: HttpResponse, client: ClientRequest, target: Prox
   const fields = { id: client.id, route: route.prefix, method: client.method, path: client.path, upstream: target.label, client: client.clientAddress };
   const headers = upstreamRequestHeaders(client.headers, {
     clientAddress: client.clientAddress,
-    proto: 'http',
+    proto: target.clientProto,
     host: route.host === 'keep' ? 'keep' : base.host,
     trustedClient: target.trustedClient,
   });

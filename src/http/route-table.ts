@@ -5,16 +5,18 @@
  */
 import type { AuthPolicy } from '../auth/policy.js';
 import type { DestinationAllowList } from '../lib/destination-allow.js';
+import type { UpstreamTls } from '../lib/tls-upstream.js';
 
 /*
  * `allow` (null: none) is the route's destination allow-list (docs/allow-lists.md): the address
- * its upstream's name resolves to must be on it, on every connection.
+ * its upstream's name resolves to must be on it, on every connection. `tls` verifies an
+ * https:// or wss:// upstream.
  */
 export type RouteTarget =
   /** An HTTP upstream, reached directly (`via` null) or through a tunnel (an upstream's label or an identity). */
-  | { readonly kind: 'http'; readonly url: URL; readonly via: string | null; readonly allow: DestinationAllowList | null }
+  | { readonly kind: 'http'; readonly url: URL; readonly via: string | null; readonly allow: DestinationAllowList | null; readonly tls: UpstreamTls }
   /** A remote WebSocket: upgrades on the prefix are proxied message by message. */
-  | { readonly kind: 'websocket'; readonly url: URL; readonly allow: DestinationAllowList | null }
+  | { readonly kind: 'websocket'; readonly url: URL; readonly allow: DestinationAllowList | null; readonly tls: UpstreamTls }
   /**
    * Files under a folder (a real path), GET and HEAD only. `maxAge`: seconds a cache may keep
    * a file without asking again, or null to have it revalidate every time (`no-cache`).

@@ -22,6 +22,7 @@ import { proxyHttp, type DirectConnection } from './proxy-http.js';
 import { tunnelConnection } from './proxy-tunnel.js';
 import { RouteTable, type Route, type RouteTarget } from './route-table.js';
 import { serveStatic } from './static.js';
+import { VerifiedTlsAgent } from './verified-agent.js';
 import { WebSocketRelay } from './ws-relay.js';
 
 /** What bridges a peer route's upgrades: the bridge's endpoint, with the route's peer for a backend. */
@@ -37,6 +38,8 @@ export interface HttpRouteOptions {
   readonly isTrustedProxy: (address: string) => boolean;
   /** Makes the endpoint of a `peer = ADDRESS` route (the composition root knows the bridge). */
   readonly peerEndpoint: (route: Route, target: PeerTarget) => PeerRouteEndpoint;
+  /** How clients reach this listener, for X-Forwarded-Proto and Forwarded's proto=. */
+  readonly clientProto: 'http' | 'https';
 }
 
 export class HttpRoutes {
@@ -60,10 +63,10 @@ export class HttpRoutes {
     for (const route of routes) {
       const target = route.target;
       if (target.kind === 'http' && target.via === null) {
-        const agent = new Agent({ keepAlive: true });
+        const agent = target.url.protocol === 'https:' ? new VerifiedTlsAgent(target.tls) : new Agent({ keepAlive: true });
         this.direct.set(route, target.allow === null ? { agent } : { agent, lookup: target.allow.lookupFor(portOf(target.url)) });
       }
-      if (target.kind === 'websocket') this.relays.set(route, new WebSocketRelay(route, target.url, target.allow));
+      if (target.kind === 'websocket') this.relays.set(route, new WebSocketRelay(route, target.url, target.allow, target.tls, options.clientProto));
       if (target.kind === 'peer') this.peers.set(route, options.peerEndpoint(route, target));
       if (target.kind === 'module') {
         const module = modules.get(route);
@@ -130,7 +133,7 @@ export class HttpRoutes {
     }
     const trustedClient = this.options.isTrustedProxy(request.clientAddress);
     if (target.via === null) {
-      proxyHttp(res, request, { route, base: target.url, connection: this.direct.get(route) as DirectConnection, label: target.url.origin, trustedClient });
+      proxyHttp(res, request, { route, base: target.url, connection: this.direct.get(route) as DirectConnection, label: target.url.origin, trustedClient, clientProto: this.options.clientProto });
       return;
     }
     const connection = tunnelConnection(this.tunnels, target.via, target.url);
@@ -139,7 +142,7 @@ export class HttpRoutes {
       ClientResponse.answering(res, request).fail('503 Service Unavailable', 'Service unavailable');
       return;
     }
-    proxyHttp(res, request, { route, base: target.url, connection, label: `${target.url.origin} via ${target.via}`, trustedClient });
+    proxyHttp(res, request, { route, base: target.url, connection, label: `${target.url.origin} via ${target.via}`, trustedClient, clientProto: this.options.clientProto });
   }
 
   /** Shutdown: the pools go, module sockets get 1001, and every started module's close() runs. */

@@ -21,6 +21,7 @@ import { DestinationDenied, type DestinationAllowList } from '../lib/destination
 import { errorMessage } from '../lib/errors.js';
 import { guarded, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
+import { wsTlsOptions, type UpstreamTls } from '../lib/tls-upstream.js';
 import { closeReason } from '../lib/text.js';
 import { portOf } from '../lib/url.js';
 import { upstreamRequestHeaders } from './forward-headers.js';
@@ -153,6 +154,8 @@ export class WebSocketRelay implements WsEndpoint<RelayData> {
     private readonly route: Route,
     private readonly base: URL,
     allow: DestinationAllowList | null,
+    private readonly tls: UpstreamTls,
+    private readonly clientProto: 'http' | 'https',
   ) {
     this.name = `route ${route.prefix}`;
     this.lookup = allow === null ? null : allow.lookupFor(portOf(base));
@@ -163,16 +166,18 @@ export class WebSocketRelay implements WsEndpoint<RelayData> {
     const fields = { id: request.id, route: route.prefix, path: request.path, upstream: base.origin, client: request.clientAddress };
     const forwarded = upstreamRequestHeaders(
       request.headers.filter((header) => !header.name.startsWith('sec-websocket-')),
-      { clientAddress: request.clientAddress, proto: 'http', host: route.host === 'keep' ? 'keep' : base.host, trustedClient: false },
+      { clientAddress: request.clientAddress, proto: this.clientProto, host: route.host === 'keep' ? 'keep' : base.host, trustedClient: false },
     );
+    const url = upstreamUrl(route, base, request);
     const options: UpstreamOptions = {
+      ...wsTlsOptions(url, this.tls),
       headers: forwarded as Record<string, string>,
       perMessageDeflate: false,
       handshakeTimeout: route.timeoutMs,
       maxPayload: MAX_MESSAGE,
       ...(this.lookup === null ? {} : { lookup: this.lookup }),
     };
-    const upstream = new WebSocket(upstreamUrl(route, base, request), offeredProtocols(request), options);
+    const upstream = new WebSocket(url, offeredProtocols(request), options);
     const relay = new Relay(request.id, upstream, fields);
     const owner: Guarded = {
       logFields: fields,

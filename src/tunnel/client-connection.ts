@@ -9,6 +9,7 @@
 import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
 import { errorMessage } from '../lib/errors.js';
+import { wsTlsOptions, type UpstreamTls } from '../lib/tls-upstream.js';
 import { guarded, type Guarded } from '../lib/guard.js';
 import type { Transport } from './mux.js';
 import { decodeControl, decodeFrame, encodeJson, FrameType, MAX_FRAME, TUNNEL_SUBPROTOCOL, type ControlMessage } from './protocol.js';
@@ -37,8 +38,9 @@ export class ClientConnection implements Transport {
     private readonly url: string,
     handshakeTimeoutMs: number,
     private readonly handler: ConnectionHandler,
+    tls: UpstreamTls,
   ) {
-    const ws = new WebSocket(url, [TUNNEL_SUBPROTOCOL], { perMessageDeflate: false, handshakeTimeout: handshakeTimeoutMs, maxPayload: MAX_FRAME });
+    const ws = new WebSocket(url, [TUNNEL_SUBPROTOCOL], { perMessageDeflate: false, handshakeTimeout: handshakeTimeoutMs, maxPayload: MAX_FRAME, ...wsTlsOptions(url, tls) });
     ws.binaryType = 'nodebuffer';
     this.ws = ws;
     ws.on('open', guarded(handler, 'tunnel open', () => this.onOpen()));

@@ -98,7 +98,7 @@ export class TunnelClient implements SessionOwner, ConnectionHandler, Guarded {
     this.retryTimer = null;
     if (this.state === 'closed') return;
     this.state = 'connecting';
-    this.connection = new ClientConnection(this.config.url, this.timeoutMs, this);
+    this.connection = new ClientConnection(this.config.url, this.timeoutMs, this, this.config.tls);
   }
 
   // ---- ConnectionHandler ----

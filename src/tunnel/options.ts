@@ -2,6 +2,7 @@
  * The tunnel roles' settings, as src/config/tunnels.ts reads them from [tunnel] and
  * [upstream NAME], and `websocksy forward` from its command line.
  */
+import { DEFAULT_UPSTREAM_TLS, type UpstreamTls } from '../lib/tls-upstream.js';
 import type { ConnectRule } from './allow.js';
 import type { Forward } from './forward.js';
 
@@ -41,6 +42,8 @@ export interface UpstreamConfig extends Timing {
   accept: ConnectRule[];
   reconnectMinMs: number;
   reconnectMaxMs: number;
+  /** How a wss:// URL's server is verified (`ca`, `fingerprint`). */
+  tls: UpstreamTls;
 }
 
 export interface TunnelConfig {
@@ -55,5 +58,5 @@ export const DEFAULT_MAX_SESSIONS = 4;
 export const DEFAULT_RECONNECT = { minMs: 250, maxMs: 30_000 };
 
 export function newUpstream(label: string): UpstreamConfig {
-  return { label, url: '', name: '', token: '', anonymous: false, forwards: [], accept: [], reconnectMinMs: DEFAULT_RECONNECT.minMs, reconnectMaxMs: DEFAULT_RECONNECT.maxMs, ...defaultTiming };
+  return { label, url: '', name: '', token: '', anonymous: false, forwards: [], accept: [], reconnectMinMs: DEFAULT_RECONNECT.minMs, reconnectMaxMs: DEFAULT_RECONNECT.maxMs, tls: DEFAULT_UPSTREAM_TLS, ...defaultTiming };
 }
