@@ -1,16 +1,19 @@
 /*
  * Expands a file-backend expression such as `peers/%endpoint%.txt` for one request.
- * `%endpoint%`, `%cookie:NAME%` and `%header:Name%` are replaced; any other `%…%` text stays.
+ * `%endpoint%`, `%cookie:NAME%`, `%header:Name%`, and for a client that an `[auth]` section
+ * admitted `%user%` and `%claim:NAME%` (docs/auth.md), are replaced; any other `%…%` text stays.
  */
 import type { PeerQuery } from '../core/api.js';
-import { cookieValue, endpointValue, headerValue } from './request-values.js';
+import { claimValue, cookieValue, endpointValue, headerValue } from './request-values.js';
 
-const VARIABLE = /%(endpoint|cookie:[^%]+|header:[^%]+)%/g;
+const VARIABLE = /%(endpoint|user|cookie:[^%]+|header:[^%]+|claim:[^%]+)%/g;
 
 function lookUp(variable: string, query: PeerQuery): string | undefined {
   if (variable === 'endpoint') return endpointValue(query.endpoint);
+  if (variable === 'user') return query.auth?.user ?? undefined;
   const colon = variable.indexOf(':');
   const name = variable.slice(colon + 1);
+  if (variable.startsWith('claim:')) return claimValue(query.auth?.claims ?? null, name);
   return variable.startsWith('cookie:') ? cookieValue(query.headers, name) : headerValue(query.headers, name);
 }
 
