@@ -3,7 +3,7 @@
  * (backend and framing plugins, the bridge, tunnels, routes, the front that serves them all),
  * listen, and shut down cleanly on SIGINT/SIGTERM: every client gets 1001, what was accepted
  * is delivered to the peers, the backend cleans up. SIGHUP re-reads the tunnel identities and
- * the listener's certificates.
+ * the listener's certificates and the files of the [auth] sections.
  * `websocksy forward ...` is the port-forwarding client.
  */
 import { createRequire } from 'node:module';
@@ -17,6 +17,7 @@ import { WsCloseCode } from './core/api.js';
 import { Admission } from './core/admission.js';
 import { parseStatusCommand, runStatus, STATUS_USAGE } from './cli/status.js';
 import { parseCommandLine, usage } from './config/command-line.js';
+import { unusedAuthSections } from './config/apply.js';
 import { peerBufferOf } from './config/core-options.js';
 import { parseForwardCommand, FORWARD_USAGE } from './config/forward-command.js';
 import { loadConfiguration, type Configuration } from './config/load.js';
@@ -59,7 +60,7 @@ export interface RunningServer {
   readonly port: number;
   /** Stops accepting, closes every connection with 1001 and cleans up; `why` goes to the log. */
   stop(why: string): Promise<void>;
-  /** SIGHUP: re-reads the tunnel identities and the certificates; resolves once the new ones serve (or were refused). */
+  /** SIGHUP: re-reads the tunnel identities, the certificates and the files of the [auth] sections; resolves once the new certificates serve (or were refused). */
   reload(): Promise<void>;
 }
 
@@ -109,6 +110,7 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
   const { setup } = configuration;
   const { core } = setup;
   setVerbose(core.verbose);
+  for (const name of unusedAuthSections(setup)) log.warn('auth section guards nothing', { section: name, fix: `name it in [core] auth or a route's auth` });
   const engine = detectEngine();
   if (engine.native) log.info('engine', { engine: engine.description });
   else log.warn('engine', { engine: engine.description });
@@ -165,7 +167,7 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
   let main: Front;
   try {
     main = new Front(
-      { bridge: configuration.bridge ? bridge : null, sessions: mainSessions, tunnel: tunnelServer === null ? null : { path: tunnelServer.config.path, endpoint: tunnelServer }, routes, status: statusConfig?.listener === null ? status : null },
+      { bridge: configuration.bridge ? bridge : null, bridgeAuth: setup.bridgeAuth, sessions: mainSessions, tunnel: tunnelServer === null ? null : { path: tunnelServer.config.path, endpoint: tunnelServer }, routes, status: statusConfig?.listener === null ? status : null },
       frontOptions,
       configuration.tls?.loaded ?? null,
     );
@@ -184,14 +186,14 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
       extraRoutes.push(extraRoutesOf);
       // A listener with a resumable peer route serves the session path, where its sessions resume.
       const extraSessions = extraRoutesOf.hasResumablePeer ? { store: sessions, endpoint: resume } : null;
-      const front = new Front({ bridge: null, sessions: extraSessions, tunnel: null, routes: extraRoutesOf, status: null }, frontOptions);
+      const front = new Front({ bridge: null, bridgeAuth: null, sessions: extraSessions, tunnel: null, routes: extraRoutesOf, status: null }, frontOptions);
       fronts.push(front);
       log.info('listening for routes', { address: extra.listen, port: await front.listen(extra.listen, extra.port) });
     }
     const statusListener = statusConfig?.listener ?? null;
     if (statusListener !== null) {
       // A status listener of its own answers at every path, as west's cp did.
-      const front = new Front({ bridge: null, sessions: null, tunnel: null, routes: null, status: status === null ? null : { ...status, path: null } }, frontOptions);
+      const front = new Front({ bridge: null, bridgeAuth: null, sessions: null, tunnel: null, routes: null, status: status === null ? null : { ...status, path: null } }, frontOptions);
       fronts.push(front);
       log.info('listening for status', { address: statusListener.listen, port: await front.listen(statusListener.listen, statusListener.port) });
     }
@@ -227,8 +229,18 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
     })();
     return stopped;
   };
+  const reloadAuth = (): void => {
+    if (setup.authSections.size === 0) return;
+    try {
+      configuration.reloadAuth();
+      log.info('auth files reloaded', { sections: setup.authSections.size });
+    } catch (error) {
+      log.error('auth files not reloaded, keeping the previous ones', { error: errorMessage(error) });
+    }
+  };
   const reload = async (): Promise<void> => {
     tunnels.reload();
+    reloadAuth();
     if (configuration.tls === null || stopped !== null) return;
     try {
       const next = loadListenerTls(configuration.tls.config);

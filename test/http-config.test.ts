@@ -15,7 +15,7 @@ const dir = tempDir('websocksy-route-config-');
 after(() => dir.remove());
 
 function route(prefix: string): Route {
-  return { prefix, target: { kind: 'static', root: '/srv', maxAge: null }, host: 'rewrite', timeoutMs: 1000 };
+  return { prefix, target: { kind: 'static', root: '/srv', maxAge: null }, host: 'rewrite', timeoutMs: 1000, auth: null };
 }
 
 describe('route table', () => {

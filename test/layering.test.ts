@@ -13,17 +13,19 @@ const SRC = join(ROOT, 'src');
 
 /** Which layers each layer may import from (besides itself). */
 const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
-  'main.ts': ['cli', 'config', 'loader', 'front', 'session', 'http', 'tunnel', 'core', 'backends', 'framing', 'native', 'lib'],
+  'main.ts': ['cli', 'config', 'loader', 'front', 'session', 'http', 'tunnel', 'auth', 'core', 'backends', 'framing', 'native', 'lib'],
   'index.ts': ['core'],
   cli: ['lib'],
-  config: ['loader', 'front', 'http', 'tunnel', 'framing', 'core', 'lib'],
+  config: ['loader', 'front', 'http', 'tunnel', 'auth', 'framing', 'core', 'lib'],
   loader: ['backends', 'framing', 'native', 'core', 'lib'],
   backends: ['framing', 'native', 'core', 'lib'],
   framing: ['native', 'core', 'lib'],
   native: ['framing', 'core', 'lib'],
-  front: ['session', 'http', 'tunnel', 'core', 'lib'],
+  front: ['session', 'http', 'tunnel', 'auth', 'core', 'lib'],
   session: ['http', 'core', 'lib'],
-  http: ['tunnel', 'core', 'lib'],
+  http: ['tunnel', 'auth', 'core', 'lib'],
+  // Who may connect: [auth] sections as they run; below http only because a Route names its policy.
+  auth: ['core', 'lib'],
   tunnel: ['core', 'lib'],
   core: ['lib'],
   lib: [],

@@ -146,6 +146,7 @@ describe('TLS listener', { skip }, () => {
         'key = alt.key',
         '[status]',
         'path = /.status',
+        'clients = loopback',
         '[route /api]',
         `to = https://localhost:${upstream.port}/base`,
         'ca = ca.pem',
@@ -259,7 +260,7 @@ describe('certificate reload on SIGHUP', { skip }, () => {
     // A fixed port: uSockets sets SO_REUSEPORT, which a new default certificate's listener needs, only on a port it was given.
     writeFileSync(
       `${dir.path}/reload.cfg`,
-      `listen = 127.0.0.1\nport = ${await freePort()}\n[backend]\nhost = ${echo.address}\n[tls]\ncert = ${f['cert']}\nkey = ${f['key']}\n[tls alt.test]\ncert = ${f['altCert']}\nkey = ${f['altKey']}\n[status]\npath = /.status\n`,
+      `listen = 127.0.0.1\nport = ${await freePort()}\n[backend]\nhost = ${echo.address}\n[tls]\ncert = ${f['cert']}\nkey = ${f['key']}\n[tls alt.test]\ncert = ${f['altCert']}\nkey = ${f['altKey']}\n[status]\npath = /.status\nclients = loopback\n`,
     );
     server = await startWebsocksy([`${dir.path}/reload.cfg`]);
     keepAliveTarget.port = server.port;

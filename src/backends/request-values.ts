@@ -1,8 +1,8 @@
 /*
- * The request values a file-backend expression can name: the endpoint, a cookie, a header.
- * Undefined means "not in this request", which skips the expression.
+ * The request values a file-backend expression can name: the endpoint, a cookie, a header, a
+ * JWT claim. Undefined means "not in this request", which skips the expression.
  */
-import type { HttpHeader } from '../core/api.js';
+import type { HttpHeader, PeerAuth } from '../core/api.js';
 
 /**
  * The request path without its leading `/` and without one trailing `/`, so `/test` and
@@ -36,4 +36,14 @@ export function cookieValue(headers: readonly HttpHeader[], name: string): strin
     }
   }
   return undefined;
+}
+
+/**
+ * A JWT claim as text: a string as it is, a number or a boolean written out; absent, empty,
+ * null, an object or an array (which have no one spelling as a file name) is undefined.
+ */
+export function claimValue(claims: PeerAuth['claims'], name: string): string | undefined {
+  const value = claims !== null && Object.hasOwn(claims, name) ? claims[name] : undefined;
+  if (typeof value === 'string') return value === '' ? undefined : value;
+  return typeof value === 'number' || typeof value === 'boolean' ? String(value) : undefined;
 }

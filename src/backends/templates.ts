@@ -1,19 +1,22 @@
 /*
  * Expands a file-backend expression such as `peers/%endpoint%.txt` for one request.
  * `%endpoint%`, `%client%` (the client's address: the real one when trusted proxies named it,
- * docs/client-address.md), `%cookie:NAME%` and `%header:Name%` are replaced; any other `%…%`
+ * docs/client-address.md), `%cookie:NAME%`, `%header:Name%`, and for a client that an `[auth]`
+ * section admitted `%user%` and `%claim:NAME%` (docs/auth.md), are replaced; any other `%…%`
  * text stays.
  */
 import type { PeerQuery } from '../core/api.js';
-import { cookieValue, endpointValue, headerValue } from './request-values.js';
+import { claimValue, cookieValue, endpointValue, headerValue } from './request-values.js';
 
-const VARIABLE = /%(endpoint|client|cookie:[^%]+|header:[^%]+)%/g;
+const VARIABLE = /%(endpoint|client|user|cookie:[^%]+|header:[^%]+|claim:[^%]+)%/g;
 
 function lookUp(variable: string, query: PeerQuery): string | undefined {
   if (variable === 'endpoint') return endpointValue(query.endpoint);
   if (variable === 'client') return query.clientAddress;
+  if (variable === 'user') return query.auth?.user ?? undefined;
   const colon = variable.indexOf(':');
   const name = variable.slice(colon + 1);
+  if (variable.startsWith('claim:')) return claimValue(query.auth?.claims ?? null, name);
   return variable.startsWith('cookie:') ? cookieValue(query.headers, name) : headerValue(query.headers, name);
 }
 

@@ -4,10 +4,12 @@
  * that moment, with the folder their relative paths start from. Every failure is a ConfigError
  * naming the file and line or the flag.
  */
+import type { AuthPolicy } from '../auth/policy.js';
 import type { Backend } from '../core/api.js';
 import { underPrefix, type Route } from '../http/route-table.js';
 import { errorMessage } from '../lib/errors.js';
 import type { TunnelConfig } from '../tunnel/options.js';
+import { authPolicyOf, buildAuthSections, type AuthSections } from './auth-sections.js';
 import { checkPeerBuffer, defaultCoreConfig, findCoreOption, type CoreConfig } from './core-options.js';
 import { buildRoutes } from './routes.js';
 import { baseDirOf, ConfigError, type Setting, type SettingOrigin } from './settings.js';
@@ -21,6 +23,10 @@ export interface Setup {
   readonly backend: Backend;
   readonly tunnels: TunnelConfig;
   readonly routes: Route[];
+  /** `[core] auth`: who may use the bridge; null when anyone may. */
+  readonly bridgeAuth: AuthPolicy | null;
+  /** Every `[auth NAME]` section, for routes built elsewhere (west's extra listeners). */
+  readonly authSections: AuthSections;
   readonly status: StatusConfig | null;
 }
 
@@ -51,7 +57,8 @@ export async function applySettings(settings: readonly Setting[], loader: Backen
   let backendOrigin: SettingOrigin | undefined;
   const tunnels = buildTunnelConfig(settings);
   const status = buildStatusConfig(settings);
-  const routes = buildRoutes(settings, tunnels, status !== null && status.listener === null ? [status.path] : []);
+  const authSections = buildAuthSections(settings);
+  const routes = buildRoutes(settings, tunnels, authSections, status !== null && status.listener === null ? [status.path] : []);
   for (const setting of settings) {
     const { key, value, origin } = setting;
     if (setting.scope === 'backend') {
@@ -96,5 +103,15 @@ export async function applySettings(settings: readonly Setting[], loader: Backen
   } catch (error) {
     throw new ConfigError(`backend "${backend.name}": ${errorMessage(error)}`, backendOrigin);
   }
-  return { core, backend, tunnels, routes, status };
+  const bridgeAuth = core.auth === null ? null : authPolicyOf(core.auth.names, core.auth.origin, authSections);
+  return { core, backend, tunnels, routes, status, bridgeAuth, authSections };
+}
+
+/**
+ * The `[auth NAME]` sections no `auth` key names: worth a warning, as a section on its own
+ * guards nothing, and a forgotten `auth = NAME` leaves the bridge or route open.
+ */
+export function unusedAuthSections(setup: Setup): string[] {
+  const used = new Set([setup.bridgeAuth, ...setup.routes.map((route) => route.auth)].flatMap((policy) => policy?.sections ?? []));
+  return [...setup.authSections].filter(([, section]) => !used.has(section)).map(([name]) => name);
 }

@@ -12,6 +12,7 @@ import type { ForwardedHeader } from '../front/client-address.js';
 import { DestinationAllowList } from '../lib/destination-allow.js';
 import { parseDestinationRules } from '../lib/destination-rules.js';
 import { normalisePath } from '../front/path.js';
+import { parseAuthNames } from './auth-sections.js';
 import { pathFrom, type SettingOrigin } from './settings.js';
 
 /** The installation's plugin folder (not the working directory's, as in the C websocksy). */
@@ -72,6 +73,8 @@ export interface CoreConfig {
   sessionLimit: number;
   /** Folder of drop-in plugins, absolute. */
   plugins: string;
+  /** `auth = NAME, ...`: the [auth] sections that guard the bridge (resolved in apply.ts, once every section is read). */
+  auth: { readonly names: readonly string[]; readonly origin: SettingOrigin } | null;
   verbose: boolean;
 }
 
@@ -102,6 +105,7 @@ export const defaultCoreConfig: Readonly<CoreConfig> = {
   sessionBuffer: 4 * MIB,
   sessionLimit: 1024,
   plugins: DEFAULT_PLUGIN_FOLDER,
+  auth: null,
   verbose: false,
 };
 
@@ -226,7 +230,7 @@ export const coreOptions: readonly CoreOption[] = [
     apply: (c, v) => { c.maxConnectionsPerAddress = parseCount(v, 0, 10_000_000); },
   },
   {
-    key: 'max-connections-per-identity', argument: 'COUNT', help: 'connections per identity (a tunnel identity); more are refused; 0 = no cap (default 0)',
+    key: 'max-connections-per-identity', argument: 'COUNT', help: 'connections per identity (a tunnel identity, or a user an [auth] section admitted); more are refused; 0 = no cap (default 0)',
     apply: (c, v) => { c.maxConnectionsPerIdentity = parseCount(v, 0, 10_000_000); },
   },
   {
@@ -280,6 +284,10 @@ export const coreOptions: readonly CoreOption[] = [
       if (v.trim() === '') throw new Error('the plugin folder is empty');
       c.plugins = pathFrom(origin, v.trim());
     },
+  },
+  {
+    key: 'auth', argument: 'NAMES', help: 'comma-separated [auth NAME] sections that guard the bridge: any one of them admits (default none; see docs/auth.md)',
+    apply: (c, v, origin) => { c.auth = { names: parseAuthNames(v), origin }; },
   },
   {
     key: 'verbose', short: 'v', argument: '', help: 'log debug lines too',

@@ -15,15 +15,16 @@ import { ConfigError, SECTION_START, type Setting, type SettingScope } from './s
 
 const SECTIONS = new Set(['core', 'backend', 'tunnel', 'status']);
 /** Sections that build something: an empty one is reported, not ignored. */
-const BUILDING: ReadonlySet<SettingScope> = new Set(['tunnel', 'upstream', 'status', 'route', 'tls']);
+const BUILDING: ReadonlySet<SettingScope> = new Set(['tunnel', 'upstream', 'status', 'route', 'tls', 'auth']);
 
 /**
- * The section's scope, or null when the section is unknown. `[upstream NAME]`, `[route /prefix]`
- * and `[tls SERVER-NAME]` may repeat with different names.
+ * The section's scope, or null when the section is unknown. `[upstream NAME]`, `[route /prefix]`,
+ * `[tls SERVER-NAME]` and `[auth NAME]` may repeat with different names.
  */
 function sectionScope(name: string): SettingScope | null {
   if (SECTIONS.has(name)) return name as SettingScope;
   if (/^tls(\s+(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*)?$/.test(name)) return 'tls';
+  if (/^auth\s+[\w.-]+$/.test(name)) return 'auth';
   if (/^route\s+\/[\w.~%!$&'()*+,;=:@/-]*$/.test(name)) return 'route';
   return /^upstream\s+[\w.-]+$/.test(name) ? 'upstream' : null;
 }
@@ -56,11 +57,11 @@ function settingValue(raw: string): string {
 
 /** What is wrong with a section header that names no known section. */
 function sectionProblem(line: string, name: string | undefined): string {
-  const kind = name === undefined ? undefined : /^(route|upstream|tls)\b/.exec(name)?.[1];
+  const kind = name === undefined ? undefined : /^(route|upstream|tls|auth)\b/.exec(name)?.[1];
   if (kind === 'route') return `${line} is not [route /PREFIX]: the prefix is a path starting with /, without spaces`;
-  if (kind === 'upstream') return `${line} is not [upstream NAME]: the name is letters, digits, ".", "_" and "-"`;
+  if (kind === 'upstream' || kind === 'auth') return `${line} is not [${kind} NAME]: the name is letters, digits, ".", "_" and "-"`;
   if (kind === 'tls') return `${line} is not [tls] or [tls SERVER-NAME]: a server name is a host name such as example.com or *.example.com`;
-  return `unknown section ${line} (known: [core], [backend], [tunnel], [upstream NAME], [status], [route /prefix], [tls], [tls SERVER-NAME])`;
+  return `unknown section ${line} (known: [core], [backend], [tunnel], [upstream NAME], [status], [route /prefix], [tls], [tls SERVER-NAME], [auth NAME])`;
 }
 
 export function parseConfigFile(file: string): Setting[] {

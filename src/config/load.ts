@@ -12,6 +12,7 @@ import type { Route } from '../http/route-table.js';
 import { PluginLoader } from '../loader/plugin-loader.js';
 import { loadRouteModule } from '../loader/route-module.js';
 import { applySettings, type Setup } from './apply.js';
+import { reloadAuthSections } from './auth-sections.js';
 import type { CommandLine } from './command-line.js';
 import { parseConfigFile } from './ini-file.js';
 import { pluginFolderOf } from './plugin-folder.js';
@@ -31,6 +32,8 @@ export interface Configuration {
   readonly bridge: boolean;
   /** The main listener's certificates as configured (read again on SIGHUP) and as read at start; null: plain. */
   readonly tls: { readonly config: TlsConfig; readonly loaded: ListenerTls } | null;
+  /** SIGHUP: reads the files of the [auth] sections again (tokens, users, keys); throws a ConfigError and keeps the old ones on a bad file. */
+  readonly reloadAuth: () => void;
 }
 
 /** Sections that serve something of their own: a config made of them asks for no bridge. */
@@ -63,8 +66,9 @@ export async function loadConfiguration(cli: CommandLine, framings: FramingRegis
   const plugins = new PluginLoader(pluginFolderOf(settings), framings, host);
   await plugins.loadFramingPlugins();
   const setup = await applySettings(settings, (name) => plugins.loadBackend(name));
-  const extraListeners = (west?.extraListeners ?? []).map((extra) => ({ listen: extra.listen, port: extra.port, routes: buildRoutes(extra.settings, setup.tunnels) }));
+  const extraListeners = (west?.extraListeners ?? []).map((extra) => ({ listen: extra.listen, port: extra.port, routes: buildRoutes(extra.settings, setup.tunnels, setup.authSections) }));
   const tlsConfig = buildTlsConfig(settings);
   const tls = tlsConfig === null ? null : { config: tlsConfig, loaded: loadListenerTls(tlsConfig) };
-  return { setup, extraListeners, routeModules: await loadRouteModules(setup.routes), bridge: bridgeWanted(cli.configFile !== undefined, settings), tls };
+  const reloadAuth = (): void => reloadAuthSections(setup.authSections, settings);
+  return { setup, extraListeners, routeModules: await loadRouteModules(setup.routes), bridge: bridgeWanted(cli.configFile !== undefined, settings), tls, reloadAuth };
 }

@@ -19,6 +19,8 @@
  *   allow = tcp:10.0.0.0/8:*        to, websocket and peer: where the upstream may resolve to
  *                                   (docs/allow-lists.md); without it, the configured host as is
  *   host = keep | rewrite           the Host header sent upstream (default rewrite)
+ *   auth = NAME, NAME               [auth NAME] sections, any one of which admits a client
+ *                                   (docs/auth.md; default: anyone may use the route)
  *   timeout = 30                    seconds an upstream may take to answer once the request
  *                                   is sent; for a module, seconds an exchange may stand still
  *                                   before its answer is complete (default 30)
@@ -37,6 +39,7 @@ import { parseProxyVersion, type ProxyVersion } from '../lib/proxy-header.js';
 import { DEFAULT_UPSTREAM_TLS, parseFingerprint, readCaFile, type UpstreamTls } from '../lib/tls-upstream.js';
 import { parseConfigUrl, portOf, socketHost } from '../lib/url.js';
 import type { TunnelConfig } from '../tunnel/options.js';
+import { authPolicyOf, parseAuthNames, type AuthSections } from './auth-sections.js';
 import { ConfigError, pathFrom, SECTION_START, sectionOf, type Setting, type SettingOrigin } from './settings.js';
 import { checkUpstreamTls } from './tunnels.js';
 
@@ -74,6 +77,7 @@ interface Draft {
   moduleConfig?: Given<string>;
   maxBody?: Given<number>;
   maxMessage?: Given<number>;
+  auth?: Given<string[]>;
   host: 'keep' | 'rewrite';
   timeoutMs: number;
   tls: UpstreamTls;
@@ -145,10 +149,10 @@ function apply(draft: Draft, key: string, value: string, origin: SettingOrigin):
   } else if (key === 'fingerprint') {
     draft.tls = { ...draft.tls, fingerprint: parseFingerprint(value) };
     draft.tlsOrigin = origin;
-  } else throw new Error('unknown key (known: to, via, websocket, static, module, peer, allow, module-config, resumable, proxy-protocol, host, timeout, max-age, max-body, max-message, ca, fingerprint)');
+  } else if (key === 'auth') draft.auth = { value: parseAuthNames(value), origin };
+  else throw new Error('unknown key (known: to, via, websocket, static, module, peer, allow, module-config, resumable, proxy-protocol, host, timeout, max-age, max-body, max-message, ca, fingerprint, auth)');
 }
 
-  
 /**
  * The route's PROXY header, where one can lead the connection websocksy makes: a direct HTTP
  * upstream, a ws:// one, a stream peer. Not through a tunnel (the far end makes the connection),
@@ -195,7 +199,7 @@ function checkAllow(target: RouteTarget, allow: Given<DestinationAllowList>): vo
   }
 }
 
-function finish(draft: Draft, tunnels: TunnelConfig, reserved: readonly string[]): Route {
+function finish(draft: Draft, tunnels: TunnelConfig, authSections: AuthSections, reserved: readonly string[]): Route {
   const kinds = [draft.to, draft.websocket, draft.static, draft.module, draft.peer].filter((kind) => kind !== undefined).length;
   const name = `[route ${draft.prefix}]`;
   if (kinds !== 1) throw new ConfigError(`${name} needs exactly one of to, websocket, static, module, peer`, draft.origin);
@@ -244,12 +248,15 @@ function finish(draft: Draft, tunnels: TunnelConfig, reserved: readonly string[]
     target = { kind: 'static', root: draft.static as string, maxAge: draft.maxAge?.seconds ?? null };
   }
   if (draft.allow !== undefined) checkAllow(target, draft.allow);
-  return { prefix: draft.prefix, target, host: draft.host, timeoutMs: draft.timeoutMs };
+  const auth = draft.auth === undefined ? null : authPolicyOf(draft.auth.value, draft.auth.origin, authSections);
+  return { prefix: draft.prefix, target, host: draft.host, timeoutMs: draft.timeoutMs, auth };
 }
 
-/** The routes of the `[route …]` sections, in file order. */
-/** `reserved`: paths served by something else on the same listener (the status path). */
-export function buildRoutes(settings: readonly Setting[], tunnels: TunnelConfig, reserved: readonly string[] = []): Route[] {
+/**
+ * The routes of the `[route …]` sections, in file order. `reserved`: paths served by something
+ * else on the same listener (the status path).
+ */
+export function buildRoutes(settings: readonly Setting[], tunnels: TunnelConfig, authSections: AuthSections, reserved: readonly string[] = []): Route[] {
   const drafts = new Map<string, Draft>();
   for (const { scope, key, value, origin } of settings) {
     if (scope !== 'route') continue;
@@ -270,5 +277,5 @@ export function buildRoutes(settings: readonly Setting[], tunnels: TunnelConfig,
       throw new ConfigError(`${key}: ${errorMessage(error)}`, origin);
     }
   }
-  return [...drafts.values()].map((draft) => finish(draft, tunnels, reserved));
+  return [...drafts.values()].map((draft) => finish(draft, tunnels, authSections, reserved));
 }

@@ -11,16 +11,17 @@ export type SettingOrigin =
   | { readonly file: string; readonly line: number; readonly section?: string }
   | { readonly flag: string };
 
-export type SettingScope = 'core' | 'backend' | 'tunnel' | 'upstream' | 'status' | 'route' | 'tls';
+export type SettingScope = 'core' | 'backend' | 'tunnel' | 'upstream' | 'status' | 'route' | 'tls' | 'auth';
 
 export interface Setting {
   /**
    * `core` options (including `backend`), `backend` options handed to the backend, the tunnel
    * sections ([tunnel], [upstream NAME], [status]) that tunnels.ts reads, `[route /prefix]`,
-   * which routes.ts reads, or the listener's certificates ([tls], [tls NAME]; tls.ts).
+   * which routes.ts reads, the listener's certificates ([tls], [tls NAME]; tls.ts), or
+   * `[auth NAME]`, which auth-sections.ts reads.
    */
   readonly scope: SettingScope;
-  /** SECTION_START marks where a [tunnel], [upstream], [status], [route] or [tls] section begins. */
+  /** SECTION_START marks where a [tunnel], [upstream], [status], [route], [tls] or [auth] section begins. */
   readonly key: string;
   readonly value: string;
   readonly origin: SettingOrigin;

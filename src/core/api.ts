@@ -70,6 +70,19 @@ export interface HttpHeader {
   readonly value: string;
 }
 
+/** A JSON value, as a JWT's claims hold them. */
+export type JsonValue = string | number | boolean | null | readonly JsonValue[] | { readonly [key: string]: JsonValue };
+
+/** Who the client proved to be, when an `[auth]` section admitted it (docs/auth.md). */
+export interface PeerAuth {
+  /** The kind of `[auth]` section that admitted the client. */
+  readonly method: 'bearer' | 'basic' | 'jwt' | 'origin';
+  /** The user name (basic), the token's name (bearer, when its line names one), the user claim (jwt); null when there is none. */
+  readonly user: string | null;
+  /** A JWT's claims, as plain JSON; null for the other methods. */
+  readonly claims: { readonly [claim: string]: JsonValue } | null;
+}
+
 /** What a backend learns about a new WebSocket connection. */
 export interface PeerQuery {
   /** Request path with its query string, e.g. `/vnc?token=1`. */
@@ -82,6 +95,8 @@ export interface PeerQuery {
   readonly clientAddress: string;
   /** Connection id, as used in websocksy's log lines. */
   readonly connectionId: number;
+  /** Present when the bridge or route has `auth = ...` and the client passed it. */
+  readonly auth?: PeerAuth;
 }
 
 /** Peer transports (websocksy.h: peer_transport). */

@@ -52,6 +52,8 @@ export interface BridgeDescription {
   readonly protocol: string;
   readonly framing: FramingDefinition;
   readonly framingConfig: string | null;
+  /** Who an `[auth]` section admitted (its user), for the log; absent when none applies or it names nobody. */
+  readonly user?: string;
 }
 
 export interface BridgeStatus {
@@ -140,6 +142,7 @@ export class Bridge implements BridgedClient, PeerEvents, FrameSink, Throttled {
       peer: this.peer.address.text,
       protocol: d.protocol === '' ? undefined : d.protocol,
       framing: d.framing.name,
+      user: d.user,
     });
     this.peer.start(this);
   }

@@ -5,7 +5,7 @@
  * a route, a tunnel — sees only this.
  */
 
-import type { HttpHeader } from './api.js';
+import type { HttpHeader, PeerAuth } from './api.js';
 
 /**
  * Header names lower-case, in arrival order; values as uWS gives them (trimmed). The same array
@@ -33,6 +33,11 @@ export interface ClientRequest {
   readonly hopAddress: string;
   /** A request body follows (Content-Length above 0, or chunked). */
   readonly hasBody: boolean;
+  /**
+   * Who the client is, once an `[auth]` section admitted it (src/auth/); absent where no auth
+   * applies. The credential it showed is no longer in `headers` or `search`.
+   */
+  readonly auth?: PeerAuth;
 }
 
 /** A log line's address fields: `client`, and `via` (the TCP peer) when a proxy stood between. */

@@ -12,7 +12,7 @@
  * and is logged as `internal error` with the connection id. Code the module runs on its own
  * (its timers, its own sockets) is its own to guard: an exception there ends the process.
  */
-import type { HttpHeader } from './api.js';
+import type { HttpHeader, PeerAuth } from './api.js';
 
 /** The `code` of the errors websocksy's own objects throw into a module's handler. */
 export const RouteErrorCode = {
@@ -39,6 +39,8 @@ export interface RouteRequestHead {
   readonly headers: readonly HttpHeader[];
   /** The client's IP address (a proxy's, behind one). */
   readonly clientAddress: string;
+  /** Who the client proved to be, when the route has `auth = ...` (docs/auth.md); absent otherwise. */
+  readonly auth?: PeerAuth;
   /** The first value of header `name` (in any case), or undefined. */
   header(name: string): string | undefined;
 }

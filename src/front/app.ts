@@ -10,7 +10,10 @@
  *      answered 426/405;
  *   4. for upgrades, admission under the connection caps (core/admission.ts): the ticket it
  *      gives is released where the connection ends (pending-upgrade.ts, ws-behaviour.ts);
- *   5. the endpoint, with every uWS callback behind the guard (ws-behaviour.ts).
+ *   5. the `auth` of the route or the bridge (src/auth/), checked once, here: the endpoint
+ *      gets the request without the credential and with the identity it proved
+ *      (ClientRequest.auth), which the caps then count per identity; or never hears of it;
+ *   6. the endpoint, with every uWS callback behind the guard (ws-behaviour.ts).
  * Plain HTTP requests (routes, status, session polls) are not counted against the caps: they
  * are short, and max-handshakes and uWS's own HTTP timeout bound what they hold.
  * uWS picks a WebSocket behaviour by its own pattern match on the raw path; when that is not
@@ -19,14 +22,15 @@
  */
 import uws from 'uWebSockets.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t } from 'uWebSockets.js';
-import type { Admission } from '../core/admission.js';
-import type { SocketData, WsEndpoint } from '../core/endpoint.js';
+import type { AuthPolicy, AdmitResult } from '../auth/policy.js';
+import type { Admission, AdmissionTicket } from '../core/admission.js';
+import type { SocketData, UpgradeAnswer, WsEndpoint } from '../core/endpoint.js';
 import { Refusal } from '../core/refusal.js';
 import { addressFields, headerValue, offeredProtocols, type ClientRequest } from '../core/request.js';
 import { ClientResponse } from '../http/client-response.js';
 import type { HttpRoutes } from '../http/routes.js';
 import { underPrefix } from '../http/route-table.js';
-import { reportFault, runGuarded, type Guarded } from '../lib/guard.js';
+import { guarded, reportFault, runGuarded, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
 import type { LoadedCertificate } from '../lib/tls-certificate.js';
 import { serveSessionHttp } from '../session/session-http.js';
@@ -35,6 +39,7 @@ import { TUNNEL_SUBPROTOCOL } from '../tunnel/protocol.js';
 import type { BridgeEndpoint } from './bridge-endpoint.js';
 import type { ClientAddressPolicy } from './client-address.js';
 import { checkHandshake, looksLikeUpgrade } from './handshake.js';
+import { HeldRequest } from './held-request.js';
 import { listenApp } from './listen.js';
 import { addServerName, createSslApp, type ListenerTls } from './tls-app.js';
 import { PendingUpgrade, PendingUpgrades } from './pending-upgrade.js';
@@ -51,6 +56,8 @@ export interface FrontSessions {
 export interface FrontParts {
   /** The bridge: takes every upgrade nothing else claims. Null on route-only listeners. */
   readonly bridge: BridgeEndpoint | null;
+  /** Who may use the bridge (`[core] auth`): its upgrades and sessions opened over HTTP. Null: anyone. */
+  readonly bridgeAuth: AuthPolicy | null;
   /** Present with the bridge. */
   readonly sessions: FrontSessions | null;
   readonly tunnel: { readonly path: string; readonly endpoint: WsEndpoint<SocketData> } | null;
@@ -190,27 +197,31 @@ export class Front {
     this.pending.refuseAll(new Refusal(503, 'Shutting down', 'shutting down'));
   }
 
-  /** The endpoint an upgrade on `request` belongs to, or a refusal. */
-  private upgradeTarget(request: ClientRequest): WsEndpoint<SocketData> | Refusal {
+  /**
+   * The endpoint an upgrade on `request` belongs to and the auth that guards it, or a refusal.
+   * The tunnel checks its own identities, and a session is resumed with its secret.
+   */
+  private upgradeTarget(request: ClientRequest): { readonly endpoint: WsEndpoint<SocketData>; readonly auth: AuthPolicy | null } | Refusal {
     const { tunnel, routes, bridge, sessions } = this.parts;
-    if (tunnel !== null && request.path === tunnel.path) return tunnel.endpoint;
-    if (sessions !== null && request.path === sessions.store.settings.path) return sessions.endpoint;
+    if (tunnel !== null && request.path === tunnel.path) return { endpoint: tunnel.endpoint, auth: null };
+    if (sessions !== null && request.path === sessions.store.settings.path) return { endpoint: sessions.endpoint, auth: null };
     // A tunnel client that got the path wrong must learn so before it sends its credentials.
     if (offeredProtocols(request).includes(TUNNEL_SUBPROTOCOL)) {
       return new Refusal(404, 'No tunnel endpoint at this path', `tunnel subprotocol offered on ${request.path}, which is not the tunnel path`);
     }
     const route = routes?.match(request.path) ?? null;
     const routeEndpoint = route === null ? null : (routes?.socketEndpointOf(route) ?? null);
-    if (routeEndpoint !== null) return routeEndpoint;
-    return bridge ?? new Refusal(404, 'No WebSocket endpoint here', `no WebSocket endpoint for ${request.path}`);
+    if (route !== null && routeEndpoint !== null) return { endpoint: routeEndpoint, auth: route.auth };
+    if (bridge === null) return new Refusal(404, 'No WebSocket endpoint here', `no WebSocket endpoint for ${request.path}`);
+    return { endpoint: bridge, auth: this.parts.bridgeAuth };
   }
 
   /** Why an upgrade that uWS handed to `endpoint` must be refused, or null to go ahead. */
-  private upgradeRefusal(request: ClientRequest, endpoint: WsEndpoint<SocketData>): Refusal | null {
+  private upgradeRefusal(request: ClientRequest, endpoint: WsEndpoint<SocketData>, chosen: ReturnType<Front['upgradeTarget']>): Refusal | null {
     const handshake = checkHandshake(request);
     if (handshake !== null) return handshake;
-    const target = this.upgradeTarget(request);
-    if (target instanceof Refusal) return target;
+    if (chosen instanceof Refusal) return chosen;
+    const target = chosen.endpoint;
     // uWS matched the raw path to another endpoint than the normalised one names.
     if (target !== endpoint) return new Refusal(400, 'Bad request: use the path as written without . or .. segments', `raw path ${request.rawPath} leads to ${target.name}, not ${endpoint.name}`);
     if (this.shuttingDown) return new Refusal(503, 'Shutting down', 'shutting down');
@@ -228,16 +239,83 @@ export class Front {
         this.refuseRequest(res, read, false);
         return;
       }
+      const target = this.upgradeTarget(read);
+      const auth = target instanceof Refusal ? null : target.auth;
+      // From here on, nothing (the log included) sees the credential.
+      const request = auth === null ? read : auth.withoutCredentials(read);
       const key = req.getHeader('sec-websocket-key');
-      const refusal = this.upgradeRefusal(read, endpoint);
-      const admitted = refusal === null ? this.admission.admit(id, read.clientAddress, null) : refusal;
+      const refusal = this.upgradeRefusal(request, endpoint, target);
+      const admitted = refusal === null ? this.admission.admit(id, request.clientAddress, null) : refusal;
       const ticket = admitted instanceof Refusal ? null : admitted;
-      const answer = new PendingUpgrade(res, read, key, '', context, this.pending, ticket);
+      const answer = new PendingUpgrade(res, request, key, '', context, this.pending, ticket);
       if (admitted instanceof Refusal) answer.refuse(admitted);
-      else runGuarded(answer, `${endpoint.name} upgrade`, () => endpoint.upgrade(read, answer));
+      else if (auth === null) runGuarded(answer, `${endpoint.name} upgrade`, () => endpoint.upgrade(request, answer));
+      else runGuarded(answer, `${endpoint.name} auth`, () => this.upgradeOnceAdmitted(auth, read, request, answer, endpoint, admitted));
     } catch (error) {
       reportFault(requestOwner(res, id), `${endpoint.name} upgrade`, error);
     }
+  }
+
+  /** Checks `read` (which still carries its credential) against `auth`; the endpoint gets `request` with the identity. */
+  private upgradeOnceAdmitted(
+    auth: AuthPolicy,
+    read: ClientRequest,
+    request: ClientRequest,
+    answer: UpgradeAnswer<SocketData> & Guarded,
+    endpoint: WsEndpoint<SocketData>,
+    ticket: AdmissionTicket,
+  ): void {
+    const go = (result: AdmitResult): void => {
+      if (answer.settled) return;
+      if (result instanceof Refusal) {
+        answer.refuse(result);
+        return;
+      }
+      // The identity's connection cap (max-connections-per-identity) counts the user from here.
+      const capped = result.user === null ? null : ticket.claimIdentity(result.user);
+      if (capped !== null) answer.refuse(capped);
+      else endpoint.upgrade({ ...request, auth: result }, answer);
+    };
+    const result = auth.admit(read);
+    if (result instanceof Promise) result.then(guarded(answer, `${endpoint.name} upgrade`, go), (error: unknown) => reportFault(answer, `${endpoint.name} auth`, error));
+    else go(result);
+  }
+
+  /**
+   * Serves a plain request with `serve` once `auth` admits it (at once when no check is slow);
+   * `serve` gets the request without its credential, and the response to answer through.
+   */
+  private serveOnceAdmitted(res: HttpResponse, read: ClientRequest, auth: AuthPolicy | null, serve: (response: HttpResponse, request: ClientRequest) => void): void {
+    if (auth === null) {
+      serve(res, read);
+      return;
+    }
+    const request = auth.withoutCredentials(read);
+    const go = (response: HttpResponse, result: AdmitResult): void => {
+      if (!(result instanceof Refusal)) {
+        serve(response, { ...request, auth: result });
+        return;
+      }
+      log.info('refused', { id: request.id, ...addressFields(request), method: request.method, endpoint: request.path + request.search, status: result.statusLine, why: result.detail });
+      ClientResponse.answering(response, request).refuse(result);
+    };
+    const result = auth.admit(read);
+    if (!(result instanceof Promise)) {
+      go(res, result);
+      return;
+    }
+    const owner = requestOwner(res, request.id);
+    const held = new HeldRequest(res, request.hasBody, owner);
+    result.then(
+      (settled) => {
+        if (held.aborted) {
+          log.info('client left during auth', { id: request.id, ...addressFields(request) });
+          return;
+        }
+        res.cork(guarded(owner, 'request', () => go(held.response, settled)));
+      },
+      (error: unknown) => reportFault(owner, 'auth', error),
+    );
   }
 
   private request(res: HttpResponse, req: HttpRequest): void {
@@ -262,7 +340,9 @@ export class Front {
     if (looksLikeUpgrade(request)) {
       // uWS sends WebSocket routes only handshakes with a 24-character key; the rest land here.
       const refusal = checkHandshake(request) ?? new Refusal(404, 'No WebSocket endpoint here', `no WebSocket endpoint for ${request.path}`);
-      log.info('refused', { id: request.id, ...addressFields(request), endpoint: request.path + request.search, status: refusal.statusLine, why: refusal.detail });
+      const target = this.upgradeTarget(request);
+      const shown = target instanceof Refusal || target.auth === null ? request : target.auth.withoutCredentials(request);
+      log.info('refused', { id: request.id, ...addressFields(request), endpoint: shown.path + shown.search, status: refusal.statusLine, why: refusal.detail });
       ClientResponse.answering(res, request).refuse(refusal, true);
       return;
     }
@@ -281,11 +361,11 @@ export class Front {
     }
     const route = routes?.match(request.path) ?? null;
     if (route !== null && routes !== null) {
-      routes.serve(res, request, route);
+      this.serveOnceAdmitted(res, request, route.auth, (response, admitted) => routes.serve(response, admitted, route));
       return;
     }
     if (bridge !== null && request.method === 'POST' && headerValue(request, 'websocksy-session') === 'open') {
-      bridge.openOverHttp(res, request);
+      this.serveOnceAdmitted(res, request, this.parts.bridgeAuth, (response, admitted) => bridge.openOverHttp(response, admitted));
       return;
     }
     const answer = ClientResponse.answering(res, request);

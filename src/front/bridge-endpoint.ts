@@ -36,6 +36,7 @@ export function peerQueryOf(request: ClientRequest, offered: readonly string[]):
     headers: request.headers,
     clientAddress: request.clientAddress,
     connectionId: request.id,
+    ...(request.auth === undefined ? {} : { auth: request.auth }),
   };
 }
 
@@ -159,6 +160,7 @@ export class BridgeEndpoint extends ClientEndpoint implements PeerRouteEndpoint 
       protocol: opened.protocol,
       framing: opened.framing,
       framingConfig: opened.framingConfig,
+      ...(request.auth?.user == null ? {} : { user: request.auth.user }),
     };
     return new Bridge(description, opened.peer, this.bridgeLimits);
   }

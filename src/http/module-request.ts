@@ -16,6 +16,7 @@ export function requestHead(route: Route, request: ClientRequest): RouteRequestH
     query: request.search.slice(1),
     headers: request.headers,
     clientAddress: request.clientAddress,
+    ...(request.auth === undefined ? {} : { auth: request.auth }),
     header: (name: string) => headerValue(request, name.toLowerCase()),
   };
 }

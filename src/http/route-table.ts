@@ -3,6 +3,7 @@
  * claims `/foo` and `/foo/...`, never `/foobar`) and the longest one wins, whatever the order
  * of the config file.
  */
+import type { AuthPolicy } from '../auth/policy.js';
 import type { DestinationAllowList } from '../lib/destination-allow.js';
 import type { ProxyVersion } from '../lib/proxy-header.js';
 import type { UpstreamTls } from '../lib/tls-upstream.js';
@@ -45,6 +46,8 @@ export interface Route {
    * module, how long an exchange may stand still before its answer is complete.
    */
   readonly timeoutMs: number;
+  /** `auth = NAME, ...`: who may use the route; null when anyone may. */
+  readonly auth: AuthPolicy | null;
 }
 
 /** `/foo/` and `/foo` are the same prefix. */
