@@ -38,10 +38,12 @@ describe('the example configs start from any working directory', () => {
     }
   });
 
-  test('direct.cfg serves its www folder, next to the config file', async () => {
+  test('direct.cfg serves its www folder, next to the config file, to its example user', async () => {
     const instance = await startWebsocksy([`${EXAMPLES}/routes/direct.cfg`, ...LOCAL], { cwd: elsewhere.path });
     try {
-      const answer = await fetch(`http://127.0.0.1:${instance.port}/index.html`);
+      // Its routes ask for the example user (examples/routes/users-example).
+      assert.equal((await fetch(`http://127.0.0.1:${instance.port}/index.html`)).status, 401);
+      const answer = await fetch(`http://127.0.0.1:${instance.port}/index.html`, { headers: { Authorization: `Basic ${Buffer.from('visitor:change-me-example').toString('base64')}` } });
       assert.equal(answer.status, 200);
       assert.equal(await answer.text(), readFileSync(`${EXAMPLES}/routes/www/index.html`, 'utf8'));
     } finally {

@@ -45,7 +45,7 @@ describe('west addresses', () => {
 describe('[route] config errors', () => {
   const cases: Array<[string, string, RegExp]> = [
     ['unknown key', '[route /a]\nto = http://h/\nfoo = 1\n', /routes\.cfg:3 \[route \/a\]: foo: unknown key/],
-    ['not http', '[route /a]\nto = ftp://h/\n', /routes\.cfg:2 \[route \/a\]: to: "ftp:\/\/h\/" is not a http:\/\/ URL/],
+    ['not http', '[route /a]\nto = ftp://h/\n', /routes\.cfg:2 \[route \/a\]: to: "ftp:\/\/h\/" is not a http:\/\/ or https:\/\/ URL/],
     ['two targets', '[route /a]\nto = http://h/\nstatic = /tmp\n', /routes\.cfg:1 \[route \/a\]: \[route \/a\] needs exactly one of to, websocket, static/],
     ['unknown via', '[route /a]\nto = http://h/\nvia = office\n', /routes\.cfg:3 \[route \/a\]: via: "office" is neither an \[upstream office\]/],
     ['via without to', '[route /a]\nstatic = /tmp\nvia = x\n', /routes\.cfg:3 \[route \/a\]: via: only a route with "to = http/],

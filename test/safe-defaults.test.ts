@@ -231,3 +231,11 @@ describe("west's own sample configs run unchanged, in protected mode", () => {
     await l.waitForLog(new RegExp(`tunnel refused .*why="${fix.source}`));
   });
 });
+
+test('[core] auth on a config that runs no bridge is a start-up error naming the way out', async () => {
+  writeFileSync(join(dir.path, 'tokens'), 'a-token-of-sixteen-chars\n');
+  writeFileSync(join(dir.path, 'auth-no-bridge.cfg'), '[core]\nlisten = 127.0.0.1\nport = 0\nauth = staff\n[auth staff]\ntype = bearer\ntokens = tokens\n[route /files]\nstatic = .\n');
+  const { code, stderr } = await runWebsocksy([join(dir.path, 'auth-no-bridge.cfg')]);
+  assert.equal(code, 1);
+  assert.match(stderr, /auth-no-bridge\.cfg:4 \[core\]: auth guards the bridge, and this config runs none \(it names no backend\): give the bridge a backend/);
+});

@@ -17,7 +17,7 @@ import type { CommandLine } from './command-line.js';
 import { parseConfigFile } from './ini-file.js';
 import { pluginFolderOf } from './plugin-folder.js';
 import { buildRoutes } from './routes.js';
-import type { Setting } from './settings.js';
+import { ConfigError, type Setting } from './settings.js';
 import { buildTlsConfig, loadListenerTls, type TlsConfig } from './tls.js';
 import type { ListenerTls } from '../front/tls-app.js';
 import { readWestConfig, type Address } from './west.js';
@@ -70,5 +70,9 @@ export async function loadConfiguration(cli: CommandLine, framings: FramingRegis
   const tlsConfig = buildTlsConfig(settings);
   const tls = tlsConfig === null ? null : { config: tlsConfig, loaded: loadListenerTls(tlsConfig) };
   const reloadAuth = (): void => reloadAuthSections(setup.authSections, settings);
-  return { setup, extraListeners, routeModules: await loadRouteModules(setup.routes), bridge: bridgeWanted(cli.configFile !== undefined, settings), tls, reloadAuth };
+  const bridge = bridgeWanted(cli.configFile !== undefined, settings);
+  if (!bridge && setup.core.auth !== null) {
+    throw new ConfigError('auth guards the bridge, and this config runs none (it names no backend): give the bridge a backend ([backend] or backend =), or put auth on the routes', setup.core.auth.origin);
+  }
+  return { setup, extraListeners, routeModules: await loadRouteModules(setup.routes), bridge, tls, reloadAuth };
 }
