@@ -16,10 +16,10 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect as tcpConnect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import WebSocket from 'ws';
-import { closeClient, wrap, type TestClient } from './helpers/client.js';
+import { closeClient, connectWith, type TestClient } from './helpers/client.js';
 import { upgradeRequest } from './helpers/http.js';
 import { freePort, startInstance } from './helpers/instances.js';
+import { startNginx } from './helpers/nginx.js';
 import { tempDir } from './helpers/peers.js';
 import { proxyEcho, proxyHttpUpstream, type ProxyPeer } from './helpers/proxy-peer.js';
 import { findProgram, requireProgram, skipUnlessInstalled } from './helpers/tools.js';
@@ -30,15 +30,8 @@ const NGINX = findProgram(['/usr/sbin/nginx', '/usr/bin/nginx']);
 const CLIENT = '127.0.0.2';
 
 /** A WebSocket client that connects from `localAddress`. */
-async function connectFrom(url: string, localAddress = CLIENT): Promise<TestClient> {
-  const ws = new WebSocket(url, { perMessageDeflate: false, localAddress });
-  const client = wrap(ws);
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', resolve);
-    ws.once('unexpected-response', (_request, response) => reject(new Error(`HTTP ${String(response.statusCode)}`)));
-    ws.once('error', reject);
-  });
-  return client;
+function connectFrom(url: string, localAddress = CLIENT): Promise<TestClient> {
+  return connectWith(url, undefined, { perMessageDeflate: false, localAddress });
 }
 
 /** An HTTP GET from `localAddress`: status and body. */
@@ -239,17 +232,7 @@ describe('behind nginx passing X-Forwarded-For, and nginx reading websocksy\'s P
       '[route /nginx-v1]', `to = http://127.0.0.1:${readerPort}/`, 'proxy-protocol = v1',
       '',
     ].join('\n'));
-    for (const sub of ['logs', 'tmp']) mkdirSync(`${dir.path}/${sub}`);
-    writeFileSync(`${dir.path}/nginx.conf`, `
-daemon off;
-master_process off;
-pid ${dir.path}/nginx.pid;
-error_log ${dir.path}/logs/error.log warn;
-events { worker_connections 256; }
-http {
-    access_log off;
-    client_body_temp_path ${dir.path}/tmp;
-    proxy_temp_path ${dir.path}/tmp;
+    nginx = startNginx(program, dir.path, `
     server {
         listen 127.0.0.1:${frontPort};
         location / {
@@ -267,9 +250,7 @@ http {
             default_type text/plain;
             return 200 "$proxy_protocol_addr $remote_addr";
         }
-    }
-}`);
-    nginx = spawn(program, ['-p', dir.path, '-c', `${dir.path}/nginx.conf`, '-e', `${dir.path}/logs/error.log`], { stdio: 'inherit' });
+    }`);
     await accepting(frontPort);
     await accepting(readerPort);
   });

@@ -2,13 +2,13 @@
  * websocksy behind a real nginx (Debian's), configured with the location block from README.md.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { closeClient, connect } from './helpers/client.js';
 import { freePort } from './helpers/instances.js';
+import { startNginx } from './helpers/nginx.js';
 import { rawRequest } from './helpers/http.js';
 import { tcpEcho, tempDir, type Peer } from './helpers/peers.js';
 import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
@@ -43,24 +43,11 @@ describe('behind nginx', { skip: NGINX === undefined && process.env['CI'] !== 't
     echo = await tcpEcho();
     server = await startWebsocksy(['-l', '127.0.0.1', '-p', '0', '-c', `host=${echo.address}`, '-c', 'framing=binary']);
     nginxPort = await freePort();
-    for (const sub of ['logs', 'tmp']) mkdirSync(`${dir.path}/${sub}`);
-    const config = `
-daemon off;
-master_process off;
-pid ${dir.path}/nginx.pid;
-error_log ${dir.path}/logs/error.log warn;
-events { worker_connections 256; }
-http {
-    access_log off;
-    client_body_temp_path ${dir.path}/tmp;
-    proxy_temp_path ${dir.path}/tmp;
+    nginx = startNginx(NGINX, dir.path, `
     server {
         listen 127.0.0.1:${nginxPort};
         ${locationBlock(server.port)}
-    }
-}`;
-    writeFileSync(`${dir.path}/nginx.conf`, config);
-    nginx = spawn(NGINX, ['-p', dir.path, '-c', `${dir.path}/nginx.conf`, '-e', `${dir.path}/logs/error.log`], { stdio: 'inherit' });
+    }`);
     // nginx is ready once it answers HTTP.
     for (let attempt = 0; attempt < 50; attempt++) {
       const ok = await rawRequest(nginxPort, 'GET /ws/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', 1000).then(

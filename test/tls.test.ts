@@ -16,7 +16,7 @@ import type { TLSSocket } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
 import uws from 'uWebSockets.js';
-import { closeClient, wrap, type TestClient } from './helpers/client.js';
+import { closeClient, connectWith, wrap, type TestClient } from './helpers/client.js';
 import { fingerprintOf, makeCertificates, OPENSSL, type Pair, type TestCertificates } from './helpers/certificates.js';
 import { tcpEcho, tempDir, type Peer } from './helpers/peers.js';
 import { freePort } from './helpers/instances.js';
@@ -33,18 +33,11 @@ interface TlsClientOptions {
 }
 
 /** A `ws` client over TLS to 127.0.0.1:port; rejects with the HTTP status or the TLS error. */
-async function wssConnect(port: number, path: string, options: TlsClientOptions): Promise<TestClient> {
+function wssConnect(port: number, path: string, options: TlsClientOptions): Promise<TestClient> {
   const servername = options.servername ?? 'localhost';
   // `ws` hands servername to tls.connect, which checks the certificate against it; its typing omits it.
   const tlsOptions = { ca: readFileSync(options.ca), servername, headers: { host: servername }, perMessageDeflate: false } as WebSocket.ClientOptions;
-  const ws = new WebSocket(`wss://127.0.0.1:${port}${path}`, options.protocols, tlsOptions);
-  const client = wrap(ws);
-  await new Promise<void>((resolve, reject) => {
-    ws.once('open', resolve);
-    ws.once('unexpected-response', (_req, res) => reject(new Error(`HTTP ${String(res.statusCode)}`)));
-    ws.once('error', reject);
-  });
-  return client;
+  return connectWith(`wss://127.0.0.1:${port}${path}`, options.protocols, tlsOptions);
 }
 
 function peerSubject(client: TestClient): string {

@@ -53,7 +53,12 @@ export function wrap(ws: WebSocket): TestClient {
 
 /** Opens a client; rejects with the HTTP status when the upgrade is refused. */
 export async function connect(url: string, protocols?: string | string[], headers?: Record<string, string>): Promise<TestClient> {
-  const ws = new WebSocket(url, protocols, { headers, perMessageDeflate: false });
+  return connectWith(url, protocols, { headers, perMessageDeflate: false });
+}
+
+/** A `ws` client with `options`; rejects with `HTTP <status>` when the upgrade is refused, or the socket's error. */
+export async function connectWith(url: string, protocols: string | string[] | undefined, options: WebSocket.ClientOptions): Promise<TestClient> {
+  const ws = new WebSocket(url, protocols, options);
   const client = wrap(ws);
   await new Promise<void>((resolve, reject) => {
     ws.once('open', resolve);
