@@ -158,3 +158,51 @@ describe('rate-limit on a datagram peer', () => {
     }
   });
 });
+
+describe('identity-rate-limit', () => {
+  let peer: Awaited<ReturnType<typeof streamServer>>;
+  let server: RunningWebsocksy;
+  before(async () => {
+    // Every connection of the peer floods as soon as it is asked to.
+    peer = await streamServer((socket) => {
+      socket.once('data', () => {
+        const pump = (): void => {
+          while (!socket.destroyed && socket.write(CHUNK));
+        };
+        socket.on('drain', pump);
+        pump();
+      });
+    });
+    writeFileSync(`${dir.path}/tokens`, 'token-of-alice-0123456789 alice\ntoken-of-bob-0123456789 bob\n');
+    writeFileSync(
+      `${dir.path}/identity-rate.cfg`,
+      `[core]\nlisten = 127.0.0.1\nport = 0\nidentity-rate-limit = 256k/s\nauth = users\n[backend]\nhost = ${peer.address}\n[auth users]\ntype = bearer\ntokens = tokens\n`,
+    );
+    server = await startWebsocksy([`${dir.path}/identity-rate.cfg`]);
+  });
+  after(async () => {
+    await server.stop();
+    await peer.close();
+  });
+
+  test("an authenticated user's connections share one budget; another user has its own", async (t) => {
+    const as = (token: string): Promise<Awaited<ReturnType<typeof connect>>> => connect(`${server.url}/x`, undefined, { Authorization: `Bearer ${token}` });
+    const clients = [await as('token-of-alice-0123456789'), await as('token-of-alice-0123456789'), await as('token-of-bob-0123456789')];
+    const received = clients.map(() => 0);
+    clients.forEach((client, index) => client.ws.on('message', (data: Buffer) => (received[index] = (received[index] ?? 0) + data.length)));
+    try {
+      for (const client of clients) client.ws.send('flood');
+      await sleep(1000);
+      const from = [...received];
+      await sleep(3000);
+      const rates = received.map((bytes, index) => (bytes - (from[index] ?? 0)) / 3);
+      const alice = (rates[0] ?? 0) + (rates[1] ?? 0);
+      const bob = rates[2] ?? 0;
+      t.diagnostic(`alice's two connections: ${Math.round(alice)} B/s together; bob's one: ${Math.round(bob)} B/s; limit ${RATE}`);
+      assert.ok(Math.abs(alice - RATE) <= RATE * 0.25, `alice: ${Math.round(alice)} B/s for a shared limit of ${RATE}`);
+      assert.ok(Math.abs(bob - RATE) <= RATE * 0.25, `bob: ${Math.round(bob)} B/s for his own limit of ${RATE}`);
+    } finally {
+      for (const client of clients) await closeClient(client);
+    }
+  });
+});
