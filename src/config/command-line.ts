@@ -105,6 +105,6 @@ export function usage(): string {
     '',
     'Options apply in order; a config file is read first, then the flags. Sizes take k, m, g.',
     "Relative paths in a config file start from that file's folder; on the command line, from the working directory.",
-    'Config sections: [core], [backend], [tunnel], [upstream NAME], [status], [route /PREFIX], [tls], [tls SERVER-NAME].',
+    'Config sections: [core], [backend], [tunnel], [upstream NAME], [status], [route /PREFIX], [tls], [tls SERVER-NAME], [auth NAME].',
   ].join('\n');
 }
