@@ -246,10 +246,14 @@ export class Session implements PeerEvents, FrameSink, Guarded {
     const transport = this.transport;
     if (transport === null) return;
     const log = this.log;
+    const limit = this.limits.clientBuffer;
     let index = log.indexAfter(this.deliveredTo);
-    if (index < log.end) {
+    // A batch stops once uWS holds more than client-buffer; its uncork may then write all of it at
+    // once, and uWS calls drain only for data it still holds. So while the uncork left room,
+    // batch again: waiting for a drain then would wait forever (a resume stalled that way).
+    while (index < log.end && transport.queued <= limit) {
       transport.batch(() => {
-        while (index < log.end && transport.queued <= this.limits.clientBuffer) {
+        while (index < log.end && transport.queued <= limit) {
           transport.deliver(log.recordAt(index));
           this.deliveredTo = log.endAt(index);
           index++;
