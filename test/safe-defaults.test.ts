@@ -239,3 +239,14 @@ test('[core] auth on a config that runs no bridge is a start-up error naming the
   assert.equal(code, 1);
   assert.match(stderr, /auth-no-bridge\.cfg:4 \[core\]: auth guards the bridge, and this config runs none \(it names no backend\): give the bridge a backend/);
 });
+
+test('a second websocksy on a port one already serves is refused, rather than splitting its connections', async () => {
+  const first = await startWebsocksy(['-l', '127.0.0.1', '-p', '0']);
+  try {
+    const second = await runWebsocksy(['-l', '127.0.0.1', '-p', String(first.port)]);
+    assert.equal(second.code, 1);
+    assert.match(second.stderr, new RegExp(`cannot listen on 127\\.0\\.0\\.1 port ${first.port}: EADDRINUSE \\(another program, or another websocksy, listens there\\)`));
+  } finally {
+    await first.stop();
+  }
+});

@@ -173,7 +173,7 @@ export class Front {
       [...next.names].every(([name, certificate]) => current.names.get(name)?.digest === certificate.digest);
     if (unchanged) return 'unchanged';
     const app = this.createApp(next);
-    const socket = await listenApp(app, this.address.host, this.address.port);
+    const socket = await listenApp(app, this.address.host, this.address.port, true);
     // Connections that arrived while the new app was built wait in the old socket's accept
     // queue: let one turn of the event loop accept them before that socket closes.
     await new Promise((resolve) => setImmediate(resolve));

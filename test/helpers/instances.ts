@@ -9,13 +9,26 @@ import { createServer } from 'node:net';
 import { startWebsocksy, type RunningWebsocksy } from './websocksy.js';
 
 /** A port free a moment ago (for a config that must name another instance's port). */
+/** Ports this test process has handed out: the kernel may offer a closed one again. */
+const handedOut = new Set<number>();
+
+/**
+ * A port free now and not handed out before in this process: two listeners given one port would
+ * both bind it (uSockets uses SO_REUSEPORT) and split its connections.
+ */
 export async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const port = (server.address() as { port: number }).port;
-  server.close();
-  await once(server, 'close');
-  return port;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const server = createServer().listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const port = (server.address() as { port: number }).port;
+    server.close();
+    await once(server, 'close');
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error('no fresh free port in 100 tries');
 }
 
 /** Starts `websocksy DIR/NAME.cfg`; waits for `tunnels` "tunnel up" lines. */
