@@ -127,7 +127,7 @@ describe('the status needs a token or a loopback listener of its own', () => {
     }
     const { code, stderr } = await runWebsocksy([join(dir.path, 'status-env.cfg')], ROOT, { STATUS_TOKEN_FOR_TEST: '' });
     assert.equal(code, 1);
-    assert.match(stderr, /status-env\.cfg:6 \[status\]: token-env: environment variable STATUS_TOKEN_FOR_TEST is not set or empty/);
+    assert.match(stderr, /status-env\.cfg:6 \[status\]: token-env: the environment variable STATUS_TOKEN_FOR_TEST is not set or empty/);
   });
 
   test('without a token it is a start-up error naming both ways out, unless it has a loopback listener of its own', async () => {

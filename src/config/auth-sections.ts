@@ -23,6 +23,7 @@ import type { CredentialCheck } from '../auth/outcome.js';
 import { AuthPolicy } from '../auth/policy.js';
 import { AuthSection } from '../auth/section.js';
 import { errorCode, errorMessage } from '../lib/errors.js';
+import { readSecretEnv } from '../lib/secret.js';
 import { parseBoolean, parseSeconds } from '../lib/grammar.js';
 import { ConfigError, pathFrom, SECTION_START, sectionOf, type Setting, type SettingOrigin } from './settings.js';
 
@@ -99,14 +100,13 @@ function tokensFrom(given: Given): NamedToken[] {
 
 function tokenFromEnvironment(given: Given): NamedToken {
   const variable = given.value.trim();
-  const token = process.env[variable];
-  if (token === undefined || token === '') fail(given, 'token-env', `the environment variable ${variable} is not set`);
   try {
+    const token = readSecretEnv(variable);
     checkToken(token, `the environment variable ${variable}`);
+    return { token, name: null };
   } catch (error) {
     return fail(given, 'token-env', errorMessage(error));
   }
-  return { token, name: null };
 }
 
 /** `name:HASH` lines; the error for a bad line names the file and line, never the line's text. */

@@ -8,7 +8,7 @@
 import { isLoopbackAddress } from '../lib/address-list.js';
 import { errorMessage } from '../lib/errors.js';
 import { parsePort } from '../lib/grammar.js';
-import { digest, readSecretFile } from '../lib/secret.js';
+import { digest, readSecretEnv, readSecretFile } from '../lib/secret.js';
 import { ConfigError, pathFrom, SECTION_START, type Setting, type SettingOrigin } from './settings.js';
 
 export interface StatusListener {
@@ -36,11 +36,7 @@ interface Draft {
 }
 
 function readToken(key: string, value: string, origin: SettingOrigin): string {
-  if (key === 'token-file') return readSecretFile(pathFrom(origin, value.trim()));
-  const name = value.trim();
-  const token = process.env[name];
-  if (token === undefined || token === '') throw new Error(`environment variable ${name} is not set or empty`);
-  return token;
+  return key === 'token-file' ? readSecretFile(pathFrom(origin, value.trim())) : readSecretEnv(value.trim());
 }
 
 function apply(draft: Draft, key: string, value: string, origin: SettingOrigin): void {

@@ -20,6 +20,13 @@ export function readSecretFile(path: string): string {
   return text;
 }
 
+/** A secret from the environment variable `variable`; throws when it is unset or empty. */
+export function readSecretEnv(variable: string): string {
+  const secret = process.env[variable];
+  if (secret === undefined || secret === '') throw new Error(`the environment variable ${variable} is not set or empty`);
+  return secret;
+}
+
 export function randomSecret(bytes: number): string {
   return randomBytes(bytes).toString('base64url');
 }
