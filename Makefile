@@ -1,8 +1,9 @@
-# websocksy: `make` installs and builds, `make run` starts the default config, `make test` tests, `make fuzz` fuzzes.
+# websocksy: `make` installs and builds, `make run` starts the default config, `make test` tests,
+# `make test-matrix` tests on every supported Node, `make fuzz` fuzzes.
 NPM ?= npm
 CONFIG ?= websocksy.cfg
 
-.PHONY: all build native run test fuzz bench clean
+.PHONY: all build native run test test-matrix fuzz bench clean
 
 all: build
 
@@ -43,6 +44,12 @@ run: build
 
 test: build
 	node --test --test-concurrency=1 dist/test/*.test.js
+
+# The whole suite on every supported Node, each on the engine it picks: Node 20 here, Node 22 and
+# 24 in a Debian 13 root that it builds with debootstrap (test/matrix/run.sh; needs root).
+# MATRIX_NODES="22 24" picks rows; the root and Node downloads stay in build/matrix.
+test-matrix: build
+	bash test/matrix/run.sh
 
 # A seeded, time-bounded fuzzer against a websocksy of its own (fuzz/README.md): FUZZ_SECONDS
 # (default 60), FUZZ_SEED (printed), FUZZ_CONCURRENCY. Not part of `make test`, which runs it

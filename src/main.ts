@@ -26,7 +26,7 @@ import { createFramingRegistry } from './framing/index.js';
 import type { FramingRegistry } from './framing/registry.js';
 import { Front } from './front/app.js';
 import { BridgeEndpoint, routePeerBackend } from './front/bridge-endpoint.js';
-import { detectEngine } from './front/engine.js';
+import { EngineError, glibcVersion, JS_ENGINE_COST, selectEngine, type Engine } from './front/engine.js';
 import type { ListenerTls } from './front/tls-app.js';
 import { loadListenerTls } from './config/tls.js';
 import type { Route } from './http/route-table.js';
@@ -53,6 +53,36 @@ class ExitError extends Error {
   ) {
     super(message);
     this.name = 'ExitError';
+  }
+}
+
+/**
+ * Loads the WebSocket engine and says which one runs: a server that would silently serve on the
+ * JS fallback is refused (exit 69, EX_UNAVAILABLE) unless the user asked for it.
+ */
+function startEngine(allowJs: boolean): void {
+  let engine: Engine;
+  try {
+    engine = selectEngine(allowJs);
+  } catch (error) {
+    if (error instanceof EngineError) throw new ExitError(error.message, 69);
+    throw error;
+  }
+  const fields = { build: engine.build, uws: engine.version, package: engine.source, node: process.version, glibc: glibcVersion() };
+  for (const reason of engine.skipped) log.debug('engine build skipped', { reason });
+  if (engine.native) log.info('engine native', fields);
+  else log.warn('engine JS fallback', { ...fields, cost: JS_ENGINE_COST, skipped: engine.skipped.join('; ') });
+}
+
+/** `--version`'s second line: the engine this Node would run on, or why none would. */
+function engineSummary(): string {
+  const platform = `Node ${process.version}, glibc ${glibcVersion()}`;
+  try {
+    const engine = selectEngine(false);
+    return `engine: uWS ${engine.version} native (${engine.build} from ${engine.source}; ${platform})`;
+  } catch (error) {
+    if (error instanceof EngineError) return `engine: none native on ${platform} (only the JS fallback, with --allow-js-engine; docs/engine.md)`;
+    throw error;
   }
 }
 
@@ -90,7 +120,7 @@ async function configure(argv: readonly string[]): Promise<Configured | null> {
     return null;
   }
   if (cli.version) {
-    process.stdout.write(`websocksy ${packageVersion()}\n`);
+    process.stdout.write(`websocksy ${packageVersion()}\n${engineSummary()}\n`);
     return null;
   }
   const framings = createFramingRegistry();
@@ -111,9 +141,7 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
   const { core } = setup;
   setVerbose(core.verbose);
   for (const name of unusedAuthSections(setup)) log.warn('auth section guards nothing', { section: name, fix: `name it in [core] auth or a route's auth` });
-  const engine = detectEngine();
-  if (engine.native) log.info('engine', { engine: engine.description });
-  else log.warn('engine', { engine: engine.description });
+  startEngine(core.allowJsEngine);
 
   const tunnels = new Tunnels(setup.tunnels);
   const bridgeLimits = { maxMessage: core.maxMessage, frameLimit: core.frameLimit, clientBuffer: core.clientBuffer, peerBuffer: peerBufferOf(core) };

@@ -15,7 +15,8 @@ import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { after, before, describe, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
-import uws from 'uWebSockets.js';
+import type { us_listen_socket } from 'uWebSockets.js';
+import { engine } from '../src/front/engine.js';
 import { closeClient, connectWith, wrap, type TestClient } from './helpers/client.js';
 import { fingerprintOf, makeCertificates, OPENSSL, type Pair, type TestCertificates } from './helpers/certificates.js';
 import { tcpEcho, tempDir, type Peer } from './helpers/peers.js';
@@ -462,12 +463,12 @@ describe('TLS configuration', { skip }, () => {
 
 describe('engine fact behind refusing client-ca', { skip }, () => {
   test('uWS 20.30 with ca_file_name refuses a client certificate from another CA but lets a client without one through', async (t) => {
-    const app = uws.SSLApp({ key_file_name: certs.server.key, cert_file_name: certs.server.cert, ca_file_name: certs.ca });
+    const app = engine().uws.SSLApp({ key_file_name: certs.server.key, cert_file_name: certs.server.cert, ca_file_name: certs.ca });
     app.any('/*', (res) => {
       res.end('served');
     });
-    const socket = await new Promise<uws.us_listen_socket>((resolve, reject) => app.listen('127.0.0.1', 0, (listen) => (listen === false ? reject(new Error('listen')) : resolve(listen))));
-    const port = uws.us_socket_local_port(socket);
+    const socket = await new Promise<us_listen_socket>((resolve, reject) => app.listen('127.0.0.1', 0, (listen) => (listen === false ? reject(new Error('listen')) : resolve(listen))));
+    const port = engine().uws.us_socket_local_port(socket);
     const get = (pair: Pair | null): Promise<string> =>
       new Promise((resolve) => {
         const request = httpsRequest({ host: '127.0.0.1', port, path: '/', ca: readFileSync(certs.ca), servername: 'localhost', agent: false, ...(pair === null ? {} : { cert: readFileSync(pair.cert), key: readFileSync(pair.key) }) }, (response) => {
@@ -485,7 +486,7 @@ describe('engine fact behind refusing client-ca', { skip }, () => {
       assert.equal(await get(null), 'served', 'a client without a certificate was refused: the engine now enforces client certificates');
       t.diagnostic('uWS accepts a client without a certificate although ca_file_name is set');
     } finally {
-      uws.us_listen_socket_close(socket);
+      engine().uws.us_listen_socket_close(socket);
     }
   });
 });

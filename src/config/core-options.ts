@@ -75,6 +75,8 @@ export interface CoreConfig {
   plugins: string;
   /** `auth = NAME, ...`: the [auth] sections that guard the bridge (resolved in apply.ts, once every section is read). */
   auth: { readonly names: readonly string[]; readonly origin: SettingOrigin } | null;
+  /** Start on uWS's JS fallback when no native build loads, instead of refusing to. */
+  allowJsEngine: boolean;
   verbose: boolean;
 }
 
@@ -106,6 +108,7 @@ export const defaultCoreConfig: Readonly<CoreConfig> = {
   sessionLimit: 1024,
   plugins: DEFAULT_PLUGIN_FOLDER,
   auth: null,
+  allowJsEngine: false,
   verbose: false,
 };
 
@@ -288,6 +291,10 @@ export const coreOptions: readonly CoreOption[] = [
   {
     key: 'auth', argument: 'NAMES', help: 'comma-separated [auth NAME] sections that guard the bridge: any one of them admits (default none; see docs/auth.md)',
     apply: (c, v, origin) => { c.auth = { names: parseAuthNames(v), origin }; },
+  },
+  {
+    key: 'allow-js-engine', argument: '', help: 'start on the slow JS fallback when no native uWebSockets.js build loads on this Node (default: refuse to start; see docs/engine.md)',
+    apply: (c, v) => { c.allowJsEngine = parseBoolean(v); },
   },
   {
     key: 'verbose', short: 'v', argument: '', help: 'log debug lines too',

@@ -20,7 +20,6 @@
  * the endpoint the normalised path names (a client spelling `/a/../tunnel`), the upgrade is
  * refused rather than served under another endpoint's limits.
  */
-import uws from 'uWebSockets.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t } from 'uWebSockets.js';
 import type { AuthPolicy, AdmitResult } from '../auth/policy.js';
 import type { Admission, AdmissionTicket } from '../core/admission.js';
@@ -46,6 +45,7 @@ import { PendingUpgrade, PendingUpgrades } from './pending-upgrade.js';
 import { statusRefusal, type StatusAccess } from './status-access.js';
 import { isRefused, readRequest, type RefusedRequest } from './request-reader.js';
 import { endpointBehaviour } from './ws-behaviour.js';
+import { engine } from './engine.js';
 
 /** The resumable sessions of the bridge: their path's WebSocket endpoint and HTTP requests. */
 export interface FrontSessions {
@@ -114,7 +114,7 @@ export class Front {
   }
 
   private createApp(tls: ListenerTls | null): TemplatedApp {
-    const app = tls === null ? uws.App() : createSslApp(tls.default);
+    const app = tls === null ? engine().uws.App() : createSslApp(tls.default);
     this.registerHandlers(app);
     for (const [name, certificate] of tls?.names ?? []) this.addServerName(app, name, certificate);
     return app;
@@ -150,7 +150,7 @@ export class Front {
   async listen(host: string, port: number): Promise<number> {
     const socket = await listenApp(this.app, host, port);
     this.listenSocket = socket;
-    const bound = uws.us_socket_local_port(socket);
+    const bound = engine().uws.us_socket_local_port(socket);
     this.address = { host, port: bound };
     return bound;
   }
@@ -178,10 +178,10 @@ export class Front {
     // queue: let one turn of the event loop accept them before that socket closes.
     await new Promise((resolve) => setImmediate(resolve));
     if (this.shuttingDown || this.listenSocket === null) {
-      uws.us_listen_socket_close(socket);
+      engine().uws.us_listen_socket_close(socket);
       return 'not at all: shutting down';
     }
-    uws.us_listen_socket_close(this.listenSocket);
+    engine().uws.us_listen_socket_close(this.listenSocket);
     this.retired.push(this.app);
     this.app = app;
     this.listenSocket = socket;
@@ -192,7 +192,7 @@ export class Front {
   /** Stops accepting and refuses the upgrades still waiting; open connections are their owners' to close. */
   close(): void {
     this.shuttingDown = true;
-    if (this.listenSocket !== null) uws.us_listen_socket_close(this.listenSocket);
+    if (this.listenSocket !== null) engine().uws.us_listen_socket_close(this.listenSocket);
     this.listenSocket = null;
     this.pending.refuseAll(new Refusal(503, 'Shutting down', 'shutting down'));
   }

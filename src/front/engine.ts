@@ -1,25 +1,156 @@
 /*
- * Which WebSocket engine runs: the uWebSockets.js package silently falls back to a slow
- * `ws`-based shim when its native binary does not load, so websocksy says which one it got.
+ * Which WebSocket engine runs. uWebSockets.js is not on npm under its own name, and no one
+ * package has a native build for every Node that websocksy supports on every C library
+ * (docs/engine.md has the measurements): the newest build that loads wins, and what it is —
+ * build file, uWS version, npm package — goes into the start line. The slow `ws`-based JS
+ * shim that one package falls back to is only used when the user asks for it.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import uws from 'uWebSockets.js';
+import { join } from 'node:path';
+import type * as UwsModule from 'uWebSockets.js';
 
-export interface EngineInfo {
+export type Uws = typeof UwsModule;
+
+export interface Engine {
+  readonly uws: Uws;
   readonly native: boolean;
+  /** The npm package and its version, e.g. `@btc-vision/uwebsockets.js@20.57.0`. */
+  readonly source: string;
+  /** The uWS release the build is of, e.g. `20.57.0`. */
   readonly version: string;
-  readonly description: string;
+  /** The native build file, or `ws-shim` for the JS fallback. */
+  readonly build: string;
+  /** Native builds that did not load, each with the loader's reason (the first line of it). */
+  readonly skipped: readonly string[];
 }
 
-export function detectEngine(): EngineInfo {
-  const require = createRequire(import.meta.url);
-  const { version } = require('uWebSockets.js/package.json') as { version: string };
-  // The fallback shim exports only App; the native addon also has SSLApp and the rest.
-  const native = typeof (uws as unknown as Record<string, unknown>)['SSLApp'] === 'function';
-  const binary = `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`;
-  return {
-    native,
-    version,
-    description: native ? `uWebSockets.js ${version} native (${binary})` : `uWebSockets.js ${version} JS FALLBACK (slow; ${binary} did not load)`,
-  };
+export class EngineError extends Error {
+  override readonly name = 'EngineError';
+}
+
+/**
+ * The cost of the JS fallback, as measured against the native engine in one run
+ * (docs/engine.md): the warning names it so that no one runs it by accident.
+ */
+export const JS_ENGINE_COST = 'the JS fallback (uWS emulated on the ws package) measured several times the native CPU per message and per connection';
+
+interface Candidate {
+  /** npm package name as installed in node_modules. */
+  readonly packageName: string;
+  /** The uWS version the package's builds are of, when its own version number is not it. */
+  readonly uwsVersion: (packageVersion: string) => string;
+  /** Path, relative to the package folder, of the native build for this process. */
+  readonly buildPath: (file: string) => string;
+  /** The Node ABI versions (`process.versions.modules`) it serves; unset: all it has builds for. */
+  readonly nodeModules?: readonly string[];
+}
+
+/** Newest first: the first that loads is used. */
+const NATIVE_CANDIDATES: readonly Candidate[] = [
+  // uWS v20.57 built by btc-vision's CI from their fork of uWebSockets.js; builds for Node 20, 22,
+  // 24 and 25, every one linked against glibc 2.38 or later (Debian 13, Ubuntu 24.04).
+  { packageName: '@btc-vision/uwebsockets.js', uwsVersion: (v) => v, buildPath: (file) => file },
+  // The official uWS.js v20.44 builds (by their API and their own loader's message: Node 18–22),
+  // repacked by uws-ecosystem; glibc 2.27 or later, so Node 22 runs on Debian 12 and Ubuntu 22.04.
+  // Used for Node 22 only: Node 20 keeps the build the suite has run on the longest (below).
+  { packageName: 'uws-pack', uwsVersion: () => '20.44', buildPath: (file) => `dist/bin/${file}`, nodeModules: ['127'] },
+  // uWS v20.30 built by Truffle; Node ≤ 20 only, glibc 2.27 or later (Debian 12).
+  { packageName: 'uWebSockets.js', uwsVersion: (v) => v.replace(/-unofficial\.\d+$/, ''), buildPath: (file) => `binaries/${file}` },
+];
+
+const requireHere = createRequire(import.meta.url);
+
+/**
+ * The folder a package is installed in, found the way Node looks for it but without its entry
+ * points: some of these packages export only an ES module entry, or no package.json.
+ */
+function packageFolder(packageName: string): string {
+  for (const nodeModules of requireHere.resolve.paths(packageName) ?? []) {
+    const folder = join(nodeModules, packageName);
+    if (existsSync(join(folder, 'package.json'))) return folder;
+  }
+  throw new EngineError(`${packageName} is not installed`);
+}
+
+/** `name@version` as published: an npm alias installs a package under another name. */
+function publishedAs(folder: string): { readonly source: string; readonly version: string } {
+  const { name, version } = JSON.parse(readFileSync(join(folder, 'package.json'), 'utf8')) as { name: string; version: string };
+  return { source: `${name}@${version}`, version };
+}
+
+function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '';
+}
+
+function buildFile(): string {
+  return `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`;
+}
+
+function loadNative(candidate: Candidate, skipped: string[]): Engine | null {
+  let folder: string;
+  try {
+    folder = packageFolder(candidate.packageName);
+  } catch (error) {
+    skipped.push(firstLine(error));
+    return null;
+  }
+  const { source, version } = publishedAs(folder);
+  const file = buildFile();
+  const path = join(folder, candidate.buildPath(file));
+  if (candidate.nodeModules !== undefined && !candidate.nodeModules.includes(process.versions.modules)) {
+    skipped.push(`${source}: not used on this Node (${file})`);
+    return null;
+  }
+  if (!existsSync(path)) {
+    skipped.push(`${source}: no build for this Node (${file})`);
+    return null;
+  }
+  try {
+    const uws = requireHere(path) as Uws;
+    return { uws, native: true, source, version: candidate.uwsVersion(version), build: file, skipped };
+  } catch (error) {
+    skipped.push(`${source} ${file}: ${firstLine(error)}`);
+    return null;
+  }
+}
+
+function loadJsShim(skipped: readonly string[]): Engine {
+  const folder = packageFolder('uWebSockets.js');
+  const uws = requireHere(join(folder, 'dist/index.js')) as Uws;
+  return { uws, native: false, source: publishedAs(folder).source, version: 'emulated', build: 'ws-shim', skipped };
+}
+
+let selected: Engine | null = null;
+
+/**
+ * Loads the engine once: the newest native build that loads, else (only with `allowJs`) the
+ * JS fallback, else an EngineError that lists why each native build did not load.
+ */
+export function selectEngine(allowJs: boolean): Engine {
+  if (selected !== null) return selected;
+  const skipped: string[] = [];
+  for (const candidate of NATIVE_CANDIDATES) {
+    const engine = loadNative(candidate, skipped);
+    if (engine !== null) return (selected = engine);
+  }
+  if (!allowJs) {
+    throw new EngineError(
+      `no native uWebSockets.js build loads on Node ${process.version} (${process.platform}-${process.arch}, glibc ${glibcVersion()}): ` +
+        `${skipped.join('; ')}. Use Node 20, or Node 22/24 with glibc 2.38 or later (docs/engine.md), ` +
+        `or start with --allow-js-engine to run on the JS fallback (${JS_ENGINE_COST})`,
+    );
+  }
+  return (selected = loadJsShim(skipped));
+}
+
+/** The engine selected at start; a process that never chose (a test, a tool) gets the native one. */
+export function engine(): Engine {
+  return selected ?? selectEngine(false);
+}
+
+/** The C library's version as Node reports it, `none` where it is not glibc. */
+export function glibcVersion(): string {
+  const header = (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header;
+  return header?.glibcVersionRuntime ?? 'none';
 }

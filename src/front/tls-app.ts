@@ -9,9 +9,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import uws from 'uWebSockets.js';
 import type { AppOptions, TemplatedApp } from 'uWebSockets.js';
 import { CertificateError, type LoadedCertificate } from '../lib/tls-certificate.js';
+import { engine } from './engine.js';
 
 /** Mozilla's "intermediate" TLS 1.2 list: forward secrecy and AEAD only (no CBC, no RSA key exchange). */
 export const TLS12_CIPHERS = [
@@ -51,7 +51,7 @@ function withOptions<T>(certificate: LoadedCertificate, use: (options: AppOption
 /** An SSLApp; throws a CertificateError when BoringSSL cannot load what node:crypto accepted (a curve it lacks, say). */
 function sslApp(certificate: LoadedCertificate, options: AppOptions): TemplatedApp {
   try {
-    return uws.SSLApp(options);
+    return engine().uws.SSLApp(options);
   } catch {
     const { certFile, keyFile } = certificate.files;
     throw new CertificateError(`the TLS engine (BoringSSL) cannot use the certificate in ${certFile} with the key in ${keyFile} (a key type or curve it does not support?)`);

@@ -6,12 +6,12 @@
  * adds it at the 101) is stamped with every message from the client, for the idle timeout, and
  * released in the close handler, the one place every WebSocket ends.
  */
-import uws from 'uWebSockets.js';
 import type { HttpRequest, HttpResponse, us_socket_context_t, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { idleClock } from '../core/admission.js';
 import { WsCloseCode } from '../core/api.js';
 import type { SocketData, WsEndpoint } from '../core/endpoint.js';
 import { reportFault, type Guarded } from '../lib/guard.js';
+import { engine } from './engine.js';
 
 /**
  * Sockets whose close handler has run. uWS calls it synchronously from end() and close(), after
@@ -35,7 +35,7 @@ export type UpgradeHandler = (res: HttpResponse, req: HttpRequest, context: us_s
 
 export function endpointBehaviour<D extends SocketData>(endpoint: WsEndpoint<D>, upgrade: UpgradeHandler): WebSocketBehavior<D> {
   return {
-    compression: uws.DISABLED,
+    compression: engine().uws.DISABLED,
     idleTimeout: 0,
     maxPayloadLength: endpoint.limits.maxPayloadLength,
     maxBackpressure: endpoint.limits.maxBackpressure,

