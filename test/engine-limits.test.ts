@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { connect as netConnect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import type { us_listen_socket } from 'uWebSockets.js';
+import { engine } from '../src/front/engine.js';
 import { connect, type TestClient } from './helpers/client.js';
 import { tcpEcho, type Peer } from './helpers/peers.js';
 import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
@@ -165,5 +167,43 @@ describe('uWebSockets.js 20.30 at the edge (docs/engine.md)', () => {
     // The key arrives without its leading é and is valid: uWS trimmed it.
     assert.match(reply.toString('latin1'), /^HTTP\/1\.1 101 /);
     await neighbourEchoes();
+  });
+});
+
+describe('what the engine offers for backpressure', () => {
+  // The bridge closes a client with 1013 when its peer's queue passes peer-buffer, because uWS
+  // cannot stop reading one WebSocket (DESIGN.md). No build in reach has ws.pause(): when one
+  // does, this fails, and the bridge should pause the client instead (docs/engine.md).
+  test('a WebSocket cannot be paused, an HTTP response can', async () => {
+    const { uws } = engine();
+    const seen = await new Promise<{ wsPause: string; resPause: string }>((resolve, reject) => {
+      let resPause = '';
+      const app = uws
+        .App()
+        .get('/res', (res) => {
+          resPause = typeof (res as unknown as Record<string, unknown>)['pause'];
+          res.end('ok');
+        })
+        .ws('/ws', {
+          open: (ws) => {
+            const wsPause = typeof (ws as unknown as Record<string, unknown>)['pause'];
+            ws.end(1000);
+            uws.us_listen_socket_close(listenSocket);
+            resolve({ wsPause, resPause });
+          },
+        });
+      let listenSocket: us_listen_socket;
+      app.listen('127.0.0.1', 0, (socket) => {
+        if (socket === false) return reject(new Error('listen failed'));
+        listenSocket = socket;
+        const port = uws.us_socket_local_port(socket);
+        void fetch(`http://127.0.0.1:${port}/res`)
+          .then(async (response) => response.text())
+          .then(async () => connect(`ws://127.0.0.1:${port}/ws`))
+          .catch(reject);
+      });
+    });
+    assert.equal(seen.wsPause, 'undefined', `uWS ${engine().version} has ws.pause(): use it in the bridge instead of closing at peer-buffer`);
+    assert.equal(seen.resPause, 'function');
   });
 });
