@@ -1,11 +1,11 @@
 /*
  * The tunnel workload: TCP echo throughput through a websocksy tunnel (a `websocksy forward -L`
  * client and a websocksy server, both on this machine) against the same echo peer reached
- * directly and through the WebSocket bridge (loadgen). One stream and 16 streams.
- * The client runs in each way it may mask its frames, side by side: the former all-zero key
- * (bench/anchors/zero-mask.cjs), random keys XORed in JavaScript (`WS_NO_BUFFER_UTIL`), and
- * random keys XORed by `bufferutil` when it is installed. Each is measured twice, in opposite
- * orders, so that a machine getting busier or quieter does not favour one of them.
+ * directly, through socat (the relay anchor: plain TCP forwarding, one more hop than direct) and
+ * through the WebSocket bridge (loadgen). One stream and 16 streams. Every path is measured
+ * twice, in opposite orders, so that a machine getting busier or quieter favours none of them.
+ * With BENCH_TUNNEL_MASKS=all the client also runs with the former all-zero mask key
+ * (bench/anchors/zero-mask.cjs) and with random keys XORed in JavaScript (`WS_NO_BUFFER_UTIL`).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -13,13 +13,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLoadgen } from './loadgen.js';
 import { groupUsage, startProcess, type Started } from './processes.js';
+import { startSocat, socatBinary } from './socat-anchor.js';
 import { tcpThroughput } from './tcp-throughput.js';
 
 export interface TunnelFigure {
   readonly path: string;
   readonly streams: number;
   readonly mbPerSecond: number;
-  /** CPU seconds per GB of the websocksy processes involved (0 for direct TCP). */
+  /** CPU seconds per GB of the processes involved (0 for direct TCP). */
   readonly cpuPerGB: number;
 }
 
@@ -41,35 +42,60 @@ function hasBufferutil(): boolean {
   }
 }
 
+/**
+ * The client as shipped (random keys, bufferutil when installed); with BENCH_TUNNEL_MASKS=all
+ * also the former zero key and random keys XORed in JavaScript (the "What random mask keys
+ * cost" comparison).
+ */
 function clientVariants(): ClientVariant[] {
+  if (!hasBufferutil()) process.stderr.write('bench: bufferutil is not installed: the tunnel runs without it\n');
+  const shipped: ClientVariant = { name: 'random mask', nodeArgs: [], env: process.env };
+  if (process.env['BENCH_TUNNEL_MASKS'] !== 'all') return [shipped];
   const javascript = { ...process.env, WS_NO_BUFFER_UTIL: '1' };
-  const { WS_NO_BUFFER_UTIL: _ignored, ...native } = process.env;
-  const variants: ClientVariant[] = [
+  return [
+    shipped,
     { name: 'zero mask', nodeArgs: ['--require', './bench/anchors/zero-mask.cjs'], env: javascript },
     { name: 'random mask, JS', nodeArgs: [], env: javascript },
   ];
-  if (hasBufferutil()) variants.push({ name: 'random mask, bufferutil', nodeArgs: [], env: native });
-  else process.stderr.write('bench: bufferutil is not installed: the tunnel runs without it\n');
-  return variants;
 }
 
-interface Running {
-  readonly variant: ClientVariant;
-  readonly client: Started;
-  readonly port: number;
+/** One path under measurement; its totals add up over the interleaved rounds. */
+interface Subject {
+  readonly path: string;
+  measure(streams: number, seconds: number): Promise<{ bytes: number; seconds: number; cpuSeconds: number }>;
+}
+
+interface Totals {
   bytes: number;
   seconds: number;
   cpuSeconds: number;
 }
 
+/** A TCP port measured with the harness's own client; `cpu` reads the processes that carry it. */
+function tcpSubject(path: string, port: number, cpu: () => number): Subject {
+  return {
+    path,
+    async measure(streams, seconds) {
+      const before = cpu();
+      const result = await tcpThroughput(port, streams, SIZE, WINDOW, seconds);
+      // socat's per-connection children exit once the sockets close; let them be counted.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return { bytes: result.bytes, seconds: result.seconds, cpuSeconds: cpu() - before };
+    },
+  };
+}
+
 export async function tunnelFigures(root: string, loadgen: string, echoPort: number, seconds: number): Promise<TunnelFigure[]> {
+  const socat = socatBinary();
   const dir = mkdtempSync(join(tmpdir(), 'websocksy-bench-'));
   const figures: TunnelFigure[] = [];
   const server = await startProcess(process.execPath, ['bin/websocksy', writeServerConfig(dir, echoPort)], /listening .*port=(\d+)/, root);
   const serverPort = Number(server.match[1]);
-  const clients: Running[] = [];
-  const serverCpu = (): number => groupUsage(server.child.pid as number).cpuSeconds;
+  const clients: Started[] = [];
+  const relay = await startSocat(socat, echoPort, root);
+  const usage = (started: Started): number => groupUsage(started.child.pid as number).cpuSeconds;
   try {
+    const subjects: Subject[] = [];
     for (const variant of clientVariants()) {
       const client = await startProcess(
         process.execPath,
@@ -79,36 +105,40 @@ export async function tunnelFigures(root: string, loadgen: string, echoPort: num
         15_000,
         variant.env,
       );
-      clients.push({ variant, client, port: Number(client.match[1]), bytes: 0, seconds: 0, cpuSeconds: 0 });
+      clients.push(client);
+      subjects.push(tcpSubject(`TCP through the tunnel (${variant.name})`, Number(client.match[1]), () => usage(server) + usage(client)));
     }
+    subjects.push(tcpSubject('TCP through socat', relay.port, () => usage(relay.started)));
+    subjects.push({
+      path: 'WebSocket through the bridge',
+      async measure(streams, part) {
+        const before = usage(server);
+        const args = ['throughput', '--url', `ws://127.0.0.1:${serverPort}/`, '--conns', String(streams), '--size', String(SIZE), '--window', String(WINDOW), '--seconds', String(part)];
+        const result = await runLoadgen(loadgen, args, (part + 60) * 1000);
+        return { bytes: Number(result['bytes']), seconds: Number(result['seconds'] ?? part), cpuSeconds: usage(server) - before };
+      },
+    });
     for (const streams of [1, 16]) {
       const direct = await tcpThroughput(echoPort, streams, SIZE, WINDOW, seconds);
       figures.push({ path: 'TCP direct', streams, mbPerSecond: direct.bytes / direct.seconds / 1e6, cpuPerGB: 0 });
-
-      for (const running of clients) Object.assign(running, { bytes: 0, seconds: 0, cpuSeconds: 0 });
-      for (const order of [clients, [...clients].reverse()]) {
-        for (const running of order) {
-          const cpu = (): number => serverCpu() + groupUsage(running.client.child.pid as number).cpuSeconds;
-          const before = cpu();
-          const result = await tcpThroughput(running.port, streams, SIZE, WINDOW, seconds / 2);
-          running.cpuSeconds += cpu() - before;
-          running.bytes += result.bytes;
-          running.seconds += result.seconds;
+      const totals = new Map<Subject, Totals>(subjects.map((subject) => [subject, { bytes: 0, seconds: 0, cpuSeconds: 0 }]));
+      // Twice, in opposite orders, so that a machine getting busier or quieter favours none.
+      for (const order of [subjects, [...subjects].reverse()]) {
+        for (const subject of order) {
+          const result = await subject.measure(streams, seconds / 2);
+          const total = totals.get(subject) as Totals;
+          total.bytes += result.bytes;
+          total.seconds += result.seconds;
+          total.cpuSeconds += result.cpuSeconds;
         }
       }
-      for (const running of clients) {
-        figures.push({ path: `TCP through the tunnel (${running.variant.name})`, streams, mbPerSecond: running.bytes / running.seconds / 1e6, cpuPerGB: running.cpuSeconds / (running.bytes / 1e9) });
+      for (const [subject, total] of totals) {
+        figures.push({ path: subject.path, streams, mbPerSecond: total.bytes / total.seconds / 1e6, cpuPerGB: total.cpuSeconds / (total.bytes / 1e9) });
       }
-
-      const before = serverCpu();
-      const args = ['throughput', '--url', `ws://127.0.0.1:${serverPort}/`, '--conns', String(streams), '--size', String(SIZE), '--window', String(WINDOW), '--seconds', String(seconds)];
-      const bridged = await runLoadgen(loadgen, args, (seconds + 60) * 1000);
-      const bytes = Number(bridged['bytes']);
-      const elapsed = Number(bridged['seconds'] ?? seconds);
-      figures.push({ path: 'WebSocket through the bridge', streams, mbPerSecond: bytes / elapsed / 1e6, cpuPerGB: (serverCpu() - before) / (bytes / 1e9) });
     }
   } finally {
-    for (const { client } of clients) await client.stop();
+    for (const client of clients) await client.stop();
+    await relay.started.stop();
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -126,11 +156,16 @@ export function formatTunnelSection(figures: readonly TunnelFigure[]): string {
   const lines = [
     '## Tunnel: TCP echo through a websocksy tunnel (64 KiB writes, 8 in flight per stream)',
     '',
-    'The tunnel client masks its frames three ways, each measured twice in opposite orders.',
+    'Each path measured twice per stream count, in opposite orders. CPU: both websocksy processes',
+    'for the tunnel, the server for the bridge, every socat process for socat.',
     '',
-    '| streams | path | MB/s | CPU s/GB (websocksy processes) |',
-    '|---|---|---|---|',
+    '| streams | path | MB/s | CPU s/GB | ÷ bridge | ÷ socat |',
+    '|---|---|---|---|---|---|',
   ];
-  for (const f of figures) lines.push(`| ${f.streams} | ${f.path} | ${f.mbPerSecond.toFixed(0)} | ${f.path === 'TCP direct' ? '–' : f.cpuPerGB.toFixed(2)} |`);
+  for (const f of figures) {
+    const anchor = (path: string): number => figures.find((g) => g.streams === f.streams && g.path === path)?.cpuPerGB ?? NaN;
+    const ratio = (path: string): string => (f.path === 'TCP direct' ? '–' : (f.cpuPerGB / anchor(path)).toFixed(2));
+    lines.push(`| ${f.streams} | ${f.path} | ${f.mbPerSecond.toFixed(0)} | ${f.path === 'TCP direct' ? '–' : f.cpuPerGB.toFixed(2)} | ${ratio('WebSocket through the bridge')} | ${ratio('TCP through socat')} |`);
+  }
   return lines.join('\n') + '\n';
 }
