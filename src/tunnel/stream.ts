@@ -34,6 +34,7 @@ export interface StreamSocket {
   destroy(): unknown;
   /** Ends abruptly, so the local peer sees a reset rather than an orderly end. */
   resetAndDestroy(): unknown;
+  /** `chunk` may be valid only during the call (a dialled socket reads into a shared buffer). */
   on(event: 'data', listener: (chunk: Buffer) => void): unknown;
   on(event: 'error', listener: (error: NodeJS.ErrnoException) => void): unknown;
   on(event: 'end' | 'finish' | 'close', listener: () => void): unknown;
@@ -160,7 +161,8 @@ export class TunnelStream implements Guarded {
     const room = Math.max(0, this.acked + this.host.window - this.sent);
     const take = Math.min(room, chunk.length);
     for (let start = 0; start < take; start += MAX_DATA_PAYLOAD) this.sendData(chunk, start, Math.min(take, start + MAX_DATA_PAYLOAD));
-    if (take < chunk.length) this.pending = chunk.subarray(take);
+    // The chunk may be a view of a shared read buffer: what waits for credit is copied.
+    if (take < chunk.length) this.pending = Buffer.from(chunk.subarray(take));
     this.pauseIfNoCredit();
   }
 
