@@ -85,28 +85,44 @@ function tcpSubject(path: string, port: number, cpu: () => number): Subject {
   };
 }
 
+const usage = (started: Started): number => groupUsage(started.child.pid as number).cpuSeconds;
+
+async function startServer(root: string, config: string): Promise<Started> {
+  return startProcess(process.execPath, ['bin/websocksy', config], /listening .*port=(\d+)/, root);
+}
+
+async function startClient(root: string, server: Started, echoPort: number, variant: ClientVariant): Promise<Started> {
+  const url = `ws://bench@127.0.0.1:${Number(server.match[1])}/.tunnel`;
+  return startProcess(process.execPath, [...variant.nodeArgs, 'bin/websocksy', 'forward', '-L', `0:127.0.0.1:${echoPort}`, url, '--token', 'bench-token'], /forwarding .*ports=(\d+)/, root, 15_000, variant.env);
+}
+
+/**
+ * BENCH_TUNNEL_BASELINE=DIR (another built checkout, e.g. main's) adds its server and client as
+ * one more subject, interleaved with the rest: before and after from the same run.
+ */
 export async function tunnelFigures(root: string, loadgen: string, echoPort: number, seconds: number): Promise<TunnelFigure[]> {
   const socat = socatBinary();
+  const baseline = process.env['BENCH_TUNNEL_BASELINE'];
   const dir = mkdtempSync(join(tmpdir(), 'websocksy-bench-'));
+  const config = writeServerConfig(dir, echoPort);
   const figures: TunnelFigure[] = [];
-  const server = await startProcess(process.execPath, ['bin/websocksy', writeServerConfig(dir, echoPort)], /listening .*port=(\d+)/, root);
+  const server = await startServer(root, config);
   const serverPort = Number(server.match[1]);
-  const clients: Started[] = [];
+  const started: Started[] = [];
   const relay = await startSocat(socat, echoPort, root);
-  const usage = (started: Started): number => groupUsage(started.child.pid as number).cpuSeconds;
   try {
     const subjects: Subject[] = [];
     for (const variant of clientVariants()) {
-      const client = await startProcess(
-        process.execPath,
-        [...variant.nodeArgs, 'bin/websocksy', 'forward', '-L', `0:127.0.0.1:${echoPort}`, `ws://bench@127.0.0.1:${serverPort}/.tunnel`, '--token', 'bench-token'],
-        /forwarding .*ports=(\d+)/,
-        root,
-        15_000,
-        variant.env,
-      );
-      clients.push(client);
+      const client = await startClient(root, server, echoPort, variant);
+      started.push(client);
       subjects.push(tcpSubject(`TCP through the tunnel (${variant.name})`, Number(client.match[1]), () => usage(server) + usage(client)));
+    }
+    if (baseline !== undefined) {
+      const baseServer = await startServer(baseline, config);
+      started.push(baseServer);
+      const baseClient = await startClient(baseline, baseServer, echoPort, { name: 'baseline', nodeArgs: [], env: process.env });
+      started.push(baseClient);
+      subjects.push(tcpSubject(`TCP through the tunnel (baseline ${baseline})`, Number(baseClient.match[1]), () => usage(baseServer) + usage(baseClient)));
     }
     subjects.push(tcpSubject('TCP through socat', relay.port, () => usage(relay.started)));
     subjects.push({
@@ -137,7 +153,7 @@ export async function tunnelFigures(root: string, loadgen: string, echoPort: num
       }
     }
   } finally {
-    for (const client of clients) await client.stop();
+    for (const each of started.reverse()) await each.stop();
     await relay.started.stop();
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
