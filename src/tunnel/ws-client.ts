@@ -5,7 +5,9 @@
  * fresh buffer for every message split across two socket reads, about two 64 KiB buffers per
  * data frame. Here every frame is masked straight into a recycled staging buffer, the frames of
  * one event-loop turn go out as one write, and a message split across reads is gathered in one
- * reusable buffer. Each frame gets a fresh random mask key (§5.3), drawn from a random pool.
+ * reusable buffer; over ws:// the socket reads into the process's shared read buffer
+ * (shared-read.ts), so a message is handed over as borrowed and the stream copies it into a
+ * pooled buffer. Each frame gets a fresh random mask key (§5.3), drawn from a random pool.
  *
  * The opening handshake is node:http's upgrade (so wss:// and the Authorization of a URL's
  * user info work as before); the server's 101 must carry the right Sec-WebSocket-Accept and
@@ -20,6 +22,7 @@ import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
 import { guarded, type Guarded } from '../lib/guard.js';
 import { verifiedConnection, type UpstreamTls } from '../lib/tls-upstream.js';
+import { connectSharedRead } from './shared-read.js';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
@@ -104,6 +107,8 @@ export class TunnelWebSocket {
   private gather: Buffer = Buffer.alloc(0);
   private gathered = 0;
   private payloadLength = 0;
+  /** ws:// reads into the process's shared read buffer: its chunks are valid only during the call. */
+  private readonly transientReads: boolean;
 
   constructor(
     url: string,
@@ -122,9 +127,12 @@ export class TunnelWebSocket {
     const target = new URL(url);
     const secure = target.protocol === 'wss:';
     const key = randomBytes(16).toString('base64');
+    const host = target.hostname.replace(/^\[(.*)\]$/, '$1');
+    const port = target.port === '' ? (secure ? 443 : 80) : Number(target.port);
+    this.transientReads = !secure;
     const options: RequestOptions = {
-      host: target.hostname.replace(/^\[(.*)\]$/, '$1'),
-      port: target.port === '' ? (secure ? 443 : 80) : Number(target.port),
+      host,
+      port,
       path: target.pathname + target.search,
       headers: {
         Connection: 'Upgrade',
@@ -135,7 +143,7 @@ export class TunnelWebSocket {
       },
       // As `ws` did: a URL's user info goes as Basic authorization.
       ...(target.username !== '' || target.password !== '' ? { auth: `${decodeURIComponent(target.username)}:${decodeURIComponent(target.password)}` } : {}),
-      ...(secure ? { createConnection: verifiedConnection(tls) as unknown as RequestOptions['createConnection'] } : {}),
+      createConnection: secure ? (verifiedConnection(tls) as unknown as RequestOptions['createConnection']) : () => connectSharedRead({ host, port }),
     };
     const request = (secure ? httpsRequest : httpRequest)(options);
     this.request = request;
@@ -251,7 +259,7 @@ export class TunnelWebSocket {
       if (this.gathered === 0 && take === this.payloadLength) {
         // The whole payload is in this read: hand it over as it is.
         this.payloadLeft = -1;
-        this.deliver(chunk.subarray(at, at + take), true);
+        this.deliver(chunk.subarray(at, at + take), !this.transientReads);
       } else {
         chunk.copy(this.gather, this.gathered, at, at + take);
         this.gathered += take;
