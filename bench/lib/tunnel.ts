@@ -4,11 +4,8 @@
  * directly, through socat (the relay anchor: plain TCP forwarding, one more hop than direct) and
  * through the WebSocket bridge (loadgen). One stream and 16 streams. Every path is measured
  * twice, in opposite orders, so that a machine getting busier or quieter favours none of them.
- * With BENCH_TUNNEL_MASKS=all the client also runs with the former all-zero mask key
- * (bench/anchors/zero-mask.cjs) and with random keys XORed in JavaScript (`WS_NO_BUFFER_UTIL`).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLoadgen } from './loadgen.js';
@@ -26,38 +23,6 @@ export interface TunnelFigure {
 
 const SIZE = 65536;
 const WINDOW = 8;
-
-interface ClientVariant {
-  readonly name: string;
-  readonly nodeArgs: readonly string[];
-  readonly env: NodeJS.ProcessEnv;
-}
-
-function hasBufferutil(): boolean {
-  try {
-    createRequire(import.meta.url).resolve('bufferutil');
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * The client as shipped (random keys, bufferutil when installed); with BENCH_TUNNEL_MASKS=all
- * also the former zero key and random keys XORed in JavaScript (the "What random mask keys
- * cost" comparison).
- */
-function clientVariants(): ClientVariant[] {
-  if (!hasBufferutil()) process.stderr.write('bench: bufferutil is not installed: the tunnel runs without it\n');
-  const shipped: ClientVariant = { name: 'random mask', nodeArgs: [], env: process.env };
-  if (process.env['BENCH_TUNNEL_MASKS'] !== 'all') return [shipped];
-  const javascript = { ...process.env, WS_NO_BUFFER_UTIL: '1' };
-  return [
-    shipped,
-    { name: 'zero mask', nodeArgs: ['--require', './bench/anchors/zero-mask.cjs'], env: javascript },
-    { name: 'random mask, JS', nodeArgs: [], env: javascript },
-  ];
-}
 
 /** One path under measurement; its totals add up over the interleaved rounds. */
 interface Subject {
@@ -91,9 +56,9 @@ async function startServer(root: string, config: string): Promise<Started> {
   return startProcess(process.execPath, ['bin/websocksy', config], /listening .*port=(\d+)/, root);
 }
 
-async function startClient(root: string, server: Started, echoPort: number, variant: ClientVariant): Promise<Started> {
+async function startClient(root: string, server: Started, echoPort: number): Promise<Started> {
   const url = `ws://bench@127.0.0.1:${Number(server.match[1])}/.tunnel`;
-  return startProcess(process.execPath, [...variant.nodeArgs, 'bin/websocksy', 'forward', '-L', `0:127.0.0.1:${echoPort}`, url, '--token', 'bench-token'], /forwarding .*ports=(\d+)/, root, 15_000, variant.env);
+  return startProcess(process.execPath, ['bin/websocksy', 'forward', '-L', `0:127.0.0.1:${echoPort}`, url, '--token', 'bench-token'], /forwarding .*ports=(\d+)/, root);
 }
 
 /**
@@ -112,15 +77,13 @@ export async function tunnelFigures(root: string, loadgen: string, echoPort: num
   const relay = await startSocat(socat, echoPort, root);
   try {
     const subjects: Subject[] = [];
-    for (const variant of clientVariants()) {
-      const client = await startClient(root, server, echoPort, variant);
-      started.push(client);
-      subjects.push(tcpSubject(`TCP through the tunnel (${variant.name})`, Number(client.match[1]), () => usage(server) + usage(client)));
-    }
+    const client = await startClient(root, server, echoPort);
+    started.push(client);
+    subjects.push(tcpSubject('TCP through the tunnel', Number(client.match[1]), () => usage(server) + usage(client)));
     if (baseline !== undefined) {
       const baseServer = await startServer(baseline, config);
       started.push(baseServer);
-      const baseClient = await startClient(baseline, baseServer, echoPort, { name: 'baseline', nodeArgs: [], env: process.env });
+      const baseClient = await startClient(baseline, baseServer, echoPort);
       started.push(baseClient);
       subjects.push(tcpSubject(`TCP through the tunnel (baseline ${baseline})`, Number(baseClient.match[1]), () => usage(baseServer) + usage(baseClient)));
     }
