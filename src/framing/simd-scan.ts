@@ -48,7 +48,8 @@ const I32_ADD = 0x6a;
 const I32_SUB = 0x6b;
 const I32_OR = 0x72;
 const I32_LOAD8_U = [0x2d, 0x00, 0x00];
-const V128_LOAD = [0xfd, 0x00, 0x00, 0x00];
+/** v128.load with alignment 1; the offset follows. */
+const V128_LOAD_AT = [0xfd, 0x00, 0x00];
 const I8X16_EQ = [0xfd, 0x23];
 const I8X16_LT_S = [0xfd, 0x25];
 const I8X16_GT_U = [0xfd, 0x28];
@@ -69,22 +70,36 @@ const END_AT = 1;
 const VECTOR = 2;
 const BYTE = 3;
 
+/** Loads the sixteen bytes at POS + `offset` into local 2 and leaves their outside-the-class mask. */
+function vectorTest(vectorOutside: readonly number[], offset: number): number[] {
+  return [...localGet(POS), ...V128_LOAD_AT, ...unsignedLeb(offset), ...localSet(VECTOR), ...vectorOutside];
+}
+
+/** A loop that moves POS by `stride` bytes while none of them is outside the class and `stride` more remain. */
+function strideLoop(vectorOutside: readonly number[], stride: number): number[] {
+  const tests = vectorTest(vectorOutside, 0);
+  for (let offset = 16; offset < stride; offset += 16) tests.push(...vectorTest(vectorOutside, offset), ...V128_OR);
+  return [
+    ...BLOCK,
+    ...LOOP,
+    ...localGet(POS), ...i32Const(stride), I32_ADD, ...localGet(END_AT), I32_GT_U, BR_IF, 1,
+    ...tests, ...V128_ANY_TRUE, BR_IF, 1,
+    ...localGet(POS), ...i32Const(stride), I32_ADD, ...localSet(POS), BR, 0,
+    END,
+    END,
+  ];
+}
+
 /**
- * `(from, end) -> position`: sixteen bytes at a time while none is outside the class
- * (`vectorOutside` turns the vector in local 2 into an any-lane mask), then byte by byte
- * (`byteOutside` turns the byte in local 3 into a flag) to the exact first byte outside it.
+ * `(from, end) -> position`: 64 bytes at a time while none is outside the class, then 16 (a
+ * vector test, `vectorOutside`, turns the vector in local 2 into an any-lane mask), then byte
+ * by byte (`byteOutside` turns the byte in local 3 into a flag) to the exact first byte outside.
  */
 function skipFunction(vectorOutside: readonly number[], byteOutside: readonly number[]): number[] {
   const body = [
     ...[2, 1, V128, 1, I32], // locals: one v128, one i32
-    ...BLOCK,
-    ...LOOP,
-    ...localGet(POS), ...i32Const(16), I32_ADD, ...localGet(END_AT), I32_GT_U, BR_IF, 1,
-    ...localGet(POS), ...V128_LOAD, ...localSet(VECTOR),
-    ...vectorOutside, ...V128_ANY_TRUE, BR_IF, 1,
-    ...localGet(POS), ...i32Const(16), I32_ADD, ...localSet(POS), BR, 0,
-    END,
-    END,
+    ...strideLoop(vectorOutside, 64),
+    ...strideLoop(vectorOutside, 16),
     ...BLOCK,
     ...LOOP,
     ...localGet(POS), ...localGet(END_AT), I32_GE_U, BR_IF, 1,
