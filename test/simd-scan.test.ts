@@ -2,9 +2,11 @@
  * The WebAssembly SIMD byte skippers, and the word-at-a-time ones that hand long runs to them,
  * against a one-byte-at-a-time reference: runs long enough to cross the 16-byte vectors, the
  * hand-over point and the copy chunks, every byte value in every lane and in the byte-wise
- * tail, at odd offsets into the buffer.
+ * tail, at odd offsets into the buffer. Without WebAssembly (node --jitless) the word-at-a-time
+ * skippers do every run themselves.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { SIMD_CHUNK_BYTES, simdSkipDigits, simdSkipPlain } from '../src/framing/simd-scan.js';
 import { skipDigits, skipPlain } from '../src/framing/word-scan.js';
@@ -83,3 +85,16 @@ for (const [name, simd, word, inClass] of [
     }
   });
 }
+
+test('without WebAssembly (node --jitless) the word skippers do long runs themselves', () => {
+  const wordScan = new URL('../src/framing/word-scan.js', import.meta.url).href;
+  const script = [
+    `import { skipDigits, skipPlain } from ${JSON.stringify(wordScan)};`,
+    `const digits = Buffer.alloc(${3 * SIMD_CHUNK_BYTES}, '7'); digits[${2 * SIMD_CHUNK_BYTES + 5}] = 0x20;`,
+    `const plain = Buffer.alloc(${3 * SIMD_CHUNK_BYTES}, 'a'); plain[${SIMD_CHUNK_BYTES + 9}] = 0x22;`,
+    'console.log(typeof WebAssembly, skipDigits(digits, 1, digits.length), skipPlain(plain, 3, plain.length));',
+  ].join('\n');
+  const run = spawnSync(process.execPath, ['--jitless', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
+  assert.equal(run.stdout.trim(), `undefined ${2 * SIMD_CHUNK_BYTES + 5} ${SIMD_CHUNK_BYTES + 9}`);
+});

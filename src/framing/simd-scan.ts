@@ -170,11 +170,19 @@ function instantiate(): SimdSkips {
   return { memory: new Uint8Array(memory.buffer), digits, plain };
 }
 
-const skips = instantiate();
+/** null where WebAssembly is off (`node --jitless`): word-scan.ts then does every run itself. */
+const skips: SimdSkips | null = typeof WebAssembly === 'object' ? instantiate() : null;
+
+/** Whether the SIMD skippers can run here. */
+export const SIMD_AVAILABLE = skips !== null;
+
+function available(): SimdSkips {
+  if (skips === null) throw new Error('the SIMD byte scan needs WebAssembly, which this node has turned off');
+  return skips;
+}
 
 /** Copies [i, end) chunk by chunk into the module and returns the first byte `skip` stops at. */
-function skipCopied(skip: Skip, data: Uint8Array, i: number, end: number): number {
-  const memory = skips.memory;
+function skipCopied(memory: Uint8Array, skip: Skip, data: Uint8Array, i: number, end: number): number {
   while (i < end) {
     const length = Math.min(end - i, SIMD_CHUNK_BYTES);
     memory.set(data.subarray(i, i + length));
@@ -187,10 +195,12 @@ function skipCopied(skip: Skip, data: Uint8Array, i: number, end: number): numbe
 
 /** The index of the first byte in [i, end) that is not an ASCII digit, or `end`. */
 export function simdSkipDigits(data: Uint8Array, i: number, end: number): number {
-  return skipCopied(skips.digits, data, i, end);
+  const { memory, digits } = available();
+  return skipCopied(memory, digits, data, i, end);
 }
 
 /** The index of the first byte in [i, end) that is not plain string content, or `end`. */
 export function simdSkipPlain(data: Uint8Array, i: number, end: number): number {
-  return skipCopied(skips.plain, data, i, end);
+  const { memory, plain } = available();
+  return skipCopied(memory, plain, data, i, end);
 }

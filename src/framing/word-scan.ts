@@ -6,7 +6,7 @@
  * worth it. Bytes before the first aligned word and after the last are tested one by one.
  * A run that goes on past SIMD_FROM_BYTES continues in simd-scan.ts, sixteen bytes at a time.
  */
-import { simdSkipDigits, simdSkipPlain } from './simd-scan.js';
+import { SIMD_AVAILABLE, simdSkipDigits, simdSkipPlain } from './simd-scan.js';
 
 /** Runs shorter than this stay here: the SIMD scan's call and copy cost more than they save. */
 const SIMD_FROM_BYTES = 256;
@@ -56,7 +56,7 @@ function isPlainByte(b: number): boolean {
 /** The index of the first byte in [i, end) that is not an ASCII digit, or `end`. */
 export function skipDigits(data: Uint8Array, i: number, end: number): number {
   const near = i + SIMD_FROM_BYTES;
-  if (near >= end) return wordSkipDigits(data, i, end);
+  if (near >= end || !SIMD_AVAILABLE) return wordSkipDigits(data, i, end);
   const stop = wordSkipDigits(data, i, near);
   return stop === near ? simdSkipDigits(data, near, end) : stop;
 }
@@ -67,7 +67,7 @@ export function skipDigits(data: Uint8Array, i: number, end: number): number {
  */
 export function skipPlain(data: Uint8Array, i: number, end: number): number {
   const near = i + SIMD_FROM_BYTES;
-  if (near >= end) return wordSkipPlain(data, i, end);
+  if (near >= end || !SIMD_AVAILABLE) return wordSkipPlain(data, i, end);
   const stop = wordSkipPlain(data, i, near);
   return stop === near ? simdSkipPlain(data, near, end) : stop;
 }
