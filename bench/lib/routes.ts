@@ -13,8 +13,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { groupUsage, startProcess, type Started } from './processes.js';
 
+/** `BENCH_ROUTES_BASELINE=DIR`: another built websocksy (its bin/websocksy) measured beside, for before/after in one run. */
+const BASELINE = process.env['BENCH_ROUTES_BASELINE'] ?? '';
+
 export interface RouteFigure {
-  readonly subject: 'websocksy' | 'nginx';
+  readonly subject: 'websocksy' | 'nginx' | 'baseline';
   readonly size: string;
   readonly repeat: number;
   readonly requestsPerSecond: number;
@@ -168,10 +171,15 @@ export async function routeFigures(root: string, seconds: number): Promise<Route
     writeFileSync(config, `[core]\nlisten = 127.0.0.1\nport = 0\n[route /r]\nto = http://127.0.0.1:${upstreamPort}/r\n`);
     const websocksy = await startProcess(process.execPath, [...(process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter((arg) => arg !== ''), 'bin/websocksy', config], /listening .*port=(\d+)/, root);
     running.push(websocksy);
-    const proxies = [
-      { subject: 'websocksy' as const, port: Number(websocksy.match[1]), pid: websocksy.child.pid as number },
-      { subject: 'nginx' as const, port: nginxPort, pid: nginx.child.pid as number },
+    const proxies: Array<{ readonly subject: RouteFigure['subject']; readonly port: number; readonly pid: number }> = [
+      { subject: 'websocksy', port: Number(websocksy.match[1]), pid: websocksy.child.pid as number },
+      { subject: 'nginx', port: nginxPort, pid: nginx.child.pid as number },
     ];
+    if (BASELINE !== '') {
+      const baseline = await startProcess(process.execPath, ['bin/websocksy', config], /listening .*port=(\d+)/, BASELINE);
+      running.push(baseline);
+      proxies.push({ subject: 'baseline', port: Number(baseline.match[1]), pid: baseline.child.pid as number });
+    }
     for (const proxy of proxies) await checkBodies(proxy.subject, proxy.port, expected);
 
     const figures: RouteFigure[] = [];
@@ -207,8 +215,8 @@ export function formatRoutesSection(figures: readonly RouteFigure[]): string {
     '',
     '`wrk -t1 -c32`, the same private nginx upstream behind both; the two proxies alternate, each size repeated.',
     '',
-    '| size | run | websocksy req/s | CPU µs/req | nginx req/s | CPU µs/req | ratio (req/s) | errors |',
-    '|---|---|---|---|---|---|---|---|',
+    `| size | run | websocksy req/s | CPU µs/req | nginx req/s | CPU µs/req | ratio (req/s) | errors |${BASELINE === '' ? '' : ' baseline req/s | CPU µs/req | baseline ratio |'}`,
+    `|---|---|---|---|---|---|---|---|${BASELINE === '' ? '' : '---|---|---|'}`,
   ];
   for (const { name } of SIZES) {
     for (let repeat = 1; repeat <= REPEATS; repeat++) {
@@ -216,8 +224,10 @@ export function formatRoutesSection(figures: readonly RouteFigure[]): string {
       const ours = of('websocksy');
       const theirs = of('nginx');
       if (ours === undefined || theirs === undefined) continue;
+      const base = of('baseline');
+      const baseCells = base === undefined ? '' : ` ${base.requestsPerSecond.toFixed(0)} | ${base.cpuMicros.toFixed(0)} | ${(base.requestsPerSecond / theirs.requestsPerSecond).toFixed(2)} |`;
       lines.push(
-        `| ${name} | ${repeat} | ${ours.requestsPerSecond.toFixed(0)} | ${ours.cpuMicros.toFixed(0)} | ${theirs.requestsPerSecond.toFixed(0)} | ${theirs.cpuMicros.toFixed(0)} | ${(ours.requestsPerSecond / theirs.requestsPerSecond).toFixed(2)} | ${ours.errors + theirs.errors} |`,
+        `| ${name} | ${repeat} | ${ours.requestsPerSecond.toFixed(0)} | ${ours.cpuMicros.toFixed(0)} | ${theirs.requestsPerSecond.toFixed(0)} | ${theirs.cpuMicros.toFixed(0)} | ${(ours.requestsPerSecond / theirs.requestsPerSecond).toFixed(2)} | ${ours.errors + theirs.errors + (base?.errors ?? 0)} |${baseCells}`,
       );
     }
   }

@@ -19,6 +19,8 @@ export class ClientResponse implements Guarded {
   /** uWS's pause() is only undone by resume(); resume() on a response never paused breaks its keep-alive. */
   private paused = false;
   private onAbort: (() => void) | null = null;
+  /** A status line and headers that wait to go out with the body (holdHead). */
+  private heldHead: { readonly status: string; readonly headers: ReadonlyArray<readonly [string, string]> } | null = null;
 
   constructor(
     readonly res: HttpResponse,
@@ -148,6 +150,33 @@ export class ClientResponse implements Guarded {
     for (const [name, value] of headers) this.res.writeHeader(name, /[^\x00-\x7f]/.test(value) ? Buffer.from(value, 'latin1') : value);
   }
 
+  /**
+   * Like writeHead, but the status line and headers go out with the first piece of the body
+   * that sendBody writes (one send for a small response, not two), or on the next turn of the
+   * event loop if no body comes by then (an event stream's head must not wait for its first
+   * event). From this call on, a failure can no longer be answered with a status.
+   */
+  holdHead(status: string, headers: ReadonlyArray<readonly [string, string]>): void {
+    this.headSent = true;
+    this.heldHead = { status, headers };
+    setImmediate(() => {
+      if (this.heldHead === null || !this.usable) return;
+      try {
+        this.res.cork(() => this.flushHead());
+      } catch (error) {
+        reportFault(this, 'response head', error);
+      }
+    });
+  }
+
+  /** Writes a held head, if any (call corked). */
+  private flushHead(): void {
+    const held = this.heldHead;
+    if (held === null) return;
+    this.heldHead = null;
+    this.writeHead(held.status, held.headers);
+  }
+
   /** Ends a response that has no body (HEAD, 204, 304), reporting `contentLength` if known. */
   endWithoutBody(contentLength: number | null): void {
     this.ended = true;
@@ -195,7 +224,10 @@ export class ClientResponse implements Guarded {
       }
     });
     if (total === 0) {
-      res.cork(() => res.end());
+      res.cork(() => {
+        this.flushHead();
+        res.end();
+      });
       finish(null);
       source.resume();
       return;
@@ -204,6 +236,7 @@ export class ClientResponse implements Guarded {
       if (!this.usable) return;
       try {
         res.cork(() => {
+          this.flushHead();
           if (total === null) {
             if (!res.write(chunk)) source.pause();
             return;
@@ -227,7 +260,10 @@ export class ClientResponse implements Guarded {
       guarded(this, 'response end', () => {
         if (!this.usable) return;
         if (total === null) {
-          res.cork(() => res.end());
+          res.cork(() => {
+            this.flushHead();
+            res.end();
+          });
           finish(null);
           return;
         }
@@ -235,6 +271,7 @@ export class ClientResponse implements Guarded {
         if (pending !== null && pendingOffset + pending.length === total) return;
         // The length was promised and not delivered: the client must see a cut, not an end.
         // (Read the offset first: close() aborts the response, and uWS throws on any later call.)
+        res.cork(() => this.flushHead());
         const written = res.getWriteOffset();
         res.close();
         finish(new Error(`body ended after ${written} of ${total} bytes`));
@@ -244,6 +281,7 @@ export class ClientResponse implements Guarded {
       'error',
       guarded(this, 'response error', (error: Error) => {
         if (!this.usable) return;
+        res.cork(() => this.flushHead());
         res.close();
         finish(error);
       }),

@@ -15,7 +15,7 @@ import { addressFields, headerValue, type ClientRequest } from '../core/request.
 import { DestinationDenied } from '../lib/destination-allow.js';
 import { errorMessage } from '../lib/errors.js';
 import { guarded } from '../lib/guard.js';
-import { log } from '../lib/log.js';
+import { log, type LogFields } from '../lib/log.js';
 import { portOf, socketHost } from '../lib/url.js';
 import { ClientResponse } from './client-response.js';
 import { upstreamRequestHeaders } from './forward-headers.js';
@@ -56,7 +56,8 @@ export function proxyHttp(res: HttpResponse, client: ClientRequest, target: Prox
   const { route, base } = target;
   const answer = ClientResponse.answering(res, client);
   const started = Date.now();
-  const fields = { id: client.id, route: route.prefix, method: client.method, path: client.path, upstream: target.label, ...addressFields(client) };
+  // Built only when a line is logged: most requests log nothing.
+  const fields = (): LogFields => ({ id: client.id, route: route.prefix, method: client.method, path: client.path, upstream: target.label, ...addressFields(client) });
   const headers = upstreamRequestHeaders(client.headers, {
     hopAddress: client.hopAddress,
     proto: target.clientProto,
@@ -87,19 +88,19 @@ export function proxyHttp(res: HttpResponse, client: ClientRequest, target: Prox
   answer.whenAborted(() => {
     stopTimer();
     upstream.destroy();
-    log.info('http aborted', { ...fields, why: 'client went away before the response', ms: Date.now() - started });
+    log.info('http aborted', { ...fields(), why: 'client went away before the response', ms: Date.now() - started });
   });
 
   upstream.on('error', guarded(answer, 'upstream error', (error: Error) => {
     stopTimer();
     if (!answer.usable) return;
     if (error instanceof DestinationDenied) {
-      log.warn('http upstream refused', { ...fields, status: 403, why: error.message });
+      log.warn('http upstream refused', { ...fields(), status: 403, why: error.message });
       answer.fail('403 Forbidden', 'Forbidden');
       return;
     }
     const timedOut = error instanceof UpstreamTimeoutError;
-    log.warn('http upstream failed', { ...fields, status: timedOut ? 504 : 502, why: errorMessage(error) });
+    log.warn('http upstream failed', { ...fields(), status: timedOut ? 504 : 502, why: errorMessage(error) });
     if (timedOut) answer.fail('504 Gateway Timeout', 'Gateway timeout');
     else answer.fail('502 Bad Gateway', 'Bad gateway');
   }));
@@ -111,8 +112,8 @@ export function proxyHttp(res: HttpResponse, client: ClientRequest, target: Prox
       return;
     }
     relayResponse(answer, client.method, response, (error) => {
-      if (error === null) log.debug('http', { ...fields, status: response.statusCode ?? 0, ms: Date.now() - started });
-      else log.warn('http response cut', { ...fields, status: response.statusCode ?? 0, why: errorMessage(error) });
+      if (error === null) log.debug('http', { ...fields(), status: response.statusCode ?? 0, ms: Date.now() - started });
+      else log.warn('http response cut', { ...fields(), status: response.statusCode ?? 0, why: errorMessage(error) });
     });
   }));
 

@@ -12,17 +12,17 @@ const NO_BODY_STATUS = new Set([204, 304]);
 export function relayResponse(answer: ClientResponse, method: string, response: IncomingMessage, done: (error: Error | null) => void): void {
   const status = response.statusCode ?? 502;
   const head = `${status} ${response.statusMessage ?? ''}`.trim();
-  const headers = clientResponseHeaders(response.rawHeaders);
-  const lengthHeader = response.headers['content-length'];
-  const length = lengthHeader === undefined || !/^\d+$/.test(lengthHeader) ? null : Number(lengthHeader);
-  answer.res.cork(() => {
-    answer.writeHead(head, headers);
-    if (method === 'HEAD' || NO_BODY_STATUS.has(status)) {
+  const { headers, contentLength: length } = clientResponseHeaders(response.rawHeaders);
+  if (method === 'HEAD' || NO_BODY_STATUS.has(status)) {
+    answer.res.cork(() => {
+      answer.writeHead(head, headers);
       answer.endWithoutBody(method === 'HEAD' ? length : null);
-      response.resume();
-      done(null);
-      return;
-    }
-    answer.sendBody(response, length, done);
-  });
+    });
+    response.resume();
+    done(null);
+    return;
+  }
+  // The head waits for the body's first chunk, so that a small response is one send.
+  answer.holdHead(head, headers);
+  answer.sendBody(response, length, done);
 }
