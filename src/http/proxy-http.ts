@@ -15,7 +15,7 @@ import { addressFields, headerValue, type ClientRequest } from '../core/request.
 import { DestinationDenied } from '../lib/destination-allow.js';
 import { errorMessage } from '../lib/errors.js';
 import { guarded } from '../lib/guard.js';
-import { log, type LogFields } from '../lib/log.js';
+import { isVerbose, log, type LogFields } from '../lib/log.js';
 import { portOf, socketHost } from '../lib/url.js';
 import { ClientResponse } from './client-response.js';
 import { upstreamRequestHeaders } from './forward-headers.js';
@@ -112,8 +112,9 @@ export function proxyHttp(res: HttpResponse, client: ClientRequest, target: Prox
       return;
     }
     relayResponse(answer, client.method, response, (error) => {
-      if (error === null) log.debug('http', { ...fields(), status: response.statusCode ?? 0, ms: Date.now() - started });
-      else log.warn('http response cut', { ...fields(), status: response.statusCode ?? 0, why: errorMessage(error) });
+      if (error === null) {
+        if (isVerbose()) log.debug('http', { ...fields(), status: response.statusCode ?? 0, ms: Date.now() - started });
+      } else log.warn('http response cut', { ...fields(), status: response.statusCode ?? 0, why: errorMessage(error) });
     });
   }));
 
