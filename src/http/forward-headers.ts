@@ -8,10 +8,10 @@
  * are websocksy's own; a client's are dropped unless it is a trusted proxy (`trusted-proxies`),
  * whose word for them is then kept. Everything else passes as is.
  *
- * Values reach node:http as latin1 strings holding the bytes the client sent (uWS decodes them
- * as UTF-8; node:http refuses characters above U+00FF), so non-ASCII values pass unchanged.
+ * Values reach the upstream's client (undici, or node:http under `ws`) as latin1 strings holding
+ * the bytes the client sent (uWS decodes them as UTF-8; both refuse characters above U+00FF and
+ * write headers as latin1), so non-ASCII values pass unchanged.
  */
-import type { OutgoingHttpHeaders } from 'node:http';
 import type { HeaderList } from '../core/request.js';
 
 const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
@@ -69,7 +69,7 @@ function forwardedElement(context: ForwardContext, host: string): string {
 }
 
 /** The headers to send upstream for a client request (`headers` with lower-case names, as uWS gives them). */
-export function upstreamRequestHeaders(headers: HeaderList, context: ForwardContext): OutgoingHttpHeaders {
+export function upstreamRequestHeaders(headers: HeaderList, context: ForwardContext): Record<string, string | string[]> {
   const skip = hopByHop(headers);
   const out: Record<string, string | string[]> = {};
   let clientHost = '';
@@ -110,10 +110,10 @@ export interface ClientResponseHead {
 }
 
 /**
- * The upstream response's headers to pass to the client, from node:http's rawHeaders (name,
+ * The upstream response's headers to pass to the client, from the upstream's raw headers (name,
  * value, name, value…, spelling kept). Content-Length and Date are left to the listener: uWS
  * frames the body itself and always writes its own Date, and a second one would be invalid.
- * Read from rawHeaders alone: node:http builds its `headers` object only when asked.
+ * Read from the raw list alone: no object of headers is built.
  */
 export function clientResponseHeaders(rawHeaders: readonly string[]): ClientResponseHead {
   let skip: ReadonlySet<string> = HOP_BY_HOP;
@@ -121,7 +121,7 @@ export function clientResponseHeaders(rawHeaders: readonly string[]): ClientResp
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = (rawHeaders[i] as string).toLowerCase();
     if (name === 'connection') skip = connectionTokens(rawHeaders[i + 1] as string, skip === HOP_BY_HOP ? null : (skip as Set<string>));
-    // node:http keeps the first of several (its `headers` object did the same).
+    // The first of several, as node:http's `headers` object kept it.
     else if (name === 'content-length' && contentLength === undefined) contentLength = rawHeaders[i + 1] as string;
   }
   const headers: Array<[string, string]> = [];
