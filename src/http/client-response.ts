@@ -152,14 +152,14 @@ export class ClientResponse implements Guarded {
 
   /**
    * Like writeHead, but the status line and headers go out with the first piece of the body
-   * that sendBody writes (one send for a small response, not two), or on the next turn of the
-   * event loop if no body comes by then (an event stream's head must not wait for its first
-   * event). From this call on, a failure can no longer be answered with a status.
+   * written (one send for a small response, not two), or once the code that read the head has
+   * run if no body came with it (an event stream's head must not wait for its first event).
+   * From this call on, a failure can no longer be answered with a status.
    */
   holdHead(status: string, headers: ReadonlyArray<readonly [string, string]>): void {
     this.headSent = true;
     this.heldHead = { status, headers };
-    setImmediate(() => {
+    queueMicrotask(() => {
       if (this.heldHead === null || !this.usable) return;
       try {
         this.res.cork(() => this.flushHead());
