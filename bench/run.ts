@@ -13,6 +13,7 @@ import { formatReport, type Measurement } from './lib/report.js';
 import { subjects, type RunningSubject, type Subject } from './lib/subjects.js';
 import { formatSessionsSection, sessionFigures, type SessionFigures } from './lib/sessions.js';
 import { formatTunnelSection, tunnelFigures, type TunnelFigure } from './lib/tunnel.js';
+import { formatRoutesSection, routeFigures, routesMissing, type RouteFigure } from './lib/routes.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const LOADGEN = `${ROOT}bench/bin/loadgen`;
@@ -31,7 +32,7 @@ function idleConnections(): number {
   return Math.min(wanted, fits);
 }
 const IDLE_CONNECTIONS = idleConnections();
-const WORKLOADS = ['throughput', 'latency', 'connrate', 'framing', 'idle', 'tunnel', 'sessions'] as const;
+const WORKLOADS = ['throughput', 'latency', 'connrate', 'framing', 'idle', 'tunnel', 'sessions', 'routes'] as const;
 type Workload = (typeof WORKLOADS)[number];
 /** BENCH_ONLY=idle,framing runs just those workloads (a quicker loop while profiling one). */
 const ONLY = new Set((process.env['BENCH_ONLY'] ?? WORKLOADS.join(',')).split(',').map((name) => name.trim()));
@@ -124,11 +125,14 @@ async function main(): Promise<void> {
     const why = subject.missing();
     if (why !== null) throw new Error(`${subject.name}: ${why}`);
   }
+  const routesWhy = wanted('routes') ? routesMissing() : null;
+  if (routesWhy !== null) throw new Error(`routes: ${routesWhy}`);
   const echo = await startProcess(ECHO, ['tcp', '0'], /listening tcp 127\.0\.0\.1:(\d+)/, ROOT);
   const echoPort = Number(echo.match[1]);
   const measurements: Measurement[] = [];
   let tunnel: TunnelFigure[] = [];
   let sessions: SessionFigures | null = null;
+  let routes: RouteFigure[] = [];
   try {
     if (wanted('throughput') || wanted('latency') || wanted('connrate')) {
       for (const subject of [websocksy, ...anchors]) {
@@ -158,6 +162,10 @@ async function main(): Promise<void> {
       process.stderr.write('bench: sessions\n');
       sessions = await sessionFigures(ROOT, LOADGEN, echoPort, SECONDS);
     }
+    if (wanted('routes')) {
+      process.stderr.write('bench: routes\n');
+      routes = await routeFigures(ROOT, SECONDS);
+    }
   } finally {
     await echo.stop();
   }
@@ -165,7 +173,8 @@ async function main(): Promise<void> {
   const report =
     formatReport(info, [websocksy, ...anchors, ...framings], measurements) +
     (tunnel.length === 0 ? '' : '\n' + formatTunnelSection(tunnel)) +
-    (sessions === null ? '' : '\n' + formatSessionsSection(sessions));
+    (sessions === null ? '' : '\n' + formatSessionsSection(sessions)) +
+    (routes.length === 0 ? '' : '\n' + formatRoutesSection(routes));
   process.stdout.write(report);
   // A partial run must not replace the day's full report.
   const partial = ONLY.size < WORKLOADS.length ? `-${[...ONLY].join('-')}` : '';
