@@ -37,12 +37,12 @@ function connector(open: OpenConnection): (options: unknown, callback: (...args:
 /**
  * The keep-alive pool of a direct route. https:// connections are made and verified by
  * lib/tls-upstream.ts (CA, host name, pinned fingerprint) before the first byte of a request;
- * `lookup` holds an http:// upstream's name to the route's allow.
+ * `lookup` holds the upstream's name to the route's allow, for http:// and https:// alike.
  */
 export function routePool(url: URL, tls: UpstreamTls, lookup: LookupFunction | undefined): Dispatcher {
   if (url.protocol === 'https:') {
     const port = url.port === '' ? 443 : Number(url.port);
-    return new Pool(url.origin, { ...UNTIMED, connect: connector((done) => connectVerified({ hostname: url.hostname, port }, tls, done)) });
+    return new Pool(url.origin, { ...UNTIMED, connect: connector((done) => connectVerified({ hostname: url.hostname, port, lookup }, tls, done)) });
   }
   return new Pool(url.origin, { ...UNTIMED, ...(lookup === undefined ? {} : { connect: { lookup } }) });
 }
