@@ -14,6 +14,7 @@ import { subjects, type RunningSubject, type Subject } from './lib/subjects.js';
 import { formatSessionsSection, sessionFigures, type SessionFigures } from './lib/sessions.js';
 import { formatTunnelSection, tunnelFigures, type TunnelFigure } from './lib/tunnel.js';
 import { formatRoutesSection, routeFigures, routesMissing, type RouteFigure } from './lib/routes.js';
+import { connectionFigures, formatConnectionsSection, type ConnectionFigures } from './lib/connections.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const LOADGEN = `${ROOT}bench/bin/loadgen`;
@@ -32,7 +33,7 @@ function idleConnections(): number {
   return Math.min(wanted, fits);
 }
 const IDLE_CONNECTIONS = idleConnections();
-const WORKLOADS = ['throughput', 'latency', 'connrate', 'framing', 'idle', 'tunnel', 'sessions', 'routes'] as const;
+const WORKLOADS = ['throughput', 'latency', 'connrate', 'framing', 'idle', 'tunnel', 'sessions', 'routes', 'connections'] as const;
 type Workload = (typeof WORKLOADS)[number];
 /** BENCH_ONLY=idle,framing runs just those workloads (a quicker loop while profiling one). */
 const ONLY = new Set((process.env['BENCH_ONLY'] ?? WORKLOADS.join(',')).split(',').map((name) => name.trim()));
@@ -133,6 +134,7 @@ async function main(): Promise<void> {
   let tunnel: TunnelFigure[] = [];
   let sessions: SessionFigures | null = null;
   let routes: RouteFigure[] = [];
+  let connections: ConnectionFigures | null = null;
   try {
     if (wanted('throughput') || wanted('latency') || wanted('connrate')) {
       for (const subject of [websocksy, ...anchors]) {
@@ -166,6 +168,7 @@ async function main(): Promise<void> {
       process.stderr.write('bench: routes\n');
       routes = await routeFigures(ROOT, SECONDS);
     }
+    if (wanted('connections')) connections = await connectionFigures(ROOT, LOADGEN, echoPort, SECONDS, IDLE_CONNECTIONS);
   } finally {
     await echo.stop();
   }
@@ -174,7 +177,8 @@ async function main(): Promise<void> {
     formatReport(info, [websocksy, ...anchors, ...framings], measurements) +
     (tunnel.length === 0 ? '' : '\n' + formatTunnelSection(tunnel)) +
     (sessions === null ? '' : '\n' + formatSessionsSection(sessions)) +
-    (routes.length === 0 ? '' : '\n' + formatRoutesSection(routes));
+    (routes.length === 0 ? '' : '\n' + formatRoutesSection(routes)) +
+    (connections === null ? '' : '\n' + formatConnectionsSection(connections));
   process.stdout.write(report);
   // A partial run must not replace the day's full report.
   const partial = ONLY.size < WORKLOADS.length ? `-${[...ONLY].join('-')}` : '';

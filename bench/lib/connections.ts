@@ -1,0 +1,192 @@
+/*
+ * The connections workload (`BENCH_ONLY=connections`): what a connection costs websocksy against
+ * bare uWS + net (bench/anchors/bare-uws-bridge.mjs), interleaved and repeated, because on this
+ * shared machine one pair of figures taken a minute apart says little.
+ *   - rate: loadgen connrate, 8 in parallel (open, one echo, close); conn/s and CPU µs per
+ *     connection. Each subject is started fresh, warmed up for a second, then measured.
+ *   - idle: N idle bridged connections held on a freshly started subject; RSS per connection
+ *     2 s after the last one opened (what a user looking at the process then sees), after a
+ *     forced full GC (bench/anchors/gc-on-signal.cjs, SIGUSR2), and once the heap has settled
+ *     (settledRss), each against a baseline read before the connections opened.
+ * Subjects alternate their order from round to round, so a machine getting busier or quieter
+ * does not favour one of them. `BENCH_BASELINE=DIR` adds websocksy built in DIR as a third.
+ */
+import { runLoadgen, holdLoadgen } from './loadgen.js';
+import { groupUsage, startProcess, type Started } from './processes.js';
+
+const GC_PRELOAD = 'bench/anchors/gc-on-signal.cjs';
+
+interface ConnSubject {
+  readonly name: string;
+  start(echoPort: number): Promise<{ readonly started: Started; readonly url: string }>;
+}
+
+function websocksyIn(name: string, dir: string, root: string): ConnSubject {
+  return {
+    name,
+    start: async (echoPort) => {
+      const args = ['--require', `${root}${GC_PRELOAD}`, 'bin/websocksy', '-l', '127.0.0.1', '-p', '0', '-k', '0', '-c', `host=tcp://127.0.0.1:${echoPort}`, '-c', 'framing=binary'];
+      const started = await startProcess(process.execPath, args, /listening .*port=(\d+)/, dir);
+      return { started, url: `ws://127.0.0.1:${Number(started.match[1])}/` };
+    },
+  };
+}
+
+function bareUws(root: string): ConnSubject {
+  return {
+    name: 'bare-uws',
+    start: async (echoPort) => {
+      const args = ['--require', `${root}${GC_PRELOAD}`, 'bench/anchors/bare-uws-bridge.mjs', '0', '127.0.0.1', String(echoPort)];
+      const started = await startProcess(process.execPath, args, /listening (\d+)/, root);
+      return { started, url: `ws://127.0.0.1:${Number(started.match[1])}/` };
+    },
+  };
+}
+
+export interface RateFigure {
+  readonly subject: string;
+  readonly round: number;
+  readonly connsPerSecond: number;
+  readonly cpuMicrosPerConn: number;
+  readonly failures: number;
+}
+
+export interface IdleFigure {
+  readonly subject: string;
+  readonly round: number;
+  readonly open: number;
+  /** KiB per connection, RSS 2 s after the last opened minus RSS before. */
+  readonly kibAt2s: number;
+  /** After a forced full GC (the young generation still as large as the burst made it), against the settled baseline. */
+  readonly kibAfterGc: number;
+  /** Once the heap has settled (settledRss), against a baseline read the same way. */
+  readonly kibSettled: number;
+}
+
+export interface ConnectionFigures {
+  readonly rate: RateFigure[];
+  readonly idle: IdleFigure[];
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** RSS after a forced full GC (SIGUSR2 to the preload). */
+async function rssAfterGc(started: Started): Promise<number> {
+  process.kill(started.child.pid as number, 'SIGUSR2');
+  await sleep(1000);
+  return groupUsage(started.child.pid as number).rssBytes;
+}
+
+/**
+ * RSS once the heap has settled: V8 gives back the young generation that a burst of
+ * allocations grew only in a GC that finds the allocation rate low over its last 5 s, which an
+ * idle process never runs by itself; so a GC, 6 s of quiet, and another.
+ */
+async function settledRss(started: Started): Promise<number> {
+  await rssAfterGc(started);
+  await sleep(6000);
+  return rssAfterGc(started);
+}
+
+/** Each round's order: alternate, so that no subject always goes first. */
+function orderOf<T>(list: readonly T[], round: number): T[] {
+  return round % 2 === 0 ? [...list] : [...list].reverse();
+}
+
+export async function connectionFigures(root: string, loadgen: string, echoPort: number, seconds: number, idleConns: number): Promise<ConnectionFigures> {
+  const rounds = Number(process.env['BENCH_ROUNDS'] ?? 3);
+  const baselineDir = process.env['BENCH_BASELINE'];
+  const subjects = [websocksyIn('websocksy', root, root), bareUws(root), ...(baselineDir ? [websocksyIn('baseline', baselineDir, root)] : [])];
+  const rate: RateFigure[] = [];
+  const idle: IdleFigure[] = [];
+  for (let round = 0; round < rounds; round++) {
+    for (const subject of orderOf(subjects, round)) {
+      process.stderr.write(`bench: connections round ${round + 1}, ${subject.name}\n`);
+      const { started, url } = await subject.start(echoPort);
+      try {
+        const pgid = started.child.pid as number;
+        await runLoadgen(loadgen, ['connrate', '--url', url, '--parallel', '8', '--seconds', '1'], 60_000);
+        const before = groupUsage(pgid).cpuSeconds;
+        const result = await runLoadgen(loadgen, ['connrate', '--url', url, '--parallel', '8', '--seconds', String(seconds)], (seconds + 60) * 1000);
+        const cpu = groupUsage(pgid).cpuSeconds - before;
+        rate.push({
+          subject: subject.name,
+          round,
+          connsPerSecond: Number(result['conns_per_s']),
+          cpuMicrosPerConn: (cpu / Number(result['connections'])) * 1e6,
+          failures: Number(result['failures']),
+        });
+      } finally {
+        await started.stop();
+      }
+    }
+    // BENCH_IDLE=0 measures the rate alone.
+    for (const subject of idleConns > 0 ? orderOf(subjects, round + 1) : []) {
+      const { started, url } = await subject.start(echoPort);
+      try {
+        const pgid = started.child.pid as number;
+        await sleep(1000);
+        const baseline = groupUsage(pgid).rssBytes;
+        const baselineSettled = await settledRss(started);
+        const held = await holdLoadgen(loadgen, ['idle', '--url', url, '--conns', String(idleConns)]);
+        await sleep(2000);
+        const loaded = groupUsage(pgid).rssBytes;
+        const loadedGc = await rssAfterGc(started);
+        await sleep(6000);
+        const loadedSettled = await rssAfterGc(started);
+        await held.release();
+        const open = Number(held.first['open']);
+        const perConn = (bytes: number): number => bytes / open / 1024;
+        idle.push({
+          subject: subject.name,
+          round,
+          open,
+          kibAt2s: perConn(loaded - baseline),
+          kibAfterGc: perConn(loadedGc - baselineSettled),
+          kibSettled: perConn(loadedSettled - baselineSettled),
+        });
+      } finally {
+        await started.stop();
+      }
+    }
+  }
+  return { rate, idle };
+}
+
+function range(values: readonly number[], digits: number): string {
+  const low = Math.min(...values);
+  const high = Math.max(...values);
+  return low.toFixed(digits) === high.toFixed(digits) ? low.toFixed(digits) : `${low.toFixed(digits)}–${high.toFixed(digits)}`;
+}
+
+export function formatConnectionsSection(figures: ConnectionFigures): string {
+  const lines = ['## Connections, interleaved (websocksy ÷ bare-uws per round)', ''];
+  lines.push('| round | subject | conn/s | CPU µs/conn | failures | conn/s ÷ bare-uws | idle KiB/conn at 2 s | after a GC | settled |', '|---|---|---|---|---|---|---|---|---|');
+  const rounds = [...new Set(figures.rate.map((f) => f.round))];
+  const ratios: number[] = [];
+  for (const round of rounds) {
+    const bare = figures.rate.find((f) => f.round === round && f.subject === 'bare-uws');
+    for (const f of figures.rate.filter((x) => x.round === round)) {
+      const ratio = bare === undefined ? NaN : f.connsPerSecond / bare.connsPerSecond;
+      if (f.subject === 'websocksy') ratios.push(ratio);
+      const held = figures.idle.find((x) => x.round === round && x.subject === f.subject);
+      lines.push(
+        `| ${round + 1} | ${f.subject} | ${f.connsPerSecond.toFixed(0)} | ${f.cpuMicrosPerConn.toFixed(0)} | ${f.failures} | ${f.subject === 'bare-uws' ? '' : ratio.toFixed(2)} | ` +
+          `${held?.kibAt2s.toFixed(2) ?? ''} | ${held?.kibAfterGc.toFixed(2) ?? ''} | ${held?.kibSettled.toFixed(2) ?? ''} |`,
+      );
+    }
+  }
+  const idleOf = (subject: string): string => {
+    const list = figures.idle.filter((f) => f.subject === subject);
+    if (list.length === 0) return `${subject} not measured`;
+    return `${subject} ${range(list.map((f) => f.kibAt2s), 2)} at 2 s, ${range(list.map((f) => f.kibAfterGc), 2)} after a GC, ${range(list.map((f) => f.kibSettled), 2)} settled`;
+  };
+  lines.push(
+    '',
+    `websocksy conn/s ÷ bare-uws, per round: ${range(ratios, 2)} (target ≥ 0.8). ` +
+      `Idle KiB per connection (${figures.idle[0]?.open ?? 0} held): ${idleOf('websocksy')}; ${idleOf('bare-uws')}` +
+      `${figures.idle.some((f) => f.subject === 'baseline') ? `; ${idleOf('baseline')}` : ''} (target ≤ 5).`,
+    '',
+  );
+  return lines.join('\n');
+}
