@@ -34,7 +34,7 @@ import { HttpRoutes, type PeerTarget } from './http/routes.js';
 import { ResumeEndpoint } from './session/resume-endpoint.js';
 import { SessionStore } from './session/session-store.js';
 import { errorMessage } from './lib/errors.js';
-import { log, setVerbose } from './lib/log.js';
+import { flushLog, log, setVerbose } from './lib/log.js';
 import { TunnelClient } from './tunnel/client.js';
 import { Tunnels } from './tunnel/runtime.js';
 
@@ -362,6 +362,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     process.on('SIGHUP', () => void server.reload());
   } catch (error) {
     const code = error instanceof ExitError ? error.exitCode : 70;
+    flushLog();
     process.stderr.write(`websocksy: ${error instanceof ExitError ? error.message : `unexpected failure: ${errorMessage(error)}`}\n`);
     process.exit(code);
   }

@@ -5,7 +5,7 @@
  * failure is a Refusal with the status the client gets and the detail the log gets.
  */
 import type { Backend, FramingDefinition, PeerInfo, PeerQuery } from './api.js';
-import { parsePeerAddress, PeerAddressError, type PeerAddress } from './peer-address.js';
+import { parsePeerAddress, PeerAddressError, type ParsedPeerAddress, type PeerAddress } from './peer-address.js';
 import type { PeerGate } from './peer-gate.js';
 import { connectPeer, PeerConnectError, type PeerConnection, type PeerProxyHeader } from './peer.js';
 import { Refusal } from './refusal.js';
@@ -31,9 +31,28 @@ export interface OpenedPeer {
   readonly resumable: boolean;
 }
 
+/**
+ * Parsed backend answers by their text: a backend answers the same few addresses again and
+ * again, and each connection then shares one address object (and its `text`) instead of
+ * parsing and keeping its own. Bounded: a backend whose answers vary per client starts over.
+ */
+const parsedAnswers = new Map<string, ParsedPeerAddress>();
+const PARSED_ANSWERS_KEPT = 256;
+
+function parseAnswer(host: string, port: string | undefined): ParsedPeerAddress {
+  const key = port === undefined ? host : `${host}\n${port}`;
+  let parsed = parsedAnswers.get(key);
+  if (parsed === undefined) {
+    parsed = parsePeerAddress(host, port);
+    if (parsedAnswers.size >= PARSED_ANSWERS_KEPT) parsedAnswers.clear();
+    parsedAnswers.set(key, parsed);
+  }
+  return parsed;
+}
+
 function resolveAddress(info: PeerInfo, query: PeerQuery): PeerAddress {
   try {
-    const parsed = parsePeerAddress(info.host, info.port);
+    const parsed = parseAnswer(info.host, info.port);
     if (parsed.guessedTransport) log.warn('peer address has no scheme, guessing tcp', { id: query.connectionId, peer: info.host });
     return parsed.address;
   } catch (error) {
@@ -61,8 +80,8 @@ function backendFailed(backend: Backend, error: unknown): Refusal {
 }
 
 /** The backend's answer; a backend (a plugin) that throws or rejects refuses this one upgrade. */
-async function askBackend(options: BridgeOpenerOptions, query: PeerQuery): Promise<PeerInfo | null> {
-  const { backend, backendTimeoutMs } = options;
+function askBackend(options: BridgeOpenerOptions, query: PeerQuery): PeerInfo | null | Promise<PeerInfo | null> {
+  const { backend } = options;
   let answer: PeerInfo | null | Promise<PeerInfo | null>;
   try {
     answer = backend.query(query);
@@ -70,7 +89,11 @@ async function askBackend(options: BridgeOpenerOptions, query: PeerQuery): Promi
     throw backendFailed(backend, error);
   }
   // A synchronous answer needs no deadline (nor the timer and promises one costs per upgrade).
-  if (!(answer instanceof Promise)) return answer;
+  return answer instanceof Promise ? withDeadline(options, answer) : answer;
+}
+
+async function withDeadline(options: BridgeOpenerOptions, answer: Promise<PeerInfo | null>): Promise<PeerInfo | null> {
+  const { backend, backendTimeoutMs } = options;
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_resolve, reject) => {
     timer = setTimeout(() => reject(new Refusal(504, 'Backend did not answer', `backend "${backend.name}" did not answer within ${backendTimeoutMs} ms`)), backendTimeoutMs);
@@ -84,9 +107,14 @@ async function askBackend(options: BridgeOpenerOptions, query: PeerQuery): Promi
   }
 }
 
-/** Finds and connects the peer for `query`; `cancelled()` is asked after each wait (the client may have left). */
+/**
+ * Finds and connects the peer for `query`; `cancelled()` is asked after each wait (the client
+ * may have left). A synchronous backend and gate are not awaited: the connect is the one wait
+ * most upgrades have.
+ */
 export async function openPeer(options: BridgeOpenerOptions, query: PeerQuery, cancelled: () => boolean): Promise<OpenedPeer | null> {
-  const info = await askBackend(options, query);
+  const asked = askBackend(options, query);
+  const info = asked instanceof Promise ? await asked : asked;
   if (cancelled()) return null;
   if (info === null) throw new Refusal(404, 'No peer for this endpoint', 'backend found no peer');
   const address = resolveAddress(info, query);
@@ -102,7 +130,8 @@ export async function openPeer(options: BridgeOpenerOptions, query: PeerQuery, c
     protocol = chosen;
   }
   const proxy = proxyHeaderFor(info, address, query);
-  const allowed = await options.gate.pass(address, options.backend.name);
+  const passed = options.gate.pass(address, options.backend.name);
+  const allowed = passed instanceof Promise ? await passed : passed;
   if (cancelled()) return null;
   let peer: PeerConnection;
   try {

@@ -12,8 +12,11 @@ import type { PeerAddress } from './peer-address.js';
 import { Refusal } from './refusal.js';
 
 export interface PeerGate {
-  /** The address to connect for `address`, which `backend` answered; throws a Refusal when it may not. */
-  pass(address: PeerAddress, backend: string): Promise<PeerAddress>;
+  /**
+   * The address to connect for `address`, which `backend` answered; throws (or rejects with) a
+   * Refusal when it may not. A promise only where the check must wait (a name to resolve).
+   */
+  pass(address: PeerAddress, backend: string): PeerAddress | Promise<PeerAddress>;
 }
 
 function forbidden(detail: string): Refusal {
@@ -26,7 +29,7 @@ function ruleFor(address: PeerAddress): string {
 }
 
 export const openGate: PeerGate = {
-  pass: (address) => Promise.resolve(address),
+  pass: (address) => address,
 };
 
 /** No allow-list, and the request can steer `backend`'s answers: nothing passes. */

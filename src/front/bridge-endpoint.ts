@@ -84,15 +84,12 @@ export class BridgeEndpoint extends ClientEndpoint implements PeerRouteEndpoint 
   }
 
   private async prepare(request: ClientRequest, answer: UpgradeAnswer<ClientData>): Promise<void> {
-    let cancelled = false;
-    answer.onCancel(() => {
-      cancelled = true;
-    });
     const offered = offeredProtocols(request);
     const query = peerQueryOf(request, offered);
     const wantsSession = offered.includes(SESSION_SUBPROTOCOL);
     try {
-      const opened = await openPeer(this.opener, query, () => cancelled || answer.settled);
+      // The answer is settled once the client left or the handshake timed out.
+      const opened = await openPeer(this.opener, query, () => answer.settled);
       if (opened === null) return;
       if (wantsSession && opened.resumable) this.acceptSession(request, answer, query, opened);
       else if (!answer.accept({ id: request.id, client: this.bridgeFor(request, query, opened) }, opened.protocol)) opened.peer.destroy();

@@ -48,7 +48,8 @@ export class PendingUpgrades {
 export class PendingUpgrade<D extends SocketData> implements UpgradeAnswer<D>, Guarded {
   settled = false;
   private cancelHandler: (() => void) | null = null;
-  private readonly unlink: () => void;
+  /** What uWS's abort handler holds: a small link, cut once the upgrade is settled. */
+  private readonly link: { pending: PendingUpgrade<D> | null } = { pending: this };
   private deadline: NodeJS.Timeout | null = null;
 
   constructor(
@@ -62,10 +63,7 @@ export class PendingUpgrade<D extends SocketData> implements UpgradeAnswer<D>, G
   ) {
     // uWS keeps this handler as long as the connection lives, upgraded or not: let it hold only
     // a small link that is cut once the upgrade is settled, not the request and its headers.
-    const link: { pending: PendingUpgrade<D> | null } = { pending: this };
-    this.unlink = () => {
-      link.pending = null;
-    };
+    const link = this.link;
     res.onAborted(() => link.pending?.clientLeft());
     registry.add(this as PendingUpgrade<SocketData>);
     if (registry.timeoutMs > 0) this.deadline = setTimeout(() => runGuarded(this, 'handshake timeout', () => this.timedOut()), registry.timeoutMs);
@@ -124,7 +122,7 @@ export class PendingUpgrade<D extends SocketData> implements UpgradeAnswer<D>, G
     if (this.deadline !== null) clearTimeout(this.deadline);
     this.deadline = null;
     this.settled = true;
-    this.unlink();
+    this.link.pending = null;
     this.registry.delete(this as PendingUpgrade<SocketData>);
   }
 }
