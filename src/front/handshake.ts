@@ -14,7 +14,10 @@ const BASE64_OF_16_BYTES = /^[A-Za-z0-9+/]{21}[AQgw]==$/;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 function hasToken(header: string | undefined, token: string): boolean {
-  return header !== undefined && header.split(',').some((part) => part.trim().toLowerCase() === token);
+  if (header === undefined) return false;
+  // Nearly every client sends the token alone: no list to split.
+  if (header.length === token.length && header.toLowerCase() === token) return true;
+  return header.split(',').some((part) => part.trim().toLowerCase() === token);
 }
 
 /** The one upgrade detector: the client asked for a WebSocket, well or badly. */

@@ -19,7 +19,7 @@ import { normalisePath } from './path.js';
 
 const QUERY = /^[\x21-\x7e\x80-\uffff]*$/;
 /** Headers whose repetition makes a request ambiguous. */
-const SINGLETONS = new Set(['host', 'sec-websocket-key', 'sec-websocket-version']);
+const SINGLETONS: readonly string[] = ['host', 'sec-websocket-key', 'sec-websocket-version'];
 
 function bad(detail: string, body = 'Bad request'): Refusal {
   return new Refusal(400, body, detail);
@@ -30,14 +30,18 @@ interface BodyFraming {
 }
 
 function checkHeaders(headers: HeaderList): BodyFraming | Refusal {
-  const seen = new Set<string>();
+  // Which SINGLETONS were seen, one bit each: no set to allocate per request.
+  let seen = 0;
   let contentLength: string | null = null;
   let transferEncoding: string | null = null;
   for (const { name, value } of headers) {
     if (!isFieldName(name)) return bad(`header name "${name}" is not a token`);
     if (!isFieldValue(value)) return bad(`header ${name} holds a control character`);
-    if (SINGLETONS.has(name) && seen.has(name)) return bad(`header ${name} appears more than once`);
-    seen.add(name);
+    const singleton = SINGLETONS.indexOf(name);
+    if (singleton >= 0) {
+      if ((seen & (1 << singleton)) !== 0) return bad(`header ${name} appears more than once`);
+      seen |= 1 << singleton;
+    }
     if (name === 'content-length') {
       if (!/^\d{1,15}$/.test(value)) return bad(`Content-Length "${value}" is not a decimal length`);
       if (contentLength !== null && Number(contentLength) !== Number(value)) return bad('two different Content-Length headers');

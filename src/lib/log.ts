@@ -24,6 +24,7 @@ const PLAIN_VALUE = /^[!#-<>-[\]-~]{1,256}$/;
 function formatValue(value: string | number | boolean): string {
   if (typeof value !== 'string') return String(value);
   if (PLAIN_VALUE.test(value)) return value;
+  if (value === '') return '""';
   const text = printable(value);
   return text === '' || /[\s"=]/.test(text) ? `"${text.replace(/"/g, '\\"')}"` : text;
 }
