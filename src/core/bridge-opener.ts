@@ -40,7 +40,8 @@ const parsedAnswers = new Map<string, ParsedPeerAddress>();
 const PARSED_ANSWERS_KEPT = 256;
 
 function parseAnswer(host: string, port: string | undefined): ParsedPeerAddress {
-  const key = port === undefined ? host : `${host}\n${port}`;
+  // Length-prefixed: no host and port text can spell another pair's key.
+  const key = port === undefined ? `-${host}` : `${port.length}:${port}${host}`;
   let parsed = parsedAnswers.get(key);
   if (parsed === undefined) {
     parsed = parsePeerAddress(host, port);
