@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { ClientRequest as NodeClientRequest, createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpServer, type Server } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
@@ -227,15 +227,20 @@ describe('one guarded front: a throw in any callback closes only its own connect
     });
   });
 
-  test("node:http: an upstream's response", async () => {
+  test("undici: an upstream's response", async () => {
+    // The head is held to leave with the first body chunk: a fault while writing it comes after
+    // uWS may have taken the status line, so the connection is closed rather than answered 500.
     await expectFault(faultIn(ClientResponse.prototype, 'writeHead', (_self, [, headers]) => (headers as Array<[string, string]>).some(([name]) => name === 'x-fault')), async () => {
-      const response = await fetch(`http://127.0.0.1:${server.port}/api/fault-response`);
-      assert.equal(response.status, 500);
+      const response = await fetch(`http://127.0.0.1:${server.port}/api/fault-response`).catch(() => null);
+      assert.ok(response === null || response.status === 500, `status ${String(response?.status)}`);
     });
   });
 
-  test('node:http: a request body on its way up', async () => {
-    await expectFault(faultIn(NodeClientRequest.prototype, 'write', (self) => (self as unknown as { path: string }).path.includes(FAULT)), async () => {
+  test('undici: a request body on its way up', async () => {
+    // The only HTTP exchange in flight is the victim's: when uWS hands over the last piece of
+    // its 4 MB upload, the relay marks the body read and resumes reading, inside uWS's data
+    // callback; that resume throws.
+    await expectFault(faultIn(ClientResponse.prototype, 'resumeBody', (self) => !(self as unknown as { bodyPending: boolean }).bodyPending), async () => {
       const response = await fetch(`http://127.0.0.1:${server.port}/api/fault-body`, { method: 'POST', body: 'x'.repeat(4_000_000) }).catch(() => null);
       assert.ok(response === null || response.status === 500, `status ${String(response?.status)}`);
     });
