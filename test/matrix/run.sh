@@ -21,7 +21,8 @@ NODES=${MATRIX_NODES:-20 22 24}
 DEBIAN_MIRROR=${MATRIX_MIRROR:-http://deb.debian.org/debian}
 declare -A NODE_VERSION=([22]=22.23.5 [24]=24.22.3)
 ROOTFS=$WORK/debian13
-SUITE='node --test --test-concurrency=1 dist/test/*.test.js'
+# TAP explicitly: Node 24's default reporter without a terminal is spec, whose summary counts() cannot read.
+SUITE='node --test --test-reporter=tap --test-concurrency=1 dist/test/*.test.js'
 
 mkdir -p "$WORK"
 RESULTS=$WORK/results.tsv
@@ -125,7 +126,7 @@ js_engine_on_host() {
   echo "test-matrix: Node $version on this machine: refused, or the JS engine when asked" >&2
   project_copy "$dir" "$node"
   engine=$(cd "$dir" && engine_line "$node/bin/node")
-  (cd "$dir" && PATH="$node/bin:$PATH" node --test dist/test/matrix/js-fallback.test.js) >"$log" 2>&1 || status=FAILED
+  (cd "$dir" && PATH="$node/bin:$PATH" node --test --test-reporter=tap dist/test/matrix/js-fallback.test.js) >"$log" 2>&1 || status=FAILED
   record "v$version" "this machine (glibc $(host_glibc))" "$engine" "$status" "$log" $((SECONDS - start))
 }
 
