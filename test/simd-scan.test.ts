@@ -10,17 +10,10 @@ import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { SIMD_CHUNK_BYTES, simdSkipDigits, simdSkipPlain } from '../src/framing/simd-scan.js';
 import { skipDigits, skipPlain } from '../src/framing/word-scan.js';
+import { isDigit, isPlain, reference } from './helpers/byte-classes.js';
 import { Random, testSeed } from './helpers/random.js';
 
 const SEED = testSeed();
-
-function reference(data: Uint8Array, i: number, end: number, inClass: (b: number) => boolean): number {
-  while (i < end && inClass(data[i] as number)) i++;
-  return i;
-}
-
-const isDigit = (b: number): boolean => b >= 0x30 && b <= 0x39;
-const isPlain = (b: number): boolean => b >= 0x20 && b < 0x80 && b !== 0x22 && b !== 0x5c;
 
 /** A byte of the class, drawn from all of it. */
 function member(random: Random, inClass: (b: number) => boolean): number {

@@ -6,17 +6,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { skipDigits, skipPlain } from '../src/framing/word-scan.js';
+import { isDigit, isPlain, reference } from './helpers/byte-classes.js';
 import { Random, testSeed } from './helpers/random.js';
 
 const SEED = testSeed();
-
-function reference(data: Uint8Array, i: number, end: number, inClass: (b: number) => boolean): number {
-  while (i < end && inClass(data[i] as number)) i++;
-  return i;
-}
-
-const isDigit = (b: number): boolean => b >= 0x30 && b <= 0x39;
-const isPlain = (b: number): boolean => b >= 0x20 && b < 0x80 && b !== 0x22 && b !== 0x5c;
 
 /** Mostly bytes of the class, with an outsider now and then, so that long runs happen. */
 function biased(random: Random, length: number, inClass: (b: number) => boolean): Buffer {
