@@ -1,0 +1,48 @@
+/*
+ * One WebSocket route (uWS's `app.ws(pattern, behaviour)`): a `ws` server without a server of
+ * its own (noServer, per-message deflate off, the route's maxPayloadLength) that completes the
+ * upgrades websocksy accepts. The route object is what uWS calls the socket context, which
+ * websocksy hands back to res.upgrade(). `ws` answers the 101 and the open handler runs before
+ * res.upgrade() returns, as in uWS.
+ */
+import type { IncomingMessage } from 'node:http';
+import { WebSocketServer } from 'ws';
+import type { UpgradeSource, UpgradeTarget } from './http-response.js';
+import { JsWebSocket, type SocketHandlers } from './websocket.js';
+
+export interface RouteBehaviour<D> extends Omit<SocketHandlers<D>, 'maxBackpressure'> {
+  readonly maxPayloadLength?: number;
+  readonly maxBackpressure?: number;
+  readonly idleTimeout?: number;
+  readonly upgrade?: (res: never, req: never, context: never) => void;
+}
+
+/** uWS's defaults: 16 KiB messages, 64 KiB of backpressure. */
+const DEFAULT_MAX_PAYLOAD = 16 * 1024;
+const DEFAULT_MAX_BACKPRESSURE = 64 * 1024;
+
+export class WsRoute<D> implements UpgradeTarget {
+  private readonly server: WebSocketServer;
+  private readonly handlers: SocketHandlers<D>;
+  /** The subprotocol websocksy chose for each upgrade in progress, for `ws` to answer with. */
+  private readonly chosen = new WeakMap<IncomingMessage, string>();
+
+  constructor(readonly behaviour: RouteBehaviour<D>) {
+    this.handlers = { ...behaviour, maxBackpressure: behaviour.maxBackpressure ?? DEFAULT_MAX_BACKPRESSURE };
+    this.server = new WebSocketServer({
+      noServer: true,
+      perMessageDeflate: false,
+      clientTracking: false,
+      maxPayload: behaviour.maxPayloadLength ?? DEFAULT_MAX_PAYLOAD,
+      handleProtocols: (_offered, request) => this.chosen.get(request) || false,
+    });
+  }
+
+  accept(message: IncomingMessage, source: UpgradeSource, userData: object, protocol: string, remote: ArrayBuffer): void {
+    this.chosen.set(message, protocol);
+    this.server.handleUpgrade(message, source.socket, source.head, (socket) => {
+      const ws = new JsWebSocket<D>(socket, source.socket, userData as D, this.handlers, remote);
+      this.handlers.open?.(ws);
+    });
+  }
+}
