@@ -13,6 +13,7 @@ import { formatReport, type Measurement } from './lib/report.js';
 import { subjects, type RunningSubject, type Subject } from './lib/subjects.js';
 import { formatSessionsSection, sessionFigures, type SessionFigures } from './lib/sessions.js';
 import { formatTunnelSection, tunnelFigures, type TunnelFigure } from './lib/tunnel.js';
+import { formatJsEngineSection, jsEngineFigures, type EngineFigure } from './lib/js-engine.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const LOADGEN = `${ROOT}bench/bin/loadgen`;
@@ -31,7 +32,7 @@ function idleConnections(): number {
   return Math.min(wanted, fits);
 }
 const IDLE_CONNECTIONS = idleConnections();
-const WORKLOADS = ['throughput', 'latency', 'connrate', 'framing', 'idle', 'tunnel', 'sessions'] as const;
+const WORKLOADS = ['throughput', 'latency', 'connrate', 'framing', 'idle', 'tunnel', 'sessions', 'jsengine'] as const;
 type Workload = (typeof WORKLOADS)[number];
 /** BENCH_ONLY=idle,framing runs just those workloads (a quicker loop while profiling one). */
 const ONLY = new Set((process.env['BENCH_ONLY'] ?? WORKLOADS.join(',')).split(',').map((name) => name.trim()));
@@ -129,6 +130,7 @@ async function main(): Promise<void> {
   const measurements: Measurement[] = [];
   let tunnel: TunnelFigure[] = [];
   let sessions: SessionFigures | null = null;
+  let jsEngine: EngineFigure[] = [];
   try {
     if (wanted('throughput') || wanted('latency') || wanted('connrate')) {
       for (const subject of [websocksy, ...anchors]) {
@@ -158,6 +160,7 @@ async function main(): Promise<void> {
       process.stderr.write('bench: sessions\n');
       sessions = await sessionFigures(ROOT, LOADGEN, echoPort, SECONDS);
     }
+    if (wanted('jsengine')) jsEngine = await jsEngineFigures(ROOT, LOADGEN, echoPort, SECONDS, IDLE_CONNECTIONS);
   } finally {
     await echo.stop();
   }
@@ -165,7 +168,8 @@ async function main(): Promise<void> {
   const report =
     formatReport(info, [websocksy, ...anchors, ...framings], measurements) +
     (tunnel.length === 0 ? '' : '\n' + formatTunnelSection(tunnel)) +
-    (sessions === null ? '' : '\n' + formatSessionsSection(sessions));
+    (sessions === null ? '' : '\n' + formatSessionsSection(sessions)) +
+    (jsEngine.length === 0 ? '' : '\n' + formatJsEngineSection(jsEngine));
   process.stdout.write(report);
   // A partial run must not replace the day's full report.
   const partial = ONLY.size < WORKLOADS.length ? `-${[...ONLY].join('-')}` : '';

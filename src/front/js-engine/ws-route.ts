@@ -24,8 +24,6 @@ const DEFAULT_MAX_BACKPRESSURE = 64 * 1024;
 export class WsRoute<D> implements UpgradeTarget {
   private readonly server: WebSocketServer;
   private readonly handlers: SocketHandlers<D>;
-  /** The subprotocol websocksy chose for each upgrade in progress, for `ws` to answer with. */
-  private readonly chosen = new WeakMap<IncomingMessage, string>();
 
   constructor(readonly behaviour: RouteBehaviour<D>) {
     this.handlers = { ...behaviour, maxBackpressure: behaviour.maxBackpressure ?? DEFAULT_MAX_BACKPRESSURE };
@@ -34,12 +32,15 @@ export class WsRoute<D> implements UpgradeTarget {
       perMessageDeflate: false,
       clientTracking: false,
       maxPayload: behaviour.maxPayloadLength ?? DEFAULT_MAX_PAYLOAD,
-      handleProtocols: (_offered, request) => this.chosen.get(request) || false,
     });
   }
 
   accept(message: IncomingMessage, source: UpgradeSource, userData: object, protocol: string, remote: ArrayBuffer): void {
-    this.chosen.set(message, protocol);
+    // websocksy read the client's offer and chose (front/handshake.ts); `ws` answers with the
+    // first protocol offered and refuses offers it finds malformed (a duplicate), so it is shown
+    // only the choice.
+    if (protocol === '') delete message.headers['sec-websocket-protocol'];
+    else message.headers['sec-websocket-protocol'] = protocol;
     this.server.handleUpgrade(message, source.socket, source.head, (socket) => {
       const ws = new JsWebSocket<D>(socket, source.socket, userData as D, this.handlers, remote);
       this.handlers.open?.(ws);
