@@ -25,6 +25,8 @@ export const DISABLED = 0;
 
 /** uWS's HTTP idle timeout: how long a connection may take to send a request head. */
 const HEAD_TIMEOUT_MS = 10_000;
+/** How often node:http checks for heads past HEAD_TIMEOUT_MS: a slow head is cut within 10–11 s. */
+const HEAD_CHECK_INTERVAL_MS = 1_000;
 /** How long a TLS client may take to finish its handshake. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 const WEBSOCKET_KEY_LENGTH = 24;
@@ -53,10 +55,13 @@ export class JsApp implements ConnectionTaker {
 
   constructor(private readonly tls: SecureContext | null) {
     this.registering = this.routes.get('') as Routes;
-    this.server = createServer({ requestTimeout: 0, headersTimeout: HEAD_TIMEOUT_MS, keepAliveTimeout: HEAD_TIMEOUT_MS, noDelay: true }, (message, res) => {
+    this.server = createServer({ requestTimeout: 0, headersTimeout: HEAD_TIMEOUT_MS, keepAliveTimeout: HEAD_TIMEOUT_MS, noDelay: true, connectionsCheckingInterval: HEAD_CHECK_INTERVAL_MS }, (message, res) => {
       this.dispatch(message, new JsHttpResponse(res, message, null, this.proxied.get(message.socket) ?? ''), null);
     });
     this.server.on('upgrade', (message: IncomingMessage, socket: Socket, head: Buffer) => this.upgradeRequest(message, socket, head));
+    // node:http starts the timer that enforces headersTimeout when its server starts listening;
+    // this one never listens itself (listener.ts hands it connections), so it is told it does.
+    this.server.emit('listening');
   }
 
   take(socket: Socket, proxiedAddress: string): void {
