@@ -15,7 +15,7 @@ import { JsHttpRequest } from './http-request.js';
 import { JsHttpResponse, type UpgradeSource } from './http-response.js';
 import { listenOn, type ConnectionTaker, type JsListenSocket } from './listener.js';
 import { Router } from './router.js';
-import { contextForName, secureContextOf, type TlsFiles } from './tls-context.js';
+import { byServerName, secureContextOf, type TlsFiles } from './tls-context.js';
 import { WsRoute, type RouteBehaviour } from './ws-route.js';
 
 export type RequestHandler = (res: JsHttpResponse, req: JsHttpRequest) => void;
@@ -74,7 +74,7 @@ export class JsApp implements ConnectionTaker {
     const secure = new TLSSocket(socket, {
       isServer: true,
       secureContext: context,
-      SNICallback: (name, done) => done(null, contextForName(this.names, name) ?? context),
+      SNICallback: (name, done) => done(null, byServerName(this.names, name) ?? context),
     });
     const timer = setTimeout(() => secure.destroy(), HANDSHAKE_TIMEOUT_MS);
     secure.once('secure', () => clearTimeout(timer));
@@ -98,7 +98,7 @@ export class JsApp implements ConnectionTaker {
     if (this.routes.size === 1 || !(socket instanceof TLSSocket)) return fallback;
     const name = socket.servername;
     if (typeof name !== 'string') return fallback;
-    return this.routes.get(name.toLowerCase()) ?? fallback;
+    return byServerName(this.routes, name) ?? fallback;
   }
 
   private dispatch(message: IncomingMessage, res: JsHttpResponse, source: UpgradeSource | null): void {

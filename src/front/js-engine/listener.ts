@@ -8,6 +8,8 @@
  * with the last listen socket on it.
  */
 import { createServer, type Server, type Socket } from 'node:net';
+import { errorMessage } from '../../lib/errors.js';
+import { log } from '../../lib/log.js';
 import { readProxyHeader } from './proxy-header.js';
 
 /** What takes a connection: an app's HTTP (or HTTPS) server. */
@@ -26,10 +28,13 @@ export class JsListenSocket {
 
 /** Above this, a connection that began like a PROXY header and is still not one is cut. */
 const PROXY_HEADER_MAX = 16 + 65535;
+/** A connection that sends nothing is cut after this, as uWS's HTTP timeout cuts it. */
+const FIRST_BYTES_TIMEOUT_MS = 10_000;
 
-/** Where a PROXY header was looked for, what the connection had sent so far. */
+/** Reads the connection's first bytes for a PROXY header, then hands it on with what it sent. */
 function intake(socket: Socket, deliver: (proxiedAddress: string) => void): void {
   let head: Buffer | null = null;
+  socket.setTimeout(FIRST_BYTES_TIMEOUT_MS, () => socket.destroy());
   const onData = (chunk: Buffer): void => {
     head = head === null ? chunk : Buffer.concat([head, chunk]);
     const read = readProxyHeader(head);
@@ -41,6 +46,7 @@ function intake(socket: Socket, deliver: (proxiedAddress: string) => void): void
       socket.destroy();
       return;
     }
+    socket.setTimeout(0);
     const rest = read.kind === 'header' ? head.subarray(read.length) : head;
     if (rest.length > 0) socket.unshift(rest);
     deliver(read.kind === 'header' ? read.source : '');
@@ -83,8 +89,12 @@ export function listenOn(host: string, port: number, taker: ConnectionTaker, don
     return;
   }
   const server = createServer({ noDelay: true });
-  server.once('error', () => done(false));
+  const failed = (): void => done(false);
+  server.once('error', failed);
   server.listen({ host, port }, () => {
+    server.off('error', failed);
+    // An accept that fails (EMFILE) costs that one connection; uWS goes on too.
+    server.on('error', (error) => log.warn('engine accept failed', { host, port, error: errorMessage(error) }));
     const address = server.address();
     const bound = typeof address === 'object' && address !== null ? address.port : port;
     const created = new SharedAddress(`${host}|${bound}`, server, bound);

@@ -35,11 +35,11 @@ export function secureContextOf(options: TlsFiles): SecureContext {
   }
 }
 
-/** The context for an SNI name: the exact name, then a `*.` wildcard one level up, else null. */
-export function contextForName(contexts: ReadonlyMap<string, SecureContext>, serverName: string): SecureContext | null {
+/** What `names` holds for an SNI name: the exact name, then a `*.` wildcard one level up, else null. */
+export function byServerName<T>(names: ReadonlyMap<string, T>, serverName: string): T | null {
   const name = serverName.toLowerCase();
-  const exact = contexts.get(name);
+  const exact = names.get(name);
   if (exact !== undefined) return exact;
   const dot = name.indexOf('.');
-  return dot === -1 ? null : (contexts.get(`*${name.slice(dot)}`) ?? null);
+  return dot === -1 ? null : (names.get(`*${name.slice(dot)}`) ?? null);
 }
