@@ -68,6 +68,8 @@ export class JsApp implements ConnectionTaker {
     const read = this.tls === null ? socket : this.wrapTls(socket, this.tls);
     if (proxiedAddress !== '') this.proxied.set(read, proxiedAddress);
     this.server.emit('connection', read);
+    // A TLS socket reads the raw one's put-back bytes itself; resuming it would lose them.
+    if (this.tls === null) socket.resume();
   }
 
   private wrapTls(socket: Socket, context: SecureContext): TLSSocket {

@@ -12,7 +12,10 @@ import { errorMessage } from '../../lib/errors.js';
 import { log } from '../../lib/log.js';
 import { readProxyHeader } from './proxy-header.js';
 
-/** What takes a connection: an app's HTTP (or HTTPS) server. */
+/**
+ * What takes a connection: an app's HTTP (or HTTPS) server. The socket comes paused, with the
+ * bytes read so far put back: the taker resumes it, or hands it to TLS, which reads them itself.
+ */
 export interface ConnectionTaker {
   take(socket: Socket, proxiedAddress: string): void;
 }
@@ -50,7 +53,6 @@ function intake(socket: Socket, deliver: (proxiedAddress: string) => void): void
     const rest = read.kind === 'header' ? head.subarray(read.length) : head;
     if (rest.length > 0) socket.unshift(rest);
     deliver(read.kind === 'header' ? read.source : '');
-    socket.resume();
   };
   socket.on('data', onData);
 }
