@@ -10,7 +10,9 @@
  */
 import { createServer, ServerResponse, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { TLSSocket, type SecureContext } from 'node:tls';
+import { log } from '../../lib/log.js';
 import { JsHttpRequest } from './http-request.js';
 import { JsHttpResponse, type UpgradeSource } from './http-response.js';
 import { listenOn, type ConnectionTaker, type JsListenSocket } from './listener.js';
@@ -59,6 +61,7 @@ export class JsApp implements ConnectionTaker {
       this.dispatch(message, new JsHttpResponse(res, message, null, this.proxied.get(message.socket) ?? ''), null);
     });
     this.server.on('upgrade', (message: IncomingMessage, socket: Socket, head: Buffer) => this.upgradeRequest(message, socket, head));
+    this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => this.parserRefused(error, socket));
     // node:http starts the timer that enforces headersTimeout when its server starts listening;
     // this one never listens itself (listener.ts hands it connections), so it is told it does.
     this.server.emit('listening');
@@ -93,6 +96,22 @@ export class JsApp implements ConnectionTaker {
     // Until a route takes the socket, a reset only ends it; the response's close handler reports the abort.
     socket.on('error', () => socket.destroy());
     this.dispatch(message, new JsHttpResponse(res, message, { socket, head }, this.proxied.get(socket) ?? ''), { socket, head });
+  }
+
+  /**
+   * A request node's parser refused before websocksy could see it (stricter than uWS: a
+   * malformed head, two Content-Lengths, a head over 16 KiB, one too slow): answered and
+   * logged here, as websocksy logs what it refuses itself.
+   */
+  private parserRefused(error: NodeJS.ErrnoException, socket: Duplex): void {
+    const code = error.code ?? 'unknown';
+    if (code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    const status = code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+    log.info('refused by the HTTP parser', { client: (socket as Socket).remoteAddress, status, why: `${code}: ${error.message}` });
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   }
 
   private routesFor(socket: Socket): Routes {
