@@ -16,6 +16,7 @@
  */
 import type { Socket } from 'node:net';
 import type { WebSocket as WsSocket } from 'ws';
+import { PEER_CLOSE } from './peer-close.js';
 import { bufferOf, EMPTY, exactArrayBuffer, type Bytes } from './text.js';
 
 /** The handlers and limits of the WebSocket route a socket belongs to (uWS's WebSocketBehavior, as used here). */
@@ -71,6 +72,8 @@ export class JsWebSocket<D> {
     socket.on('pong', (data: Buffer) => {
       if (!this.closed) handlers.pong?.(this, exactArrayBuffer(data));
     });
+    // The client's close frame (peer-close.ts), or the connection's end without one (1006).
+    socket.on(PEER_CLOSE, (code: number, reason: Buffer) => this.closedBy(code, exactArrayBuffer(reason)));
     socket.on('close', (code: number, reason: Buffer) => this.closedBy(code, exactArrayBuffer(reason)));
     // `ws` emits 'error' for a protocol violation (a frame too big, bad UTF-8, an unmasked
     // frame) and then closes with the code it sent; that close is what the handler is told.

@@ -8,6 +8,7 @@
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer } from 'ws';
 import type { UpgradeSource, UpgradeTarget } from './http-response.js';
+import { PeerCloseWebSocket } from './peer-close.js';
 import { JsWebSocket, type SocketHandlers } from './websocket.js';
 
 export interface RouteBehaviour<D> extends Omit<SocketHandlers<D>, 'maxBackpressure'> {
@@ -31,6 +32,7 @@ export class WsRoute<D> implements UpgradeTarget {
       noServer: true,
       perMessageDeflate: false,
       clientTracking: false,
+      WebSocket: PeerCloseWebSocket,
       maxPayload: behaviour.maxPayloadLength ?? DEFAULT_MAX_PAYLOAD,
     });
   }
