@@ -130,7 +130,7 @@ export class JsApp implements ConnectionTaker {
       const route = key.length === WEBSOCKET_KEY_LENGTH ? routes.ws.match(req.path) : undefined;
       if (route !== undefined) {
         const { upgrade } = route.behaviour;
-        if (upgrade !== undefined) (upgrade as unknown as (res: JsHttpResponse, req: JsHttpRequest, context: WsRoute<unknown>) => void)(res, req, route);
+        if (upgrade !== undefined) upgrade(res, req, route);
         else res.upgrade({}, key, req.getHeader('sec-websocket-protocol').split(',')[0]?.trim() ?? '', '', route);
       } else {
         const handler = routes.any.match(req.path);

@@ -7,7 +7,8 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { WebSocketServer } from 'ws';
-import type { UpgradeSource, UpgradeTarget } from './http-response.js';
+import type { JsHttpRequest } from './http-request.js';
+import type { JsHttpResponse, UpgradeSource, UpgradeTarget } from './http-response.js';
 import { PeerCloseWebSocket } from './peer-close.js';
 import { JsWebSocket, type SocketHandlers } from './websocket.js';
 
@@ -15,7 +16,8 @@ export interface RouteBehaviour<D> extends Omit<SocketHandlers<D>, 'maxBackpress
   readonly maxPayloadLength?: number;
   readonly maxBackpressure?: number;
   readonly idleTimeout?: number;
-  readonly upgrade?: (res: never, req: never, context: never) => void;
+  /** Decides the upgrade: res.upgrade(..., context) accepts it, anything else refuses it. */
+  readonly upgrade?: (res: JsHttpResponse, req: JsHttpRequest, context: UpgradeTarget) => void;
 }
 
 /** uWS's defaults: 16 KiB messages, 64 KiB of backpressure. */
