@@ -37,7 +37,7 @@ export class EngineError extends Error {
  * The cost of the JS fallback, as measured against the native engine in one run
  * (docs/engine.md): the warning names it so that no one runs it by accident.
  */
-export const JS_ENGINE_COST = 'websocksy\'s JS engine (node:http + ws) measured 2.3-2.6x the native CPU per GB at 16 x 4 KiB, 1.9-2.7x the CPU per new connection and 3.4-4.3x the memory per idle connection (BENCH_ONLY=jsengine, 2026-12-02)';
+export const JS_ENGINE_COST = 'websocksy\'s JS engine (node:http + ws) measured 1.4-2.6x the native CPU per GB at 16 x 4 KiB, 1.8-3.9x the CPU per new connection (0.3-0.8x the connections per second) and 2.5-4.3x the memory per idle connection (BENCH_ONLY=jsengine, 5 rounds in 2 runs, 2026-12-02)';
 
 interface Candidate {
   /** npm package name as installed in node_modules. */
