@@ -13,6 +13,7 @@ import { formatReport, type Measurement } from './lib/report.js';
 import { subjects, type RunningSubject, type Subject } from './lib/subjects.js';
 import { formatSessionsSection, sessionFigures, type SessionFigures } from './lib/sessions.js';
 import { formatTunnelSection, tunnelFigures, type TunnelFigure } from './lib/tunnel.js';
+import { formatRoutesSection, routeFigures, routesMissing, type RouteFigure } from './lib/routes.js';
 import { formatJsEngineSection, jsEngineFigures, type EngineFigure } from './lib/js-engine.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -32,7 +33,7 @@ function idleConnections(): number {
   return Math.min(wanted, fits);
 }
 const IDLE_CONNECTIONS = idleConnections();
-const WORKLOADS = ['throughput', 'latency', 'connrate', 'framing', 'idle', 'tunnel', 'sessions', 'jsengine'] as const;
+const WORKLOADS = ['throughput', 'latency', 'connrate', 'framing', 'idle', 'tunnel', 'sessions', 'routes', 'jsengine'] as const;
 type Workload = (typeof WORKLOADS)[number];
 /** BENCH_ONLY=idle,framing runs just those workloads (a quicker loop while profiling one). */
 const ONLY = new Set((process.env['BENCH_ONLY'] ?? WORKLOADS.join(',')).split(',').map((name) => name.trim()));
@@ -125,11 +126,14 @@ async function main(): Promise<void> {
     const why = subject.missing();
     if (why !== null) throw new Error(`${subject.name}: ${why}`);
   }
+  const routesWhy = wanted('routes') ? routesMissing() : null;
+  if (routesWhy !== null) throw new Error(`routes: ${routesWhy}`);
   const echo = await startProcess(ECHO, ['tcp', '0'], /listening tcp 127\.0\.0\.1:(\d+)/, ROOT);
   const echoPort = Number(echo.match[1]);
   const measurements: Measurement[] = [];
   let tunnel: TunnelFigure[] = [];
   let sessions: SessionFigures | null = null;
+  let routes: RouteFigure[] = [];
   let jsEngine: EngineFigure[] = [];
   try {
     if (wanted('throughput') || wanted('latency') || wanted('connrate')) {
@@ -160,6 +164,10 @@ async function main(): Promise<void> {
       process.stderr.write('bench: sessions\n');
       sessions = await sessionFigures(ROOT, LOADGEN, echoPort, SECONDS);
     }
+    if (wanted('routes')) {
+      process.stderr.write('bench: routes\n');
+      routes = await routeFigures(ROOT, SECONDS);
+    }
     if (wanted('jsengine')) jsEngine = await jsEngineFigures(ROOT, LOADGEN, echoPort, SECONDS, IDLE_CONNECTIONS);
   } finally {
     await echo.stop();
@@ -169,6 +177,7 @@ async function main(): Promise<void> {
     formatReport(info, [websocksy, ...anchors, ...framings], measurements) +
     (tunnel.length === 0 ? '' : '\n' + formatTunnelSection(tunnel)) +
     (sessions === null ? '' : '\n' + formatSessionsSection(sessions)) +
+    (routes.length === 0 ? '' : '\n' + formatRoutesSection(routes)) +
     (jsEngine.length === 0 ? '' : '\n' + formatJsEngineSection(jsEngine));
   process.stdout.write(report);
   // A partial run must not replace the day's full report.

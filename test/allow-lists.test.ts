@@ -8,14 +8,16 @@
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { connect as connectTcp, type AddressInfo, type LookupFunction } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { WebSocketServer } from 'ws';
 import { DestinationAllowList, DestinationDenied, DestinationUnresolved, type Destination, type Resolver } from '../src/lib/destination-allow.js';
 import { parseDestinationRule, parseDestinationRules } from '../src/lib/destination-rules.js';
 import { normaliseSocketPath, PathGlob } from '../src/lib/path-glob.js';
+import { makeCertificates } from './helpers/certificates.js';
 import { closeClient, connect } from './helpers/client.js';
 import { rawRequest } from './helpers/http.js';
 import { BUILT_PLUGINS } from './helpers/plugins.js';
@@ -379,12 +381,19 @@ describe('routes: allow holds the upstream\'s resolved address', () => {
   let wsUpstream: WebSocketServer;
   let wsPort: number;
   let echo: Peer & { server: import('node:net').Server };
+  let tlsUpstream: Server;
+  let httpsPort: number;
   let server: RunningWebsocksy;
   before(async () => {
     upstream = createServer((_req, res) => res.end('upstream answer'));
     upstream.listen(0, '127.0.0.1');
     await once(upstream, 'listening');
     httpPort = (upstream.address() as AddressInfo).port;
+    const certificates = makeCertificates(dir.path);
+    tlsUpstream = createHttpsServer({ cert: readFileSync(certificates.server.cert), key: readFileSync(certificates.server.key) }, (_req, res) => res.end('tls upstream answer'));
+    tlsUpstream.listen(0, '127.0.0.1');
+    await once(tlsUpstream, 'listening');
+    httpsPort = (tlsUpstream.address() as AddressInfo).port;
     wsUpstream = new WebSocketServer({ port: 0, host: '127.0.0.1' });
     wsUpstream.on('connection', (socket) => socket.on('message', (data, binary) => socket.send(data, { binary })));
     await once(wsUpstream, 'listening');
@@ -400,6 +409,8 @@ describe('routes: allow holds the upstream\'s resolved address', () => {
         `[route /in]\nto = http://localhost:${httpPort}/\nallow = tcp:127.0.0.1:${httpPort}`,
         `[route /out]\nto = http://localhost:${httpPort}/\nallow = tcp:10.0.0.0/8:*`,
         `[route /plain]\nto = http://localhost:${httpPort}/`,
+        `[route /tls-in]\nto = https://localhost:${httpsPort}/\nca = ${certificates.ca}\nallow = tcp:127.0.0.1:${httpsPort}`,
+        `[route /tls-out]\nto = https://localhost:${httpsPort}/\nca = ${certificates.ca}\nallow = tcp:10.0.0.0/8:*`,
         `[route /ws-in]\nwebsocket = ws://localhost:${wsPort}/\nallow = tcp:127.0.0.0/8:${wsPort}`,
         `[route /ws-out]\nwebsocket = ws://localhost:${wsPort}/\nallow = tcp:10.0.0.0/8:*`,
         `[route /peer-in]\npeer = tcp://localhost:${echoPort}\nallow = tcp:127.0.0.1:${echoPort}`,
@@ -413,6 +424,7 @@ describe('routes: allow holds the upstream\'s resolved address', () => {
   after(async () => {
     await server.stop();
     upstream.close();
+    tlsUpstream.close();
     wsUpstream.close();
     await echo.close();
     dir.remove();
@@ -429,6 +441,15 @@ describe('routes: allow holds the upstream\'s resolved address', () => {
     assert.doesNotMatch(outside.body, /127\.0\.0\.1|10\.0\.0\.0/);
     await server.waitForLog(new RegExp(`http upstream refused .*route=/out .*status=403 why="tcp:localhost:${httpPort} resolves to [^"]*127\\.0\\.0\\.1[^"]*, which allow of \\[route /out\\] does not cover"`));
     assert.equal((await get('/plain/')).status, 200);
+  });
+
+  test('to = https://: the name is held to allow before the TLS handshake, as for http://', async () => {
+    const inside = await get('/tls-in/');
+    assert.equal(inside.status, 200);
+    assert.equal(inside.body, 'tls upstream answer');
+    const outside = await get('/tls-out/');
+    assert.equal(outside.status, 403);
+    await server.waitForLog(new RegExp(`http upstream refused .*route=/tls-out .*status=403 why="tcp:localhost:${httpsPort} resolves to [^"]*127\\.0\\.0\\.1[^"]*, which allow of \\[route /tls-out\\] does not cover"`));
   });
 
   test('curl sees the same: 200 inside allow, 403 with a neutral body outside', async () => {

@@ -1,114 +1,123 @@
 /*
  * The tunnel workload: TCP echo throughput through a websocksy tunnel (a `websocksy forward -L`
  * client and a websocksy server, both on this machine) against the same echo peer reached
- * directly and through the WebSocket bridge (loadgen). One stream and 16 streams.
- * The client runs in each way it may mask its frames, side by side: the former all-zero key
- * (bench/anchors/zero-mask.cjs), random keys XORed in JavaScript (`WS_NO_BUFFER_UTIL`), and
- * random keys XORed by `bufferutil` when it is installed. Each is measured twice, in opposite
- * orders, so that a machine getting busier or quieter does not favour one of them.
+ * directly, through socat (the relay anchor: plain TCP forwarding, one more hop than direct) and
+ * through the WebSocket bridge (loadgen). One stream and 16 streams. Every path is measured
+ * twice, in opposite orders, so that a machine getting busier or quieter favours none of them.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runLoadgen } from './loadgen.js';
 import { groupUsage, startProcess, type Started } from './processes.js';
+import { startSocat, socatBinary } from './socat-anchor.js';
 import { tcpThroughput } from './tcp-throughput.js';
 
 export interface TunnelFigure {
   readonly path: string;
   readonly streams: number;
   readonly mbPerSecond: number;
-  /** CPU seconds per GB of the websocksy processes involved (0 for direct TCP). */
+  /** CPU seconds per GB of the processes involved (0 for direct TCP). */
   readonly cpuPerGB: number;
 }
 
 const SIZE = 65536;
 const WINDOW = 8;
 
-interface ClientVariant {
-  readonly name: string;
-  readonly nodeArgs: readonly string[];
-  readonly env: NodeJS.ProcessEnv;
+/** One path under measurement; its totals add up over the interleaved rounds. */
+interface Subject {
+  readonly path: string;
+  measure(streams: number, seconds: number): Promise<{ bytes: number; seconds: number; cpuSeconds: number }>;
 }
 
-function hasBufferutil(): boolean {
-  try {
-    createRequire(import.meta.url).resolve('bufferutil');
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function clientVariants(): ClientVariant[] {
-  const javascript = { ...process.env, WS_NO_BUFFER_UTIL: '1' };
-  const { WS_NO_BUFFER_UTIL: _ignored, ...native } = process.env;
-  const variants: ClientVariant[] = [
-    { name: 'zero mask', nodeArgs: ['--require', './bench/anchors/zero-mask.cjs'], env: javascript },
-    { name: 'random mask, JS', nodeArgs: [], env: javascript },
-  ];
-  if (hasBufferutil()) variants.push({ name: 'random mask, bufferutil', nodeArgs: [], env: native });
-  else process.stderr.write('bench: bufferutil is not installed: the tunnel runs without it\n');
-  return variants;
-}
-
-interface Running {
-  readonly variant: ClientVariant;
-  readonly client: Started;
-  readonly port: number;
+interface Totals {
   bytes: number;
   seconds: number;
   cpuSeconds: number;
 }
 
+/** A TCP port measured with the harness's own client; `cpu` reads the processes that carry it. */
+function tcpSubject(path: string, port: number, cpu: () => number): Subject {
+  return {
+    path,
+    async measure(streams, seconds) {
+      const before = cpu();
+      const result = await tcpThroughput(port, streams, SIZE, WINDOW, seconds);
+      // socat's per-connection children exit once the sockets close; let them be counted.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return { bytes: result.bytes, seconds: result.seconds, cpuSeconds: cpu() - before };
+    },
+  };
+}
+
+const usage = (started: Started): number => groupUsage(started.child.pid as number).cpuSeconds;
+
+async function startServer(root: string, config: string): Promise<Started> {
+  return startProcess(process.execPath, ['bin/websocksy', config], /listening .*port=(\d+)/, root);
+}
+
+async function startClient(root: string, server: Started, echoPort: number): Promise<Started> {
+  const url = `ws://bench@127.0.0.1:${Number(server.match[1])}/.tunnel`;
+  return startProcess(process.execPath, ['bin/websocksy', 'forward', '-L', `0:127.0.0.1:${echoPort}`, url, '--token', 'bench-token'], /forwarding .*ports=(\d+)/, root);
+}
+
+/**
+ * BENCH_TUNNEL_BASELINE=DIR (another built checkout, e.g. main's) adds its server and client as
+ * one more subject, interleaved with the rest: before and after from the same run.
+ */
 export async function tunnelFigures(root: string, loadgen: string, echoPort: number, seconds: number): Promise<TunnelFigure[]> {
+  const socat = socatBinary();
+  const baseline = process.env['BENCH_TUNNEL_BASELINE'];
   const dir = mkdtempSync(join(tmpdir(), 'websocksy-bench-'));
+  const config = writeServerConfig(dir, echoPort);
   const figures: TunnelFigure[] = [];
-  const server = await startProcess(process.execPath, ['bin/websocksy', writeServerConfig(dir, echoPort)], /listening .*port=(\d+)/, root);
+  const server = await startServer(root, config);
   const serverPort = Number(server.match[1]);
-  const clients: Running[] = [];
-  const serverCpu = (): number => groupUsage(server.child.pid as number).cpuSeconds;
+  const started: Started[] = [];
+  const relay = await startSocat(socat, echoPort, root);
   try {
-    for (const variant of clientVariants()) {
-      const client = await startProcess(
-        process.execPath,
-        [...variant.nodeArgs, 'bin/websocksy', 'forward', '-L', `0:127.0.0.1:${echoPort}`, `ws://bench@127.0.0.1:${serverPort}/.tunnel`, '--token', 'bench-token'],
-        /forwarding .*ports=(\d+)/,
-        root,
-        15_000,
-        variant.env,
-      );
-      clients.push({ variant, client, port: Number(client.match[1]), bytes: 0, seconds: 0, cpuSeconds: 0 });
+    const subjects: Subject[] = [];
+    const client = await startClient(root, server, echoPort);
+    started.push(client);
+    subjects.push(tcpSubject('TCP through the tunnel', Number(client.match[1]), () => usage(server) + usage(client)));
+    if (baseline !== undefined) {
+      const baseServer = await startServer(baseline, config);
+      started.push(baseServer);
+      const baseClient = await startClient(baseline, baseServer, echoPort);
+      started.push(baseClient);
+      subjects.push(tcpSubject(`TCP through the tunnel (baseline ${baseline})`, Number(baseClient.match[1]), () => usage(baseServer) + usage(baseClient)));
     }
+    subjects.push(tcpSubject('TCP through socat', relay.port, () => usage(relay.started)));
+    subjects.push({
+      path: 'WebSocket through the bridge',
+      async measure(streams, part) {
+        const before = usage(server);
+        const args = ['throughput', '--url', `ws://127.0.0.1:${serverPort}/`, '--conns', String(streams), '--size', String(SIZE), '--window', String(WINDOW), '--seconds', String(part)];
+        const result = await runLoadgen(loadgen, args, (part + 60) * 1000);
+        return { bytes: Number(result['bytes']), seconds: Number(result['seconds'] ?? part), cpuSeconds: usage(server) - before };
+      },
+    });
     for (const streams of [1, 16]) {
       const direct = await tcpThroughput(echoPort, streams, SIZE, WINDOW, seconds);
       figures.push({ path: 'TCP direct', streams, mbPerSecond: direct.bytes / direct.seconds / 1e6, cpuPerGB: 0 });
-
-      for (const running of clients) Object.assign(running, { bytes: 0, seconds: 0, cpuSeconds: 0 });
-      for (const order of [clients, [...clients].reverse()]) {
-        for (const running of order) {
-          const cpu = (): number => serverCpu() + groupUsage(running.client.child.pid as number).cpuSeconds;
-          const before = cpu();
-          const result = await tcpThroughput(running.port, streams, SIZE, WINDOW, seconds / 2);
-          running.cpuSeconds += cpu() - before;
-          running.bytes += result.bytes;
-          running.seconds += result.seconds;
+      const totals = new Map<Subject, Totals>(subjects.map((subject) => [subject, { bytes: 0, seconds: 0, cpuSeconds: 0 }]));
+      // Twice, in opposite orders, so that a machine getting busier or quieter favours none.
+      for (const order of [subjects, [...subjects].reverse()]) {
+        for (const subject of order) {
+          const result = await subject.measure(streams, seconds / 2);
+          const total = totals.get(subject) as Totals;
+          total.bytes += result.bytes;
+          total.seconds += result.seconds;
+          total.cpuSeconds += result.cpuSeconds;
         }
       }
-      for (const running of clients) {
-        figures.push({ path: `TCP through the tunnel (${running.variant.name})`, streams, mbPerSecond: running.bytes / running.seconds / 1e6, cpuPerGB: running.cpuSeconds / (running.bytes / 1e9) });
+      for (const [subject, total] of totals) {
+        figures.push({ path: subject.path, streams, mbPerSecond: total.bytes / total.seconds / 1e6, cpuPerGB: total.cpuSeconds / (total.bytes / 1e9) });
       }
-
-      const before = serverCpu();
-      const args = ['throughput', '--url', `ws://127.0.0.1:${serverPort}/`, '--conns', String(streams), '--size', String(SIZE), '--window', String(WINDOW), '--seconds', String(seconds)];
-      const bridged = await runLoadgen(loadgen, args, (seconds + 60) * 1000);
-      const bytes = Number(bridged['bytes']);
-      const elapsed = Number(bridged['seconds'] ?? seconds);
-      figures.push({ path: 'WebSocket through the bridge', streams, mbPerSecond: bytes / elapsed / 1e6, cpuPerGB: (serverCpu() - before) / (bytes / 1e9) });
     }
   } finally {
-    for (const { client } of clients) await client.stop();
+    for (const each of started.reverse()) await each.stop();
+    await relay.started.stop();
     await server.stop();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -126,11 +135,16 @@ export function formatTunnelSection(figures: readonly TunnelFigure[]): string {
   const lines = [
     '## Tunnel: TCP echo through a websocksy tunnel (64 KiB writes, 8 in flight per stream)',
     '',
-    'The tunnel client masks its frames three ways, each measured twice in opposite orders.',
+    'Each path measured twice per stream count, in opposite orders. CPU: both websocksy processes',
+    'for the tunnel, the server for the bridge, every socat process for socat.',
     '',
-    '| streams | path | MB/s | CPU s/GB (websocksy processes) |',
-    '|---|---|---|---|',
+    '| streams | path | MB/s | CPU s/GB | ÷ bridge | ÷ socat |',
+    '|---|---|---|---|---|---|',
   ];
-  for (const f of figures) lines.push(`| ${f.streams} | ${f.path} | ${f.mbPerSecond.toFixed(0)} | ${f.path === 'TCP direct' ? '–' : f.cpuPerGB.toFixed(2)} |`);
+  for (const f of figures) {
+    const anchor = (path: string): number => figures.find((g) => g.streams === f.streams && g.path === path)?.cpuPerGB ?? NaN;
+    const ratio = (path: string): string => (f.path === 'TCP direct' ? '–' : (f.cpuPerGB / anchor(path)).toFixed(2));
+    lines.push(`| ${f.streams} | ${f.path} | ${f.mbPerSecond.toFixed(0)} | ${f.path === 'TCP direct' ? '–' : f.cpuPerGB.toFixed(2)} | ${ratio('WebSocket through the bridge')} | ${ratio('TCP through socat')} |`);
+  }
   return lines.join('\n') + '\n';
 }

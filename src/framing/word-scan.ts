@@ -4,7 +4,12 @@
  * testing all four bytes with a few additions (SWAR) costs about 0.2 ns. The json framing spends
  * most of its time in digit runs and in plain string bytes, so these two classes are the ones
  * worth it. Bytes before the first aligned word and after the last are tested one by one.
+ * A run that goes on past SIMD_FROM_BYTES continues in simd-scan.ts, sixteen bytes at a time.
  */
+import { SIMD_AVAILABLE, simdSkipDigits, simdSkipPlain } from './simd-scan.js';
+
+/** Runs shorter than this stay here: the SIMD scan's call and copy cost more than they save. */
+const SIMD_FROM_BYTES = 256;
 
 const HIGH_BITS = 0x80808080 | 0;
 
@@ -50,6 +55,24 @@ function isPlainByte(b: number): boolean {
 
 /** The index of the first byte in [i, end) that is not an ASCII digit, or `end`. */
 export function skipDigits(data: Uint8Array, i: number, end: number): number {
+  const near = i + SIMD_FROM_BYTES;
+  if (near >= end || !SIMD_AVAILABLE) return wordSkipDigits(data, i, end);
+  const stop = wordSkipDigits(data, i, near);
+  return stop === near ? simdSkipDigits(data, near, end) : stop;
+}
+
+/**
+ * The index of the first byte in [i, end) that is not plain string content (printable ASCII
+ * other than `"` and `\`), or `end`.
+ */
+export function skipPlain(data: Uint8Array, i: number, end: number): number {
+  const near = i + SIMD_FROM_BYTES;
+  if (near >= end || !SIMD_AVAILABLE) return wordSkipPlain(data, i, end);
+  const stop = wordSkipPlain(data, i, near);
+  return stop === near ? simdSkipPlain(data, near, end) : stop;
+}
+
+function wordSkipDigits(data: Uint8Array, i: number, end: number): number {
   const base = data.byteOffset;
   while (((base + i) & 3) !== 0) {
     if (i === end || !isDigitByte(data[i] as number)) return i;
@@ -64,11 +87,7 @@ export function skipDigits(data: Uint8Array, i: number, end: number): number {
   return i;
 }
 
-/**
- * The index of the first byte in [i, end) that is not plain string content (printable ASCII
- * other than `"` and `\`), or `end`.
- */
-export function skipPlain(data: Uint8Array, i: number, end: number): number {
+function wordSkipPlain(data: Uint8Array, i: number, end: number): number {
   const base = data.byteOffset;
   while (((base + i) & 3) !== 0) {
     if (i === end || !isPlainByte(data[i] as number)) return i;

@@ -84,13 +84,24 @@ export function readRequest(res: HttpResponse, req: HttpRequest, id: number, pol
   if (framing instanceof Refusal) return refusedEarly(res, { id, method, rawPath }, framing);
   const addresses = resolveClientAddress(res, headers, policy, id);
   if (addresses instanceof Refusal) return refusedEarly(res, { id, method, rawPath }, addresses);
-  const base = { id, method, rawPath, ...addresses };
   const normalised = normalisePath(rawPath);
-  if ('problem' in normalised) return { ...base, refusal: bad(normalised.problem) };
+  if ('problem' in normalised) return { id, method, rawPath, ...addresses, refusal: bad(normalised.problem) };
   // getQuery() is undefined without a `?`, and '' for a bare one, which is kept.
   const query: string | undefined = req.getQuery();
-  if (query !== undefined && !QUERY.test(query)) return { ...base, refusal: bad('query holds a control character or space') };
-  return { ...base, path: normalised.path, search: query === undefined ? '' : `?${query}`, headers, hasBody: framing.hasBody };
+  if (query !== undefined && !QUERY.test(query)) return { id, method, rawPath, ...addresses, refusal: bad('query holds a control character or space') };
+  // One literal, no spread: every request gets the same object shape, made without copying.
+  return {
+    id,
+    method,
+    rawPath,
+    clientAddress: addresses.clientAddress,
+    remoteAddress: addresses.remoteAddress,
+    hopAddress: addresses.hopAddress,
+    path: normalised.path,
+    search: query === undefined ? '' : `?${query}`,
+    headers,
+    hasBody: framing.hasBody,
+  };
 }
 
 export function isRefused(read: ClientRequest | RefusedRequest): read is RefusedRequest {

@@ -19,6 +19,8 @@ export class ClientResponse implements Guarded {
   /** uWS's pause() is only undone by resume(); resume() on a response never paused breaks its keep-alive. */
   private paused = false;
   private onAbort: (() => void) | null = null;
+  /** A status line and headers that wait to go out with the body (holdHead). */
+  private heldHead: { readonly status: string; readonly headers: ReadonlyArray<readonly [string, string]> } | null = null;
 
   constructor(
     readonly res: HttpResponse,
@@ -148,6 +150,33 @@ export class ClientResponse implements Guarded {
     for (const [name, value] of headers) this.res.writeHeader(name, /[^\x00-\x7f]/.test(value) ? Buffer.from(value, 'latin1') : value);
   }
 
+  /**
+   * Like writeHead, but the status line and headers go out with the first piece of the body
+   * written (one send for a small response, not two), or once the code that read the head has
+   * run if no body came with it (an event stream's head must not wait for its first event).
+   * From this call on, a failure can no longer be answered with a status.
+   */
+  holdHead(status: string, headers: ReadonlyArray<readonly [string, string]>): void {
+    this.headSent = true;
+    this.heldHead = { status, headers };
+    queueMicrotask(() => {
+      if (this.heldHead === null || !this.usable) return;
+      try {
+        this.res.cork(() => this.flushHead());
+      } catch (error) {
+        reportFault(this, 'response head', error);
+      }
+    });
+  }
+
+  /** Writes a held head, if any (call corked). */
+  private flushHead(): void {
+    const held = this.heldHead;
+    if (held === null) return;
+    this.heldHead = null;
+    this.writeHead(held.status, held.headers);
+  }
+
   /** Ends a response that has no body (HEAD, 204, 304), reporting `contentLength` if known. */
   endWithoutBody(contentLength: number | null): void {
     this.ended = true;
@@ -164,6 +193,22 @@ export class ClientResponse implements Guarded {
    * then closed: the status has gone, so a cut body is the only honest signal left).
    */
   sendBody(source: Readable, total: number | null, done: (error: Error | null) => void): void {
+    const sink = this.openBody(total, done, () => source.resume(), () => source.destroy());
+    if (total === 0) return;
+    source.on('data', (chunk: Buffer) => {
+      if (!sink.write(chunk)) source.pause();
+    });
+    source.on('end', () => sink.end());
+    source.on('error', (error: Error) => sink.fail(error));
+  }
+
+  /**
+   * The body as a sink a source pushes into, as sendBody describes: `write` returns false when
+   * the client's socket is full, and `resume` is called once it has room again; `stop` is
+   * called when the client goes away or a write fails (the source must stop). A body of length
+   * 0 is ended at once (`resume` is called, so that the source drains).
+   */
+  openBody(total: number | null, done: (error: Error | null) => void, resume: () => void, stop: () => void): BodySink {
     const { res } = this;
     let pending: Buffer | null = null;
     let pendingOffset = 0;
@@ -173,20 +218,20 @@ export class ClientResponse implements Guarded {
       done(error);
     };
     this.whenAborted(() => {
-      source.destroy();
+      stop();
       finish(new Error('client went away'));
     });
     res.onWritable((offset) => {
       try {
         if (pending === null) {
-          source.resume();
+          resume();
           return true;
         }
         const [ok, complete] = res.tryEnd(pending.subarray(offset - pendingOffset), total ?? 0);
         if (complete) finish(null);
         else if (ok) {
           pending = null;
-          source.resume();
+          resume();
         }
         return ok;
       } catch (error) {
@@ -194,40 +239,39 @@ export class ClientResponse implements Guarded {
         return true;
       }
     });
-    if (total === 0) {
-      res.cork(() => res.end());
-      finish(null);
-      source.resume();
-      return;
-    }
-    source.on('data', (chunk: Buffer) => {
-      if (!this.usable) return;
-      try {
-        res.cork(() => {
-          if (total === null) {
-            if (!res.write(chunk)) source.pause();
-            return;
-          }
-          const offset = res.getWriteOffset();
-          const [ok, complete] = res.tryEnd(chunk, total);
-          if (complete) finish(null);
-          else if (!ok) {
-            pending = chunk;
-            pendingOffset = offset;
-            source.pause();
-          }
-        });
-      } catch (error) {
-        source.destroy();
-        reportFault(this, 'response body', error);
-      }
-    });
-    source.on(
-      'end',
-      guarded(this, 'response end', () => {
+    const sink: BodySink = {
+      write: (chunk) => {
+        if (!this.usable) return true;
+        let room = true;
+        try {
+          res.cork(() => {
+            this.flushHead();
+            if (total === null) {
+              room = res.write(chunk);
+              return;
+            }
+            const offset = res.getWriteOffset();
+            const [ok, complete] = res.tryEnd(chunk, total);
+            if (complete) finish(null);
+            else if (!ok) {
+              pending = chunk;
+              pendingOffset = offset;
+              room = false;
+            }
+          });
+        } catch (error) {
+          stop();
+          reportFault(this, 'response body', error);
+        }
+        return room;
+      },
+      end: guarded(this, 'response end', () => {
         if (!this.usable) return;
         if (total === null) {
-          res.cork(() => res.end());
+          res.cork(() => {
+            this.flushHead();
+            res.end();
+          });
           finish(null);
           return;
         }
@@ -235,18 +279,36 @@ export class ClientResponse implements Guarded {
         if (pending !== null && pendingOffset + pending.length === total) return;
         // The length was promised and not delivered: the client must see a cut, not an end.
         // (Read the offset first: close() aborts the response, and uWS throws on any later call.)
+        res.cork(() => this.flushHead());
         const written = res.getWriteOffset();
         res.close();
         finish(new Error(`body ended after ${written} of ${total} bytes`));
       }),
-    );
-    source.on(
-      'error',
-      guarded(this, 'response error', (error: Error) => {
+      fail: guarded(this, 'response error', (error: Error) => {
         if (!this.usable) return;
+        res.cork(() => this.flushHead());
         res.close();
         finish(error);
       }),
-    );
+    };
+    if (total === 0) {
+      res.cork(() => {
+        this.flushHead();
+        res.end();
+      });
+      finish(null);
+      resume();
+    }
+    return sink;
   }
+}
+
+/** Where a response body goes (ClientResponse.openBody). */
+export interface BodySink {
+  /** Sends `chunk`; false when the client's socket is full: wait for `resume`. */
+  write(chunk: Buffer): boolean;
+  /** The body is complete (a body shorter than its Content-Length cuts the connection). */
+  end(): void;
+  /** The source failed: the connection is cut. */
+  fail(error: Error): void;
 }

@@ -8,23 +8,29 @@
  * are websocksy's own; a client's are dropped unless it is a trusted proxy (`trusted-proxies`),
  * whose word for them is then kept. Everything else passes as is.
  *
- * Values reach node:http as latin1 strings holding the bytes the client sent (uWS decodes them
- * as UTF-8; node:http refuses characters above U+00FF), so non-ASCII values pass unchanged.
+ * Values reach the upstream's client (undici, or node:http under `ws`) as latin1 strings holding
+ * the bytes the client sent (uWS decodes them as UTF-8; both refuse characters above U+00FF and
+ * write headers as latin1), so non-ASCII values pass unchanged.
  */
-import type { OutgoingHttpHeaders } from 'node:http';
-import type { HttpHeader } from '../core/api.js';
 import type { HeaderList } from '../core/request.js';
 
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
+const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
-/** Lower-case names of the headers that must not be forwarded, including those Connection lists. */
-export function hopByHop(headers: HeaderList): Set<string> {
-  const names = new Set(HOP_BY_HOP);
-  for (const { name, value } of headers) {
-    if (name.toLowerCase() !== 'connection') continue;
-    for (const token of value.split(',')) if (token.trim() !== '') names.add(token.trim().toLowerCase());
-  }
-  return names;
+/** Adds the lower-case tokens a Connection header lists to `names` (made on first need). */
+function connectionTokens(value: string, names: Set<string> | null): Set<string> {
+  const out = names ?? new Set(HOP_BY_HOP);
+  for (const token of value.split(',')) if (token.trim() !== '') out.add(token.trim().toLowerCase());
+  return out;
+}
+
+/**
+ * Lower-case names of the headers that must not be forwarded, including those Connection lists.
+ * Most messages have no Connection header: they share the fixed set instead of copying it.
+ */
+export function hopByHop(headers: HeaderList): ReadonlySet<string> {
+  let names: Set<string> | null = null;
+  for (const { name, value } of headers) if (name.toLowerCase() === 'connection') names = connectionTokens(value, names);
+  return names ?? HOP_BY_HOP;
 }
 
 /** A header value as node:http writes the client's bytes: UTF-8 re-encoded one byte per character. */
@@ -63,7 +69,7 @@ function forwardedElement(context: ForwardContext, host: string): string {
 }
 
 /** The headers to send upstream for a client request (`headers` with lower-case names, as uWS gives them). */
-export function upstreamRequestHeaders(headers: HeaderList, context: ForwardContext): OutgoingHttpHeaders {
+export function upstreamRequestHeaders(headers: HeaderList, context: ForwardContext): Record<string, string | string[]> {
   const skip = hopByHop(headers);
   const out: Record<string, string | string[]> = {};
   let clientHost = '';
@@ -95,16 +101,34 @@ export function upstreamRequestHeaders(headers: HeaderList, context: ForwardCont
   return out;
 }
 
+/** What the client gets of an upstream response's head. */
+export interface ClientResponseHead {
+  /** Name and value pairs, spelling kept. */
+  readonly headers: Array<[string, string]>;
+  /** The upstream's Content-Length when it is one plain decimal, else null (the body is then sent chunked). */
+  readonly contentLength: number | null;
+}
+
 /**
- * The upstream response's headers to pass to the client, from node:http's rawHeaders (name,
+ * The upstream response's headers to pass to the client, from the upstream's raw headers (name,
  * value, name, value…, spelling kept). Content-Length and Date are left to the listener: uWS
  * frames the body itself and always writes its own Date, and a second one would be invalid.
+ * Read from the raw list alone: no object of headers is built.
  */
-export function clientResponseHeaders(rawHeaders: readonly string[]): Array<[string, string]> {
-  const headers: HttpHeader[] = [];
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) headers.push({ name: rawHeaders[i] as string, value: rawHeaders[i + 1] as string });
-  const skip = hopByHop(headers);
-  skip.add('content-length');
-  skip.add('date');
-  return headers.filter((header) => !skip.has(header.name.toLowerCase())).map((header) => [header.name, header.value]);
+export function clientResponseHeaders(rawHeaders: readonly string[]): ClientResponseHead {
+  let skip: ReadonlySet<string> = HOP_BY_HOP;
+  let contentLength: string | undefined;
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = (rawHeaders[i] as string).toLowerCase();
+    if (name === 'connection') skip = connectionTokens(rawHeaders[i + 1] as string, skip === HOP_BY_HOP ? null : (skip as Set<string>));
+    // The first of several, as node:http's `headers` object kept it.
+    else if (name === 'content-length' && contentLength === undefined) contentLength = rawHeaders[i + 1] as string;
+  }
+  const headers: Array<[string, string]> = [];
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i] as string;
+    const lower = name.toLowerCase();
+    if (lower !== 'content-length' && lower !== 'date' && !skip.has(lower)) headers.push([name, rawHeaders[i + 1] as string]);
+  }
+  return { headers, contentLength: contentLength === undefined || !/^\d+$/.test(contentLength) ? null : Number(contentLength) };
 }

@@ -11,6 +11,8 @@ export class PipeEnd extends Duplex {
   /** The other end's pending write, released when this end's reader wants more. */
   private releaseWriter: (() => void) | null = null;
   private sentEnd = false;
+  /** The HTTP exchange over this end is complete: however it is destroyed next, the close is orderly. */
+  private exchangeDone = false;
 
   /** Returns two connected ends. */
   static pair(): [PipeEnd, PipeEnd] {
@@ -54,11 +56,19 @@ export class PipeEnd extends Duplex {
       // Destroyed after both directions ended (node:http does that when a response is done):
       // an orderly close, the other end only needs its end of data. Anything else is an
       // abort, which the other end learns as an error, as a TCP peer would see a reset.
-      if (error === null && this.writableEnded && this.readableEnded) this.sendEnd();
+      // So is one after endExchange (undici destroys its connection, with a reason, once a
+      // response is complete and the connection is not to be reused).
+      if (this.exchangeDone || (error === null && this.writableEnded && this.readableEnded)) this.sendEnd();
       else peer.destroy(error ?? new PipeResetError());
     }
     this.peer = null;
     callback(error);
+  }
+
+  /** The HTTP client is done with this connection, its response complete: the other end gets an orderly end. */
+  endExchange(): void {
+    this.exchangeDone = true;
+    this.sendEnd();
   }
 
   /** net.Socket's abrupt close, for tunnel streams (src/tunnel/stream.ts). */

@@ -1,36 +1,27 @@
 /*
  * One request through an HTTP route: the client's method, path (under the route's base),
- * query, headers and body go upstream; the upstream's status, headers and body come back
- * (response-relay.ts). Both bodies stream with backpressure: uWS pauses reading the client
- * while the upstream request is full, and the upstream response pauses while the client's
- * socket is full. Failures before the response head: 502 unreachable, 504 too slow, counted
- * from the moment the whole request was sent (a slow upload is the client's time, not the
- * upstream's), 403 when the upstream's name resolves outside the route's allow; the log says
- * why. Every node:http callback runs behind the guard.
+ * query, headers and body go upstream through undici (upstream-pool.ts); the upstream's status,
+ * headers and body come back (response-relay.ts). Both bodies stream with backpressure: uWS
+ * pauses reading the client while the upstream request is full, and undici stops reading the
+ * upstream while the client's socket is full. Failures before the response head: 502
+ * unreachable, 504 too slow, counted from the moment the whole request was sent (a slow upload
+ * is the client's time, not the upstream's), 403 when the upstream's name resolves outside the
+ * route's allow; the log says why. Every undici callback runs behind the guard.
  */
-import { request as httpRequest, type Agent, type ClientRequestArgs, type ClientRequest as UpstreamRequest, type IncomingMessage } from 'node:http';
-import type { LookupFunction } from 'node:net';
+import { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
 import type { HttpResponse } from 'uWebSockets.js';
-import { addressFields, headerValue, type ClientRequest } from '../core/request.js';
+import { addressFields, type ClientRequest } from '../core/request.js';
 import { DestinationDenied } from '../lib/destination-allow.js';
 import { errorMessage } from '../lib/errors.js';
-import { guarded } from '../lib/guard.js';
-import { log } from '../lib/log.js';
-import { portOf, socketHost } from '../lib/url.js';
-import { ClientResponse } from './client-response.js';
+import { reportFault, runGuarded } from '../lib/guard.js';
+import { isVerbose, log, type LogFields } from '../lib/log.js';
+import { ClientResponse, type BodySink } from './client-response.js';
 import { upstreamRequestHeaders } from './forward-headers.js';
-import { relayResponse } from './response-relay.js';
+import { relayHead } from './response-relay.js';
 import type { Route } from './route-table.js';
+import type { UpstreamConnection } from './upstream-pool.js';
 import { upstreamPath } from './upstream-path.js';
-
-/** A direct route's pool, and the lookup that holds its upstream to the route's allow (absent: none). */
-export interface DirectConnection {
-  readonly agent: Agent;
-  readonly lookup?: LookupFunction;
-}
-
-/** How a request reaches the upstream: a pooled agent, or one connection made for it (now, or later through `oncreate`). */
-export type UpstreamConnection = DirectConnection | { readonly createConnection: NonNullable<ClientRequestArgs['createConnection']> };
 
 export interface ProxyTarget {
   readonly route: Route;
@@ -55,71 +46,30 @@ class UpstreamTimeoutError extends Error {
 export function proxyHttp(res: HttpResponse, client: ClientRequest, target: ProxyTarget): void {
   const { route, base } = target;
   const answer = ClientResponse.answering(res, client);
-  const started = Date.now();
-  const fields = { id: client.id, route: route.prefix, method: client.method, path: client.path, upstream: target.label, ...addressFields(client) };
   const headers = upstreamRequestHeaders(client.headers, {
     hopAddress: client.hopAddress,
     proto: target.clientProto,
     host: route.host === 'keep' ? 'keep' : base.host,
     trustedClient: target.trustedClient,
   });
-  // A body without a length (the client's was chunked) goes up chunked. node:http would
-  // otherwise write it unframed for GET, HEAD, DELETE, OPTIONS, TRACE and CONNECT, and a
-  // request inside it would reach the upstream as a request of its own.
-  if (client.hasBody && headerValue(client, 'content-length') === undefined) headers['transfer-encoding'] = 'chunked';
-  const upstream: UpstreamRequest = httpRequest({
-    host: socketHost(base),
-    port: portOf(base),
-    method: client.method,
+  const exchange = new UpstreamExchange(answer, client, target);
+  answer.whenAborted(() => exchange.clientGone());
+  // A body without a length (the client's was chunked) goes up chunked: undici frames a
+  // stream of unknown length so, for every method.
+  const options: Dispatcher.DispatchOptions = {
+    method: client.method as Dispatcher.HttpMethod,
     path: upstreamPath(route, base.pathname, client),
     headers,
-    setHost: false,
-    ...target.connection,
-  });
-  let timer: NodeJS.Timeout | null = null;
-  const stopTimer = (): void => {
-    if (timer !== null) clearTimeout(timer);
-    timer = null;
+    body: client.hasBody ? requestBody(answer) : null,
+    // A one-shot connection serves this request alone: the upstream may close it after.
+    reset: target.connection.oneShot,
   };
-  upstream.on('finish', guarded(answer, 'upstream request sent', () => {
-    timer = setTimeout(() => upstream.destroy(new UpstreamTimeoutError(route.timeoutMs)), route.timeoutMs);
-  }));
-  answer.whenAborted(() => {
-    stopTimer();
-    upstream.destroy();
-    log.info('http aborted', { ...fields, why: 'client went away before the response', ms: Date.now() - started });
-  });
+  target.connection.dispatcher.dispatch(options, exchange);
+}
 
-  upstream.on('error', guarded(answer, 'upstream error', (error: Error) => {
-    stopTimer();
-    if (!answer.usable) return;
-    if (error instanceof DestinationDenied) {
-      log.warn('http upstream refused', { ...fields, status: 403, why: error.message });
-      answer.fail('403 Forbidden', 'Forbidden');
-      return;
-    }
-    const timedOut = error instanceof UpstreamTimeoutError;
-    log.warn('http upstream failed', { ...fields, status: timedOut ? 504 : 502, why: errorMessage(error) });
-    if (timedOut) answer.fail('504 Gateway Timeout', 'Gateway timeout');
-    else answer.fail('502 Bad Gateway', 'Bad gateway');
-  }));
-
-  upstream.on('response', guarded(answer, 'upstream response', (response: IncomingMessage) => {
-    stopTimer();
-    if (!answer.usable) {
-      response.destroy();
-      return;
-    }
-    relayResponse(answer, client.method, response, (error) => {
-      if (error === null) log.debug('http', { ...fields, status: response.statusCode ?? 0, ms: Date.now() - started });
-      else log.warn('http response cut', { ...fields, status: response.statusCode ?? 0, why: errorMessage(error) });
-    });
-  }));
-
-  if (!client.hasBody) {
-    upstream.end();
-    return;
-  }
+/** The client's body as a stream for undici: uWS's reading pauses while undici's side is full. */
+function requestBody(answer: ClientResponse): Readable {
+  const body = new Readable({ read: () => answer.resumeBody() });
   answer.onBody((chunk, isLast) => {
     // uWS reuses the chunk's memory after this call: copy it.
     const copy = Buffer.copyBytesFrom(new Uint8Array(chunk));
@@ -128,12 +78,137 @@ export function proxyHttp(res: HttpResponse, client: ClientRequest, target: Prox
       // paused past its response breaks the connection's keep-alive.
       answer.bodyPending = false;
       answer.resumeBody();
-      upstream.end(copy);
+      if (copy.length > 0) body.push(copy);
+      body.push(null);
       return;
     }
-    if (!upstream.write(copy)) {
-      answer.pauseBody();
-      upstream.once('drain', guarded(answer, 'upstream drain', () => answer.resumeBody()));
-    }
+    if (!body.push(copy)) answer.pauseBody();
   });
+  return body;
+}
+
+/** undici's handler for one request: the timer, the client going away, and the response's relay. */
+class UpstreamExchange implements Dispatcher.DispatchHandler {
+  private readonly started = Date.now();
+  private abortUpstream: ((error?: Error) => void) | null = null;
+  private clientLeft = false;
+  private timer: NodeJS.Timeout | null = null;
+  private status = 0;
+  /** Where the response body goes, once its head went out. */
+  private sink: BodySink | null = null;
+  private finished = false;
+
+  constructor(
+    private readonly answer: ClientResponse,
+    private readonly client: ClientRequest,
+    private readonly target: ProxyTarget,
+  ) {}
+
+  /** Built only when a line is logged: most requests log nothing. */
+  private fields(): LogFields {
+    const { client, target } = this;
+    return { id: client.id, route: target.route.prefix, method: client.method, path: client.path, upstream: target.label, ...addressFields(client) };
+  }
+
+  clientGone(): void {
+    this.stopTimer();
+    this.clientLeft = true;
+    this.abortUpstream?.();
+    log.info('http aborted', { ...this.fields(), why: 'client went away before the response', ms: Date.now() - this.started });
+  }
+
+  onConnect(abort: (error?: Error) => void): void {
+    if (this.clientLeft) abort();
+    else this.abortUpstream = abort;
+  }
+
+  /** Called by undici once the request and its whole body went out (not in its typings). */
+  onRequestSent(): void {
+    runGuarded(this.answer, 'upstream request sent', () => {
+      const ms = this.target.route.timeoutMs;
+      this.timer = setTimeout(() => this.abortUpstream?.(new UpstreamTimeoutError(ms)), ms);
+    });
+  }
+
+  onHeaders(status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+    // 1xx answers are the upstream's business with us; the client gets the final one.
+    if (status < 200) return true;
+    this.stopTimer();
+    const { answer } = this;
+    if (!answer.usable) {
+      this.abortUpstream?.();
+      return false;
+    }
+    this.status = status;
+    runGuarded(answer, 'upstream response', () => {
+      const names = rawHeaders.map((bytes) => bytes.toString('latin1'));
+      this.sink = relayHead(answer, this.client.method, { status, statusText, rawHeaders: names }, (error) => this.relayed(error), resume, () => this.abortUpstream?.());
+    });
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    const sink = this.sink;
+    // No body expected (HEAD, 204, 304), or the answer failed: what comes is dropped.
+    if (sink === null) return true;
+    try {
+      return sink.write(chunk);
+    } catch (error) {
+      reportFault(this.answer, 'upstream body', error);
+      return true;
+    }
+  }
+
+  onComplete(): void {
+    this.target.connection.exchangeComplete?.();
+    this.done(true);
+    runGuarded(this.answer, 'upstream end', () => this.sink?.end());
+  }
+
+  onError(error: Error): void {
+    this.stopTimer();
+    this.done(false);
+    runGuarded(this.answer, 'upstream error', () => {
+      const { answer } = this;
+      if (this.sink !== null) {
+        this.sink.fail(error);
+        return;
+      }
+      if (!answer.usable) return;
+      if (error instanceof DestinationDenied) {
+        log.warn('http upstream refused', { ...this.fields(), status: 403, why: error.message });
+        answer.fail('403 Forbidden', 'Forbidden');
+        return;
+      }
+      const timedOut = error instanceof UpstreamTimeoutError;
+      log.warn('http upstream failed', { ...this.fields(), status: timedOut ? 504 : 502, why: errorMessage(error) });
+      if (timedOut) answer.fail('504 Gateway Timeout', 'Gateway timeout');
+      else answer.fail('502 Bad Gateway', 'Bad gateway');
+    });
+  }
+
+  /** The client's side of the response is over: complete (null) or cut. */
+  private relayed(error: Error | null): void {
+    if (error === null) {
+      if (isVerbose()) log.debug('http', { ...this.fields(), status: this.status, ms: Date.now() - this.started });
+      return;
+    }
+    log.warn('http response cut', { ...this.fields(), status: this.status, why: errorMessage(error) });
+    // The client went away, or its response failed: the upstream may stop sending.
+    this.abortUpstream?.();
+  }
+
+  /** The exchange with the upstream is over: a one-shot client goes with it, its connection ended (`complete`) or cut. */
+  private done(complete: boolean): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (!this.target.connection.oneShot) return;
+    const { dispatcher } = this.target.connection;
+    (complete ? dispatcher.close() : dispatcher.destroy()).catch((error: unknown) => log.debug('http upstream close', { id: this.client.id, why: errorMessage(error) }));
+  }
+
+  private stopTimer(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
 }

@@ -6,9 +6,9 @@
  * `via` names an [upstream NAME] of this instance, or an identity connected to its [tunnel].
  */
 import { PipeEnd } from './pipe.js';
-import type { UpstreamConnection } from './proxy-http.js';
 import { portOf, socketHost } from '../lib/url.js';
 import type { Tunnels } from '../tunnel/runtime.js';
+import { oneShot, type UpstreamConnection } from './upstream-pool.js';
 
 /** A connection for one request, or null when the tunnel is not up now (the caller answers 503). */
 export function tunnelConnection(tunnels: Tunnels, via: string, url: URL): UpstreamConnection | null {
@@ -22,5 +22,6 @@ export function tunnelConnection(tunnels: Tunnels, via: string, url: URL): Upstr
     const owner = tunnels.server?.attachedSessionOf(via) ?? null;
     opened = owner !== null && owner.session.open(remote, { host, port }) !== null;
   }
-  return opened ? { createConnection: () => local } : null;
+  // After a complete response the stream ends in order (undici drops a connection it will not reuse with a reason, which a pipe would pass on as a reset).
+  return opened ? { ...oneShot(url, (done) => done(null, local)), exchangeComplete: () => local.endExchange() } : null;
 }

@@ -6,7 +6,7 @@
  * (module-sockets.ts): the front registers both as WebSocket endpoints. The modules' lifecycle
  * (init before listening, close at shutdown) runs from here.
  */
-import { Agent } from 'node:http';
+import type { LookupFunction } from 'node:net';
 import type { HttpResponse } from 'uWebSockets.js';
 import type { SocketData, WsEndpoint } from '../core/endpoint.js';
 import { addressFields, headerValue, type ClientRequest } from '../core/request.js';
@@ -18,12 +18,12 @@ import { portOf } from '../lib/url.js';
 import type { Tunnels } from '../tunnel/runtime.js';
 import { ClientResponse } from './client-response.js';
 import { ModuleRoute } from './module-route.js';
-import { proxyHeaderConnection } from './proxy-header-connection.js';
-import { proxyHttp, type DirectConnection } from './proxy-http.js';
+import { proxyHeaderUpstream } from './proxy-header-connection.js';
+import { proxyHttp } from './proxy-http.js';
 import { tunnelConnection } from './proxy-tunnel.js';
 import { RouteTable, type Route, type RouteTarget } from './route-table.js';
 import { serveStatic } from './static.js';
-import { VerifiedTlsAgent } from './verified-agent.js';
+import { routePool, type UpstreamConnection } from './upstream-pool.js';
 import { WebSocketRelay } from './ws-relay.js';
 
 /** What bridges a peer route's upgrades: the bridge's endpoint, with the route's peer for a backend. */
@@ -45,8 +45,8 @@ export interface HttpRouteOptions {
 
 export class HttpRoutes {
   readonly table: RouteTable;
-  /** One keep-alive pool per direct route, and the lookup that holds its upstream to the route's allow. */
-  private readonly direct = new Map<Route, DirectConnection>();
+  /** One keep-alive pool per direct route; the lookup that holds its upstream to the route's allow, for proxy-protocol's own connections. */
+  private readonly direct = new Map<Route, { readonly pool: UpstreamConnection; readonly lookup: LookupFunction | undefined }>();
   private readonly relays = new Map<Route, WebSocketRelay>();
   private readonly modules = new Map<Route, ModuleRoute>();
   private readonly peers = new Map<Route, PeerRouteEndpoint>();
@@ -65,8 +65,8 @@ export class HttpRoutes {
       const target = route.target;
       if (target.kind === 'http' && target.via === null) {
         // A route with proxy-protocol (http:// only) uses only the lookup: its connections are per request.
-        const agent = target.url.protocol === 'https:' ? new VerifiedTlsAgent(target.tls) : new Agent({ keepAlive: true });
-        this.direct.set(route, target.allow === null ? { agent } : { agent, lookup: target.allow.lookupFor(portOf(target.url)) });
+        const lookup = target.allow === null ? undefined : target.allow.lookupFor(portOf(target.url));
+        this.direct.set(route, { pool: { dispatcher: routePool(target.url, target.tls, lookup), oneShot: false }, lookup });
       }
       if (target.kind === 'websocket') this.relays.set(route, new WebSocketRelay(route, target.url, target.allow, target.tls, options.clientProto, target.proxyProtocol));
       if (target.kind === 'peer') this.peers.set(route, options.peerEndpoint(route, target));
@@ -135,8 +135,8 @@ export class HttpRoutes {
     }
     const trustedClient = this.options.isTrustedProxy(request.hopAddress);
     if (target.via === null) {
-      const direct = this.direct.get(route) as DirectConnection;
-      const connection = target.proxyProtocol === null ? direct : proxyHeaderConnection(target.url, target.proxyProtocol, request.clientAddress, direct.lookup);
+      const direct = this.direct.get(route) as { readonly pool: UpstreamConnection; readonly lookup: LookupFunction | undefined };
+      const connection = target.proxyProtocol === null ? direct.pool : proxyHeaderUpstream(target.url, target.proxyProtocol, request.clientAddress, direct.lookup);
       proxyHttp(res, request, { route, base: target.url, connection, label: target.url.origin, trustedClient, clientProto: this.options.clientProto });
       return;
     }
@@ -151,7 +151,7 @@ export class HttpRoutes {
 
   /** Shutdown: the pools go, module sockets get 1001, and every started module's close() runs. */
   async close(): Promise<void> {
-    for (const { agent } of this.direct.values()) agent.destroy();
+    await Promise.all([...this.direct.values()].map(({ pool }) => pool.dispatcher.destroy()));
     await Promise.all(this.started.splice(0).map((module) => module.close()));
   }
 }

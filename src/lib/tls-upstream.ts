@@ -10,10 +10,11 @@
  */
 import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { isIP } from 'node:net';
+import { isIP, type LookupFunction } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { ClientOptions } from 'ws';
+import { DestinationDenied } from './destination-allow.js';
 import { errorCode, errorMessage } from './errors.js';
 
 export interface UpstreamTls {
@@ -65,6 +66,8 @@ export interface ConnectionTarget {
   readonly host?: string | null | undefined;
   readonly hostname?: string | null | undefined;
   readonly port?: number | string | null | undefined;
+  /** Resolves the host name, e.g. holding it to an allow-list (destination-allow.ts). */
+  readonly lookup?: LookupFunction | undefined;
 }
 
 export type ConnectionCallback = (error: Error | null, socket: Duplex) => void;
@@ -84,6 +87,7 @@ export function connectVerified(target: ConnectionTarget, tls: UpstreamTls, done
     rejectUnauthorized: checkChain,
     minVersion: 'TLSv1.2',
     ALPNProtocols: ['http/1.1'],
+    ...(target.lookup === undefined ? {} : { lookup: target.lookup }),
   });
   let settled = false;
   const finish = (error: Error | null): void => {
@@ -95,6 +99,8 @@ export function connectVerified(target: ConnectionTarget, tls: UpstreamTls, done
     done(error, socket);
   };
   const failed = (error: NodeJS.ErrnoException): void => {
+    // An allow-list refusal stays what it is: the route answers it with 403, not 502.
+    if (error instanceof DestinationDenied) return finish(error);
     const code = error.code ?? '';
     const tlsProblem = code.startsWith('ERR_TLS') || /CERT|SELF_SIGNED|UNABLE_TO|SIGNATURE|ISSUER/.test(code);
     const via = tls.ca === null ? '' : ` (CA file ${tls.ca.file})`;

@@ -1,18 +1,17 @@
 /*
- * One connection attempt of a tunnel client: a `ws` WebSocket that offers the tunnel
+ * One connection attempt of a tunnel client: a WebSocket (ws-client.ts) that offers the tunnel
  * subprotocol, the hello — sent only when the server's 101 echoes the subprotocol, so that no
  * other WebSocket endpoint (the bridge at a mistyped path, some proxy) ever sees the token —
- * and the handshake answer. After the welcome every message goes to the session. Each `ws`
+ * and the handshake answer. After the welcome every message goes to the session. Each socket
  * callback runs behind the guard, owned by the client: a throw drops this connection, and the
- * client reconnects and resumes. `ws` masks every frame with a fresh random key (RFC 6455 §5.3).
+ * client reconnects and resumes. Every frame is masked with a fresh random key (RFC 6455 §5.3).
  */
-import type { IncomingMessage } from 'node:http';
-import WebSocket from 'ws';
 import { errorMessage } from '../lib/errors.js';
-import { wsTlsOptions, type UpstreamTls } from '../lib/tls-upstream.js';
-import { guarded, type Guarded } from '../lib/guard.js';
+import type { UpstreamTls } from '../lib/tls-upstream.js';
+import type { Guarded } from '../lib/guard.js';
 import type { Transport } from './mux.js';
 import { decodeControl, decodeFrame, encodeJson, FrameType, MAX_FRAME, TUNNEL_SUBPROTOCOL, type ControlMessage } from './protocol.js';
+import { TunnelWebSocket } from './ws-client.js';
 
 export type Welcome = Extract<ControlMessage, { type: 'welcome' }>;
 
@@ -23,14 +22,15 @@ export interface ConnectionHandler extends Guarded {
   welcomed(connection: ClientConnection, welcome: Welcome): void;
   /** The server refused the identity, or is no tunnel endpoint: retrying the same will not help. */
   refused(connection: ClientConnection, reason: string): void;
-  /** A message after the welcome. */
-  message(connection: ClientConnection, data: Buffer): void;
+  /** A message after the welcome; `owned` is false when `data` is valid only during the call. */
+  message(connection: ClientConnection, data: Buffer, owned: boolean): void;
   lost(connection: ClientConnection, reason: string): void;
 }
 
 export class ClientConnection implements Transport {
-  private readonly ws: WebSocket;
+  private readonly ws: TunnelWebSocket;
   private lastHeard = Date.now();
+  private opened = false;
   private welcomed = false;
   private over = false;
 
@@ -40,25 +40,21 @@ export class ClientConnection implements Transport {
     private readonly handler: ConnectionHandler,
     tls: UpstreamTls,
   ) {
-    const ws = new WebSocket(url, [TUNNEL_SUBPROTOCOL], { perMessageDeflate: false, handshakeTimeout: handshakeTimeoutMs, maxPayload: MAX_FRAME, ...wsTlsOptions(url, tls) });
-    ws.binaryType = 'nodebuffer';
-    this.ws = ws;
-    ws.on('open', guarded(handler, 'tunnel open', () => this.onOpen()));
-    ws.on('message', guarded(handler, 'tunnel message', (data: Buffer) => this.onMessage(data)));
-    ws.on('unexpected-response', guarded(handler, 'tunnel answer', (_request: unknown, response: IncomingMessage) => {
-      const status = `HTTP ${String(response.statusCode)} ${response.statusMessage ?? ''}`.trim();
+    this.ws = new TunnelWebSocket(url, TUNNEL_SUBPROTOCOL, handshakeTimeoutMs, MAX_FRAME, tls, {
+      get logFields() {
+        return handler.logFields;
+      },
+      abortAfterFault: (reason: string) => handler.abortAfterFault(reason),
+      opened: (protocol: string) => this.onOpen(protocol),
+      message: (data: Buffer, owned: boolean) => this.onMessage(data, owned),
       // A websocksy answers 404 to the tunnel subprotocol anywhere but on its tunnel path.
-      if (response.statusCode === 404) this.refuse(this.notATunnel(`it answered ${status}`));
-      else this.lose(status);
-    }));
-    ws.on('error', guarded(handler, 'tunnel error', (error: Error) => {
-      // `ws` fails the handshake itself when the answer lacks the offered subprotocol.
-      if (/subprotocol/i.test(error.message)) this.refuse(this.notATunnel(`it did not accept the ${TUNNEL_SUBPROTOCOL} subprotocol`));
-      else this.lose(errorMessage(error));
-    }));
-    ws.on('close', guarded(handler, 'tunnel close', (code: number, reason: Buffer) => {
-      this.lose(`connection closed (${code}${reason.length === 0 ? '' : ` ${reason.toString('utf8')}`})`);
-    }));
+      unexpectedResponse: (status: number, statusText: string) => {
+        const answer = `HTTP ${String(status)} ${statusText}`.trim();
+        if (status === 404) this.refuse(this.notATunnel(`it answered ${answer}`));
+        else this.lose(answer);
+      },
+      closed: (reason: string) => this.lose(reason),
+    });
   }
 
   /** How long the server has been silent. */
@@ -67,7 +63,7 @@ export class ClientConnection implements Transport {
   }
 
   send(frame: Buffer): void {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(frame);
+    if (this.opened && !this.over) this.ws.send(frame);
   }
 
   /** terminate, not close: the connection is presumed dead, and a close handshake could hang. */
@@ -81,11 +77,12 @@ export class ClientConnection implements Transport {
     this.lose(reason);
   }
 
-  private onOpen(): void {
-    if (this.ws.protocol !== TUNNEL_SUBPROTOCOL) {
+  private onOpen(protocol: string): void {
+    if (protocol !== TUNNEL_SUBPROTOCOL) {
       this.refuse(this.notATunnel(`it did not accept the ${TUNNEL_SUBPROTOCOL} subprotocol`));
       return;
     }
+    this.opened = true;
     this.send(encodeJson(FrameType.control, 0, this.handler.hello()));
   }
 
@@ -93,10 +90,10 @@ export class ClientConnection implements Transport {
     return `${this.url} is not a websocksy tunnel endpoint (${why}); the token was not sent`;
   }
 
-  private onMessage(data: Buffer): void {
+  private onMessage(data: Buffer, owned: boolean): void {
     if (this.over) return;
     this.lastHeard = Date.now();
-    if (this.welcomed) this.handler.message(this, data);
+    if (this.welcomed) this.handler.message(this, data, owned);
     else this.onHandshakeMessage(data);
   }
 

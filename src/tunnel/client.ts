@@ -135,8 +135,8 @@ export class TunnelClient implements SessionOwner, ConnectionHandler, Guarded {
     else this.dropped(`refused: ${reason}`);
   }
 
-  message(connection: ClientConnection, data: Buffer): void {
-    if (connection === this.connection) this.session?.onMessage(data, true);
+  message(connection: ClientConnection, data: Buffer, owned: boolean): void {
+    if (connection === this.connection) this.session?.onMessage(data, owned);
   }
 
   lost(connection: ClientConnection, reason: string): void {

@@ -159,7 +159,7 @@ export class Session implements StreamHost {
     const { type, stream: id, body } = frame;
     switch (type) {
       case FrameType.data:
-        this.streams.get(id)?.onData(owned ? body : Buffer.from(body));
+        this.streams.get(id)?.onData(body, owned);
         return;
       case FrameType.credit:
         this.streams.get(id)?.onCredit(decodeCredit(body));

@@ -76,6 +76,14 @@ export function encodeData(stream: number, payload: Buffer, start = 0, end = pay
   return frame;
 }
 
+/** A data frame written at the start of `into` (large enough); returns the frame's view of it. */
+export function encodeDataInto(into: Buffer, stream: number, payload: Buffer, start: number, end: number): Buffer {
+  into[0] = FrameType.data;
+  into.writeUInt32BE(stream, 1);
+  payload.copy(into, HEADER_SIZE, start, end);
+  return into.subarray(0, HEADER_SIZE + end - start);
+}
+
 /** Sequence counts are 48-bit (256 TiB per stream and direction), exact in a JS number. */
 export function encodeCredit(stream: number, consumed: number): Buffer {
   const frame = header(FrameType.credit, stream, 6);

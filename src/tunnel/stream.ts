@@ -13,9 +13,11 @@
  * socket callback runs behind the guard with the stream as its owner: a throw resets this one
  * stream.
  */
+import { Socket } from 'node:net';
 import { guarded, type Guarded } from '../lib/guard.js';
 import type { LogFields } from '../lib/log.js';
-import { encodeCredit, encodeData, encodeEmpty, encodeText, FrameType, HEADER_SIZE, MAX_DATA_PAYLOAD, type OpenTarget } from './protocol.js';
+import { giveBuffer, POOL_FROM, takeBuffer } from './buffer-pool.js';
+import { encodeCredit, encodeData, encodeDataInto, encodeEmpty, encodeText, FrameType, HEADER_SIZE, MAX_DATA_PAYLOAD, type OpenTarget } from './protocol.js';
 
 /**
  * The local end of a stream: a TCP socket, or one end of an in-process pipe (src/http/pipe.ts)
@@ -32,6 +34,7 @@ export interface StreamSocket {
   destroy(): unknown;
   /** Ends abruptly, so the local peer sees a reset rather than an orderly end. */
   resetAndDestroy(): unknown;
+  /** `chunk` may be valid only during the call (a dialled socket reads into a shared buffer). */
   on(event: 'data', listener: (chunk: Buffer) => void): unknown;
   on(event: 'error', listener: (error: NodeJS.ErrnoException) => void): unknown;
   on(event: 'end' | 'finish' | 'close', listener: () => void): unknown;
@@ -56,6 +59,8 @@ interface ReplayEntry {
   /** A data frame, or a FIN frame (one unit). */
   readonly frame: Buffer;
   readonly units: number;
+  /** The pooled buffer under `frame`, given back once the peer acknowledged the frame. */
+  readonly pooled: Buffer | null;
 }
 
 export type StreamState = 'opening' | 'open' | 'ended';
@@ -76,9 +81,17 @@ export class TunnelStream implements Guarded {
   private received = 0;
   private advertised = 0;
   private finReceived = false;
-  /** The write callback, made once: a completed write may free credit. */
+  /**
+   * Per socket write in order, the pooled buffer it borrowed (or null); null for sockets that
+   * may hold a chunk past its write callback (an in-process pipe hands it on as is).
+   */
+  private lent: (Buffer | null)[] | null = null;
+  /** The write callback, made once: a completed write may free credit and its pooled buffer. */
   private readonly written = guarded(this, 'stream write', (error?: Error | null) => {
-    if (error === undefined || error === null) this.advertise(false);
+    const borrowed = this.lent?.shift() ?? null;
+    if (error !== undefined && error !== null) return;
+    if (borrowed !== null) giveBuffer(borrowed);
+    this.advertise(false);
   });
 
   constructor(
@@ -115,6 +128,8 @@ export class TunnelStream implements Guarded {
   /** Binds the TCP socket; reading starts with start() once the other side has accepted. */
   attachSocket(socket: StreamSocket): void {
     this.socket = socket;
+    // A TCP socket is done with a chunk when its write callback runs (the kernel has it).
+    if (socket instanceof Socket) this.lent = [];
     socket.pause();
     socket.on('data', guarded(this, 'stream data', (chunk: Buffer) => this.onSocketData(chunk)));
     socket.on('end', guarded(this, 'stream end', () => this.onSocketEnd()));
@@ -146,13 +161,15 @@ export class TunnelStream implements Guarded {
     const room = Math.max(0, this.acked + this.host.window - this.sent);
     const take = Math.min(room, chunk.length);
     for (let start = 0; start < take; start += MAX_DATA_PAYLOAD) this.sendData(chunk, start, Math.min(take, start + MAX_DATA_PAYLOAD));
-    if (take < chunk.length) this.pending = chunk.subarray(take);
+    // The chunk may be a view of a shared read buffer: what waits for credit is copied.
+    if (take < chunk.length) this.pending = Buffer.from(chunk.subarray(take));
     this.pauseIfNoCredit();
   }
 
   private sendData(chunk: Buffer, start: number, end: number): void {
-    const frame = encodeData(this.id, chunk, start, end);
-    this.replay.push({ start: this.sent, frame, units: end - start });
+    const pooled = end - start >= POOL_FROM ? takeBuffer() : null;
+    const frame = pooled === null ? encodeData(this.id, chunk, start, end) : encodeDataInto(pooled, this.id, chunk, start, end);
+    this.replay.push({ start: this.sent, frame, units: end - start, pooled });
     this.sent += end - start;
     this.host.sendFrame(frame);
   }
@@ -173,7 +190,7 @@ export class TunnelStream implements Guarded {
   private sendFinIfDue(): void {
     if (!this.localEnded || this.finSent || this.pending !== null || this.state === 'ended') return;
     const frame = encodeEmpty(FrameType.fin, this.id);
-    this.replay.push({ start: this.sent, frame, units: 1 });
+    this.replay.push({ start: this.sent, frame, units: 1, pooled: null });
     this.sent += 1;
     this.finSent = true;
     this.host.sendFrame(frame);
@@ -207,12 +224,23 @@ export class TunnelStream implements Guarded {
       if (entry.start + entry.units > this.acked) break;
       drop++;
     }
-    if (drop > 0) this.replay.splice(0, drop);
+    this.dropReplay(drop);
+  }
+
+  /** Forgets the first `count` replay entries, acknowledged: their frames were delivered, no one reads them. */
+  private dropReplay(count: number): void {
+    if (count === 0) return;
+    for (let i = 0; i < count; i++) {
+      const pooled = (this.replay[i] as ReplayEntry).pooled;
+      if (pooled !== null) giveBuffer(pooled);
+    }
+    this.replay.splice(0, count);
   }
 
   // ---- tunnel → socket ----
 
-  onData(payload: Buffer): void {
+  /** `owned` is false when `payload` is valid only during the call (uWS's message buffer). */
+  onData(payload: Buffer, owned = true): void {
     if (this.finReceived) {
       this.reset('data after FIN');
       return;
@@ -228,7 +256,20 @@ export class TunnelStream implements Guarded {
       this.reset(`peer sent ${this.received - this.advertised} units beyond its ${this.host.window}-byte credit`);
       return;
     }
-    this.socket.write(payload, this.written);
+    if (this.lent === null) {
+      this.socket.write(owned ? payload : Buffer.from(payload), this.written);
+    } else {
+      const borrowed = !owned && payload.length >= POOL_FROM ? takeBuffer() : null;
+      this.lent.push(borrowed);
+      let chunk = payload;
+      if (borrowed !== null) {
+        payload.copy(borrowed);
+        chunk = borrowed.subarray(0, payload.length);
+      } else if (!owned) {
+        chunk = Buffer.from(payload);
+      }
+      this.socket.write(chunk, this.written);
+    }
     this.advertise(false);
   }
 
@@ -252,14 +293,16 @@ export class TunnelStream implements Guarded {
   }
 
   /**
-   * Credit goes back in quarter windows, so a busy stream sends a few small frames per window.
-   * Not while the tunnel is down: a credit frame would be dropped, and resume reports the count.
+   * Credit goes back in half windows: a busy stream sends two small frames per window, and the
+   * sender still has half a window to send while the credit travels. (A quarter window sent one
+   * per 64 KiB data frame: half the writes on the tunnel's WebSocket were credit.) Not while the
+   * tunnel is down: a credit frame would be dropped, and resume reports the count.
    */
   private advertise(force: boolean): void {
     if (this.state === 'ended' || !this.host.attached) return;
     const consumed = this.consumed();
     if (consumed <= this.advertised) return;
-    if (!force && consumed - this.advertised < this.host.window / 4) return;
+    if (!force && consumed - this.advertised < this.host.window / 2) return;
     this.advertised = consumed;
     this.host.sendFrame(encodeCredit(this.id, consumed));
     this.endIfComplete();
@@ -335,6 +378,7 @@ export class TunnelStream implements Guarded {
   private finish(reason: string | null): void {
     this.state = 'ended';
     this.pending = null;
+    // Frames not acknowledged may still sit in a transport's queue: the GC takes them, not the pool.
     this.replay.length = 0;
     this.host.streamEnded(this, reason);
   }

@@ -48,10 +48,25 @@ function makeCa(dir: string, name: string, cn: string): void {
   openssl(dir, ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.pem`, '-days', '2', '-subj', `/CN=${cn}`]);
 }
 
-function makeLeaf(dir: string, name: string, cn: string, san: string, ca: string, days = '2', keyArgs: readonly string[] = ['-nodes'], curve = 'P-256'): Pair {
+/**
+ * The validity options for a certificate valid `days` days from now, or expired for a negative
+ * count: OpenSSL 3.0 (Debian 12) takes `-days -1`; 3.5 (Debian 13) refuses it ("end date before
+ * start date") and takes explicit dates, which 3.0 does not know.
+ */
+function validity(dir: string, days: number): readonly string[] {
+  if (days > 0) return ['-days', String(days)];
+  const version = execFileSync(requireProgram(OPENSSL, 'openssl'), ['version'], { cwd: dir, encoding: 'utf8' });
+  const [major = 0, minor = 0] = (/OpenSSL (\d+)\.(\d+)/.exec(version) ?? []).slice(1).map(Number);
+  if (major < 3 || (major === 3 && minor < 4)) return ['-days', String(days)];
+  const day = 24 * 3600 * 1000;
+  const stamp = (ms: number): string => `${new Date(ms).toISOString().replace(/[-:T]/g, '').slice(0, 14)}Z`;
+  return ['-not_before', stamp(Date.now() + (days - 1) * day), '-not_after', stamp(Date.now() + days * day)];
+}
+
+function makeLeaf(dir: string, name: string, cn: string, san: string, ca: string, days = 2, keyArgs: readonly string[] = ['-nodes'], curve = 'P-256'): Pair {
   openssl(dir, ['req', '-newkey', 'ec', '-pkeyopt', `ec_paramgen_curve:${curve}`, ...keyArgs, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${cn}`]);
   writeFileSync(`${dir}/${name}.ext`, `subjectAltName=${san}\n`);
-  openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-CAcreateserial', '-days', days, '-extfile', `${name}.ext`, '-out', `${name}.pem`]);
+  openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.pem`, '-CAkey', `${ca}.key`, '-CAcreateserial', ...validity(dir, days), '-extfile', `${name}.ext`, '-out', `${name}.pem`]);
   return { cert: `${dir}/${name}.pem`, key: `${dir}/${name}.key` };
 }
 
@@ -68,12 +83,12 @@ export function makeCertificates(dir: string): TestCertificates {
     renewed: makeLeaf(dir, 'renewed', 'localhost-renewed', local, 'ca'),
     alt: makeLeaf(dir, 'alt', 'alt.test', 'DNS:alt.test', 'ca'),
     altRenewed: makeLeaf(dir, 'alt-renewed', 'alt.test-renewed', 'DNS:alt.test', 'ca'),
-    expired: makeLeaf(dir, 'expired', 'localhost', local, 'ca', '-1'),
+    expired: makeLeaf(dir, 'expired', 'localhost', local, 'ca', -1),
     wrongCa: makeLeaf(dir, 'wrong-ca', 'localhost', local, 'other-ca'),
-    encrypted: { ...makeLeaf(dir, 'encrypted', 'localhost-encrypted', local, 'ca', '2', ['-passout', 'pass:open sesame']), passphraseFile: `${dir}/passphrase` },
+    encrypted: { ...makeLeaf(dir, 'encrypted', 'localhost-encrypted', local, 'ca', 2, ['-passout', 'pass:open sesame']), passphraseFile: `${dir}/passphrase` },
     client: makeLeaf(dir, 'client', 'alice', 'DNS:alice', 'ca'),
     otherClient: makeLeaf(dir, 'other-client', 'mallory', 'DNS:mallory', 'other-ca'),
-    brainpool: makeLeaf(dir, 'brainpool', 'brainpool.test', 'DNS:brainpool.test', 'ca', '2', ['-nodes'], 'brainpoolP256r1'),
+    brainpool: makeLeaf(dir, 'brainpool', 'brainpool.test', 'DNS:brainpool.test', 'ca', 2, ['-nodes'], 'brainpoolP256r1'),
   };
 }
 

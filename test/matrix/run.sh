@@ -47,18 +47,22 @@ node_folder() {
   echo "$folder"
 }
 
-# The Debian 13 root, made once: debootstrap with every package the suite needs.
+# The Debian 13 root, made once: a minimal debootstrap, then apt-get inside it installs every
+# package the suite needs (debootstrap's own --include does not resolve "a | b" dependencies).
 debian13_root() {
   [ -f "$ROOTFS/.complete" ] && return
   [ "$(id -u)" = 0 ] || fail "building the Debian 13 root needs root (debootstrap, chroot)"
   command -v debootstrap >/dev/null || fail "debootstrap is missing: apt-get install debootstrap"
   local packages
-  packages=$(grep -v '^#' "$REPO/.ci/packages" | paste -sd, -)
-  echo "test-matrix: building a Debian 13 root in $ROOTFS (debootstrap trixie, $packages)" >&2
+  packages=$(grep -v '^#' "$REPO/.ci/packages" | xargs)
+  echo "test-matrix: building a Debian 13 root in $ROOTFS (debootstrap trixie, then $packages)" >&2
   rm -rf "$ROOTFS"
-  debootstrap --variant=minbase --include="ca-certificates,procps,$packages" trixie "$ROOTFS" "$DEBIAN_MIRROR" >"$WORK/debootstrap.log" 2>&1 ||
+  debootstrap --variant=minbase --include=ca-certificates trixie "$ROOTFS" "$DEBIAN_MIRROR" >"$WORK/debootstrap.log" 2>&1 ||
     fail "debootstrap failed; see $WORK/debootstrap.log"
-  cp /etc/hosts "$ROOTFS/etc/hosts"
+  cp /etc/hosts /etc/resolv.conf "$ROOTFS/etc/"
+  (export PATH_INSIDE=/usr/sbin:/usr/bin:/sbin:/bin CI_INSIDE= && run_in_root \
+    "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends procps $packages") >>"$WORK/debootstrap.log" 2>&1 ||
+    fail "installing the suite's packages in the Debian 13 root failed; see $WORK/debootstrap.log"
   touch "$ROOTFS/.complete"
 }
 

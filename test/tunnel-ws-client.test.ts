@@ -1,0 +1,251 @@
+/*
+ * Unit tests of the tunnel client's own WebSocket (src/tunnel/ws-client.ts) against a raw TCP
+ * server that speaks the server side by hand: every frame it sends is masked with its own fresh
+ * key, messages split across reads and several in one read arrive whole, a ping is answered,
+ * a close frame's code and reason are reported, and what a tunnel server never sends (text,
+ * fragments, masked frames) or a wrong handshake ends the connection with a reason.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { describe, test } from 'node:test';
+import { DEFAULT_UPSTREAM_TLS } from '../src/lib/tls-upstream.js';
+import { TunnelWebSocket, type TunnelWebSocketEvents } from '../src/tunnel/ws-client.js';
+
+const PROTOCOL = 'test.v1';
+const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+/** One server frame, unmasked. */
+function serverFrame(opcode: number, payload: Buffer, fin = true): Buffer {
+  const length = payload.length;
+  const head = length < 126 ? Buffer.from([0, length]) : length < 65536 ? Buffer.alloc(4) : Buffer.alloc(10);
+  head[0] = (fin ? 0x80 : 0) | opcode;
+  if (length >= 65536) {
+    head[1] = 127;
+    head.writeUInt32BE(Math.floor(length / 2 ** 32), 2);
+    head.writeUInt32BE(length % 2 ** 32, 6);
+  } else if (length >= 126) {
+    head[1] = 126;
+    head.writeUInt16BE(length, 2);
+  }
+  return Buffer.concat([head, payload]);
+}
+
+interface ClientFrame {
+  readonly opcode: number;
+  readonly key: Buffer;
+  readonly payload: Buffer;
+}
+
+/** Parses the masked frames a client sent, as many as are complete. */
+function parseClientFrames(bytes: Buffer): { frames: ClientFrame[]; rest: Buffer } {
+  const frames: ClientFrame[] = [];
+  let at = 0;
+  for (;;) {
+    if (bytes.length - at < 2) break;
+    const second = bytes[at + 1] as number;
+    assert.equal(second & 0x80, 0x80, 'every client frame is masked');
+    let length = second & 0x7f;
+    let head = 2;
+    if (length === 126) {
+      if (bytes.length - at < 4) break;
+      length = bytes.readUInt16BE(at + 2);
+      head = 4;
+    } else if (length === 127) {
+      if (bytes.length - at < 10) break;
+      length = bytes.readUInt32BE(at + 6);
+      head = 10;
+    }
+    if (bytes.length - at < head + 4 + length) break;
+    const key = Buffer.from(bytes.subarray(at + head, at + head + 4));
+    const payload = Buffer.from(bytes.subarray(at + head + 4, at + head + 4 + length));
+    for (let i = 0; i < payload.length; i++) payload[i] = (payload[i] as number) ^ (key[i & 3] as number);
+    frames.push({ opcode: (bytes[at] as number) & 0x0f, key, payload });
+    at += head + 4 + length;
+  }
+  return { frames, rest: bytes.subarray(at) };
+}
+
+interface Peer {
+  readonly server: Server;
+  readonly url: string;
+  /** The server side of the one connection, after its 101. */
+  readonly socket: Promise<Socket>;
+  /** Frames the client sent so far. */
+  readonly received: ClientFrame[];
+}
+
+/** A server that answers the upgrade with `answer` (the accept key and protocol by default). */
+async function peer(answer?: (key: string) => string): Promise<Peer> {
+  const received: ClientFrame[] = [];
+  let upgraded: (socket: Socket) => void = () => undefined;
+  const socket = new Promise<Socket>((resolve) => (upgraded = resolve));
+  const server = createServer((connection) => {
+    let pending = Buffer.alloc(0);
+    let open = false;
+    connection.on('error', () => undefined);
+    connection.on('data', (chunk: Buffer) => {
+      pending = Buffer.concat([pending, chunk]);
+      if (!open) {
+        const end = pending.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const key = /sec-websocket-key: *(\S+)/i.exec(pending.subarray(0, end).toString())?.[1] ?? '';
+        pending = pending.subarray(end + 4);
+        const accept = createHash('sha1').update(key + GUID).digest('base64');
+        connection.write(answer?.(key) ?? `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nSec-WebSocket-Protocol: ${PROTOCOL}\r\n\r\n`);
+        open = true;
+        upgraded(connection);
+      }
+      const { frames, rest } = parseClientFrames(pending);
+      received.push(...frames);
+      pending = Buffer.from(rest);
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/t`, socket, received };
+}
+
+class Events implements TunnelWebSocketEvents {
+  readonly logFields = { test: 'ws-client' };
+  readonly messages: Buffer[] = [];
+  protocol: string | null = null;
+  status: number | null = null;
+  reason: string | null = null;
+  abortAfterFault(reason: string): void {
+    this.reason = `fault: ${reason}`;
+  }
+  opened(protocol: string): void {
+    this.protocol = protocol;
+  }
+  message(data: Buffer): void {
+    this.messages.push(Buffer.from(data));
+  }
+  unexpectedResponse(status: number): void {
+    this.status = status;
+  }
+  closed(reason: string): void {
+    this.reason = reason;
+  }
+}
+
+async function until(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!condition()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+function connect(url: string, events: Events): TunnelWebSocket {
+  return new TunnelWebSocket(url, PROTOCOL, 2000, 1024 * 1024, DEFAULT_UPSTREAM_TLS, events);
+}
+
+describe('tunnel WebSocket client', () => {
+  test('sends masked frames, each with its own key, and receives messages split across reads or sharing one', async () => {
+    const server = await peer();
+    const events = new Events();
+    const ws = connect(server.url, events);
+    try {
+      const socket = await server.socket;
+      await until(() => events.protocol !== null, 'the open');
+      assert.equal(events.protocol, PROTOCOL);
+      const big = Buffer.alloc(200_000, 0);
+      for (let i = 0; i < big.length; i++) big[i] = i % 251;
+      ws.send(big);
+      ws.send(Buffer.from('second'));
+      ws.send(Buffer.alloc(0));
+      await until(() => server.received.length === 3, 'three client frames');
+      assert.deepEqual(server.received.map((frame) => frame.opcode), [2, 2, 2]);
+      assert.ok(server.received[0]?.payload.equals(big));
+      assert.equal(server.received[1]?.payload.toString(), 'second');
+      assert.equal(server.received[2]?.payload.length, 0);
+      assert.notDeepEqual(server.received[0]?.key, server.received[1]?.key);
+      assert.ok(server.received.every((frame) => !frame.key.equals(Buffer.alloc(4))), 'no all-zero key');
+
+      const split = serverFrame(2, big);
+      socket.write(split.subarray(0, 3));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      socket.write(split.subarray(3, 70_000));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      socket.write(Buffer.concat([split.subarray(70_000), serverFrame(2, Buffer.from('a')), serverFrame(2, Buffer.from('b'))]));
+      await until(() => events.messages.length === 3, 'three messages');
+      assert.ok(events.messages[0]?.equals(big));
+      assert.deepEqual(events.messages.slice(1).map((message) => message.toString()), ['a', 'b']);
+    } finally {
+      ws.terminate();
+      server.server.close();
+    }
+  });
+
+  test('answers a ping with its payload and reports a close frame\'s code and reason, answering it', async () => {
+    const server = await peer();
+    const events = new Events();
+    const ws = connect(server.url, events);
+    try {
+      const socket = await server.socket;
+      socket.write(serverFrame(9, Buffer.from('hi')));
+      await until(() => server.received.length === 1, 'the pong');
+      assert.equal(server.received[0]?.opcode, 10);
+      assert.equal(server.received[0]?.payload.toString(), 'hi');
+      const close = Buffer.alloc(5);
+      close.writeUInt16BE(4000, 0);
+      close.write('bye', 2);
+      socket.write(serverFrame(8, close));
+      await until(() => events.reason !== null, 'the close');
+      assert.equal(events.reason, 'connection closed (4000 bye)');
+      await until(() => server.received.length === 2, 'the close answer');
+      assert.equal(server.received[1]?.opcode, 8);
+      assert.equal(server.received[1]?.payload.readUInt16BE(0), 4000);
+    } finally {
+      ws.terminate();
+      server.server.close();
+    }
+  });
+
+  for (const [what, frame, reason] of [
+    ['a text message', serverFrame(1, Buffer.from('x')), /text message/],
+    ['a fragment', serverFrame(2, Buffer.from('x'), false), /fragmented/],
+    ['a masked frame', Buffer.from([0x82, 0x81, 1, 2, 3, 4, 0]), /masked/],
+  ] as const) {
+    test(`${what} from the server ends the connection as a protocol error`, async () => {
+      const server = await peer();
+      const events = new Events();
+      const ws = connect(server.url, events);
+      try {
+        (await server.socket).write(frame);
+        await until(() => events.reason !== null, 'the end');
+        assert.match(events.reason ?? '', reason);
+        assert.equal(events.messages.length, 0);
+      } finally {
+        ws.terminate();
+        server.server.close();
+      }
+    });
+  }
+
+  test('a wrong Sec-WebSocket-Accept ends the connection; a 404 is reported as the answer', async () => {
+    const wrong = await peer(() => `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: nope\r\n\r\n`);
+    const events = new Events();
+    const ws = connect(wrong.url, events);
+    try {
+      await until(() => events.reason !== null, 'the end');
+      assert.match(events.reason ?? '', /Sec-WebSocket-Accept/);
+      assert.equal(events.protocol, null);
+    } finally {
+      ws.terminate();
+      wrong.server.close();
+    }
+    const missing = await peer(() => 'HTTP/1.1 404 Not Found\r\nContent-Length: 3\r\n\r\nno\n');
+    const refused = new Events();
+    const other = connect(missing.url, refused);
+    try {
+      await until(() => refused.status !== null, 'the answer');
+      assert.equal(refused.status, 404);
+    } finally {
+      other.terminate();
+      missing.server.close();
+    }
+  });
+});
