@@ -16,6 +16,8 @@
  */
 import type { Socket } from 'node:net';
 import type { WebSocket as WsSocket } from 'ws';
+import { errorMessage } from '../../lib/errors.js';
+import { log } from '../../lib/log.js';
 import { PEER_CLOSE } from './peer-close.js';
 import { bufferOf, EMPTY, exactArrayBuffer, type Bytes } from './text.js';
 
@@ -76,8 +78,9 @@ export class JsWebSocket<D> {
     socket.on(PEER_CLOSE, (code: number, reason: Buffer) => this.closedBy(code, exactArrayBuffer(reason)));
     socket.on('close', (code: number, reason: Buffer) => this.closedBy(code, exactArrayBuffer(reason)));
     // `ws` emits 'error' for a protocol violation (a frame too big, bad UTF-8, an unmasked
-    // frame) and then closes with the code it sent; that close is what the handler is told.
-    socket.on('error', () => {});
+    // frame) and then closes with the code it sent; that close is what the handler is told, and
+    // websocksy's close line reports; the error's own words go to the debug log.
+    socket.on('error', (error) => log.debug('engine WebSocket error', { error: errorMessage(error) }));
   }
 
   private live(): WsSocket {
