@@ -15,6 +15,7 @@ import { formatSessionsSection, sessionFigures, type SessionFigures } from './li
 import { formatTunnelSection, tunnelFigures, type TunnelFigure } from './lib/tunnel.js';
 import { formatRoutesSection, routeFigures, routesMissing, type RouteFigure } from './lib/routes.js';
 import { connectionFigures, formatConnectionsSection, type ConnectionFigures } from './lib/connections.js';
+import { formatJsEngineSection, jsEngineFigures, type EngineFigure } from './lib/js-engine.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const LOADGEN = `${ROOT}bench/bin/loadgen`;
@@ -33,7 +34,7 @@ function idleConnections(): number {
   return Math.min(wanted, fits);
 }
 const IDLE_CONNECTIONS = idleConnections();
-const WORKLOADS = ['throughput', 'latency', 'connrate', 'framing', 'idle', 'tunnel', 'sessions', 'routes', 'connections'] as const;
+const WORKLOADS = ['throughput', 'latency', 'connrate', 'framing', 'idle', 'tunnel', 'sessions', 'routes', 'connections', 'jsengine'] as const;
 type Workload = (typeof WORKLOADS)[number];
 /** BENCH_ONLY=idle,framing runs just those workloads (a quicker loop while profiling one). */
 const ONLY = new Set((process.env['BENCH_ONLY'] ?? WORKLOADS.join(',')).split(',').map((name) => name.trim()));
@@ -135,6 +136,7 @@ async function main(): Promise<void> {
   let sessions: SessionFigures | null = null;
   let routes: RouteFigure[] = [];
   let connections: ConnectionFigures | null = null;
+  let jsEngine: EngineFigure[] = [];
   try {
     if (wanted('throughput') || wanted('latency') || wanted('connrate')) {
       for (const subject of [websocksy, ...anchors]) {
@@ -169,6 +171,7 @@ async function main(): Promise<void> {
       routes = await routeFigures(ROOT, SECONDS);
     }
     if (wanted('connections')) connections = await connectionFigures(ROOT, LOADGEN, echoPort, SECONDS, IDLE_CONNECTIONS);
+    if (wanted('jsengine')) jsEngine = await jsEngineFigures(ROOT, LOADGEN, echoPort, SECONDS, IDLE_CONNECTIONS);
   } finally {
     await echo.stop();
   }
@@ -179,6 +182,7 @@ async function main(): Promise<void> {
     (sessions === null ? '' : '\n' + formatSessionsSection(sessions)) +
     (routes.length === 0 ? '' : '\n' + formatRoutesSection(routes)) +
     (connections === null ? '' : '\n' + formatConnectionsSection(connections));
+    (jsEngine.length === 0 ? '' : '\n' + formatJsEngineSection(jsEngine));
   process.stdout.write(report);
   // A partial run must not replace the day's full report.
   const partial = ONLY.size < WORKLOADS.length ? `-${[...ONLY].join('-')}` : '';

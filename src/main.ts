@@ -81,7 +81,7 @@ function engineSummary(): string {
     const engine = selectEngine(false);
     return `engine: uWS ${engine.version} native (${engine.build} from ${engine.source}; ${platform})`;
   } catch (error) {
-    if (error instanceof EngineError) return `engine: none native on ${platform} (only the JS fallback, with --allow-js-engine; docs/engine.md)`;
+    if (error instanceof EngineError) return `engine: none native on ${platform} (only websocksy's JS engine, with --allow-js-engine; docs/engine.md)`;
     throw error;
   }
 }

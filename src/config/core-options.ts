@@ -75,7 +75,7 @@ export interface CoreConfig {
   plugins: string;
   /** `auth = NAME, ...`: the [auth] sections that guard the bridge (resolved in apply.ts, once every section is read). */
   auth: { readonly names: readonly string[]; readonly origin: SettingOrigin } | null;
-  /** Start on uWS's JS fallback when no native build loads, instead of refusing to. */
+  /** Start on websocksy's JS engine when no native build loads, instead of refusing to (WEBSOCKSY_ENGINE=js implies it). */
   allowJsEngine: boolean;
   verbose: boolean;
 }
@@ -293,7 +293,7 @@ export const coreOptions: readonly CoreOption[] = [
     apply: (c, v, origin) => { c.auth = { names: parseAuthNames(v), origin }; },
   },
   {
-    key: 'allow-js-engine', argument: '', help: 'start on the slow JS fallback when no native uWebSockets.js build loads on this Node (default: refuse to start; see docs/engine.md)',
+    key: 'allow-js-engine', argument: '', help: 'start on websocksy\'s slower JS engine when no native uWebSockets.js build loads on this Node (default: refuse to start; see docs/engine.md)',
     apply: (c, v) => { c.allowJsEngine = parseBoolean(v); },
   },
   {

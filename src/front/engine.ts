@@ -2,13 +2,17 @@
  * Which WebSocket engine runs. uWebSockets.js is not on npm under its own name, and no one
  * package has a native build for every Node that websocksy supports on every C library
  * (docs/engine.md has the measurements): the newest build that loads wins, and what it is —
- * build file, uWS version, npm package — goes into the start line. The slow `ws`-based JS
- * shim that one package falls back to is only used when the user asks for it.
+ * build file, uWS version, npm package — goes into the start line. Where none loads,
+ * websocksy's own JS engine (js-engine/: the part of uWS's API websocksy uses, on node:http and
+ * `ws`) runs, only when the user asks for it: it costs several times the CPU (JS_ENGINE_COST).
+ * The `ws`-based shim that the uWebSockets.js package itself falls back to is never used: it
+ * cannot upgrade a connection from a handler, so websocksy could not serve a WebSocket on it.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type * as UwsModule from 'uWebSockets.js';
+import * as jsEngine from './js-engine/index.js';
 
 export type Uws = typeof UwsModule;
 
@@ -19,7 +23,7 @@ export interface Engine {
   readonly source: string;
   /** The uWS release the build is of, e.g. `20.57.0`. */
   readonly version: string;
-  /** The native build file, or `ws-shim` for the JS fallback. */
+  /** The native build file, or `websocksy-js` for websocksy's JS engine. */
   readonly build: string;
   /** Native builds that did not load, each with the loader's reason (the first line of it). */
   readonly skipped: readonly string[];
@@ -33,7 +37,7 @@ export class EngineError extends Error {
  * The cost of the JS fallback, as measured against the native engine in one run
  * (docs/engine.md): the warning names it so that no one runs it by accident.
  */
-export const JS_ENGINE_COST = 'the JS fallback (uWS emulated on the ws package) measured several times the native CPU per message and per connection';
+export const JS_ENGINE_COST = 'websocksy\'s JS engine (node:http + ws) measured 1.4-2.6x the native CPU per GB at 16 x 4 KiB, 1.8-3.9x the CPU per new connection (0.3-0.8x the connections per second) and 2.5-4.3x the memory per idle connection (BENCH_ONLY=jsengine, 5 rounds in 2 runs, 2026-12-02)';
 
 interface Candidate {
   /** npm package name as installed in node_modules. */
@@ -115,21 +119,38 @@ function loadNative(candidate: Candidate, skipped: string[]): Engine | null {
   }
 }
 
-function loadJsShim(skipped: readonly string[]): Engine {
-  const folder = packageFolder('uWebSockets.js');
-  const uws = requireHere(join(folder, 'dist/index.js')) as Uws;
-  return { uws, native: false, source: publishedAs(folder).source, version: 'emulated', build: 'ws-shim', skipped };
+/** The variable that forces the JS engine where a native build would load: a switch for tests and diagnosis. */
+export const ENGINE_VARIABLE = 'WEBSOCKSY_ENGINE';
+
+/**
+ * websocksy's JS engine. It implements the subset of uWS's API that websocksy calls (the types
+ * of the whole module are uWS's): the one cast that makes it stand in for the native module.
+ */
+function loadJsEngine(skipped: readonly string[]): Engine {
+  const ws = publishedAs(packageFolder('ws')).source;
+  return { uws: jsEngine as unknown as Uws, native: false, source: `node:http ${process.version} + ${ws}`, version: 'emulated', build: 'websocksy-js', skipped };
+}
+
+/** True when WEBSOCKSY_ENGINE=js asks for the JS engine; it counts as --allow-js-engine. */
+function jsEngineForced(): boolean {
+  const value = process.env[ENGINE_VARIABLE];
+  if (value === undefined || value === '') return false;
+  if (value === 'js') return true;
+  throw new EngineError(`${ENGINE_VARIABLE}=${value}: the only value it takes is js (to run on the JS engine where a native build would load)`);
 }
 
 let selected: Engine | null = null;
 
 /**
  * Loads the engine once: the newest native build that loads, else (only with `allowJs`) the
- * JS fallback, else an EngineError that lists why each native build did not load.
+ * JS engine, else an EngineError that lists why each native build did not load.
+ * WEBSOCKSY_ENGINE=js skips the native builds and implies `allowJs`: it is as explicit a
+ * request for the JS engine as --allow-js-engine, and the start line still warns.
  */
 export function selectEngine(allowJs: boolean): Engine {
   if (selected !== null) return selected;
   const skipped: string[] = [];
+  if (jsEngineForced()) return (selected = loadJsEngine([`native builds not tried: ${ENGINE_VARIABLE}=js`]));
   for (const candidate of NATIVE_CANDIDATES) {
     const engine = loadNative(candidate, skipped);
     if (engine !== null) return (selected = engine);
@@ -138,10 +159,10 @@ export function selectEngine(allowJs: boolean): Engine {
     throw new EngineError(
       `no native uWebSockets.js build loads on Node ${process.version} (${process.platform}-${process.arch}, glibc ${glibcVersion()}): ` +
         `${skipped.join('; ')}. Use Node 20, or Node 22/24 with glibc 2.38 or later (docs/engine.md), ` +
-        `or start with --allow-js-engine to run on the JS fallback (${JS_ENGINE_COST})`,
+        `or start with --allow-js-engine to run on websocksy's JS engine (${JS_ENGINE_COST})`,
     );
   }
-  return (selected = loadJsShim(skipped));
+  return (selected = loadJsEngine(skipped));
 }
 
 /** The engine selected at start; a process that never chose (a test, a tool) gets the native one. */

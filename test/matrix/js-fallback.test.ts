@@ -30,7 +30,7 @@ test('with --allow-js-engine, websocksy bridges on the JS fallback and warns at 
   const server = await startWebsocksy(['-l', '127.0.0.1', '-p', '0', '--allow-js-engine', '-c', `host=${echo.address}`]);
   try {
     const warning = await server.waitForLog(/engine JS fallback .*/);
-    assert.match(warning, /build=ws-shim .*cost=/);
+    assert.match(warning, /build=websocksy-js .*cost=/);
     const client = await connect(`ws://127.0.0.1:${server.port}/`);
     client.ws.send(Buffer.from('through the fallback'));
     assert.equal((await client.next()).data.toString(), 'through the fallback');
