@@ -181,7 +181,7 @@ async function main(): Promise<void> {
     (tunnel.length === 0 ? '' : '\n' + formatTunnelSection(tunnel)) +
     (sessions === null ? '' : '\n' + formatSessionsSection(sessions)) +
     (routes.length === 0 ? '' : '\n' + formatRoutesSection(routes)) +
-    (connections === null ? '' : '\n' + formatConnectionsSection(connections));
+    (connections === null ? '' : '\n' + formatConnectionsSection(connections)) +
     (jsEngine.length === 0 ? '' : '\n' + formatJsEngineSection(jsEngine));
   process.stdout.write(report);
   // A partial run must not replace the day's full report.
