@@ -158,7 +158,7 @@ export function selectEngine(allowJs: boolean): Engine {
   if (!allowJs) {
     throw new EngineError(
       `no native uWebSockets.js build loads on Node ${process.version} (${process.platform}-${process.arch}, glibc ${glibcVersion()}): ` +
-        `${skipped.join('; ')}. Use Node 20, or Node 22/24 with glibc 2.38 or later (docs/engine.md), ` +
+        `${skipped.join('; ')}. Use Node 20 or 22 (glibc 2.27 or later), or Node 24 with glibc 2.38 or later (docs/engine.md), ` +
         `or start with --allow-js-engine to run on websocksy's JS engine (${JS_ENGINE_COST})`,
     );
   }
