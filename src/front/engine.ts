@@ -46,8 +46,6 @@ interface Candidate {
   readonly uwsVersion: (packageVersion: string) => string;
   /** Path, relative to the package folder, of the native build for this process. */
   readonly buildPath: (file: string) => string;
-  /** The Node ABI versions (`process.versions.modules`) it serves; unset: all it has builds for. */
-  readonly nodeModules?: readonly string[];
 }
 
 /** Newest first: the first that loads is used. */
@@ -55,10 +53,6 @@ const NATIVE_CANDIDATES: readonly Candidate[] = [
   // uWS v20.57 built by btc-vision's CI from their fork of uWebSockets.js; builds for Node 20, 22,
   // 24 and 25, every one linked against glibc 2.38 or later (Debian 13, Ubuntu 24.04).
   { packageName: '@btc-vision/uwebsockets.js', uwsVersion: (v) => v, buildPath: (file) => file },
-  // The official uWS.js v20.44 builds (by their API and their own loader's message: Node 18–22),
-  // repacked by uws-ecosystem; glibc 2.27 or later, so Node 22 runs on Debian 12 and Ubuntu 22.04.
-  // Used for Node 22 only: Node 20 keeps the build the suite has run on the longest (below).
-  { packageName: 'uws-pack', uwsVersion: () => '20.44', buildPath: (file) => `dist/bin/${file}`, nodeModules: ['127'] },
   // uWS v20.30 built by Truffle; Node ≤ 20 only, glibc 2.27 or later (Debian 12).
   { packageName: 'uWebSockets.js', uwsVersion: (v) => v.replace(/-unofficial\.\d+$/, ''), buildPath: (file) => `binaries/${file}` },
 ];
@@ -102,10 +96,6 @@ function loadNative(candidate: Candidate, skipped: string[]): Engine | null {
   const { source, version } = publishedAs(folder);
   const file = buildFile();
   const path = join(folder, candidate.buildPath(file));
-  if (candidate.nodeModules !== undefined && !candidate.nodeModules.includes(process.versions.modules)) {
-    skipped.push(`${source}: not used on this Node (${file})`);
-    return null;
-  }
   if (!existsSync(path)) {
     skipped.push(`${source}: no build for this Node (${file})`);
     return null;
@@ -158,7 +148,7 @@ export function selectEngine(allowJs: boolean): Engine {
   if (!allowJs) {
     throw new EngineError(
       `no native uWebSockets.js build loads on Node ${process.version} (${process.platform}-${process.arch}, glibc ${glibcVersion()}): ` +
-        `${skipped.join('; ')}. Use Node 20 or 22 (glibc 2.27 or later), or Node 24 with glibc 2.38 or later (docs/engine.md), ` +
+        `${skipped.join('; ')}. Use Node 20 (glibc 2.27 or later), or Node 22 or 24 with glibc 2.38 or later (docs/engine.md), ` +
         `or start with --allow-js-engine to run on websocksy's JS engine (${JS_ENGINE_COST})`,
     );
   }

