@@ -27,6 +27,8 @@ export interface Engine {
   readonly build: string;
   /** Native builds that did not load, each with the loader's reason (the first line of it). */
   readonly skipped: readonly string[];
+  /** What is known to go wrong with websocksy on this build (docs/engine.md), or null. */
+  readonly caveat: string | null;
 }
 
 export class EngineError extends Error {
@@ -46,15 +48,24 @@ interface Candidate {
   readonly uwsVersion: (packageVersion: string) => string;
   /** Path, relative to the package folder, of the native build for this process. */
   readonly buildPath: (file: string) => string;
+  /** What is known to go wrong with websocksy on it, said at every start. */
+  readonly caveat: string | null;
 }
 
 /** Newest first: the first that loads is used. */
 const NATIVE_CANDIDATES: readonly Candidate[] = [
   // uWS v20.57 built by btc-vision's CI from their fork of uWebSockets.js; builds for Node 20, 22,
   // 24 and 25, every one linked against glibc 2.38 or later (Debian 13, Ubuntu 24.04).
-  { packageName: '@btc-vision/uwebsockets.js', uwsVersion: (v) => v, buildPath: (file) => file },
+  {
+    packageName: '@btc-vision/uwebsockets.js',
+    uwsVersion: (v) => v,
+    buildPath: (file) => file,
+    caveat:
+      'in the test suite (make test-matrix, 2026-12-02) 4 to 10 of 700 tests failed on this build, each time different ones: ' +
+      'a connection closed abruptly (1006) right after its 101 or its close, losing the messages in flight; Node 20 on uWS 20.30 passed 700 of 700 (docs/engine.md)',
+  },
   // uWS v20.30 built by Truffle; Node ≤ 20 only, glibc 2.27 or later (Debian 12).
-  { packageName: 'uWebSockets.js', uwsVersion: (v) => v.replace(/-unofficial\.\d+$/, ''), buildPath: (file) => `binaries/${file}` },
+  { packageName: 'uWebSockets.js', uwsVersion: (v) => v.replace(/-unofficial\.\d+$/, ''), buildPath: (file) => `binaries/${file}`, caveat: null },
 ];
 
 const requireHere = createRequire(import.meta.url);
@@ -102,7 +113,7 @@ function loadNative(candidate: Candidate, skipped: string[]): Engine | null {
   }
   try {
     const uws = requireHere(path) as Uws;
-    return { uws, native: true, source, version: candidate.uwsVersion(version), build: file, skipped };
+    return { uws, native: true, source, version: candidate.uwsVersion(version), build: file, skipped, caveat: candidate.caveat };
   } catch (error) {
     skipped.push(`${source} ${file}: ${firstLine(error)}`);
     return null;
@@ -118,7 +129,7 @@ export const ENGINE_VARIABLE = 'WEBSOCKSY_ENGINE';
  */
 function loadJsEngine(skipped: readonly string[]): Engine {
   const ws = publishedAs(packageFolder('ws')).source;
-  return { uws: jsEngine as unknown as Uws, native: false, source: `node:http ${process.version} + ${ws}`, version: 'emulated', build: 'websocksy-js', skipped };
+  return { uws: jsEngine as unknown as Uws, native: false, source: `node:http ${process.version} + ${ws}`, version: 'emulated', build: 'websocksy-js', skipped, caveat: null };
 }
 
 /** True when WEBSOCKSY_ENGINE=js asks for the JS engine; it counts as --allow-js-engine. */
