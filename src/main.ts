@@ -71,8 +71,8 @@ function startEngine(allowJs: boolean): void {
   const fields = { build: engine.build, uws: engine.version, package: engine.source, node: process.version, glibc: glibcVersion() };
   for (const reason of engine.skipped) log.debug('engine build skipped', { reason });
   if (engine.native) log.info('engine native', fields);
-  if (engine.caveat !== null) log.warn('engine caveat', { uws: engine.version, caveat: engine.caveat });
   else log.warn('engine JS fallback', { ...fields, cost: JS_ENGINE_COST, skipped: engine.skipped.join('; ') });
+  if (engine.caveat !== null) log.warn('engine caveat', { uws: engine.version, caveat: engine.caveat });
 }
 
 /** `--version`'s second line: the engine this Node would run on, or why none would. */

@@ -31,7 +31,11 @@ describe('engine', () => {
       await withBridge(echo.address, [], async (server) => {
         const line = await server.waitForLog(/engine .*/);
         if (jsEngine) assert.match(line, /engine JS fallback build=websocksy-js uws=emulated .*cost=/);
-        else assert.match(line, /engine native build=uws_linux_x64_\d+\.node uws=20\.\d+(\.\d+)? package=\S+@\S+ node=v\d+/, `websocksy must not run on the fallback engine: ${line}`);
+        else {
+          assert.match(line, /engine native build=uws_linux_x64_\d+\.node uws=20\.\d+(\.\d+)? package=\S+@\S+ node=v\d+/, `websocksy must not run on the fallback engine: ${line}`);
+          await server.waitForLog(/listening /);
+          assert.doesNotMatch(server.log(), /engine JS fallback/, 'a native engine is not announced as the fallback too');
+        }
       });
     } finally {
       await echo.close();
