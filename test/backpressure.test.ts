@@ -5,10 +5,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { Socket } from 'node:net';
 import { test } from 'node:test';
 import { connect } from './helpers/client.js';
-import { streamServer } from './helpers/peers.js';
+import { pushPattern, streamServer } from './helpers/peers.js';
 import { startWebsocksy } from './helpers/websocksy.js';
 
 const TOTAL = 200 * 1024 * 1024;
@@ -20,27 +19,9 @@ function rssBytes(pid: number): number {
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
 }
 
-/** Writes TOTAL bytes of the pattern, respecting the socket's own backpressure. */
-function pushStream(socket: Socket): void {
-  let sent = 0;
-  const CHUNK = 256 * 1024;
-  const pump = (): void => {
-    while (sent < TOTAL) {
-      const start = sent % PATTERN.length;
-      const length = Math.min(CHUNK, PATTERN.length - start, TOTAL - sent);
-      sent += length;
-      if (!socket.write(PATTERN.subarray(start, start + length))) {
-        socket.once('drain', pump);
-        return;
-      }
-    }
-    socket.end();
-  };
-  pump();
-}
-
 test('200 MB to a slow client: peer paused, RSS bounded, every byte in order', { timeout: 120_000 }, async (t) => {
-  const peer = await streamServer(pushStream);
+  // Writes of at most 256 KiB, respecting the socket's own backpressure.
+  const peer = await streamServer((socket) => pushPattern(socket, PATTERN, TOTAL, 256 * 1024));
   const server = await startWebsocksy(['-l', '127.0.0.1', '-p', '0', '-c', `host=${peer.address}`, '-c', 'framing=binary']);
   const pid = server.process.pid as number;
   try {

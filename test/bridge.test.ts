@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { closeClient, connect } from './helpers/client.js';
+import { closeClient, connect, sendWhileOpen } from './helpers/client.js';
 import { streamServer, tcpEcho, tempDir, udpEcho, unixDgramEcho, unixEcho, type Peer } from './helpers/peers.js';
 import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
 
@@ -307,12 +307,8 @@ describe('peer failures', () => {
     try {
       await withBridge(peer.address, ['--peer-buffer', '1m', '--max-message', '1m'], async (server) => {
         const client = await connect(server.url);
-        const chunk = Buffer.alloc(512 * 1024, 1);
         // Loopback socket buffers take a few MiB before the peer's queue in websocksy grows.
-        for (let i = 0; i < 128 && client.ws.readyState === client.ws.OPEN; i++) {
-          client.ws.send(chunk);
-          await new Promise((resolve) => setImmediate(resolve));
-        }
+        await sendWhileOpen(client, Buffer.alloc(512 * 1024, 1), 128);
         const { code, reason } = await client.closed(10_000);
         assert.equal(code, 1013);
         assert.match(reason, /peer is not reading/);

@@ -12,9 +12,9 @@ import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { closeClient, connect } from './helpers/client.js';
+import { closeClient, connect, sendWhileOpen } from './helpers/client.js';
 import { rawRequest, upgradeRequest } from './helpers/http.js';
-import { streamServer, tcpEcho, tempDir } from './helpers/peers.js';
+import { pushPattern, streamServer, tcpEcho, tempDir } from './helpers/peers.js';
 import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
 
 const JS = { WEBSOCKSY_ENGINE: 'js' };
@@ -91,11 +91,7 @@ describe('backpressure on the JS engine', () => {
     const server = await startWebsocksy(['-l', '127.0.0.1', '-p', '0', '-c', `host=${peer.address}`, '--peer-buffer', '1m', '--max-message', '1m'], { env: JS });
     try {
       const client = await connect(server.url);
-      const chunk = Buffer.alloc(512 * 1024, 1);
-      for (let i = 0; i < 128 && client.ws.readyState === client.ws.OPEN; i++) {
-        client.ws.send(chunk);
-        await new Promise((resolve) => setImmediate(resolve));
-      }
+      await sendWhileOpen(client, Buffer.alloc(512 * 1024, 1), 128);
       const { code, reason } = await client.closed(10_000);
       assert.equal(code, 1013);
       assert.match(reason, /peer is not reading/);
@@ -108,22 +104,7 @@ describe('backpressure on the JS engine', () => {
   test('a client that stops reading: the peer is paused, and every byte arrives in order once it reads again', async () => {
     const total = 48 * 1024 * 1024;
     const pattern = randomBytes(65_521);
-    const peer = await streamServer((socket: Socket) => {
-      let sent = 0;
-      const pump = (): void => {
-        while (sent < total) {
-          const start = sent % pattern.length;
-          const length = Math.min(pattern.length - start, total - sent);
-          sent += length;
-          if (!socket.write(pattern.subarray(start, start + length))) {
-            socket.once('drain', pump);
-            return;
-          }
-        }
-        socket.end();
-      };
-      pump();
-    });
+    const peer = await streamServer((socket: Socket) => pushPattern(socket, pattern, total));
     const server = await startWebsocksy(['-l', '127.0.0.1', '-p', '0', '-c', `host=${peer.address}`, '-c', 'framing=binary', '-v'], { env: JS });
     try {
       const client = await connect(server.url);

@@ -73,3 +73,11 @@ export async function closeClient(client: TestClient): Promise<void> {
   client.ws.close();
   await Promise.race([once(client.ws, 'close'), new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
 }
+
+/** Sends `chunk` up to `times` times, a loop turn apart, while the client stays open (a flood against a peer that stops reading). */
+export async function sendWhileOpen(client: TestClient, chunk: Buffer, times: number): Promise<void> {
+  for (let i = 0; i < times && client.ws.readyState === WebSocket.OPEN; i++) {
+    client.ws.send(chunk);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}

@@ -90,3 +90,21 @@ export function unixDgramEcho(path: string): Promise<Peer> {
     },
   });
 }
+
+/** Writes `total` bytes of `pattern` repeated, at most `chunk` per write, honouring the socket's backpressure, then ends it. */
+export function pushPattern(socket: Socket, pattern: Buffer, total: number, chunk = Infinity): void {
+  let sent = 0;
+  const pump = (): void => {
+    while (sent < total) {
+      const start = sent % pattern.length;
+      const length = Math.min(chunk, pattern.length - start, total - sent);
+      sent += length;
+      if (!socket.write(pattern.subarray(start, start + length))) {
+        socket.once('drain', pump);
+        return;
+      }
+    }
+    socket.end();
+  };
+  pump();
+}
