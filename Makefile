@@ -43,7 +43,7 @@ run: build
 	./bin/websocksy $(CONFIG)
 
 test: build
-	node --test --test-concurrency=1 dist/test/*.test.js
+	node --test --test-concurrency=1 --test-timeout=120000 dist/test/*.test.js
 
 # The whole suite on every supported Node, each on the engine it picks: Node 20 here, Node 22 and
 # 24 in a Debian 13 root that it builds with debootstrap (test/matrix/run.sh; needs root).

@@ -78,7 +78,7 @@ export class WriteBatch {
     if (growing !== this) return;
     if (slabUsed > growingStart) {
       const bytes = slab.subarray(growingStart, slabUsed);
-      this.socket.write(this.behind ? Buffer.copyBytesFrom(bytes) : bytes);
+      this.socket.write(this.behind ? exactCopy(bytes) : bytes);
     }
     growing = null;
   }
@@ -94,6 +94,16 @@ export class WriteBatch {
     this.seal();
     this.socket.uncork();
   }
+}
+
+/**
+ * A copy that owns exactly its bytes. Buffer.copyBytesFrom takes small copies out of Buffer's
+ * shared pool (8 KiB blocks on Node 20, 64 KiB on Node 24), and a queued view pins its block.
+ */
+function exactCopy(bytes: Uint8Array): Buffer {
+  const copy = Buffer.allocUnsafeSlow(bytes.length);
+  copy.set(bytes);
+  return copy;
 }
 
 function flushBatch(batch: WriteBatch): void {

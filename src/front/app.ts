@@ -251,6 +251,7 @@ export class Front {
       if (admitted instanceof Refusal) answer.refuse(admitted);
       else if (auth === null) runGuarded(answer, `${endpoint.name} upgrade`, () => endpoint.upgrade(request, answer));
       else runGuarded(answer, `${endpoint.name} auth`, () => this.upgradeOnceAdmitted(auth, read, request, answer, endpoint, admitted));
+      answer.leftUwsHandler();
     } catch (error) {
       reportFault(requestOwner(res, id), `${endpoint.name} upgrade`, error);
     }

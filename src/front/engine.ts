@@ -29,6 +29,13 @@ export interface Engine {
   readonly skipped: readonly string[];
   /** What is known to go wrong with websocksy on this build (docs/engine.md), or null. */
   readonly caveat: string | null;
+  /**
+   * False where an upgrade made inside res.cork() from outside a uWS callback may be closed by
+   * that cork right after its 101 (uNetworking/uWebSockets#1928, docs/engine.md): cork() takes
+   * the upgraded socket, which uWS did not move, for the HTTP response and reads a close flag
+   * out of what is now WebSocket memory. There, such upgrades are made uncorked.
+   */
+  readonly corksLateUpgrades: boolean;
 }
 
 export class EngineError extends Error {
@@ -50,6 +57,8 @@ interface Candidate {
   readonly buildPath: (file: string) => string;
   /** What is known to go wrong with websocksy on it, said at every start. */
   readonly caveat: string | null;
+  /** Engine.corksLateUpgrades for its builds. */
+  readonly corksLateUpgrades: boolean;
 }
 
 /** Newest first: the first that loads is used. */
@@ -61,11 +70,13 @@ const NATIVE_CANDIDATES: readonly Candidate[] = [
     uwsVersion: (v) => v,
     buildPath: (file) => file,
     caveat:
-      'in the test suite (make test-matrix, 2026-12-02) 4 to 10 of 700 tests failed on this build, each time different ones: ' +
-      'a connection closed abruptly (1006) right after its 101 or its close, losing the messages in flight; Node 20 on uWS 20.30 passed 700 of 700 (docs/engine.md)',
+      'uWS prints "Warning: uWS.HttpResponse writes must be made from within a corked callback" for each WebSocket handshake answered after ' +
+      'a wait (a peer connect, a backend): websocksy answers those uncorked on this build, because corked ones are closed at random right after ' +
+      'their 101 (uNetworking/uWebSockets#1928); the warning is harmless (docs/engine.md)',
+    corksLateUpgrades: false,
   },
   // uWS v20.30 built by Truffle; Node ≤ 20 only, glibc 2.27 or later (Debian 12).
-  { packageName: 'uWebSockets.js', uwsVersion: (v) => v.replace(/-unofficial\.\d+$/, ''), buildPath: (file) => `binaries/${file}`, caveat: null },
+  { packageName: 'uWebSockets.js', uwsVersion: (v) => v.replace(/-unofficial\.\d+$/, ''), buildPath: (file) => `binaries/${file}`, caveat: null, corksLateUpgrades: true },
 ];
 
 const requireHere = createRequire(import.meta.url);
@@ -113,7 +124,7 @@ function loadNative(candidate: Candidate, skipped: string[]): Engine | null {
   }
   try {
     const uws = requireHere(path) as Uws;
-    return { uws, native: true, source, version: candidate.uwsVersion(version), build: file, skipped, caveat: candidate.caveat };
+    return { uws, native: true, source, version: candidate.uwsVersion(version), build: file, skipped, caveat: candidate.caveat, corksLateUpgrades: candidate.corksLateUpgrades };
   } catch (error) {
     skipped.push(`${source} ${file}: ${firstLine(error)}`);
     return null;
@@ -129,7 +140,7 @@ export const ENGINE_VARIABLE = 'WEBSOCKSY_ENGINE';
  */
 function loadJsEngine(skipped: readonly string[]): Engine {
   const ws = publishedAs(packageFolder('ws')).source;
-  return { uws: jsEngine as unknown as Uws, native: false, source: `node:http ${process.version} + ${ws}`, version: 'emulated', build: 'websocksy-js', skipped, caveat: null };
+  return { uws: jsEngine as unknown as Uws, native: false, source: `node:http ${process.version} + ${ws}`, version: 'emulated', build: 'websocksy-js', skipped, caveat: null, corksLateUpgrades: true };
 }
 
 /** True when WEBSOCKSY_ENGINE=js asks for the JS engine; it counts as --allow-js-engine. */

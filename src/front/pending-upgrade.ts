@@ -13,6 +13,7 @@ import type { SocketData, UpgradeAnswer } from '../core/endpoint.js';
 import { Refusal } from '../core/refusal.js';
 import { addressFields, type ClientRequest } from '../core/request.js';
 import { ClientResponse } from '../http/client-response.js';
+import { engine } from './engine.js';
 import { runGuarded, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
 
@@ -51,6 +52,8 @@ export class PendingUpgrade<D extends SocketData> implements UpgradeAnswer<D>, G
   /** What uWS's abort handler holds: a small link, cut once the upgrade is settled. */
   private readonly link: { pending: PendingUpgrade<D> | null } = { pending: this };
   private deadline: NodeJS.Timeout | null = null;
+  /** True while uWS's upgrade handler runs, where uWS has corked the socket itself. */
+  private inUwsHandler = true;
 
   constructor(
     private readonly res: HttpResponse,
@@ -79,6 +82,11 @@ export class PendingUpgrade<D extends SocketData> implements UpgradeAnswer<D>, G
     this.refuse(new Refusal(500, 'Internal error', reason));
   }
 
+  /** The upgrade handler returned: an answer from now on comes from outside uWS's callbacks. */
+  leftUwsHandler(): void {
+    this.inUwsHandler = false;
+  }
+
   onCancel(handler: () => void): void {
     this.cancelHandler = handler;
   }
@@ -89,8 +97,12 @@ export class PendingUpgrade<D extends SocketData> implements UpgradeAnswer<D>, G
     const { res, key, extensions, context, ticket } = this;
     // uWS copies the data's properties onto the socket: the ticket goes with them.
     const withTicket: D = ticket === null ? data : { ...data, ticket };
-    // Corked: the 101 and anything the open handler sends leave in one write.
-    res.cork(() => res.upgrade<D>(withTicket, key, protocol, extensions, context));
+    const upgrade = (): unknown => res.upgrade<D>(withTicket, key, protocol, extensions, context);
+    // Corked, the 101 and anything the open handler sends leave in one write; inside the upgrade
+    // handler uWS has corked already. A late answer is corked here unless the build would then
+    // close the connection it just upgraded (Engine.corksLateUpgrades).
+    if (this.inUwsHandler || engine().corksLateUpgrades) res.cork(upgrade);
+    else upgrade();
     return true;
   }
 

@@ -11,7 +11,8 @@
 # one native addon built for a Node ABI, is rebuilt against each one's headers.
 #
 # MATRIX_NODES (default "20 22 24") picks the rows; MATRIX_DIR (default build/matrix) keeps the
-# root and the Node downloads between runs. Needs root (chroot, mounts) and debootstrap.
+# root and the Node downloads between runs; MATRIX_ROW_MINUTES (default 30) bounds each row, so a
+# hung test costs its row, not the whole CI run. Needs root (chroot, mounts) and debootstrap.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
@@ -20,8 +21,11 @@ NODES=${MATRIX_NODES:-20 22 24}
 DEBIAN_MIRROR=${MATRIX_MIRROR:-http://deb.debian.org/debian}
 declare -A NODE_VERSION=([22]=22.23.5 [24]=24.22.3)
 ROOTFS=$WORK/debian13
+export ROOTFS
+ROW_SECONDS=$((${MATRIX_ROW_MINUTES:-30} * 60))
 # TAP explicitly: Node 24's default reporter without a terminal is spec, whose summary counts() cannot read.
-SUITE='node --test --test-reporter=tap --test-concurrency=1 dist/test/*.test.js'
+# The per-test timeout is the one `make test` uses.
+SUITE='node --test --test-reporter=tap --test-concurrency=1 --test-timeout=120000 dist/test/*.test.js'
 
 mkdir -p "$WORK"
 RESULTS=$WORK/results.tsv
@@ -84,11 +88,25 @@ counts() {
   echo "${tests:-?} ${pass:-?} ${failed:-?}"
 }
 
+# bounded LOG COMMAND...: runs COMMAND (a program or one of the functions here) with the row's time
+# bound, its output into LOG; prints passed, FAILED or TIMEOUT. timeout signals its whole process
+# group, so the test runner's children go with it.
+bounded() {
+  local log=$1 rc=0
+  shift
+  timeout --kill-after=30 "$ROW_SECONDS" bash -c "$(declare -f run_in_root); \"\$@\"" bounded "$@" >"$log" 2>&1 || rc=$?
+  case $rc in
+    0) echo passed ;;
+    124 | 137) echo "TIMEOUT after ${ROW_SECONDS}s" ;;
+    *) echo FAILED ;;
+  esac
+}
+
 # record NODE SYSTEM ENGINE STATUS LOG SECONDS
 record() {
   local node=$1 system=$2 engine=$3 status=$4 log=$5 seconds=$6
   read -r tests pass failed <<<"$(counts "$log")"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$node" "$system" "$engine" "$tests" "$pass" "$failed" "$((seconds / 60))m$((seconds % 60))s" "$status" >>"$RESULTS"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$node" "$system" "$engine" "$tests" "$pass" "$failed" "$((seconds / 60))m$((seconds % 60))s" "$status" "$log" >>"$RESULTS"
 }
 
 engine_line() {
@@ -101,25 +119,25 @@ host_glibc() {
 
 # The whole suite on this machine, with the system's Node.
 suite_on_host() {
-  local version log start=$SECONDS status=passed engine
+  local version log start=$SECONDS status engine
   version=$(node --version)
   log=$WORK/node-$version-debian12.log
   echo "test-matrix: Node $version on this machine: the whole suite" >&2
   engine=$(cd "$REPO" && engine_line node)
-  (cd "$REPO" && eval "$SUITE") >"$log" 2>&1 || status=FAILED
+  status=$(cd "$REPO" && bounded "$log" sh -c "$SUITE")
   record "$version" "this machine (glibc $(host_glibc))" "$engine" "$status" "$log" $((SECONDS - start))
 }
 
 # Node $1 on this machine, where no native build loads: refused, or the JS engine when asked.
 js_engine_on_host() {
-  local version=$1 node dir log start=$SECONDS status=passed engine
+  local version=$1 node dir log start=$SECONDS status engine
   node=$(node_folder "$version")
   dir=$WORK/host-node$version
   log=$WORK/node-v$version-debian12-js.log
   echo "test-matrix: Node $version on this machine: refused, or the JS engine when asked" >&2
   project_copy "$dir" "$node"
   engine=$(cd "$dir" && engine_line "$node/bin/node")
-  (cd "$dir" && PATH="$node/bin:$PATH" node --test --test-reporter=tap dist/test/matrix/js-fallback.test.js) >"$log" 2>&1 || status=FAILED
+  status=$(cd "$dir" && PATH="$node/bin:$PATH" bounded "$log" node --test --test-reporter=tap --test-timeout=120000 dist/test/matrix/js-fallback.test.js)
   record "v$version" "this machine (glibc $(host_glibc))" "$engine" "$status" "$log" $((SECONDS - start))
 }
 
@@ -138,7 +156,7 @@ run_in_root() {
 }
 
 debian13_node() {
-  local major=$1 version=${NODE_VERSION[$1]} node copy log=$WORK/node-$1-debian13.log start=$SECONDS status=passed engine
+  local major=$1 version=${NODE_VERSION[$1]} node copy log=$WORK/node-$1-debian13.log start=$SECONDS status engine
   debian13_root
   node=$(node_folder "$version")
   copy=$ROOTFS/work/websocksy-$major
@@ -147,7 +165,7 @@ debian13_node() {
   echo "test-matrix: Node $version in the Debian 13 root: the whole suite" >&2
   export PATH_INSIDE="/opt/node-$major/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" CI_INSIDE="${CI:-}"
   engine=$(run_in_root "cd /work/websocksy-$major && node bin/websocksy --version" | sed -n 's/^engine: //p')
-  run_in_root "cd /work/websocksy-$major && $SUITE" >"$log" 2>&1 || status=FAILED
+  status=$(bounded "$log" run_in_root "cd /work/websocksy-$major && $SUITE")
   record "v$version" "Debian 13 root (glibc $(chroot "$ROOTFS" ldd --version | head -1 | awk '{print $NF}'))" "$engine" "$status" "$log" $((SECONDS - start))
 }
 
@@ -164,4 +182,9 @@ done
 printf '\n| Node | system | engine | tests | pass | fail | time | result |\n|---|---|---|---|---|---|---|---|\n'
 awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8 }' "$RESULTS"
 printf '\nLogs: %s/node-*.log\n' "$WORK"
-! grep -q 'FAILED$' "$RESULTS"
+# What failed, where CI's output shows it: each failing row's failed tests, by name.
+awk -F'\t' '$8 != "passed" { print $9 }' "$RESULTS" | while read -r log; do
+  printf '\n%s:\n' "$log"
+  grep -E '^ *not ok ' "$log" | grep -v "cancelledByParent" | head -40 || true
+done
+! awk -F'\t' '$8 != "passed" { found = 1 } END { exit !found }' "$RESULTS"
