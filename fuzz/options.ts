@@ -4,7 +4,15 @@
  * FUZZ_CLASSES (a comma list, default all), FUZZ_CASE (one case seed to replay alone) and
  * FUZZ_VERBOSE=1 (a line per finished case: its seed, input and answer).
  */
+import { ROUTE_POOL_IDLE_MS } from '../src/http/upstream-pool.js';
 import { CASE_CLASSES, type CaseClass } from './fuzz-case.js';
+
+/**
+ * The default quiet period: long enough for the route pool's idle upstream connections to
+ * close (ROUTE_POOL_IDLE_MS, which undici's timers keep to within about a second), so that
+ * what is still open after it is a leak.
+ */
+const QUIET_SECONDS = Math.ceil(ROUTE_POOL_IDLE_MS / 1000) + 2;
 
 export interface FuzzOptions {
   readonly seconds: number;
@@ -42,7 +50,7 @@ export function fuzzOptions(env: NodeJS.ProcessEnv = process.env): FuzzOptions {
     seconds: integer(env, 'FUZZ_SECONDS', 60, 1, 7 * 24 * 3600),
     seed: integer(env, 'FUZZ_SEED', Math.floor(Math.random() * 0x100000000), 0, 0xffffffff),
     concurrency: integer(env, 'FUZZ_CONCURRENCY', 16, 1, 512),
-    quietSeconds: integer(env, 'FUZZ_QUIET_SECONDS', 1, 0, 600),
+    quietSeconds: integer(env, 'FUZZ_QUIET_SECONDS', QUIET_SECONDS, 0, 600),
     classes: classes(env['FUZZ_CLASSES']),
     replayCase: replay < 0 ? null : replay,
     verbose: integer(env, 'FUZZ_VERBOSE', 0, 0, 1) === 1,

@@ -15,9 +15,10 @@ import type { Targets } from './targets.js';
 const MIB = 1024 * 1024;
 /**
  * After each quiet period every fuzz connection is gone, and with it every socket the server
- * opened for one (the tunnel grace, 0.25 s, and the upstream's keep-alive timeout, 0.5 s, are
- * shorter than a quiet second, and the quiet period starts once every session has ended). One descriptor of slack: the health client's /api request may
- * hold a pool connection at that moment.
+ * opened for one: the tunnel grace (0.25 s) and the route pool's idle connections
+ * (ROUTE_POOL_IDLE_MS, among them those opened for requests whose client left first) end within
+ * the default quiet period, which starts once every session has ended. One descriptor of slack:
+ * the health client's /api request may hold a pool connection at that moment.
  */
 const FD_SLACK = 1;
 /**

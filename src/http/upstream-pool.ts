@@ -22,7 +22,14 @@ export interface UpstreamConnection {
 /** Opens the connection of a one-shot client; calls back once it can carry the request. */
 export type OpenConnection = (done: (error: Error | null, socket: Duplex) => void) => void;
 
-const UNTIMED = { headersTimeout: 0, bodyTimeout: 0 } as const;
+/**
+ * How long a pooled upstream connection may sit idle when the upstream names no keep-alive
+ * timeout of its own (undici's own default, made explicit). Connections opened for requests
+ * whose client left before they were sent sit idle this long too, then close.
+ */
+export const ROUTE_POOL_IDLE_MS = 4000;
+
+const UNTIMED = { headersTimeout: 0, bodyTimeout: 0, keepAliveTimeout: ROUTE_POOL_IDLE_MS } as const;
 
 /**
  * undici takes a connection from a connector's callback; ours are Duplexes (a TLS socket, a pipe
