@@ -13,9 +13,9 @@ import type { SocketData, UpgradeAnswer } from '../core/endpoint.js';
 import { Refusal } from '../core/refusal.js';
 import { addressFields, type ClientRequest } from '../core/request.js';
 import { ClientResponse } from '../http/client-response.js';
-import { engine } from './engine.js';
 import { runGuarded, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
+import { engine } from './engine.js';
 
 export class PendingUpgrades {
   private readonly pending = new Set<PendingUpgrade<SocketData>>();
