@@ -11,6 +11,7 @@ import { once } from 'node:events';
 import { copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { closeClient, connect } from './helpers/client.js';
+import { documented } from './helpers/docs.js';
 import { freePort } from './helpers/instances.js';
 import { tcpEcho, tempDir, type Peer } from './helpers/peers.js';
 import { ROOT, startWebsocksy } from './helpers/websocksy.js';
@@ -128,16 +129,6 @@ describe('examples/streamprox: a chat module, a static site and a proxied path o
     }
   });
 });
-
-/** The first ```LANG block after the line `heading` in `page` (docs/plugins.md unless named). */
-function documented(heading: string, lang: string, page = 'docs/plugins.md'): string {
-  const text = readFileSync(`${ROOT}${page}`, 'utf8');
-  const from = text.indexOf(`\n${heading}\n`);
-  assert.ok(from >= 0, `${page} has "${heading}"`);
-  const block = new RegExp(`\`\`\`${lang}\\n([^]*?)\`\`\``).exec(text.slice(from));
-  assert.ok(block !== null, `a ${lang} block after "${heading}"`);
-  return block[1] as string;
-}
 
 describe('the plugin examples in docs/plugins.md run as written', () => {
   const folder = tempDir('websocksy-documented-plugins-');

@@ -14,8 +14,10 @@ import { errorMessage } from '../lib/errors.js';
 type KoffiModule = typeof Koffi;
 export type NativeLibrary = LibraryHandle;
 
-/** Built by `make` from src/native/host.c. */
-const HOST_LIBRARY = fileURLToPath(new URL('../../../build/libwebsocksy-host.so', import.meta.url));
+/** Built by `make` from src/native/host.c; the npm package ships it built, with its source. */
+const INSTALLATION = fileURLToPath(new URL('../../../', import.meta.url));
+const HOST_LIBRARY = `${INSTALLATION}build/libwebsocksy-host.so`;
+const HOST_BUILD = `cc -O2 -shared -fPIC -I${INSTALLATION}plugins -o ${HOST_LIBRARY} ${INSTALLATION}src/native/host.c`;
 
 /**
  * A C framing function called from JS. `data` goes to C as a pointer to the typed array's own
@@ -125,7 +127,7 @@ function openLibrary(koffi: KoffiModule, file: string, global: boolean): NativeL
 
 async function createHost(): Promise<NativeHost> {
   if (!existsSync(HOST_LIBRARY)) {
-    throw new PluginError(HOST_LIBRARY, 'the host library for C plugins is not built; run make');
+    throw new PluginError(HOST_LIBRARY, `the host library for C plugins is missing; build it with: ${HOST_BUILD} (make does this in a checkout)`);
   }
   const koffi = (await import('koffi')).default;
   const types = declare(koffi);

@@ -20,8 +20,12 @@ export interface RunningWebsocksy {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-export async function startWebsocksy(args: readonly string[], options: { cwd?: string; timeoutMs?: number; readyPattern?: RegExp; env?: NodeJS.ProcessEnv } = {}): Promise<RunningWebsocksy> {
-  const child = spawn(process.execPath, [BIN, ...args], {
+/** `bin`: another installation's bin/websocksy (an installed package's), instead of this checkout's. */
+export async function startWebsocksy(
+  args: readonly string[],
+  options: { cwd?: string; timeoutMs?: number; readyPattern?: RegExp; env?: NodeJS.ProcessEnv; bin?: string } = {},
+): Promise<RunningWebsocksy> {
+  const child = spawn(process.execPath, [options.bin ?? BIN, ...args], {
     cwd: options.cwd ?? ROOT,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -152,7 +152,7 @@ run_in_root() {
     mount --rbind /sys "$root/sys"
     mount --rbind /dev "$root/dev"
     mount -t tmpfs -o size=4g tmpfs "$root/tmp"
-    exec chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH="$PATH_INSIDE" CI="$CI_INSIDE" /bin/sh -c "$*"' \
+    exec chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH="$PATH_INSIDE" CI="$CI_INSIDE" WEBSOCKSY_MATRIX_ROW=1 /bin/sh -c "$*"' \
     run-in-root "$ROOTFS" "$@"
 }
 
