@@ -35,6 +35,7 @@ import { ResumeEndpoint } from './session/resume-endpoint.js';
 import { SessionStore } from './session/session-store.js';
 import { errorMessage } from './lib/errors.js';
 import { flushLog, log, setVerbose } from './lib/log.js';
+import { notifyReady, notifyReloading, notifyStopping } from './lib/systemd-notify.js';
 import { TunnelClient } from './tunnel/client.js';
 import { Tunnels } from './tunnel/runtime.js';
 
@@ -89,6 +90,8 @@ function engineSummary(): string {
 
 export interface RunningServer {
   readonly port: number;
+  /** What the main listener is, for systemd's STATUS: "listening on ADDRESS port PORT". */
+  readonly listening: string;
   /** Stops accepting, closes every connection with 1001 and cleans up; `why` goes to the log. */
   stop(why: string): Promise<void>;
   /** SIGHUP: re-reads the tunnel identities, the certificates and the files of the [auth] sections; resolves once the new certificates serve (or were refused). */
@@ -240,10 +243,12 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
   log.info('listening', { address: core.listen, port, backend: configuration.bridge ? setup.backend.name : undefined, bridge: configuration.bridge ? undefined : 'off', version: packageVersion(), tls: configuration.tls === null ? undefined : true });
   if (configuration.tls !== null) logCertificates('tls', configuration.tls.loaded);
 
+  const listening = `listening on ${core.listen} port ${port}`;
   let stopped: Promise<void> | null = null;
   const stop = (why: string): Promise<void> => {
     stopped ??= (async () => {
       log.info('shutting down', { signal: why, clients: bridge.clients.size, sessions: sessions.size });
+      notifyStopping();
       for (const front of fronts) front.close();
       admission.stop();
       sessions.shutdown(WsCloseCode.shutdown, 'Shutting down');
@@ -267,9 +272,7 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
       log.error('auth files not reloaded, keeping the previous ones', { error: errorMessage(error) });
     }
   };
-  const reload = async (): Promise<void> => {
-    tunnels.reload();
-    reloadAuth();
+  const reloadTls = async (): Promise<void> => {
     if (configuration.tls === null || stopped !== null) return;
     try {
       const next = loadListenerTls(configuration.tls.config);
@@ -278,7 +281,15 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
       log.error('tls reload refused: keeping the certificates in use', { why: errorMessage(error) });
     }
   };
-  return { port, stop, reload };
+  const reload = async (): Promise<void> => {
+    if (stopped !== null) return;
+    notifyReloading();
+    tunnels.reload();
+    reloadAuth();
+    await reloadTls();
+    if (stopped === null) notifyReady(`${listening}, reloaded`);
+  };
+  return { port, listening, stop, reload };
 }
 
 function logCertificates(message: string, tls: ListenerTls, how?: string): void {
@@ -361,6 +372,8 @@ export async function main(argv: readonly string[]): Promise<void> {
     process.on('SIGINT', () => onSignal('SIGINT'));
     process.on('SIGTERM', () => onSignal('SIGTERM'));
     process.on('SIGHUP', () => void server.reload());
+    // Only now: a reload systemd sends as soon as it hears READY=1 must find the handler.
+    notifyReady(server.listening);
   } catch (error) {
     const code = error instanceof ExitError ? error.exitCode : 70;
     flushLog();

@@ -1,10 +1,17 @@
+import { getSystemErrorName } from 'node:util';
+
 /** The message of anything thrown, for log lines and error answers that add their own context. */
 export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** The errno-style code of a system error (`ECONNREFUSED`), else its message. */
+/**
+ * The errno-style code of a system error (`ECONNREFUSED`), else its message. unix-dgram's errors
+ * carry a negative errno number as their code (message "connect -2"): that is named too.
+ */
 export function errorCode(error: unknown): string {
-  const code = (error as NodeJS.ErrnoException | null)?.code;
-  return typeof code === 'string' ? code : errorMessage(error);
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') return code;
+  if (typeof code === 'number' && Number.isInteger(code) && code < 0) return getSystemErrorName(code);
+  return errorMessage(error);
 }
