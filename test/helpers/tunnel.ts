@@ -19,9 +19,9 @@ export async function startTunnelServer(dir: string, identities: string, extra =
   return startWebsocksy([`${dir}/server.cfg`]);
 }
 
-/** `websocksy forward ...`; resolves once the tunnel is up (and every remote forward is bound). */
-export async function startForward(args: readonly string[], remoteForwards = 0): Promise<RunningWebsocksy & { ports: number[] }> {
-  const running = await startWebsocksyForward(['forward', '--reconnect-min', '0.02', '--reconnect-max', '0.2', ...args]);
+/** `websocksy forward ...` (`env` added to the test's); resolves once the tunnel is up (and every remote forward is bound). */
+export async function startForward(args: readonly string[], remoteForwards = 0, env: NodeJS.ProcessEnv = {}): Promise<RunningWebsocksy & { ports: number[] }> {
+  const running = await startWebsocksyForward(['forward', '--reconnect-min', '0.02', '--reconnect-max', '0.2', ...args], env);
   try {
     await running.waitForLog(/tunnel up/);
     for (let i = 1; i <= remoteForwards; i++) await running.waitForLog(new RegExp(`(remote_port=\\d+[^]*){${i}}`));
@@ -32,8 +32,8 @@ export async function startForward(args: readonly string[], remoteForwards = 0):
   return running;
 }
 
-async function startWebsocksyForward(args: readonly string[]): Promise<RunningWebsocksy & { ports: number[] }> {
-  const running = await startWebsocksy(args, { readyPattern: /forwarding .*ports=([\d,]*)/ });
+async function startWebsocksyForward(args: readonly string[], env: NodeJS.ProcessEnv = {}): Promise<RunningWebsocksy & { ports: number[] }> {
+  const running = await startWebsocksy(args, { readyPattern: /forwarding .*ports=([\d,]*)/, env });
   const line = /forwarding .*ports=([\d,]*)/.exec(running.log())?.[1] ?? '';
   return { ...running, ports: line === '' ? [] : line.split(',').map(Number) };
 }
