@@ -129,14 +129,21 @@ async function configure(argv: readonly string[]): Promise<Configured | null> {
   }
   const framings = createFramingRegistry();
   const host: BackendHost = { framing: (name) => framings.get(name), warn: (message) => log.warn(message) };
+  let configuration: Configuration;
   try {
-    return { configuration: await loadConfiguration(cli, framings, host), framings };
+    configuration = await loadConfiguration(cli, framings, host);
   } catch (error) {
     throw new ExitError(errorMessage(error), error instanceof ConfigError || error instanceof PluginError ? 1 : 70);
   }
+  if (cli.check) {
+    await configuration.setup.backend.cleanup?.();
+    process.stdout.write(`${cli.configFile ?? 'the command line'}: the configuration is valid\n`);
+    return null;
+  }
+  return { configuration, framings };
 }
 
-/** Starts a server for `argv` (the command line without `websocksy`); null when it only printed help or the version. */
+/** Starts a server for `argv` (the command line without `websocksy`); null when it only printed help or the version, or checked the configuration. */
 export async function startServer(argv: readonly string[]): Promise<RunningServer | null> {
   const configured = await configure(argv);
   if (configured === null) return null;
@@ -377,7 +384,9 @@ export async function main(argv: readonly string[]): Promise<void> {
   } catch (error) {
     const code = error instanceof ExitError ? error.exitCode : 70;
     flushLog();
-    process.stderr.write(`websocksy: ${error instanceof ExitError ? error.message : `unexpected failure: ${errorMessage(error)}`}\n`);
+    const message = error instanceof ExitError ? error.message : `unexpected failure: ${errorMessage(error)}`;
+    // Several errors (a config's ConfigErrors) are one line each, each with the prefix.
+    process.stderr.write(`${message.split('\n').map((line) => `websocksy: ${line}`).join('\n')}\n`);
     process.exit(code);
   }
 }

@@ -105,7 +105,7 @@ describe('examples/systemd/websocksy.service', { skip: skipUnlessInstalled(analy
   const folder = tempDir('websocksy-unit-');
   // The unit names the command where `npm install -g` puts it; verify needs one that exists.
   const unit = `${folder.path}/websocksy.service`;
-  before(() => writeFileSync(unit, readFileSync(UNIT, 'utf8').replace('/usr/local/bin/websocksy', `${ROOT}bin/websocksy`)));
+  before(() => writeFileSync(unit, readFileSync(UNIT, 'utf8').replaceAll('/usr/local/bin/websocksy', `${ROOT}bin/websocksy`)));
   after(() => folder.remove());
 
   test('systemd-analyze verify finds nothing to say about it', async () => {

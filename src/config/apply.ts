@@ -12,7 +12,7 @@ import type { TunnelConfig } from '../tunnel/options.js';
 import { authPolicyOf, buildAuthSections, type AuthSections } from './auth-sections.js';
 import { checkPeerBuffer, defaultCoreConfig, findCoreOption, type CoreConfig } from './core-options.js';
 import { buildRoutes } from './routes.js';
-import { baseDirOf, ConfigError, type Setting, type SettingOrigin } from './settings.js';
+import { baseDirOf, ConfigError, ConfigErrorList, type Setting, type SettingOrigin } from './settings.js';
 import { buildStatusConfig, type StatusConfig } from './status.js';
 import { buildTunnelConfig } from './tunnels.js';
 
@@ -50,61 +50,95 @@ function checkSessionPath(path: string, routes: readonly Route[], tunnels: Tunne
   }
 }
 
+/**
+ * Every setting is checked even after one failed: the sections' builders each fall back to
+ * "nothing configured" and the core and backend options go on, so that one start (or --check)
+ * names every error at once. A backend that failed to load takes no options until the next one.
+ */
 export async function applySettings(settings: readonly Setting[], loader: BackendLoader): Promise<Setup> {
+  const errors = new ConfigErrorList();
   const core: CoreConfig = { ...defaultCoreConfig };
-  let backend = await load(loader, DEFAULT_BACKEND);
+  let backend: Backend | null = await load(loader, DEFAULT_BACKEND);
   /** Where the current backend was chosen or first configured: ready()'s errors point there. */
   let backendOrigin: SettingOrigin | undefined;
-  const tunnels = buildTunnelConfig(settings);
-  const status = buildStatusConfig(settings);
-  const authSections = buildAuthSections(settings);
-  const routes = buildRoutes(settings, tunnels, authSections, status !== null && status.listener === null ? [status.path] : []);
+  /** An option of the current backend was refused: its ready() would only repeat that. */
+  let backendRefused = false;
+  const tunnels = errors.attempt(() => buildTunnelConfig(settings), buildTunnelConfig([]));
+  const status = errors.attempt(() => buildStatusConfig(settings), null);
+  const authSections = errors.attempt(() => buildAuthSections(settings), buildAuthSections([]));
+  const routes = errors.attempt(() => buildRoutes(settings, tunnels, authSections, status !== null && status.listener === null ? [status.path] : []), []);
   for (const setting of settings) {
     const { key, value, origin } = setting;
     if (setting.scope === 'backend') {
-      if (backend.configure === undefined) {
-        throw new ConfigError(`backend "${backend.name}" takes no options (key "${key}")`, origin);
+      if (backend === null) continue;
+      const configured = backend;
+      if (configured.configure === undefined) {
+        errors.add(new ConfigError(`backend "${configured.name}" takes no options (key "${key}")`, origin));
+        continue;
       }
       backendOrigin ??= origin;
       try {
-        backend.configure(key, value, { baseDir: baseDirOf(origin) });
+        configured.configure(key, value, { baseDir: baseDirOf(origin) });
       } catch (error) {
-        throw new ConfigError(`backend "${backend.name}" rejected ${key} = ${value}: ${errorMessage(error)}`, origin);
+        errors.add(new ConfigError(`backend "${configured.name}" rejected ${key} = ${value}: ${errorMessage(error)}`, origin));
+        backendRefused = true;
       }
     } else if (setting.scope !== 'core') {
       continue;
     } else if (key === 'backend') {
       try {
-        await backend.cleanup?.();
+        await backend?.cleanup?.();
       } catch (error) {
-        throw new ConfigError(`backend "${backend.name}" failed to clean up: ${errorMessage(error)}`, origin);
+        errors.add(new ConfigError(`backend "${backend?.name ?? ''}" failed to clean up: ${errorMessage(error)}`, origin));
       }
-      backend = await load(loader, value.trim(), origin);
+      try {
+        backend = await load(loader, value.trim(), origin);
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        errors.add(error);
+        backend = null;
+      }
       backendOrigin = origin;
+      backendRefused = false;
     } else {
       const option = findCoreOption(key);
-      if (option === undefined) throw new ConfigError(`unknown core option "${key}"`, origin);
-      try {
-        option.apply(core, value, origin);
-      } catch (error) {
-        throw new ConfigError(`${key}: ${errorMessage(error)}`, origin);
+      if (option === undefined) {
+        errors.add(new ConfigError(`unknown core option "${key}"`, origin));
+        continue;
       }
+      errors.attempt(() => {
+        try {
+          option.apply(core, value, origin);
+        } catch (error) {
+          throw new ConfigError(`${key}: ${errorMessage(error)}`, origin);
+        }
+      }, undefined);
     }
   }
-  try {
-    checkPeerBuffer(core);
-  } catch (error) {
-    const origin = settings.filter((setting) => setting.scope === 'core' && setting.key === 'peer-buffer').at(-1)?.origin;
-    throw new ConfigError(`peer-buffer: ${errorMessage(error)}`, origin);
+  errors.attempt(() => {
+    try {
+      checkPeerBuffer(core);
+    } catch (error) {
+      const origin = settings.filter((setting) => setting.scope === 'core' && setting.key === 'peer-buffer').at(-1)?.origin;
+      throw new ConfigError(`peer-buffer: ${errorMessage(error)}`, origin);
+    }
+  }, undefined);
+  errors.attempt(() => checkSessionPath(core.sessionPath, routes, tunnels, status, settings), undefined);
+  const ready = backend;
+  if (ready !== null && !backendRefused) {
+    errors.attempt(() => {
+      try {
+        ready.ready?.();
+      } catch (error) {
+        throw new ConfigError(`backend "${ready.name}": ${errorMessage(error)}`, backendOrigin);
+      }
+    }, undefined);
   }
-  checkSessionPath(core.sessionPath, routes, tunnels, status, settings);
-  try {
-    backend.ready?.();
-  } catch (error) {
-    throw new ConfigError(`backend "${backend.name}": ${errorMessage(error)}`, backendOrigin);
-  }
-  const bridgeAuth = core.auth === null ? null : authPolicyOf(core.auth.names, core.auth.origin, authSections);
-  return { core, backend, tunnels, routes, status, bridgeAuth, authSections };
+  const auth = core.auth;
+  const bridgeAuth = auth === null ? null : errors.attempt(() => authPolicyOf(auth.names, auth.origin, authSections), null);
+  errors.throwIfAny();
+  // backend is null only after a failed load, which throwIfAny has just thrown.
+  return { core, backend: backend as Backend, tunnels, routes, status, bridgeAuth, authSections };
 }
 
 /**

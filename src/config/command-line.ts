@@ -13,6 +13,8 @@ export interface CommandLine {
   readonly settings: readonly Setting[];
   readonly help: boolean;
   readonly version: boolean;
+  /** --check: read and load the configuration, say whether it would start, and exit. */
+  readonly check: boolean;
 }
 
 type ParseOptions = NonNullable<Parameters<typeof parseArgs>[0]>['options'];
@@ -28,6 +30,7 @@ function flagSpecs(): ParseOptions {
     option: { type: 'string', short: 'c', multiple: true },
     help: { type: 'boolean', short: 'h' },
     version: { type: 'boolean' },
+    check: { type: 'boolean' },
   };
   for (const { flag } of TLS_FLAGS) specs[flag] = { type: 'string' };
   for (const option of coreOptions) {
@@ -55,11 +58,13 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   const settings: Setting[] = [];
   let help = false;
   let version = false;
+  let check = false;
   for (const token of parsed.tokens) {
     if (token.kind !== 'option') continue;
     const flag = token.rawName;
     if (token.name === 'help') help = true;
     else if (token.name === 'version') version = true;
+    else if (token.name === 'check') check = true;
     else if (token.name === 'option') {
       const text = token.value ?? '';
       const equals = text.indexOf('=');
@@ -79,7 +84,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
     }
   }
   const configFile = parsed.positionals[0];
-  return { ...(configFile === undefined ? {} : { configFile }), settings, help, version };
+  return { ...(configFile === undefined ? {} : { configFile }), settings, help, version, check };
 }
 
 export function usage(): string {
@@ -91,7 +96,11 @@ export function usage(): string {
     flags.push([`${option.short === undefined ? '    ' : `-${option.short}, `}--${option.key}${option.argument === '' ? '' : ` ${option.argument}`}`, option.help]);
   }
   for (const { flag, help } of TLS_FLAGS) flags.push([`    --${flag} FILE`, help]);
-  flags.push(['-h, --help', 'show this help'], ['    --version', 'show the version']);
+  flags.push(
+    ['    --check', 'read the configuration and load what it names (plugins, certificates, backend files, route modules), print every error, and exit: 0 when it would start, 1 when not'],
+    ['-h, --help', 'show this help'],
+    ['    --version', 'show the version'],
+  );
   const width = Math.max(...flags.map(([flag]) => flag.length)) + 2;
   return [
     'usage: websocksy [CONFIG-FILE] [options]',

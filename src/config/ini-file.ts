@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { unsafe as iniValue } from 'ini';
 import { errorCode, errorMessage } from '../lib/errors.js';
-import { ConfigError, SECTION_START, type Setting, type SettingScope } from './settings.js';
+import { ConfigError, ConfigErrorList, SECTION_START, type Setting, type SettingScope } from './settings.js';
 
 const SECTIONS = new Set(['core', 'backend', 'tunnel', 'status']);
 /** Sections that build something: an empty one is reported, not ignored. */
@@ -64,7 +64,12 @@ function sectionProblem(line: string, name: string | undefined): string {
   return `unknown section ${line} (known: [core], [backend], [tunnel], [upstream NAME], [status], [route /prefix], [tls], [tls SERVER-NAME], [auth NAME])`;
 }
 
-export function parseConfigFile(file: string): Setting[] {
+/**
+ * The settings of an ini file, in order. A line's error goes to `errors` when given (the caller
+ * goes on with the lines that were read, to find the errors after them); without it, every
+ * line's error is thrown together.
+ */
+export function parseConfigFile(file: string, collect?: ConfigErrorList): Setting[] {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -72,8 +77,10 @@ export function parseConfigFile(file: string): Setting[] {
     throw new ConfigError(`cannot read config file ${file}: ${errorCode(error)}`);
   }
   const settings: Setting[] = [];
+  const errors = collect ?? new ConfigErrorList();
   let section = 'core';
-  let scope: SettingScope = 'core';
+  // null: inside a section whose header was refused; its keys are skipped, not misfiled.
+  let scope: SettingScope | null = 'core';
   const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
   lines.forEach((raw, index) => {
     const line = raw.trim();
@@ -83,23 +90,28 @@ export function parseConfigFile(file: string): Setting[] {
       const name = /^\[\s*([^\]]*?)\s*\]$/.exec(line)?.[1];
       const named = name === undefined ? null : sectionScope(name);
       if (name === undefined || named === null) {
-        throw new ConfigError(sectionProblem(line, name), { file, line: index + 1 });
+        errors.add(new ConfigError(sectionProblem(line, name), { file, line: index + 1 }));
+        scope = null;
+        return;
       }
       section = name;
       scope = named;
       if (BUILDING.has(named)) settings.push({ scope, key: SECTION_START, value: '', origin: { file, line: index + 1, section } });
       return;
     }
+    if (scope === null) return;
     const equals = line.indexOf('=');
-    if (equals <= 0) throw new ConfigError(`expected "key = value", found "${line}"`, where);
-    const key = line.slice(0, equals).trim();
-    let value: string;
-    try {
-      value = settingValue(line.slice(equals + 1));
-    } catch (error) {
-      throw new ConfigError(`${key}: ${errorMessage(error)}`, where);
+    if (equals <= 0) {
+      errors.add(new ConfigError(`expected "key = value", found "${line}"`, where));
+      return;
     }
-    settings.push({ scope, key, value, origin: where });
+    const key = line.slice(0, equals).trim();
+    try {
+      settings.push({ scope, key, value: settingValue(line.slice(equals + 1)), origin: where });
+    } catch (error) {
+      errors.add(new ConfigError(`${key}: ${errorMessage(error)}`, where));
+    }
   });
+  if (collect === undefined) errors.throwIfAny();
   return settings;
 }

@@ -17,7 +17,7 @@ import type { CommandLine } from './command-line.js';
 import { parseConfigFile } from './ini-file.js';
 import { pluginFolderOf } from './plugin-folder.js';
 import { buildRoutes } from './routes.js';
-import { ConfigError, type Setting } from './settings.js';
+import { ConfigError, ConfigErrorList, type Setting } from './settings.js';
 import { buildTlsConfig, loadListenerTls, type TlsConfig } from './tls.js';
 import type { ListenerTls } from '../front/tls-app.js';
 import { readWestConfig, type Address } from './west.js';
@@ -59,20 +59,40 @@ async function loadRouteModules(routes: readonly Route[]): Promise<Map<Route, Ro
   return modules;
 }
 
+/** Reads, checks and loads the whole configuration; a ConfigError (or ConfigErrors: every error found) names what is wrong. */
 export async function loadConfiguration(cli: CommandLine, framings: FramingRegistry, host: BackendHost): Promise<Configuration> {
+  const errors = new ConfigErrorList();
   const west = cli.configFile?.endsWith('.json') === true ? readWestConfig(cli.configFile) : null;
-  const fromFile: Setting[] = west !== null ? west.settings : cli.configFile === undefined ? [] : parseConfigFile(cli.configFile);
+  const fromFile: Setting[] = west !== null ? west.settings : cli.configFile === undefined ? [] : parseConfigFile(cli.configFile, errors);
   const settings = [...fromFile, ...cli.settings];
   const plugins = new PluginLoader(pluginFolderOf(settings), framings, host);
   await plugins.loadFramingPlugins();
-  const setup = await applySettings(settings, (name) => plugins.loadBackend(name));
-  const extraListeners = (west?.extraListeners ?? []).map((extra) => ({ listen: extra.listen, port: extra.port, routes: buildRoutes(extra.settings, setup.tunnels, setup.authSections) }));
-  const tlsConfig = buildTlsConfig(settings);
-  const tls = tlsConfig === null ? null : { config: tlsConfig, loaded: loadListenerTls(tlsConfig) };
-  const reloadAuth = (): void => reloadAuthSections(setup.authSections, settings);
-  const bridge = bridgeWanted(cli.configFile !== undefined, settings);
-  if (!bridge && setup.core.auth !== null) {
-    throw new ConfigError('auth guards the bridge, and this config runs none (it names no backend): give the bridge a backend ([backend] or backend =), or put auth on the routes', setup.core.auth.origin);
+  let setup: Setup | null = null;
+  try {
+    setup = await applySettings(settings, (name) => plugins.loadBackend(name));
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    errors.add(error);
   }
-  return { setup, extraListeners, routeModules: await loadRouteModules(setup.routes), bridge, tls, reloadAuth };
+  const tlsConfig = errors.attempt(() => buildTlsConfig(settings), null);
+  const tls = tlsConfig === null ? null : errors.attempt(() => ({ config: tlsConfig, loaded: loadListenerTls(tlsConfig) }), null);
+  const bridge = bridgeWanted(cli.configFile !== undefined, settings);
+  if (setup === null) {
+    errors.throwIfAny();
+    throw new ConfigError('the configuration could not be read');
+  }
+  const ready = setup;
+  const extraListeners = (west?.extraListeners ?? []).map((extra) => ({
+    listen: extra.listen,
+    port: extra.port,
+    routes: errors.attempt(() => buildRoutes(extra.settings, ready.tunnels, ready.authSections), []),
+  }));
+  if (!bridge && ready.core.auth !== null) {
+    errors.add(
+      new ConfigError('auth guards the bridge, and this config runs none (it names no backend): give the bridge a backend ([backend] or backend =), or put auth on the routes', ready.core.auth.origin),
+    );
+  }
+  errors.throwIfAny();
+  const reloadAuth = (): void => reloadAuthSections(ready.authSections, settings);
+  return { setup: ready, extraListeners, routeModules: await loadRouteModules(ready.routes), bridge, tls, reloadAuth };
 }

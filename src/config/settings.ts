@@ -43,6 +43,52 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * Every error one reading of a configuration found, in the config's order: one message per line,
+ * so that a fix-and-retry cycle is not one error at a time.
+ */
+export class ConfigErrors extends ConfigError {
+  constructor(readonly errors: readonly ConfigError[]) {
+    super(errors.map((error) => error.message).join('\n'));
+    this.name = 'ConfigErrors';
+  }
+}
+
+/** What a reading collects its errors into: each part of the config is checked even when one before it failed. */
+export class ConfigErrorList {
+  private readonly found: ConfigError[] = [];
+
+  add(error: ConfigError): void {
+    if (error instanceof ConfigErrors) this.found.push(...error.errors);
+    else this.found.push(error);
+  }
+
+  /** `build()`'s value, or `fallback` when it threw a ConfigError (kept); anything else is thrown on. */
+  attempt<T>(build: () => T, fallback: T): T {
+    try {
+      return build();
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      this.add(error);
+      return fallback;
+    }
+  }
+
+  get empty(): boolean {
+    return this.found.length === 0;
+  }
+
+  /** Throws what was found: the one error as it is, several together in the file's line order (flags after). */
+  throwIfAny(): void {
+    if (this.found.length === 1) throw this.found[0] as ConfigError;
+    if (this.found.length > 1) throw new ConfigErrors([...this.found].sort((a, b) => lineOf(a) - lineOf(b)));
+  }
+}
+
+function lineOf(error: ConfigError): number {
+  return error.origin !== undefined && 'file' in error.origin ? error.origin.line : Number.MAX_SAFE_INTEGER;
+}
+
 export function describeOrigin(origin: SettingOrigin): string {
   if (!('file' in origin)) return `command line ${origin.flag}`;
   return origin.section === undefined ? `${origin.file}:${origin.line}` : `${origin.file}:${origin.line} [${origin.section}]`;
