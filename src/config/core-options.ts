@@ -11,6 +11,7 @@ import { parseProxyVersion } from '../lib/proxy-header.js';
 import type { ForwardedHeader } from '../front/client-address.js';
 import { DestinationAllowList } from '../lib/destination-allow.js';
 import { parseDestinationRules } from '../lib/destination-rules.js';
+import type { LogFormat } from '../lib/log.js';
 import { normalisePath } from '../front/path.js';
 import { parseAuthNames } from './auth-sections.js';
 import { pathFrom, type SettingOrigin } from './settings.js';
@@ -78,6 +79,8 @@ export interface CoreConfig {
   /** Start on websocksy's JS engine when no native build loads, instead of refusing to (WEBSOCKSY_ENGINE=js implies it). */
   allowJsEngine: boolean;
   verbose: boolean;
+  /** text (time level message key=value) or json (one object per line, pino); read ahead of the rest (log-format.ts). */
+  logFormat: LogFormat;
 }
 
 export const defaultCoreConfig: Readonly<CoreConfig> = {
@@ -110,6 +113,7 @@ export const defaultCoreConfig: Readonly<CoreConfig> = {
   auth: null,
   allowJsEngine: false,
   verbose: false,
+  logFormat: 'text',
 };
 
 /** What may wait for a peer: at least 4 MiB, and at least one message. */
@@ -300,7 +304,17 @@ export const coreOptions: readonly CoreOption[] = [
     key: 'verbose', short: 'v', argument: '', help: 'log debug lines too',
     apply: (c, v) => { c.verbose = parseBoolean(v); },
   },
+  {
+    key: 'log-format', argument: 'text|json', help: 'text: time, level, message and key=value fields on a line; json: one JSON object per line (time, level, msg and the same fields) for log collectors (default text)',
+    apply: (c, v) => { c.logFormat = parseLogFormat(v); },
+  },
 ];
+
+function parseLogFormat(value: string): LogFormat {
+  const format = value.trim().toLowerCase();
+  if (format === 'text' || format === 'json') return format;
+  throw new Error(`"${value}" is not text or json`);
+}
 
 export function findCoreOption(key: string): CoreOption | undefined {
   return coreOptions.find((option) => option.key === key);

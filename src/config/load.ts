@@ -15,7 +15,9 @@ import { applySettings, type Setup } from './apply.js';
 import { reloadAuthSections } from './auth-sections.js';
 import type { CommandLine } from './command-line.js';
 import { parseConfigFile } from './ini-file.js';
+import { logFormatOf } from './log-format.js';
 import { pluginFolderOf } from './plugin-folder.js';
+import { setLogFormat } from '../lib/log.js';
 import { buildRoutes } from './routes.js';
 import { ConfigError, ConfigErrorList, type Setting } from './settings.js';
 import { buildTlsConfig, loadListenerTls, type TlsConfig } from './tls.js';
@@ -65,6 +67,7 @@ export async function loadConfiguration(cli: CommandLine, framings: FramingRegis
   const west = cli.configFile?.endsWith('.json') === true ? readWestConfig(cli.configFile) : null;
   const fromFile: Setting[] = west !== null ? west.settings : cli.configFile === undefined ? [] : parseConfigFile(cli.configFile, errors);
   const settings = [...fromFile, ...cli.settings];
+  setLogFormat(logFormatOf(settings));
   const plugins = new PluginLoader(pluginFolderOf(settings), framings, host);
   await plugins.loadFramingPlugins();
   let setup: Setup | null = null;

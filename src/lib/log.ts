@@ -1,8 +1,10 @@
 /*
- * One line per event on stderr: time, level, message, then key=value fields. Values are made
- * printable and bounded (text.ts): many of them come from clients. Verbose (debug) lines are
- * off unless asked for; nothing on the data path logs per frame.
+ * One line per event on stderr: time, level, message, then key=value fields; or, with
+ * `log-format = json`, one JSON object per line made by pino (time, level, msg, then the same
+ * fields as members). Values are made printable and bounded (text.ts): many of them come from
+ * clients. Verbose (debug) lines are off unless asked for; nothing on the data path logs per frame.
  */
+import { pino, type Logger } from 'pino';
 import { printable } from './text.js';
 
 export type LogFields = Readonly<Record<string, string | number | boolean | undefined>>;
@@ -15,6 +17,26 @@ export function setVerbose(on: boolean): void {
 
 export function isVerbose(): boolean {
   return verbose;
+}
+
+export type LogFormat = 'text' | 'json';
+
+/** In json format, pino formats each line and hands it to the same batching as the text lines. */
+let json: Logger | null = null;
+
+export function setLogFormat(format: LogFormat): void {
+  json =
+    format === 'text'
+      ? null
+      : pino(
+          { base: null, level: 'debug', timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } },
+          { write: (line: string) => (pending += line) },
+        );
+}
+
+/** A field value as a JSON line carries it: client-made strings bounded and made printable, as in text. */
+function jsonValue(value: string | number | boolean): string | number | boolean {
+  return typeof value !== 'string' || PLAIN_VALUE.test(value) ? value : printable(value);
 }
 
 /** Values that need no escaping, quoting or cutting: printable ASCII but `"`, `=` and the backslash. */
@@ -67,8 +89,34 @@ export function flushLog(): void {
 
 process.on('exit', flushLog);
 
-function write(level: string, message: string, fields: LogFields | undefined, urgent: boolean): void {
-  let line = `${timestamp()} ${level} ${message}`;
+type Level = 'error' | 'warn' | 'info' | 'debug';
+
+/** Level names padded to one width, so that text lines' messages line up. */
+const TEXT_LEVEL: Readonly<Record<Level, string>> = { error: 'error', warn: 'warn ', info: 'info ', debug: 'debug' };
+
+function writeJson(logger: Logger, level: Level, message: string, fields: LogFields | undefined): void {
+  const record: Record<string, string | number | boolean> = {};
+  if (fields !== undefined) {
+    for (const key in fields) {
+      const value = fields[key];
+      if (value !== undefined) record[key] = jsonValue(value);
+    }
+  }
+  logger[level](record, message);
+}
+
+function write(level: Level, message: string, fields: LogFields | undefined, urgent: boolean): void {
+  if (json !== null) writeJson(json, level, message, fields);
+  else appendText(level, message, fields);
+  if (urgent || pending.length >= PENDING_LIMIT) flushLog();
+  else if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(flushAtTurnEnd);
+  }
+}
+
+function appendText(level: Level, message: string, fields: LogFields | undefined): void {
+  let line = `${timestamp()} ${TEXT_LEVEL[level]} ${message}`;
   if (fields !== undefined) {
     // for-in over an object literal: no entries array, no pair arrays per field.
     for (const key in fields) {
@@ -77,17 +125,12 @@ function write(level: string, message: string, fields: LogFields | undefined, ur
     }
   }
   pending += line + '\n';
-  if (urgent || pending.length >= PENDING_LIMIT) flushLog();
-  else if (!flushScheduled) {
-    flushScheduled = true;
-    setImmediate(flushAtTurnEnd);
-  }
 }
 
 export const log = {
   error: (message: string, fields?: LogFields): void => write('error', message, fields, true),
-  warn: (message: string, fields?: LogFields): void => write('warn ', message, fields, true),
-  info: (message: string, fields?: LogFields): void => write('info ', message, fields, false),
+  warn: (message: string, fields?: LogFields): void => write('warn', message, fields, true),
+  info: (message: string, fields?: LogFields): void => write('info', message, fields, false),
   debug: (message: string, fields?: LogFields): void => {
     if (verbose) write('debug', message, fields, false);
   },

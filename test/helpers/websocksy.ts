@@ -75,7 +75,8 @@ export async function startWebsocksy(
 
   // `websocksy forward` has no port of its own: its ready line is `forwarding`.
   const line = await waitForLog(options.readyPattern ?? /listening .*port=(\d+).*/, options.timeoutMs ?? 10_000);
-  const port = Number(/port=(\d+)/.exec(line)?.[1]);
+  // A text line says port=N; a JSON line (log-format = json) "port":N.
+  const port = Number((/port=(\d+)/.exec(line) ?? /"port":(\d+)/.exec(line))?.[1]);
   return {
     port,
     process: child,
