@@ -81,6 +81,7 @@ export async function loadConfiguration(cli: CommandLine, framings: FramingRegis
   const tls = tlsConfig === null ? null : errors.attempt(() => ({ config: tlsConfig, loaded: loadListenerTls(tlsConfig) }), null);
   const bridge = bridgeWanted(cli.configFile !== undefined, settings);
   if (setup === null) {
+    // applySettings failed, so the list holds its errors: this throws them with the TLS ones.
     errors.throwIfAny();
     throw new ConfigError('the configuration could not be read');
   }
