@@ -34,7 +34,7 @@ import { HttpRoutes, type PeerTarget } from './http/routes.js';
 import { ResumeEndpoint } from './session/resume-endpoint.js';
 import { SessionStore } from './session/session-store.js';
 import { errorMessage } from './lib/errors.js';
-import { flushLog, log, setVerbose } from './lib/log.js';
+import { flushLog, log, setLogFormat, setVerbose } from './lib/log.js';
 import { notifyReady, notifyReloading, notifyStopping } from './lib/systemd-notify.js';
 import { TunnelClient } from './tunnel/client.js';
 import { Tunnels } from './tunnel/runtime.js';
@@ -317,6 +317,7 @@ async function runForward(argv: readonly string[]): Promise<void> {
     return;
   }
   setVerbose(command.verbose);
+  setLogFormat(command.logFormat);
   const { upstream } = command;
   const client = new TunnelClient(upstream, { stopOnRefusal: true, onRefused: () => process.exit(1) });
   try {

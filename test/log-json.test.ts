@@ -91,6 +91,19 @@ describe('JSON log lines', () => {
     assert.equal(line.level, 'info');
   });
 
+  test('websocksy forward --log-format json: its lines are JSON too, the failed dials included', async () => {
+    const forward = await startWebsocksy(['forward', '-L', '0:127.0.0.1:9', 'ws://alice@127.0.0.1:9/.tunnel', '--token', 't', '--log-format', 'json', '--reconnect-min', '0.05'], {
+      readyPattern: /^.*"msg":"forwarding".*$/m,
+    });
+    try {
+      await forward.waitForLog(/"msg":"tunnel connect failed"/);
+      const lines = linesOf(forward.log());
+      assert.ok(lines.some((line) => line.msg === 'forwarding' && line.identity === 'alice'), forward.log());
+    } finally {
+      await forward.stop();
+    }
+  });
+
   test('a bad log-format is a config error naming it', async () => {
     const failed = await startWebsocksy(['-l', '127.0.0.1', '-p', '0', '--log-format', 'xml'], { readyPattern: /never/, timeoutMs: 5000 }).then(
       () => null,

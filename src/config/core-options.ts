@@ -11,7 +11,7 @@ import { parseProxyVersion } from '../lib/proxy-header.js';
 import type { ForwardedHeader } from '../front/client-address.js';
 import { DestinationAllowList } from '../lib/destination-allow.js';
 import { parseDestinationRules } from '../lib/destination-rules.js';
-import type { LogFormat } from '../lib/log.js';
+import { parseLogFormat, type LogFormat } from '../lib/log.js';
 import { normalisePath } from '../front/path.js';
 import { parseAuthNames } from './auth-sections.js';
 import { pathFrom, type SettingOrigin } from './settings.js';
@@ -310,11 +310,6 @@ export const coreOptions: readonly CoreOption[] = [
   },
 ];
 
-function parseLogFormat(value: string): LogFormat {
-  const format = value.trim().toLowerCase();
-  if (format === 'text' || format === 'json') return format;
-  throw new Error(`"${value}" is not text or json`);
-}
 
 export function findCoreOption(key: string): CoreOption | undefined {
   return coreOptions.find((option) => option.key === key);

@@ -6,6 +6,7 @@
 import { parseArgs } from 'node:util';
 import { errorMessage } from '../lib/errors.js';
 import { parseSeconds } from '../lib/grammar.js';
+import { parseLogFormat, type LogFormat } from '../lib/log.js';
 import { parseForward } from '../tunnel/forward.js';
 import { newUpstream, type UpstreamConfig } from '../tunnel/options.js';
 import { readSecretFile } from '../lib/secret.js';
@@ -15,15 +16,18 @@ import { checkUpstreamTls, tunnelUrl } from './tunnels.js';
 
 export const FORWARD_USAGE = `usage: websocksy forward [-L [bind:]port:host:port]... [-R [bind:]port:host:port]... URL
          (--token TOKEN | --token-file FILE) [--name NAME] [--reconnect-min S] [--reconnect-max S]
-         [--ca FILE] [--fingerprint sha256:HEX] [-v]
+         [--ca FILE] [--fingerprint sha256:HEX] [--log-format text|json] [-v]
 
   -L   local forward: listen here on bind:port (default bind 127.0.0.1), the far side dials host:port
   -R   remote forward: the far side listens on bind:port, this side dials host:port
   URL  the far instance's tunnel endpoint, e.g. wss://me@server:8001/.tunnel
   --ca FILE           wss: trust only the CAs in FILE (default: the CAs Node trusts)
-  --fingerprint HASH  wss: the server certificate's SHA-256 must be HASH (sha256:HEX)`;
+  --fingerprint HASH  wss: the server certificate's SHA-256 must be HASH (sha256:HEX)
+  --log-format F      text (default) or json: one JSON object per line, as the server's log-format`;
 
-export type ForwardCommand = { readonly help: true } | { readonly help: false; readonly upstream: UpstreamConfig; readonly verbose: boolean };
+export type ForwardCommand =
+  | { readonly help: true }
+  | { readonly help: false; readonly upstream: UpstreamConfig; readonly verbose: boolean; readonly logFormat: LogFormat };
 
 /** Reads the subcommand's arguments; throws a ConfigError (with the usage) when they are wrong. */
 export function parseForwardCommand(argv: readonly string[]): ForwardCommand {
@@ -43,6 +47,7 @@ export function parseForwardCommand(argv: readonly string[]): ForwardCommand {
         ca: { type: 'string' },
         fingerprint: { type: 'string' },
         verbose: { type: 'boolean', short: 'v' },
+        'log-format': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -52,7 +57,9 @@ export function parseForwardCommand(argv: readonly string[]): ForwardCommand {
   const { values, positionals } = parsed;
   if (values.help === true) return { help: true };
   const upstream = newUpstream('forward');
+  let logFormat: LogFormat = 'text';
   try {
+    if (values['log-format'] !== undefined) logFormat = parseLogFormat(values['log-format']);
     if (positionals.length !== 1) throw new Error(`expected one URL, got ${positionals.length}`);
     const url = tunnelUrl(positionals[0] as string, true);
     upstream.name = values.name ?? decodeURIComponent(url.username);
@@ -75,5 +82,5 @@ export function parseForwardCommand(argv: readonly string[]): ForwardCommand {
   } catch (error) {
     throw new ConfigError(`forward: ${errorMessage(error)}\n${FORWARD_USAGE}`);
   }
-  return { help: false, upstream, verbose: values.verbose === true };
+  return { help: false, upstream, verbose: values.verbose === true, logFormat };
 }

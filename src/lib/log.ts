@@ -21,6 +21,13 @@ export function isVerbose(): boolean {
 
 export type LogFormat = 'text' | 'json';
 
+/** `text` or `json`, as the log-format option and `forward --log-format` take it. */
+export function parseLogFormat(value: string): LogFormat {
+  const format = value.trim().toLowerCase();
+  if (format === 'text' || format === 'json') return format;
+  throw new Error(`"${value}" is not text or json`);
+}
+
 /** In json format, pino formats each line and hands it to the same batching as the text lines. */
 let json: Logger | null = null;
 
