@@ -88,6 +88,25 @@ describe('websocksy --check', () => {
     assert.match(errors[1] ?? '', /loads\.cfg:6 \[route \/m\]: module: cannot use module .*no-such-module\.mjs: ENOENT/);
   });
 
+  test("every key --help lists for a section is one that section takes (never an unknown key)", async () => {
+    const help = (await runWebsocksy(['--help'])).stdout;
+    const rows = help.slice(help.indexOf('Config file sections and their keys:')).split('\n').slice(1).filter((line) => line.startsWith('  ['));
+    const lines: string[] = [];
+    let sections = 0;
+    for (const row of rows) {
+      const match = /^ {2}(\[(tunnel|upstream NAME|route \/PREFIX|status|tls)\](?:, \[tls SERVER-NAME\])?|\[auth NAME\] type = (\w+))\s{2,}(.*)$/.exec(row);
+      if (match === null) continue;
+      sections++;
+      const header = match[3] !== undefined ? `[auth a${sections}]` : `[${(match[2] as string).replace('NAME', `u${sections}`).replace('/PREFIX', `/p${sections}`)}]`;
+      lines.push(header, ...(match[3] !== undefined ? [`type = ${match[3]}`] : []));
+      for (const key of (match[4] as string).split(', ').filter((key) => key !== 'type')) lines.push(`${key} = x`);
+    }
+    assert.equal(sections, 9, help);
+    const result = await runWebsocksy(['--check', write('every-key.cfg', lines)]);
+    assert.equal(result.code, 1);
+    assert.doesNotMatch(result.stderr, /unknown key/);
+  });
+
   test('a west JSON file that is not JSON: exit 1 naming the file', async () => {
     const file = write('west.json', ['{ "pl": [ }']);
     const result = await runWebsocksy(['--check', file]);

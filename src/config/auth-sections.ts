@@ -31,7 +31,8 @@ const TYPES = ['bearer', 'basic', 'jwt', 'origin'] as const;
 type AuthType = (typeof TYPES)[number];
 
 const COMMON_KEYS = ['type', 'origins', 'allow-no-origin'];
-const KEYS: Readonly<Record<AuthType, readonly string[]>> = {
+/** The keys of [auth NAME] by its type (besides type, origins and allow-no-origin), for its errors and websocksy --help. */
+export const AUTH_KEYS: Readonly<Record<AuthType, readonly string[]>> = {
   bearer: ['realm', 'tokens', 'token-env', 'from'],
   basic: ['realm', 'users'],
   jwt: ['realm', 'algorithms', 'key', 'jwks', 'audience', 'issuer', 'leeway', 'from', 'user-claim', 'require-exp'],
@@ -246,7 +247,7 @@ function finish(draft: Draft): AuthSection {
   const type = typeGiven.value.trim() as AuthType;
   if (!TYPES.includes(type)) fail(typeGiven, 'type', `"${typeGiven.value}" is not one of ${TYPES.join(', ')}`);
   for (const [key, given] of draft.keys) {
-    if (!COMMON_KEYS.includes(key) && !KEYS[type].includes(key)) fail(given, key, `unknown key for type = ${type} (known: ${[...COMMON_KEYS, ...KEYS[type]].join(', ')})`);
+    if (!COMMON_KEYS.includes(key) && !AUTH_KEYS[type].includes(key)) fail(given, key, `unknown key for type = ${type} (known: ${[...COMMON_KEYS, ...AUTH_KEYS[type]].join(', ')})`);
   }
   const originsGiven = type === 'origin' ? required(draft, 'origins') : draft.keys.get('origins');
   const origins = originsGiven === undefined ? null : valueOf(originsGiven, 'origins', OriginList.parse);

@@ -6,7 +6,11 @@
 import { parseArgs } from 'node:util';
 import { coreOptions } from './core-options.js';
 import { ConfigError, type Setting } from './settings.js';
-import { TLS_FLAGS } from './tls.js';
+import { AUTH_KEYS } from './auth-sections.js';
+import { ROUTE_KEYS } from './routes.js';
+import { STATUS_KEYS } from './status.js';
+import { TLS_FLAGS, TLS_KEYS } from './tls.js';
+import { TUNNEL_KEYS, UPSTREAM_KEYS } from './tunnels.js';
 
 export interface CommandLine {
   readonly configFile?: string;
@@ -87,6 +91,19 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   return { ...(configFile === undefined ? {} : { configFile }), settings, help, version, check };
 }
 
+function sectionHelp(): Array<[string, string]> {
+  return [
+    ['[core]', 'every option above by its long name (port = 8001, allow-peers = ...)'],
+    ['[backend]', "the chosen backend's own options, in order (defaultpeer and file: README.md, Backends; plugins: their docs)"],
+    ['[tunnel]', TUNNEL_KEYS.join(', ')],
+    ['[upstream NAME]', UPSTREAM_KEYS.join(', ')],
+    ['[route /PREFIX]', ROUTE_KEYS.join(', ')],
+    ['[status]', STATUS_KEYS.join(', ')],
+    ['[tls], [tls SERVER-NAME]', TLS_KEYS.join(', ')],
+    ...Object.entries(AUTH_KEYS).map(([type, keys]): [string, string] => [`[auth NAME] type = ${type}`, ['origins', 'allow-no-origin', ...keys].join(', ')]),
+  ];
+}
+
 export function usage(): string {
   const flags: Array<[string, string]> = [
     ['-b, --backend NAME', 'load a backend (default: defaultpeer)'],
@@ -102,6 +119,8 @@ export function usage(): string {
     ['    --version', 'show the version'],
   );
   const width = Math.max(...flags.map(([flag]) => flag.length)) + 2;
+  const sections = sectionHelp();
+  const sectionWidth = Math.max(...sections.map(([section]) => section.length)) + 2;
   return [
     'usage: websocksy [CONFIG-FILE] [options]',
     '       websocksy WEST-CONFIG.json',
@@ -114,6 +133,8 @@ export function usage(): string {
     '',
     'Options apply in order; a config file is read first, then the flags. Sizes take k, m, g.',
     "Relative paths in a config file start from that file's folder; on the command line, from the working directory.",
-    'Config sections: [core], [backend], [tunnel], [upstream NAME], [status], [route /PREFIX], [tls], [tls SERVER-NAME], [auth NAME].',
+    '',
+    'Config file sections and their keys:',
+    ...sections.map(([section, keys]) => `  ${section.padEnd(sectionWidth)}${keys}`),
   ].join('\n');
 }

@@ -86,6 +86,9 @@ interface Draft {
   readonly seen: Set<string>;
 }
 
+/** The keys of [route /PREFIX], for its errors and websocksy --help. */
+export const ROUTE_KEYS = ['to', 'via', 'websocket', 'static', 'module', 'peer', 'allow', 'module-config', 'resumable', 'proxy-protocol', 'host', 'timeout', 'max-age', 'max-body', 'max-message', 'ca', 'fingerprint', 'auth'] as const;
+
 function folder(value: string, origin: SettingOrigin): string {
   const path = pathFrom(origin, value.trim());
   let real: string;
@@ -150,7 +153,7 @@ function apply(draft: Draft, key: string, value: string, origin: SettingOrigin):
     draft.tls = { ...draft.tls, fingerprint: parseFingerprint(value) };
     draft.tlsOrigin = origin;
   } else if (key === 'auth') draft.auth = { value: parseAuthNames(value), origin };
-  else throw new Error('unknown key (known: to, via, websocket, static, module, peer, allow, module-config, resumable, proxy-protocol, host, timeout, max-age, max-body, max-message, ca, fingerprint, auth)');
+  else throw new Error(`unknown key (known: ${ROUTE_KEYS.join(', ')})`);
 }
 
 /**

@@ -27,6 +27,9 @@ export interface StatusConfig {
   readonly loopbackClientsOnly: boolean;
 }
 
+/** The keys of [status], for its errors and websocksy --help. */
+export const STATUS_KEYS = ['path', 'token-file', 'token-env', 'listen', 'port', 'clients'] as const;
+
 interface Draft {
   path?: string;
   token?: string;
@@ -49,7 +52,7 @@ function apply(draft: Draft, key: string, value: string, origin: SettingOrigin):
   else if (key === 'clients') {
     if (value.trim() !== 'loopback' && value.trim() !== 'any') throw new Error(`"${value}" is neither loopback nor any`);
     draft.loopbackClientsOnly = value.trim() === 'loopback';
-  } else throw new Error('unknown key (known: path, token-file, token-env, listen, port, clients)');
+  } else throw new Error(`unknown key (known: ${STATUS_KEYS.join(', ')})`);
 }
 
 /** The [status] section's configuration, or null without one; errors name the file and line. */

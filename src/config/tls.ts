@@ -43,6 +43,9 @@ interface Draft {
   readonly seen: Set<string>;
 }
 
+/** The keys of [tls] and [tls SERVER-NAME], for their errors and websocksy --help. */
+export const TLS_KEYS = ['cert', 'key', 'passphrase-file'] as const;
+
 function apply(draft: Draft, key: string, value: string, origin: SettingOrigin): void {
   // A flag overrides the file, as flags do; twice in one section is a mistake.
   if ('file' in origin) {
@@ -51,7 +54,7 @@ function apply(draft: Draft, key: string, value: string, origin: SettingOrigin):
   }
   const file = value.trim();
   if (key === 'client-ca') throw new Error(CLIENT_CA_REFUSED);
-  if (key !== 'cert' && key !== 'key' && key !== 'passphrase-file') throw new Error('unknown key (known: cert, key, passphrase-file)');
+  if (!(TLS_KEYS as readonly string[]).includes(key)) throw new Error(`unknown key (known: ${TLS_KEYS.join(', ')})`);
   if (file === '') throw new Error('the file name is empty');
   const path = pathFrom(origin, file);
   if (key === 'cert') draft.cert = path;

@@ -21,6 +21,11 @@ export function tunnelUrl(value: string, credentials = false): URL {
   return parseConfigUrl(value, { schemes: ['ws:', 'wss:'], credentials, query: true });
 }
 
+/** The keys of [tunnel], for its errors and websocksy --help. */
+export const TUNNEL_KEYS = ['path', 'identities', 'anonymous', 'grace', 'window', 'max-sessions', 'heartbeat', 'heartbeat-timeout'] as const;
+/** The keys of [upstream NAME]. */
+export const UPSTREAM_KEYS = ['url', 'name', 'token', 'token-file', 'anonymous', 'local', 'remote', 'accept', 'reconnect-min', 'reconnect-max', 'heartbeat', 'heartbeat-timeout', 'ca', 'fingerprint'] as const;
+
 function timingKey(target: Timing, key: string, value: string): boolean {
   if (key === 'heartbeat') target.heartbeatMs = parseSeconds(value, 0.05, 3600) * 1000;
   else if (key === 'heartbeat-timeout') target.timeoutMs = parseSeconds(value, 0.1, 86400) * 1000;
@@ -42,7 +47,7 @@ function applyServer(server: TunnelServerConfig, key: string, value: string, ori
   } else if (key === 'grace') server.graceSeconds = parseSeconds(value, 0, 86400);
   else if (key === 'window') server.window = parseSize(value, 16 * 1024, 64 * 1024 * 1024);
   else if (key === 'max-sessions') server.maxSessions = parseCount(value, 1, 1000);
-  else throw new Error('unknown key (known: path, identities, anonymous, grace, window, max-sessions, heartbeat, heartbeat-timeout)');
+  else throw new Error(`unknown key (known: ${TUNNEL_KEYS.join(', ')})`);
 }
 
 export function applyUpstream(upstream: UpstreamConfig, key: string, value: string, origin: SettingOrigin): void {
@@ -58,7 +63,7 @@ export function applyUpstream(upstream: UpstreamConfig, key: string, value: stri
   else if (key === 'reconnect-max') upstream.reconnectMaxMs = parseSeconds(value, 0.01, 86400) * 1000;
   else if (key === 'ca') upstream.tls = { ...upstream.tls, ca: readCaFile(pathFrom(origin, value.trim())) };
   else if (key === 'fingerprint') upstream.tls = { ...upstream.tls, fingerprint: parseFingerprint(value) };
-  else throw new Error('unknown key (known: url, name, token, token-file, anonymous, local, remote, accept, reconnect-min, reconnect-max, heartbeat, heartbeat-timeout, ca, fingerprint)');
+  else throw new Error(`unknown key (known: ${UPSTREAM_KEYS.join(', ')})`);
 }
 
 /** `ca` and `fingerprint` verify a TLS server: on a plain URL they would protect nothing, silently. */
