@@ -106,33 +106,26 @@ export async function applySettings(settings: readonly Setting[], loader: Backen
         errors.add(new ConfigError(`unknown core option "${key}"`, origin));
         continue;
       }
-      errors.attempt(() => {
-        try {
-          option.apply(core, value, origin);
-        } catch (error) {
-          throw new ConfigError(`${key}: ${errorMessage(error)}`, origin);
-        }
-      }, undefined);
+      try {
+        option.apply(core, value, origin);
+      } catch (error) {
+        errors.add(new ConfigError(`${key}: ${errorMessage(error)}`, origin));
+      }
     }
   }
-  errors.attempt(() => {
-    try {
-      checkPeerBuffer(core);
-    } catch (error) {
-      const origin = settings.filter((setting) => setting.scope === 'core' && setting.key === 'peer-buffer').at(-1)?.origin;
-      throw new ConfigError(`peer-buffer: ${errorMessage(error)}`, origin);
-    }
-  }, undefined);
+  try {
+    checkPeerBuffer(core);
+  } catch (error) {
+    const origin = settings.filter((setting) => setting.scope === 'core' && setting.key === 'peer-buffer').at(-1)?.origin;
+    errors.add(new ConfigError(`peer-buffer: ${errorMessage(error)}`, origin));
+  }
   errors.attempt(() => checkSessionPath(core.sessionPath, routes, tunnels, status, settings), undefined);
-  const ready = backend;
-  if (ready !== null && !backendRefused) {
-    errors.attempt(() => {
-      try {
-        ready.ready?.();
-      } catch (error) {
-        throw new ConfigError(`backend "${ready.name}": ${errorMessage(error)}`, backendOrigin);
-      }
-    }, undefined);
+  if (backend !== null && !backendRefused) {
+    try {
+      backend.ready?.();
+    } catch (error) {
+      errors.add(new ConfigError(`backend "${backend.name}": ${errorMessage(error)}`, backendOrigin));
+    }
   }
   const auth = core.auth;
   const bridgeAuth = auth === null ? null : errors.attempt(() => authPolicyOf(auth.names, auth.origin, authSections), null);

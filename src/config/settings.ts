@@ -74,10 +74,6 @@ export class ConfigErrorList {
     }
   }
 
-  get empty(): boolean {
-    return this.found.length === 0;
-  }
-
   /** Throws what was found: the one error as it is, several together in the file's line order (flags after). */
   throwIfAny(): void {
     if (this.found.length === 1) throw this.found[0] as ConfigError;
