@@ -1,43 +1,30 @@
 /*
  * websocksy's composition root: read the command line and the configuration, build the pieces
  * (backend and framing plugins, the bridge, tunnels, routes, the front that serves them all),
- * listen, and shut down cleanly on SIGINT/SIGTERM: every client gets 1001, what was accepted
- * is delivered to the peers, the backend cleans up. SIGHUP re-reads the tunnel identities and
- * the listener's certificates and the files of the [auth] sections.
+ * listen (src/server/), and shut down cleanly on SIGINT/SIGTERM: every client gets 1001, what
+ * was accepted is delivered to the peers, the backend cleans up. SIGHUP reloads the whole
+ * configuration (server/server.ts).
  * `websocksy forward ...` is the port-forwarding client.
  */
 import { createRequire } from 'node:module';
-import type { Backend, BackendHost } from './core/api.js';
-import type { DestinationAllowList } from './lib/destination-allow.js';
+import type { BackendHost } from './core/api.js';
 import { PEER_LINGER_MS } from './core/bridge.js';
-import { closedGate, listGate, openGate, type PeerGate } from './core/peer-gate.js';
-import { steeredBy } from './backends/fixed-answers.js';
 import { PluginError } from './core/plugin-error.js';
-import { WsCloseCode } from './core/api.js';
-import { Admission } from './core/admission.js';
 import { parseStatusCommand, runStatus, STATUS_USAGE } from './cli/status.js';
-import { parseCommandLine, usage } from './config/command-line.js';
-import { unusedAuthSections } from './config/apply.js';
-import { peerBufferOf } from './config/core-options.js';
+import { parseCommandLine, usage, type CommandLine } from './config/command-line.js';
 import { parseForwardCommand, FORWARD_USAGE } from './config/forward-command.js';
 import { loadConfiguration, type Configuration } from './config/load.js';
 import { ConfigError } from './config/settings.js';
 import { createFramingRegistry } from './framing/index.js';
 import type { FramingRegistry } from './framing/registry.js';
-import { Front } from './front/app.js';
-import { BridgeEndpoint, routePeerBackend } from './front/bridge-endpoint.js';
 import { EngineError, glibcVersion, JS_ENGINE_COST, selectEngine, type Engine } from './front/engine.js';
-import type { ListenerTls } from './front/tls-app.js';
-import { loadListenerTls } from './config/tls.js';
-import type { Route } from './http/route-table.js';
-import { HttpRoutes, type PeerTarget } from './http/routes.js';
-import { ResumeEndpoint } from './session/resume-endpoint.js';
-import { SessionStore } from './session/session-store.js';
 import { errorMessage } from './lib/errors.js';
 import { flushLog, log, setLogFormat, setVerbose } from './lib/log.js';
-import { notifyReady, notifyReloading, notifyStopping } from './lib/systemd-notify.js';
+import { notifyReady } from './lib/systemd-notify.js';
+import { startServer as startRunning, StartError, type RunningServer } from './server/server.js';
+
+export type { RunningServer };
 import { TunnelClient } from './tunnel/client.js';
-import { Tunnels } from './tunnel/runtime.js';
 
 /** How long closing connections get to deliver what they accepted before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = PEER_LINGER_MS + 1000;
@@ -88,28 +75,11 @@ function engineSummary(): string {
   }
 }
 
-export interface RunningServer {
-  readonly port: number;
-  /** What the main listener is, for systemd's STATUS: "listening on ADDRESS port PORT". */
-  readonly listening: string;
-  /** Stops accepting, closes every connection with 1001 and cleans up; `why` goes to the log. */
-  stop(why: string): Promise<void>;
-  /** SIGHUP: re-reads the tunnel identities, the certificates and the files of the [auth] sections; resolves once the new certificates serve (or were refused). */
-  reload(): Promise<void>;
-}
-
-/** The bridge's gate (core/peer-gate.ts): allow-peers if set, else open only for a backend whose answers the config fixes. */
-function bridgeGate(backend: Backend, allowPeers: DestinationAllowList | null): PeerGate {
-  if (allowPeers !== null) return listGate(allowPeers, '[core] allow-peers');
-  const steered = steeredBy(backend);
-  if (steered === null) return openGate;
-  log.warn('allow-peers is not set: every upgrade the bridge would send to a peer is refused', { backend: backend.name, why: steered });
-  return closedGate(steered);
-}
-
 interface Configured {
   readonly configuration: Configuration;
+  readonly cli: CommandLine;
   readonly framings: FramingRegistry;
+  readonly host: BackendHost;
 }
 
 async function configure(argv: readonly string[]): Promise<Configured | null> {
@@ -140,169 +110,21 @@ async function configure(argv: readonly string[]): Promise<Configured | null> {
     process.stdout.write(`${cli.configFile ?? 'the command line'}: the configuration is valid\n`);
     return null;
   }
-  return { configuration, framings };
+  return { configuration, cli, framings, host };
 }
 
 /** Starts a server for `argv` (the command line without `websocksy`); null when it only printed help or the version, or checked the configuration. */
 export async function startServer(argv: readonly string[]): Promise<RunningServer | null> {
   const configured = await configure(argv);
   if (configured === null) return null;
-  const { configuration, framings } = configured;
-  const { setup } = configuration;
-  const { core } = setup;
-  setVerbose(core.verbose);
-  for (const name of unusedAuthSections(setup)) log.warn('auth section guards nothing', { section: name, fix: `name it in [core] auth or a route's auth` });
-  startEngine(core.allowJsEngine);
-
-  const tunnels = new Tunnels(setup.tunnels);
-  const bridgeLimits = { maxMessage: core.maxMessage, frameLimit: core.frameLimit, clientBuffer: core.clientBuffer, peerBuffer: peerBufferOf(core) };
-  const sessions = new SessionStore({
-    path: core.sessionPath,
-    maxSessions: core.sessionLimit,
-    limits: { ...bridgeLimits, sessionBuffer: core.sessionBuffer, graceMs: core.sessionGrace * 1000 },
-  });
-  const opener = {
-    backend: setup.backend,
-    framing: (name: string) => framings.get(name),
-    connectTimeoutMs: core.connectTimeout * 1000,
-    backendTimeoutMs: core.backendTimeout * 1000,
-    gate: bridgeGate(setup.backend, core.allowPeers),
-  };
-  const bridge = new BridgeEndpoint(opener, bridgeLimits, sessions);
-  const routeOptions = {
-    isTrustedProxy: (address: string) => core.trustedProxies.has(address),
-    peerEndpoint: (route: Route, target: PeerTarget) => {
-      // A peer route's address is the config's own: open, unless the route has an allow-list.
-      const gate = target.allow === null ? openGate : listGate(target.allow, `allow of [route ${route.prefix}]`);
-      return new BridgeEndpoint({ ...opener, backend: routePeerBackend(route, target), gate }, bridgeLimits, sessions, `route ${route.prefix}`, bridge.clients);
-    },
-    clientProto: 'http' as const,
-  };
-  const routes = new HttpRoutes(setup.routes, tunnels, { ...routeOptions, clientProto: configuration.tls === null ? 'http' : 'https' }, configuration.routeModules);
-  const resume = new ResumeEndpoint(bridge.clients, bridge.limits, sessions);
-  const admission = new Admission({
-    maxConnections: core.maxConnections,
-    maxPerAddress: core.maxConnectionsPerAddress,
-    maxPerIdentity: core.maxConnectionsPerIdentity,
-    idleTimeoutMs: core.idleTimeout * 1000,
-    rateLimit: core.rateLimit,
-    identityRateLimit: core.identityRateLimit,
-  });
-  const frontOptions = {
-    maxPendingUpgrades: core.maxHandshakes,
-    handshakeTimeoutMs: core.handshakeTimeout * 1000,
-    admission,
-    clientAddresses: { trustedProxies: core.trustedProxies, proxyProtocol: core.proxyProtocol, header: core.clientAddressHeader },
-  };
-  const render = (): object => {
-    const connections = bridge.status();
-    return { ...tunnels.status(), connectionsTotal: connections.total, connections: connections.list, sessions: sessions.status(), limits: admission.status() };
-  };
-  const statusConfig = setup.status;
-  const status = statusConfig === null ? null : { path: statusConfig.path, access: statusConfig, render };
-  const tunnelServer = tunnels.server;
-  // Without the bridge, the session path serves only the sessions of resumable peer routes.
-  const mainSessions = configuration.bridge || routes.hasResumablePeer ? { store: sessions, endpoint: resume } : null;
-  let main: Front;
+  const { configuration, cli, framings, host } = configured;
+  startEngine(configuration.setup.core.allowJsEngine);
   try {
-    main = new Front(
-      { bridge: configuration.bridge ? bridge : null, bridgeAuth: setup.bridgeAuth, sessions: mainSessions, tunnel: tunnelServer === null ? null : { path: tunnelServer.config.path, endpoint: tunnelServer }, routes, status: statusConfig?.listener === null ? status : null },
-      frontOptions,
-      configuration.tls?.loaded ?? null,
-    );
+    return await startRunning(configuration, cli, framings, host, packageVersion());
   } catch (error) {
-    throw new ExitError(errorMessage(error), 1);
+    if (error instanceof StartError) throw new ExitError(error.message, 1);
+    throw error;
   }
-  const fronts: Front[] = [main];
-  const extraRoutes: HttpRoutes[] = [];
-  let port: number;
-  try {
-    await routes.start();
-    port = await main.listen(core.listen, core.port);
-    bridge.clients.keepAlive(core.ping);
-    for (const extra of configuration.extraListeners) {
-      const extraRoutesOf = new HttpRoutes(extra.routes, tunnels, routeOptions);
-      extraRoutes.push(extraRoutesOf);
-      // A listener with a resumable peer route serves the session path, where its sessions resume.
-      const extraSessions = extraRoutesOf.hasResumablePeer ? { store: sessions, endpoint: resume } : null;
-      const front = new Front({ bridge: null, bridgeAuth: null, sessions: extraSessions, tunnel: null, routes: extraRoutesOf, status: null }, frontOptions);
-      fronts.push(front);
-      log.info('listening for routes', { address: extra.listen, port: await front.listen(extra.listen, extra.port) });
-    }
-    const statusListener = statusConfig?.listener ?? null;
-    if (statusListener !== null) {
-      // A status listener of its own answers at every path, as west's cp did.
-      const front = new Front({ bridge: null, bridgeAuth: null, sessions: null, tunnel: null, routes: null, status: status === null ? null : { ...status, path: null } }, frontOptions);
-      fronts.push(front);
-      log.info('listening for status', { address: statusListener.listen, port: await front.listen(statusListener.listen, statusListener.port) });
-    }
-    if (statusConfig?.loopbackClientsOnly === true && statusConfig.tokenDigest === null) {
-      log.warn('status without a token: served to clients on this host only; behind a proxy on this host set trusted-proxies, or give [status] token-file', { path: statusConfig.path });
-    }
-    await tunnels.start();
-  } catch (error) {
-    for (const front of fronts) front.close();
-    admission.stop();
-    tunnels.shutdown();
-    await routes.close();
-    throw new ExitError(errorMessage(error), 1);
-  }
-  log.info('listening', { address: core.listen, port, backend: configuration.bridge ? setup.backend.name : undefined, bridge: configuration.bridge ? undefined : 'off', version: packageVersion(), tls: configuration.tls === null ? undefined : true });
-  if (configuration.tls !== null) logCertificates('tls', configuration.tls.loaded);
-
-  const listening = `listening on ${core.listen} port ${port}`;
-  let stopped: Promise<void> | null = null;
-  const stop = (why: string): Promise<void> => {
-    stopped ??= (async () => {
-      log.info('shutting down', { signal: why, clients: bridge.clients.size, sessions: sessions.size });
-      notifyStopping();
-      for (const front of fronts) front.close();
-      admission.stop();
-      sessions.shutdown(WsCloseCode.shutdown, 'Shutting down');
-      bridge.clients.closeAll(WsCloseCode.shutdown, 'Shutting down');
-      tunnels.shutdown();
-      await Promise.all([routes, ...extraRoutes].map((one) => one.close()));
-      try {
-        await setup.backend.cleanup?.();
-      } catch (error) {
-        log.error('backend cleanup failed', { backend: setup.backend.name, error: errorMessage(error) });
-      }
-    })();
-    return stopped;
-  };
-  const reloadAuth = (): void => {
-    if (setup.authSections.size === 0) return;
-    try {
-      configuration.reloadAuth();
-      log.info('auth files reloaded', { sections: setup.authSections.size });
-    } catch (error) {
-      log.error('auth files not reloaded, keeping the previous ones', { error: errorMessage(error) });
-    }
-  };
-  const reloadTls = async (): Promise<void> => {
-    if (configuration.tls === null || stopped !== null) return;
-    try {
-      const next = loadListenerTls(configuration.tls.config);
-      logCertificates('tls reloaded', next, await main.reloadTls(next));
-    } catch (error) {
-      log.error('tls reload refused: keeping the certificates in use', { why: errorMessage(error) });
-    }
-  };
-  const reload = async (): Promise<void> => {
-    if (stopped !== null) return;
-    notifyReloading();
-    tunnels.reload();
-    reloadAuth();
-    await reloadTls();
-    if (stopped === null) notifyReady(`${listening}, reloaded`);
-  };
-  return { port, listening, stop, reload };
-}
-
-function logCertificates(message: string, tls: ListenerTls, how?: string): void {
-  const { default: main, names } = tls;
-  log.info(message, { how, subject: main.subject, fingerprint: main.fingerprint, expires: main.validTo.toISOString(), names: [...names.keys()].join(',') || undefined });
-  for (const [name, certificate] of names) log.info(message, { name, subject: certificate.subject, fingerprint: certificate.fingerprint, expires: certificate.validTo.toISOString() });
 }
 
 async function runForward(argv: readonly string[]): Promise<void> {

@@ -497,12 +497,12 @@ describe('auth', { skip: skipUnlessInstalled(CURL !== undefined, 'curl') }, () =
       (await rawRequest(server.port, upgradeRequest('/web-tokens', [`Authorization: Bearer ${token}`]))).status;
     writeFileSync(`${dir.path}/web-tokens.txt`, `${fresh}\n`);
     server.process.kill('SIGHUP');
-    await server.waitForLog(/auth files reloaded sections=\d+/);
+    await server.waitForLog(/ reloaded generation=1/);
     assert.equal(await status(fresh), 101);
     assert.equal(await status(WEB_TOKEN), 401);
     writeFileSync(`${dir.path}/web-tokens.txt`, 'short\n');
     server.process.kill('SIGHUP');
-    await server.waitForLog(/auth files not reloaded, keeping the previous ones .*web-tokens\.txt:1: the token is shorter/);
+    await server.waitForLog(/reload refused: the running configuration stays .*web-tokens\.txt:1: the token is shorter/);
     assert.equal(await status(fresh), 101);
   });
 

@@ -21,16 +21,7 @@ export interface AuthSectionSettings {
 }
 
 export class AuthSection {
-  constructor(private current: AuthSectionSettings) {}
-
-  get settings(): AuthSectionSettings {
-    return this.current;
-  }
-
-  /** SIGHUP: the same section, its files read again; requests already being checked finish with the old settings. */
-  replaceWith(fresh: AuthSection): void {
-    this.current = fresh.current;
-  }
+  constructor(readonly settings: AuthSectionSettings) {}
 
   get name(): string {
     return this.settings.name;

@@ -32,6 +32,18 @@ export interface Setup {
 
 const DEFAULT_BACKEND = 'defaultpeer';
 
+/** The settings that choose and configure the backend; a reload that leaves them alone keeps the running one. */
+export function isBackendSetting(setting: Setting): boolean {
+  return setting.scope === 'backend' || (setting.scope === 'core' && (setting.key === 'backend' || setting.key === 'plugin-folder'));
+}
+
+/** Whether two configurations' backend settings say the same (the folder relative paths start from included). */
+export function sameBackendSettings(a: readonly Setting[], b: readonly Setting[]): boolean {
+  const text = (settings: readonly Setting[]): string[] => settings.filter(isBackendSetting).map((setting) => `${setting.key}=${setting.value}@${baseDirOf(setting.origin)}`);
+  const [left, right] = [text(a), text(b)];
+  return left.length === right.length && left.every((line, index) => line === right[index]);
+}
+
 async function load(loader: BackendLoader, name: string, origin?: SettingOrigin): Promise<Backend> {
   try {
     return await loader(name);
@@ -54,11 +66,12 @@ function checkSessionPath(path: string, routes: readonly Route[], tunnels: Tunne
  * Every setting is checked even after one failed: the sections' builders each fall back to
  * "nothing configured" and the core and backend options go on, so that one start (or --check)
  * names every error at once. A backend that failed to load takes no options until the next one.
+ * `running`: a reload found the backend's settings unchanged, and keeps the backend that runs.
  */
-export async function applySettings(settings: readonly Setting[], loader: BackendLoader): Promise<Setup> {
+export async function applySettings(settings: readonly Setting[], loader: BackendLoader, running: Backend | null = null): Promise<Setup> {
   const errors = new ConfigErrorList();
   const core: CoreConfig = { ...defaultCoreConfig };
-  let backend: Backend | null = await load(loader, DEFAULT_BACKEND);
+  let backend: Backend | null = running ?? (await load(loader, DEFAULT_BACKEND));
   /** Where the current backend was chosen or first configured: ready()'s errors point there. */
   let backendOrigin: SettingOrigin | undefined;
   /** An option of the current backend was refused: its ready() would only repeat that. */
@@ -69,6 +82,7 @@ export async function applySettings(settings: readonly Setting[], loader: Backen
   const routes = errors.attempt(() => buildRoutes(settings, tunnels, authSections, status !== null && status.listener === null ? [status.path] : []), []);
   for (const setting of settings) {
     const { key, value, origin } = setting;
+    if (running !== null && isBackendSetting(setting)) continue;
     if (setting.scope === 'backend') {
       if (backend === null) continue;
       const configured = backend;
@@ -120,7 +134,7 @@ export async function applySettings(settings: readonly Setting[], loader: Backen
     errors.add(new ConfigError(`peer-buffer: ${errorMessage(error)}`, origin));
   }
   errors.attempt(() => checkSessionPath(core.sessionPath, routes, tunnels, status, settings), undefined);
-  if (backend !== null && !backendRefused) {
+  if (backend !== null && backend !== running && !backendRefused) {
     try {
       backend.ready?.();
     } catch (error) {

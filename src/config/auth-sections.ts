@@ -281,19 +281,6 @@ export function buildAuthSections(settings: readonly Setting[]): AuthSections {
   return new Map([...drafts].map(([name, draft]) => [name, finish(draft)]));
 }
 
-/**
- * SIGHUP: reads the files of every section in `settings` again and swaps them into `sections`
- * (the config file itself is not read again). All or nothing: on an error, the sections keep
- * what they had, and the error is thrown.
- */
-export function reloadAuthSections(sections: AuthSections, settings: readonly Setting[]): void {
-  const fresh = buildAuthSections(settings);
-  for (const [name, section] of sections) {
-    const replacement = fresh.get(name);
-    if (replacement !== undefined) section.replaceWith(replacement);
-  }
-}
-
 /** `NAME, NAME` as an `auth` key gives it; throws an Error saying what is wrong. */
 export function parseAuthNames(value: string): string[] {
   const names = value.split(',').map((name) => name.trim());

@@ -11,8 +11,7 @@ import type { FramingRegistry } from '../framing/registry.js';
 import type { Route } from '../http/route-table.js';
 import { PluginLoader } from '../loader/plugin-loader.js';
 import { loadRouteModule } from '../loader/route-module.js';
-import { applySettings, type Setup } from './apply.js';
-import { reloadAuthSections } from './auth-sections.js';
+import { applySettings, sameBackendSettings, type Setup } from './apply.js';
 import type { CommandLine } from './command-line.js';
 import { parseConfigFile } from './ini-file.js';
 import { logFormatOf } from './log-format.js';
@@ -32,10 +31,12 @@ export interface Configuration {
   readonly routeModules: ReadonlyMap<Route, RouteModule>;
   /** Whether the bridge serves the main listener's other paths (bridgeWanted). */
   readonly bridge: boolean;
-  /** The main listener's certificates as configured (read again on SIGHUP) and as read at start; null: plain. */
+  /** The main listener's certificates as configured and as read; null: plain. */
   readonly tls: { readonly config: TlsConfig; readonly loaded: ListenerTls } | null;
-  /** SIGHUP: reads the files of the [auth] sections again (tokens, users, keys); throws a ConfigError and keeps the old ones on a bad file. */
-  readonly reloadAuth: () => void;
+  /** Every setting in order, the file's then the command line's: a reload compares them with the running ones. */
+  readonly settings: readonly Setting[];
+  /** 0 at start, then one more at each reload: route modules load fresh instances per generation. */
+  readonly generation: number;
 }
 
 /** Sections that serve something of their own: a config made of them asks for no bridge. */
@@ -53,26 +54,32 @@ export function bridgeWanted(hasConfigFile: boolean, settings: readonly Setting[
   return !settings.some((setting) => NON_BRIDGE_SCOPES.has(setting.scope));
 }
 
-async function loadRouteModules(routes: readonly Route[]): Promise<Map<Route, RouteModule>> {
+async function loadRouteModules(routes: readonly Route[], generation: number): Promise<Map<Route, RouteModule>> {
   const modules = new Map<Route, RouteModule>();
   for (const route of routes) {
-    if (route.target.kind === 'module') modules.set(route, await loadRouteModule(route.target.file, route.prefix));
+    if (route.target.kind === 'module') modules.set(route, await loadRouteModule(route.target.file, route.prefix, generation));
   }
   return modules;
 }
 
-/** Reads, checks and loads the whole configuration; a ConfigError (or ConfigErrors: every error found) names what is wrong. */
-export async function loadConfiguration(cli: CommandLine, framings: FramingRegistry, host: BackendHost): Promise<Configuration> {
+/**
+ * Reads, checks and loads the whole configuration; a ConfigError (or ConfigErrors: every error
+ * found) names what is wrong. `running`: a reload's, the configuration that serves now. Framing
+ * plugins were loaded at start and stay; the backend stays when its settings did not change.
+ */
+export async function loadConfiguration(cli: CommandLine, framings: FramingRegistry, host: BackendHost, running: Configuration | null = null): Promise<Configuration> {
   const errors = new ConfigErrorList();
   const west = cli.configFile?.endsWith('.json') === true ? readWestConfig(cli.configFile) : null;
   const fromFile: Setting[] = west !== null ? west.settings : cli.configFile === undefined ? [] : parseConfigFile(cli.configFile, errors);
   const settings = [...fromFile, ...cli.settings];
-  setLogFormat(logFormatOf(settings));
+  // A reload keeps the log format (restart-only.ts): lines already written must not change shape.
+  if (running === null) setLogFormat(logFormatOf(settings));
   const plugins = new PluginLoader(pluginFolderOf(settings), framings, host);
-  await plugins.loadFramingPlugins();
+  if (running === null) await plugins.loadFramingPlugins();
+  const keptBackend = running !== null && sameBackendSettings(running.settings, settings) ? running.setup.backend : null;
   let setup: Setup | null = null;
   try {
-    setup = await applySettings(settings, (name) => plugins.loadBackend(name));
+    setup = await applySettings(settings, (name) => plugins.loadBackend(name, running !== null), keptBackend);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     errors.add(error);
@@ -97,6 +104,6 @@ export async function loadConfiguration(cli: CommandLine, framings: FramingRegis
     );
   }
   errors.throwIfAny();
-  const reloadAuth = (): void => reloadAuthSections(ready.authSections, settings);
-  return { setup: ready, extraListeners, routeModules: await loadRouteModules(ready.routes), bridge, tls, reloadAuth };
+  const generation = running === null ? 0 : running.generation + 1;
+  return { setup: ready, extraListeners, routeModules: await loadRouteModules(ready.routes, generation), bridge, tls, settings, generation };
 }

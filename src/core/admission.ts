@@ -125,7 +125,26 @@ export class Admission {
   };
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(readonly limits: AdmissionLimits) {
+  constructor(private current: AdmissionLimits) {
+    this.start();
+  }
+
+  get limits(): AdmissionLimits {
+    return this.current;
+  }
+
+  /**
+   * A reload's limits: the caps apply to the next admission, counting the connections already
+   * open; a connection keeps the rate limit it was admitted with. The idle timeout applies to all.
+   */
+  reconfigure(limits: AdmissionLimits): void {
+    this.stop();
+    this.current = limits;
+    this.start();
+  }
+
+  private start(): void {
+    const limits = this.current;
     if (limits.rateLimit > 0 || limits.identityRateLimit > 0) throttle.start();
     if (limits.idleTimeoutMs > 0) {
       const every = Math.max(50, Math.min(1000, limits.idleTimeoutMs / 4));

@@ -23,7 +23,7 @@
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t } from 'uWebSockets.js';
 import type { AuthPolicy, AdmitResult } from '../auth/policy.js';
 import type { Admission, AdmissionTicket } from '../core/admission.js';
-import type { SocketData, UpgradeAnswer, WsEndpoint } from '../core/endpoint.js';
+import type { SocketData, SocketLimits, UpgradeAnswer, WsEndpoint } from '../core/endpoint.js';
 import { Refusal } from '../core/refusal.js';
 import { addressFields, headerValue, offeredProtocols, type ClientRequest } from '../core/request.js';
 import { ClientResponse } from '../http/client-response.js';
@@ -44,7 +44,7 @@ import { addServerName, createSslApp, type ListenerTls } from './tls-app.js';
 import { PendingUpgrade, PendingUpgrades } from './pending-upgrade.js';
 import { statusRefusal, type StatusAccess } from './status-access.js';
 import { isRefused, readRequest, type RefusedRequest } from './request-reader.js';
-import { endpointBehaviour } from './ws-behaviour.js';
+import { sameLimits, socketBehaviour, type FrontSocketData } from './ws-behaviour.js';
 import { engine } from './engine.js';
 
 /** The resumable sessions of the bridge: their path's WebSocket endpoint and HTTP requests. */
@@ -66,6 +66,12 @@ export interface FrontParts {
   readonly status: { readonly path: string | null; readonly access: StatusAccess; readonly render: () => object } | null;
 }
 
+/** A reload readied on one front (Front.prepare): commit switches it and says how; abort drops it. */
+export interface PreparedSwitch {
+  commit(): string;
+  abort(): void;
+}
+
 export interface FrontOptions {
   /** Upgrades that may wait for their answer at once; more get 503. */
   readonly maxPendingUpgrades: number;
@@ -73,7 +79,7 @@ export interface FrontOptions {
   readonly clientAddresses: ClientAddressPolicy;
   /** How long an upgrade may wait for its answer before it gets 504; 0 = no bound. */
   readonly handshakeTimeoutMs: number;
-  /** The connection caps, shared by every listener of the process. */
+  /** The connection caps, shared by every listener of the process and kept across reloads. */
   readonly admission: Admission;
 }
 
@@ -90,103 +96,204 @@ function requestOwner(res: HttpResponse, id: number): Guarded {
   return { logFields: { id }, abortAfterFault: () => new ClientResponse(res, id).fail('500 Internal Server Error', 'Internal error', {}, true) };
 }
 
+/** What a front serves: its parts, and the endpoint each WebSocket pattern names in them. */
+interface View {
+  readonly parts: FrontParts;
+  readonly patterns: ReadonlyMap<string, WsEndpoint<SocketData>>;
+}
+
+/** The WebSocket endpoints `parts` serves, by the uWS pattern each is registered under. */
+function socketPatterns(parts: FrontParts): Map<string, WsEndpoint<SocketData>> {
+  const patterns = new Map<string, WsEndpoint<SocketData>>();
+  const add = (pattern: string, endpoint: WsEndpoint<SocketData>): void => {
+    // uWS aborts the process on a pattern registered twice; the config checks this too.
+    if (patterns.has(pattern)) throw new Error(`two WebSocket endpoints on ${pattern}`);
+    patterns.set(pattern, endpoint);
+  };
+  if (parts.tunnel !== null) add(parts.tunnel.path, parts.tunnel.endpoint);
+  if (parts.sessions !== null) add(parts.sessions.store.settings.path, parts.sessions.endpoint);
+  for (const { prefix, endpoint } of parts.routes?.socketEndpoints() ?? []) {
+    add(prefix, endpoint);
+    add(`${prefix}/*`, endpoint);
+  }
+  if (parts.bridge !== null) add('/*', parts.bridge);
+  return patterns;
+}
+
+function sameCertificates(a: ListenerTls | null, b: ListenerTls | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.default.digest === b.default.digest && a.names.size === b.names.size && [...a.names].every(([name, certificate]) => b.names.get(name)?.digest === certificate.digest);
+}
+
+/** How long a replaced app's upgrades may still be served by the view it had (Front.replaced). */
+const REPLACED_VIEW_MS = 10_000;
+
 export class Front {
   private app: TemplatedApp;
   private listenSocket: us_listen_socket | null = null;
-  private address: { readonly host: string; readonly port: number } | null = null;
-  /** Apps replaced by a certificate reload: their connections live on, so they must too. */
+  /** Where it listens; `shareable`: a port given, not chosen by the system, which a new app can bind beside this one. */
+  private address: { readonly host: string; readonly port: number; readonly shareable: boolean } | null = null;
+  /** Apps replaced by a reload that needed a new listener: their connections live on, so they must too. */
   private readonly retired: TemplatedApp[] = [];
+  /** The limits uWS holds for each WebSocket pattern of each app (fixed when registered). */
+  private readonly registered = new Map<TemplatedApp, Map<string, SocketLimits>>();
+  /** What every app serves, but one a reload readied and has not switched to yet (pinned). */
+  private view: View;
+  /** A new app, listening beside the old one until the switch, serves the new view already. */
+  private readonly pinned = new Map<TemplatedApp, View>();
+  /**
+   * An app a reload replaced, with the view it served: a connection it accepted just before the
+   * switch may still send its upgrade, for a pattern whose limits the new endpoints no longer have.
+   */
+  private readonly replaced = new Map<TemplatedApp, View>();
   private readonly pending: PendingUpgrades;
   private shuttingDown = false;
 
-  private readonly admission: Admission;
-
   /** `tls`: serve TLS with these certificates (SSLApp); null for plain HTTP and WebSocket. */
   constructor(
-    private readonly parts: FrontParts,
-    private readonly options: FrontOptions,
+    parts: FrontParts,
+    private options: FrontOptions,
     private tls: ListenerTls | null = null,
   ) {
     const { admission } = options;
-    this.admission = admission;
     this.pending = new PendingUpgrades(options.maxPendingUpgrades, options.handshakeTimeoutMs, () => admission.count('handshake-timeout'));
-    this.app = this.createApp(tls);
+    this.view = { parts, patterns: socketPatterns(parts) };
+    this.app = this.createApp(tls, this.view.patterns);
   }
 
-  private createApp(tls: ListenerTls | null): TemplatedApp {
+  /** An app with every handler, for the WebSocket endpoints `patterns`. */
+  private createApp(tls: ListenerTls | null, patterns: ReadonlyMap<string, WsEndpoint<SocketData>>): TemplatedApp {
     const app = tls === null ? engine().uws.App() : createSslApp(tls.default);
-    this.registerHandlers(app);
-    for (const [name, certificate] of tls?.names ?? []) this.addServerName(app, name, certificate);
+    this.registered.set(app, new Map());
+    this.registerHandlers(app, patterns);
+    for (const [name, certificate] of tls?.names ?? []) this.addServerName(app, name, certificate, patterns);
     return app;
   }
 
   /** uWS routes a request by its SNI name's own router: each name gets every handler too. */
-  private addServerName(app: TemplatedApp, name: string, certificate: LoadedCertificate): void {
+  private addServerName(app: TemplatedApp, name: string, certificate: LoadedCertificate, patterns: ReadonlyMap<string, WsEndpoint<SocketData>>): void {
     addServerName(app, name, certificate);
     app.domain(name);
-    this.registerHandlers(app);
+    this.registerHandlers(app, patterns);
   }
 
   /** Every handler, on the app's current router (the default one, or the SNI name last browsed to). */
-  private registerHandlers(app: TemplatedApp): void {
-    const { parts } = this;
-    const patterns = new Set<string>();
-    const register = <D extends SocketData>(pattern: string, endpoint: WsEndpoint<D>): void => {
-      // uWS aborts the process on a pattern registered twice; the config checks this too.
-      if (patterns.has(pattern)) throw new Error(`two WebSocket endpoints on ${pattern}`);
-      patterns.add(pattern);
-      app.ws<D>(pattern, endpointBehaviour(endpoint, (res, req, context) => this.upgrade(res, req, context, endpoint)));
-    };
-    if (parts.tunnel !== null) register(parts.tunnel.path, parts.tunnel.endpoint);
-    if (parts.sessions !== null) register(parts.sessions.store.settings.path, parts.sessions.endpoint);
-    for (const { prefix, endpoint } of parts.routes?.socketEndpoints() ?? []) {
-      register(prefix, endpoint);
-      register(`${prefix}/*`, endpoint);
-    }
-    if (parts.bridge !== null) register('/*', parts.bridge);
-    app.any('/*', (res, req) => this.request(res, req));
+  private registerHandlers(app: TemplatedApp, patterns: ReadonlyMap<string, WsEndpoint<SocketData>>): void {
+    for (const [pattern, endpoint] of patterns) this.registerPattern(app, pattern, endpoint.limits);
+    app.any('/*', (res, req) => this.request(res, req, this.viewOf(app)));
+  }
+
+  private registerPattern(app: TemplatedApp, pattern: string, limits: SocketLimits): void {
+    app.ws<FrontSocketData>(pattern, socketBehaviour(limits, (res, req, context) => this.upgrade(res, req, context, app, pattern, limits)));
+    this.registered.get(app)?.set(pattern, limits);
+  }
+
+  private viewOf(app: TemplatedApp): View {
+    return this.pinned.get(app) ?? this.view;
   }
 
   async listen(host: string, port: number): Promise<number> {
     const socket = await listenApp(this.app, host, port);
     this.listenSocket = socket;
     const bound = engine().uws.us_socket_local_port(socket);
-    this.address = { host, port: bound };
+    this.address = { host, port: bound, shareable: port !== 0 };
     return bound;
   }
 
   /**
-   * Serves `next` from now on; open connections keep their certificate. There is no engine
-   * call that swaps the default certificate, and swapping an SNI name in place is unsafe:
+   * Why serving `parts` with `tls` takes a new app (a new listener), or null when the app in
+   * use can: its certificates are the same, and every pattern it has keeps its limits. A new
+   * pattern is registered in place, but not under SNI names: uWS has no way back from a name's
+   * router to the default one.
+   */
+  private newAppNeeded(patterns: ReadonlyMap<string, WsEndpoint<SocketData>>, tls: ListenerTls | null): string | null {
+    if (!sameCertificates(tls, this.tls)) return 'the certificates changed';
+    const registered = this.registered.get(this.app) ?? new Map<string, SocketLimits>();
+    for (const [pattern, endpoint] of patterns) {
+      const limits = registered.get(pattern);
+      if (limits === undefined && (this.tls?.names.size ?? 0) > 0) return `WebSocket path ${pattern} is new, under SNI names`;
+      if (limits !== undefined && !sameLimits(limits, endpoint.limits)) return `the message or buffer limits of ${pattern} changed`;
+    }
+    return null;
+  }
+
+  /** Throws when `parts` with `tls` cannot be served without a restart (see reconfigure). */
+  checkReconfigure(parts: FrontParts, tls: ListenerTls | null): void {
+    const why = this.newAppNeeded(socketPatterns(parts), tls);
+    if (why !== null && this.address?.shareable === false) {
+      throw new Error(`${why}, which takes a new listener beside this one; a port the system chose (port 0) cannot be shared: restart to apply`);
+    }
+  }
+
+  /**
+   * Readies serving `parts` with `tls` (a reload): the returned switch, run at once, makes every
+   * new request, on any connection, go to `parts`; open WebSockets keep the endpoint that
+   * accepted them. Throws (having changed nothing) when a new app cannot be made or bound.
+   * In place when the app can (newAppNeeded). Otherwise a new app listens on the same port
+   * beside the old one (uSockets binds with SO_REUSEPORT); the switch closes the old listen
+   * socket, and the old app lives on, routers intact, for the connections it holds. There is no
+   * engine call that swaps the default certificate, and swapping an SNI name in place is unsafe:
    * removeServerName frees the name's router while connections made under it still route
    * their next requests through it (a keep-alive request after the swap crashes uWS 20.30).
-   * So a new app with every certificate listens on the same port beside the old one
-   * (uSockets binds with SO_REUSEPORT), then the old listen socket closes; the old app lives
-   * on, routers intact, for the connections it holds. The kernel resets connections still in
-   * the old socket's accept queue at that moment unless net.ipv4.tcp_migrate_req is 1
-   * (docs/tls.md).
+   * The kernel resets connections still in the old socket's accept queue at that moment unless
+   * net.ipv4.tcp_migrate_req is 1 (docs/operations.md).
    */
-  async reloadTls(next: ListenerTls): Promise<string> {
-    const current = this.tls;
-    if (current === null || this.address === null || this.shuttingDown) throw new Error('this listener does not serve TLS');
-    const unchanged = next.default.digest === current.default.digest && next.names.size === current.names.size &&
-      [...next.names].every(([name, certificate]) => current.names.get(name)?.digest === certificate.digest);
-    if (unchanged) return 'unchanged';
-    const app = this.createApp(next);
-    const socket = await listenApp(app, this.address.host, this.address.port, true);
+  async prepare(parts: FrontParts, options: FrontOptions, tls: ListenerTls | null): Promise<PreparedSwitch> {
+    const address = this.address;
+    if (address === null || this.shuttingDown) throw new Error('this listener is not serving');
+    this.checkReconfigure(parts, tls);
+    const patterns = socketPatterns(parts);
+    const why = this.newAppNeeded(patterns, tls);
+    const view = { parts, patterns };
+    const switchParts = (): void => {
+      this.view = view;
+      this.options = options;
+      this.pending.limit = options.maxPendingUpgrades;
+      this.pending.timeoutMs = options.handshakeTimeoutMs;
+    };
+    if (why === null) {
+      return {
+        commit: () => {
+          const registered = this.registered.get(this.app);
+          for (const [pattern, endpoint] of patterns) if (registered?.has(pattern) !== true) this.registerPattern(this.app, pattern, endpoint.limits);
+          switchParts();
+          return 'in place';
+        },
+        abort: () => {},
+      };
+    }
+    const app = this.createApp(tls, patterns);
+    this.pinned.set(app, view);
+    let socket: us_listen_socket;
+    try {
+      socket = await listenApp(app, address.host, address.port, true);
+    } catch (error) {
+      this.pinned.delete(app);
+      throw error;
+    }
     // Connections that arrived while the new app was built wait in the old socket's accept
     // queue: let one turn of the event loop accept them before that socket closes.
     await new Promise((resolve) => setImmediate(resolve));
-    if (this.shuttingDown || this.listenSocket === null) {
-      engine().uws.us_listen_socket_close(socket);
-      return 'not at all: shutting down';
-    }
-    engine().uws.us_listen_socket_close(this.listenSocket);
-    this.retired.push(this.app);
-    this.app = app;
-    this.listenSocket = socket;
-    this.tls = next;
-    return 'new listener';
+    return {
+      commit: () => {
+        if (this.shuttingDown || this.listenSocket === null) {
+          engine().uws.us_listen_socket_close(socket);
+          return 'not at all: shutting down';
+        }
+        const old = this.app;
+        this.replaced.set(old, this.view);
+        setTimeout(() => this.replaced.delete(old), REPLACED_VIEW_MS).unref();
+        switchParts();
+        this.pinned.delete(app);
+        engine().uws.us_listen_socket_close(this.listenSocket);
+        this.retired.push(old);
+        this.app = app;
+        this.listenSocket = socket;
+        this.tls = tls;
+        return `new listener (${why})`;
+      },
+      abort: () => engine().uws.us_listen_socket_close(socket),
+    };
   }
 
   /** Stops accepting and refuses the upgrades still waiting; open connections are their owners' to close. */
@@ -201,8 +308,8 @@ export class Front {
    * The endpoint an upgrade on `request` belongs to and the auth that guards it, or a refusal.
    * The tunnel checks its own identities, and a session is resumed with its secret.
    */
-  private upgradeTarget(request: ClientRequest): { readonly endpoint: WsEndpoint<SocketData>; readonly auth: AuthPolicy | null } | Refusal {
-    const { tunnel, routes, bridge, sessions } = this.parts;
+  private upgradeTarget(parts: FrontParts, request: ClientRequest): { readonly endpoint: WsEndpoint<SocketData>; readonly auth: AuthPolicy | null } | Refusal {
+    const { tunnel, routes, bridge, sessions } = parts;
     if (tunnel !== null && request.path === tunnel.path) return { endpoint: tunnel.endpoint, auth: null };
     if (sessions !== null && request.path === sessions.store.settings.path) return { endpoint: sessions.endpoint, auth: null };
     // A tunnel client that got the path wrong must learn so before it sends its credentials.
@@ -213,17 +320,20 @@ export class Front {
     const routeEndpoint = route === null ? null : (routes?.socketEndpointOf(route) ?? null);
     if (route !== null && routeEndpoint !== null) return { endpoint: routeEndpoint, auth: route.auth };
     if (bridge === null) return new Refusal(404, 'No WebSocket endpoint here', `no WebSocket endpoint for ${request.path}`);
-    return { endpoint: bridge, auth: this.parts.bridgeAuth };
+    return { endpoint: bridge, auth: parts.bridgeAuth };
   }
 
-  /** Why an upgrade that uWS handed to `endpoint` must be refused, or null to go ahead. */
-  private upgradeRefusal(request: ClientRequest, endpoint: WsEndpoint<SocketData>, chosen: ReturnType<Front['upgradeTarget']>): Refusal | null {
+  /** Why an upgrade that uWS handed to `pattern` (whose sockets have `limits`) must be refused, or null to go ahead. */
+  private upgradeRefusal(request: ClientRequest, view: View, pattern: string, limits: SocketLimits, chosen: ReturnType<Front['upgradeTarget']>): Refusal | null {
     const handshake = checkHandshake(request);
     if (handshake !== null) return handshake;
     if (chosen instanceof Refusal) return chosen;
     const target = chosen.endpoint;
+    const owner = view.patterns.get(pattern);
     // uWS matched the raw path to another endpoint than the normalised one names.
-    if (target !== endpoint) return new Refusal(400, 'Bad request: use the path as written without . or .. segments', `raw path ${request.rawPath} leads to ${target.name}, not ${endpoint.name}`);
+    if (owner !== undefined && target !== owner) return new Refusal(400, 'Bad request: use the path as written without . or .. segments', `raw path ${request.rawPath} leads to ${target.name}, not ${owner.name}`);
+    // A pattern a reload left unused, or an app a reload replaced, may hold other limits than the endpoint needs.
+    if (!sameLimits(target.limits, limits)) return new Refusal(503, 'Reconfigured: please connect again', `${pattern} has the limits of a previous configuration`, { 'Retry-After': '1' });
     if (this.shuttingDown) return new Refusal(503, 'Shutting down', 'shutting down');
     if (this.pending.size >= this.pending.limit) {
       return new Refusal(503, 'Too many handshakes in progress', `${this.pending.size} upgrades waiting, limit ${this.pending.limit}`, { 'Retry-After': '1' });
@@ -231,7 +341,16 @@ export class Front {
     return null;
   }
 
-  private upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t, endpoint: WsEndpoint<SocketData>): void {
+  /** The view an upgrade on `app`'s `pattern` is served by: the current one, unless only the one `app` served before a reload has the pattern's limits. */
+  private upgradeView(app: TemplatedApp, request: ClientRequest, limits: SocketLimits): View {
+    const view = this.viewOf(app);
+    const before = this.replaced.get(app);
+    if (before === undefined) return view;
+    const target = this.upgradeTarget(view.parts, request);
+    return target instanceof Refusal || sameLimits(target.endpoint.limits, limits) ? view : before;
+  }
+
+  private upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t, app: TemplatedApp, pattern: string, limits: SocketLimits): void {
     const id = nextId();
     try {
       const read = readRequest(res, req, id, this.options.clientAddresses);
@@ -239,21 +358,27 @@ export class Front {
         this.refuseRequest(res, read, false);
         return;
       }
-      const target = this.upgradeTarget(read);
+      const view = this.upgradeView(app, read, limits);
+      const target = this.upgradeTarget(view.parts, read);
       const auth = target instanceof Refusal ? null : target.auth;
       // From here on, nothing (the log included) sees the credential.
       const request = auth === null ? read : auth.withoutCredentials(read);
       const key = req.getHeader('sec-websocket-key');
-      const refusal = this.upgradeRefusal(request, endpoint, target);
-      const admitted = refusal === null ? this.admission.admit(id, request.clientAddress, null) : refusal;
-      const ticket = admitted instanceof Refusal ? null : admitted;
-      const answer = new PendingUpgrade(res, request, key, '', context, this.pending, ticket);
-      if (admitted instanceof Refusal) answer.refuse(admitted);
-      else if (auth === null) runGuarded(answer, `${endpoint.name} upgrade`, () => endpoint.upgrade(request, answer));
+      const refusal = this.upgradeRefusal(request, view, pattern, limits, target);
+      const admitted = refusal === null ? this.options.admission.admit(id, request.clientAddress, null) : refusal;
+      if (admitted instanceof Refusal) {
+        log.info('refused', { id, ...addressFields(request), endpoint: request.path + request.search, status: admitted.statusLine, why: admitted.detail });
+        new ClientResponse(res, id).refuse(admitted, true);
+        return;
+      }
+      // upgradeRefusal refuses every upgrade without an endpoint.
+      const { endpoint } = target as Exclude<typeof target, Refusal>;
+      const answer = new PendingUpgrade(res, request, key, '', context, this.pending, admitted, endpoint);
+      if (auth === null) runGuarded(answer, `${endpoint.name} upgrade`, () => endpoint.upgrade(request, answer));
       else runGuarded(answer, `${endpoint.name} auth`, () => this.upgradeOnceAdmitted(auth, read, request, answer, endpoint, admitted));
       answer.leftUwsHandler();
     } catch (error) {
-      reportFault(requestOwner(res, id), `${endpoint.name} upgrade`, error);
+      reportFault(requestOwner(res, id), `upgrade on ${pattern}`, error);
     }
   }
 
@@ -319,12 +444,12 @@ export class Front {
     );
   }
 
-  private request(res: HttpResponse, req: HttpRequest): void {
+  private request(res: HttpResponse, req: HttpRequest, view: View): void {
     const id = nextId();
     try {
       const read = readRequest(res, req, id, this.options.clientAddresses);
       if (isRefused(read)) this.refuseRequest(res, read, true);
-      else this.dispatch(res, read);
+      else this.dispatch(res, read, view.parts);
     } catch (error) {
       reportFault(requestOwner(res, id), 'request', error);
     }
@@ -336,12 +461,12 @@ export class Front {
     ClientResponse.answering(res, read).refuse(refusal, true);
   }
 
-  private dispatch(res: HttpResponse, request: ClientRequest): void {
-    const { status, routes, bridge, sessions } = this.parts;
+  private dispatch(res: HttpResponse, request: ClientRequest, parts: FrontParts): void {
+    const { status, routes, bridge, sessions } = parts;
     if (looksLikeUpgrade(request)) {
       // uWS sends WebSocket routes only handshakes with a 24-character key; the rest land here.
       const refusal = checkHandshake(request) ?? new Refusal(404, 'No WebSocket endpoint here', `no WebSocket endpoint for ${request.path}`);
-      const target = this.upgradeTarget(request);
+      const target = this.upgradeTarget(parts, request);
       const shown = target instanceof Refusal || target.auth === null ? request : target.auth.withoutCredentials(request);
       log.info('refused', { id: request.id, ...addressFields(request), endpoint: shown.path + shown.search, status: refusal.statusLine, why: refusal.detail });
       ClientResponse.answering(res, request).refuse(refusal, true);
@@ -366,7 +491,7 @@ export class Front {
       return;
     }
     if (bridge !== null && request.method === 'POST' && headerValue(request, 'websocksy-session') === 'open') {
-      this.serveOnceAdmitted(res, request, this.parts.bridgeAuth, (response, admitted) => bridge.openOverHttp(response, admitted));
+      this.serveOnceAdmitted(res, request, parts.bridgeAuth, (response, admitted) => bridge.openOverHttp(response, admitted));
       return;
     }
     const answer = ClientResponse.answering(res, request);

@@ -26,7 +26,7 @@ import type { SessionStore } from '../session/session-store.js';
 import type { SessionDescription } from '../session/session.js';
 
 /** The status JSON lists this many connections at most (it is built on every request for it). */
-const STATUS_LIST_LIMIT = 1000;
+export const STATUS_LIST_LIMIT = 1000;
 
 /** A backend query for `request`; the session subprotocol is websocksy's, so backends never see it. */
 export function peerQueryOf(request: ClientRequest, offered: readonly string[]): PeerQuery {

@@ -9,21 +9,23 @@
  */
 import type { HttpResponse, us_socket_context_t } from 'uWebSockets.js';
 import type { AdmissionTicket } from '../core/admission.js';
-import type { SocketData, UpgradeAnswer } from '../core/endpoint.js';
+import type { SocketData, UpgradeAnswer, WsEndpoint } from '../core/endpoint.js';
 import { Refusal } from '../core/refusal.js';
 import { addressFields, type ClientRequest } from '../core/request.js';
 import { ClientResponse } from '../http/client-response.js';
 import { runGuarded, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
 import { engine } from './engine.js';
+import type { FrontSocketData } from './ws-behaviour.js';
 
 export class PendingUpgrades {
   private readonly pending = new Set<PendingUpgrade<SocketData>>();
 
   constructor(
-    readonly limit: number,
+    /** Both bounds follow a reload (front/app.ts): waiting upgrades keep the deadline they got. */
+    public limit: number,
     /** How long an upgrade may wait for its answer; 0 = no bound of the front's own. */
-    readonly timeoutMs: number,
+    public timeoutMs: number,
     /** Called once per upgrade that ran out of time (for the status counters). */
     readonly onTimeout: () => void = () => {},
   ) {}
@@ -63,6 +65,8 @@ export class PendingUpgrade<D extends SocketData> implements UpgradeAnswer<D>, G
     private readonly context: us_socket_context_t,
     private readonly registry: PendingUpgrades,
     private readonly ticket: AdmissionTicket | null,
+    /** The endpoint whose answer this is: the socket keeps it for all its callbacks (ws-behaviour.ts). */
+    private readonly endpoint: WsEndpoint<SocketData>,
   ) {
     // uWS keeps this handler as long as the connection lives, upgraded or not: let it hold only
     // a small link that is cut once the upgrade is settled, not the request and its headers.
@@ -94,10 +98,10 @@ export class PendingUpgrade<D extends SocketData> implements UpgradeAnswer<D>, G
   accept(data: D, protocol: string): boolean {
     if (this.settled) return false;
     this.settle();
-    const { res, key, extensions, context, ticket } = this;
-    // uWS copies the data's properties onto the socket: the ticket goes with them.
-    const withTicket: D = ticket === null ? data : { ...data, ticket };
-    const upgrade = (): unknown => res.upgrade<D>(withTicket, key, protocol, extensions, context);
+    const { res, key, extensions, context, ticket, endpoint } = this;
+    // uWS copies the data's properties onto the socket: the ticket and the endpoint go with them.
+    const frontData: D & FrontSocketData = ticket === null ? { ...data, endpoint } : { ...data, ticket, endpoint };
+    const upgrade = (): unknown => res.upgrade<D & FrontSocketData>(frontData, key, protocol, extensions, context);
     // Corked, the 101 and anything the open handler sends leave in one write; inside the upgrade
     // handler uWS has corked already. A late answer is corked here unless the build would then
     // close the connection it just upgraded (Engine.corksLateUpgrades).

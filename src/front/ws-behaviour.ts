@@ -1,6 +1,9 @@
 /*
- * A WsEndpoint as a uWS WebSocket behaviour, every callback behind the guard: a throw in the
- * endpoint's code closes that one socket (1011), logged with its connection id. uWS's own idle
+ * The uWS WebSocket behaviour of one path pattern, every callback behind the guard: a throw in
+ * the endpoint's code closes that one socket (1011), logged with its connection id. Each socket
+ * carries the endpoint that accepted it, and every callback goes to that one: after a reload
+ * (front/app.ts) the pattern's upgrades go to the new configuration's endpoint while the sockets
+ * opened before keep the old one. uWS's own idle
  * timeout and compression are off: endpoints keep their sockets alive themselves, and nothing
  * websocksy carries gains from per-message deflate. The socket's admission ticket (the front
  * adds it at the 101) is stamped with every message from the client, for the idle timeout, and
@@ -9,7 +12,7 @@
 import type { HttpRequest, HttpResponse, us_socket_context_t, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { idleClock } from '../core/admission.js';
 import { WsCloseCode } from '../core/api.js';
-import type { SocketData, WsEndpoint } from '../core/endpoint.js';
+import type { SocketData, SocketLimits, WsEndpoint } from '../core/endpoint.js';
 import { reportFault, type Guarded } from '../lib/guard.js';
 import { engine } from './engine.js';
 
@@ -33,15 +36,34 @@ function ownerOf<D extends SocketData>(endpoint: WsEndpoint<D>, ws: WebSocket<D>
 
 export type UpgradeHandler = (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => void;
 
-export function endpointBehaviour<D extends SocketData>(endpoint: WsEndpoint<D>, upgrade: UpgradeHandler): WebSocketBehavior<D> {
+/** Open sockets per endpoint: a reload's previous configuration is done once its endpoints have none. */
+const openSockets = new WeakMap<WsEndpoint<SocketData>, number>();
+
+/** How many sockets `endpoint` serves now. */
+export function socketsOpenOn(endpoint: WsEndpoint<SocketData>): number {
+  return openSockets.get(endpoint) ?? 0;
+}
+
+/** A socket's data as the front upgrades it: the endpoint's own, the ticket, and the endpoint that serves the socket. */
+export interface FrontSocketData extends SocketData {
+  readonly endpoint: WsEndpoint<SocketData>;
+}
+
+/** uWS's limits for every socket of a pattern are fixed when it is registered: an endpoint may serve it only with the same ones. */
+export function sameLimits(a: SocketLimits, b: SocketLimits): boolean {
+  return a.maxPayloadLength === b.maxPayloadLength && a.maxBackpressure === b.maxBackpressure;
+}
+
+export function socketBehaviour(limits: SocketLimits, upgrade: UpgradeHandler): WebSocketBehavior<FrontSocketData> {
   return {
     compression: engine().uws.DISABLED,
     idleTimeout: 0,
-    maxPayloadLength: endpoint.limits.maxPayloadLength,
-    maxBackpressure: endpoint.limits.maxBackpressure,
+    maxPayloadLength: limits.maxPayloadLength,
+    maxBackpressure: limits.maxBackpressure,
     upgrade,
     open: (ws) => {
-      const { ticket } = ws.getUserData();
+      const { ticket, endpoint } = ws.getUserData();
+      openSockets.set(endpoint, socketsOpenOn(endpoint) + 1);
       // The endpoint's own owner (a bridge) may take this over in its open handler.
       if (ticket !== undefined) ticket.closer = { close: (code, reason) => ws.end(code, reason) };
       try {
@@ -51,7 +73,7 @@ export function endpointBehaviour<D extends SocketData>(endpoint: WsEndpoint<D>,
       }
     },
     message: (ws, message, isBinary) => {
-      const { ticket } = ws.getUserData();
+      const { ticket, endpoint } = ws.getUserData();
       if (ticket !== undefined) ticket.lastActive = idleClock.now;
       try {
         endpoint.message(ws, message, isBinary);
@@ -60,6 +82,7 @@ export function endpointBehaviour<D extends SocketData>(endpoint: WsEndpoint<D>,
       }
     },
     drain: (ws) => {
+      const { endpoint } = ws.getUserData();
       try {
         endpoint.drain(ws);
       } catch (error) {
@@ -67,6 +90,7 @@ export function endpointBehaviour<D extends SocketData>(endpoint: WsEndpoint<D>,
       }
     },
     pong: (ws) => {
+      const { endpoint } = ws.getUserData();
       try {
         endpoint.pong?.(ws);
       } catch (error) {
@@ -75,7 +99,9 @@ export function endpointBehaviour<D extends SocketData>(endpoint: WsEndpoint<D>,
     },
     close: (ws, code, reason) => {
       closedSockets.add(ws);
-      ws.getUserData().ticket?.release();
+      const { ticket, endpoint } = ws.getUserData();
+      openSockets.set(endpoint, socketsOpenOn(endpoint) - 1);
+      ticket?.release();
       try {
         endpoint.close(ws, code, reason);
       } catch (error) {

@@ -149,9 +149,12 @@ export class HttpRoutes {
     proxyHttp(res, request, { route, base: target.url, connection, label: `${target.url.origin} via ${target.via}`, trustedClient, clientProto: this.options.clientProto });
   }
 
-  /** Shutdown: the pools go, module sockets get 1001, and every started module's close() runs. */
-  async close(): Promise<void> {
-    await Promise.all([...this.direct.values()].map(({ pool }) => pool.dispatcher.destroy()));
+  /**
+   * Shutdown: the pools go, module sockets get 1001, and every started module's close() runs.
+   * `gently` (a reload retiring these routes): the pools first finish the requests they carry.
+   */
+  async close(gently = false): Promise<void> {
+    await Promise.all([...this.direct.values()].map(({ pool }) => (gently ? pool.dispatcher.close() : pool.dispatcher.destroy())));
     await Promise.all(this.started.splice(0).map((module) => module.close()));
   }
 }

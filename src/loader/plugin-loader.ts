@@ -46,8 +46,12 @@ export class PluginLoader {
     }
   }
 
-  /** The backend called `name`: a plugin from the folder, else the builtin. */
-  async loadBackend(name: string): Promise<Backend> {
+  /**
+   * The backend called `name`: a plugin from the folder, else the builtin. A C plugin keeps its
+   * state in the library, one per process, which connections of the running configuration may
+   * still query: `reloading` refuses to load one again.
+   */
+  async loadBackend(name: string, reloading = false): Promise<Backend> {
     if (!BACKEND_NAME.test(name)) throw new Error(`"${name}" is not a backend name (letters, digits, _ and - only)`);
     const builtin = builtinBackends.get(name);
     const file = backendPluginFiles(this.folder, name).find((candidate) => existsSync(candidate));
@@ -57,6 +61,7 @@ export class PluginLoader {
         `unknown backend: not built in (${[...builtinBackends.keys()].join(', ')}), and no backend_${name}.so, .mjs or .js in the plugin folder ${this.folder.path}`,
       );
     }
+    if (reloading && file.endsWith('.so')) throw new Error(`${file} is a C plugin, loaded once per process: a restart applies a change to its options, not a reload`);
     const backend = file.endsWith('.so') ? await this.loadNativeBackend(name, file) : await loadJsBackend(file, this.host);
     log.info(builtin === undefined ? 'backend plugin loaded' : 'backend plugin replaces the builtin', { backend: name, file });
     return backend;

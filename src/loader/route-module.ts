@@ -46,9 +46,13 @@ function checkWebSocket(value: unknown, file: string, prefix: string): RouteWebS
   return Object.freeze(Object.fromEntries(handlers) as RouteWebSocket);
 }
 
-/** The checked route module `file` exports, loaded as the instance of the route at `prefix`. */
-export async function loadRouteModule(file: string, prefix: string): Promise<RouteModule> {
-  const exported = await defaultExport(file, prefix);
+/**
+ * The checked route module `file` exports, loaded as the instance of the route at `prefix` in
+ * configuration `generation` (each reload loads fresh instances, with the file as it is now:
+ * the previous ones still serve their open sockets until they close).
+ */
+export async function loadRouteModule(file: string, prefix: string, generation: number): Promise<RouteModule> {
+  const exported = await defaultExport(file, generation === 0 ? prefix : `${prefix}#${generation}`);
   if (!isRecord(exported)) throw new PluginError(file, 'the default export must be a route module { init?, request?, websocket?, close? }');
   const handlers = handlersOf(exported, MODULE_MEMBERS, MODULE_HANDLERS, 'the default export', file);
   const websocket = exported['websocket'] === undefined ? undefined : checkWebSocket(exported['websocket'], file, prefix);

@@ -119,6 +119,9 @@ export interface Send {
   chunked?: boolean;
 }
 
+/** How long send() waits for a reply to start, and between its chunks. */
+const SEND_TIMEOUT_MS = 60_000;
+
 /** One request to 127.0.0.1:port; the reply's body is hashed, and kept as text when small. */
 export function send(port: number, path: string, options: Send = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
@@ -139,6 +142,8 @@ export function send(port: number, path: string, options: Send = {}): Promise<Re
       );
       res.on('error', reject);
     });
+    // A request that never gets an answer fails its test here, rather than hanging its file.
+    req.setTimeout(SEND_TIMEOUT_MS, () => req.destroy(new Error(`no answer to ${options.method ?? 'GET'} ${path} within ${SEND_TIMEOUT_MS / 1000} s`)));
     req.on('error', reject);
     if (typeof options.body === 'number') void writePattern(req, options.body).then(() => req.end());
     else req.end(options.body);

@@ -1,0 +1,45 @@
+/*
+ * What a reload (SIGHUP) may change while the server runs. Everything a new connection meets is
+ * built again; what outlives connections stays as started, and a reload that changes it says so:
+ * the listeners (a change is refused: nothing is applied), and, kept with a warning, the tunnel
+ * runtime (its sessions and -R listeners live on; the identities file is read again), the
+ * resumable sessions' settings, the engine, the framing plugins and the log format.
+ */
+import type { Configuration } from './load.js';
+import type { Setting } from './settings.js';
+
+function sectionText(settings: readonly Setting[], scopes: ReadonlySet<Setting['scope']>): string {
+  return settings.filter((setting) => scopes.has(setting.scope)).map((setting) => `${setting.key}=${setting.value}`).join('\n');
+}
+
+function coreValue(settings: readonly Setting[], key: string): string | undefined {
+  return settings.filter((setting) => setting.scope === 'core' && setting.key === key).at(-1)?.value;
+}
+
+function listenersOf(configuration: Configuration): string {
+  const { core, status } = configuration.setup;
+  const extra = configuration.extraListeners.map((listener) => `${listener.listen}:${listener.port}`);
+  const statusListener = status?.listener ?? null;
+  return [`${core.listen}:${core.port}`, ...extra, statusListener === null ? '' : `status ${statusListener.listen}:${statusListener.port}`].join(' ');
+}
+
+const TUNNEL_SCOPES: ReadonlySet<Setting['scope']> = new Set(['tunnel', 'upstream']);
+const KEPT_CORE_KEYS = ['session-path', 'session-limit', 'session-buffer', 'session-grace', 'allow-js-engine', 'plugin-folder', 'log-format'] as const;
+
+export interface ReloadScope {
+  /** Why the reload is refused (the listeners changed), or null. */
+  readonly refused: string | null;
+  /** What changed but keeps its running value until a restart. */
+  readonly kept: readonly string[];
+}
+
+export function reloadScope(running: Configuration, next: Configuration): ReloadScope {
+  const [before, after] = [listenersOf(running), listenersOf(next)];
+  const refused = before === after ? null : `the listeners changed (${before} → ${after}): a restart applies that`;
+  const kept: string[] = [];
+  if (sectionText(running.settings, TUNNEL_SCOPES) !== sectionText(next.settings, TUNNEL_SCOPES)) kept.push('[tunnel] and [upstream] sections (the identities file is read again)');
+  for (const key of KEPT_CORE_KEYS) {
+    if (coreValue(running.settings, key) !== coreValue(next.settings, key)) kept.push(key);
+  }
+  return { refused, kept };
+}

@@ -1,0 +1,288 @@
+/*
+ * A running websocksy server: its listeners (one Front each), the configuration they serve
+ * (served.ts) and what outlives configurations (the tunnel runtime, the session store, the
+ * connection caps).
+ * SIGHUP reloads the whole configuration: the file is read and checked again as at start; a
+ * configuration with any error is refused, logged, and the running one kept. A good one is
+ * built beside the running one and every front switches to it (in place, or with a new listener
+ * on the same port: front/app.ts): new connections and requests meet the new configuration,
+ * WebSockets already open keep theirs until they close, after which the previous configuration
+ * is closed (its routes' pools and modules, its backend unless the new one is the same).
+ */
+import { WsCloseCode } from '../core/api.js';
+import { Admission } from '../core/admission.js';
+import { loadConfiguration, type Configuration } from '../config/load.js';
+import type { CommandLine } from '../config/command-line.js';
+import { reloadScope } from '../config/reload-scope.js';
+import { unusedAuthSections } from '../config/apply.js';
+import type { BackendHost } from '../core/api.js';
+import type { FramingRegistry } from '../framing/registry.js';
+import { Front, type PreparedSwitch } from '../front/app.js';
+import type { ListenerTls } from '../front/tls-app.js';
+import { errorMessage } from '../lib/errors.js';
+import { log, setVerbose } from '../lib/log.js';
+import { notifyReady, notifyReloading, notifyStopping } from '../lib/systemd-notify.js';
+import { processOwner, runGuarded } from '../lib/guard.js';
+import { Tunnels } from '../tunnel/runtime.js';
+import { STATUS_LIST_LIMIT } from '../front/bridge-endpoint.js';
+import { admissionLimitsOf, Served, sessionStoreOf, type Lasting } from './served.js';
+
+/** How often a retired configuration is asked whether its last WebSocket has closed. */
+const RETIRED_CHECK_MS = 1000;
+/**
+ * A retired configuration is closed no sooner than its handshake-timeout after the reload (this
+ * long, with none): upgrades still waiting for its backend or peer then have their answer, and
+ * their sockets count, before anything of it is freed.
+ */
+const RETIRED_UNBOUNDED_WAIT_MS = 10_000;
+
+export interface RunningServer {
+  readonly port: number;
+  /** What the main listener is, for systemd's STATUS: "listening on ADDRESS port PORT". */
+  readonly listening: string;
+  /** Stops accepting, closes every connection with 1001 and cleans up; `why` goes to the log. */
+  stop(why: string): Promise<void>;
+  /** SIGHUP: reads the whole configuration again; resolves once it serves, or was refused. */
+  reload(): Promise<void>;
+}
+
+/** A start that failed: the message for stderr. */
+export class StartError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StartError';
+  }
+}
+
+const retiredOwner = processOwner('retired configuration');
+
+function logCertificates(message: string, tls: ListenerTls, how?: string): void {
+  const { default: main, names } = tls;
+  log.info(message, { how, subject: main.subject, fingerprint: main.fingerprint, expires: main.validTo.toISOString(), names: [...names.keys()].join(',') || undefined });
+  for (const [name, certificate] of names) log.info(message, { name, subject: certificate.subject, fingerprint: certificate.fingerprint, expires: certificate.validTo.toISOString() });
+}
+
+function warnUnusedAuth(configuration: Configuration): void {
+  for (const name of unusedAuthSections(configuration.setup)) log.warn('auth section guards nothing', { section: name, fix: `name it in [core] auth or a route's auth` });
+}
+
+class Server implements RunningServer {
+  private served: Served;
+  /** Configurations a reload replaced that still serve WebSockets, with when each may close at the earliest. */
+  private readonly retired = new Map<Served, number>();
+  private retiredTimer: NodeJS.Timeout | null = null;
+  private main: Front | null = null;
+  private readonly extra: Front[] = [];
+  private statusFront: Front | null = null;
+  private stopped: Promise<void> | null = null;
+  /** One reload at a time: a SIGHUP during one runs after it. */
+  private reloading: Promise<void> = Promise.resolve();
+  port = 0;
+  listening = '';
+
+  constructor(
+    configuration: Configuration,
+    private readonly cli: CommandLine,
+    private readonly host: BackendHost,
+    private readonly lasting: Lasting,
+  ) {
+    this.served = new Served(configuration, lasting);
+  }
+
+  private get fronts(): Front[] {
+    return [...(this.main === null ? [] : [this.main]), ...this.extra, ...(this.statusFront === null ? [] : [this.statusFront])];
+  }
+
+  async start(): Promise<void> {
+    const { served } = this;
+    const { configuration } = served;
+    const { core, status } = configuration.setup;
+    try {
+      const main = new Front(served.mainParts(), served.frontOptions, configuration.tls?.loaded ?? null);
+      this.main = main;
+      await served.start();
+      this.port = await main.listen(core.listen, core.port);
+      for (const [index, listener] of configuration.extraListeners.entries()) {
+        const front = new Front(served.extraParts(index), served.frontOptions);
+        this.extra.push(front);
+        log.info('listening for routes', { address: listener.listen, port: await front.listen(listener.listen, listener.port) });
+      }
+      const statusListener = status?.listener ?? null;
+      if (statusListener !== null) {
+        this.statusFront = new Front(served.statusParts(), served.frontOptions);
+        log.info('listening for status', { address: statusListener.listen, port: await this.statusFront.listen(statusListener.listen, statusListener.port) });
+      }
+      if (status?.loopbackClientsOnly === true && status.tokenDigest === null) {
+        log.warn('status without a token: served to clients on this host only; behind a proxy on this host set trusted-proxies, or give [status] token-file', { path: status.path });
+      }
+      await this.lasting.tunnels.start();
+    } catch (error) {
+      for (const front of this.fronts) front.close();
+      this.lasting.admission.stop();
+      this.lasting.tunnels.shutdown();
+      await served.close(false, null);
+      throw new StartError(errorMessage(error));
+    }
+    this.listening = `listening on ${core.listen} port ${this.port}`;
+  }
+
+  stop(why: string): Promise<void> {
+    this.stopped ??= (async () => {
+      const { lasting } = this;
+      log.info('shutting down', { signal: why, clients: [this.served, ...this.retired.keys()].reduce((sum, served) => sum + served.bridge.clients.size, 0), sessions: lasting.sessions.size });
+      notifyStopping();
+      if (this.retiredTimer !== null) clearInterval(this.retiredTimer);
+      for (const front of this.fronts) front.close();
+      lasting.admission.stop();
+      lasting.sessions.shutdown(WsCloseCode.shutdown, 'Shutting down');
+      const all = [this.served, ...this.retired.keys()];
+      for (const served of all) served.closeClients(WsCloseCode.shutdown, 'Shutting down');
+      lasting.tunnels.shutdown();
+      // A backend several configurations share is cleaned up once, by the running one.
+      await Promise.all(all.map((served) => served.close(false, served === this.served ? null : this.served.backend)));
+    })();
+    return this.stopped;
+  }
+
+  reload(): Promise<void> {
+    this.reloading = this.reloading.then(() => this.reloadNow());
+    return this.reloading;
+  }
+
+  private async reloadNow(): Promise<void> {
+    if (this.stopped !== null) return;
+    notifyReloading();
+    const running = this.served.configuration;
+    let outcome: string | null;
+    try {
+      outcome = await this.tryReload(running);
+    } catch (error) {
+      outcome = `unexpected failure: ${errorMessage(error)}`;
+    }
+    if (outcome !== null) log.error('reload refused: the running configuration stays', { why: outcome });
+    if (this.stopped === null) notifyReady(`${this.listening}, ${outcome === null ? 'reloaded' : 'reload refused'}`);
+  }
+
+  /** Null once the new configuration serves; else why it does not. */
+  private async tryReload(running: Configuration): Promise<string | null> {
+    let next: Configuration;
+    try {
+      next = await loadConfiguration(this.cli, this.lasting.framings, this.host, running);
+    } catch (error) {
+      // One line per error, as at start (a ConfigErrors lists them all).
+      return errorMessage(error).split('\n').join('; ');
+    }
+    const scope = reloadScope(running, next);
+    const served = new Served(next, this.lasting);
+    const refused = scope.refused ?? this.frontsRefuse(served);
+    if (refused !== null) {
+      await served.close(false, running.setup.backend);
+      return refused;
+    }
+    try {
+      await served.start();
+    } catch (error) {
+      await served.close(false, running.setup.backend);
+      return `a route module's init failed: ${errorMessage(error)}`;
+    }
+    const switches: PreparedSwitch[] = [];
+    try {
+      if (this.main !== null) switches.push(await this.main.prepare(served.mainParts(), served.frontOptions, next.tls?.loaded ?? null));
+      for (const [index, front] of this.extra.entries()) switches.push(await front.prepare(served.extraParts(index), served.frontOptions, null));
+      if (this.statusFront !== null) switches.push(await this.statusFront.prepare(served.statusParts(), served.frontOptions, null));
+    } catch (error) {
+      for (const prepared of switches) prepared.abort();
+      await served.close(false, running.setup.backend);
+      return errorMessage(error);
+    }
+    if (this.stopped !== null) {
+      for (const prepared of switches) prepared.abort();
+      await served.close(false, running.setup.backend);
+      return 'shutting down';
+    }
+    // From here on nothing waits: every front switches in the same turn of the event loop.
+    const mainHow = switches.map((prepared) => prepared.commit())[0] ?? 'no listener';
+    this.lasting.admission.reconfigure(admissionLimitsOf(next));
+    this.lasting.tunnels.reload();
+    setVerbose(next.setup.core.verbose);
+    this.retire(this.served);
+    this.served = served;
+    warnUnusedAuth(next);
+    if (scope.kept.length > 0) log.warn('reload: these keep their running values until a restart', { changed: scope.kept.join('; ') });
+    log.info('reloaded', { generation: next.generation, listener: mainHow, backend: next.bridge ? next.setup.backend.name : undefined, routes: next.setup.routes.length });
+    if (next.tls !== null) logCertificates('tls reloaded', next.tls.loaded, mainHow.startsWith('new listener') ? 'new listener' : 'unchanged');
+    return null;
+  }
+
+  /** Why a front cannot switch to `served` (a new listener it would need cannot share the port), or null: checked before anything starts. */
+  private frontsRefuse(served: Served): string | null {
+    try {
+      this.main?.checkReconfigure(served.mainParts(), served.configuration.tls?.loaded ?? null);
+      for (const [index, front] of this.extra.entries()) front.checkReconfigure(served.extraParts(index), null);
+      this.statusFront?.checkReconfigure(served.statusParts(), null);
+      return null;
+    } catch (error) {
+      return errorMessage(error);
+    }
+  }
+
+  /** `previous` serves its open WebSockets until the last closes, then is closed. */
+  private retire(previous: Served): void {
+    const { handshakeTimeout } = previous.configuration.setup.core;
+    this.retired.set(previous, Date.now() + (handshakeTimeout > 0 ? handshakeTimeout * 1000 : RETIRED_UNBOUNDED_WAIT_MS));
+    this.retiredTimer ??= setInterval(() => runGuarded(retiredOwner, 'retired configurations', () => this.closeIdleRetired()), RETIRED_CHECK_MS);
+    this.retiredTimer.unref();
+  }
+
+  private closeIdleRetired(): void {
+    for (const [served, earliest] of this.retired) {
+      if (Date.now() < earliest || served.openSockets() > 0) continue;
+      this.retired.delete(served);
+      const { generation } = served.configuration;
+      // The running configuration may have kept this one's backend (config/load.ts).
+      served.close(true, this.served.backend).then(
+        () => log.info('previous configuration closed', { generation }),
+        (error: unknown) => log.error('previous configuration did not close cleanly', { generation, error: errorMessage(error) }),
+      );
+    }
+    if (this.retired.size === 0 && this.retiredTimer !== null) {
+      clearInterval(this.retiredTimer);
+      this.retiredTimer = null;
+    }
+  }
+
+  /** The status JSON: the tunnels, every bridged connection of every configuration still serving, the sessions and the caps. */
+  status(): object {
+    const { tunnels, sessions, admission } = this.lasting;
+    const bridges = [this.served, ...this.retired.keys()].map((served) => served.bridge.status());
+    return {
+      ...tunnels.status(),
+      connectionsTotal: bridges.reduce((sum, one) => sum + one.total, 0),
+      connections: bridges.flatMap((one) => one.list).slice(0, STATUS_LIST_LIMIT),
+      sessions: sessions.status(),
+      limits: admission.status(),
+    };
+  }
+}
+
+/** Starts serving `configuration` (loaded from `cli`); StartError when a listener or a route module fails. */
+export async function startServer(configuration: Configuration, cli: CommandLine, framings: FramingRegistry, host: BackendHost, version: string): Promise<RunningServer> {
+  const { setup } = configuration;
+  setVerbose(setup.core.verbose);
+  warnUnusedAuth(configuration);
+  let server: Server | null = null;
+  const tunnels = new Tunnels(setup.tunnels);
+  const lasting: Lasting = {
+    tunnels,
+    sessions: sessionStoreOf(configuration),
+    admission: new Admission(admissionLimitsOf(configuration)),
+    framings,
+    renderStatus: () => server?.status() ?? {},
+  };
+  server = new Server(configuration, cli, host, lasting);
+  await server.start();
+  const { core } = setup;
+  log.info('listening', { address: core.listen, port: server.port, backend: configuration.bridge ? setup.backend.name : undefined, bridge: configuration.bridge ? undefined : 'off', version, tls: configuration.tls === null ? undefined : true });
+  if (configuration.tls !== null) logCertificates('tls', configuration.tls.loaded);
+  return server;
+}
