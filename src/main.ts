@@ -1,8 +1,9 @@
 /*
  * websocksy's composition root: read the command line and the configuration, build the pieces
  * (backend and framing plugins, the bridge, tunnels, routes, the front that serves them all),
- * listen, and shut down cleanly on SIGINT/SIGTERM: every client gets 1001, what was accepted
- * is delivered to the peers, the backend cleans up. SIGHUP re-reads the tunnel identities and
+ * listen, and shut down cleanly: SIGTERM drains first (front/drain.ts), SIGINT does not; then
+ * every client gets 1001, what was accepted is delivered to the peers, the backend cleans up.
+ * A second signal cuts a drain short, a third (or a second without a drain) exits. SIGHUP re-reads the tunnel identities and
  * the listener's certificates and the files of the [auth] sections.
  * `websocksy forward ...` is the port-forwarding client.
  */
@@ -25,6 +26,7 @@ import { ConfigError } from './config/settings.js';
 import { createFramingRegistry } from './framing/index.js';
 import type { FramingRegistry } from './framing/registry.js';
 import { Front } from './front/app.js';
+import { Drain } from './front/drain.js';
 import { BridgeEndpoint, routePeerBackend } from './front/bridge-endpoint.js';
 import { EngineError, glibcVersion, JS_ENGINE_COST, selectEngine, type Engine } from './front/engine.js';
 import type { ListenerTls } from './front/tls-app.js';
@@ -35,7 +37,7 @@ import { ResumeEndpoint } from './session/resume-endpoint.js';
 import { SessionStore } from './session/session-store.js';
 import { errorMessage } from './lib/errors.js';
 import { flushLog, log, setLogFormat, setVerbose } from './lib/log.js';
-import { notifyReady, notifyReloading, notifyStopping } from './lib/systemd-notify.js';
+import { notifyDone, notifyReady, notifyReloading, notifyStopping } from './lib/systemd-notify.js';
 import { TunnelClient } from './tunnel/client.js';
 import { Tunnels } from './tunnel/runtime.js';
 
@@ -92,8 +94,12 @@ export interface RunningServer {
   readonly port: number;
   /** What the main listener is, for systemd's STATUS: "listening on ADDRESS port PORT". */
   readonly listening: string;
-  /** Stops accepting, closes every connection with 1001 and cleans up; `why` goes to the log. */
-  stop(why: string): Promise<void>;
+  /** `[core] drain-timeout` in milliseconds. */
+  readonly drainTimeoutMs: number;
+  /** Stops accepting, drains for `drainMs` (0: not at all), closes what is left with 1001 and cleans up; `why` goes to the log. */
+  stop(why: string, drainMs?: number): Promise<void>;
+  /** Cuts a running drain short; false when none runs. */
+  endDrain(): boolean;
   /** SIGHUP: re-reads the tunnel identities, the certificates and the files of the [auth] sections; resolves once the new certificates serve (or were refused). */
   reload(): Promise<void>;
 }
@@ -252,10 +258,12 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
 
   const listening = `listening on ${core.listen} port ${port}`;
   let stopped: Promise<void> | null = null;
-  const stop = (why: string): Promise<void> => {
+  const drain = new Drain({ fronts, admission, sessions, tunnelServer });
+  const stop = (why: string, drainMs = 0): Promise<void> => {
     stopped ??= (async () => {
-      log.info('shutting down', { signal: why, clients: bridge.clients.size, sessions: sessions.size });
       notifyStopping();
+      if (drainMs > 0) await drain.run(why, drainMs);
+      log.info('shutting down', { signal: why, clients: bridge.clients.size, sessions: sessions.size });
       for (const front of fronts) front.close();
       admission.stop();
       sessions.shutdown(WsCloseCode.shutdown, 'Shutting down');
@@ -267,6 +275,7 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
       } catch (error) {
         log.error('backend cleanup failed', { backend: setup.backend.name, error: errorMessage(error) });
       }
+      notifyDone();
     })();
     return stopped;
   };
@@ -296,7 +305,7 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
     await reloadTls();
     if (stopped === null) notifyReady(`${listening}, reloaded`);
   };
-  return { port, listening, stop, reload };
+  return { port, listening, drainTimeoutMs: core.drainTimeout * 1000, stop, endDrain: () => drain.end(), reload };
 }
 
 function logCertificates(message: string, tls: ListenerTls, how?: string): void {
@@ -368,14 +377,21 @@ export async function main(argv: readonly string[]): Promise<void> {
     if (server === null) return;
     let stopping = false;
     const onSignal = (signal: string): void => {
+      // Connections still finishing keep the process up; this bounds how long they may take.
+      const exitAfter = (ms: number): unknown => setTimeout(() => process.exit(0), ms + SHUTDOWN_GRACE_MS).unref();
+      if (stopping && server.endDrain()) {
+        log.warn('second signal: closing what is left now', { signal });
+        exitAfter(0);
+        return;
+      }
       if (stopping) {
         log.warn('second signal: exiting now', { signal });
         process.exit(1);
       }
       stopping = true;
-      // Connections still finishing keep the process up; this bounds how long they may take.
-      setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS).unref();
-      void server.stop(signal);
+      const drainMs = signal === 'SIGTERM' ? server.drainTimeoutMs : 0;
+      exitAfter(drainMs);
+      void server.stop(signal, drainMs);
     };
     process.on('SIGINT', () => onSignal('SIGINT'));
     process.on('SIGTERM', () => onSignal('SIGTERM'));
