@@ -3,7 +3,7 @@
  * nginx's graceful quit and HAProxy's hard-stop-after: every listen socket closes at once, so
  * a load balancer's health check sees the instance gone and new connections go to another
  * one; upgrades still waiting get 503; HTTP answers say `Connection: close`
- * (http/response-drain.ts); tunnel clients are told to go away (tunnel/server.ts). What is
+ * (http/response-drain.ts); tunnels' remote listeners close (tunnel/server.ts). What is
  * open (WebSockets, resumable sessions, tunnel streams, HTTP requests being answered) may end
  * by itself until the deadline; the caller then closes what is left with 1001, as SIGINT does.
  * The counts live with their owners, so they are polled, and only while a drain runs.
@@ -69,7 +69,7 @@ export class Drain {
   async run(signal: string, timeoutMs: number): Promise<void> {
     for (const front of this.parts.fronts) front.close();
     responseDrain.start();
-    this.parts.tunnelServer?.goAway();
+    this.parts.tunnelServer?.stopAccepting();
     const started = Date.now();
     let previous = this.counts();
     // Requests on kept-alive connections may start during the drain: each counts once.

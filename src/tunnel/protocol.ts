@@ -136,20 +136,12 @@ export interface ResumeState {
 
 /** Control messages: the handshake and remote-listen requests. */
 export type ControlMessage =
-  | { readonly type: 'hello'; readonly version: number; readonly name: string; readonly token: string; readonly resume?: { readonly id: string; readonly secret: string; readonly state: ResumeState }; readonly features?: readonly string[] }
+  | { readonly type: 'hello'; readonly version: number; readonly name: string; readonly token: string; readonly resume?: { readonly id: string; readonly secret: string; readonly state: ResumeState } }
   | { readonly type: 'welcome'; readonly session: string; readonly secret: string; readonly resumed: boolean; readonly graceSeconds: number; readonly window: number; readonly heartbeatMs: number; readonly timeoutMs: number; readonly state?: ResumeState }
   | { readonly type: 'refuse'; readonly reason: string }
   | { readonly type: 'listen'; readonly listener: number; readonly bind: string; readonly port: number }
   | { readonly type: 'listen-ok'; readonly listener: number; readonly port: number }
-  | { readonly type: 'listen-fail'; readonly listener: number; readonly reason: string }
-  | { readonly type: 'goaway'; readonly reason: string };
-
-/**
- * The hello's `features` a client understands beyond version 1; a server sends a message of a
- * feature only to a client that named it (a version-1 client fails its connection on an
- * unknown control message).
- */
-export const GOAWAY_FEATURE = 'goaway';
+  | { readonly type: 'listen-fail'; readonly listener: number; readonly reason: string };
 
 /** What an OPEN frame asks for: a connection to host:port, or one accepted on a remote listener. */
 export type OpenTarget = { readonly host: string; readonly port: number } | { readonly listener: number };

@@ -32,8 +32,6 @@ export class ServerSession implements SessionOwner, ListenerOwner, Guarded {
   readonly createdAt = new Date();
   detachedAt: number | null = null;
   graceTimer: NodeJS.Timeout | null = null;
-  /** Its client named the goaway feature in its last hello (protocol.ts). */
-  understandsGoAway = false;
 
   constructor(
     readonly id: string,

@@ -20,7 +20,7 @@ import type { TunnelServerConfig } from './options.js';
 import { readIdentities, type Identity } from './identities.js';
 import { protectedModeAllow, protectedModeIdentity } from './protected-mode.js';
 import { SEND_BUDGET_BYTES } from './mux.js';
-import { decodeControl, decodeFrame, encodeJson, FrameType, GOAWAY_FEATURE, isResumeState, MAX_FRAME, PROTOCOL_VERSION, ProtocolError, TUNNEL_SUBPROTOCOL, type ControlMessage } from './protocol.js';
+import { decodeControl, decodeFrame, encodeJson, FrameType, isResumeState, MAX_FRAME, PROTOCOL_VERSION, ProtocolError, TUNNEL_SUBPROTOCOL, type ControlMessage } from './protocol.js';
 import { RemoteListeners } from './remote-listeners.js';
 import { digest, randomSecret, sameSecret } from '../lib/secret.js';
 import { ServerSession, type ServerSessionContext } from './server-session.js';
@@ -164,13 +164,11 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
     // The hello is a client's JSON: `resume` may be null, a number, anything.
     if (hello.resume !== undefined && (typeof hello.resume !== 'object' || hello.resume === null)) return refuse('malformed resume');
     const resume = hello.resume;
-    const understandsGoAway = Array.isArray(hello.features) && hello.features.includes(GOAWAY_FEATURE);
     const previous = resume === undefined ? undefined : this.sessions.get(String(resume.id));
     if (resume !== undefined && previous !== undefined) {
       if (previous.identity !== identity.name || !sameSecret(String(resume.secret), previous.secretDigest)) return refuse('session secret does not match', 'resume with a wrong secret');
       if (!isResumeState(resume.state)) return refuse('malformed resume state');
       this.sessions.attach(previous, transport, client);
-      previous.understandsGoAway = understandsGoAway;
       previous.session.sendControl(this.welcome(previous, '', true));
       previous.session.resume(resume.state);
       log.info('tunnel resumed', { ...previous.logFields, streams: previous.session.streams.size, resumes: previous.session.counters.resumes });
@@ -180,7 +178,6 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
     if (full !== null) return refuse(full);
     const secret = randomSecret(32);
     const owner = new ServerSession(randomSecret(16), digest(secret), identity.name, this.config.window, this);
-    owner.understandsGoAway = understandsGoAway;
     this.sessions.add(owner);
     this.sessions.attach(owner, transport, client);
     owner.session.sendControl(this.welcome(owner, secret, false));
@@ -217,19 +214,13 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
   }
 
   /**
-   * Drain (SIGTERM): no new tunnels, the remote listeners close, and every client that
-   * understands it is told to go away: it opens a new connection (through the load balancer,
-   * to another instance) for its next streams and listeners, while the streams open here go on
-   * until they end or the drain's deadline, when shutdown() resets what is left.
+   * Drain (SIGTERM): no new tunnels, and the remote listeners close (connections they accepted
+   * go on); the streams open here go on until they end or the drain's deadline, when
+   * shutdown() resets what is left.
    */
-  goAway(): void {
+  stopAccepting(): void {
     this.shuttingDown = true;
     this.listeners.stopAll();
-    for (const owner of this.sessions.values()) {
-      if (owner.transport === null || !owner.understandsGoAway) continue;
-      owner.session.sendControl({ type: 'goaway', reason: 'server shutting down: open new streams through a new connection' });
-      log.info('tunnel told to go away', { ...owner.logFields, streams: owner.session.streams.size });
-    }
   }
 
   shutdown(): void {
