@@ -1,9 +1,10 @@
 /*
  * websocksy's composition root: read the command line and the configuration, build the pieces
  * (backend and framing plugins, the bridge, tunnels, routes, the front that serves them all),
- * listen (src/server/), and shut down cleanly on SIGINT/SIGTERM: every client gets 1001, what
- * was accepted is delivered to the peers, the backend cleans up. SIGHUP reloads the whole
- * configuration (server/server.ts).
+ * listen (src/server/), and shut down cleanly: SIGTERM drains first (front/drain.ts), SIGINT
+ * does not; then every client gets 1001, what was accepted is delivered to the peers, the
+ * backend cleans up. A second signal cuts a drain short, a third (or a second without a drain)
+ * exits. SIGHUP reloads the whole configuration (server/server.ts).
  * `websocksy forward ...` is the port-forwarding client.
  */
 import { createRequire } from 'node:module';
@@ -190,14 +191,21 @@ export async function main(argv: readonly string[]): Promise<void> {
     if (server === null) return;
     let stopping = false;
     const onSignal = (signal: string): void => {
+      // Connections still finishing keep the process up; this bounds how long they may take.
+      const exitAfter = (ms: number): unknown => setTimeout(() => process.exit(0), ms + SHUTDOWN_GRACE_MS).unref();
+      if (stopping && server.endDrain()) {
+        log.warn('second signal: closing what is left now', { signal });
+        exitAfter(0);
+        return;
+      }
       if (stopping) {
         log.warn('second signal: exiting now', { signal });
         process.exit(1);
       }
       stopping = true;
-      // Connections still finishing keep the process up; this bounds how long they may take.
-      setTimeout(() => process.exit(0), SHUTDOWN_GRACE_MS).unref();
-      void server.stop(signal);
+      const drainMs = signal === 'SIGTERM' ? server.drainTimeoutMs : 0;
+      exitAfter(drainMs);
+      void server.stop(signal, drainMs);
     };
     process.on('SIGINT', () => onSignal('SIGINT'));
     process.on('SIGTERM', () => onSignal('SIGTERM'));

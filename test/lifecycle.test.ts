@@ -1,4 +1,4 @@
-/* Shutdown: SIGTERM and SIGINT close every client with 1001, close the peers and exit 0. */
+/* Shutdown: SIGINT, and SIGTERM with drain-timeout 0, close every client with 1001 at once, close the peers and exit 0 (the drain: drain.test.ts). */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import type { Socket } from 'node:net';
@@ -9,13 +9,13 @@ import { startWebsocksy } from './helpers/websocksy.js';
 
 describe('shutdown', () => {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    test(`${signal} with live connections: 1001 to every client, peers closed, exit 0`, async () => {
+    test(`${signal}${signal === 'SIGTERM' ? ' (drain-timeout 0)' : ''} with live connections: 1001 to every client, peers closed, exit 0`, async () => {
       const peerSockets: Socket[] = [];
       const peer = await streamServer((socket) => {
         peerSockets.push(socket);
         socket.pipe(socket);
       });
-      const server = await startWebsocksy(['-l', '127.0.0.1', '-p', '0', '-c', `host=${peer.address}`]);
+      const server = await startWebsocksy(['-l', '127.0.0.1', '-p', '0', '--drain-timeout', '0', '-c', `host=${peer.address}`]);
       try {
         const clients = [await connect(server.url), await connect(server.url)];
         for (const client of clients) {

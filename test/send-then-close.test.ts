@@ -191,10 +191,10 @@ describe('write-then-close: the client gets every frame a stream peer sent befor
   }
 });
 
-describe('shutdown: SIGTERM right after clients sent, to peers that are not reading yet', () => {
+describe('shutdown: SIGTERM (drain-timeout 0) right after clients sent, to peers that are not reading yet', () => {
   test(`${CONNECTIONS} clients: every peer still gets every byte, clients get 1001, exit 0`, { timeout: 60_000 }, async () => {
     const peer = await recordingStreamPeer(undefined, { paused: true });
-    const server = await startWebsocksy([...LOCAL, '-c', `host=${peer.address}`]);
+    const server = await startWebsocksy([...LOCAL, '--drain-timeout', '0', '-c', `host=${peer.address}`]);
     try {
       const expected = Array.from({ length: CONNECTIONS }, (_, i) => sent([...messagesFor(i, 300_000).messages, randomBytes(200_000 + i)]));
       const clients = await Promise.all(
@@ -221,7 +221,7 @@ describe('shutdown: SIGTERM right after clients sent, to peers that are not read
 
   test('SIGTERM amid a stream of messages: the close lines count exactly what the peers got', { timeout: 60_000 }, async (t) => {
     const peer = await recordingStreamPeer();
-    const server = await startWebsocksy([...LOCAL, '-c', `host=${peer.address}`]);
+    const server = await startWebsocksy([...LOCAL, '--drain-timeout', '0', '-c', `host=${peer.address}`]);
     try {
       const clients = await Promise.all(Array.from({ length: 20 }, () => connect(server.url)));
       const sending = sendUntilClosed(clients);
@@ -241,7 +241,7 @@ describe('shutdown: SIGTERM right after clients sent, to peers that are not read
 describe('a stream peer that ends its side amid a stream of client messages', () => {
   test('clients get 1000, and the close lines count exactly what the peers got', { timeout: 60_000 }, async (t) => {
     const peer = await recordingStreamPeer(undefined, { endAfterMs: 200 });
-    const server = await startWebsocksy([...LOCAL, '-c', `host=${peer.address}`]);
+    const server = await startWebsocksy([...LOCAL, '--drain-timeout', '0', '-c', `host=${peer.address}`]);
     try {
       const clients = await Promise.all(Array.from({ length: 20 }, () => connect(server.url)));
       const { sentBytes, codes } = await sendUntilClosed(clients);

@@ -65,7 +65,7 @@ describe('the readiness protocol of Type=notify', () => {
     folder.remove();
   });
 
-  test('READY=1 once listening, RELOADING=1 and READY=1 around a SIGHUP, STOPPING=1 on SIGTERM, then a prompt exit', async () => {
+  test("READY=1 once listening, RELOADING=1 and READY=1 around a SIGHUP, STOPPING=1 and the drain's STATUS on SIGTERM, then a prompt exit", async () => {
     const server = await startWebsocksy(LOCAL, { env: { NOTIFY_SOCKET: systemd.path } });
     const ready = await systemd.next();
     assert.equal(ready['READY'], '1');
@@ -80,6 +80,8 @@ describe('the readiness protocol of Type=notify', () => {
     const started = Date.now();
     assert.equal(await server.stop('SIGTERM'), 0);
     assert.deepEqual(await systemd.next(), { STOPPING: '1' });
+    // The drain (SIGTERM) says what is left; with nothing open it ends at once.
+    assert.match((await systemd.next())['STATUS'] ?? '', /^draining: 0 WebSockets, 0 sessions, 0 tunnel streams, 0 HTTP requests open, deadline in 30 s$/);
     // With no connection open, nothing but the notify socket could hold the process up.
     assert.ok(Date.now() - started < 3000, `exited ${Date.now() - started} ms after SIGTERM`);
   });

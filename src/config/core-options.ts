@@ -52,6 +52,8 @@ export interface CoreConfig {
   maxConnectionsPerIdentity: number;
   /** Seconds without data either way before a connection is closed; 0 = never. */
   idleTimeout: number;
+  /** Seconds SIGTERM lets open connections and tunnel streams finish before closing them with 1001; 0 = at once. */
+  drainTimeout: number;
   /** Bytes per second each way per connection; 0 = unlimited. */
   rateLimit: number;
   /** Bytes per second each way for all of one identity's connections together; 0 = unlimited. */
@@ -99,6 +101,7 @@ export const defaultCoreConfig: Readonly<CoreConfig> = {
   maxConnectionsPerAddress: 0,
   maxConnectionsPerIdentity: 0,
   idleTimeout: 0,
+  drainTimeout: 30,
   rateLimit: 0,
   identityRateLimit: 0,
   trustedProxies: new AddressList([]),
@@ -243,6 +246,10 @@ export const coreOptions: readonly CoreOption[] = [
   {
     key: 'idle-timeout', argument: 'SECONDS', help: 'close a connection with no data either way for this long (1000 "idle timeout"); 0 = never (default 0)',
     apply: (c, v) => { c.idleTimeout = parseSeconds(v, 0, 7 * 86400); },
+  },
+  {
+    key: 'drain-timeout', argument: 'SECONDS', help: 'on SIGTERM, stop accepting and let open connections, sessions and tunnel streams finish for up to this long, then close them with 1001 (docs/operations.md); 0 = close at once, as SIGINT does (default 30)',
+    apply: (c, v) => { c.drainTimeout = parseSeconds(v, 0, 86400); },
   },
   {
     key: 'rate-limit', argument: 'BYTES/s', help: 'bandwidth of each bridged connection, each way, e.g. 1m/s; 0 = unlimited (default 0)',

@@ -10,10 +10,11 @@ import type { Readable } from 'node:stream';
 import type { HttpResponse } from 'uWebSockets.js';
 import type { Refusal } from '../core/refusal.js';
 import { guarded, reportFault, type Guarded } from '../lib/guard.js';
+import { responseDrain } from './response-drain.js';
 
 export class ClientResponse implements Guarded {
-  aborted = false;
-  ended = false;
+  private isAborted = false;
+  private isEnded = false;
   /** The status line went out: a failure can no longer be answered with a status. */
   private headSent = false;
   /** uWS's pause() is only undone by resume(); resume() on a response never paused breaks its keep-alive. */
@@ -34,6 +35,7 @@ export class ClientResponse implements Guarded {
     /** The request is a HEAD: answers carry the headers of their body, and no body. */
     private readonly headRequest = false,
   ) {
+    responseDrain.track(this, true);
     res.onAborted(() => {
       this.aborted = true;
       try {
@@ -47,6 +49,25 @@ export class ClientResponse implements Guarded {
   /** The answer to `request`: its id, whether a body is still to come, whether it is a HEAD. */
   static answering(res: HttpResponse, request: { readonly id: number; readonly method: string; readonly hasBody?: boolean }): ClientResponse {
     return new ClientResponse(res, request.id, request.hasBody ?? false, request.method === 'HEAD');
+  }
+
+  get aborted(): boolean {
+    return this.isAborted;
+  }
+
+  set aborted(value: boolean) {
+    this.isAborted = value;
+    responseDrain.track(this, this.usable);
+  }
+
+  /** Set once the last byte is handed to uWS; a drain waits for the responses that are not. */
+  get ended(): boolean {
+    return this.isEnded;
+  }
+
+  set ended(value: boolean) {
+    this.isEnded = value;
+    responseDrain.track(this, this.usable);
   }
 
   get logFields(): { id: number } {
@@ -119,10 +140,12 @@ export class ClientResponse implements Guarded {
       this.res.writeStatus(status).writeHeader('Content-Type', 'text/plain; charset=utf-8');
       for (const [name, value] of Object.entries(headers)) this.res.writeHeader(name, value);
       const text = `${body}\n`;
-      if (!this.headRequest) this.res.end(text, closeConnection);
+      // Draining: the client's next request must go to a new connection (response-drain.ts).
+      const close = closeConnection || responseDrain.draining;
+      if (!this.headRequest) this.res.end(text, close);
       // uWS 20.30's endWithoutBody cannot also close (given arguments, it leaves the request
       // unanswered): a HEAD whose connection must close gets an empty body instead.
-      else if (closeConnection) this.res.end('', true);
+      else if (close) this.res.end('', true);
       else this.endWithoutBody(Buffer.byteLength(text));
     });
   }
@@ -148,6 +171,7 @@ export class ClientResponse implements Guarded {
     this.headSent = true;
     this.res.writeStatus(status);
     for (const [name, value] of headers) this.res.writeHeader(name, /[^\x00-\x7f]/.test(value) ? Buffer.from(value, 'latin1') : value);
+    if (responseDrain.draining) this.res.writeHeader('Connection', 'close');
   }
 
   /**

@@ -58,9 +58,18 @@ export function notifyReloading(): void {
   notify({ RELOADING: '1', MONOTONIC_USEC: (process.hrtime.bigint() / 1000n).toString() });
 }
 
-/** Shutting down: the last word, after which the socket closes so that it holds no event loop open. */
+/** Shutting down (a drain, then the close of what is left); notifyDone follows. */
 export function notifyStopping(): void {
   notify({ STOPPING: '1' });
+}
+
+/** What the service is doing, for `systemctl status` (a drain's count of what is left). */
+export function notifyStatus(status: string): void {
+  notify({ STATUS: status });
+}
+
+/** Stopped: the last word was said, and the socket closes so that it holds no event loop open. */
+export function notifyDone(): void {
   socket?.close();
   socket = null;
   unusable = true;

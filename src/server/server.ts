@@ -18,10 +18,11 @@ import { unusedAuthSections } from '../config/apply.js';
 import type { BackendHost } from '../core/api.js';
 import type { FramingRegistry } from '../framing/registry.js';
 import { Front, type PreparedSwitch } from '../front/app.js';
+import { Drain } from '../front/drain.js';
 import type { ListenerTls } from '../front/tls-app.js';
 import { errorMessage } from '../lib/errors.js';
 import { log, setVerbose } from '../lib/log.js';
-import { notifyReady, notifyReloading, notifyStopping } from '../lib/systemd-notify.js';
+import { notifyDone, notifyReady, notifyReloading, notifyStopping } from '../lib/systemd-notify.js';
 import { processOwner, runGuarded } from '../lib/guard.js';
 import { Tunnels } from '../tunnel/runtime.js';
 import { STATUS_LIST_LIMIT } from '../front/bridge-endpoint.js';
@@ -40,8 +41,12 @@ export interface RunningServer {
   readonly port: number;
   /** What the main listener is, for systemd's STATUS: "listening on ADDRESS port PORT". */
   readonly listening: string;
-  /** Stops accepting, closes every connection with 1001 and cleans up; `why` goes to the log. */
-  stop(why: string): Promise<void>;
+  /** `[core] drain-timeout` in milliseconds. */
+  readonly drainTimeoutMs: number;
+  /** Stops accepting, drains for `drainMs` (0: not at all), closes what is left with 1001 and cleans up; `why` goes to the log. */
+  stop(why: string, drainMs?: number): Promise<void>;
+  /** Cuts a running drain short; false when none runs. */
+  endDrain(): boolean;
   /** SIGHUP: reads the whole configuration again; resolves once it serves, or was refused. */
   reload(): Promise<void>;
 }
@@ -75,6 +80,8 @@ class Server implements RunningServer {
   private readonly extra: Front[] = [];
   private statusFront: Front | null = null;
   private stopped: Promise<void> | null = null;
+  /** SIGTERM's drain, while it runs. */
+  private drain: Drain | null = null;
   /** One reload at a time: a SIGHUP during one runs after it. */
   private reloading: Promise<void> = Promise.resolve();
   port = 0;
@@ -126,11 +133,23 @@ class Server implements RunningServer {
     this.listening = `listening on ${core.listen} port ${this.port}`;
   }
 
-  stop(why: string): Promise<void> {
+  get drainTimeoutMs(): number {
+    return this.served.configuration.setup.core.drainTimeout * 1000;
+  }
+
+  endDrain(): boolean {
+    return this.drain?.end() ?? false;
+  }
+
+  stop(why: string, drainMs = 0): Promise<void> {
     this.stopped ??= (async () => {
       const { lasting } = this;
-      log.info('shutting down', { signal: why, clients: [this.served, ...this.retired.keys()].reduce((sum, served) => sum + served.bridge.clients.size, 0), sessions: lasting.sessions.size });
       notifyStopping();
+      if (drainMs > 0) {
+        this.drain = new Drain({ fronts: this.fronts, admission: lasting.admission, sessions: lasting.sessions, tunnelServer: lasting.tunnels.server });
+        await this.drain.run(why, drainMs);
+      }
+      log.info('shutting down', { signal: why, clients: [this.served, ...this.retired.keys()].reduce((sum, served) => sum + served.bridge.clients.size, 0), sessions: lasting.sessions.size });
       if (this.retiredTimer !== null) clearInterval(this.retiredTimer);
       for (const front of this.fronts) front.close();
       lasting.admission.stop();
@@ -140,6 +159,7 @@ class Server implements RunningServer {
       lasting.tunnels.shutdown();
       // A backend several configurations share is cleaned up once, by the running one.
       await Promise.all(all.map((served) => served.close(false, served === this.served ? null : this.served.backend)));
+      notifyDone();
     })();
     return this.stopped;
   }

@@ -30,10 +30,13 @@ interface Entry {
 
 export class RemoteListeners {
   private readonly byAddress = new Map<string, Entry>();
+  /** The server drains: its clients listen through another instance now. */
+  private stopped = false;
 
   /** Binds bind:port for `owner` (or takes it over from the same identity); resolves with the port. */
   async listen(owner: ListenerOwner, listener: number, bind: string, port: number): Promise<number> {
     const key = `${bind}:${port}`;
+    if (this.stopped) throw new Error(`this server is shutting down: ${key} is not bound here`);
     const held = this.byAddress.get(key);
     if (held !== undefined) {
       if (held.owner.identity !== owner.identity) throw new Error(`${key} is held by another identity`);
@@ -81,6 +84,12 @@ export class RemoteListeners {
     for (const [key, entry] of this.byAddress) {
       if (entry.owner === owner) this.forget(key, entry);
     }
+  }
+
+  /** Draining: every listener closes at once (connections it accepted go on), and none binds again. */
+  stopAll(): void {
+    this.stopped = true;
+    for (const [key, entry] of this.byAddress) this.forget(key, entry);
   }
 
   addressesOf(owner: ListenerOwner): string[] {

@@ -24,6 +24,11 @@ export class ServerSessions {
     return this.byId.size;
   }
 
+  /** Sessions with a transport. */
+  get attached(): number {
+    return this.byTransport.size;
+  }
+
   values(): IterableIterator<ServerSession> {
     return this.byId.values();
   }

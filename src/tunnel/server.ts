@@ -201,6 +201,28 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
     }
   }
 
+  /** Tunnel WebSockets open: attached sessions' and those still waiting for their hello. */
+  get transports(): number {
+    return this.sessions.attached + this.awaitingHello.size;
+  }
+
+  /** Streams open in every session: a drain waits for them. */
+  get openStreams(): number {
+    let count = 0;
+    for (const owner of this.sessions.values()) count += owner.session.streams.size;
+    return count;
+  }
+
+  /**
+   * Drain (SIGTERM): no new tunnels, and the remote listeners close (connections they accepted
+   * go on); the streams open here go on until they end or the drain's deadline, when
+   * shutdown() resets what is left.
+   */
+  stopAccepting(): void {
+    this.shuttingDown = true;
+    this.listeners.stopAll();
+  }
+
   shutdown(): void {
     this.shuttingDown = true;
     clearInterval(this.sweepTimer);

@@ -83,7 +83,8 @@ export async function startWebsocksy(
     url: `ws://127.0.0.1:${port}`,
     log: () => output,
     waitForLog,
-    stop: async (signal = 'SIGTERM') => {
+    // SIGINT, the fast stop: a test's cleanup does not wait out a drain (SIGTERM).
+    stop: async (signal = 'SIGINT') => {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       const exit = once(child, 'exit') as Promise<[number | null]>;
       child.kill(signal);

@@ -1,0 +1,36 @@
+/*
+ * HTTP answers while the process drains (SIGTERM, docs/operations.md): which responses are
+ * still being answered, so that the drain waits for them, and the `Connection: close` every
+ * head carries from then on. uWS's listen socket is closed at once, but a keep-alive
+ * connection (a load balancer's pooled one) would go on sending requests to this process
+ * until it exits; told to close, the client takes its next request to a new connection, which
+ * the load balancer sends to another instance. uWS 20.30 does not close a connection whose
+ * response says so, and a response may not be touched once ended, so the client closes it
+ * (RFC 9112 §9.6 requires it to); the drain's deadline covers one that does not.
+ * Process-wide, as the drain is: every listener's responses count.
+ */
+
+const open = new Set<object>();
+let draining = false;
+
+export const responseDrain = {
+  /** Responses begun and neither ended nor aborted. */
+  get open(): number {
+    return open.size;
+  },
+
+  get draining(): boolean {
+    return draining;
+  },
+
+  /** From now on every head says `Connection: close`. */
+  start(): void {
+    draining = true;
+  },
+
+  /** Records whether `response` is still being answered. */
+  track(response: object, answering: boolean): void {
+    if (answering) open.add(response);
+    else open.delete(response);
+  },
+};
