@@ -31,6 +31,7 @@ import type { ListenerTls } from './front/tls-app.js';
 import { loadListenerTls } from './config/tls.js';
 import type { Route } from './http/route-table.js';
 import { HttpRoutes, type PeerTarget } from './http/routes.js';
+import { ServerMetrics } from './metrics/server-metrics.js';
 import { ResumeEndpoint } from './session/resume-endpoint.js';
 import { SessionStore } from './session/session-store.js';
 import { errorMessage } from './lib/errors.js';
@@ -155,6 +156,7 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
   startEngine(core.allowJsEngine);
 
   const tunnels = new Tunnels(setup.tunnels);
+  const metrics = setup.status?.metricsPath != null ? new ServerMetrics(setup.status.metricsPath) : null;
   const bridgeLimits = { maxMessage: core.maxMessage, frameLimit: core.frameLimit, clientBuffer: core.clientBuffer, peerBuffer: peerBufferOf(core) };
   const sessions = new SessionStore({
     path: core.sessionPath,
@@ -167,6 +169,7 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
     connectTimeoutMs: core.connectTimeout * 1000,
     backendTimeoutMs: core.backendTimeout * 1000,
     gate: bridgeGate(setup.backend, core.allowPeers),
+    observers: metrics?.bridges,
   };
   const bridge = new BridgeEndpoint(opener, bridgeLimits, sessions);
   const routeOptions = {
@@ -188,18 +191,20 @@ export async function startServer(argv: readonly string[]): Promise<RunningServe
     rateLimit: core.rateLimit,
     identityRateLimit: core.identityRateLimit,
   });
+  metrics?.watch({ sessions, tunnels, admission });
   const frontOptions = {
     maxPendingUpgrades: core.maxHandshakes,
     handshakeTimeoutMs: core.handshakeTimeout * 1000,
     admission,
     clientAddresses: { trustedProxies: core.trustedProxies, proxyProtocol: core.proxyProtocol, header: core.clientAddressHeader },
+    observer: metrics?.front,
   };
   const render = (): object => {
     const connections = bridge.status();
     return { ...tunnels.status(), connectionsTotal: connections.total, connections: connections.list, sessions: sessions.status(), limits: admission.status() };
   };
   const statusConfig = setup.status;
-  const status = statusConfig === null ? null : { path: statusConfig.path, access: statusConfig, render };
+  const status = statusConfig === null ? null : { path: statusConfig.path, access: statusConfig, render, metrics };
   const tunnelServer = tunnels.server;
   // Without the bridge, the session path serves only the sessions of resumable peer routes.
   const mainSessions = configuration.bridge || routes.hasResumablePeer ? { store: sessions, endpoint: resume } : null;
