@@ -40,6 +40,9 @@ class EndpointBridges implements BridgeObserver {
   ) {
     this.framingErrors = instruments.framingErrors.labels(endpoint);
     this.pluginErrors = instruments.pluginErrors.labels(endpoint);
+    // At 0 from the start, so that an alert on their increase has a series to watch.
+    this.framingErrors.inc(0);
+    this.pluginErrors.inc(0);
     this.connect = instruments.connect.labels(endpoint);
   }
 
