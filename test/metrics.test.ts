@@ -5,14 +5,19 @@
  * for a framing failure, and HTTP route requests with known statuses. The exposition is parsed
  * and every count checked exactly; no label may carry a client address or a request path. Then a
  * real Prometheus (Debian's package) scrapes the same server with the token. A second server
- * serves the metrics on a loopback listener of its own.
+ * serves the metrics on a loopback listener of its own. Last, a tunnel through a relay that
+ * cuts it: sessions, streams, resumes and reconnects on both sides.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
+import { connect as netConnect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { connectWith, type TestClient } from './helpers/client.js';
 import { send, startUpstream, type Upstream } from './helpers/http-upstream.js';
+import { CuttingRelay } from './helpers/cutting-relay.js';
+import { core, freePort, startInstance, tunnelSection, upstreamSection } from './helpers/instances.js';
 import { tcpEcho, tempDir, type Peer } from './helpers/peers.js';
 import { parseExposition, PROMETHEUS, sampleValue, startPrometheus, type PrometheusServer, type Sample } from './helpers/prometheus.js';
 import { requireProgram, skipUnlessInstalled } from './helpers/tools.js';
@@ -49,17 +54,17 @@ async function scrape(port: number, path: string, token: string | null, method =
   return fetch(`http://127.0.0.1:${port}${path}`, { method, headers: token === null ? {} : { Authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(5000) });
 }
 
-async function metricsOf(port: number): Promise<Sample[]> {
-  const response = await scrape(port, '/metrics', STATUS_TOKEN);
+async function metricsOf(port: number, token: string | null = STATUS_TOKEN): Promise<Sample[]> {
+  const response = await scrape(port, '/metrics', token);
   assert.equal(response.status, 200);
   return parseExposition(await response.text());
 }
 
 /** Polls the metrics until `check` holds (bounded), and returns them. */
-async function metricsWhen(port: number, check: (samples: Sample[]) => boolean, what: string, timeoutMs = 5000): Promise<Sample[]> {
+async function metricsWhen(port: number, check: (samples: Sample[]) => boolean, what: string, token: string | null = STATUS_TOKEN, timeoutMs = 5000): Promise<Sample[]> {
   const end = Date.now() + timeoutMs;
   for (;;) {
-    const samples = await metricsOf(port);
+    const samples = await metricsOf(port, token);
     if (check(samples)) return samples;
     if (Date.now() > end) assert.fail(`${what}: not within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -258,5 +263,73 @@ describe('metrics on a status listener of its own', () => {
     const status = await scrape(statusPort, '/anything', null);
     assert.equal(status.headers.get('content-type'), 'application/json');
     assert.notEqual((await scrape(server.port, '/metrics', null)).status, 200);
+  });
+});
+
+describe('tunnel metrics', () => {
+  const dir = tempDir('websocksy-metrics-tunnel-');
+  /** No token: these instances answer the metrics to clients on this host only. */
+  const status = '[status]\npath = /status\nmetrics = /metrics\nclients = loopback\n';
+  let echo: Peer;
+  let relay: CuttingRelay;
+  let hub: RunningWebsocksy;
+  let edge: RunningWebsocksy;
+  let localPort: number;
+
+  before(async () => {
+    echo = await tcpEcho();
+    const echoPort = Number(echo.address.split(':').at(-1));
+    hub = await startInstance(dir.path, 'hub', core() + tunnelSection(dir.path, 'hub', `edge tok-edge connect=127.0.0.1:${echoPort}\n`) + status);
+    relay = new CuttingRelay(hub.port);
+    await relay.start();
+    localPort = await freePort();
+    edge = await startInstance(dir.path, 'edge', core() + upstreamSection('hub', relay.port, 'edge', 'tok-edge', `local = ${localPort}:127.0.0.1:${echoPort}\n`) + status, 1);
+  });
+
+  after(async () => {
+    await edge?.stop();
+    await hub?.stop();
+    await relay?.close();
+    await echo?.close();
+    dir.remove();
+  });
+
+  test('sessions and streams on both sides; a cut tunnel counts a reconnect and a resume', async () => {
+    const socket = netConnect(localPort, '127.0.0.1');
+    try {
+      await once(socket, 'connect');
+      const echoed = async (text: string): Promise<void> => {
+        socket.write(text);
+        let got = '';
+        while (got.length < text.length) got += ((await once(socket, 'data')) as [Buffer])[0].toString();
+        assert.equal(got, text);
+      };
+      await echoed('before the cut\n');
+      const server = { role: 'server', identity: 'edge' };
+      const client = { role: 'client', identity: 'hub' };
+      const hubBefore = await metricsOf(hub.port, null);
+      assert.equal(sampleValue(hubBefore, 'websocksy_tunnel_sessions', { ...server, state: 'attached' }), 1);
+      assert.equal(sampleValue(hubBefore, 'websocksy_tunnel_streams', server), 1);
+      assert.equal(sampleValue(hubBefore, 'websocksy_tunnel_resumes_total', { role: 'server' }), 0);
+      const edgeBefore = await metricsOf(edge.port, null);
+      assert.equal(sampleValue(edgeBefore, 'websocksy_tunnel_sessions', { ...client, state: 'attached' }), 1);
+      assert.equal(sampleValue(edgeBefore, 'websocksy_tunnel_streams', client), 1);
+      assert.equal(sampleValue(edgeBefore, 'websocksy_tunnel_reconnects_total', { upstream: 'hub' }), 0);
+      const replay = sampleValue(edgeBefore, 'websocksy_tunnel_replay_bytes', { role: 'client' }) ?? -1;
+      assert.ok(replay >= 0 && replay <= 'before the cut\n'.length + 1, `replay bytes ${replay}`);
+
+      relay.cut('rst');
+      await edge.waitForLog(/tunnel resumed/);
+      await echoed('after the cut\n');
+      const resumed = (samples: Sample[], role: string): boolean => sampleValue(samples, 'websocksy_tunnel_resumes_total', { role }) === 1;
+      const edgeAfter = await metricsWhen(edge.port, (samples) => resumed(samples, 'client'), 'the edge resumed', null);
+      assert.equal(sampleValue(edgeAfter, 'websocksy_tunnel_reconnects_total', { upstream: 'hub' }), 1);
+      assert.equal(sampleValue(edgeAfter, 'websocksy_tunnel_streams', client), 1);
+      const hubAfter = await metricsWhen(hub.port, (samples) => resumed(samples, 'server'), 'the hub resumed', null);
+      assert.equal(sampleValue(hubAfter, 'websocksy_tunnel_sessions', { ...server, state: 'attached' }), 1);
+      assert.equal(sampleValue(hubAfter, 'websocksy_tunnel_streams', server), 1);
+    } finally {
+      socket.destroy();
+    }
   });
 });
