@@ -116,8 +116,7 @@ export class Front {
   ) {
     const { admission } = options;
     this.admission = admission;
-    const refused = (status: number): void => options.observer?.refused(status);
-    this.pending = new PendingUpgrades(options.maxPendingUpgrades, options.handshakeTimeoutMs, () => admission.count('handshake-timeout'), refused);
+    this.pending = new PendingUpgrades(options.maxPendingUpgrades, options.handshakeTimeoutMs, () => admission.count('handshake-timeout'), (status) => options.observer?.refused(status));
     this.app = this.createApp(tls);
   }
 

@@ -2,6 +2,7 @@
  * Label values that stay bounded whatever a client sends: a close code or an HTTP status is a
  * number the other side may choose, so each is kept to a fixed set of values. Client addresses,
  * request paths and anything else a client spells are never label values (docs/operations.md).
+ * Each value's child of a metric is made once and kept (childFor).
  */
 
 /**
