@@ -3,7 +3,7 @@
  * built again; what outlives connections stays as started, and a reload that changes it says so:
  * the listeners (a change is refused: nothing is applied), and, kept with a warning, the tunnel
  * runtime (its sessions and -R listeners live on; the identities file is read again), the
- * resumable sessions' settings, the engine, the framing plugins and the log format.
+ * resumable sessions' settings, the engine, the framing plugins, the log format and the metrics path.
  */
 import type { Configuration } from './load.js';
 import type { Setting } from './settings.js';
@@ -41,5 +41,7 @@ export function reloadScope(running: Configuration, next: Configuration): Reload
   for (const key of KEPT_CORE_KEYS) {
     if (coreValue(running.settings, key) !== coreValue(next.settings, key)) kept.push(key);
   }
+  // The metrics' observers are built into every part at start (server/served.ts).
+  if ((running.setup.status?.metricsPath ?? null) !== (next.setup.status?.metricsPath ?? null)) kept.push('[status] metrics');
   return { refused, kept };
 }

@@ -3,7 +3,8 @@
  * tunnel identities and client addresses, which the tunnel's own refusals take care to hide,
  * so it is never public by default: it needs a token (`token-file` or `token-env`, sent as
  * `Authorization: Bearer`), or a listener of its own on a loopback address, or — west's
- * protected mode, and only when asked for — `clients = loopback`.
+ * protected mode, and only when asked for — `clients = loopback`. `metrics = /PATH` serves the
+ * Prometheus exposition (src/metrics/) at that path, to the same readers.
  */
 import { isLoopbackAddress } from '../lib/address-list.js';
 import { errorMessage } from '../lib/errors.js';
@@ -25,13 +26,16 @@ export interface StatusConfig {
   readonly listener: StatusListener | null;
   /** Only clients on this host are answered (by their real address). */
   readonly loopbackClientsOnly: boolean;
+  /** Where the Prometheus metrics are served (on the status listener, whichever it is); null: not at all. */
+  readonly metricsPath: string | null;
 }
 
 /** The keys of [status], for its errors and websocksy --help. */
-export const STATUS_KEYS = ['path', 'token-file', 'token-env', 'listen', 'port', 'clients'] as const;
+export const STATUS_KEYS = ['path', 'metrics', 'token-file', 'token-env', 'listen', 'port', 'clients'] as const;
 
 interface Draft {
   path?: string;
+  metricsPath?: string;
   token?: string;
   listen?: string;
   port?: number;
@@ -42,11 +46,15 @@ function readToken(key: string, value: string, origin: SettingOrigin): string {
   return key === 'token-file' ? readSecretFile(pathFrom(origin, value.trim())) : readSecretEnv(value.trim());
 }
 
+function absolutePath(value: string): string {
+  if (!value.trim().startsWith('/')) throw new Error(`"${value}" does not start with /`);
+  return value.trim();
+}
+
 function apply(draft: Draft, key: string, value: string, origin: SettingOrigin): void {
-  if (key === 'path') {
-    if (!value.trim().startsWith('/')) throw new Error(`"${value}" does not start with /`);
-    draft.path = value.trim();
-  } else if (key === 'token-file' || key === 'token-env') draft.token = readToken(key, value, origin);
+  if (key === 'path') draft.path = absolutePath(value);
+  else if (key === 'metrics') draft.metricsPath = absolutePath(value);
+  else if (key === 'token-file' || key === 'token-env') draft.token = readToken(key, value, origin);
   else if (key === 'listen') draft.listen = value.trim().replace(/^\[(.*)\]$/, '$1');
   else if (key === 'port') draft.port = parsePort(value, { allowZero: true });
   else if (key === 'clients') {
@@ -71,6 +79,7 @@ export function buildStatusConfig(settings: readonly Setting[]): StatusConfig | 
   }
   if (origin === undefined) return null;
   if (draft.path === undefined) throw new ConfigError('[status] needs "path = /something"', origin);
+  if (draft.metricsPath === draft.path) throw new ConfigError(`[status] metrics = ${draft.metricsPath} is the status path too: give the metrics a path of their own`, origin);
   if ((draft.listen === undefined) !== (draft.port === undefined)) throw new ConfigError('[status] listen and port go together (a listener of its own for the status)', origin);
   const listener = draft.listen === undefined || draft.port === undefined ? null : { listen: draft.listen, port: draft.port };
   const protectedByAddress = draft.loopbackClientsOnly || (listener !== null && isLoopbackAddress(listener.listen));
@@ -81,5 +90,11 @@ export function buildStatusConfig(settings: readonly Setting[]): StatusConfig | 
       origin,
     );
   }
-  return { path: draft.path, tokenDigest: draft.token === undefined ? null : digest(draft.token), listener, loopbackClientsOnly: draft.loopbackClientsOnly };
+  return {
+    path: draft.path,
+    tokenDigest: draft.token === undefined ? null : digest(draft.token),
+    listener,
+    loopbackClientsOnly: draft.loopbackClientsOnly,
+    metricsPath: draft.metricsPath ?? null,
+  };
 }

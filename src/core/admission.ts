@@ -157,6 +157,11 @@ export class Admission {
     return this.open.size;
   }
 
+  /** How often each limit refused or closed a connection since start-up (the metrics read it when scraped). */
+  get limitsHit(): Readonly<Record<LimitReason, number>> {
+    return this.refused;
+  }
+
   /** A ticket for a connection from `address`, or the refusal of the first cap it would pass. */
   admit(id: number, address: string, identity: string | null): AdmissionTicket | Refusal {
     const { maxConnections, maxPerAddress, rateLimit, identityRateLimit } = this.limits;

@@ -5,6 +5,7 @@
  * failure is a Refusal with the status the client gets and the detail the log gets.
  */
 import type { Backend, FramingDefinition, PeerInfo, PeerQuery } from './api.js';
+import type { BridgeObservers } from './bridge-observer.js';
 import { parsePeerAddress, PeerAddressError, type ParsedPeerAddress, type PeerAddress } from './peer-address.js';
 import type { PeerGate } from './peer-gate.js';
 import { connectPeer, PeerConnectError, type PeerConnection, type PeerProxyHeader } from './peer.js';
@@ -19,6 +20,8 @@ export interface BridgeOpenerOptions {
   readonly backendTimeoutMs: number;
   /** Where the backend's answers may lead (peer-gate.ts). */
   readonly gate: PeerGate;
+  /** Who hears of the bridges opened with these options (the metrics); none by default. */
+  readonly observers?: BridgeObservers | undefined;
 }
 
 export interface OpenedPeer {
@@ -29,7 +32,12 @@ export interface OpenedPeer {
   readonly protocol: string;
   /** The backend let this peer outlive its client (a resumable session, if the client asks). */
   readonly resumable: boolean;
+  /** How long the peer took to accept the connection (for the metrics). */
+  readonly connectSeconds: number;
 }
+
+/** The backend (plugin code) threw or rejected: the upgrade is refused, and the metrics count a plugin error. */
+export class BackendFailure extends Refusal {}
 
 /**
  * Parsed backend answers by their text: a backend answers the same few addresses again and
@@ -77,7 +85,7 @@ function proxyHeaderFor(info: PeerInfo, address: PeerAddress, query: PeerQuery):
 }
 
 function backendFailed(backend: Backend, error: unknown): Refusal {
-  return error instanceof Refusal ? error : new Refusal(500, 'Internal error', `backend "${backend.name}" failed: ${errorMessage(error)}`);
+  return error instanceof Refusal ? error : new BackendFailure(500, 'Internal error', `backend "${backend.name}" failed: ${errorMessage(error)}`);
 }
 
 /** The backend's answer; a backend (a plugin) that throws or rejects refuses this one upgrade. */
@@ -135,6 +143,7 @@ export async function openPeer(options: BridgeOpenerOptions, query: PeerQuery, c
   const allowed = passed instanceof Promise ? await passed : passed;
   if (cancelled()) return null;
   let peer: PeerConnection;
+  const connectStart = performance.now();
   try {
     peer = await connectPeer(allowed, options.connectTimeoutMs, proxy);
   } catch (error) {
@@ -145,5 +154,6 @@ export async function openPeer(options: BridgeOpenerOptions, query: PeerQuery, c
     peer.destroy();
     return null;
   }
-  return { peer, framing, framingConfig: info.framingConfig ?? null, protocol, resumable: info.resumable === true };
+  const connectSeconds = (performance.now() - connectStart) / 1000;
+  return { peer, framing, framingConfig: info.framingConfig ?? null, protocol, resumable: info.resumable === true, connectSeconds };
 }

@@ -19,9 +19,12 @@
  *   frame goes out behind the frames already queued for the client. Where something must be
  *   dropped (a peer that failed or stopped reading), the close line in the log counts it. That
  *   line is written once both sides are done, so its counts are final.
+ * Metrics: bytes and messages each way are plain fields, which the metrics read when scraped;
+ *   the observer (bridge-observer.ts) hears only of the open, the close and the failures.
  */
 import { idleClock, type AdmissionTicket } from './admission.js';
 import { WsCloseCode, WsOperation, type FramingDefinition } from './api.js';
+import type { BridgeCounts, BridgeObserver } from './bridge-observer.js';
 import { FramingFailure, PeerFramer, type FrameSink } from './framer.js';
 import type { BridgedClient, ClientSocket } from './endpoint.js';
 import type { PeerConnection, PeerEvents } from './peer.js';
@@ -54,6 +57,8 @@ export interface BridgeDescription {
   readonly framingConfig: string | null;
   /** Who an `[auth]` section admitted (its user), for the log; absent when none applies or it names nobody. */
   readonly user?: string;
+  /** Who the metrics count the connection for (bridge-observer.ts identityLabel): '' for nobody. */
+  readonly identity: string;
 }
 
 export interface BridgeStatus {
@@ -84,9 +89,11 @@ function pushCorked(): void {
   corkedBridge?.pushChunk();
 }
 
-export class Bridge implements BridgedClient, PeerEvents, FrameSink, Throttled {
+export class Bridge implements BridgedClient, PeerEvents, FrameSink, Throttled, BridgeCounts {
   bytesToClient = 0;
   bytesToPeer = 0;
+  messagesToClient = 0;
+  messagesToPeer = 0;
   /** True once the client has been heard from since the last keep-alive sweep. */
   heard = true;
   /** True while a ping is unanswered. */
@@ -119,6 +126,7 @@ export class Bridge implements BridgedClient, PeerEvents, FrameSink, Throttled {
     readonly description: BridgeDescription,
     readonly peer: PeerConnection,
     private readonly limits: BridgeLimits,
+    private readonly observer: BridgeObserver,
   ) {
     this.framer = new PeerFramer(description.framing, description.framingConfig, limits.frameLimit, this);
   }
@@ -144,6 +152,7 @@ export class Bridge implements BridgedClient, PeerEvents, FrameSink, Throttled {
       framing: d.framing.name,
       user: d.user,
     });
+    this.observer.opened(this, d.identity);
     this.peer.start(this);
   }
 
@@ -174,6 +183,7 @@ export class Bridge implements BridgedClient, PeerEvents, FrameSink, Throttled {
       return;
     }
     this.bytesToPeer += length;
+    this.messagesToPeer++;
     this.peer.write(new Uint8Array(message));
   }
 
@@ -189,6 +199,7 @@ export class Bridge implements BridgedClient, PeerEvents, FrameSink, Throttled {
     (this.held ??= []).push(Buffer.copyBytesFrom(new Uint8Array(message)));
     this.heldBytes += length;
     this.bytesToPeer += length;
+    this.messagesToPeer++;
     throttle.add(this);
   }
 
@@ -223,6 +234,7 @@ export class Bridge implements BridgedClient, PeerEvents, FrameSink, Throttled {
       for (const message of held) {
         this.droppedToPeer += message.length;
         this.bytesToPeer -= message.length;
+        this.messagesToPeer--;
       }
       return;
     }
@@ -314,6 +326,7 @@ export class Bridge implements BridgedClient, PeerEvents, FrameSink, Throttled {
     try {
       this.framer.close();
     } catch (error) {
+      this.observer.pluginFailed();
       noteFault(this, `framing "${this.description.framing.name}" release`, error);
     }
   }
@@ -338,6 +351,7 @@ export class Bridge implements BridgedClient, PeerEvents, FrameSink, Throttled {
       by: this.closedBy,
       seconds: ((Date.now() - this.openedAt) / 1000).toFixed(1),
     });
+    this.observer.closed(this, this.closeCode);
   }
 
   /** The guard caught a throw in code working for this bridge: close it alone. */
@@ -399,9 +413,12 @@ export class Bridge implements BridgedClient, PeerEvents, FrameSink, Throttled {
       this.framer.push(this.chunk as Buffer);
     } catch (error) {
       if (error instanceof FramingFailure || error instanceof SendOverflowError) {
+        // The framer's own verdict on the stream; a plugin's throw (below) is counted as the plugin's.
+        if (error instanceof FramingFailure) this.observer.framingFailed();
         this.framingFailure = error;
         return;
       }
+      this.observer.pluginFailed();
       noteFault(this, `framing "${this.description.framing.name}"`, error);
       this.framingFailure = new FramingFailure(WsCloseCode.unexpected, `framing "${this.description.framing.name}" failed: ${errorMessage(error)}`);
     }
@@ -412,6 +429,7 @@ export class Bridge implements BridgedClient, PeerEvents, FrameSink, Throttled {
     if (ws === null) return;
     sendMessage(ws, data, opcode === WsOperation.binary);
     this.bytesToClient += data.length;
+    this.messagesToClient++;
   }
 
   peerEnd(): void {

@@ -38,6 +38,13 @@ export interface ClientRequest {
    * applies. The credential it showed is no longer in `headers` or `search`.
    */
   readonly auth?: PeerAuth;
+  /** Hears the status of the answer (an HTTP route's metrics); absent where no one counts. */
+  readonly answerObserver?: AnswerObserver;
+}
+
+/** Told, once, the status line a request was answered with. */
+export interface AnswerObserver {
+  answered(status: number): void;
 }
 
 /** A log line's address fields: `client`, and `via` (the TCP peer) when a proxy stood between. */

@@ -37,6 +37,8 @@ import type { SessionStore } from '../session/session-store.js';
 import { TUNNEL_SUBPROTOCOL } from '../tunnel/protocol.js';
 import type { BridgeEndpoint } from './bridge-endpoint.js';
 import type { ClientAddressPolicy } from './client-address.js';
+import { sendDocument, serveMetrics, type MetricsPage } from './control-page.js';
+import type { FrontObserver } from './front-observer.js';
 import { checkHandshake, looksLikeUpgrade } from './handshake.js';
 import { HeldRequest } from './held-request.js';
 import { listenApp } from './listen.js';
@@ -62,8 +64,11 @@ export interface FrontParts {
   readonly sessions: FrontSessions | null;
   readonly tunnel: { readonly path: string; readonly endpoint: WsEndpoint<SocketData> } | null;
   readonly routes: HttpRoutes | null;
-  /** The status JSON at `path` (null: at every path, on a listener of its own), for readers `access` admits. */
-  readonly status: { readonly path: string | null; readonly access: StatusAccess; readonly render: () => object } | null;
+  /**
+   * The status JSON at `path` (null: at every path, on a listener of its own), for readers
+   * `access` admits; the Prometheus metrics at their own path, to the same readers.
+   */
+  readonly status: { readonly path: string | null; readonly access: StatusAccess; readonly render: () => object; readonly metrics: MetricsPage | null } | null;
 }
 
 /** A reload readied on one front (Front.prepare): commit switches it and says how; abort drops it. */
@@ -81,6 +86,8 @@ export interface FrontOptions {
   readonly handshakeTimeoutMs: number;
   /** The connection caps, shared by every listener of the process and kept across reloads. */
   readonly admission: Admission;
+  /** Hears refused handshakes and route requests (the metrics); none by default. */
+  readonly observer?: FrontObserver | undefined;
 }
 
 let lastId = 0;
@@ -156,7 +163,8 @@ export class Front {
     private tls: ListenerTls | null = null,
   ) {
     const { admission } = options;
-    this.pending = new PendingUpgrades(options.maxPendingUpgrades, options.handshakeTimeoutMs, () => admission.count('handshake-timeout'));
+    // The observer of the options in force when the refusal happens (a reload may change them).
+    this.pending = new PendingUpgrades(options.maxPendingUpgrades, options.handshakeTimeoutMs, () => admission.count('handshake-timeout'), (status) => this.options.observer?.refused(status));
     this.view = { parts, patterns: socketPatterns(parts) };
     this.app = this.createApp(tls, this.view.patterns);
   }
@@ -367,6 +375,7 @@ export class Front {
       const refusal = this.upgradeRefusal(request, view, pattern, limits, target);
       const admitted = refusal === null ? this.options.admission.admit(id, request.clientAddress, null) : refusal;
       if (admitted instanceof Refusal) {
+        this.options.observer?.refused(admitted.status);
         log.info('refused', { id, ...addressFields(request), endpoint: request.path + request.search, status: admitted.statusLine, why: admitted.detail });
         new ClientResponse(res, id).refuse(admitted, true);
         return;
@@ -457,6 +466,7 @@ export class Front {
 
   private refuseRequest(res: HttpResponse, read: RefusedRequest, plain: boolean): void {
     const { refusal } = read;
+    if (!plain) this.options.observer?.refused(refusal.status);
     log.info('refused', { id: read.id, ...addressFields(read), method: plain ? read.method : undefined, endpoint: read.rawPath, status: refusal.statusLine, why: refusal.detail });
     ClientResponse.answering(res, read).refuse(refusal, true);
   }
@@ -468,13 +478,17 @@ export class Front {
       const refusal = checkHandshake(request) ?? new Refusal(404, 'No WebSocket endpoint here', `no WebSocket endpoint for ${request.path}`);
       const target = this.upgradeTarget(parts, request);
       const shown = target instanceof Refusal || target.auth === null ? request : target.auth.withoutCredentials(request);
+      this.options.observer?.refused(refusal.status);
       log.info('refused', { id: request.id, ...addressFields(request), endpoint: shown.path + shown.search, status: refusal.statusLine, why: refusal.detail });
       ClientResponse.answering(res, request).refuse(refusal, true);
       return;
     }
-    if (status !== null && (status.path === null || request.path === status.path) && (request.method === 'GET' || request.method === 'HEAD')) {
+    const metrics = status?.metrics ?? null;
+    const isMetrics = metrics !== null && request.path === metrics.path;
+    if (status !== null && (isMetrics || status.path === null || request.path === status.path) && (request.method === 'GET' || request.method === 'HEAD')) {
       const refusal = statusRefusal(request, status.access);
-      if (refusal === null) this.serveStatus(res, request, status.render());
+      if (refusal === null && isMetrics) serveMetrics(res, request, metrics);
+      else if (refusal === null) this.serveStatus(res, request, status.render());
       else {
         log.info('refused', { id: request.id, ...addressFields(request), endpoint: request.path, status: refusal.statusLine, why: refusal.detail });
         ClientResponse.answering(res, request).refuse(refusal, false);
@@ -487,7 +501,10 @@ export class Front {
     }
     const route = routes?.match(request.path) ?? null;
     if (route !== null && routes !== null) {
-      this.serveOnceAdmitted(res, request, route.auth, (response, admitted) => routes.serve(response, admitted, route));
+      const observer = this.options.observer;
+      // Observed from here, so that the metrics count the answers of the route's auth too.
+      const observed = observer === undefined ? request : { ...request, answerObserver: observer.routeRequest(route.prefix) };
+      this.serveOnceAdmitted(res, observed, route.auth, (response, admitted) => routes.serve(response, admitted, route));
       return;
     }
     if (bridge !== null && request.method === 'POST' && headerValue(request, 'websocksy-session') === 'open') {
@@ -510,10 +527,6 @@ export class Front {
 
   private serveStatus(res: HttpResponse, request: ClientRequest, status: object): void {
     const body = Buffer.from(JSON.stringify(status, null, 2));
-    res.cork(() => {
-      res.writeStatus('200 OK').writeHeader('Content-Type', 'application/json').writeHeader('Cache-Control', 'no-store');
-      if (request.method === 'HEAD') res.writeHeader('Content-Length', String(body.length)).endWithoutBody();
-      else res.end(body);
-    });
+    res.cork(() => sendDocument(res, request, 'application/json', body));
   }
 }

@@ -8,7 +8,8 @@
 import type { HttpResponse } from 'uWebSockets.js';
 import type { Backend, PeerQuery } from '../core/api.js';
 import { Bridge, type BridgeLimits, type BridgeStatus } from '../core/bridge.js';
-import { openPeer, type BridgeOpenerOptions, type OpenedPeer } from '../core/bridge-opener.js';
+import { BackendFailure, openPeer, type BridgeOpenerOptions, type OpenedPeer } from '../core/bridge-opener.js';
+import { identityLabel, unobserved, type BridgeObserver } from '../core/bridge-observer.js';
 import { ClientEndpoint, type ClientData } from '../core/client-endpoint.js';
 import { ClientSet } from '../core/client-set.js';
 import type { SocketLimits, UpgradeAnswer } from '../core/endpoint.js';
@@ -48,6 +49,7 @@ export function routePeerBackend(route: Route, target: PeerTarget): Backend {
 
 export class BridgeEndpoint extends ClientEndpoint implements PeerRouteEndpoint {
   readonly limits: SocketLimits;
+  private readonly observer: BridgeObserver;
 
   /** `name` is `bridge`, or `route /prefix` for a peer route (whose clients share the bridge's set). */
   constructor(
@@ -58,6 +60,7 @@ export class BridgeEndpoint extends ClientEndpoint implements PeerRouteEndpoint 
     clients = new ClientSet(),
   ) {
     super(clients);
+    this.observer = (opener.observers ?? unobserved).forEndpoint(name, opener.backend.name);
     this.limits = {
       // uWS drops a connection over its own limit without a close frame; websocksy checks
       // max-message itself to answer 1009, and keeps uWS's hard limit above it.
@@ -91,9 +94,11 @@ export class BridgeEndpoint extends ClientEndpoint implements PeerRouteEndpoint 
       // The answer is settled once the client left or the handshake timed out.
       const opened = await openPeer(this.opener, query, () => answer.settled);
       if (opened === null) return;
+      this.observer.peerConnected(opened.connectSeconds);
       if (wantsSession && opened.resumable) this.acceptSession(request, answer, query, opened);
       else if (!answer.accept({ id: request.id, client: this.bridgeFor(request, query, opened) }, opened.protocol)) opened.peer.destroy();
     } catch (error) {
+      if (error instanceof BackendFailure) this.observer.pluginFailed();
       if (error instanceof Refusal) answer.refuse(error);
       else {
         log.error('internal error', { id: request.id, where: 'bridge upgrade', error: errorMessage(error) });
@@ -124,6 +129,7 @@ export class BridgeEndpoint extends ClientEndpoint implements PeerRouteEndpoint 
       if (full !== null) throw full;
       const opened = await openPeer(this.opener, query, () => !response.usable);
       if (opened === null) return;
+      this.observer.peerConnected(opened.connectSeconds);
       if (!opened.resumable) {
         opened.peer.destroy();
         throw new Refusal(409, 'This peer is not resumable: use a WebSocket', `session open over HTTP for ${query.endpoint}, whose peer is not resumable`);
@@ -140,6 +146,7 @@ export class BridgeEndpoint extends ClientEndpoint implements PeerRouteEndpoint 
       response.ended = true;
       response.res.cork(() => response.res.writeStatus('200 OK').writeHeader('Content-Type', 'application/json').writeHeader('Cache-Control', 'no-store').end(body));
     } catch (error) {
+      if (error instanceof BackendFailure) this.observer.pluginFailed();
       const refusal = error instanceof Refusal ? error : new Refusal(500, 'Internal error', `session open failed: ${errorMessage(error)}`);
       if (!(error instanceof Refusal)) log.error('internal error', { id: request.id, where: 'session open', error: errorMessage(error) });
       log.info('refused', { id: request.id, ...addressFields(request), endpoint: query.endpoint, status: refusal.statusLine, why: refusal.detail });
@@ -158,8 +165,9 @@ export class BridgeEndpoint extends ClientEndpoint implements PeerRouteEndpoint 
       framing: opened.framing,
       framingConfig: opened.framingConfig,
       ...(request.auth?.user == null ? {} : { user: request.auth.user }),
+      identity: identityLabel(request.auth),
     };
-    return new Bridge(description, opened.peer, this.bridgeLimits);
+    return new Bridge(description, opened.peer, this.bridgeLimits, this.observer);
   }
 
   private acceptSession(request: ClientRequest, answer: UpgradeAnswer<ClientData>, query: PeerQuery, opened: OpenedPeer): void {

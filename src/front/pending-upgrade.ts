@@ -28,6 +28,8 @@ export class PendingUpgrades {
     public timeoutMs: number,
     /** Called once per upgrade that ran out of time (for the status counters). */
     readonly onTimeout: () => void = () => {},
+    /** Called with the status of each upgrade refused (for the metrics). */
+    readonly onRefused: (status: number) => void = () => {},
   ) {}
 
   get size(): number {
@@ -114,6 +116,7 @@ export class PendingUpgrade<D extends SocketData> implements UpgradeAnswer<D>, G
     if (this.settled) return;
     this.settle();
     this.ticket?.release();
+    this.registry.onRefused(refusal.status);
     const r = this.request;
     log.info('refused', { id: r.id, ...addressFields(r), endpoint: r.path + r.search, status: refusal.statusLine, why: refusal.detail });
     new ClientResponse(this.res, r.id).refuse(refusal, true);

@@ -9,6 +9,7 @@
 import type { Readable } from 'node:stream';
 import type { HttpResponse } from 'uWebSockets.js';
 import type { Refusal } from '../core/refusal.js';
+import type { AnswerObserver } from '../core/request.js';
 import { guarded, reportFault, type Guarded } from '../lib/guard.js';
 import { responseDrain } from './response-drain.js';
 
@@ -34,6 +35,8 @@ export class ClientResponse implements Guarded {
     public bodyPending = false,
     /** The request is a HEAD: answers carry the headers of their body, and no body. */
     private readonly headRequest = false,
+    /** Told the status once it goes out; cleared then, as one request has one status. */
+    private observer: AnswerObserver | undefined = undefined,
   ) {
     responseDrain.track(this, true);
     res.onAborted(() => {
@@ -47,8 +50,8 @@ export class ClientResponse implements Guarded {
   }
 
   /** The answer to `request`: its id, whether a body is still to come, whether it is a HEAD. */
-  static answering(res: HttpResponse, request: { readonly id: number; readonly method: string; readonly hasBody?: boolean }): ClientResponse {
-    return new ClientResponse(res, request.id, request.hasBody ?? false, request.method === 'HEAD');
+  static answering(res: HttpResponse, request: { readonly id: number; readonly method: string; readonly hasBody?: boolean; readonly answerObserver?: AnswerObserver }): ClientResponse {
+    return new ClientResponse(res, request.id, request.hasBody ?? false, request.method === 'HEAD', request.answerObserver);
   }
 
   get aborted(): boolean {
@@ -136,6 +139,7 @@ export class ClientResponse implements Guarded {
       return;
     }
     this.headSent = true;
+    this.statusSent(status);
     this.res.cork(() => {
       this.res.writeStatus(status).writeHeader('Content-Type', 'text/plain; charset=utf-8');
       for (const [name, value] of Object.entries(headers)) this.res.writeHeader(name, value);
@@ -169,6 +173,7 @@ export class ClientResponse implements Guarded {
    */
   writeHead(status: string, headers: ReadonlyArray<readonly [string, string]>): void {
     this.headSent = true;
+    this.statusSent(status);
     this.res.writeStatus(status);
     for (const [name, value] of headers) this.res.writeHeader(name, /[^\x00-\x7f]/.test(value) ? Buffer.from(value, 'latin1') : value);
     if (responseDrain.draining) this.res.writeHeader('Connection', 'close');
@@ -182,6 +187,7 @@ export class ClientResponse implements Guarded {
    */
   holdHead(status: string, headers: ReadonlyArray<readonly [string, string]>): void {
     this.headSent = true;
+    this.statusSent(status);
     this.heldHead = { status, headers };
     queueMicrotask(() => {
       if (this.heldHead === null || !this.usable) return;
@@ -191,6 +197,14 @@ export class ClientResponse implements Guarded {
         reportFault(this, 'response head', error);
       }
     });
+  }
+
+  /** `status` is decided (a held head counts from here): the observer hears its code. */
+  private statusSent(status: string): void {
+    const observer = this.observer;
+    if (observer === undefined) return;
+    this.observer = undefined;
+    observer.answered(Number.parseInt(status, 10));
   }
 
   /** Writes a held head, if any (call corked). */

@@ -15,7 +15,9 @@ import { peerBufferOf } from '../config/core-options.js';
 import type { FramingRegistry } from '../framing/registry.js';
 import type { FrontOptions, FrontParts } from '../front/app.js';
 import { BridgeEndpoint, routePeerBackend } from '../front/bridge-endpoint.js';
+import type { MetricsPage } from '../front/control-page.js';
 import type { StatusAccess } from '../front/status-access.js';
+import type { ServerMetrics } from '../metrics/server-metrics.js';
 import { socketsOpenOn } from '../front/ws-behaviour.js';
 import type { Route } from '../http/route-table.js';
 import { HttpRoutes, type PeerTarget } from '../http/routes.js';
@@ -32,6 +34,8 @@ export interface Lasting {
   readonly sessions: SessionStore;
   readonly admission: Admission;
   readonly framings: FramingRegistry;
+  /** The Prometheus metrics, when `[status] metrics` was set at start. */
+  readonly metrics: ServerMetrics | null;
   /** The status JSON of the whole process, every configuration still serving included. */
   readonly renderStatus: () => object;
 }
@@ -95,6 +99,7 @@ export class Served {
       connectTimeoutMs: core.connectTimeout * 1000,
       backendTimeoutMs: core.backendTimeout * 1000,
       gate: bridgeGate(setup.backend, core.allowPeers),
+      observers: lasting.metrics?.bridges,
     };
     const bridge = new BridgeEndpoint(opener, bridgeLimits, sessions);
     this.bridge = bridge;
@@ -114,6 +119,7 @@ export class Served {
       maxPendingUpgrades: core.maxHandshakes,
       handshakeTimeoutMs: core.handshakeTimeout * 1000,
       admission: lasting.admission,
+      observer: lasting.metrics?.front,
       clientAddresses: { trustedProxies: core.trustedProxies, proxyProtocol: core.proxyProtocol, header: core.clientAddressHeader },
     };
   }
@@ -128,9 +134,9 @@ export class Served {
     this.bridge.clients.keepAlive(this.configuration.setup.core.ping);
   }
 
-  private get status(): { readonly path: string; readonly access: StatusAccess; readonly render: () => object } | null {
+  private get status(): { readonly path: string; readonly access: StatusAccess; readonly render: () => object; readonly metrics: MetricsPage | null } | null {
     const config = this.configuration.setup.status;
-    return config === null ? null : { path: config.path, access: config, render: this.lasting.renderStatus };
+    return config === null ? null : { path: config.path, access: config, render: this.lasting.renderStatus, metrics: this.lasting.metrics };
   }
 
   /** The main listener's parts. */

@@ -24,6 +24,7 @@ import { errorMessage } from '../lib/errors.js';
 import { log, setVerbose } from '../lib/log.js';
 import { notifyDone, notifyReady, notifyReloading, notifyStopping } from '../lib/systemd-notify.js';
 import { processOwner, runGuarded } from '../lib/guard.js';
+import { ServerMetrics } from '../metrics/server-metrics.js';
 import { Tunnels } from '../tunnel/runtime.js';
 import { STATUS_LIST_LIMIT } from '../front/bridge-endpoint.js';
 import { admissionLimitsOf, Served, sessionStoreOf, type Lasting } from './served.js';
@@ -292,13 +293,17 @@ export async function startServer(configuration: Configuration, cli: CommandLine
   warnUnusedAuth(configuration);
   let server: Server | null = null;
   const tunnels = new Tunnels(setup.tunnels);
+  const metricsPath = setup.status?.metricsPath ?? null;
+  const metrics = metricsPath === null ? null : new ServerMetrics(metricsPath);
   const lasting: Lasting = {
     tunnels,
     sessions: sessionStoreOf(configuration),
     admission: new Admission(admissionLimitsOf(configuration)),
     framings,
+    metrics,
     renderStatus: () => server?.status() ?? {},
   };
+  metrics?.watch(lasting);
   server = new Server(configuration, cli, host, lasting);
   await server.start();
   const { core } = setup;

@@ -18,10 +18,22 @@ export interface SessionSettings {
   readonly limits: SessionLimits;
 }
 
+/** The sessions in numbers, for the metrics. */
+export interface SessionCounts {
+  readonly attached: number;
+  readonly detached: number;
+  /** Since start-up: the ended sessions' resumes and the live ones'. */
+  readonly resumes: number;
+  /** Records kept for the clients to replay (what session-buffer bounds), in bytes. */
+  readonly bufferedBytes: number;
+}
+
 export class SessionStore implements HelloHandler {
   private readonly sessions = new Map<string, Session>();
+  /** Resumes of the sessions that ended; the live ones keep their own count. */
+  private endedResumes = 0;
   private readonly forget = (session: Session): void => {
-    this.sessions.delete(session.id);
+    if (this.sessions.delete(session.id)) this.endedResumes += session.resumes;
   };
 
   constructor(readonly settings: SessionSettings) {}
@@ -72,6 +84,18 @@ export class SessionStore implements HelloHandler {
     }
     socket.bind(found, received, found.welcome(null, this.settings.path));
     return null;
+  }
+
+  counts(): SessionCounts {
+    let attached = 0;
+    let resumes = this.endedResumes;
+    let bufferedBytes = 0;
+    for (const session of this.sessions.values()) {
+      if (session.attached !== null) attached++;
+      resumes += session.resumes;
+      bufferedBytes += session.log.kept;
+    }
+    return { attached, detached: this.sessions.size - attached, resumes, bufferedBytes };
   }
 
   status(): SessionStatus[] {

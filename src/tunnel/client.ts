@@ -48,6 +48,8 @@ export class TunnelClient implements SessionOwner, ConnectionHandler, Guarded {
   private readonly remoteForwards: Forward[];
   private readonly accept: AllowList;
   reconnects = 0;
+  /** Reconnects that took the session up again (its streams kept), since start-up. */
+  resumes = 0;
   connectedSince: Date | null = null;
   lastError = '';
 
@@ -117,6 +119,7 @@ export class TunnelClient implements SessionOwner, ConnectionHandler, Guarded {
       session.attach(connection);
       this.state = 'up';
       session.resume(state);
+      this.resumes++;
       log.info('tunnel resumed', { ...this.logFields, streams: session.streams.size, reconnects: this.reconnects });
     } else {
       this.newSession(welcome, connection);

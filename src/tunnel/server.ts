@@ -42,6 +42,8 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
   private readonly awaitingHello = new HelloWaitList<UwsTransport>(HELLO_WAIT_LIMIT);
   private readonly sweepTimer: NodeJS.Timeout;
   private shuttingDown = false;
+  /** Sessions taken up again by a new connection, since start-up (the metrics). */
+  resumes = 0;
 
   constructor(readonly config: TunnelServerConfig) {
     this.identities = config.protectedMode ? new Map() : readIdentities(config.identitiesFile);
@@ -171,6 +173,7 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
       this.sessions.attach(previous, transport, client);
       previous.session.sendControl(this.welcome(previous, '', true));
       previous.session.resume(resume.state);
+      this.resumes++;
       log.info('tunnel resumed', { ...previous.logFields, streams: previous.session.streams.size, resumes: previous.session.counters.resumes });
       return;
     }

@@ -125,6 +125,11 @@ export class TunnelStream implements Guarded {
     return this.received - (this.finReceived ? 1 : 0);
   }
 
+  /** Sent and not yet acknowledged: what the replay list holds for a resume, in units (bytes, and one for a FIN). */
+  get unacknowledged(): number {
+    return this.sent - this.acked;
+  }
+
   /** Binds the TCP socket; reading starts with start() once the other side has accepted. */
   attachSocket(socket: StreamSocket): void {
     this.socket = socket;

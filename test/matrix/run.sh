@@ -52,14 +52,15 @@ node_folder() {
   echo "$folder"
 }
 
-# The Debian 13 root, made once: a minimal debootstrap, then apt-get inside it installs every
-# package the suite needs (debootstrap's own --include does not resolve "a | b" dependencies).
+# The Debian 13 root, made once per package list: a minimal debootstrap, then apt-get inside it
+# installs every package the suite needs (debootstrap's own --include does not resolve "a | b"
+# dependencies). A root made for another list of .ci/packages is made again.
 debian13_root() {
-  [ -f "$ROOTFS/.complete" ] && return
-  [ "$(id -u)" = 0 ] || fail "building the Debian 13 root needs root (debootstrap, chroot)"
-  command -v debootstrap >/dev/null || fail "debootstrap is missing: apt-get install debootstrap"
   local packages
   packages=$(grep -v '^#' "$REPO/.ci/packages" | xargs)
+  [ -f "$ROOTFS/.complete" ] && [ "$(cat "$ROOTFS/.complete")" = "$packages" ] && return
+  [ "$(id -u)" = 0 ] || fail "building the Debian 13 root needs root (debootstrap, chroot)"
+  command -v debootstrap >/dev/null || fail "debootstrap is missing: apt-get install debootstrap"
   echo "test-matrix: building a Debian 13 root in $ROOTFS (debootstrap trixie, then $packages)" >&2
   rm -rf "$ROOTFS"
   debootstrap --variant=minbase --include=ca-certificates trixie "$ROOTFS" "$DEBIAN_MIRROR" >"$WORK/debootstrap.log" 2>&1 ||
@@ -68,7 +69,7 @@ debian13_root() {
   (export PATH_INSIDE=/usr/sbin:/usr/bin:/sbin:/bin CI_INSIDE= && run_in_root \
     "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends procps $packages") >>"$WORK/debootstrap.log" 2>&1 ||
     fail "installing the suite's packages in the Debian 13 root failed; see $WORK/debootstrap.log"
-  touch "$ROOTFS/.complete"
+  echo "$packages" >"$ROOTFS/.complete"
 }
 
 # A copy of the built project at $1, with unix-dgram rebuilt for the Node in folder $2.
