@@ -19,6 +19,8 @@
  * uWS picks a WebSocket behaviour by its own pattern match on the raw path; when that is not
  * the endpoint the normalised path names (a client spelling `/a/../tunnel`), the upgrade is
  * refused rather than served under another endpoint's limits.
+ * A reload (prepare) hands the front new parts: every handler reads the current view
+ * (front-parts.ts), and each socket keeps the endpoint that accepted it (ws-behaviour.ts).
  */
 import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_socket_context_t } from 'uWebSockets.js';
 import type { AuthPolicy, AdmitResult } from '../auth/policy.js';
@@ -27,49 +29,25 @@ import type { SocketData, SocketLimits, UpgradeAnswer, WsEndpoint } from '../cor
 import { Refusal } from '../core/refusal.js';
 import { addressFields, headerValue, offeredProtocols, type ClientRequest } from '../core/request.js';
 import { ClientResponse } from '../http/client-response.js';
-import type { HttpRoutes } from '../http/routes.js';
 import { underPrefix } from '../http/route-table.js';
 import { guarded, reportFault, runGuarded, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
 import type { LoadedCertificate } from '../lib/tls-certificate.js';
 import { serveSessionHttp } from '../session/session-http.js';
-import type { SessionStore } from '../session/session-store.js';
 import { TUNNEL_SUBPROTOCOL } from '../tunnel/protocol.js';
-import type { BridgeEndpoint } from './bridge-endpoint.js';
 import type { ClientAddressPolicy } from './client-address.js';
-import { sendDocument, serveMetrics, type MetricsPage } from './control-page.js';
+import { sendDocument, serveMetrics } from './control-page.js';
 import type { FrontObserver } from './front-observer.js';
 import { checkHandshake, looksLikeUpgrade } from './handshake.js';
 import { HeldRequest } from './held-request.js';
 import { listenApp } from './listen.js';
 import { addServerName, createSslApp, type ListenerTls } from './tls-app.js';
 import { PendingUpgrade, PendingUpgrades } from './pending-upgrade.js';
-import { statusRefusal, type StatusAccess } from './status-access.js';
+import { statusRefusal } from './status-access.js';
 import { isRefused, readRequest, type RefusedRequest } from './request-reader.js';
+import { sameCertificates, socketPatterns, type FrontParts, type View } from './front-parts.js';
 import { sameLimits, socketBehaviour, type FrontSocketData } from './ws-behaviour.js';
 import { engine } from './engine.js';
-
-/** The resumable sessions of the bridge: their path's WebSocket endpoint and HTTP requests. */
-export interface FrontSessions {
-  readonly store: SessionStore;
-  readonly endpoint: WsEndpoint<SocketData>;
-}
-
-export interface FrontParts {
-  /** The bridge: takes every upgrade nothing else claims. Null on route-only listeners. */
-  readonly bridge: BridgeEndpoint | null;
-  /** Who may use the bridge (`[core] auth`): its upgrades and sessions opened over HTTP. Null: anyone. */
-  readonly bridgeAuth: AuthPolicy | null;
-  /** Present with the bridge. */
-  readonly sessions: FrontSessions | null;
-  readonly tunnel: { readonly path: string; readonly endpoint: WsEndpoint<SocketData> } | null;
-  readonly routes: HttpRoutes | null;
-  /**
-   * The status JSON at `path` (null: at every path, on a listener of its own), for readers
-   * `access` admits; the Prometheus metrics at their own path, to the same readers.
-   */
-  readonly status: { readonly path: string | null; readonly access: StatusAccess; readonly render: () => object; readonly metrics: MetricsPage | null } | null;
-}
 
 /** A reload readied on one front (Front.prepare): commit switches it and says how; abort drops it. */
 export interface PreparedSwitch {
@@ -101,35 +79,6 @@ function nextId(): number {
 /** The guard's owner for a request before an endpoint took it: a 500 that closes the connection. */
 function requestOwner(res: HttpResponse, id: number): Guarded {
   return { logFields: { id }, abortAfterFault: () => new ClientResponse(res, id).fail('500 Internal Server Error', 'Internal error', {}, true) };
-}
-
-/** What a front serves: its parts, and the endpoint each WebSocket pattern names in them. */
-interface View {
-  readonly parts: FrontParts;
-  readonly patterns: ReadonlyMap<string, WsEndpoint<SocketData>>;
-}
-
-/** The WebSocket endpoints `parts` serves, by the uWS pattern each is registered under. */
-function socketPatterns(parts: FrontParts): Map<string, WsEndpoint<SocketData>> {
-  const patterns = new Map<string, WsEndpoint<SocketData>>();
-  const add = (pattern: string, endpoint: WsEndpoint<SocketData>): void => {
-    // uWS aborts the process on a pattern registered twice; the config checks this too.
-    if (patterns.has(pattern)) throw new Error(`two WebSocket endpoints on ${pattern}`);
-    patterns.set(pattern, endpoint);
-  };
-  if (parts.tunnel !== null) add(parts.tunnel.path, parts.tunnel.endpoint);
-  if (parts.sessions !== null) add(parts.sessions.store.settings.path, parts.sessions.endpoint);
-  for (const { prefix, endpoint } of parts.routes?.socketEndpoints() ?? []) {
-    add(prefix, endpoint);
-    add(`${prefix}/*`, endpoint);
-  }
-  if (parts.bridge !== null) add('/*', parts.bridge);
-  return patterns;
-}
-
-function sameCertificates(a: ListenerTls | null, b: ListenerTls | null): boolean {
-  if (a === null || b === null) return a === b;
-  return a.default.digest === b.default.digest && a.names.size === b.names.size && [...a.names].every(([name, certificate]) => b.names.get(name)?.digest === certificate.digest);
 }
 
 /** How long a replaced app's upgrades may still be served by the view it had (Front.replaced). */
