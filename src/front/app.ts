@@ -46,7 +46,7 @@ import { PendingUpgrade, PendingUpgrades } from './pending-upgrade.js';
 import { statusRefusal } from './status-access.js';
 import { isRefused, readRequest, type RefusedRequest } from './request-reader.js';
 import { sameCertificates, socketPatterns, type FrontParts, type View } from './front-parts.js';
-import { sameLimits, socketBehaviour, type FrontSocketData } from './ws-behaviour.js';
+import { sameLimits, socketBehaviour } from './ws-behaviour.js';
 import { engine } from './engine.js';
 
 /** A reload readied on one front (Front.prepare): commit switches it and says how; abort drops it. */
@@ -141,7 +141,7 @@ export class Front {
   }
 
   private registerPattern(app: TemplatedApp, pattern: string, limits: SocketLimits): void {
-    app.ws<FrontSocketData>(pattern, socketBehaviour(limits, (res, req, context) => this.upgrade(res, req, context, app, pattern, limits)));
+    app.ws<SocketData>(pattern, socketBehaviour(limits, (res, req, context) => this.upgrade(res, req, context, app, pattern, limits)));
     this.registered.get(app)?.set(pattern, limits);
   }
 

@@ -16,7 +16,7 @@ import { ClientResponse } from '../http/client-response.js';
 import { runGuarded, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
 import { engine } from './engine.js';
-import type { FrontSocketData } from './ws-behaviour.js';
+import { upgradeInto } from './ws-behaviour.js';
 
 export class PendingUpgrades {
   private readonly pending = new Set<PendingUpgrade<SocketData>>();
@@ -101,9 +101,9 @@ export class PendingUpgrade<D extends SocketData> implements UpgradeAnswer<D>, G
     if (this.settled) return false;
     this.settle();
     const { res, key, extensions, context, ticket, endpoint } = this;
-    // uWS copies the data's properties onto the socket: the ticket and the endpoint go with them.
-    const frontData: D & FrontSocketData = ticket === null ? { ...data, endpoint } : { ...data, ticket, endpoint };
-    const upgrade = (): unknown => res.upgrade<D & FrontSocketData>(frontData, key, protocol, extensions, context);
+    // uWS copies the data's properties onto the socket: the ticket goes with them.
+    const withTicket: D = ticket === null ? data : { ...data, ticket };
+    const upgrade = (): void => upgradeInto(endpoint, () => res.upgrade<D>(withTicket, key, protocol, extensions, context));
     // Corked, the 101 and anything the open handler sends leave in one write; inside the upgrade
     // handler uWS has corked already. A late answer is corked here unless the build would then
     // close the connection it just upgraded (Engine.corksLateUpgrades).

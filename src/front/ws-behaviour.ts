@@ -1,9 +1,12 @@
 /*
  * The uWS WebSocket behaviour of one path pattern, every callback behind the guard: a throw in
  * the endpoint's code closes that one socket (1011), logged with its connection id. Each socket
- * carries the endpoint that accepted it, and every callback goes to that one: after a reload
+ * keeps the endpoint that accepted it, and every callback goes to that one: after a reload
  * (front/app.ts) the pattern's upgrades go to the new configuration's endpoint while the sockets
- * opened before keep the old one. uWS's own idle
+ * opened before keep the old one. The endpoint is kept beside the socket, not in its data: on
+ * uWS 20.30 a late upgrade made inside res.cork() can be closed right after its 101 depending on
+ * what the new socket's memory holds (uNetworking/uWebSockets#1928, docs/engine.md), and one more
+ * property in the data made that happen to 2-8 % of the first connections after a start. uWS's own idle
  * timeout and compression are off: endpoints keep their sockets alive themselves, and nothing
  * websocksy carries gains from per-message deflate. The socket's admission ticket (the front
  * adds it at the 101) is stamped with every message from the client, for the idle timeout, and
@@ -14,6 +17,7 @@ import { idleClock } from '../core/admission.js';
 import { WsCloseCode } from '../core/api.js';
 import type { SocketData, SocketLimits, WsEndpoint } from '../core/endpoint.js';
 import { reportFault, type Guarded } from '../lib/guard.js';
+import { log } from '../lib/log.js';
 import { engine } from './engine.js';
 
 /**
@@ -44,9 +48,20 @@ export function socketsOpenOn(endpoint: WsEndpoint<SocketData>): number {
   return openSockets.get(endpoint) ?? 0;
 }
 
-/** A socket's data as the front upgrades it: the endpoint's own, the ticket, and the endpoint that serves the socket. */
-export interface FrontSocketData extends SocketData {
-  readonly endpoint: WsEndpoint<SocketData>;
+/** The endpoint whose upgrade uWS is making: it runs the open handler inside res.upgrade(). */
+let upgrading: WsEndpoint<SocketData> | null = null;
+
+/** The endpoint of each open socket. */
+const endpoints = new WeakMap<object, WsEndpoint<SocketData>>();
+
+/** Runs `upgrade` (a res.upgrade() call), whose socket `endpoint` then serves. */
+export function upgradeInto(endpoint: WsEndpoint<SocketData>, upgrade: () => void): void {
+  upgrading = endpoint;
+  try {
+    upgrade();
+  } finally {
+    upgrading = null;
+  }
 }
 
 /** uWS's limits for every socket of a pattern are fixed when it is registered: an endpoint may serve it only with the same ones. */
@@ -54,7 +69,7 @@ export function sameLimits(a: SocketLimits, b: SocketLimits): boolean {
   return a.maxPayloadLength === b.maxPayloadLength && a.maxBackpressure === b.maxBackpressure;
 }
 
-export function socketBehaviour(limits: SocketLimits, upgrade: UpgradeHandler): WebSocketBehavior<FrontSocketData> {
+export function socketBehaviour(limits: SocketLimits, upgrade: UpgradeHandler): WebSocketBehavior<SocketData> {
   return {
     compression: engine().uws.DISABLED,
     idleTimeout: 0,
@@ -62,7 +77,15 @@ export function socketBehaviour(limits: SocketLimits, upgrade: UpgradeHandler): 
     maxBackpressure: limits.maxBackpressure,
     upgrade,
     open: (ws) => {
-      const { ticket, endpoint } = ws.getUserData();
+      const { ticket, id } = ws.getUserData();
+      const endpoint = upgrading;
+      if (endpoint === null) {
+        // Every upgrade goes through upgradeInto; a socket opened any other way has no one to serve it.
+        log.error('socket opened outside an upgrade', { id });
+        ws.end(WsCloseCode.unexpected, 'Internal error');
+        return;
+      }
+      endpoints.set(ws, endpoint);
       openSockets.set(endpoint, socketsOpenOn(endpoint) + 1);
       // The endpoint's own owner (a bridge) may take this over in its open handler.
       if (ticket !== undefined) ticket.closer = { close: (code, reason) => ws.end(code, reason) };
@@ -73,7 +96,9 @@ export function socketBehaviour(limits: SocketLimits, upgrade: UpgradeHandler): 
       }
     },
     message: (ws, message, isBinary) => {
-      const { ticket, endpoint } = ws.getUserData();
+      const { ticket } = ws.getUserData();
+      const endpoint = endpoints.get(ws);
+      if (endpoint === undefined) return;
       if (ticket !== undefined) ticket.lastActive = idleClock.now;
       try {
         endpoint.message(ws, message, isBinary);
@@ -82,7 +107,8 @@ export function socketBehaviour(limits: SocketLimits, upgrade: UpgradeHandler): 
       }
     },
     drain: (ws) => {
-      const { endpoint } = ws.getUserData();
+      const endpoint = endpoints.get(ws);
+      if (endpoint === undefined) return;
       try {
         endpoint.drain(ws);
       } catch (error) {
@@ -90,7 +116,8 @@ export function socketBehaviour(limits: SocketLimits, upgrade: UpgradeHandler): 
       }
     },
     pong: (ws) => {
-      const { endpoint } = ws.getUserData();
+      const endpoint = endpoints.get(ws);
+      if (endpoint === undefined) return;
       try {
         endpoint.pong?.(ws);
       } catch (error) {
@@ -99,9 +126,11 @@ export function socketBehaviour(limits: SocketLimits, upgrade: UpgradeHandler): 
     },
     close: (ws, code, reason) => {
       closedSockets.add(ws);
-      const { ticket, endpoint } = ws.getUserData();
-      openSockets.set(endpoint, socketsOpenOn(endpoint) - 1);
+      const { ticket } = ws.getUserData();
       ticket?.release();
+      const endpoint = endpoints.get(ws);
+      if (endpoint === undefined) return;
+      openSockets.set(endpoint, socketsOpenOn(endpoint) - 1);
       try {
         endpoint.close(ws, code, reason);
       } catch (error) {
