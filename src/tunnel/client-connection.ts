@@ -3,12 +3,13 @@
  * subprotocol, the hello — sent only when the server's 101 echoes the subprotocol, so that no
  * other WebSocket endpoint (the bridge at a mistyped path, some proxy) ever sees the token —
  * and the handshake answer. After the welcome every message goes to the session. Each socket
- * callback runs behind the guard, owned by the client: a throw drops this connection, and the
- * client reconnects and resumes. Every frame is masked with a fresh random key (RFC 6455 §5.3).
+ * callback runs behind the guard: a throw drops this connection alone and reports it lost (the
+ * client may hold an old connection beside its current one, client.ts). Every frame is masked
+ * with a fresh random key (RFC 6455 §5.3).
  */
 import { errorMessage } from '../lib/errors.js';
 import type { UpstreamTls } from '../lib/tls-upstream.js';
-import type { Guarded } from '../lib/guard.js';
+import type { LogFields } from '../lib/log.js';
 import type { Transport } from './mux.js';
 import { decodeControl, decodeFrame, encodeJson, FrameType, MAX_FRAME, TUNNEL_SUBPROTOCOL, type ControlMessage } from './protocol.js';
 import { TunnelWebSocket } from './ws-client.js';
@@ -16,7 +17,8 @@ import { TunnelWebSocket } from './ws-client.js';
 export type Welcome = Extract<ControlMessage, { type: 'welcome' }>;
 
 /** What a connection reports to its client; nothing more arrives once it was lost or refused. */
-export interface ConnectionHandler extends Guarded {
+export interface ConnectionHandler {
+  readonly logFields: LogFields;
   /** The hello to send now (a resume carries the session's state as of this moment). */
   hello(): ControlMessage;
   welcomed(connection: ClientConnection, welcome: Welcome): void;
@@ -44,7 +46,7 @@ export class ClientConnection implements Transport {
       get logFields() {
         return handler.logFields;
       },
-      abortAfterFault: (reason: string) => handler.abortAfterFault(reason),
+      abortAfterFault: (reason: string) => this.lose(reason),
       opened: (protocol: string) => this.onOpen(protocol),
       message: (data: Buffer, owned: boolean) => this.onMessage(data, owned),
       // A websocksy answers 404 to the tunnel subprotocol anywhere but on its tunnel path.
@@ -75,6 +77,13 @@ export class ClientConnection implements Transport {
   /** The connection is unusable (protocol error, silence): drop it and report it lost. */
   fail(reason: string): void {
     this.lose(reason);
+  }
+
+  /** Fails the connection when the server has been silent past `timeoutMs`; true if it did. */
+  failIfSilent(timeoutMs: number): boolean {
+    if (this.silentMs <= timeoutMs) return false;
+    this.fail(`no answer for ${timeoutMs} ms`);
+    return true;
   }
 
   private onOpen(protocol: string): void {

@@ -3,8 +3,11 @@
  * lifecycle. It connects (client-connection.ts), and on every later connection asks to resume
  * the session, so streams carry on across drops; it keeps its local forwards listening
  * (local-forwards.ts) and asks the far side to listen for its remote forwards. A heartbeat
- * declares a silent connection dead, and reconnects back off with jitter. Its timers and the
- * streams the far side opens run behind the guard, owned by the client.
+ * declares a silent connection dead, and reconnects back off with jitter. When the server
+ * drains and says `goaway`, the client connects again at once (through the same URL: behind a
+ * load balancer, to another instance) with a new session, and keeps the old session on the
+ * old connection only until the server closes it (client-session.ts). Its timers run behind
+ * the guard, owned by the client.
  */
 import type { Socket } from 'node:net';
 import { errorMessage } from '../lib/errors.js';
@@ -13,20 +16,16 @@ import { log, type LogFields } from '../lib/log.js';
 import { AllowList } from './allow.js';
 import { Backoff } from './backoff.js';
 import { ClientConnection, type ConnectionHandler, type Welcome } from './client-connection.js';
+import { ClientSession, type ClientSessionHost } from './client-session.js';
 import type { UpstreamConfig } from './options.js';
 import { dialTcp } from './dial.js';
 import { describeForward, type Forward } from './forward.js';
 import { LocalForwards } from './local-forwards.js';
-import { Session, type SessionOwner } from './mux.js';
-import { isResumeState, PROTOCOL_VERSION, type ControlMessage, type OpenTarget } from './protocol.js';
+import type { Session } from './mux.js';
+import { CLIENT_FEATURES, isResumeState, PROTOCOL_VERSION, type ControlMessage, type OpenTarget } from './protocol.js';
 import type { StreamSocket, TunnelStream } from './stream.js';
 
 export type ClientState = 'connecting' | 'up' | 'down' | 'refused' | 'closed';
-
-interface SessionKeys {
-  readonly id: string;
-  readonly secret: string;
-}
 
 export interface ClientOptions {
   /** Stop (and report) when the server refuses the identity, instead of retrying. */
@@ -34,11 +33,14 @@ export interface ClientOptions {
   readonly onRefused?: (reason: string) => void;
 }
 
-export class TunnelClient implements SessionOwner, ConnectionHandler, Guarded {
+export class TunnelClient implements ClientSessionHost, ConnectionHandler, Guarded {
   state: ClientState = 'connecting';
-  private session: Session | null = null;
-  private keys: SessionKeys | null = null;
+  /** The session new streams go to, resumed across drops; null before the first welcome and after a goaway. */
+  private current: ClientSession | null = null;
+  /** The connection of the current session, or the attempt to make one. */
   private connection: ClientConnection | null = null;
+  /** Sessions a goaway retired, each on its old connection until the server closes it. */
+  private readonly retired = new Set<ClientSession>();
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private heartbeatMs: number;
@@ -69,14 +71,14 @@ export class TunnelClient implements SessionOwner, ConnectionHandler, Guarded {
     return { upstream: this.config.label, url: this.config.url };
   }
 
-  /** A throw in the client's own code drops the current connection; the session resumes on the next. */
+  /** A throw in the client's own code (a timer) drops the current connection; the session resumes on the next. */
   abortAfterFault(reason: string): void {
     this.connection?.close();
     this.dropped(reason);
   }
 
   get currentSession(): Session | null {
-    return this.session;
+    return this.current?.session ?? null;
   }
 
   /** Bound local ports, in the order of the local forwards (port 0 becomes the real one). */
@@ -106,21 +108,22 @@ export class TunnelClient implements SessionOwner, ConnectionHandler, Guarded {
   // ---- ConnectionHandler ----
 
   hello(): ControlMessage {
-    const resume = this.keys === null || this.session === null ? undefined : { id: this.keys.id, secret: this.keys.secret, state: this.session.resumeState() };
-    return { type: 'hello', version: PROTOCOL_VERSION, name: this.config.name, token: this.config.token, ...(resume === undefined ? {} : { resume }) };
+    const current = this.current;
+    const resume = current === null ? undefined : { id: current.id, secret: current.secret, state: current.session.resumeState() };
+    return { type: 'hello', version: PROTOCOL_VERSION, name: this.config.name, token: this.config.token, features: CLIENT_FEATURES, ...(resume === undefined ? {} : { resume }) };
   }
 
   welcomed(connection: ClientConnection, welcome: Welcome): void {
     if (connection !== this.connection) return;
     this.adoptTiming(welcome.heartbeatMs, welcome.timeoutMs);
     const state = welcome.state;
-    if (welcome.resumed && this.session !== null && state !== undefined && isResumeState(state)) {
-      const session = this.session;
-      session.attach(connection);
+    if (welcome.resumed && this.current !== null && state !== undefined && isResumeState(state)) {
+      const current = this.current;
+      current.attach(connection);
       this.state = 'up';
-      session.resume(state);
+      current.session.resume(state);
       this.resumes++;
-      log.info('tunnel resumed', { ...this.logFields, streams: session.streams.size, reconnects: this.reconnects });
+      log.info('tunnel resumed', { ...this.logFields, streams: current.streams, reconnects: this.reconnects });
     } else {
       this.newSession(welcome, connection);
     }
@@ -139,38 +142,48 @@ export class TunnelClient implements SessionOwner, ConnectionHandler, Guarded {
   }
 
   message(connection: ClientConnection, data: Buffer, owned: boolean): void {
-    if (connection === this.connection) this.session?.onMessage(data, owned);
+    if (connection === this.connection) this.current?.session.onMessage(data, owned);
+    else this.retiredOn(connection)?.session.onMessage(data, owned);
   }
 
   lost(connection: ClientConnection, reason: string): void {
     if (connection === this.connection) this.dropped(reason);
+    else {
+      const old = this.retiredOn(connection);
+      if (old !== undefined) this.oldConnectionClosed(old, reason);
+    }
+  }
+
+  private retiredOn(connection: ClientConnection): ClientSession | undefined {
+    for (const old of this.retired) if (old.carriedBy(connection)) return old;
+    return undefined;
   }
 
   /** The current connection is gone (or there is none): detach the session, come back later. */
   private dropped(reason: string): void {
     this.connection = null;
-    this.session?.detach();
+    this.current?.detach();
     if (this.state === 'closed') return;
     const wasUp = this.state === 'up';
     if (this.state !== 'refused') this.state = 'down';
     this.lastError = reason;
     this.reconnects++;
     const delay = this.backoff.next();
-    if (wasUp) log.warn('tunnel down', { ...this.logFields, why: reason, retry_ms: Math.round(delay), streams: this.session?.streams.size ?? 0 });
+    if (wasUp) log.warn('tunnel down', { ...this.logFields, why: reason, retry_ms: Math.round(delay), streams: this.current?.streams ?? 0 });
     else log.info('tunnel connect failed', { ...this.logFields, why: reason, retry_ms: Math.round(delay) });
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
     this.retryTimer = setTimeout(guarded(this, 'reconnect', () => this.connect()), delay);
   }
 
   private newSession(welcome: Welcome, connection: ClientConnection): void {
-    if (this.session !== null && this.session.streams.size > 0) {
-      log.warn('session lost', { ...this.logFields, streams: this.session.streams.size, why: 'the server no longer had the session (grace period over or server restarted)' });
-      this.session.resetAll('session expired: the tunnel was down longer than the grace period');
+    if (this.current !== null && this.current.streams > 0) {
+      log.warn('session lost', { ...this.logFields, streams: this.current.streams, why: 'the server no longer had the session (grace period over or server restarted)' });
+      this.current.session.resetAll('session expired: the tunnel was down longer than the grace period');
     }
-    this.keys = { id: welcome.session, secret: welcome.secret };
-    const session = new Session('client', welcome.window, this);
-    this.session = session;
-    session.attach(connection);
+    const current = new ClientSession(welcome.session, welcome.secret, welcome.window, this);
+    this.current = current;
+    current.attach(connection);
+    const { session } = current;
     this.state = 'up';
     log.info('tunnel up', { ...this.logFields, identity: this.config.name, session: welcome.session.slice(0, 8), reconnects: this.reconnects });
     this.remoteForwards.forEach((forward, listener) => session.sendControl({ type: 'listen', listener, bind: forward.bind, port: forward.port }));
@@ -185,14 +198,41 @@ export class TunnelClient implements SessionOwner, ConnectionHandler, Guarded {
     this.startHeartbeat();
   }
 
+  /** Old connections are kept alive too: the server takes a silent one for dead and resets its streams. */
   private heartbeat(): void {
-    const connection = this.connection;
-    if (connection === null) return;
-    if (connection.silentMs > this.timeoutMs) connection.fail(`no answer for ${this.timeoutMs} ms`);
-    else if (this.state === 'up') this.session?.ping();
+    for (const old of [...this.retired]) old.keepAlive(this.timeoutMs);
+    if (this.state === 'up') this.current?.keepAlive(this.timeoutMs);
+    else this.connection?.failIfSilent(this.timeoutMs);
   }
 
-  // ---- SessionOwner ----
+  /**
+   * The server drains: the current session retires on its connection, and a new connection
+   * (through the same URL, so another instance behind a load balancer) starts a new session
+   * at once, asking again for the remote listeners. Local connections wait for it meanwhile.
+   */
+  private goAway(from: ClientSession): void {
+    log.info('server going away: moving to a new connection', { ...this.logFields, streams: from.streams, remote_forwards: this.remoteForwards.length, old_connections: this.retired.size + 1 });
+    this.retired.add(from);
+    this.current = null;
+    this.connection = null;
+    this.backoff.reset();
+    if (this.retryTimer !== null) clearTimeout(this.retryTimer);
+    this.connect();
+  }
+
+  /** An old connection closed (by the server once its streams ended, or at its deadline): never resumed. */
+  private oldConnectionClosed(old: ClientSession, reason: string): void {
+    this.retired.delete(old);
+    if (old.streams === 0) {
+      log.debug('old connection closed', { ...this.logFields, why: reason });
+      old.detach();
+      return;
+    }
+    log.warn('old connection closed before its streams ended', { ...this.logFields, streams: old.streams, why: reason });
+    old.close(`the server went away before the stream ended (${reason})`);
+  }
+
+  // ---- ClientSessionHost ----
 
   /**
    * Opens a stream to `host:port` on the far side for an in-process user (an HTTP route), or
@@ -200,8 +240,8 @@ export class TunnelClient implements SessionOwner, ConnectionHandler, Guarded {
    * a reconnect that may take minutes.
    */
   openStream(socket: StreamSocket, host: string, port: number): TunnelStream | null {
-    if (this.state !== 'up' || this.session === null) return null;
-    return this.session.open(socket, { host, port });
+    if (this.state !== 'up' || this.current === null) return null;
+    return this.current.session.open(socket, { host, port });
   }
 
   async dial(target: OpenTarget): Promise<Socket> {
@@ -221,25 +261,19 @@ export class TunnelClient implements SessionOwner, ConnectionHandler, Guarded {
     return dialTcp(forward.host, forward.hostPort);
   }
 
-  onControl(message: ControlMessage): void {
-    if (message.type === 'listen-ok') {
+  onControl(from: ClientSession, message: ControlMessage): void {
+    if (message.type === 'goaway') {
+      // A retired session's repeat needs nothing more: the client already moved.
+      if (from === this.current) this.goAway(from);
+    } else if (message.type === 'listen-ok') {
       const forward = this.remoteForwards[message.listener];
       if (forward !== undefined) log.info('forward', { ...this.logFields, forward: describeForward(forward), remote_port: message.port });
     } else if (message.type === 'listen-fail') {
       const forward = this.remoteForwards[message.listener];
       log.error('remote forward refused', { ...this.logFields, forward: forward === undefined ? String(message.listener) : describeForward(forward), why: message.reason });
     } else {
-      this.connection?.fail(`unexpected control message "${message.type}"`);
+      from.onTransportFailed(`unexpected control message "${message.type}"`);
     }
-  }
-
-  onStreamEnded(stream: TunnelStream, reason: string | null): void {
-    if (reason === null) log.debug('stream done', { ...this.logFields, stream: stream.id, target: stream.description, in: stream.bytesIn, out: stream.bytesOut });
-    else log.info('stream reset', { ...this.logFields, stream: stream.id, target: stream.description, in: stream.bytesIn, out: stream.bytesOut, why: reason });
-  }
-
-  onTransportFailed(reason: string): void {
-    this.connection?.fail(reason);
   }
 
   close(): void {
@@ -249,7 +283,9 @@ export class TunnelClient implements SessionOwner, ConnectionHandler, Guarded {
     const connection = this.connection;
     this.connection = null;
     connection?.close();
-    this.session?.resetAll('client shutting down');
+    this.current?.session.resetAll('client shutting down');
+    for (const old of this.retired) old.close('client shutting down');
+    this.retired.clear();
     this.forwards.close();
   }
 }

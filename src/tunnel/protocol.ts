@@ -16,6 +16,14 @@ export const PROTOCOL_VERSION = 1;
  */
 export const TUNNEL_SUBPROTOCOL = 'websocksy.tunnel.v1';
 
+/**
+ * What a client understands beyond version 1, announced in its hello's `features`. A version-1
+ * client fails its transport on a control message it does not know, so the server sends
+ * `goaway` only to a client that named it.
+ */
+export const FEATURE_GOAWAY = 'goaway';
+export const CLIENT_FEATURES: readonly string[] = [FEATURE_GOAWAY];
+
 export const enum FrameType {
   data = 1,
   credit = 2,
@@ -134,14 +142,18 @@ export interface ResumeState {
   readonly seen: number;
 }
 
-/** Control messages: the handshake and remote-listen requests. */
+/** Control messages: the handshake, remote-listen requests, and a draining server's goaway. */
 export type ControlMessage =
-  | { readonly type: 'hello'; readonly version: number; readonly name: string; readonly token: string; readonly resume?: { readonly id: string; readonly secret: string; readonly state: ResumeState } }
+  | {
+      readonly type: 'hello'; readonly version: number; readonly name: string; readonly token: string; readonly features?: readonly string[];
+      readonly resume?: { readonly id: string; readonly secret: string; readonly state: ResumeState };
+    }
   | { readonly type: 'welcome'; readonly session: string; readonly secret: string; readonly resumed: boolean; readonly graceSeconds: number; readonly window: number; readonly heartbeatMs: number; readonly timeoutMs: number; readonly state?: ResumeState }
   | { readonly type: 'refuse'; readonly reason: string }
   | { readonly type: 'listen'; readonly listener: number; readonly bind: string; readonly port: number }
   | { readonly type: 'listen-ok'; readonly listener: number; readonly port: number }
-  | { readonly type: 'listen-fail'; readonly listener: number; readonly reason: string };
+  | { readonly type: 'listen-fail'; readonly listener: number; readonly reason: string }
+  | { readonly type: 'goaway' };
 
 /** What an OPEN frame asks for: a connection to host:port, or one accepted on a remote listener. */
 export type OpenTarget = { readonly host: string; readonly port: number } | { readonly listener: number };
@@ -164,6 +176,12 @@ export function decodeOpen(body: Buffer): OpenTarget {
     if (typeof value['host'] === 'string' && typeof value['port'] === 'number') return { host: value['host'], port: value['port'] };
   }
   throw new ProtocolError('open frame names neither host and port nor a listener');
+}
+
+/** Whether a hello (a client's JSON: `features` may be anything) names `feature`. */
+export function helloAnnounces(hello: Extract<ControlMessage, { type: 'hello' }>, feature: string): boolean {
+  const features: unknown = hello.features;
+  return Array.isArray(features) && features.includes(feature);
 }
 
 export function isResumeState(value: unknown): value is ResumeState {

@@ -1,8 +1,11 @@
 /*
  * The server's half of one tunnel session: it authorises what the client's streams may reach
  * and which ports it may have listened on, keeps the session through transport drops for the
- * grace period, and reports itself for the status endpoint. Its callbacks (listen results, the
- * grace timer) run behind the guard with the session as owner: a throw ends this session alone.
+ * grace period, and reports itself for the status endpoint. When the server drains, a client
+ * that announced `goaway` in its hello is told to go away: from then on its OPENs are
+ * rejected, and the session ends as soon as its last stream has, so the drain need not wait for
+ * its deadline (docs/tunnel-protocol.md, "A server that drains"). Its callbacks (listen results,
+ * the grace timer) run behind the guard with the session as owner: a throw ends this session alone.
  */
 import type { Socket } from 'node:net';
 import { errorMessage } from '../lib/errors.js';
@@ -32,6 +35,9 @@ export class ServerSession implements SessionOwner, ListenerOwner, Guarded {
   readonly createdAt = new Date();
   detachedAt: number | null = null;
   graceTimer: NodeJS.Timeout | null = null;
+  /** Its client's latest hello announced `goaway`. */
+  understandsGoaway = false;
+  private sentGoaway = false;
 
   constructor(
     readonly id: string,
@@ -62,10 +68,37 @@ export class ServerSession implements SessionOwner, ListenerOwner, Guarded {
     this.graceTimer = null;
   }
 
+  /** A goaway was sent: the client opens its new streams elsewhere and never resumes this session. */
+  get goneAway(): boolean {
+    return this.sentGoaway;
+  }
+
+  /**
+   * The server drains: tells a client that understands it to move to a new connection (a
+   * version-1 client would fail on the message, and keeps today's drain). Only on a live
+   * transport: a detached client's next connection reaches another instance anyway.
+   */
+  goAway(): void {
+    if (!this.understandsGoaway || this.sentGoaway || this.transport === null) return;
+    this.sentGoaway = true;
+    this.session.sendControl({ type: 'goaway' });
+    log.info('tunnel told to go away', { ...this.logFields, streams: this.session.streams.size });
+    this.endIfDone();
+  }
+
+  private endIfDone(): void {
+    if (!this.sentGoaway || this.session.streams.size > 0) return;
+    const reason = 'server going away: every stream has ended';
+    log.info('tunnel closed', { ...this.logFields, why: reason });
+    this.context.endSession(this, reason);
+  }
+
   async dial(target: OpenTarget): Promise<Socket> {
     if ('listener' in target) throw new Error('a client cannot open a stream to a listener');
     const allow = this.context.allowOf(this.identity);
     try {
+      // A client that sent this OPEN before the goaway reached it: its user retries, on the new connection.
+      if (this.sentGoaway) throw new Error('the server is going away: open the stream on a new connection');
       if (allow === null) throw new Error(`identity ${this.identity} no longer exists`);
       const address = await allow.checkConnect(target.host, target.port);
       return await dialTcp(address, target.port);
@@ -115,6 +148,7 @@ export class ServerSession implements SessionOwner, ListenerOwner, Guarded {
   onStreamEnded(stream: TunnelStream, reason: string | null): void {
     if (reason === null) log.debug('stream done', { ...this.logFields, stream: stream.id, target: stream.description, in: stream.bytesIn, out: stream.bytesOut });
     else log.info('stream reset', { ...this.logFields, stream: stream.id, target: stream.description, in: stream.bytesIn, out: stream.bytesOut, why: reason });
+    this.endIfDone();
   }
 
   onTransportFailed(reason: string): void {

@@ -74,6 +74,15 @@ export class ServerSessions {
     owner.session.attach(transport);
   }
 
+  /**
+   * The session's transport is gone (closed, failed, silent). A session told to go away ends:
+   * its client never resumes it. Any other waits out its grace period.
+   */
+  lost(owner: ServerSession, reason: string): void {
+    if (owner.goneAway) this.end(owner, reason);
+    else this.detach(owner, reason);
+  }
+
   /** Drops the session's transport and starts its grace period. */
   detach(owner: ServerSession, reason: string): void {
     const transport = owner.transport;
@@ -94,7 +103,8 @@ export class ServerSessions {
 
   /** Ends the session: its transport closes, its streams are reset, its listeners closed. */
   end(owner: ServerSession, reason: string): void {
-    if (!this.byId.has(owner.id)) return;
+    // Forgotten first: a stream reset below may end a session told to go away (its last stream), which is this call.
+    if (!this.byId.delete(owner.id)) return;
     owner.stopGrace();
     // Reset while the transport (if any) is still there: the client learns why at once.
     owner.session.resetAll(reason);
@@ -106,14 +116,13 @@ export class ServerSessions {
       transport.close(reason);
     }
     this.listeners.release(owner);
-    this.byId.delete(owner.id);
   }
 
   /** Detaches every session whose client has been silent longer than the heartbeat timeout. */
   sweep(now: number): void {
     for (const owner of this.byId.values()) {
       if (owner.transport !== null && now - owner.session.lastHeard > this.config.timeoutMs) {
-        this.detach(owner, `no heartbeat for ${this.config.timeoutMs} ms`);
+        this.lost(owner, `no heartbeat for ${this.config.timeoutMs} ms`);
       }
     }
   }

@@ -20,7 +20,10 @@ import type { TunnelServerConfig } from './options.js';
 import { readIdentities, type Identity } from './identities.js';
 import { protectedModeAllow, protectedModeIdentity } from './protected-mode.js';
 import { SEND_BUDGET_BYTES } from './mux.js';
-import { decodeControl, decodeFrame, encodeJson, FrameType, isResumeState, MAX_FRAME, PROTOCOL_VERSION, ProtocolError, TUNNEL_SUBPROTOCOL, type ControlMessage } from './protocol.js';
+import {
+  decodeControl, decodeFrame, encodeJson, FEATURE_GOAWAY, FrameType, helloAnnounces, isResumeState, MAX_FRAME, PROTOCOL_VERSION, ProtocolError, TUNNEL_SUBPROTOCOL,
+  type ControlMessage,
+} from './protocol.js';
 import { RemoteListeners } from './remote-listeners.js';
 import { digest, randomSecret, sameSecret } from '../lib/secret.js';
 import { ServerSession, type ServerSessionContext } from './server-session.js';
@@ -94,7 +97,7 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
     this.awaitingHello.delete(transport);
     const owner = this.sessions.ownerOf(transport);
     const text = Buffer.from(message).toString('utf8');
-    if (owner !== undefined) this.sessions.detach(owner, `connection closed (${code}${text === '' ? '' : ` ${text}`})`);
+    if (owner !== undefined) this.sessions.lost(owner, `connection closed (${code}${text === '' ? '' : ` ${text}`})`);
   }
 
   /** See ServerSessions.attachedSessionOf. */
@@ -107,7 +110,7 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
   }
 
   transportFailed(owner: ServerSession, reason: string): void {
-    this.sessions.detach(owner, reason);
+    this.sessions.lost(owner, reason);
   }
 
   endSession(owner: ServerSession, reason: string): void {
@@ -163,6 +166,7 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
     const capped = transport.ticket?.claimIdentity(identity.name) ?? null;
     if (capped !== null) return refuse('too many connections for this identity, try again later', capped.detail);
 
+    const understandsGoaway = helloAnnounces(hello, FEATURE_GOAWAY);
     // The hello is a client's JSON: `resume` may be null, a number, anything.
     if (hello.resume !== undefined && (typeof hello.resume !== 'object' || hello.resume === null)) return refuse('malformed resume');
     const resume = hello.resume;
@@ -171,10 +175,13 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
       if (previous.identity !== identity.name || !sameSecret(String(resume.secret), previous.secretDigest)) return refuse('session secret does not match', 'resume with a wrong secret');
       if (!isResumeState(resume.state)) return refuse('malformed resume state');
       this.sessions.attach(previous, transport, client);
+      previous.understandsGoaway = understandsGoaway;
       previous.session.sendControl(this.welcome(previous, '', true));
       previous.session.resume(resume.state);
       this.resumes++;
       log.info('tunnel resumed', { ...previous.logFields, streams: previous.session.streams.size, resumes: previous.session.counters.resumes });
+      // Upgraded just before the drain began: told at once, like every session then.
+      if (this.shuttingDown) previous.goAway();
       return;
     }
     const full = this.sessions.makeRoomFor(identity.name);
@@ -183,8 +190,10 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
     const owner = new ServerSession(randomSecret(16), digest(secret), identity.name, this.config.window, this);
     this.sessions.add(owner);
     this.sessions.attach(owner, transport, client);
+    owner.understandsGoaway = understandsGoaway;
     owner.session.sendControl(this.welcome(owner, secret, false));
     log.info('tunnel open', { ...owner.logFields, ...(resume === undefined ? {} : { note: 'previous session expired' }) });
+    if (this.shuttingDown) owner.goAway();
   }
 
   private welcome(owner: ServerSession, secret: string, resumed: boolean): ControlMessage {
@@ -218,12 +227,14 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
 
   /**
    * Drain (SIGTERM): no new tunnels, and the remote listeners close (connections they accepted
-   * go on); the streams open here go on until they end or the drain's deadline, when
-   * shutdown() resets what is left.
+   * go on); clients that understand it are told to go away (server-session.ts), and ask for
+   * their listeners on the instance their new connection reaches. The streams open here go on
+   * until they end or the drain's deadline, when shutdown() resets what is left.
    */
   stopAccepting(): void {
     this.shuttingDown = true;
     this.listeners.stopAll();
+    for (const owner of [...this.sessions.values()]) owner.goAway();
   }
 
   shutdown(): void {
