@@ -36,6 +36,8 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   types: [],
   // The client library (websocksy/client) runs in browsers: it shares no code with the server.
   client: [],
+  // The status page's scripts run in browsers too (front/status-page.ts serves them).
+  'status-page': [],
 };
 
 function sources(dir: string): string[] {

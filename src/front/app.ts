@@ -37,14 +37,13 @@ import type { SessionStore } from '../session/session-store.js';
 import { TUNNEL_SUBPROTOCOL } from '../tunnel/protocol.js';
 import type { BridgeEndpoint } from './bridge-endpoint.js';
 import type { ClientAddressPolicy } from './client-address.js';
-import { sendDocument, serveMetrics, type MetricsPage } from './control-page.js';
 import type { FrontObserver } from './front-observer.js';
 import { checkHandshake, looksLikeUpgrade } from './handshake.js';
 import { HeldRequest } from './held-request.js';
 import { listenApp } from './listen.js';
 import { addServerName, createSslApp, type ListenerTls } from './tls-app.js';
 import { PendingUpgrade, PendingUpgrades } from './pending-upgrade.js';
-import { statusRefusal, type StatusAccess } from './status-access.js';
+import { serveStatusRequest, type StatusEndpoints } from './status-page.js';
 import { isRefused, readRequest, type RefusedRequest } from './request-reader.js';
 import { sameLimits, socketBehaviour, type FrontSocketData } from './ws-behaviour.js';
 import { engine } from './engine.js';
@@ -65,10 +64,10 @@ export interface FrontParts {
   readonly tunnel: { readonly path: string; readonly endpoint: WsEndpoint<SocketData> } | null;
   readonly routes: HttpRoutes | null;
   /**
-   * The status JSON at `path` (null: at every path, on a listener of its own), for readers
-   * `access` admits; the Prometheus metrics at their own path, to the same readers.
+   * The status JSON and page at `path` (null: at every path, on a listener of its own), for
+   * readers `access` admits; the Prometheus metrics and the page's pieces at their own paths.
    */
-  readonly status: { readonly path: string | null; readonly access: StatusAccess; readonly render: () => object; readonly metrics: MetricsPage | null } | null;
+  readonly status: StatusEndpoints | null;
 }
 
 /** A reload readied on one front (Front.prepare): commit switches it and says how; abort drops it. */
@@ -483,18 +482,7 @@ export class Front {
       ClientResponse.answering(res, request).refuse(refusal, true);
       return;
     }
-    const metrics = status?.metrics ?? null;
-    const isMetrics = metrics !== null && request.path === metrics.path;
-    if (status !== null && (isMetrics || status.path === null || request.path === status.path) && (request.method === 'GET' || request.method === 'HEAD')) {
-      const refusal = statusRefusal(request, status.access);
-      if (refusal === null && isMetrics) serveMetrics(res, request, metrics);
-      else if (refusal === null) this.serveStatus(res, request, status.render());
-      else {
-        log.info('refused', { id: request.id, ...addressFields(request), endpoint: request.path, status: refusal.statusLine, why: refusal.detail });
-        ClientResponse.answering(res, request).refuse(refusal, false);
-      }
-      return;
-    }
+    if (status !== null && serveStatusRequest(res, request, status)) return;
     if (sessions !== null && underPrefix(sessions.store.settings.path, request.path)) {
       serveSessionHttp(res, request, sessions.store);
       return;
@@ -523,10 +511,5 @@ export class Front {
     log.debug('refused', { id: request.id, endpoint: request.path, ...addressFields(request), status: refusal.statusLine, why: refusal.detail });
     // A client that asks a WebSocket endpoint for plain HTTP has nothing more to ask it.
     answer.refuse(refusal, true);
-  }
-
-  private serveStatus(res: HttpResponse, request: ClientRequest, status: object): void {
-    const body = Buffer.from(JSON.stringify(status, null, 2));
-    res.cork(() => sendDocument(res, request, 'application/json', body));
   }
 }
