@@ -14,6 +14,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
+import type { HistoryJson } from '../src/status-page/history-json.js';
 import { launchChromium, skipWithoutChromium } from './helpers/chromium.js';
 import { closeClient, connect, type TestClient } from './helpers/client.js';
 import { tcpEcho, tempDir, type Peer } from './helpers/peers.js';
@@ -33,14 +34,6 @@ interface PageCanvas {
 }
 interface PageGlobals {
   readonly document: { querySelector(selector: string): (PageCanvas & { readonly textContent: string | null }) | null };
-}
-
-interface HistoryJson {
-  readonly intervalSeconds: number;
-  readonly time: number[];
-  readonly connections: number[];
-  readonly bytesToClientPerSecond: number[];
-  readonly bytesToPeerPerSecond: number[];
 }
 
 describe('the status page', { timeout: 120_000 }, () => {

@@ -10,25 +10,13 @@ import type { BridgeObserver, BridgeObservers } from '../core/bridge-observer.js
 import { BridgeTally } from '../core/bridge-tally.js';
 import { processOwner, runGuarded } from '../lib/guard.js';
 import type { SessionStore } from '../session/session-store.js';
+import type { HistoryJson } from '../status-page/history-json.js';
 import type { Tunnels } from '../tunnel/runtime.js';
 import { tunnelCounts } from './tunnel-metrics.js';
 
 export const HISTORY_INTERVAL_MS = 2000;
 /** Ten minutes at one sample every two seconds. */
 export const HISTORY_SAMPLES = 300;
-
-/** The history as the page's charts take it: one array per series, oldest first, all of one length. */
-export interface HistoryJson {
-  readonly intervalSeconds: number;
-  /** Unix time of each sample, in seconds. */
-  readonly time: number[];
-  readonly connections: number[];
-  readonly tunnelSessions: number[];
-  readonly tunnelStreams: number[];
-  readonly sessions: number[];
-  readonly bytesToClientPerSecond: number[];
-  readonly bytesToPeerPerSecond: number[];
-}
 
 type Series = Exclude<keyof HistoryJson, 'intervalSeconds'>;
 type Sample = Readonly<Record<Series, number>>;

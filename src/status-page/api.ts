@@ -5,6 +5,8 @@
  * another site makes; a bearer header it attaches to nothing by itself.
  */
 
+import type { HistoryJson } from './history-json.js';
+
 const TOKEN_KEY = 'websocksy-status-token';
 
 /** The server wants a (different) token. */
@@ -38,18 +40,6 @@ export interface ConnectionJson {
 export interface StatusJson {
   readonly connectionsTotal: number;
   readonly connections: readonly ConnectionJson[];
-}
-
-/** metrics/status-history.ts HistoryJson: one array per series, oldest first. */
-export interface HistoryJson {
-  readonly intervalSeconds: number;
-  readonly time: number[];
-  readonly connections: number[];
-  readonly tunnelSessions: number[];
-  readonly tunnelStreams: number[];
-  readonly sessions: number[];
-  readonly bytesToClientPerSecond: number[];
-  readonly bytesToPeerPerSecond: number[];
 }
 
 export class StatusApi {

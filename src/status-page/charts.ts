@@ -3,7 +3,7 @@
  * `uPlot`): what is open (bridged connections, tunnel sessions and streams, resumable sessions)
  * and the bridges' throughput each way. Made once, then fed each new history.
  */
-import type { HistoryJson } from './api.js';
+import type { HistoryJson } from './history-json.js';
 
 /** The series' colours; the test looks for the connections' on the canvas. */
 export const COLOURS = { connections: '#2a7ae2', tunnelSessions: '#e2872a', tunnelStreams: '#8a4fd1', sessions: '#1f9e6d', toClient: '#2a7ae2', toPeer: '#d1434f' } as const;

@@ -5,8 +5,9 @@
  * Everything shown is set as text, never as HTML: what a client sent (an endpoint path) cannot
  * become markup, and the Content-Security-Policy refuses inline script besides.
  */
-import { RequestFailed, StatusApi, Unauthorized, type ConnectionJson, type HistoryJson, type StatusJson } from './api.js';
+import { RequestFailed, StatusApi, Unauthorized, type ConnectionJson, type StatusJson } from './api.js';
 import { Charts } from './charts.js';
+import type { HistoryJson } from './history-json.js';
 
 const POLL_MS = 2000;
 
