@@ -83,8 +83,11 @@ function methodAllowed(res: HttpResponse, request: ClientRequest, allowed: reado
   return false;
 }
 
+/** What an action did (its status line and JSON), or why it did not. */
+type ActionResult = Refusal | { readonly status: string; readonly answer: object };
+
 /** An action the page asked for: nothing cross-site, the token, no body (an action takes none). */
-function act(res: HttpResponse, request: ClientRequest, status: StatusEndpoints, action: () => Refusal | { readonly status: string; readonly answer: object }): void {
+function act(res: HttpResponse, request: ClientRequest, status: StatusEndpoints, action: () => ActionResult): void {
   if (!methodAllowed(res, request, ACTING)) return;
   const refusal = actionRefusal(request, status.access) ?? (request.hasBody ? new Refusal(400, 'A status action is an empty POST', 'status action with a body') : null);
   if (refusal !== null) {
@@ -96,14 +99,14 @@ function act(res: HttpResponse, request: ClientRequest, status: StatusEndpoints,
   else sendJson(res, request, done.answer, done.status);
 }
 
-function closeConnection(control: StatusControl, request: ClientRequest, id: string): Refusal | { readonly status: string; readonly answer: object } {
+function closeConnection(control: StatusControl, request: ClientRequest, id: string): ActionResult {
   const connection = Number(id);
   if (!control.closeConnection(connection)) return new Refusal(404, 'No such connection', `operator close of connection ${id}, which is not open`);
   log.info('closed by operator', { id: connection, by: request.id, ...addressFields(request) });
   return { status: '200 OK', answer: { closed: connection, code: OPERATOR_CLOSE.code } };
 }
 
-function drain(control: StatusControl, request: ClientRequest): Refusal | { readonly status: string; readonly answer: object } {
+function drain(control: StatusControl, request: ClientRequest): ActionResult {
   log.warn('drain asked for on the status page', { id: request.id, ...addressFields(request) });
   if (!control.drain()) return new Refusal(409, 'Already stopping', 'drain asked for while stopping');
   return { status: '202 Accepted', answer: { draining: true } };
