@@ -3,7 +3,7 @@
 NPM ?= npm
 CONFIG ?= websocksy.cfg
 
-.PHONY: all build native run test test-matrix fuzz bench clean
+.PHONY: all build native status-page run test test-matrix fuzz bench clean
 
 all: build
 
@@ -12,10 +12,19 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 # The client library first: the tests import it as websocksy/client, through package.json's exports.
-build: node_modules/.installed native
+build: node_modules/.installed native status-page
 	npx tsc -p src/client/tsconfig.json
 	npx tsc -p tsconfig.json
 	npx tsc -p plugins/tsconfig.json
+
+# The status page (docs/operations.md): its scripts, shell and style, and uPlot's files from its
+# npm package, all in dist/status-page, which the package ships: the page needs no CDN.
+STATUS_PAGE := dist/status-page
+UPLOT := node_modules/uplot/dist
+status-page: node_modules/.installed
+	npx tsc -p src/status-page/tsconfig.json
+	cp src/status-page/status.html src/status-page/status.css $(UPLOT)/uPlot.iife.min.js $(UPLOT)/uPlot.min.css $(STATUS_PAGE)/
+	cp node_modules/uplot/LICENSE $(STATUS_PAGE)/uPlot.LICENSE
 
 # C side of the plugin ABI (plugins/websocksy.h): the host library every C plugin links against
 # at load time, the C plugins shipped in plugins/ (built into build/plugins, a plugin folder of

@@ -190,23 +190,26 @@ export async function main(argv: readonly string[]): Promise<void> {
     const server = await startServer(argv);
     if (server === null) return;
     let stopping = false;
-    const onSignal = (signal: string): void => {
+    // `drain`: SIGTERM's drain first (and the status page's drain, which asks for the same); SIGINT stops at once.
+    const onStop = (why: string, drain: boolean): void => {
       // Connections still finishing keep the process up; this bounds how long they may take.
       const exitAfter = (ms: number): unknown => setTimeout(() => process.exit(0), ms + SHUTDOWN_GRACE_MS).unref();
       if (stopping && server.endDrain()) {
-        log.warn('second signal: closing what is left now', { signal });
+        log.warn('second signal: closing what is left now', { signal: why });
         exitAfter(0);
         return;
       }
       if (stopping) {
-        log.warn('second signal: exiting now', { signal });
+        log.warn('second signal: exiting now', { signal: why });
         process.exit(1);
       }
       stopping = true;
-      const drainMs = signal === 'SIGTERM' ? server.drainTimeoutMs : 0;
+      const drainMs = drain ? server.drainTimeoutMs : 0;
       exitAfter(drainMs);
-      void server.stop(signal, drainMs);
+      void server.stop(why, drainMs);
     };
+    const onSignal = (signal: string): void => onStop(signal, signal === 'SIGTERM');
+    server.onDrainRequest(() => onStop('status page', true));
     process.on('SIGINT', () => onSignal('SIGINT'));
     process.on('SIGTERM', () => onSignal('SIGTERM'));
     process.on('SIGHUP', () => void server.reload());

@@ -10,15 +10,12 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { chromium } from 'playwright-core';
 import { CuttingRelay } from './helpers/cutting-relay.js';
 import { hashingEcho } from './helpers/hashing-peers.js';
 import { tempDir } from './helpers/peers.js';
-import { findProgram, requireProgram, skipUnlessInstalled } from './helpers/tools.js';
+import { launchChromium, skipWithoutChromium } from './helpers/chromium.js';
 import { ROOT, startWebsocksy } from './helpers/websocksy.js';
 
-const CHROMIUM = findProgram(['/usr/bin/chromium']);
-const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const TOTAL = 20 * 1024 * 1024;
 const CUTS = 20;
 
@@ -35,9 +32,8 @@ interface PageState {
   readonly close: { code: number; reason: string; wasClean: boolean } | null;
 }
 
-describe('websocksy/client in Chromium', { timeout: 180_000, skip: skipUnlessInstalled(CHROMIUM !== undefined, 'chromium (apt-get install chromium)') }, () => {
+describe('websocksy/client in Chromium', { timeout: 180_000, skip: skipWithoutChromium }, () => {
   test('a page served by websocksy gets every byte once, in order, through 20 cuts and switches of transport', async () => {
-    const executablePath = requireProgram(CHROMIUM, 'chromium');
     const dir = tempDir('websocksy-browser-');
     const echo = await hashingEcho();
     // The static folder: the test page and the browser build as it is shipped.
@@ -51,7 +47,7 @@ describe('websocksy/client in Chromium', { timeout: 180_000, skip: skipUnlessIns
     const server = await startWebsocksy([config]);
     const relay = new CuttingRelay(server.port);
     await relay.start();
-    const context = await chromium.launchPersistentContext(join(dir.path, 'profile'), { executablePath, headless: true, args: FLAGS, timeout: 30_000 });
+    const context = await launchChromium(join(dir.path, 'profile'));
     try {
       const page = context.pages()[0] ?? (await context.newPage());
       await page.goto(`http://127.0.0.1:${relay.port}/app/`, { timeout: 15_000 });

@@ -84,6 +84,7 @@ describe('the npm package installs and runs in an empty folder', { skip }, () =>
       'bin/websocksy',
       'dist/src/main.js',
       'dist/client/websocksy-client.js',
+      ...['status.html', 'status.css', 'page.js', 'uPlot.iife.min.js', 'uPlot.min.css', 'uPlot.LICENSE'].map((name) => `dist/status-page/${name}`),
       'websocksy.cfg',
       'build/libwebsocksy-host.so',
       'src/native/host.c',
@@ -121,6 +122,33 @@ describe('the npm package installs and runs in an empty folder', { skip }, () =>
       client.ws.send('through the installed package\n');
       assert.equal((await client.next()).data.toString(), 'through the installed package\n');
       await closeClient(client);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test('the installed websocksy serves the status page and its assets, uPlot included, from the package itself', async () => {
+    writeFileSync(`${app}/status-token`, 'package-test-token\n');
+    writeFileSync(`${app}/websocksy.cfg`, ['[core]', 'listen = 127.0.0.1', 'port = 0', '[backend]', `host = ${echo.address}`, '[status]', 'path = /.status', 'token-file = status-token', ''].join('\n'));
+    const server = await startWebsocksy(['websocksy.cfg'], { cwd: app, bin: `${installed}bin/websocksy` });
+    try {
+      const base = `http://127.0.0.1:${server.port}`;
+      const shell = await fetch(`${base}/.status`, { headers: { Accept: 'text/html' } });
+      assert.equal(shell.status, 200);
+      const assets = [...(await shell.text()).matchAll(/(?:src|href)="(\/\.status\/assets\/[^"]+)"/g)].map((match) => match[1] as string);
+      assert.deepEqual(assets.map((path) => path.replace(/.*\//, '')).sort(), ['page.js', 'status.css', 'uPlot.iife.min.js', 'uPlot.min.css']);
+      for (const path of assets) {
+        const answer = await fetch(`${base}${path}`);
+        assert.equal(answer.status, 200, path);
+        assert.match(answer.headers.get('content-type') ?? '', path.endsWith('.js') ? /^text\/javascript/ : /^text\/css/, path);
+        const body = Buffer.from(await answer.arrayBuffer());
+        if (path.includes('/uPlot.')) assert.ok(body.equals(readFileSync(`${ROOT}node_modules/uplot/dist/${path.replace(/.*\//, '')}`)), `${path} is uPlot's own file`);
+        else assert.ok(body.length > 0, path);
+      }
+      // page.js's own modules, beside it.
+      const page = assets.find((path) => path.endsWith('/page.js')) as string;
+      const folder = page.slice(0, page.lastIndexOf('/') + 1);
+      for (const [, name] of (await (await fetch(`${base}${page}`)).text()).matchAll(/from '\.\/([\w.-]+)'/g)) assert.equal((await fetch(`${base}${folder}${name}`)).status, 200, `page.js imports ${name}`);
     } finally {
       await server.stop();
     }

@@ -42,6 +42,24 @@ const ignored: BridgeObserver = {
 /** For a server without metrics, and for tests that build bridges by hand. */
 export const unobserved: BridgeObservers = { forEndpoint: () => ignored };
 
+/** Every one of `all` hears each bridge (the metrics and the status page's history); one alone is itself. */
+export function observedByAll(all: readonly BridgeObservers[]): BridgeObservers {
+  if (all.length === 0) return unobserved;
+  if (all.length === 1) return all[0] as BridgeObservers;
+  return {
+    forEndpoint: (endpoint, backend) => {
+      const each = all.map((observers) => observers.forEndpoint(endpoint, backend));
+      return {
+        opened: (bridge, identity) => each.forEach((one) => one.opened(bridge, identity)),
+        closed: (bridge, code) => each.forEach((one) => one.closed(bridge, code)),
+        framingFailed: () => each.forEach((one) => one.framingFailed()),
+        pluginFailed: () => each.forEach((one) => one.pluginFailed()),
+        peerConnected: (seconds) => each.forEach((one) => one.peerConnected(seconds)),
+      };
+    },
+  };
+}
+
 /**
  * The identity a metric may carry for a connection admitted by `auth`: only names the
  * configuration lists (a basic user, a bearer token's name), so that the label's values stay

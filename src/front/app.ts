@@ -36,14 +36,13 @@ import type { LoadedCertificate } from '../lib/tls-certificate.js';
 import { serveSessionHttp } from '../session/session-http.js';
 import { TUNNEL_SUBPROTOCOL } from '../tunnel/protocol.js';
 import type { ClientAddressPolicy } from './client-address.js';
-import { sendDocument, serveMetrics } from './control-page.js';
 import type { FrontObserver } from './front-observer.js';
 import { checkHandshake, looksLikeUpgrade } from './handshake.js';
 import { HeldRequest } from './held-request.js';
 import { listenApp } from './listen.js';
 import { addServerName, createSslApp, type ListenerTls } from './tls-app.js';
 import { PendingUpgrade, PendingUpgrades } from './pending-upgrade.js';
-import { statusRefusal } from './status-access.js';
+import { serveStatusRequest } from './status-page.js';
 import { isRefused, readRequest, type RefusedRequest } from './request-reader.js';
 import { sameCertificates, socketPatterns, type FrontParts, type View } from './front-parts.js';
 import { sameLimits, socketBehaviour } from './ws-behaviour.js';
@@ -432,18 +431,7 @@ export class Front {
       ClientResponse.answering(res, request).refuse(refusal, true);
       return;
     }
-    const metrics = status?.metrics ?? null;
-    const isMetrics = metrics !== null && request.path === metrics.path;
-    if (status !== null && (isMetrics || status.path === null || request.path === status.path) && (request.method === 'GET' || request.method === 'HEAD')) {
-      const refusal = statusRefusal(request, status.access);
-      if (refusal === null && isMetrics) serveMetrics(res, request, metrics);
-      else if (refusal === null) this.serveStatus(res, request, status.render());
-      else {
-        log.info('refused', { id: request.id, ...addressFields(request), endpoint: request.path, status: refusal.statusLine, why: refusal.detail });
-        ClientResponse.answering(res, request).refuse(refusal, false);
-      }
-      return;
-    }
+    if (status !== null && serveStatusRequest(res, request, status)) return;
     if (sessions !== null && underPrefix(sessions.store.settings.path, request.path)) {
       serveSessionHttp(res, request, sessions.store);
       return;
@@ -472,10 +460,5 @@ export class Front {
     log.debug('refused', { id: request.id, endpoint: request.path, ...addressFields(request), status: refusal.statusLine, why: refusal.detail });
     // A client that asks a WebSocket endpoint for plain HTTP has nothing more to ask it.
     answer.refuse(refusal, true);
-  }
-
-  private serveStatus(res: HttpResponse, request: ClientRequest, status: object): void {
-    const body = Buffer.from(JSON.stringify(status, null, 2));
-    res.cork(() => sendDocument(res, request, 'application/json', body));
   }
 }

@@ -82,6 +82,17 @@ export class BridgeEndpoint extends ClientEndpoint implements PeerRouteEndpoint 
     return { total, list };
   }
 
+  /** Closes bridged connection `id` with `code` and `reason` (the status page's close); false when it is not one of these clients. */
+  closeConnection(id: number, code: number, reason: string): boolean {
+    for (const client of this.clients.values()) {
+      if (client instanceof Bridge && client.description.id === id) {
+        client.close(code, reason);
+        return true;
+      }
+    }
+    return false;
+  }
+
   upgrade(request: ClientRequest, answer: UpgradeAnswer<ClientData>): void {
     void this.prepare(request, answer);
   }

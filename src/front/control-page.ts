@@ -1,6 +1,6 @@
 /*
- * The answers of the control endpoints, the status JSON and the Prometheus metrics: a whole
- * document that no cache may keep, its length alone for a HEAD. The metrics are made
+ * The answers of the control endpoints, the status JSON, the status page and the Prometheus
+ * metrics: a whole document (by default one no cache may keep), its length alone for a HEAD. The metrics are made
  * asynchronously (prom-client's collectors), so they are sent once made, if the client stayed.
  */
 import type { HttpResponse } from 'uWebSockets.js';
@@ -15,9 +15,12 @@ export interface MetricsPage {
   exposition(): Promise<string>;
 }
 
-/** Sends `body` as the whole answer to `request` (call corked). */
-export function sendDocument(res: HttpResponse, request: ClientRequest, contentType: string, body: Buffer): void {
-  res.writeStatus('200 OK').writeHeader('Content-Type', contentType).writeHeader('Cache-Control', 'no-store');
+const NOT_STORED: Readonly<Record<string, string>> = { 'Cache-Control': 'no-store' };
+
+/** Sends `body` as the whole answer to `request` (call corked); `headers` replace the default `Cache-Control: no-store`. */
+export function sendDocument(res: HttpResponse, request: ClientRequest, contentType: string, body: Buffer, headers = NOT_STORED, status = '200 OK'): void {
+  res.writeStatus(status).writeHeader('Content-Type', contentType);
+  for (const [name, value] of Object.entries(headers)) res.writeHeader(name, value);
   if (request.method === 'HEAD') res.writeHeader('Content-Length', String(body.length)).endWithoutBody();
   else res.end(body);
 }

@@ -8,8 +8,7 @@ import type { AuthPolicy } from '../auth/policy.js';
 import type { HttpRoutes } from '../http/routes.js';
 import type { SessionStore } from '../session/session-store.js';
 import type { BridgeEndpoint } from './bridge-endpoint.js';
-import type { MetricsPage } from './control-page.js';
-import type { StatusAccess } from './status-access.js';
+import type { StatusEndpoints } from './status-page.js';
 import type { ListenerTls } from './tls-app.js';
 
 /** The resumable sessions of the bridge: their path's WebSocket endpoint and HTTP requests. */
@@ -28,10 +27,10 @@ export interface FrontParts {
   readonly tunnel: { readonly path: string; readonly endpoint: WsEndpoint<SocketData> } | null;
   readonly routes: HttpRoutes | null;
   /**
-   * The status JSON at `path` (null: at every path, on a listener of its own), for readers
-   * `access` admits; the Prometheus metrics at their own path, to the same readers.
+   * The status JSON and page at `path` (null: at every path, on a listener of its own), for
+   * readers `access` admits; the Prometheus metrics and the page's pieces at their own paths.
    */
-  readonly status: { readonly path: string | null; readonly access: StatusAccess; readonly render: () => object; readonly metrics: MetricsPage | null } | null;
+  readonly status: StatusEndpoints | null;
 }
 
 /** What a front serves: its parts, and the endpoint each WebSocket pattern names in them. */

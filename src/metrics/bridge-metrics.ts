@@ -7,6 +7,7 @@
  */
 import { Counter, Histogram, type Registry } from 'prom-client';
 import type { BridgeCounts, BridgeObserver, BridgeObservers } from '../core/bridge-observer.js';
+import { BridgeTally } from '../core/bridge-tally.js';
 import { childFor, closeCodeLabel } from './labels.js';
 import { scrapedCounter, scrapedGauge, type Reading } from './scraped.js';
 
@@ -22,11 +23,7 @@ interface Instruments {
 }
 
 class EndpointBridges implements BridgeObserver {
-  readonly open = new Set<BridgeCounts>();
-  /** What the closed bridges counted. */
-  readonly closedCounts: { -readonly [K in keyof BridgeCounts]: number } = {
-    bytesToPeer: 0, bytesToClient: 0, messagesToPeer: 0, messagesToClient: 0,
-  };
+  readonly tally = new BridgeTally();
   private readonly totalByIdentity = new Map<string, Counter.Internal>();
   private readonly closesByCode = new Map<string, Counter.Internal>();
   private readonly framingErrors: Counter.Internal;
@@ -47,17 +44,12 @@ class EndpointBridges implements BridgeObserver {
   }
 
   opened(bridge: BridgeCounts, identity: string): void {
-    this.open.add(bridge);
+    this.tally.opened(bridge);
     childFor(this.totalByIdentity, identity, (value) => this.instruments.total.labels(this.endpoint, this.backend, value)).inc();
   }
 
   closed(bridge: BridgeCounts, code: number): void {
-    if (!this.open.delete(bridge)) return;
-    const totals = this.closedCounts;
-    totals.bytesToPeer += bridge.bytesToPeer;
-    totals.bytesToClient += bridge.bytesToClient;
-    totals.messagesToPeer += bridge.messagesToPeer;
-    totals.messagesToClient += bridge.messagesToClient;
+    if (!this.tally.closed(bridge)) return;
     childFor(this.closesByCode, closeCodeLabel(code), (value) => this.instruments.closes.labels(this.endpoint, value)).inc();
   }
 
@@ -71,18 +63,6 @@ class EndpointBridges implements BridgeObserver {
 
   peerConnected(seconds: number): void {
     this.connect.observe(seconds);
-  }
-
-  /** Everything counted so far: the closed bridges' totals and the open ones' running counts. */
-  counts(): BridgeCounts {
-    let { bytesToPeer, bytesToClient, messagesToPeer, messagesToClient } = this.closedCounts;
-    for (const bridge of this.open) {
-      bytesToPeer += bridge.bytesToPeer;
-      bytesToClient += bridge.bytesToClient;
-      messagesToPeer += bridge.messagesToPeer;
-      messagesToClient += bridge.messagesToClient;
-    }
-    return { bytesToPeer, bytesToClient, messagesToPeer, messagesToClient };
   }
 }
 
@@ -103,12 +83,12 @@ export class BridgeMetrics implements BridgeObservers {
     const each = (read: (bridges: EndpointBridges) => Reading[]) => (): Reading[] => [...this.endpoints.values()].flatMap(read);
     const eachWay = (read: (counts: BridgeCounts) => readonly [toPeer: number, toClient: number]) =>
       each((bridges) => {
-        const [toPeer, toClient] = read(bridges.counts());
+        const [toPeer, toClient] = read(bridges.tally.counts());
         return [[[bridges.endpoint, 'client_to_peer'], toPeer], [[bridges.endpoint, 'peer_to_client'], toClient]];
       });
     scrapedGauge({
       registry, name: 'websocksy_connections_open', help: 'Bridged WebSocket connections open now', labelNames: ['endpoint', 'backend'],
-      read: each((bridges) => [[[bridges.endpoint, bridges.backend], bridges.open.size]]),
+      read: each((bridges) => [[[bridges.endpoint, bridges.backend], bridges.tally.open.size]]),
     });
     scrapedCounter({
       registry, name: 'websocksy_bytes_total', help: 'Payload bytes carried by bridged connections', labelNames: ['endpoint', 'direction'],

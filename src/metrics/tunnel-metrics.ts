@@ -31,6 +31,12 @@ function sessionsOf(tunnels: Tunnels): TunnelSession[] {
   return found;
 }
 
+/** Tunnel sessions of both roles and the streams open in them, as the status page's history samples them. */
+export function tunnelCounts(tunnels: Tunnels): { readonly sessions: number; readonly streams: number } {
+  const found = sessionsOf(tunnels);
+  return { sessions: found.length, streams: found.reduce((sum, one) => sum + one.session.streams.size, 0) };
+}
+
 /** Adds `value` under `labels` (a few sessions share one label set). */
 function tally(readings: Map<string, [string[], number]>, labels: string[], value: number): void {
   const key = labels.join('\0');

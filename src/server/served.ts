@@ -16,9 +16,11 @@ import type { FramingRegistry } from '../framing/registry.js';
 import type { FrontOptions } from '../front/app.js';
 import type { FrontParts } from '../front/front-parts.js';
 import { BridgeEndpoint, routePeerBackend } from '../front/bridge-endpoint.js';
-import type { MetricsPage } from '../front/control-page.js';
-import type { StatusAccess } from '../front/status-access.js';
+import type { BridgeObservers } from '../core/bridge-observer.js';
+import type { StatusPageFiles } from '../front/status-assets.js';
+import type { StatusControl, StatusEndpoints } from '../front/status-page.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
+import type { StatusHistory } from '../metrics/status-history.js';
 import { socketsOpenOn } from '../front/ws-behaviour.js';
 import type { Route } from '../http/route-table.js';
 import { HttpRoutes, type PeerTarget } from '../http/routes.js';
@@ -37,8 +39,14 @@ export interface Lasting {
   readonly framings: FramingRegistry;
   /** The Prometheus metrics, when `[status] metrics` was set at start. */
   readonly metrics: ServerMetrics | null;
-  /** The status JSON of the whole process, every configuration still serving included. */
-  readonly renderStatus: () => object;
+  /** The status page's charts: sampled while a [status] section is configured. */
+  readonly history: StatusHistory;
+  /** Who hears every bridge open and close: the history, and the metrics when there are. */
+  readonly bridgeObservers: BridgeObservers;
+  /** The status endpoints' reads and actions, over the whole process and every configuration still serving. */
+  readonly statusControl: StatusControl;
+  /** The status page's built files, read at their first use; null when they are missing. */
+  readonly statusPage: () => StatusPageFiles | null;
 }
 
 /** The bridge's gate (core/peer-gate.ts): allow-peers if set, else open only for a backend whose answers the config fixes. */
@@ -100,7 +108,7 @@ export class Served {
       connectTimeoutMs: core.connectTimeout * 1000,
       backendTimeoutMs: core.backendTimeout * 1000,
       gate: bridgeGate(setup.backend, core.allowPeers),
-      observers: lasting.metrics?.bridges,
+      observers: lasting.bridgeObservers,
     };
     const bridge = new BridgeEndpoint(opener, bridgeLimits, sessions);
     this.bridge = bridge;
@@ -135,9 +143,10 @@ export class Served {
     this.bridge.clients.keepAlive(this.configuration.setup.core.ping);
   }
 
-  private get status(): { readonly path: string; readonly access: StatusAccess; readonly render: () => object; readonly metrics: MetricsPage | null } | null {
+  private get status(): StatusEndpoints | null {
     const config = this.configuration.setup.status;
-    return config === null ? null : { path: config.path, access: config, render: this.lasting.renderStatus, metrics: this.lasting.metrics };
+    const { lasting } = this;
+    return config === null ? null : { path: config.path, base: config.path, access: config, metrics: lasting.metrics, control: lasting.statusControl, page: lasting.statusPage() };
   }
 
   /** The main listener's parts. */

@@ -24,7 +24,11 @@ import { errorMessage } from '../lib/errors.js';
 import { log, setVerbose } from '../lib/log.js';
 import { notifyDone, notifyReady, notifyReloading, notifyStopping } from '../lib/systemd-notify.js';
 import { processOwner, runGuarded } from '../lib/guard.js';
+import { observedByAll } from '../core/bridge-observer.js';
+import { StatusPageFiles } from '../front/status-assets.js';
+import { OPERATOR_CLOSE } from '../front/status-page.js';
 import { ServerMetrics } from '../metrics/server-metrics.js';
+import { StatusHistory } from '../metrics/status-history.js';
 import { Tunnels } from '../tunnel/runtime.js';
 import { STATUS_LIST_LIMIT } from '../front/bridge-endpoint.js';
 import { admissionLimitsOf, Served, sessionStoreOf, type Lasting } from './served.js';
@@ -50,6 +54,11 @@ export interface RunningServer {
   endDrain(): boolean;
   /** SIGHUP: reads the whole configuration again; resolves once it serves, or was refused. */
   reload(): Promise<void>;
+  /**
+   * What the status page's drain asks for: by default `stop` with the drain-timeout; the
+   * command (main.ts) makes it SIGTERM's drain and exit.
+   */
+  onDrainRequest(handler: () => void): void;
 }
 
 /** A start that failed: the message for stderr. */
@@ -85,6 +94,7 @@ class Server implements RunningServer {
   private drain: Drain | null = null;
   /** One reload at a time: a SIGHUP during one runs after it. */
   private reloading: Promise<void> = Promise.resolve();
+  private drainRequested = (): void => void this.stop('status page', this.drainTimeoutMs);
   port = 0;
   listening = '';
 
@@ -124,6 +134,7 @@ class Server implements RunningServer {
         log.warn('status without a token: served to clients on this host only; behind a proxy on this host set trusted-proxies, or give [status] token-file', { path: status.path });
       }
       await this.lasting.tunnels.start();
+      if (status !== null) this.lasting.history.start();
     } catch (error) {
       for (const front of this.fronts) front.close();
       this.lasting.admission.stop();
@@ -152,6 +163,7 @@ class Server implements RunningServer {
       }
       log.info('shutting down', { signal: why, clients: [this.served, ...this.retired.keys()].reduce((sum, served) => sum + served.bridge.clients.size, 0), sessions: lasting.sessions.size });
       if (this.retiredTimer !== null) clearInterval(this.retiredTimer);
+      lasting.history.stop();
       for (const front of this.fronts) front.close();
       lasting.admission.stop();
       lasting.sessions.shutdown(WsCloseCode.shutdown, 'Shutting down');
@@ -163,6 +175,22 @@ class Server implements RunningServer {
       notifyDone();
     })();
     return this.stopped;
+  }
+
+  onDrainRequest(handler: () => void): void {
+    this.drainRequested = handler;
+  }
+
+  /** The status page's drain: false once stopping. */
+  drainFromPage(): boolean {
+    if (this.stopped !== null) return false;
+    this.drainRequested();
+    return true;
+  }
+
+  /** The status page's close: the bridged connection `id`, of whichever configuration still serves it. */
+  closeConnection(id: number): boolean {
+    return [this.served, ...this.retired.keys()].some((served) => served.bridge.closeConnection(id, OPERATOR_CLOSE.code, OPERATOR_CLOSE.reason));
   }
 
   reload(): Promise<void> {
@@ -226,6 +254,8 @@ class Server implements RunningServer {
     this.lasting.admission.reconfigure(admissionLimitsOf(next));
     this.lasting.tunnels.reload();
     setVerbose(next.setup.core.verbose);
+    // A [status] section a reload added is charted from now on.
+    if (next.setup.status !== null) this.lasting.history.start();
     this.retire(this.served);
     this.served = served;
     warnUnusedAuth(next);
@@ -286,6 +316,16 @@ class Server implements RunningServer {
   }
 }
 
+/** The status page's files, or null (with a warning) when the build left them out: the JSON is served all the same. */
+function loadStatusPage(): StatusPageFiles | null {
+  try {
+    return StatusPageFiles.load();
+  } catch (error) {
+    log.warn('status page not served: its files were not built (make build)', { error: errorMessage(error) });
+    return null;
+  }
+}
+
 /** Starts serving `configuration` (loaded from `cli`); StartError when a listener or a route module fails. */
 export async function startServer(configuration: Configuration, cli: CommandLine, framings: FramingRegistry, host: BackendHost, version: string): Promise<RunningServer> {
   const { setup } = configuration;
@@ -295,13 +335,28 @@ export async function startServer(configuration: Configuration, cli: CommandLine
   const tunnels = new Tunnels(setup.tunnels);
   const metricsPath = setup.status?.metricsPath ?? null;
   const metrics = metricsPath === null ? null : new ServerMetrics(metricsPath);
+  const sessions = sessionStoreOf(configuration);
+  const history = new StatusHistory({ tunnels, sessions });
+  let page: StatusPageFiles | null | undefined;
   const lasting: Lasting = {
     tunnels,
-    sessions: sessionStoreOf(configuration),
+    sessions,
     admission: new Admission(admissionLimitsOf(configuration)),
     framings,
     metrics,
-    renderStatus: () => server?.status() ?? {},
+    history,
+    bridgeObservers: observedByAll(metrics === null ? [history.observers] : [metrics.bridges, history.observers]),
+    statusControl: {
+      render: () => server?.status() ?? {},
+      history: () => history.json(),
+      closeConnection: (id) => server?.closeConnection(id) ?? false,
+      drain: () => server?.drainFromPage() ?? false,
+    },
+    statusPage: () => {
+      // Read once, even when missing: the warning is said once.
+      if (page === undefined) page = loadStatusPage();
+      return page;
+    },
   };
   metrics?.watch(lasting);
   server = new Server(configuration, cli, host, lasting);
