@@ -61,22 +61,22 @@ interface Candidate {
   readonly corksLateUpgrades: boolean;
 }
 
+/**
+ * Every native build answers a late upgrade uncorked: corked, uWS 20.30 and 20.57 alike close
+ * some of them right after their 101 (uNetworking/uWebSockets#1928, docs/engine.md).
+ */
+const LATE_UPGRADE_CAVEAT =
+  'uWS prints "Warning: uWS.HttpResponse writes must be made from within a corked callback" for each WebSocket handshake answered after ' +
+  'a wait (a peer connect, a backend): websocksy answers those uncorked, because corked ones are closed at random right after ' +
+  'their 101 (uNetworking/uWebSockets#1928); the warning is harmless (docs/engine.md)';
+
 /** Newest first: the first that loads is used. */
 const NATIVE_CANDIDATES: readonly Candidate[] = [
   // uWS v20.57 built by btc-vision's CI from their fork of uWebSockets.js; builds for Node 20, 22,
   // 24 and 25, every one linked against glibc 2.38 or later (Debian 13, Ubuntu 24.04).
-  {
-    packageName: '@btc-vision/uwebsockets.js',
-    uwsVersion: (v) => v,
-    buildPath: (file) => file,
-    caveat:
-      'uWS prints "Warning: uWS.HttpResponse writes must be made from within a corked callback" for each WebSocket handshake answered after ' +
-      'a wait (a peer connect, a backend): websocksy answers those uncorked on this build, because corked ones are closed at random right after ' +
-      'their 101 (uNetworking/uWebSockets#1928); the warning is harmless (docs/engine.md)',
-    corksLateUpgrades: false,
-  },
+  { packageName: '@btc-vision/uwebsockets.js', uwsVersion: (v) => v, buildPath: (file) => file, caveat: LATE_UPGRADE_CAVEAT, corksLateUpgrades: false },
   // uWS v20.30 built by Truffle; Node ≤ 20 only, glibc 2.27 or later (Debian 12).
-  { packageName: 'uWebSockets.js', uwsVersion: (v) => v.replace(/-unofficial\.\d+$/, ''), buildPath: (file) => `binaries/${file}`, caveat: null, corksLateUpgrades: true },
+  { packageName: 'uWebSockets.js', uwsVersion: (v) => v.replace(/-unofficial\.\d+$/, ''), buildPath: (file) => `binaries/${file}`, caveat: LATE_UPGRADE_CAVEAT, corksLateUpgrades: false },
 ];
 
 const requireHere = createRequire(import.meta.url);

@@ -3,10 +3,8 @@
  * the endpoint's code closes that one socket (1011), logged with its connection id. Each socket
  * keeps the endpoint that accepted it, and every callback goes to that one: after a reload
  * (front/app.ts) the pattern's upgrades go to the new configuration's endpoint while the sockets
- * opened before keep the old one. The endpoint is kept beside the socket, not in its data: on
- * uWS 20.30 a late upgrade made inside res.cork() can be closed right after its 101 depending on
- * what the new socket's memory holds (uNetworking/uWebSockets#1928, docs/engine.md), and one more
- * property in the data made that happen to 2-8 % of the first connections after a start. uWS's own idle
+ * opened before keep the old one. The endpoint is kept beside the socket (a WeakMap), not in the
+ * data the endpoint gave it, which stays the endpoint's own. uWS's own idle
  * timeout and compression are off: endpoints keep their sockets alive themselves, and nothing
  * websocksy carries gains from per-message deflate. The socket's admission ticket (the front
  * adds it at the 101) is stamped with every message from the client, for the idle timeout, and
