@@ -154,8 +154,9 @@ async function accepting(port: number): Promise<void> {
 
 /**
  * The HAProxy set-up docs/operations.md shows for rolling restarts: a check every 100 ms marks a
- * closed listener down at once; `http-server-close` opens a new server connection per request
- * (a pooled one to a draining instance could be cut under the next request); a connection a
+ * closed listener down, and so does the first connection it refuses (observe layer4);
+ * `http-server-close` opens a new server connection per request (a pooled one to a draining
+ * instance could be cut under the next request); a connection a
  * closed listener refuses, or an upgrade refused with 503 as the drain began, is retried on
  * another server.
  * Four server slots: the two first instances and the two that replace them.
@@ -166,7 +167,7 @@ function haproxyConfig(port: number, servers: readonly number[]): string {
     'defaults', '  mode http', '  timeout connect 2s', '  timeout client 30s', '  timeout server 30s', '  timeout tunnel 30s',
     '  option http-server-close', '  retries 3', '  option redispatch 1', '  retry-on conn-failure 503',
     'frontend in', `  bind 127.0.0.1:${port}`, '  default_backend websocksy',
-    'backend websocksy', '  balance roundrobin', '  default-server check inter 100ms fall 1 rise 1',
+    'backend websocksy', '  balance roundrobin', '  default-server check inter 100ms fall 1 rise 1 observe layer4 error-limit 1 on-error mark-down',
     ...servers.map((server, i) => `  server s${i} 127.0.0.1:${server}`),
     '',
   ].join('\n');
