@@ -16,6 +16,9 @@ import { send } from './helpers/http-upstream.js';
 import { streamServer, tempDir, type Peer } from './helpers/peers.js';
 import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
 import { freePort } from './helpers/instances.js';
+import { BACKEND_CORE_KEYS } from '../src/config/apply.js';
+import { findCoreOption } from '../src/config/core-options.js';
+import { KEPT_CORE_KEYS } from '../src/config/reload-scope.js';
 
 /** A TCP peer that answers every chunk with `tag:` and the chunk. */
 function taggedEcho(tag: string): ReturnType<typeof streamServer> {
@@ -37,6 +40,11 @@ async function echo(client: TestClient, text: string): Promise<string> {
   while (!answer.endsWith(text)) answer += (await client.next()).data.toString();
   return answer;
 }
+
+test('the [core] keys a reload compares are [core] options (a misspelt one would never differ)', () => {
+  // `backend` is the one [core] key applySettings takes itself rather than through the option table.
+  for (const key of [...KEPT_CORE_KEYS, ...BACKEND_CORE_KEYS]) assert.ok(key === 'backend' || findCoreOption(key) !== undefined, `${key} is not a [core] option`);
+});
 
 describe('reload on SIGHUP', () => {
   const dir = tempDir('websocksy-reload-');

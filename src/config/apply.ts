@@ -12,7 +12,7 @@ import type { TunnelConfig } from '../tunnel/options.js';
 import { authPolicyOf, buildAuthSections, type AuthSections } from './auth-sections.js';
 import { checkPeerBuffer, defaultCoreConfig, findCoreOption, type CoreConfig } from './core-options.js';
 import { buildRoutes } from './routes.js';
-import { baseDirOf, ConfigError, ConfigErrorList, type Setting, type SettingOrigin } from './settings.js';
+import { baseDirOf, ConfigError, ConfigErrorList, lastCoreSetting, type Setting, type SettingOrigin } from './settings.js';
 import { buildStatusConfig, type StatusConfig } from './status.js';
 import { buildTunnelConfig } from './tunnels.js';
 
@@ -32,9 +32,12 @@ export interface Setup {
 
 const DEFAULT_BACKEND = 'defaultpeer';
 
+/** The `[core]` keys that choose the backend (`plugins`: the folder a backend plugin is loaded from). */
+export const BACKEND_CORE_KEYS = ['backend', 'plugins'] as const;
+
 /** The settings that choose and configure the backend; a reload that leaves them alone keeps the running one. */
 export function isBackendSetting(setting: Setting): boolean {
-  return setting.scope === 'backend' || (setting.scope === 'core' && (setting.key === 'backend' || setting.key === 'plugin-folder'));
+  return setting.scope === 'backend' || (setting.scope === 'core' && (BACKEND_CORE_KEYS as readonly string[]).includes(setting.key));
 }
 
 /** Whether two configurations' backend settings say the same (the folder relative paths start from included). */
@@ -54,7 +57,7 @@ async function load(loader: BackendLoader, name: string, origin?: SettingOrigin)
 
 /** The session path is the sessions' alone: a route or tunnel there would take its requests, or clash in uWS. */
 function checkSessionPath(path: string, routes: readonly Route[], tunnels: TunnelConfig, status: StatusConfig | null, settings: readonly Setting[]): void {
-  const origin = settings.filter((setting) => setting.scope === 'core' && setting.key === 'session-path').at(-1)?.origin;
+  const origin = lastCoreSetting(settings, 'session-path')?.origin;
   const route = routes.find((candidate) => candidate.prefix !== '/' && underPrefix(candidate.prefix, path));
   if (route !== undefined) throw new ConfigError(`session-path ${path} lies in [route ${route.prefix}]: choose another session-path, or another prefix`, origin);
   for (const taken of [tunnels.server?.path, status?.listener === null ? status.path : undefined]) {
@@ -130,7 +133,7 @@ export async function applySettings(settings: readonly Setting[], loader: Backen
   try {
     checkPeerBuffer(core);
   } catch (error) {
-    const origin = settings.filter((setting) => setting.scope === 'core' && setting.key === 'peer-buffer').at(-1)?.origin;
+    const origin = lastCoreSetting(settings, 'peer-buffer')?.origin;
     errors.add(new ConfigError(`peer-buffer: ${errorMessage(error)}`, origin));
   }
   errors.attempt(() => checkSessionPath(core.sessionPath, routes, tunnels, status, settings), undefined);

@@ -72,7 +72,7 @@ export async function loadConfiguration(cli: CommandLine, framings: FramingRegis
   const west = cli.configFile?.endsWith('.json') === true ? readWestConfig(cli.configFile) : null;
   const fromFile: Setting[] = west !== null ? west.settings : cli.configFile === undefined ? [] : parseConfigFile(cli.configFile, errors);
   const settings = [...fromFile, ...cli.settings];
-  // A reload keeps the log format (restart-only.ts): lines already written must not change shape.
+  // A reload keeps the log format (reload-scope.ts): lines already written must not change shape.
   if (running === null) setLogFormat(logFormatOf(settings));
   const plugins = new PluginLoader(pluginFolderOf(settings), framings, host);
   if (running === null) await plugins.loadFramingPlugins();

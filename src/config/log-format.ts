@@ -6,10 +6,10 @@
  */
 import type { LogFormat } from '../lib/log.js';
 import { defaultCoreConfig, findCoreOption, type CoreConfig } from './core-options.js';
-import type { Setting } from './settings.js';
+import { lastCoreSetting, type Setting } from './settings.js';
 
 export function logFormatOf(settings: readonly Setting[]): LogFormat {
-  const chosen = settings.filter((setting) => setting.scope === 'core' && setting.key === 'log-format').at(-1);
+  const chosen = lastCoreSetting(settings, 'log-format');
   if (chosen === undefined) return defaultCoreConfig.logFormat;
   const scratch: CoreConfig = { ...defaultCoreConfig };
   try {

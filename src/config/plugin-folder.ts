@@ -7,11 +7,11 @@
 import type { PluginFolder } from '../loader/plugin-folder.js';
 import { errorMessage } from '../lib/errors.js';
 import { defaultCoreConfig, findCoreOption, type CoreConfig } from './core-options.js';
-import { ConfigError, type Setting } from './settings.js';
+import { ConfigError, lastCoreSetting, type Setting } from './settings.js';
 
 /** The plugin folder the settings choose. */
 export function pluginFolderOf(settings: readonly Setting[]): PluginFolder {
-  const chosen = settings.filter((setting) => setting.scope === 'core' && setting.key === 'plugins').at(-1);
+  const chosen = lastCoreSetting(settings, 'plugins');
   if (chosen === undefined) return { path: defaultCoreConfig.plugins, explicit: false };
   const scratch: CoreConfig = { ...defaultCoreConfig };
   try {

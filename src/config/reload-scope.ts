@@ -6,14 +6,10 @@
  * resumable sessions' settings, the engine, the framing plugins, the log format and the metrics path.
  */
 import type { Configuration } from './load.js';
-import type { Setting } from './settings.js';
+import { lastCoreSetting, type Setting } from './settings.js';
 
 function sectionText(settings: readonly Setting[], scopes: ReadonlySet<Setting['scope']>): string {
   return settings.filter((setting) => scopes.has(setting.scope)).map((setting) => `${setting.key}=${setting.value}`).join('\n');
-}
-
-function coreValue(settings: readonly Setting[], key: string): string | undefined {
-  return settings.filter((setting) => setting.scope === 'core' && setting.key === key).at(-1)?.value;
 }
 
 function listenersOf(configuration: Configuration): string {
@@ -24,7 +20,8 @@ function listenersOf(configuration: Configuration): string {
 }
 
 const TUNNEL_SCOPES: ReadonlySet<Setting['scope']> = new Set(['tunnel', 'upstream']);
-const KEPT_CORE_KEYS = ['session-path', 'session-limit', 'session-buffer', 'session-grace', 'allow-js-engine', 'plugin-folder', 'log-format'] as const;
+/** `[core]` keys whose running values a reload keeps (`plugins`: for the framing plugins loaded at start). */
+export const KEPT_CORE_KEYS = ['session-path', 'session-limit', 'session-buffer', 'session-grace', 'allow-js-engine', 'plugins', 'log-format'] as const;
 
 export interface ReloadScope {
   /** Why the reload is refused (the listeners changed), or null. */
@@ -39,7 +36,7 @@ export function reloadScope(running: Configuration, next: Configuration): Reload
   const kept: string[] = [];
   if (sectionText(running.settings, TUNNEL_SCOPES) !== sectionText(next.settings, TUNNEL_SCOPES)) kept.push('[tunnel] and [upstream] sections (the identities file is read again)');
   for (const key of KEPT_CORE_KEYS) {
-    if (coreValue(running.settings, key) !== coreValue(next.settings, key)) kept.push(key);
+    if (lastCoreSetting(running.settings, key)?.value !== lastCoreSetting(next.settings, key)?.value) kept.push(key);
   }
   // The metrics' observers are built into every part at start (server/served.ts).
   if ((running.setup.status?.metricsPath ?? null) !== (next.setup.status?.metricsPath ?? null)) kept.push('[status] metrics');

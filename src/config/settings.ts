@@ -101,6 +101,11 @@ export function baseDirOf(origin: SettingOrigin): string {
   return 'file' in origin ? dirname(resolve(origin.file)) : process.cwd();
 }
 
+/** The `[core]` setting `key` that counts: the last one, the file's or the command line's (a flag comes after the file). */
+export function lastCoreSetting(settings: readonly Setting[], key: string): Setting | undefined {
+  return settings.filter((setting) => setting.scope === 'core' && setting.key === key).at(-1);
+}
+
 /** The section name of a setting read from a file (`upstream office`), or '' for flags. */
 export function sectionOf(origin: SettingOrigin): string {
   return 'file' in origin ? (origin.section ?? '') : '';
