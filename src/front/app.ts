@@ -173,12 +173,18 @@ export class Front {
     return null;
   }
 
-  /** Throws when `parts` with `tls` cannot be served without a restart (see reconfigure). */
-  checkReconfigure(parts: FrontParts, tls: ListenerTls | null): void {
-    const why = this.newAppNeeded(socketPatterns(parts), tls);
+  /** newAppNeeded's answer; throws when that new app could not listen beside this one. */
+  private newListenerNeeded(patterns: ReadonlyMap<string, WsEndpoint<SocketData>>, tls: ListenerTls | null): string | null {
+    const why = this.newAppNeeded(patterns, tls);
     if (why !== null && this.address?.shareable === false) {
       throw new Error(`${why}, which takes a new listener beside this one; a port the system chose (port 0) cannot be shared: restart to apply`);
     }
+    return why;
+  }
+
+  /** Throws when `parts` with `tls` cannot be served without a restart (see prepare). */
+  checkReconfigure(parts: FrontParts, tls: ListenerTls | null): void {
+    this.newListenerNeeded(socketPatterns(parts), tls);
   }
 
   /**
@@ -197,9 +203,8 @@ export class Front {
   async prepare(parts: FrontParts, options: FrontOptions, tls: ListenerTls | null): Promise<PreparedSwitch> {
     const address = this.address;
     if (address === null || this.shuttingDown) throw new Error('this listener is not serving');
-    this.checkReconfigure(parts, tls);
     const patterns = socketPatterns(parts);
-    const why = this.newAppNeeded(patterns, tls);
+    const why = this.newListenerNeeded(patterns, tls);
     const view = { parts, patterns };
     const switchParts = (): void => {
       this.view = view;
@@ -323,9 +328,7 @@ export class Front {
       const refusal = this.upgradeRefusal(request, view, pattern, limits, target);
       const admitted = refusal === null ? this.options.admission.admit(id, request.clientAddress, null) : refusal;
       if (admitted instanceof Refusal) {
-        this.options.observer?.refused(admitted.status);
-        log.info('refused', { id, ...addressFields(request), endpoint: request.path + request.search, status: admitted.statusLine, why: admitted.detail });
-        new ClientResponse(res, id).refuse(admitted, true);
+        this.pending.refuseAtOnce(res, request, admitted);
         return;
       }
       // upgradeRefusal refuses every upgrade without an endpoint.

@@ -44,6 +44,13 @@ export class PendingUpgrades {
     this.pending.delete(upgrade);
   }
 
+  /** Refuses an upgrade that never waited (a cap, a bad handshake): counted, logged and answered as a waiting one's refusal is. */
+  refuseAtOnce(res: HttpResponse, request: ClientRequest, refusal: Refusal): void {
+    this.onRefused(refusal.status);
+    log.info('refused', { id: request.id, ...addressFields(request), endpoint: request.path + request.search, status: refusal.statusLine, why: refusal.detail });
+    new ClientResponse(res, request.id).refuse(refusal, true);
+  }
+
   /** Answers every upgrade still waiting (shutdown). */
   refuseAll(refusal: Refusal): void {
     for (const upgrade of [...this.pending]) runGuarded(upgrade, 'shutdown', () => upgrade.refuse(refusal));
@@ -116,10 +123,7 @@ export class PendingUpgrade<D extends SocketData> implements UpgradeAnswer<D>, G
     if (this.settled) return;
     this.settle();
     this.ticket?.release();
-    this.registry.onRefused(refusal.status);
-    const r = this.request;
-    log.info('refused', { id: r.id, ...addressFields(r), endpoint: r.path + r.search, status: refusal.statusLine, why: refusal.detail });
-    new ClientResponse(this.res, r.id).refuse(refusal, true);
+    this.registry.refuseAtOnce(this.res, this.request, refusal);
   }
 
   private clientLeft(): void {

@@ -223,32 +223,28 @@ class Server implements RunningServer {
     }
     const scope = reloadScope(running, next);
     const served = new Served(next, this.lasting);
-    const refused = scope.refused ?? this.frontsRefuse(served);
-    if (refused !== null) {
+    const switches: PreparedSwitch[] = [];
+    /** Drops what this reload readied (the running backend stays, if the new one is the same) and says why. */
+    const abandon = async (why: string): Promise<string> => {
+      for (const prepared of switches) prepared.abort();
       await served.close(false, running.setup.backend);
-      return refused;
-    }
+      return why;
+    };
+    const refused = scope.refused ?? this.frontsRefuse(served);
+    if (refused !== null) return abandon(refused);
     try {
       await served.start();
     } catch (error) {
-      await served.close(false, running.setup.backend);
-      return `a route module's init failed: ${errorMessage(error)}`;
+      return abandon(`a route module's init failed: ${errorMessage(error)}`);
     }
-    const switches: PreparedSwitch[] = [];
     try {
       if (this.main !== null) switches.push(await this.main.prepare(served.mainParts(), served.frontOptions, next.tls?.loaded ?? null));
       for (const [index, front] of this.extra.entries()) switches.push(await front.prepare(served.extraParts(index), served.frontOptions, null));
       if (this.statusFront !== null) switches.push(await this.statusFront.prepare(served.statusParts(), served.frontOptions, null));
     } catch (error) {
-      for (const prepared of switches) prepared.abort();
-      await served.close(false, running.setup.backend);
-      return errorMessage(error);
+      return abandon(errorMessage(error));
     }
-    if (this.stopped !== null) {
-      for (const prepared of switches) prepared.abort();
-      await served.close(false, running.setup.backend);
-      return 'shutting down';
-    }
+    if (this.stopped !== null) return abandon('shutting down');
     // From here on nothing waits: every front switches in the same turn of the event loop.
     const mainHow = switches.map((prepared) => prepared.commit())[0] ?? 'no listener';
     this.lasting.admission.reconfigure(admissionLimitsOf(next));
