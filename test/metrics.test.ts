@@ -4,7 +4,9 @@
  * bearer identities echoing a known number of lines through a TCP echo, one connection closed
  * for a framing failure, and HTTP route requests with known statuses. The exposition is parsed
  * and every count checked exactly; no label may carry a client address or a request path. Then a
- * real Prometheus (Debian's package) scrapes the same server with the token. A second server
+ * real Prometheus (Debian's package) scrapes the same server with the token. A websocket route's
+ * relay (to a `ws` echo server) and a route module's socket count as connections of their routes.
+ * A second server
  * serves the metrics on a loopback listener of its own. Last, a tunnel through a relay that
  * cuts it: sessions, streams, resumes and reconnects on both sides.
  */
@@ -13,7 +15,7 @@ import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import WebSocket from 'ws';
+import WebSocket, { WebSocketServer } from 'ws';
 import { connectWith, type TestClient } from './helpers/client.js';
 import { send, startUpstream, type Upstream } from './helpers/http-upstream.js';
 import { CuttingRelay } from './helpers/cutting-relay.js';
@@ -21,7 +23,7 @@ import { core, freePort, startInstance, tunnelSection, upstreamSection } from '.
 import { tcpEcho, tempDir, type Peer } from './helpers/peers.js';
 import { parseExposition, PROMETHEUS, sampleValue, startPrometheus, type PrometheusServer, type Sample } from './helpers/prometheus.js';
 import { requireProgram, skipUnlessInstalled } from './helpers/tools.js';
-import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
+import { ROOT, startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
 
 const STATUS_TOKEN = 'status-token-0123456789abcdef';
 const TOKENS = { alice: 'alice-token-0123456789abcdef', bob: 'bob-token-0123456789abcdef' } as const;
@@ -84,11 +86,16 @@ describe('metrics', () => {
   const dir = tempDir('websocksy-metrics-');
   let echo: Peer;
   let upstream: Upstream;
+  let wsEcho: WebSocketServer;
   let server: RunningWebsocksy;
 
   before(async () => {
     echo = await tcpEcho();
     upstream = await startUpstream();
+    wsEcho = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    wsEcho.on('connection', (socket) => socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary })));
+    await once(wsEcho, 'listening');
+    const wsEchoPort = (wsEcho.address() as { port: number }).port;
     writeFileSync(`${dir.path}/status-token`, `${STATUS_TOKEN}\n`);
     writeFileSync(`${dir.path}/tokens`, `${TOKENS.alice} alice\n${TOKENS.bob} bob\n`);
     writeFileSync(
@@ -98,6 +105,8 @@ describe('metrics', () => {
         '[backend]', `host = ${echo.address}`, 'framing = newline', 'framing-config = lf',
         '[auth staff]', 'type = bearer', 'tokens = tokens', `origins = ${GOOD_ORIGIN}`,
         '[route /api]', `to = http://127.0.0.1:${upstream.port}/base`,
+        '[route /wsecho]', `websocket = ws://127.0.0.1:${wsEchoPort}/`,
+        '[route /lab]', `module = ${ROOT}test/modules/route_lab.mjs`,
         '[status]', 'path = /status', 'metrics = /metrics', 'token-file = status-token',
         '',
       ].join('\n'),
@@ -109,6 +118,7 @@ describe('metrics', () => {
     await server?.stop();
     await upstream?.close();
     await echo?.close();
+    wsEcho?.close();
     dir.remove();
   });
 
@@ -140,6 +150,8 @@ describe('metrics', () => {
     assert.equal(await refusedStatus(url, upgradeOptions('alice', 'http://evil.example')), 403);
     assert.equal(await refusedStatus(url, upgradeOptions('bob', 'http://evil.example')), 403);
     assert.equal(await refusedStatus(url, upgradeOptions(null)), 401);
+    // A handshake in an old protocol version: refused before the auth is asked.
+    assert.equal(await refusedStatus(url, { ...upgradeOptions('alice'), protocolVersion: 8 }), 426);
 
     // Five at once (max-connections), a sixth refused; each echoes LINES lines.
     const users: User[] = ['alice', 'alice', 'alice', 'bob', 'bob'];
@@ -179,9 +191,10 @@ describe('metrics', () => {
     assert.equal(value('websocksy_framing_errors_total', bridge), 1);
     assert.equal(value('websocksy_plugin_errors_total', bridge), 0);
     assert.equal(value('websocksy_peer_connect_seconds_count', bridge), 6);
-    assert.equal(value('websocksy_refusals_total', { status: '403' }), 2);
-    assert.equal(value('websocksy_refusals_total', { status: '401' }), 1);
-    assert.equal(value('websocksy_refusals_total', { status: '503' }), 1);
+    assert.equal(value('websocksy_refusals_total', { reason: 'forbidden', status: '403' }), 2);
+    assert.equal(value('websocksy_refusals_total', { reason: 'credentials', status: '401' }), 1);
+    assert.equal(value('websocksy_refusals_total', { reason: 'bad-handshake', status: '426' }), 1);
+    assert.equal(value('websocksy_refusals_total', { reason: 'max-connections', status: '503' }), 1);
     assert.equal(value('websocksy_limits_hit_total', { limit: 'max-connections' }), 1);
     assert.equal(value('websocksy_limits_hit_total', { limit: 'idle-timeout' }), 0);
     assert.equal(value('websocksy_http_requests_total', { route: '/api', status: '200' }), 3);
@@ -201,6 +214,40 @@ describe('metrics', () => {
     }
   });
 
+  test("a websocket route's relays and a module's sockets count as connections of their routes", async () => {
+    const relayed = await connectWith(`${server.url}/wsecho/x`, undefined, {});
+    const moduled = await connectWith(`${server.url}/lab/ws`, undefined, {});
+    for (const [client, count] of [[relayed, 3], [moduled, 2]] as const) {
+      for (let i = 0; i < count; i++) {
+        client.ws.send(Buffer.alloc(10, 0x61 + i));
+        assert.equal((await client.next()).data.length, 10);
+      }
+    }
+    const both = await metricsOf(server.port);
+    assert.equal(sampleValue(both, 'websocksy_connections_open', { endpoint: 'route /wsecho', backend: 'websocket' }), 1);
+    assert.equal(sampleValue(both, 'websocksy_connections_open', { endpoint: 'route /lab', backend: 'module' }), 1);
+    relayed.ws.close(1000);
+    moduled.ws.close(4000);
+    await Promise.all([relayed.closed(), moduled.closed()]);
+    const samples = await metricsWhen(
+      server.port,
+      (found) => sampleValue(found, 'websocksy_connections_open', { endpoint: 'route /wsecho' }) === 0 && sampleValue(found, 'websocksy_connections_open', { endpoint: 'route /lab' }) === 0,
+      'both closed',
+    );
+    const value = (name: string, labels: Record<string, string>): number | undefined => sampleValue(samples, name, labels);
+    for (const [endpoint, backend, count, code] of [['route /wsecho', 'websocket', 3, '1000'], ['route /lab', 'module', 2, '4xxx']] as const) {
+      assert.equal(value('websocksy_connections_total', { endpoint, backend, identity: '' }), 1, endpoint);
+      for (const direction of ['client_to_peer', 'peer_to_client']) {
+        assert.equal(value('websocksy_messages_total', { endpoint, direction }), count, `${endpoint} ${direction}`);
+        assert.equal(value('websocksy_bytes_total', { endpoint, direction }), count * 10, `${endpoint} ${direction}`);
+      }
+      assert.equal(value('websocksy_closes_total', { endpoint, code }), 1, endpoint);
+    }
+    // The relay's upstream connect is the route's peer connect; a module has none, so no series.
+    assert.equal(value('websocksy_peer_connect_seconds_count', { endpoint: 'route /wsecho' }), 1);
+    assert.equal(value('websocksy_peer_connect_seconds_count', { endpoint: 'route /lab' }), undefined);
+  });
+
   test('a real Prometheus scrapes them with the token', { skip: skipUnlessInstalled(PROMETHEUS !== undefined, 'prometheus (apt-get install prometheus)') }, async () => {
     const program = requireProgram(PROMETHEUS, 'prometheus');
     const prometheus: PrometheusServer = await startPrometheus(program, dir.path, [
@@ -218,9 +265,9 @@ describe('metrics', () => {
       let seen = '';
       for (;;) {
         const targets = (await prometheus.api('/api/v1/targets')) as { activeTargets: Array<{ health: string; lastError: string }> };
-        const result = (await prometheus.api(`/api/v1/query?query=${encodeURIComponent('sum(websocksy_connections_total)')}`)) as { result: Array<{ value: [number, string] }> };
+        const result = (await prometheus.api(`/api/v1/query?query=${encodeURIComponent('sum(websocksy_connections_total{endpoint="bridge"})')}`)) as { result: Array<{ value: [number, string] }> };
         const health = targets.activeTargets.map((target) => `${target.health} ${target.lastError}`).join(', ');
-        seen = `targets: ${health}; sum(websocksy_connections_total): ${result.result[0]?.value[1] ?? 'none'}`;
+        seen = `targets: ${health}; the bridge's sum(websocksy_connections_total): ${result.result[0]?.value[1] ?? 'none'}`;
         if (targets.activeTargets[0]?.health === 'up' && result.result[0]?.value[1] === '6') break;
         if (Date.now() > end) assert.fail(`Prometheus did not see the metrics within 30 s (${seen}); its log:\n${prometheus.log()}`);
         await new Promise((resolve) => setTimeout(resolve, 250));

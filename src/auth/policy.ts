@@ -56,11 +56,11 @@ export class AuthPolicy {
 
 function refusalFor(failed: readonly Failed[]): Refusal {
   const detail = failed.map(({ section, failure }) => `[auth ${section.name}] ${failure.why}`).join('; ');
-  if (failed.some(({ failure }) => failure.kind === 'busy')) return new Refusal(503, 'Busy, try again', detail, { 'Retry-After': '1' });
+  if (failed.some(({ failure }) => failure.kind === 'busy')) return new Refusal('auth-busy', 503, 'Busy, try again', detail, { 'Retry-After': '1' });
   const challenges = failed.flatMap(({ section, failure }) => {
     const challenge = failure.kind === 'credentials' ? section.challenge(failure) : null;
     return challenge === null ? [] : [challenge];
   });
-  if (challenges.length > 0) return new Refusal(401, 'Unauthorized', detail, { 'WWW-Authenticate': [...new Set(challenges)].join(', ') });
-  return new Refusal(403, 'Forbidden', detail);
+  if (challenges.length > 0) return new Refusal('credentials', 401, 'Unauthorized', detail, { 'WWW-Authenticate': [...new Set(challenges)].join(', ') });
+  return new Refusal('forbidden', 403, 'Forbidden', detail);
 }

@@ -168,13 +168,13 @@ export class Admission {
     const retry = { 'Retry-After': String(RETRY_AFTER_SECONDS) };
     if (maxConnections > 0 && this.open.size >= maxConnections) {
       this.count('max-connections');
-      return new Refusal(503, 'Server busy, try again later', `${this.open.size} connections open (max-connections = ${maxConnections})`, retry);
+      return new Refusal('max-connections', 503, 'Server busy, try again later', `${this.open.size} connections open (max-connections = ${maxConnections})`, retry);
     }
     const group = addressGroup(address);
     const fromGroup = this.perGroup.get(group) ?? 0;
     if (maxPerAddress > 0 && fromGroup >= maxPerAddress) {
       this.count('max-connections-per-address');
-      return new Refusal(429, 'Too many connections from your address', `${fromGroup} connections open from ${group} (max-connections-per-address = ${maxPerAddress})`, retry);
+      return new Refusal('max-connections-per-address', 429, 'Too many connections from your address', `${fromGroup} connections open from ${group} (max-connections-per-address = ${maxPerAddress})`, retry);
     }
     const ticket = new AdmissionTicket(this, id, group, rateLimit, identityRateLimit);
     if (identity !== null) {
@@ -196,7 +196,7 @@ export class Admission {
     let share = this.perIdentity.get(identity);
     if (maxPerIdentity > 0 && share !== undefined && share.count >= maxPerIdentity) {
       this.count('max-connections-per-identity');
-      return new Refusal(429, 'Too many connections for this identity', `identity ${identity} has ${share.count} connections open (max-connections-per-identity = ${maxPerIdentity})`, { 'Retry-After': String(RETRY_AFTER_SECONDS) });
+      return new Refusal('max-connections-per-identity', 429, 'Too many connections for this identity', `identity ${identity} has ${share.count} connections open (max-connections-per-identity = ${maxPerIdentity})`, { 'Retry-After': String(RETRY_AFTER_SECONDS) });
     }
     if (share === undefined) {
       const bucket = (): TokenBucket | null => (identityRateLimit > 0 ? new TokenBucket(identityRateLimit) : null);

@@ -13,6 +13,13 @@ export interface BridgeCounts {
   readonly messagesToClient: number;
 }
 
+/** Counts kept beside a connection rather than in it (a route module's socket, which module code holds). */
+export type RunningCounts = { -readonly [K in keyof BridgeCounts]: number };
+
+export function noCounts(): RunningCounts {
+  return { bytesToPeer: 0, bytesToClient: 0, messagesToPeer: 0, messagesToClient: 0 };
+}
+
 export interface BridgeObserver {
   /** The 101 went out; `identity` is what the metrics may name it by ('' for nobody, see bridge-endpoint.ts). */
   opened(bridge: BridgeCounts, identity: string): void;

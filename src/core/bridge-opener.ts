@@ -37,7 +37,11 @@ export interface OpenedPeer {
 }
 
 /** The backend (plugin code) threw or rejected: the upgrade is refused, and the metrics count a plugin error. */
-export class BackendFailure extends Refusal {}
+export class BackendFailure extends Refusal {
+  constructor(detail: string) {
+    super('backend-failed', 500, 'Internal error', detail);
+  }
+}
 
 /**
  * Parsed backend answers by their text: a backend answers the same few addresses again and
@@ -65,7 +69,7 @@ function resolveAddress(info: PeerInfo, query: PeerQuery): PeerAddress {
     if (parsed.guessedTransport) log.warn('peer address has no scheme, guessing tcp', { id: query.connectionId, peer: info.host });
     return parsed.address;
   } catch (error) {
-    if (error instanceof PeerAddressError) throw new Refusal(502, 'Bad peer address', error.message);
+    if (error instanceof PeerAddressError) throw new Refusal('bad-peer-config', 502, 'Bad peer address', error.message);
     throw error;
   }
 }
@@ -77,15 +81,15 @@ function resolveAddress(info: PeerInfo, query: PeerQuery): PeerAddress {
 function proxyHeaderFor(info: PeerInfo, address: PeerAddress, query: PeerQuery): PeerProxyHeader | null {
   const version: unknown = info.proxyProtocol;
   if (version === undefined) return null;
-  if (version !== 'v1' && version !== 'v2') throw new Refusal(502, 'Bad peer configuration', `backend chose PROXY protocol ${JSON.stringify(version)} (v1 or v2)`);
+  if (version !== 'v1' && version !== 'v2') throw new Refusal('bad-peer-config', 502, 'Bad peer configuration', `backend chose PROXY protocol ${JSON.stringify(version)} (v1 or v2)`);
   if (address.transport === 'udp' || address.transport === 'unix-dgram') {
-    throw new Refusal(502, 'Bad peer configuration', `backend asked for a PROXY header to the datagram peer ${address.text} (stream peers only)`);
+    throw new Refusal('bad-peer-config', 502, 'Bad peer configuration', `backend asked for a PROXY header to the datagram peer ${address.text} (stream peers only)`);
   }
   return { version, clientAddress: query.clientAddress };
 }
 
 function backendFailed(backend: Backend, error: unknown): Refusal {
-  return error instanceof Refusal ? error : new BackendFailure(500, 'Internal error', `backend "${backend.name}" failed: ${errorMessage(error)}`);
+  return error instanceof Refusal ? error : new BackendFailure(`backend "${backend.name}" failed: ${errorMessage(error)}`);
 }
 
 /** The backend's answer; a backend (a plugin) that throws or rejects refuses this one upgrade. */
@@ -105,7 +109,7 @@ async function withDeadline(options: BridgeOpenerOptions, answer: Promise<PeerIn
   const { backend, backendTimeoutMs } = options;
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Refusal(504, 'Backend did not answer', `backend "${backend.name}" did not answer within ${backendTimeoutMs} ms`)), backendTimeoutMs);
+    timer = setTimeout(() => reject(new Refusal('backend-timeout', 504, 'Backend did not answer', `backend "${backend.name}" did not answer within ${backendTimeoutMs} ms`)), backendTimeoutMs);
   });
   try {
     return await Promise.race([answer, deadline]);
@@ -125,16 +129,16 @@ export async function openPeer(options: BridgeOpenerOptions, query: PeerQuery, c
   const asked = askBackend(options, query);
   const info = asked instanceof Promise ? await asked : asked;
   if (cancelled()) return null;
-  if (info === null) throw new Refusal(404, 'No peer for this endpoint', 'backend found no peer');
+  if (info === null) throw new Refusal('no-peer', 404, 'No peer for this endpoint', 'backend found no peer');
   const address = resolveAddress(info, query);
   const framingName = info.framing ?? 'auto';
   const framing = options.framing(framingName);
-  if (framing === undefined) throw new Refusal(502, 'Bad peer configuration', `backend chose unknown framing "${framingName}"`);
+  if (framing === undefined) throw new Refusal('bad-peer-config', 502, 'Bad peer configuration', `backend chose unknown framing "${framingName}"`);
   let protocol = '';
   if (info.protocol !== undefined) {
     const chosen = query.protocols[info.protocol];
     if (chosen === undefined) {
-      throw new Refusal(502, 'Bad peer configuration', `backend chose protocol index ${info.protocol} of ${query.protocols.length} offered`);
+      throw new Refusal('bad-peer-config', 502, 'Bad peer configuration', `backend chose protocol index ${info.protocol} of ${query.protocols.length} offered`);
     }
     protocol = chosen;
   }
@@ -148,7 +152,7 @@ export async function openPeer(options: BridgeOpenerOptions, query: PeerQuery, c
     peer = await connectPeer(allowed, options.connectTimeoutMs, proxy);
   } catch (error) {
     if (!(error instanceof PeerConnectError)) throw error;
-    throw error.timedOut ? new Refusal(504, 'Peer did not answer', error.message) : new Refusal(502, 'Peer unreachable', error.message);
+    throw error.timedOut ? new Refusal('peer-timeout', 504, 'Peer did not answer', error.message) : new Refusal('peer-unreachable', 502, 'Peer unreachable', error.message);
   }
   if (cancelled()) {
     peer.destroy();

@@ -4,13 +4,11 @@
  * their close. The data path keeps bumping its own fields; nothing here runs per frame.
  * The metrics keep one per endpoint, the status page's history one for the whole process.
  */
-import type { BridgeCounts, BridgeObserver } from './bridge-observer.js';
-
-type Totals = { -readonly [K in keyof BridgeCounts]: number };
+import { noCounts, type BridgeCounts, type BridgeObserver } from './bridge-observer.js';
 
 export class BridgeTally {
   readonly open = new Set<BridgeCounts>();
-  private readonly closedCounts: Totals = { bytesToPeer: 0, bytesToClient: 0, messagesToPeer: 0, messagesToClient: 0 };
+  private readonly closedCounts = noCounts();
 
   opened(bridge: BridgeCounts): void {
     this.open.add(bridge);

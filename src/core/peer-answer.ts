@@ -9,7 +9,7 @@ import { Refusal } from './refusal.js';
 import { errorMessage } from '../lib/errors.js';
 
 export function badAnswer(backend: string, problem: string): Refusal {
-  return new Refusal(502, 'Bad peer configuration', `backend "${backend}" answered ${problem}`);
+  return new Refusal('bad-peer-config', 502, 'Bad peer configuration', `backend "${backend}" answered ${problem}`);
 }
 
 function optionalString(answer: Record<string, unknown>, key: string, backend: string): string | undefined {

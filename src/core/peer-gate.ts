@@ -20,7 +20,7 @@ export interface PeerGate {
 }
 
 function forbidden(detail: string): Refusal {
-  return new Refusal(403, 'Forbidden', detail);
+  return new Refusal('peer-denied', 403, 'Forbidden', detail);
 }
 
 /** The rule that would allow `address`, for the fix a log line suggests. */
@@ -53,7 +53,7 @@ export function listGate(list: DestinationAllowList, where: string): PeerGate {
         if (error instanceof DestinationDenied) {
           throw forbidden(`backend "${backend}" chose ${address.text}: ${error.message}; to allow it, add it to ${where} (${ruleFor(address)})`);
         }
-        if (error instanceof DestinationUnresolved) throw new Refusal(502, 'Peer unreachable', `cannot connect to ${address.text}: ${error.message}`);
+        if (error instanceof DestinationUnresolved) throw new Refusal('peer-unreachable', 502, 'Peer unreachable', `cannot connect to ${address.text}: ${error.message}`);
         throw error;
       }
       if ('path' in address) return { ...address, path: 'path' in checked ? checked.path : address.path };

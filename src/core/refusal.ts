@@ -1,7 +1,9 @@
 /*
- * An HTTP answer that refuses a request or an upgrade: the status, a short body that says what
- * went wrong without internals, the detail for the log only, and any headers the status needs
- * (Allow, Sec-WebSocket-Version, Retry-After). Thrown by whoever decides, answered by the front.
+ * An HTTP answer that refuses a request or an upgrade: why, as one of a fixed set of names (the
+ * metrics count refused handshakes by it, so it must never hold anything a client chose), the
+ * status, a short body that says what went wrong without internals, the detail for the log only,
+ * and any headers the status needs (Allow, Sec-WebSocket-Version, Retry-After). Thrown by whoever
+ * decides, answered by the front.
  */
 import { STATUS_CODES } from 'node:http';
 
@@ -12,8 +14,22 @@ const REASONS: Readonly<Record<number, string>> = {
   500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
 };
 
+/** Every reason a request or upgrade is refused for; docs/operations.md ("Metrics") explains the handshakes' ones. */
+export type RefusalReason =
+  // The request itself
+  | 'bad-request' | 'bad-handshake' | 'method' | 'websocket-only' | 'not-implemented' | 'too-large' | 'not-found' | 'conflict'
+  // Who asks, and where to
+  | 'credentials' | 'forbidden' | 'auth-busy' | 'peer-denied'
+  // Limits (the first three as websocksy_limits_hit_total names them)
+  | 'max-connections' | 'max-connections-per-address' | 'max-connections-per-identity' | 'pending-handshakes' | 'session-limit' | 'tunnel-hello-limit'
+  // The server's state
+  | 'shutting-down' | 'reconfigured' | 'handshake-timeout' | 'internal'
+  // Finding and reaching the peer
+  | 'no-peer' | 'backend-failed' | 'backend-timeout' | 'bad-peer-config' | 'peer-unreachable' | 'peer-timeout' | 'module-refused';
+
 export class Refusal extends Error {
   constructor(
+    readonly reason: RefusalReason,
     readonly status: number,
     readonly body: string,
     readonly detail: string,

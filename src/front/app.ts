@@ -47,6 +47,7 @@ import { isRefused, readRequest, type RefusedRequest } from './request-reader.js
 import { sameCertificates, socketPatterns, type FrontParts, type View } from './front-parts.js';
 import { sameLimits, socketBehaviour } from './ws-behaviour.js';
 import { engine } from './engine.js';
+import { logRefused, refusePlainRequest } from './refused.js';
 
 /** A reload readied on one front (Front.prepare): commit switches it and says how; abort drops it. */
 export interface PreparedSwitch {
@@ -112,7 +113,7 @@ export class Front {
   ) {
     const { admission } = options;
     // The observer of the options in force when the refusal happens (a reload may change them).
-    this.pending = new PendingUpgrades(options.maxPendingUpgrades, options.handshakeTimeoutMs, () => admission.count('handshake-timeout'), (status) => this.options.observer?.refused(status));
+    this.pending = new PendingUpgrades(options.maxPendingUpgrades, options.handshakeTimeoutMs, () => admission.count('handshake-timeout'), (refusal) => this.options.observer?.refused(refusal));
     this.view = { parts, patterns: socketPatterns(parts) };
     this.app = this.createApp(tls, this.view.patterns);
   }
@@ -262,7 +263,7 @@ export class Front {
     this.shuttingDown = true;
     if (this.listenSocket !== null) engine().uws.us_listen_socket_close(this.listenSocket);
     this.listenSocket = null;
-    this.pending.refuseAll(new Refusal(503, 'Shutting down', 'shutting down'));
+    this.pending.refuseAll(new Refusal('shutting-down', 503, 'Shutting down', 'shutting down'));
   }
 
   /**
@@ -275,12 +276,12 @@ export class Front {
     if (sessions !== null && request.path === sessions.store.settings.path) return { endpoint: sessions.endpoint, auth: null };
     // A tunnel client that got the path wrong must learn so before it sends its credentials.
     if (offeredProtocols(request).includes(TUNNEL_SUBPROTOCOL)) {
-      return new Refusal(404, 'No tunnel endpoint at this path', `tunnel subprotocol offered on ${request.path}, which is not the tunnel path`);
+      return new Refusal('not-found', 404, 'No tunnel endpoint at this path', `tunnel subprotocol offered on ${request.path}, which is not the tunnel path`);
     }
     const route = routes?.match(request.path) ?? null;
     const routeEndpoint = route === null ? null : (routes?.socketEndpointOf(route) ?? null);
     if (route !== null && routeEndpoint !== null) return { endpoint: routeEndpoint, auth: route.auth };
-    if (bridge === null) return new Refusal(404, 'No WebSocket endpoint here', `no WebSocket endpoint for ${request.path}`);
+    if (bridge === null) return new Refusal('not-found', 404, 'No WebSocket endpoint here', `no WebSocket endpoint for ${request.path}`);
     return { endpoint: bridge, auth: parts.bridgeAuth };
   }
 
@@ -292,12 +293,12 @@ export class Front {
     const target = chosen.endpoint;
     const owner = view.patterns.get(pattern);
     // uWS matched the raw path to another endpoint than the normalised one names.
-    if (owner !== undefined && target !== owner) return new Refusal(400, 'Bad request: use the path as written without . or .. segments', `raw path ${request.rawPath} leads to ${target.name}, not ${owner.name}`);
+    if (owner !== undefined && target !== owner) return new Refusal('bad-request', 400, 'Bad request: use the path as written without . or .. segments', `raw path ${request.rawPath} leads to ${target.name}, not ${owner.name}`);
     // A pattern a reload left unused, or an app a reload replaced, may hold other limits than the endpoint needs.
-    if (!sameLimits(target.limits, limits)) return new Refusal(503, 'Reconfigured: please connect again', `${pattern} has the limits of a previous configuration`, { 'Retry-After': '1' });
-    if (this.shuttingDown) return new Refusal(503, 'Shutting down', 'shutting down');
+    if (!sameLimits(target.limits, limits)) return new Refusal('reconfigured', 503, 'Reconfigured: please connect again', `${pattern} has the limits of a previous configuration`, { 'Retry-After': '1' });
+    if (this.shuttingDown) return new Refusal('shutting-down', 503, 'Shutting down', 'shutting down');
     if (this.pending.size >= this.pending.limit) {
-      return new Refusal(503, 'Too many handshakes in progress', `${this.pending.size} upgrades waiting, limit ${this.pending.limit}`, { 'Retry-After': '1' });
+      return new Refusal('pending-handshakes', 503, 'Too many handshakes in progress', `${this.pending.size} upgrades waiting, limit ${this.pending.limit}`, { 'Retry-After': '1' });
     }
     return null;
   }
@@ -382,8 +383,7 @@ export class Front {
         serve(response, { ...request, auth: result });
         return;
       }
-      log.info('refused', { id: request.id, ...addressFields(request), method: request.method, endpoint: request.path + request.search, status: result.statusLine, why: result.detail });
-      ClientResponse.answering(response, request).refuse(result);
+      refusePlainRequest(response, request, result);
     };
     const result = auth.admit(read);
     if (!(result instanceof Promise)) {
@@ -417,8 +417,8 @@ export class Front {
 
   private refuseRequest(res: HttpResponse, read: RefusedRequest, plain: boolean): void {
     const { refusal } = read;
-    if (!plain) this.options.observer?.refused(refusal.status);
-    log.info('refused', { id: read.id, ...addressFields(read), method: plain ? read.method : undefined, endpoint: read.rawPath, status: refusal.statusLine, why: refusal.detail });
+    if (!plain) this.options.observer?.refused(refusal);
+    logRefused(read, refusal, read.rawPath, plain ? read.method : undefined);
     ClientResponse.answering(res, read).refuse(refusal, true);
   }
 
@@ -426,11 +426,11 @@ export class Front {
     const { status, routes, bridge, sessions } = parts;
     if (looksLikeUpgrade(request)) {
       // uWS sends WebSocket routes only handshakes with a 24-character key; the rest land here.
-      const refusal = checkHandshake(request) ?? new Refusal(404, 'No WebSocket endpoint here', `no WebSocket endpoint for ${request.path}`);
+      const refusal = checkHandshake(request) ?? new Refusal('not-found', 404, 'No WebSocket endpoint here', `no WebSocket endpoint for ${request.path}`);
       const target = this.upgradeTarget(parts, request);
       const shown = target instanceof Refusal || target.auth === null ? request : target.auth.withoutCredentials(request);
-      this.options.observer?.refused(refusal.status);
-      log.info('refused', { id: request.id, ...addressFields(request), endpoint: shown.path + shown.search, status: refusal.statusLine, why: refusal.detail });
+      this.options.observer?.refused(refusal);
+      logRefused(request, refusal, shown.path + shown.search);
       ClientResponse.answering(res, request).refuse(refusal, true);
       return;
     }
@@ -454,11 +454,11 @@ export class Front {
     const answer = ClientResponse.answering(res, request);
     let refusal: Refusal;
     // A port with routes answers what no route claims with 404; a bridge-only port says what it is.
-    if (bridge === null || (routes !== null && !routes.empty)) refusal = new Refusal(404, 'Not found', 'no route');
+    if (bridge === null || (routes !== null && !routes.empty)) refusal = new Refusal('not-found', 404, 'Not found', 'no route');
     else if (request.method !== 'GET' && request.method !== 'HEAD') {
-      refusal = new Refusal(405, 'Method not allowed: this is a WebSocket endpoint', `method ${request.method}`, { Allow: 'GET' });
+      refusal = new Refusal('method', 405, 'Method not allowed: this is a WebSocket endpoint', `method ${request.method}`, { Allow: 'GET' });
     } else {
-      refusal = new Refusal(426, 'This is a WebSocket endpoint', 'plain HTTP request', { Upgrade: 'websocket', 'Sec-WebSocket-Version': '13' });
+      refusal = new Refusal('websocket-only', 426, 'This is a WebSocket endpoint', 'plain HTTP request', { Upgrade: 'websocket', 'Sec-WebSocket-Version': '13' });
     }
     log.debug('refused', { id: request.id, endpoint: request.path, ...addressFields(request), status: refusal.statusLine, why: refusal.detail });
     // A client that asks a WebSocket endpoint for plain HTTP has nothing more to ask it.

@@ -25,6 +25,7 @@ import { SESSION_SUBPROTOCOL } from '../session/records.js';
 import { SessionSocket } from '../session/session-socket.js';
 import type { SessionStore } from '../session/session-store.js';
 import type { SessionDescription } from '../session/session.js';
+import { logRefused } from './refused.js';
 
 /** The status JSON lists this many connections at most (it is built on every request for it). */
 export const STATUS_LIST_LIMIT = 1000;
@@ -113,7 +114,7 @@ export class BridgeEndpoint extends ClientEndpoint implements PeerRouteEndpoint 
       if (error instanceof Refusal) answer.refuse(error);
       else {
         log.error('internal error', { id: request.id, where: 'bridge upgrade', error: errorMessage(error) });
-        answer.refuse(new Refusal(500, 'Internal error', `bridge upgrade failed: ${errorMessage(error)}`));
+        answer.refuse(new Refusal('internal', 500, 'Internal error', `bridge upgrade failed: ${errorMessage(error)}`));
       }
     }
   }
@@ -126,7 +127,7 @@ export class BridgeEndpoint extends ClientEndpoint implements PeerRouteEndpoint 
   openOverHttp(res: HttpResponse, request: ClientRequest): void {
     const response = ClientResponse.answering(res, request);
     if (request.hasBody) {
-      response.refuse(new Refusal(400, 'A session is opened with an empty POST', 'session open with a body'));
+      response.refuse(new Refusal('bad-request', 400, 'A session is opened with an empty POST', 'session open with a body'));
       return;
     }
     void this.openSessionOverHttp(response, request);
@@ -143,7 +144,7 @@ export class BridgeEndpoint extends ClientEndpoint implements PeerRouteEndpoint 
       this.observer.peerConnected(opened.connectSeconds);
       if (!opened.resumable) {
         opened.peer.destroy();
-        throw new Refusal(409, 'This peer is not resumable: use a WebSocket', `session open over HTTP for ${query.endpoint}, whose peer is not resumable`);
+        throw new Refusal('conflict', 409, 'This peer is not resumable: use a WebSocket', `session open over HTTP for ${query.endpoint}, whose peer is not resumable`);
       }
       const stillFull = this.sessions.full();
       if (stillFull !== null) {
@@ -158,9 +159,9 @@ export class BridgeEndpoint extends ClientEndpoint implements PeerRouteEndpoint 
       response.res.cork(() => response.res.writeStatus('200 OK').writeHeader('Content-Type', 'application/json').writeHeader('Cache-Control', 'no-store').end(body));
     } catch (error) {
       if (error instanceof BackendFailure) this.observer.pluginFailed();
-      const refusal = error instanceof Refusal ? error : new Refusal(500, 'Internal error', `session open failed: ${errorMessage(error)}`);
+      const refusal = error instanceof Refusal ? error : new Refusal('internal', 500, 'Internal error', `session open failed: ${errorMessage(error)}`);
       if (!(error instanceof Refusal)) log.error('internal error', { id: request.id, where: 'session open', error: errorMessage(error) });
-      log.info('refused', { id: request.id, ...addressFields(request), endpoint: query.endpoint, status: refusal.statusLine, why: refusal.detail });
+      logRefused(request, refusal, query.endpoint);
       response.refuse(refusal);
     }
   }

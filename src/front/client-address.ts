@@ -102,7 +102,7 @@ export function resolveClientAddress(res: Pick<HttpResponse, 'getRemoteAddressAs
   }
   let hopAddress = remoteAddress;
   if (policy.proxyProtocol === 'v2') {
-    if (proxied === '') return new Refusal(400, 'Bad request', `trusted proxy ${remoteAddress} sent no PROXY v2 header (proxy-protocol = v2)`);
+    if (proxied === '') return new Refusal('bad-request', 400, 'Bad request', `trusted proxy ${remoteAddress} sent no PROXY v2 header (proxy-protocol = v2)`);
     hopAddress = proxied;
   } else if (proxied !== '') {
     log.debug('proxy header ignored', { id, client: remoteAddress, claimed: proxied, why: 'proxy-protocol is off' });

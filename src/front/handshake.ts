@@ -28,22 +28,22 @@ export function looksLikeUpgrade(request: ClientRequest): boolean {
 /** Why `request` is not a WebSocket handshake we accept, or null. */
 export function checkHandshake(request: ClientRequest): Refusal | null {
   if (request.method !== 'GET') {
-    return new Refusal(405, 'Method not allowed: WebSocket handshakes use GET', `method ${request.method}`, { Allow: 'GET' });
+    return new Refusal('method', 405, 'Method not allowed: WebSocket handshakes use GET', `method ${request.method}`, { Allow: 'GET' });
   }
   const version = headerValue(request, 'sec-websocket-version');
   if (version !== '13') {
-    return new Refusal(426, 'Unsupported WebSocket version (use 13)', `Sec-WebSocket-Version "${version ?? ''}"`, { 'Sec-WebSocket-Version': '13' });
+    return new Refusal('bad-handshake', 426, 'Unsupported WebSocket version (use 13)', `Sec-WebSocket-Version "${version ?? ''}"`, { 'Sec-WebSocket-Version': '13' });
   }
   if (!hasToken(headerValue(request, 'upgrade'), 'websocket') || !hasToken(headerValue(request, 'connection'), 'upgrade')) {
-    return new Refusal(400, 'Bad WebSocket handshake: Upgrade and Connection headers required', 'missing Upgrade or Connection header');
+    return new Refusal('bad-handshake', 400, 'Bad WebSocket handshake: Upgrade and Connection headers required', 'missing Upgrade or Connection header');
   }
   const key = headerValue(request, 'sec-websocket-key');
   if (key === undefined || !BASE64_OF_16_BYTES.test(key)) {
-    return new Refusal(400, 'Bad WebSocket handshake: missing or malformed Sec-WebSocket-Key', 'Sec-WebSocket-Key is not the base64 of 16 bytes');
+    return new Refusal('bad-handshake', 400, 'Bad WebSocket handshake: missing or malformed Sec-WebSocket-Key', 'Sec-WebSocket-Key is not the base64 of 16 bytes');
   }
   const badProtocol = offeredProtocols(request).find((name) => !TOKEN.test(name));
   if (badProtocol !== undefined) {
-    return new Refusal(400, 'Bad WebSocket handshake: Sec-WebSocket-Protocol must list tokens', `subprotocol "${badProtocol}" is not a token`);
+    return new Refusal('bad-handshake', 400, 'Bad WebSocket handshake: Sec-WebSocket-Protocol must list tokens', `subprotocol "${badProtocol}" is not a token`);
   }
   return null;
 }

@@ -17,6 +17,7 @@ import { runGuarded, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
 import { engine } from './engine.js';
 import { upgradeInto } from './ws-behaviour.js';
+import { logRefused } from './refused.js';
 
 export class PendingUpgrades {
   private readonly pending = new Set<PendingUpgrade<SocketData>>();
@@ -28,8 +29,8 @@ export class PendingUpgrades {
     public timeoutMs: number,
     /** Called once per upgrade that ran out of time (for the status counters). */
     readonly onTimeout: () => void = () => {},
-    /** Called with the status of each upgrade refused (for the metrics). */
-    readonly onRefused: (status: number) => void = () => {},
+    /** Called with each upgrade's refusal (for the metrics). */
+    readonly onRefused: (refusal: Refusal) => void = () => {},
   ) {}
 
   get size(): number {
@@ -46,8 +47,8 @@ export class PendingUpgrades {
 
   /** Refuses an upgrade that never waited (a cap, a bad handshake): counted, logged and answered as a waiting one's refusal is. */
   refuseAtOnce(res: HttpResponse, request: ClientRequest, refusal: Refusal): void {
-    this.onRefused(refusal.status);
-    log.info('refused', { id: request.id, ...addressFields(request), endpoint: request.path + request.search, status: refusal.statusLine, why: refusal.detail });
+    this.onRefused(refusal);
+    logRefused(request, refusal, request.path + request.search);
     new ClientResponse(res, request.id).refuse(refusal, true);
   }
 
@@ -92,7 +93,7 @@ export class PendingUpgrade<D extends SocketData> implements UpgradeAnswer<D>, G
   /** The endpoint's code threw before answering: a 500, and its preparations are dropped. */
   abortAfterFault(reason: string): void {
     this.cancelHandler?.();
-    this.refuse(new Refusal(500, 'Internal error', reason));
+    this.refuse(new Refusal('internal', 500, 'Internal error', reason));
   }
 
   /** The upgrade handler returned: an answer from now on comes from outside uWS's callbacks. */
@@ -138,7 +139,7 @@ export class PendingUpgrade<D extends SocketData> implements UpgradeAnswer<D>, G
     if (this.settled) return;
     this.registry.onTimeout();
     this.cancelHandler?.();
-    this.refuse(new Refusal(504, 'The WebSocket handshake took too long', `no answer within handshake-timeout (${this.registry.timeoutMs / 1000} s)`));
+    this.refuse(new Refusal('handshake-timeout', 504, 'The WebSocket handshake took too long', `no answer within handshake-timeout (${this.registry.timeoutMs / 1000} s)`));
   }
 
   private settle(): void {

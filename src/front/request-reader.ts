@@ -22,7 +22,7 @@ const QUERY = /^[\x21-\x7e\x80-\uffff]*$/;
 const SINGLETONS: readonly string[] = ['host', 'sec-websocket-key', 'sec-websocket-version'];
 
 function bad(detail: string, body = 'Bad request'): Refusal {
-  return new Refusal(400, body, detail);
+  return new Refusal('bad-request', 400, body, detail);
 }
 
 interface BodyFraming {
@@ -53,7 +53,7 @@ function checkHeaders(headers: HeaderList): BodyFraming | Refusal {
   }
   if (transferEncoding !== null) {
     if (transferEncoding.trim().toLowerCase() !== 'chunked') {
-      return new Refusal(501, 'Transfer coding not implemented', `Transfer-Encoding "${transferEncoding}" (only chunked is understood)`);
+      return new Refusal('not-implemented', 501, 'Transfer coding not implemented', `Transfer-Encoding "${transferEncoding}" (only chunked is understood)`);
     }
     if (contentLength !== null) return bad('both Transfer-Encoding and Content-Length');
     return { hasBody: true };

@@ -25,7 +25,7 @@ const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 /** Why `request` may not see even the page's shell (a client not on this host, under loopbackClientsOnly), or null. */
 export function addressRefusal(request: ClientRequest, access: StatusAccess): Refusal | null {
   if (access.loopbackClientsOnly && !isLoopbackAddress(request.clientAddress)) {
-    return new Refusal(403, 'Forbidden: the status is served to this host only', 'status read from another host (clients = loopback, no token)');
+    return new Refusal('forbidden', 403, 'Forbidden: the status is served to this host only', 'status read from another host (clients = loopback, no token)');
   }
   return null;
 }
@@ -34,7 +34,7 @@ function tokenRefusal(request: ClientRequest, tokenDigest: Buffer): Refusal | nu
   const given = BEARER.exec(headerValue(request, 'authorization') ?? '')?.[1];
   if (given === undefined || !sameSecret(given, tokenDigest)) {
     const why = given === undefined ? 'status read without a bearer token' : 'status read with a wrong token';
-    return new Refusal(401, 'Unauthorized', why, { 'WWW-Authenticate': 'Bearer realm="websocksy status"' });
+    return new Refusal('credentials', 401, 'Unauthorized', why, { 'WWW-Authenticate': 'Bearer realm="websocksy status"' });
   }
   return null;
 }
@@ -56,11 +56,11 @@ function crossSiteRefusal(request: ClientRequest): Refusal | null {
   const origin = headerValue(request, 'origin');
   const host = headerValue(request, 'host')?.toLowerCase();
   if (origin !== undefined && (host === undefined || originHost(origin) !== host)) {
-    return new Refusal(403, 'Forbidden: status actions are taken from the status page only', `status action from origin ${origin.slice(0, 100)} on host ${host ?? '(none)'}`);
+    return new Refusal('forbidden', 403, 'Forbidden: status actions are taken from the status page only', `status action from origin ${origin.slice(0, 100)} on host ${host ?? '(none)'}`);
   }
   const site = headerValue(request, 'sec-fetch-site');
   if (site !== undefined && site !== 'same-origin' && site !== 'none') {
-    return new Refusal(403, 'Forbidden: status actions are taken from the status page only', `status action with Sec-Fetch-Site: ${site.slice(0, 40)}`);
+    return new Refusal('forbidden', 403, 'Forbidden: status actions are taken from the status page only', `status action with Sec-Fetch-Site: ${site.slice(0, 40)}`);
   }
   return null;
 }
@@ -69,6 +69,6 @@ function crossSiteRefusal(request: ClientRequest): Refusal | null {
 export function actionRefusal(request: ClientRequest, access: StatusAccess): Refusal | null {
   const refusal = addressRefusal(request, access) ?? crossSiteRefusal(request);
   if (refusal !== null) return refusal;
-  if (access.tokenDigest === null) return new Refusal(403, 'Forbidden: status actions need a [status] token', 'status action without a configured token');
+  if (access.tokenDigest === null) return new Refusal('forbidden', 403, 'Forbidden: status actions need a [status] token', 'status action without a configured token');
   return tokenRefusal(request, access.tokenDigest);
 }

@@ -14,11 +14,11 @@
 import type { HttpResponse } from 'uWebSockets.js';
 import { Refusal } from '../core/refusal.js';
 import { addressFields, headerValue, type ClientRequest } from '../core/request.js';
-import { ClientResponse } from '../http/client-response.js';
 import { log } from '../lib/log.js';
 import { sendDocument, serveMetrics, type MetricsPage } from './control-page.js';
 import { actionRefusal, addressRefusal, statusRefusal, type StatusAccess } from './status-access.js';
 import type { StatusPageFiles } from './status-assets.js';
+import { refusePlainRequest } from './refused.js';
 
 /** What the status endpoints read and do; the running server (src/server/) provides it. */
 export interface StatusControl {
@@ -63,11 +63,6 @@ function wantsHtml(request: ClientRequest): boolean {
   return first.split(';')[0]?.trim().toLowerCase() === 'text/html';
 }
 
-function refuse(res: HttpResponse, request: ClientRequest, refusal: Refusal, closeConnection = false): void {
-  log.info('refused', { id: request.id, ...addressFields(request), method: request.method, endpoint: request.path, status: refusal.statusLine, why: refusal.detail });
-  ClientResponse.answering(res, request).refuse(refusal, closeConnection);
-}
-
 function sendJson(res: HttpResponse, request: ClientRequest, value: object, status?: string): void {
   const body = Buffer.from(JSON.stringify(value, null, 2));
   res.cork(() => sendDocument(res, request, JSON_TYPE, body, undefined, status));
@@ -79,7 +74,7 @@ const ACTING = ['POST'];
 /** `request`'s method is one of `allowed`; else it was answered 405. */
 function methodAllowed(res: HttpResponse, request: ClientRequest, allowed: readonly string[]): boolean {
   if (allowed.includes(request.method)) return true;
-  refuse(res, request, new Refusal(405, 'Method not allowed', `method ${request.method} on ${request.path}`, { Allow: allowed.join(', ') }));
+  refusePlainRequest(res, request, new Refusal('method', 405, 'Method not allowed', `method ${request.method} on ${request.path}`, { Allow: allowed.join(', ') }));
   return false;
 }
 
@@ -89,26 +84,26 @@ type ActionResult = Refusal | { readonly status: string; readonly answer: object
 /** An action the page asked for: nothing cross-site, the token, no body (an action takes none). */
 function act(res: HttpResponse, request: ClientRequest, status: StatusEndpoints, action: () => ActionResult): void {
   if (!methodAllowed(res, request, ACTING)) return;
-  const refusal = actionRefusal(request, status.access) ?? (request.hasBody ? new Refusal(400, 'A status action is an empty POST', 'status action with a body') : null);
+  const refusal = actionRefusal(request, status.access) ?? (request.hasBody ? new Refusal('bad-request', 400, 'A status action is an empty POST', 'status action with a body') : null);
   if (refusal !== null) {
-    refuse(res, request, refusal, request.hasBody);
+    refusePlainRequest(res, request, refusal, request.hasBody);
     return;
   }
   const done = action();
-  if (done instanceof Refusal) refuse(res, request, done);
+  if (done instanceof Refusal) refusePlainRequest(res, request, done);
   else sendJson(res, request, done.answer, done.status);
 }
 
 function closeConnection(control: StatusControl, request: ClientRequest, id: string): ActionResult {
   const connection = Number(id);
-  if (!control.closeConnection(connection)) return new Refusal(404, 'No such connection', `operator close of connection ${id}, which is not open`);
+  if (!control.closeConnection(connection)) return new Refusal('not-found', 404, 'No such connection', `operator close of connection ${id}, which is not open`);
   log.info('closed by operator', { id: connection, by: request.id, ...addressFields(request) });
   return { status: '200 OK', answer: { closed: connection, code: OPERATOR_CLOSE.code } };
 }
 
 function drain(control: StatusControl, request: ClientRequest): ActionResult {
   log.warn('drain asked for on the status page', { id: request.id, ...addressFields(request) });
-  if (!control.drain()) return new Refusal(409, 'Already stopping', 'drain asked for while stopping');
+  if (!control.drain()) return new Refusal('conflict', 409, 'Already stopping', 'drain asked for while stopping');
   return { status: '202 Accepted', answer: { draining: true } };
 }
 
@@ -118,15 +113,15 @@ export function serveStatusRequest(res: HttpResponse, request: ClientRequest, st
   if (metrics !== null && request.path === metrics.path && READING.includes(request.method)) {
     const refusal = statusRefusal(request, access);
     if (refusal === null) serveMetrics(res, request, metrics);
-    else refuse(res, request, refusal);
+    else refusePlainRequest(res, request, refusal);
     return true;
   }
   const under = request.path.startsWith(`${base}/`) ? request.path.slice(base.length + 1) : null;
   const asset = under === null ? null : /^assets\/(\w+)\/([\w.-]+)$/.exec(under);
   if (asset !== null) {
     if (!methodAllowed(res, request, READING)) return true;
-    const found = addressRefusal(request, access) ?? page?.asset(asset[1] as string, asset[2] as string) ?? new Refusal(404, 'Not found', `no status page asset ${under}`);
-    if (found instanceof Refusal) refuse(res, request, found);
+    const found = addressRefusal(request, access) ?? page?.asset(asset[1] as string, asset[2] as string) ?? new Refusal('not-found', 404, 'Not found', `no status page asset ${under}`);
+    if (found instanceof Refusal) refusePlainRequest(res, request, found);
     else res.cork(() => sendDocument(res, request, found.contentType, found.body, ASSET_HEADERS));
     return true;
   }
@@ -134,7 +129,7 @@ export function serveStatusRequest(res: HttpResponse, request: ClientRequest, st
     if (!methodAllowed(res, request, READING)) return true;
     const refusal = statusRefusal(request, access);
     if (refusal === null) sendJson(res, request, control.history());
-    else refuse(res, request, refusal);
+    else refusePlainRequest(res, request, refusal);
     return true;
   }
   const close = under === null ? null : /^connections\/([1-9]\d{0,14})\/close$/.exec(under);
@@ -151,11 +146,11 @@ export function serveStatusRequest(res: HttpResponse, request: ClientRequest, st
     const refusal = addressRefusal(request, access);
     const shell = page.shell(base, access.tokenDigest !== null);
     if (refusal === null) res.cork(() => sendDocument(res, request, 'text/html; charset=utf-8', shell, SHELL_HEADERS));
-    else refuse(res, request, refusal);
+    else refusePlainRequest(res, request, refusal);
     return true;
   }
   const refusal = statusRefusal(request, access);
   if (refusal === null) sendJson(res, request, control.render());
-  else refuse(res, request, refusal);
+  else refusePlainRequest(res, request, refusal);
   return true;
 }

@@ -6,6 +6,7 @@
  */
 import type { HttpResponse } from 'uWebSockets.js';
 import { WsCloseCode } from '../core/api.js';
+import type { BridgeObservers } from '../core/bridge-observer.js';
 import { PluginError } from '../core/plugin-error.js';
 import type { ClientRequest } from '../core/request.js';
 import type { RouteModule } from '../core/route-api.js';
@@ -28,8 +29,9 @@ export class ModuleRoute {
     private readonly route: Route,
     private readonly target: ModuleTarget,
     private readonly module: RouteModule,
+    observers: BridgeObservers,
   ) {
-    this.sockets = module.websocket === undefined ? null : new ModuleSockets(route, target, module.websocket);
+    this.sockets = module.websocket === undefined ? null : new ModuleSockets(route, target, module.websocket, observers);
     // Lifecycle calls belong to no connection: a fault is logged, and there is nothing to close.
     this.owner = { logFields: { route: route.prefix, file: target.file }, abortAfterFault: () => undefined };
   }

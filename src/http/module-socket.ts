@@ -8,6 +8,7 @@
  */
 import type { WebSocket } from 'uWebSockets.js';
 import { WsCloseCode } from '../core/api.js';
+import type { RunningCounts } from '../core/bridge-observer.js';
 import type { SocketData, SocketLimits } from '../core/endpoint.js';
 import type { RouteRequestHead, RouteSocket } from '../core/route-api.js';
 import { aboveHighWater, drainedBelowLowWater, maxBackpressureFor, notReading, overflowed, sendableCloseCode, SendOverflowError, sendMessage, type CloseDecision } from '../core/send-policy.js';
@@ -27,6 +28,10 @@ export function socketLimits(maxMessage: number): SocketLimits {
 
 export interface ModuleSocketData extends SocketData {
   readonly socket: ModuleSocket;
+  /** The socket's counts for the metrics, where "peer" is the module. */
+  readonly counts: RunningCounts;
+  /** Who the metrics count it for (identityLabel). */
+  readonly identity: string;
 }
 
 export class ModuleSocket implements RouteSocket, Guarded {
@@ -43,6 +48,8 @@ export class ModuleSocket implements RouteSocket, Guarded {
     readonly protocol: string,
     maxMessage: number,
     readonly logFields: LogFields,
+    /** What send() counts toward the client (ModuleSocketData.counts). */
+    private readonly counts: RunningCounts,
   ) {
     this.queueLimit = HIGH_WATER + maxMessage;
   }
@@ -75,7 +82,10 @@ export class ModuleSocket implements RouteSocket, Guarded {
       return false;
     }
     try {
-      sendMessage(ws, typeof data === 'string' ? Buffer.from(data, 'utf8') : data, isBinary);
+      const message = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+      sendMessage(ws, message, isBinary);
+      this.counts.bytesToClient += message.length;
+      this.counts.messagesToClient++;
     } catch (error) {
       if (!(error instanceof SendOverflowError)) throw error;
       this.closeWith(overflowed(error));

@@ -5,9 +5,12 @@
  * socket's open, messages, drain and close. Each call runs behind the guard, so a throw or a
  * rejection closes that socket alone (1011).
  * Messages reach the module whole, copied (uWS reuses their memory after the callback).
+ * The metrics count each socket as a connection of the endpoint `route /PREFIX` (backend
+ * `module`), with the module as its peer.
  */
 import { STATUS_CODES } from 'node:http';
 import type { WebSocket } from 'uWebSockets.js';
+import { identityLabel, noCounts, type BridgeObserver, type BridgeObservers } from '../core/bridge-observer.js';
 import type { SocketLimits, UpgradeAnswer, WsEndpoint } from '../core/endpoint.js';
 import type { RouteWebSocket } from '../core/route-api.js';
 import { Refusal } from '../core/refusal.js';
@@ -23,14 +26,17 @@ export class ModuleSockets implements WsEndpoint<ModuleSocketData> {
   readonly limits: SocketLimits;
   /** Open sockets, for shutdown's 1001. */
   private readonly live = new Set<ModuleSocket>();
+  private readonly observer: BridgeObserver;
 
   constructor(
     private readonly route: Route,
     private readonly target: ModuleTarget,
     private readonly handlers: RouteWebSocket,
+    observers: BridgeObservers,
   ) {
     this.name = `route ${route.prefix}`;
     this.limits = socketLimits(target.maxMessage);
+    this.observer = observers.forEndpoint(this.name, 'module');
   }
 
   upgrade(request: ClientRequest, answer: UpgradeAnswer<ModuleSocketData>): void {
@@ -39,7 +45,7 @@ export class ModuleSockets implements WsEndpoint<ModuleSocketData> {
     // Runs in the front's guard: a throw refuses this upgrade with 500.
     const decision: unknown = this.handlers.accept?.(head, offered) ?? null;
     if (typeof decision === 'number' && Number.isInteger(decision) && decision >= 400 && decision <= 499) {
-      answer.refuse(new Refusal(decision, STATUS_CODES[decision] ?? 'Refused', `the module refused the upgrade with ${decision}`));
+      answer.refuse(new Refusal('module-refused', decision, STATUS_CODES[decision] ?? 'Refused', `the module refused the upgrade with ${decision}`));
       return;
     }
     // An async accept() is a fault too, and its promise must not end the process if it rejects.
@@ -49,22 +55,26 @@ export class ModuleSockets implements WsEndpoint<ModuleSocketData> {
     }
     const protocol = typeof decision === 'string' ? decision : '';
     const fields = { id: request.id, route: this.route.prefix, path: request.path, ...addressFields(request) };
-    const socket = new ModuleSocket(head, protocol, this.target.maxMessage, fields);
-    answer.accept({ id: request.id, socket }, protocol);
+    const counts = noCounts();
+    const socket = new ModuleSocket(head, protocol, this.target.maxMessage, fields, counts);
+    answer.accept({ id: request.id, socket, counts, identity: identityLabel(request.auth) }, protocol);
   }
 
   open(ws: WebSocket<ModuleSocketData>): void {
-    const { socket } = ws.getUserData();
+    const { socket, counts, identity } = ws.getUserData();
     socket.attach(ws);
     this.live.add(socket);
+    this.observer.opened(counts, identity);
     const { open } = this.handlers;
     if (open !== undefined) runGuardedAsync(socket, 'route module open', () => open(socket));
   }
 
   message(ws: WebSocket<ModuleSocketData>, message: ArrayBuffer, isBinary: boolean): void {
-    const { socket } = ws.getUserData();
+    const { socket, counts } = ws.getUserData();
     const handler = this.handlers.message;
     if (handler === undefined || socket.closed) return;
+    counts.bytesToPeer += message.byteLength;
+    counts.messagesToPeer++;
     const data = Buffer.copyBytesFrom(new Uint8Array(message));
     runGuardedAsync(socket, 'route module message', () => handler(socket, data, isBinary));
   }
@@ -76,9 +86,10 @@ export class ModuleSockets implements WsEndpoint<ModuleSocketData> {
   }
 
   close(ws: WebSocket<ModuleSocketData>, code: number, reason: ArrayBuffer): void {
-    const { socket } = ws.getUserData();
+    const { socket, counts } = ws.getUserData();
     socket.detach();
     this.live.delete(socket);
+    this.observer.closed(counts, code);
     const handler = this.handlers.close;
     const text = Buffer.from(reason).toString('utf8');
     if (handler !== undefined) runGuardedAsync(socket, 'route module close', () => handler(socket, code, text));

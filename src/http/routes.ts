@@ -8,6 +8,7 @@
  */
 import type { LookupFunction } from 'node:net';
 import type { HttpResponse } from 'uWebSockets.js';
+import type { BridgeObservers } from '../core/bridge-observer.js';
 import type { SocketData, WsEndpoint } from '../core/endpoint.js';
 import { addressFields, headerValue, type ClientRequest } from '../core/request.js';
 import type { ClientData } from '../core/client-endpoint.js';
@@ -41,6 +42,8 @@ export interface HttpRouteOptions {
   readonly peerEndpoint: (route: Route, target: PeerTarget) => PeerRouteEndpoint;
   /** How clients reach this listener, for X-Forwarded-Proto and Forwarded's proto=. */
   readonly clientProto: 'http' | 'https';
+  /** Who hears of the websocket routes' relays and the modules' sockets (the metrics, the status history). */
+  readonly observers: BridgeObservers;
 }
 
 export class HttpRoutes {
@@ -68,12 +71,12 @@ export class HttpRoutes {
         const lookup = target.allow === null ? undefined : target.allow.lookupFor(portOf(target.url));
         this.direct.set(route, { pool: { dispatcher: routePool(target.url, target.tls, lookup), oneShot: false }, lookup });
       }
-      if (target.kind === 'websocket') this.relays.set(route, new WebSocketRelay(route, target.url, target.allow, target.tls, options.clientProto, target.proxyProtocol));
+      if (target.kind === 'websocket') this.relays.set(route, new WebSocketRelay(route, target.url, target.allow, target.tls, options.clientProto, target.proxyProtocol, options.observers));
       if (target.kind === 'peer') this.peers.set(route, options.peerEndpoint(route, target));
       if (target.kind === 'module') {
         const module = modules.get(route);
         if (module === undefined) throw new Error(`route ${route.prefix}: its module ${target.file} was not loaded`);
-        this.modules.set(route, new ModuleRoute(route, target, module));
+        this.modules.set(route, new ModuleRoute(route, target, module, options.observers));
       }
     }
   }
@@ -126,7 +129,7 @@ export class HttpRoutes {
       return;
     }
     if (target.kind === 'websocket' || target.kind === 'module' || target.kind === 'peer') {
-      ClientResponse.answering(res, request).refuse(new Refusal(426, 'WebSocket only', 'plain request on a websocket route', { Upgrade: 'websocket' }));
+      ClientResponse.answering(res, request).refuse(new Refusal('websocket-only', 426, 'WebSocket only', 'plain request on a websocket route', { Upgrade: 'websocket' }));
       return;
     }
     if (target.kind === 'static') {

@@ -7,12 +7,15 @@
  * reads slowly pauses the upstream until uWS drains; an upstream that reads slowly cannot
  * pause the client (uWS 20.30 has no ws.pause()), so past the high-water mark the client is
  * closed with 1013. Nothing is dropped silently. Every `ws` callback runs behind the guard.
+ * The metrics count each relay as a connection of the endpoint `route /PREFIX` (backend
+ * `websocket`): its open and close, bytes and messages each way, and the upstream's connect time.
  */
 import type { LookupFunction } from 'node:net';
 import { idleClock, type AdmissionTicket } from '../core/admission.js';
 import WebSocket from 'ws';
 import type { WebSocket as UwsWebSocket } from 'uWebSockets.js';
 import { WsCloseCode } from '../core/api.js';
+import { identityLabel, type BridgeCounts, type BridgeObserver, type BridgeObservers } from '../core/bridge-observer.js';
 import type { SocketData, SocketLimits, UpgradeAnswer, WsEndpoint } from '../core/endpoint.js';
 import { Refusal } from '../core/refusal.js';
 import { addressFields, offeredProtocols, type ClientRequest } from '../core/request.js';
@@ -39,17 +42,24 @@ interface RelayData extends SocketData {
   readonly relay: Relay;
 }
 
-/** One client ⇄ upstream pair, from the client's 101 on. */
-class Relay implements Guarded {
+/** One client ⇄ upstream pair, from the client's 101 on; "peer" in its counts is the upstream. */
+class Relay implements Guarded, BridgeCounts {
   private client: UwsWebSocket<RelayData> | null = null;
   private closed = false;
   private upstreamPaused = false;
   private ticket: AdmissionTicket | null = null;
+  bytesToPeer = 0;
+  bytesToClient = 0;
+  messagesToPeer = 0;
+  messagesToClient = 0;
 
   constructor(
     readonly id: number,
     private readonly upstream: WebSocket,
     private readonly fields: LogFields,
+    private readonly observer: BridgeObserver,
+    /** Who the metrics count it for (identityLabel). */
+    private readonly identity: string,
   ) {}
 
   get logFields(): LogFields {
@@ -59,6 +69,7 @@ class Relay implements Guarded {
   attach(client: UwsWebSocket<RelayData>): void {
     this.client = client;
     this.ticket = client.getUserData().ticket ?? null;
+    this.observer.opened(this, this.identity);
     const { upstream } = this;
     upstream.on('message', guarded(this, 'upstream message', (data: Buffer, binary: boolean) => this.toClient(data, binary)));
     upstream.on('close', guarded(this, 'upstream close', (code: number, reason: Buffer) => this.upstreamClosed(code, reason)));
@@ -71,6 +82,8 @@ class Relay implements Guarded {
     if (this.ticket !== null) this.ticket.lastActive = idleClock.now;
     try {
       sendMessage(client, data, binary);
+      this.bytesToClient += data.length;
+      this.messagesToClient++;
     } catch (error) {
       if (error instanceof SendOverflowError) this.closeClient(overflowed(error));
       else throw error;
@@ -104,6 +117,8 @@ class Relay implements Guarded {
     }
     // uWS reuses the message's memory after this call: copy it.
     this.upstream.send(Buffer.copyBytesFrom(new Uint8Array(message)), { binary: isBinary });
+    this.bytesToPeer += message.byteLength;
+    this.messagesToPeer++;
   }
 
   private upstreamClosed(code: number, reason: Buffer): void {
@@ -122,6 +137,7 @@ class Relay implements Guarded {
   /** uWS's close handler: pass the client's close on (after what it sent before it, which `ws` queues in order). */
   clientClosed(code: number, reason: ArrayBuffer): void {
     this.client = null;
+    this.observer.closed(this, code);
     const wasClosed = this.closed;
     this.closed = true;
     if (this.upstream.readyState !== WebSocket.OPEN) return;
@@ -151,6 +167,7 @@ export class WebSocketRelay implements WsEndpoint<RelayData> {
   readonly limits: SocketLimits = { maxPayloadLength: MAX_MESSAGE, maxBackpressure: maxBackpressureFor(HIGH_WATER, MAX_MESSAGE) };
   /** Holds the upstream's name to the route's allow (null: none). */
   private readonly lookup: LookupFunction | null;
+  private readonly observer: BridgeObserver;
 
   /** `proxyProtocol`: the PROXY header that leads each upstream connection (ws:// only), or null. */
   constructor(
@@ -159,10 +176,12 @@ export class WebSocketRelay implements WsEndpoint<RelayData> {
     allow: DestinationAllowList | null,
     private readonly tls: UpstreamTls,
     private readonly clientProto: 'http' | 'https',
-    private readonly proxyProtocol: ProxyVersion | null = null,
+    private readonly proxyProtocol: ProxyVersion | null,
+    observers: BridgeObservers,
   ) {
     this.name = `route ${route.prefix}`;
     this.lookup = allow === null ? null : allow.lookupFor(portOf(base));
+    this.observer = observers.forEndpoint(this.name, 'websocket');
   }
 
   upgrade(request: ClientRequest, answer: UpgradeAnswer<RelayData>): void {
@@ -185,29 +204,31 @@ export class WebSocketRelay implements WsEndpoint<RelayData> {
       // header needs (it names websocksy's end, known once connected); ws's typing knows only net's.
       ...(this.proxyProtocol === null ? {} : { createConnection: proxyHeaderConnection(base, this.proxyProtocol, request.clientAddress, this.lookup ?? undefined).createConnection as unknown as WebSocket.ClientOptions['createConnection'] }),
     };
+    const started = performance.now();
     const upstream = new WebSocket(url, offeredProtocols(request), options);
-    const relay = new Relay(request.id, upstream, fields);
+    const relay = new Relay(request.id, upstream, fields, this.observer, identityLabel(request.auth));
     const owner: Guarded = {
       logFields: fields,
       abortAfterFault: (reason) => {
         upstream.terminate();
-        answer.refuse(new Refusal(500, 'Internal error', reason));
+        answer.refuse(new Refusal('internal', 500, 'Internal error', reason));
       },
     };
     answer.onCancel(() => upstream.terminate());
     upstream.once('open', guarded(owner, 'upstream open', () => {
+      this.observer.peerConnected((performance.now() - started) / 1000);
       if (!answer.accept({ id: request.id, relay }, upstream.protocol)) upstream.terminate();
     }));
     const refuse = (why: string, denied = false): void => {
       if (answer.settled) return;
       if (denied) {
         log.warn('websocket upstream refused', { ...fields, status: 403, why });
-        answer.refuse(new Refusal(403, 'Forbidden', why));
+        answer.refuse(new Refusal('peer-denied', 403, 'Forbidden', why));
         return;
       }
       const timedOut = /timed out/i.test(why);
       log.warn('websocket upstream failed', { ...fields, status: timedOut ? 504 : 502, why });
-      answer.refuse(timedOut ? new Refusal(504, 'Gateway timeout', why) : new Refusal(502, 'Bad gateway', why));
+      answer.refuse(timedOut ? new Refusal('peer-timeout', 504, 'Gateway timeout', why) : new Refusal('peer-unreachable', 502, 'Bad gateway', why));
     };
     upstream.on('unexpected-response', guarded(owner, 'upstream answer', (_request, response) => {
       refuse(`upstream answered HTTP ${response.statusCode ?? 0}`);

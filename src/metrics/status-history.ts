@@ -1,8 +1,9 @@
 /*
  * The status page's "last minutes": one timer samples, every HISTORY_INTERVAL_MS, counts the
- * server keeps anyway (open bridges, tunnel sessions and streams, resumable sessions) and the
- * bytes the bridges carried each way (a BridgeTally: the open bridges' own fields plus the closed
- * ones' totals, so nothing runs per frame), turned into rates. The last HISTORY_SAMPLES are kept.
+ * server keeps anyway (open WebSocket connections: bridges, and websocket and module routes'
+ * sockets; tunnel sessions and streams; resumable sessions) and the bytes those connections
+ * carried each way (a BridgeTally: the open ones' own fields plus the closed ones' totals, so
+ * nothing runs per frame), turned into rates. The last HISTORY_SAMPLES are kept.
  * Made only when [status] is configured; the timer is unref'd (it never holds the process up)
  * and stopped at shutdown.
  */

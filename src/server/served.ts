@@ -120,6 +120,7 @@ export class Served {
         return new BridgeEndpoint({ ...opener, backend: routePeerBackend(route, target), gate }, bridgeLimits, sessions, `route ${route.prefix}`, bridge.clients);
       },
       clientProto: 'http' as const,
+      observers: lasting.bridgeObservers,
     };
     this.routes = new HttpRoutes(setup.routes, tunnels, { ...routeOptions, clientProto: configuration.tls === null ? 'http' : 'https' }, configuration.routeModules);
     this.extraRoutes = configuration.extraListeners.map((extra) => new HttpRoutes(extra.routes, tunnels, routeOptions));

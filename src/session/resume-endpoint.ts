@@ -28,7 +28,7 @@ export class ResumeEndpoint extends ClientEndpoint {
 
   upgrade(request: ClientRequest, answer: UpgradeAnswer<ClientData>): void {
     if (!offeredProtocols(request).includes(SESSION_SUBPROTOCOL)) {
-      answer.refuse(new Refusal(400, `Offer the subprotocol ${SESSION_SUBPROTOCOL} to resume a session`, 'session path upgrade without the session subprotocol'));
+      answer.refuse(new Refusal('bad-handshake', 400, `Offer the subprotocol ${SESSION_SUBPROTOCOL} to resume a session`, 'session path upgrade without the session subprotocol'));
       return;
     }
     answer.accept({ id: request.id, client: new SessionSocket(request.id, null, this.sessions) }, SESSION_SUBPROTOCOL);

@@ -3,9 +3,12 @@
  * served: the same four answers on both transports (docs/sessions.md), a close code over
  * WebSocket and the status 4000 below it over HTTP.
  */
+import type { RefusalReason } from '../core/refusal.js';
+
 export type ResumeError = 'bad-hello' | 'wrong-secret' | 'no-session' | 'attached';
 
 const CODES: Readonly<Record<ResumeError, number>> = { 'bad-hello': 4400, 'wrong-secret': 4403, 'no-session': 4404, attached: 4409 };
+const REASONS: Readonly<Record<ResumeError, RefusalReason>> = { 'bad-hello': 'bad-request', 'wrong-secret': 'credentials', 'no-session': 'not-found', attached: 'conflict' };
 
 export class ResumeRefusal {
   readonly code: number;
@@ -20,5 +23,10 @@ export class ResumeRefusal {
 
   get httpStatus(): number {
     return this.code - 4000;
+  }
+
+  /** What the metrics and logs call it over HTTP (core/refusal.ts). */
+  get refusalReason(): RefusalReason {
+    return REASONS[this.error];
   }
 }

@@ -53,7 +53,7 @@ function refuseResume(response: ClientResponse, request: ClientRequest, refusal:
   log.info('session request refused', { id: request.id, ...addressFields(request), method: request.method, status: refusal.httpStatus, why: refusal.message });
   if (!response.usable) return;
   const body = JSON.stringify({ error: refusal.error, message: refusal.message });
-  response.refuse(new Refusal(refusal.httpStatus, body, refusal.message, { 'Cache-Control': 'no-store' }));
+  response.refuse(new Refusal(refusal.refusalReason, refusal.httpStatus, body, refusal.message, { 'Cache-Control': 'no-store' }));
 }
 
 /** The poller attached to `session`, attaching one (from the client's `received`) when none is. */
@@ -69,7 +69,7 @@ export function serveSessionHttp(res: HttpResponse, request: ClientRequest, sess
   const response = ClientResponse.answering(res, request);
   const target = parseTarget(request, sessions.settings.path);
   if (target === null) {
-    response.refuse(new Refusal(404, 'Not found: see docs/sessions.md for the session requests', `no session request ${request.method} ${request.path}`));
+    response.refuse(new Refusal('not-found', 404, 'Not found: see docs/sessions.md for the session requests', `no session request ${request.method} ${request.path}`));
     return;
   }
   const found = sessions.authorize(target.id, bearerSecret(request) ?? '', headerValue(request, 'websocksy-takeover') === '1', 'http');
@@ -179,7 +179,7 @@ function readBody(response: ClientResponse, limit: number, done: (body: Buffer) 
     }
     if (!isLast) return;
     response.bodyPending = false;
-    if (tooLarge) response.refuse(new Refusal(413, `A POST carries at most ${limit} bytes`, `session POST over ${limit} bytes`));
+    if (tooLarge) response.refuse(new Refusal('too-large', 413, `A POST carries at most ${limit} bytes`, `session POST over ${limit} bytes`));
     else done(Buffer.concat(chunks, size));
   });
 }

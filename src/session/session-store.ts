@@ -46,7 +46,7 @@ export class SessionStore implements HelloHandler {
   full(): Refusal | null {
     const { maxSessions } = this.settings;
     if (this.sessions.size < maxSessions) return null;
-    return new Refusal(503, 'Too many sessions', `${this.sessions.size} sessions, session-limit ${maxSessions}`, { 'Retry-After': '5' });
+    return new Refusal('session-limit', 503, 'Too many sessions', `${this.sessions.size} sessions, session-limit ${maxSessions}`, { 'Retry-After': '5' });
   }
 
   /** A new session for `peer`, and the WELCOME (with the secret) for the transport that opens it. */

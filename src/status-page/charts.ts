@@ -1,7 +1,7 @@
 /*
  * The two charts of the last minutes, drawn by uPlot (its classic script defines the global
- * `uPlot`): what is open (bridged connections, tunnel sessions and streams, resumable sessions)
- * and the bridges' throughput each way. Made once, then fed each new history.
+ * `uPlot`): what is open (WebSocket connections, tunnel sessions and streams, resumable sessions)
+ * and their throughput each way. Made once, then fed each new history.
  */
 import type { HistoryJson } from './history-json.js';
 

@@ -9,7 +9,7 @@ export interface HistoryJson {
   readonly intervalSeconds: number;
   /** Unix time of each sample, in seconds. */
   readonly time: number[];
-  /** Bridged connections open. */
+  /** WebSocket connections open: bridged, and those of websocket and module routes. */
   readonly connections: number[];
   /** Tunnel sessions, of this instance's tunnel server and of its upstreams. */
   readonly tunnelSessions: number[];

@@ -58,15 +58,15 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
 
   upgrade(request: ClientRequest, answer: UpgradeAnswer<TunnelSocketData>): void {
     if (this.shuttingDown) {
-      answer.refuse(new Refusal(503, 'Shutting down', 'shutting down'));
+      answer.refuse(new Refusal('shutting-down', 503, 'Shutting down', 'shutting down'));
       return;
     }
     if (!offeredProtocols(request).includes(TUNNEL_SUBPROTOCOL)) {
-      answer.refuse(new Refusal(400, `Tunnel clients offer the ${TUNNEL_SUBPROTOCOL} subprotocol`, 'no tunnel subprotocol offered (an older websocksy client?)'));
+      answer.refuse(new Refusal('bad-handshake', 400, `Tunnel clients offer the ${TUNNEL_SUBPROTOCOL} subprotocol`, 'no tunnel subprotocol offered (an older websocksy client?)'));
       return;
     }
     if (this.awaitingHello.full) {
-      answer.refuse(new Refusal(503, 'Too many tunnel connections waiting to authenticate', `${this.awaitingHello.size} tunnel connections are waiting for their hello (limit ${HELLO_WAIT_LIMIT})`, { 'Retry-After': '1' }));
+      answer.refuse(new Refusal('tunnel-hello-limit', 503, 'Too many tunnel connections waiting to authenticate', `${this.awaitingHello.size} tunnel connections are waiting for their hello (limit ${HELLO_WAIT_LIMIT})`, { 'Retry-After': '1' }));
       return;
     }
     answer.accept({ id: request.id, client: request.clientAddress, transport: null }, TUNNEL_SUBPROTOCOL);
