@@ -3,8 +3,10 @@
  * clients that announced it to move to a new connection. Two real instances behind one URL (a
  * relay that reaches A while it listens, then B): `websocksy forward` keeps its transfer going
  * on the old connection to A and opens new streams, and asks for its remote listeners, through
- * B; A's drain ends as soon as the old streams have. A client without the feature (a raw hello)
- * gets no goaway and keeps today's drain; one with it has its late OPEN rejected.
+ * B; A's drain ends as soon as the old streams have. A local connection whose OPEN crossed the
+ * goaway (the relay holds A's replies meanwhile) is rejected by A and moves to B, not reset. A
+ * client without the feature (a raw hello) gets no goaway and keeps today's drain; one with it
+ * has its late OPEN rejected.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -142,6 +144,45 @@ describe('goaway: a draining server moves its tunnel clients to another instance
       await forward.stop();
       await pair.close();
       await far.close();
+      await small.close();
+    }
+  });
+
+  test('-L: a connection whose OPEN crossed the goaway is rejected by A and moves to B, byte-exact', { timeout: 60_000 }, async () => {
+    const echo = await tcpEcho();
+    const echoPort = Number(echo.address.split(':').at(-1));
+    const small = await exchangeServer(block, 100_000);
+    const pair = await startPair([echoPort, small.port]);
+    const forward = await startForward(['-L', `0:127.0.0.1:${echoPort}`, '-L', `0:127.0.0.1:${small.port}`, pair.url, '--token', TOKEN]);
+    try {
+      // A stream that keeps A's session (and A) up through its drain.
+      const idle = await dial(forward.ports[0] as number);
+      idle.write('x');
+      await once(idle, 'data');
+
+      // A's goaway is held on the way back: the client opens one more stream on the session A retired.
+      pair.relay.hold();
+      pair.a.process.kill('SIGTERM');
+      await pair.a.waitForLog(/tunnel told to go away .*streams=1/);
+      const crossed = exchange(await dial(forward.ports[1] as number), block, 100_000);
+      await pair.a.waitForLog(/stream refused .*why="the server is going away/);
+      pair.relay.release();
+
+      await forward.waitForLog(/stream moved to the new connection .*target=127\.0\.0\.1:\d+/);
+      const received = await crossed.received;
+      const theirs = small.transfers[0];
+      assert.ok(theirs !== undefined);
+      assert.deepEqual(received, { bytes: 100_000, sha256: await theirs.sent });
+      assert.deepEqual(await theirs.received, { bytes: 100_000, sha256: await crossed.sent });
+      assert.equal(small.transfers.length, 1, 'the far side saw one connection: nothing went twice');
+      assert.deepEqual(pair.relay.reached, [1, 1], 'the moved connection went through B');
+      assert.doesNotMatch(forward.log(), /stream reset|tunnel down/);
+      idle.end();
+      assert.equal(await exitOf(pair.a), 0);
+    } finally {
+      await forward.stop();
+      await pair.close();
+      await echo.close();
       await small.close();
     }
   });

@@ -2,6 +2,7 @@
  * Unit tests of one tunnel stream and of stream ids: the credit of bytes still queued when the
  * peer's FIN arrives, data frames within their payload limit whatever the read size, the
  * session's stream cap, and ids across the 2^32 wrap (serial-number order, skipping ids in use).
+ * A local connection whose OPEN crossed a goaway moves, untouched, to the client's next session.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -9,7 +10,9 @@ import { describe, test } from 'node:test';
 import { PipeEnd } from '../src/http/pipe.js';
 import type { LogFields } from '../src/lib/log.js';
 import { maxStreamsFor, MAX_STREAMS_PER_SESSION, Session, type SessionOwner } from '../src/tunnel/mux.js';
-import { decodeCredit, decodeFrame, encodeJson, FrameType, HEADER_SIZE, MAX_DATA_PAYLOAD, MAX_FRAME, type ControlMessage } from '../src/tunnel/protocol.js';
+import {
+  decodeCredit, decodeFrame, encodeEmpty, encodeJson, encodeText, FrameType, GOAWAY_REJECT_REASON, HEADER_SIZE, MAX_DATA_PAYLOAD, MAX_FRAME, type ControlMessage, type OpenTarget,
+} from '../src/tunnel/protocol.js';
 import { TunnelStream, type StreamHost, type StreamSocket } from '../src/tunnel/stream.js';
 import { idAfter, isUnseen, StreamIdAllocator } from '../src/tunnel/stream-ids.js';
 
@@ -172,5 +175,73 @@ describe('session limits', () => {
     };
     const frame = encodeJson(FrameType.control, 0, hello);
     assert.ok(frame.length < MAX_FRAME / 4, `a hello of ${frame.length} bytes`);
+  });
+});
+
+describe('goaway: a local connection whose OPEN crossed it', () => {
+  const target = { host: 'h', port: 1 };
+
+  /** A client session whose owner records what it is asked to open again. */
+  function clientSession(retired: boolean): { session: Session; reopened: Array<{ socket: StreamSocket; target: OpenTarget }> } {
+    const reopened: Array<{ socket: StreamSocket; target: OpenTarget }> = [];
+    const owner: SessionOwner = {
+      logFields: { test: 'goaway' },
+      retired,
+      dial: () => new Promise<StreamSocket>(() => undefined),
+      onControl: () => undefined,
+      onStreamEnded: () => undefined,
+      onTransportFailed: (reason) => assert.fail(reason),
+      reopen: (socket, to) => reopened.push({ socket, target: to }),
+    };
+    return { session: new Session('client', 65_536, owner), reopened };
+  }
+
+  test("the goaway REJECT hands the socket, open and unread, to the next session, where it carries the connection's bytes", async () => {
+    const { session, reopened } = clientSession(true);
+    const [app, end] = pair();
+    const stream = session.open(end, target, true);
+    assert.ok(stream !== null);
+    app.write(Buffer.from('hello'));
+    session.onMessage(encodeText(FrameType.reject, stream.id, GOAWAY_REJECT_REASON), true);
+    assert.deepEqual(reopened.map((one) => [one.socket, one.target]), [[end, target]]);
+    assert.equal(end.destroyed, false);
+    assert.equal(session.streams.size, 0);
+
+    // The next session's stream takes the socket as it is: what the client wrote is sent there, once.
+    const next = new RecordingHost(65_536);
+    const moved = new TunnelStream(3, true, target, next);
+    moved.attachSocket(end);
+    moved.start();
+    await until(() => next.ofType(FrameType.data).length > 0, 'the data frame');
+    assert.deepEqual(next.ofType(FrameType.data).map((frame) => frame.subarray(HEADER_SIZE).toString()), ['hello']);
+    moved.reset('test over');
+  });
+
+  test('every other REJECT resets: a session not retired, another reason, a stream that may not move', () => {
+    const cases: Array<[boolean, string, boolean]> = [[false, GOAWAY_REJECT_REASON, true], [true, 'connect ECONNREFUSED', true], [true, GOAWAY_REJECT_REASON, false]];
+    for (const [retired, reason, movable] of cases) {
+      const { session, reopened } = clientSession(retired);
+      const [, end] = pair();
+      const stream = session.open(end, target, movable);
+      assert.ok(stream !== null);
+      session.onMessage(encodeText(FrameType.reject, stream.id, reason), true);
+      assert.deepEqual(reopened, [], `retired=${retired} reason=${reason} movable=${movable}`);
+      assert.equal(end.destroyed, true);
+    }
+  });
+
+  test('a retired session that ends hands over the streams never accepted; accepted ones stay its own', () => {
+    const { session, reopened } = clientSession(true);
+    const [, waiting] = pair();
+    const [, accepted] = pair();
+    session.open(waiting, target, true);
+    const running = session.open(accepted, target, true);
+    assert.ok(running !== null);
+    session.onMessage(encodeEmpty(FrameType.accept, running.id), true);
+    session.handOverUnaccepted();
+    assert.deepEqual(reopened.map((one) => one.socket), [waiting]);
+    assert.deepEqual([...session.streams.values()], [running]);
+    session.resetAll('test over');
+    assert.equal(accepted.destroyed, true);
   });
 });

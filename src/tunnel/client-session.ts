@@ -12,18 +12,22 @@ import { log, type LogFields } from '../lib/log.js';
 import type { ClientConnection } from './client-connection.js';
 import { Session, type SessionOwner } from './mux.js';
 import type { ControlMessage, OpenTarget } from './protocol.js';
-import type { TunnelStream } from './stream.js';
+import type { StreamSocket, TunnelStream } from './stream.js';
 
 /** What a client session asks of its client. */
 export interface ClientSessionHost {
   readonly logFields: LogFields;
   dial(target: OpenTarget): Promise<Socket>;
   onControl(from: ClientSession, message: ControlMessage): void;
+  /** A local connection the server asked to open elsewhere (goaway): on the new session, or waiting for it. */
+  reopen(socket: StreamSocket, target: OpenTarget): void;
 }
 
 export class ClientSession implements SessionOwner {
   readonly session: Session;
   private connection: ClientConnection | null = null;
+  /** A goaway moved the client to a new session: this one opens nothing more. */
+  retired = false;
 
   constructor(
     readonly id: string,
@@ -87,5 +91,9 @@ export class ClientSession implements SessionOwner {
 
   onTransportFailed(reason: string): void {
     this.connection?.fail(reason);
+  }
+
+  reopen(socket: StreamSocket, target: OpenTarget): void {
+    this.host.reopen(socket, target);
   }
 }

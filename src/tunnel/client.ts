@@ -212,6 +212,7 @@ export class TunnelClient implements ClientSessionHost, ConnectionHandler, Guard
    */
   private goAway(from: ClientSession): void {
     log.info('server going away: moving to a new connection', { ...this.logFields, streams: from.streams, remote_forwards: this.remoteForwards.length, old_connections: this.retired.size + 1 });
+    from.retired = true;
     this.retired.add(from);
     this.current = null;
     this.connection = null;
@@ -220,9 +221,14 @@ export class TunnelClient implements ClientSessionHost, ConnectionHandler, Guard
     this.connect();
   }
 
-  /** An old connection closed (by the server once its streams ended, or at its deadline): never resumed. */
+  /**
+   * An old connection closed (by the server once its streams ended, or at its deadline): never
+   * resumed. A stream whose OPEN crossed the goaway to a session the server closed at once (it
+   * had no streams) was never accepted: it moves to the new session.
+   */
   private oldConnectionClosed(old: ClientSession, reason: string): void {
     this.retired.delete(old);
+    old.session.handOverUnaccepted();
     if (old.streams === 0) {
       log.debug('old connection closed', { ...this.logFields, why: reason });
       old.detach();
@@ -259,6 +265,10 @@ export class TunnelClient implements ClientSessionHost, ConnectionHandler, Guard
     const forward = this.remoteForwards[target.listener];
     if (forward === undefined) throw new Error(`no remote forward number ${target.listener}`);
     return dialTcp(forward.host, forward.hostPort);
+  }
+
+  reopen(socket: StreamSocket, target: OpenTarget): void {
+    this.forwards.reopen(socket, target);
   }
 
   onControl(from: ClientSession, message: ControlMessage): void {

@@ -3,7 +3,9 @@
  * it runs, and hands every connection to the current session as a stream to host:port on the
  * far side. Connections that arrive before the first session exists wait for it, at most
  * MAX_STREAMS_PER_SESSION of them (a session could not take more at once): past that they are
- * closed and logged. Each listener callback runs behind the guard, owned by its connection.
+ * closed and logged. So do those a draining server asked to open elsewhere (goaway) while the
+ * new session is on its way. Each listener callback runs behind the guard, owned by its
+ * connection.
  */
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -12,6 +14,8 @@ import { processOwner, runGuarded, type Guarded } from '../lib/guard.js';
 import { log, type LogFields } from '../lib/log.js';
 import { describeForward, type Forward } from './forward.js';
 import { MAX_STREAMS_PER_SESSION, type Session } from './mux.js';
+import type { OpenTarget } from './protocol.js';
+import type { StreamSocket } from './stream.js';
 
 /** The client the forwards belong to. */
 export interface ForwardsOwner {
@@ -23,8 +27,9 @@ export interface ForwardsOwner {
 const listenerOwner = processOwner('local forward');
 
 interface Waiting {
-  readonly socket: Socket;
-  readonly forward: Forward;
+  readonly socket: StreamSocket;
+  readonly target: OpenTarget;
+  readonly logFields: LogFields;
   readonly gone: () => void;
 }
 
@@ -66,38 +71,47 @@ export class LocalForwards {
     };
     runGuarded(connection, 'local connection', () => {
       socket.setNoDelay(true);
-      const session = this.owner.currentSession;
-      if (session !== null) this.open(session, socket, forward);
-      else this.wait(socket, forward, connection.logFields);
+      this.openOrWait(socket, { host: forward.host, port: forward.hostPort }, connection.logFields);
     });
   }
 
-  private wait(socket: Socket, forward: Forward, fields: LogFields): void {
+  /** A connection whose OPEN a goaway'd server rejected: on the new session once there is one. */
+  reopen(socket: StreamSocket, target: OpenTarget): void {
+    const fields = { ...this.owner.logFields, target: 'listener' in target ? `listener ${target.listener}` : `${target.host}:${target.port}` };
+    log.info('stream moved to the new connection', fields);
+    this.openOrWait(socket, target, fields);
+  }
+
+  private openOrWait(socket: StreamSocket, target: OpenTarget, fields: LogFields): void {
+    const session = this.owner.currentSession;
+    if (session !== null) this.open(session, socket, target, fields);
+    else this.wait(socket, target, fields);
+  }
+
+  private wait(socket: StreamSocket, target: OpenTarget, logFields: LogFields): void {
     if (this.waiting.size >= MAX_STREAMS_PER_SESSION) {
-      log.warn('connection refused: too many waiting for the tunnel', { ...fields, limit: MAX_STREAMS_PER_SESSION });
+      log.warn('connection refused: too many waiting for the tunnel', { ...logFields, limit: MAX_STREAMS_PER_SESSION });
       socket.destroy();
       return;
     }
-    const entry: Waiting = { socket, forward, gone: () => this.waiting.delete(entry) };
+    const entry: Waiting = { socket, target, logFields, gone: () => this.waiting.delete(entry) };
     socket.on('error', entry.gone);
     socket.on('close', entry.gone);
     this.waiting.add(entry);
   }
 
-  /** The first session exists: every connection that waited gets its stream. */
+  /** A session exists (the first, or the one after a goaway): every connection that waited gets its stream. */
   flush(session: Session): void {
     for (const entry of [...this.waiting]) {
       this.waiting.delete(entry);
       entry.socket.off('error', entry.gone);
       entry.socket.off('close', entry.gone);
-      if (!entry.socket.destroyed) this.open(session, entry.socket, entry.forward);
+      if (!entry.socket.destroyed) this.open(session, entry.socket, entry.target, entry.logFields);
     }
   }
 
-  private open(session: Session, socket: Socket, forward: Forward): void {
-    if (session.open(socket, { host: forward.host, port: forward.hostPort }) === null) {
-      log.warn('connection refused: too many streams', { ...this.owner.logFields, forward: describeForward({ ...forward, port: socket.localPort ?? forward.port }), limit: session.maxStreams });
-    }
+  private open(session: Session, socket: StreamSocket, target: OpenTarget, fields: LogFields): void {
+    if (session.open(socket, target, true) === null) log.warn('connection refused: too many streams', { ...fields, limit: session.maxStreams });
   }
 
   close(): void {

@@ -9,7 +9,7 @@ import { errorMessage } from '../lib/errors.js';
 import { guarded } from '../lib/guard.js';
 import type { LogFields } from '../lib/log.js';
 import {
-  decodeControl, decodeCredit, decodeFrame, decodeOpen, encodeEmpty, encodeJson, encodeText, FrameType, ProtocolError,
+  decodeControl, decodeCredit, decodeFrame, decodeOpen, encodeEmpty, encodeJson, encodeText, FrameType, GOAWAY_REJECT_REASON, ProtocolError,
   type ControlMessage, type OpenTarget, type ResumeState,
 } from './protocol.js';
 import { TunnelStream, type StreamHost, type StreamSocket } from './stream.js';
@@ -30,6 +30,10 @@ export interface SessionOwner {
   dial(target: OpenTarget): Promise<StreamSocket>;
   onControl(message: ControlMessage): void;
   onStreamEnded(stream: TunnelStream, reason: string | null): void;
+  /** True once a goaway retired this session for a new one (a client's). */
+  readonly retired?: boolean;
+  /** A movable stream's socket, for a stream to `target` on the session that replaces this retired one. */
+  reopen?(socket: StreamSocket, target: OpenTarget): void;
   /** The transport is unusable (protocol error, heartbeat timeout): drop it and wait for the next. */
   onTransportFailed(reason: string): void;
 }
@@ -121,13 +125,16 @@ export class Session implements StreamHost {
   /**
    * Opens a stream for a local socket; data flows once the other side accepts. A session at its
    * stream limit refuses: the socket is closed and null returned, for the caller to log.
+   * `movable`: a local connection that may move to another session before it is accepted
+   * (TunnelStream.handOver).
    */
-  open(socket: StreamSocket, target: OpenTarget): TunnelStream | null {
+  open(socket: StreamSocket, target: OpenTarget, movable = false): TunnelStream | null {
     if (this.full) {
       socket.destroy();
       return null;
     }
     const stream = new TunnelStream(this.ids.allocate((id) => this.streams.has(id)), true, target, this);
+    stream.movable = movable;
     this.streams.set(stream.id, stream);
     this.counters.streamsOpened++;
     stream.attachSocket(socket);
@@ -177,7 +184,7 @@ export class Session implements StreamHost {
         this.streams.get(id)?.start();
         return;
       case FrameType.reject:
-        this.streams.get(id)?.onReset(`refused: ${body.toString('utf8')}`);
+        this.onReject(id, body.toString('utf8'));
         return;
       case FrameType.ping:
         this.sendFrame(encodeEmpty(FrameType.pong, 0));
@@ -188,6 +195,19 @@ export class Session implements StreamHost {
         this.owner.onControl(decodeControl(body));
         return;
     }
+  }
+
+  /**
+   * A goaway'd server's REJECT moves a movable stream to the session that replaces this one; any
+   * other resets it. Only once this session is retired: a server that said no goaway cannot
+   * send a stream round in circles.
+   */
+  private onReject(id: number, reason: string): void {
+    const stream = this.streams.get(id);
+    if (stream === undefined) return;
+    const socket = reason === GOAWAY_REJECT_REASON && this.owner.retired === true ? stream.handOver() : null;
+    if (socket === null) stream.onReset(`refused: ${reason}`);
+    else this.owner.reopen?.(socket, stream.target);
   }
 
   private onOpen(id: number, target: OpenTarget): void {
@@ -240,6 +260,15 @@ export class Session implements StreamHost {
       } else {
         stream.peerForgot();
       }
+    }
+  }
+
+  /** A retired session that ends: each movable stream not yet accepted goes to the owner's reopen(), as a REJECT would send it. */
+  handOverUnaccepted(): void {
+    if (this.owner.retired !== true) return;
+    for (const stream of [...this.streams.values()]) {
+      const socket = stream.handOver();
+      if (socket !== null) this.owner.reopen?.(socket, stream.target);
     }
   }
 

@@ -24,6 +24,12 @@ export const TUNNEL_SUBPROTOCOL = 'websocksy.tunnel.v1';
 export const FEATURE_GOAWAY = 'goaway';
 export const CLIENT_FEATURES: readonly string[] = [FEATURE_GOAWAY];
 
+/**
+ * A goaway'd session's REJECT of an OPEN that crossed the goaway, word for word: the client opens
+ * that stream again on its new session. Safe, as nothing flowed on it: data waits for ACCEPT.
+ */
+export const GOAWAY_REJECT_REASON = 'the server is going away: open the stream on a new connection';
+
 export const enum FrameType {
   data = 1,
   credit = 2,

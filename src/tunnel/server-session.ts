@@ -14,7 +14,7 @@ import { log, type LogFields } from '../lib/log.js';
 import type { AllowList } from './allow.js';
 import { dialTcp } from './dial.js';
 import { Session, type SessionOwner, type Transport } from './mux.js';
-import type { ControlMessage, OpenTarget } from './protocol.js';
+import { GOAWAY_REJECT_REASON, type ControlMessage, type OpenTarget } from './protocol.js';
 import type { ListenerOwner, RemoteListeners } from './remote-listeners.js';
 import type { TunnelStream } from './stream.js';
 
@@ -97,8 +97,8 @@ export class ServerSession implements SessionOwner, ListenerOwner, Guarded {
     if ('listener' in target) throw new Error('a client cannot open a stream to a listener');
     const allow = this.context.allowOf(this.identity);
     try {
-      // A client that sent this OPEN before the goaway reached it: its user retries, on the new connection.
-      if (this.sentGoaway) throw new Error('the server is going away: open the stream on a new connection');
+      // A client that sent this OPEN before the goaway reached it opens the stream again on its new connection.
+      if (this.sentGoaway) throw new Error(GOAWAY_REJECT_REASON);
       if (allow === null) throw new Error(`identity ${this.identity} no longer exists`);
       const address = await allow.checkConnect(target.host, target.port);
       return await dialTcp(address, target.port);

@@ -38,6 +38,9 @@ export interface StreamSocket {
   on(event: 'data', listener: (chunk: Buffer) => void): unknown;
   on(event: 'error', listener: (error: NodeJS.ErrnoException) => void): unknown;
   on(event: 'end' | 'finish' | 'close', listener: () => void): unknown;
+  off(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  off(event: 'error', listener: (error: NodeJS.ErrnoException) => void): unknown;
+  off(event: 'end' | 'finish' | 'close', listener: () => void): unknown;
 }
 
 /** What a stream needs from its session. */
@@ -86,6 +89,10 @@ export class TunnelStream implements Guarded {
    * may hold a chunk past its write callback (an in-process pipe hands it on as is).
    */
   private lent: (Buffer | null)[] | null = null;
+  /** Takes this stream's listeners off its socket (handOver). */
+  private unlisten: (() => void) | null = null;
+  /** A local connection this side opened, which may move to another session before it is accepted (handOver). */
+  movable = false;
   /** The write callback, made once: a completed write may free credit and its pooled buffer. */
   private readonly written = guarded(this, 'stream write', (error?: Error | null) => {
     const borrowed = this.lent?.shift() ?? null;
@@ -136,14 +143,40 @@ export class TunnelStream implements Guarded {
     // A TCP socket is done with a chunk when its write callback runs (the kernel has it).
     if (socket instanceof Socket) this.lent = [];
     socket.pause();
-    socket.on('data', guarded(this, 'stream data', (chunk: Buffer) => this.onSocketData(chunk)));
-    socket.on('end', guarded(this, 'stream end', () => this.onSocketEnd()));
-    socket.on('finish', guarded(this, 'stream finish', () => this.advertise(true)));
-    socket.on('error', guarded(this, 'stream error', (error: NodeJS.ErrnoException) => this.reset(`local socket: ${error.code ?? error.message}`)));
-    socket.on('close', guarded(this, 'stream close', () => {
+    const onData = guarded(this, 'stream data', (chunk: Buffer) => this.onSocketData(chunk));
+    const onEnd = guarded(this, 'stream end', () => this.onSocketEnd());
+    const onFinish = guarded(this, 'stream finish', () => this.advertise(true));
+    const onError = guarded(this, 'stream error', (error: NodeJS.ErrnoException) => this.reset(`local socket: ${error.code ?? error.message}`));
+    const onClose = guarded(this, 'stream close', () => {
       // A socket that closes before both FINs went through lost its other half.
       if (this.state !== 'ended' && !(this.localEnded && this.finReceived)) this.reset('local socket closed');
-    }));
+    });
+    socket.on('data', onData);
+    socket.on('end', onEnd);
+    socket.on('finish', onFinish);
+    socket.on('error', onError);
+    socket.on('close', onClose);
+    this.unlisten = () => {
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.off('finish', onFinish);
+      socket.off('error', onError);
+      socket.off('close', onClose);
+    };
+  }
+
+  /**
+   * The other side asks for this stream on another session (goaway): the socket as it came, for
+   * a new stream there, and this one ends quietly. Null unless nothing has flowed yet: a movable
+   * stream, not accepted, nothing sent.
+   */
+  handOver(): StreamSocket | null {
+    const socket = this.socket;
+    if (!this.movable || this.state !== 'opening' || this.sent > 0 || socket === null || socket.destroyed) return null;
+    this.unlisten?.();
+    this.socket = null;
+    this.finish(null);
+    return socket;
   }
 
   /** The stream is accepted: data may flow. */

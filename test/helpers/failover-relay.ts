@@ -2,7 +2,8 @@
  * The simplest load balancer in front of several instances: each TCP connection goes to the
  * first target, in order, that accepts it. With A then B, connections reach A until its listen
  * socket closes (a drain), then B: what a balancer with health checks does, without the timing
- * of its checks. Counts the connections each target got.
+ * of its checks. Counts the connections each target got. hold() makes the way back slow: what
+ * the targets send waits, in order, until release().
  */
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
@@ -11,6 +12,9 @@ export class FailoverRelay {
   /** Connections each target (by index) took. */
   readonly reached: number[];
   private readonly sockets = new Set<Socket>();
+  /** Each connection's target side and its client, for hold() and release(). */
+  private readonly pairs = new Map<Socket, Socket>();
+  private holding = false;
 
   private constructor(
     private readonly server: Server,
@@ -60,11 +64,30 @@ export class FailoverRelay {
       server.removeAllListeners('error');
       server.on('error', () => client.destroy());
       client.on('close', () => server.destroy());
-      server.on('close', () => client.destroy());
+      // An orderly end travels through the pipe (after what came before it); only an abrupt one destroys.
+      server.on('close', () => {
+        this.pairs.delete(server);
+        if (!client.writableEnded) client.destroy();
+      });
+      this.pairs.set(server, client);
       client.pipe(server);
-      server.pipe(client);
+      if (!this.holding) server.pipe(client);
       client.resume();
     });
+  }
+
+  /** From now on, what the targets send waits (in their sockets, in order) until release(). */
+  hold(): void {
+    this.holding = true;
+    for (const [server, client] of this.pairs) {
+      server.unpipe(client);
+      server.pause();
+    }
+  }
+
+  release(): void {
+    this.holding = false;
+    for (const [server, client] of this.pairs) server.pipe(client);
   }
 
   async close(): Promise<void> {
