@@ -3,8 +3,10 @@
  * playwright-core: websocksy with a [status] token bridges N WebSocket clients to a TCP echo;
  * the page asks for the token, then shows N connections, charts the last minutes and lists the
  * connections; a screenshot is taken and checked. Its close button closes one client with 1008
- * "closed by operator" and the page shows N-1; its drain button, once confirmed, drains the
- * server, which exits when the last client has gone. Every request the page makes goes to the
+ * "closed by operator" and the page shows N-1. A tunnel client (`websocksy forward`) and a
+ * resumable session are listed too: closing the tunnel session brings its client back with a
+ * new one, closing the resumable session gives its client 1008. The drain button, once
+ * confirmed, drains the server, which exits when the last client has gone. Every request the page makes goes to the
  * server itself. Without the token the data endpoints answer 401, and an action from another
  * origin is refused even with it. Without Chromium the browser test skips (CI=true: fails).
  */
@@ -17,10 +19,14 @@ import type { Page } from 'playwright-core';
 import type { HistoryJson } from '../src/status-page/history-json.js';
 import { launchChromium, skipWithoutChromium } from './helpers/chromium.js';
 import { closeClient, connect, type TestClient } from './helpers/client.js';
+import { tunnelSection } from './helpers/instances.js';
 import { tcpEcho, tempDir, type Peer } from './helpers/peers.js';
+import { recordClient, type ClientRecorder } from './helpers/session-client.js';
+import { startForward } from './helpers/tunnel.js';
 import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
 
 const TOKEN = 'status-page-test-token';
+const TUNNEL_TOKEN = 'status-page-tunnel-token';
 const OPEN = 4;
 /** charts.ts COLOURS.connections, as the canvas has it. */
 const CONNECTIONS_RGB = [0x2a, 0x7a, 0xe2] as const;
@@ -40,6 +46,8 @@ describe('the status page', { timeout: 120_000 }, () => {
   const dir = tempDir('websocksy-status-page-');
   let echo: Peer;
   let server: RunningWebsocksy;
+  let forward: RunningWebsocksy;
+  let resumable: ClientRecorder;
   let base: string;
   const clients: TestClient[] = [];
   const bearer = { Authorization: `Bearer ${TOKEN}` };
@@ -48,9 +56,14 @@ describe('the status page', { timeout: 120_000 }, () => {
     echo = await tcpEcho();
     writeFileSync(join(dir.path, 'status-token'), `${TOKEN}\n`);
     const config = join(dir.path, 'websocksy.cfg');
-    writeFileSync(config, ['[core]', 'listen = 127.0.0.1', 'port = 0', 'ping = 0', 'drain-timeout = 20', '[backend]', `host = ${echo.address}`, '[status]', 'path = /.status', 'token-file = status-token', ''].join('\n'));
+    const echoAt = `127.0.0.1:${echo.address.split(':').at(-1) ?? ''}`;
+    const tunnel = tunnelSection(dir.path, 'status-page', `alice ${TUNNEL_TOKEN} connect=${echoAt}\n`);
+    writeFileSync(config, ['[core]', 'listen = 127.0.0.1', 'port = 0', 'ping = 0', 'drain-timeout = 20', '[backend]', `host = ${echo.address}`, 'resumable = yes', tunnel, '[status]', 'path = /.status', 'token-file = status-token', ''].join('\n'));
     server = await startWebsocksy([config]);
     base = `http://127.0.0.1:${server.port}/.status`;
+    forward = await startForward(['-L', `0:${echoAt}`, `ws://alice@127.0.0.1:${server.port}/.tunnel`, '--token', TUNNEL_TOKEN]);
+    resumable = recordClient(`${server.url}/resumable`);
+    await resumable.opened;
     for (let i = 0; i < OPEN; i++) {
       const client = await connect(`${server.url}/echo`);
       client.ws.send(`hello ${i}\n`);
@@ -60,6 +73,8 @@ describe('the status page', { timeout: 120_000 }, () => {
   });
   after(async () => {
     for (const client of clients) client.ws.terminate();
+    resumable?.socket.close();
+    await forward?.stop();
     await server?.stop();
     await echo?.close();
     dir.remove();
@@ -67,12 +82,15 @@ describe('the status page', { timeout: 120_000 }, () => {
 
   test('without the token the data and action endpoints answer 401; an action from another origin is refused with it; the shell has no data', async () => {
     for (const path of ['', '/history']) assert.equal((await fetch(`${base}${path}`)).status, 401, `GET ${path}`);
-    for (const path of ['/drain', '/connections/1/close']) {
+    for (const path of ['/drain', '/connections/1/close', '/tunnels/abcdefgh/close', '/sessions/abc/close']) {
       assert.equal((await fetch(`${base}${path}`, { method: 'POST' })).status, 401, `POST ${path}`);
       assert.equal((await fetch(`${base}${path}`, { method: 'POST', headers: { ...bearer, Origin: 'http://evil.example' } })).status, 403, `POST ${path} from another origin`);
       assert.equal((await fetch(`${base}${path}`, { method: 'POST', headers: { ...bearer, 'Sec-Fetch-Site': 'cross-site' } })).status, 403, `POST ${path} cross-site`);
     }
     assert.equal((await fetch(`${base}/drain`, { headers: bearer })).status, 405, 'an action is a POST');
+    for (const path of ['/connections/999/close', '/tunnels/abcdefgh/close', '/sessions/no-such-session/close']) {
+      assert.equal((await fetch(`${base}${path}`, { method: 'POST', headers: bearer })).status, 404, `POST ${path}: nothing to close`);
+    }
     // The JSON as before: with the token and no Accept, or any Accept but HTML first.
     const status = (await (await fetch(base, { headers: bearer })).json()) as { connectionsTotal: number; connections: unknown[] };
     assert.equal(status.connectionsTotal, OPEN);
@@ -136,6 +154,26 @@ describe('the status page', { timeout: 120_000 }, () => {
       clients.splice(closed.index, 1);
       await waitForText(page, '#count-connections', String(OPEN - 1));
       assert.equal(await page.locator('#connections tbody tr').count(), OPEN - 1);
+
+      // A tunnel session, closed: its client comes back with a new session, listed in its place.
+      await page.waitForSelector('#tunnels-section:not([hidden])', { timeout: 15_000 });
+      const firstTunnel = (await page.locator('#tunnels tbody tr td').first().textContent()) ?? '';
+      assert.match(firstTunnel, /^[\w-]{8}$/);
+      await page.click('#tunnels tbody tr:first-child button');
+      await server.waitForLog(new RegExp(`tunnel closed by operator session=${firstTunnel}`));
+      await forward.waitForLog(/(tunnel up[^]*){2}/);
+      await page.waitForFunction(([first]) => {
+        const shown = (globalThis as unknown as PageGlobals).document.querySelector('#tunnels tbody tr td')?.textContent;
+        return shown != null && shown !== first;
+      }, [firstTunnel] as const, { timeout: 15_000 });
+
+      // A resumable session, closed: its client gets 1008 and does not come back.
+      await page.waitForSelector('#sessions-section:not([hidden])', { timeout: 15_000 });
+      assert.equal(await page.locator('#sessions tbody tr').count(), 1);
+      await page.click('#sessions tbody tr:first-child button');
+      const sessionClosed = await resumable.closed;
+      assert.deepEqual({ code: sessionClosed.code, reason: sessionClosed.reason }, { code: 1008, reason: 'closed by operator' });
+      await page.waitForSelector('#sessions-section[hidden]', { state: 'attached', timeout: 15_000 });
 
       // Drain, once confirmed: the server stops listening, and exits when its clients have gone.
       const dialogs: string[] = [];

@@ -15,6 +15,7 @@ import type { HttpResponse } from 'uWebSockets.js';
 import { Refusal } from '../core/refusal.js';
 import { addressFields, headerValue, type ClientRequest } from '../core/request.js';
 import { log } from '../lib/log.js';
+import { SHOWN_SESSION_LENGTH } from '../tunnel/status.js';
 import { sendDocument, serveMetrics, type MetricsPage } from './control-page.js';
 import { actionRefusal, addressRefusal, statusRefusal, type StatusAccess } from './status-access.js';
 import type { StatusPageFiles } from './status-assets.js';
@@ -28,6 +29,10 @@ export interface StatusControl {
   history(): object;
   /** Closes bridged connection `id` for the operator; false when no such connection is open. */
   closeConnection(id: number): boolean;
+  /** Ends the tunnel session the status shows as `shown` (its id's first 8 characters). */
+  closeTunnel(shown: string): 'ended' | 'none' | 'ambiguous';
+  /** Ends resumable session `id`; false when there is none. */
+  closeSession(id: string): boolean;
   /** Starts the drain SIGTERM starts and the exit after it; false when the server is stopping already. */
   drain(): boolean;
 }
@@ -101,6 +106,20 @@ function closeConnection(control: StatusControl, request: ClientRequest, id: str
   return { status: '200 OK', answer: { closed: connection, code: OPERATOR_CLOSE.code } };
 }
 
+function closeTunnel(control: StatusControl, request: ClientRequest, shown: string): ActionResult {
+  const outcome = control.closeTunnel(shown);
+  if (outcome === 'none') return new Refusal('not-found', 404, 'No such tunnel session', `operator close of tunnel session ${shown}, which is not open`);
+  if (outcome === 'ambiguous') return new Refusal('conflict', 409, 'Several tunnel sessions start with this id', `operator close of tunnel session ${shown}, which names more than one`);
+  log.info('tunnel closed by operator', { session: shown, by: request.id, ...addressFields(request) });
+  return { status: '200 OK', answer: { closedTunnel: shown } };
+}
+
+function closeSession(control: StatusControl, request: ClientRequest, id: string): ActionResult {
+  if (!control.closeSession(id)) return new Refusal('not-found', 404, 'No such session', `operator close of session ${id}, which is not open`);
+  log.info('session closed by operator', { session: id, by: request.id, ...addressFields(request) });
+  return { status: '200 OK', answer: { closedSession: id, code: OPERATOR_CLOSE.code } };
+}
+
 function drain(control: StatusControl, request: ClientRequest): ActionResult {
   log.warn('drain asked for on the status page', { id: request.id, ...addressFields(request) });
   if (!control.drain()) return new Refusal('conflict', 409, 'Already stopping', 'drain asked for while stopping');
@@ -132,9 +151,13 @@ export function serveStatusRequest(res: HttpResponse, request: ClientRequest, st
     else refusePlainRequest(res, request, refusal);
     return true;
   }
-  const close = under === null ? null : /^connections\/([1-9]\d{0,14})\/close$/.exec(under);
+  const close = under === null ? null : /^(connections|tunnels|sessions)\/([\w-]{1,64})\/close$/.exec(under);
   if (close !== null) {
-    act(res, request, status, () => closeConnection(control, request, close[1] as string));
+    const [, kind, id = ''] = close;
+    if (kind === 'connections' && /^[1-9]\d{0,14}$/.test(id)) act(res, request, status, () => closeConnection(control, request, id));
+    else if (kind === 'tunnels' && id.length === SHOWN_SESSION_LENGTH) act(res, request, status, () => closeTunnel(control, request, id));
+    else if (kind === 'sessions') act(res, request, status, () => closeSession(control, request, id));
+    else return false;
     return true;
   }
   if (under === 'drain') {

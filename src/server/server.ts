@@ -346,6 +346,8 @@ export async function startServer(configuration: Configuration, cli: CommandLine
       render: () => server?.status() ?? {},
       history: () => history.json(),
       closeConnection: (id) => server?.closeConnection(id) ?? false,
+      closeTunnel: (shown) => tunnels.endByOperator(shown, OPERATOR_CLOSE.reason),
+      closeSession: (id) => sessions?.endByOperator(id, OPERATOR_CLOSE.code, OPERATOR_CLOSE.reason) ?? false,
       drain: () => server?.drainFromPage() ?? false,
     },
     statusPage: () => {

@@ -106,4 +106,12 @@ export class SessionStore implements HelloHandler {
   shutdown(code: number, reason: string): void {
     for (const session of [...this.sessions.values()]) runGuarded(session, 'shutdown', () => session.shutdown(code, reason));
   }
+
+  /** The operator ends session `id` (Session.endByOperator); false when there is no such session. */
+  endByOperator(id: string, code: number, reason: string): boolean {
+    const session = this.sessions.get(id);
+    if (session === undefined || session.finished) return false;
+    runGuarded(session, 'operator close', () => session.endByOperator(code, reason));
+    return true;
+  }
 }

@@ -431,6 +431,28 @@ export class Session implements PeerEvents, FrameSink, Guarded {
     this.finish('shutdown');
   }
 
+  /**
+   * The operator ends the session now. An attached client gets what can go out at once, then an
+   * END with `code` (so it closes, rather than trying to resume), without waiting for its
+   * acknowledgements; a detached one finds no session when it comes back.
+   */
+  endByOperator(code: number, reason: string): void {
+    if (this.finished) return;
+    if (this.phase === 'live') {
+      this.phase = 'ending';
+      this.endCode = code;
+      this.endReason = reason;
+      this.endRecord = jsonRecord(RecordType.end, { code, reason });
+    }
+    this.replay();
+    if (this.transport !== null && this.endRecord !== null && !this.endDelivered) {
+      this.endDelivered = true;
+      this.transport.deliver(this.endRecord);
+    }
+    this.transport?.end(code, reason);
+    this.finish(reason);
+  }
+
   /** Ends a session no client will ever see (it left before the answer). */
   cancel(why: string): void {
     this.peerUnusable = true;

@@ -36,11 +36,42 @@ export interface ConnectionJson {
   readonly bytesToPeer: number;
 }
 
+/** A tunnel session this instance's tunnel server holds (tunnel/status.ts). */
+export interface TunnelSessionJson {
+  /** Its id's first 8 characters: what the close action names it by. */
+  readonly session: string;
+  readonly identity: string;
+  readonly client: string;
+  readonly state: string;
+  readonly since: string;
+  readonly streams: readonly unknown[];
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+}
+
+/** A resumable session (session/session.ts status()). */
+export interface SessionJson {
+  readonly session: string;
+  readonly client: string;
+  readonly via?: string;
+  readonly endpoint: string;
+  readonly peer: string;
+  readonly state: string;
+  readonly since: string;
+  readonly bytesToClient: number;
+  readonly bytesToPeer: number;
+}
+
 /** The parts of the status JSON (server/server.ts status()) the page shows. */
 export interface StatusJson {
   readonly connectionsTotal: number;
   readonly connections: readonly ConnectionJson[];
+  readonly server: { readonly sessions: readonly TunnelSessionJson[] } | null;
+  readonly sessions: readonly SessionJson[];
 }
+
+/** What the page can close, as the action's path names it. */
+export type Closable = 'connections' | 'tunnels' | 'sessions';
 
 export class StatusApi {
   constructor(private readonly base: string) {}
@@ -62,8 +93,8 @@ export class StatusApi {
     return this.call(`${this.base}/history`, 'GET') as Promise<HistoryJson>;
   }
 
-  async closeConnection(id: number): Promise<void> {
-    await this.call(`${this.base}/connections/${id}/close`, 'POST');
+  async close(kind: Closable, id: string): Promise<void> {
+    await this.call(`${this.base}/${kind}/${encodeURIComponent(id)}/close`, 'POST');
   }
 
   async drain(): Promise<void> {

@@ -1,15 +1,18 @@
 /*
  * The status page: asks for the token when the server wants one, then every two seconds reads
- * the status JSON and the history and shows them (counts, charts, the connections), with the
- * actions when the server offers them (a configured token): close a connection, drain and exit.
+ * the status JSON and the history and shows them (counts, charts, the connections, tunnel
+ * sessions and resumable sessions), with the actions when the server offers them (a configured
+ * token): close a connection, a tunnel session or a resumable session; drain and exit.
  * Everything shown is set as text, never as HTML: what a client sent (an endpoint path) cannot
  * become markup, and the Content-Security-Policy refuses inline script besides.
  */
-import { RequestFailed, StatusApi, Unauthorized, type ConnectionJson, type StatusJson } from './api.js';
+import { RequestFailed, StatusApi, Unauthorized, type Closable, type ConnectionJson, type SessionJson, type StatusJson, type TunnelSessionJson } from './api.js';
 import { Charts } from './charts.js';
 import type { HistoryJson } from './history-json.js';
 
 const POLL_MS = 2000;
+
+const CLOSABLE_NAMES: Readonly<Record<Closable, string>> = { connections: 'Connection', tunnels: 'Tunnel session', sessions: 'Session' };
 
 function element<T extends HTMLElement>(id: string): T {
   const found = document.getElementById(id);
@@ -56,9 +59,11 @@ class StatusPage {
       this.showLogin(null);
     });
     element('drain').addEventListener('click', () => void this.drain());
-    element('connections').addEventListener('click', (event) => {
+    element('dashboard').addEventListener('click', (event) => {
       const target = event.target;
-      if (target instanceof HTMLButtonElement && target.dataset['close'] !== undefined) void this.close(Number(target.dataset['close']), target);
+      if (!(target instanceof HTMLButtonElement)) return;
+      const { closeKind, closeId } = target.dataset;
+      if (closeKind !== undefined && closeKind in CLOSABLE_NAMES && closeId !== undefined) void this.close(closeKind as Closable, closeId, target);
     });
   }
 
@@ -115,6 +120,62 @@ class StatusPage {
     this.charts ??= new Charts(element('chart-counts'), element('chart-throughput'));
     this.charts.update(history);
     this.showConnections(status);
+    this.showTable('tunnels', status.server?.sessions ?? [], (tunnel) => this.tunnelRow(tunnel));
+    this.showTable('sessions', status.sessions, (session) => this.sessionRow(session));
+  }
+
+  /** Fills table `id`, and shows its section only when it has rows. */
+  private showTable<T>(id: 'tunnels' | 'sessions', items: readonly T[], row: (item: T) => HTMLTableRowElement): void {
+    element(`${id}-section`).hidden = items.length === 0;
+    element(id).querySelector('tbody')?.replaceChildren(...items.map(row));
+  }
+
+  private tunnelRow(tunnel: TunnelSessionJson): HTMLTableRowElement {
+    const tr = document.createElement('tr');
+    tr.append(
+      cell(tunnel.session),
+      cell(tunnel.identity),
+      cell(tunnel.client),
+      cell(tunnel.state),
+      cell(new Date(tunnel.since).toLocaleTimeString()),
+      cell(String(tunnel.streams.length), 'number'),
+      cell(bytes(tunnel.bytesIn), 'number'),
+      cell(bytes(tunnel.bytesOut), 'number'),
+      this.actionsCell('tunnels', tunnel.session),
+    );
+    return tr;
+  }
+
+  private sessionRow(session: SessionJson): HTMLTableRowElement {
+    const tr = document.createElement('tr');
+    const shown = cell(session.session.slice(0, 8));
+    shown.title = session.session;
+    tr.append(
+      shown,
+      cell(session.via === undefined ? session.client : `${session.client} via ${session.via}`),
+      cell(session.endpoint),
+      cell(session.peer),
+      cell(session.state),
+      cell(new Date(session.since).toLocaleTimeString()),
+      cell(bytes(session.bytesToClient), 'number'),
+      cell(bytes(session.bytesToPeer), 'number'),
+      this.actionsCell('sessions', session.session),
+    );
+    return tr;
+  }
+
+  /** The row's Close button, where the server offers actions. */
+  private actionsCell(kind: Closable, id: string): HTMLTableCellElement {
+    const actions = document.createElement('td');
+    if (this.actions) {
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.textContent = 'Close';
+      button.dataset['closeKind'] = kind;
+      button.dataset['closeId'] = id;
+      actions.append(button);
+    }
+    return actions;
   }
 
   private showConnections(status: StatusJson): void {
@@ -137,25 +198,17 @@ class StatusPage {
       cell(bytes(connection.bytesToClient), 'number'),
       cell(bytes(connection.bytesToPeer), 'number'),
     );
-    const actions = document.createElement('td');
-    if (this.actions) {
-      const button = document.createElement('button');
-      button.type = 'button';
-      button.textContent = 'Close';
-      button.dataset['close'] = String(connection.id);
-      actions.append(button);
-    }
-    tr.append(actions);
+    tr.append(this.actionsCell('connections', String(connection.id)));
     return tr;
   }
 
-  private async close(id: number, button: HTMLButtonElement): Promise<void> {
+  private async close(kind: Closable, id: string, button: HTMLButtonElement): Promise<void> {
     button.disabled = true;
     try {
-      await this.api.closeConnection(id);
+      await this.api.close(kind, id);
     } catch (error) {
       button.disabled = false;
-      window.alert(`Connection ${id} was not closed: ${error instanceof Error ? error.message : String(error)}`);
+      window.alert(`${CLOSABLE_NAMES[kind]} ${id} was not closed: ${error instanceof Error ? error.message : String(error)}`);
     }
     await this.refresh();
   }

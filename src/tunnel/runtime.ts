@@ -31,6 +31,11 @@ export class Tunnels {
     this.server?.reload();
   }
 
+  /** The status page's close of the tunnel session shown as `shown` (status.ts). */
+  endByOperator(shown: string, reason: string): 'ended' | 'none' | 'ambiguous' {
+    return this.server?.endByOperator(shown, reason) ?? 'none';
+  }
+
   shutdown(): void {
     for (const client of this.clients) client.close();
     this.server?.shutdown();

@@ -237,6 +237,21 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
     for (const owner of [...this.sessions.values()]) owner.goAway();
   }
 
+  /**
+   * The operator ends the session the status lists as `shown` (its id's first 8 characters): its
+   * streams are reset and its connection closed with `reason`; its client comes back with a new
+   * session, as after a grace period. Several sessions sharing the 8 are left alone.
+   */
+  endByOperator(shown: string, reason: string): 'ended' | 'none' | 'ambiguous' {
+    const matching = [...this.sessions.values()].filter((owner) => owner.id.startsWith(shown));
+    const [owner] = matching;
+    if (owner === undefined) return 'none';
+    if (matching.length > 1) return 'ambiguous';
+    log.info('tunnel closed', { ...owner.logFields, why: reason });
+    this.sessions.end(owner, reason);
+    return 'ended';
+  }
+
   shutdown(): void {
     this.shuttingDown = true;
     clearInterval(this.sweepTimer);

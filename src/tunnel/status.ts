@@ -7,6 +7,9 @@ import type { TunnelClient } from './client.js';
 import type { Session } from './mux.js';
 import type { TunnelServer } from './server.js';
 
+/** A tunnel session is shown by its id's first characters: enough to tell it apart, of no use for a resume. */
+export const SHOWN_SESSION_LENGTH = 8;
+
 function streamsOf(session: Session): object[] {
   return [...session.streams.values()].map((stream) => ({
     id: stream.id,
@@ -39,7 +42,7 @@ export function tunnelStatus(server: TunnelServer | null, clients: readonly Tunn
             path: server.config.path,
             graceSeconds: server.config.graceSeconds,
             sessions: [...server.sessions.values()].map((owner) => ({
-              session: owner.id.slice(0, 8),
+              session: owner.id.slice(0, SHOWN_SESSION_LENGTH),
               identity: owner.identity,
               client: owner.clientAddress,
               state: owner.transport === null ? 'detached' : 'attached',
