@@ -36,7 +36,8 @@ test('200 MB to a slow client: peer paused, RSS bounded, every byte in order', {
     let sincePause = 0;
     let mismatch: string | null = null;
     const done = new Promise<void>((resolve) => {
-      client.ws.on('message', (data: Buffer) => {
+      // Through the client's own handler, which also gets a message that came with the 101.
+      client.onMessage((data) => {
         let offset = 0;
         while (offset < data.length && mismatch === null) {
           const start = (received + offset) % PATTERN.length;

@@ -245,7 +245,7 @@ describe('peer failures', () => {
         await new Promise((resolve) => setTimeout(resolve, 500));
         const hash = createHash('sha256');
         let bytes = 0;
-        client.ws.on('message', (data: Buffer) => {
+        client.onMessage((data) => {
           bytes += data.length;
           hash.update(data);
         });

@@ -114,7 +114,7 @@ describe('backpressure on the JS engine', () => {
       let received = 0;
       let mismatch: string | null = null;
       const done = new Promise<void>((resolve) => {
-        client.ws.on('message', (data: Buffer) => {
+        client.onMessage((data) => {
           for (let offset = 0; offset < data.length && mismatch === null; offset++) {
             if (data[offset] !== pattern[(received + offset) % pattern.length]) mismatch = `byte ${received + offset} differs`;
           }

@@ -13,6 +13,13 @@ export interface TestClient {
   next(timeoutMs?: number): Promise<Message>;
   /** Takes every message received and not yet taken by next(). */
   takeAll(): Message[];
+  /**
+   * Hands `handler` every message not yet taken, then each one as it comes; next() and takeAll()
+   * get none after this. A listener added to `ws` after `await connect()` can miss the first
+   * messages: those that came in the same read as the 101 are emitted (ws emits them
+   * synchronously, from the socket's nextTick) before the awaiting code resumes.
+   */
+  onMessage(handler: (data: Buffer, binary: boolean) => void): void;
   /** Resolves with the close code and reason. */
   closed(timeoutMs?: number): Promise<{ code: number; reason: string }>;
 }
@@ -20,7 +27,12 @@ export interface TestClient {
 export function wrap(ws: WebSocket): TestClient {
   const queue: Message[] = [];
   const waiting: Array<(message: Message) => void> = [];
+  let handler: ((data: Buffer, binary: boolean) => void) | null = null;
   ws.on('message', (data: Buffer, binary: boolean) => {
+    if (handler !== null) {
+      handler(data, binary);
+      return;
+    }
     const message = { data, binary };
     const wake = waiting.shift();
     if (wake === undefined) queue.push(message);
@@ -43,6 +55,10 @@ export function wrap(ws: WebSocket): TestClient {
       });
     },
     takeAll: () => queue.splice(0),
+    onMessage: (next) => {
+      handler = next;
+      for (const message of queue.splice(0)) next(message.data, message.binary);
+    },
     closed: (timeoutMs = 5000) =>
       Promise.race([
         closed,
