@@ -120,6 +120,13 @@ function closeSession(control: StatusControl, request: ClientRequest, id: string
   return { status: '200 OK', answer: { closedSession: id, code: OPERATOR_CLOSE.code } };
 }
 
+/** The close that `KIND/ID/close` asks for, or null for an id no KIND ever has (left to the rest of the dispatch). */
+function closeAction(control: StatusControl, request: ClientRequest, kind: string, id: string): (() => ActionResult) | null {
+  if (kind === 'connections') return /^[1-9]\d{0,14}$/.test(id) ? () => closeConnection(control, request, id) : null;
+  if (kind === 'tunnels') return id.length === SHOWN_SESSION_LENGTH ? () => closeTunnel(control, request, id) : null;
+  return () => closeSession(control, request, id);
+}
+
 function drain(control: StatusControl, request: ClientRequest): ActionResult {
   log.warn('drain asked for on the status page', { id: request.id, ...addressFields(request) });
   if (!control.drain()) return new Refusal('conflict', 409, 'Already stopping', 'drain asked for while stopping');
@@ -152,12 +159,9 @@ export function serveStatusRequest(res: HttpResponse, request: ClientRequest, st
     return true;
   }
   const close = under === null ? null : /^(connections|tunnels|sessions)\/([\w-]{1,64})\/close$/.exec(under);
-  if (close !== null) {
-    const [, kind, id = ''] = close;
-    if (kind === 'connections' && /^[1-9]\d{0,14}$/.test(id)) act(res, request, status, () => closeConnection(control, request, id));
-    else if (kind === 'tunnels' && id.length === SHOWN_SESSION_LENGTH) act(res, request, status, () => closeTunnel(control, request, id));
-    else if (kind === 'sessions') act(res, request, status, () => closeSession(control, request, id));
-    else return false;
+  const closing = close === null ? null : closeAction(control, request, close[1] as string, close[2] as string);
+  if (closing !== null) {
+    act(res, request, status, closing);
     return true;
   }
   if (under === 'drain') {
