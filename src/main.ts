@@ -206,7 +206,9 @@ export async function main(argv: readonly string[]): Promise<void> {
       stopping = true;
       const drainMs = drain ? server.drainTimeoutMs : 0;
       exitAfter(drainMs);
-      void server.stop(why, drainMs);
+      // Once stopped, what may still hold the process is sockets finishing (they get the grace)
+      // and idle keep-alive HTTP connections (a balancer's), which must not hold it until the deadline.
+      void server.stop(why, drainMs).then(() => exitAfter(0));
     };
     const onSignal = (signal: string): void => onStop(signal, signal === 'SIGTERM');
     server.onDrainRequest(() => onStop('status page', true));

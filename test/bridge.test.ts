@@ -342,12 +342,14 @@ describe('keep-alive', () => {
     await echo.close();
   });
 
+  // A ping every half second: the silent client below is dropped about three intervals after it
+  // connects, and the answering one is still connected after three and a half.
   test('a client that answers pings stays connected', async () => {
-    await withBridge(echo.address, ['-k', '1'], async (server) => {
+    await withBridge(echo.address, ['-k', '0.5'], async (server) => {
       const client = await connect(server.url);
       let pings = 0;
       client.ws.on('ping', () => pings++);
-      await new Promise((resolve) => setTimeout(resolve, 3500));
+      await new Promise((resolve) => setTimeout(resolve, 1750));
       assert.ok(pings >= 1, `expected pings, got ${pings}`);
       client.ws.send('still here');
       assert.equal((await client.next()).data.toString(), 'still here');
@@ -356,7 +358,7 @@ describe('keep-alive', () => {
   });
 
   test('a client that never answers a ping is dropped', async () => {
-    await withBridge(echo.address, ['-k', '1'], async (server) => {
+    await withBridge(echo.address, ['-k', '0.5'], async (server) => {
       const client = await connect(server.url);
       // Stop the ws client from answering pings: take its socket out of flowing mode.
       (client.ws as unknown as { _socket: { pause(): void } })._socket.pause();

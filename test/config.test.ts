@@ -20,6 +20,12 @@ function configFile(name: string, text: string): string {
   return path;
 }
 
+/**
+ * For the suites of refused starts: each test runs a websocksy of its own that exits at once,
+ * on files of its own, so they run side by side (the start, not the check, is what takes time).
+ */
+const SIDE_BY_SIDE = { concurrency: 4 };
+
 async function assertRefused(args: readonly string[], message: RegExp, exitCode = 1): Promise<void> {
   const { code, stderr } = await runWebsocksy(args);
   assert.equal(code, exitCode, `exit code for ${args.join(' ')}; stderr: ${stderr}`);
@@ -27,7 +33,7 @@ async function assertRefused(args: readonly string[], message: RegExp, exitCode 
   assert.doesNotMatch(stderr, /listening/);
 }
 
-describe('command line errors', () => {
+describe('command line errors', SIDE_BY_SIDE, () => {
   test('unknown flag', () => assertRefused(['-x', '1'], /Unknown option '-x'/, 2));
   test('flag without its value', () => assertRefused(['-p'], /-p/, 2));
   test('bad port', () => assertRefused(['-p', 'http'], /command line -p http: port: "http" is not a port/));
@@ -47,7 +53,7 @@ describe('command line errors', () => {
     assertRefused(['-c', 'host=tcp://127.0.0.1:1', '-b', 'file', '-c', 'host=x'], /-c host=x: backend "file" rejected host = x/));
 });
 
-describe('sizes have upper bounds that fit the engine, and the error names them', () => {
+describe('sizes have upper bounds that fit the engine, and the error names them', SIDE_BY_SIDE, () => {
   // uWS keeps maxPayloadLength in 32 bits: 2g used to wrap to 0 and drop every message with 1006.
   test('--max-message 2g', () => assertRefused(['--max-message', '2g'], /--max-message 2g: max-message: "2g" is not a size from 125 to 1g/));
   test('--frame-limit 1g', () => assertRefused(['--frame-limit', '1g'], /--frame-limit 1g: frame-limit: "1g" is not a size from 1 to 512m/));
@@ -63,7 +69,7 @@ describe('sizes have upper bounds that fit the engine, and the error names them'
   });
 });
 
-describe('the listen address', () => {
+describe('the listen address', SIDE_BY_SIDE, () => {
   const withPorts: ReadonlyArray<readonly [string, string, string]> = [['127.0.0.1:8001', '127.0.0.1', '8001'], ['[::1]:8001', '::1', '8001'], ['localhost:80', 'localhost', '80']];
   for (const [given, address, port] of withPorts) {
     test(`-l ${given} says that the port goes in -p`, () =>
@@ -78,7 +84,7 @@ describe('the listen address', () => {
   });
 });
 
-describe('config file errors', () => {
+describe('config file errors', SIDE_BY_SIDE, () => {
   test('missing file', () => assertRefused([`${dir.path}/missing.cfg`], /cannot read config file .*missing\.cfg: ENOENT/));
 
   test('unknown section names file and line', () =>
@@ -147,7 +153,7 @@ describe('config file errors', () => {
   });
 });
 
-describe('an empty section is an error, not nothing', () => {
+describe('an empty section is an error, not nothing', SIDE_BY_SIDE, () => {
   const cases: Array<[string, RegExp]> = [
     ['[tunnel]', /\[tunnel\] needs "identities = FILE"/],
     ['[status]', /\[status\] needs "path = \/something"/],

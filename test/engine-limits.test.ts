@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { get as httpGet } from 'node:http';
 import { connect as netConnect, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { us_listen_socket } from 'uWebSockets.js';
@@ -206,8 +207,12 @@ describe('what the engine offers for backpressure', () => {
         if (socket === false) return reject(new Error('listen failed'));
         listenSocket = socket;
         const port = uws.us_socket_local_port(socket);
-        void fetch(`http://127.0.0.1:${port}/res`)
-          .then(async (response) => response.text())
+        // Without keep-alive: a connection pooled by fetch would keep this process alive (and the
+        // file running) for the pool's idle timeout after the last test.
+        new Promise<void>((done, fail) => {
+          const request = httpGet({ host: '127.0.0.1', port, path: '/res', agent: false }, (response) => response.resume().on('end', done));
+          request.on('error', fail);
+        })
           .then(async () => connect(`ws://127.0.0.1:${port}/ws`))
           .catch(reject);
       });

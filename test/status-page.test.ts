@@ -6,9 +6,10 @@
  * "closed by operator" and the page shows N-1. A tunnel client (`websocksy forward`) and a
  * resumable session are listed too: closing the tunnel session brings its client back with a
  * new one, closing the resumable session gives its client 1008. The drain button, once
- * confirmed, drains the server, which exits when the last client has gone. Every request the page makes goes to the
- * server itself. Without the token the data endpoints answer 401, and an action from another
- * origin is refused even with it. Without Chromium the browser test skips (CI=true: fails).
+ * confirmed, drains the server, which exits soon after the last client and the page have gone,
+ * long before its drain-timeout. Every request the page makes goes to the server itself.
+ * Without the token the data endpoints answer 401, and an action from another origin is refused
+ * even with it. Without Chromium the browser test skips (CI=true: fails).
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -189,8 +190,14 @@ describe('the status page', { timeout: 120_000 }, () => {
       await assert.rejects(connect(`${server.url}/echo`), 'the listener is closed');
       for (const client of clients.splice(0)) await closeClient(client);
       await server.waitForLog(/drained why=all-ended/, 10_000);
+      // The page leaves too: its idle keep-alive connection would hold the drained process until
+      // its exit deadline (drain-timeout and a few seconds) rather than until its clients have gone.
+      const left = Date.now();
+      await context.close();
       const [code] = await exited;
       assert.equal(code, 0);
+      const exitMs = Date.now() - left;
+      assert.ok(exitMs < 5000, `exited ${exitMs} ms after the last client and the page left (drain-timeout 20 s)`);
 
       const foreign = requested.filter((url) => !url.startsWith(`http://127.0.0.1:${server.port}/`));
       assert.deepEqual(foreign, [], 'every request goes to websocksy itself');

@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { Agent, createServer, request, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { idleConnectionsOf } from './idle-connections.js';
 import { pattern } from './tunnel.js';
 
 export const BLOCK = pattern(11);
@@ -108,7 +109,7 @@ export interface Reply {
   text: string;
 }
 
-export const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+export const agent = idleConnectionsOf(new Agent({ keepAlive: true, maxSockets: 256 }));
 
 export interface Send {
   method?: string;

@@ -10,11 +10,12 @@ import { connect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { streamServer } from './peers.js';
 import { startWebsocksy, type RunningWebsocksy } from './websocksy.js';
 
-export async function startTunnelServer(dir: string, identities: string, extra = ''): Promise<RunningWebsocksy> {
+/** `heartbeat`: the [tunnel] heartbeat and heartbeat-timeout, in seconds (the clients take the server's). */
+export async function startTunnelServer(dir: string, identities: string, extra = '', heartbeat: { readonly interval: number; readonly timeout: number } = { interval: 0.25, timeout: 1 }): Promise<RunningWebsocksy> {
   writeFileSync(`${dir}/identities`, identities);
   writeFileSync(
     `${dir}/server.cfg`,
-    `[core]\nlisten = 127.0.0.1\nport = 0\n[tunnel]\nidentities = ${dir}/identities\nheartbeat = 0.25\nheartbeat-timeout = 1\n${extra}\n[status]\npath = /.status\nclients = loopback\n`,
+    `[core]\nlisten = 127.0.0.1\nport = 0\n[tunnel]\nidentities = ${dir}/identities\nheartbeat = ${heartbeat.interval}\nheartbeat-timeout = ${heartbeat.timeout}\n${extra}\n[status]\npath = /.status\nclients = loopback\n`,
   );
   return startWebsocksy([`${dir}/server.cfg`]);
 }

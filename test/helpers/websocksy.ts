@@ -4,6 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { closeIdleConnections } from './idle-connections.js';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const BIN = `${ROOT}bin/websocksy`;
@@ -83,11 +84,13 @@ export async function startWebsocksy(
     url: `ws://127.0.0.1:${port}`,
     log: () => output,
     waitForLog,
-    // SIGINT, the fast stop: a test's cleanup does not wait out a drain (SIGTERM).
+    // SIGINT, the fast stop: a test's cleanup does not wait out a drain (SIGTERM), nor the idle
+    // keep-alive connections the test process holds to it (idle-connections.ts).
     stop: async (signal = 'SIGINT') => {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       const exit = once(child, 'exit') as Promise<[number | null]>;
       child.kill(signal);
+      if (signal === 'SIGINT') closeIdleConnections([...output.matchAll(/^.*listening.*port[=":]+(\d+)/gm)].map((match) => Number(match[1])));
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
       const [code] = await exit;
       clearTimeout(timer);
