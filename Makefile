@@ -52,7 +52,7 @@ run: build
 	./bin/websocksy $(CONFIG)
 
 # node --test holds each test file to --test-timeout as a whole: a hung test fails its file
-# within 10 minutes instead of holding the run (the slowest file takes about 2).
+# within 10 minutes instead of holding the run (the slowest file takes under a minute).
 test: build
 	node --test --test-concurrency=1 --test-timeout=600000 dist/test/*.test.js
 

@@ -18,7 +18,7 @@ export function idleConnectionsOf<T extends Agent>(agent: T): T {
   return agent;
 }
 
-/** undici's global dispatcher, Node's own fetch's: the symbol undici shares it under. */
+/** undici's global dispatcher, Node's own fetch's: the symbols undici shares it under. */
 const FETCH_DISPATCHERS = [Symbol.for('undici.globalDispatcher.1'), Symbol.for('undici.globalDispatcher.2')];
 
 interface Dispatcher {
@@ -37,9 +37,17 @@ export function closeIdleConnections(ports: readonly number[]): void {
     }
   }
   const holder = globalThis as unknown as Record<symbol, Dispatcher | undefined>;
-  const current = holder[FETCH_DISPATCHERS[0] as symbol];
-  if (current === undefined || typeof current.close !== 'function') return;
-  const fresh = new (current.constructor as new () => Dispatcher)();
+  const held = new Set(FETCH_DISPATCHERS.map((symbol) => holder[symbol]).filter((value) => value !== undefined));
+  // One dispatcher under each name (undici 6 and 7): another arrangement is left as it is, and
+  // its idle connections close by themselves.
+  const [current] = held;
+  if (held.size !== 1 || current === undefined || typeof current.close !== 'function') return;
+  let fresh: Dispatcher;
+  try {
+    fresh = new (current.constructor as new () => Dispatcher)();
+  } catch {
+    return;
+  }
   for (const symbol of FETCH_DISPATCHERS) if (holder[symbol] === current) holder[symbol] = fresh;
   current.close().catch(() => undefined);
 }
