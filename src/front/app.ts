@@ -460,7 +460,7 @@ export class Front {
     } else {
       refusal = new Refusal('websocket-only', 426, 'This is a WebSocket endpoint', 'plain HTTP request', { Upgrade: 'websocket', 'Sec-WebSocket-Version': '13' });
     }
-    log.debug('refused', { id: request.id, endpoint: request.path, ...addressFields(request), status: refusal.statusLine, why: refusal.detail });
+    logRefused(request, refusal, request.path, undefined, 'debug');
     // A client that asks a WebSocket endpoint for plain HTTP has nothing more to ask it.
     answer.refuse(refusal, true);
   }

@@ -15,9 +15,12 @@ interface Asker {
   readonly remoteAddress: string;
 }
 
-/** `endpoint` as the log may show it: a path and query the auth has taken its credentials out of. */
-export function logRefused(asker: Asker, refusal: Refusal, endpoint: string, method?: string): void {
-  log.info('refused', { id: asker.id, ...addressFields(asker), method, endpoint, status: refusal.statusLine, why: refusal.detail, reason: refusal.reason });
+/**
+ * `endpoint` as the log may show it: a path and query the auth has taken its credentials out of.
+ * `debug` for refusals that are routine (plain HTTP at a WebSocket endpoint: scanners, probes).
+ */
+export function logRefused(asker: Asker, refusal: Refusal, endpoint: string, method?: string, level: 'info' | 'debug' = 'info'): void {
+  log[level]('refused', { id: asker.id, ...addressFields(asker), method, endpoint, status: refusal.statusLine, why: refusal.detail, reason: refusal.reason });
 }
 
 /** Logs and answers a plain request's refusal; `closeConnection` for a client with nothing more to ask. */

@@ -389,12 +389,17 @@ export class Session implements PeerEvents, FrameSink, Guarded {
    */
   private endSession(code: number, reason: string): void {
     if (this.phase !== 'live') return;
+    this.markEnding(code, reason);
+    this.replay();
+    this.completeIfAcknowledged();
+  }
+
+  /** From now on the client's next record after the data is an END with `code`. */
+  private markEnding(code: number, reason: string): void {
     this.phase = 'ending';
     this.endCode = code;
     this.endReason = reason;
     this.endRecord = jsonRecord(RecordType.end, { code, reason });
-    this.replay();
-    this.completeIfAcknowledged();
   }
 
   private completeIfAcknowledged(): void {
@@ -438,12 +443,7 @@ export class Session implements PeerEvents, FrameSink, Guarded {
    */
   endByOperator(code: number, reason: string): void {
     if (this.finished) return;
-    if (this.phase === 'live') {
-      this.phase = 'ending';
-      this.endCode = code;
-      this.endReason = reason;
-      this.endRecord = jsonRecord(RecordType.end, { code, reason });
-    }
+    if (this.phase === 'live') this.markEnding(code, reason);
     this.replay();
     if (this.transport !== null && this.endRecord !== null && !this.endDelivered) {
       this.endDelivered = true;

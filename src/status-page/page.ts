@@ -31,6 +31,11 @@ function bytes(count: number): string {
   return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
+/** A client's address, and the proxy it came through when one named it. */
+function clientText(shown: { readonly client: string; readonly via?: string }): string {
+  return shown.via === undefined ? shown.client : `${shown.client} via ${shown.via}`;
+}
+
 function cell(text: string, className?: string): HTMLTableCellElement {
   const td = document.createElement('td');
   td.textContent = text;
@@ -152,7 +157,7 @@ class StatusPage {
     shown.title = session.session;
     tr.append(
       shown,
-      cell(session.via === undefined ? session.client : `${session.client} via ${session.via}`),
+      cell(clientText(session)),
       cell(session.endpoint),
       cell(session.peer),
       cell(session.state),
@@ -188,10 +193,9 @@ class StatusPage {
   private row(connection: ConnectionJson): HTMLTableRowElement {
     const tr = document.createElement('tr');
     tr.dataset['id'] = String(connection.id);
-    const client = connection.via === undefined ? connection.client : `${connection.client} via ${connection.via}`;
     tr.append(
       cell(String(connection.id)),
-      cell(client),
+      cell(clientText(connection)),
       cell(connection.endpoint),
       cell(connection.peer),
       cell(new Date(connection.since).toLocaleTimeString()),
