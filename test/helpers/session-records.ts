@@ -103,7 +103,7 @@ export class SessionConnection {
     this.client.ws.send(record(type, body));
   }
 
-  /** Takes records until `until` is true or `timeoutMs` passes; acknowledges what it got. */
+  /** Takes records until `until` is true or `timeoutMs` passes; acknowledges nothing (acknowledge() does). */
   async pump(until: () => boolean, timeoutMs = 10_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!until()) {
