@@ -511,6 +511,15 @@ describe('auth', { skip: skipUnlessInstalled(CURL !== undefined, 'curl') }, () =
     for (const secret of secrets) assert.ok(!log.includes(secret), `a secret (${secret.slice(0, 8)}…) is in the log`);
     assert.ok(!log.includes(Buffer.from(ALICE_TOKEN).toString('base64url')));
   });
+
+  test('a server that checked passwords exits at once when stopped, not after its shutdown grace', async () => {
+    // The password workers were unref'd before their listeners were added, which refs them
+    // again: the process stayed up until its 6 s grace ran out (a bare stop takes ~20 ms).
+    const started = Date.now();
+    assert.equal(await server.stop(), 0);
+    const ms = Date.now() - started;
+    assert.ok(ms < 3000, `exited ${ms} ms after SIGINT`);
+  });
 });
 
 describe('auth config errors', () => {

@@ -30,7 +30,6 @@ class HashWorker {
 
   constructor() {
     this.worker = new Worker(new URL('./hash-worker.js', import.meta.url));
-    this.worker.unref();
     this.worker.on('message', (reply: Reply) => {
       const waiting = this.waiting.get(reply.id);
       this.waiting.delete(reply.id);
@@ -47,6 +46,9 @@ class HashWorker {
     this.worker.on('exit', (code) => {
       if (!this.dead) fail(new Error(`exited with code ${code}`));
     });
+    // Last: adding a 'message' listener refs the worker again, and a ref'd worker held a stopped
+    // server up for its whole shutdown grace after one password check.
+    this.worker.unref();
   }
 
   check(id: number, password: string, hash: string): Promise<boolean> {
