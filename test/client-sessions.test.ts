@@ -172,6 +172,31 @@ describe('websocksy/client and the grace period', { timeout: 60_000 }, () => {
 });
 
 describe('websocksy/client and the ends of a session', { timeout: 60_000 }, () => {
+  test('close() that cannot reach the server gives up after closeTimeoutMs (1006), not after the session\'s grace', async () => {
+    const echo = await hashingEcho();
+    const setup = await bench(echo.address);
+    try {
+      const client = recordClient(`ws://127.0.0.1:${setup.relay.port}/echo`, { transport: 'websocket', closeTimeoutMs: 1000 });
+      await client.opened;
+      setup.relay.down();
+      await until(() => client.events.includes('detach'), 5000, () => `events ${client.events.join(', ')}`);
+      client.socket.send('queued behind the drop');
+      const started = Date.now();
+      client.socket.close(1000, 'bye');
+      // The server's grace is 120 s: only the close timeout ends this.
+      const closed = await within(client.closed, 10_000, 'close event');
+      assert.deepEqual([closed.code, closed.wasClean], [1006, false]);
+      assert.match(closed.reason, /the session did not end within 1 s of close\(\)/);
+      assert.ok(Date.now() - started < 5000, `closed ${Date.now() - started} ms after close()`);
+      assert.deepEqual(client.events, ['open', 'detach', 'error', 'close 1006']);
+      assert.equal(client.socket.readyState, client.socket.CLOSED);
+    } finally {
+      setup.relay.up();
+      await setup.close();
+      await echo.close();
+    }
+  });
+
   test('the peer closing: everything it said arrives, then close with the END\'s code; the chosen subprotocol is `protocol`', async () => {
     const said = Buffer.from('hello from the peer\n'.repeat(50_000));
     const peer = await streamServer((socket) => socket.end(said));

@@ -23,6 +23,8 @@ export interface ResumableSocketOptions {
   readonly maxRetries?: number;
   /** How long opening may take, all attempts together, before the socket gives up (ms). */
   readonly timeoutMs?: number;
+  /** How long close() may take to end the session (resumes included) before the socket gives up (ms). */
+  readonly closeTimeoutMs?: number;
   /** 'auto': WebSocket, or HTTP long-poll when the upgrade fails, chosen again at every resume. */
   readonly transport?: TransportChoice;
 }
@@ -36,6 +38,7 @@ export interface ResolvedOptions {
   readonly maxDelayMs: number;
   readonly maxRetries: number;
   readonly timeoutMs: number;
+  readonly closeTimeoutMs: number;
   /** The transports to try, in order, at every attempt. */
   readonly transports: readonly ('websocket' | 'http')[];
 }
@@ -71,6 +74,7 @@ export function resolveOptions(options: ResumableSocketOptions): ResolvedOptions
     maxDelayMs: Math.max(minDelayMs, positive(options.maxDelayMs, 10_000, 'maxDelayMs')),
     maxRetries: positive(options.maxRetries, Infinity, 'maxRetries'),
     timeoutMs: positive(options.timeoutMs, 30_000, 'timeoutMs'),
+    closeTimeoutMs: positive(options.closeTimeoutMs, 30_000, 'closeTimeoutMs'),
     transports,
   };
 }

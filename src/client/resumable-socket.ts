@@ -62,6 +62,8 @@ export class ResumableSocket extends EventTarget {
   private lastError: string | undefined;
   private detachedAt = 0;
   private ackTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Bounds close(): a session whose END cannot get through would otherwise resume for its whole grace. */
+  private closeTimer: ReturnType<typeof setTimeout> | undefined;
   /** Cancels the running attempts (open or resume). */
   private attempts: AbortController | null = null;
 
@@ -152,6 +154,8 @@ export class ResumableSocket extends EventTarget {
     }
     this.state = ResumableSocket.CLOSING;
     this.closeRequest = { code: code ?? 1000, reason: reason ?? '' };
+    const limitMs = this.options.closeTimeoutMs;
+    this.closeTimer = setTimeout(() => this.finish(ABNORMAL_CLOSURE, `the session did not end within ${limitMs / 1000} s of close()`, false), limitMs);
     this.pump();
   }
 
@@ -308,6 +312,8 @@ export class ResumableSocket extends EventTarget {
     this.attempts = null;
     clearTimeout(this.ackTimer);
     this.ackTimer = undefined;
+    clearTimeout(this.closeTimer);
+    this.closeTimer = undefined;
     this.transport?.close();
     this.transport = null;
     if (!wasClean) this.dispatchEvent(new Event('error'));
