@@ -292,7 +292,9 @@ export class ClientResponse implements Guarded {
             const [ok, complete] = res.tryEnd(chunk, total);
             if (complete) finish(null);
             else if (!ok) {
-              pending = chunk;
+              // The chunk is the source's, valid during this call only (a view of a shared read
+              // buffer, for one): what uWS did not take is copied.
+              pending = Buffer.from(chunk);
               pendingOffset = offset;
               room = false;
             }
@@ -343,7 +345,7 @@ export class ClientResponse implements Guarded {
 
 /** Where a response body goes (ClientResponse.openBody). */
 export interface BodySink {
-  /** Sends `chunk`; false when the client's socket is full: wait for `resume`. */
+  /** Sends `chunk` (valid during the call only); false when the client's socket is full: wait for `resume`. */
   write(chunk: Buffer): boolean;
   /** The body is complete (a body shorter than its Content-Length cuts the connection). */
   end(): void;

@@ -16,10 +16,19 @@ import type { HeaderList } from '../core/request.js';
 
 const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
-/** Adds the lower-case tokens a Connection header lists to `names` (made on first need). */
-function connectionTokens(value: string, names: Set<string> | null): Set<string> {
-  const out = names ?? new Set(HOP_BY_HOP);
-  for (const token of value.split(',')) if (token.trim() !== '') out.add(token.trim().toLowerCase());
+/**
+ * Adds the lower-case names a Connection header lists to `names`, copied from HOP_BY_HOP on
+ * first need only: `keep-alive` (already there) and `close` (an option, not a header name) are
+ * what almost every message lists, and need no copy.
+ */
+function connectionTokens(value: string, names: Set<string> | null): Set<string> | null {
+  let out = names;
+  for (const part of value.split(',')) {
+    const token = part.trim().toLowerCase();
+    if (token === '' || token === 'close' || HOP_BY_HOP.has(token)) continue;
+    out ??= new Set(HOP_BY_HOP);
+    out.add(token);
+  }
   return out;
 }
 
@@ -116,14 +125,15 @@ export interface ClientResponseHead {
  * Read from the raw list alone: no object of headers is built.
  */
 export function clientResponseHeaders(rawHeaders: readonly string[]): ClientResponseHead {
-  let skip: ReadonlySet<string> = HOP_BY_HOP;
+  let listed: Set<string> | null = null;
   let contentLength: string | undefined;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = (rawHeaders[i] as string).toLowerCase();
-    if (name === 'connection') skip = connectionTokens(rawHeaders[i + 1] as string, skip === HOP_BY_HOP ? null : (skip as Set<string>));
+    if (name === 'connection') listed = connectionTokens(rawHeaders[i + 1] as string, listed);
     // The first of several, as node:http's `headers` object kept it.
     else if (name === 'content-length' && contentLength === undefined) contentLength = rawHeaders[i + 1] as string;
   }
+  const skip: ReadonlySet<string> = listed ?? HOP_BY_HOP;
   const headers: Array<[string, string]> = [];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;

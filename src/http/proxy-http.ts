@@ -1,15 +1,15 @@
 /*
  * One request through an HTTP route: the client's method, path (under the route's base),
- * query, headers and body go upstream through undici (upstream-pool.ts); the upstream's status,
- * headers and body come back (response-relay.ts). Both bodies stream with backpressure: uWS
- * pauses reading the client while the upstream request is full, and undici stops reading the
- * upstream while the client's socket is full. Failures before the response head: 502
- * unreachable, 504 too slow, counted from the moment the whole request was sent (a slow upload
- * is the client's time, not the upstream's), 403 when the upstream's name resolves outside the
- * route's allow; the log says why. Every undici callback runs behind the guard.
+ * query, headers and body go upstream through the route's dispatcher (upstream-pool.ts); the
+ * upstream's status, headers and body come back (response-relay.ts). Both bodies stream with
+ * backpressure: uWS pauses reading the client while the upstream request is full, and the
+ * dispatcher stops reading the upstream while the client's socket is full. Failures before the
+ * response head: 502 unreachable or broken, 504 too slow, counted from the moment the whole
+ * request was sent (a slow upload is the client's time, not the upstream's), 403 when the
+ * upstream's name resolves outside the route's allow; the log says why. Every dispatcher
+ * callback runs behind the guard.
  */
 import { Readable } from 'node:stream';
-import type { Dispatcher } from 'undici';
 import type { HttpResponse } from 'uWebSockets.js';
 import { addressFields, type ClientRequest } from '../core/request.js';
 import { DestinationDenied } from '../lib/destination-allow.js';
@@ -20,7 +20,7 @@ import { ClientResponse, type BodySink } from './client-response.js';
 import { upstreamRequestHeaders } from './forward-headers.js';
 import { relayHead } from './response-relay.js';
 import type { Route } from './route-table.js';
-import type { UpstreamConnection } from './upstream-pool.js';
+import type { UpstreamConnection, UpstreamHandler, UpstreamRequest } from './upstream-pool.js';
 import { upstreamPath } from './upstream-path.js';
 
 export interface ProxyTarget {
@@ -54,10 +54,10 @@ export function proxyHttp(res: HttpResponse, client: ClientRequest, target: Prox
   });
   const exchange = new UpstreamExchange(answer, client, target);
   answer.whenAborted(() => exchange.clientGone());
-  // A body without a length (the client's was chunked) goes up chunked: undici frames a
-  // stream of unknown length so, for every method.
-  const options: Dispatcher.DispatchOptions = {
-    method: client.method as Dispatcher.HttpMethod,
+  // A body without a length (the client's was chunked) goes up chunked: the dispatchers frame
+  // a stream of unknown length so, for every method.
+  const options: UpstreamRequest = {
+    method: client.method,
     path: upstreamPath(route, base.pathname, client),
     headers,
     body: client.hasBody ? requestBody(answer) : null,
@@ -67,7 +67,7 @@ export function proxyHttp(res: HttpResponse, client: ClientRequest, target: Prox
   target.connection.dispatcher.dispatch(options, exchange);
 }
 
-/** The client's body as a stream for undici: uWS's reading pauses while undici's side is full. */
+/** The client's body as a stream for the dispatcher: uWS's reading pauses while the upstream's side is full. */
 function requestBody(answer: ClientResponse): Readable {
   const body = new Readable({ read: () => answer.resumeBody() });
   answer.onBody((chunk, isLast) => {
@@ -87,8 +87,13 @@ function requestBody(answer: ClientResponse): Readable {
   return body;
 }
 
-/** undici's handler for one request: the timer, the client going away, and the response's relay. */
-class UpstreamExchange implements Dispatcher.DispatchHandler {
+/** A header name or value as latin1 text: our pool's are already, undici's are bytes. */
+function latin1(field: Buffer | string): string {
+  return typeof field === 'string' ? field : field.toString('latin1');
+}
+
+/** The dispatcher's handler for one request: the timer, the client going away, and the response's relay. */
+class UpstreamExchange implements UpstreamHandler {
   private readonly started = Date.now();
   private abortUpstream: ((error?: Error) => void) | null = null;
   private clientLeft = false;
@@ -122,7 +127,6 @@ class UpstreamExchange implements Dispatcher.DispatchHandler {
     else this.abortUpstream = abort;
   }
 
-  /** Called by undici once the request and its whole body went out (not in its typings). */
   onRequestSent(): void {
     runGuarded(this.answer, 'upstream request sent', () => {
       const ms = this.target.route.timeoutMs;
@@ -130,7 +134,7 @@ class UpstreamExchange implements Dispatcher.DispatchHandler {
     });
   }
 
-  onHeaders(status: number, rawHeaders: Buffer[], resume: () => void, statusText: string): boolean {
+  onHeaders(status: number, rawHeaders: ReadonlyArray<Buffer | string>, resume: () => void, statusText: string): boolean {
     // 1xx answers are the upstream's business with us; the client gets the final one.
     if (status < 200) return true;
     this.stopTimer();
@@ -141,7 +145,7 @@ class UpstreamExchange implements Dispatcher.DispatchHandler {
     }
     this.status = status;
     runGuarded(answer, 'upstream response', () => {
-      const names = rawHeaders.map((bytes) => bytes.toString('latin1'));
+      const names = rawHeaders.map(latin1);
       this.sink = relayHead(answer, this.client.method, { status, statusText, rawHeaders: names }, (error) => this.relayed(error), resume, () => this.abortUpstream?.());
     });
     return true;

@@ -1,18 +1,53 @@
 /*
- * The undici dispatchers HTTP routes send their requests through: a keep-alive pool per direct
- * route, or a client made for one request whose connection someone else opens (a tunnel stream,
- * a socket that starts with a PROXY header). undici times nothing here: websocksy times the
- * response head itself, from the end of the upload (proxy-http.ts), and a body may take as long
- * as it takes, as through node:http before.
+ * The dispatchers HTTP routes send their requests through: for a direct http:// route, our own
+ * keep-alive pool (h1-pool.ts); for https:// routes, and for requests whose connection someone
+ * else opens (a tunnel stream, a socket that starts with a PROXY header), undici's. Nothing here
+ * times a request: websocksy times the response head itself, from the end of the upload
+ * (proxy-http.ts), and a body may take as long as it takes.
  */
 import type { LookupFunction, Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { Client, Pool, type Dispatcher } from 'undici';
 import { connectVerified, type UpstreamTls } from '../lib/tls-upstream.js';
+import { H1Pool } from './h1-pool.js';
+
+/** One request as a route sends it upstream. */
+export interface UpstreamRequest {
+  readonly method: string;
+  readonly path: string;
+  readonly headers: Record<string, string | string[]>;
+  /** The client's body; sent chunked when `headers` has no content-length. */
+  readonly body: Readable | null;
+  /** The connection serves this request alone. */
+  readonly reset: boolean;
+}
+
+/** What a dispatcher tells the exchange of one request (undici's handler callbacks). */
+export interface UpstreamHandler {
+  /** First: `abort` ends the exchange (onError follows, unless it is complete). */
+  onConnect(abort: (error?: Error) => void): void;
+  /** The request and its whole body went out. */
+  onRequestSent(): void;
+  /** The final response's head, names and values as latin1 text or bytes. */
+  onHeaders(status: number, rawHeaders: ReadonlyArray<Buffer | string>, resume: () => void, statusText: string): boolean;
+  /** Body bytes, valid during the call only; false: wait for `resume`. */
+  onData(chunk: Buffer): boolean;
+  onComplete(): void;
+  onError(error: Error): void;
+}
+
+/** Where a route's requests go. */
+export interface RouteDispatcher {
+  dispatch(request: UpstreamRequest, handler: UpstreamHandler): void;
+  /** Lets the requests it carries finish, then closes its connections. */
+  close(): Promise<void>;
+  /** Closes every connection now; the requests they carry fail. */
+  destroy(): Promise<void>;
+}
 
 /** How a request reaches its upstream. */
 export interface UpstreamConnection {
-  readonly dispatcher: Dispatcher;
+  readonly dispatcher: RouteDispatcher;
   /** The dispatcher serves this one request: it asks the upstream to close, and is closed after. */
   readonly oneShot: boolean;
   /** Called when the response is complete, before the dispatcher lets go of its connection. */
@@ -41,20 +76,29 @@ function connector(open: OpenConnection): (options: unknown, callback: (...args:
     open((error, socket) => process.nextTick(() => (error === null ? callback(null, socket as Socket) : callback(error, null))));
 }
 
+/** undici's dispatcher as a RouteDispatcher. */
+function undiciRoute(dispatcher: Dispatcher): RouteDispatcher {
+  return {
+    dispatch: (request, handler) => void dispatcher.dispatch(request, handler as Dispatcher.DispatchHandler),
+    close: () => dispatcher.close(),
+    destroy: () => dispatcher.destroy(),
+  };
+}
+
 /**
  * The keep-alive pool of a direct route. https:// connections are made and verified by
  * lib/tls-upstream.ts (CA, host name, pinned fingerprint) before the first byte of a request;
  * `lookup` holds the upstream's name to the route's allow, for http:// and https:// alike.
  */
-export function routePool(url: URL, tls: UpstreamTls, lookup: LookupFunction | undefined): Dispatcher {
+export function routePool(url: URL, tls: UpstreamTls, lookup: LookupFunction | undefined): RouteDispatcher {
   if (url.protocol === 'https:') {
     const port = url.port === '' ? 443 : Number(url.port);
-    return new Pool(url.origin, { ...UNTIMED, connect: connector((done) => connectVerified({ hostname: url.hostname, port, lookup }, tls, done)) });
+    return undiciRoute(new Pool(url.origin, { ...UNTIMED, connect: connector((done) => connectVerified({ hostname: url.hostname, port, lookup }, tls, done)) }));
   }
-  return new Pool(url.origin, { ...UNTIMED, ...(lookup === undefined ? {} : { connect: { lookup } }) });
+  return new H1Pool(url, lookup, ROUTE_POOL_IDLE_MS);
 }
 
 /** A client for one request to `url` over the connection `open` makes. */
 export function oneShot(url: URL, open: OpenConnection): UpstreamConnection {
-  return { dispatcher: new Client(url.origin, { ...UNTIMED, connect: connector(open) }), oneShot: true };
+  return { dispatcher: undiciRoute(new Client(url.origin, { ...UNTIMED, connect: connector(open) })), oneShot: true };
 }

@@ -1,0 +1,408 @@
+/*
+ * The HTTP/1.1 response parser of the route pool's upstream connections (h1-connection.ts).
+ * It is fed views of the process's shared read buffer and keeps none of them: what it must
+ * keep across reads (a head cut in two) it copies. Strict wherever a lax reading could reach
+ * the client as something the upstream did not say: a header name that is not a token, a
+ * value with a control character, a bare CR or LF, an obsolete line fold, Content-Lengths
+ * that disagree, a chunk size that is not hex. Each is an UpstreamProtocolError: the exchange
+ * answers 502 and the connection is not used again.
+ */
+
+/** The most a response head (or a chunked body's trailers) may take. */
+export const MAX_HEAD_BYTES = 64 * 1024;
+
+/** A chunk size of more than 13 hex digits (2^52) is no chunk any upstream sends. */
+const MAX_CHUNK_SIZE_DIGITS = 13;
+
+const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
+const CR = 0x0d;
+const LF = 0x0a;
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/**
+ * What no line of a head may hold: a control character other than HTAB (field values and the
+ * reason are HTAB, SP, VCHAR and obs-text, RFC 9110 §5.5), and a CR or LF that is not part of
+ * a line's CRLF. One test over the whole head, not one per line.
+ */
+const FORBIDDEN_IN_HEAD = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/;
+const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: (.*))?$/;
+/** Header names seen, lower-cased: a response's names are nearly always the last one's. */
+const knownNames = new Map<string, string>();
+const KNOWN_NAMES_LIMIT = 512;
+
+/** `name` lower-cased once it is known to be a token, or null when it is not one. */
+function lowerName(name: string): string | null {
+  const known = knownNames.get(name);
+  if (known !== undefined) return known;
+  if (!TOKEN.test(name)) return null;
+  const lower = name.toLowerCase();
+  if (knownNames.size < KNOWN_NAMES_LIMIT) knownNames.set(name, lower);
+  return lower;
+}
+
+const SP = 0x20;
+const HTAB = 0x09;
+
+/** `line` from `start` with the optional whitespace around a field value taken off. */
+function fieldValue(line: string, start: number): string {
+  let first = start;
+  let last = line.length;
+  while (first < last && (line.charCodeAt(first) === SP || line.charCodeAt(first) === HTAB)) first++;
+  while (last > first && (line.charCodeAt(last - 1) === SP || line.charCodeAt(last - 1) === HTAB)) last--;
+  return line.slice(first, last);
+}
+const KEEP_ALIVE_TIMEOUT = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i;
+
+export class UpstreamProtocolError extends Error {
+  constructor(message: string) {
+    super(`the upstream broke HTTP/1.1: ${message}`);
+    this.name = 'UpstreamProtocolError';
+  }
+}
+
+/** What the parser tells its connection. Views passed are valid during the call only. */
+export interface ResponseEvents {
+  /** A final response's head (1xx interim responses are skipped); latin1 names and values. */
+  onHead(status: number, statusText: string, rawHeaders: string[]): void;
+  /** Body bytes; false asks the parser to stop after them until resumed. */
+  onBody(chunk: Buffer): boolean;
+}
+
+const enum State {
+  idle,
+  head,
+  length,
+  chunkSize,
+  chunkData,
+  chunkDataEnd,
+  trailers,
+  untilClose,
+  complete,
+}
+
+/** Why feed() returned. */
+export const enum Fed {
+  /** Everything given was taken: more is wanted. */
+  more,
+  /** onBody asked to stop: the bytes from `stoppedAt` on were not taken. */
+  paused,
+  /** The response is complete at `stoppedAt`; bytes after it belong to no request. */
+  complete,
+  /** The connection dropped the exchange during a callback (an abort). */
+  dropped,
+}
+
+function hexValue(byte: number): number {
+  if (byte >= 0x30 && byte <= 0x39) return byte - 0x30;
+  const lower = byte | 0x20;
+  if (lower >= 0x61 && lower <= 0x66) return lower - 0x61 + 10;
+  return -1;
+}
+
+export class ResponseParser {
+  private state = State.idle;
+  private headOnly = false;
+  /** The start of a head that did not come in one read (copied). */
+  private partialHead: Buffer | null = null;
+  /** Body bytes left: of the Content-Length, or of the current chunk. */
+  private remaining = 0;
+  private chunkDigits = 0;
+  private inChunkExtension = false;
+  private sawCR = false;
+  private lineBytes = 0;
+  private trailerBytes = 0;
+  /** The connection may carry another request after this response. */
+  keepAlive = true;
+  /** The upstream's Keep-Alive timeout, in ms; 0 when it named none. */
+  keepAliveHintMs = 0;
+  /** Where the last feed() stopped. */
+  stoppedAt = 0;
+
+  constructor(private readonly events: ResponseEvents) {}
+
+  /** Expects the response to a `method` request. */
+  start(method: string): void {
+    this.state = State.head;
+    this.headOnly = method === 'HEAD';
+    this.partialHead = null;
+    this.keepAlive = true;
+    this.keepAliveHintMs = 0;
+  }
+
+  /** The exchange is over (done or dropped): bytes fed now are an error of the caller's. */
+  stop(): void {
+    this.state = State.idle;
+    this.partialHead = null;
+  }
+
+  /** True while a response is being read. */
+  get reading(): boolean {
+    return this.state !== State.idle && this.state !== State.complete;
+  }
+
+  /** True once the head came: the exchange can no longer be sent again elsewhere. */
+  get headDone(): boolean {
+    return this.state !== State.idle && this.state !== State.head;
+  }
+
+  /** The body runs to the connection's end: call closed() then. */
+  get endsAtClose(): boolean {
+    return this.state === State.untilClose;
+  }
+
+  /** The connection ended: complete for a body that runs to its end, else an error. */
+  closed(): boolean {
+    if (this.state !== State.untilClose) return false;
+    this.state = State.complete;
+    return true;
+  }
+
+  /** Parses `data` from `from` on; throws UpstreamProtocolError. */
+  feed(data: Buffer, from: number): Fed {
+    let at = from;
+    const end = data.length;
+    while (at < end || this.state === State.complete) {
+      switch (this.state) {
+        case State.head:
+          at = this.readHead(data, at);
+          break;
+        case State.length: {
+          const take = Math.min(this.remaining, end - at);
+          this.remaining -= take;
+          const more = this.events.onBody(data.subarray(at, at + take));
+          at += take;
+          if (this.state !== State.length) return this.dropped(at);
+          if (this.remaining === 0) this.state = State.complete;
+          else if (!more) return this.result(Fed.paused, at);
+          break;
+        }
+        case State.chunkSize:
+          at = this.readChunkSize(data, at);
+          break;
+        case State.chunkData: {
+          const take = Math.min(this.remaining, end - at);
+          this.remaining -= take;
+          const more = this.events.onBody(data.subarray(at, at + take));
+          at += take;
+          if (this.state !== State.chunkData) return this.dropped(at);
+          if (this.remaining === 0) {
+            this.state = State.chunkDataEnd;
+            this.sawCR = false;
+          }
+          if (!more) return this.result(Fed.paused, at);
+          break;
+        }
+        case State.chunkDataEnd:
+          at = this.readChunkEnd(data, at);
+          break;
+        case State.trailers:
+          at = this.readTrailers(data, at);
+          break;
+        case State.untilClose: {
+          const more = this.events.onBody(data.subarray(at, end));
+          at = end;
+          if (this.state !== State.untilClose) return this.dropped(at);
+          if (!more) return this.result(Fed.paused, at);
+          break;
+        }
+        case State.complete:
+          return this.result(Fed.complete, at);
+        case State.idle:
+          return this.dropped(at);
+      }
+    }
+    return this.result(Fed.more, at);
+  }
+
+  private result(fed: Fed, at: number): Fed {
+    this.stoppedAt = at;
+    return fed;
+  }
+
+  private dropped(at: number): Fed {
+    return this.result(Fed.dropped, at);
+  }
+
+  private readHead(data: Buffer, at: number): number {
+    const partial = this.partialHead;
+    if (partial === null) {
+      const found = data.indexOf(HEAD_END, at);
+      if (found < 0) {
+        if (data.length - at > MAX_HEAD_BYTES) throw new UpstreamProtocolError(`a response head over ${MAX_HEAD_BYTES} bytes`);
+        this.partialHead = Buffer.from(data.subarray(at));
+        return data.length;
+      }
+      if (found - at > MAX_HEAD_BYTES) throw new UpstreamProtocolError(`a response head over ${MAX_HEAD_BYTES} bytes`);
+      this.head(data.toString('latin1', at, found));
+      return found + HEAD_END.length;
+    }
+    const joined = Buffer.concat([partial, data.subarray(at, Math.min(data.length, at + MAX_HEAD_BYTES + HEAD_END.length))]);
+    const found = joined.indexOf(HEAD_END);
+    if (found < 0 || found > MAX_HEAD_BYTES) {
+      if (joined.length > MAX_HEAD_BYTES) throw new UpstreamProtocolError(`a response head over ${MAX_HEAD_BYTES} bytes`);
+      this.partialHead = joined;
+      return data.length;
+    }
+    this.partialHead = null;
+    this.head(joined.toString('latin1', 0, found));
+    return at + found + HEAD_END.length - partial.length;
+  }
+
+  /** One head, without its final CRLF CRLF: a final one sets the body's framing; a 1xx is skipped. */
+  private head(text: string): void {
+    if (FORBIDDEN_IN_HEAD.test(text)) throw new UpstreamProtocolError('a control character, or a bare CR or LF, in the response head');
+    const lines = text.split('\r\n');
+    const statusLine = STATUS_LINE.exec(lines[0] as string);
+    if (statusLine === null) throw new UpstreamProtocolError(`status line ${JSON.stringify((lines[0] as string).slice(0, 80))}`);
+    const status = Number(statusLine[2]);
+    const rawHeaders: string[] = [];
+    let contentLength = -1;
+    let transferEncoding: string | null = null;
+    let close = false;
+    let keepAliveToken = false;
+    for (let index = 1; index < lines.length; index++) {
+      const line = lines[index] as string;
+      const colon = line.indexOf(':');
+      const name = colon < 0 ? line : line.slice(0, colon);
+      const lower = lowerName(name);
+      if (lower === null || colon < 0) throw new UpstreamProtocolError(line.length === 0 || line[0] === ' ' || line[0] === '\t' ? 'a folded or empty header line' : `header line ${JSON.stringify(line.slice(0, 80))}`);
+      const value = fieldValue(line, colon + 1);
+      rawHeaders.push(name, value);
+      if (lower === 'content-length') {
+        for (const part of value.split(',')) {
+          const digits = part.trim();
+          if (!/^\d{1,15}$/.test(digits) || (contentLength >= 0 && Number(digits) !== contentLength)) throw new UpstreamProtocolError(`Content-Length ${JSON.stringify(value.slice(0, 40))}`);
+          contentLength = Number(digits);
+        }
+      } else if (lower === 'transfer-encoding') transferEncoding = transferEncoding === null ? value : `${transferEncoding},${value}`;
+      else if (lower === 'connection') {
+        for (const option of value.toLowerCase().split(',')) {
+          const token = option.trim();
+          if (token === 'close') close = true;
+          else if (token === 'keep-alive') keepAliveToken = true;
+        }
+      } else if (lower === 'keep-alive') {
+        const hint = KEEP_ALIVE_TIMEOUT.exec(value);
+        if (hint !== null) this.keepAliveHintMs = Number(hint[1]) * 1000;
+      }
+    }
+    if (status < 200) {
+      if (status === 101) throw new UpstreamProtocolError('101 Switching Protocols to a request that asked for no upgrade');
+      // An interim answer (100 Continue, 103 Early Hints): the final one follows.
+      this.keepAliveHintMs = 0;
+      return;
+    }
+    // HTTP/1.0 keeps its connection only when it says so.
+    this.keepAlive = !close && (statusLine[1] === '1' || keepAliveToken);
+    this.events.onHead(status, statusLine[3] ?? '', rawHeaders);
+    if (this.state !== State.head) return;
+    if (this.headOnly || status === 204 || status === 304) {
+      this.state = State.complete;
+      return;
+    }
+    if (transferEncoding !== null) {
+      const codings = transferEncoding.toLowerCase().split(',');
+      // A length beside a transfer coding is ignored, and the connection not trusted again
+      // (RFC 9112 §6.3); a final coding other than chunked runs to the connection's end.
+      if (contentLength >= 0) this.keepAlive = false;
+      if ((codings[codings.length - 1] as string).trim() === 'chunked') {
+        this.state = State.chunkSize;
+        this.chunkDigits = 0;
+        this.remaining = 0;
+        this.inChunkExtension = false;
+        this.sawCR = false;
+        return;
+      }
+      this.keepAlive = false;
+      this.state = State.untilClose;
+      return;
+    }
+    if (contentLength >= 0) {
+      this.remaining = contentLength;
+      this.state = contentLength === 0 ? State.complete : State.length;
+      return;
+    }
+    this.keepAlive = false;
+    this.state = State.untilClose;
+  }
+
+  /** A chunk-size line: hex digits, an extension that is ignored, CRLF. */
+  private readChunkSize(data: Buffer, at: number): number {
+    for (; at < data.length; at++) {
+      const byte = data[at] as number;
+      if (this.sawCR) {
+        if (byte !== LF) throw new UpstreamProtocolError('a chunk-size line without its LF');
+        at++;
+        if (this.remaining === 0) {
+          this.state = State.trailers;
+          this.lineBytes = 0;
+          this.trailerBytes = 0;
+          this.sawCR = false;
+        } else this.state = State.chunkData;
+        return at;
+      }
+      if (byte === CR) {
+        if (this.chunkDigits === 0) throw new UpstreamProtocolError('a chunk-size line without a size');
+        this.sawCR = true;
+        continue;
+      }
+      if (this.inChunkExtension) {
+        if ((byte < 0x20 && byte !== 0x09) || byte === 0x7f) throw new UpstreamProtocolError('a control character in a chunk extension');
+        continue;
+      }
+      const digit = hexValue(byte);
+      if (digit >= 0) {
+        if (++this.chunkDigits > MAX_CHUNK_SIZE_DIGITS) throw new UpstreamProtocolError('a chunk size too large');
+        this.remaining = this.remaining * 16 + digit;
+        continue;
+      }
+      if ((byte === 0x3b || byte === 0x20 || byte === 0x09) && this.chunkDigits > 0) {
+        this.inChunkExtension = true;
+        continue;
+      }
+      throw new UpstreamProtocolError('a chunk size that is not hex');
+    }
+    return at;
+  }
+
+  /** The CRLF after a chunk's data. */
+  private readChunkEnd(data: Buffer, at: number): number {
+    for (; at < data.length; at++) {
+      const byte = data[at] as number;
+      if (!this.sawCR) {
+        if (byte !== CR) throw new UpstreamProtocolError('chunk data longer than its size');
+        this.sawCR = true;
+        continue;
+      }
+      if (byte !== LF) throw new UpstreamProtocolError('chunk data longer than its size');
+      this.state = State.chunkSize;
+      this.chunkDigits = 0;
+      this.remaining = 0;
+      this.inChunkExtension = false;
+      this.sawCR = false;
+      return at + 1;
+    }
+    return at;
+  }
+
+  /** Trailer lines after the last chunk, up to the empty one; dropped (the client's response has none). */
+  private readTrailers(data: Buffer, at: number): number {
+    for (; at < data.length; at++) {
+      const byte = data[at] as number;
+      if (++this.trailerBytes > MAX_HEAD_BYTES) throw new UpstreamProtocolError(`trailers over ${MAX_HEAD_BYTES} bytes`);
+      if (this.sawCR) {
+        if (byte !== LF) throw new UpstreamProtocolError('a bare CR in the trailers');
+        this.sawCR = false;
+        if (this.lineBytes === 0) {
+          this.state = State.complete;
+          return at + 1;
+        }
+        this.lineBytes = 0;
+        continue;
+      }
+      if (byte === CR) this.sawCR = true;
+      else if (byte === LF) throw new UpstreamProtocolError('a bare LF in the trailers');
+      else this.lineBytes++;
+    }
+    return at;
+  }
+}

@@ -1,0 +1,223 @@
+/*
+ * The keep-alive pool of direct http:// routes (src/http/h1-pool.ts, h1-connection.ts) against
+ * raw TCP upstreams scripted byte by byte: connections reused across requests, a kept-alive
+ * connection the upstream closes as a request goes out (sent again when that is safe, a 502
+ * when not), the upstream's Keep-Alive timeout honoured, a connection that closes while idle,
+ * and upstream heads that must never reach a client (a 502, and the connection dropped).
+ */
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createHash } from 'node:crypto';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { writeFileSync } from 'node:fs';
+import { send } from './helpers/http-upstream.js';
+import { tempDir } from './helpers/peers.js';
+import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
+
+/** What the upstream does with the `index`-th request (from 0) on connection `connection` (from 0). */
+type Script = (socket: Socket, request: string, index: number, connection: number) => void;
+
+interface ScriptedUpstream {
+  readonly port: number;
+  /** Connections accepted so far. */
+  connections: number;
+  /** Connections the pool closed (the upstream saw their end). */
+  ended: number;
+  script: Script;
+  close(): Promise<void>;
+}
+
+async function scriptedUpstream(): Promise<ScriptedUpstream> {
+  const sockets = new Set<Socket>();
+  const upstream: ScriptedUpstream = {
+    port: 0,
+    connections: 0,
+    ended: 0,
+    script: () => undefined,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+      await once(server, 'close');
+    },
+  };
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    const connection = upstream.connections++;
+    let index = 0;
+    let pending = '';
+    socket.on('error', () => undefined);
+    socket.on('end', () => {
+      upstream.ended++;
+      socket.end();
+    });
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('data', (chunk: Buffer) => {
+      pending += chunk.toString('latin1');
+      for (let end = pending.indexOf('\r\n\r\n'); end >= 0; end = pending.indexOf('\r\n\r\n')) {
+        const request = pending.slice(0, end);
+        pending = pending.slice(end + 4);
+        upstream.script(socket, request, index++, connection);
+      }
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return Object.assign(upstream, { port: (server.address() as { port: number }).port });
+}
+
+const ok = (body: string, extra = ''): string => `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+
+async function until(condition: () => boolean, ms: number, what: string): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`not in ${ms} ms: ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe('the keep-alive pool of http:// routes', () => {
+  const dir = tempDir('websocksy-pool-');
+  let upstream: ScriptedUpstream;
+  let proxy: RunningWebsocksy;
+
+  before(async () => {
+    upstream = await scriptedUpstream();
+    writeFileSync(`${dir.path}/pool.cfg`, ['[core]', 'listen = 127.0.0.1', 'port = 0', '[route /u]', `to = http://127.0.0.1:${upstream.port}/`, ''].join('\n'));
+    proxy = await startWebsocksy([`${dir.path}/pool.cfg`]);
+  });
+  after(async () => {
+    await proxy?.stop();
+    await upstream?.close();
+    dir.remove();
+  });
+
+  test('one upstream connection carries requests one after another, each answer its own', async () => {
+    const before = upstream.connections;
+    upstream.script = (socket, request, index) => socket.write(ok(`answer ${index} to ${request.split(' ')[1]}`));
+    for (let i = 0; i < 50; i++) {
+      const reply = await send(proxy.port, `/u/n${i}`);
+      assert.deepEqual([reply.status, reply.text], [200, `answer ${i} to /n${i}`]);
+    }
+    assert.equal(upstream.connections - before, 1);
+  });
+
+  test('a kept-alive connection closed as a request goes out: a GET goes again, a POST gets 502', async () => {
+    // Each connection answers its first request and closes without a word at its second, as
+    // an upstream whose idle timeout crosses our reuse does.
+    upstream.script = (socket, _request, index) => {
+      if (index === 0) socket.write(ok('first'));
+      else socket.destroy();
+    };
+    const warm = await send(proxy.port, '/u/warm');
+    assert.equal(warm.text, 'first');
+    const again = await send(proxy.port, '/u/again');
+    assert.deepEqual([again.status, again.text], [200, 'first']);
+    const post = await send(proxy.port, '/u/post', { method: 'POST', body: 'not twice' });
+    assert.equal(post.status, 502);
+    // A close with the body unread may reach us as a reset.
+    await proxy.waitForLog(/http upstream failed .*method=POST .*status=502 why="(the upstream closed the connection before its answer|read ECONNRESET)"/);
+  });
+
+  test('the upstream\'s Keep-Alive timeout is honoured: an idle connection closes before it', async () => {
+    upstream.script = (socket) => socket.write(ok('hinted', 'Keep-Alive: timeout=2\r\n'));
+    const ended = upstream.ended;
+    const started = Date.now();
+    assert.equal((await send(proxy.port, '/u/hint')).text, 'hinted');
+    await until(() => upstream.ended > ended, 5000, 'the pool closing its idle connection');
+    assert.ok(Date.now() - started < 2000 + 1500, `closed after ${Date.now() - started} ms`);
+  });
+
+  test('a connection the upstream closes while idle is forgotten: the next request opens another', async () => {
+    upstream.script = (socket) => socket.end(ok('and goodbye'));
+    const before = upstream.connections;
+    const ended = upstream.ended;
+    for (let i = 0; i < 3; i++) {
+      assert.equal((await send(proxy.port, '/u/bye')).text, 'and goodbye');
+      await until(() => upstream.ended > ended + i, 2000, 'the upstream seeing the pool close');
+    }
+    assert.equal(upstream.connections - before, 3);
+  });
+
+  test('a head that would reach the client as something else is a 502, and its connection is not used again', async () => {
+    const cases: Array<[string, string]> = [
+      ['header injection', 'HTTP/1.1 200 OK\r\nX-A: a\nSet-Cookie: stolen=1\r\nContent-Length: 0\r\n\r\n'],
+      ['two lengths', 'HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab'],
+      ['not HTTP/1.1', 'SSH-2.0-OpenSSH_9.2\r\n\r\n'],
+    ];
+    for (const [what, answer] of cases) {
+      upstream.script = (socket) => socket.write(answer);
+      const before = upstream.ended;
+      const reply = await send(proxy.port, '/u/bad');
+      assert.equal(reply.status, 502, what);
+      assert.equal(reply.rawHeaders.map((name) => name.toLowerCase()).includes('set-cookie'), false, what);
+      await until(() => upstream.ended > before, 2000, `the pool dropping the connection after ${what}`);
+    }
+    await proxy.waitForLog(/http upstream failed .*status=502 why="the upstream broke HTTP\/1\.1: a control character, or a bare CR or LF/);
+  });
+
+  test('8 MiB to each of 4 clients that read slowly, at once, arrive whole, with a length and chunked (the pool reads into one shared buffer)', async () => {
+    const body = Buffer.alloc(8 * 1024 * 1024);
+    for (let i = 0; i < body.length; i++) body[i] = (i * 31 + (i >>> 11)) & 0xff;
+    const digest = createHash('sha256').update(body).digest('hex');
+    upstream.script = (socket, request) => {
+      if (request.startsWith('GET /length')) {
+        socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`);
+        socket.write(body);
+        return;
+      }
+      socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n');
+      for (let at = 0; at < body.length; at += 300_000) {
+        const piece = body.subarray(at, at + 300_000);
+        socket.write(`${piece.length.toString(16)}\r\n`);
+        socket.write(piece);
+        socket.write('\r\n');
+      }
+      socket.write('0\r\n\r\n');
+    };
+    const fetchSlowly = async (path: string): Promise<{ head: string; body: Buffer }> => {
+      const client = connect(proxy.port, '127.0.0.1');
+      client.write(`GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      const chunks: Buffer[] = [];
+      client.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        // A reader that takes a read and then looks away: uWS's buffer fills over and over,
+        // while the other responses' reads go through the same shared buffer.
+        client.pause();
+        setTimeout(() => client.resume(), 2);
+      });
+      await once(client, 'end');
+      const wire = Buffer.concat(chunks);
+      const headEnd = wire.indexOf('\r\n\r\n');
+      const head = wire.subarray(0, headEnd).toString('latin1');
+      const rest = wire.subarray(headEnd + 4);
+      if (!/transfer-encoding: chunked/i.test(head)) return { head, body: rest };
+      const pieces: Buffer[] = [];
+      for (let at = 0; at < rest.length; ) {
+        const lineEnd = rest.indexOf('\r\n', at);
+        const size = parseInt(rest.subarray(at, lineEnd).toString('latin1'), 16);
+        if (!(size > 0)) break;
+        pieces.push(rest.subarray(lineEnd + 2, lineEnd + 2 + size));
+        at = lineEnd + 2 + size + 2;
+      }
+      return { head, body: Buffer.concat(pieces) };
+    };
+    const paths = ['/u/length/1', '/u/chunked/1', '/u/length/2', '/u/chunked/2'];
+    const replies = await Promise.all(paths.map(fetchSlowly));
+    for (const [index, reply] of replies.entries()) {
+      assert.match(reply.head, /^HTTP\/1\.1 200/);
+      assert.equal(reply.body.length, body.length, paths[index]);
+      assert.equal(createHash('sha256').update(reply.body).digest('hex'), digest, `${paths[index] as string}: the bytes differ`);
+    }
+  });
+
+  test('a body cut short by the upstream cuts the client\'s response; the next request is whole', async () => {
+    upstream.script = (socket, request, index) => {
+      if (request.startsWith('GET /cut')) socket.end('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly this');
+      else socket.write(ok(`whole ${index}`));
+    };
+    await assert.rejects(send(proxy.port, '/u/cut'), /aborted|ECONNRESET|socket hang up/);
+    const next = await send(proxy.port, '/u/next');
+    assert.equal(next.status, 200);
+  });
+});
