@@ -13,6 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { writeFileSync } from 'node:fs';
 import { send } from './helpers/http-upstream.js';
 import { tempDir } from './helpers/peers.js';
+import { until } from './helpers/session-client.js';
 import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
 
 /** What the upstream does with the `index`-th request (from 0) on connection `connection` (from 0). */
@@ -68,14 +69,6 @@ async function scriptedUpstream(): Promise<ScriptedUpstream> {
 
 const ok = (body: string, extra = ''): string => `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
 
-async function until(condition: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`not in ${ms} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 describe('the keep-alive pool of http:// routes', () => {
   const dir = tempDir('websocksy-pool-');
   let upstream: ScriptedUpstream;
@@ -124,7 +117,7 @@ describe('the keep-alive pool of http:// routes', () => {
     const ended = upstream.ended;
     const started = Date.now();
     assert.equal((await send(proxy.port, '/u/hint')).text, 'hinted');
-    await until(() => upstream.ended > ended, 5000, 'the pool closing its idle connection');
+    await until(() => upstream.ended > ended, 5000, () => 'the pool closing its idle connection');
     assert.ok(Date.now() - started < 2000 + 1500, `closed after ${Date.now() - started} ms`);
   });
 
@@ -134,7 +127,7 @@ describe('the keep-alive pool of http:// routes', () => {
     const ended = upstream.ended;
     for (let i = 0; i < 3; i++) {
       assert.equal((await send(proxy.port, '/u/bye')).text, 'and goodbye');
-      await until(() => upstream.ended > ended + i, 2000, 'the upstream seeing the pool close');
+      await until(() => upstream.ended > ended + i, 2000, () => 'the upstream seeing the pool close');
     }
     assert.equal(upstream.connections - before, 3);
   });
@@ -151,7 +144,7 @@ describe('the keep-alive pool of http:// routes', () => {
       const reply = await send(proxy.port, '/u/bad');
       assert.equal(reply.status, 502, what);
       assert.equal(reply.rawHeaders.map((name) => name.toLowerCase()).includes('set-cookie'), false, what);
-      await until(() => upstream.ended > before, 2000, `the pool dropping the connection after ${what}`);
+      await until(() => upstream.ended > before, 2000, () => `the pool dropping the connection after ${what}`);
     }
     await proxy.waitForLog(/http upstream failed .*status=502 why="the upstream broke HTTP\/1\.1: a control character, or a bare CR or LF/);
   });
