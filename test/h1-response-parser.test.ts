@@ -52,7 +52,7 @@ function parse(wire: string, method = 'GET', cuts: number[] = [], pauseAfterBody
       if (piece.length === 0) break;
     }
   }
-  if (!out.complete && parser.endsAtClose && parser.closed()) {
+  if (!out.complete && parser.closed()) {
     out.complete = true;
     out.keepAlive = parser.keepAlive;
   }

@@ -24,7 +24,7 @@ export interface ConnectionOwner {
   retry(request: UpstreamRequest, handler: UpstreamHandler): void;
 }
 
-export class UpstreamClosedError extends Error {
+class UpstreamClosedError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'UpstreamClosedError';
@@ -64,9 +64,8 @@ export class H1Connection implements ResponseEvents, Guarded {
   private answered = false;
   /** Requests this connection has carried, the current one included. */
   private served = 0;
-  /** A read's rest, copied when the exchange asked to wait in the middle of it. */
+  /** While the exchange waits: what was left of the read it asked to wait in (copied, maybe empty). */
   private held: Buffer | null = null;
-  private paused = false;
   private closed = false;
   /** When the connection last went back to the pool. */
   idleSince = 0;
@@ -139,9 +138,10 @@ export class H1Connection implements ResponseEvents, Guarded {
       return;
     }
     this.uploading = true;
-    body.on('data', (chunk: Buffer) => this.upload(handler, chunk));
-    body.once('end', () => this.uploaded(handler));
-    body.once('error', (error: Error) => this.abort(handler, error));
+    // A body resumed after a pause emits from the stream's own tick, outside any caller's guard.
+    body.on('data', (chunk: Buffer) => runGuarded(this, 'upstream upload', () => this.upload(handler, chunk)));
+    body.once('end', () => runGuarded(this, 'upstream upload end', () => this.uploaded(handler)));
+    body.once('error', (error: Error) => runGuarded(this, 'upstream upload error', () => this.abort(handler, error)));
   }
 
   private upload(handler: UpstreamHandler, chunk: Buffer): void {
@@ -187,7 +187,6 @@ export class H1Connection implements ResponseEvents, Guarded {
     }
     if (fed === Fed.paused) {
       this.held = Buffer.from(chunk.subarray(this.parser.stoppedAt));
-      this.paused = true;
       this.socket.pause();
     } else if (fed === Fed.complete) {
       // Bytes past the response belong to no request: the connection is not trusted again.
@@ -198,12 +197,12 @@ export class H1Connection implements ResponseEvents, Guarded {
 
   /** The exchange's `resume`: what was held goes first, then the socket reads again. */
   private readonly resume = (): void => {
-    if (!this.paused || this.handler === null) return;
-    this.paused = false;
     const held = this.held;
+    if (held === null || this.handler === null) return;
     this.held = null;
-    if (held !== null && held.length > 0) this.parse(held);
-    if (!this.paused && this.usable) this.socket.resume();
+    if (held.length > 0) this.parse(held);
+    // Unless the exchange asked to wait again, within what was held.
+    if (this.held === null && this.usable) this.socket.resume();
   };
 
   onHead(status: number, statusText: string, rawHeaders: string[]): void {

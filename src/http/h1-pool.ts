@@ -6,14 +6,16 @@
  * after `idleMs` when it named none; one sweep a second finds them, not a timer per request.
  */
 import type { LookupFunction } from 'node:net';
+import { processOwner, runGuarded } from '../lib/guard.js';
 import { H1Connection, type ConnectionOwner } from './h1-connection.js';
 import type { RouteDispatcher, UpstreamHandler, UpstreamRequest } from './upstream-pool.js';
 
 const SWEEP_MS = 1000;
+const sweeper = processOwner('route pool sweep');
 /** Taken off the upstream's Keep-Alive timeout: our reuse must not cross its close. */
 const KEEP_ALIVE_MARGIN_MS = 1000;
 
-export class PoolClosedError extends Error {
+class PoolClosedError extends Error {
   constructor() {
     super('the route was closed');
     this.name = 'PoolClosedError';
@@ -56,7 +58,7 @@ export class H1Pool implements RouteDispatcher, ConnectionOwner {
       return;
     }
     this.idle.push(connection);
-    this.sweeper ??= setInterval(() => this.sweep(), SWEEP_MS).unref();
+    this.sweeper ??= setInterval(() => runGuarded(sweeper, 'idle connections', () => this.sweep()), SWEEP_MS).unref();
   }
 
   gone(connection: H1Connection): void {

@@ -134,22 +134,12 @@ export class ResponseParser {
     this.partialHead = null;
   }
 
-  /** True while a response is being read. */
-  get reading(): boolean {
-    return this.state !== State.idle && this.state !== State.complete;
-  }
-
-  /** True once the head came: the exchange can no longer be sent again elsewhere. */
+  /** True once the final head came (a connection cut after it cut the response, not the request). */
   get headDone(): boolean {
     return this.state !== State.idle && this.state !== State.head;
   }
 
-  /** The body runs to the connection's end: call closed() then. */
-  get endsAtClose(): boolean {
-    return this.state === State.untilClose;
-  }
-
-  /** The connection ended: complete for a body that runs to its end, else an error. */
+  /** The connection ended: true when that completes a body that runs to its end, false when it cut the response. */
   closed(): boolean {
     if (this.state !== State.untilClose) return false;
     this.state = State.complete;

@@ -79,7 +79,7 @@ function connector(open: OpenConnection): (options: unknown, callback: (...args:
 /** undici's dispatcher as a RouteDispatcher. */
 function undiciRoute(dispatcher: Dispatcher): RouteDispatcher {
   return {
-    dispatch: (request, handler) => void dispatcher.dispatch(request, handler as Dispatcher.DispatchHandler),
+    dispatch: (request, handler) => void dispatcher.dispatch(request, handler),
     close: () => dispatcher.close(),
     destroy: () => dispatcher.destroy(),
   };
