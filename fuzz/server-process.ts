@@ -1,11 +1,18 @@
 /*
  * The websocksy under test: bin/websocksy started on a config file, its log written to a file
  * line by line (a ten-minute run logs far too much to keep in memory) and handed to whoever
- * watches for lines such as the guard's `internal error`.
+ * watches for lines such as the guard's `internal error`. It runs with the benchmarks' GC
+ * preload, so that its memory can be read with the heap settled (collectGarbage).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
+import { join } from 'node:path';
 import { BIN, ROOT } from '../test/helpers/websocksy.js';
+
+/** SIGUSR2 runs two full collections in the process that preloads it, and changes nothing else. */
+const GC_PRELOAD = join(ROOT, 'bench/anchors/gc-on-signal.cjs');
+/** How long two full collections of the server's heap are given. */
+const GC_SETTLE_MS = 1000;
 
 export class ServerProcess {
   private readonly lineWatchers: Array<(line: string) => void> = [];
@@ -28,6 +35,13 @@ export class ServerProcess {
     return this.exit;
   }
 
+  /** Runs full collections in the server and waits for them. */
+  async collectGarbage(): Promise<void> {
+    if (this.exit !== null) return;
+    this.child.kill('SIGUSR2');
+    await new Promise((resolve) => setTimeout(resolve, GC_SETTLE_MS));
+  }
+
   onLine(watcher: (line: string) => void): void {
     this.lineWatchers.push(watcher);
   }
@@ -38,7 +52,7 @@ export class ServerProcess {
 
   /** Starts `websocksy CONFIG`, logging to `logPath`; resolves once it logs its port. */
   static start(config: string, logPath: string, timeoutMs = 15_000): Promise<ServerProcess> {
-    const child = spawn(process.execPath, [BIN, config], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--require', GC_PRELOAD, BIN, config], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     const logFile = createWriteStream(logPath);
     return new Promise((resolve, reject) => {
       let server: ServerProcess | null = null;

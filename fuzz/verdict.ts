@@ -25,8 +25,9 @@ const FD_SLACK = 1;
  * RSS does not come back to its start after a quiet second even when nothing leaks: V8 keeps
  * the heap it grew to, and malloc keeps freed arenas (measured: start ~65 MiB, ~140-160 MiB
  * after a busy minute, the same after three). So memory is judged between the two quiet
- * periods, which follow the same load: the second may exceed the first by at most RSS_GROWTH.
- * And whatever is kept after a quiet period stays under RSS_CEILING above the start.
+ * periods, which follow the same load, each read after full collections (main.ts): the second
+ * may exceed the first by at most RSS_GROWTH. And whatever is kept after a quiet period stays
+ * under RSS_CEILING above the start.
  */
 const RSS_GROWTH = 32 * MIB;
 const RSS_CEILING = 192 * MIB;
