@@ -24,9 +24,9 @@ ROOTFS=$WORK/debian13
 export ROOTFS
 ROW_SECONDS=$((${MATRIX_ROW_MINUTES:-30} * 60))
 # TAP explicitly: Node 24's default reporter without a terminal is spec, whose summary counts() cannot read.
-# The bound `make test` gives each test file (node --test holds a file to it as a whole).
-TEST_TIMEOUT=--test-timeout=600000
-SUITE="node --test --test-reporter=tap --test-concurrency=1 $TEST_TIMEOUT dist/test/*.test.js"
+# The flags `make test` gives node --test (Makefile, TEST_FLAGS: why each).
+TEST_FLAGS="--test-timeout=300000 --test-force-exit --import ./dist/test/helpers/reap-children.js"
+SUITE="node --test --test-reporter=tap --test-concurrency=1 $TEST_FLAGS dist/test/*.test.js"
 
 mkdir -p "$WORK"
 RESULTS=$WORK/results.tsv
@@ -139,7 +139,7 @@ js_engine_on_host() {
   echo "test-matrix: Node $version on this machine: refused, or the JS engine when asked" >&2
   project_copy "$dir" "$node"
   engine=$(cd "$dir" && engine_line "$node/bin/node")
-  status=$(cd "$dir" && PATH="$node/bin:$PATH" bounded "$log" node --test --test-reporter=tap "$TEST_TIMEOUT" dist/test/matrix/js-fallback.test.js)
+  status=$(cd "$dir" && PATH="$node/bin:$PATH" bounded "$log" node --test --test-reporter=tap $TEST_FLAGS dist/test/matrix/js-fallback.test.js)
   record "v$version" "this machine (glibc $(host_glibc))" "$engine" "$status" "$log" $((SECONDS - start))
 }
 
@@ -184,9 +184,14 @@ done
 printf '\n| Node | system | engine | tests | pass | fail | time | result |\n|---|---|---|---|---|---|---|---|\n'
 awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8 }' "$RESULTS"
 printf '\nLogs: %s/node-*.log\n' "$WORK"
-# What failed, where CI's output shows it: each failing row's failed tests, by name.
-awk -F'\t' '$8 != "passed" { print $9 }' "$RESULTS" | while read -r log; do
+# What failed, where CI's output shows it: each failing row's failed tests by name, and for a row
+# that ran out of time the end of its log, which names the file and test it was in.
+awk -F'\t' '$8 != "passed" { print $8 "\t" $9 }' "$RESULTS" | while IFS=$'\t' read -r status log; do
   printf '\n%s:\n' "$log"
   grep -E '^ *not ok ' "$log" | head -40 || true
+  if [ "${status#TIMEOUT}" != "$status" ]; then
+    printf '\nthe last 40 lines of %s:\n' "$log"
+    tail -n 40 "$log"
+  fi
 done
 ! awk -F'\t' '$8 != "passed" { found = 1 } END { exit !found }' "$RESULTS"
