@@ -53,10 +53,10 @@ run: build
 
 # A hung test fails by name within 5 minutes instead of holding the run (the slowest test takes
 # under a minute). Node 20 applies --test-timeout to each file as a whole and kills it; Node 22
-# and 24 apply it to each test and leave the file's process running on whatever the hung test
-# left open, which --test-force-exit ends once the file's last test has an outcome; the preloaded
-# test/helpers/reap-children.ts then kills, and names, any program the file left running.
-TEST_FLAGS := --test-concurrency=1 --test-timeout=300000 --test-force-exit --import ./dist/test/helpers/reap-children.js
+# and 24 apply it to each test and wait, unbounded, for the file's process to exit after its last
+# test: the preloaded test/helpers/reap-children.ts ends a file still running 10 s after it, and
+# names what it left open.
+TEST_FLAGS := --test-concurrency=1 --test-timeout=300000 --import ./dist/test/helpers/reap-children.js
 test: build
 	node --test $(TEST_FLAGS) dist/test/*.test.js
 

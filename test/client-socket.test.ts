@@ -138,7 +138,11 @@ describe('ResumableSocket against a scripted server', () => {
     await tick();
     assert.deepEqual(events, ['detach websocket 1006', 'resume websocket 1']);
     assert.deepEqual(second.sent.slice(1).map((record) => new TextDecoder().decode(record.body)), ['two'], 'the server had "one": only "two" goes again');
+    // The server ends the session too: left waiting, close() would hold the process for its 30 s bound.
+    const closed = new Promise<SocketCloseEvent>((resolve) => (socket.onclose = resolve));
     socket.close();
+    second.emit('close', { code: 1000, reason: '' });
+    assert.equal((await closed).code, 1000);
   });
 
   test('the WebSocket API\'s argument checks', () => {

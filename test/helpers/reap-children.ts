@@ -1,14 +1,17 @@
-// Preloaded into every test file's process (`node --test --import`, Makefile TEST_FLAGS). When a
-// file's process exits, it kills the programs the file started and left running, and names them.
+// Preloaded into every test file's process (`node --test --import`, Makefile TEST_FLAGS): a file
+// whose process is still running 10 s after its last test and hook names what it left open,
+// kills the programs it started, and exits.
 //
 // Why: node --test on Node 22 and 24 waits for a file's process to exit on its own after its last
-// test, with no bound (--test-timeout holds each test, not the file). One file that left a server,
-// a timer or a child process behind once held a CI row for its whole 30 minutes with nothing in
-// the log to say which. --test-force-exit now ends the file's process when its last test has an
-// outcome; its children (websocksy, nginx, mosquitto…) would outlive it, so they go here, by name.
-// (The handles still open at that moment are no guide: a child killed and a server closed in the
-// last after() hook are still there, waiting for their callbacks.)
+// test, with no bound (--test-timeout holds each test, not the file, there). One file that left a
+// server, a timer or a child process behind held a CI row for its whole 30 minutes with nothing in
+// the log to say which. --test-force-exit is no answer: on Node 24 it ended files whose
+// synchronous tests were still to run (40 tests went missing from a passing run).
 import { readdirSync, readFileSync } from 'node:fs';
+import { after } from 'node:test';
+
+/** Long enough for what the last after() hook closed to finish closing. */
+const GRACE_MS = 10_000;
 
 type Child = { pid: number; command: string };
 
@@ -20,7 +23,7 @@ function childrenOf(parent: number): Child[] {
       // The command name is in parentheses and may hold spaces; after it come the state and the parent's pid.
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // A zombie has ended already (killed in an after() hook, not yet waited for).
+      // A zombie has ended already (killed, not yet waited for).
       if (Number(fields[1]) !== parent || fields[0] === 'Z') continue;
       const command = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
       children.push({ pid: Number(entry), command });
@@ -31,12 +34,11 @@ function childrenOf(parent: number): Child[] {
   return children;
 }
 
-function reportAndReap(): void {
-  const children = childrenOf(process.pid);
-  if (children.length === 0) return;
-  const lines: string[] = [];
-  for (const child of children) {
-    lines.push(`test harness: ${process.argv[1] ?? 'a test file'} left child ${child.pid} running (killed): ${child.command}`);
+function reportAndEnd(): void {
+  const file = process.argv[1] ?? 'a test file';
+  const lines = [`test harness: ${file} still runs ${GRACE_MS / 1000} s after its last test; open: ${process.getActiveResourcesInfo().join(', ')}`];
+  for (const child of childrenOf(process.pid)) {
+    lines.push(`test harness: killing child ${child.pid} it left running: ${child.command}`);
     try {
       process.kill(child.pid, 'SIGKILL');
     } catch (error) {
@@ -44,7 +46,13 @@ function reportAndReap(): void {
     }
   }
   process.stderr.write(`${lines.join('\n')}\n`);
+  // Every outcome was reported already; what held the process was the file's leftovers.
+  process.exit(0);
 }
 
-// Only in a test file's own process: the runner itself ends with its children, the files, running.
-if (process.env['NODE_TEST_CONTEXT'] !== undefined) process.on('exit', reportAndReap);
+// Only in a test file's own process (the runner's children carry NODE_TEST_CONTEXT), never in the runner.
+if (process.env['NODE_TEST_CONTEXT'] !== undefined) {
+  after(() => {
+    setTimeout(reportAndEnd, GRACE_MS).unref();
+  });
+}

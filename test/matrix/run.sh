@@ -25,7 +25,7 @@ export ROOTFS
 ROW_SECONDS=$((${MATRIX_ROW_MINUTES:-30} * 60))
 # TAP explicitly: Node 24's default reporter without a terminal is spec, whose summary counts() cannot read.
 # The flags `make test` gives node --test (Makefile, TEST_FLAGS: why each).
-TEST_FLAGS="--test-timeout=300000 --test-force-exit --import ./dist/test/helpers/reap-children.js"
+TEST_FLAGS="--test-timeout=300000 --import ./dist/test/helpers/reap-children.js"
 SUITE="node --test --test-reporter=tap --test-concurrency=1 $TEST_FLAGS dist/test/*.test.js"
 
 mkdir -p "$WORK"
