@@ -107,7 +107,9 @@ export async function runWebsocksy(args: readonly string[], cwd = ROOT, env: Nod
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  const [code] = (await once(child, 'exit')) as [number | null];
+  // 'close', not 'exit': the process may be gone while its last output still waits in the pipes
+  // (Node 24 in CI once read nothing at all of a refusal's message).
+  const [code] = (await once(child, 'close')) as [number | null];
   clearTimeout(timer);
   return { code, stdout, stderr };
 }
