@@ -64,7 +64,7 @@ test: build
 # 24 in a Debian 13 root that it builds with debootstrap (test/matrix/run.sh; needs root).
 # MATRIX_NODES="22 24" picks rows; the root and Node downloads stay in build/matrix.
 test-matrix: build
-	bash test/matrix/run.sh
+	TEST_FLAGS='$(TEST_FLAGS)' bash test/matrix/run.sh
 
 # A seeded, time-bounded fuzzer against a websocksy of its own (fuzz/README.md): FUZZ_SECONDS
 # (default 60), FUZZ_SEED (printed), FUZZ_CONCURRENCY. Not part of `make test`, which runs it

@@ -24,9 +24,9 @@ ROOTFS=$WORK/debian13
 export ROOTFS
 ROW_SECONDS=$((${MATRIX_ROW_MINUTES:-30} * 60))
 # TAP explicitly: Node 24's default reporter without a terminal is spec, whose summary counts() cannot read.
-# The flags `make test` gives node --test (Makefile, TEST_FLAGS: why each).
-TEST_FLAGS="--test-timeout=300000 --import ./dist/test/helpers/reap-children.js"
-SUITE="node --test --test-reporter=tap --test-concurrency=1 $TEST_FLAGS dist/test/*.test.js"
+# The flags `make test` gives node --test, from the Makefile (TEST_FLAGS: why each), so the two never differ.
+TEST_FLAGS=${TEST_FLAGS:?run through make test-matrix, which passes the Makefile\'s TEST_FLAGS}
+SUITE="node --test --test-reporter=tap $TEST_FLAGS dist/test/*.test.js"
 
 mkdir -p "$WORK"
 RESULTS=$WORK/results.tsv
