@@ -100,6 +100,65 @@ describe('drain on SIGTERM', () => {
     }
   });
 
+  test('a connection accepted before SIGTERM whose request comes later: served in the drain\'s first second, 503 after it, never cut or 502', async () => {
+    const dir = tempDir('websocksy-drain-late-');
+    const peer = await tcpEcho();
+    const upstream = await slowUpstream();
+    writeFileSync(`${dir.path}/late.cfg`, `[core]\nlisten = 127.0.0.1\nport = 0\ndrain-timeout = 5\n[backend]\nhost = ${peer.address}\n[route /api]\nto = http://127.0.0.1:${upstream.port}\n`);
+    const server = await startWebsocksy([`${dir.path}/late.cfg`]);
+    /**
+     * A connection accepted now (uWS accepts at once on an idle loop), whose request send() writes
+     * later; it resolves with what came back once the connection closes or the answer ends
+     * with `last` (uWS leaves a `Connection: close` answer's connection to the client to close).
+     */
+    const accepted = async (): Promise<{ send(request: string, last?: string): Promise<string> }> => {
+      const socket = tcpConnect(server.port, '127.0.0.1');
+      await once(socket, 'connect');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      return {
+        send: (request, last) =>
+          new Promise((resolve) => {
+            let answer = '';
+            const done = (): void => {
+              socket.destroy();
+              resolve(answer);
+            };
+            socket.on('data', (chunk: Buffer) => {
+              answer += chunk.toString('latin1');
+              if (last !== undefined && answer.endsWith(last)) done();
+            });
+            socket.once('close', done);
+            socket.write(request);
+          }),
+      };
+    };
+    const routeRequest = 'GET /api/slow?ms=0 HTTP/1.1\r\nHost: x\r\n\r\n';
+    const upgrade = 'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n';
+    try {
+      const [early, earlyUpgrade, late] = [await accepted(), await accepted(), await accepted()];
+      server.process.kill('SIGTERM');
+      await server.waitForLog(/draining signal=SIGTERM websockets=0 sessions=0 streams=0 requests=0/);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const served = await early.send(routeRequest, 'done after 0 ms\n');
+      assert.match(served, /^HTTP\/1\.1 200 /);
+      assert.match(served, /\r\nConnection: close\r\n/i);
+      assert.match(served, /done after 0 ms\n$/);
+      assert.match(await earlyUpgrade.send(upgrade), /^HTTP\/1\.1 503 /);
+      await server.waitForLog(/ shutting down signal=SIGTERM/);
+      const refused = await late.send(routeRequest);
+      assert.match(refused, /^HTTP\/1\.1 503 /);
+      assert.match(refused, /\r\nConnection: close\r\n/i);
+      assert.equal(await exitOf(server), 0);
+      const drainedMs = Number(/drained why=all-ended .*closing_now=0 ms=(\d+)/.exec(server.log())?.[1]);
+      assert.ok(drainedMs >= 1000, `the drain gave first requests a second (${drainedMs} ms)`);
+    } finally {
+      await server.stop('SIGKILL');
+      await peer.close();
+      upstream.server.close();
+      dir.remove();
+    }
+  });
+
   test('at the deadline a connection that never ends gets 1001 and the process exits', async () => {
     const peer = await tcpEcho();
     const server = await startWebsocksy(['-l', '127.0.0.1', '-p', '0', '--drain-timeout', '1.5', '-c', `host=${peer.address}`]);
@@ -157,15 +216,16 @@ async function accepting(port: number): Promise<void> {
  * closed listener down, and so does the first connection it refuses (observe layer4);
  * `http-server-close` opens a new server connection per request (a pooled one to a draining
  * instance could be cut under the next request); a connection a
- * closed listener refuses, or an upgrade refused with 503 as the drain began, is retried on
- * another server.
+ * closed listener refuses, an upgrade refused with 503 as the drain began, or a request the kernel
+ * reset when the listener closed (empty-response), is retried on another server. Errors are
+ * logged with their termination state, so a failure says what HAProxy saw.
  * Four server slots: the two first instances and the two that replace them.
  */
 function haproxyConfig(port: number, servers: readonly number[]): string {
   return [
     'global', '  log stderr format raw local0 warning',
-    'defaults', '  mode http', '  timeout connect 2s', '  timeout client 30s', '  timeout server 30s', '  timeout tunnel 30s',
-    '  option http-server-close', '  retries 3', '  option redispatch 1', '  retry-on conn-failure 503',
+    'defaults', '  log global', '  option httplog', '  option dontlog-normal', '  option log-separate-errors', '  mode http', '  timeout connect 2s', '  timeout client 30s', '  timeout server 30s', '  timeout tunnel 30s',
+    '  option http-server-close', '  retries 3', '  option redispatch 1', '  retry-on conn-failure empty-response 503',
     'frontend in', `  bind 127.0.0.1:${port}`, '  default_backend websocksy',
     'backend websocksy', '  balance roundrobin', '  default-server check inter 100ms fall 1 rise 1 observe layer4 error-limit 1 on-error mark-down',
     ...servers.map((server, i) => `  server s${i} 127.0.0.1:${server}`),
@@ -250,6 +310,7 @@ describe('rolling restart of two instances behind HAProxy', { skip: skipUnlessIn
     const peer = await tcpEcho();
     const instances: RunningWebsocksy[] = [];
     let haproxy: ChildProcess | null = null;
+    let haproxyLog = '';
     let load: Load | null = null;
     const start = async (name: string, port: number): Promise<RunningWebsocksy> => {
       const instance = await startInstance(dir.path, name, [
@@ -273,7 +334,8 @@ describe('rolling restart of two instances behind HAProxy', { skip: skipUnlessIn
       const first = await start('a', portA);
       const second = await start('b', portB);
       writeFileSync(`${dir.path}/haproxy.cfg`, haproxyConfig(front, [portA, portB, portC, portD]));
-      haproxy = spawn(program, ['-f', `${dir.path}/haproxy.cfg`, '-db'], { stdio: ['ignore', 'inherit', 'inherit'] });
+      haproxy = spawn(program, ['-f', `${dir.path}/haproxy.cfg`, '-db'], { stdio: ['ignore', 'inherit', 'pipe'] });
+      haproxy.stderr?.on('data', (chunk: Buffer) => (haproxyLog += chunk.toString()));
       await accepting(front);
       // A new instance's first connections are the ones uWS 20.30's corked late upgrade used to
       // close right after their 101 (docs/engine.md): these loops meet every one of them.
@@ -286,7 +348,11 @@ describe('rolling restart of two instances behind HAProxy', { skip: skipUnlessIn
       await pause();
       await load.stop();
       t.diagnostic(`HTTP requests served: ${JSON.stringify(Object.fromEntries(load.served))}; WebSockets echoed and closed: ${load.sockets.ok}`);
-      assert.deepEqual(load.failures, []);
+      // What a failure needs to be understood: the instances' warnings and refusals, and HAProxy's
+      // requests that ended badly (termination state other than ----) and servers' ups and downs.
+      const instanceTrouble = instances.flatMap((instance) => instance.log().split('\n').filter((line) => / (warn|error) |refused/.test(line) && !line.includes('engine caveat')));
+      const haproxyTrouble = haproxyLog.split('\n').filter((line) => line !== '' && !line.includes(' ---- '));
+      assert.deepEqual(load.failures, [], [`${load.failures.length} failed: ${load.failures.slice(0, 5).join('; ')}`, 'the instances\' warnings and refusals:', ...instanceTrouble.slice(-15), 'HAProxy\'s errors and server changes:', ...haproxyTrouble.slice(-15)].join('\n'));
       assert.ok(load.sockets.ok > 10, 'the WebSocket loops ran');
       for (const name of ['a', 'b', 'c', 'd']) assert.ok((load.served.get(name) ?? 0) > 0, `instance ${name} served HTTP requests`);
     } finally {

@@ -104,6 +104,12 @@ export class Front {
   private readonly replaced = new Map<TemplatedApp, View>();
   private readonly pending: PendingUpgrades;
   private shuttingDown = false;
+  /**
+   * The server is past its drain and closing what serves requests (routes' pools, the status
+   * page's sources): a request still arriving on a connection accepted earlier gets 503, which
+   * a load balancer may retry anywhere since nothing was done, not a route's 502.
+   */
+  private servingEnded = false;
 
   /** `tls`: serve TLS with these certificates (SSLApp); null for plain HTTP and WebSocket. */
   constructor(
@@ -266,6 +272,12 @@ export class Front {
     this.pending.refuseAll(new Refusal('shutting-down', 503, 'Shutting down', 'shutting down'));
   }
 
+  /** After close(), when what serves requests closes too: requests still arriving are refused (503). */
+  endServing(): void {
+    this.close();
+    this.servingEnded = true;
+  }
+
   /**
    * The endpoint an upgrade on `request` belongs to and the auth that guards it, or a refusal.
    * The tunnel checks its own identities, and a session is resumed with its secret.
@@ -423,6 +435,10 @@ export class Front {
   }
 
   private dispatch(res: HttpResponse, request: ClientRequest, parts: FrontParts): void {
+    if (this.servingEnded) {
+      refusePlainRequest(res, request, new Refusal('shutting-down', 503, 'Shutting down', 'shutting down'), true);
+      return;
+    }
     const { status, routes, bridge, sessions } = parts;
     if (looksLikeUpgrade(request)) {
       // uWS sends WebSocket routes only handshakes with a 24-character key; the rest land here.

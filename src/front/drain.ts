@@ -20,6 +20,16 @@ import type { Front } from './app.js';
 /** How often the counts are read: well under any sensible deadline, and cheap (a few sizes). */
 const POLL_MS = 100;
 
+/**
+ * How long the drain goes on, even with nothing open, for a connection accepted just before the
+ * listener closed whose first request has not come yet: uWS tells nobody of a connection until
+ * its request, so none of the counts holds it. A load balancer that connected as SIGTERM came
+ * sends its request a moment later; within this grace it is served as any request of the
+ * drain, after it the front refuses it with 503 (Front.endServing), where it used to meet a
+ * closed route's 502. Go's http.Server.Shutdown waits for such connections likewise.
+ */
+const FIRST_REQUEST_GRACE_MS = 1000;
+
 const poller = processOwner('drain');
 
 export interface DrainParts {
@@ -65,7 +75,10 @@ export class Drain {
     };
   }
 
-  /** Stops accepting, then waits until nothing is open, `timeoutMs` has passed or end() is called. */
+  /**
+   * Stops accepting, then waits until nothing is open (and FIRST_REQUEST_GRACE_MS has passed),
+   * `timeoutMs` has passed or end() is called.
+   */
   async run(signal: string, timeoutMs: number): Promise<void> {
     for (const front of this.parts.fronts) front.close();
     responseDrain.start();
@@ -87,8 +100,9 @@ export class Drain {
         for (const key of Object.keys(now) as (keyof OpenCounts)[]) seen += Math.max(0, now[key] - previous[key]);
         if (total(now) !== total(previous)) notifyStatus(`draining: ${describe(now)} open`);
         previous = now;
-        if (total(now) === 0) finish('all-ended');
-        else if (Date.now() - started >= timeoutMs) finish('deadline');
+        const elapsed = Date.now() - started;
+        if (total(now) === 0 && elapsed >= Math.min(FIRST_REQUEST_GRACE_MS, timeoutMs)) finish('all-ended');
+        else if (elapsed >= timeoutMs) finish('deadline');
       };
       const timer = setInterval(() => runGuarded(poller, 'drain poll', poll), POLL_MS);
       this.cut = () => finish('second-signal');

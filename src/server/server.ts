@@ -164,7 +164,7 @@ class Server implements RunningServer {
       log.info('shutting down', { signal: why, clients: [this.served, ...this.retired.keys()].reduce((sum, served) => sum + served.bridge.clients.size, 0), sessions: lasting.sessions.size });
       if (this.retiredTimer !== null) clearInterval(this.retiredTimer);
       lasting.history.stop();
-      for (const front of this.fronts) front.close();
+      for (const front of this.fronts) front.endServing();
       lasting.admission.stop();
       lasting.sessions.shutdown(WsCloseCode.shutdown, 'Shutting down');
       const all = [this.served, ...this.retired.keys()];

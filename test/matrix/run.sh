@@ -184,11 +184,22 @@ done
 printf '\n| Node | system | engine | tests | pass | fail | time | result |\n|---|---|---|---|---|---|---|---|\n'
 awk -F'\t' '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7, $8 }' "$RESULTS"
 printf '\nLogs: %s/node-*.log\n' "$WORK"
-# What failed, where CI's output shows it: each failing row's failed tests by name, and for a row
-# that ran out of time the end of its log, which names the file and test it was in.
+# failures LOG: each failed test of LOG with its TAP diagnostics (the error, expected and actual,
+# the stack), not the suites that failed only through it; 60 lines a test, 8 tests at most.
+failures() {
+  awk '
+    /^ *not ok / { capturing = 1; block = $0; lines = 1; leaf = 0; next }
+    capturing && lines < 60 { block = block "\n" $0; lines++ }
+    capturing && /failureType: .subtestsFailed./ { leaf = -1 }
+    capturing && /^ *\.\.\.$/ { capturing = 0; if (leaf == 0 && shown < 8) { print block; shown++ } }
+  ' "$1"
+}
+
+# What failed, where CI's output shows it: each failing row's failed tests with what they said,
+# and for a row that ran out of time the end of its log, which names the file and test it was in.
 awk -F'\t' '$8 != "passed" { print $8 "\t" $9 }' "$RESULTS" | while IFS=$'\t' read -r status log; do
   printf '\n%s:\n' "$log"
-  grep -E '^ *not ok ' "$log" | head -40 || true
+  failures "$log"
   if [ "${status#TIMEOUT}" != "$status" ]; then
     printf '\nthe last 40 lines of %s:\n' "$log"
     tail -n 40 "$log"
