@@ -20,8 +20,12 @@ import { createFramingRegistry } from './framing/index.js';
 import type { FramingRegistry } from './framing/registry.js';
 import { EngineError, glibcVersion, JS_ENGINE_COST, selectEngine, type Engine } from './front/engine.js';
 import { errorMessage } from './lib/errors.js';
-import { flushLog, log, setLogFormat, setVerbose } from './lib/log.js';
+import { flushLog, log, setLogFormat, setLogWorker, setVerbose } from './lib/log.js';
 import { notifyReady } from './lib/systemd-notify.js';
+import { ClusterPrimary } from './server/cluster-primary.js';
+import { clusterRefusals } from './server/cluster-scope.js';
+import { WorkerLink, workerIndex } from './server/cluster-worker.js';
+import { checkPortFree, freePort } from './front/listen.js';
 import { startServer as startRunning, StartError, type RunningServer } from './server/server.js';
 
 export type { RunningServer };
@@ -117,15 +121,63 @@ async function configure(argv: readonly string[]): Promise<Configured | null> {
 /** Starts a server for `argv` (the command line without `websocksy`); null when it only printed help or the version, or checked the configuration. */
 export async function startServer(argv: readonly string[]): Promise<RunningServer | null> {
   const configured = await configure(argv);
-  if (configured === null) return null;
+  return configured === null ? null : serve(configured, null);
+}
+
+/** Serves a loaded configuration: alone, or as a cluster's worker (`role`). */
+async function serve(configured: Configured, role: WorkerLink | null): Promise<RunningServer> {
   const { configuration, cli, framings, host } = configured;
   startEngine(configuration.setup.core.allowJsEngine);
   try {
-    return await startRunning(configuration, cli, framings, host, packageVersion());
+    return await startRunning(configuration, cli, framings, host, packageVersion(), role);
   } catch (error) {
     if (error instanceof StartError) throw new ExitError(error.message, 1);
     throw error;
   }
+}
+
+/**
+ * `[core] workers` above 1, in the process the user started: it checks the listeners' ports
+ * free, starts and keeps the workers (server/cluster-primary.ts), passes them the signals, and
+ * serves nothing itself.
+ */
+async function runCluster(configured: Configured, argv: readonly string[]): Promise<void> {
+  const { configuration } = configured;
+  const refusals = clusterRefusals(configuration);
+  // The workers load the backend for themselves.
+  await configuration.setup.backend.cleanup?.();
+  if (refusals.length > 0) throw new ExitError(refusals.join('\n'), 1);
+  const { core, status } = configuration.setup;
+  const statusListener = status?.listener ?? null;
+  // A named port is checked free; for a port 0 the primary picks one the system has free, since
+  // every worker must bind the same one.
+  const portOf = async ({ listen, port }: { listen: string; port: number }): Promise<number> => {
+    if (port === 0) return freePort(listen);
+    await checkPortFree(listen, port);
+    return port;
+  };
+  let primary: ClusterPrimary;
+  try {
+    const extra: number[] = [];
+    for (const listener of configuration.extraListeners) extra.push(await portOf(listener));
+    const ports = { main: await portOf(core), extra, status: statusListener === null ? null : await portOf(statusListener) };
+    primary = new ClusterPrimary(core.workers, ports, process.argv[1] ?? 'bin/websocksy', argv);
+    await primary.start();
+  } catch (error) {
+    throw new ExitError(errorMessage(error), 1);
+  }
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    primary.signal(signal);
+    if (signal === 'SIGHUP' || stopping) return;
+    stopping = true;
+    void primary.whenExited().then(() => {
+      log.info('cluster stopped', { signal });
+      flushLog();
+      process.exit(0);
+    });
+  };
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => onSignal(signal));
 }
 
 async function runForward(argv: readonly string[]): Promise<void> {
@@ -187,8 +239,16 @@ export async function main(argv: readonly string[]): Promise<void> {
       await runStatusCommand(argv.slice(1));
       return;
     }
-    const server = await startServer(argv);
-    if (server === null) return;
+    const index = workerIndex();
+    if (index !== null) setLogWorker(index);
+    const configured = await configure(argv);
+    if (configured === null) return;
+    if (index === null && configured.configuration.setup.core.workers > 1) {
+      await runCluster(configured, argv);
+      return;
+    }
+    const link = index === null ? null : new WorkerLink(index);
+    const server = await serve(configured, link);
     let stopping = false;
     // `drain`: SIGTERM's drain first (and the status page's drain, which asks for the same); SIGINT stops at once.
     const onStop = (why: string, drain: boolean): void => {
@@ -215,6 +275,11 @@ export async function main(argv: readonly string[]): Promise<void> {
     process.on('SIGINT', () => onSignal('SIGINT'));
     process.on('SIGTERM', () => onSignal('SIGTERM'));
     process.on('SIGHUP', () => void server.reload());
+    if (link !== null) {
+      link.listening();
+      // A worker whose primary is gone stops as SIGTERM would stop it: nothing would keep it otherwise.
+      link.onPrimaryGone(() => onStop('primary gone', true));
+    }
     // Only now: a reload systemd sends as soon as it hears READY=1 must find the handler.
     notifyReady(server.listening);
   } catch (error) {

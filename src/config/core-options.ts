@@ -3,6 +3,7 @@
  * the help text, so the three can never disagree. Sizes have upper bounds that fit the engine's
  * types (uWS keeps payload and backpressure limits in 32-bit fields).
  */
+import { availableParallelism } from 'node:os';
 import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { formatSize, parseBoolean, parseCount, parsePort, parseSeconds, parseSize } from '../lib/grammar.js';
@@ -80,6 +81,8 @@ export interface CoreConfig {
   auth: { readonly names: readonly string[]; readonly origin: SettingOrigin } | null;
   /** Start on websocksy's JS engine when no native build loads, instead of refusing to (WEBSOCKSY_ENGINE=js implies it). */
   allowJsEngine: boolean;
+  /** Worker processes serving the same ports (docs/cluster.md); 1: this process serves. */
+  workers: number;
   verbose: boolean;
   /** text (time level message key=value) or json (one object per line, pino); read ahead of the rest (log-format.ts). */
   logFormat: LogFormat;
@@ -115,6 +118,7 @@ export const defaultCoreConfig: Readonly<CoreConfig> = {
   plugins: DEFAULT_PLUGIN_FOLDER,
   auth: null,
   allowJsEngine: false,
+  workers: 1,
   verbose: false,
   logFormat: 'text',
 };
@@ -308,6 +312,10 @@ export const coreOptions: readonly CoreOption[] = [
     apply: (c, v) => { c.allowJsEngine = parseBoolean(v); },
   },
   {
+    key: 'workers', short: 'w', argument: 'N|auto', help: 'worker processes serving the same ports, the kernel spreading new connections among them (SO_REUSEPORT); auto = one per CPU (default 1: this process serves; docs/cluster.md)',
+    apply: (c, v) => { c.workers = parseWorkers(v); },
+  },
+  {
     key: 'verbose', short: 'v', argument: '', help: 'log debug lines too',
     apply: (c, v) => { c.verbose = parseBoolean(v); },
   },
@@ -317,6 +325,11 @@ export const coreOptions: readonly CoreOption[] = [
   },
 ];
 
+
+/** `workers`: a count, or `auto` for one per CPU the process may use. */
+function parseWorkers(value: string): number {
+  return value.trim() === 'auto' ? availableParallelism() : parseCount(value, 1, 256);
+}
 
 export function findCoreOption(key: string): CoreOption | undefined {
   return coreOptions.find((option) => option.key === key);

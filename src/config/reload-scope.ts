@@ -21,7 +21,7 @@ function listenersOf(configuration: Configuration): string {
 
 const TUNNEL_SCOPES: ReadonlySet<Setting['scope']> = new Set(['tunnel', 'upstream']);
 /** `[core]` keys whose running values a reload keeps (`plugins`: for the framing plugins loaded at start). */
-export const KEPT_CORE_KEYS = ['session-path', 'session-limit', 'session-buffer', 'session-grace', 'allow-js-engine', 'plugins', 'log-format'] as const;
+export const KEPT_CORE_KEYS = ['session-path', 'session-limit', 'session-buffer', 'session-grace', 'allow-js-engine', 'plugins', 'log-format', 'workers'] as const;
 
 export interface ReloadScope {
   /** Why the reload is refused (the listeners changed), or null. */

@@ -155,8 +155,9 @@ export class Front {
     return this.pinned.get(app) ?? this.view;
   }
 
-  async listen(host: string, port: number): Promise<number> {
-    const socket = await listenApp(this.app, host, port);
+  /** `shared`: the port is a cluster's, bound by its other workers too (server/listen-plan.ts). */
+  async listen(host: string, port: number, shared = false): Promise<number> {
+    const socket = await listenApp(this.app, host, port, shared);
     this.listenSocket = socket;
     const bound = engine().uws.us_socket_local_port(socket);
     this.address = { host, port: bound, shareable: port !== 0 };

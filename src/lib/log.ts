@@ -30,15 +30,31 @@ export function parseLogFormat(value: string): LogFormat {
 
 /** In json format, pino formats each line and hands it to the same batching as the text lines. */
 let json: Logger | null = null;
+let format: LogFormat = 'text';
 
-export function setLogFormat(format: LogFormat): void {
+/**
+ * A worker process (docs/cluster.md) names itself on every line, and writes whole lines of at
+ * most PIPE_BUF bytes at a time: its siblings write to the same stderr, and the kernel keeps a
+ * pipe write of up to PIPE_BUF bytes from interleaving with another.
+ */
+let worker: number | null = null;
+const PIPE_BUF = 4096;
+
+export function setLogFormat(chosen: LogFormat): void {
+  format = chosen;
   json =
-    format === 'text'
+    chosen === 'text'
       ? null
       : pino(
-          { base: null, level: 'debug', timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } },
+          { base: worker === null ? null : { worker }, level: 'debug', timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } },
           { write: (line: string) => (pending += line) },
         );
+}
+
+/** This process is worker `index` of a cluster: every line says so. */
+export function setLogWorker(index: number): void {
+  worker = index;
+  setLogFormat(format);
 }
 
 /** A field value as a JSON line carries it: client-made strings bounded and made printable, as in text. */
@@ -91,7 +107,30 @@ export function flushLog(): void {
   if (pending === '') return;
   const text = pending;
   pending = '';
-  process.stderr.write(text);
+  if (worker === null || Buffer.byteLength(text) <= PIPE_BUF) {
+    process.stderr.write(text);
+    return;
+  }
+  for (const piece of wholeLines(text, PIPE_BUF)) process.stderr.write(piece);
+}
+
+/** `text` cut after line ends into pieces of at most `limit` bytes (a longer line is a piece of its own). */
+function wholeLines(text: string, limit: number): string[] {
+  const pieces: string[] = [];
+  let piece = '';
+  let bytes = 0;
+  for (const line of text.split(/(?<=\n)/)) {
+    const size = Buffer.byteLength(line);
+    if (bytes + size > limit && piece !== '') {
+      pieces.push(piece);
+      piece = '';
+      bytes = 0;
+    }
+    piece += line;
+    bytes += size;
+  }
+  if (piece !== '') pieces.push(piece);
+  return pieces;
 }
 
 process.on('exit', flushLog);
@@ -124,6 +163,7 @@ function write(level: Level, message: string, fields: LogFields | undefined, urg
 
 function appendText(level: Level, message: string, fields: LogFields | undefined): void {
   let line = `${timestamp()} ${TEXT_LEVEL[level]} ${message}`;
+  if (worker !== null) line += ` worker=${worker}`;
   if (fields !== undefined) {
     // for-in over an object literal: no entries array, no pair arrays per field.
     for (const key in fields) {

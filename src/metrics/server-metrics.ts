@@ -6,7 +6,7 @@
  * Built before the pieces it watches, whose observers it hands out; `watch` then adds the
  * metrics read from them at scrape time. docs/operations.md lists every metric.
  */
-import { collectDefaultMetrics, Registry } from 'prom-client';
+import { collectDefaultMetrics, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { Admission } from '../core/admission.js';
 import type { MetricsPage } from '../front/control-page.js';
 import type { SessionStore } from '../session/session-store.js';
@@ -15,6 +15,9 @@ import { BridgeMetrics } from './bridge-metrics.js';
 import { FrontMetrics } from './front-metrics.js';
 import { watchLimits, watchSessions } from './state-metrics.js';
 import { watchTunnels } from './tunnel-metrics.js';
+
+/** One process's metrics as data, which prom-client's AggregatorRegistry sums over a cluster's workers. */
+export type MetricsSnapshot = MetricObjectWithValues<MetricValue<string>>[];
 
 /** What the metrics read when scraped. */
 export interface WatchedParts {
@@ -25,6 +28,7 @@ export interface WatchedParts {
 
 export class ServerMetrics implements MetricsPage {
   private readonly registry = new Registry();
+  private gather: (() => Promise<string>) | null = null;
   /** For the bridge endpoints (core/bridge-opener.ts `observers`). */
   readonly bridges: BridgeMetrics;
   /** For the fronts (front/app.ts FrontOptions `observer`). */
@@ -46,7 +50,17 @@ export class ServerMetrics implements MetricsPage {
     return this.registry.contentType;
   }
 
+  /** This process's metrics, for a cluster's primary to sum (server/cluster-worker.ts). */
+  snapshot(): Promise<MetricsSnapshot> {
+    return this.registry.getMetricsAsJSON();
+  }
+
+  /** A cluster's worker answers scrapes with what `gather` returns: every worker's metrics, summed. */
+  exposeFrom(gather: () => Promise<string>): void {
+    this.gather = gather;
+  }
+
   exposition(): Promise<string> {
-    return this.registry.metrics();
+    return this.gather?.() ?? this.registry.metrics();
   }
 }

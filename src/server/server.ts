@@ -31,6 +31,7 @@ import { ServerMetrics } from '../metrics/server-metrics.js';
 import { StatusHistory } from '../metrics/status-history.js';
 import { Tunnels } from '../tunnel/runtime.js';
 import { STATUS_LIST_LIMIT } from '../front/bridge-endpoint.js';
+import { OWN_PORTS, type ListenPlan, type ListenPorts } from './listen-plan.js';
 import { admissionLimitsOf, Served, sessionStoreOf, type Lasting } from './served.js';
 
 /** How often a retired configuration is asked whether its last WebSocket has closed. */
@@ -44,6 +45,8 @@ const RETIRED_UNBOUNDED_WAIT_MS = 10_000;
 
 export interface RunningServer {
   readonly port: number;
+  /** Every listener's port, as bound (server/listen-plan.ts). */
+  readonly ports: ListenPorts;
   /** What the main listener is, for systemd's STATUS: "listening on ADDRESS port PORT". */
   readonly listening: string;
   /** `[core] drain-timeout` in milliseconds. */
@@ -96,6 +99,8 @@ class Server implements RunningServer {
   private reloading: Promise<void> = Promise.resolve();
   private drainRequested = (): void => void this.stop('status page', this.drainTimeoutMs);
   port = 0;
+  private readonly extraPorts: number[] = [];
+  private statusPort: number | null = null;
   listening = '';
 
   constructor(
@@ -111,24 +116,28 @@ class Server implements RunningServer {
     return [...(this.main === null ? [] : [this.main]), ...this.extra, ...(this.statusFront === null ? [] : [this.statusFront])];
   }
 
-  async start(): Promise<void> {
+  async start(plan: ListenPlan): Promise<void> {
     const { served } = this;
     const { configuration } = served;
     const { core, status } = configuration.setup;
+    const { ports, shared } = plan;
     try {
       const main = new Front(served.mainParts(), served.frontOptions, configuration.tls?.loaded ?? null);
       this.main = main;
       await served.start();
-      this.port = await main.listen(core.listen, core.port);
+      this.port = await main.listen(core.listen, ports?.main ?? core.port, shared);
       for (const [index, listener] of configuration.extraListeners.entries()) {
         const front = new Front(served.extraParts(index), served.frontOptions);
         this.extra.push(front);
-        log.info('listening for routes', { address: listener.listen, port: await front.listen(listener.listen, listener.port) });
+        const port = await front.listen(listener.listen, ports?.extra[index] ?? listener.port, shared);
+        this.extraPorts.push(port);
+        log.info('listening for routes', { address: listener.listen, port });
       }
       const statusListener = status?.listener ?? null;
       if (statusListener !== null) {
         this.statusFront = new Front(served.statusParts(), served.frontOptions);
-        log.info('listening for status', { address: statusListener.listen, port: await this.statusFront.listen(statusListener.listen, statusListener.port) });
+        this.statusPort = await this.statusFront.listen(statusListener.listen, ports?.status ?? statusListener.port, shared);
+        log.info('listening for status', { address: statusListener.listen, port: this.statusPort });
       }
       if (status?.loopbackClientsOnly === true && status.tokenDigest === null) {
         log.warn('status without a token: served to clients on this host only; behind a proxy on this host set trusted-proxies, or give [status] token-file', { path: status.path });
@@ -143,6 +152,10 @@ class Server implements RunningServer {
       throw new StartError(errorMessage(error));
     }
     this.listening = `listening on ${core.listen} port ${this.port}`;
+  }
+
+  get ports(): ListenPorts {
+    return { main: this.port, extra: [...this.extraPorts], status: this.statusPort };
   }
 
   get drainTimeoutMs(): number {
@@ -322,8 +335,14 @@ function loadStatusPage(): StatusPageFiles | null {
   }
 }
 
-/** Starts serving `configuration` (loaded from `cli`); StartError when a listener or a route module fails. */
-export async function startServer(configuration: Configuration, cli: CommandLine, framings: FramingRegistry, host: BackendHost, version: string): Promise<RunningServer> {
+/** How a cluster's worker (cluster-worker.ts) runs a server: the ports it binds, and its metrics summed over the cluster. */
+export interface ClusterRole {
+  readonly plan: ListenPlan;
+  serveMetrics(metrics: ServerMetrics): void;
+}
+
+/** Starts serving `configuration` (loaded from `cli`), alone or as a `role` in a cluster; StartError when a listener or a route module fails. */
+export async function startServer(configuration: Configuration, cli: CommandLine, framings: FramingRegistry, host: BackendHost, version: string, role: ClusterRole | null = null): Promise<RunningServer> {
   const { setup } = configuration;
   setVerbose(setup.core.verbose);
   warnUnusedAuth(configuration);
@@ -357,8 +376,9 @@ export async function startServer(configuration: Configuration, cli: CommandLine
     },
   };
   metrics?.watch(lasting);
+  if (metrics !== null) role?.serveMetrics(metrics);
   server = new Server(configuration, cli, host, lasting);
-  await server.start();
+  await server.start(role?.plan ?? OWN_PORTS);
   const { core } = setup;
   log.info('listening', { address: core.listen, port: server.port, backend: configuration.bridge ? setup.backend.name : undefined, bridge: configuration.bridge ? undefined : 'off', version, tls: configuration.tls === null ? undefined : true });
   if (configuration.tls !== null) logCertificates('tls', configuration.tls.loaded);
