@@ -312,7 +312,7 @@ export const coreOptions: readonly CoreOption[] = [
     apply: (c, v) => { c.allowJsEngine = parseBoolean(v); },
   },
   {
-    key: 'workers', short: 'w', argument: 'N|auto', help: 'worker processes serving the same ports, the kernel spreading new connections among them (SO_REUSEPORT); auto = one per CPU (default 1: this process serves; docs/cluster.md)',
+    key: 'workers', short: 'w', argument: 'N|auto', help: 'worker processes serving the same ports, the kernel spreading new connections among them (SO_REUSEPORT); auto = one per CPU; see docs/cluster.md (default 1)',
     apply: (c, v) => { c.workers = parseWorkers(v); },
   },
   {
