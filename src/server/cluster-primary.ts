@@ -87,7 +87,8 @@ export class ClusterPrimary {
       notifyStopping();
     }
     for (const worker of this.workers) {
-      if (worker.restart !== null) {
+      // A worker waiting to be started again is not, once the cluster stops; a reload leaves it waiting.
+      if (this.stopping && worker.restart !== null) {
         clearTimeout(worker.restart);
         worker.restart = null;
       }
