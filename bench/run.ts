@@ -16,6 +16,7 @@ import { formatTunnelSection, tunnelFigures, type TunnelFigure } from './lib/tun
 import { formatRoutesSection, routeFigures, routesMissing, type RouteFigure } from './lib/routes.js';
 import { connectionFigures, formatConnectionsSection, type ConnectionFigures } from './lib/connections.js';
 import { formatJsEngineSection, jsEngineFigures, type EngineFigure } from './lib/js-engine.js';
+import { formatWorkersSection, workersFigures, type WorkersFigure } from './lib/workers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const LOADGEN = `${ROOT}bench/bin/loadgen`;
@@ -34,7 +35,7 @@ function idleConnections(): number {
   return Math.min(wanted, fits);
 }
 const IDLE_CONNECTIONS = idleConnections();
-const WORKLOADS = ['throughput', 'latency', 'connrate', 'framing', 'idle', 'tunnel', 'sessions', 'routes', 'connections', 'jsengine'] as const;
+const WORKLOADS = ['throughput', 'latency', 'connrate', 'framing', 'idle', 'tunnel', 'sessions', 'routes', 'connections', 'jsengine', 'workers'] as const;
 type Workload = (typeof WORKLOADS)[number];
 /** BENCH_ONLY=idle,framing runs just those workloads (a quicker loop while profiling one). */
 const ONLY = new Set((process.env['BENCH_ONLY'] ?? WORKLOADS.join(',')).split(',').map((name) => name.trim()));
@@ -137,6 +138,7 @@ async function main(): Promise<void> {
   let routes: RouteFigure[] = [];
   let connections: ConnectionFigures | null = null;
   let jsEngine: EngineFigure[] = [];
+  let workers: WorkersFigure[] = [];
   try {
     if (wanted('throughput') || wanted('latency') || wanted('connrate')) {
       for (const subject of [websocksy, ...anchors]) {
@@ -172,6 +174,7 @@ async function main(): Promise<void> {
     }
     if (wanted('connections')) connections = await connectionFigures(ROOT, LOADGEN, echoPort, SECONDS, IDLE_CONNECTIONS);
     if (wanted('jsengine')) jsEngine = await jsEngineFigures(ROOT, LOADGEN, echoPort, SECONDS, IDLE_CONNECTIONS);
+    if (wanted('workers')) workers = await workersFigures(ROOT, LOADGEN, echoPort, SECONDS);
   } finally {
     await echo.stop();
   }
@@ -182,7 +185,8 @@ async function main(): Promise<void> {
     (sessions === null ? '' : '\n' + formatSessionsSection(sessions)) +
     (routes.length === 0 ? '' : '\n' + formatRoutesSection(routes)) +
     (connections === null ? '' : '\n' + formatConnectionsSection(connections)) +
-    (jsEngine.length === 0 ? '' : '\n' + formatJsEngineSection(jsEngine));
+    (jsEngine.length === 0 ? '' : '\n' + formatJsEngineSection(jsEngine)) +
+    (workers.length === 0 ? '' : '\n' + formatWorkersSection(workers));
   process.stdout.write(report);
   // A partial run must not replace the day's full report.
   const partial = ONLY.size < WORKLOADS.length ? `-${[...ONLY].join('-')}` : '';

@@ -6,6 +6,7 @@
  * and KiB of RSS per idle bridged connection. The ratio js ÷ native goes into JS_ENGINE_COST.
  */
 import { holdLoadgen, runLoadgen } from './loadgen.js';
+import { roundRatios } from './rounds.js';
 import { groupUsage, startProcess } from './processes.js';
 
 export interface EngineFigure {
@@ -62,22 +63,10 @@ export async function jsEngineFigures(root: string, loadgen: string, echoPort: n
   return figures;
 }
 
-function range(values: readonly number[]): string {
-  const low = Math.min(...values);
-  const high = Math.max(...values);
-  return low.toFixed(2) === high.toFixed(2) ? low.toFixed(2) : `${low.toFixed(2)}–${high.toFixed(2)}`;
-}
 
 export function formatJsEngineSection(figures: readonly EngineFigure[]): string {
   const rows = figures.map((f) => `| ${f.round} | ${f.engine} | ${f.cpuPerGB.toFixed(2)} | ${f.connsPerSecond.toFixed(0)} | ${f.cpuMicrosPerConn.toFixed(0)} | ${f.kibPerIdleConnection.toFixed(2)} |`);
-  const ratios = (pick: (f: EngineFigure) => number): string => {
-    const values: number[] = [];
-    for (const js of figures.filter((f) => f.engine === 'js')) {
-      const native = figures.find((f) => f.engine === 'native' && f.round === js.round);
-      if (native !== undefined) values.push(pick(js) / pick(native));
-    }
-    return range(values);
-  };
+  const ratios = (pick: (f: EngineFigure) => number): string => roundRatios(figures, (f) => f.engine === 'js', (f) => f.engine === 'native', pick);
   return [
     '## JS engine ÷ native engine (websocksy on both)',
     '',

@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 
 const CLOCK_TICKS = 100;
 
@@ -16,36 +16,55 @@ export interface Started {
   stop(): Promise<void>;
 }
 
-/** Spawns `command` in its own process group and resolves once its output matches `ready`. */
-export async function startProcess(command: string, args: readonly string[], ready: RegExp, cwd: string, timeoutMs = 15_000, env: NodeJS.ProcessEnv = process.env): Promise<Started> {
+/**
+ * Spawns `command` in its own process group and resolves once its output matches `ready`.
+ * `logFile`: its output goes to that file instead of a pipe this process reads, so that a
+ * subject logging a line per connection does not have the harness spend a core's share on
+ * reading them, beside it, during the measurement.
+ */
+export async function startProcess(command: string, args: readonly string[], ready: RegExp, cwd: string, timeoutMs = 15_000, env: NodeJS.ProcessEnv = process.env, logFile?: string): Promise<Started> {
+  const fd = logFile === undefined ? null : openSync(logFile, 'w');
   const child = spawn(command, args, {
     cwd,
     env,
     detached: true,
-    stdio: ['pipe', 'pipe', 'pipe'],
+    stdio: fd === null ? ['pipe', 'pipe', 'pipe'] : ['pipe', fd, fd],
   });
+  if (fd !== null) closeSync(fd);
   let output = '';
   const match = await new Promise<RegExpExecArray>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${command} not ready in time; output:\n${output}`)), timeoutMs);
+    const found = (): void => {
+      const match = ready.exec(output);
+      if (match === null) return;
+      clearTimeout(timer);
+      clearInterval(poll);
+      resolve(match);
+    };
+    const poll =
+      logFile === undefined
+        ? undefined
+        : setInterval(() => {
+            output = readFileSync(logFile, 'utf8');
+            found();
+          }, 50);
     const collect = (chunk: Buffer): void => {
       output += chunk.toString();
-      const found = ready.exec(output);
-      if (found !== null) {
-        clearTimeout(timer);
-        resolve(found);
-      }
+      found();
     };
     child.stdout?.on('data', collect);
     child.stderr?.on('data', collect);
     child.once('exit', (code) => {
       clearTimeout(timer);
+      clearInterval(poll);
+      if (logFile !== undefined) output = readFileSync(logFile, 'utf8');
       reject(new Error(`${command} exited with ${String(code)}; output:\n${output}`));
     });
   });
   return {
     child,
     match,
-    output: () => output,
+    output: () => (logFile === undefined ? output : readFileSync(logFile, 'utf8')),
     stop: async () => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = once(child, 'exit');
@@ -58,6 +77,7 @@ export async function startProcess(command: string, args: readonly string[], rea
 }
 
 interface ProcStat {
+  readonly ppid: number;
   readonly pgrp: number;
   readonly cpuTicks: number;
   readonly childTicks: number;
@@ -74,7 +94,7 @@ function readStat(pid: string): ProcStat | null {
   // Fields after the command name, which may itself contain spaces and parentheses.
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
   const field = (n: number): number => Number(fields[n - 3]);
-  return { pgrp: field(5), cpuTicks: field(14) + field(15), childTicks: field(16) + field(17), rssPages: field(24) };
+  return { ppid: field(4), pgrp: field(5), cpuTicks: field(14) + field(15), childTicks: field(16) + field(17), rssPages: field(24) };
 }
 
 export interface GroupUsage {
@@ -96,4 +116,37 @@ export function groupUsage(pgid: number): GroupUsage {
     pages += stat.rssPages;
   }
   return { cpuSeconds: ticks / CLOCK_TICKS, rssBytes: pages * 4096 };
+}
+
+/**
+ * CPU and memory of process `root` and every live descendant, whatever their process groups (a
+ * cluster's primary starts each worker in a group of its own), plus what the root reaped.
+ */
+export function treeUsage(root: number): GroupUsage {
+  const stats = new Map<number, ProcStat>();
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    const stat = readStat(pid);
+    if (stat !== null) stats.set(Number(pid), stat);
+  }
+  let ticks = 0;
+  let pages = 0;
+  const inTree = (pid: number): boolean => {
+    for (let at = pid, depth = 0; at > 1 && depth < 64; depth++) {
+      if (at === root) return true;
+      at = stats.get(at)?.ppid ?? 0;
+    }
+    return false;
+  };
+  for (const [pid, stat] of stats) {
+    if (!inTree(pid)) continue;
+    ticks += stat.cpuTicks + (pid === root ? stat.childTicks : 0);
+    pages += stat.rssPages;
+  }
+  return { cpuSeconds: ticks / CLOCK_TICKS, rssBytes: pages * 4096 };
+}
+
+/** CPU seconds of the children this process has reaped (a load generator, once it exited). */
+export function reapedChildrenSeconds(): number {
+  return (readStat('self')?.childTicks ?? 0) / CLOCK_TICKS;
 }
