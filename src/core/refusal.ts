@@ -44,3 +44,8 @@ export class Refusal extends Error {
     return `${this.status} ${REASONS[this.status] ?? STATUS_CODES[this.status] ?? 'Error'}`;
   }
 }
+
+/** What every listener answers once the server is stopping: 503, since nothing was done, so a client or load balancer may try again elsewhere. */
+export function shuttingDownRefusal(): Refusal {
+  return new Refusal('shutting-down', 503, 'Shutting down', 'shutting down');
+}

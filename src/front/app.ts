@@ -26,7 +26,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket, us_sock
 import type { AuthPolicy, AdmitResult } from '../auth/policy.js';
 import type { Admission, AdmissionTicket } from '../core/admission.js';
 import type { SocketData, SocketLimits, UpgradeAnswer, WsEndpoint } from '../core/endpoint.js';
-import { Refusal } from '../core/refusal.js';
+import { Refusal, shuttingDownRefusal } from '../core/refusal.js';
 import { addressFields, headerValue, offeredProtocols, type ClientRequest } from '../core/request.js';
 import { ClientResponse } from '../http/client-response.js';
 import { underPrefix } from '../http/route-table.js';
@@ -270,7 +270,7 @@ export class Front {
     this.shuttingDown = true;
     if (this.listenSocket !== null) engine().uws.us_listen_socket_close(this.listenSocket);
     this.listenSocket = null;
-    this.pending.refuseAll(new Refusal('shutting-down', 503, 'Shutting down', 'shutting down'));
+    this.pending.refuseAll(shuttingDownRefusal());
   }
 
   /** After close(), when what serves requests closes too: requests still arriving are refused (503). */
@@ -309,7 +309,7 @@ export class Front {
     if (owner !== undefined && target !== owner) return new Refusal('bad-request', 400, 'Bad request: use the path as written without . or .. segments', `raw path ${request.rawPath} leads to ${target.name}, not ${owner.name}`);
     // A pattern a reload left unused, or an app a reload replaced, may hold other limits than the endpoint needs.
     if (!sameLimits(target.limits, limits)) return new Refusal('reconfigured', 503, 'Reconfigured: please connect again', `${pattern} has the limits of a previous configuration`, { 'Retry-After': '1' });
-    if (this.shuttingDown) return new Refusal('shutting-down', 503, 'Shutting down', 'shutting down');
+    if (this.shuttingDown) return shuttingDownRefusal();
     if (this.pending.size >= this.pending.limit) {
       return new Refusal('pending-handshakes', 503, 'Too many handshakes in progress', `${this.pending.size} upgrades waiting, limit ${this.pending.limit}`, { 'Retry-After': '1' });
     }
@@ -437,7 +437,7 @@ export class Front {
 
   private dispatch(res: HttpResponse, request: ClientRequest, parts: FrontParts): void {
     if (this.servingEnded) {
-      refusePlainRequest(res, request, new Refusal('shutting-down', 503, 'Shutting down', 'shutting down'), true);
+      refusePlainRequest(res, request, shuttingDownRefusal(), true);
       return;
     }
     const { status, routes, bridge, sessions } = parts;

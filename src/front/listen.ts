@@ -8,23 +8,27 @@ import { errorCode } from '../lib/errors.js';
  * would bind too, and the kernel would split new connections between the two without a word.
  * A plain bind (no SO_REUSEPORT) first finds the port taken; it is released before uWS binds.
  */
-export function checkPortFree(host: string, port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', (error) => reject(new Error(`cannot listen on ${host} port ${port}: ${errorCode(error)}${errorCode(error) === 'EADDRINUSE' ? ' (another program, or another websocksy, listens there)' : ''}`)));
-    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve()));
-  });
+export async function checkPortFree(host: string, port: number): Promise<void> {
+  await probePort(host, port);
 }
 
 /** A port the system has free on `host` now, for a port 0 that several processes must share (server/cluster-primary.ts). */
 export function freePort(host: string): Promise<number> {
+  return probePort(host, 0);
+}
+
+/** Binds host:port plainly (0: any free port) and releases it; resolves with the port bound. */
+function probePort(host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
-    probe.once('error', (error) => reject(new Error(`cannot listen on ${host}: ${errorCode(error)}`)));
-    probe.listen({ host, port: 0, exclusive: true }, () => {
+    probe.once('error', (error) => {
+      const where = port === 0 ? host : `${host} port ${port}`;
+      reject(new Error(`cannot listen on ${where}: ${errorCode(error)}${errorCode(error) === 'EADDRINUSE' ? ' (another program, or another websocksy, listens there)' : ''}`));
+    });
+    probe.listen({ host, port, exclusive: true }, () => {
       const address = probe.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      probe.close(() => resolve(port));
+      const bound = typeof address === 'object' && address !== null ? address.port : port;
+      probe.close(() => resolve(bound));
     });
   });
 }

@@ -31,7 +31,7 @@ import { ServerMetrics } from '../metrics/server-metrics.js';
 import { StatusHistory } from '../metrics/status-history.js';
 import { Tunnels } from '../tunnel/runtime.js';
 import { STATUS_LIST_LIMIT } from '../front/bridge-endpoint.js';
-import { OWN_PORTS, type ListenPlan, type ListenPorts } from './listen-plan.js';
+import { OWN_PORTS, type ListenPlan } from './listen-plan.js';
 import { admissionLimitsOf, Served, sessionStoreOf, type Lasting } from './served.js';
 
 /** How often a retired configuration is asked whether its last WebSocket has closed. */
@@ -45,8 +45,6 @@ const RETIRED_UNBOUNDED_WAIT_MS = 10_000;
 
 export interface RunningServer {
   readonly port: number;
-  /** Every listener's port, as bound (server/listen-plan.ts). */
-  readonly ports: ListenPorts;
   /** What the main listener is, for systemd's STATUS: "listening on ADDRESS port PORT". */
   readonly listening: string;
   /** `[core] drain-timeout` in milliseconds. */
@@ -99,8 +97,6 @@ class Server implements RunningServer {
   private reloading: Promise<void> = Promise.resolve();
   private drainRequested = (): void => void this.stop('status page', this.drainTimeoutMs);
   port = 0;
-  private readonly extraPorts: number[] = [];
-  private statusPort: number | null = null;
   listening = '';
 
   constructor(
@@ -129,15 +125,12 @@ class Server implements RunningServer {
       for (const [index, listener] of configuration.extraListeners.entries()) {
         const front = new Front(served.extraParts(index), served.frontOptions);
         this.extra.push(front);
-        const port = await front.listen(listener.listen, ports?.extra[index] ?? listener.port, shared);
-        this.extraPorts.push(port);
-        log.info('listening for routes', { address: listener.listen, port });
+        log.info('listening for routes', { address: listener.listen, port: await front.listen(listener.listen, ports?.extra[index] ?? listener.port, shared) });
       }
       const statusListener = status?.listener ?? null;
       if (statusListener !== null) {
         this.statusFront = new Front(served.statusParts(), served.frontOptions);
-        this.statusPort = await this.statusFront.listen(statusListener.listen, ports?.status ?? statusListener.port, shared);
-        log.info('listening for status', { address: statusListener.listen, port: this.statusPort });
+        log.info('listening for status', { address: statusListener.listen, port: await this.statusFront.listen(statusListener.listen, ports?.status ?? statusListener.port, shared) });
       }
       if (status?.loopbackClientsOnly === true && status.tokenDigest === null) {
         log.warn('status without a token: served to clients on this host only; behind a proxy on this host set trusted-proxies, or give [status] token-file', { path: status.path });
@@ -152,10 +145,6 @@ class Server implements RunningServer {
       throw new StartError(errorMessage(error));
     }
     this.listening = `listening on ${core.listen} port ${this.port}`;
-  }
-
-  get ports(): ListenPorts {
-    return { main: this.port, extra: [...this.extraPorts], status: this.statusPort };
   }
 
   get drainTimeoutMs(): number {

@@ -8,7 +8,7 @@
  */
 import type { WebSocket } from 'uWebSockets.js';
 import type { SocketLimits, UpgradeAnswer, WsEndpoint } from '../core/endpoint.js';
-import { Refusal } from '../core/refusal.js';
+import { Refusal, shuttingDownRefusal } from '../core/refusal.js';
 import { offeredProtocols, type ClientRequest } from '../core/request.js';
 import { maxBackpressureFor } from '../core/send-policy.js';
 import { errorMessage } from '../lib/errors.js';
@@ -58,7 +58,7 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
 
   upgrade(request: ClientRequest, answer: UpgradeAnswer<TunnelSocketData>): void {
     if (this.shuttingDown) {
-      answer.refuse(new Refusal('shutting-down', 503, 'Shutting down', 'shutting down'));
+      answer.refuse(shuttingDownRefusal());
       return;
     }
     if (!offeredProtocols(request).includes(TUNNEL_SUBPROTOCOL)) {
