@@ -326,6 +326,46 @@ describe('route modules', { skip: skipUnlessInstalled(CURL !== undefined, 'curl'
   });
 });
 
+describe('route module WebSocket drain', () => {
+  const dir = tempDir('websocksy-route-drain-');
+  after(() => dir.remove());
+
+  test("a large message sent from the module's drain handler arrives whole, to a client that reads slowly", { timeout: 60_000 }, async () => {
+    // uWS runs drain inside the socket's writable event; a large send made there that the
+    // kernel takes only in part once stalled: the rest stayed queued, never polled for.
+    const config = writeConfig(dir.path, ['[core]', 'listen = 127.0.0.1', 'port = 0', '[route /lab]', `module = ${LAB}`]);
+    const server = await startWebsocksy([config]);
+    try {
+      for (let round = 0; round < 5; round++) {
+        const client = await connect(`${server.url}/lab/ws`);
+        let messages = 0;
+        let lastWords: Buffer | null = null;
+        client.onMessage((data) => {
+          messages++;
+          if (data.length === MiB - 16) lastWords = data;
+        });
+        client.ws.send('last-words');
+        // Reads a little at a time, so the kernel rarely has room for a whole megabyte.
+        const socket = (client.ws as unknown as { _socket: Socket })._socket;
+        const deadline = Date.now() + 10_000;
+        while (lastWords === null && Date.now() < deadline) {
+          socket.pause();
+          await sleep(20);
+          socket.resume();
+          await sleep(1);
+        }
+        socket.resume();
+        const words = lastWords as Buffer | null;
+        assert.ok(words !== null, `round ${round}: ${messages} messages arrived, not the one sent from drain`);
+        assert.equal(messages, (words[0] ?? 0) + 1, `round ${round}: every message before it arrived`);
+        await closeClient(client);
+      }
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 describe('route module lifecycle', () => {
   const dir = tempDir('websocksy-route-lifecycle-');
   after(() => dir.remove());

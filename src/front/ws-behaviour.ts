@@ -8,7 +8,8 @@
  * timeout and compression are off: endpoints keep their sockets alive themselves, and nothing
  * websocksy carries gains from per-message deflate. The socket's admission ticket (the front
  * adds it at the 101) is stamped with every message from the client, for the idle timeout, and
- * released in the close handler, the one place every WebSocket ends.
+ * released in the close handler, the one place every WebSocket ends. Endpoints hear of a drain
+ * just after the I/O event uWS reports it from (`drained` says why).
  */
 import type { HttpRequest, HttpResponse, us_socket_context_t, WebSocket, WebSocketBehavior } from 'uWebSockets.js';
 import { idleClock } from '../core/admission.js';
@@ -51,6 +52,41 @@ let upgrading: WsEndpoint<SocketData> | null = null;
 
 /** The endpoint of each open socket. */
 const endpoints = new WeakMap<object, WsEndpoint<SocketData>>();
+
+/**
+ * Sockets uWS found drained in this loop turn, whose endpoints hear of it once the turn's I/O
+ * events are done. uWS calls drain from inside the socket's writable event, and a send of
+ * 16 KiB or more made there on a socket with nothing queued goes out through uSockets'
+ * two-part write, which on a short write queues the rest but does not flag the write as failed:
+ * when the event returns, uSockets stops polling the socket for writable and the rest waits
+ * until something else is sent on it (bun's uSockets, PR #38177, describes the same). A
+ * resume's replay stalled for good that way, a few bytes short of its last record, and a
+ * route module sending from its drain handler could too. One setImmediate serves the turn's
+ * drains; a socket that closed in between is skipped.
+ */
+const drained = new Set<WebSocket<SocketData>>();
+let drainsScheduled = false;
+
+function runDrains(): void {
+  drainsScheduled = false;
+  for (const ws of drained) {
+    drained.delete(ws);
+    const endpoint = endpoints.get(ws);
+    if (endpoint === undefined || closedSockets.has(ws)) continue;
+    try {
+      endpoint.drain(ws);
+    } catch (error) {
+      reportFault(ownerOf(endpoint, ws), 'drain', error);
+    }
+  }
+}
+
+function drainAfterThisTurn(ws: WebSocket<SocketData>): void {
+  drained.add(ws);
+  if (drainsScheduled) return;
+  drainsScheduled = true;
+  setImmediate(runDrains);
+}
 
 /** Runs `upgrade` (a res.upgrade() call), whose socket `endpoint` then serves. */
 export function upgradeInto(endpoint: WsEndpoint<SocketData>, upgrade: () => void): void {
@@ -104,15 +140,7 @@ export function socketBehaviour(limits: SocketLimits, upgrade: UpgradeHandler): 
         reportFault(ownerOf(endpoint, ws), 'message', error);
       }
     },
-    drain: (ws) => {
-      const endpoint = endpoints.get(ws);
-      if (endpoint === undefined) return;
-      try {
-        endpoint.drain(ws);
-      } catch (error) {
-        reportFault(ownerOf(endpoint, ws), 'drain', error);
-      }
-    },
+    drain: drainAfterThisTurn,
     pong: (ws) => {
       const endpoint = endpoints.get(ws);
       if (endpoint === undefined) return;

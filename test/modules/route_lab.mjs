@@ -15,6 +15,8 @@ const CHUNK = 64 * 1024;
 const blobs = new Map();
 /** @type {Set<import('websocksy').RouteSocket>} */
 const sockets = new Set();
+/** Sockets told `last-words`, waiting for their drain: how many messages went before it. */
+const lastWords = new Map();
 let closeThrows = false;
 /** How many responses were aborted under a waiting handler. */
 let aborts = 0;
@@ -121,7 +123,20 @@ export default {
         // Sends on whatever send() says: websocksy closes the client that does not read (1013).
         const big = Buffer.alloc(256 * 1024, 0x63);
         for (let i = 0; i < Number(text.slice(6)) && !socket.closed; i++) socket.send(big);
+      } else if (text === 'last-words') {
+        // Sends until told to wait, then, once drained, one more large message and nothing else.
+        const big = Buffer.alloc(256 * 1024, 0x64);
+        let sent = 0;
+        do sent++;
+        while (socket.send(big) && sent < 200);
+        lastWords.set(socket, sent);
       } else socket.send(data, isBinary);
+    },
+    drain(socket) {
+      const sent = lastWords.get(socket);
+      if (sent === undefined) return;
+      lastWords.delete(socket);
+      socket.send(Buffer.alloc(1024 * 1024 - 16, sent));
     },
     close(socket) {
       sockets.delete(socket);
