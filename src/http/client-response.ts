@@ -265,7 +265,13 @@ export class ClientResponse implements Guarded {
           resume();
           return true;
         }
-        const [ok, complete] = res.tryEnd(pending.subarray(offset - pendingOffset), total ?? 0);
+        const rest = pending.subarray(offset - pendingOffset);
+        if (rest.length === 0) {
+          pending = null;
+          resume();
+          return true;
+        }
+        const [ok, complete] = res.tryEnd(rest, total ?? 0);
         if (complete) finish(null);
         else if (ok) {
           pending = null;
@@ -279,7 +285,10 @@ export class ClientResponse implements Guarded {
     });
     const sink: BodySink = {
       write: (chunk) => {
-        if (!this.usable) return true;
+        // An empty chunk has nothing to send, and uWS 20.57 takes an empty tryEnd() for the end
+        // of the response: it reports it complete at whatever offset it had reached, and the
+        // client, promised the whole Content-Length, sees the connection close.
+        if (!this.usable || chunk.length === 0) return true;
         let room = true;
         try {
           res.cork(() => {
