@@ -285,10 +285,12 @@ export class ClientResponse implements Guarded {
     });
     const sink: BodySink = {
       write: (chunk) => {
+        if (!this.usable) return true;
         // An empty chunk has nothing to send, and uWS 20.57 takes an empty tryEnd() for the end
         // of the response: it reports it complete at whatever offset it had reached, and the
-        // client, promised the whole Content-Length, sees the connection close.
-        if (!this.usable || chunk.length === 0) return true;
+        // client, promised the whole Content-Length, sees the connection close. Whether the
+        // source may go on is unchanged by it.
+        if (chunk.length === 0) return pending === null;
         let room = true;
         try {
           res.cork(() => {
