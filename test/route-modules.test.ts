@@ -346,15 +346,14 @@ describe('route module WebSocket drain', () => {
         });
         client.ws.send('last-words');
         // Reads a little at a time, so the kernel rarely has room for a whole megabyte.
-        const socket = (client.ws as unknown as { _socket: Socket })._socket;
         const deadline = Date.now() + 10_000;
         while (lastWords === null && Date.now() < deadline) {
-          socket.pause();
+          client.ws.pause();
           await sleep(20);
-          socket.resume();
+          client.ws.resume();
           await sleep(1);
         }
-        socket.resume();
+        client.ws.resume();
         const words = lastWords as Buffer | null;
         assert.ok(words !== null, `round ${round}: ${messages} messages arrived, not the one sent from drain`);
         assert.equal(messages, (words[0] ?? 0) + 1, `round ${round}: every message before it arrived`);
