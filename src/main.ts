@@ -276,7 +276,7 @@ export async function main(argv: readonly string[]): Promise<void> {
     process.on('SIGTERM', () => onSignal('SIGTERM'));
     process.on('SIGHUP', () => void server.reload());
     if (link !== null) {
-      link.listening();
+      link.listening(server.linkPort ?? 0);
       // A worker whose primary is gone stops as SIGTERM would stop it: nothing would keep it otherwise.
       link.onPrimaryGone(() => onStop('primary gone', true));
     }

@@ -326,9 +326,12 @@ export const coreOptions: readonly CoreOption[] = [
 ];
 
 
+/** A session id carries its worker's number in one byte (session/secrets.ts). */
+const MAX_WORKERS = 255;
+
 /** `workers`: a count, or `auto` for one per CPU the process may use. */
 function parseWorkers(value: string): number {
-  return value.trim() === 'auto' ? availableParallelism() : parseCount(value, 1, 256);
+  return value.trim() === 'auto' ? Math.min(availableParallelism(), MAX_WORKERS) : parseCount(value, 1, MAX_WORKERS);
 }
 
 export function findCoreOption(key: string): CoreOption | undefined {

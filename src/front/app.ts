@@ -40,6 +40,7 @@ import type { FrontObserver } from './front-observer.js';
 import { checkHandshake, looksLikeUpgrade } from './handshake.js';
 import { HeldRequest } from './held-request.js';
 import { listenApp } from './listen.js';
+import { LINK_HEADER, type Siblings } from '../cluster/siblings.js';
 import { addServerName, createSslApp, type ListenerTls } from './tls-app.js';
 import { PendingUpgrade, PendingUpgrades } from './pending-upgrade.js';
 import { serveStatusRequest } from './status-page.js';
@@ -66,6 +67,8 @@ export interface FrontOptions {
   readonly admission: Admission;
   /** Hears refused handshakes and route requests (the metrics); none by default. */
   readonly observer?: FrontObserver | undefined;
+  /** This front is a cluster's worker's link: it serves requests its siblings relay, and no one else (cluster/siblings.ts). */
+  readonly siblings?: Siblings | undefined;
 }
 
 let lastId = 0;
@@ -328,7 +331,7 @@ export class Front {
   private upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t, app: TemplatedApp, pattern: string, limits: SocketLimits): void {
     const id = nextId();
     try {
-      const read = readRequest(res, req, id, this.options.clientAddresses);
+      const read = this.readRequest(res, req, id);
       if (isRefused(read)) {
         this.refuseRequest(res, read, false);
         return;
@@ -420,12 +423,20 @@ export class Front {
   private request(res: HttpResponse, req: HttpRequest, view: View): void {
     const id = nextId();
     try {
-      const read = readRequest(res, req, id, this.options.clientAddresses);
+      const read = this.readRequest(res, req, id);
       if (isRefused(read)) this.refuseRequest(res, read, true);
       else this.dispatch(res, read, view.parts);
     } catch (error) {
       reportFault(requestOwner(res, id), 'request', error);
     }
+  }
+
+  /** readRequest, and on a link, the sibling's proof (a request without it is refused before anything reads it). */
+  private readRequest(res: HttpResponse, req: HttpRequest, id: number): ClientRequest | RefusedRequest {
+    const read = readRequest(res, req, id, this.options.clientAddresses);
+    const { siblings } = this.options;
+    if (siblings === undefined || isRefused(read) || siblings.admits(headerValue(read, LINK_HEADER))) return read;
+    return { ...read, refusal: new Refusal('forbidden', 403, 'Forbidden: this port serves the workers of a websocksy cluster', `no ${LINK_HEADER} with the cluster's secret on a worker's link`) };
   }
 
   private refuseRequest(res: HttpResponse, read: RefusedRequest, plain: boolean): void {

@@ -12,6 +12,7 @@
  * the bytes the client sent (uWS decodes them as UTF-8; both refuse characters above U+00FF and
  * write headers as latin1), so non-ASCII values pass unchanged.
  */
+import { LINK_HEADER } from '../cluster/siblings.js';
 import type { HeaderList } from '../core/request.js';
 
 const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
@@ -96,7 +97,8 @@ export function upstreamRequestHeaders(headers: HeaderList, context: ForwardCont
     // One Content-Length: the validator let through only repeats of the same value.
     else if (name === 'content-length') out[name] = value;
     // Expect is answered on the client's hop (uWS sends its 100 Continue); the body follows anyway.
-    else if (!skip.has(name) && name !== 'expect') {
+    // The cluster's secret goes from worker to worker (cluster/siblings.ts), never further.
+    else if (!skip.has(name) && name !== 'expect' && name !== LINK_HEADER) {
       const previous = out[name];
       out[name] = previous === undefined ? value : Array.isArray(previous) ? [...previous, value] : [previous, value];
     }

@@ -33,6 +33,8 @@ export interface ProxyTarget {
   readonly trustedClient: boolean;
   /** How the client reached this listener. */
   readonly clientProto: 'http' | 'https';
+  /** Changes the headers sent upstream (a relay to a sibling worker adds the cluster's). */
+  readonly adjustHeaders?: (headers: Record<string, string | string[]>) => void;
 }
 
 class UpstreamTimeoutError extends Error {
@@ -52,6 +54,7 @@ export function proxyHttp(res: HttpResponse, client: ClientRequest, target: Prox
     host: route.host === 'keep' ? 'keep' : base.host,
     trustedClient: target.trustedClient,
   });
+  target.adjustHeaders?.(headers);
   const exchange = new UpstreamExchange(answer, client, target);
   answer.whenAborted(() => exchange.clientGone());
   // A body without a length (the client's was chunked) goes up chunked: the dispatchers frame

@@ -13,6 +13,7 @@
  * worker hears one SIGINT, not two; a worker whose primary is gone stops by itself.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { AggregatorRegistry } from 'prom-client';
 import { errorMessage } from '../lib/errors.js';
 import { processOwner, runGuarded } from '../lib/guard.js';
@@ -36,6 +37,8 @@ interface Worker {
   /** Consecutive deaths within HEALTHY_MS of their start. */
   failures: number;
   listening: boolean;
+  /** The loopback port where its siblings relay to it, once it listens. */
+  link: number | null;
   restart: NodeJS.Timeout | null;
 }
 
@@ -53,6 +56,8 @@ export class ClusterPrimary {
   /** Workers of the start whose listening is awaited. */
   private readonly starting = new Map<Worker, { readonly resolve: () => void; readonly reject: (error: Error) => void }>();
   private nextScrape = 1;
+  /** Proves a relayed request comes from a worker (cluster/siblings.ts); workers hear it over IPC, never in their environment, which what they run would inherit. */
+  private readonly secret = randomBytes(32).toString('base64url');
 
   /** `entry`: the websocksy script; `argv`: its command line, which each worker runs; `ports`: where every worker binds. */
   constructor(
@@ -113,7 +118,7 @@ export class ClusterPrimary {
   }
 
   private spawn(index: number): Worker {
-    const worker: Worker = { index, child: this.fork(index), startedAt: Date.now(), failures: 0, listening: false, restart: null };
+    const worker: Worker = { index, child: this.fork(index), startedAt: Date.now(), failures: 0, listening: false, link: null, restart: null };
     this.workers[index - 1] = worker;
     this.watch(worker);
     return worker;
@@ -126,6 +131,8 @@ export class ClusterPrimary {
     env[WORKER_PORTS_ENV] = JSON.stringify(this.ports);
     const child = fork(this.entry, [...this.argv], { env, detached: true, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: process.execArgv });
     log.info('worker started', { worker: index, pid: child.pid });
+    // Known before it listens: a sibling may relay to it as soon as it hears its link.
+    if (child.connected) child.send(this.siblingsMessage());
     return child;
   }
 
@@ -143,13 +150,30 @@ export class ClusterPrimary {
     }
     if (message.type === 'listening') {
       worker.listening = true;
+      worker.link = message.link;
+      this.tellSiblings();
       this.starting.get(worker)?.resolve();
       this.starting.delete(worker);
     } else if (message.type === 'metrics-request') this.scrape(worker, message.id);
     else this.collected(worker, message.id, message.snapshot);
   }
 
+  private siblingsMessage(): PrimaryMessage {
+    const links = this.workers.flatMap((worker): Array<[number, number]> => (worker.link === null ? [] : [[worker.index, worker.link]]));
+    return { type: 'siblings', secret: this.secret, links };
+  }
+
+  /** Every worker hears where the others' links are now. */
+  private tellSiblings(): void {
+    const message = this.siblingsMessage();
+    for (const worker of this.workers) this.send(worker, message);
+  }
+
   private onExit(worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
+    if (worker.link !== null) {
+      worker.link = null;
+      this.tellSiblings();
+    }
     for (const scrape of this.scrapes.values()) if (scrape.waiting.delete(worker.index) && scrape.waiting.size === 0) scrape.done();
     const waiter = this.starting.get(worker);
     if (waiter !== undefined) {
@@ -172,6 +196,7 @@ export class ClusterPrimary {
     worker.child = this.fork(worker.index);
     worker.startedAt = Date.now();
     worker.listening = false;
+    worker.link = null;
     this.watch(worker);
   }
 

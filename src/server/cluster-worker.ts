@@ -10,6 +10,7 @@ import { log } from '../lib/log.js';
 import type { ServerMetrics } from '../metrics/server-metrics.js';
 import { isPrimaryMessage, WORKER_ENV, WORKER_PORTS_ENV, type WorkerMessage } from './cluster-messages.js';
 import { listenPortsOf, type ListenPlan } from './listen-plan.js';
+import { Siblings } from '../cluster/siblings.js';
 
 const owner = processOwner('cluster worker');
 
@@ -34,12 +35,15 @@ export function workerIndex(): number | null {
 export class WorkerLink {
   /** Where this worker binds: the ports the primary chose, shared with the other workers. */
   readonly plan: ListenPlan;
+  /** The other workers, where this one relays what they hold. */
+  readonly siblings: Siblings;
   private metrics: ServerMetrics | null = null;
   private readonly scrapes = new Map<number, { readonly resolve: (text: string) => void; readonly reject: (error: Error) => void }>();
   private nextScrape = 1;
 
   constructor(readonly index: number) {
     this.plan = { ports: listenPortsOf(JSON.parse(process.env[WORKER_PORTS_ENV] ?? 'null')), shared: true };
+    this.siblings = new Siblings(index);
     process.on('message', (message: unknown) => runGuarded(owner, 'message from the primary', () => this.onMessage(message)));
     // The channel to the primary must not keep a stopped worker up: it exits as a server of its own does.
     process.channel?.unref();
@@ -51,8 +55,9 @@ export class WorkerLink {
     metrics.exposeFrom(() => this.clusterMetrics());
   }
 
-  listening(): void {
-    this.send({ type: 'listening' });
+  /** `link`: the port of this worker's own link (server.ts). */
+  listening(link: number): void {
+    this.send({ type: 'listening', link });
   }
 
   /** Calls `stop` once the primary is gone. */
@@ -83,6 +88,10 @@ export class WorkerLink {
 
   private onMessage(message: unknown): void {
     if (!isPrimaryMessage(message)) return;
+    if (message.type === 'siblings') {
+      this.siblings.update(message.secret, new Map(message.links));
+      return;
+    }
     if (message.type === 'metrics-collect') {
       const { metrics } = this;
       // A worker without metrics is never asked: the configuration is every worker's.

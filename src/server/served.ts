@@ -13,6 +13,7 @@ import { steeredBy } from '../backends/fixed-answers.js';
 import type { Configuration } from '../config/load.js';
 import { peerBufferOf } from '../config/core-options.js';
 import type { FramingRegistry } from '../framing/registry.js';
+import { LINK_HOST, type Siblings } from '../cluster/siblings.js';
 import type { FrontOptions } from '../front/app.js';
 import type { FrontParts } from '../front/front-parts.js';
 import { BridgeEndpoint, routePeerBackend } from '../front/bridge-endpoint.js';
@@ -47,6 +48,8 @@ export interface Lasting {
   readonly statusControl: StatusControl;
   /** The status page's built files, read at their first use; null when they are missing. */
   readonly statusPage: () => StatusPageFiles | null;
+  /** The cluster's other workers, when this process is one (cluster/siblings.ts). */
+  readonly siblings: Siblings | null;
 }
 
 /** The bridge's gate (core/peer-gate.ts): allow-peers if set, else open only for a backend whose answers the config fixes. */
@@ -72,13 +75,16 @@ export function admissionLimitsOf(configuration: Configuration): AdmissionLimits
 }
 
 /** The session store's settings: made once, at start (config/reload-scope.ts keeps them). */
-export function sessionStoreOf(configuration: Configuration): SessionStore {
+export function sessionStoreOf(configuration: Configuration, siblings: Siblings | null): SessionStore {
   const { core } = configuration.setup;
-  return new SessionStore({
+  return new SessionStore(
+    {
     path: core.sessionPath,
     maxSessions: core.sessionLimit,
     limits: { ...bridgeLimitsOf(configuration), sessionBuffer: core.sessionBuffer, graceMs: core.sessionGrace * 1000 },
-  });
+    },
+    siblings,
+  );
 }
 
 function bridgeLimitsOf(configuration: Configuration): { maxMessage: number; frameLimit: number; clientBuffer: number; peerBuffer: number } {
@@ -93,6 +99,8 @@ export class Served {
   readonly extraRoutes: HttpRoutes[];
   private readonly resume: ResumeEndpoint;
   readonly frontOptions: FrontOptions;
+  /** A cluster's worker: its link's, which serves what the main listener does, to its siblings alone. */
+  readonly linkOptions: FrontOptions | null;
 
   constructor(
     readonly configuration: Configuration,
@@ -132,6 +140,10 @@ export class Served {
       observer: lasting.metrics?.front,
       clientAddresses: { trustedProxies: core.trustedProxies, proxyProtocol: core.proxyProtocol, header: core.clientAddressHeader },
     };
+    const { siblings } = lasting;
+    // A sibling names the client it saw in X-Forwarded-For; beyond it, whom this worker's trusted proxies named.
+    const linkAddresses = { trustedProxies: core.trustedProxies.plus(LINK_HOST), proxyProtocol: 'off' as const, header: 'x-forwarded-for' as const };
+    this.linkOptions = siblings === null ? null : { ...this.frontOptions, clientAddresses: linkAddresses, siblings };
   }
 
   get backend(): Backend {

@@ -33,6 +33,7 @@ import { Tunnels } from '../tunnel/runtime.js';
 import { STATUS_LIST_LIMIT } from '../front/bridge-endpoint.js';
 import { OWN_PORTS, type ListenPlan } from './listen-plan.js';
 import { admissionLimitsOf, Served, sessionStoreOf, type Lasting } from './served.js';
+import { LINK_HOST, type Siblings } from '../cluster/siblings.js';
 
 /** How often a retired configuration is asked whether its last WebSocket has closed. */
 const RETIRED_CHECK_MS = 1000;
@@ -45,6 +46,8 @@ const RETIRED_UNBOUNDED_WAIT_MS = 10_000;
 
 export interface RunningServer {
   readonly port: number;
+  /** A cluster's worker: the loopback port where its siblings relay to it. */
+  readonly linkPort: number | null;
   /** What the main listener is, for systemd's STATUS: "listening on ADDRESS port PORT". */
   readonly listening: string;
   /** `[core] drain-timeout` in milliseconds. */
@@ -90,6 +93,8 @@ class Server implements RunningServer {
   private main: Front | null = null;
   private readonly extra: Front[] = [];
   private statusFront: Front | null = null;
+  /** A cluster's worker's link (cluster/siblings.ts). */
+  private link: Front | null = null;
   private stopped: Promise<void> | null = null;
   /** SIGTERM's drain, while it runs. */
   private drain: Drain | null = null;
@@ -97,6 +102,7 @@ class Server implements RunningServer {
   private reloading: Promise<void> = Promise.resolve();
   private drainRequested = (): void => void this.stop('status page', this.drainTimeoutMs);
   port = 0;
+  linkPort: number | null = null;
   listening = '';
 
   constructor(
@@ -109,7 +115,7 @@ class Server implements RunningServer {
   }
 
   private get fronts(): Front[] {
-    return [...(this.main === null ? [] : [this.main]), ...this.extra, ...(this.statusFront === null ? [] : [this.statusFront])];
+    return [...(this.main === null ? [] : [this.main]), ...this.extra, ...(this.statusFront === null ? [] : [this.statusFront]), ...(this.link === null ? [] : [this.link])];
   }
 
   async start(plan: ListenPlan): Promise<void> {
@@ -122,6 +128,10 @@ class Server implements RunningServer {
       this.main = main;
       await served.start();
       this.port = await main.listen(core.listen, ports?.main ?? core.port, shared);
+      if (served.linkOptions !== null) {
+        this.link = new Front(served.mainParts(), served.linkOptions);
+        this.linkPort = await this.link.listen(LINK_HOST, 0);
+      }
       for (const [index, listener] of configuration.extraListeners.entries()) {
         const front = new Front(served.extraParts(index), served.frontOptions);
         this.extra.push(front);
@@ -243,6 +253,7 @@ class Server implements RunningServer {
       if (this.main !== null) switches.push(await this.main.prepare(served.mainParts(), served.frontOptions, next.tls?.loaded ?? null));
       for (const [index, front] of this.extra.entries()) switches.push(await front.prepare(served.extraParts(index), served.frontOptions, null));
       if (this.statusFront !== null) switches.push(await this.statusFront.prepare(served.statusParts(), served.frontOptions, null));
+      if (this.link !== null && served.linkOptions !== null) switches.push(await this.link.prepare(served.mainParts(), served.linkOptions, null));
     } catch (error) {
       return abandon(errorMessage(error));
     }
@@ -327,6 +338,7 @@ function loadStatusPage(): StatusPageFiles | null {
 /** How a cluster's worker (cluster-worker.ts) runs a server: the ports it binds, and its metrics summed over the cluster. */
 export interface ClusterRole {
   readonly plan: ListenPlan;
+  readonly siblings: Siblings;
   serveMetrics(metrics: ServerMetrics): void;
 }
 
@@ -339,7 +351,8 @@ export async function startServer(configuration: Configuration, cli: CommandLine
   const tunnels = new Tunnels(setup.tunnels);
   const metricsPath = setup.status?.metricsPath ?? null;
   const metrics = metricsPath === null ? null : new ServerMetrics(metricsPath);
-  const sessions = sessionStoreOf(configuration);
+  const siblings = role?.siblings ?? null;
+  const sessions = sessionStoreOf(configuration, siblings);
   const history = new StatusHistory({ tunnels, sessions });
   let page: StatusPageFiles | null | undefined;
   const lasting: Lasting = {
@@ -358,6 +371,7 @@ export async function startServer(configuration: Configuration, cli: CommandLine
       closeSession: (id) => sessions?.endByOperator(id, OPERATOR_CLOSE.code, OPERATOR_CLOSE.reason) ?? false,
       drain: () => server?.drainFromPage() ?? false,
     },
+    siblings,
     statusPage: () => {
       // Read once, even when missing: the warning is said once.
       if (page === undefined) page = loadStatusPage();
@@ -369,7 +383,7 @@ export async function startServer(configuration: Configuration, cli: CommandLine
   server = new Server(configuration, cli, host, lasting);
   await server.start(role?.plan ?? OWN_PORTS);
   const { core } = setup;
-  log.info('listening', { address: core.listen, port: server.port, backend: configuration.bridge ? setup.backend.name : undefined, bridge: configuration.bridge ? undefined : 'off', version, tls: configuration.tls === null ? undefined : true });
+  log.info('listening', { address: core.listen, port: server.port, link: server.linkPort ?? undefined, backend: configuration.bridge ? setup.backend.name : undefined, bridge: configuration.bridge ? undefined : 'off', version, tls: configuration.tls === null ? undefined : true });
   if (configuration.tls !== null) logCertificates('tls', configuration.tls.loaded);
   return server;
 }

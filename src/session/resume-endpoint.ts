@@ -6,7 +6,7 @@ import { ClientEndpoint, type ClientData } from '../core/client-endpoint.js';
 import type { ClientSet } from '../core/client-set.js';
 import type { SocketLimits, UpgradeAnswer } from '../core/endpoint.js';
 import { Refusal } from '../core/refusal.js';
-import { offeredProtocols, type ClientRequest } from '../core/request.js';
+import { headerValue, offeredProtocols, type ClientRequest } from '../core/request.js';
 import { SESSION_SUBPROTOCOL } from './records.js';
 import { SessionSocket } from './session-socket.js';
 import type { SessionStore } from './session-store.js';
@@ -31,6 +31,7 @@ export class ResumeEndpoint extends ClientEndpoint {
       answer.refuse(new Refusal('bad-handshake', 400, `Offer the subprotocol ${SESSION_SUBPROTOCOL} to resume a session`, 'session path upgrade without the session subprotocol'));
       return;
     }
-    answer.accept({ id: request.id, client: new SessionSocket(request.id, null, this.sessions) }, SESSION_SUBPROTOCOL);
+    const origin = { path: request.path + request.search, host: headerValue(request, 'host') ?? '', clientAddress: request.clientAddress };
+    answer.accept({ id: request.id, client: new SessionSocket(request.id, null, this.sessions, origin) }, SESSION_SUBPROTOCOL);
   }
 }

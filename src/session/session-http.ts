@@ -10,6 +10,7 @@ import type { HttpResponse } from 'uWebSockets.js';
 import { Refusal } from '../core/refusal.js';
 import { addressFields, headerValue, type ClientRequest } from '../core/request.js';
 import { ClientResponse } from '../http/client-response.js';
+import { relayHttpToSibling } from '../http/sibling-http.js';
 import { log } from '../lib/log.js';
 import { HttpPoller } from './http-poller.js';
 import { forEachHttpRecord, httpRecordHeader, isDataRecord, readAck, RecordError, RecordType } from './records.js';
@@ -66,8 +67,13 @@ function pollerOf(session: Session, received: number): HttpPoller {
 }
 
 export function serveSessionHttp(res: HttpResponse, request: ClientRequest, sessions: SessionStore): void {
-  const response = ClientResponse.answering(res, request);
   const target = parseTarget(request, sessions.settings.path);
+  const sibling = target === null ? null : sessions.siblingHolding(target.id);
+  if (sibling !== null) {
+    relayHttpToSibling(res, request, sibling);
+    return;
+  }
+  const response = ClientResponse.answering(res, request);
   if (target === null) {
     response.refuse(new Refusal('not-found', 404, 'Not found: see docs/sessions.md for the session requests', `no session request ${request.method} ${request.path}`));
     return;

@@ -4,10 +4,12 @@
  * first (within HELLO_TIMEOUT_MS). Each WebSocket message is one record. A protocol error ends
  * this socket with 4400; the session itself only detaches and waits for its client.
  */
+import { SiblingRelay, type RelayOrigin, type RelayTarget } from '../cluster/sibling-relay.js';
 import { idleClock, type AdmissionTicket } from '../core/admission.js';
 import type { BridgedClient, ClientSocket } from '../core/endpoint.js';
 import { sendMessage } from '../core/send-policy.js';
 import { runGuarded, type Guarded } from '../lib/guard.js';
+import { log } from '../lib/log.js';
 import { closeReason } from '../lib/text.js';
 import { jsonRecord, readJson, RecordError, RecordType } from './records.js';
 import { ResumeRefusal } from './resume-refusal.js';
@@ -18,6 +20,8 @@ const HELLO_TIMEOUT_MS = 10_000;
 /** Finds the session a HELLO names and attaches the socket to it, or says why not. */
 export interface HelloHandler {
   resume(socket: SessionSocket, hello: Record<string, unknown>): ResumeRefusal | null;
+  /** Where to relay a HELLO for `session`, which another worker of the cluster holds; null when it is this worker's to answer. */
+  siblingHolding(session: unknown): RelayTarget | null;
 }
 
 /** How the socket that opened a session starts it: the WELCOME it is sent first. */
@@ -34,14 +38,19 @@ export class SessionSocket implements BridgedClient, SessionTransport {
   private session: Session | null = null;
   private helloTimer: NodeJS.Timeout | null = null;
   private ticket: AdmissionTicket | null = null;
+  /** The HELLO named a session another worker holds: everything goes there. */
+  private relay: SiblingRelay | null = null;
 
+  /** `origin`: how a resuming client reached this worker, for a relay to the worker holding its session. */
   constructor(
     readonly connectionId: number,
     private readonly opening: OpeningSession | null,
     private readonly hello: HelloHandler,
+    private readonly origin: RelayOrigin | null = null,
   ) {}
 
-  get logFields(): { id: number; session?: string } {
+  get logFields(): { id: number; session?: string; worker?: number } {
+    if (this.relay !== null) return { id: this.connectionId, ...this.relay.logFields };
     return this.session === null ? { id: this.connectionId } : { id: this.connectionId, session: this.session.id };
   }
 
@@ -62,6 +71,10 @@ export class SessionSocket implements BridgedClient, SessionTransport {
 
   onClientMessage(message: ArrayBuffer, isBinary: boolean): void {
     this.heard = true;
+    if (this.relay !== null) {
+      this.relay.fromClient(message, isBinary);
+      return;
+    }
     const bytes = new Uint8Array(message);
     if (bytes.length === 0 || !isBinary) {
       this.refuse(new ResumeRefusal('bad-hello', bytes.length === 0 ? 'an empty message is not a record' : 'records travel in binary messages, not text'));
@@ -77,12 +90,25 @@ export class SessionSocket implements BridgedClient, SessionTransport {
       }
       if (this.ws === null) return;
       if (type !== RecordType.hello) throw new RecordError(`the first record must be a HELLO, not type ${type}`);
-      const refusal = this.hello.resume(this, readJson(body, 'the HELLO'));
+      const hello = readJson(body, 'the HELLO');
+      const sibling = this.origin === null ? null : this.hello.siblingHolding(hello['session']);
+      if (sibling !== null && this.origin !== null) {
+        this.relayTo(this.ws, this.origin, sibling, bytes);
+        return;
+      }
+      const refusal = this.hello.resume(this, hello);
       if (refusal !== null) this.refuse(refusal);
     } catch (error) {
       if (!(error instanceof RecordError)) throw error;
       this.refuse(new ResumeRefusal('bad-hello', error.message));
     }
+  }
+
+  private relayTo(ws: ClientSocket, origin: RelayOrigin, target: RelayTarget, hello: Uint8Array): void {
+    if (this.helloTimer !== null) clearTimeout(this.helloTimer);
+    this.helloTimer = null;
+    this.relay = new SiblingRelay(ws, this, origin, target, hello);
+    log.info('session relayed', this.logFields);
   }
 
   /** An ERROR record, then the close: the client learns why before the socket ends. */
@@ -100,6 +126,7 @@ export class SessionSocket implements BridgedClient, SessionTransport {
   }
 
   onClientDrain(): void {
+    this.relay?.clientDrained();
     this.session?.onTransportDrain();
   }
 
@@ -109,6 +136,7 @@ export class SessionSocket implements BridgedClient, SessionTransport {
 
   onClientClosed(code: number): void {
     this.ws = null;
+    this.relay?.clientClosed(code);
     if (this.helloTimer !== null) clearTimeout(this.helloTimer);
     this.helloTimer = null;
     this.session?.detach(this, `client closed the WebSocket (${code})`);
@@ -146,7 +174,8 @@ export class SessionSocket implements BridgedClient, SessionTransport {
   close(code: number, reason: string): void {
     const ws = this.ws;
     this.ws = null;
-    ws?.end(code, closeReason(reason));
+    if (this.relay !== null) this.relay.endBoth(code, reason);
+    else ws?.end(code, closeReason(reason));
   }
 
   ping(): void {

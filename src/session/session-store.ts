@@ -3,11 +3,14 @@
  * by id and secret (a HELLO over WebSocket, a bearer secret over HTTP), listed for the status
  * JSON, and finished together at shutdown. Their number is bounded by session-limit.
  */
+import type { RelayTarget } from '../cluster/sibling-relay.js';
+import type { Siblings } from '../cluster/siblings.js';
 import type { PeerConnection } from '../core/peer.js';
 import { Refusal } from '../core/refusal.js';
 import { runGuarded } from '../lib/guard.js';
 import { ResumeRefusal } from './resume-refusal.js';
-import { looksLikeSessionId, newSecret, newSessionId, secretMatches } from './secrets.js';
+import { SESSION_SUBPROTOCOL } from './records.js';
+import { looksLikeSessionId, newSecret, newSessionId, secretMatches, workerOfSessionId } from './secrets.js';
 import { Session, type SessionDescription, type SessionLimits, type SessionStatus } from './session.js';
 import type { HelloHandler, OpeningSession, SessionSocket } from './session-socket.js';
 
@@ -36,7 +39,11 @@ export class SessionStore implements HelloHandler {
     if (this.sessions.delete(session.id)) this.endedResumes += session.resumes;
   };
 
-  constructor(readonly settings: SessionSettings) {}
+  /** `siblings`: the cluster's other workers, which hold the sessions they made; null outside a cluster. */
+  constructor(
+    readonly settings: SessionSettings,
+    private readonly siblings: Siblings | null = null,
+  ) {}
 
   get size(): number {
     return this.sessions.size;
@@ -51,12 +58,23 @@ export class SessionStore implements HelloHandler {
 
   /** A new session for `peer`, and the WELCOME (with the secret) for the transport that opens it. */
   create(description: SessionDescription, peer: PeerConnection): OpeningSession {
-    let id = newSessionId();
-    while (this.sessions.has(id)) id = newSessionId();
+    const worker = this.siblings?.self ?? null;
+    let id = newSessionId(worker);
+    while (this.sessions.has(id)) id = newSessionId(worker);
     const secret = newSecret();
     const session = new Session(id, secret, description, peer, this.settings.limits, this.forget);
     this.sessions.set(id, session);
     return { session, welcome: session.welcome(secret.text, this.settings.path) };
+  }
+
+  siblingHolding(id: unknown): RelayTarget | null {
+    const { siblings } = this;
+    if (siblings === null || typeof id !== 'string' || !looksLikeSessionId(id)) return null;
+    const worker = workerOfSessionId(id);
+    // A worker that does not listen now (it died, with its sessions) is no one's: "no such session".
+    const link = worker === siblings.self ? null : siblings.linkOf(worker);
+    if (link === null) return null;
+    return { siblings, worker, link, subprotocol: SESSION_SUBPROTOCOL, highWater: this.settings.limits.clientBuffer };
   }
 
   /** The session `id` names if `secret` is its secret; `takeover` lets it be taken from another transport. */

@@ -1,0 +1,148 @@
+/*
+ * A client's WebSocket carried on to the sibling worker that holds what it asked for. This
+ * worker accepted the upgrade and read the first message (a HELLO naming a session another
+ * worker made); the relay opens a WebSocket to that worker's link with the same path and
+ * subprotocol, the cluster's secret and the client's address, sends the first message, then
+ * passes messages both ways, text as text and binary as binary, and the close codes.
+ *
+ * Backpressure follows the one policy (core/send-policy.ts): while more than `highWater` bytes
+ * wait for the client, the sibling's socket is paused until uWS drains; a sibling that stops
+ * reading cannot pause the client (uWS 20.30 has no ws.pause()), so past the same mark the
+ * client is closed with 1013. Every `ws` callback runs behind the guard of the client's socket.
+ */
+import WebSocket from 'ws';
+import { WsCloseCode } from '../core/api.js';
+import type { ClientSocket } from '../core/endpoint.js';
+import { aboveHighWater, drainedBelowLowWater, notReading, sendableCloseCode, sendMessage } from '../core/send-policy.js';
+import { errorMessage } from '../lib/errors.js';
+import { runGuarded, type Guarded } from '../lib/guard.js';
+import { log } from '../lib/log.js';
+import { closeReason } from '../lib/text.js';
+import { LINK_HEADER, type Siblings } from './siblings.js';
+
+/** How the client reached this worker: what the sibling must see of its request. */
+export interface RelayOrigin {
+  /** Path and query, as the client asked. */
+  readonly path: string;
+  readonly host: string;
+  /** The real client (front/client-address.ts), which the link believes from its siblings. */
+  readonly clientAddress: string;
+}
+
+export interface RelayTarget {
+  readonly siblings: Siblings;
+  readonly worker: number;
+  readonly link: URL;
+  readonly subprotocol: string;
+  /** Bytes the client may have waiting before the sibling pauses, and the sibling before the client is closed. */
+  readonly highWater: number;
+}
+
+/** The sibling is websocksy, which bounds its own messages; this only stops a runaway one. */
+const MAX_SIBLING_MESSAGE = 64 * 1024 * 1024;
+
+export class SiblingRelay {
+  private readonly upstream: WebSocket;
+  private ended = false;
+  private paused = false;
+  /** What the client sent before the sibling accepted (the first message leads), and its size. */
+  private waiting: Array<{ readonly data: Buffer; readonly binary: boolean }> | null;
+  private waitingBytes = 0;
+
+  /** `first`: the client's first message, sent ahead of the rest once the sibling accepts. */
+  constructor(
+    private readonly client: ClientSocket,
+    private readonly owner: Guarded,
+    origin: RelayOrigin,
+    private readonly target: RelayTarget,
+    first: Uint8Array,
+  ) {
+    const url = new URL(origin.path, target.link);
+    url.protocol = 'ws:';
+    this.upstream = new WebSocket(url, [target.subprotocol], {
+      headers: { host: origin.host, 'x-forwarded-for': origin.clientAddress, [LINK_HEADER]: target.siblings.secret },
+      perMessageDeflate: false,
+      maxPayload: MAX_SIBLING_MESSAGE,
+    });
+    this.waiting = [{ data: Buffer.from(first), binary: true }];
+    const guard = (what: string, body: () => void): void => runGuarded(this.owner, what, body);
+    this.upstream.on('open', () => guard('sibling open', () => this.opened()));
+    this.upstream.on('message', (data: Buffer, isBinary: boolean) => guard('sibling message', () => this.toClient(data, isBinary)));
+    this.upstream.on('close', (code: number, reason: Buffer) => guard('sibling close', () => this.siblingClosed(code, reason.toString('utf8'))));
+    this.upstream.on('unexpected-response', (_request, response) => guard('sibling refused', () => this.fail(`it answered HTTP ${response.statusCode ?? 0}`)));
+    this.upstream.on('error', (error: Error) => guard('sibling error', () => this.fail(errorMessage(error))));
+  }
+
+  get logFields(): { worker: number } {
+    return { worker: this.target.worker };
+  }
+
+  fromClient(message: ArrayBuffer, isBinary: boolean): void {
+    if (this.ended) return;
+    // uWS reuses the message's memory after this call.
+    const data = Buffer.from(new Uint8Array(message));
+    if (this.waiting !== null) {
+      this.waiting.push({ data, binary: isBinary });
+      this.waitingBytes += data.length;
+    } else this.upstream.send(data, { binary: isBinary });
+    const queued = this.waitingBytes + this.upstream.bufferedAmount;
+    if (aboveHighWater(queued, this.target.highWater)) {
+      const { code, reason } = notReading(`worker ${this.target.worker}`, queued, this.target.highWater);
+      this.endBoth(code, reason);
+    }
+  }
+
+  clientDrained(): void {
+    if (this.paused && drainedBelowLowWater(this.client.getBufferedAmount(), this.target.highWater)) {
+      this.paused = false;
+      this.upstream.resume();
+    }
+  }
+
+  clientClosed(code: number): void {
+    this.ended = true;
+    this.closeUpstream(code, 'client closed');
+  }
+
+  /** Ends both sides (this worker's own close: a fault, a shutdown). */
+  endBoth(code: number, reason: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.client.end(code, closeReason(reason));
+    this.closeUpstream(code, reason);
+  }
+
+  private opened(): void {
+    const waiting = this.waiting ?? [];
+    this.waiting = null;
+    this.waitingBytes = 0;
+    for (const { data, binary } of waiting) this.upstream.send(data, { binary });
+  }
+
+  private toClient(data: Buffer, isBinary: boolean): void {
+    if (this.ended) return;
+    sendMessage(this.client, data, isBinary);
+    if (!this.paused && aboveHighWater(this.client.getBufferedAmount(), this.target.highWater)) {
+      this.paused = true;
+      this.upstream.pause();
+    }
+  }
+
+  private siblingClosed(code: number, reason: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.client.end(sendableCloseCode(code) ? code : WsCloseCode.unexpected, closeReason(reason === '' ? `worker ${this.target.worker} closed the connection` : reason));
+  }
+
+  private fail(why: string): void {
+    if (this.ended) return;
+    log.warn('sibling relay failed', { ...this.logFields, why });
+    this.endBoth(WsCloseCode.unexpected, `the worker holding the session is unreachable: ${why}`);
+  }
+
+  private closeUpstream(code: number, reason: string): void {
+    const { upstream } = this;
+    if (upstream.readyState === WebSocket.CONNECTING) upstream.terminate();
+    else if (upstream.readyState === WebSocket.OPEN) upstream.close(sendableCloseCode(code) ? code : 1000, closeReason(reason));
+  }
+}

@@ -1,0 +1,55 @@
+/*
+ * A plain request carried on to the sibling worker that holds what it names (a session's poll,
+ * send or end): proxied to that worker's link as to any upstream, with the cluster's secret and
+ * the client's address in place of the forwarding headers, which the link believes from its
+ * siblings alone (cluster/siblings.ts). Each sibling's link gets one keep-alive pool.
+ */
+import type { HttpResponse } from 'uWebSockets.js';
+import type { RelayTarget } from '../cluster/sibling-relay.js';
+import { LINK_HEADER } from '../cluster/siblings.js';
+import type { ClientRequest } from '../core/request.js';
+import { H1Pool } from './h1-pool.js';
+import { proxyHttp } from './proxy-http.js';
+import type { Route } from './route-table.js';
+import { ROUTE_POOL_IDLE_MS } from './upstream-pool.js';
+import { DEFAULT_UPSTREAM_TLS } from '../lib/tls-upstream.js';
+
+/** Longer than a session poll may wait (session-http.ts MAX_WAIT_S). */
+const SIBLING_TIMEOUT_MS = 60_000;
+
+const pools = new Map<string, H1Pool>();
+
+function poolOf(link: URL): H1Pool {
+  let pool = pools.get(link.href);
+  if (pool === undefined) {
+    pool = new H1Pool(link, undefined, ROUTE_POOL_IDLE_MS);
+    pools.set(link.href, pool);
+  }
+  return pool;
+}
+
+/** Call from the uWS handler itself, as proxyHttp. */
+export function relayHttpToSibling(res: HttpResponse, request: ClientRequest, target: RelayTarget): void {
+  const { link, worker, siblings } = target;
+  const route: Route = {
+    prefix: '/',
+    target: { kind: 'http', url: link, via: null, allow: null, tls: DEFAULT_UPSTREAM_TLS, proxyProtocol: null },
+    host: 'keep',
+    timeoutMs: SIBLING_TIMEOUT_MS,
+    auth: null,
+  };
+  proxyHttp(res, request, {
+    route,
+    base: link,
+    connection: { dispatcher: poolOf(link), oneShot: false },
+    label: `worker ${worker}`,
+    trustedClient: false,
+    // What the sibling serves needs the client's address alone, not its scheme.
+    clientProto: 'http',
+    adjustHeaders: (headers) => {
+      headers['x-forwarded-for'] = request.clientAddress;
+      delete headers['forwarded'];
+      headers[LINK_HEADER] = siblings.secret;
+    },
+  });
+}
