@@ -23,7 +23,6 @@ import { errorMessage } from './lib/errors.js';
 import { flushLog, log, setLogFormat, setLogWorker, setVerbose } from './lib/log.js';
 import { notifyReady } from './lib/systemd-notify.js';
 import { ClusterPrimary } from './server/cluster-primary.js';
-import { clusterRefusals } from './server/cluster-scope.js';
 import { WorkerLink, workerIndex } from './server/cluster-worker.js';
 import { checkPortFree, freePort } from './front/listen.js';
 import { startServer as startRunning, StartError, type RunningServer } from './server/server.js';
@@ -143,10 +142,8 @@ async function serve(configured: Configured, role: WorkerLink | null): Promise<R
  */
 async function runCluster(configured: Configured, argv: readonly string[]): Promise<void> {
   const { configuration } = configured;
-  const refusals = clusterRefusals(configuration);
   // The workers load the backend for themselves.
   await configuration.setup.backend.cleanup?.();
-  if (refusals.length > 0) throw new ExitError(refusals.join('\n'), 1);
   const { core, status } = configuration.setup;
   const statusListener = status?.listener ?? null;
   // A named port is checked free; for a port 0 the primary picks one the system has free, since

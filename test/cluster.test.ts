@@ -3,8 +3,9 @@
  * one OS-chosen port, real WebSocket clients (`ws`) and a real TCP echo peer. The kernel spreads
  * connections over both workers; every byte comes back; the metrics a scrape gets are both
  * workers' summed; a worker that dies is replaced while the other keeps serving; SIGTERM drains
- * both and the primary exits; a primary that dies takes its workers with it; and what the
- * cluster cannot serve yet is refused at start, naming the setting.
+ * both and the primary exits; a primary that dies takes its workers with it; and a count the
+ * setting cannot take is refused at start. What one worker owns: cluster-sessions.test.ts and
+ * cluster-tunnels.test.ts.
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -113,20 +114,9 @@ describe('a cluster stops as a server does', () => {
   });
 });
 
-describe('what a cluster cannot serve yet is refused at start', () => {
-  const dir = tempDir('websocksy-cluster-refused-');
-  after(() => dir.remove());
-
-  test('a [tunnel] server with workers = 2: exit 1, naming the setting', async () => {
-    writeFileSync(`${dir.path}/ids`, '');
-    writeFileSync(`${dir.path}/tunnel.cfg`, ['[core]', 'listen = 127.0.0.1', 'port = 0', 'workers = 2', '[tunnel]', 'path = /tunnel', 'anonymous = loopback', ''].join('\n'));
-    const { code, stderr } = await runWebsocksy([`${dir.path}/tunnel.cfg`]);
-    assert.equal(code, 1, stderr);
-    assert.match(stderr, /\[core\] workers = 2: the \[tunnel\] server/);
-  });
-
+describe('workers: the setting', () => {
   test('workers = 0 and workers = lots are configuration errors', async () => {
-    for (const value of ['0', '257', 'many']) {
+    for (const value of ['0', '256', 'many']) {
       const { code, stderr } = await runWebsocksy(['-p', '0', '-w', value]);
       assert.notEqual(code, 0);
       assert.match(stderr, /workers/);

@@ -32,7 +32,7 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
   cluster: ['core', 'lib'],
   // Who may connect: [auth] sections as they run; below http only because a Route names its policy.
   auth: ['core', 'lib'],
-  tunnel: ['core', 'lib'],
+  tunnel: ['cluster', 'core', 'lib'],
   core: ['lib'],
   lib: [],
   types: [],

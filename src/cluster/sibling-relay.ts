@@ -29,10 +29,14 @@ export interface RelayOrigin {
   readonly clientAddress: string;
 }
 
-export interface RelayTarget {
+/** A worker of the cluster, and how to reach it. */
+export interface SiblingLink {
   readonly siblings: Siblings;
   readonly worker: number;
   readonly link: URL;
+}
+
+export interface RelayTarget extends SiblingLink {
   readonly subprotocol: string;
   /** Bytes the client may have waiting before the sibling pauses, and the sibling before the client is closed. */
   readonly highWater: number;
@@ -73,8 +77,9 @@ export class SiblingRelay {
     this.upstream.on('error', (error: Error) => guard('sibling error', () => this.fail(errorMessage(error))));
   }
 
-  get logFields(): { worker: number } {
-    return { worker: this.target.worker };
+  /** `to_worker`: every line of a worker's log has its own `worker` already. */
+  get logFields(): { to_worker: number } {
+    return { to_worker: this.target.worker };
   }
 
   fromClient(message: ArrayBuffer, isBinary: boolean): void {

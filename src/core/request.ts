@@ -38,6 +38,11 @@ export interface ClientRequest {
    * applies. The credential it showed is no longer in `headers` or `search`.
    */
   readonly auth?: PeerAuth;
+  /**
+   * Another worker of this cluster received it and relayed it here, to the worker that holds
+   * what it names (cluster/siblings.ts): it was admitted there, and is not relayed again.
+   */
+  readonly fromSibling?: boolean;
   /** Hears the status of the answer (an HTTP route's metrics); absent where no one counts. */
   readonly answerObserver?: AnswerObserver;
 }

@@ -435,7 +435,8 @@ export class Front {
   private readRequest(res: HttpResponse, req: HttpRequest, id: number): ClientRequest | RefusedRequest {
     const read = readRequest(res, req, id, this.options.clientAddresses);
     const { siblings } = this.options;
-    if (siblings === undefined || isRefused(read) || siblings.admits(headerValue(read, LINK_HEADER))) return read;
+    if (siblings === undefined || isRefused(read)) return read;
+    if (siblings.admits(headerValue(read, LINK_HEADER))) return { ...read, fromSibling: true };
     return { ...read, refusal: new Refusal('forbidden', 403, 'Forbidden: this port serves the workers of a websocksy cluster', `no ${LINK_HEADER} with the cluster's secret on a worker's link`) };
   }
 
@@ -472,7 +473,9 @@ export class Front {
       const observer = this.options.observer;
       // Observed from here, so that the metrics count the answers of the route's auth too.
       const observed = observer === undefined ? request : { ...request, answerObserver: observer.routeRequest(route.prefix) };
-      this.serveOnceAdmitted(res, observed, route.auth, (response, admitted) => routes.serve(response, admitted, route));
+      // The sibling that relayed the request admitted it, and took its credential off.
+      const auth = request.fromSibling === true ? null : route.auth;
+      this.serveOnceAdmitted(res, observed, auth, (response, admitted) => routes.serve(response, admitted, route));
       return;
     }
     if (bridge !== null && request.method === 'POST' && headerValue(request, 'websocksy-session') === 'open') {

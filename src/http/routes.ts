@@ -20,6 +20,7 @@ import type { Tunnels } from '../tunnel/runtime.js';
 import { ClientResponse } from './client-response.js';
 import { ModuleRoute } from './module-route.js';
 import { proxyHeaderUpstream } from './proxy-header-connection.js';
+import { relayHttpToSibling } from './sibling-http.js';
 import { proxyHttp } from './proxy-http.js';
 import { tunnelConnection } from './proxy-tunnel.js';
 import { RouteTable, type Route, type RouteTarget } from './route-table.js';
@@ -141,6 +142,11 @@ export class HttpRoutes {
       const direct = this.direct.get(route) as { readonly pool: UpstreamConnection; readonly lookup: LookupFunction | undefined };
       const connection = target.proxyProtocol === null ? direct.pool : proxyHeaderUpstream(target.url, target.proxyProtocol, request.clientAddress, direct.lookup);
       proxyHttp(res, request, { route, base: target.url, connection, label: target.url.origin, trustedClient, clientProto: this.options.clientProto });
+      return;
+    }
+    const sibling = request.fromSibling === true ? null : this.tunnels.siblingHolding(target.via);
+    if (sibling !== null) {
+      relayHttpToSibling(res, request, sibling);
       return;
     }
     const connection = tunnelConnection(this.tunnels, target.via, target.url);

@@ -1,11 +1,11 @@
 /*
  * A plain request carried on to the sibling worker that holds what it names (a session's poll,
- * send or end): proxied to that worker's link as to any upstream, with the cluster's secret and
+ * send or end; an HTTP route's request `via` a tunnel another worker serves): proxied to that worker's link as to any upstream, with the cluster's secret and
  * the client's address in place of the forwarding headers, which the link believes from its
  * siblings alone (cluster/siblings.ts). Each sibling's link gets one keep-alive pool.
  */
 import type { HttpResponse } from 'uWebSockets.js';
-import type { RelayTarget } from '../cluster/sibling-relay.js';
+import type { SiblingLink } from '../cluster/sibling-relay.js';
 import { LINK_HEADER } from '../cluster/siblings.js';
 import type { ClientRequest } from '../core/request.js';
 import { H1Pool } from './h1-pool.js';
@@ -29,7 +29,7 @@ function poolOf(link: URL): H1Pool {
 }
 
 /** Call from the uWS handler itself, as proxyHttp. */
-export function relayHttpToSibling(res: HttpResponse, request: ClientRequest, target: RelayTarget): void {
+export function relayHttpToSibling(res: HttpResponse, request: ClientRequest, target: SiblingLink): void {
   const { link, worker, siblings } = target;
   const route: Route = {
     prefix: '/',

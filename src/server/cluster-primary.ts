@@ -58,6 +58,11 @@ export class ClusterPrimary {
   private nextScrape = 1;
   /** Proves a relayed request comes from a worker (cluster/siblings.ts); workers hear it over IPC, never in their environment, which what they run would inherit. */
   private readonly secret = randomBytes(32).toString('base64url');
+  /**
+   * Which worker owns each tunnel identity (docs/cluster.md, "Tunnel identities"): the first to
+   * claim it, until it releases it or dies. One map, one process: two workers cannot both own one.
+   */
+  private readonly owners = new Map<string, number>();
 
   /** `entry`: the websocksy script; `argv`: its command line, which each worker runs; `ports`: where every worker binds. */
   constructor(
@@ -155,12 +160,32 @@ export class ClusterPrimary {
       this.starting.get(worker)?.resolve();
       this.starting.delete(worker);
     } else if (message.type === 'metrics-request') this.scrape(worker, message.id);
-    else this.collected(worker, message.id, message.snapshot);
+    else if (message.type === 'metrics-snapshot') this.collected(worker, message.id, message.snapshot);
+    else if (message.type === 'claim') this.claim(worker, message.id, message.identity);
+    else if (this.owners.get(message.identity) === worker.index) {
+      this.owners.delete(message.identity);
+      log.info('identity released', { identity: message.identity, worker: worker.index });
+      this.tellSiblings();
+    }
+  }
+
+  /** `worker` would own `identity`: it does unless a live worker already does. */
+  private claim(worker: Worker, id: number, identity: string): void {
+    const owner = this.owners.get(identity);
+    if (owner !== undefined) {
+      this.send(worker, { type: 'owner', id, worker: owner });
+      return;
+    }
+    this.owners.set(identity, worker.index);
+    log.info('identity owned', { identity, worker: worker.index });
+    // Everyone hears of the owner before the claimant goes on: the claimant's first request may be relayed by a sibling.
+    this.tellSiblings();
+    this.send(worker, { type: 'owner', id, worker: worker.index });
   }
 
   private siblingsMessage(): PrimaryMessage {
     const links = this.workers.flatMap((worker): Array<[number, number]> => (worker.link === null ? [] : [[worker.index, worker.link]]));
-    return { type: 'siblings', secret: this.secret, links };
+    return { type: 'siblings', secret: this.secret, links, owners: [...this.owners] };
   }
 
   /** Every worker hears where the others' links are now. */
@@ -170,10 +195,15 @@ export class ClusterPrimary {
   }
 
   private onExit(worker: Worker, code: number | null, signal: NodeJS.Signals | null): void {
-    if (worker.link !== null) {
-      worker.link = null;
-      this.tellSiblings();
+    // Its identities' sessions died with it: their clients reconnect, and another worker claims them.
+    let changed = worker.link !== null;
+    for (const [identity, owner] of this.owners) {
+      if (owner !== worker.index) continue;
+      this.owners.delete(identity);
+      changed = true;
     }
+    worker.link = null;
+    if (changed) this.tellSiblings();
     for (const scrape of this.scrapes.values()) if (scrape.waiting.delete(worker.index) && scrape.waiting.size === 0) scrape.done();
     const waiter = this.starting.get(worker);
     if (waiter !== undefined) {

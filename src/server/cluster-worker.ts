@@ -43,7 +43,7 @@ export class WorkerLink {
 
   constructor(readonly index: number) {
     this.plan = { ports: listenPortsOf(JSON.parse(process.env[WORKER_PORTS_ENV] ?? 'null')), shared: true };
-    this.siblings = new Siblings(index);
+    this.siblings = new Siblings(index, (request) => this.send(request));
     process.on('message', (message: unknown) => runGuarded(owner, 'message from the primary', () => this.onMessage(message)));
     // The channel to the primary must not keep a stopped worker up: it exits as a server of its own does.
     process.channel?.unref();
@@ -89,7 +89,11 @@ export class WorkerLink {
   private onMessage(message: unknown): void {
     if (!isPrimaryMessage(message)) return;
     if (message.type === 'siblings') {
-      this.siblings.update(message.secret, new Map(message.links));
+      this.siblings.update(message.secret, new Map(message.links), new Map(message.owners));
+      return;
+    }
+    if (message.type === 'owner') {
+      this.siblings.claimAnswered(message.id, message.worker);
       return;
     }
     if (message.type === 'metrics-collect') {

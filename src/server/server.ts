@@ -348,10 +348,10 @@ export async function startServer(configuration: Configuration, cli: CommandLine
   setVerbose(setup.core.verbose);
   warnUnusedAuth(configuration);
   let server: Server | null = null;
-  const tunnels = new Tunnels(setup.tunnels);
+  const siblings = role?.siblings ?? null;
+  const tunnels = new Tunnels(setup.tunnels, siblings);
   const metricsPath = setup.status?.metricsPath ?? null;
   const metrics = metricsPath === null ? null : new ServerMetrics(metricsPath);
-  const siblings = role?.siblings ?? null;
   const sessions = sessionStoreOf(configuration, siblings);
   const history = new StatusHistory({ tunnels, sessions });
   let page: StatusPageFiles | null | undefined;

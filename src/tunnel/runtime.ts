@@ -1,21 +1,44 @@
 /*
  * The tunnel roles of one websocksy process, started from its configuration: the tunnel
  * server (an endpoint on the bridge's port), the upstream clients, and what the status
- * endpoint reports of them.
+ * endpoint reports of them. In a cluster, worker 1 alone keeps the upstreams (one connection
+ * per identity, and one bind per local forward), and a tunnel identity is served by the worker
+ * that owns it: siblingHolding() says where an HTTP route `via` one must be relayed.
  */
+import type { SiblingLink } from '../cluster/sibling-relay.js';
+import type { Siblings } from '../cluster/siblings.js';
 import { TunnelClient } from './client.js';
 import type { TunnelConfig } from './options.js';
 import { TunnelServer } from './server.js';
 import { tunnelStatus } from './status.js';
 
+/** The worker of a cluster that keeps the [upstream] tunnels. */
+const UPSTREAM_WORKER = 1;
+
 export class Tunnels {
   readonly server: TunnelServer | null;
   readonly clients: TunnelClient[];
+  private readonly upstreamLabels: ReadonlySet<string>;
 
-  /** Reads the identities file: a bad one is a startup error. */
-  constructor(config: TunnelConfig) {
-    this.server = config.server === null ? null : new TunnelServer(config.server);
-    this.clients = config.upstreams.map((upstream) => new TunnelClient(upstream));
+  /** Reads the identities file: a bad one is a startup error. `siblings`: the cluster's other workers, when this process is one. */
+  constructor(
+    config: TunnelConfig,
+    private readonly siblings: Siblings | null = null,
+  ) {
+    this.server = config.server === null ? null : new TunnelServer(config.server, siblings);
+    const keepsUpstreams = siblings === null || siblings.self === UPSTREAM_WORKER;
+    this.clients = keepsUpstreams ? config.upstreams.map((upstream) => new TunnelClient(upstream)) : [];
+    this.upstreamLabels = new Set(config.upstreams.map((upstream) => upstream.label));
+  }
+
+  /** The worker to relay a request `via` an upstream or identity to, when another worker of the cluster serves it; else null. */
+  siblingHolding(via: string): SiblingLink | null {
+    const { siblings } = this;
+    if (siblings === null) return null;
+    const worker = this.upstreamLabels.has(via) ? UPSTREAM_WORKER : siblings.ownerOf(via);
+    if (worker === null || worker === siblings.self) return null;
+    const link = siblings.linkOf(worker);
+    return link === null ? null : { siblings, worker, link };
   }
 
   status(): object {

@@ -15,10 +15,18 @@ export class ServerSessions {
   private readonly byId = new Map<string, ServerSession>();
   private readonly byTransport = new Map<Transport, ServerSession>();
 
+  /** `identityIdle`: told when the last session of an identity here has ended. */
   constructor(
     private readonly config: TunnelServerConfig,
     private readonly listeners: RemoteListeners,
+    private readonly identityIdle: (identity: string) => void,
   ) {}
+
+  /** This process holds a session of `identity`. */
+  holds(identity: string): boolean {
+    for (const owner of this.byId.values()) if (owner.identity === identity) return true;
+    return false;
+  }
 
   get size(): number {
     return this.byId.size;
@@ -116,6 +124,7 @@ export class ServerSessions {
       transport.close(reason);
     }
     this.listeners.release(owner);
+    if (!this.holds(owner.identity)) this.identityIdle(owner.identity);
   }
 
   /** Detaches every session whose client has been silent longer than the heartbeat timeout. */

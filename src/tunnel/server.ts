@@ -5,14 +5,21 @@
  * HELLO_WAIT_LIMIT sockets may be waiting for theirs at once. A hello with a session id and
  * secret resumes a detached session; a new session must find room among its identity's
  * (server-sessions.ts).
+ *
+ * In a cluster of workers (docs/cluster.md, "Tunnel identities"), all of an identity's sessions
+ * live in one worker, its owner, which the primary names: a hello that reaches another worker is
+ * relayed to the owner's link, and a hello for an identity no one owns makes this worker claim it.
+ * The owner lets go once its last session of the identity ends.
  */
 import type { WebSocket } from 'uWebSockets.js';
+import { SiblingRelay } from '../cluster/sibling-relay.js';
+import type { Siblings } from '../cluster/siblings.js';
 import type { SocketLimits, UpgradeAnswer, WsEndpoint } from '../core/endpoint.js';
 import { Refusal, shuttingDownRefusal } from '../core/refusal.js';
-import { offeredProtocols, type ClientRequest } from '../core/request.js';
+import { headerValue, offeredProtocols, type ClientRequest } from '../core/request.js';
 import { maxBackpressureFor } from '../core/send-policy.js';
 import { errorMessage } from '../lib/errors.js';
-import { processOwner, runGuarded } from '../lib/guard.js';
+import { processOwner, runGuarded, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
 import type { AllowList } from './allow.js';
 import { HelloWaitList } from './hello-wait.js';
@@ -48,9 +55,13 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
   /** Sessions taken up again by a new connection, since start-up (the metrics). */
   resumes = 0;
 
-  constructor(readonly config: TunnelServerConfig) {
+  /** `siblings`: the cluster's other workers, when this process is one. */
+  constructor(
+    readonly config: TunnelServerConfig,
+    private readonly siblings: Siblings | null = null,
+  ) {
     this.identities = config.protectedMode ? new Map() : readIdentities(config.identitiesFile);
-    this.sessions = new ServerSessions(config, this.listeners);
+    this.sessions = new ServerSessions(config, this.listeners, (identity) => this.siblings?.release(identity));
     if (config.protectedMode) log.warn('tunnel server in protected mode: no identities file, so name-only tunnel clients are accepted from loopback addresses only; add identities = FILE to accept other hosts', { path: config.path });
     // Clients ping every heartbeat; a session silent for the timeout has a dead transport.
     this.sweepTimer = setInterval(() => runGuarded(sweeper, 'tunnel sweep', () => this.sweep()), Math.min(1000, config.timeoutMs / 2));
@@ -69,7 +80,8 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
       answer.refuse(new Refusal('tunnel-hello-limit', 503, 'Too many tunnel connections waiting to authenticate', `${this.awaitingHello.size} tunnel connections are waiting for their hello (limit ${HELLO_WAIT_LIMIT})`, { 'Retry-After': '1' }));
       return;
     }
-    answer.accept({ id: request.id, client: request.clientAddress, transport: null }, TUNNEL_SUBPROTOCOL);
+    const origin = { path: request.path + request.search, host: headerValue(request, 'host') ?? '', clientAddress: request.clientAddress };
+    answer.accept({ id: request.id, client: request.clientAddress, transport: null, origin, fromSibling: request.fromSibling === true, relay: null }, TUNNEL_SUBPROTOCOL);
   }
 
   open(ws: WebSocket<TunnelSocketData>): void {
@@ -79,19 +91,23 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
   }
 
   message(ws: WebSocket<TunnelSocketData>, message: ArrayBuffer): void {
-    const transport = ws.getUserData().transport;
+    const data = ws.getUserData();
+    const { transport } = data;
     if (transport === null) return;
     const owner = this.sessions.ownerOf(transport);
     if (owner !== undefined) owner.session.onMessage(Buffer.from(message), false);
-    else if (this.awaitingHello.delete(transport)) this.onFirstMessage(transport, ws.getUserData().client, Buffer.from(message));
+    else if (data.relay !== null) data.relay.fromClient(message, true);
+    else if (this.awaitingHello.delete(transport)) this.onFirstMessage(ws, transport, Buffer.from(message), false);
   }
 
-  drain(): void {
-    // Credit, not uWS's drain, paces the streams.
+  drain(ws: WebSocket<TunnelSocketData>): void {
+    // Credit, not uWS's drain, paces the streams; a relay to the identity's owner is paced by it.
+    ws.getUserData().relay?.clientDrained();
   }
 
   close(ws: WebSocket<TunnelSocketData>, code: number, message: ArrayBuffer): void {
-    const transport = ws.getUserData().transport;
+    const { transport, relay } = ws.getUserData();
+    relay?.clientClosed(code);
     if (transport === null) return;
     transport.closed = true;
     this.awaitingHello.delete(transport);
@@ -128,14 +144,18 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
     }
   }
 
-  /** The first message of a socket: it must be a hello, else the socket is refused and closed. */
-  private onFirstMessage(transport: UwsTransport, client: string, message: Buffer): void {
+  /**
+   * The first message of a socket: it must be a hello, else the socket is refused and closed.
+   * `claimed`: read again once this worker's claim on its identity was answered.
+   */
+  private onFirstMessage(ws: WebSocket<TunnelSocketData>, transport: UwsTransport, message: Buffer, claimed: boolean): void {
+    const { client } = ws.getUserData();
     try {
       const frame = decodeFrame(message);
       if (frame.type !== FrameType.control) throw new ProtocolError('the first frame must be a hello');
       const hello = decodeControl(frame.body);
       if (hello.type !== 'hello') throw new ProtocolError(`the first message must be a hello, not "${hello.type}"`);
-      this.onHello(transport, client, hello);
+      this.onHello(transport, client, hello, (identity) => this.placed(ws, transport, identity, message, claimed));
     } catch (error) {
       const reason = error instanceof ProtocolError ? `protocol error: ${error.message}` : errorMessage(error);
       log.warn('tunnel refused', { id: transport.id, client, why: reason });
@@ -144,7 +164,55 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
     }
   }
 
-  private onHello(transport: UwsTransport, client: string, hello: Extract<ControlMessage, { type: 'hello' }>): void {
+  /**
+   * Whether `identity`'s session is this worker's to serve: always outside a cluster. Else the
+   * socket is relayed to the identity's owner, or refused, or waits for this worker's claim
+   * (and its hello is read again then), and the answer is false.
+   */
+  private placed(ws: WebSocket<TunnelSocketData>, transport: UwsTransport, identity: string, hello: Buffer, claimed: boolean): boolean {
+    const { siblings } = this;
+    if (siblings === null) return true;
+    const data = ws.getUserData();
+    const owner = siblings.ownerOf(identity);
+    if (owner === siblings.self) return true;
+    const refuse = (reason: string): false => {
+      log.warn('tunnel refused', { id: transport.id, client: data.client, identity, why: reason });
+      transport.send(encodeControl({ type: 'refuse', reason }));
+      transport.close(reason);
+      return false;
+    };
+    if (owner === null) {
+      if (claimed) return refuse('the cluster could not settle which worker serves this identity; connect again');
+      // Read again later: uWS reuses the message's memory after this call.
+      const copy = Buffer.from(hello);
+      const claimOwner: Guarded = { logFields: { id: transport.id, identity }, abortAfterFault: (reason) => transport.close(reason) };
+      siblings.claim(identity).then(
+        () => runGuarded(claimOwner, 'tunnel claim', () => this.afterClaim(ws, transport, identity, copy)),
+        (error: unknown) => runGuarded(claimOwner, 'tunnel claim', () => refuse(`this worker could not claim the identity: ${errorMessage(error)}; connect again`)),
+      );
+      return false;
+    }
+    const link = siblings.linkOf(owner);
+    // A sibling relays only to the owner it knows; if that changed meanwhile, the client starts over.
+    if (data.fromSibling || link === null) return refuse(`the worker that serves this identity changed; connect again`);
+    const relayOwner: Guarded = { logFields: { id: transport.id, identity, to_worker: owner }, abortAfterFault: (reason) => data.relay?.endBoth(1011, reason) };
+    transport.closed = true;
+    data.relay = new SiblingRelay(ws, relayOwner, data.origin, { siblings, worker: owner, link, subprotocol: TUNNEL_SUBPROTOCOL, highWater: SEND_BUDGET_BYTES }, hello);
+    log.info('tunnel relayed', { id: transport.id, client: data.client, identity, to_worker: owner });
+    return false;
+  }
+
+  /** This worker's claim on `identity` was answered: the hello is read again, unless its socket closed meanwhile. */
+  private afterClaim(ws: WebSocket<TunnelSocketData>, transport: UwsTransport, identity: string, hello: Buffer): void {
+    if (transport.closed || this.shuttingDown) {
+      if (!this.sessions.holds(identity)) this.siblings?.release(identity);
+      if (!transport.closed) transport.close('server shutting down');
+      return;
+    }
+    this.onFirstMessage(ws, transport, hello, true);
+  }
+
+  private onHello(transport: UwsTransport, client: string, hello: Extract<ControlMessage, { type: 'hello' }>, placed: (identity: string) => boolean): void {
     const refuse = (reason: string, why = reason): void => {
       log.warn('tunnel refused', { id: transport.id, client, identity: String(hello.name), why });
       transport.send(encodeControl({ type: 'refuse', reason }));
@@ -165,6 +233,7 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
     // The identity's connection cap (max-connections-per-identity), counted until the socket closes.
     const capped = transport.ticket?.claimIdentity(identity.name) ?? null;
     if (capped !== null) return refuse('too many connections for this identity, try again later', capped.detail);
+    if (!placed(identity.name)) return;
 
     const understandsGoaway = helloAnnounces(hello, FEATURE_GOAWAY);
     // The hello is a client's JSON: `resume` may be null, a number, anything.

@@ -7,6 +7,7 @@
  * drops sends: uWS throws on a closed WebSocket.
  */
 import type { WebSocket } from 'uWebSockets.js';
+import type { SiblingRelay, RelayOrigin } from '../cluster/sibling-relay.js';
 import type { AdmissionTicket } from '../core/admission.js';
 import type { SocketData } from '../core/endpoint.js';
 import { SendOverflowError, sendMessage } from '../core/send-policy.js';
@@ -17,6 +18,12 @@ import type { Transport } from './mux.js';
 export interface TunnelSocketData extends SocketData {
   readonly client: string;
   transport: UwsTransport | null;
+  /** How the client reached this worker, for a relay to the worker that owns its identity. */
+  readonly origin: RelayOrigin;
+  /** Relayed here by another worker of the cluster: it is not relayed again. */
+  readonly fromSibling: boolean;
+  /** The identity is another worker's: every message goes there. */
+  relay: SiblingRelay | null;
 }
 
 let corkSocket: WebSocket<TunnelSocketData> | null = null;

@@ -1,0 +1,157 @@
+/*
+ * A tunnel server with `workers = 2` (docs/cluster.md, "Tunnel identities"): all of an
+ * identity's sessions live in the worker that owns it. A real tunnel client (another websocksy,
+ * with an [upstream]) reconnects again and again: whichever worker the kernel hands its
+ * connection to, the owner serves it. HTTP routes `via` the identity answer on every connection,
+ * whichever worker receives them, and its -R listener (bound by the owner alone) carries TCP.
+ * When the owner worker is killed, the client reconnects, another worker claims the identity,
+ * and the route answers again: the time it takes is printed.
+ */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { connect as tcpConnect } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { startUpstream, type Upstream } from './helpers/http-upstream.js';
+import { core, freePort, startInstance, tunnelSection, upstreamSection } from './helpers/instances.js';
+import { tcpEcho, tempDir, type Peer } from './helpers/peers.js';
+import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
+
+const READY = /cluster listening workers=2 port=(\d+)/;
+const TOKEN = 'cluster-office-token';
+/** Each new connection reaches the owner's sibling with a chance of one in two. */
+const RECONNECTS = 12;
+
+/** GET on a connection of its own: the status, and the body as text. */
+async function freshGet(port: number, path: string): Promise<{ status: number; text: string }> {
+  const response = await fetch(`http://127.0.0.1:${port}${path}`, { headers: { connection: 'close' }, signal: AbortSignal.timeout(10_000) });
+  return { status: response.status, text: await response.text() };
+}
+
+/** Sends `text` through 127.0.0.1:port and resolves with what comes back once it is as long. */
+function echoThrough(port: number, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = tcpConnect(port, '127.0.0.1');
+    let heard = '';
+    const timer = setTimeout(() => socket.destroy(new Error(`no echo through port ${port} in 5 s (heard ${JSON.stringify(heard)})`)), 5000);
+    socket.on('connect', () => socket.write(text));
+    socket.on('data', (chunk: Buffer) => {
+      heard += chunk.toString();
+      if (heard.length >= text.length) {
+        clearTimeout(timer);
+        socket.end();
+        resolve(heard);
+      }
+    });
+    socket.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+  });
+}
+
+/** Retries `attempt` every 50 ms for up to `ms`; resolves with its first success. */
+async function eventually<T>(ms: number, attempt: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+}
+
+describe('a tunnel server with workers = 2', () => {
+  const dir = tempDir('websocksy-cluster-tunnels-');
+  let app: Upstream;
+  let echo: Peer;
+  let hub: RunningWebsocksy;
+  let remotePort: number;
+
+  /** The office: an instance behind its NAT, keeping a tunnel to the hub. */
+  const startOffice = (): Promise<RunningWebsocksy> =>
+    startInstance(dir.path, 'office', `${core()}${upstreamSection('hub', hub.port, 'office', TOKEN, `accept = 127.0.0.1:${app.port}\nremote = ${remotePort}:${echo.address.replace(/^tcp:\/\//, '')}\n`)}`, 1);
+
+  before(async () => {
+    app = await startUpstream();
+    echo = await tcpEcho();
+    remotePort = await freePort();
+    const tunnel = tunnelSection(dir.path, 'hub', `office ${TOKEN} connect=127.0.0.1:${app.port} listen=127.0.0.1:${remotePort}\nbranch ${TOKEN} connect=127.0.0.1:${app.port}\n`);
+    const config = `${core()}workers = 2\nverbose = yes\n${tunnel}[route /app]\nto = http://127.0.0.1:${app.port}/\nvia = office\n`;
+    writeFileSync(`${dir.path}/hub.cfg`, config);
+    hub = await startWebsocksy([`${dir.path}/hub.cfg`], { readyPattern: READY });
+  });
+
+  after(async () => {
+    await hub?.stop();
+    await app?.close();
+    await echo?.close();
+    dir.remove();
+  });
+
+  test('whichever worker a reconnect reaches, the owner serves it; routes and -R answer on every connection', async () => {
+    for (let round = 0; round < RECONNECTS; round++) {
+      const office = await startOffice();
+      try {
+        for (let i = 0; i < 6; i++) {
+          const answer = await freshGet(hub.port, `/app/round-${round}/${i}`);
+          assert.equal(answer.status, 200, `round ${round} request ${i}: ${answer.text}`);
+          assert.match(answer.text, new RegExp(`/round-${round}/${i}`));
+        }
+        const text = `round ${round} through -R`;
+        assert.equal(await eventually(3000, () => echoThrough(remotePort, text)), text);
+      } finally {
+        await office.stop();
+      }
+    }
+    const log = hub.log();
+    assert.equal((log.match(/identity owned identity=office/g) ?? []).length >= 1, true, log);
+    assert.match(log, /tunnel relayed .*identity=office to_worker=\d/, 'some reconnects reached the worker that does not own the identity');
+    assert.match(log, /debug +http worker=\d .*upstream="worker \d"/, 'some route requests reached the worker that does not own the identity');
+  });
+
+  test('an [upstream] in a cluster: worker 1 alone keeps the tunnel, and the other relays its routes there', async () => {
+    const config = `${core()}workers = 2\nverbose = yes\n${upstreamSection('hub', hub.port, 'branch', TOKEN)}[route /up]\nto = http://127.0.0.1:${app.port}/\nvia = hub\n`;
+    writeFileSync(`${dir.path}/branch.cfg`, config);
+    const branch = await startWebsocksy([`${dir.path}/branch.cfg`], { readyPattern: READY });
+    try {
+      await branch.waitForLog(/tunnel up worker=1 /);
+      for (let i = 0; i < 24; i++) {
+        const answer = await eventually(3000, async () => {
+          const reply = await freshGet(branch.port, `/up/${i}`);
+          if (reply.status !== 200) throw new Error(`HTTP ${reply.status}: ${reply.text}`);
+          return reply;
+        });
+        assert.match(answer.text, new RegExp(`/${i}`));
+      }
+      assert.doesNotMatch(branch.log(), /tunnel up worker=2 /, 'worker 2 keeps no upstream');
+      assert.equal((hub.log().match(/tunnel open .*identity=branch /g) ?? []).length, 1, 'one session of the identity at the hub');
+      assert.match(branch.log(), /debug +http worker=2 .*upstream="worker 1"/, 'worker 2 relayed route requests to worker 1');
+    } finally {
+      await branch.stop();
+    }
+  });
+
+  test('the owner worker killed: the client reconnects, the other worker claims the identity, and the route answers again', async () => {
+    const office = await startOffice();
+    try {
+      assert.equal((await freshGet(hub.port, '/app/before')).status, 200);
+      const owned = [...hub.log().matchAll(/identity owned identity=office worker=(\d)/g)].map((match) => Number(match[1]));
+      const owner = owned.at(-1);
+      assert.ok(owner !== undefined);
+      const pid = Number(new RegExp(`worker started worker=${owner} pid=(\\d+)`).exec(hub.log())?.[1]);
+      const killedAt = Date.now();
+      process.kill(pid, 'SIGKILL');
+      const answered = await eventually(20_000, async () => {
+        const answer = await freshGet(hub.port, '/app/after');
+        if (answer.status !== 200) throw new Error(`HTTP ${answer.status}: ${answer.text}`);
+        return Date.now() - killedAt;
+      });
+      console.log(`the route answered again ${answered} ms after the owner worker was killed`);
+      assert.equal(await eventually(3000, () => echoThrough(remotePort, 'after the kill')), 'after the kill');
+    } finally {
+      await office.stop();
+    }
+  });
+});
