@@ -11,13 +11,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { connect as tcpConnect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { closeClient, connectWith, type TestClient } from './helpers/client.js';
 import { upgradeRequest } from './helpers/http.js';
+import { accepting, stopProgram } from './helpers/programs.js';
 import { freePort, startInstance } from './helpers/instances.js';
 import { startNginx } from './helpers/nginx.js';
 import { tempDir } from './helpers/peers.js';
@@ -86,29 +86,6 @@ function forgedV2(source: string): Buffer {
   body.writeUInt16BE(1234, 8);
   body.writeUInt16BE(80, 10);
   return Buffer.concat([header, body]);
-}
-
-/** Resolves once `port` takes connections (bounded). */
-async function accepting(port: number): Promise<void> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = tcpConnect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  assert.fail(`nothing listens on ${port}`);
-}
-
-async function stopProgram(child: ChildProcess | undefined): Promise<void> {
-  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  await once(child, 'exit');
 }
 
 describe('behind HAProxy sending PROXY v2', { skip: skipUnlessInstalled(HAPROXY !== undefined, 'haproxy') }, () => {

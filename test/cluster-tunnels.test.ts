@@ -9,8 +9,8 @@
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { connect as tcpConnect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { echoThrough, eventually, freshGet } from './helpers/cluster.js';
 import { startUpstream, type Upstream } from './helpers/http-upstream.js';
 import { core, freePort, startInstance, tunnelSection, upstreamSection } from './helpers/instances.js';
 import { tcpEcho, tempDir, type Peer } from './helpers/peers.js';
@@ -20,47 +20,6 @@ const READY = /cluster listening workers=2 port=(\d+)/;
 const TOKEN = 'cluster-office-token';
 /** Each new connection reaches the owner's sibling with a chance of one in two. */
 const RECONNECTS = 12;
-
-/** GET on a connection of its own: the status, and the body as text. */
-async function freshGet(port: number, path: string): Promise<{ status: number; text: string }> {
-  const response = await fetch(`http://127.0.0.1:${port}${path}`, { headers: { connection: 'close' }, signal: AbortSignal.timeout(10_000) });
-  return { status: response.status, text: await response.text() };
-}
-
-/** Sends `text` through 127.0.0.1:port and resolves with what comes back once it is as long. */
-function echoThrough(port: number, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = tcpConnect(port, '127.0.0.1');
-    let heard = '';
-    const timer = setTimeout(() => socket.destroy(new Error(`no echo through port ${port} in 5 s (heard ${JSON.stringify(heard)})`)), 5000);
-    socket.on('connect', () => socket.write(text));
-    socket.on('data', (chunk: Buffer) => {
-      heard += chunk.toString();
-      if (heard.length >= text.length) {
-        clearTimeout(timer);
-        socket.end();
-        resolve(heard);
-      }
-    });
-    socket.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-  });
-}
-
-/** Retries `attempt` every 50 ms for up to `ms`; resolves with its first success. */
-async function eventually<T>(ms: number, attempt: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      return await attempt();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  }
-}
 
 describe('a tunnel server with workers = 2', () => {
   const dir = tempDir('websocksy-cluster-tunnels-');
@@ -107,7 +66,7 @@ describe('a tunnel server with workers = 2', () => {
     }
     const log = hub.log();
     assert.equal((log.match(/identity owned identity=office/g) ?? []).length >= 1, true, log);
-    assert.match(log, /tunnel relayed .*identity=office to_worker=\d/, 'some reconnects reached the worker that does not own the identity');
+    assert.match(log, /tunnel relayed .*identity=office to="worker \d"/, 'some reconnects reached the worker that does not own the identity');
     assert.match(log, /debug +http worker=\d .*upstream="worker \d"/, 'some route requests reached the worker that does not own the identity');
   });
 

@@ -18,9 +18,11 @@ import { errorMessage } from '../lib/errors.js';
 import { runGuarded, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
 import { closeReason } from '../lib/text.js';
-import { LINK_HEADER, type Siblings } from './siblings.js';
+import { LINK_HEADER } from './link.js';
+import { nodeName, type NodeId } from './registry.js';
+import type { Siblings } from './siblings.js';
 
-/** How the client reached this worker: what the sibling must see of its request. */
+/** How the client reached this node: what the sibling must see of its request. */
 export interface RelayOrigin {
   /** Path and query, as the client asked. */
   readonly path: string;
@@ -32,7 +34,7 @@ export interface RelayOrigin {
 /** A worker of the cluster, and how to reach it. */
 export interface SiblingLink {
   readonly siblings: Siblings;
-  readonly worker: number;
+  readonly node: NodeId;
   readonly link: URL;
 }
 
@@ -77,9 +79,9 @@ export class SiblingRelay {
     this.upstream.on('error', (error: Error) => guard('sibling error', () => this.fail(errorMessage(error))));
   }
 
-  /** `to_worker`: every line of a worker's log has its own `worker` already. */
-  get logFields(): { to_worker: number } {
-    return { to_worker: this.target.worker };
+  /** `to`: every line of a worker's log has its own `worker` already. */
+  get logFields(): { to: string } {
+    return { to: nodeName(this.target.node) };
   }
 
   fromClient(message: ArrayBuffer, isBinary: boolean): void {
@@ -92,7 +94,7 @@ export class SiblingRelay {
     } else this.upstream.send(data, { binary: isBinary });
     const queued = this.waitingBytes + this.upstream.bufferedAmount;
     if (aboveHighWater(queued, this.target.highWater)) {
-      const { code, reason } = notReading(`worker ${this.target.worker}`, queued, this.target.highWater);
+      const { code, reason } = notReading(nodeName(this.target.node), queued, this.target.highWater);
       this.endBoth(code, reason);
     }
   }
@@ -136,7 +138,7 @@ export class SiblingRelay {
   private siblingClosed(code: number, reason: string): void {
     if (this.ended) return;
     this.ended = true;
-    this.client.end(sendableCloseCode(code) ? code : WsCloseCode.unexpected, closeReason(reason === '' ? `worker ${this.target.worker} closed the connection` : reason));
+    this.client.end(sendableCloseCode(code) ? code : WsCloseCode.unexpected, closeReason(reason === '' ? `${nodeName(this.target.node)} closed the connection` : reason));
   }
 
   private fail(why: string): void {

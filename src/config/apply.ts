@@ -14,6 +14,7 @@ import { checkPeerBuffer, defaultCoreConfig, findCoreOption, type CoreConfig } f
 import { buildRoutes } from './routes.js';
 import { baseDirOf, ConfigError, ConfigErrorList, lastCoreSetting, type Setting, type SettingOrigin } from './settings.js';
 import { buildStatusConfig, type StatusConfig } from './status.js';
+import { buildClusterConfig, type ClusterConfig } from './cluster.js';
 import { buildTunnelConfig } from './tunnels.js';
 
 export type BackendLoader = (name: string) => Backend | Promise<Backend>;
@@ -28,6 +29,8 @@ export interface Setup {
   /** Every `[auth NAME]` section, for routes built elsewhere (west's extra listeners). */
   readonly authSections: AuthSections;
   readonly status: StatusConfig | null;
+  /** `[cluster]`: instances on several hosts serving as one; null without it. */
+  readonly cluster: ClusterConfig | null;
 }
 
 const DEFAULT_BACKEND = 'defaultpeer';
@@ -81,6 +84,7 @@ export async function applySettings(settings: readonly Setting[], loader: Backen
   let backendRefused = false;
   const tunnels = errors.attempt(() => buildTunnelConfig(settings), buildTunnelConfig([]));
   const status = errors.attempt(() => buildStatusConfig(settings), null);
+  const cluster = errors.attempt(() => buildClusterConfig(settings), null);
   const authSections = errors.attempt(() => buildAuthSections(settings), buildAuthSections([]));
   const routes = errors.attempt(() => buildRoutes(settings, tunnels, authSections, status !== null && status.listener === null ? [status.path] : []), []);
   for (const setting of settings) {
@@ -148,7 +152,7 @@ export async function applySettings(settings: readonly Setting[], loader: Backen
   const bridgeAuth = auth === null ? null : errors.attempt(() => authPolicyOf(auth.names, auth.origin, authSections), null);
   errors.throwIfAny();
   // backend is null only after a failed load, which throwIfAny has just thrown.
-  return { core, backend: backend as Backend, tunnels, routes, status, bridgeAuth, authSections };
+  return { core, backend: backend as Backend, tunnels, routes, status, bridgeAuth, authSections, cluster };
 }
 
 /**

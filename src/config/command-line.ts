@@ -9,6 +9,7 @@ import { ConfigError, type Setting } from './settings.js';
 import { AUTH_KEYS } from './auth-sections.js';
 import { ROUTE_KEYS } from './routes.js';
 import { STATUS_KEYS } from './status.js';
+import { CLUSTER_KEYS } from './cluster.js';
 import { TLS_FLAGS, TLS_KEYS } from './tls.js';
 import { TUNNEL_KEYS, UPSTREAM_KEYS } from './tunnels.js';
 
@@ -99,6 +100,7 @@ function sectionHelp(): Array<[string, string]> {
     ['[upstream NAME]', UPSTREAM_KEYS.join(', ')],
     ['[route /PREFIX]', ROUTE_KEYS.join(', ')],
     ['[status]', STATUS_KEYS.join(', ')],
+    ['[cluster]', CLUSTER_KEYS.join(', ')],
     ['[tls], [tls SERVER-NAME]', TLS_KEYS.join(', ')],
     ...Object.entries(AUTH_KEYS).map(([type, keys]): [string, string] => [`[auth NAME] type = ${type}`, ['origins', 'allow-no-origin', ...keys].join(', ')]),
   ];

@@ -13,9 +13,9 @@ import { unsafe as iniValue } from 'ini';
 import { errorCode, errorMessage } from '../lib/errors.js';
 import { ConfigError, ConfigErrorList, SECTION_START, type Setting, type SettingScope } from './settings.js';
 
-const SECTIONS = new Set(['core', 'backend', 'tunnel', 'status']);
+const SECTIONS = new Set(['core', 'backend', 'tunnel', 'status', 'cluster']);
 /** Sections that build something: an empty one is reported, not ignored. */
-const BUILDING: ReadonlySet<SettingScope> = new Set(['tunnel', 'upstream', 'status', 'route', 'tls', 'auth']);
+const BUILDING: ReadonlySet<SettingScope> = new Set(['tunnel', 'upstream', 'status', 'route', 'tls', 'auth', 'cluster']);
 
 /**
  * The section's scope, or null when the section is unknown. `[upstream NAME]`, `[route /prefix]`,

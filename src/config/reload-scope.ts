@@ -3,7 +3,7 @@
  * built again; what outlives connections stays as started, and a reload that changes it says so:
  * the listeners (a change is refused: nothing is applied), and, kept with a warning, the tunnel
  * runtime (its sessions and -R listeners live on; the identities file is read again), the
- * resumable sessions' settings, the engine, the framing plugins, the log format and the metrics path.
+ * resumable sessions' settings, the [cluster] section, the engine, the framing plugins, the log format and the metrics path.
  */
 import type { Configuration } from './load.js';
 import { lastCoreSetting, type Setting } from './settings.js';
@@ -20,6 +20,7 @@ function listenersOf(configuration: Configuration): string {
 }
 
 const TUNNEL_SCOPES: ReadonlySet<Setting['scope']> = new Set(['tunnel', 'upstream']);
+const CLUSTER_SCOPES: ReadonlySet<Setting['scope']> = new Set(['cluster']);
 /** `[core]` keys whose running values a reload keeps (`plugins`: for the framing plugins loaded at start). */
 export const KEPT_CORE_KEYS = ['session-path', 'session-limit', 'session-buffer', 'session-grace', 'allow-js-engine', 'plugins', 'log-format', 'workers'] as const;
 
@@ -35,6 +36,8 @@ export function reloadScope(running: Configuration, next: Configuration): Reload
   const refused = before === after ? null : `the listeners changed (${before} → ${after}): a restart applies that`;
   const kept: string[] = [];
   if (sectionText(running.settings, TUNNEL_SCOPES) !== sectionText(next.settings, TUNNEL_SCOPES)) kept.push('[tunnel] and [upstream] sections (the identities file is read again)');
+  // The registry's connection and this node's link live as long as the process.
+  if (sectionText(running.settings, CLUSTER_SCOPES) !== sectionText(next.settings, CLUSTER_SCOPES)) kept.push('[cluster] section');
   for (const key of KEPT_CORE_KEYS) {
     if (lastCoreSetting(running.settings, key)?.value !== lastCoreSetting(next.settings, key)?.value) kept.push(key);
   }

@@ -5,13 +5,14 @@
  * key, or the flag, and a relative path in it is read from the folder of the file that said it.
  */
 import { dirname, isAbsolute, resolve } from 'node:path';
+import { errorMessage } from '../lib/errors.js';
 
 /** Where a setting came from. `section` is absent for a section header itself. */
 export type SettingOrigin =
   | { readonly file: string; readonly line: number; readonly section?: string }
   | { readonly flag: string };
 
-export type SettingScope = 'core' | 'backend' | 'tunnel' | 'upstream' | 'status' | 'route' | 'tls' | 'auth';
+export type SettingScope = 'core' | 'backend' | 'tunnel' | 'upstream' | 'status' | 'route' | 'tls' | 'auth' | 'cluster';
 
 export interface Setting {
   /**
@@ -109,4 +110,24 @@ export function lastCoreSetting(settings: readonly Setting[], key: string): Sett
 /** The section name of a setting read from a file (`upstream office`), or '' for flags. */
 export function sectionOf(origin: SettingOrigin): string {
   return 'file' in origin ? (origin.section ?? '') : '';
+}
+
+/**
+ * Hands each `key = value` of the one section of `scope` to `apply`, whose throw becomes a
+ * ConfigError naming the key, file and line; returns where the section starts, or undefined
+ * without one.
+ */
+export function readSection(settings: readonly Setting[], scope: SettingScope, apply: (key: string, value: string, origin: SettingOrigin) => void): SettingOrigin | undefined {
+  let start: SettingOrigin | undefined;
+  for (const setting of settings) {
+    if (setting.scope !== scope) continue;
+    start ??= setting.origin;
+    if (setting.key === SECTION_START) continue;
+    try {
+      apply(setting.key, setting.value, setting.origin);
+    } catch (error) {
+      throw new ConfigError(`${setting.key}: ${errorMessage(error)}`, setting.origin);
+    }
+  }
+  return start;
 }

@@ -7,10 +7,9 @@
  * Prometheus exposition (src/metrics/) at that path, to the same readers.
  */
 import { isLoopbackAddress } from '../lib/address-list.js';
-import { errorMessage } from '../lib/errors.js';
 import { parsePort } from '../lib/grammar.js';
 import { digest, readSecretEnv, readSecretFile } from '../lib/secret.js';
-import { ConfigError, pathFrom, SECTION_START, type Setting, type SettingOrigin } from './settings.js';
+import { ConfigError, pathFrom, readSection, type Setting, type SettingOrigin } from './settings.js';
 
 export interface StatusListener {
   readonly listen: string;
@@ -66,17 +65,7 @@ function apply(draft: Draft, key: string, value: string, origin: SettingOrigin):
 /** The [status] section's configuration, or null without one; errors name the file and line. */
 export function buildStatusConfig(settings: readonly Setting[]): StatusConfig | null {
   const draft: Draft = { loopbackClientsOnly: false };
-  let origin: SettingOrigin | undefined;
-  for (const setting of settings) {
-    if (setting.scope !== 'status') continue;
-    origin ??= setting.origin;
-    if (setting.key === SECTION_START) continue;
-    try {
-      apply(draft, setting.key, setting.value, setting.origin);
-    } catch (error) {
-      throw new ConfigError(`${setting.key}: ${errorMessage(error)}`, setting.origin);
-    }
-  }
+  const origin = readSection(settings, 'status', (key, value, at) => apply(draft, key, value, at));
   if (origin === undefined) return null;
   if (draft.path === undefined) throw new ConfigError('[status] needs "path = /something"', origin);
   if (draft.metricsPath === draft.path) throw new ConfigError(`[status] metrics = ${draft.metricsPath} is the status path too: give the metrics a path of their own`, origin);

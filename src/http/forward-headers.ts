@@ -12,7 +12,7 @@
  * the bytes the client sent (uWS decodes them as UTF-8; both refuse characters above U+00FF and
  * write headers as latin1), so non-ASCII values pass unchanged.
  */
-import { LINK_HEADER } from '../cluster/siblings.js';
+import { LINK_HEADER } from '../cluster/link.js';
 import type { HeaderList } from '../core/request.js';
 
 const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);

@@ -5,8 +5,9 @@
  * siblings alone (cluster/siblings.ts). Each sibling's link gets one keep-alive pool.
  */
 import type { HttpResponse } from 'uWebSockets.js';
+import { nodeName } from '../cluster/registry.js';
 import type { SiblingLink } from '../cluster/sibling-relay.js';
-import { LINK_HEADER } from '../cluster/siblings.js';
+import { LINK_HEADER } from '../cluster/link.js';
 import type { ClientRequest } from '../core/request.js';
 import { H1Pool } from './h1-pool.js';
 import { proxyHttp } from './proxy-http.js';
@@ -30,7 +31,7 @@ function poolOf(link: URL): H1Pool {
 
 /** Call from the uWS handler itself, as proxyHttp. */
 export function relayHttpToSibling(res: HttpResponse, request: ClientRequest, target: SiblingLink): void {
-  const { link, worker, siblings } = target;
+  const { link, node, siblings } = target;
   const route: Route = {
     prefix: '/',
     target: { kind: 'http', url: link, via: null, allow: null, tls: DEFAULT_UPSTREAM_TLS, proxyProtocol: null },
@@ -42,7 +43,7 @@ export function relayHttpToSibling(res: HttpResponse, request: ClientRequest, ta
     route,
     base: link,
     connection: { dispatcher: poolOf(link), oneShot: false },
-    label: `worker ${worker}`,
+    label: nodeName(node),
     trustedClient: false,
     // What the sibling serves needs the client's address alone, not its scheme.
     clientProto: 'http',

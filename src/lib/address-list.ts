@@ -40,11 +40,6 @@ export class AddressList {
     return new AddressList(text.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '').map(parseNetwork));
   }
 
-  /** This list and the addresses of `text` (a comma-separated list). */
-  plus(text: string): AddressList {
-    return new AddressList([...this.networks, ...AddressList.parse(text).networks]);
-  }
-
   get empty(): boolean {
     return this.networks.length === 0;
   }

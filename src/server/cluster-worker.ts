@@ -11,6 +11,7 @@ import type { ServerMetrics } from '../metrics/server-metrics.js';
 import { isPrimaryMessage, WORKER_ENV, WORKER_PORTS_ENV, type WorkerMessage } from './cluster-messages.js';
 import { listenPortsOf, type ListenPlan } from './listen-plan.js';
 import { Siblings } from '../cluster/siblings.js';
+import { WorkerRegistry } from '../cluster/worker-registry.js';
 
 const owner = processOwner('cluster worker');
 
@@ -37,13 +38,15 @@ export class WorkerLink {
   readonly plan: ListenPlan;
   /** The other workers, where this one relays what they hold. */
   readonly siblings: Siblings;
+  private readonly registry: WorkerRegistry;
   private metrics: ServerMetrics | null = null;
   private readonly scrapes = new Map<number, { readonly resolve: (text: string) => void; readonly reject: (error: Error) => void }>();
   private nextScrape = 1;
 
   constructor(readonly index: number) {
     this.plan = { ports: listenPortsOf(JSON.parse(process.env[WORKER_PORTS_ENV] ?? 'null')), shared: true };
-    this.siblings = new Siblings(index, (request) => this.send(request));
+    this.registry = new WorkerRegistry(index, (request) => this.send(request));
+    this.siblings = new Siblings(index, this.registry);
     process.on('message', (message: unknown) => runGuarded(owner, 'message from the primary', () => this.onMessage(message)));
     // The channel to the primary must not keep a stopped worker up: it exits as a server of its own does.
     process.channel?.unref();
@@ -89,11 +92,12 @@ export class WorkerLink {
   private onMessage(message: unknown): void {
     if (!isPrimaryMessage(message)) return;
     if (message.type === 'siblings') {
-      this.siblings.update(message.secret, new Map(message.links), new Map(message.owners));
+      this.siblings.setSecret(message.secret);
+      this.registry.update(new Map(message.links), new Map(message.owners));
       return;
     }
     if (message.type === 'owner') {
-      this.siblings.claimAnswered(message.id, message.worker);
+      this.registry.claimAnswered(message.id, message.worker);
       return;
     }
     if (message.type === 'metrics-collect') {

@@ -13,7 +13,8 @@ import { steeredBy } from '../backends/fixed-answers.js';
 import type { Configuration } from '../config/load.js';
 import { peerBufferOf } from '../config/core-options.js';
 import type { FramingRegistry } from '../framing/registry.js';
-import { LINK_HOST, type Siblings } from '../cluster/siblings.js';
+import type { Siblings } from '../cluster/siblings.js';
+import { AddressList } from '../lib/address-list.js';
 import type { FrontOptions } from '../front/app.js';
 import type { FrontParts } from '../front/front-parts.js';
 import { BridgeEndpoint, routePeerBackend } from '../front/bridge-endpoint.js';
@@ -92,6 +93,8 @@ function bridgeLimitsOf(configuration: Configuration): { maxMessage: number; fra
   return { maxMessage: core.maxMessage, frameLimit: core.frameLimit, clientBuffer: core.clientBuffer, peerBuffer: peerBufferOf(core) };
 }
 
+const EVERY_ADDRESS = AddressList.parse('0.0.0.0/0, ::/0');
+
 export class Served {
   readonly bridge: BridgeEndpoint;
   readonly routes: HttpRoutes;
@@ -141,8 +144,8 @@ export class Served {
       clientAddresses: { trustedProxies: core.trustedProxies, proxyProtocol: core.proxyProtocol, header: core.clientAddressHeader },
     };
     const { siblings } = lasting;
-    // A sibling names the client it saw in X-Forwarded-For; beyond it, whom this worker's trusted proxies named.
-    const linkAddresses = { trustedProxies: core.trustedProxies.plus(LINK_HOST), proxyProtocol: 'off' as const, header: 'x-forwarded-for' as const };
+    // A sibling names the client it saw, alone, in X-Forwarded-For; a request without the cluster's secret is refused before anything reads it.
+    const linkAddresses = { trustedProxies: EVERY_ADDRESS, proxyProtocol: 'off' as const, header: 'x-forwarded-for' as const };
     this.linkOptions = siblings === null ? null : { ...this.frontOptions, clientAddresses: linkAddresses, siblings };
   }
 

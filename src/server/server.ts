@@ -33,7 +33,11 @@ import { Tunnels } from '../tunnel/runtime.js';
 import { STATUS_LIST_LIMIT } from '../front/bridge-endpoint.js';
 import { OWN_PORTS, type ListenPlan } from './listen-plan.js';
 import { admissionLimitsOf, Served, sessionStoreOf, type Lasting } from './served.js';
-import { LINK_HOST, type Siblings } from '../cluster/siblings.js';
+import { LINK_HOST } from '../cluster/link.js';
+import { RedisRegistry } from '../cluster/redis-registry.js';
+import { nodeId } from '../cluster/registry.js';
+import { Siblings } from '../cluster/siblings.js';
+import type { ClusterConfig } from '../config/cluster.js';
 
 /** How often a retired configuration is asked whether its last WebSocket has closed. */
 const RETIRED_CHECK_MS = 1000;
@@ -110,6 +114,8 @@ class Server implements RunningServer {
     private readonly cli: CommandLine,
     private readonly host: BackendHost,
     private readonly lasting: Lasting,
+    /** This worker's number in its host's cluster; 0 for a server without workers. */
+    private readonly workerIndex: number,
   ) {
     this.served = new Served(configuration, lasting);
   }
@@ -128,9 +134,12 @@ class Server implements RunningServer {
       this.main = main;
       await served.start();
       this.port = await main.listen(core.listen, ports?.main ?? core.port, shared);
-      if (served.linkOptions !== null) {
+      const { siblings } = this.lasting;
+      if (served.linkOptions !== null && siblings !== null) {
         this.link = new Front(served.mainParts(), served.linkOptions);
-        this.linkPort = await this.link.listen(LINK_HOST, 0);
+        const where = linkAddressOf(configuration.setup.cluster, this.workerIndex);
+        this.linkPort = await this.link.listen(where.listen, where.port);
+        await siblings.registry.start(new URL(`http://${where.advertise.includes(':') ? `[${where.advertise}]` : where.advertise}:${this.linkPort}`));
       }
       for (const [index, listener] of configuration.extraListeners.entries()) {
         const front = new Front(served.extraParts(index), served.frontOptions);
@@ -149,6 +158,7 @@ class Server implements RunningServer {
       if (status !== null) this.lasting.history.start();
     } catch (error) {
       for (const front of this.fronts) front.close();
+      await this.lasting.siblings?.registry.close();
       this.lasting.admission.stop();
       this.lasting.tunnels.shutdown();
       await served.close(false, null);
@@ -169,6 +179,8 @@ class Server implements RunningServer {
     this.stopped ??= (async () => {
       const { lasting } = this;
       notifyStopping();
+      // Its identities are free for other nodes at once: their clients, told to go away, reconnect elsewhere.
+      await lasting.siblings?.registry.close();
       if (drainMs > 0) {
         this.drain = new Drain({ fronts: this.fronts, admission: lasting.admission, sessions: lasting.sessions, tunnelServer: lasting.tunnels.server });
         await this.drain.run(why, drainMs);
@@ -337,9 +349,33 @@ function loadStatusPage(): StatusPageFiles | null {
 
 /** How a cluster's worker (cluster-worker.ts) runs a server: the ports it binds, and its metrics summed over the cluster. */
 export interface ClusterRole {
+  readonly index: number;
   readonly plan: ListenPlan;
+  /** The host's other workers, as the primary keeps them. */
   readonly siblings: Siblings;
   serveMetrics(metrics: ServerMetrics): void;
+}
+
+/**
+ * The other nodes of this one's cluster: with [cluster], the instances sharing its Redis (and the
+ * workers of its host among them); else a worker's siblings, as its primary keeps them; else none.
+ */
+function clusterSiblings(cluster: ClusterConfig | null, role: ClusterRole | null): Siblings | null {
+  if (cluster === null) return role?.siblings ?? null;
+  const self = nodeId(cluster.instance, role?.index ?? 0);
+  const siblings = new Siblings(self, new RedisRegistry({ url: cluster.redis, self, ttlMs: cluster.ttlMs }));
+  siblings.setSecret(cluster.secret);
+  return siblings;
+}
+
+/**
+ * Where a node's link listens, and the host others reach it at: [cluster]'s (its link-port,
+ * plus one per worker after the first; 0 lets the system choose), else this host's loopback.
+ */
+function linkAddressOf(cluster: ClusterConfig | null, worker: number): { listen: string; port: number; advertise: string } {
+  if (cluster === null) return { listen: LINK_HOST, port: 0, advertise: LINK_HOST };
+  const port = cluster.linkPort === 0 ? 0 : cluster.linkPort + Math.max(0, worker - 1);
+  return { listen: cluster.linkListen, port, advertise: cluster.advertise };
 }
 
 /** Starts serving `configuration` (loaded from `cli`), alone or as a `role` in a cluster; StartError when a listener or a route module fails. */
@@ -348,7 +384,7 @@ export async function startServer(configuration: Configuration, cli: CommandLine
   setVerbose(setup.core.verbose);
   warnUnusedAuth(configuration);
   let server: Server | null = null;
-  const siblings = role?.siblings ?? null;
+  const siblings = clusterSiblings(setup.cluster, role);
   const tunnels = new Tunnels(setup.tunnels, siblings);
   const metricsPath = setup.status?.metricsPath ?? null;
   const metrics = metricsPath === null ? null : new ServerMetrics(metricsPath);
@@ -380,7 +416,7 @@ export async function startServer(configuration: Configuration, cli: CommandLine
   };
   metrics?.watch(lasting);
   if (metrics !== null) role?.serveMetrics(metrics);
-  server = new Server(configuration, cli, host, lasting);
+  server = new Server(configuration, cli, host, lasting, role?.index ?? 0);
   await server.start(role?.plan ?? OWN_PORTS);
   const { core } = setup;
   log.info('listening', { address: core.listen, port: server.port, link: server.linkPort ?? undefined, backend: configuration.bridge ? setup.backend.name : undefined, bridge: configuration.bridge ? undefined : 'off', version, tls: configuration.tls === null ? undefined : true });

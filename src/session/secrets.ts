@@ -1,21 +1,21 @@
 /*
  * Session ids and secrets. The id names a session and is not secret (96 random bits; in a
- * cluster's worker, the first 8 are the worker's number, so that any worker knows whose session
- * an id names); the secret is 128 random bits, shown once to the client, kept only as its
+ * cluster, the first 16 are the number of the node that made it, so that any node knows whose
+ * session an id names); the secret is 128 random bits, shown once to the client, kept only as its
  * SHA-256, compared in constant time, never logged.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 
-/** `worker`: the number of the cluster's worker that makes it (1..255), or null outside a cluster. */
-export function newSessionId(worker: number | null): string {
+/** `node`: the number of the cluster's node that makes it (cluster/registry.ts), or null outside a cluster. */
+export function newSessionId(node: number | null): string {
   const bytes = randomBytes(12);
-  if (worker !== null) bytes[0] = worker;
+  if (node !== null) bytes.writeUInt16BE(node, 0);
   return bytes.toString('base64url');
 }
 
-/** The worker whose session `id` (one that looksLikeSessionId) names, in a cluster. */
-export function workerOfSessionId(id: string): number {
-  return Buffer.from(id.slice(0, 2), 'base64url')[0] ?? 0;
+/** The node whose session `id` (one that looksLikeSessionId) names, in a cluster. */
+export function nodeOfSessionId(id: string): number {
+  return Buffer.from(id.slice(0, 4), 'base64url').readUInt16BE(0);
 }
 
 export interface SessionSecret {

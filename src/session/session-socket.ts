@@ -49,7 +49,7 @@ export class SessionSocket implements BridgedClient, SessionTransport {
     private readonly origin: RelayOrigin | null = null,
   ) {}
 
-  get logFields(): { id: number; session?: string; to_worker?: number } {
+  get logFields(): { id: number; session?: string; to?: string } {
     if (this.relay !== null) return { id: this.connectionId, ...this.relay.logFields };
     return this.session === null ? { id: this.connectionId } : { id: this.connectionId, session: this.session.id };
   }

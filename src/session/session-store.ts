@@ -10,7 +10,7 @@ import { Refusal } from '../core/refusal.js';
 import { runGuarded } from '../lib/guard.js';
 import { ResumeRefusal } from './resume-refusal.js';
 import { SESSION_SUBPROTOCOL } from './records.js';
-import { looksLikeSessionId, newSecret, newSessionId, secretMatches, workerOfSessionId } from './secrets.js';
+import { looksLikeSessionId, newSecret, newSessionId, secretMatches, nodeOfSessionId } from './secrets.js';
 import { Session, type SessionDescription, type SessionLimits, type SessionStatus } from './session.js';
 import type { HelloHandler, OpeningSession, SessionSocket } from './session-socket.js';
 
@@ -58,9 +58,9 @@ export class SessionStore implements HelloHandler {
 
   /** A new session for `peer`, and the WELCOME (with the secret) for the transport that opens it. */
   create(description: SessionDescription, peer: PeerConnection): OpeningSession {
-    const worker = this.siblings?.self ?? null;
-    let id = newSessionId(worker);
-    while (this.sessions.has(id)) id = newSessionId(worker);
+    const node = this.siblings?.self ?? null;
+    let id = newSessionId(node);
+    while (this.sessions.has(id)) id = newSessionId(node);
     const secret = newSecret();
     const session = new Session(id, secret, description, peer, this.settings.limits, this.forget);
     this.sessions.set(id, session);
@@ -70,11 +70,11 @@ export class SessionStore implements HelloHandler {
   siblingHolding(id: unknown): RelayTarget | null {
     const { siblings } = this;
     if (siblings === null || typeof id !== 'string' || !looksLikeSessionId(id)) return null;
-    const worker = workerOfSessionId(id);
-    // A worker that does not listen now (it died, with its sessions) is no one's: "no such session".
-    const link = worker === siblings.self ? null : siblings.linkOf(worker);
+    const node = nodeOfSessionId(id);
+    // A node that does not listen now (it died, with its sessions) is no one's: "no such session".
+    const link = siblings.linkOf(node);
     if (link === null) return null;
-    return { siblings, worker, link, subprotocol: SESSION_SUBPROTOCOL, highWater: this.settings.limits.clientBuffer };
+    return { siblings, node, link, subprotocol: SESSION_SUBPROTOCOL, highWater: this.settings.limits.clientBuffer };
   }
 
   /** The session `id` names if `secret` is its secret; `takeover` lets it be taken from another transport. */

@@ -38,7 +38,7 @@ export class Tunnels {
     const worker = this.upstreamLabels.has(via) ? UPSTREAM_WORKER : siblings.ownerOf(via);
     if (worker === null || worker === siblings.self) return null;
     const link = siblings.linkOf(worker);
-    return link === null ? null : { siblings, worker, link };
+    return link === null ? null : { siblings, node: worker, link };
   }
 
   status(): object {

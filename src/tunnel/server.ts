@@ -13,6 +13,7 @@
  */
 import type { WebSocket } from 'uWebSockets.js';
 import { SiblingRelay } from '../cluster/sibling-relay.js';
+import { nodeName } from '../cluster/registry.js';
 import type { Siblings } from '../cluster/siblings.js';
 import type { SocketLimits, UpgradeAnswer, WsEndpoint } from '../core/endpoint.js';
 import { Refusal, shuttingDownRefusal } from '../core/refusal.js';
@@ -62,6 +63,7 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
   ) {
     this.identities = config.protectedMode ? new Map() : readIdentities(config.identitiesFile);
     this.sessions = new ServerSessions(config, this.listeners, (identity) => this.siblings?.release(identity));
+    siblings?.registry.onLost((identity) => this.identityLost(identity));
     if (config.protectedMode) log.warn('tunnel server in protected mode: no identities file, so name-only tunnel clients are accepted from loopback addresses only; add identities = FILE to accept other hosts', { path: config.path });
     // Clients ping every heartbeat; a session silent for the timeout has a dead transport.
     this.sweepTimer = setInterval(() => runGuarded(sweeper, 'tunnel sweep', () => this.sweep()), Math.min(1000, config.timeoutMs / 2));
@@ -195,10 +197,10 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
     const link = siblings.linkOf(owner);
     // A sibling relays only to the owner it knows; if that changed meanwhile, the client starts over.
     if (data.fromSibling || link === null) return refuse(`the worker that serves this identity changed; connect again`);
-    const relayOwner: Guarded = { logFields: { id: transport.id, identity, to_worker: owner }, abortAfterFault: (reason) => data.relay?.endBoth(1011, reason) };
+    const relayOwner: Guarded = { logFields: { id: transport.id, identity, to: nodeName(owner) }, abortAfterFault: (reason) => data.relay?.endBoth(1011, reason) };
     transport.closed = true;
-    data.relay = new SiblingRelay(ws, relayOwner, data.origin, { siblings, worker: owner, link, subprotocol: TUNNEL_SUBPROTOCOL, highWater: SEND_BUDGET_BYTES }, hello);
-    log.info('tunnel relayed', { id: transport.id, client: data.client, identity, to_worker: owner });
+    data.relay = new SiblingRelay(ws, relayOwner, data.origin, { siblings, node: owner, link, subprotocol: TUNNEL_SUBPROTOCOL, highWater: SEND_BUDGET_BYTES }, hello);
+    log.info('tunnel relayed', { id: transport.id, client: data.client, identity, to: nodeName(owner) });
     return false;
   }
 
@@ -210,6 +212,12 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
       return;
     }
     this.onFirstMessage(ws, transport, hello, true);
+  }
+
+  /** Another node owns `identity` after all (a split, resolved): its sessions here end, and their clients, reconnecting, are relayed to the owner. */
+  private identityLost(identity: string): void {
+    const reason = 'another node of the cluster serves this identity now; connect again';
+    for (const owner of [...this.sessions.values()]) if (owner.identity === identity) this.sessions.end(owner, reason);
   }
 
   private onHello(transport: UwsTransport, client: string, hello: Extract<ControlMessage, { type: 'hello' }>, placed: (identity: string) => boolean): void {

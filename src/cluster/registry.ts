@@ -1,0 +1,48 @@
+/*
+ * Who holds what in a cluster (docs/cluster.md): every node (a worker, or an instance of a
+ * cluster across hosts) has a link where the others relay to it, and every tunnel identity has
+ * at most one owner node. One host's workers keep the map in their primary (worker-registry.ts);
+ * instances on several hosts keep it in Redis (redis-registry.ts). Lookups answer from memory:
+ * a request is never held for the map.
+ */
+
+/**
+ * A node's number: the instance's (`[cluster] instance`, 0 without Redis) times 256, plus the
+ * worker's (1..255; 0 for a server without workers). A session id carries it (session/secrets.ts).
+ */
+export type NodeId = number;
+
+export function nodeId(instance: number, worker: number): NodeId {
+  return instance * 256 + worker;
+}
+
+/** A node as the log names it: `worker 2`, `instance 3`, `instance 3 worker 2`. */
+export function nodeName(node: NodeId): string {
+  const instance = Math.floor(node / 256);
+  const worker = node % 256;
+  if (instance === 0) return `worker ${worker}`;
+  return worker === 0 ? `instance ${instance}` : `instance ${instance} worker ${worker}`;
+}
+
+export interface Registry {
+  /** Begins serving as node of the cluster, whose link the others reach at `link`; rejects when the registry cannot be reached. */
+  start(link: URL): Promise<void>;
+  /** Where node `node` listens for its siblings, or null when it does not now (or the map is out of date). */
+  linkOf(node: NodeId): URL | null;
+  /** The node that owns `identity`, or null when none does (or the map is out of date). */
+  ownerOf(identity: string): NodeId | null;
+  /** Makes this node the owner of `identity` unless another one is: resolves with the owner, rejects when the map cannot be reached. */
+  claim(identity: string): Promise<NodeId>;
+  /** This node holds no session of `identity` any more. */
+  release(identity: string): void;
+  /** `lost` is called when another node turned out to own an identity this one claimed (a split, resolved). */
+  onLost(lost: (identity: string) => void): void;
+  close(): Promise<void>;
+}
+
+export class ClaimError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ClaimError';
+  }
+}

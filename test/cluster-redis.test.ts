@@ -1,0 +1,220 @@
+/*
+ * Instances on several hosts serving as one (docs/cluster.md, "Across hosts"): three websocksy
+ * processes on loopback sharing a real Redis (Debian's redis-server, on a free port) behind a
+ * real HAProxy (Debian's, round robin), and a tunnel client (another websocksy, its [upstream]
+ * pointed at HAProxy) attached to whichever instance HAProxy gave it:
+ *   - HTTP routes `via` its identity, and its -L forward, work through every instance;
+ *   - a resumable session resumes through another instance;
+ *   - the instance that owns the identity killed mid-traffic: the identity is reachable again
+ *     through the others, and the time it took is printed;
+ *   - Redis restarted mid-traffic: no request is misrouted (every answer is the right one, or
+ *     503), and everything answers again once Redis is back.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { echoThrough, eventually, freshGet } from './helpers/cluster.js';
+import { startUpstream, type Upstream } from './helpers/http-upstream.js';
+import { core, freePort, startInstance, tunnelSection, upstreamSection } from './helpers/instances.js';
+import { tcpEcho, tempDir, type Peer } from './helpers/peers.js';
+import { accepting, stopProgram } from './helpers/programs.js';
+import { SessionConnection, T } from './helpers/session-records.js';
+import { findProgram, requireProgram, skipUnlessInstalled } from './helpers/tools.js';
+import { runWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
+
+const REDIS = findProgram(['/usr/bin/redis-server', '/usr/sbin/redis-server']);
+const HAPROXY = findProgram(['/usr/sbin/haproxy', '/usr/bin/haproxy']);
+const TOKEN = 'cluster-office-token';
+const SECRET = 'a-cluster-secret-of-forty-characters-xyz';
+/** Seconds a registry entry outlives its node: the failure tests wait about this long. */
+const TTL = 2;
+
+/** A route request through HAProxy that must answer 200 with its own path. */
+async function routeAnswers(port: number, path: string): Promise<void> {
+  const answer = await freshGet(port, path);
+  if (answer.status !== 200) throw new Error(`${path}: HTTP ${answer.status} ${answer.text}`);
+  assert.ok(answer.text.includes(`"url":"${path.slice('/app'.length)}"`), `${path} answered with another request's body: ${answer.text}`);
+}
+
+describe('three instances on Redis behind HAProxy', { skip: skipUnlessInstalled(REDIS !== undefined && HAPROXY !== undefined, 'redis-server and haproxy') }, () => {
+  const dir = tempDir('websocksy-cluster-redis-');
+  let app: Upstream;
+  let echo: Peer;
+  let redis: ChildProcess | undefined;
+  let redisPort: number;
+  let haproxy: ChildProcess | undefined;
+  let haproxyPort: number;
+  let forwardPort: number;
+  const instances = new Map<string, RunningWebsocksy>();
+  let office: RunningWebsocksy | undefined;
+
+  const startRedis = async (): Promise<void> => {
+    redis = spawn(requireProgram(REDIS, 'redis-server'), ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir.path], { stdio: 'ignore' });
+    await accepting(redisPort);
+  };
+
+  const instanceConfig = (number: number): string =>
+    [
+      core(),
+      // -v: each relayed route request names the instance it went to.
+      'verbose = yes',
+      '[backend]', `host = ${echo.address}`, 'resumable = yes',
+      tunnelSection(dir.path, 'hub', `office ${TOKEN} connect=127.0.0.1:${app.port},${echo.address.replace(/^tcp:\/\//, '')}\n`),
+      '[route /app]', `to = http://127.0.0.1:${app.port}/`, 'via = office',
+      '[cluster]', `redis = redis://127.0.0.1:${redisPort}`, `instance = ${number}`, `secret-file = ${dir.path}/cluster.secret`, 'link = 127.0.0.1', `ttl = ${TTL}`,
+      '',
+    ].join('\n');
+
+  /** The instance whose log says it opened the office's latest tunnel session. */
+  const ownerName = (): string => {
+    let latest: { name: string; at: string } | null = null;
+    for (const [name, instance] of instances) {
+      for (const match of instance.log().matchAll(/^(\S+) info +tunnel open identity=office /gm)) {
+        const at = match[1] as string;
+        if (latest === null || at > latest.at) latest = { name, at };
+      }
+    }
+    assert.ok(latest !== null, 'no instance opened a session of the office');
+    return latest.name;
+  };
+
+  before(async () => {
+    app = await startUpstream();
+    echo = await tcpEcho();
+    writeFileSync(`${dir.path}/cluster.secret`, `${SECRET}\n`);
+    redisPort = await freePort();
+    await startRedis();
+    for (const [number, name] of ['a', 'b', 'c'].entries()) instances.set(name, await startInstance(dir.path, name, instanceConfig(number + 1)));
+    haproxyPort = await freePort();
+    writeFileSync(
+      `${dir.path}/haproxy.cfg`,
+      [
+        'global', '  log stderr format raw local0 warning',
+        'defaults', '  mode tcp', '  timeout connect 2s', '  timeout client 30s', '  timeout server 30s', '  retries 3', '  option redispatch',
+        'frontend in', `  bind 127.0.0.1:${haproxyPort}`, '  default_backend websocksy',
+        'backend websocksy', '  balance roundrobin',
+        ...[...instances].map(([name, instance]) => `  server ${name} 127.0.0.1:${instance.port} check inter 200ms fall 1 rise 2 observe layer4 error-limit 1 on-error mark-down`),
+        '',
+      ].join('\n'),
+    );
+    haproxy = spawn(requireProgram(HAPROXY, 'haproxy'), ['-f', `${dir.path}/haproxy.cfg`, '-db'], { stdio: ['ignore', 'inherit', 'inherit'] });
+    await accepting(haproxyPort);
+    forwardPort = await freePort();
+    const upstream = upstreamSection('hub', haproxyPort, 'office', TOKEN, `accept = 127.0.0.1:${app.port}\nlocal = ${forwardPort}:${echo.address.replace(/^tcp:\/\//, '')}\n`);
+    office = await startInstance(dir.path, 'office', `${core()}${upstream}`, 1);
+  });
+
+  after(async () => {
+    await office?.stop();
+    await stopProgram(haproxy);
+    for (const instance of instances.values()) await instance.stop();
+    await stopProgram(redis);
+    await app?.close();
+    await echo?.close();
+    dir.remove();
+  });
+
+  test('routes via the identity and its -L forward work through every instance', async () => {
+    for (let i = 0; i < 30; i++) await eventually(3000, () => routeAnswers(haproxyPort, `/app/spread/${i}`));
+    const owner = ownerName();
+    for (const [name, instance] of instances) {
+      if (name === owner) continue;
+      assert.match(instance.log(), /upstream="instance \d"/, `instance ${name} relayed its route requests to the owner`);
+    }
+    for (let i = 0; i < 5; i++) assert.equal(await echoThrough(forwardPort, `forward ${i}`), `forward ${i}`);
+  });
+
+  test('a resumable session resumes through the other instances', async () => {
+    const url = `ws://127.0.0.1:${haproxyPort}`;
+    let connection = await SessionConnection.open(url);
+    const { session, secret, path } = connection.welcome;
+    let expected = '';
+    for (let round = 0; round < 6; round++) {
+      const text = `session round ${round};`;
+      expected += text;
+      connection.send(T.binary, text);
+      await connection.pump(() => connection.received >= expected.length);
+      connection.acknowledge();
+      connection.cut();
+      const resumed = await SessionConnection.resume(`${url}${path}`, { v: 1, session, secret, received: connection.received, takeover: true });
+      assert.ok(resumed instanceof SessionConnection, `resume ${round}: ${JSON.stringify(resumed)}`);
+      resumed.data.push(...connection.data);
+      connection = resumed;
+    }
+    assert.equal(Buffer.concat(connection.data).toString(), expected);
+    const relays = [...instances.values()].reduce((sum, instance) => sum + (instance.log().match(/session relayed .*to="instance \d"/g) ?? []).length, 0);
+    assert.ok(relays >= 3, `${relays} of 6 resumes relayed (round robin sends two in three elsewhere)`);
+    connection.send(T.end, '{}');
+    await connection.client.closed();
+  });
+
+  test('Redis restarted mid-traffic: nothing misrouted, everything answers again once it is back', async () => {
+    const answers = new Map<number, number>();
+    const count = (status: number): void => void answers.set(status, (answers.get(status) ?? 0) + 1);
+    let stop = false;
+    const traffic = (async () => {
+      for (let i = 0; !stop && i < 10_000; i++) {
+        const path = `/app/redis/${i}`;
+        const answer = await freshGet(haproxyPort, path);
+        count(answer.status);
+        if (answer.status === 200) assert.ok(answer.text.includes(`"url":"${path.slice('/app'.length)}"`), `${path} answered with another request's body`);
+        else assert.equal(answer.status, 503, `${path}: ${answer.status} ${answer.text}`);
+      }
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await stopProgram(redis);
+    // Longer than the TTL: the instances that do not own the identity stop believing their map.
+    await new Promise((resolve) => setTimeout(resolve, (TTL + 1) * 1000));
+    await startRedis();
+    const back = Date.now();
+    await eventually(15_000, async () => {
+      for (let i = 0; i < 6; i++) await routeAnswers(haproxyPort, `/app/after-redis/${i}`);
+    });
+    console.log(`Redis restarted: every instance answered again ${Date.now() - back} ms after Redis was back; answers during the test: ${JSON.stringify(Object.fromEntries(answers))}`);
+    stop = true;
+    await traffic;
+    assert.ok((answers.get(503) ?? 0) > 0, 'while Redis was away past the TTL, the instances that do not own the identity answered 503');
+  });
+
+  test('the owner instance killed: the identity is reachable again through the others', async () => {
+    await eventually(5000, () => routeAnswers(haproxyPort, '/app/before-kill'));
+    const owner = ownerName();
+    const killed = instances.get(owner) as RunningWebsocksy;
+    const killedAt = Date.now();
+    killed.process.kill('SIGKILL');
+    await eventually(20_000, async () => {
+      for (let i = 0; i < 4; i++) await routeAnswers(haproxyPort, `/app/after-kill/${i}`);
+    });
+    const took = Date.now() - killedAt;
+    console.log(`owner instance ${owner} killed: routes via its identity answered through the others again after ${took} ms (ttl ${TTL} s)`);
+    assert.notEqual(ownerName(), owner, 'another instance serves the identity now');
+    assert.equal(await echoThrough(forwardPort, 'after the kill'), 'after the kill');
+    instances.delete(owner);
+  });
+});
+
+describe('the [cluster] section', () => {
+  const dir = tempDir('websocksy-cluster-config-');
+  after(() => dir.remove());
+
+  test('each mistake is refused at start, naming the file, the line and what to do', async () => {
+    writeFileSync(`${dir.path}/secret`, `${SECRET}\n`);
+    writeFileSync(`${dir.path}/short`, 'short\n');
+    const base = (lines: readonly string[]): string => ['[core]', 'listen = 127.0.0.1', 'port = 0', '[cluster]', ...lines, ''].join('\n');
+    const cases: ReadonlyArray<readonly [string, RegExp]> = [
+      [base(['link = 127.0.0.1']), /bad\.cfg:4 \[cluster\]: needs redis, instance, secret-file/],
+      [base(['redis = http://127.0.0.1:6379', 'instance = 1', 'secret-file = secret', 'link = 127.0.0.1']), /bad\.cfg:5 \[cluster\]: redis: "http:\/\/127\.0\.0\.1:6379" is not a redis:\/\/ or rediss:\/\/ URL/],
+      [base(['redis = redis://127.0.0.1:1', 'instance = 256', 'secret-file = secret', 'link = 127.0.0.1']), /bad\.cfg:6 \[cluster\]: instance: "256" is not a whole number from 1 to 255/],
+      [base(['redis = redis://127.0.0.1:1', 'instance = 1', 'secret-file = short', 'link = 127.0.0.1']), /bad\.cfg:7 \[cluster\]: secret-file: the secret in short has 5 characters; it needs at least 32/],
+      [base(['redis = redis://127.0.0.1:1', 'instance = 1', 'secret-file = secret', 'link = 0.0.0.0']), /\[cluster\]: link = 0\.0\.0\.0 listens on every address: say which one the other instances reach with advertise = HOST/],
+      [base(['redis = redis://127.0.0.1:1', 'instance = 1', 'secret-file = secret', 'link = 127.0.0.1']), /cannot reach the cluster's Redis at redis:\/\/127\.0\.0\.1:1: connect ECONNREFUSED/],
+    ];
+    for (const [text, expected] of cases) {
+      writeFileSync(`${dir.path}/bad.cfg`, text);
+      const run = await runWebsocksy([`${dir.path}/bad.cfg`]);
+      assert.equal(run.code, 1, run.stderr);
+      assert.match(run.stderr, expected);
+    }
+  });
+});
