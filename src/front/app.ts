@@ -438,7 +438,8 @@ export class Front {
     const { siblings } = this.options;
     if (siblings === undefined || isRefused(read)) return read;
     if (siblings.admits(headerValue(read, LINK_HEADER))) return { ...read, fromSibling: true };
-    return { ...read, refusal: new Refusal('forbidden', 403, 'Forbidden: this port serves the workers of a websocksy cluster', `no ${LINK_HEADER} with the cluster's secret on a worker's link`) };
+    // Its X-Forwarded-For is believed from siblings alone: the log names the TCP peer.
+    return { ...read, clientAddress: read.remoteAddress, refusal: new Refusal('forbidden', 403, 'Forbidden: this port serves the nodes of a websocksy cluster', `no ${LINK_HEADER} with the cluster's secret on a cluster link`) };
   }
 
   private refuseRequest(res: HttpResponse, read: RefusedRequest, plain: boolean): void {
