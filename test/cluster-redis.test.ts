@@ -8,12 +8,15 @@
  *   - the instance that owns the identity killed mid-traffic: the identity is reachable again
  *     through the others, and the time it took is printed;
  *   - Redis restarted mid-traffic: no request is misrouted (every answer is the right one, or
- *     503), and everything answers again once Redis is back.
+ *     503), and everything answers again once Redis is back;
+ *   - a split: the owner stopped (SIGSTOP), Redis emptied, the identity claimed by another
+ *     instance; woken, the first owner finds it lost, ends its sessions, and all routes agree.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import { Redis } from 'ioredis';
 import { echoThrough, eventually, freshGet } from './helpers/cluster.js';
 import { startUpstream, type Upstream } from './helpers/http-upstream.js';
 import { core, freePort, startInstance, tunnelSection, upstreamSection } from './helpers/instances.js';
@@ -70,6 +73,9 @@ describe('three instances on Redis behind HAProxy', { skip: skipUnlessInstalled(
 
   /** Resumes relayed by any instance so far. */
   const sessionRelays = (): number => [...instances.values()].reduce((sum, instance) => sum + (instance.log().match(/session relayed .*to="instance \d/g) ?? []).length, 0);
+
+  /** The processes of an instance: itself, and its workers if it has any. */
+  const processesOf = (instance: RunningWebsocksy): number[] => [instance.process.pid as number, ...[...instance.log().matchAll(/worker started worker=\d+ pid=(\d+)/g)].map((match) => Number(match[1]))];
 
   /** The instance whose log says it opened the office's latest tunnel session. */
   const ownerName = (): string => {
@@ -184,6 +190,35 @@ describe('three instances on Redis behind HAProxy', { skip: skipUnlessInstalled(
     stop = true;
     await traffic;
     assert.ok((answers.get(503) ?? 0) > 0, 'while Redis was away past the TTL, the instances that do not own the identity answered 503');
+  });
+
+  test('a split (Redis lost the owner while it was stopped, and another instance claimed): the stopped one lets go when it wakes', async () => {
+    await eventually(5000, () => routeAnswers(haproxyPort, '/app/before-split'));
+    const first = ownerName();
+    const stopped = instances.get(first) as RunningWebsocksy;
+    const pids = processesOf(stopped);
+    const claimant = [...instances].find(([name]) => name !== first)?.[1] as RunningWebsocksy;
+    const redisClient = new Redis(`redis://127.0.0.1:${redisPort}`);
+    let second: RunningWebsocksy | undefined;
+    try {
+      for (const pid of pids) process.kill(pid, 'SIGSTOP');
+      // Redis forgets everything, as a restart without persistence would.
+      await redisClient.flushall();
+      // Past a third of the TTL: the claimant's map no longer names the stopped owner.
+      await new Promise((resolve) => setTimeout(resolve, (TTL * 1000) / 2));
+      const upstream = upstreamSection('direct', claimant.port, 'office', TOKEN, `accept = 127.0.0.1:${app.port}\n`);
+      second = await startInstance(dir.path, 'second-office', `${core()}${upstream}`, 1);
+      // The second client claimed it, or the first, reconnecting meanwhile through HAProxy, did elsewhere.
+      assert.notEqual(ownerName(), first, 'another instance owns the identity now');
+    } finally {
+      for (const pid of pids) process.kill(pid, 'SIGCONT');
+      redisClient.disconnect();
+    }
+    await stopped.waitForLog(/identity lost to another node .*identity=office/);
+    await eventually(10_000, async () => {
+      for (let i = 0; i < 9; i++) await routeAnswers(haproxyPort, `/app/after-split/${i}`);
+    });
+    await second.stop();
   });
 
   test('the owner instance killed: the identity is reachable again through the others', async () => {

@@ -44,6 +44,9 @@ export interface RelayTarget extends SiblingLink {
   readonly highWater: number;
 }
 
+/** How long a sibling may take to accept the relay. */
+const SIBLING_HANDSHAKE_MS = 5_000;
+
 /** The sibling is websocksy, which bounds its own messages; this only stops a runaway one. */
 const MAX_SIBLING_MESSAGE = 64 * 1024 * 1024;
 
@@ -69,6 +72,8 @@ export class SiblingRelay {
       headers: { host: origin.host, 'x-forwarded-for': origin.clientAddress, [LINK_HEADER]: target.siblings.secret },
       perMessageDeflate: false,
       maxPayload: MAX_SIBLING_MESSAGE,
+      // A sibling that hangs (stopped, overloaded) fails the relay, and the client retries, rather than waits without end.
+      handshakeTimeout: SIBLING_HANDSHAKE_MS,
     });
     this.waiting = [{ data: Buffer.from(first), binary: true }];
     const guard = (what: string, body: () => void): void => runGuarded(this.owner, what, body);
