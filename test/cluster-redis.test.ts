@@ -67,6 +67,7 @@ describe('three instances on Redis behind HAProxy', { skip: skipUnlessInstalled(
       '[backend]', `host = ${echo.address}`, 'resumable = yes',
       tunnelSection(dir.path, 'hub', `office ${TOKEN} connect=127.0.0.1:${app.port},${echo.address.replace(/^tcp:\/\//, '')}\n`),
       '[route /app]', `to = http://127.0.0.1:${app.port}/`, 'via = office',
+      '[status]', 'path = /.status', 'clients = loopback',
       '[cluster]', `redis = redis://127.0.0.1:${redisPort}`, `instance = ${number}`, `secret-file = ${dir.path}/cluster.secret`, 'link = 127.0.0.1', `ttl = ${TTL}`,
       '',
     ].join('\n');
@@ -134,6 +135,12 @@ describe('three instances on Redis behind HAProxy', { skip: skipUnlessInstalled(
       assert.match(instance.log(), /upstream="instance \d/, `instance ${name} relayed its route requests to the owner`);
     }
     for (let i = 0; i < 5; i++) assert.equal(await echoThrough(forwardPort, `forward ${i}`), `forward ${i}`);
+    const status = (await (await fetch(`http://127.0.0.1:${(instances.get('a') as RunningWebsocksy).port}/.status`)).json()) as { cluster: { node: string; kind: string; fresh: boolean; owners: Record<string, string>; nodes: string[] } };
+    assert.equal(status.cluster.node, 'instance 1');
+    assert.equal(status.cluster.kind, 'redis');
+    assert.equal(status.cluster.fresh, true);
+    assert.match(status.cluster.owners['office'] ?? '', /^instance \d/);
+    assert.deepEqual(status.cluster.nodes, ['instance 1', 'instance 2', 'instance 3 worker 1', 'instance 3 worker 2']);
   });
 
   test('a resumable session resumes through every instance, the two that do not hold it relaying', async () => {

@@ -20,7 +20,7 @@ import { Redis } from 'ioredis';
 import { errorMessage } from '../lib/errors.js';
 import { processOwner, runGuarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
-import { ClaimError, nodeName, type NodeId, type Registry } from './registry.js';
+import { ClaimError, nodeName, registryStatus, type NodeId, type Registry, type RegistryStatus } from './registry.js';
 
 const PREFIX = 'websocksy:';
 const NODE_KEYS = `${PREFIX}node:`;
@@ -164,6 +164,10 @@ export class RedisRegistry implements Registry {
 
   onLost(lost: (identity: string) => void): void {
     this.lost = lost;
+  }
+
+  status(): RegistryStatus {
+    return registryStatus('redis', this.fresh, this.owners, this.links);
   }
 
   async close(): Promise<void> {

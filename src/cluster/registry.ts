@@ -37,7 +37,30 @@ export interface Registry {
   release(identity: string): void;
   /** `lost` is called when another node turned out to own an identity this one claimed (a split, resolved). */
   onLost(lost: (identity: string) => void): void;
+  /** For the status JSON: the map as this node sees it. */
+  status(): RegistryStatus;
   close(): Promise<void>;
+}
+
+export interface RegistryStatus {
+  /** `primary` (one host's workers) or `redis`. */
+  readonly kind: 'primary' | 'redis';
+  /** The map is believed (Redis answered within the TTL; always for the primary's). */
+  readonly fresh: boolean;
+  /** Each tunnel identity and the node that owns it. */
+  readonly owners: Readonly<Record<string, string>>;
+  /** The nodes whose links are known, by name. */
+  readonly nodes: readonly string[];
+}
+
+/** A RegistryStatus of `owners` and `links`, names spelled out. */
+export function registryStatus(kind: RegistryStatus['kind'], fresh: boolean, owners: ReadonlyMap<string, NodeId>, links: ReadonlyMap<NodeId, URL>): RegistryStatus {
+  return {
+    kind,
+    fresh,
+    owners: Object.fromEntries([...owners].map(([identity, node]) => [identity, nodeName(node)])),
+    nodes: [...links.keys()].sort((a, b) => a - b).map(nodeName),
+  };
 }
 
 export class ClaimError extends Error {

@@ -7,7 +7,7 @@
  * LINK_HEADER; a link serves nothing to a request without it.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { NodeId, Registry } from './registry.js';
+import { nodeName, type NodeId, type Registry } from './registry.js';
 
 function digestOf(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
@@ -46,6 +46,11 @@ export class Siblings {
 
   release(identity: string): void {
     this.registry.release(identity);
+  }
+
+  /** For the status JSON: this node, and the registry as it sees it. */
+  status(): object {
+    return { node: nodeName(this.self), ...this.registry.status() };
   }
 
   /** The request came from a sibling: `value` is LINK_HEADER's. Both sides hashed first, so the time says nothing of the secret. */

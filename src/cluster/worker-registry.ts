@@ -5,7 +5,7 @@
  * with itself, so no identity has two owners.
  */
 import { LINK_HOST } from './link.js';
-import { ClaimError, type NodeId, type Registry } from './registry.js';
+import { ClaimError, registryStatus, type NodeId, type Registry, type RegistryStatus } from './registry.js';
 
 /** What a worker asks of the primary about owners. */
 export type OwnerRequest = { readonly type: 'claim'; readonly id: number; readonly identity: string } | { readonly type: 'release'; readonly identity: string };
@@ -29,7 +29,7 @@ export class WorkerRegistry implements Registry {
   update(ports: ReadonlyMap<NodeId, number>, owners: ReadonlyMap<string, NodeId>): void {
     this.owners = new Map(owners);
     this.links.clear();
-    for (const [worker, port] of ports) if (worker !== this.self) this.links.set(worker, new URL(`http://${LINK_HOST}:${port}`));
+    for (const [worker, port] of ports) this.links.set(worker, new URL(`http://${LINK_HOST}:${port}`));
   }
 
   linkOf(node: NodeId): URL | null {
@@ -72,6 +72,10 @@ export class WorkerRegistry implements Registry {
 
   /** The primary's map has one owner per identity: a claim it granted is never lost. */
   onLost(): void {}
+
+  status(): RegistryStatus {
+    return registryStatus('primary', true, this.owners, this.links);
+  }
 
   async close(): Promise<void> {}
 }

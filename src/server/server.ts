@@ -325,9 +325,10 @@ class Server implements RunningServer {
 
   /** The status JSON: the tunnels, every bridged connection of every configuration still serving, the sessions and the caps. */
   status(): object {
-    const { tunnels, sessions, admission } = this.lasting;
+    const { tunnels, sessions, admission, siblings } = this.lasting;
     const bridges = [this.served, ...this.retired.keys()].map((served) => served.bridge.status());
     return {
+      ...(siblings === null ? {} : { cluster: siblings.status() }),
       ...tunnels.status(),
       connectionsTotal: bridges.reduce((sum, one) => sum + one.total, 0),
       connections: bridges.flatMap((one) => one.list).slice(0, STATUS_LIST_LIMIT),

@@ -6,15 +6,16 @@
  * secret resumes a detached session; a new session must find room among its identity's
  * (server-sessions.ts).
  *
- * In a cluster of workers (docs/cluster.md, "Tunnel identities"), all of an identity's sessions
- * live in one worker, its owner, which the primary names: a hello that reaches another worker is
- * relayed to the owner's link, and a hello for an identity no one owns makes this worker claim it.
- * The owner lets go once its last session of the identity ends.
+ * In a cluster (docs/cluster.md: a host's workers, or instances on Redis), all of an identity's
+ * sessions live in one node, its owner, which the registry names: a hello that reaches another
+ * node is relayed to the owner's link, and a hello for an identity no one owns makes this node
+ * claim it. The owner lets go once its last session of the identity ends.
  */
 import type { WebSocket } from 'uWebSockets.js';
 import { SiblingRelay } from '../cluster/sibling-relay.js';
 import { nodeName } from '../cluster/registry.js';
 import type { Siblings } from '../cluster/siblings.js';
+import { WsCloseCode } from '../core/api.js';
 import type { SocketLimits, UpgradeAnswer, WsEndpoint } from '../core/endpoint.js';
 import { Refusal, shuttingDownRefusal } from '../core/refusal.js';
 import { headerValue, offeredProtocols, type ClientRequest } from '../core/request.js';
@@ -53,10 +54,12 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
   private readonly awaitingHello = new HelloWaitList<UwsTransport>(HELLO_WAIT_LIMIT);
   private readonly sweepTimer: NodeJS.Timeout;
   private shuttingDown = false;
+  /** Sockets relayed to the node that owns their identity: closed at shutdown with the rest. */
+  private readonly relays = new Set<SiblingRelay>();
   /** Sessions taken up again by a new connection, since start-up (the metrics). */
   resumes = 0;
 
-  /** `siblings`: the cluster's other workers, when this process is one. */
+  /** `siblings`: the cluster's other nodes, when this process is one. */
   constructor(
     readonly config: TunnelServerConfig,
     private readonly siblings: Siblings | null = null,
@@ -109,7 +112,10 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
 
   close(ws: WebSocket<TunnelSocketData>, code: number, message: ArrayBuffer): void {
     const { transport, relay } = ws.getUserData();
-    relay?.clientClosed(code);
+    if (relay !== null) {
+      this.relays.delete(relay);
+      relay.clientClosed(code);
+    }
     if (transport === null) return;
     transport.closed = true;
     this.awaitingHello.delete(transport);
@@ -148,7 +154,7 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
 
   /**
    * The first message of a socket: it must be a hello, else the socket is refused and closed.
-   * `claimed`: read again once this worker's claim on its identity was answered.
+   * `claimed`: read again once this node's claim on its identity was answered.
    */
   private onFirstMessage(ws: WebSocket<TunnelSocketData>, transport: UwsTransport, message: Buffer, claimed: boolean): void {
     const { client } = ws.getUserData();
@@ -167,8 +173,8 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
   }
 
   /**
-   * Whether `identity`'s session is this worker's to serve: always outside a cluster. Else the
-   * socket is relayed to the identity's owner, or refused, or waits for this worker's claim
+   * Whether `identity`'s session is this node's to serve: always outside a cluster. Else the
+   * socket is relayed to the identity's owner, or refused, or waits for this node's claim
    * (and its hello is read again then), and the answer is false.
    */
   private placed(ws: WebSocket<TunnelSocketData>, transport: UwsTransport, identity: string, hello: Buffer, claimed: boolean): boolean {
@@ -184,27 +190,28 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
       return false;
     };
     if (owner === null) {
-      if (claimed) return refuse('the cluster could not settle which worker serves this identity; connect again');
+      if (claimed) return refuse('the cluster could not settle which node serves this identity; connect again');
       // Read again later: uWS reuses the message's memory after this call.
       const copy = Buffer.from(hello);
       const claimOwner: Guarded = { logFields: { id: transport.id, identity }, abortAfterFault: (reason) => transport.close(reason) };
       siblings.claim(identity).then(
         () => runGuarded(claimOwner, 'tunnel claim', () => this.afterClaim(ws, transport, identity, copy)),
-        (error: unknown) => runGuarded(claimOwner, 'tunnel claim', () => refuse(`this worker could not claim the identity: ${errorMessage(error)}; connect again`)),
+        (error: unknown) => runGuarded(claimOwner, 'tunnel claim', () => refuse(`this server could not claim the identity: ${errorMessage(error)}; connect again`)),
       );
       return false;
     }
     const link = siblings.linkOf(owner);
     // A sibling relays only to the owner it knows; if that changed meanwhile, the client starts over.
-    if (data.fromSibling || link === null) return refuse(`the worker that serves this identity changed; connect again`);
-    const relayOwner: Guarded = { logFields: { id: transport.id, identity, to: nodeName(owner) }, abortAfterFault: (reason) => data.relay?.endBoth(1011, reason) };
+    if (data.fromSibling || link === null) return refuse('the node that serves this identity changed; connect again');
+    const relayOwner: Guarded = { logFields: { id: transport.id, identity, to: nodeName(owner) }, abortAfterFault: (reason) => data.relay?.endBoth(WsCloseCode.unexpected, reason) };
     transport.closed = true;
     data.relay = new SiblingRelay(ws, relayOwner, data.origin, { siblings, node: owner, link, subprotocol: TUNNEL_SUBPROTOCOL, highWater: SEND_BUDGET_BYTES }, hello);
+    this.relays.add(data.relay);
     log.info('tunnel relayed', { id: transport.id, client: data.client, identity, to: nodeName(owner) });
     return false;
   }
 
-  /** This worker's claim on `identity` was answered: the hello is read again, unless its socket closed meanwhile. */
+  /** This node's claim on `identity` was answered: the hello is read again, unless its socket closed meanwhile. */
   private afterClaim(ws: WebSocket<TunnelSocketData>, transport: UwsTransport, identity: string, hello: Buffer): void {
     if (transport.closed || this.shuttingDown) {
       if (!this.sessions.holds(identity)) this.siblings?.release(identity);
@@ -333,6 +340,7 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
     this.shuttingDown = true;
     clearInterval(this.sweepTimer);
     this.sessions.endAll('server shutting down');
+    for (const relay of this.relays) relay.endBoth(WsCloseCode.shutdown, 'server shutting down');
     for (const { socket } of this.awaitingHello.takeExpired(Infinity, 0)) socket.close('server shutting down');
   }
 }
