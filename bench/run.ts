@@ -17,6 +17,7 @@ import { formatRoutesSection, routeFigures, routesMissing, type RouteFigure } fr
 import { connectionFigures, formatConnectionsSection, type ConnectionFigures } from './lib/connections.js';
 import { formatJsEngineSection, jsEngineFigures, type EngineFigure } from './lib/js-engine.js';
 import { formatWorkersSection, workersFigures, type WorkersFigure } from './lib/workers.js';
+import { formatRelaySection, relayFigures, type RelayFigure } from './lib/cluster-relay.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const LOADGEN = `${ROOT}bench/bin/loadgen`;
@@ -35,7 +36,7 @@ function idleConnections(): number {
   return Math.min(wanted, fits);
 }
 const IDLE_CONNECTIONS = idleConnections();
-const WORKLOADS = ['throughput', 'latency', 'connrate', 'framing', 'idle', 'tunnel', 'sessions', 'routes', 'connections', 'jsengine', 'workers'] as const;
+const WORKLOADS = ['throughput', 'latency', 'connrate', 'framing', 'idle', 'tunnel', 'sessions', 'routes', 'connections', 'jsengine', 'workers', 'relay'] as const;
 type Workload = (typeof WORKLOADS)[number];
 /** BENCH_ONLY=idle,framing runs just those workloads (a quicker loop while profiling one). */
 const ONLY = new Set((process.env['BENCH_ONLY'] ?? WORKLOADS.join(',')).split(',').map((name) => name.trim()));
@@ -139,6 +140,7 @@ async function main(): Promise<void> {
   let connections: ConnectionFigures | null = null;
   let jsEngine: EngineFigure[] = [];
   let workers: WorkersFigure[] = [];
+  let relay: RelayFigure[] = [];
   try {
     if (wanted('throughput') || wanted('latency') || wanted('connrate')) {
       for (const subject of [websocksy, ...anchors]) {
@@ -175,6 +177,7 @@ async function main(): Promise<void> {
     if (wanted('connections')) connections = await connectionFigures(ROOT, LOADGEN, echoPort, SECONDS, IDLE_CONNECTIONS);
     if (wanted('jsengine')) jsEngine = await jsEngineFigures(ROOT, LOADGEN, echoPort, SECONDS, IDLE_CONNECTIONS);
     if (wanted('workers')) workers = await workersFigures(ROOT, LOADGEN, echoPort, SECONDS);
+    if (wanted('relay')) relay = await relayFigures(ROOT, echoPort, SECONDS);
   } finally {
     await echo.stop();
   }
@@ -186,7 +189,8 @@ async function main(): Promise<void> {
     (routes.length === 0 ? '' : '\n' + formatRoutesSection(routes)) +
     (connections === null ? '' : '\n' + formatConnectionsSection(connections)) +
     (jsEngine.length === 0 ? '' : '\n' + formatJsEngineSection(jsEngine)) +
-    (workers.length === 0 ? '' : '\n' + formatWorkersSection(workers));
+    (workers.length === 0 ? '' : '\n' + formatWorkersSection(workers)) +
+    (relay.length === 0 ? '' : '\n' + formatRelaySection(relay));
   process.stdout.write(report);
   // A partial run must not replace the day's full report.
   const partial = ONLY.size < WORKLOADS.length ? `-${[...ONLY].join('-')}` : '';

@@ -65,7 +65,7 @@ describe('three instances on Redis behind HAProxy', { skip: skipUnlessInstalled(
       // -v: each relayed route request names the instance it went to.
       'verbose = yes',
       '[backend]', `host = ${echo.address}`, 'resumable = yes',
-      tunnelSection(dir.path, 'hub', `office ${TOKEN} connect=127.0.0.1:${app.port},${echo.address.replace(/^tcp:\/\//, '')}\n`),
+      tunnelSection(dir.path, 'hub', `office ${TOKEN} connect=127.0.0.1:${app.port},${echo.address.replace(/^tcp:\/\//, '')}\nbranch ${TOKEN} connect=127.0.0.1:${app.port}\n`),
       '[route /app]', `to = http://127.0.0.1:${app.port}/`, 'via = office',
       '[status]', 'path = /.status', 'clients = loopback',
       '[cluster]', `redis = redis://127.0.0.1:${redisPort}`, `instance = ${number}`, `secret-file = ${dir.path}/cluster.secret`, 'link = 127.0.0.1', `ttl = ${TTL}`,
@@ -197,6 +197,21 @@ describe('three instances on Redis behind HAProxy', { skip: skipUnlessInstalled(
     stop = true;
     await traffic;
     assert.ok((answers.get(503) ?? 0) > 0, 'while Redis was away past the TTL, the instances that do not own the identity answered 503');
+  });
+
+  test("an instance of the cluster keeps its own [upstream], and serves routes via it", async () => {
+    const upstream = upstreamSection('hub', haproxyPort, 'branch', TOKEN);
+    const config = `${core()}${upstream}[route /up]\nto = http://127.0.0.1:${app.port}/\nvia = hub\n[cluster]\nredis = redis://127.0.0.1:${redisPort}\ninstance = 9\nsecret-file = ${dir.path}/cluster.secret\nlink = 127.0.0.1\nttl = ${TTL}\n`;
+    const branch = await startInstance(dir.path, 'branch', config, 1);
+    try {
+      for (let i = 0; i < 3; i++) {
+        const answer = await freshGet(branch.port, `/up/${i}`);
+        assert.equal(answer.status, 200, answer.text);
+        assert.ok(answer.text.includes(`"url":"/${i}"`), answer.text);
+      }
+    } finally {
+      await branch.stop();
+    }
   });
 
   test('a split (Redis lost the owner while it was stopped, and another instance claimed): the stopped one lets go when it wakes', async () => {

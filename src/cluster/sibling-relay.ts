@@ -1,7 +1,8 @@
 /*
- * A client's WebSocket carried on to the sibling worker that holds what it asked for. This
- * worker accepted the upgrade and read the first message (a HELLO naming a session another
- * worker made); the relay opens a WebSocket to that worker's link with the same path and
+ * A client's WebSocket carried on to the node of the cluster that holds what it asked for. This
+ * node accepted the upgrade and read the first message (a HELLO naming a session another node
+ * made, or a tunnel hello for an identity another node owns); the relay opens a WebSocket to
+ * that node's link with the same path and
  * subprotocol, the cluster's secret and the client's address, sends the first message, then
  * passes messages both ways, text as text and binary as binary, and the close codes.
  *
@@ -31,7 +32,7 @@ export interface RelayOrigin {
   readonly clientAddress: string;
 }
 
-/** A worker of the cluster, and how to reach it. */
+/** A node of the cluster, and how to reach it. */
 export interface SiblingLink {
   readonly siblings: Siblings;
   readonly node: NodeId;
@@ -116,7 +117,7 @@ export class SiblingRelay {
     this.closeUpstream(code, 'client closed');
   }
 
-  /** Ends both sides (this worker's own close: a fault, a shutdown). */
+  /** Ends both sides (this node's own close: a fault, a shutdown). */
   endBoth(code: number, reason: string): void {
     if (this.ended) return;
     this.ended = true;
@@ -149,7 +150,7 @@ export class SiblingRelay {
   private fail(why: string): void {
     if (this.ended) return;
     log.warn('sibling relay failed', { ...this.logFields, why });
-    this.endBoth(WsCloseCode.unexpected, `the worker holding the session is unreachable: ${why}`);
+    this.endBoth(WsCloseCode.unexpected, `${nodeName(this.target.node)}, which holds what the client asked for, is unreachable: ${why}`);
   }
 
   private closeUpstream(code: number, reason: string): void {

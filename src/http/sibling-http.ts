@@ -1,6 +1,7 @@
 /*
- * A plain request carried on to the sibling worker that holds what it names (a session's poll,
- * send or end; an HTTP route's request `via` a tunnel another worker serves): proxied to that worker's link as to any upstream, with the cluster's secret and
+ * A plain request carried on to the node of the cluster that holds what it names (a session's
+ * poll, send or end; an HTTP route's request `via` a tunnel another node serves): proxied to
+ * that node's link as to any upstream, with the cluster's secret and
  * the client's address in place of the forwarding headers, which the link believes from its
  * siblings alone (cluster/siblings.ts). Each sibling's link gets one keep-alive pool.
  */

@@ -20,7 +20,7 @@ const HELLO_TIMEOUT_MS = 10_000;
 /** Finds the session a HELLO names and attaches the socket to it, or says why not. */
 export interface HelloHandler {
   resume(socket: SessionSocket, hello: Record<string, unknown>): ResumeRefusal | null;
-  /** Where to relay a HELLO for `session`, which another worker of the cluster holds; null when it is this worker's to answer. */
+  /** Where to relay a HELLO for `session`, which another node of the cluster holds; null when it is this node's to answer. */
   siblingHolding(session: unknown): RelayTarget | null;
 }
 
@@ -38,10 +38,10 @@ export class SessionSocket implements BridgedClient, SessionTransport {
   private session: Session | null = null;
   private helloTimer: NodeJS.Timeout | null = null;
   private ticket: AdmissionTicket | null = null;
-  /** The HELLO named a session another worker holds: everything goes there. */
+  /** The HELLO named a session another node holds: everything goes there. */
   private relay: SiblingRelay | null = null;
 
-  /** `origin`: how a resuming client reached this worker, for a relay to the worker holding its session. */
+  /** `origin`: how a resuming client reached this node, for a relay to the node holding its session. */
   constructor(
     readonly connectionId: number,
     private readonly opening: OpeningSession | null,

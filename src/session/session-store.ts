@@ -39,7 +39,7 @@ export class SessionStore implements HelloHandler {
     if (this.sessions.delete(session.id)) this.endedResumes += session.resumes;
   };
 
-  /** `siblings`: the cluster's other workers, which hold the sessions they made; null outside a cluster. */
+  /** `siblings`: the cluster's other nodes, which hold the sessions they made; null outside a cluster. */
   constructor(
     readonly settings: SessionSettings,
     private readonly siblings: Siblings | null = null,
