@@ -246,33 +246,32 @@ export class RedisRegistry implements Registry {
 
   private async readMap(): Promise<void> {
     const links = new Map<NodeId, URL>();
+    for (const [name, value] of await this.readKeys(NODE_KEYS)) {
+      const node = parseNode(name);
+      if (node === null || value === null || !URL.canParse(value)) continue;
+      links.set(node, new URL(value));
+    }
     const owners = new Map<string, NodeId>();
-    for (const [prefix, take] of [
-      [NODE_KEYS, (name: string, value: string | null) => {
-        const node = parseNode(name);
-        if (node === null || value === null) return;
-        try {
-          links.set(node, new URL(value));
-        } catch {
-          // Not a link this version wrote: left out.
-        }
-      }],
-      [IDENTITY_KEYS, (name: string, value: string | null) => {
-        const node = parseNode(value);
-        if (node !== null) owners.set(name, node);
-      }],
-    ] as const) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length === 0) continue;
-        const values = await this.redis.mget(keys);
-        keys.forEach((key, index) => take(key.slice(prefix.length), values[index] ?? null));
-      } while (cursor !== '0');
+    for (const [identity, value] of await this.readKeys(IDENTITY_KEYS)) {
+      const node = parseNode(value);
+      if (node !== null) owners.set(identity, node);
     }
     for (const identity of this.owned) owners.set(identity, this.options.self);
     this.links = links;
     this.owners = owners;
+  }
+
+  /** Every key under `prefix` (SCAN, then MGET per batch): its name after the prefix, and its value (null if it expired meanwhile). */
+  private async readKeys(prefix: string): Promise<Array<[string, string | null]>> {
+    const found: Array<[string, string | null]> = [];
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length === 0) continue;
+      const values = await this.redis.mget(keys);
+      keys.forEach((key, index) => found.push([key.slice(prefix.length), values[index] ?? null]));
+    } while (cursor !== '0');
+    return found;
   }
 }

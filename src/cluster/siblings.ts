@@ -6,12 +6,8 @@
  * registry says who owns) is relayed to that node's link with the cluster's secret in
  * LINK_HEADER; a link serves nothing to a request without it.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { digest, sameSecret } from '../lib/secret.js';
 import { nodeName, type NodeId, type Registry } from './registry.js';
-
-function digestOf(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
-}
 
 export class Siblings {
   /** The cluster's secret, shared by its nodes alone; null until it is known (a worker hears it from its primary). */
@@ -28,7 +24,7 @@ export class Siblings {
   }
 
   setSecret(secret: string): void {
-    if (this.shared?.text !== secret) this.shared = { text: secret, digest: digestOf(secret) };
+    if (this.shared?.text !== secret) this.shared = { text: secret, digest: digest(secret) };
   }
 
   /** The link of node `node`, or null for this node or one that cannot be reached now. */
@@ -53,9 +49,9 @@ export class Siblings {
     return { node: nodeName(this.self), ...this.registry.status() };
   }
 
-  /** The request came from a sibling: `value` is LINK_HEADER's. Both sides hashed first, so the time says nothing of the secret. */
+  /** The request came from a sibling: `value` is LINK_HEADER's, compared in constant time (lib/secret.ts). */
   admits(value: string | undefined): boolean {
     const { shared } = this;
-    return shared !== null && value !== undefined && timingSafeEqual(shared.digest, digestOf(value));
+    return shared !== null && value !== undefined && sameSecret(value, shared.digest);
   }
 }

@@ -19,31 +19,33 @@ import { DEFAULT_UPSTREAM_TLS } from '../lib/tls-upstream.js';
 /** Longer than a session poll may wait (session-http.ts MAX_WAIT_S). */
 const SIBLING_TIMEOUT_MS = 60_000;
 
-const pools = new Map<string, H1Pool>();
+/** Each link's keep-alive pool, and the route that proxies to it whole. */
+const links = new Map<string, { readonly pool: H1Pool; readonly route: Route }>();
 
-function poolOf(link: URL): H1Pool {
-  let pool = pools.get(link.href);
-  if (pool === undefined) {
-    pool = new H1Pool(link, undefined, ROUTE_POOL_IDLE_MS);
-    pools.set(link.href, pool);
+function linkOf(link: URL): { readonly pool: H1Pool; readonly route: Route } {
+  let found = links.get(link.href);
+  if (found === undefined) {
+    const route: Route = {
+      prefix: '/',
+      target: { kind: 'http', url: link, via: null, allow: null, tls: DEFAULT_UPSTREAM_TLS, proxyProtocol: null },
+      host: 'keep',
+      timeoutMs: SIBLING_TIMEOUT_MS,
+      auth: null,
+    };
+    found = { pool: new H1Pool(link, undefined, ROUTE_POOL_IDLE_MS), route };
+    links.set(link.href, found);
   }
-  return pool;
+  return found;
 }
 
 /** Call from the uWS handler itself, as proxyHttp. */
 export function relayHttpToSibling(res: HttpResponse, request: ClientRequest, target: SiblingLink): void {
   const { link, node, siblings } = target;
-  const route: Route = {
-    prefix: '/',
-    target: { kind: 'http', url: link, via: null, allow: null, tls: DEFAULT_UPSTREAM_TLS, proxyProtocol: null },
-    host: 'keep',
-    timeoutMs: SIBLING_TIMEOUT_MS,
-    auth: null,
-  };
+  const { pool, route } = linkOf(link);
   proxyHttp(res, request, {
     route,
     base: link,
-    connection: { dispatcher: poolOf(link), oneShot: false },
+    connection: { dispatcher: pool, oneShot: false },
     label: nodeName(node),
     trustedClient: false,
     // What the sibling serves needs the client's address alone, not its scheme.

@@ -4,6 +4,7 @@
  * use: a worker is websocksy, but a message is still input.
  */
 import type { MetricsSnapshot } from '../metrics/server-metrics.js';
+import { isPortNumber } from './listen-plan.js';
 
 /** Set in a worker's environment: its number, from 1. */
 export const WORKER_ENV = 'WEBSOCKSY_WORKER';
@@ -41,19 +42,15 @@ function record(value: unknown): value is Record<string, unknown> {
 
 export function isWorkerMessage(value: unknown): value is WorkerMessage {
   if (!record(value) || typeof value['type'] !== 'string') return false;
-  if (value['type'] === 'listening') return isPort(value['link']);
+  if (value['type'] === 'listening') return isPortNumber(value['link']);
   if (value['type'] === 'metrics-request') return typeof value['id'] === 'number';
   if (value['type'] === 'claim') return typeof value['id'] === 'number' && typeof value['identity'] === 'string';
   if (value['type'] === 'release') return typeof value['identity'] === 'string';
   return value['type'] === 'metrics-snapshot' && typeof value['id'] === 'number' && Array.isArray(value['snapshot']);
 }
 
-function isPort(value: unknown): value is number {
-  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535;
-}
-
 function isLinkList(value: unknown): value is Array<[number, number]> {
-  return Array.isArray(value) && value.every((entry) => Array.isArray(entry) && entry.length === 2 && Number.isInteger(entry[0]) && isPort(entry[1]));
+  return Array.isArray(value) && value.every((entry) => Array.isArray(entry) && entry.length === 2 && Number.isInteger(entry[0]) && isPortNumber(entry[1]));
 }
 
 function isOwnerList(value: unknown): value is Array<[string, number]> {

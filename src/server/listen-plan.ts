@@ -22,10 +22,15 @@ export interface ListenPlan {
 
 export const OWN_PORTS: ListenPlan = { ports: null, shared: false };
 
+/** A TCP port another process named: a whole number from 1 to 65535. */
+export function isPortNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535;
+}
+
 /** ListenPorts from what another process sent; throws naming what is wrong. */
 export function listenPortsOf(value: unknown): ListenPorts {
   const port = (candidate: unknown): number => {
-    if (typeof candidate !== 'number' || !Number.isInteger(candidate) || candidate < 1 || candidate > 65535) throw new Error(`listen ports: ${JSON.stringify(candidate)} is not a port`);
+    if (!isPortNumber(candidate)) throw new Error(`listen ports: ${JSON.stringify(candidate)} is not a port`);
     return candidate;
   };
   if (typeof value !== 'object' || value === null) throw new Error('listen ports: not an object');
