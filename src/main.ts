@@ -265,7 +265,16 @@ export async function main(argv: readonly string[]): Promise<void> {
       exitAfter(drainMs);
       // Once stopped, what may still hold the process is sockets finishing (they get the grace)
       // and idle keep-alive HTTP connections (a balancer's), which must not hold it until the deadline.
-      void server.stop(why, drainMs).then(() => exitAfter(0));
+      void server.stop(why, drainMs).then(() => {
+        exitAfter(0);
+        // Once the loop is empty, leave through process.exit: Node's natural exit would then close
+        // the engine's native handles in its environment cleanup, where a worker was once seen
+        // spinning forever (docs/engine.md, "Leaving").
+        process.once('beforeExit', () => {
+          flushLog();
+          process.exit();
+        });
+      });
     };
     const onSignal = (signal: string): void => onStop(signal, signal === 'SIGTERM');
     server.onDrainRequest(() => onStop('status page', true));
