@@ -67,6 +67,8 @@ async function main(): Promise<number> {
   };
   // A second of warm-up: the health connections are up and the server has served both once.
   await delay(1000);
+  // Settled like the samples after each half, so that all three compare like with like.
+  await targets.server.collectGarbage();
   const start = sampleProcess(targets.server.pid);
   const startFiles = openFiles(targets.server.pid);
   const sampler = new PeakSampler(targets.server.pid);

@@ -1,16 +1,16 @@
 /*
  * The websocksy under test: bin/websocksy started on a config file, its log written to a file
  * line by line (a ten-minute run logs far too much to keep in memory) and handed to whoever
- * watches for lines such as the guard's `internal error`. It runs with the benchmarks' GC
- * preload, so that its memory can be read with the heap settled (collectGarbage).
+ * watches for lines such as the guard's `internal error`. It runs with a preload that settles
+ * its memory on a signal (collectGarbage): the heap collected, malloc's free pages returned.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, ROOT } from '../test/helpers/websocksy.js';
 
-/** SIGUSR2 runs two full collections in the process that preloads it, and changes nothing else. */
-const GC_PRELOAD = join(ROOT, 'bench/anchors/gc-on-signal.cjs');
+/** SIGUSR2 runs two full collections and malloc_trim in the process that preloads it, and changes nothing else. */
+const GC_PRELOAD = join(ROOT, 'fuzz/settle-memory.cjs');
 /** How long two full collections of the server's heap are given. */
 const GC_SETTLE_MS = 1000;
 

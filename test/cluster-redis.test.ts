@@ -17,7 +17,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { echoThrough, eventually, freshGet } from './helpers/cluster.js';
+import { echoThrough, eventually, freshGet, startHaproxy } from './helpers/cluster.js';
 import { startUpstream, type Upstream } from './helpers/http-upstream.js';
 import { core, freePort, startInstance, tunnelSection, upstreamSection } from './helpers/instances.js';
 import { tcpEcho, tempDir, type Peer } from './helpers/peers.js';
@@ -99,19 +99,7 @@ describe('three instances on Redis behind HAProxy', { skip: skipUnlessInstalled(
     await startRedis();
     for (const [number, name] of ['a', 'b', 'c'].entries()) instances.set(name, await startInstance(dir.path, name, instanceConfig(number + 1)));
     haproxyPort = await freePort();
-    writeFileSync(
-      `${dir.path}/haproxy.cfg`,
-      [
-        'global', '  log stderr format raw local0 warning',
-        'defaults', '  mode tcp', '  timeout connect 2s', '  timeout client 30s', '  timeout server 30s', '  retries 3', '  option redispatch',
-        'frontend in', `  bind 127.0.0.1:${haproxyPort}`, '  default_backend websocksy',
-        'backend websocksy', '  balance roundrobin',
-        ...[...instances].map(([name, instance]) => `  server ${name} 127.0.0.1:${instance.port} check inter 200ms fall 1 rise 2 observe layer4 error-limit 1 on-error mark-down`),
-        '',
-      ].join('\n'),
-    );
-    haproxy = spawn(requireProgram(HAPROXY, 'haproxy'), ['-f', `${dir.path}/haproxy.cfg`, '-db'], { stdio: ['ignore', 'inherit', 'inherit'] });
-    await accepting(haproxyPort);
+    haproxy = await startHaproxy(requireProgram(HAPROXY, 'haproxy'), dir.path, haproxyPort, [...instances].map(([name, instance]) => [name, `127.0.0.1:${instance.port}`] as const));
     forwardPort = await freePort();
     const upstream = upstreamSection('hub', haproxyPort, 'office', TOKEN, `accept = 127.0.0.1:${app.port}\nlocal = ${forwardPort}:${echo.address.replace(/^tcp:\/\//, '')}\n`);
     office = await startInstance(dir.path, 'office', `${core()}${upstream}`, 1);

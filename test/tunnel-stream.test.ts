@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { describe, test } from 'node:test';
-import { PipeEnd } from '../src/http/pipe.js';
+import { PipeEnd } from '../src/lib/pipe.js';
 import type { LogFields } from '../src/lib/log.js';
 import { maxStreamsFor, MAX_STREAMS_PER_SESSION, Session, type SessionOwner } from '../src/tunnel/mux.js';
 import {

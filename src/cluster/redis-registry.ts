@@ -3,7 +3,8 @@
  * Redis layout"):
  *   websocksy:node:<node>          the node's link URL
  *   websocksy:identity:<name>      the number of the node that owns the identity
- *   websocksy:changes              a channel: every claim, release and new node, for the others' maps
+ *   websocksy:listeners:<name>     the remote listeners its owner bound: {"node":N,"addresses":["bind:port",...]}
+ *   websocksy:changes              a channel: every claim, release, listener change and new node, for the others' maps
  * Every key has a TTL (`[cluster] ttl`), which its node refreshes every third of it, so a node
  * that dies leaves nothing behind for longer than that. A claim is SET NX: of two nodes that
  * claim one identity, Redis lets one win. A refresh extends a key only while it still names its
@@ -20,11 +21,12 @@ import { Redis } from 'ioredis';
 import { errorMessage } from '../lib/errors.js';
 import { processOwner, runGuarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
-import { ClaimError, nodeName, registryStatus, type NodeId, type Registry, type RegistryStatus } from './registry.js';
+import { ClaimError, nodeName, registryStatus, type ListenerSet, type NodeId, type Registry, type RegistryStatus } from './registry.js';
 
 const PREFIX = 'websocksy:';
 const NODE_KEYS = `${PREFIX}node:`;
 const IDENTITY_KEYS = `${PREFIX}identity:`;
+const LISTENER_KEYS = `${PREFIX}listeners:`;
 const CHANGES = `${PREFIX}changes`;
 
 /** Extends KEYS[1] by ARGV[2] ms if it still holds ARGV[1]; 1 if it did. */
@@ -32,8 +34,11 @@ const EXTEND_IF_MINE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return red
 /** Deletes KEYS[1] if it still holds ARGV[1]. */
 const DELETE_IF_MINE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 
-/** What a change on the channel says: an identity's owner (null: released), or a node's link. */
-type Change = { readonly identity: string; readonly node: NodeId | null } | { readonly node: NodeId; readonly link: string };
+/** What a change on the channel says: an identity's owner (null: released), a node's link, or an identity's listeners. */
+type Change =
+  | { readonly identity: string; readonly node: NodeId | null }
+  | { readonly node: NodeId; readonly link: string }
+  | { readonly listenersOf: string; readonly set: ListenerSet | null };
 
 const owner = processOwner('cluster registry');
 
@@ -43,15 +48,31 @@ function parseNode(value: string | null): NodeId | null {
   return node <= 0xffff ? node : null;
 }
 
-function parseChange(text: string): Change | null {
+function parseJson(text: string): Record<string, unknown> | null {
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
     return null;
   }
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : null;
+}
+
+/** An address a remote listener can be bound to: `host:port`, the host without spaces or slashes. */
+const LISTENER_ADDRESS = /^[^\s/]{1,253}:\d{1,5}$/;
+
+function parseListenerSet(value: unknown): ListenerSet | null {
   if (typeof value !== 'object' || value === null) return null;
-  const record = value as Record<string, unknown>;
+  const { node, addresses } = value as Record<string, unknown>;
+  if (!Number.isInteger(node) || !Array.isArray(addresses)) return null;
+  if (!addresses.every((address) => typeof address === 'string' && LISTENER_ADDRESS.test(address))) return null;
+  return { node: node as NodeId, addresses: addresses as string[] };
+}
+
+function parseChange(text: string): Change | null {
+  const record = parseJson(text);
+  if (record === null) return null;
+  if (typeof record['listenersOf'] === 'string') return { listenersOf: record['listenersOf'], set: parseListenerSet(record['set']) };
   if (typeof record['identity'] === 'string' && (record['node'] === null || Number.isInteger(record['node']))) return { identity: record['identity'], node: record['node'] as NodeId | null };
   if (Number.isInteger(record['node']) && typeof record['link'] === 'string') return { node: record['node'] as NodeId, link: record['link'] };
   return null;
@@ -70,6 +91,10 @@ export class RedisRegistry implements Registry {
   private owners = new Map<string, NodeId>();
   /** Identities this node owns: refreshed, and served whatever the map says. */
   private readonly owned = new Set<string>();
+  private listenerSets = new Map<string, ListenerSet>();
+  /** Each listeners key this node wrote, and its value, refreshed with its identity's. */
+  private readonly ownListeners = new Map<string, { readonly value: string; readonly set: ListenerSet }>();
+  private listenersChanged: (listeners: ReadonlyMap<string, ListenerSet>) => void = () => undefined;
   /** When the whole map was last read: older than the TTL, it is not believed. */
   private syncedAt = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -154,6 +179,7 @@ export class RedisRegistry implements Registry {
   release(identity: string): void {
     if (!this.owned.delete(identity)) return;
     this.owners.delete(identity);
+    this.setListeners(identity, []);
     const { self } = this.options;
     this.redis.eval(DELETE_IF_MINE, 1, IDENTITY_KEYS + identity, String(self)).then(
       () => this.publish({ identity, node: null }),
@@ -164,6 +190,35 @@ export class RedisRegistry implements Registry {
 
   onLost(lost: (identity: string) => void): void {
     this.lost = lost;
+  }
+
+  setListeners(identity: string, addresses: readonly string[]): void {
+    const key = LISTENER_KEYS + identity;
+    const written = this.ownListeners.get(identity);
+    if (addresses.length === 0 || !this.owned.has(identity)) {
+      if (written === undefined) return;
+      this.ownListeners.delete(identity);
+      this.listenerSets.delete(identity);
+      this.redis.eval(DELETE_IF_MINE, 1, key, written.value).then(
+        () => this.publish({ listenersOf: identity, set: null }),
+        (error: unknown) => log.warn('cluster listeners not withdrawn', { identity, why: errorMessage(error), note: 'they expire with the TTL' }),
+      );
+      return;
+    }
+    const set: ListenerSet = { node: this.options.self, addresses: [...addresses].sort() };
+    const value = JSON.stringify(set);
+    if (value === written?.value) return;
+    this.ownListeners.set(identity, { value, set });
+    this.listenerSets.set(identity, set);
+    this.redis.set(key, value, 'PX', this.options.ttlMs).then(
+      () => this.publish({ listenersOf: identity, set }),
+      // The next refresh writes it again.
+      (error: unknown) => log.warn('cluster listeners not published yet', { identity, why: errorMessage(error) }),
+    );
+  }
+
+  onListeners(changed: (listeners: ReadonlyMap<string, ListenerSet>) => void): void {
+    this.listenersChanged = changed;
   }
 
   status(): RegistryStatus {
@@ -177,6 +232,7 @@ export class RedisRegistry implements Registry {
     try {
       // Leaving on purpose: the others need not wait out the TTL.
       await Promise.all([...this.owned].map((identity) => this.redis.eval(DELETE_IF_MINE, 1, IDENTITY_KEYS + identity, String(self))));
+      await Promise.all([...this.ownListeners].map(([identity, value]) => this.redis.eval(DELETE_IF_MINE, 1, LISTENER_KEYS + identity, value.value)));
       if (this.link !== null) await this.redis.eval(DELETE_IF_MINE, 1, NODE_KEYS + String(self), this.link.href);
     } catch {
       // Unreachable: the keys expire by themselves.
@@ -192,7 +248,12 @@ export class RedisRegistry implements Registry {
   private heard(text: string): void {
     const change = parseChange(text);
     if (change === null) return;
-    if ('link' in change) {
+    if ('listenersOf' in change) {
+      if (this.ownListeners.has(change.listenersOf)) return;
+      if (change.set === null) this.listenerSets.delete(change.listenersOf);
+      else this.listenerSets.set(change.listenersOf, change.set);
+      this.listenersChanged(this.listenerSets);
+    } else if ('link' in change) {
       let link: URL;
       try {
         link = new URL(change.link);
@@ -200,9 +261,13 @@ export class RedisRegistry implements Registry {
         return;
       }
       this.links.set(change.node, link);
-    } else if (change.node === null) {
-      if (!this.owned.has(change.identity)) this.owners.delete(change.identity);
-    } else if (!this.owned.has(change.identity)) this.owners.set(change.identity, change.node);
+    } else {
+      if (change.node === null) {
+        if (!this.owned.has(change.identity)) this.owners.delete(change.identity);
+      } else if (!this.owned.has(change.identity)) this.owners.set(change.identity, change.node);
+      // A mirror stops when its identity's owner moves to the mirror's own instance.
+      this.listenersChanged(this.listenerSets);
+    }
   }
 
   /** Refreshes this node's keys, then reads the whole map. One at a time. */
@@ -232,12 +297,15 @@ export class RedisRegistry implements Registry {
     }
     for (const identity of [...this.owned]) {
       const key = IDENTITY_KEYS + identity;
+      const listeners = this.ownListeners.get(identity);
+      if (listeners !== undefined) await this.redis.set(LISTENER_KEYS + identity, listeners.value, 'PX', ttlMs);
       if ((await this.redis.eval(EXTEND_IF_MINE, 1, key, String(self), ttlMs)) === 1) continue;
       // The key is gone (Redis restarted, or it expired while Redis was away) or names another node.
       if ((await this.redis.set(key, String(self), 'PX', ttlMs, 'NX')) === 'OK') continue;
       const holder = parseNode(await this.redis.get(key));
       if (holder === self) continue;
       this.owned.delete(identity);
+      this.ownListeners.delete(identity);
       if (holder !== null) this.owners.set(identity, holder);
       log.warn('identity lost to another node', { identity, owner: holder === null ? undefined : nodeName(holder) });
       this.lost(identity);
@@ -257,8 +325,16 @@ export class RedisRegistry implements Registry {
       if (node !== null) owners.set(identity, node);
     }
     for (const identity of this.owned) owners.set(identity, this.options.self);
+    const listenerSets = new Map<string, ListenerSet>();
+    for (const [identity, value] of await this.readKeys(LISTENER_KEYS)) {
+      const set = value === null ? null : parseListenerSet(parseJson(value));
+      if (set !== null) listenerSets.set(identity, set);
+    }
+    for (const [identity, { set }] of this.ownListeners) listenerSets.set(identity, set);
     this.links = links;
     this.owners = owners;
+    this.listenerSets = listenerSets;
+    this.listenersChanged(listenerSets);
   }
 
   /** Every key under `prefix` (SCAN, then MGET per batch): its name after the prefix, and its value (null if it expired meanwhile). */

@@ -16,10 +16,20 @@ export function nodeId(instance: number, worker: number): NodeId {
   return instance * 256 + worker;
 }
 
+/** The instance a node belongs to (0 without Redis). */
+export function instanceOf(node: NodeId): number {
+  return Math.floor(node / 256);
+}
+
+/** The node's worker number within its instance (0 for an instance without workers). */
+export function workerOf(node: NodeId): number {
+  return node % 256;
+}
+
 /** A node as the log names it: `worker 2`, `instance 3`, `instance 3 worker 2`. */
 export function nodeName(node: NodeId): string {
-  const instance = Math.floor(node / 256);
-  const worker = node % 256;
+  const instance = instanceOf(node);
+  const worker = workerOf(node);
   if (instance === 0) return `worker ${worker}`;
   return worker === 0 ? `instance ${instance}` : `instance ${instance} worker ${worker}`;
 }
@@ -37,9 +47,22 @@ export interface Registry {
   release(identity: string): void;
   /** `lost` is called when another node turned out to own an identity this one claimed (a split, resolved). */
   onLost(lost: (identity: string) => void): void;
+  /**
+   * This node owns `identity` and has bound the remote listeners `addresses` (`bind:port`) for
+   * it; none: it has let them go. Kept only across hosts: one host's workers share its ports.
+   */
+  setListeners(identity: string, addresses: readonly string[]): void;
+  /** `changed` hears every identity's bound listeners whenever the map may have changed. */
+  onListeners(changed: (listeners: ReadonlyMap<string, ListenerSet>) => void): void;
   /** For the status JSON: the map as this node sees it. */
   status(): RegistryStatus;
   close(): Promise<void>;
+}
+
+/** The remote listeners an identity's owner has bound. */
+export interface ListenerSet {
+  readonly node: NodeId;
+  readonly addresses: readonly string[];
 }
 
 export interface RegistryStatus {

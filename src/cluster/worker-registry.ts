@@ -73,6 +73,11 @@ export class WorkerRegistry implements Registry {
   /** The primary's map has one owner per identity: a claim it granted is never lost. */
   onLost(): void {}
 
+  /** One host: the owner's listeners are the host's ports, and there is no other host to mirror them. */
+  setListeners(): void {}
+
+  onListeners(): void {}
+
   status(): RegistryStatus {
     return registryStatus('primary', true, this.owners, this.links);
   }

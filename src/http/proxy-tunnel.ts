@@ -5,7 +5,7 @@
  * other end is the stream, so the stream's credit flow control is the request's backpressure.
  * `via` names an [upstream NAME] of this instance, or an identity connected to its [tunnel].
  */
-import { PipeEnd } from './pipe.js';
+import { PipeEnd } from '../lib/pipe.js';
 import { portOf, socketHost } from '../lib/url.js';
 import type { Tunnels } from '../tunnel/runtime.js';
 import { oneShot, type UpstreamConnection } from './upstream-pool.js';

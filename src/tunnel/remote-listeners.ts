@@ -7,15 +7,30 @@
  */
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { runGuarded, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
+import type { StreamSocket } from './stream.js';
 
 /** A throw while handing it a connection ends the owner's session alone. */
 export interface ListenerOwner extends Guarded {
   readonly identity: string;
-  /** A connection arrived on the owner's listener number `listener`. */
-  accepted(listener: number, socket: Socket): void;
+  /** A connection arrived on the owner's listener number `listener` (or was relayed to it by another node). */
+  accepted(listener: number, socket: StreamSocket): void;
 }
+
+/** What a cluster needs to hear of the listeners (tunnel/mirrored-listeners.ts). */
+export interface ListenerHooks {
+  /** Before `address` is bound here: a mirror of it in this process lets go. */
+  beforeBind(address: string): void;
+  /** `identity`'s bound addresses changed: the other instances mirror them. */
+  changed(identity: string): void;
+  /** How long a bind may retry "address in use" (another worker of this instance may still mirror it). */
+  readonly busyRetryMs: number;
+}
+
+/** Between two binds of an address in use. */
+const BUSY_RETRY_INTERVAL_MS = 100;
 
 interface Entry {
   readonly server: Server;
@@ -24,6 +39,8 @@ interface Entry {
   readonly port: number;
   /** Its owner's session ended, possibly while it was still binding. */
   released: boolean;
+  /** `bind:port` with the port bound (the asked one may be 0); null while binding. */
+  bound: string | null;
   /** Ends the wait for a bind that a release overtook (a closed server says neither listening nor error). */
   readonly binding: AbortController;
 }
@@ -32,6 +49,8 @@ export class RemoteListeners {
   private readonly byAddress = new Map<string, Entry>();
   /** The server drains: its clients listen through another instance now. */
   private stopped = false;
+
+  constructor(private readonly hooks: ListenerHooks | null = null) {}
 
   /** Binds bind:port for `owner` (or takes it over from the same identity); resolves with the port. */
   async listen(owner: ListenerOwner, listener: number, bind: string, port: number): Promise<number> {
@@ -45,7 +64,7 @@ export class RemoteListeners {
       return held.port;
     }
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
-    const entry: Entry = { server, owner, listener, port, released: false, binding: new AbortController() };
+    const entry: Entry = { server, owner, listener, port, released: false, bound: null, binding: new AbortController() };
     server.on('connection', (socket: Socket) =>
       runGuarded(entry.owner, 'remote listener connection', () => {
         socket.setNoDelay(true);
@@ -54,10 +73,9 @@ export class RemoteListeners {
     );
     // Known before it is bound: a session that ends meanwhile must release this one too.
     this.byAddress.set(key, entry);
-    server.listen({ host: bind, port, exclusive: true });
-    const { signal } = entry.binding;
+    this.hooks?.beforeBind(key);
     try {
-      await Promise.race([once(server, 'listening', { signal }), once(server, 'error', { signal }).then(([error]) => Promise.reject(error as Error))]);
+      await this.bind(entry, bind, port);
     } catch (error) {
       if (entry.released) throw new Error(`the session ended while ${key} was being bound`);
       this.forget(key, entry);
@@ -69,7 +87,27 @@ export class RemoteListeners {
     server.on('error', (error: NodeJS.ErrnoException) =>
       runGuarded(entry.owner, 'remote listener error', () => log.error('remote listener failed', { ...entry.owner.logFields, address: key, error: error.code ?? error.message })),
     );
-    return (server.address() as { port: number }).port;
+    const bound = (server.address() as { port: number }).port;
+    entry.bound = `${bind}:${bound}`;
+    this.hooks?.changed(owner.identity);
+    return bound;
+  }
+
+  /** Binds, retrying "address in use" while the hooks allow (a sibling's mirror letting go). */
+  private async bind(entry: Entry, bind: string, port: number): Promise<void> {
+    const { server, binding } = entry;
+    const { signal } = binding;
+    const deadline = Date.now() + (this.hooks?.busyRetryMs ?? 0);
+    for (;;) {
+      server.listen({ host: bind, port, exclusive: true });
+      try {
+        await Promise.race([once(server, 'listening', { signal }), once(server, 'error', { signal }).then(([error]) => Promise.reject(error as Error))]);
+        return;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE' || Date.now() >= deadline || entry.released) throw error;
+      }
+      await sleep(BUSY_RETRY_INTERVAL_MS, undefined, { signal });
+    }
   }
 
   private forget(key: string, entry: Entry): void {
@@ -77,6 +115,29 @@ export class RemoteListeners {
     entry.binding.abort();
     entry.server.close();
     if (this.byAddress.get(key) === entry) this.byAddress.delete(key);
+    if (entry.bound !== null) this.hooks?.changed(entry.owner.identity);
+  }
+
+  /** The addresses bound for `identity`, as the other instances mirror them. */
+  boundOf(identity: string): string[] {
+    const bound: string[] = [];
+    for (const entry of this.byAddress.values()) if (entry.owner.identity === identity && entry.bound !== null && !entry.released) bound.push(entry.bound);
+    return bound;
+  }
+
+  hasBound(address: string): boolean {
+    for (const entry of this.byAddress.values()) if (entry.bound === address && !entry.released) return true;
+    return false;
+  }
+
+  /** A connection another node accepted on its mirror of `address`: false when no listener here has that address. */
+  acceptRelayed(address: string, socket: StreamSocket): boolean {
+    for (const entry of this.byAddress.values()) {
+      if (entry.bound !== address || entry.released) continue;
+      runGuarded(entry.owner, 'relayed remote listener connection', () => entry.owner.accepted(entry.listener, socket));
+      return true;
+    }
+    return false;
   }
 
   /** Closes every listener `owner` still holds (its session ended). */

@@ -16,7 +16,7 @@ import { dialTcp } from './dial.js';
 import { Session, type SessionOwner, type Transport } from './mux.js';
 import { GOAWAY_REJECT_REASON, type ControlMessage, type OpenTarget } from './protocol.js';
 import type { ListenerOwner, RemoteListeners } from './remote-listeners.js';
-import type { TunnelStream } from './stream.js';
+import type { StreamSocket, TunnelStream } from './stream.js';
 
 export interface ServerSessionContext {
   readonly listeners: RemoteListeners;
@@ -139,7 +139,7 @@ export class ServerSession implements SessionOwner, ListenerOwner, Guarded {
     );
   }
 
-  accepted(listener: number, socket: Socket): void {
+  accepted(listener: number, socket: StreamSocket): void {
     if (this.session.open(socket, { listener }) === null) {
       log.warn('connection refused: too many streams', { ...this.logFields, listener, limit: this.session.maxStreams });
     }

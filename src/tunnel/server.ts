@@ -9,7 +9,9 @@
  * In a cluster (docs/cluster.md: a host's workers, or instances on Redis), all of an identity's
  * sessions live in one node, its owner, which the registry names: a hello that reaches another
  * node is relayed to the owner's link, and a hello for an identity no one owns makes this node
- * claim it. The owner lets go once its last session of the identity ends.
+ * claim it. The owner lets go once its last session of the identity ends. Across hosts, every
+ * instance also binds the remote listeners owned elsewhere and relays their connections to the
+ * owner (mirrored-listeners.ts), which takes them here (listener-relay.ts).
  */
 import type { WebSocket } from 'uWebSockets.js';
 import { SiblingRelay } from '../cluster/sibling-relay.js';
@@ -19,12 +21,16 @@ import { WsCloseCode } from '../core/api.js';
 import type { SocketLimits, UpgradeAnswer, WsEndpoint } from '../core/endpoint.js';
 import { Refusal, shuttingDownRefusal } from '../core/refusal.js';
 import { headerValue, offeredProtocols, type ClientRequest } from '../core/request.js';
-import { maxBackpressureFor } from '../core/send-policy.js';
+import { maxBackpressureFor, sendMessage } from '../core/send-policy.js';
 import { errorMessage } from '../lib/errors.js';
+import { PipeEnd } from '../lib/pipe.js';
+import { closeReason } from '../lib/text.js';
 import { processOwner, runGuarded, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
 import type { AllowList } from './allow.js';
 import { HelloWaitList } from './hello-wait.js';
+import { LISTENER_RELAY_SUBPROTOCOL, ListenerRelay } from './listener-relay.js';
+import { MirroredListeners } from './mirrored-listeners.js';
 import type { TunnelServerConfig } from './options.js';
 import { readIdentities, type Identity } from './identities.js';
 import { protectedModeAllow, protectedModeIdentity } from './protected-mode.js';
@@ -44,12 +50,19 @@ export const HELLO_WAIT_LIMIT = 64;
 
 const sweeper = processOwner('tunnel sweep');
 
+/** How long a session's bind may wait for another worker of this instance to stop mirroring the address. */
+const MIRROR_HANDOVER_MS = 2_000;
+
 export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSocketData> {
   readonly name = 'tunnel';
   /** Credit bounds what is queued per session (mux.ts); this keeps uWS from ever dropping a frame. */
   readonly limits: SocketLimits = { maxPayloadLength: MAX_FRAME, maxBackpressure: maxBackpressureFor(SEND_BUDGET_BYTES, MAX_FRAME) };
   private identities: Map<string, Identity>;
-  readonly listeners = new RemoteListeners();
+  readonly listeners: RemoteListeners;
+  /** Other instances' remote listeners, bound here too; null outside a cluster. */
+  private readonly mirrors: MirroredListeners | null;
+  /** Connections relayed here from other instances' mirrors: reset at shutdown. */
+  private readonly listenerRelays = new Set<ListenerRelay>();
   readonly sessions: ServerSessions;
   private readonly awaitingHello = new HelloWaitList<UwsTransport>(HELLO_WAIT_LIMIT);
   private readonly sweepTimer: NodeJS.Timeout;
@@ -65,6 +78,16 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
     private readonly siblings: Siblings | null = null,
   ) {
     this.identities = config.protectedMode ? new Map() : readIdentities(config.identitiesFile);
+    this.mirrors = siblings === null ? null : new MirroredListeners(siblings, config.path);
+    this.listeners = new RemoteListeners(
+      siblings === null
+        ? null
+        : {
+            beforeBind: (address) => this.mirrors?.yieldAddress(address),
+            changed: (identity) => siblings.registry.setListeners(identity, this.listeners.boundOf(identity)),
+            busyRetryMs: MIRROR_HANDOVER_MS,
+          },
+    );
     this.sessions = new ServerSessions(config, this.listeners, (identity) => this.siblings?.release(identity));
     siblings?.registry.onLost((identity) => this.identityLost(identity));
     if (config.protectedMode) log.warn('tunnel server in protected mode: no identities file, so name-only tunnel clients are accepted from loopback addresses only; add identities = FILE to accept other hosts', { path: config.path });
@@ -77,7 +100,12 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
       answer.refuse(shuttingDownRefusal());
       return;
     }
-    if (!offeredProtocols(request).includes(TUNNEL_SUBPROTOCOL)) {
+    const offered = offeredProtocols(request);
+    if (offered.includes(LISTENER_RELAY_SUBPROTOCOL)) {
+      this.upgradeRelayedListener(request, answer);
+      return;
+    }
+    if (!offered.includes(TUNNEL_SUBPROTOCOL)) {
       answer.refuse(new Refusal('bad-handshake', 400, `Tunnel clients offer the ${TUNNEL_SUBPROTOCOL} subprotocol`, 'no tunnel subprotocol offered (an older websocksy client?)'));
       return;
     }
@@ -86,17 +114,58 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
       return;
     }
     const origin = { path: request.path + request.search, host: headerValue(request, 'host') ?? '', clientAddress: request.clientAddress };
-    answer.accept({ id: request.id, client: request.clientAddress, transport: null, origin, fromSibling: request.fromSibling === true, relay: null }, TUNNEL_SUBPROTOCOL);
+    answer.accept({ id: request.id, client: request.clientAddress, transport: null, origin, fromSibling: request.fromSibling === true, relay: null, relayedListener: null }, TUNNEL_SUBPROTOCOL);
+  }
+
+  /** Another instance relays a connection its mirror of one of this node's remote listeners accepted. */
+  private upgradeRelayedListener(request: ClientRequest, answer: UpgradeAnswer<TunnelSocketData>): void {
+    if (request.fromSibling !== true) {
+      answer.refuse(new Refusal('forbidden', 403, 'Forbidden: only the nodes of a websocksy cluster relay listener connections', `${LISTENER_RELAY_SUBPROTOCOL} offered without the cluster's secret`));
+      return;
+    }
+    const address = new URLSearchParams(request.search).get('listener') ?? '';
+    if (!this.listeners.hasBound(address)) {
+      answer.refuse(new Refusal('not-found', 404, 'No such remote listener here', `no remote listener bound at ${address} on this node`));
+      return;
+    }
+    const origin = { path: request.path + request.search, host: headerValue(request, 'host') ?? '', clientAddress: request.clientAddress };
+    answer.accept({ id: request.id, client: request.clientAddress, transport: null, origin, fromSibling: true, relay: null, relayedListener: { address, relay: null } }, LISTENER_RELAY_SUBPROTOCOL);
   }
 
   open(ws: WebSocket<TunnelSocketData>): void {
+    const { relayedListener } = ws.getUserData();
+    if (relayedListener !== null) {
+      this.openRelayedListener(ws, relayedListener);
+      return;
+    }
     const transport = new UwsTransport(ws);
     ws.getUserData().transport = transport;
     this.awaitingHello.add(transport);
   }
 
-  message(ws: WebSocket<TunnelSocketData>, message: ArrayBuffer): void {
+  /** The relayed connection reaches its session through a pipe, as its own listener's would through a socket. */
+  private openRelayedListener(ws: WebSocket<TunnelSocketData>, relayed: { readonly address: string; relay: ListenerRelay | null }): void {
+    const { id, client } = ws.getUserData();
+    const [here, session] = PipeEnd.pair();
+    const carrier = {
+      sendBinary: (chunk: Buffer) => void sendMessage(ws, chunk, true),
+      sendText: (text: string) => void ws.send(text, false),
+      close: (code: number, reason: string) => ws.end(code, closeReason(reason)),
+    };
+    const owner: Guarded = { logFields: { id, client, listener: relayed.address }, abortAfterFault: (reason) => relayed.relay?.reset(reason) };
+    const relay = new ListenerRelay(here, carrier, owner);
+    relayed.relay = relay;
+    this.listenerRelays.add(relay);
+    if (!this.listeners.acceptRelayed(relayed.address, session)) relay.reset(`no remote listener bound at ${relayed.address} on this node now`);
+    else log.debug('relayed listener connection', owner.logFields);
+  }
+
+  message(ws: WebSocket<TunnelSocketData>, message: ArrayBuffer, isBinary: boolean): void {
     const data = ws.getUserData();
+    if (data.relayedListener !== null) {
+      data.relayedListener.relay?.fromCarrier(Buffer.from(message), isBinary, false);
+      return;
+    }
     const { transport } = data;
     if (transport === null) return;
     const owner = this.sessions.ownerOf(transport);
@@ -111,7 +180,12 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
   }
 
   close(ws: WebSocket<TunnelSocketData>, code: number, message: ArrayBuffer): void {
-    const { transport, relay } = ws.getUserData();
+    const { transport, relay, relayedListener } = ws.getUserData();
+    const listenerRelay = relayedListener?.relay;
+    if (listenerRelay !== undefined && listenerRelay !== null) {
+      this.listenerRelays.delete(listenerRelay);
+      listenerRelay.carrierClosedWith(code);
+    }
     if (relay !== null) {
       this.relays.delete(relay);
       relay.clientClosed(code);
@@ -297,6 +371,11 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
     }
   }
 
+  /** Remote listeners of identities owned on other hosts, bound here too: address → identity. */
+  mirroredStatus(): Record<string, string> {
+    return this.mirrors?.status() ?? {};
+  }
+
   /** Tunnel WebSockets open: attached sessions' and those still waiting for their hello. */
   get transports(): number {
     return this.sessions.attached + this.awaitingHello.size;
@@ -318,6 +397,7 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
   stopAccepting(): void {
     this.shuttingDown = true;
     this.listeners.stopAll();
+    this.mirrors?.stopAll();
     for (const owner of [...this.sessions.values()]) owner.goAway();
   }
 
@@ -341,6 +421,8 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
     clearInterval(this.sweepTimer);
     this.sessions.endAll('server shutting down');
     for (const relay of this.relays) relay.endBoth(WsCloseCode.shutdown, 'server shutting down');
+    for (const relay of this.listenerRelays) relay.reset('server shutting down');
+    this.mirrors?.shutdown();
     for (const { socket } of this.awaitingHello.takeExpired(Infinity, 0)) socket.close('server shutting down');
   }
 }

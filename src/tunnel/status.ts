@@ -55,6 +55,7 @@ export function tunnelStatus(server: TunnelServer | null, clients: readonly Tunn
               listeners: server.listeners.addressesOf(owner),
               streams: streamsOf(owner.session),
             })),
+            mirrored: server.mirroredStatus(),
           },
     upstreams: clients.map((client) => {
       const session = client.currentSession;

@@ -20,7 +20,7 @@ import { giveBuffer, POOL_FROM, takeBuffer } from './buffer-pool.js';
 import { encodeCredit, encodeData, encodeDataInto, encodeEmpty, encodeText, FrameType, HEADER_SIZE, MAX_DATA_PAYLOAD, type OpenTarget } from './protocol.js';
 
 /**
- * The local end of a stream: a TCP socket, or one end of an in-process pipe (src/http/pipe.ts)
+ * The local end of a stream: a TCP socket, or one end of an in-process pipe (src/lib/pipe.ts)
  * when an HTTP route speaks through the tunnel itself. net.Socket satisfies it as is.
  */
 export interface StreamSocket {

@@ -13,6 +13,7 @@ import type { SocketData } from '../core/endpoint.js';
 import { SendOverflowError, sendMessage } from '../core/send-policy.js';
 import { log } from '../lib/log.js';
 import { closeReason } from '../lib/text.js';
+import type { ListenerRelay } from './listener-relay.js';
 import type { Transport } from './mux.js';
 
 export interface TunnelSocketData extends SocketData {
@@ -24,6 +25,8 @@ export interface TunnelSocketData extends SocketData {
   readonly fromSibling: boolean;
   /** The identity is another worker's: every message goes there. */
   relay: SiblingRelay | null;
+  /** A connection another instance accepted on its mirror of this node's remote listener at `address` (listener-relay.ts). */
+  readonly relayedListener: { readonly address: string; relay: ListenerRelay | null } | null;
 }
 
 let corkSocket: WebSocket<TunnelSocketData> | null = null;

@@ -1,5 +1,8 @@
 /* What the cluster tests ask of a cluster: a request on a connection of its own, a TCP echo through a port, a retry until it works. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
+import { accepting } from './programs.js';
 
 /** GET on a connection of its own (a load balancer, or the kernel, picks the node per connection): the status, and the body as text. */
 export async function freshGet(port: number, path: string): Promise<{ status: number; text: string }> {
@@ -7,12 +10,12 @@ export async function freshGet(port: number, path: string): Promise<{ status: nu
   return { status: response.status, text: await response.text() };
 }
 
-/** Sends `text` through 127.0.0.1:port and resolves with what comes back once it is as long (5 s at most). */
-export function echoThrough(port: number, text: string): Promise<string> {
+/** Sends `text` through host:port and resolves with what comes back once it is as long (5 s at most). */
+export function echoThrough(port: number, text: string, host = '127.0.0.1'): Promise<string> {
   return new Promise((resolve, reject) => {
-    const socket = tcpConnect(port, '127.0.0.1');
+    const socket = tcpConnect(port, host);
     let heard = '';
-    const timer = setTimeout(() => socket.destroy(new Error(`no echo through port ${port} in 5 s (heard ${JSON.stringify(heard)})`)), 5000);
+    const timer = setTimeout(() => socket.destroy(new Error(`no echo through ${host}:${port} in 5 s (heard ${JSON.stringify(heard)})`)), 5000);
     socket.on('connect', () => socket.write(text));
     socket.on('data', (chunk: Buffer) => {
       heard += chunk.toString();
@@ -39,4 +42,25 @@ export async function eventually<T>(ms: number, attempt: () => Promise<T>): Prom
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
+}
+
+/**
+ * A real HAProxy (`program`) in TCP mode on 127.0.0.1:port, round robin over `servers` (name and
+ * host:port each), whose checks take a dead server out within 200 ms; its config goes to `dir`.
+ */
+export async function startHaproxy(program: string, dir: string, port: number, servers: ReadonlyArray<readonly [string, string]>): Promise<ChildProcess> {
+  writeFileSync(
+    `${dir}/haproxy.cfg`,
+    [
+      'global', '  log stderr format raw local0 warning',
+      'defaults', '  mode tcp', '  timeout connect 2s', '  timeout client 30s', '  timeout server 30s', '  retries 3', '  option redispatch',
+      'frontend in', `  bind 127.0.0.1:${port}`, '  default_backend websocksy',
+      'backend websocksy', '  balance roundrobin',
+      ...servers.map(([name, address]) => `  server ${name} ${address} check inter 200ms fall 1 rise 2 observe layer4 error-limit 1 on-error mark-down`),
+      '',
+    ].join('\n'),
+  );
+  const haproxy = spawn(program, ['-f', `${dir}/haproxy.cfg`, '-db'], { stdio: ['ignore', 'inherit', 'inherit'] });
+  await accepting(port);
+  return haproxy;
 }

@@ -3,11 +3,11 @@
  * client and a server Session joined by an in-memory link that the test can drop (frames in
  * flight are lost), stall (frames wait) and reconnect (the hello / welcome resume exchange of
  * client.ts and server.ts, in the same order). Streams run on in-process socket pairs
- * (src/http/pipe.ts), with an application at each end that writes a random stream in random
+ * (src/lib/pipe.ts), with an application at each end that writes a random stream in random
  * chunks, half-closes at a random moment and reads with random pauses.
  */
 import { createHash } from 'node:crypto';
-import { PipeEnd } from '../../src/http/pipe.js';
+import { PipeEnd } from '../../src/lib/pipe.js';
 import type { LogFields } from '../../src/lib/log.js';
 import { Session, type SessionOwner, type Transport } from '../../src/tunnel/mux.js';
 import type { ControlMessage, OpenTarget, ResumeState } from '../../src/tunnel/protocol.js';

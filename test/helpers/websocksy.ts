@@ -21,12 +21,16 @@ export interface RunningWebsocksy {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** `bin`: another installation's bin/websocksy (an installed package's), instead of this checkout's. */
+/**
+ * `bin`: another installation's bin/websocksy (an installed package's), instead of this checkout's.
+ * `wrapper`: a command that runs it (`ip netns exec NAME`), and must exec it in its own place.
+ */
 export async function startWebsocksy(
   args: readonly string[],
-  options: { cwd?: string; timeoutMs?: number; readyPattern?: RegExp; env?: NodeJS.ProcessEnv; bin?: string } = {},
+  options: { cwd?: string; timeoutMs?: number; readyPattern?: RegExp; env?: NodeJS.ProcessEnv; bin?: string; wrapper?: readonly string[] } = {},
 ): Promise<RunningWebsocksy> {
-  const child = spawn(process.execPath, [options.bin ?? BIN, ...args], {
+  const command = [...(options.wrapper ?? []), process.execPath, options.bin ?? BIN, ...args];
+  const child = spawn(command[0] as string, command.slice(1), {
     cwd: options.cwd ?? ROOT,
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,8 +1,10 @@
 /*
  * An in-process socket pair: what one end writes, the other reads, with backpressure (a write
  * is acknowledged only once the other end's reader has room). An HTTP route that speaks
- * through a tunnel hands one end to node:http as its connection and attaches the other to a
- * tunnel stream, so HTTP/1.1 goes over the stream with no TCP hop and no extra buffering.
+ * through a tunnel hands one end to its HTTP client as the connection and attaches the other
+ * to a tunnel stream, so HTTP/1.1 goes over the stream with no TCP hop and no extra buffering;
+ * a remote listener's connection relayed from another node of a cluster reaches its tunnel
+ * stream the same way (tunnel/listener-relay.ts).
  */
 import { Duplex } from 'node:stream';
 
