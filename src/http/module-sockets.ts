@@ -56,7 +56,7 @@ export class ModuleSockets implements WsEndpoint<ModuleSocketData> {
     const protocol = typeof decision === 'string' ? decision : '';
     const fields = { id: request.id, route: this.route.prefix, path: request.path, ...addressFields(request) };
     const counts = noCounts();
-    const socket = new ModuleSocket(head, protocol, this.target.maxMessage, fields, counts);
+    const socket = new ModuleSocket(head, protocol, this.target.maxMessage, fields, counts, (flushed) => this.drained(flushed));
     answer.accept({ id: request.id, socket, counts, identity: identityLabel(request.auth) }, protocol);
   }
 
@@ -76,11 +76,15 @@ export class ModuleSockets implements WsEndpoint<ModuleSocketData> {
     counts.bytesToPeer += message.byteLength;
     counts.messagesToPeer++;
     const data = Buffer.copyBytesFrom(new Uint8Array(message));
-    runGuardedAsync(socket, 'route module message', () => handler(socket, data, isBinary));
+    socket.whileReading(() => runGuardedAsync(socket, 'route module message', () => handler(socket, data, isBinary)));
   }
 
   drain(ws: WebSocket<ModuleSocketData>): void {
-    const { socket } = ws.getUserData();
+    this.drained(ws.getUserData().socket);
+  }
+
+  /** uWS drained the socket, or its held sends went out (module-socket.ts): a module told to wait may send again. */
+  private drained(socket: ModuleSocket): void {
     const handler = this.handlers.drain;
     if (socket.caughtUp() && handler !== undefined) runGuardedAsync(socket, 'route module drain', () => handler(socket));
   }

@@ -110,6 +110,12 @@ export class Session implements PeerEvents, FrameSink, Guarded {
   /** The attached transport has been given the END. */
   private endDelivered = false;
   private ackTimer: NodeJS.Timeout | null = null;
+  /**
+   * An ACK that is due goes out a loop turn later, never from inside the client's message: uWS
+   * cuts a TLS WebSocket (1006) that is written to while a large read of it is being taken apart
+   * (docs/engine.md, "Writing inside a TLS read"), which a fast upload over wss:// is.
+   */
+  private ackSoon: NodeJS.Immediate | null = null;
   private graceTimer: NodeJS.Timeout | null = null;
   private endRecord: Buffer | null = null;
   private endCode = 0;
@@ -281,8 +287,12 @@ export class Session implements PeerEvents, FrameSink, Guarded {
     }
     this.peer.write(body);
     this.received += body.length;
-    if (this.received - this.ackSent >= this.ackBytes) this.sendAck();
-    else this.ackTimer ??= setTimeout(() => runGuarded(this, 'session ack', () => this.sendAck()), ACK_DELAY_MS);
+    if (this.received - this.ackSent >= this.ackBytes) {
+      this.ackSoon ??= setImmediate(() => {
+        this.ackSoon = null;
+        runGuarded(this, 'session ack', () => this.sendAck());
+      });
+    } else this.ackTimer ??= setTimeout(() => runGuarded(this, 'session ack', () => this.sendAck()), ACK_DELAY_MS);
   }
 
   /** Acknowledges the client's data, unless the peer is behind: then the client's window holds it back. */
@@ -470,6 +480,8 @@ export class Session implements PeerEvents, FrameSink, Guarded {
     this.phase = 'finishing';
     this.transport = null;
     for (const timer of [this.ackTimer, this.graceTimer]) if (timer !== null) clearTimeout(timer);
+    if (this.ackSoon !== null) clearImmediate(this.ackSoon);
+    this.ackSoon = null;
     this.ackTimer = null;
     this.graceTimer = null;
     try {

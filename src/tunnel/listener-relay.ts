@@ -18,6 +18,7 @@ import type { Duplex } from 'node:stream';
 import { WsCloseCode } from '../core/api.js';
 import { errorMessage } from '../lib/errors.js';
 import { guarded, type Guarded } from '../lib/guard.js';
+import { log } from '../lib/log.js';
 
 export const LISTENER_RELAY_SUBPROTOCOL = 'websocksy-listener.1';
 
@@ -56,7 +57,7 @@ export class ListenerRelay {
   constructor(
     private readonly socket: RelaySocket,
     private readonly carrier: RelayCarrier,
-    owner: Guarded,
+    private readonly owner: Guarded,
   ) {
     socket.on('data', guarded(owner, 'relayed connection read', (chunk: Buffer) => this.fromSocket(chunk)));
     socket.on('end', guarded(owner, 'relayed connection end', () => this.socketEnded()));
@@ -96,11 +97,15 @@ export class ListenerRelay {
     if (this.carrierClosed) return;
     this.carrierClosed = true;
     if (code === WsCloseCode.normal) this.socket.destroy();
-    else this.socket.resetAndDestroy();
+    else {
+      log.info('relayed listener connection reset', { ...this.owner.logFields, why: `the other node closed its relay with ${code}` });
+      this.socket.resetAndDestroy();
+    }
   }
 
   /** Ends both sides abruptly: the TCP peer sees a reset, the other node a close that says why. */
   reset(reason: string): void {
+    if (!this.carrierClosed || !this.socket.destroyed) log.info('relayed listener connection reset', { ...this.owner.logFields, why: reason });
     if (!this.carrierClosed) {
       this.carrierClosed = true;
       this.carrier.close(WsCloseCode.unexpected, reason);

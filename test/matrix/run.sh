@@ -145,10 +145,12 @@ js_engine_on_host() {
 
 # run_in_root COMMAND: runs COMMAND in the Debian 13 root, in a mount namespace of its own, so the
 # mounts go away with it whatever happens to the run. PATH_INSIDE and CI_INSIDE carry the
-# environment in.
+# environment in. The root is bound onto itself first: `ip netns exec` (the cluster's
+# network-namespace test) remounts "/" as a slave, which fails where "/" is no mount point.
 run_in_root() {
   unshare --mount --propagation private /bin/sh -c '
     root=$1; shift
+    mount --bind "$root" "$root"
     mount -t proc proc "$root/proc"
     mount --rbind /sys "$root/sys"
     mount --rbind /dev "$root/dev"
