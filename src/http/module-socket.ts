@@ -17,13 +17,12 @@ import type { RunningCounts } from '../core/bridge-observer.js';
 import type { SocketData, SocketLimits } from '../core/endpoint.js';
 import type { RouteRequestHead, RouteSocket } from '../core/route-api.js';
 import { aboveHighWater, drainedBelowLowWater, maxBackpressureFor, notReading, overflowed, sendableCloseCode, SendOverflowError, sendMessage, type CloseDecision } from '../core/send-policy.js';
-import { processOwner, runGuarded, type Guarded } from '../lib/guard.js';
+import { runGuarded, type Guarded } from '../lib/guard.js';
 import { log, type LogFields } from '../lib/log.js';
 import { closeReason } from '../lib/text.js';
 
 const HIGH_WATER = 1024 * 1024;
 
-const flusher = processOwner('route module sends');
 
 /**
  * The uWS limits of a route's sockets: messages up to `maxMessage`, and a maxBackpressure above
@@ -100,15 +99,15 @@ export class ModuleSocket implements RouteSocket, Guarded {
     const ws = this.ws;
     if (ws === null || this.closing) return false;
     if (typeof data !== 'string' && !(data instanceof Uint8Array)) throw new TypeError('a message is a string or a Uint8Array (a Buffer)');
-    const queued = ws.getBufferedAmount() + (this.held?.bytes ?? 0);
+    const queued = this.getBufferedAmount();
     if (queued > this.queueLimit) {
       this.closeWith(notReading('client', queued, this.queueLimit));
       return false;
     }
-    const message = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
-    if (this.reading || this.held !== null) this.hold(Buffer.from(message), isBinary);
-    else if (!this.sendNow(ws, message, isBinary)) return false;
-    if (aboveHighWater(ws.getBufferedAmount() + (this.held?.bytes ?? 0), HIGH_WATER)) this.behind = true;
+    // Held, a copy: the module may reuse its buffer (a string's bytes are a new buffer already).
+    if (this.reading || this.held !== null) this.hold(typeof data === 'string' ? Buffer.from(data, 'utf8') : Buffer.from(data), isBinary);
+    else if (!this.sendNow(ws, typeof data === 'string' ? Buffer.from(data, 'utf8') : data, isBinary)) return false;
+    if (aboveHighWater(this.getBufferedAmount(), HIGH_WATER)) this.behind = true;
     return !this.behind;
   }
 
@@ -129,7 +128,7 @@ export class ModuleSocket implements RouteSocket, Guarded {
   private hold(message: Buffer, isBinary: boolean): void {
     if (this.held === null) {
       this.held = { sends: [], bytes: 0, close: null };
-      setImmediate(() => runGuarded(flusher, 'route module sends', () => this.flush()));
+      setImmediate(() => runGuarded(this, 'route module sends', () => this.flush()));
     }
     this.held.sends.push({ message, isBinary });
     this.held.bytes += message.length;
@@ -148,8 +147,9 @@ export class ModuleSocket implements RouteSocket, Guarded {
     else if (this.behind) this.flushed(this);
   }
 
+  /** What waits for the client: uWS's queue and the sends held for the next turn. */
   getBufferedAmount(): number {
-    return this.ws?.getBufferedAmount() ?? 0;
+    return (this.ws?.getBufferedAmount() ?? 0) + (this.held?.bytes ?? 0);
   }
 
   close(code: number = WsCloseCode.normal, reason = ''): void {
