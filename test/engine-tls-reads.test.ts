@@ -36,7 +36,13 @@ async function upload(certs: TestCertificates, answer: 'inside the handler' | 'a
   const { uws } = engine();
   const app = uws.SSLApp({ key_file_name: certs.server.key, cert_file_name: certs.server.cert });
   let read = 0;
-  const reply = (ws: ServerSocket<unknown>, echo: Buffer | null): void => void (echo === null ? ws.send('k', false) : ws.send(echo, true));
+  // A reply a turn later may find the socket already cut: uWS throws on a closed one.
+  const closed = new Set<ServerSocket<unknown>>();
+  const reply = (ws: ServerSocket<unknown>, echo: Buffer | null): void => {
+    if (closed.has(ws)) return;
+    if (echo === null) ws.send('k', false);
+    else ws.send(echo, true);
+  };
   app.ws('/*', {
     maxPayloadLength: 1024 * 1024,
     maxBackpressure: 64 * 1024 * 1024,
@@ -49,6 +55,7 @@ async function upload(certs: TestCertificates, answer: 'inside the handler' | 'a
         setImmediate(() => reply(ws, echo));
       }
     },
+    close: (ws) => void closed.add(ws),
   });
   const listening = await new Promise<us_listen_socket>((resolve, reject) => app.listen('127.0.0.1', 0, (socket) => (socket === false ? reject(new Error('no listen')) : resolve(socket))));
   try {
