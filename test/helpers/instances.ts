@@ -4,31 +4,56 @@
  * instance's config must name it), waiting until its upstream tunnels are up.
  */
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { startWebsocksy, type RunningWebsocksy } from './websocksy.js';
 
-/** A port free a moment ago (for a config that must name another instance's port). */
 /** Ports this test process has handed out: the kernel may offer a closed one again. */
 const handedOut = new Set<number>();
 
 /**
- * A port free now and not handed out before in this process: two listeners given one port would
+ * The first port the kernel hands out for port 0 and outgoing connections (Linux's
+ * ip_local_port_range). Ports below it are never given to anyone who did not ask for them.
+ */
+function ephemeralLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > 2048 ? low : 32768;
+  } catch {
+    return 32768;
+  }
+}
+const FIRST_PICKED_PORT = 10_000;
+
+async function bindable(port: number): Promise<boolean> {
+  const server = createServer();
+  const ok = await new Promise<boolean>((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '0.0.0.0', () => resolve(true));
+  });
+  if (ok) {
+    server.close();
+    await once(server, 'close');
+  }
+  return ok;
+}
+
+/**
+ * A port free now, not handed out before in this process, and below the kernel's ephemeral
+ * range: a port taken from that range and closed again can be handed straight back to a
+ * listener on port 0 or to an outgoing connection before the test binds it (CI once saw
+ * `-L 0:…` get the very port the test had picked for `-R`). Two listeners given one port would
  * both bind it (uSockets uses SO_REUSEPORT) and split its connections.
  */
 export async function freePort(): Promise<number> {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const server = createServer().listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const port = (server.address() as { port: number }).port;
-    server.close();
-    await once(server, 'close');
-    if (!handedOut.has(port)) {
-      handedOut.add(port);
-      return port;
-    }
+  const span = ephemeralLow() - FIRST_PICKED_PORT;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = FIRST_PICKED_PORT + Math.floor(Math.random() * span);
+    if (handedOut.has(port) || !(await bindable(port))) continue;
+    handedOut.add(port);
+    return port;
   }
-  throw new Error('no fresh free port in 100 tries');
+  throw new Error('no fresh free port in 200 tries');
 }
 
 /** Starts `websocksy DIR/NAME.cfg`; waits for `tunnels` "tunnel up" lines. */
