@@ -20,7 +20,7 @@ import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import { echoThrough, eventually, startHaproxy } from './helpers/cluster.js';
+import { echoThrough, eventually, latestOpener, startHaproxy } from './helpers/cluster.js';
 import { freePort, startInstance, tunnelSection, upstreamSection } from './helpers/instances.js';
 import { canMakeNamespaces, makeNetwork, type VirtualHost, type VirtualNetwork } from './helpers/netns.js';
 import { tcpEcho, tempDir, type Peer } from './helpers/peers.js';
@@ -91,19 +91,8 @@ describe('remote listeners on every instance, each on a host of its own', { skip
 
   const hosts = (): readonly VirtualHost[] => network?.hosts ?? [];
 
-  /** The host whose instance opened the office's latest session (its log line may still be in the pipe when the client says tunnel up). */
-  const ownerHost = (): Promise<VirtualHost> =>
-    eventually(5000, async () => {
-      let latest: { host: VirtualHost; at: string } | null = null;
-      for (const [host, instance] of instances) {
-        for (const match of instance.log().matchAll(/^(\S+) info +tunnel open identity=office /gm)) {
-          const at = match[1] as string;
-          if (latest === null || at > latest.at) latest = { host, at };
-        }
-      }
-      assert.ok(latest !== null, 'no instance opened a session of the office');
-      return latest.host;
-    });
+  /** The host whose instance opened the office's latest session. */
+  const ownerHost = (): Promise<VirtualHost> => eventually(5000, async () => latestOpener(instances, 'office'));
 
   before(async () => {
     network = makeNetwork(3);

@@ -17,7 +17,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
-import { echoThrough, eventually, freshGet, startHaproxy } from './helpers/cluster.js';
+import { echoThrough, eventually, freshGet, latestOpener, startHaproxy } from './helpers/cluster.js';
 import { startUpstream, type Upstream } from './helpers/http-upstream.js';
 import { core, freePort, startInstance, tunnelSection, upstreamSection } from './helpers/instances.js';
 import { tcpEcho, tempDir, type Peer } from './helpers/peers.js';
@@ -78,18 +78,8 @@ describe('three instances on Redis behind HAProxy', { skip: skipUnlessInstalled(
   /** The processes of an instance: itself, and its workers if it has any. */
   const processesOf = (instance: RunningWebsocksy): number[] => [instance.process.pid as number, ...[...instance.log().matchAll(/worker started worker=\d+ pid=(\d+)/g)].map((match) => Number(match[1]))];
 
-  /** The instance whose log says it opened the office's latest tunnel session. */
-  const ownerName = (): string => {
-    let latest: { name: string; at: string } | null = null;
-    for (const [name, instance] of instances) {
-      for (const match of instance.log().matchAll(/^(\S+) info +tunnel open (?:worker=\d )?identity=office /gm)) {
-        const at = match[1] as string;
-        if (latest === null || at > latest.at) latest = { name, at };
-      }
-    }
-    assert.ok(latest !== null, 'no instance opened a session of the office');
-    return latest.name;
-  };
+  /** The instance that opened the office's latest tunnel session. */
+  const ownerName = (): string => latestOpener(instances, 'office');
 
   before(async () => {
     app = await startUpstream();

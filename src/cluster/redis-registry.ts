@@ -92,8 +92,8 @@ export class RedisRegistry implements Registry {
   /** Identities this node owns: refreshed, and served whatever the map says. */
   private readonly owned = new Set<string>();
   private listenerSets = new Map<string, ListenerSet>();
-  /** Each listeners key this node wrote, and its value, refreshed with its identity's. */
-  private readonly ownListeners = new Map<string, { readonly value: string; readonly set: ListenerSet }>();
+  /** Each listener set this node wrote (as its key's value, in JSON), refreshed with its identity's key. */
+  private readonly ownListeners = new Map<string, string>();
   private listenersChanged: (listeners: ReadonlyMap<string, ListenerSet>) => void = () => undefined;
   /** When the whole map was last read: older than the TTL, it is not believed. */
   private syncedAt = 0;
@@ -199,7 +199,7 @@ export class RedisRegistry implements Registry {
       if (written === undefined) return;
       this.ownListeners.delete(identity);
       this.listenerSets.delete(identity);
-      this.redis.eval(DELETE_IF_MINE, 1, key, written.value).then(
+      this.redis.eval(DELETE_IF_MINE, 1, key, written).then(
         () => this.publish({ listenersOf: identity, set: null }),
         (error: unknown) => log.warn('cluster listeners not withdrawn', { identity, why: errorMessage(error), note: 'they expire with the TTL' }),
       );
@@ -207,8 +207,8 @@ export class RedisRegistry implements Registry {
     }
     const set: ListenerSet = { node: this.options.self, addresses: [...addresses].sort() };
     const value = JSON.stringify(set);
-    if (value === written?.value) return;
-    this.ownListeners.set(identity, { value, set });
+    if (value === written) return;
+    this.ownListeners.set(identity, value);
     this.listenerSets.set(identity, set);
     this.redis.set(key, value, 'PX', this.options.ttlMs).then(
       () => this.publish({ listenersOf: identity, set }),
@@ -232,7 +232,7 @@ export class RedisRegistry implements Registry {
     try {
       // Leaving on purpose: the others need not wait out the TTL.
       await Promise.all([...this.owned].map((identity) => this.redis.eval(DELETE_IF_MINE, 1, IDENTITY_KEYS + identity, String(self))));
-      await Promise.all([...this.ownListeners].map(([identity, value]) => this.redis.eval(DELETE_IF_MINE, 1, LISTENER_KEYS + identity, value.value)));
+      await Promise.all([...this.ownListeners].map(([identity, value]) => this.redis.eval(DELETE_IF_MINE, 1, LISTENER_KEYS + identity, value)));
       if (this.link !== null) await this.redis.eval(DELETE_IF_MINE, 1, NODE_KEYS + String(self), this.link.href);
     } catch {
       // Unreachable: the keys expire by themselves.
@@ -298,7 +298,7 @@ export class RedisRegistry implements Registry {
     for (const identity of [...this.owned]) {
       const key = IDENTITY_KEYS + identity;
       const listeners = this.ownListeners.get(identity);
-      if (listeners !== undefined) await this.redis.set(LISTENER_KEYS + identity, listeners.value, 'PX', ttlMs);
+      if (listeners !== undefined) await this.redis.set(LISTENER_KEYS + identity, listeners, 'PX', ttlMs);
       if ((await this.redis.eval(EXTEND_IF_MINE, 1, key, String(self), ttlMs)) === 1) continue;
       // The key is gone (Redis restarted, or it expired while Redis was away) or names another node.
       if ((await this.redis.set(key, String(self), 'PX', ttlMs, 'NX')) === 'OK') continue;
@@ -330,7 +330,11 @@ export class RedisRegistry implements Registry {
       const set = value === null ? null : parseListenerSet(parseJson(value));
       if (set !== null) listenerSets.set(identity, set);
     }
-    for (const [identity, { set }] of this.ownListeners) listenerSets.set(identity, set);
+    // Ours as we last wrote them, whatever Redis held when it was read.
+    for (const identity of this.ownListeners.keys()) {
+      const set = this.listenerSets.get(identity);
+      if (set !== undefined) listenerSets.set(identity, set);
+    }
     this.links = links;
     this.owners = owners;
     this.listenerSets = listenerSets;

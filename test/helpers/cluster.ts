@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { accepting } from './programs.js';
+import type { RunningWebsocksy } from './websocksy.js';
 
 /** GET on a connection of its own (a load balancer, or the kernel, picks the node per connection): the status, and the body as text. */
 export async function freshGet(port: number, path: string): Promise<{ status: number; text: string }> {
@@ -63,4 +64,22 @@ export async function startHaproxy(program: string, dir: string, port: number, s
   const haproxy = spawn(program, ['-f', `${dir}/haproxy.cfg`, '-db'], { stdio: ['ignore', 'inherit', 'inherit'] });
   await accepting(port);
   return haproxy;
+}
+
+/**
+ * The key of the instance whose log says it opened `identity`'s latest tunnel session (by the
+ * lines' timestamps); throws when none has. The line may still be in the instance's pipe for a
+ * moment after the client says tunnel up: callers that just connected wrap this in `eventually`.
+ */
+export function latestOpener<K>(instances: ReadonlyMap<K, RunningWebsocksy>, identity: string): K {
+  const line = new RegExp(`^(\\S+) info +tunnel open (?:worker=\\d+ )?identity=${identity} `, 'gm');
+  let latest: { key: K; at: string } | null = null;
+  for (const [key, instance] of instances) {
+    for (const match of instance.log().matchAll(line)) {
+      const at = match[1] as string;
+      if (latest === null || at > latest.at) latest = { key, at };
+    }
+  }
+  if (latest === null) throw new Error(`no instance opened a session of ${identity}`);
+  return latest.key;
 }
