@@ -21,6 +21,8 @@ export class ClientResponse implements Guarded {
   /** uWS's pause() is only undone by resume(); resume() on a response never paused breaks its keep-alive. */
   private paused = false;
   private onAbort: (() => void) | null = null;
+  /** Counted among the responses a drain waits for (response-drain.ts). */
+  private counted = true;
   /** A status line and headers that wait to go out with the body (holdHead). */
   private heldHead: { readonly status: string; readonly headers: ReadonlyArray<readonly [string, string]> } | null = null;
 
@@ -38,7 +40,7 @@ export class ClientResponse implements Guarded {
     /** Told the status once it goes out; cleared then, as one request has one status. */
     private observer: AnswerObserver | undefined = undefined,
   ) {
-    responseDrain.track(this, true);
+    responseDrain.answering();
     res.onAborted(() => {
       this.aborted = true;
       try {
@@ -60,7 +62,7 @@ export class ClientResponse implements Guarded {
 
   set aborted(value: boolean) {
     this.isAborted = value;
-    responseDrain.track(this, this.usable);
+    this.recount();
   }
 
   /** Set once the last byte is handed to uWS; a drain waits for the responses that are not. */
@@ -70,7 +72,16 @@ export class ClientResponse implements Guarded {
 
   set ended(value: boolean) {
     this.isEnded = value;
-    responseDrain.track(this, this.usable);
+    this.recount();
+  }
+
+  /** Keeps the drain's count in step with `usable` (a failure that waits for the body clears `ended` again). */
+  private recount(): void {
+    const usable = this.usable;
+    if (usable === this.counted) return;
+    this.counted = usable;
+    if (usable) responseDrain.answering();
+    else responseDrain.answered();
   }
 
   get logFields(): { id: number } {
