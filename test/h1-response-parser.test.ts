@@ -136,12 +136,17 @@ describe('the route pool\'s response parser', () => {
   test('heads that could reach a client as something the upstream did not say are refused', () => {
     refused('HTTP/1.1 200 OK\r\nX-A: a\nInjected: yes\r\nContent-Length: 0\r\n\r\n', /bare CR or LF/);
     refused('HTTP/1.1 200 OK\r\nX-A: a\rInjected: yes\r\nContent-Length: 0\r\n\r\n', /bare CR or LF/);
+    refused('HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-A: a\r\r\n\r\n', /bare CR or LF/);
+    refused('HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-A: a\n\r\n\r\n', /bare CR or LF/);
+    refused('HTTP/1.1 200 OK\rX\r\nContent-Length: 0\r\n\r\n', /bare CR or LF/);
+    refused('HTTP/1.1 200 OK\nX-A: a\r\nContent-Length: 0\r\n\r\n', /bare CR or LF/);
     refused('HTTP/1.1 200 OK\r\nX-A: a\x00b\r\nContent-Length: 0\r\n\r\n', /control character/);
     refused('HTTP/1.1 200 OK\r\nX-A: a\r\n folded\r\nContent-Length: 0\r\n\r\n', /folded/);
     refused('HTTP/1.1 200 OK\r\nBad Name: a\r\nContent-Length: 0\r\n\r\n', /header line/);
     refused('HTTP/1.1 200 OK\r\nno colon here\r\nContent-Length: 0\r\n\r\n', /header line/);
     refused('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello', /Content-Length/);
     refused('HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\nhello', /Content-Length/);
+    refused('HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5, 6\r\n\r\nhello', /Content-Length/);
     refused('HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n', /Content-Length/);
     refused('HTTP/2 200 OK\r\nContent-Length: 0\r\n\r\n', /status line/);
     refused('HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n', /status line/);

@@ -14,6 +14,7 @@
  */
 import { LINK_HEADER } from '../cluster/link.js';
 import type { HeaderList } from '../core/request.js';
+import { lowerHeaderName } from './header-name.js';
 
 const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
@@ -23,6 +24,7 @@ const HOP_BY_HOP: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'pr
  * what almost every message lists, and need no copy.
  */
 function connectionTokens(value: string, names: Set<string> | null): Set<string> | null {
+  if (value === 'keep-alive' || value === 'close') return names;
   let out = names;
   for (const part of value.split(',')) {
     const token = part.trim().toLowerCase();
@@ -130,7 +132,7 @@ export function clientResponseHeaders(rawHeaders: readonly string[]): ClientResp
   let listed: Set<string> | null = null;
   let contentLength: string | undefined;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = (rawHeaders[i] as string).toLowerCase();
+    const name = lowerHeaderName(rawHeaders[i] as string);
     if (name === 'connection') listed = connectionTokens(rawHeaders[i + 1] as string, listed);
     // The first of several, as node:http's `headers` object kept it.
     else if (name === 'content-length' && contentLength === undefined) contentLength = rawHeaders[i + 1] as string;
@@ -139,7 +141,7 @@ export function clientResponseHeaders(rawHeaders: readonly string[]): ClientResp
   const headers: Array<[string, string]> = [];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = rawHeaders[i] as string;
-    const lower = name.toLowerCase();
+    const lower = lowerHeaderName(name);
     if (lower !== 'content-length' && lower !== 'date' && !skip.has(lower)) headers.push([name, rawHeaders[i + 1] as string]);
   }
   return { headers, contentLength: contentLength === undefined || !/^\d+$/.test(contentLength) ? null : Number(contentLength) };

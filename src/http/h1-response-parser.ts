@@ -8,6 +8,8 @@
  * answers 502 and the connection is not used again.
  */
 
+import { lowerTokenName } from './header-name.js';
+
 /** The most a response head (or a chunked body's trailers) may take. */
 export const MAX_HEAD_BYTES = 64 * 1024;
 
@@ -17,38 +19,38 @@ const MAX_CHUNK_SIZE_DIGITS = 13;
 const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 const CR = 0x0d;
 const LF = 0x0a;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /**
- * What no line of a head may hold: a control character other than HTAB (field values and the
- * reason are HTAB, SP, VCHAR and obs-text, RFC 9110 §5.5), and a CR or LF that is not part of
- * a line's CRLF. One test over the whole head, not one per line.
+ * What no line of a head may hold besides a bare CR or LF: a control character other than HTAB
+ * (field values and the reason are HTAB, SP, VCHAR and obs-text, RFC 9110 §5.5). One test over
+ * the whole head; bare CRs and LFs are found as the lines are walked.
  */
-const FORBIDDEN_IN_HEAD = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/;
+const CONTROL_IN_HEAD = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/;
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: (.*))?$/;
-/** Header names seen, lower-cased: a response's names are nearly always the last one's. */
-const knownNames = new Map<string, string>();
-const KNOWN_NAMES_LIMIT = 512;
-
-/** `name` lower-cased once it is known to be a token, or null when it is not one. */
-function lowerName(name: string): string | null {
-  const known = knownNames.get(name);
-  if (known !== undefined) return known;
-  if (!TOKEN.test(name)) return null;
-  const lower = name.toLowerCase();
-  if (knownNames.size < KNOWN_NAMES_LIMIT) knownNames.set(name, lower);
-  return lower;
-}
+const DECIMAL_LENGTH = /^\d{1,15}$/;
+const BARE_CR_OR_LF = 'a control character, or a bare CR or LF, in the response head';
 
 const SP = 0x20;
 const HTAB = 0x09;
 
-/** `line` from `start` with the optional whitespace around a field value taken off. */
-function fieldValue(line: string, start: number): string {
+/** `text` from `start` to `end` with the optional whitespace around a field value taken off. */
+function fieldValue(text: string, start: number, end: number): string {
   let first = start;
-  let last = line.length;
-  while (first < last && (line.charCodeAt(first) === SP || line.charCodeAt(first) === HTAB)) first++;
-  while (last > first && (line.charCodeAt(last - 1) === SP || line.charCodeAt(last - 1) === HTAB)) last--;
-  return line.slice(first, last);
+  let last = end;
+  while (first < last && (text.charCodeAt(first) === SP || text.charCodeAt(first) === HTAB)) first++;
+  while (last > first && (text.charCodeAt(last - 1) === SP || text.charCodeAt(last - 1) === HTAB)) last--;
+  return text.slice(first, last);
+}
+/**
+ * Where the line from `start` ends: at the next CR, which must be followed by LF, or at the
+ * end of the head; a CR or an LF anywhere else is bare.
+ */
+function lineEndFrom(text: string, start: number): number {
+  const cr = text.indexOf('\r', start);
+  const end = cr < 0 ? text.length : cr;
+  if (cr >= 0 && text.charCodeAt(cr + 1) !== LF) throw new UpstreamProtocolError(BARE_CR_OR_LF);
+  const lf = text.indexOf('\n', start);
+  if (lf >= 0 && lf !== end + 1) throw new UpstreamProtocolError(BARE_CR_OR_LF);
+  return end;
 }
 const KEEP_ALIVE_TIMEOUT = /(?:^|[,;\s])timeout\s*=\s*(\d+)/i;
 
@@ -239,33 +241,42 @@ export class ResponseParser {
 
   /** One head, without its final CRLF CRLF: a final one sets the body's framing; a 1xx is skipped. */
   private head(text: string): void {
-    if (FORBIDDEN_IN_HEAD.test(text)) throw new UpstreamProtocolError('a control character, or a bare CR or LF, in the response head');
-    const lines = text.split('\r\n');
-    const statusLine = STATUS_LINE.exec(lines[0] as string);
-    if (statusLine === null) throw new UpstreamProtocolError(`status line ${JSON.stringify((lines[0] as string).slice(0, 80))}`);
+    if (CONTROL_IN_HEAD.test(text)) throw new UpstreamProtocolError(BARE_CR_OR_LF);
+    let lineEnd = lineEndFrom(text, 0);
+    const statusText = text.slice(0, lineEnd);
+    const statusLine = STATUS_LINE.exec(statusText);
+    if (statusLine === null) throw new UpstreamProtocolError(`status line ${JSON.stringify(statusText.slice(0, 80))}`);
     const status = Number(statusLine[2]);
     const rawHeaders: string[] = [];
     let contentLength = -1;
     let transferEncoding: string | null = null;
     let close = false;
     let keepAliveToken = false;
-    for (let index = 1; index < lines.length; index++) {
-      const line = lines[index] as string;
-      const colon = line.indexOf(':');
-      const name = colon < 0 ? line : line.slice(0, colon);
-      const lower = lowerName(name);
-      if (lower === null || colon < 0) throw new UpstreamProtocolError(line.length === 0 || line[0] === ' ' || line[0] === '\t' ? 'a folded or empty header line' : `header line ${JSON.stringify(line.slice(0, 80))}`);
-      const value = fieldValue(line, colon + 1);
+    while (lineEnd < text.length) {
+      const start = lineEnd + 2;
+      lineEnd = lineEndFrom(text, start);
+      const colon = text.indexOf(':', start);
+      const name = colon < 0 || colon > lineEnd ? null : text.slice(start, colon);
+      const lower = name === null ? null : lowerTokenName(name);
+      if (name === null || lower === null) {
+        const line = text.slice(start, lineEnd);
+        throw new UpstreamProtocolError(line.length === 0 || line[0] === ' ' || line[0] === '\t' ? 'a folded or empty header line' : `header line ${JSON.stringify(line.slice(0, 80))}`);
+      }
+      const value = fieldValue(text, colon + 1, lineEnd);
       rawHeaders.push(name, value);
       if (lower === 'content-length') {
-        for (const part of value.split(',')) {
+        // One plain length, as nearly every upstream sends it; else each of a list, all equal.
+        const single = DECIMAL_LENGTH.test(value) ? Number(value) : -1;
+        if (single >= 0 && (contentLength < 0 || single === contentLength)) contentLength = single;
+        else for (const part of value.split(',')) {
           const digits = part.trim();
-          if (!/^\d{1,15}$/.test(digits) || (contentLength >= 0 && Number(digits) !== contentLength)) throw new UpstreamProtocolError(`Content-Length ${JSON.stringify(value.slice(0, 40))}`);
+          if (!DECIMAL_LENGTH.test(digits) || (contentLength >= 0 && Number(digits) !== contentLength)) throw new UpstreamProtocolError(`Content-Length ${JSON.stringify(value.slice(0, 40))}`);
           contentLength = Number(digits);
         }
       } else if (lower === 'transfer-encoding') transferEncoding = transferEncoding === null ? value : `${transferEncoding},${value}`;
       else if (lower === 'connection') {
-        for (const option of value.toLowerCase().split(',')) {
+        if (value === 'keep-alive') keepAliveToken = true;
+        else for (const option of value.toLowerCase().split(',')) {
           const token = option.trim();
           if (token === 'close') close = true;
           else if (token === 'keep-alive') keepAliveToken = true;

@@ -148,7 +148,8 @@ class UpstreamExchange implements UpstreamHandler {
     }
     this.status = status;
     runGuarded(answer, 'upstream response', () => {
-      const names = rawHeaders.map(latin1);
+      // Our pool's are strings already: no copy of the list for them.
+      const names = typeof rawHeaders[0] === 'string' ? (rawHeaders as readonly string[]) : rawHeaders.map(latin1);
       this.sink = relayHead(answer, this.client.method, { status, statusText, rawHeaders: names }, (error) => this.relayed(error), resume, () => this.abortUpstream?.());
     });
     return true;
