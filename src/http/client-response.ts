@@ -261,6 +261,8 @@ export class ClientResponse implements Guarded {
     const { res } = this;
     let pending: Buffer | null = null;
     let pendingOffset = 0;
+    /** Body bytes uWS has taken, counted here rather than asked of uWS before every write. */
+    let taken = 0;
     const finish = (error: Error | null): void => {
       if (this.ended) return;
       this.ended = true;
@@ -270,7 +272,14 @@ export class ClientResponse implements Guarded {
       stop();
       finish(new Error('client went away'));
     });
-    res.onWritable((offset) => {
+    // Registered only once a write finds the socket full: most responses never need it.
+    let watching = false;
+    const watchWritable = (): void => {
+      if (watching) return;
+      watching = true;
+      res.onWritable(writable);
+    };
+    const writable = (offset: number): boolean => {
       try {
         if (pending === null) {
           resume();
@@ -285,6 +294,7 @@ export class ClientResponse implements Guarded {
         const [ok, complete] = res.tryEnd(rest, total ?? 0);
         if (complete) finish(null);
         else if (ok) {
+          taken = pendingOffset + pending.length;
           pending = null;
           resume();
         }
@@ -293,7 +303,7 @@ export class ClientResponse implements Guarded {
         reportFault(this, 'response writable', error);
         return true;
       }
-    });
+    };
     const sink: BodySink = {
       write: (chunk) => {
         if (!this.usable) return true;
@@ -308,17 +318,19 @@ export class ClientResponse implements Guarded {
             this.flushHead();
             if (total === null) {
               room = res.write(chunk);
+              if (!room) watchWritable();
               return;
             }
-            const offset = res.getWriteOffset();
             const [ok, complete] = res.tryEnd(chunk, total);
             if (complete) finish(null);
-            else if (!ok) {
+            else if (ok) taken += chunk.length;
+            else {
               // The chunk is the source's, valid during this call only (a view of a shared read
               // buffer, for one): what uWS did not take is copied.
               pending = Buffer.from(chunk);
-              pendingOffset = offset;
+              pendingOffset = taken;
               room = false;
+              watchWritable();
             }
           });
         } catch (error) {
