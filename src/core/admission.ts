@@ -16,6 +16,7 @@ import { RateGate, TokenBucket } from './token-bucket.js';
 import { throttle } from './throttle.js';
 import { processOwner, runGuarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
+import { LiveSet } from '../lib/live-set.js';
 
 export interface AdmissionLimits {
   /** WebSocket connections at once, all listeners together; 0 = no cap. */
@@ -117,7 +118,7 @@ export class AdmissionTicket {
 const sweeper = processOwner('idle sweep');
 
 export class Admission {
-  private readonly open = new Set<AdmissionTicket>();
+  private readonly open = new LiveSet<AdmissionTicket>();
   private readonly perGroup = new Map<string, number>();
   private readonly perIdentity = new Map<string, IdentityShare>();
   private readonly refused: Record<LimitReason, number> = {

@@ -5,9 +5,10 @@
  * The metrics keep one per endpoint, the status page's history one for the whole process.
  */
 import { noCounts, type BridgeCounts, type BridgeObserver } from './bridge-observer.js';
+import { LiveSet } from '../lib/live-set.js';
 
 export class BridgeTally {
-  readonly open = new Set<BridgeCounts>();
+  readonly open = new LiveSet<BridgeCounts>();
   private readonly closedCounts = noCounts();
 
   opened(bridge: BridgeCounts): void {

@@ -6,6 +6,7 @@
  * answer the previous ping is dropped.
  */
 import { processOwner, runGuarded, type Guarded } from '../lib/guard.js';
+import { LiveSet } from '../lib/live-set.js';
 
 /** A client the sweep keeps alive (Bridge and a session's WebSocket). */
 export interface KeptAlive extends Guarded {
@@ -21,15 +22,15 @@ export interface KeptAlive extends Guarded {
 const sweeper = processOwner('keep-alive');
 
 export class ClientSet {
-  private readonly clients = new Set<KeptAlive>();
+  private readonly clients = new LiveSet<KeptAlive>();
   private timer: NodeJS.Timeout | null = null;
 
   get size(): number {
     return this.clients.size;
   }
 
-  values(): IterableIterator<KeptAlive> {
-    return this.clients.values();
+  values(): Iterable<KeptAlive> {
+    return this.clients;
   }
 
   add(client: KeptAlive): void {
@@ -66,6 +67,6 @@ export class ClientSet {
   closeAll(code: number, reason: string): void {
     if (this.timer !== null) clearInterval(this.timer);
     this.timer = null;
-    for (const client of [...this.clients]) runGuarded(client, 'shutdown', () => client.close(code, reason));
+    for (const client of this.clients) runGuarded(client, 'shutdown', () => client.close(code, reason));
   }
 }

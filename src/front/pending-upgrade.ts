@@ -18,9 +18,10 @@ import { log } from '../lib/log.js';
 import { engine } from './engine.js';
 import { upgradeInto } from './ws-behaviour.js';
 import { logRefused } from './refused.js';
+import { LiveSet } from '../lib/live-set.js';
 
 export class PendingUpgrades {
-  private readonly pending = new Set<PendingUpgrade<SocketData>>();
+  private readonly pending = new LiveSet<PendingUpgrade<SocketData>>();
 
   constructor(
     /** Both bounds follow a reload (front/app.ts): waiting upgrades keep the deadline they got. */
@@ -54,7 +55,7 @@ export class PendingUpgrades {
 
   /** Answers every upgrade still waiting (shutdown). */
   refuseAll(refusal: Refusal): void {
-    for (const upgrade of [...this.pending]) runGuarded(upgrade, 'shutdown', () => upgrade.refuse(refusal));
+    for (const upgrade of this.pending) runGuarded(upgrade, 'shutdown', () => upgrade.refuse(refusal));
   }
 }
 
