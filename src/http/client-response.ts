@@ -287,6 +287,7 @@ export class ClientResponse implements Guarded {
         }
         const rest = pending.subarray(offset - pendingOffset);
         if (rest.length === 0) {
+          taken = pendingOffset + pending.length;
           pending = null;
           resume();
           return true;
