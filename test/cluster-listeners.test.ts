@@ -144,7 +144,15 @@ describe('remote listeners on every instance, each on a host of its own', { skip
     const owner = await ownerHost();
     const bytes = randomBytes(8 * 1024 * 1024);
     const expected = createHash('sha256').update(bytes).digest('hex');
-    for (const host of hosts().filter((candidate) => candidate !== owner)) assert.equal(await echoDigest(host.address, bytes), expected);
+    for (const host of hosts().filter((candidate) => candidate !== owner)) {
+      try {
+        assert.equal(await echoDigest(host.address, bytes), expected);
+      } catch (error) {
+        // What each instance said about its relayed connections: why one was reset.
+        const said = [...instances].flatMap(([each, instance]) => instance.log().split('\n').filter((line) => / (warn|error) /.test(line) && !/engine caveat/.test(line)).map((line) => `${each.name}: ${line}`));
+        throw new Error(`through ${host.name}: ${String(error)}\n${said.join('\n')}`);
+      }
+    }
   });
 
   test("the relay's WebSocket wants the cluster's secret, and a listener the node bound", async () => {

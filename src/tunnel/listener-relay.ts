@@ -47,21 +47,18 @@ export type RelaySocket = Duplex & { resetAndDestroy(): unknown };
 export class ListenerRelay {
   private unacknowledged = 0;
   private pausedForCredit = false;
+  private creditOwed = 0;
   private localEnded = false;
   private remoteEnded = false;
   private carrierClosed = false;
-  /** Bytes of the other node's handed to the socket, and how many of them were credited back. */
-  private received = 0;
-  private credited = 0;
-  /** The one callback every write of the socket gets. */
-  private readonly written: (error?: Error | null) => void;
+  /** Bytes handed to the socket and not yet written: "everything taken" is known without counting Node's queue. */
+  private writing = 0;
 
   constructor(
     private readonly socket: RelaySocket,
     private readonly carrier: RelayCarrier,
     private readonly owner: Guarded,
   ) {
-    this.written = guarded(owner, 'relayed connection write', (error?: Error | null) => this.creditTaken(error));
     socket.on('data', guarded(owner, 'relayed connection read', (chunk: Buffer) => this.fromSocket(chunk)));
     socket.on('end', guarded(owner, 'relayed connection end', () => this.socketEnded()));
     socket.on('error', guarded(owner, 'relayed connection error', (error: Error) => this.reset(`the connection failed: ${errorMessage(error)}`)));
@@ -74,8 +71,8 @@ export class ListenerRelay {
     if (isBinary) {
       if (this.remoteEnded) return this.reset('the other node sent bytes after its end');
       const chunk = owned ? message : Buffer.from(message);
-      this.received += chunk.length;
-      this.socket.write(chunk, this.written);
+      this.writing += chunk.length;
+      this.socket.write(chunk, (error) => (error ? undefined : this.taken(chunk.length)));
       return;
     }
     const text = message.toString('latin1');
@@ -128,14 +125,12 @@ export class ListenerRelay {
     }
   }
 
-  /** What the socket has taken is what it no longer queues: recounted as each write completes. */
-  private creditTaken(error: Error | null | undefined): void {
-    if (error) return;
-    const taken = this.received - this.socket.writableLength;
-    const owed = taken - this.credited;
-    if (this.carrierClosed || owed <= 0 || (owed < CREDIT_BATCH && taken < this.received)) return;
-    this.carrier.sendText(`c${owed}`);
-    this.credited = taken;
+  private taken(bytes: number): void {
+    this.writing -= bytes;
+    this.creditOwed += bytes;
+    if (this.carrierClosed || (this.creditOwed < CREDIT_BATCH && this.writing > 0)) return;
+    this.carrier.sendText(`c${this.creditOwed}`);
+    this.creditOwed = 0;
     this.closeIfDone();
   }
 
@@ -148,7 +143,7 @@ export class ListenerRelay {
 
   /** Both sides ended, this socket took every byte the other node sent and the other node's every byte this one sent: the orderly close. */
   private closeIfDone(): void {
-    if (!this.localEnded || !this.remoteEnded || this.credited < this.received || this.unacknowledged > 0 || this.carrierClosed) return;
+    if (!this.localEnded || !this.remoteEnded || this.writing > 0 || this.unacknowledged > 0 || this.carrierClosed) return;
     this.carrierClosed = true;
     this.carrier.close(WsCloseCode.normal, 'connection ended');
   }
