@@ -4,7 +4,8 @@
  * string keeps for the next lookup of the same string (the parser checks the name, then the
  * relay filters it). Names that are not tokens are never remembered.
  */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+import { isFieldName } from '../lib/http-field.js';
+
 const known = new Map<string, string>();
 /** A bound on what a hostile upstream could make the cache hold. */
 const KNOWN_LIMIT = 512;
@@ -13,7 +14,7 @@ const KNOWN_LIMIT = 512;
 export function lowerTokenName(name: string): string | null {
   const lower = known.get(name);
   if (lower !== undefined) return lower;
-  if (!TOKEN.test(name)) return null;
+  if (!isFieldName(name)) return null;
   const computed = name.toLowerCase();
   if (known.size < KNOWN_LIMIT) known.set(name, computed);
   return computed;

@@ -1,6 +1,7 @@
 /*
  * The grammar of HTTP header fields (RFC 9110 §5.1, §5.5), shared by the request validator
- * (what clients send) and route modules (what they answer): a name is a token, a value holds
+ * (what clients send), route modules (what they answer) and the route pool's response parser
+ * (what upstreams answer, through http/header-name.ts): a name is a token, a value holds
  * no control character, so neither can end a header line early or start another.
  */
 
