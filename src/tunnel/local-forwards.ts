@@ -14,6 +14,7 @@ import { processOwner, runGuarded, type Guarded } from '../lib/guard.js';
 import { log, type LogFields } from '../lib/log.js';
 import { describeForward, type Forward } from './forward.js';
 import { MAX_STREAMS_PER_SESSION, type Session } from './mux.js';
+import { adoptSharedRead } from './shared-read.js';
 import type { OpenTarget } from './protocol.js';
 import type { StreamSocket } from './stream.js';
 
@@ -48,7 +49,7 @@ export class LocalForwards {
   async listen(): Promise<void> {
     for (const forward of this.forwards) {
       if (forward.kind !== 'local') continue;
-      const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => this.onConnection(socket, forward));
+      const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (socket) => this.onConnection(adoptSharedRead(socket), forward));
       server.listen({ host: forward.bind, port: forward.port });
       try {
         await Promise.race([once(server, 'listening'), once(server, 'error').then(([error]) => Promise.reject(error as Error))]);

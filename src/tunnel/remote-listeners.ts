@@ -10,6 +10,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runGuarded, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
+import { adoptSharedRead } from './shared-read.js';
 import type { StreamSocket } from './stream.js';
 
 /** A throw while handing it a connection ends the owner's session alone. */
@@ -65,8 +66,9 @@ export class RemoteListeners {
     }
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
     const entry: Entry = { server, owner, listener, port, released: false, bound: null, binding: new AbortController() };
-    server.on('connection', (socket: Socket) =>
+    server.on('connection', (accepted: Socket) =>
       runGuarded(entry.owner, 'remote listener connection', () => {
+        const socket = adoptSharedRead(accepted);
         socket.setNoDelay(true);
         entry.owner.accepted(entry.listener, socket);
       }),

@@ -6,22 +6,60 @@
  * buffer-pool.ts for why that matters. One read runs at a time on the JS thread, and nothing
  * reads the buffer after its listeners return, so one buffer serves every socket.
  */
-import { connect, type Socket, type TcpNetConnectOpts } from 'node:net';
+import { connect, Socket, type OnReadOpts, type SocketConstructorOpts, type TcpNetConnectOpts } from 'node:net';
 import { MAX_DATA_PAYLOAD } from './protocol.js';
 
 const readBuffer = Buffer.allocUnsafeSlow(MAX_DATA_PAYLOAD);
 
+/** The `onread` that hands each read of `socket()` to its 'data' listeners as a view of the shared buffer. */
+function sharedRead(socket: () => Socket): OnReadOpts {
+  return {
+    buffer: readBuffer,
+    callback: (bytes: number, buffer: Uint8Array): boolean => {
+      socket().emit('data', Buffer.from(buffer.buffer, buffer.byteOffset, bytes));
+      return true;
+    },
+  };
+}
+
 /** net.connect whose 'data' chunks are views of the shared read buffer. */
 export function connectSharedRead(options: Omit<TcpNetConnectOpts, 'onread'>): Socket {
-  const socket: Socket = connect({
-    ...options,
-    onread: {
-      buffer: readBuffer,
-      callback: (bytes: number, buffer: Uint8Array): boolean => {
-        socket.emit('data', Buffer.from(buffer.buffer, buffer.byteOffset, bytes));
-        return true;
-      },
-    },
-  });
+  const socket: Socket = connect({ ...options, onread: sharedRead(() => socket) });
+  return socket;
+}
+
+/** What net.Socket's constructor also takes: `onread` (documented), and the two net.Server passes for a connection it accepted. */
+interface AcceptedSocketOptions extends SocketConstructorOpts {
+  readonly onread: OnReadOpts;
+  readonly handle: object;
+  readonly pauseOnCreate: boolean;
+}
+
+/**
+ * An accepted connection (net.Server's, created paused: `pauseOnConnect`) made to read into the
+ * shared buffer. net.Server has no `onread`: each read of a connection it accepts lands in a
+ * fresh 64 KiB buffer, which made a tunnel client (whose local forwards are such connections)
+ * run a full collection every ~20 MB carried (bench/README.md). Its handle moves to a new
+ * net.Socket made with `onread`, as net.Server would make it, still paused; the accepted
+ * Socket, left without a handle, is destroyed, which also ends the server's count of it.
+ * `_handle` is Node's own field: where it is not what this expects, the connection is
+ * returned as it came (reads then allocate, nothing else changes), and
+ * test/shared-read.test.ts checks on every Node the matrix runs that it is.
+ */
+export function adoptSharedRead(accepted: Socket): Socket {
+  const internal = accepted as unknown as { _handle?: unknown };
+  const handle = internal._handle;
+  if (accepted.destroyed || typeof handle !== 'object' || handle === null || typeof (handle as { readStart?: unknown }).readStart !== 'function') return accepted;
+  const options: AcceptedSocketOptions = {
+    handle,
+    pauseOnCreate: true,
+    allowHalfOpen: accepted.allowHalfOpen,
+    readable: true,
+    writable: true,
+    onread: sharedRead(() => socket),
+  };
+  const socket: Socket = new Socket(options);
+  internal._handle = null;
+  accepted.destroy();
   return socket;
 }
