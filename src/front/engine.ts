@@ -107,6 +107,18 @@ function buildFile(): string {
   return `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`;
 }
 
+/**
+ * Stops uWS from adding its own `uWebSockets: 20` header to every answer (a 101 included): it
+ * names the engine and its version to anyone who asks, which a server should not, and an
+ * upgrade made outside a uWS callback goes out uncorked (Engine.corksLateUpgrades), one send per
+ * piece of each header, so the four pieces of that one cost every bridged connection about 8 %
+ * of the connection rate (bench/README.md). Both builds have the switch; a build without it keeps
+ * the header.
+ */
+function quiet(uws: Uws): void {
+  if (typeof uws._cfg === 'function') uws._cfg('silent');
+}
+
 function loadNative(candidate: Candidate, skipped: string[]): Engine | null {
   let folder: string;
   try {
@@ -124,6 +136,7 @@ function loadNative(candidate: Candidate, skipped: string[]): Engine | null {
   }
   try {
     const uws = requireHere(path) as Uws;
+    quiet(uws);
     return { uws, native: true, source, version: candidate.uwsVersion(version), build: file, skipped, caveat: candidate.caveat, corksLateUpgrades: candidate.corksLateUpgrades };
   } catch (error) {
     skipped.push(`${source} ${file}: ${firstLine(error)}`);
