@@ -111,8 +111,8 @@ function buildFile(): string {
  * Stops uWS from adding its own `uWebSockets: 20` header to every answer (a 101 included): it
  * names the engine and its version to anyone who asks, which a server should not, and an
  * upgrade made outside a uWS callback goes out uncorked (Engine.corksLateUpgrades), one send per
- * piece of each header, so the four pieces of that one cost every bridged connection about 8 %
- * of the connection rate (bench/README.md). Both builds have the switch; a build without it keeps
+ * piece of each header, so the four pieces of that one cost every bridged connection 1–8 %
+ * of the connection rate (median 6 %, bench/README.md). Both builds have the switch; a build without it keeps
  * the header.
  */
 function quiet(uws: Uws): void {
