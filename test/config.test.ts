@@ -99,6 +99,9 @@ describe('config file errors', SIDE_BY_SIDE, () => {
   test('bad core value names file, line and key', () =>
     assertRefused([configFile('ping.cfg', '; comment\n[core]\nping = soon\n')], /ping\.cfg:3 \[core\]: ping: "soon" is not a number of seconds/));
 
+  test('a yes/no option that is neither names file, line and key', () =>
+    assertRefused([configFile('early.cfg', '[core]\nport = 0\nearly-upgrade = soon\n')], /early\.cfg:3 \[core\]: early-upgrade: "soon" is not a boolean/));
+
   test('a backend that rejects a line names file, line and key', () =>
     assertRefused(
       [configFile('backend.cfg', '[core]\nbackend = file\n[backend]\npath = /tmp\ncolour = blue\n')],

@@ -100,4 +100,15 @@ describe('MQTT.js over WebSocket through websocksy to mosquitto', { skip: skipUn
       await relay.close();
     }
   });
+
+  test('the same with --early-upgrade: each CONNECT leaves right after the 101, often before the broker connection is there', { timeout: 60_000 }, async () => {
+    const early = await startWebsocksy(['-l', '127.0.0.1', '-p', '0', '--early-upgrade', '-c', `host=tcp://127.0.0.1:${broker.port}`, '-c', 'protocol=mqtt']);
+    try {
+      await assertDisconnected(await roundTrips(`ws://127.0.0.1:${early.port}/mqtt`, 'early'));
+      const closes = await closeLines(early, CLIENTS);
+      assert.deepEqual(closes.filter((line) => /undelivered=/.test(line)), []);
+    } finally {
+      await early.stop();
+    }
+  });
 });

@@ -59,6 +59,10 @@ const CASES: readonly Case[] = [
   { name: 'websockets-send-then-close', what: 'websockets: await send(x); await close()', count: 50, size: 1000, websocksyArgs: [] },
   { name: 'websockets-send-then-close', what: 'websockets: await send(5 MiB); await close(), --max-message 16m', count: 10, size: 5 * MiB, websocksyArgs: ['--max-message', '16m'] },
   { name: 'websocket-client-send-then-close', what: 'websocket-client: send(x); close()', count: 50, size: 1000, websocksyArgs: [] },
+  // The 101 before the peer connect: what a client sends at once may come before the peer is there.
+  { name: 'websockets-send-then-close', what: 'websockets: await send(x); await close(), --early-upgrade', count: 50, size: 1000, websocksyArgs: ['--early-upgrade'] },
+  { name: 'websocket-client-send-then-close', what: 'websocket-client: send(x); close(), --early-upgrade', count: 50, size: 1000, websocksyArgs: ['--early-upgrade'] },
+  { name: 'websockets-fragmented', what: 'websockets: text and binary messages sent as 10 and 20 fragments, --early-upgrade', count: 50, size: 1000, websocksyArgs: ['--early-upgrade'] },
 ];
 
 describe('Python WebSocket clients through websocksy', { skip: skipUnlessInstalled(INSTALLED !== undefined, 'python3-websockets or python3-websocket (apt-get install python3-websockets python3-websocket)') }, () => {

@@ -8,8 +8,9 @@
  *     2 s after the last one opened (what a user looking at the process then sees), after a
  *     forced full GC (bench/anchors/gc-on-signal.cjs, SIGUSR2), and once the heap has settled
  *     (settledRss), each against a baseline read before the connections opened.
- * Subjects alternate their order from round to round, so a machine getting busier or quieter
- * does not favour one of them. `BENCH_BASELINE=DIR` adds websocksy built in DIR as a third.
+ * websocksy runs twice: as configured by default, and with --early-upgrade (the 101 before the
+ * peer connect). Subjects alternate their order from round to round, so a machine getting busier
+ * or quieter does not favour one of them. `BENCH_BASELINE=DIR` adds websocksy built in DIR as a third.
  */
 import { runLoadgen, holdLoadgen } from './loadgen.js';
 import { groupUsage, startProcess, type Started } from './processes.js';
@@ -21,11 +22,11 @@ interface ConnSubject {
   start(echoPort: number): Promise<{ readonly started: Started; readonly url: string }>;
 }
 
-function websocksyIn(name: string, dir: string, root: string): ConnSubject {
+function websocksyIn(name: string, dir: string, root: string, options: readonly string[] = []): ConnSubject {
   return {
     name,
     start: async (echoPort) => {
-      const args = ['--require', `${root}${GC_PRELOAD}`, 'bin/websocksy', '-l', '127.0.0.1', '-p', '0', '-k', '0', '-c', `host=tcp://127.0.0.1:${echoPort}`, '-c', 'framing=binary'];
+      const args = ['--require', `${root}${GC_PRELOAD}`, 'bin/websocksy', '-l', '127.0.0.1', '-p', '0', '-k', '0', ...options, '-c', `host=tcp://127.0.0.1:${echoPort}`, '-c', 'framing=binary'];
       const started = await startProcess(process.execPath, args, /listening .*port=(\d+)/, dir);
       return { started, url: `ws://127.0.0.1:${Number(started.match[1])}/` };
     },
@@ -96,7 +97,13 @@ function orderOf<T>(list: readonly T[], round: number): T[] {
 export async function connectionFigures(root: string, loadgen: string, echoPort: number, seconds: number, idleConns: number): Promise<ConnectionFigures> {
   const rounds = Number(process.env['BENCH_ROUNDS'] ?? 3);
   const baselineDir = process.env['BENCH_BASELINE'];
-  const subjects = [websocksyIn('websocksy', root, root), bareUws(root), ...(baselineDir ? [websocksyIn('baseline', baselineDir, root)] : [])];
+  const subjects = [
+    websocksyIn('websocksy', root, root),
+    // The 101 before the peer connect (docs/operations.md "Early upgrades"): one send, corked.
+    websocksyIn('websocksy-early', root, root, ['--early-upgrade']),
+    bareUws(root),
+    ...(baselineDir ? [websocksyIn('baseline', baselineDir, root)] : []),
+  ];
   const rate: RateFigure[] = [];
   const idle: IdleFigure[] = [];
   for (let round = 0; round < rounds; round++) {
@@ -163,12 +170,12 @@ export function formatConnectionsSection(figures: ConnectionFigures): string {
   const lines = ['## Connections, interleaved (websocksy ÷ bare-uws per round)', ''];
   lines.push('| round | subject | conn/s | CPU µs/conn | failures | conn/s ÷ bare-uws | idle KiB/conn at 2 s | after a GC | settled |', '|---|---|---|---|---|---|---|---|---|');
   const rounds = [...new Set(figures.rate.map((f) => f.round))];
-  const ratios: number[] = [];
+  const ratios = new Map<string, number[]>();
   for (const round of rounds) {
     const bare = figures.rate.find((f) => f.round === round && f.subject === 'bare-uws');
     for (const f of figures.rate.filter((x) => x.round === round)) {
       const ratio = bare === undefined ? NaN : f.connsPerSecond / bare.connsPerSecond;
-      if (f.subject === 'websocksy') ratios.push(ratio);
+      if (f.subject !== 'bare-uws') ratios.set(f.subject, [...(ratios.get(f.subject) ?? []), ratio]);
       const held = figures.idle.find((x) => x.round === round && x.subject === f.subject);
       lines.push(
         `| ${round + 1} | ${f.subject} | ${f.connsPerSecond.toFixed(0)} | ${f.cpuMicrosPerConn.toFixed(0)} | ${f.failures} | ${f.subject === 'bare-uws' ? '' : ratio.toFixed(2)} | ` +
@@ -183,9 +190,8 @@ export function formatConnectionsSection(figures: ConnectionFigures): string {
   };
   lines.push(
     '',
-    `websocksy conn/s ÷ bare-uws, per round: ${range(ratios, 2)} (target ≥ 0.8). ` +
-      `Idle KiB per connection (${figures.idle[0]?.open ?? 0} held): ${idleOf('websocksy')}; ${idleOf('bare-uws')}` +
-      `${figures.idle.some((f) => f.subject === 'baseline') ? `; ${idleOf('baseline')}` : ''} (target ≤ 5).`,
+    `conn/s ÷ bare-uws, per round: ${[...ratios].map(([subject, list]) => `${subject} ${range(list, 2)}`).join(', ')} (target ≥ 0.8). ` +
+      `Idle KiB per connection (${figures.idle[0]?.open ?? 0} held): ${[...new Set(figures.idle.map((f) => f.subject))].map(idleOf).join('; ')} (target ≤ 5).`,
     '',
   );
   return lines.join('\n');

@@ -45,6 +45,8 @@ export interface CoreConfig {
   maxHandshakes: number;
   /** Seconds from a complete upgrade request to its 101; then 504. */
   handshakeTimeout: number;
+  /** Answer the 101 once the peer is chosen, before it is connected; an unreachable peer then closes with 1014. */
+  earlyUpgrade: boolean;
   /** WebSocket connections at once, all listeners together; 0 = no cap. */
   maxConnections: number;
   /** WebSocket connections per client address (IPv6 per /64); 0 = no cap. */
@@ -100,6 +102,7 @@ export const defaultCoreConfig: Readonly<CoreConfig> = {
   backendTimeout: 5,
   maxHandshakes: 1024,
   handshakeTimeout: 15,
+  earlyUpgrade: false,
   maxConnections: 10_000,
   maxConnectionsPerAddress: 0,
   maxConnectionsPerIdentity: 0,
@@ -234,6 +237,10 @@ export const coreOptions: readonly CoreOption[] = [
   {
     key: 'handshake-timeout', argument: 'SECONDS', help: 'time from a complete upgrade request to its 101; then 504 (default 15)',
     apply: (c, v) => { c.handshakeTimeout = parseSeconds(v, 0.1, 3600); },
+  },
+  {
+    key: 'early-upgrade', argument: '', help: 'answer the 101 as soon as the backend has chosen the peer, and connect it behind the answer (faster handshakes, as websockify does); a peer that cannot be reached then closes the WebSocket with 1014 and the reason, instead of the upgrade being refused with 502/504 (default off; see docs/operations.md)',
+    apply: (c, v) => { c.earlyUpgrade = parseBoolean(v); },
   },
   {
     key: 'max-connections', argument: 'COUNT', help: 'WebSocket connections at once, all listeners together; more get 503; 0 = no cap (default 10000)',

@@ -1,8 +1,9 @@
 /*
  * Everything a bridge needs before the 101: ask the backend for a peer (bounded in time: a
  * backend that never answers must not hold the client), check its answer, pass it through the
- * gate (the destination allow-list), connect the peer. Each
- * failure is a Refusal with the status the client gets and the detail the log gets.
+ * gate (the destination allow-list), connect the peer (unless the upgrade is early, which
+ * connects after the 101: front/bridge-endpoint.ts). Each failure is a Refusal with the status
+ * the client gets and the detail the log gets.
  */
 import type { Backend, FramingDefinition, PeerInfo, PeerQuery } from './api.js';
 import type { BridgeObservers } from './bridge-observer.js';
@@ -22,16 +23,15 @@ export interface BridgeOpenerOptions {
   readonly gate: PeerGate;
   /** Who hears of the bridges opened with these options (the metrics); none by default. */
   readonly observers?: BridgeObservers | undefined;
+  /**
+   * Answer the 101 once the peer is chosen, before it is connected (core option early-upgrade):
+   * a peer that cannot be reached then closes the WebSocket with 1014 instead of refusing it.
+   */
+  readonly earlyUpgrade?: boolean;
 }
 
-export interface OpenedPeer {
+export interface OpenedPeer extends ChosenPeer {
   readonly peer: PeerConnection;
-  readonly framing: FramingDefinition;
-  readonly framingConfig: string | null;
-  /** The subprotocol to answer with, '' for none. */
-  readonly protocol: string;
-  /** The backend let this peer outlive its client (a resumable session, if the client asks). */
-  readonly resumable: boolean;
   /** How long the peer took to accept the connection (for the metrics). */
   readonly connectSeconds: number;
 }
@@ -120,15 +120,31 @@ async function withDeadline(options: BridgeOpenerOptions, answer: Promise<PeerIn
   }
 }
 
+/** The backend's choice, checked and let through the gate: everything but the connection. */
+export interface ChosenPeer {
+  /** The address the gate let through (a name it resolved is connected to as resolved). */
+  readonly address: PeerAddress;
+  readonly framing: FramingDefinition;
+  readonly framingConfig: string | null;
+  /** The subprotocol to answer with, '' for none. */
+  readonly protocol: string;
+  /** The backend let this peer outlive its client (a resumable session, if the client asks). */
+  readonly resumable: boolean;
+  readonly proxy: PeerProxyHeader | null;
+}
+
 /**
- * Finds and connects the peer for `query`; `cancelled()` is asked after each wait (the client
- * may have left). A synchronous backend and gate are not awaited: the connect is the one wait
- * most upgrades have.
+ * Finds the peer for `query`; `cancelled()` is asked after each wait (the client may have left).
+ * A synchronous backend and gate give a synchronous answer: an early upgrade (front/bridge-endpoint.ts)
+ * can then answer inside uWS's handler, corked.
  */
-export async function openPeer(options: BridgeOpenerOptions, query: PeerQuery, cancelled: () => boolean): Promise<OpenedPeer | null> {
+export function choosePeer(options: BridgeOpenerOptions, query: PeerQuery, cancelled: () => boolean): ChosenPeer | null | Promise<ChosenPeer | null> {
   const asked = askBackend(options, query);
-  const info = asked instanceof Promise ? await asked : asked;
-  if (cancelled()) return null;
+  if (asked instanceof Promise) return asked.then((info) => (cancelled() ? null : checkChoice(options, query, info, cancelled)));
+  return checkChoice(options, query, asked, cancelled);
+}
+
+function checkChoice(options: BridgeOpenerOptions, query: PeerQuery, info: PeerInfo | null, cancelled: () => boolean): ChosenPeer | null | Promise<ChosenPeer | null> {
   if (info === null) throw new Refusal('no-peer', 404, 'No peer for this endpoint', 'backend found no peer');
   const address = resolveAddress(info, query);
   const framingName = info.framing ?? 'auto';
@@ -143,13 +159,18 @@ export async function openPeer(options: BridgeOpenerOptions, query: PeerQuery, c
     protocol = chosen;
   }
   const proxy = proxyHeaderFor(info, address, query);
+  const choice = (allowed: PeerAddress): ChosenPeer => ({ address: allowed, framing, framingConfig: info.framingConfig ?? null, protocol, resumable: info.resumable === true, proxy });
   const passed = options.gate.pass(address, options.backend.name);
-  const allowed = passed instanceof Promise ? await passed : passed;
-  if (cancelled()) return null;
+  if (passed instanceof Promise) return passed.then((allowed) => (cancelled() ? null : choice(allowed)));
+  return choice(passed);
+}
+
+/** Connects the chosen peer; a failure is the Refusal the client gets (502, or 504 for a timeout). */
+export async function connectChosen(options: BridgeOpenerOptions, chosen: ChosenPeer, cancelled: () => boolean): Promise<OpenedPeer | null> {
   let peer: PeerConnection;
   const connectStart = performance.now();
   try {
-    peer = await connectPeer(allowed, options.connectTimeoutMs, proxy);
+    peer = await connectPeer(chosen.address, options.connectTimeoutMs, chosen.proxy);
   } catch (error) {
     if (!(error instanceof PeerConnectError)) throw error;
     throw error.timedOut ? new Refusal('peer-timeout', 504, 'Peer did not answer', error.message) : new Refusal('peer-unreachable', 502, 'Peer unreachable', error.message);
@@ -159,5 +180,12 @@ export async function openPeer(options: BridgeOpenerOptions, query: PeerQuery, c
     return null;
   }
   const connectSeconds = (performance.now() - connectStart) / 1000;
-  return { peer, framing, framingConfig: info.framingConfig ?? null, protocol, resumable: info.resumable === true, connectSeconds };
+  return { ...chosen, peer, connectSeconds };
+}
+
+/** Finds and connects the peer for `query`: the connect is the one wait most upgrades have. */
+export async function openPeer(options: BridgeOpenerOptions, query: PeerQuery, cancelled: () => boolean): Promise<OpenedPeer | null> {
+  const choosing = choosePeer(options, query, cancelled);
+  const chosen = choosing instanceof Promise ? await choosing : choosing;
+  return chosen === null ? null : connectChosen(options, chosen, cancelled);
 }

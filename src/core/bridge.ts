@@ -27,7 +27,7 @@ import { WsCloseCode, WsOperation, type FramingDefinition } from './api.js';
 import type { BridgeCounts, BridgeObserver } from './bridge-observer.js';
 import { FramingFailure, PeerFramer, type FrameSink } from './framer.js';
 import type { BridgedClient, ClientSocket } from './endpoint.js';
-import type { PeerConnection, PeerEvents } from './peer.js';
+import { PeerConnectError, type PeerConnection, type PeerEvents } from './peer.js';
 import { rateClock, throttle, type Throttled } from './throttle.js';
 import { aboveHighWater, drainedBelowLowWater, notReading, overflowed, SendOverflowError, sendMessage, type CloseDecision } from './send-policy.js';
 import { errorCode, errorMessage } from '../lib/errors.js';
@@ -442,6 +442,8 @@ export class Bridge implements BridgedClient, PeerEvents, FrameSink, Throttled, 
 
   peerError(error: Error): void {
     this.peerUnusable = true;
-    this.close(WsCloseCode.unexpected, `Peer connection failed: ${errorCode(error)}`);
+    // An early upgrade's connect that failed (peer-connecting.ts): the gateway's own close code.
+    if (error instanceof PeerConnectError) this.close(WsCloseCode.badGateway, error.message);
+    else this.close(WsCloseCode.unexpected, `Peer connection failed: ${errorCode(error)}`);
   }
 }

@@ -9,7 +9,7 @@
  */
 import { connect, type Socket } from 'node:net';
 import type { PeerAddress } from './peer-address.js';
-import { PeerConnectError, type PeerConnection, type PeerEvents, type PeerProxyHeader } from './peer.js';
+import { PeerConnectError, reportEarlyError, type PeerConnection, type PeerEvents, type PeerProxyHeader } from './peer.js';
 import { WriteBatch } from './write-batch.js';
 import { errorCode } from '../lib/errors.js';
 import { reportFault } from '../lib/guard.js';
@@ -83,16 +83,7 @@ class StreamPeer implements PeerConnection {
   start(events: PeerEvents): void {
     this.events = events;
     this.socket.resume();
-    const early = this.earlyError;
-    if (early !== undefined) {
-      queueMicrotask(() => {
-        try {
-          events.peerError(early);
-        } catch (error) {
-          reportFault(events, 'peer error', error);
-        }
-      });
-    }
+    if (this.earlyError !== undefined) reportEarlyError(events, this.earlyError);
   }
 
   write(message: Uint8Array): void {

@@ -7,7 +7,7 @@ import type { PeerAddress } from './peer-address.js';
 import { connectStreamPeer } from './peer-stream.js';
 import { connectUdpPeer } from './peer-udp.js';
 import { connectUnixDgramPeer } from './peer-unix-dgram.js';
-import type { Guarded } from '../lib/guard.js';
+import { reportFault, type Guarded } from '../lib/guard.js';
 import type { ProxyVersion } from '../lib/proxy-header.js';
 
 /**
@@ -44,6 +44,20 @@ export interface PeerConnection {
   finish(lingerMs: number, done: (undelivered: number) => void): void;
   /** Closes now; returns the bytes written but not delivered. */
   destroy(): number;
+}
+
+/**
+ * Reports an error that came before the bridge started, once its start() has returned (the
+ * bridge is not ready to close from inside it), behind the guard.
+ */
+export function reportEarlyError(events: PeerEvents, error: Error): void {
+  queueMicrotask(() => {
+    try {
+      events.peerError(error);
+    } catch (thrown) {
+      reportFault(events, 'peer error', thrown);
+    }
+  });
 }
 
 /** A peer that did not answer in time, refused, or could not be resolved. */

@@ -1,6 +1,7 @@
 /*
  * The bridge as a WebSocket endpoint: an upgrade becomes a backend query and a peer connect
- * (core/bridge-opener.ts), answered 101 only once the peer is there; the socket's callbacks
+ * (core/bridge-opener.ts), answered 101 only once the peer is there (or, with early-upgrade,
+ * once the peer is chosen, the connect finishing behind it); the socket's callbacks
  * then drive a Bridge, or, when the backend made the peer resumable and the client offered
  * `websocksy.session.v1`, a session (src/session/). The request is turned into the backend's
  * PeerQuery here, so that the core sees a query and a connection, never an HTTP request.
@@ -8,11 +9,13 @@
 import type { HttpResponse } from 'uWebSockets.js';
 import type { Backend, PeerQuery } from '../core/api.js';
 import { Bridge, type BridgeLimits, type BridgeStatus } from '../core/bridge.js';
-import { BackendFailure, openPeer, type BridgeOpenerOptions, type OpenedPeer } from '../core/bridge-opener.js';
+import { BackendFailure, choosePeer, connectChosen, openPeer, type BridgeOpenerOptions, type ChosenPeer, type OpenedPeer } from '../core/bridge-opener.js';
 import { identityLabel, unobserved, type BridgeObserver } from '../core/bridge-observer.js';
 import { ClientEndpoint, type ClientData } from '../core/client-endpoint.js';
 import { ClientSet } from '../core/client-set.js';
 import type { SocketLimits, UpgradeAnswer } from '../core/endpoint.js';
+import { connectPeer, type PeerConnection } from '../core/peer.js';
+import { ConnectingPeer } from '../core/peer-connecting.js';
 import { Refusal } from '../core/refusal.js';
 import { addressFields, headerValue, offeredProtocols, type ClientRequest } from '../core/request.js';
 import { LARGEST_PEER_READ, maxBackpressureFor } from '../core/send-policy.js';
@@ -102,13 +105,25 @@ export class BridgeEndpoint extends ClientEndpoint implements PeerRouteEndpoint 
     const offered = offeredProtocols(request);
     const query = peerQueryOf(request, offered);
     const wantsSession = offered.includes(SESSION_SUBPROTOCOL);
+    // The answer is settled once the client left or the handshake timed out.
+    const cancelled = (): boolean => answer.settled;
     try {
-      // The answer is settled once the client left or the handshake timed out.
-      const opened = await openPeer(this.opener, query, () => answer.settled);
+      // Not awaited when the backend and the gate answer at once: an early upgrade then answers
+      // inside uWS's upgrade handler, where the 101 leaves corked, in one send.
+      const choosing = choosePeer(this.opener, query, cancelled);
+      const chosen = choosing instanceof Promise ? await choosing : choosing;
+      if (chosen === null) return;
+      const session = wantsSession && chosen.resumable;
+      // A session needs its peer before the 101 (its WELCOME names it): it never answers early.
+      if (this.opener.earlyUpgrade === true && !session) {
+        this.acceptEarly(request, answer, query, chosen);
+        return;
+      }
+      const opened = await connectChosen(this.opener, chosen, cancelled);
       if (opened === null) return;
       this.observer.peerConnected(opened.connectSeconds);
-      if (wantsSession && opened.resumable) this.acceptSession(request, answer, query, opened);
-      else if (!answer.accept({ id: request.id, client: this.bridgeFor(request, query, opened) }, opened.protocol)) opened.peer.destroy();
+      if (session) this.acceptSession(request, answer, query, opened);
+      else if (!answer.accept({ id: request.id, client: this.bridgeFor(request, query, opened, opened.peer) }, opened.protocol)) opened.peer.destroy();
     } catch (error) {
       if (error instanceof BackendFailure) this.observer.pluginFailed();
       if (error instanceof Refusal) answer.refuse(error);
@@ -117,6 +132,13 @@ export class BridgeEndpoint extends ClientEndpoint implements PeerRouteEndpoint 
         answer.refuse(new Refusal('internal', 500, 'Internal error', `bridge upgrade failed: ${errorMessage(error)}`));
       }
     }
+  }
+
+  /** The 101 now, the peer connecting behind it (core option early-upgrade): a peer that fails closes the WebSocket with 1014. */
+  private acceptEarly(request: ClientRequest, answer: UpgradeAnswer<ClientData>, query: PeerQuery, chosen: ChosenPeer): void {
+    const connecting = connectPeer(chosen.address, this.opener.connectTimeoutMs, chosen.proxy);
+    const peer = new ConnectingPeer(chosen.address, connecting, this.observer);
+    if (!answer.accept({ id: request.id, client: this.bridgeFor(request, query, chosen, peer) }, chosen.protocol)) peer.destroy();
   }
 
   /**
@@ -166,20 +188,20 @@ export class BridgeEndpoint extends ClientEndpoint implements PeerRouteEndpoint 
     }
   }
 
-  private bridgeFor(request: ClientRequest, query: PeerQuery, opened: OpenedPeer): Bridge {
+  private bridgeFor(request: ClientRequest, query: PeerQuery, chosen: ChosenPeer, peer: PeerConnection): Bridge {
     const description = {
       id: request.id,
       clientAddress: request.clientAddress,
       remoteAddress: request.remoteAddress,
       forwardedFor: headerValue(request, 'x-forwarded-for'),
       endpoint: query.endpoint,
-      protocol: opened.protocol,
-      framing: opened.framing,
-      framingConfig: opened.framingConfig,
+      protocol: chosen.protocol,
+      framing: chosen.framing,
+      framingConfig: chosen.framingConfig,
       ...(request.auth?.user == null ? {} : { user: request.auth.user }),
       identity: identityLabel(request.auth),
     };
-    return new Bridge(description, opened.peer, this.bridgeLimits, this.observer);
+    return new Bridge(description, peer, this.bridgeLimits, this.observer);
   }
 
   private acceptSession(request: ClientRequest, answer: UpgradeAnswer<ClientData>, query: PeerQuery, opened: OpenedPeer): void {

@@ -118,6 +118,7 @@ export class Served {
       framing: (name: string) => lasting.framings.get(name),
       connectTimeoutMs: core.connectTimeout * 1000,
       backendTimeoutMs: core.backendTimeout * 1000,
+      earlyUpgrade: core.earlyUpgrade,
       gate: bridgeGate(setup.backend, core.allowPeers),
       observers: lasting.bridgeObservers,
     };
