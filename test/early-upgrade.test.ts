@@ -6,6 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createServer, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { engine } from '../src/front/engine.js';
@@ -15,7 +17,8 @@ import { connectPeer, PeerConnectError, type PeerConnection, type PeerEvents } f
 import { blackholeOrSkip } from './helpers/blackhole.js';
 import { closeClient, connect } from './helpers/client.js';
 import { clientFrame, closeCodeOf, closeFrame, OPCODE, RawWebSocket } from './helpers/raw-ws.js';
-import { streamServer, tcpEcho, type Peer } from './helpers/peers.js';
+import { streamServer, tcpEcho, tempDir, type Peer } from './helpers/peers.js';
+import { rawRequest, upgradeRequest } from './helpers/http.js';
 import { recordClient, within } from './helpers/session-client.js';
 import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
 
@@ -279,6 +282,32 @@ describe('websocksy --early-upgrade, peers that fail', () => {
     } finally {
       await server.stop();
       hole.close();
+    }
+  });
+});
+
+describe('early-upgrade in a configuration file', () => {
+  test('turned on by a reload: the same refusing peer is a 502 before, a 101 and 1014 after', async () => {
+    const closed = createServer();
+    closed.listen(0, '127.0.0.1');
+    await once(closed, 'listening');
+    const peerPort = (closed.address() as { port: number }).port;
+    closed.close();
+    const dir = tempDir('websocksy-early-');
+    const config = join(dir.path, 'websocksy.cfg');
+    const write = (early: string): void => writeFileSync(config, `listen = 127.0.0.1\nport = 0\nearly-upgrade = ${early}\n[backend]\nhost = tcp://127.0.0.1:${peerPort}\n`);
+    write('no');
+    const server = await startWebsocksy([config]);
+    try {
+      assert.equal((await rawRequest(server.port, upgradeRequest('/'))).status, 502);
+      write('yes');
+      server.process.kill('SIGHUP');
+      await server.waitForLog(/reloaded generation=1 /);
+      const client = await connect(server.url);
+      assert.equal((await client.closed()).code, 1014);
+    } finally {
+      await server.stop();
+      dir.remove();
     }
   });
 });
