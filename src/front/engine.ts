@@ -68,7 +68,7 @@ interface Candidate {
 const LATE_UPGRADE_CAVEAT =
   'uWS prints "Warning: uWS.HttpResponse writes must be made from within a corked callback" for each WebSocket handshake answered after ' +
   'a wait (a peer connect, a backend): websocksy answers those uncorked, because corked ones are closed at random right after ' +
-  'their 101 (uNetworking/uWebSockets#1928); the warning is harmless (docs/engine.md)';
+  'their 101 (uNetworking/uWebSockets#1928); the warning is harmless, and early-upgrade avoids it (docs/engine.md)';
 
 /** Newest first: the first that loads is used. */
 const NATIVE_CANDIDATES: readonly Candidate[] = [
