@@ -17,7 +17,7 @@ import { connectPeer, PeerConnectError, type PeerConnection, type PeerEvents } f
 import { blackholeOrSkip } from './helpers/blackhole.js';
 import { closeClient, connect } from './helpers/client.js';
 import { clientFrame, closeCodeOf, closeFrame, OPCODE, RawWebSocket } from './helpers/raw-ws.js';
-import { streamServer, tcpEcho, tempDir, type Peer } from './helpers/peers.js';
+import { streamServer, tcpEcho, tempDir, udpEcho, unixDgramEcho, unixEcho, type Peer } from './helpers/peers.js';
 import { rawRequest, upgradeRequest } from './helpers/http.js';
 import { recordClient, within } from './helpers/session-client.js';
 import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
@@ -194,6 +194,36 @@ describe('websocksy --early-upgrade', () => {
     await Promise.all(clients.map(closeClient));
     assert.equal(warnings() - before, 0, `uWS ${engine().version}`);
   });
+});
+
+describe('websocksy --early-upgrade on every transport', () => {
+  const dir = tempDir('websocksy-early-peers-');
+  after(() => dir.remove());
+  const transports: Array<[string, () => Promise<Peer>]> = [
+    ['unix', () => unixEcho(join(dir.path, 'stream.sock'))],
+    ['udp', () => udpEcho()],
+    ['unix-dgram', () => unixDgramEcho(join(dir.path, 'dgram.sock'))],
+  ];
+  for (const [name, makePeer] of transports) {
+    test(`${name}: messages sent at once, maybe before the peer is connected, come back whole and in order`, async () => {
+      const peer = await makePeer();
+      const server = await startWebsocksy(['-l', '127.0.0.1', '-p', '0', '--early-upgrade', '-c', `host=${peer.address}`, '-c', 'framing=binary']);
+      try {
+        const client = await connect(server.url);
+        for (let i = 0; i < 5; i++) client.ws.send(Buffer.from(`message ${i}`));
+        const expected = ['message 0', 'message 1', 'message 2', 'message 3', 'message 4'];
+        const got: string[] = [];
+        while (got.join('').length < expected.join('').length) got.push((await client.next()).data.toString());
+        // A stream peer may echo several messages in one read: there only the bytes are compared.
+        if (name === 'unix') assert.equal(got.join(''), expected.join(''));
+        else assert.deepEqual(got, expected);
+        await closeClient(client);
+      } finally {
+        await server.stop();
+        await peer.close();
+      }
+    });
+  }
 });
 
 describe('websocksy --early-upgrade, send then close', () => {
