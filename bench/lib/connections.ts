@@ -2,8 +2,10 @@
  * The connections workload (`BENCH_ONLY=connections`): what a connection costs websocksy against
  * bare uWS + net (bench/anchors/bare-uws-bridge.mjs), interleaved and repeated, because on this
  * shared machine one pair of figures taken a minute apart says little.
- *   - rate: loadgen connrate, 8 in parallel (open, one echo, close); conn/s and CPU µs per
- *     connection. Each subject is started fresh, warmed up for a second, then measured.
+ *   - rate: loadgen connrate, 8 in parallel (open, one echo, close); conn/s, the subject's CPU µs
+ *     per connection, and the whole machine's (subject, load generator, echo peer and the kernel's
+ *     softirq work, which /proc charges to whichever process is running: machineBusySeconds).
+ *     Each subject is started fresh, warmed up for a second, then measured.
  *   - idle: N idle bridged connections held on a freshly started subject; RSS per connection
  *     2 s after the last one opened (what a user looking at the process then sees), after a
  *     forced full GC (bench/anchors/gc-on-signal.cjs, SIGUSR2), and once the heap has settled
@@ -13,7 +15,7 @@
  * or quieter does not favour one of them. `BENCH_BASELINE=DIR` adds websocksy built in DIR as a third.
  */
 import { runLoadgen, holdLoadgen } from './loadgen.js';
-import { groupUsage, startProcess, type Started } from './processes.js';
+import { groupUsage, machineBusySeconds, startProcess, type Started } from './processes.js';
 
 const GC_PRELOAD = 'bench/anchors/gc-on-signal.cjs';
 
@@ -49,6 +51,8 @@ export interface RateFigure {
   readonly round: number;
   readonly connsPerSecond: number;
   readonly cpuMicrosPerConn: number;
+  /** Every CPU's busy time over the run, per connection. */
+  readonly machineMicrosPerConn: number;
   readonly failures: number;
 }
 
@@ -114,13 +118,16 @@ export async function connectionFigures(root: string, loadgen: string, echoPort:
         const pgid = started.child.pid as number;
         await runLoadgen(loadgen, ['connrate', '--url', url, '--parallel', '8', '--seconds', '1'], 60_000);
         const before = groupUsage(pgid).cpuSeconds;
+        const machineBefore = machineBusySeconds();
         const result = await runLoadgen(loadgen, ['connrate', '--url', url, '--parallel', '8', '--seconds', String(seconds)], (seconds + 60) * 1000);
         const cpu = groupUsage(pgid).cpuSeconds - before;
+        const machine = machineBusySeconds() - machineBefore;
         rate.push({
           subject: subject.name,
           round,
           connsPerSecond: Number(result['conns_per_s']),
           cpuMicrosPerConn: (cpu / Number(result['connections'])) * 1e6,
+          machineMicrosPerConn: (machine / Number(result['connections'])) * 1e6,
           failures: Number(result['failures']),
         });
       } finally {
@@ -168,7 +175,7 @@ function range(values: readonly number[], digits: number): string {
 
 export function formatConnectionsSection(figures: ConnectionFigures): string {
   const lines = ['## Connections, interleaved (websocksy ÷ bare-uws per round)', ''];
-  lines.push('| round | subject | conn/s | CPU µs/conn | failures | conn/s ÷ bare-uws | idle KiB/conn at 2 s | after a GC | settled |', '|---|---|---|---|---|---|---|---|---|');
+  lines.push('| round | subject | conn/s | CPU µs/conn | machine CPU µs/conn | failures | conn/s ÷ bare-uws | idle KiB/conn at 2 s | after a GC | settled |', '|---|---|---|---|---|---|---|---|---|---|');
   const rounds = [...new Set(figures.rate.map((f) => f.round))];
   const ratios = new Map<string, number[]>();
   for (const round of rounds) {
@@ -178,7 +185,7 @@ export function formatConnectionsSection(figures: ConnectionFigures): string {
       if (f.subject !== 'bare-uws') ratios.set(f.subject, [...(ratios.get(f.subject) ?? []), ratio]);
       const held = figures.idle.find((x) => x.round === round && x.subject === f.subject);
       lines.push(
-        `| ${round + 1} | ${f.subject} | ${f.connsPerSecond.toFixed(0)} | ${f.cpuMicrosPerConn.toFixed(0)} | ${f.failures} | ${f.subject === 'bare-uws' ? '' : ratio.toFixed(2)} | ` +
+        `| ${round + 1} | ${f.subject} | ${f.connsPerSecond.toFixed(0)} | ${f.cpuMicrosPerConn.toFixed(0)} | ${f.machineMicrosPerConn.toFixed(0)} | ${f.failures} | ${f.subject === 'bare-uws' ? '' : ratio.toFixed(2)} | ` +
           `${held?.kibAt2s.toFixed(2) ?? ''} | ${held?.kibAfterGc.toFixed(2) ?? ''} | ${held?.kibSettled.toFixed(2) ?? ''} |`,
       );
     }

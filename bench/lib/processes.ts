@@ -8,6 +8,9 @@ import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
 
 const CLOCK_TICKS = 100;
 
+/** Output kept from a started process once it is ready. */
+const KEPT_OUTPUT = 64 * 1024;
+
 export interface Started {
   readonly child: ChildProcess;
   /** The first match of `ready` in the output. */
@@ -33,10 +36,12 @@ export async function startProcess(command: string, args: readonly string[], rea
   if (fd !== null) closeSync(fd);
   let output = '';
   const match = await new Promise<RegExpExecArray>((resolve, reject) => {
+    let isReady = false;
     const timer = setTimeout(() => reject(new Error(`${command} not ready in time; output:\n${output}`)), timeoutMs);
     const found = (): void => {
       const match = ready.exec(output);
       if (match === null) return;
+      isReady = true;
       clearTimeout(timer);
       clearInterval(poll);
       resolve(match);
@@ -49,8 +54,12 @@ export async function startProcess(command: string, args: readonly string[], rea
             found();
           }, 50);
     const collect = (chunk: Buffer): void => {
+      // Once ready, only the head is kept (start-up lines, what output() is asked for) and the
+      // pipe is just drained: a subject logging a line per connection must not have the harness
+      // search an ever longer text, on the same two cores, while it is measured.
+      if (isReady && output.length >= KEPT_OUTPUT) return;
       output += chunk.toString();
-      found();
+      if (!isReady) found();
     };
     child.stdout?.on('data', collect);
     child.stderr?.on('data', collect);
@@ -149,4 +158,17 @@ export function treeUsage(root: number): GroupUsage {
 /** CPU seconds of the children this process has reaped (a load generator, once it exited). */
 export function reapedChildrenSeconds(): number {
   return (readStat('self')?.childTicks ?? 0) / CLOCK_TICKS;
+}
+
+/**
+ * CPU seconds the whole machine spent busy (every CPU, everything but idle and I/O wait) since
+ * boot. A process's own figure leaves out part of what its traffic costs: softirq work (loopback
+ * delivery, wake-ups) is charged to whichever task the CPU happens to be running, so the same
+ * bridge can show very different per-process CPU when launched differently; the machine-wide
+ * figure, over a run where the subject, its load generator and echo peer are all that run, does not.
+ */
+export function machineBusySeconds(): number {
+  const cpu = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] as string;
+  const [user, nice, system, , , irq, softirq, steal] = cpu.trim().split(/\s+/).slice(1).map(Number) as number[];
+  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / CLOCK_TICKS;
 }
