@@ -161,14 +161,15 @@ export function reapedChildrenSeconds(): number {
 }
 
 /**
- * CPU seconds the whole machine spent busy (every CPU, everything but idle and I/O wait) since
- * boot. A process's own figure leaves out part of what its traffic costs: softirq work (loopback
+ * CPU seconds the whole machine spent busy since boot: every CPU's user, nice, system, irq and
+ * softirq time. Not idle or I/O wait, and not steal, which is the hypervisor running someone
+ * else's work. A process's own figure leaves out part of what its traffic costs: softirq work (loopback
  * delivery, wake-ups) is charged to whichever task the CPU happens to be running, so the same
  * bridge can show very different per-process CPU when launched differently; the machine-wide
  * figure, over a run where the subject, its load generator and echo peer are all that run, does not.
  */
 export function machineBusySeconds(): number {
   const cpu = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] as string;
-  const [user, nice, system, , , irq, softirq, steal] = cpu.trim().split(/\s+/).slice(1).map(Number) as number[];
-  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0) + (steal ?? 0)) / CLOCK_TICKS;
+  const [user, nice, system, , , irq, softirq] = cpu.trim().split(/\s+/).slice(1).map(Number) as number[];
+  return ((user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (softirq ?? 0)) / CLOCK_TICKS;
 }
