@@ -33,8 +33,10 @@ CFLAGS_PLUGIN ?= -O2 -Wall -Wextra -shared -fPIC
 HOST_LIBRARY := build/libwebsocksy-host.so
 PLUGINS := $(patsubst plugins/%.c,build/plugins/%.so,$(wildcard plugins/*.c))
 TEST_PLUGINS := $(patsubst test/plugins/%.c,build/test-plugins/%.so,$(wildcard test/plugins/*.c))
+# Libraries the tests preload into websocksy to make the kernel's rarer answers happen on cue.
+TEST_PRELOADS := $(patsubst test/preload/%.c,build/test-preload/%.so,$(wildcard test/preload/*.c))
 
-native: $(HOST_LIBRARY) $(PLUGINS) $(TEST_PLUGINS)
+native: $(HOST_LIBRARY) $(PLUGINS) $(TEST_PLUGINS) $(TEST_PRELOADS)
 
 $(HOST_LIBRARY): src/native/host.c plugins/websocksy.h
 	@mkdir -p $(@D)
@@ -47,6 +49,10 @@ build/plugins/%.so: plugins/%.c plugins/websocksy.h plugins/config_integer.h
 build/test-plugins/%.so: test/plugins/%.c plugins/websocksy.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_PLUGIN) -Iplugins -o $@ $<
+
+build/test-preload/%.so: test/preload/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_PLUGIN) -o $@ $< -ldl
 
 run: build
 	./bin/websocksy $(CONFIG)

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { connect } from './helpers/client.js';
-import { pushPattern, streamServer } from './helpers/peers.js';
+import { PatternCheck, pushPattern, streamServer } from './helpers/peers.js';
 import { startWebsocksy } from './helpers/websocksy.js';
 
 const TOTAL = 200 * 1024 * 1024;
@@ -32,22 +32,12 @@ test('200 MB to a slow client: peer paused, RSS bounded, every byte in order', {
     }, 50);
 
     const client = await connect(server.url);
-    let received = 0;
+    const stream = new PatternCheck(PATTERN);
     let sincePause = 0;
-    let mismatch: string | null = null;
     const done = new Promise<void>((resolve) => {
       // Through the client's own handler, which also gets a message that came with the 101.
       client.onMessage((data) => {
-        let offset = 0;
-        while (offset < data.length && mismatch === null) {
-          const start = (received + offset) % PATTERN.length;
-          const length = Math.min(data.length - offset, PATTERN.length - start);
-          if (!data.subarray(offset, offset + length).equals(PATTERN.subarray(start, start + length))) {
-            mismatch = `bytes differ in ${length} bytes at stream offset ${received + offset}`;
-          }
-          offset += length;
-        }
-        received += data.length;
+        stream.take(data);
         sincePause += data.length;
         // Read slowly: stop for a while after every 4 MiB.
         if (sincePause >= 4 * 1024 * 1024) {
@@ -61,8 +51,8 @@ test('200 MB to a slow client: peer paused, RSS bounded, every byte in order', {
     await done;
     clearInterval(sampler);
 
-    assert.equal(mismatch, null);
-    assert.equal(received, TOTAL);
+    assert.equal(stream.mismatch, null);
+    assert.equal(stream.received, TOTAL);
     const closeLine = await server.waitForLog(/close id=1 .*/);
     const pauses = Number(/peer_pauses=(\d+)/.exec(closeLine)?.[1] ?? 0);
     assert.ok(pauses > 0, `the peer was paused (close line: ${closeLine})`);

@@ -2,14 +2,15 @@
  * Everything a bridge needs before the 101: ask the backend for a peer (bounded in time: a
  * backend that never answers must not hold the client), check its answer, pass it through the
  * gate (the destination allow-list), connect the peer (unless the upgrade is early, which
- * connects after the 101: front/bridge-endpoint.ts). Each failure is a Refusal with the status
- * the client gets and the detail the log gets.
+ * connects after the 101: front/bridge-endpoint.ts); a peer on this host inside the call where
+ * the kernel allows, so that the 101 can still leave from uWS's handler. Each failure is a
+ * Refusal with the status the client gets and the detail the log gets.
  */
 import type { Backend, FramingDefinition, PeerInfo, PeerQuery } from './api.js';
 import type { BridgeObservers } from './bridge-observer.js';
 import { parsePeerAddress, PeerAddressError, type ParsedPeerAddress, type PeerAddress } from './peer-address.js';
 import type { PeerGate } from './peer-gate.js';
-import { connectPeer, PeerConnectError, type PeerConnection, type PeerProxyHeader } from './peer.js';
+import { connectPeer, connectPeerAtOnce, PeerConnectError, type PeerConnection, type PeerProxyHeader } from './peer.js';
 import { Refusal } from './refusal.js';
 import { errorMessage } from '../lib/errors.js';
 import { log } from '../lib/log.js';
@@ -165,6 +166,19 @@ function checkChoice(options: BridgeOpenerOptions, query: PeerQuery, info: PeerI
   return choice(passed);
 }
 
+/**
+ * Connects the chosen peer inside this call where the kernel settles it there (a peer on this
+ * host: peer.ts connectPeerAtOnce), so that an upgrade still in uWS's handler is answered there,
+ * corked, in one send; null where the connect must be waited for (connectChosen then).
+ */
+export function connectChosenAtOnce(chosen: ChosenPeer): OpenedPeer | null {
+  const connectStart = performance.now();
+  const peer = connectPeerAtOnce(chosen.address, chosen.proxy);
+  if (peer === null) return null;
+  if (peer instanceof PeerConnectError) throw new Refusal('peer-unreachable', 502, 'Peer unreachable', peer.message);
+  return { ...chosen, peer, connectSeconds: (performance.now() - connectStart) / 1000 };
+}
+
 /** Connects the chosen peer; a failure is the Refusal the client gets (502, or 504 for a timeout). */
 export async function connectChosen(options: BridgeOpenerOptions, chosen: ChosenPeer, cancelled: () => boolean): Promise<OpenedPeer | null> {
   let peer: PeerConnection;
@@ -187,5 +201,5 @@ export async function connectChosen(options: BridgeOpenerOptions, chosen: Chosen
 export async function openPeer(options: BridgeOpenerOptions, query: PeerQuery, cancelled: () => boolean): Promise<OpenedPeer | null> {
   const choosing = choosePeer(options, query, cancelled);
   const chosen = choosing instanceof Promise ? await choosing : choosing;
-  return chosen === null ? null : connectChosen(options, chosen, cancelled);
+  return chosen === null ? null : (connectChosenAtOnce(chosen) ?? connectChosen(options, chosen, cancelled));
 }

@@ -7,10 +7,11 @@
  * messages in flight, and they are delivered. finish() flushes the write batch before end(),
  * so nothing the client sent just before closing is lost.
  */
-import { connect, type Socket } from 'node:net';
+import { connect, Socket, type OnReadOpts, type SocketConstructorOpts } from 'node:net';
 import type { PeerAddress } from './peer-address.js';
 import { PeerConnectError, reportEarlyError, type PeerConnection, type PeerEvents, type PeerProxyHeader } from './peer.js';
 import { WriteBatch } from './write-batch.js';
+import { connectAtOnce } from '../lib/connect-at-once.js';
 import { errorCode } from '../lib/errors.js';
 import { reportFault } from '../lib/guard.js';
 import { writeProxyHeader } from '../lib/proxy-header.js';
@@ -146,6 +147,31 @@ class StreamPeer implements PeerConnection {
   }
 }
 
+/** What a stream socket needs once connected, before the bridge starts: the same for both ways of connecting. */
+function connected(address: PeerAddress, socket: PeerSocket, proxy: PeerProxyHeader | null): StreamPeer {
+  if (address.transport === 'tcp') socket.setNoDelay(true);
+  // Before the bridge starts, so before any byte of the client's.
+  if (proxy !== null) writeProxyHeader(socket, proxy.version, proxy.clientAddress);
+  return new StreamPeer(address, socket);
+}
+
+/**
+ * A peer on this host connected inside this call (lib/connect-at-once.ts): the peer, the
+ * refusal node:net would have given, or null where the connect did not settle at once (the
+ * caller then connects the usual way).
+ */
+export function connectStreamPeerAtOnce(address: PeerAddress, proxy: PeerProxyHeader | null): PeerConnection | PeerConnectError | null {
+  const outcome = connectAtOnce('path' in address ? { path: address.path } : { host: address.host, port: address.port });
+  if (outcome.state === 'unsettled') return null;
+  if (outcome.state === 'refused') return new PeerConnectError(address, false, outcome.code);
+  const options: SocketConstructorOpts & { onread: OnReadOpts } = { fd: outcome.fd, readable: true, writable: true, allowHalfOpen: true, onread: { buffer: READ_BUFFER, callback: onRead } };
+  const socket: PeerSocket = new Socket(options);
+  // A socket made from a descriptor starts reading at once; nothing is read before the bridge
+  // starts (pause() stops the read it just started, in the same turn).
+  socket.pause();
+  return connected(address, socket, proxy);
+}
+
 export function connectStreamPeer(address: PeerAddress, timeoutMs: number, proxy: PeerProxyHeader | null): Promise<PeerConnection> {
   return new Promise((resolve, reject) => {
     const onread = { buffer: READ_BUFFER, callback: onRead };
@@ -167,10 +193,7 @@ export function connectStreamPeer(address: PeerAddress, timeoutMs: number, proxy
     socket.once('connect', () => {
       clearTimeout(timer);
       socket.off('error', fail);
-      if (address.transport === 'tcp') socket.setNoDelay(true);
-      // Before the bridge starts, so before any byte of the client's.
-      if (proxy !== null) writeProxyHeader(socket, proxy.version, proxy.clientAddress);
-      resolve(new StreamPeer(address, socket));
+      resolve(connected(address, socket, proxy));
     });
   });
 }

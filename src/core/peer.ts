@@ -4,7 +4,7 @@
  * datagrams and count them, as a congested network would.
  */
 import type { PeerAddress } from './peer-address.js';
-import { connectStreamPeer } from './peer-stream.js';
+import { connectStreamPeer, connectStreamPeerAtOnce } from './peer-stream.js';
 import { connectUdpPeer } from './peer-udp.js';
 import { connectUnixDgramPeer } from './peer-unix-dgram.js';
 import { reportFault, type Guarded } from '../lib/guard.js';
@@ -79,6 +79,15 @@ export interface PeerProxyHeader {
 }
 
 /** Connects to `address`; a stream peer gets `proxy`'s header first (bridge-opener.ts refuses it for datagram peers). */
+/**
+ * A tcp peer on this host's loopback or a unix stream peer, connected inside this call
+ * (peer-stream.ts): the peer, or the refusal node:net would give, or null where that cannot be
+ * known at once (any other peer, a connect still under way): connect with connectPeer then.
+ */
+export function connectPeerAtOnce(address: PeerAddress, proxy: PeerProxyHeader | null = null): PeerConnection | PeerConnectError | null {
+  return address.transport === 'tcp' || address.transport === 'unix' ? connectStreamPeerAtOnce(address, proxy) : null;
+}
+
 export function connectPeer(address: PeerAddress, timeoutMs: number, proxy: PeerProxyHeader | null = null): Promise<PeerConnection> {
   switch (address.transport) {
     case 'tcp':

@@ -12,6 +12,9 @@
  * - A receiver that stops reading while its sender cannot be paused (uWS 20.30 cannot pause a
  *   WebSocket) gets a bounded queue, then the connection closes with 1013 Try Again Later and a
  *   reason naming who stopped reading. 1009 is only ever "message too big".
+ * - Where the engine loses the payload of a long message that the kernel took only the header
+ *   of (uWS 20.30; Engine.dropsShortLongSends, docs/engine.md), long messages are kept off the
+ *   engine's shortcut that does so.
  */
 import { WsCloseCode } from './api.js';
 
@@ -27,8 +30,34 @@ const PAUSE_MARGIN = 256 * 1024;
 /** uWS keeps maxBackpressure in an unsigned 32-bit field; stay well inside it. */
 const UWS_SIZE_LIMIT = 2 ** 31 - 1;
 
+/**
+ * uWS writes a message this long, with nothing queued before it, straight to the socket: header
+ * and payload in one writev, the payload not copied.
+ */
+const LONG_SEND = 16 * 1024;
+
+/**
+ * True on an engine whose long-send shortcut drops the payload when that writev takes no more
+ * than the frame header (uWS 20.30, fixed upstream by uNetworking/uWebSockets#1662): the
+ * client then reads the next frame's header as this one's payload. A nearly full socket does
+ * that now and then under load (test/long-sends.test.ts makes it happen on cue).
+ */
+let shortcutDropsPayloads = false;
+
+/**
+ * Set once by the front when it has chosen the engine. Off the shortcut a long message takes
+ * uWS's ordinary path: copied once into the socket's buffer, then written, in order.
+ */
+export function avoidLongSendShortcut(avoid: boolean): void {
+  shortcutDropsPayloads = avoid;
+}
+
 export interface MessageSocket {
-  send(message: Uint8Array, isBinary: boolean): number;
+  /**
+   * `compress` is only a hint: compression is never negotiated (ws-behaviour.ts), so uWS sends
+   * the message uncompressed either way, but the hint alone keeps it off the long-send shortcut.
+   */
+  send(message: Uint8Array, isBinary: boolean, compress?: boolean): number;
   getBufferedAmount(): number;
 }
 
@@ -46,7 +75,8 @@ export function maxBackpressureFor(highWater: number, largestSend: number): numb
 
 /** Sends one message; throws SendOverflowError when uWS dropped it. */
 export function sendMessage(ws: MessageSocket, message: Uint8Array, isBinary: boolean): void {
-  if (ws.send(message, isBinary) === SEND_DROPPED) throw new SendOverflowError(ws.getBufferedAmount());
+  const offShortcut = shortcutDropsPayloads && message.length >= LONG_SEND;
+  if (ws.send(message, isBinary, offShortcut) === SEND_DROPPED) throw new SendOverflowError(ws.getBufferedAmount());
 }
 
 /** True when producers for this socket should pause. */

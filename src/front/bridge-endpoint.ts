@@ -9,12 +9,12 @@
 import type { HttpResponse } from 'uWebSockets.js';
 import type { Backend, PeerQuery } from '../core/api.js';
 import { Bridge, type BridgeLimits, type BridgeStatus } from '../core/bridge.js';
-import { BackendFailure, choosePeer, connectChosen, openPeer, type BridgeOpenerOptions, type ChosenPeer, type OpenedPeer } from '../core/bridge-opener.js';
+import { BackendFailure, choosePeer, connectChosen, connectChosenAtOnce, openPeer, type BridgeOpenerOptions, type ChosenPeer, type OpenedPeer } from '../core/bridge-opener.js';
 import { identityLabel, unobserved, type BridgeObserver } from '../core/bridge-observer.js';
 import { ClientEndpoint, type ClientData } from '../core/client-endpoint.js';
 import { ClientSet } from '../core/client-set.js';
 import type { SocketLimits, UpgradeAnswer } from '../core/endpoint.js';
-import { connectPeer, type PeerConnection } from '../core/peer.js';
+import { connectPeer, connectPeerAtOnce, PeerConnectError, type PeerConnection } from '../core/peer.js';
 import { ConnectingPeer } from '../core/peer-connecting.js';
 import { Refusal } from '../core/refusal.js';
 import { addressFields, headerValue, offeredProtocols, type ClientRequest } from '../core/request.js';
@@ -119,7 +119,9 @@ export class BridgeEndpoint extends ClientEndpoint implements PeerRouteEndpoint 
         this.acceptEarly(request, answer, query, chosen);
         return;
       }
-      const opened = await connectChosen(this.opener, chosen, cancelled);
+      // A peer on this host is connected within the call where the kernel allows: with a
+      // backend that answered at once, the 101 then still leaves from uWS's handler, corked.
+      const opened = connectChosenAtOnce(chosen) ?? (await connectChosen(this.opener, chosen, cancelled));
       if (opened === null) return;
       this.observer.peerConnected(opened.connectSeconds);
       if (session) this.acceptSession(request, answer, query, opened);
@@ -134,10 +136,22 @@ export class BridgeEndpoint extends ClientEndpoint implements PeerRouteEndpoint 
     }
   }
 
-  /** The 101 now, the peer connecting behind it (core option early-upgrade): a peer that fails closes the WebSocket with 1014. */
+  /**
+   * The 101 now, the peer connecting behind it (core option early-upgrade): a peer that fails
+   * closes the WebSocket with 1014. A peer on this host connected within the call needs no
+   * stand-in; one refused there fails its stand-in at once.
+   */
   private acceptEarly(request: ClientRequest, answer: UpgradeAnswer<ClientData>, query: PeerQuery, chosen: ChosenPeer): void {
-    const connecting = connectPeer(chosen.address, this.opener.connectTimeoutMs, chosen.proxy);
-    const peer = new ConnectingPeer(chosen.address, connecting, this.observer);
+    const connectStart = performance.now();
+    const atOnce = connectPeerAtOnce(chosen.address, chosen.proxy);
+    let peer: PeerConnection;
+    if (atOnce !== null && !(atOnce instanceof PeerConnectError)) {
+      this.observer.peerConnected((performance.now() - connectStart) / 1000);
+      peer = atOnce;
+    } else {
+      const connecting = atOnce === null ? connectPeer(chosen.address, this.opener.connectTimeoutMs, chosen.proxy) : Promise.reject(atOnce);
+      peer = new ConnectingPeer(chosen.address, connecting, this.observer);
+    }
     if (!answer.accept({ id: request.id, client: this.bridgeFor(request, query, chosen, peer) }, chosen.protocol)) peer.destroy();
   }
 

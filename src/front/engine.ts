@@ -12,6 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type * as UwsModule from 'uWebSockets.js';
+import { avoidLongSendShortcut } from '../core/send-policy.js';
 import * as jsEngine from './js-engine/index.js';
 
 export type Uws = typeof UwsModule;
@@ -36,6 +37,13 @@ export interface Engine {
    * out of what is now WebSocket memory. There, such upgrades are made uncorked.
    */
   readonly corksLateUpgrades: boolean;
+  /**
+   * True where a message of 16 KiB or more, sent with nothing queued, loses its payload when the
+   * kernel takes no more than its frame header (uWS 20.30; fixed upstream by
+   * uNetworking/uWebSockets#1662, docs/engine.md): core/send-policy.ts keeps such messages off
+   * that path there.
+   */
+  readonly dropsShortLongSends: boolean;
 }
 
 export class EngineError extends Error {
@@ -59,6 +67,8 @@ interface Candidate {
   readonly caveat: string | null;
   /** Engine.corksLateUpgrades for its builds. */
   readonly corksLateUpgrades: boolean;
+  /** Engine.dropsShortLongSends for its builds. */
+  readonly dropsShortLongSends: boolean;
 }
 
 /**
@@ -67,16 +77,16 @@ interface Candidate {
  */
 const LATE_UPGRADE_CAVEAT =
   'uWS prints "Warning: uWS.HttpResponse writes must be made from within a corked callback" for each WebSocket handshake answered after ' +
-  'a wait (a peer connect, a backend): websocksy answers those uncorked, because corked ones are closed at random right after ' +
-  'their 101 (uNetworking/uWebSockets#1928); the warning is harmless, and early-upgrade avoids it (docs/engine.md)';
+  'a wait (a backend that answers later, a peer not on this host): websocksy answers those uncorked, because corked ones are closed at ' +
+  'random right after their 101 (uNetworking/uWebSockets#1928); the warning is harmless, and early-upgrade avoids it (docs/engine.md)';
 
 /** Newest first: the first that loads is used. */
 const NATIVE_CANDIDATES: readonly Candidate[] = [
   // uWS v20.57 built by btc-vision's CI from their fork of uWebSockets.js; builds for Node 20, 22,
   // 24 and 25, every one linked against glibc 2.38 or later (Debian 13, Ubuntu 24.04).
-  { packageName: '@btc-vision/uwebsockets.js', uwsVersion: (v) => v, buildPath: (file) => file, caveat: LATE_UPGRADE_CAVEAT, corksLateUpgrades: false },
+  { packageName: '@btc-vision/uwebsockets.js', uwsVersion: (v) => v, buildPath: (file) => file, caveat: LATE_UPGRADE_CAVEAT, corksLateUpgrades: false, dropsShortLongSends: false },
   // uWS v20.30 built by Truffle; Node ≤ 20 only, glibc 2.27 or later (Debian 12).
-  { packageName: 'uWebSockets.js', uwsVersion: (v) => v.replace(/-unofficial\.\d+$/, ''), buildPath: (file) => `binaries/${file}`, caveat: LATE_UPGRADE_CAVEAT, corksLateUpgrades: false },
+  { packageName: 'uWebSockets.js', uwsVersion: (v) => v.replace(/-unofficial\.\d+$/, ''), buildPath: (file) => `binaries/${file}`, caveat: LATE_UPGRADE_CAVEAT, corksLateUpgrades: false, dropsShortLongSends: true },
 ];
 
 const requireHere = createRequire(import.meta.url);
@@ -137,7 +147,7 @@ function loadNative(candidate: Candidate, skipped: string[]): Engine | null {
   try {
     const uws = requireHere(path) as Uws;
     quiet(uws);
-    return { uws, native: true, source, version: candidate.uwsVersion(version), build: file, skipped, caveat: candidate.caveat, corksLateUpgrades: candidate.corksLateUpgrades };
+    return { uws, native: true, source, version: candidate.uwsVersion(version), build: file, skipped, caveat: candidate.caveat, corksLateUpgrades: candidate.corksLateUpgrades, dropsShortLongSends: candidate.dropsShortLongSends };
   } catch (error) {
     skipped.push(`${source} ${file}: ${firstLine(error)}`);
     return null;
@@ -153,7 +163,7 @@ export const ENGINE_VARIABLE = 'WEBSOCKSY_ENGINE';
  */
 function loadJsEngine(skipped: readonly string[]): Engine {
   const ws = publishedAs(packageFolder('ws')).source;
-  return { uws: jsEngine as unknown as Uws, native: false, source: `node:http ${process.version} + ${ws}`, version: 'emulated', build: 'websocksy-js', skipped, caveat: null, corksLateUpgrades: true };
+  return { uws: jsEngine as unknown as Uws, native: false, source: `node:http ${process.version} + ${ws}`, version: 'emulated', build: 'websocksy-js', skipped, caveat: null, corksLateUpgrades: true, dropsShortLongSends: false };
 }
 
 /** True when WEBSOCKSY_ENGINE=js asks for the JS engine; it counts as --allow-js-engine. */
@@ -175,10 +185,10 @@ let selected: Engine | null = null;
 export function selectEngine(allowJs: boolean): Engine {
   if (selected !== null) return selected;
   const skipped: string[] = [];
-  if (jsEngineForced()) return (selected = loadJsEngine([`native builds not tried: ${ENGINE_VARIABLE}=js`]));
+  if (jsEngineForced()) return use(loadJsEngine([`native builds not tried: ${ENGINE_VARIABLE}=js`]));
   for (const candidate of NATIVE_CANDIDATES) {
     const engine = loadNative(candidate, skipped);
-    if (engine !== null) return (selected = engine);
+    if (engine !== null) return use(engine);
   }
   if (!allowJs) {
     throw new EngineError(
@@ -187,7 +197,13 @@ export function selectEngine(allowJs: boolean): Engine {
         `or start with --allow-js-engine to run on websocksy's JS engine (${JS_ENGINE_COST})`,
     );
   }
-  return (selected = loadJsEngine(skipped));
+  return use(loadJsEngine(skipped));
+}
+
+/** Makes `chosen` the process's engine, and tells the send policy what it must work around. */
+function use(chosen: Engine): Engine {
+  avoidLongSendShortcut(chosen.dropsShortLongSends);
+  return (selected = chosen);
 }
 
 /** The engine selected at start; a process that never chose (a test, a tool) gets the native one. */

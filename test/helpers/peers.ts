@@ -108,3 +108,25 @@ export function pushPattern(socket: Socket, pattern: Buffer, total: number, chun
   };
   pump();
 }
+
+/** Checks a stream that pushPattern wrote as it arrives, in pieces of any size: the first difference, and the bytes seen. */
+export class PatternCheck {
+  received = 0;
+  mismatch: string | null = null;
+
+  constructor(private readonly pattern: Buffer) {}
+
+  /** Takes the next piece of the stream; `label` names it in the mismatch (a message number). */
+  take(data: Buffer, label = ''): void {
+    let offset = 0;
+    while (offset < data.length && this.mismatch === null) {
+      const start = (this.received + offset) % this.pattern.length;
+      const length = Math.min(data.length - offset, this.pattern.length - start);
+      if (!data.subarray(offset, offset + length).equals(this.pattern.subarray(start, start + length))) {
+        this.mismatch = `${label}bytes differ in ${length} bytes at stream offset ${this.received + offset}; the piece begins ${data.subarray(0, 10).toString('hex')}`;
+      }
+      offset += length;
+    }
+    this.received += data.length;
+  }
+}

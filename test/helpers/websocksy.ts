@@ -117,3 +117,8 @@ export async function runWebsocksy(args: readonly string[], cwd = ROOT, env: Nod
   clearTimeout(timer);
   return { code, stdout, stderr };
 }
+
+/** How many times uWS warned, on `server`'s stderr, of a write outside a corked callback: one per upgrade answered after its handler returned. */
+export function corkWarnings(server: RunningWebsocksy): number {
+  return server.log().match(/^Warning: uWS\.HttpResponse writes must be made from within a corked callback/gm)?.length ?? 0;
+}
