@@ -87,9 +87,10 @@ test(`100 MB each way through ${CUTS} tunnel cuts and stalls: every stream byte-
   }
 });
 
-test('a slow reader pauses the far writer: both processes keep their memory bounded', { timeout: 60_000 }, async () => {
+test('a slow reader pauses the far writer: both processes keep their memory bounded', { timeout: 90_000 }, async () => {
   const dir = tempDir('websocksy-slow-');
-  const TOTAL = 128 * 1024 * 1024;
+  // Twice the bound below: a writer that was not paused would show.
+  const TOTAL = 192 * 1024 * 1024;
   const block = pattern(3);
   const far = await exchangeServer(block, TOTAL);
   const server = await startTunnelServer(dir.path, `slow ${TOKEN} connect=127.0.0.1:${far.port}\n`);
@@ -116,7 +117,12 @@ test('a slow reader pauses the far writer: both processes keep their memory boun
     assert.equal(bytes, TOTAL);
     const growth = peak.map((value, i) => value - (baseline[i] as number));
     process.stderr.write(`slow reader: RSS growth server ${(growth[0] as number) >> 20} MiB, client ${(growth[1] as number) >> 20} MiB for ${TOTAL >> 20} MiB\n`);
-    for (const value of growth) assert.ok(value < 48 * 1024 * 1024, `RSS grew by ${value >> 20} MiB`);
+    // Dead message buffers live outside V8's heap until a collection. By all signs V8 starts one
+    // for them only past its 64 MiB external-memory trigger when no scavenge comes first, and on
+    // Node 24, whose young generation is larger, none does: 54-57 MiB of growth in most runs,
+    // 7-18 MiB with --max-semi-space-size=1 (the code before and after 2026-12-04 alike). The
+    // bound sits above that, and the stream twice above the bound.
+    for (const value of growth) assert.ok(value < 96 * 1024 * 1024, `RSS grew by ${value >> 20} MiB`);
   } finally {
     clearInterval(sampler);
     await client.stop();
