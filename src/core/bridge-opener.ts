@@ -166,6 +166,11 @@ function checkChoice(options: BridgeOpenerOptions, query: PeerQuery, info: PeerI
   return choice(passed);
 }
 
+/** What the client gets for a peer that could not be connected: 502, or 504 for a timeout. */
+function connectRefusal(error: PeerConnectError): Refusal {
+  return error.timedOut ? new Refusal('peer-timeout', 504, 'Peer did not answer', error.message) : new Refusal('peer-unreachable', 502, 'Peer unreachable', error.message);
+}
+
 /**
  * Connects the chosen peer inside this call where the kernel settles it there (a peer on this
  * host: peer.ts connectPeerAtOnce), so that an upgrade still in uWS's handler is answered there,
@@ -175,11 +180,11 @@ export function connectChosenAtOnce(chosen: ChosenPeer): OpenedPeer | null {
   const connectStart = performance.now();
   const peer = connectPeerAtOnce(chosen.address, chosen.proxy);
   if (peer === null) return null;
-  if (peer instanceof PeerConnectError) throw new Refusal('peer-unreachable', 502, 'Peer unreachable', peer.message);
+  if (peer instanceof PeerConnectError) throw connectRefusal(peer);
   return { ...chosen, peer, connectSeconds: (performance.now() - connectStart) / 1000 };
 }
 
-/** Connects the chosen peer; a failure is the Refusal the client gets (502, or 504 for a timeout). */
+/** Connects the chosen peer; a failure is the Refusal the client gets (connectRefusal). */
 export async function connectChosen(options: BridgeOpenerOptions, chosen: ChosenPeer, cancelled: () => boolean): Promise<OpenedPeer | null> {
   let peer: PeerConnection;
   const connectStart = performance.now();
@@ -187,7 +192,7 @@ export async function connectChosen(options: BridgeOpenerOptions, chosen: Chosen
     peer = await connectPeer(chosen.address, options.connectTimeoutMs, chosen.proxy);
   } catch (error) {
     if (!(error instanceof PeerConnectError)) throw error;
-    throw error.timedOut ? new Refusal('peer-timeout', 504, 'Peer did not answer', error.message) : new Refusal('peer-unreachable', 502, 'Peer unreachable', error.message);
+    throw connectRefusal(error);
   }
   if (cancelled()) {
     peer.destroy();

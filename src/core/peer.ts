@@ -78,7 +78,6 @@ export interface PeerProxyHeader {
   readonly clientAddress: string;
 }
 
-/** Connects to `address`; a stream peer gets `proxy`'s header first (bridge-opener.ts refuses it for datagram peers). */
 /**
  * A tcp peer on this host's loopback or a unix stream peer, connected inside this call
  * (peer-stream.ts): the peer, or the refusal node:net would give, or null where that cannot be
@@ -88,6 +87,7 @@ export function connectPeerAtOnce(address: PeerAddress, proxy: PeerProxyHeader |
   return address.transport === 'tcp' || address.transport === 'unix' ? connectStreamPeerAtOnce(address, proxy) : null;
 }
 
+/** Connects to `address`; a stream peer gets `proxy`'s header first (bridge-opener.ts refuses it for datagram peers). */
 export function connectPeer(address: PeerAddress, timeoutMs: number, proxy: PeerProxyHeader | null = null): Promise<PeerConnection> {
   switch (address.transport) {
     case 'tcp':
