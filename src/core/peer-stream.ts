@@ -7,11 +7,12 @@
  * messages in flight, and they are delivered. finish() flushes the write batch before end(),
  * so nothing the client sent just before closing is lost.
  */
-import { connect, Socket, type OnReadOpts, type SocketConstructorOpts } from 'node:net';
+import { connect, Socket, type OnReadOpts } from 'node:net';
 import type { PeerAddress } from './peer-address.js';
 import { PeerConnectError, reportEarlyError, type PeerConnection, type PeerEvents, type PeerProxyHeader } from './peer.js';
 import { WriteBatch } from './write-batch.js';
 import { connectAtOnce } from '../lib/connect-at-once.js';
+import { socketFromDescriptor } from '../lib/descriptor-socket.js';
 import { errorCode } from '../lib/errors.js';
 import { reportFault } from '../lib/guard.js';
 import { writeProxyHeader } from '../lib/proxy-header.js';
@@ -22,6 +23,9 @@ import { writeProxyHeader } from '../lib/proxy-header.js';
  * nothing is allocated or collected per read.
  */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
+/** Every peer socket's `onread`: the shared buffer and the one callback. */
+const SHARED_READ: OnReadOpts = { buffer: READ_BUFFER, callback: onRead };
 
 const PEER = Symbol('websocksy.peer');
 type PeerSocket = Socket & { [PEER]?: StreamPeer };
@@ -161,24 +165,20 @@ function connected(address: PeerAddress, socket: PeerSocket, proxy: PeerProxyHea
  * caller then connects the usual way).
  */
 export function connectStreamPeerAtOnce(address: PeerAddress, proxy: PeerProxyHeader | null): PeerConnection | PeerConnectError | null {
-  const outcome = connectAtOnce('path' in address ? { path: address.path } : { host: address.host, port: address.port });
+  const outcome = connectAtOnce(address);
   if (outcome.state === 'unsettled') return null;
   if (outcome.state === 'refused') return new PeerConnectError(address, false, outcome.code);
-  const options: SocketConstructorOpts & { onread: OnReadOpts } = { fd: outcome.fd, readable: true, writable: true, allowHalfOpen: true, onread: { buffer: READ_BUFFER, callback: onRead } };
-  const socket: PeerSocket = new Socket(options);
-  // A socket made from a descriptor starts reading at once; nothing is read before the bridge
-  // starts (pause() stops the read it just started, in the same turn).
-  socket.pause();
+  // Paused: nothing is read before the bridge starts.
+  const socket: PeerSocket = socketFromDescriptor(outcome.fd, 'path' in address ? 'unix' : 'tcp', SHARED_READ);
   return connected(address, socket, proxy);
 }
 
 export function connectStreamPeer(address: PeerAddress, timeoutMs: number, proxy: PeerProxyHeader | null): Promise<PeerConnection> {
   return new Promise((resolve, reject) => {
-    const onread = { buffer: READ_BUFFER, callback: onRead };
     const socket: PeerSocket =
       'path' in address
-        ? connect({ path: address.path, onread, allowHalfOpen: true })
-        : connect({ host: address.host, port: address.port, onread, allowHalfOpen: true });
+        ? connect({ path: address.path, onread: SHARED_READ, allowHalfOpen: true })
+        : connect({ host: address.host, port: address.port, onread: SHARED_READ, allowHalfOpen: true });
     // Nothing is read before the bridge starts: data that came early waits in the kernel.
     socket.pause();
     const timer = setTimeout(() => {

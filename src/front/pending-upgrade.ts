@@ -83,8 +83,6 @@ export class PendingUpgrade<D extends SocketData> implements UpgradeAnswer<D>, G
     // a small link that is cut once the upgrade is settled, not the request and its headers.
     const link = this.link;
     res.onAborted(() => link.pending?.clientLeft());
-    registry.add(this as PendingUpgrade<SocketData>);
-    if (registry.timeoutMs > 0) this.deadline = setTimeout(() => runGuarded(this, 'handshake timeout', () => this.timedOut()), registry.timeoutMs);
   }
 
   get logFields(): { id: number } {
@@ -97,9 +95,17 @@ export class PendingUpgrade<D extends SocketData> implements UpgradeAnswer<D>, G
     this.refuse(new Refusal('internal', 500, 'Internal error', reason));
   }
 
-  /** The upgrade handler returned: an answer from now on comes from outside uWS's callbacks. */
+  /**
+   * The upgrade handler returned: an answer from now on comes from outside uWS's callbacks. Only
+   * now does an upgrade still unanswered wait, count against the bound and get its deadline:
+   * most are answered within the handler (a peer on this host, a refusal), and need neither.
+   */
   leftUwsHandler(): void {
     this.inUwsHandler = false;
+    if (this.settled) return;
+    const { registry } = this;
+    registry.add(this as PendingUpgrade<SocketData>);
+    if (registry.timeoutMs > 0) this.deadline = setTimeout(() => runGuarded(this, 'handshake timeout', () => this.timedOut()), registry.timeoutMs);
   }
 
   onCancel(handler: () => void): void {

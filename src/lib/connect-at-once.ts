@@ -15,7 +15,6 @@ import { createRequire } from 'node:module';
 import { isIPv4 } from 'node:net';
 import { constants, endianness } from 'node:os';
 import type Koffi from 'koffi';
-import { isLoopbackAddress } from './address-list.js';
 import { errorMessage } from './errors.js';
 import { log } from './log.js';
 
@@ -30,7 +29,6 @@ interface Libc {
   socket(domain: number, type: number, protocol: number): number;
   connect(fd: number, address: Buffer, length: number): number;
   getsockopt(fd: number, level: number, name: number, value: Buffer, length: Buffer): number;
-  getpeername(fd: number, address: Buffer, length: Buffer): number;
   close(fd: number): number;
   errno(): number;
 }
@@ -43,6 +41,8 @@ const SOCK_NONBLOCK = 0o4000;
 const SOCK_CLOEXEC = 0o2000000;
 const SOL_SOCKET = 1;
 const SO_ERROR = 4;
+const IPPROTO_TCP = 6;
+const TCP_INFO = 11;
 /** sun_path's size in struct sockaddr_un. */
 const UNIX_PATH_MAX = 108;
 
@@ -64,7 +64,6 @@ function loadLibc(): Libc | null {
       socket: library.func('int socket(int domain, int type, int protocol)') as Libc['socket'],
       connect: library.func('int connect(int fd, const void *address, uint32_t length)') as Libc['connect'],
       getsockopt: library.func('int getsockopt(int fd, int level, int name, void *value, void *length)') as Libc['getsockopt'],
-      getpeername: library.func('int getpeername(int fd, void *address, void *length)') as Libc['getpeername'],
       close: library.func('int close(int fd)') as Libc['close'],
       errno: () => koffi.errno(),
     };
@@ -92,8 +91,7 @@ function socketAddress(target: StreamTarget): { readonly domain: number; readonl
     return { domain: AF_UNIX, address };
   }
   // Only this host's: elsewhere a handshake takes a round trip, never settled within the call.
-  if (!isLoopbackAddress(target.host)) return null;
-  if (isIPv4(target.host)) {
+  if (target.host.startsWith('127.') && isIPv4(target.host)) {
     const address = Buffer.alloc(16);
     family(address, AF_INET);
     address.writeUInt16BE(target.port, 2);
@@ -110,26 +108,45 @@ function socketAddress(target: StreamTarget): { readonly domain: number; readonl
   return null;
 }
 
-/** A connect under way: the kernel's verdict if it has one (SO_ERROR), else connected or not (getpeername). */
-function settle(c: Libc, fd: number, domain: number): AtOnceConnect {
-  const value = Buffer.alloc(4);
-  const length = Buffer.alloc(4);
-  length.writeUInt32LE(4);
-  if (c.getsockopt(fd, SOL_SOCKET, SO_ERROR, value, length) !== 0) return UNSETTLED;
-  const error = value.readInt32LE(0);
-  if (error !== 0) return { state: 'refused', code: ERRNO_NAMES.get(error) ?? `errno ${error}` };
-  const peer = Buffer.alloc(domain === AF_UNIX ? 2 + UNIX_PATH_MAX : 28);
-  const peerLength = Buffer.alloc(4);
-  peerLength.writeUInt32LE(peer.length);
-  return c.getpeername(fd, peer, peerLength) === 0 ? { state: 'connected', fd } : UNSETTLED;
+/**
+ * Scratch space for the one connect in progress (connects here never overlap: each runs to its
+ * end inside one call): tcp_info's first byte is the connection's state, and SO_ERROR's value.
+ */
+const info = Buffer.alloc(8);
+const infoLength = Buffer.alloc(4);
+const TCP_ESTABLISHED = 1;
+const TCP_CLOSE_WAIT = 8;
+
+/**
+ * A TCP connect under way: established (or already closed by the peer, which the socket reads as
+ * its end), else the kernel's verdict if it has one (SO_ERROR), else still under way. One
+ * system call (TCP_INFO) answers the usual case.
+ */
+function settle(c: Libc, fd: number): AtOnceConnect {
+  infoLength.writeUInt32LE(1);
+  if (c.getsockopt(fd, IPPROTO_TCP, TCP_INFO, info, infoLength) !== 0) return UNSETTLED;
+  const state = info[0];
+  if (state === TCP_ESTABLISHED || state === TCP_CLOSE_WAIT) return { state: 'connected', fd };
+  infoLength.writeUInt32LE(4);
+  if (c.getsockopt(fd, SOL_SOCKET, SO_ERROR, info, infoLength) !== 0) return UNSETTLED;
+  const error = info.readInt32LE(0);
+  return error === 0 ? UNSETTLED : { state: 'refused', code: ERRNO_NAMES.get(error) ?? `errno ${error}` };
 }
+
+let lastTarget: StreamTarget | null = null;
+let lastWhere: { readonly domain: number; readonly address: Buffer } | null = null;
 
 /**
  * Connects to `target` (a literal loopback address or a unix socket) inside this call. A target
  * this cannot reach in one call (a name, another host, a path too long) is `unsettled` at once.
  */
 export function connectAtOnce(target: StreamTarget): AtOnceConnect {
-  const where = socketAddress(target);
+  // Connections to one peer share its address object: its socket address is made once.
+  if (target !== lastTarget) {
+    lastWhere = socketAddress(target);
+    lastTarget = target;
+  }
+  const where = lastWhere;
   if (where === null) return UNSETTLED;
   if (libc === undefined) libc = loadLibc();
   const c = libc;
@@ -142,7 +159,7 @@ export function connectAtOnce(target: StreamTarget): AtOnceConnect {
     const errno = c.errno();
     // A full listen queue (EAGAIN on a unix socket), a signal, a handshake still under way:
     // none is an answer yet, and the usual connect waits for one.
-    if (errno === EINPROGRESS) result = settle(c, fd, where.domain);
+    if (errno === EINPROGRESS) result = settle(c, fd);
     else if (errno === EAGAIN || errno === EINTR) result = UNSETTLED;
     else result = { state: 'refused', code: ERRNO_NAMES.get(errno) ?? `errno ${errno}` };
   }
