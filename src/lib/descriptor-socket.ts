@@ -5,7 +5,7 @@
  * caller knows already (a TCP or a unix socket). Once one socket of a kind has been made that
  * way, its handle's class is known, and later descriptors of that kind get a handle of the class
  * directly, passed as `handle` (the option net.Server uses for the connections it accepts;
- * tunnel/shared-read.ts passes it too). `_handle` is Node's own field: where it is not what this
+ * tunnel/shared-read.ts moves accepted connections' handles with the same `pausedSocketOnHandle`). `_handle` is Node's own field: where it is not what this
  * expects, or a handle cannot take the descriptor, the socket is made from `{ fd }` as before,
  * and test/descriptor-socket.test.ts checks on every Node the matrix runs that the handle path
  * is the one taken.
@@ -21,10 +21,10 @@ interface StreamHandle {
 
 type StreamHandleClass = new (type: number) => StreamHandle;
 
-/** What net.Socket's constructor takes besides the documented options (see tunnel/shared-read.ts). */
+/** What net.Socket's constructor takes besides the documented options: the two net.Server passes for a connection it accepted. */
 interface HandleSocketOptions extends SocketConstructorOpts {
   readonly onread: OnReadOpts;
-  readonly handle: StreamHandle;
+  readonly handle: object;
   readonly pauseOnCreate: boolean;
 }
 
@@ -42,15 +42,18 @@ function handleClassOf(socket: Socket): StreamHandleClass | null {
   return candidate as StreamHandleClass;
 }
 
+/** A paused socket on `handle` (a libuv stream handle of node's), as net.Server makes one for a connection it accepted, reading into `onread`. */
+export function pausedSocketOnHandle(handle: object, allowHalfOpen: boolean, onread: OnReadOpts): Socket {
+  const options: HandleSocketOptions = { handle, pauseOnCreate: true, readable: true, writable: true, allowHalfOpen, onread };
+  return new Socket(options);
+}
+
 /** A paused socket reading into `onread` that owns `fd` from now on. */
 export function socketFromDescriptor(fd: number, kind: DescriptorKind, onread: OnReadOpts): Socket {
   const known = handleClasses[kind];
   if (known !== null) {
     const handle = new known(CONNECTION_HANDLE);
-    if (handle.open(fd) === 0) {
-      const options: HandleSocketOptions = { handle, pauseOnCreate: true, readable: true, writable: true, allowHalfOpen: true, onread };
-      return new Socket(options);
-    }
+    if (handle.open(fd) === 0) return pausedSocketOnHandle(handle, true, onread);
     handle.close();
   }
   const socket = new Socket({ fd, readable: true, writable: true, allowHalfOpen: true, onread } as SocketConstructorOpts);

@@ -6,8 +6,9 @@
  * buffer-pool.ts for why that matters. One read runs at a time on the JS thread, and nothing
  * reads the buffer after its listeners return, so one buffer serves every socket.
  */
-import { connect, Socket, type OnReadOpts, type SocketConstructorOpts, type TcpNetConnectOpts } from 'node:net';
+import { connect, type OnReadOpts, type Socket, type TcpNetConnectOpts } from 'node:net';
 import { MAX_DATA_PAYLOAD } from './protocol.js';
+import { pausedSocketOnHandle } from '../lib/descriptor-socket.js';
 
 const readBuffer = Buffer.allocUnsafeSlow(MAX_DATA_PAYLOAD);
 
@@ -28,13 +29,6 @@ export function connectSharedRead(options: Omit<TcpNetConnectOpts, 'onread'>): S
   return socket;
 }
 
-/** What net.Socket's constructor also takes: `onread` (documented), and the two net.Server passes for a connection it accepted. */
-interface AcceptedSocketOptions extends SocketConstructorOpts {
-  readonly onread: OnReadOpts;
-  readonly handle: object;
-  readonly pauseOnCreate: boolean;
-}
-
 /**
  * An accepted connection (net.Server's, created paused: `pauseOnConnect`) made to read into the
  * shared buffer. net.Server has no `onread`: each read of a connection it accepts lands in a
@@ -50,15 +44,7 @@ export function adoptSharedRead(accepted: Socket): Socket {
   const internal = accepted as unknown as { _handle?: unknown };
   const handle = internal._handle;
   if (accepted.destroyed || typeof handle !== 'object' || handle === null || typeof (handle as { readStart?: unknown }).readStart !== 'function') return accepted;
-  const options: AcceptedSocketOptions = {
-    handle,
-    pauseOnCreate: true,
-    allowHalfOpen: accepted.allowHalfOpen,
-    readable: true,
-    writable: true,
-    onread: sharedRead(() => socket),
-  };
-  const socket: Socket = new Socket(options);
+  const socket: Socket = pausedSocketOnHandle(handle, accepted.allowHalfOpen, sharedRead(() => socket));
   internal._handle = null;
   accepted.destroy();
   return socket;
