@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { argon2id, bcrypt } from 'hash-wasm';
 import { exportJWK, SignJWT, UnsecuredJWT } from 'jose';
 import { closeClient, connect, type TestClient } from './helpers/client.js';
-import { rawRequest, upgradeRequest } from './helpers/http.js';
+import { rawRequest, sendAllThenRead, upgradeRequest } from './helpers/http.js';
 import { agent, echoOf, send, startUpstream, type EchoBody, type Upstream } from './helpers/http-upstream.js';
 import { streamServer, tcpEcho, tempDir, type Peer } from './helpers/peers.js';
 import { findProgram, requireProgram, skipUnlessInstalled } from './helpers/tools.js';
@@ -177,6 +177,7 @@ describe('auth', { skip: skipUnlessInstalled(CURL !== undefined, 'curl') }, () =
         '[route /whoami]',
         'module = route_whoami.mjs',
         'auth = jwt-rs, staff',
+        'max-body = 64k',
         '[route /jwks]',
         `peer = ${echo!.address}`,
         'auth = jwt-jwks',
@@ -379,6 +380,18 @@ describe('auth', { skip: skipUnlessInstalled(CURL !== undefined, 'curl') }, () =
     assert.equal(seen.query, 'a=1');
     const viaBasic = await curl(['-u', `bea:${BCRYPT_PASSWORD}`, `http://127.0.0.1:${server.port}/whoami`]);
     assert.deepEqual((JSON.parse(viaBasic.body) as { auth: unknown }).auth, { method: 'basic', user: 'bea', claims: null });
+  });
+
+  test('a held body over max-body: 413 once admitted, to a client that sends it all before it reads', async () => {
+    // The JWT check is asynchronous, so the request is held (its socket paused) through it; the
+    // 413 must set the socket reading again, or the client blocks on its write for good. The
+    // body is more than the socket buffers on both sides take (tcp_rmem grows to 32 MiB here).
+    const token = await rsJwt();
+    const body = Buffer.alloc(64 * 1024 * 1024, 5);
+    const head = `POST /whoami HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Length: ${body.length}\r\n\r\n`;
+    const answer = await sendAllThenRead(server.port, Buffer.concat([Buffer.from(head), body]));
+    assert.equal(answer.status, 413, answer.raw);
+    assert.equal(answer.headers.get('connection'), 'close');
   });
 
   describe('slow checks', () => {

@@ -62,7 +62,11 @@ export class HeldRequest {
 
   private take(handler: BodyHandler): HttpResponse {
     this.consumer = handler;
-    // After the caller is done setting up, as a body from uWS would come.
+    // The socket reads on at once (what arrives is kept behind the kept chunks, so the order
+    // holds): whoever took the body may end the response before the kept chunks are handed
+    // on, and a response ended on a paused socket leaves the connection paused for good.
+    if (!this.consumerPaused) this.resumeSocket();
+    // The kept chunks after the caller is done setting up, as a body from uWS would come.
     setImmediate(guarded(this.owner, 'held request body', () => this.deliver()));
     return this.response;
   }
@@ -103,9 +107,12 @@ export class HeldRequest {
     } finally {
       this.delivering = false;
     }
-    if (this.consumer !== null && !this.consumerPaused && this.kept.length === 0 && this.socketPaused && !this.aborted) {
-      this.socketPaused = false;
-      this.res.resume();
-    }
+    if (this.consumer !== null && !this.consumerPaused && this.kept.length === 0) this.resumeSocket();
+  }
+
+  private resumeSocket(): void {
+    if (!this.socketPaused || this.aborted) return;
+    this.socketPaused = false;
+    this.res.resume();
   }
 }

@@ -25,6 +25,8 @@ export class ClientResponse implements Guarded {
   private counted = true;
   /** A status line and headers that wait to go out with the body (holdHead). */
   private heldHead: { readonly status: string; readonly headers: ReadonlyArray<readonly [string, string]> } | null = null;
+  /** The request's body has not all arrived (a fact; bodyPending is what a failure should do about it). */
+  private bodyArriving: boolean;
 
   constructor(
     readonly res: HttpResponse,
@@ -40,6 +42,7 @@ export class ClientResponse implements Guarded {
     /** Told the status once it goes out; cleared then, as one request has one status. */
     private observer: AnswerObserver | undefined = undefined,
   ) {
+    this.bodyArriving = bodyPending;
     responseDrain.answering();
     res.onAborted(() => {
       this.aborted = true;
@@ -122,6 +125,7 @@ export class ClientResponse implements Guarded {
   /** Sets uWS's body callback, guarded. */
   onBody(handler: (chunk: ArrayBuffer, isLast: boolean) => void): void {
     this.res.onData((chunk, isLast) => {
+      if (isLast) this.bodyArriving = false;
       try {
         handler(chunk, isLast);
       } catch (error) {
@@ -135,7 +139,16 @@ export class ClientResponse implements Guarded {
     this.fail(refusal.statusLine, refusal.body, refusal.headers, closeConnection);
   }
 
-  /** A short plain-text answer; its body says nothing about internals (the log has the detail). */
+  /**
+   * A short plain-text answer; its body says nothing about internals (the log has the detail).
+   * A connection to close while the request's body still arrives is closed by the client, not
+   * here: uWS closes by shutting the socket down and closing it at once, and a close with
+   * unread bytes in the receive queue is a reset, which can reach a client still sending before
+   * it has read the answer (curl then reports "Send failure" and no status). So the answer
+   * says `Connection: close`, and uWS reads and drops the rest of the body, as nginx's
+   * lingering close does, until the client closes. What that costs is the client's own
+   * connection: dropping holds no memory, and uWS ends a connection that stalls (its idle timeout).
+   */
   fail(status: string, body: string, headers: Readonly<Record<string, string>> = {}, closeConnection = false): void {
     if (!this.usable) return;
     this.ended = true;
@@ -149,20 +162,34 @@ export class ClientResponse implements Guarded {
       this.resumeBody();
       return;
     }
+    // Draining: the client's next request must go to a new connection (response-drain.ts).
+    const close = closeConnection || responseDrain.draining;
+    const linger = close && this.bodyArriving;
+    if (linger) this.dropRestOfBody();
     this.headSent = true;
     this.statusSent(status);
     this.res.cork(() => {
       this.res.writeStatus(status).writeHeader('Content-Type', 'text/plain; charset=utf-8');
       for (const [name, value] of Object.entries(headers)) this.res.writeHeader(name, value);
+      if (linger) this.res.writeHeader('Connection', 'close');
+      const closeNow = close && !linger;
       const text = `${body}\n`;
-      // Draining: the client's next request must go to a new connection (response-drain.ts).
-      const close = closeConnection || responseDrain.draining;
-      if (!this.headRequest) this.res.end(text, close);
+      if (!this.headRequest) this.res.end(text, closeNow);
       // uWS 20.30's endWithoutBody cannot also close (given arguments, it leaves the request
       // unanswered): a HEAD whose connection must close gets an empty body instead.
-      else if (close) this.res.end('', true);
+      else if (closeNow) this.res.end('', true);
       else this.endWithoutBody(Buffer.byteLength(text));
     });
+  }
+
+  /**
+   * The body's reader is now one that drops, and the socket reads on: a response ended while
+   * its socket is paused leaves the connection paused for good (the client, sending, would
+   * block before it reads the answer). Call before the response ends.
+   */
+  private dropRestOfBody(): void {
+    this.onBody(dropChunk);
+    this.resumeBody();
   }
 
   /** Stops reading the request body (the upstream is full). */
@@ -377,6 +404,8 @@ export class ClientResponse implements Guarded {
     return sink;
   }
 }
+
+function dropChunk(): void {}
 
 /** Where a response body goes (ClientResponse.openBody). */
 export interface BodySink {

@@ -110,8 +110,8 @@ class ModuleExchange implements Guarded {
   /** Answers in the module's place, which has not begun its answer. */
   private answerInstead(status: string, text: string, why: Error): void {
     this.settle(why);
-    // A body still arriving is cut short with the connection: reading it to its end could take
-    // as long as the client likes. (413 for a declared length reads it when that is cheap.)
+    // Not waiting for a body still arriving (it could take as long as the client likes): the
+    // answer goes now, and the connection closes once the client has it (ClientResponse.fail).
     this.answer.bodyPending = false;
     this.answer.fail(status, text, {}, !this.body.done);
   }
@@ -141,10 +141,10 @@ export function serveModuleRequest(res: HttpResponse, request: ClientRequest, ro
   const declared = Number(headerValue(request, 'content-length') ?? 0);
   if (declared > target.maxBody) {
     log.info('route module body too large', { ...fields, status: 413, bytes: declared, limit: target.maxBody });
-    // Read and dropped first when that costs no more than the limit again, so that a client
-    // that sends its whole body before it reads sees the answer; beyond, the connection closes.
-    answer.bodyPending = declared <= 2 * target.maxBody;
-    answer.fail('413 Content Too Large', 'Content too large', {}, !answer.bodyPending);
+    // Answered at once; the rest of the body is read and dropped until the client, told to
+    // close, does (ClientResponse.fail), so even one that sends all before it reads sees the answer.
+    answer.bodyPending = false;
+    answer.fail('413 Content Too Large', 'Content too large', {}, true);
     return;
   }
   const exchange = new ModuleExchange(answer, route, target, request.hasBody, request.method === 'HEAD', fields);
