@@ -174,4 +174,36 @@ describe('write batch', () => {
     finishAll(sockets, batches);
     await assertDelivered(peer, [sent(messages)], 30_000);
   });
+  test('each loop turn\'s chunks reach the kernel in one write: one write for a plain turn, one writev for a mixed one', async () => {
+    const { peer, sockets, batches } = await peersWithBatches(2);
+    const [socket] = sockets as [Socket, Socket];
+    const [batch, otherBatch] = batches as [WriteBatch, WriteBatch];
+    // What the socket hands its handle: _write for one chunk, _writev for the chunks a cork held.
+    const calls: string[] = [];
+    const spied = socket as unknown as Record<'_write' | '_writev', (...args: unknown[]) => unknown>;
+    for (const name of ['_write', '_writev'] as const) {
+      const original = spied[name].bind(socket);
+      spied[name] = (...args: unknown[]) => {
+        calls.push(name === '_writev' ? `writev of ${(args[0] as unknown[]).length}` : 'write');
+        return original(...args);
+      };
+    }
+    const turns: Buffer[][] = [
+      // Small messages only: copied into the slab, handed over once at the turn's end.
+      [randomBytes(100), randomBytes(3000), randomBytes(7)],
+      // A message too large for the slab between small ones, and another peer's bytes after them in the slab.
+      [randomBytes(50), randomBytes(200 * 1024), randomBytes(60)],
+    ];
+    const otherMessage = randomBytes(10);
+    const expected = ['write', 'writev of 3'];
+    for (const [turn, messages] of turns.entries()) {
+      for (const message of messages) addTransient(batch, message);
+      if (turn === 1) addTransient(otherBatch, otherMessage);
+      await nextTurn();
+      await nextTurn();
+      assert.deepEqual(calls, expected.slice(0, turn + 1), `turn ${turn}`);
+    }
+    finishAll(sockets, batches);
+    await assertDelivered(peer, [sent(turns.flat()), sent([otherMessage])], 30_000);
+  });
 });
