@@ -25,16 +25,17 @@ export class ClientResponse implements Guarded {
   private counted = true;
   /** A status line and headers that wait to go out with the body (holdHead). */
   private heldHead: { readonly status: string; readonly headers: ReadonlyArray<readonly [string, string]> } | null = null;
-  /** The request's body has not all arrived (a fact; bodyPending is what a failure should do about it). */
+  /** The request's body has not all arrived (a fact, where bodyPending may be cleared to answer without waiting). */
   private bodyArriving: boolean;
 
   constructor(
     readonly res: HttpResponse,
     readonly id: number,
     /**
-     * The request has a body not yet read to its end. A failure is then answered once the
-     * rest is read and dropped: uWS drops a connection answered with its request body
-     * unread, and the client would see a reset instead of the answer.
+     * The request has a body not yet read to its end, and a failure waits for it: it is
+     * answered once the rest is read and dropped, and the connection serves the client's next
+     * request (a failure that closes the connection answers at once instead; see fail). Cleared
+     * when the body's last chunk arrives (onBody), or by whoever decides not to wait.
      */
     public bodyPending = false,
     /** The request is a HEAD: answers carry the headers of their body, and no body. */
@@ -125,7 +126,10 @@ export class ClientResponse implements Guarded {
   /** Sets uWS's body callback, guarded. */
   onBody(handler: (chunk: ArrayBuffer, isLast: boolean) => void): void {
     this.res.onData((chunk, isLast) => {
-      if (isLast) this.bodyArriving = false;
+      if (isLast) {
+        this.bodyArriving = false;
+        this.bodyPending = false;
+      }
       try {
         handler(chunk, isLast);
       } catch (error) {
@@ -155,7 +159,6 @@ export class ClientResponse implements Guarded {
     if (this.bodyPending) {
       this.onBody((_chunk, isLast) => {
         if (!isLast) return;
-        this.bodyPending = false;
         this.ended = false;
         this.fail(status, body, headers, closeConnection);
       });

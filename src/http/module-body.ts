@@ -78,7 +78,6 @@ export class RequestBody implements AsyncIterable<Buffer> {
     if (isLast) {
       this.complete = true;
       // The body is all read: a socket left paused past its response breaks keep-alive.
-      this.answer.bodyPending = false;
       this.answer.resumeBody();
     }
     if (this.failure !== null) return;

@@ -79,7 +79,6 @@ function requestBody(answer: ClientResponse): Readable {
     if (isLast) {
       // The body is all read: reading on is the next request's business, and a socket left
       // paused past its response breaks the connection's keep-alive.
-      answer.bodyPending = false;
       answer.resumeBody();
       if (copy.length > 0) body.push(copy);
       body.push(null);

@@ -184,7 +184,6 @@ function readBody(response: ClientResponse, limit: number, done: (body: Buffer) 
       } else chunks.push(Buffer.from(new Uint8Array(chunk)));
     }
     if (!isLast) return;
-    response.bodyPending = false;
     if (tooLarge) response.refuse(new Refusal('too-large', 413, `A POST carries at most ${limit} bytes`, `session POST over ${limit} bytes`));
     else done(Buffer.concat(chunks, size));
   });
