@@ -5,7 +5,10 @@
  *   - rate: loadgen connrate, 8 in parallel (open, one echo, close); conn/s, the subject's CPU µs
  *     per connection, and the whole machine's (subject, load generator, echo peer and the kernel's
  *     softirq work, which /proc charges to whichever process is running: machineBusySeconds).
- *     Each subject is started fresh, warmed up for a second, then measured.
+ *     Each subject is started fresh, warmed up under the same load for BENCH_CONN_WARMUP seconds
+ *     (default 5), then measured: V8 takes 3–4 s of this load to compile the connection path of
+ *     websocksy (more code than bare uWS's handlers, so a short warm-up measures it half cold), and
+ *     a server in service is warm. BENCH_CONN_WARMUP=1 gives the figure as measured before.
  *   - idle: N idle bridged connections held on a freshly started subject; RSS per connection
  *     2 s after the last one opened (what a user looking at the process then sees), after a
  *     forced full GC (bench/anchors/gc-on-signal.cjs, SIGUSR2), and once the heap has settled
@@ -69,6 +72,8 @@ export interface IdleFigure {
 }
 
 export interface ConnectionFigures {
+  /** Seconds of the same load each subject ran before its rate was measured. */
+  readonly warmupSeconds: number;
   readonly rate: RateFigure[];
   readonly idle: IdleFigure[];
 }
@@ -100,6 +105,7 @@ function orderOf<T>(list: readonly T[], round: number): T[] {
 
 export async function connectionFigures(root: string, loadgen: string, echoPort: number, seconds: number, idleConns: number): Promise<ConnectionFigures> {
   const rounds = Number(process.env['BENCH_ROUNDS'] ?? 3);
+  const warmupSeconds = Number(process.env['BENCH_CONN_WARMUP'] ?? 5);
   const baselineDir = process.env['BENCH_BASELINE'];
   const subjects = [
     websocksyIn('websocksy', root, root),
@@ -116,7 +122,7 @@ export async function connectionFigures(root: string, loadgen: string, echoPort:
       const { started, url } = await subject.start(echoPort);
       try {
         const pgid = started.child.pid as number;
-        await runLoadgen(loadgen, ['connrate', '--url', url, '--parallel', '8', '--seconds', '1'], 60_000);
+        await runLoadgen(loadgen, ['connrate', '--url', url, '--parallel', '8', '--seconds', String(warmupSeconds)], (warmupSeconds + 60) * 1000);
         const before = groupUsage(pgid).cpuSeconds;
         const machineBefore = machineBusySeconds();
         const result = await runLoadgen(loadgen, ['connrate', '--url', url, '--parallel', '8', '--seconds', String(seconds)], (seconds + 60) * 1000);
@@ -164,7 +170,7 @@ export async function connectionFigures(root: string, loadgen: string, echoPort:
       }
     }
   }
-  return { rate, idle };
+  return { warmupSeconds, rate, idle };
 }
 
 function range(values: readonly number[], digits: number): string {
@@ -174,7 +180,7 @@ function range(values: readonly number[], digits: number): string {
 }
 
 export function formatConnectionsSection(figures: ConnectionFigures): string {
-  const lines = ['## Connections, interleaved (websocksy ÷ bare-uws per round)', ''];
+  const lines = ['## Connections, interleaved (websocksy ÷ bare-uws per round)', '', `Each rate measured after ${figures.warmupSeconds} s of the same load on a freshly started subject.`, ''];
   lines.push('| round | subject | conn/s | CPU µs/conn | machine CPU µs/conn | failures | conn/s ÷ bare-uws | idle KiB/conn at 2 s | after a GC | settled |', '|---|---|---|---|---|---|---|---|---|---|');
   const rounds = [...new Set(figures.rate.map((f) => f.round))];
   const ratios = new Map<string, number[]>();
