@@ -17,9 +17,10 @@ describe('log lines leave in batches', () => {
   const realWrite = process.stderr.write;
 
   beforeEach(async () => {
-    // Whatever earlier tests left waiting, and a quiet spell longer than the interval.
+    // Whatever earlier tests left waiting, and a quiet spell longer than the 100 ms window: each
+    // test starts with the window's whole ration of writes.
     flushLog();
-    await sleep(50);
+    await sleep(120);
     writes.length = 0;
     process.stderr.write = ((chunk: string | Uint8Array): boolean => {
       writes.push(String(chunk));
