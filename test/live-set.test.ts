@@ -2,7 +2,8 @@
  * LiveSet (src/lib/live-set.ts), the Set stand-in for short-lived members of long-lived owners:
  * membership through any order of adds and deletes, a member added twice counted once, and
  * iteration that survives members leaving and joining while it runs (as closing every client
- * of a set does).
+ * of a set does); one object in several sets at once (a bridge is in its listener's clients and
+ * in the tallies), and a copy of a member (a spread copies its index too) not taken for it.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -51,5 +52,36 @@ describe('LiveSet', () => {
     assert.deepEqual(visited.sort((a, b) => a - b), members.map((member) => member.index));
     assert.equal(live.size, 10);
     assert.ok([...live].every((member) => member.index >= 100));
+  });
+
+  test('one object in two sets is a member of each on its own', () => {
+    const first = new LiveSet<object>();
+    const second = new LiveSet<object>();
+    const shared = {};
+    const other = {};
+    first.add(other);
+    first.add(shared);
+    second.add(shared);
+    assert.equal(first.delete(other), true);
+    assert.equal(first.has(shared), true);
+    assert.equal(second.has(shared), true);
+    assert.equal(second.delete(shared), true);
+    assert.equal(first.has(shared), true);
+    assert.equal(second.has(shared), false);
+    assert.deepEqual([...first], [shared]);
+  });
+
+  test('a copy of a member is not a member', () => {
+    const live = new LiveSet<object>();
+    const member = {};
+    live.add(member);
+    const copy = { ...member };
+    assert.equal(live.has(copy), false);
+    assert.equal(live.delete(copy), false);
+    assert.equal(live.size, 1);
+    live.add(copy);
+    assert.equal(live.size, 2);
+    assert.equal(live.delete(member), true);
+    assert.deepEqual([...live], [copy]);
   });
 });

@@ -68,12 +68,36 @@ function onError(this: PeerSocket, error: Error): void {
   }
 }
 
+/** Everything written, the FIN included, went to the kernel. */
+function onFinish(this: PeerSocket): void {
+  this[PEER]?.reportFinished(0);
+}
+
+/** The socket closed: what it still held was never delivered. */
+function onClose(this: PeerSocket): void {
+  const peer = this[PEER];
+  if (peer === undefined) return;
+  peer.reportFinished(this.writableLength);
+  peer.stopLinger();
+}
+
+function lingerExpired(peer: StreamPeer): void {
+  peer.lingerExpired();
+}
+
 class StreamPeer implements PeerConnection {
   readonly droppedDatagrams = 0;
   events: PeerEvents | null = null;
   earlyError: Error | undefined;
   failed = false;
   private readonly batch: WriteBatch;
+  /**
+   * While finishing: who hears, once, how much the peer never took, and whom a throw there is
+   * reported to. Fields and module-level handlers rather than closures per connection.
+   */
+  private finished: ((undelivered: number) => void) | null = null;
+  private finishOwner: PeerEvents | null = null;
+  private linger: NodeJS.Timeout | null = null;
 
   constructor(
     readonly address: PeerAddress,
@@ -109,38 +133,46 @@ class StreamPeer implements PeerConnection {
 
   finish(lingerMs: number, done: (undelivered: number) => void): void {
     const socket = this.socket;
-    const owner = this.events;
+    this.finishOwner = this.events;
     this.events = null;
-    let reported = false;
-    const report = (undelivered: number): void => {
-      if (reported) return;
-      reported = true;
-      try {
-        done(undelivered);
-      } catch (error) {
-        if (owner !== null) reportFault(owner, 'peer finish', error);
-      }
-    };
+    this.finished = done;
     if (this.failed || socket.destroyed) {
-      report(this.destroy());
+      this.reportFinished(this.destroy());
       return;
     }
     // A peer that takes nothing, or never closes its side after taking everything, must not
     // keep the socket: the linger runs until the socket closes, not just until it has flushed.
-    const timer = setTimeout(() => {
-      report(socket.writableLength);
-      socket.destroy();
-    }, lingerMs);
-    timer.unref();
-    socket.once('finish', () => report(0));
-    socket.once('close', () => {
-      report(socket.writableLength);
-      clearTimeout(timer);
-    });
+    this.linger = setTimeout(lingerExpired, lingerMs, this);
+    this.linger.unref();
+    socket.on('finish', onFinish);
+    socket.on('close', onClose);
     // Reading on drains what the peer still sends (nobody takes it now) until it closes too.
     socket.resume();
     this.batch.flush();
     socket.end();
+  }
+
+  /** Tells finish()'s caller how much the peer never took; only the first report counts. */
+  reportFinished(undelivered: number): void {
+    const done = this.finished;
+    if (done === null) return;
+    this.finished = null;
+    try {
+      done(undelivered);
+    } catch (error) {
+      if (this.finishOwner !== null) reportFault(this.finishOwner, 'peer finish', error);
+    }
+  }
+
+  lingerExpired(): void {
+    this.linger = null;
+    this.reportFinished(this.socket.writableLength);
+    this.socket.destroy();
+  }
+
+  stopLinger(): void {
+    if (this.linger !== null) clearTimeout(this.linger);
+    this.linger = null;
   }
 
   destroy(): number {

@@ -3,8 +3,8 @@
  * the endpoint's code closes that one socket (1011), logged with its connection id. Each socket
  * keeps the endpoint that accepted it, and every callback goes to that one: after a reload
  * (front/app.ts) the pattern's upgrades go to the new configuration's endpoint while the sockets
- * opened before keep the old one. The endpoint is kept beside the socket (a WeakMap), not in the
- * data the endpoint gave it, which stays the endpoint's own. uWS's own idle
+ * opened before keep the old one. The endpoint is kept on the socket under a symbol of the
+ * front's, not in the data the endpoint gave it, which stays the endpoint's own. uWS's own idle
  * timeout and compression are off: endpoints keep their sockets alive themselves, and nothing
  * websocksy carries gains from per-message deflate. The socket's admission ticket (the front
  * adds it at the 101) is stamped with every message from the client, for the idle timeout, and
@@ -20,38 +20,58 @@ import { log } from '../lib/log.js';
 import { engine } from './engine.js';
 
 /**
- * Sockets whose close handler has run. uWS calls it synchronously from end() and close(), after
- * which any use of the socket throws; this is how the guard knows not to close one twice.
+ * What the front keeps on each socket (uWS.js's socket is a plain object, its user data's
+ * properties copied onto it), under symbols no endpoint's data can spell. Not in a WeakMap and
+ * a WeakSet: their writes at each open and close (write barrier, ephemeron tables) cost a
+ * bridged connection ~2 µs of its ~245 (bench/README.md "The connection path's own objects").
  */
-const closedSockets = new WeakSet<object>();
+const SERVED_BY = Symbol('websocksy.servedBy');
+/**
+ * Set once the socket's close handler has run. uWS calls it synchronously from end() and
+ * close(), after which any use of the socket throws; this is how the guard knows not to close
+ * one twice.
+ */
+const CLOSED = Symbol('websocksy.closed');
+
+type FrontSocket = WebSocket<SocketData> & { [SERVED_BY]?: WsEndpoint<SocketData>; [CLOSED]?: true };
+
+function isClosed(ws: WebSocket<SocketData>): boolean {
+  return (ws as FrontSocket)[CLOSED] === true;
+}
 
 /** The endpoint's own owner (a bridge, a relay) is closed first; the socket, if still open, then gets 1011. */
 function ownerOf<D extends SocketData>(endpoint: WsEndpoint<D>, ws: WebSocket<D>): Guarded {
-  const inner = endpoint.ownerOf?.(ws, closedSockets.has(ws)) ?? null;
+  const inner = endpoint.ownerOf?.(ws, isClosed(ws)) ?? null;
   return {
     logFields: inner?.logFields ?? { id: ws.getUserData().id, endpoint: endpoint.name },
     abortAfterFault: (reason) => {
       inner?.abortAfterFault(reason);
-      if (!closedSockets.has(ws)) ws.end(WsCloseCode.unexpected, 'Internal error');
+      if (!isClosed(ws)) ws.end(WsCloseCode.unexpected, 'Internal error');
     },
   };
 }
 
 export type UpgradeHandler = (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => void;
 
-/** Open sockets per endpoint: a reload's previous configuration is done once its endpoints have none. */
-const openSockets = new WeakMap<WsEndpoint<SocketData>, number>();
+/**
+ * Open sockets per endpoint: a reload's previous configuration is done once its endpoints have
+ * none. An endpoint leaves the map with its last socket, so a retired one is not held.
+ */
+const openSockets = new Map<WsEndpoint<SocketData>, number>();
 
 /** How many sockets `endpoint` serves now. */
 export function socketsOpenOn(endpoint: WsEndpoint<SocketData>): number {
   return openSockets.get(endpoint) ?? 0;
 }
 
+function countSocket(endpoint: WsEndpoint<SocketData>, change: 1 | -1): void {
+  const open = socketsOpenOn(endpoint) + change;
+  if (open > 0) openSockets.set(endpoint, open);
+  else openSockets.delete(endpoint);
+}
+
 /** The endpoint whose upgrade uWS is making: it runs the open handler inside res.upgrade(). */
 let upgrading: WsEndpoint<SocketData> | null = null;
-
-/** The endpoint of each open socket. */
-const endpoints = new WeakMap<object, WsEndpoint<SocketData>>();
 
 /**
  * Sockets uWS found drained in this loop turn, whose endpoints hear of it once the turn's I/O
@@ -71,8 +91,8 @@ function runDrains(): void {
   drainsScheduled = false;
   for (const ws of drained) {
     drained.delete(ws);
-    const endpoint = endpoints.get(ws);
-    if (endpoint === undefined || closedSockets.has(ws)) continue;
+    const endpoint = (ws as FrontSocket)[SERVED_BY];
+    if (endpoint === undefined || isClosed(ws)) continue;
     try {
       endpoint.drain(ws);
     } catch (error) {
@@ -119,8 +139,8 @@ export function socketBehaviour(limits: SocketLimits, upgrade: UpgradeHandler): 
         ws.end(WsCloseCode.unexpected, 'Internal error');
         return;
       }
-      endpoints.set(ws, endpoint);
-      openSockets.set(endpoint, socketsOpenOn(endpoint) + 1);
+      (ws as FrontSocket)[SERVED_BY] = endpoint;
+      countSocket(endpoint, 1);
       // The endpoint's own owner (a bridge) may take this over in its open handler.
       if (ticket !== undefined) ticket.closer = { close: (code, reason) => ws.end(code, reason) };
       try {
@@ -131,7 +151,7 @@ export function socketBehaviour(limits: SocketLimits, upgrade: UpgradeHandler): 
     },
     message: (ws, message, isBinary) => {
       const { ticket } = ws.getUserData();
-      const endpoint = endpoints.get(ws);
+      const endpoint = (ws as FrontSocket)[SERVED_BY];
       if (endpoint === undefined) return;
       if (ticket !== undefined) ticket.lastActive = idleClock.now;
       try {
@@ -142,7 +162,7 @@ export function socketBehaviour(limits: SocketLimits, upgrade: UpgradeHandler): 
     },
     drain: drainAfterThisTurn,
     pong: (ws) => {
-      const endpoint = endpoints.get(ws);
+      const endpoint = (ws as FrontSocket)[SERVED_BY];
       if (endpoint === undefined) return;
       try {
         endpoint.pong?.(ws);
@@ -151,12 +171,12 @@ export function socketBehaviour(limits: SocketLimits, upgrade: UpgradeHandler): 
       }
     },
     close: (ws, code, reason) => {
-      closedSockets.add(ws);
+      (ws as FrontSocket)[CLOSED] = true;
       const { ticket } = ws.getUserData();
       ticket?.release();
-      const endpoint = endpoints.get(ws);
+      const endpoint = (ws as FrontSocket)[SERVED_BY];
       if (endpoint === undefined) return;
-      openSockets.set(endpoint, socketsOpenOn(endpoint) - 1);
+      countSocket(endpoint, -1);
       try {
         endpoint.close(ws, code, reason);
       } catch (error) {
