@@ -7,6 +7,7 @@
  * a value split across reads is scanned once: the scan resumes where the previous call stopped.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include "websocksy.h"
 
@@ -196,21 +197,83 @@ static int is_plain_string_byte(uint8_t b){
 }
 
 /*
+ * Long digit runs and plain string runs are skipped eight bytes at a time (SWAR) on
+ * little-endian machines: each test sets the high bit of every byte that ends the run. The
+ * sums and differences only carry or borrow out of a byte that is itself flagged, into the bytes
+ * after it, so the lowest flag is exactly the first byte that ends the run. Elsewhere, and for
+ * the last few bytes, byte by byte.
+ */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define SWAR 1
+#define EACH_BYTE(b) (0x0101010101010101ull * (b))
+#define HIGH_BITS EACH_BYTE(0x80)
+
+static uint64_t load_word(const uint8_t* at){
+	uint64_t word;
+	memcpy(&word, at, sizeof word);
+	return word;
+}
+
+/* High bits of the bytes that are zero. */
+static uint64_t zero_bytes(uint64_t word){
+	return (word - EACH_BYTE(0x01)) & ~word & HIGH_BITS;
+}
+
+static size_t first_flagged(uint64_t flags){
+	return (size_t) __builtin_ctzll(flags) >> 3;
+}
+#endif
+
+/* Where the run of digits from `i` ends: the first byte that is not '0'-'9', or `end`. */
+static size_t skip_digits(const uint8_t* data, size_t i, size_t end){
+#ifdef SWAR
+	for(; end - i >= 8; i += 8){
+		uint64_t word = load_word(data + i);
+		/* >= 0x80, > '9' (adding 0x46 reaches 0x80), < '0' (subtracting 0x30 borrows) */
+		uint64_t flags = (word | (word + EACH_BYTE(0x46)) | (word - EACH_BYTE(0x30))) & HIGH_BITS;
+		if(flags){
+			return i + first_flagged(flags);
+		}
+	}
+#endif
+	while(i < end && is_digit(data[i])){
+		i++;
+	}
+	return i;
+}
+
+/* Where the run of plain string bytes from `i` ends: the first that is not one, or `end`. */
+static size_t skip_plain(const uint8_t* data, size_t i, size_t end){
+#ifdef SWAR
+	for(; end - i >= 8; i += 8){
+		uint64_t word = load_word(data + i);
+		/* >= 0x80, < 0x20 (subtracting 0x20 borrows), '"', '\\' */
+		uint64_t flags = ((word | (word - EACH_BYTE(0x20))) & HIGH_BITS) | zero_bytes(word ^ EACH_BYTE('"')) | zero_bytes(word ^ EACH_BYTE('\\'));
+		if(flags){
+			return i + first_flagged(flags);
+		}
+	}
+#endif
+	while(i < end && is_plain_string_byte(data[i])){
+		i++;
+	}
+	return i;
+}
+
+/*
  * Scans string bytes from `i`; returns where it stopped, or INVALID. At the closing quote it
  * stops just after it, with the mode set to COLON (a key) or AFTER (a value); else at `end`.
  */
 static int64_t scan_string(json_scanner* s, const uint8_t* data, size_t i, size_t end){
 	while(i < end){
-		uint8_t b = data[i++];
 		if(!s->utf8_left && !s->hex_left && !s->escaped){
-			/* Plain printable ASCII is most of most strings: run through it in one tight loop. */
-			while(is_plain_string_byte(b) && i < end){
-				b = data[i++];
-			}
-			if(is_plain_string_byte(b)){
-				continue;
+			/* Plain printable ASCII is most of most strings. */
+			i = skip_plain(data, i, end);
+			if(i == end){
+				break;
 			}
 		}
+		uint8_t b = data[i++];
 		if(s->utf8_left){
 			if(b < s->utf8_low || b > s->utf8_high){
 				return INVALID;
@@ -370,8 +433,7 @@ static int64_t scan(json_scanner* s, const uint8_t* data, size_t end, size_t las
 			case NUMBER: {
 				if(is_digit(b) && is_digit_run(s->number_state)){
 					/* Long numbers are mostly digit runs: skip them without the state machine. */
-					for(i++; i < end && is_digit(data[i]); i++){
-					}
+					i = skip_digits(data, i + 1, end);
 					break;
 				}
 				int next = number_step(s->number_state, b);

@@ -15,6 +15,7 @@ import { jsonFraming } from '../src/framing/json.js';
 import type { FramingRegistry } from '../src/framing/registry.js';
 import { nativeHost } from '../src/native/host.js';
 import { dynamic32Sample, feed, fixedlengthSample, jsonSample, pieceStream, splits, type Framed } from './helpers/framing-streams.js';
+import { adversarialLongRunStream, longRunStream } from './helpers/json-long-runs.js';
 import { BUILT_PLUGINS, loadFramings, pluginFolder, testPlugin } from './helpers/plugins.js';
 import { Random, testSeed } from './helpers/random.js';
 
@@ -46,12 +47,23 @@ function outcome(framing: FramingDefinition, config: string | null, chunks: read
   }
 }
 
-function assertSame(name: string, builtin: FramingDefinition, config: string | null, sample: (random: Random) => Buffer): void {
+type Splits = (random: Random, stream: Buffer) => [string, Buffer[]][];
+
+/**
+ * Long-run streams are too long to feed through koffi a byte at a time 150 times over (json-long-runs.test.ts
+ * holds the builtin to its byte-wise scan): whole, in random splits, and in a peer's 64 KiB reads.
+ */
+const LONG_RUN_SPLITS: Splits = (random, stream) => [
+  ...splits(random, stream).filter(([how]) => how !== '1-byte reads'),
+  ['64 KiB reads', Array.from({ length: Math.ceil(stream.length / 65536) }, (_, n) => stream.subarray(n * 65536, (n + 1) * 65536))],
+];
+
+function assertSame(name: string, builtin: FramingDefinition, config: string | null, sample: (random: Random) => Buffer, cuts: Splits = splits): void {
   const c = cPlugin(name);
   const random = new Random(SEED);
   for (let iteration = 0; iteration < ITERATIONS; iteration++) {
     const stream = sample(random);
-    for (const [how, chunks] of splits(random, stream)) {
+    for (const [how, chunks] of cuts(random, stream)) {
       const where = `${name} ${JSON.stringify(config)}, iteration ${iteration}, ${how}, TEST_SEED=${SEED}`;
       assert.deepEqual(outcome(c, config, chunks), outcome(builtin, config, chunks), where);
     }
@@ -97,6 +109,10 @@ describe('C framing plugins frame exactly like the TS builtins', () => {
 
   test('json: streams of JSON fragments and invalid bytes', () => {
     assertSame('json', jsonFraming, null, (random) => pieceStream(random, JSON_PIECES));
+  });
+
+  test('json: long digit and string runs (skipped in bulk by both), valid and with adversarial bytes in them', () => {
+    assertSame('json', jsonFraming, null, (random) => (random.chance(0.5) ? longRunStream(random).stream : adversarialLongRunStream(random)), LONG_RUN_SPLITS);
   });
 
   test('bad configs fail in both', () => {
