@@ -3,6 +3,7 @@
  * anchor from the same run, and the targets of the benchmark issue checked against them.
  */
 import type { LoadgenResult } from './loadgen.js';
+import { median } from './median.js';
 import type { Subject } from './subjects.js';
 
 export interface Measurement {
@@ -125,13 +126,6 @@ function framingRatios(all: readonly Measurement[], subject: string, base: strin
     if (ours !== undefined && theirs !== undefined) ratios.push(cpuPerGB(ours) / cpuPerGB(theirs));
   }
   return ratios;
-}
-
-function median(values: readonly number[]): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
 function framingSection(all: readonly Measurement[]): string {

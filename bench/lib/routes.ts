@@ -13,6 +13,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { median } from './median.js';
 import { groupUsage, startProcess, type Started } from './processes.js';
 
 /** `BENCH_ROUTES_BASELINE=DIR`: another built websocksy (its bin/websocksy) measured beside, for before/after in one run. */
@@ -241,8 +242,8 @@ export function formatRoutesSection(figures: readonly RouteFigure[]): string {
         `| ${name} | ${repeat} | ${ours.requestsPerSecond.toFixed(0)} | ${ours.cpuMicros.toFixed(0)} | ${theirs.requestsPerSecond.toFixed(0)} | ${theirs.cpuMicros.toFixed(0)} | ${(ours.requestsPerSecond / theirs.requestsPerSecond).toFixed(2)} | ${ours.errors + theirs.errors + (base?.errors ?? 0)} |${baseCells}`,
       );
     }
-    const median = ratios.sort((a, b) => a - b)[Math.floor(ratios.length / 2)];
-    if (median !== undefined) medians.push(`- ${name}: websocksy ÷ nginx, median of the runs ${median.toFixed(2)} (target ≥ ${target}: ${median >= target ? 'met' : 'MISSED'})`);
+    const middle = median(ratios);
+    if (ratios.length > 0) medians.push(`- ${name}: websocksy ÷ nginx, median of the runs ${middle.toFixed(2)} (target ≥ ${target}: ${middle >= target ? 'met' : 'MISSED'})`);
   }
   return [...lines, '', ...medians].join('\n') + '\n';
 }
