@@ -12,17 +12,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { INCOMPLETE, INVALID, JsonScanner } from '../src/framing/json-scanner.js';
 import { jsonFraming } from '../src/framing/json.js';
-import { byteChunks, feed, splits, text } from './helpers/framing-streams.js';
+import { byteChunks, feed, peerReads, splits, text } from './helpers/framing-streams.js';
 import { adversarialLongRunStream, longRunStream } from './helpers/json-long-runs.js';
 import { Random, testSeed } from './helpers/random.js';
 
 const SEED = testSeed();
-
-function peerReads(stream: Buffer): Buffer[] {
-  const reads: Buffer[] = [];
-  for (let at = 0; at < stream.length; at += 64 * 1024) reads.push(stream.subarray(at, at + 64 * 1024));
-  return reads;
-}
 
 function assertMatchesByteWise(stream: Buffer, random: Random, where: string): void {
   const byteWise = feed(jsonFraming, null, byteChunks(stream));

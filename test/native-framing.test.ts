@@ -14,7 +14,7 @@ import { createFramingRegistry } from '../src/framing/index.js';
 import { jsonFraming } from '../src/framing/json.js';
 import type { FramingRegistry } from '../src/framing/registry.js';
 import { nativeHost } from '../src/native/host.js';
-import { dynamic32Sample, feed, fixedlengthSample, jsonSample, pieceStream, splits, type Framed } from './helpers/framing-streams.js';
+import { dynamic32Sample, feed, fixedlengthSample, jsonSample, peerReads, pieceStream, splits, type Framed } from './helpers/framing-streams.js';
 import { adversarialLongRunStream, longRunStream } from './helpers/json-long-runs.js';
 import { BUILT_PLUGINS, loadFramings, pluginFolder, testPlugin } from './helpers/plugins.js';
 import { Random, testSeed } from './helpers/random.js';
@@ -50,13 +50,11 @@ function outcome(framing: FramingDefinition, config: string | null, chunks: read
 type Splits = (random: Random, stream: Buffer) => [string, Buffer[]][];
 
 /**
- * Long-run streams are too long to feed through koffi a byte at a time 150 times over (json-long-runs.test.ts
- * holds the builtin to its byte-wise scan): whole, in random splits, and in a peer's 64 KiB reads.
+ * Long-run streams are too long to feed through koffi a byte at a time 150 times over
+ * (json-long-runs.test.ts holds the builtin to its byte-wise scan): whole, in random splits,
+ * and in a peer's 64 KiB reads.
  */
-const LONG_RUN_SPLITS: Splits = (random, stream) => [
-  ...splits(random, stream).filter(([how]) => how !== '1-byte reads'),
-  ['64 KiB reads', Array.from({ length: Math.ceil(stream.length / 65536) }, (_, n) => stream.subarray(n * 65536, (n + 1) * 65536))],
-];
+const LONG_RUN_SPLITS: Splits = (random, stream) => [...splits(random, stream).filter(([how]) => how !== '1-byte reads'), ['64 KiB reads', peerReads(stream)]];
 
 function assertSame(name: string, builtin: FramingDefinition, config: string | null, sample: (random: Random) => Buffer, cuts: Splits = splits): void {
   const c = cPlugin(name);

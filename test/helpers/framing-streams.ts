@@ -59,6 +59,13 @@ export function randomChunks(random: Random, stream: Buffer): Buffer[] {
   return chunks;
 }
 
+/** `stream` as a peer's reads into a 64 KiB buffer would cut it. */
+export function peerReads(stream: Buffer): Buffer[] {
+  const reads: Buffer[] = [];
+  for (let at = 0; at < stream.length; at += 64 * 1024) reads.push(stream.subarray(at, at + 64 * 1024));
+  return reads;
+}
+
 export function byteChunks(stream: Buffer): Buffer[] {
   const chunks: Buffer[] = [];
   for (let at = 0; at < stream.length; at++) chunks.push(stream.subarray(at, at + 1));
