@@ -3,7 +3,7 @@
  * anchor from the same run, and the targets of the benchmark issue checked against them.
  */
 import type { LoadgenResult } from './loadgen.js';
-import { median } from './median.js';
+import { median, roundRatioValues } from './rounds.js';
 import type { Subject } from './subjects.js';
 
 export interface Measurement {
@@ -113,19 +113,10 @@ function idleSection(all: readonly Measurement[]): string {
 }
 
 /** The framing rounds' numbers, in the order they ran. */
-function framingRounds(all: readonly Measurement[]): number[] {
-  return [...new Set(all.filter((m) => m.workload === 'framing').map((m) => m.round ?? 1))];
-}
-
 /** `subject`'s framing CPU/GB ÷ `base`'s, one ratio per round both ran in. */
 function framingRatios(all: readonly Measurement[], subject: string, base: string): number[] {
-  const ratios: number[] = [];
-  for (const round of framingRounds(all)) {
-    const ours = all.find((m) => m.workload === 'framing' && m.subject === subject && (m.round ?? 1) === round);
-    const theirs = all.find((m) => m.workload === 'framing' && m.subject === base && (m.round ?? 1) === round);
-    if (ours !== undefined && theirs !== undefined) ratios.push(cpuPerGB(ours) / cpuPerGB(theirs));
-  }
-  return ratios;
+  const framing = all.filter((m) => m.workload === 'framing');
+  return roundRatioValues(framing, (m) => m.subject === subject, (m) => m.subject === base, cpuPerGB);
 }
 
 function framingSection(all: readonly Measurement[]): string {

@@ -10,12 +10,25 @@ export function range(values: readonly number[]): string {
   return low.toFixed(2) === high.toFixed(2) ? low.toFixed(2) : `${low.toFixed(2)}–${high.toFixed(2)}`;
 }
 
-/** The range over the rounds of pick(figure of `top`) ÷ pick(figure of `bottom`) in the same round. */
-export function roundRatios<F extends { readonly round: number }>(figures: readonly F[], top: (f: F) => boolean, bottom: (f: F) => boolean, pick: (f: F) => number): string {
+/** The middle value of `values` (the mean of the two middle ones for an even count); NaN for none. */
+export function median(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
+}
+
+/** pick(figure of `top`) ÷ pick(figure of `bottom`) in the same round, one value per round both ran in. */
+export function roundRatioValues<F extends { readonly round?: number }>(figures: readonly F[], top: (f: F) => boolean, bottom: (f: F) => boolean, pick: (f: F) => number): number[] {
   const values: number[] = [];
   for (const over of figures.filter(top)) {
     const under = figures.find((f) => bottom(f) && f.round === over.round);
     if (under !== undefined) values.push(pick(over) / pick(under));
   }
-  return range(values);
+  return values;
+}
+
+/** The range over the rounds of pick(figure of `top`) ÷ pick(figure of `bottom`) in the same round. */
+export function roundRatios<F extends { readonly round: number }>(figures: readonly F[], top: (f: F) => boolean, bottom: (f: F) => boolean, pick: (f: F) => number): string {
+  return range(roundRatioValues(figures, top, bottom, pick));
 }

@@ -13,8 +13,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { median } from './median.js';
 import { groupUsage, startProcess, type Started } from './processes.js';
+import { median } from './rounds.js';
 
 /** `BENCH_ROUTES_BASELINE=DIR`: another built websocksy (its bin/websocksy) measured beside, for before/after in one run. */
 const BASELINE = process.env['BENCH_ROUTES_BASELINE'] ?? '';
