@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { cpuLayout, placeRound, unpin, type CpuLayout } from './lib/cpu-layout.js';
 import { holdLoadgen, runLoadgen, type LoadgenResult } from './lib/loadgen.js';
 import { startProcess } from './lib/processes.js';
 import { formatReport, type Measurement } from './lib/report.js';
@@ -57,9 +58,10 @@ const THROUGHPUT: ReadonlyArray<{ conns: number; size: number; window: number }>
   [64, 4096, 16384, 65536].map((size) => ({ conns, size, window: size <= 4096 ? 32 : 8 })),
 );
 
-async function measure(run: RunningSubject, args: readonly string[]): Promise<{ result: LoadgenResult; cpuSeconds: number }> {
+/** The load generator against `run`, on `loadCpus` when given; with the subject's CPU seconds over it. */
+async function measure(run: RunningSubject, args: readonly string[], loadCpus: string | null = null): Promise<{ result: LoadgenResult; cpuSeconds: number }> {
   const before = run.usage().cpuSeconds;
-  const result = await runLoadgen(LOADGEN, args, (SECONDS + 60) * 1000);
+  const result = await runLoadgen(LOADGEN, args, (SECONDS + 60) * 1000, loadCpus);
   return { result, cpuSeconds: run.usage().cpuSeconds - before };
 }
 
@@ -82,12 +84,14 @@ async function connrateRun(subject: Subject, run: RunningSubject, out: Measureme
 }
 
 /** Rounds of the framing workload, each subject fresh in each: one process's figure moves by a third and more on this machine. */
-const FRAMING_ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
+const FRAMING_ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 4);
 
-async function framingRun(subject: Subject, run: RunningSubject, round: number, out: Measurement[]): Promise<void> {
+/** One framing subject's round: on the round's CPU, the echo peer (`echoPid`) and the load generator on the others. */
+async function framingRun(subject: Subject, run: RunningSubject, round: number, layout: CpuLayout | null, echoPid: number, out: Measurement[]): Promise<void> {
+  const loadCpus = placeRound(layout, round, [run.pid], [echoPid]);
   const args = (seconds: number): string[] => ['throughput', '--url', run.url, '--conns', '16', '--size', '4096', '--window', '32', '--seconds', String(seconds), '--digits'];
-  if (WARMUP_SECONDS > 0) await runLoadgen(LOADGEN, args(WARMUP_SECONDS), (WARMUP_SECONDS + 60) * 1000);
-  const { result, cpuSeconds } = await measure(run, args(SECONDS));
+  if (WARMUP_SECONDS > 0) await runLoadgen(LOADGEN, args(WARMUP_SECONDS), (WARMUP_SECONDS + 60) * 1000, loadCpus);
+  const { result, cpuSeconds } = await measure(run, args(SECONDS), loadCpus);
   out.push({ subject: subject.name, workload: 'framing', key: '16x4096', result, cpuSeconds, round });
 }
 
@@ -142,6 +146,7 @@ async function main(): Promise<void> {
   if (routesWhy !== null) throw new Error(`routes: ${routesWhy}`);
   const echo = await startProcess(ECHO, ['tcp', '0'], /listening tcp 127\.0\.0\.1:(\d+)/, ROOT);
   const echoPort = Number(echo.match[1]);
+  const echoPid = echo.child.pid as number;
   const measurements: Measurement[] = [];
   let tunnel: TunnelFigure[] = [];
   let sessions: SessionFigures | null = null;
@@ -161,11 +166,13 @@ async function main(): Promise<void> {
       }
     }
     if (wanted('framing')) {
+      const layout = cpuLayout('framing');
       for (let round = 1; round <= FRAMING_ROUNDS; round++) {
         // The order reversed every round, so that no subject always runs first.
         const order = round % 2 === 1 ? [websocksy, ...framings] : [websocksy, ...framings].reverse();
-        for (const subject of order) await withSubject(subject, echoPort, (run) => framingRun(subject, run, round, measurements));
+        for (const subject of order) await withSubject(subject, echoPort, (run) => framingRun(subject, run, round, layout, echoPid, measurements));
       }
+      unpin(layout, [echoPid]);
     }
     if (wanted('idle')) {
       // websockify forks a process per connection: 10 000 of them say nothing about a bridge.
@@ -185,7 +192,7 @@ async function main(): Promise<void> {
       process.stderr.write('bench: routes\n');
       routes = await routeFigures(ROOT, SECONDS, WARMUP_SECONDS);
     }
-    if (wanted('connections')) connections = await connectionFigures(ROOT, LOADGEN, echoPort, SECONDS, IDLE_CONNECTIONS);
+    if (wanted('connections')) connections = await connectionFigures(ROOT, LOADGEN, { port: echoPort, pid: echoPid }, SECONDS, IDLE_CONNECTIONS);
     if (wanted('jsengine')) jsEngine = await jsEngineFigures(ROOT, LOADGEN, echoPort, SECONDS, IDLE_CONNECTIONS);
     if (wanted('workers')) workers = await workersFigures(ROOT, LOADGEN, echoPort, SECONDS);
     if (wanted('relay')) relay = await relayFigures(ROOT, echoPort, SECONDS);

@@ -17,8 +17,10 @@
  * peer connect). Subjects alternate their order from round to round, so a machine getting busier
  * or quieter does not favour one of them. `BENCH_BASELINE=DIR` adds websocksy built in DIR as a third.
  */
+import { cpuLayout, placeRound, unpin } from './cpu-layout.js';
 import { runLoadgen, holdLoadgen } from './loadgen.js';
 import { groupUsage, machineBusySeconds, startProcess, type Started } from './processes.js';
+import { median } from './rounds.js';
 
 const GC_PRELOAD = 'bench/anchors/gc-on-signal.cjs';
 
@@ -52,6 +54,8 @@ function bareUws(root: string): ConnSubject {
 export interface RateFigure {
   readonly subject: string;
   readonly round: number;
+  /** The CPU the subject ran on, or null when the run was not pinned. */
+  readonly cpu: number | null;
   readonly connsPerSecond: number;
   readonly cpuMicrosPerConn: number;
   /** Every CPU's busy time over the run, per connection. */
@@ -103,8 +107,9 @@ function orderOf<T>(list: readonly T[], round: number): T[] {
   return round % 2 === 0 ? [...list] : [...list].reverse();
 }
 
-export async function connectionFigures(root: string, loadgen: string, echoPort: number, seconds: number, idleConns: number): Promise<ConnectionFigures> {
-  const rounds = Number(process.env['BENCH_ROUNDS'] ?? 3);
+export async function connectionFigures(root: string, loadgen: string, echo: { readonly port: number; readonly pid: number }, seconds: number, idleConns: number): Promise<ConnectionFigures> {
+  const echoPort = echo.port;
+  const rounds = Number(process.env['BENCH_ROUNDS'] ?? 4);
   const warmupSeconds = Number(process.env['BENCH_CONN_WARMUP'] ?? 5);
   const baselineDir = process.env['BENCH_BASELINE'];
   const subjects = [
@@ -116,21 +121,26 @@ export async function connectionFigures(root: string, loadgen: string, echoPort:
   ];
   const rate: RateFigure[] = [];
   const idle: IdleFigure[] = [];
+  // The rate's subject on a CPU of its own, the load generator and the echo peer on the others,
+  // moving between two CPUs every two rounds (cpu-layout.ts).
+  const layout = cpuLayout('connections');
   for (let round = 0; round < rounds; round++) {
     for (const subject of orderOf(subjects, round)) {
       process.stderr.write(`bench: connections round ${round + 1}, ${subject.name}\n`);
       const { started, url } = await subject.start(echoPort);
       try {
         const pgid = started.child.pid as number;
-        await runLoadgen(loadgen, ['connrate', '--url', url, '--parallel', '8', '--seconds', String(warmupSeconds)], (warmupSeconds + 60) * 1000);
+        const loadCpus = placeRound(layout, round + 1, [pgid], [echo.pid]);
+        await runLoadgen(loadgen, ['connrate', '--url', url, '--parallel', '8', '--seconds', String(warmupSeconds)], (warmupSeconds + 60) * 1000, loadCpus);
         const before = groupUsage(pgid).cpuSeconds;
         const machineBefore = machineBusySeconds();
-        const result = await runLoadgen(loadgen, ['connrate', '--url', url, '--parallel', '8', '--seconds', String(seconds)], (seconds + 60) * 1000);
+        const result = await runLoadgen(loadgen, ['connrate', '--url', url, '--parallel', '8', '--seconds', String(seconds)], (seconds + 60) * 1000, loadCpus);
         const cpu = groupUsage(pgid).cpuSeconds - before;
         const machine = machineBusySeconds() - machineBefore;
         rate.push({
           subject: subject.name,
           round,
+          cpu: layout === null ? null : layout.subjectCpu(round + 1),
           connsPerSecond: Number(result['conns_per_s']),
           cpuMicrosPerConn: (cpu / Number(result['connections'])) * 1e6,
           machineMicrosPerConn: (machine / Number(result['connections'])) * 1e6,
@@ -140,6 +150,7 @@ export async function connectionFigures(root: string, loadgen: string, echoPort:
         await started.stop();
       }
     }
+    unpin(layout, [echo.pid]);
     // BENCH_IDLE=0 measures the rate alone.
     for (const subject of idleConns > 0 ? orderOf(subjects, round + 1) : []) {
       const { started, url } = await subject.start(echoPort);
@@ -181,7 +192,7 @@ function range(values: readonly number[], digits: number): string {
 
 export function formatConnectionsSection(figures: ConnectionFigures): string {
   const lines = ['## Connections, interleaved (websocksy ÷ bare-uws per round)', '', `Each rate measured after ${figures.warmupSeconds} s of the same load on a freshly started subject.`, ''];
-  lines.push('| round | subject | conn/s | CPU µs/conn | machine CPU µs/conn | failures | conn/s ÷ bare-uws | idle KiB/conn at 2 s | after a GC | settled |', '|---|---|---|---|---|---|---|---|---|---|');
+  lines.push('| round | CPU | subject | conn/s | CPU µs/conn | machine CPU µs/conn | failures | conn/s ÷ bare-uws | idle KiB/conn at 2 s | after a GC | settled |', '|---|---|---|---|---|---|---|---|---|---|---|');
   const rounds = [...new Set(figures.rate.map((f) => f.round))];
   const ratios = new Map<string, number[]>();
   for (const round of rounds) {
@@ -191,7 +202,7 @@ export function formatConnectionsSection(figures: ConnectionFigures): string {
       if (f.subject !== 'bare-uws') ratios.set(f.subject, [...(ratios.get(f.subject) ?? []), ratio]);
       const held = figures.idle.find((x) => x.round === round && x.subject === f.subject);
       lines.push(
-        `| ${round + 1} | ${f.subject} | ${f.connsPerSecond.toFixed(0)} | ${f.cpuMicrosPerConn.toFixed(0)} | ${f.machineMicrosPerConn.toFixed(0)} | ${f.failures} | ${f.subject === 'bare-uws' ? '' : ratio.toFixed(2)} | ` +
+        `| ${round + 1} | ${f.cpu ?? 'any'} | ${f.subject} | ${f.connsPerSecond.toFixed(0)} | ${f.cpuMicrosPerConn.toFixed(0)} | ${f.machineMicrosPerConn.toFixed(0)} | ${f.failures} | ${f.subject === 'bare-uws' ? '' : ratio.toFixed(2)} | ` +
           `${held?.kibAt2s.toFixed(2) ?? ''} | ${held?.kibAfterGc.toFixed(2) ?? ''} | ${held?.kibSettled.toFixed(2) ?? ''} |`,
       );
     }
@@ -203,7 +214,7 @@ export function formatConnectionsSection(figures: ConnectionFigures): string {
   };
   lines.push(
     '',
-    `conn/s ÷ bare-uws, per round: ${[...ratios].map(([subject, list]) => `${subject} ${range(list, 2)}`).join(', ')} (target ≥ 0.8). ` +
+    `conn/s ÷ bare-uws, per round: ${[...ratios].map(([subject, list]) => `${subject} ${range(list, 2)} (median ${median(list).toFixed(2)})`).join(', ')} (target ≥ 0.8, in the median). ` +
       `Idle KiB per connection (${figures.idle[0]?.open ?? 0} held): ${[...new Set(figures.idle.map((f) => f.subject))].map(idleOf).join('; ')} (target ≤ 5).`,
     '',
   );

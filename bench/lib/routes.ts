@@ -6,13 +6,15 @@
  * favours neither. CPU is the proxy process's own utime + stime from /proc; the upstream's and
  * wrk's are the same for both and not counted. Each proxy first serves both sizes untimed for a
  * few seconds (BENCH_WARMUP): a fresh websocksy runs its first seconds while V8 still compiles its
- * request path, and a proxy in service is warm.
+ * request path, and a proxy in service is warm. The proxy measured has a CPU to itself, wrk and
+ * the upstream the others, and the runs move between two CPUs every two runs (cpu-layout.ts).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { cpuLayout, pinnedCommand, placeRound } from './cpu-layout.js';
 import { groupUsage, startProcess, type Started } from './processes.js';
 import { median } from './rounds.js';
 
@@ -23,6 +25,8 @@ export interface RouteFigure {
   readonly subject: 'websocksy' | 'nginx' | 'baseline';
   readonly size: string;
   readonly repeat: number;
+  /** The CPU the proxy ran on, or null when the run was not pinned. */
+  readonly cpu: number | null;
   readonly requestsPerSecond: number;
   /** CPU µs of the proxy process per request answered. */
   readonly cpuMicros: number;
@@ -35,7 +39,8 @@ const SIZES = [
   { name: '1 KiB', file: 'small', bytes: 1024, target: 0.7 },
   { name: '1 MiB', file: 'large', bytes: 1024 * 1024, target: 0.9 },
 ] as const;
-const REPEATS = 3;
+/** Four, so that each proxy goes first once on each of the two CPUs the runs move between. */
+const REPEATS = 4;
 const WRK = '/usr/bin/wrk';
 const NGINX = '/usr/sbin/nginx';
 
@@ -106,8 +111,11 @@ interface WrkResult {
   readonly errors: number;
 }
 
-async function runWrk(url: string, seconds: number): Promise<WrkResult> {
-  const child = spawn(WRK, ['-t1', '-c32', `-d${seconds}s`, url], { stdio: ['ignore', 'pipe', 'inherit'] });
+/** wrk against `url`, on `cpus` when given. */
+async function runWrk(url: string, seconds: number, cpus: string | null): Promise<WrkResult> {
+  const wrkArgs = ['-t1', '-c32', `-d${seconds}s`, url];
+  const [command, args] = cpus === null ? [WRK, wrkArgs] : pinnedCommand(cpus, WRK, wrkArgs);
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -145,8 +153,7 @@ export async function routeFigures(root: string, seconds: number, warmupSeconds:
     // The upstream: files from the page cache, descriptors kept open, so it costs far less per
     // request than either proxy.
     const upstreamPort = await freePort();
-    running.push(
-      await startNginx(join(dir, 'upstream'), upstreamPort, `
+    const upstream = await startNginx(join(dir, 'upstream'), upstreamPort, `
     open_file_cache max=16;
     open_file_cache_valid 1h;
     sendfile on;
@@ -156,8 +163,8 @@ export async function routeFigures(root: string, seconds: number, warmupSeconds:
         listen 127.0.0.1:${upstreamPort};
         location /r/ { alias ${www}/; default_type application/octet-stream; }
         location = / { return 200 "up\\n"; }
-    }`),
-    );
+    }`);
+    running.push(upstream);
     const nginxPort = await freePort();
     const nginx = await startNginx(join(dir, 'proxy'), nginxPort, `
     upstream files { server 127.0.0.1:${upstreamPort}; keepalive 32; keepalive_requests 1000000; }
@@ -185,25 +192,31 @@ export async function routeFigures(root: string, seconds: number, warmupSeconds:
       proxies.push({ subject: 'baseline', port: Number(baseline.match[1]), pid: baseline.child.pid as number });
     }
     for (const proxy of proxies) await checkBodies(proxy.subject, proxy.port, expected);
+    const layout = cpuLayout('routes');
+    /** Puts the proxies on round `round`'s CPU and the upstream on the others; wrk's CPUs, or null unpinned. */
+    const place = (round: number): string | null => placeRound(layout, round, proxies.map((proxy) => proxy.pid), [upstream.child.pid as number]);
     if (warmupSeconds > 0) {
+      const wrkCpus = place(1);
       for (const proxy of proxies) {
-        for (const { file } of SIZES) await runWrk(`http://127.0.0.1:${proxy.port}/r/${file}`, warmupSeconds);
+        for (const { file } of SIZES) await runWrk(`http://127.0.0.1:${proxy.port}/r/${file}`, warmupSeconds, wrkCpus);
       }
     }
 
     const figures: RouteFigure[] = [];
     for (const { name, file } of SIZES) {
       for (let repeat = 1; repeat <= REPEATS; repeat++) {
+        const wrkCpus = place(repeat);
         // Alternate who goes first, so that neither always runs on a warmer or quieter machine.
         const order = repeat % 2 === 1 ? proxies : [...proxies].reverse();
         for (const proxy of order) {
           const before = groupUsage(proxy.pid).cpuSeconds;
-          const result = await runWrk(`http://127.0.0.1:${proxy.port}/r/${file}`, seconds);
+          const result = await runWrk(`http://127.0.0.1:${proxy.port}/r/${file}`, seconds, wrkCpus);
           const cpu = groupUsage(proxy.pid).cpuSeconds - before;
           figures.push({
             subject: proxy.subject,
             size: name,
             repeat,
+            cpu: layout === null ? null : layout.subjectCpu(repeat),
             requestsPerSecond: result.requests / result.seconds,
             cpuMicros: (cpu / result.requests) * 1e6,
             errors: result.errors,
@@ -222,10 +235,10 @@ export function formatRoutesSection(figures: readonly RouteFigure[]): string {
   const lines = [
     '## HTTP routes: `[route] to = http://…` against nginx `proxy_pass` (keep-alive upstream), one worker each',
     '',
-    '`wrk -t1 -c32`, the same private nginx upstream behind both, each proxy warmed up first (`BENCH_WARMUP`); the two proxies alternate, each size repeated.',
+    '`wrk -t1 -c32`, the same private nginx upstream behind both, each proxy warmed up first (`BENCH_WARMUP`); the two proxies alternate, each size repeated. The proxy measured runs on the CPU named, alone; wrk and the upstream on the others.',
     '',
-    `| size | run | websocksy req/s | CPU µs/req | nginx req/s | CPU µs/req | ratio (req/s) | errors |${BASELINE === '' ? '' : ' baseline req/s | CPU µs/req | baseline ratio |'}`,
-    `|---|---|---|---|---|---|---|---|${BASELINE === '' ? '' : '---|---|---|'}`,
+    `| size | run | CPU | websocksy req/s | CPU µs/req | nginx req/s | CPU µs/req | ratio (req/s) | errors |${BASELINE === '' ? '' : ' baseline req/s | CPU µs/req | baseline ratio |'}`,
+    `|---|---|---|---|---|---|---|---|---|${BASELINE === '' ? '' : '---|---|---|'}`,
   ];
   const medians: string[] = [];
   for (const { name, target } of SIZES) {
@@ -239,7 +252,7 @@ export function formatRoutesSection(figures: readonly RouteFigure[]): string {
       const baseCells = base === undefined ? '' : ` ${base.requestsPerSecond.toFixed(0)} | ${base.cpuMicros.toFixed(0)} | ${(base.requestsPerSecond / theirs.requestsPerSecond).toFixed(2)} |`;
       ratios.push(ours.requestsPerSecond / theirs.requestsPerSecond);
       lines.push(
-        `| ${name} | ${repeat} | ${ours.requestsPerSecond.toFixed(0)} | ${ours.cpuMicros.toFixed(0)} | ${theirs.requestsPerSecond.toFixed(0)} | ${theirs.cpuMicros.toFixed(0)} | ${(ours.requestsPerSecond / theirs.requestsPerSecond).toFixed(2)} | ${ours.errors + theirs.errors + (base?.errors ?? 0)} |${baseCells}`,
+        `| ${name} | ${repeat} | ${ours.cpu ?? 'any'} | ${ours.requestsPerSecond.toFixed(0)} | ${ours.cpuMicros.toFixed(0)} | ${theirs.requestsPerSecond.toFixed(0)} | ${theirs.cpuMicros.toFixed(0)} | ${(ours.requestsPerSecond / theirs.requestsPerSecond).toFixed(2)} | ${ours.errors + theirs.errors + (base?.errors ?? 0)} |${baseCells}`,
       );
     }
     const middle = median(ratios);

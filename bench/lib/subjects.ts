@@ -8,6 +8,8 @@ import { groupUsage, startProcess, type GroupUsage, type Started } from './proce
 
 export interface RunningSubject {
   readonly url: string;
+  /** The process started (the leader of its process group). */
+  readonly pid: number;
   usage(): GroupUsage;
   stop(): Promise<void>;
 }
@@ -31,7 +33,7 @@ async function freePort(): Promise<number> {
 
 function running(started: Started, port: number, path = '/'): RunningSubject {
   const pgid = started.child.pid as number;
-  return { url: `ws://127.0.0.1:${port}${path}`, usage: () => groupUsage(pgid), stop: () => started.stop() };
+  return { url: `ws://127.0.0.1:${port}${path}`, pid: pgid, usage: () => groupUsage(pgid), stop: () => started.stop() };
 }
 
 /** Framing configs for the benchmark's line-of-digits stream (see loadgen --digits). */
