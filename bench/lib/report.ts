@@ -112,7 +112,6 @@ function idleSection(all: readonly Measurement[]): string {
   return table(['bridge', 'idle bridged connections', 'RSS before MiB', 'RSS after MiB', 'KiB per connection'], rows);
 }
 
-/** The framing rounds' numbers, in the order they ran. */
 /** `subject`'s framing CPU/GB ÷ `base`'s, one ratio per round both ran in. */
 function framingRatios(all: readonly Measurement[], subject: string, base: string): number[] {
   const framing = all.filter((m) => m.workload === 'framing');
