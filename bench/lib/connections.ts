@@ -20,7 +20,7 @@
 import { cpuLayout, placeRound, unpin } from './cpu-layout.js';
 import { runLoadgen, holdLoadgen } from './loadgen.js';
 import { groupUsage, machineBusySeconds, startProcess, type Started } from './processes.js';
-import { median } from './rounds.js';
+import { median, range } from './rounds.js';
 
 const GC_PRELOAD = 'bench/anchors/gc-on-signal.cjs';
 
@@ -184,12 +184,6 @@ export async function connectionFigures(root: string, loadgen: string, echo: { r
   return { warmupSeconds, rate, idle };
 }
 
-function range(values: readonly number[], digits: number): string {
-  const low = Math.min(...values);
-  const high = Math.max(...values);
-  return low.toFixed(digits) === high.toFixed(digits) ? low.toFixed(digits) : `${low.toFixed(digits)}–${high.toFixed(digits)}`;
-}
-
 export function formatConnectionsSection(figures: ConnectionFigures): string {
   const lines = ['## Connections, interleaved (websocksy ÷ bare-uws per round)', '', `Each rate measured after ${figures.warmupSeconds} s of the same load on a freshly started subject.`, ''];
   lines.push('| round | CPU | subject | conn/s | CPU µs/conn | machine CPU µs/conn | failures | conn/s ÷ bare-uws | idle KiB/conn at 2 s | after a GC | settled |', '|---|---|---|---|---|---|---|---|---|---|---|');
@@ -210,11 +204,11 @@ export function formatConnectionsSection(figures: ConnectionFigures): string {
   const idleOf = (subject: string): string => {
     const list = figures.idle.filter((f) => f.subject === subject);
     if (list.length === 0) return `${subject} not measured`;
-    return `${subject} ${range(list.map((f) => f.kibAt2s), 2)} at 2 s, ${range(list.map((f) => f.kibAfterGc), 2)} after a GC, ${range(list.map((f) => f.kibSettled), 2)} settled`;
+    return `${subject} ${range(list.map((f) => f.kibAt2s))} at 2 s, ${range(list.map((f) => f.kibAfterGc))} after a GC, ${range(list.map((f) => f.kibSettled))} settled`;
   };
   lines.push(
     '',
-    `conn/s ÷ bare-uws, per round: ${[...ratios].map(([subject, list]) => `${subject} ${range(list, 2)} (median ${median(list).toFixed(2)})`).join(', ')} (target ≥ 0.8, in the median). ` +
+    `conn/s ÷ bare-uws, per round: ${[...ratios].map(([subject, list]) => `${subject} ${range(list)} (median ${median(list).toFixed(2)})`).join(', ')} (target ≥ 0.8, in the median). ` +
       `Idle KiB per connection (${figures.idle[0]?.open ?? 0} held): ${[...new Set(figures.idle.map((f) => f.subject))].map(idleOf).join('; ')} (target ≤ 5).`,
     '',
   );

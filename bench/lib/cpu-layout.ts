@@ -80,7 +80,7 @@ function pinProcess(pid: number, cpus: string): void {
   if (result.status !== 0) throw new Error(`taskset could not move process ${pid} to CPUs ${cpus}: ${result.stderr || String(result.error)}`);
 }
 
-/** `command args` as run on `cpus` only. */
-export function pinnedCommand(cpus: string, command: string, args: readonly string[]): [string, string[]] {
-  return [TASKSET, ['--cpu-list', cpus, command, ...args]];
+/** `command args` as run on `cpus` only, or as they are when `cpus` is null (unpinned). */
+export function commandOn(cpus: string | null, command: string, args: readonly string[]): [string, string[]] {
+  return cpus === null ? [command, [...args]] : [TASKSET, ['--cpu-list', cpus, command, ...args]];
 }

@@ -1,13 +1,13 @@
 /* Runs the C load generator (bench/bin/loadgen) and returns the JSON line it prints. */
 import { spawn } from 'node:child_process';
-import { pinnedCommand } from './cpu-layout.js';
+import { commandOn } from './cpu-layout.js';
 
 export type LoadgenResult = Readonly<Record<string, number | string | boolean>>;
 
 /** Runs the load generator, on `cpus` only when given (taskset's list syntax). */
 export function runLoadgen(binary: string, args: readonly string[], timeoutMs: number, cpus: string | null = null): Promise<LoadgenResult> {
   return new Promise((resolve, reject) => {
-    const [command, commandArgs] = cpus === null ? [binary, [...args]] : pinnedCommand(cpus, binary, args);
+    const [command, commandArgs] = commandOn(cpus, binary, args);
     const child = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';

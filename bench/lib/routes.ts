@@ -14,7 +14,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cpuLayout, pinnedCommand, placeRound } from './cpu-layout.js';
+import { commandOn, cpuLayout, placeRound } from './cpu-layout.js';
 import { groupUsage, startProcess, type Started } from './processes.js';
 import { median } from './rounds.js';
 
@@ -113,8 +113,7 @@ interface WrkResult {
 
 /** wrk against `url`, on `cpus` when given. */
 async function runWrk(url: string, seconds: number, cpus: string | null): Promise<WrkResult> {
-  const wrkArgs = ['-t1', '-c32', `-d${seconds}s`, url];
-  const [command, args] = cpus === null ? [WRK, wrkArgs] : pinnedCommand(cpus, WRK, wrkArgs);
+  const [command, args] = commandOn(cpus, WRK, ['-t1', '-c32', `-d${seconds}s`, url]);
   const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
