@@ -10,6 +10,7 @@ import { parseBoolean } from '../lib/grammar.js';
 import { parseProxyVersion, type ProxyVersion } from '../lib/proxy-header.js';
 import { withFixedAnswers } from './fixed-answers.js';
 import { offeredIndex } from './protocol.js';
+import { extended } from '../lib/extended.js';
 
 /** websocksy's default peer port (builtins.c), used when neither `host` nor `port` gives one. */
 const DEFAULT_PORT = '5900';
@@ -101,7 +102,7 @@ export const createDefaultPeer: BackendFactory = (host) => {
 
   function query(request: PeerQuery): PeerInfo {
     const index = protocol === undefined ? undefined : offeredIndex(request.protocols, protocol, 'ignore-case');
-    return index === undefined ? peer : { ...peer, protocol: index };
+    return index === undefined ? peer : extended(peer, { protocol: index });
   }
 
   return withFixedAnswers({ name: 'defaultpeer', configure, ready, query }, () => null);

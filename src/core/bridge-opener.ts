@@ -168,8 +168,8 @@ function checkChoice(options: BridgeOpenerOptions, query: PeerQuery, info: PeerI
 
 /**
  * The chosen peer with its connection, in one literal: a spread here (`{ ...chosen, peer }`)
- * went through V8's slow property definition on every upgrade (~2 µs a connection, bench/README.md
- * "The connection path's own objects").
+ * got a map of its own on every upgrade on Node 20 (~2 µs a connection, bench/README.md "The
+ * connection path's own objects"; why: lib/extended.ts).
  */
 function opened(chosen: ChosenPeer, peer: PeerConnection, connectSeconds: number): OpenedPeer {
   const { address, framing, framingConfig, protocol, resumable, proxy } = chosen;

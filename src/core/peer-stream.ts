@@ -13,6 +13,7 @@ import { PeerConnectError, reportEarlyError, type PeerConnection, type PeerEvent
 import { WriteBatch } from './write-batch.js';
 import { connectAtOnce } from '../lib/connect-at-once.js';
 import { socketFromDescriptor } from '../lib/descriptor-socket.js';
+import { socketOptions } from '../lib/socket-options.js';
 import { errorCode } from '../lib/errors.js';
 import { reportFault } from '../lib/guard.js';
 import { writeProxyHeader } from '../lib/proxy-header.js';
@@ -209,8 +210,8 @@ export function connectStreamPeer(address: PeerAddress, timeoutMs: number, proxy
   return new Promise((resolve, reject) => {
     const socket: PeerSocket =
       'path' in address
-        ? connect({ path: address.path, onread: SHARED_READ, allowHalfOpen: true })
-        : connect({ host: address.host, port: address.port, onread: SHARED_READ, allowHalfOpen: true });
+        ? connect(socketOptions({ path: address.path, onread: SHARED_READ, allowHalfOpen: true }))
+        : connect(socketOptions({ host: address.host, port: address.port, onread: SHARED_READ, allowHalfOpen: true }));
     // Nothing is read before the bridge starts: data that came early waits in the kernel.
     socket.pause();
     const timer = setTimeout(() => {

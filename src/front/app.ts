@@ -50,6 +50,7 @@ import { sameCertificates, socketPatterns, type FrontParts, type View } from './
 import { sameLimits, socketBehaviour } from './ws-behaviour.js';
 import { engine } from './engine.js';
 import { logRefused, refusePlainRequest } from './refused.js';
+import { extended } from '../lib/extended.js';
 
 /** A reload readied on one front (Front.prepare): commit switches it and says how; abort drops it. */
 export interface PreparedSwitch {
@@ -378,7 +379,7 @@ export class Front {
       // The identity's connection cap (max-connections-per-identity) counts the user from here.
       const capped = result.user === null ? null : ticket.claimIdentity(result.user);
       if (capped !== null) answer.refuse(capped);
-      else endpoint.upgrade({ ...request, auth: result }, answer);
+      else endpoint.upgrade(extended(request, { auth: result }), answer);
     };
     const result = auth.admit(read);
     if (result instanceof Promise) result.then(guarded(answer, `${endpoint.name} upgrade`, go), (error: unknown) => reportFault(answer, `${endpoint.name} auth`, error));
@@ -397,7 +398,7 @@ export class Front {
     const request = auth.withoutCredentials(read);
     const go = (response: HttpResponse, result: AdmitResult): void => {
       if (!(result instanceof Refusal)) {
-        serve(response, { ...request, auth: result });
+        serve(response, extended(request, { auth: result }));
         return;
       }
       refusePlainRequest(response, request, result);
@@ -437,9 +438,9 @@ export class Front {
     const read = readRequest(res, req, id, this.options.clientAddresses);
     const { siblings } = this.options;
     if (siblings === undefined || isRefused(read)) return read;
-    if (siblings.admits(headerValue(read, LINK_HEADER))) return { ...read, fromSibling: true };
+    if (siblings.admits(headerValue(read, LINK_HEADER))) return extended(read, { fromSibling: true });
     // Its X-Forwarded-For is believed from siblings alone: the log names the TCP peer.
-    return { ...read, clientAddress: read.remoteAddress, refusal: new Refusal('forbidden', 403, 'Forbidden: this port serves the nodes of a websocksy cluster', `no ${LINK_HEADER} with the cluster's secret on a cluster link`) };
+    return extended(read, { clientAddress: read.remoteAddress, refusal: new Refusal('forbidden', 403, 'Forbidden: this port serves the nodes of a websocksy cluster', `no ${LINK_HEADER} with the cluster's secret on a cluster link`) });
   }
 
   private refuseRequest(res: HttpResponse, read: RefusedRequest, plain: boolean): void {
@@ -474,7 +475,7 @@ export class Front {
     if (route !== null && routes !== null) {
       const observer = this.options.observer;
       // Observed from here, so that the metrics count the answers of the route's auth too.
-      const observed = observer === undefined ? request : { ...request, answerObserver: observer.routeRequest(route.prefix) };
+      const observed = observer === undefined ? request : extended(request, { answerObserver: observer.routeRequest(route.prefix) });
       // The sibling that relayed the request admitted it, and took its credential off.
       const auth = request.fromSibling === true ? null : route.auth;
       this.serveOnceAdmitted(res, observed, auth, (response, admitted) => routes.serve(response, admitted, route));

@@ -19,6 +19,7 @@ import { engine } from './engine.js';
 import { upgradeInto } from './ws-behaviour.js';
 import { logRefused } from './refused.js';
 import { LiveSet } from '../lib/live-set.js';
+import { extended } from '../lib/extended.js';
 
 export class PendingUpgrades {
   private readonly pending = new LiveSet<PendingUpgrade<SocketData>>();
@@ -117,7 +118,7 @@ export class PendingUpgrade<D extends SocketData> implements UpgradeAnswer<D>, G
     this.settle();
     const { res, key, extensions, context, ticket, endpoint } = this;
     // uWS copies the data's properties onto the socket: the ticket goes with them.
-    const withTicket: D = ticket === null ? data : { ...data, ticket };
+    const withTicket: D = ticket === null ? data : extended(data, { ticket });
     const upgrade = (): void => upgradeInto(endpoint, () => res.upgrade<D>(withTicket, key, protocol, extensions, context));
     // Corked, the 101 and anything the open handler sends leave in one write; inside the upgrade
     // handler uWS has corked already. A late answer is corked here unless the build would then

@@ -16,6 +16,7 @@ import type { ClientRequest, HeaderList } from '../core/request.js';
 import { isFieldName, isFieldValue } from '../lib/http-field.js';
 import { resolveClientAddress, remoteAddressOf, type ClientAddressPolicy } from './client-address.js';
 import { normalisePath } from './path.js';
+import { extended } from '../lib/extended.js';
 
 const QUERY = /^[\x21-\x7e\x80-\uffff]*$/;
 /** Headers whose repetition makes a request ambiguous. */
@@ -74,7 +75,7 @@ export interface RefusedRequest {
 /** A request refused before its client's address was known: the log names the TCP peer. */
 function refusedEarly(res: HttpResponse, request: { id: number; method: string; rawPath: string }, refusal: Refusal): RefusedRequest {
   const remoteAddress = remoteAddressOf(res);
-  return { ...request, clientAddress: remoteAddress, remoteAddress, refusal };
+  return extended(request, { clientAddress: remoteAddress, remoteAddress, refusal });
 }
 
 /** Reads and checks `req`; only valid inside the uWS handler that received it. */

@@ -22,6 +22,7 @@ import { BodyTooLargeError, ClientGoneError, endedUnderModule } from './module-e
 import { requestHead } from './module-request.js';
 import { ModuleResponse } from './module-response.js';
 import type { Route, RouteTarget } from './route-table.js';
+import { extended } from '../lib/extended.js';
 
 export type ModuleTarget = Extract<RouteTarget, { kind: 'module' }>;
 export type RequestHandler = NonNullable<RouteModule['request']>;
@@ -148,5 +149,5 @@ export function serveModuleRequest(res: HttpResponse, request: ClientRequest, ro
     return;
   }
   const exchange = new ModuleExchange(answer, route, target, request.hasBody, request.method === 'HEAD', fields);
-  exchange.run({ ...requestHead(route, request), body: exchange.body }, handler);
+  exchange.run(extended(requestHead(route, request), { body: exchange.body }), handler);
 }

@@ -9,12 +9,13 @@
 import { connect, type LookupFunction, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { writeProxyHeader, type ProxyVersion } from '../lib/proxy-header.js';
+import { socketOptions } from '../lib/socket-options.js';
 import { portOf, socketHost } from '../lib/url.js';
 import { oneShot, type UpstreamConnection } from './upstream-pool.js';
 
 /** Connects to `url`, sends the PROXY header naming `clientAddress`, then hands the socket over. `lookup` holds the upstream's name to the route's allow (destination-allow.ts), as the pooled connections' does. */
 function openWithProxyHeader(url: URL, version: ProxyVersion, clientAddress: string, lookup: LookupFunction | undefined, done: (error: Error | null, socket: Duplex) => void): void {
-  const socket: Socket = connect({ host: socketHost(url), port: portOf(url), ...(lookup === undefined ? {} : { lookup }) });
+  const socket: Socket = connect(socketOptions({ host: socketHost(url), port: portOf(url), ...(lookup === undefined ? {} : { lookup }) }));
   const failed = (error: Error): void => done(error, socket);
   socket.once('error', failed);
   socket.once('connect', () => {

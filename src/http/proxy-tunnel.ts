@@ -9,6 +9,7 @@ import { PipeEnd } from '../lib/pipe.js';
 import { portOf, socketHost } from '../lib/url.js';
 import type { Tunnels } from '../tunnel/runtime.js';
 import { oneShot, type UpstreamConnection } from './upstream-pool.js';
+import { extended } from '../lib/extended.js';
 
 /** A connection for one request, or null when the tunnel is not up now (the caller answers 503). */
 export function tunnelConnection(tunnels: Tunnels, via: string, url: URL): UpstreamConnection | null {
@@ -23,5 +24,5 @@ export function tunnelConnection(tunnels: Tunnels, via: string, url: URL): Upstr
     opened = owner !== null && owner.session.open(remote, { host, port }) !== null;
   }
   // After a complete response the stream ends in order (undici drops a connection it will not reuse with a reason, which a pipe would pass on as a reset).
-  return opened ? { ...oneShot(url, (done) => done(null, local)), exchangeComplete: () => local.endExchange() } : null;
+  return opened ? extended(oneShot(url, (done) => done(null, local)), { exchangeComplete: () => local.endExchange() }) : null;
 }

@@ -12,6 +12,7 @@
  * the one taken.
  */
 import { Socket, type OnReadOpts, type SocketConstructorOpts } from 'node:net';
+import { socketOptions } from './socket-options.js';
 
 export type DescriptorKind = 'tcp' | 'unix';
 
@@ -46,7 +47,7 @@ function handleClassOf(socket: Socket): StreamHandleClass | null {
 /** A paused socket on `handle` (a libuv stream handle of node's), as net.Server makes one for a connection it accepted, reading into `onread`. */
 export function pausedSocketOnHandle(handle: object, allowHalfOpen: boolean, onread: OnReadOpts): Socket {
   const options: HandleSocketOptions = { handle, pauseOnCreate: true, readable: true, writable: true, allowHalfOpen, onread };
-  return new Socket(options);
+  return new Socket(socketOptions(options));
 }
 
 /** A paused socket reading into `onread` that owns `fd` from now on. */
@@ -57,7 +58,7 @@ export function socketFromDescriptor(fd: number, kind: DescriptorKind, onread: O
     if (handle.open(fd) === 0) return pausedSocketOnHandle(handle, true, onread);
     handle.close();
   }
-  const socket = new Socket({ fd, readable: true, writable: true, allowHalfOpen: true, onread } as SocketConstructorOpts);
+  const socket = new Socket(socketOptions({ fd, readable: true, writable: true, allowHalfOpen: true, onread } as SocketConstructorOpts));
   // A socket made from a descriptor starts reading at once; pause() stops that read in the same turn.
   socket.pause();
   handleClasses[kind] = handleClassOf(socket);
