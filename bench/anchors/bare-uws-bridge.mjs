@@ -1,10 +1,15 @@
 // The ceiling of websocksy's stack: uWebSockets.js + node:net with nothing else (no backend,
 // no framing, no checks), only the backpressure uWS's docs ask for. A benchmark anchor.
-// Usage: node bench/anchors/bare-uws-bridge.mjs LISTEN_PORT PEER_HOST PEER_PORT
+// Usage: node bench/anchors/bare-uws-bridge.mjs LISTEN_PORT PEER_HOST PEER_PORT [no-proto]
+// With `no-proto`, the peer's connect options have no prototype: on Node 20 (V8 11) net.Socket's
+// copy of options that have one gets a map of its own each time, and every inline cache that
+// reads it misses (src/lib/socket-options.ts, which websocksy uses). Written as anyone would,
+// the anchor pays that; the variant is bare uWS given the same fix.
 import net from 'node:net';
 import uWS from 'uWebSockets.js';
 
-const [listenPort, peerHost, peerPort] = process.argv.slice(2);
+const [listenPort, peerHost, peerPort, connectForm] = process.argv.slice(2);
+const NO_PROTO = connectForm === 'no-proto';
 const MiB = 1024 * 1024;
 const HIGH_WATER = MiB; // pause the peer above this much unsent WebSocket data
 
@@ -22,7 +27,7 @@ const app = uWS.App().ws('/*', {
     const key = req.getHeader('sec-websocket-key');
     const protocol = req.getHeader('sec-websocket-protocol').split(',')[0].trim(); // accept the first offered
     const extensions = req.getHeader('sec-websocket-extensions');
-    const socket = net.connect(Number(peerPort), peerHost);
+    const socket = NO_PROTO ? net.connect({ __proto__: null, port: Number(peerPort), host: peerHost }) : net.connect(Number(peerPort), peerHost);
     socket.setNoDelay(true);
     let aborted = false;
     let connected = false;

@@ -1,7 +1,8 @@
 /*
  * The connections workload (`BENCH_ONLY=connections`): what a connection costs websocksy against
- * bare uWS + net (bench/anchors/bare-uws-bridge.mjs), interleaved and repeated, because on this
- * shared machine one pair of figures taken a minute apart says little.
+ * bare uWS + net (bench/anchors/bare-uws-bridge.mjs), as written and given the Node 20 fix
+ * websocksy uses (`bare-uws-noproto`), interleaved and repeated, because on this shared machine
+ * one pair of figures taken a minute apart says little.
  *   - rate: loadgen connrate, 8 in parallel (open, one echo, close); conn/s, the subject's CPU µs
  *     per connection, and the whole machine's (subject, load generator, echo peer and the kernel's
  *     softirq work, which /proc charges to whichever process is running: machineBusySeconds).
@@ -23,6 +24,8 @@ import { groupUsage, machineBusySeconds, startProcess, type Started } from './pr
 import { median, range } from './rounds.js';
 
 const GC_PRELOAD = 'bench/anchors/gc-on-signal.cjs';
+/** The second anchor: bare uWS given the Node 20 fix websocksy uses (src/lib/socket-options.ts). */
+const NO_PROTO_ANCHOR = 'bare-uws-noproto';
 
 interface ConnSubject {
   readonly name: string;
@@ -40,11 +43,12 @@ function websocksyIn(name: string, dir: string, root: string, options: readonly 
   };
 }
 
-function bareUws(root: string): ConnSubject {
+/** Bare uWS + net; `noProto`: its connect options without a prototype, as websocksy makes them on Node 20 (the anchor's header). */
+function bareUws(root: string, noProto = false): ConnSubject {
   return {
-    name: 'bare-uws',
+    name: noProto ? NO_PROTO_ANCHOR : 'bare-uws',
     start: async (echoPort) => {
-      const args = ['--require', `${root}${GC_PRELOAD}`, 'bench/anchors/bare-uws-bridge.mjs', '0', '127.0.0.1', String(echoPort)];
+      const args = ['--require', `${root}${GC_PRELOAD}`, 'bench/anchors/bare-uws-bridge.mjs', '0', '127.0.0.1', String(echoPort), ...(noProto ? ['no-proto'] : [])];
       const started = await startProcess(process.execPath, args, /listening (\d+)/, root);
       return { started, url: `ws://127.0.0.1:${Number(started.match[1])}/` };
     },
@@ -117,6 +121,7 @@ export async function connectionFigures(root: string, loadgen: string, echo: { r
     // The 101 before the peer connect (docs/operations.md "Early upgrades"): one send, corked.
     websocksyIn('websocksy-early', root, root, ['--early-upgrade']),
     bareUws(root),
+    bareUws(root, true),
     ...(baselineDir ? [websocksyIn('baseline', baselineDir, root)] : []),
   ];
   const rate: RateFigure[] = [];
@@ -152,7 +157,8 @@ export async function connectionFigures(root: string, loadgen: string, echo: { r
     }
     unpin(layout, [echo.pid]);
     // BENCH_IDLE=0 measures the rate alone.
-    for (const subject of idleConns > 0 ? orderOf(subjects, round + 1) : []) {
+    // The second anchor differs from the first only in its connect: its idle memory is the same.
+    for (const subject of idleConns > 0 ? orderOf(subjects.filter((s) => s.name !== NO_PROTO_ANCHOR), round + 1) : []) {
       const { started, url } = await subject.start(echoPort);
       try {
         const pgid = started.child.pid as number;
@@ -189,11 +195,14 @@ export function formatConnectionsSection(figures: ConnectionFigures): string {
   lines.push('| round | CPU | subject | conn/s | CPU µs/conn | machine CPU µs/conn | failures | conn/s ÷ bare-uws | idle KiB/conn at 2 s | after a GC | settled |', '|---|---|---|---|---|---|---|---|---|---|---|');
   const rounds = [...new Set(figures.rate.map((f) => f.round))];
   const ratios = new Map<string, number[]>();
+  const noProtoRatios = new Map<string, number[]>();
   for (const round of rounds) {
     const bare = figures.rate.find((f) => f.round === round && f.subject === 'bare-uws');
+    const noProto = figures.rate.find((f) => f.round === round && f.subject === NO_PROTO_ANCHOR);
     for (const f of figures.rate.filter((x) => x.round === round)) {
       const ratio = bare === undefined ? NaN : f.connsPerSecond / bare.connsPerSecond;
       if (f.subject !== 'bare-uws') ratios.set(f.subject, [...(ratios.get(f.subject) ?? []), ratio]);
+      if (noProto !== undefined && !f.subject.startsWith('bare-uws')) noProtoRatios.set(f.subject, [...(noProtoRatios.get(f.subject) ?? []), f.connsPerSecond / noProto.connsPerSecond]);
       const held = figures.idle.find((x) => x.round === round && x.subject === f.subject);
       lines.push(
         `| ${round + 1} | ${f.cpu ?? 'any'} | ${f.subject} | ${f.connsPerSecond.toFixed(0)} | ${f.cpuMicrosPerConn.toFixed(0)} | ${f.machineMicrosPerConn.toFixed(0)} | ${f.failures} | ${f.subject === 'bare-uws' ? '' : ratio.toFixed(2)} | ` +
@@ -201,6 +210,7 @@ export function formatConnectionsSection(figures: ConnectionFigures): string {
       );
     }
   }
+  const medians = (perSubject: ReadonlyMap<string, number[]>): string => [...perSubject].map(([subject, list]) => `${subject} ${range(list)} (median ${median(list).toFixed(2)})`).join(', ');
   const idleOf = (subject: string): string => {
     const list = figures.idle.filter((f) => f.subject === subject);
     if (list.length === 0) return `${subject} not measured`;
@@ -208,7 +218,7 @@ export function formatConnectionsSection(figures: ConnectionFigures): string {
   };
   lines.push(
     '',
-    `conn/s ÷ bare-uws, per round: ${[...ratios].map(([subject, list]) => `${subject} ${range(list)} (median ${median(list).toFixed(2)})`).join(', ')} (target ≥ 0.8, in the median). ` +
+    `conn/s ÷ bare-uws, per round: ${medians(ratios)} (target ≥ 0.8, in the median); ÷ ${NO_PROTO_ANCHOR} (bare uWS given the same Node 20 fix): ${medians(noProtoRatios)}. ` +
       `Idle KiB per connection (${figures.idle[0]?.open ?? 0} held): ${[...new Set(figures.idle.map((f) => f.subject))].map(idleOf).join('; ')} (target ≤ 5).`,
     '',
   );

@@ -5,8 +5,8 @@
  * time it grows (491 new maps in 499 copies; none on V8 12.4 and 13.6), so every property load
  * of the stream constructors that read the copy misses its inline cache: 10–13 µs per socket,
  * against 5–6 when the options have no prototype. On V8 12 and later the plain object is the
- * cheaper (2.9 against 4.6 µs), so it goes as it is. bench/README.md, "A socket's options
- * without a prototype on Node 20".
+ * cheaper (2.9 against 4.6 µs), so it goes as it is. bench/README.md, "Objects that get a map
+ * of their own on Node 20".
  */
 const SPREAD_COPY_GETS_NEW_MAPS = Number(process.versions.v8.split('.')[0]) < 12;
 
