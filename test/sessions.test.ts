@@ -8,8 +8,9 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { execFile, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import type { Socket } from 'node:net';
+import { connect as tcpConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { checkedAnswer } from '../src/core/peer-answer.js';
 import { Refusal } from '../src/core/refusal.js';
@@ -18,6 +19,7 @@ import { rawRequest, upgradeRequest } from './helpers/http.js';
 import { freePort } from './helpers/instances.js';
 import { streamServer, tcpEcho, tempDir, type Peer } from './helpers/peers.js';
 import { ack, ackValue, httpRecord, httpRecords, SESSION_PROTOCOL, SessionConnection, T, type Welcome } from './helpers/session-records.js';
+import { until } from './helpers/session-client.js';
 import { runWebsocksy, startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
 
 const BASE_ARGS = ['-l', '127.0.0.1', '-p', '0', '-k', '0'];
@@ -402,6 +404,48 @@ describe('the HTTP transport', () => {
       assert.equal(ended.status, 200);
       const gone = await httpFetch(`${base}/poll?received=0&wait=0`, { headers: auth });
       assert.equal(gone.status, 404);
+      await server.waitForLog(new RegExp(`session close .*session=${welcome.session}.*to_peer=11 `));
+    } finally {
+      await server.stop();
+      await echo.close();
+    }
+  });
+
+  test('a POST still being read when a WebSocket takes over: its data reaches the peer once, the resend over the WebSocket skipped', async () => {
+    // Seen once in CI as bytes out of order at the peer while websocksy/client switched
+    // transports through cuts (client-sessions.test.ts): the WebSocket's records carry no
+    // offset, and the server took them as following whatever a late POST had added.
+    const echo = await tcpEcho();
+    const server = await startWebsocksy([...BASE_ARGS, '-c', `host=${echo.address}`, '-c', 'resumable=yes']);
+    const http = server.url.replace('ws://', 'http://');
+    const port = Number(new URL(http).port);
+    try {
+      const opened = await httpFetch(`${http}/chat`, { method: 'POST', headers: { 'Websocksy-Session': 'open' } });
+      const welcome = JSON.parse(opened.body.toString()) as Welcome;
+      const base = `${http}${welcome.path}/${welcome.session}`;
+      const auth = { Authorization: `Bearer ${welcome.secret ?? ''}` };
+      assert.equal((await httpFetch(`${base}/send?offset=0`, { method: 'POST', headers: auth, body: httpRecord(T.binary, 'ping ') })).status, 200);
+      // A POST of the next bytes whose body is still on its way at the takeover.
+      const late = tcpConnect(port, '127.0.0.1');
+      await once(late, 'connect');
+      const body = httpRecord(T.binary, 'AAA');
+      let answer = '';
+      late.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+      late.write(`POST ${welcome.path}/${welcome.session}/send?offset=5 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${welcome.secret ?? ''}\r\nContent-Length: ${body.length}\r\n\r\n`);
+      late.write(body.subarray(0, 2));
+      await sleep(200);
+      const ws = await SessionConnection.resume(`${server.url}${welcome.path}`, { v: 1, session: welcome.session, secret: welcome.secret, received: 0, takeover: true });
+      assert.ok(ws instanceof SessionConnection, JSON.stringify(ws));
+      assert.equal(ws.welcome.received, 5);
+      // The late body lands after the takeover, before the WebSocket resends what it had not seen acknowledged.
+      late.write(body.subarray(2));
+      await until(() => answer.startsWith('HTTP/1.1 200'), 5000, () => `the late POST got ${JSON.stringify(answer.slice(0, 40))}`);
+      ws.send(T.binary, 'AAA');
+      ws.send(T.binary, 'BBB');
+      await ws.pump(() => ws.received >= 11);
+      assert.equal(Buffer.concat(ws.data).toString(), 'ping AAABBB', 'the peer got each byte once, in order');
+      late.destroy();
+      ws.send(T.end, '{}');
       await server.waitForLog(new RegExp(`session close .*session=${welcome.session}.*to_peer=11 `));
     } finally {
       await server.stop();

@@ -85,7 +85,7 @@ export class SessionSocket implements BridgedClient, SessionTransport {
     const session = this.session;
     try {
       if (session !== null) {
-        session.onClientRecord(type, body);
+        session.onSocketRecord(this, type, body);
         return;
       }
       if (this.ws === null) return;

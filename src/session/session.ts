@@ -107,6 +107,12 @@ export class Session implements PeerEvents, FrameSink, Guarded {
   private ackSent = 0;
   /** Data offset up to which the attached transport has been given records. */
   private deliveredTo = 0;
+  /**
+   * The client data offset of the attached WebSocket's next data record. Records over a
+   * WebSocket carry no offset: they continue from the `received` of its WELCOME, which a POST
+   * of the transport before it, still being read at the takeover, may have passed since.
+   */
+  private socketOffset = 0;
   /** The attached transport has been given the END. */
   private endDelivered = false;
   private ackTimer: NodeJS.Timeout | null = null;
@@ -191,6 +197,7 @@ export class Session implements PeerEvents, FrameSink, Guarded {
     this.everAttached = true;
     this.log.ack(clientReceived);
     this.deliveredTo = clientReceived;
+    this.socketOffset = this.received;
     this.endDelivered = false;
     if (welcome !== null) transport.deliver(welcome);
     this.replay();
@@ -227,6 +234,22 @@ export class Session implements PeerEvents, FrameSink, Guarded {
   /** The END record once the peer is done (an HTTP answer carries it after the data), else null. */
   get pendingEnd(): Buffer | null {
     return this.endRecord;
+  }
+
+  /**
+   * One record from `transport`, a WebSocket: ignored unless it is the one attached (a socket
+   * taken over may still deliver what was in flight); data the session already has (taken from
+   * a POST that landed after the takeover) is skipped, as a retried POST's is.
+   */
+  onSocketRecord(transport: SessionTransport, type: number, body: Uint8Array): void {
+    if (this.transport !== transport) return;
+    if (isDataRecord(type)) {
+      const at = this.socketOffset;
+      this.socketOffset += body.length;
+      if (at + body.length <= this.received) return;
+      if (at !== this.received) throw new RecordError(`a message at offset ${at} does not continue the session's count (${this.received})`);
+    }
+    this.onClientRecord(type, body);
   }
 
   /** One record from the attached client; throws RecordError for one that breaks the protocol. */
