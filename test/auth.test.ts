@@ -471,8 +471,8 @@ describe('auth', { skip: skipUnlessInstalled(CURL !== undefined, 'curl') }, () =
       assert.equal(sockets.size, 1, 'one connection carried all three');
     });
 
-    test("the bridge's open line names the admitted user", () => {
-      assert.match(server.log(), /info  open .*user=alice/);
+    test("the bridge's open line names the admitted user", async () => {
+      await server.waitForLog(/info  open .*user=alice/);
     });
   });
 

@@ -90,7 +90,7 @@ describe('examples/telnet-gateway in Chromium', { timeout: 120_000, skip: skipUn
       assert.equal(count(text, /^line 3 of 3$/m), 1);
       assert.equal(count(text, /^typed while away$/m), 1);
       assert.ok(relay.cuts >= 2);
-      assert.match(server.log(), /session resumed/);
+      await server.waitForLog(/session resumed/);
       assert.doesNotMatch(server.log(), /internal error/);
     } finally {
       await context.close();

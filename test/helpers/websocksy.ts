@@ -17,6 +17,11 @@ export interface RunningWebsocksy {
   log(): string;
   /** Resolves when a log line matches `pattern` (bounded by `timeoutMs`). */
   waitForLog(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /**
+   * Resolves once nothing has been logged for `quietMs`: websocksy writes its lines in batches, up
+   * to 100 ms late under load (src/lib/log.ts), so a count of lines is exact only after this.
+   */
+  waitForQuiet(quietMs?: number, timeoutMs?: number): Promise<void>;
   /** Sends `signal` and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -88,6 +93,14 @@ export async function startWebsocksy(
     url: `ws://127.0.0.1:${port}`,
     log: () => output,
     waitForLog,
+    waitForQuiet: async (quietMs = 300, timeoutMs = 10_000) => {
+      const deadline = Date.now() + timeoutMs;
+      for (let seen = -1; seen !== output.length; ) {
+        if (Date.now() > deadline) throw new Error(`the log was not quiet for ${quietMs} ms within ${timeoutMs} ms; log:\n${output}`);
+        seen = output.length;
+        await new Promise((resolve) => setTimeout(resolve, quietMs));
+      }
+    },
     // SIGINT, the fast stop: a test's cleanup does not wait out a drain (SIGTERM), nor the idle
     // keep-alive connections the test process holds to it (idle-connections.ts).
     stop: async (signal = 'SIGINT') => {
