@@ -8,6 +8,9 @@
  * few seconds (BENCH_WARMUP): a fresh websocksy runs its first seconds while V8 still compiles its
  * request path, and a proxy in service is warm. The proxy measured has a CPU to itself, wrk and
  * the upstream the others, and the runs move between two CPUs every two runs (cpu-layout.ts).
+ * A third proxy, bench/anchors/bare-uws-route.mjs, is the stack's floor: uWS and node:net with
+ * nothing of websocksy's, so each run also says how far websocksy is from what its stack can do
+ * and how far that is from nginx on this machine.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,7 +25,7 @@ import { median } from './rounds.js';
 const BASELINE = process.env['BENCH_ROUTES_BASELINE'] ?? '';
 
 export interface RouteFigure {
-  readonly subject: 'websocksy' | 'nginx' | 'baseline';
+  readonly subject: 'websocksy' | 'nginx' | 'bare-uws' | 'baseline';
   readonly size: string;
   readonly repeat: number;
   /** The CPU the proxy ran on, or null when the run was not pinned. */
@@ -181,9 +184,13 @@ export async function routeFigures(root: string, seconds: number, warmupSeconds:
     writeFileSync(config, `[core]\nlisten = 127.0.0.1\nport = 0\n[route /r]\nto = http://127.0.0.1:${upstreamPort}/r\n`);
     const websocksy = await startProcess(process.execPath, [...(process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter((arg) => arg !== ''), 'bin/websocksy', config], /listening .*port=(\d+)/, root);
     running.push(websocksy);
+    const barePort = await freePort();
+    const bare = await startProcess(process.execPath, ['bench/anchors/bare-uws-route.mjs', String(barePort), '127.0.0.1', String(upstreamPort)], /listening port=(\d+)/, root);
+    running.push(bare);
     const proxies: Array<{ readonly subject: RouteFigure['subject']; readonly port: number; readonly pid: number }> = [
       { subject: 'websocksy', port: Number(websocksy.match[1]), pid: websocksy.child.pid as number },
       { subject: 'nginx', port: nginxPort, pid: nginx.child.pid as number },
+      { subject: 'bare-uws', port: barePort, pid: bare.child.pid as number },
     ];
     if (BASELINE !== '') {
       const baseline = await startProcess(process.execPath, ['bin/websocksy', config], /listening .*port=(\d+)/, BASELINE);
@@ -234,28 +241,35 @@ export function formatRoutesSection(figures: readonly RouteFigure[]): string {
   const lines = [
     '## HTTP routes: `[route] to = http://…` against nginx `proxy_pass` (keep-alive upstream), one worker each',
     '',
-    '`wrk -t1 -c32`, the same private nginx upstream behind both, each proxy warmed up first (`BENCH_WARMUP`); the two proxies alternate, each size repeated. The proxy measured runs on the CPU named, alone; wrk and the upstream on the others.',
+    '`wrk -t1 -c32`, the same private nginx upstream behind every proxy, each warmed up first (`BENCH_WARMUP`); the proxies take turns, the order reversed every run, each size repeated. The proxy measured runs on the CPU named, alone; wrk and the upstream on the others. Bare uWS is bench/anchors/bare-uws-route.mjs: uWS and node:net with none of websocksy\'s checks, the floor of its stack.',
     '',
-    `| size | run | CPU | websocksy req/s | CPU µs/req | nginx req/s | CPU µs/req | ratio (req/s) | errors |${BASELINE === '' ? '' : ' baseline req/s | CPU µs/req | baseline ratio |'}`,
-    `|---|---|---|---|---|---|---|---|---|${BASELINE === '' ? '' : '---|---|---|'}`,
+    `| size | run | CPU | websocksy req/s | CPU µs/req | nginx req/s | CPU µs/req | ratio (req/s) | bare uWS req/s | CPU µs/req | websocksy ÷ bare | bare ÷ nginx | errors |${BASELINE === '' ? '' : ' baseline req/s | CPU µs/req | baseline ratio |'}`,
+    `|---|---|---|---|---|---|---|---|---|---|---|---|---|${BASELINE === '' ? '' : '---|---|---|'}`,
   ];
   const medians: string[] = [];
   for (const { name, target } of SIZES) {
     const ratios: number[] = [];
+    const toBare: number[] = [];
+    const bareToNginx: number[] = [];
     for (let repeat = 1; repeat <= REPEATS; repeat++) {
       const of = (subject: RouteFigure['subject']): RouteFigure | undefined => figures.find((f) => f.subject === subject && f.size === name && f.repeat === repeat);
       const ours = of('websocksy');
       const theirs = of('nginx');
-      if (ours === undefined || theirs === undefined) continue;
+      const floor = of('bare-uws');
+      if (ours === undefined || theirs === undefined || floor === undefined) continue;
       const base = of('baseline');
       const baseCells = base === undefined ? '' : ` ${base.requestsPerSecond.toFixed(0)} | ${base.cpuMicros.toFixed(0)} | ${(base.requestsPerSecond / theirs.requestsPerSecond).toFixed(2)} |`;
       ratios.push(ours.requestsPerSecond / theirs.requestsPerSecond);
+      toBare.push(ours.requestsPerSecond / floor.requestsPerSecond);
+      bareToNginx.push(floor.requestsPerSecond / theirs.requestsPerSecond);
+      const errors = ours.errors + theirs.errors + floor.errors + (base?.errors ?? 0);
       lines.push(
-        `| ${name} | ${repeat} | ${ours.cpu ?? 'any'} | ${ours.requestsPerSecond.toFixed(0)} | ${ours.cpuMicros.toFixed(0)} | ${theirs.requestsPerSecond.toFixed(0)} | ${theirs.cpuMicros.toFixed(0)} | ${(ours.requestsPerSecond / theirs.requestsPerSecond).toFixed(2)} | ${ours.errors + theirs.errors + (base?.errors ?? 0)} |${baseCells}`,
+        `| ${name} | ${repeat} | ${ours.cpu ?? 'any'} | ${ours.requestsPerSecond.toFixed(0)} | ${ours.cpuMicros.toFixed(0)} | ${theirs.requestsPerSecond.toFixed(0)} | ${theirs.cpuMicros.toFixed(0)} | ${(ours.requestsPerSecond / theirs.requestsPerSecond).toFixed(2)} | ${floor.requestsPerSecond.toFixed(0)} | ${floor.cpuMicros.toFixed(0)} | ${(toBare[toBare.length - 1] as number).toFixed(2)} | ${(bareToNginx[bareToNginx.length - 1] as number).toFixed(2)} | ${errors} |${baseCells}`,
       );
     }
+    if (ratios.length === 0) continue;
     const middle = median(ratios);
-    if (ratios.length > 0) medians.push(`- ${name}: websocksy ÷ nginx, median of the runs ${middle.toFixed(2)} (target ≥ ${target}: ${middle >= target ? 'met' : 'MISSED'})`);
+    medians.push(`- ${name}: websocksy ÷ nginx, median of the runs ${middle.toFixed(2)} (target ≥ ${target}: ${middle >= target ? 'met' : 'MISSED'}); websocksy ÷ bare uWS ${median(toBare).toFixed(2)}, bare uWS ÷ nginx ${median(bareToNginx).toFixed(2)}`);
   }
   return [...lines, '', ...medians].join('\n') + '\n';
 }
