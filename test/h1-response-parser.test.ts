@@ -141,6 +141,11 @@ describe('the route pool\'s response parser', () => {
     refused('HTTP/1.1 200 OK\rX\r\nContent-Length: 0\r\n\r\n', /bare CR or LF/);
     refused('HTTP/1.1 200 OK\nX-A: a\r\nContent-Length: 0\r\n\r\n', /bare CR or LF/);
     refused('HTTP/1.1 200 OK\r\nX-A: a\x00b\r\nContent-Length: 0\r\n\r\n', /control character/);
+    // Every control character but HTAB, CR and LF, and DEL, at each place in a group of four bytes.
+    for (const control of ['\x01', '\x08', '\x0b', '\x0c', '\x0e', '\x1f', '\x7f']) {
+      for (const pad of ['', 'x', 'xx', 'xxx']) refused(`HTTP/1.1 200 OK\r\nContent-Length: 0\r\nX-A: ${pad}${control}\r\n\r\n`, /control character/);
+    }
+    refused('HTTP/1.1 200 \x01K\r\nContent-Length: 0\r\n\r\n', /control character/);
     refused('HTTP/1.1 200 OK\r\nX-A: a\r\n folded\r\nContent-Length: 0\r\n\r\n', /folded/);
     refused('HTTP/1.1 200 OK\r\nBad Name: a\r\nContent-Length: 0\r\n\r\n', /header line/);
     refused('HTTP/1.1 200 OK\r\nno colon here\r\nContent-Length: 0\r\n\r\n', /header line/);

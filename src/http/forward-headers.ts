@@ -75,9 +75,9 @@ function forwardedValue(value: string): string {
 
 function forwardedElement(context: ForwardContext, host: string): string {
   const node = context.hopAddress.includes(':') ? `[${context.hopAddress}]` : context.hopAddress;
-  const parts = [`for=${forwardedValue(node)}`, `proto=${context.proto}`];
-  if (host !== '') parts.push(`host=${forwardedValue(host)}`);
-  return parts.join(';');
+  // Built by concatenation: an array joined cost more than the rest of this on every request.
+  const element = `for=${forwardedValue(node)};proto=${context.proto}`;
+  return host === '' ? element : `${element};host=${forwardedValue(host)}`;
 }
 
 /** The headers to send upstream for a client request (`headers` with lower-case names, as uWS gives them). */
