@@ -373,6 +373,10 @@ describe('the HTTP transport', () => {
       assert.equal(ackValue(httpRecords(sent.body)[0]?.body ?? Buffer.alloc(8)), 8);
       const retried = await httpFetch(`${base}/send?offset=0`, { method: 'POST', headers: auth, body: Buffer.concat([httpRecord(T.text, 'ping '), httpRecord(T.binary, 'one')]) });
       assert.equal(ackValue(httpRecords(retried.body)[0]?.body ?? Buffer.alloc(8)), 8, 'a retried POST is not taken twice');
+      // A message that starts inside what the session has and runs past it: the POST is refused whole.
+      const spanning = await httpFetch(`${base}/send?offset=6`, { method: 'POST', headers: auth, body: httpRecord(T.binary, 'nex') });
+      assert.equal(spanning.status, 400, spanning.body.toString());
+      assert.match(spanning.body.toString(), /offset 6 does not continue the session's count \(8\)/);
       let received = 0;
       let output = '';
       for (let i = 0; i < 20 && output.length < 8; i++) {

@@ -128,42 +128,40 @@ export function serveSessionHttp(res: HttpResponse, request: ClientRequest, sess
 interface PostedRecord {
   readonly type: number;
   readonly body: Buffer;
-  /** For data: the client data offset it starts at. */
-  readonly offset: number;
+  /** For data: false when the session has it already (a retried POST), so it is skipped. */
+  readonly taken: boolean;
 }
 
 /**
  * A POST's records, every one checked before any is taken: a body is taken whole or refused
  * (a client told 400 must be able to rely on nothing having reached the peer). Throws
  * RecordError for a record cut off, of a type a client does not send here, an ACK the session
- * could not take, or a message that spans the session's count.
+ * could not take, or a message that does not continue the session's count.
  */
 function checkRecords(session: Session, body: Buffer, offset: number): PostedRecord[] {
   const records: PostedRecord[] = [];
   let cursor = offset;
+  let received = session.received;
   let acked = session.log.acked;
   forEachHttpRecord(body, (type, record) => {
-    if (type === RecordType.ack) {
+    let taken = true;
+    if (isDataRecord(type)) {
+      taken = session.continuesData(cursor, record.length, received);
+      cursor += record.length;
+      if (taken) received = cursor;
+    } else if (type === RecordType.ack) {
       const count = readAck(record);
       if (count === null || !session.log.canAck(count) || count < acked) throw new RecordError(`ACK of ${count ?? 'a malformed count'}: ${acked} to ${session.log.sent} bytes were possible`);
       acked = count;
-    } else if (!isDataRecord(type) && type !== RecordType.end) throw new RecordError(`record type ${type} is not one a client sends here`);
-    if (isDataRecord(type) && cursor < session.received && cursor + record.length > session.received) {
-      throw new RecordError(`a message spans the session's count (${session.received}) at offset ${cursor}`);
-    }
-    records.push({ type, body: record, offset: cursor });
-    if (isDataRecord(type)) cursor += record.length;
+    } else if (type !== RecordType.end) throw new RecordError(`record type ${type} is not one a client sends here`);
+    records.push({ type, body: record, taken });
   });
   return records;
 }
 
-/** Applies a POST's records (checked first); data the session already has (a retried POST) is skipped. */
+/** Applies a POST's records, checked first. */
 function takeRecords(session: Session, body: Buffer, offset: number): void {
-  const received = session.received;
-  for (const { type, body: record, offset: at } of checkRecords(session, body, offset)) {
-    if (isDataRecord(type) && at + record.length <= received) continue;
-    session.onClientRecord(type, record);
-  }
+  for (const { type, body: record, taken } of checkRecords(session, body, offset)) if (taken) session.onClientRecord(type, record);
 }
 
 /** Reads the whole request body (up to `limit` bytes; more gets 413), then calls `done`. */

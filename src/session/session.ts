@@ -246,10 +246,21 @@ export class Session implements PeerEvents, FrameSink, Guarded {
     if (isDataRecord(type)) {
       const at = this.socketOffset;
       this.socketOffset += body.length;
-      if (at + body.length <= this.received) return;
-      if (at !== this.received) throw new RecordError(`a message at offset ${at} does not continue the session's count (${this.received})`);
+      if (!this.continuesData(at, body.length, this.received)) return;
     }
     this.onClientRecord(type, body);
+  }
+
+  /**
+   * The rule for a client's message that starts at client offset `at`, against `received` bytes
+   * had (the session's count, or what it will be once the messages before this one are taken):
+   * true when it comes next; false when the session has it already (a resend: a retried POST,
+   * or a POST that landed after a WebSocket took over); a RecordError when it does neither.
+   */
+  continuesData(at: number, length: number, received: number): boolean {
+    if (at + length <= received) return false;
+    if (at !== received) throw new RecordError(`a message at offset ${at} does not continue the session's count (${received})`);
+    return true;
   }
 
   /** One record from the attached client; throws RecordError for one that breaks the protocol. */
