@@ -30,6 +30,10 @@ test('socketOptions() keeps every option, without a prototype only on V8 11', ()
   assert.deepEqual({ ...made }, options);
   if (V8_MAJOR < 12) assert.equal(Object.getPrototypeOf(made), null);
   else assert.equal(made, options);
+  // With an option added: one copy, the given options untouched.
+  const withExtra = socketOptions({ allowHalfOpen: true }, { onread });
+  assert.deepEqual({ ...withExtra }, options);
+  assert.equal(Object.getPrototypeOf(withExtra), V8_MAJOR < 12 ? null : Object.prototype);
 });
 
 test('on this Node, the objects the helpers make share one map, as net.Socket copies them too', () => {
@@ -51,12 +55,14 @@ test('on this Node, the objects the helpers make share one map, as net.Socket co
       extended: newMaps((i) => extended(request(i), { auth: i })),
       plainOptions: newMaps((i) => socketCopy({ allowHalfOpen: true, readable: i >= 0 })),
       socketOptions: newMaps((i) => socketCopy(socketOptions({ allowHalfOpen: true, readable: i >= 0 }))),
+      socketOptionsExtra: newMaps((i) => socketCopy(socketOptions({ allowHalfOpen: true }, { readable: i >= 0 }))),
     }));`;
   const run = spawnSync(process.execPath, ['--allow-natives-syntax', '--input-type=module', '-e', script], { encoding: 'utf8' });
   assert.equal(run.status, 0, run.stderr);
-  const counts = JSON.parse(run.stdout) as Record<'spread' | 'extended' | 'plainOptions' | 'socketOptions', number>;
+  const counts = JSON.parse(run.stdout) as Record<'spread' | 'extended' | 'plainOptions' | 'socketOptions' | 'socketOptionsExtra', number>;
   assert.ok(counts.extended <= 1, `extended(): ${counts.extended} new maps in 999 objects`);
   assert.ok(counts.socketOptions <= 1, `socketOptions() copied as net.Socket does: ${counts.socketOptions} new maps in 999 copies`);
+  assert.ok(counts.socketOptionsExtra <= 1, `socketOptions() with an option added, copied as net.Socket does: ${counts.socketOptionsExtra} new maps in 999 copies`);
   // Where the spread mints maps, the helpers are what keeps the connection path off it.
   if (V8_MAJOR < 12) assert.ok(counts.spread > 900 && counts.plainOptions > 900, JSON.stringify(counts));
 });

@@ -10,7 +10,6 @@ import { connect, type OnReadOpts, type Socket, type TcpNetConnectOpts } from 'n
 import { MAX_DATA_PAYLOAD } from './protocol.js';
 import { pausedSocketOnHandle } from '../lib/descriptor-socket.js';
 import { socketOptions } from '../lib/socket-options.js';
-import { extended } from '../lib/extended.js';
 
 const readBuffer = Buffer.allocUnsafeSlow(MAX_DATA_PAYLOAD);
 
@@ -27,7 +26,7 @@ function sharedRead(socket: () => Socket): OnReadOpts {
 
 /** net.connect whose 'data' chunks are views of the shared read buffer. */
 export function connectSharedRead(options: Omit<TcpNetConnectOpts, 'onread'>): Socket {
-  const socket: Socket = connect(socketOptions(extended(options, { onread: sharedRead(() => socket) })));
+  const socket: Socket = connect(socketOptions(options, { onread: sharedRead(() => socket) }));
   return socket;
 }
 
