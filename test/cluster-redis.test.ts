@@ -111,7 +111,7 @@ describe('three instances on Redis behind HAProxy', { skip: skipUnlessInstalled(
     for (const [name, instance] of instances) {
       if (name === owner) continue;
       // Each relayed its route requests to the owner (lines leave in batches: waited for).
-      await instance.waitForLog(/upstream="instance \d/);
+      await instance.waitForLog(/upstream="instance \d/).catch((error: Error) => assert.fail(`instance ${name} relayed none of its route requests to the owner: ${error.message}`));
     }
     for (let i = 0; i < 5; i++) assert.equal(await echoThrough(forwardPort, `forward ${i}`), `forward ${i}`);
     const status = (await (await fetch(`http://127.0.0.1:${(instances.get('a') as RunningWebsocksy).port}/.status`)).json()) as { cluster: { node: string; kind: string; fresh: boolean; owners: Record<string, string>; nodes: string[] } };
