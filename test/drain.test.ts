@@ -34,11 +34,6 @@ async function echoes(client: TestClient, text: string): Promise<void> {
   assert.equal((await client.next()).data.toString(), text);
 }
 
-function exitOf(server: RunningWebsocksy): Promise<number | null> {
-  if (server.process.exitCode !== null) return Promise.resolve(server.process.exitCode);
-  return (once(server.process, 'exit') as Promise<[number | null]>).then(([code]) => code);
-}
-
 /** An upstream that answers `GET /slow?ms=N` after N ms. */
 async function slowUpstream(): Promise<{ port: number; server: Server }> {
   const server = createServer((req, res) => {
@@ -88,7 +83,7 @@ describe('drain on SIGTERM', () => {
       assert.equal(server.process.exitCode, null, 'still running while a connection is open');
       const closedAt = Date.now();
       await closeClient(client);
-      assert.equal(await exitOf(server), 0);
+      assert.equal(await server.exited(), 0);
       const exitMs = Date.now() - closedAt;
       assert.ok(exitMs < 3000, `exited ${exitMs} ms after the last connection closed`);
       assert.match(server.log(), /drained why=all-ended ended_by_themselves=2 closing_now=0/);
@@ -148,7 +143,7 @@ describe('drain on SIGTERM', () => {
       const refused = await late.send(routeRequest);
       assert.match(refused, /^HTTP\/1\.1 503 /);
       assert.match(refused, /\r\nConnection: close\r\n/i);
-      assert.equal(await exitOf(server), 0);
+      assert.equal(await server.exited(), 0);
       const drainedMs = Number(/drained why=all-ended .*closing_now=0 ms=(\d+)/.exec(server.log())?.[1]);
       assert.ok(drainedMs >= 1000, `the drain gave first requests a second (${drainedMs} ms)`);
     } finally {
@@ -171,7 +166,7 @@ describe('drain on SIGTERM', () => {
       const closedMs = Date.now() - signalled;
       assert.deepEqual(closed, { code: 1001, reason: 'Shutting down' });
       assert.ok(closedMs >= 1300 && closedMs < 6000, `closed ${closedMs} ms after SIGTERM, drain-timeout 1.5 s`);
-      assert.equal(await exitOf(server), 0);
+      assert.equal(await server.exited(), 0);
       assert.match(server.log(), /drained why=deadline ended_by_themselves=0 closing_now=1/);
     } finally {
       await server.stop('SIGKILL');
@@ -191,7 +186,7 @@ describe('drain on SIGTERM', () => {
       server.process.kill('SIGTERM');
       assert.deepEqual(await client.closed(5000), { code: 1001, reason: 'Shutting down' });
       assert.ok(Date.now() - signalled < 3000);
-      assert.equal(await exitOf(server), 0);
+      assert.equal(await server.exited(), 0);
       assert.match(server.log(), /second signal: closing what is left now/);
     } finally {
       await server.stop('SIGKILL');
@@ -326,7 +321,7 @@ describe('rolling restart of two instances behind HAProxy', { skip: skipUnlessIn
     const replace = async (old: RunningWebsocksy, name: string, port: number): Promise<void> => {
       old.process.kill('SIGTERM');
       await start(name, port);
-      assert.equal(await exitOf(old), 0);
+      assert.equal(await old.exited(), 0);
       assert.match(old.log(), /drained why=all-ended/);
     };
     try {

@@ -48,11 +48,6 @@ function pacedSend(socket: Socket): Promise<string> {
   });
 }
 
-function exitOf(server: RunningWebsocksy): Promise<number | null> {
-  if (server.process.exitCode !== null) return Promise.resolve(server.process.exitCode);
-  return (once(server.process, 'exit') as Promise<[number | null]>).then(([code]) => code);
-}
-
 /** How long the drain took, from its `drained` line (which must say why=all-ended). */
 function drainedAllEndedMs(server: RunningWebsocksy): number {
   const match = /drained why=all-ended .*ms=(\d+)/.exec(server.log());
@@ -130,7 +125,7 @@ describe('goaway: a draining server moves its tunnel clients to another instance
       // The long transfer, byte-exact both ways, over the connection to A.
       const mine = await received;
       assert.equal(mine.bytes, CHUNKS * block.length);
-      assert.equal(await exitOf(pair.a), 0);
+      assert.equal(await pair.a.exited(), 0);
       const [farResult] = farResults;
       assert.ok(farResult !== undefined);
       assert.equal(mine.sha256, farResult.sent);
@@ -178,7 +173,7 @@ describe('goaway: a draining server moves its tunnel clients to another instance
       assert.deepEqual(pair.relay.reached, [1, 1], 'the moved connection went through B');
       assert.doesNotMatch(forward.log(), /stream reset|tunnel down/);
       idle.end();
-      assert.equal(await exitOf(pair.a), 0);
+      assert.equal(await pair.a.exited(), 0);
     } finally {
       await forward.stop();
       await pair.close();
@@ -209,7 +204,7 @@ describe('goaway: a draining server moves its tunnel clients to another instance
       await through(1);
       const onB = await fetchStatus(pair.b.port);
       assert.deepEqual(onB.server?.sessions.map((session) => session.listeners), [[`127.0.0.1:${port}`]]);
-      assert.equal(await exitOf(pair.a), 0);
+      assert.equal(await pair.a.exited(), 0);
       assert.ok(drainedAllEndedMs(pair.a) < 5000);
       assert.doesNotMatch(forward.log(), /tunnel down|remote forward refused/);
     } finally {
@@ -306,7 +301,7 @@ describe('goaway needs the announcement', () => {
       tunnel.send(encodeCredit(1, 'before'.length + 1));
       const closed = await tunnel.ws.closed(5000);
       assert.match(closed.reason, /server going away: every stream has ended/);
-      assert.equal(await exitOf(pair.a), 0);
+      assert.equal(await pair.a.exited(), 0);
       assert.ok(drainedAllEndedMs(pair.a) < 5000);
     } finally {
       await pair.close();

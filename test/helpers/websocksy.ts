@@ -22,6 +22,8 @@ export interface RunningWebsocksy {
    * to 100 ms late under load (src/lib/log.ts), so a count of lines is exact only after this.
    */
   waitForQuiet(quietMs?: number, timeoutMs?: number): Promise<void>;
+  /** The exit code, once the process has exited and what it wrote before has been read. */
+  exited(): Promise<number | null>;
   /** Sends `signal` and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -48,9 +50,20 @@ export async function startWebsocksy(
   };
   child.stdout.on('data', collect);
   child.stderr.on('data', collect);
-  let exited = false;
+  const exitCode = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  // 'exit' may come before the last of the output is read: each stream's end says it has been.
+  const outputRead = Promise.all([new Promise((resolve) => child.stdout.once('end', resolve)), new Promise((resolve) => child.stderr.once('end', resolve))]);
+  const exited = async (): Promise<number | null> => {
+    const code = await exitCode;
+    // Bounded: a cluster's worker may hold the pipes a little after its primary is gone.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([outputRead, new Promise((resolve) => (timer = setTimeout(resolve, 2000)))]);
+    clearTimeout(timer);
+    return code;
+  };
+  let gone = false;
   child.once('exit', () => {
-    exited = true;
+    gone = true;
     for (const wake of waiters) wake();
   });
 
@@ -62,7 +75,7 @@ export async function startWebsocksy(
           resolve(match[0]);
           return true;
         }
-        if (exited) {
+        if (gone) {
           reject(new Error(`websocksy exited before logging ${pattern}; log:\n${output}`));
           return true;
         }
@@ -103,13 +116,13 @@ export async function startWebsocksy(
     },
     // SIGINT, the fast stop: a test's cleanup does not wait out a drain (SIGTERM), nor the idle
     // keep-alive connections the test process holds to it (idle-connections.ts).
+    exited,
     stop: async (signal = 'SIGINT') => {
-      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      const exit = once(child, 'exit') as Promise<[number | null]>;
+      if (child.exitCode !== null || child.signalCode !== null) return exited();
       child.kill(signal);
       if (signal === 'SIGINT') closeIdleConnections([...output.matchAll(/^.*listening.*port[=":]+(\d+)/gm)].map((match) => Number(match[1])));
       const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      const [code] = await exit;
+      const code = await exited();
       clearTimeout(timer);
       return code;
     },
