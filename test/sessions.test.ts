@@ -95,6 +95,14 @@ async function httpFetch(url: string, init: RequestInit = {}): Promise<{ status:
   return { status: response.status, body: Buffer.from(await response.arrayBuffer()) };
 }
 
+/** A session opened over HTTP at `path` on `server`: its WELCOME, its URL (poll, send, DELETE) and its credential. */
+async function openHttpSession(server: RunningWebsocksy, path: string): Promise<{ welcome: Welcome; base: string; auth: { Authorization: string } }> {
+  const opened = await httpFetch(`${server.url.replace('ws://', 'http://')}${path}`, { method: 'POST', headers: { 'Websocksy-Session': 'open' } });
+  assert.equal(opened.status, 200, opened.body.toString());
+  const welcome = JSON.parse(opened.body.toString()) as Welcome;
+  return { welcome, base: `${server.url.replace('ws://', 'http://')}${welcome.path}/${welcome.session}`, auth: { Authorization: `Bearer ${welcome.secret ?? ''}` } };
+}
+
 describe('resumable sessions over WebSocket', () => {
   let echo: Peer;
   let server: RunningWebsocksy;
@@ -359,13 +367,8 @@ describe('the HTTP transport', () => {
   test('open with POST, poll and send, switch to WebSocket and back, end with DELETE', async () => {
     const echo = await tcpEcho();
     const server = await startWebsocksy([...BASE_ARGS, '-c', `host=${echo.address}`, '-c', 'resumable=yes']);
-    const http = server.url.replace('ws://', 'http://');
     try {
-      const opened = await httpFetch(`${http}/chat?room=1`, { method: 'POST', headers: { 'Websocksy-Session': 'open' } });
-      assert.equal(opened.status, 200);
-      const welcome = JSON.parse(opened.body.toString()) as Welcome;
-      const base = `${http}${welcome.path}/${welcome.session}`;
-      const auth = { Authorization: `Bearer ${welcome.secret ?? ''}` };
+      const { welcome, base, auth } = await openHttpSession(server, '/chat?room=1');
       const wrong = await httpFetch(`${base}/poll?received=0&wait=0`, { headers: { Authorization: 'Bearer nope' } });
       assert.equal(wrong.status, 403);
       const sent = await httpFetch(`${base}/send?offset=0`, { method: 'POST', headers: auth, body: Buffer.concat([httpRecord(T.text, 'ping '), httpRecord(T.binary, 'one')]) });
@@ -421,16 +424,11 @@ describe('the HTTP transport', () => {
     // offset, and the server took them as following whatever a late POST had added.
     const echo = await tcpEcho();
     const server = await startWebsocksy([...BASE_ARGS, '-c', `host=${echo.address}`, '-c', 'resumable=yes']);
-    const http = server.url.replace('ws://', 'http://');
-    const port = Number(new URL(http).port);
     try {
-      const opened = await httpFetch(`${http}/chat`, { method: 'POST', headers: { 'Websocksy-Session': 'open' } });
-      const welcome = JSON.parse(opened.body.toString()) as Welcome;
-      const base = `${http}${welcome.path}/${welcome.session}`;
-      const auth = { Authorization: `Bearer ${welcome.secret ?? ''}` };
+      const { welcome, base, auth } = await openHttpSession(server, '/chat');
       assert.equal((await httpFetch(`${base}/send?offset=0`, { method: 'POST', headers: auth, body: httpRecord(T.binary, 'ping ') })).status, 200);
       // A POST of the next bytes whose body is still on its way at the takeover.
-      const late = tcpConnect(port, '127.0.0.1');
+      const late = tcpConnect(server.port, '127.0.0.1');
       await once(late, 'connect');
       const body = httpRecord(T.binary, 'AAA');
       let answer = '';
@@ -461,12 +459,9 @@ describe('the HTTP transport', () => {
     // Once: the records before the malformed one reached the peer, though the answer was 400.
     const echo = await tcpEcho();
     const server = await startWebsocksy([...BASE_ARGS, '-c', `host=${echo.address}`, '-c', 'resumable=yes']);
-    const http = server.url.replace('ws://', 'http://');
     try {
-      const opened = await httpFetch(`${http}/x`, { method: 'POST', headers: { 'Websocksy-Session': 'open' } });
-      const welcome = JSON.parse(opened.body.toString()) as Welcome;
-      const send = `${http}${welcome.path}/${welcome.session}/send?offset=0`;
-      const auth = { Authorization: `Bearer ${welcome.secret ?? ''}` };
+      const { welcome, base, auth } = await openHttpSession(server, '/x');
+      const send = `${base}/send?offset=0`;
       const count = async (): Promise<number> => {
         const answer = await httpFetch(send, { method: 'POST', headers: auth });
         assert.equal(answer.status, 200);
@@ -487,7 +482,7 @@ describe('the HTTP transport', () => {
       const taken = await httpFetch(send, { method: 'POST', headers: auth, body: Buffer.concat([good, httpRecord(T.ack, Buffer.alloc(8))]) });
       assert.equal(taken.status, 200);
       assert.equal(await count(), 6);
-      await httpFetch(`${http}${welcome.path}/${welcome.session}`, { method: 'DELETE', headers: auth });
+      await httpFetch(base, { method: 'DELETE', headers: auth });
       await server.waitForLog(new RegExp(`session close .*session=${welcome.session}.*to_peer=6 `));
     } finally {
       await server.stop();
