@@ -52,8 +52,9 @@ const I32_LOAD8_U = [0x2d, 0x00, 0x00];
 const V128_LOAD_AT = [0xfd, 0x00, 0x00];
 const I8X16_EQ = [0xfd, 0x23];
 const I8X16_LT_S = [0xfd, 0x25];
-const I8X16_GT_U = [0xfd, 0x28];
 const I8X16_SUB = [0xfd, 0x71];
+const I8X16_SUB_SAT_U = [0xfd, 0x73];
+const I8X16_MAX_U = [0xfd, 0x79];
 const V128_OR = [0xfd, 0x50];
 const V128_ANY_TRUE = [0xfd, 0x53];
 const I32 = 0x7f;
@@ -71,20 +72,32 @@ const END_AT = 1;
 const VECTOR = 2;
 const BYTE = 3;
 
-/** Loads the sixteen bytes at POS + `offset` into local 2 and leaves their outside-the-class mask. */
-function vectorTest(vectorOutside: readonly number[], offset: number): number[] {
-  return [...localGet(POS), ...V128_LOAD_AT, ...unsignedLeb(offset), ...localSet(VECTOR), ...vectorOutside];
+/**
+ * How a loop turn tests its vectors for a byte outside the class: `perVector` turns the vector
+ * in local 2 into a v128, `combine` merges two of those, and `outside` turns the merged one into
+ * a v128 with a lane set wherever some byte was outside. Merging first leaves one test and one
+ * branch per turn.
+ */
+interface VectorClass {
+  readonly perVector: readonly number[];
+  readonly combine: readonly number[];
+  readonly outside: readonly number[];
+}
+
+/** Loads the sixteen bytes at POS + `offset` into local 2 and leaves the class's v128 for them. */
+function vectorTest(vectorClass: VectorClass, offset: number): number[] {
+  return [...localGet(POS), ...V128_LOAD_AT, ...unsignedLeb(offset), ...localSet(VECTOR), ...vectorClass.perVector];
 }
 
 /** A loop that moves POS by `stride` bytes while none of them is outside the class and `stride` more remain. */
-function strideLoop(vectorOutside: readonly number[], stride: number): number[] {
-  const tests = vectorTest(vectorOutside, 0);
-  for (let offset = 16; offset < stride; offset += 16) tests.push(...vectorTest(vectorOutside, offset), ...V128_OR);
+function strideLoop(vectorClass: VectorClass, stride: number): number[] {
+  const tests = vectorTest(vectorClass, 0);
+  for (let offset = 16; offset < stride; offset += 16) tests.push(...vectorTest(vectorClass, offset), ...vectorClass.combine);
   return [
     ...BLOCK,
     ...LOOP,
     ...localGet(POS), ...i32Const(stride), I32_ADD, ...localGet(END_AT), I32_GT_U, BR_IF, 1,
-    ...tests, ...V128_ANY_TRUE, BR_IF, 1,
+    ...tests, ...vectorClass.outside, ...V128_ANY_TRUE, BR_IF, 1,
     ...localGet(POS), ...i32Const(stride), I32_ADD, ...localSet(POS), BR, 0,
     END,
     END,
@@ -92,15 +105,15 @@ function strideLoop(vectorOutside: readonly number[], stride: number): number[] 
 }
 
 /**
- * `(from, end) -> position`: 64 bytes at a time while none is outside the class, then 16 (a
- * vector test, `vectorOutside`, turns the vector in local 2 into an any-lane mask), then byte
- * by byte (`byteOutside` turns the byte in local 3 into a flag) to the exact first byte outside.
+ * `(from, end) -> position`: 64 bytes at a time while none is outside the class, then 16, then
+ * byte by byte (`byteOutside` turns the byte in local 3 into a flag) to the exact first byte
+ * outside.
  */
-function skipFunction(vectorOutside: readonly number[], byteOutside: readonly number[]): number[] {
+function skipFunction(vectorClass: VectorClass, byteOutside: readonly number[]): number[] {
   const body = [
     ...[2, 1, V128, 1, I32], // locals: one v128, one i32
-    ...strideLoop(vectorOutside, 64),
-    ...strideLoop(vectorOutside, 16),
+    ...strideLoop(vectorClass, 64),
+    ...strideLoop(vectorClass, 16),
     ...BLOCK,
     ...LOOP,
     ...localGet(POS), ...localGet(END_AT), I32_GE_U, BR_IF, 1,
@@ -115,17 +128,28 @@ function skipFunction(vectorOutside: readonly number[], byteOutside: readonly nu
   return [...unsignedLeb(body.length), ...body];
 }
 
-// A digit is 0x30..0x39: (b - 0x30) as unsigned is at most 9.
-const DIGIT_VECTOR_OUTSIDE = [...localGet(VECTOR), ...splat(0x30), ...I8X16_SUB, ...splat(9), ...I8X16_GT_U];
+// A digit is 0x30..0x39: (b - 0x30) as unsigned is at most 9. The largest of the differences
+// over a turn's vectors is above 9 iff some byte is not a digit, and subtracting 9 with
+// saturation leaves a lane set exactly there: three instructions a vector fewer than comparing
+// each one.
+const DIGITS: VectorClass = {
+  perVector: [...localGet(VECTOR), ...splat(0x30), ...I8X16_SUB],
+  combine: I8X16_MAX_U,
+  outside: [...splat(9), ...I8X16_SUB_SAT_U],
+};
 const DIGIT_BYTE_OUTSIDE = [...localGet(BYTE), ...i32Const(0x30), I32_SUB, ...i32Const(10), I32_GE_U];
 
 // Plain string content is 0x20..0x7f but '"' and '\': as a signed byte, under 0x20 is a control
-// byte or above 0x7f.
-const PLAIN_VECTOR_OUTSIDE = [
-  ...localGet(VECTOR), ...splat(0x20), ...I8X16_LT_S,
-  ...localGet(VECTOR), ...splat(0x22), ...I8X16_EQ, ...V128_OR,
-  ...localGet(VECTOR), ...splat(0x5c), ...I8X16_EQ, ...V128_OR,
-];
+// byte or above 0x7f. Each vector gives its mask of such bytes; the masks are OR-ed.
+const PLAIN: VectorClass = {
+  perVector: [
+    ...localGet(VECTOR), ...splat(0x20), ...I8X16_LT_S,
+    ...localGet(VECTOR), ...splat(0x22), ...I8X16_EQ, ...V128_OR,
+    ...localGet(VECTOR), ...splat(0x5c), ...I8X16_EQ, ...V128_OR,
+  ],
+  combine: V128_OR,
+  outside: [],
+};
 const PLAIN_BYTE_OUTSIDE = [
   ...localGet(BYTE), ...i32Const(0x20), I32_SUB, ...i32Const(0x60), I32_GE_U,
   ...localGet(BYTE), ...i32Const(0x22), I32_EQ, I32_OR,
@@ -145,7 +169,7 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
   const functions = [2, 0, 0];
   const memory = [1, 0x00, 1]; // one page (64 KiB), room for a chunk
   const exports = [3, ...name('memory'), 0x02, 0, ...name('digits'), 0x00, 0, ...name('plain'), 0x00, 1];
-  const code = [2, ...skipFunction(DIGIT_VECTOR_OUTSIDE, DIGIT_BYTE_OUTSIDE), ...skipFunction(PLAIN_VECTOR_OUTSIDE, PLAIN_BYTE_OUTSIDE)];
+  const code = [2, ...skipFunction(DIGITS, DIGIT_BYTE_OUTSIDE), ...skipFunction(PLAIN, PLAIN_BYTE_OUTSIDE)];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, type),
