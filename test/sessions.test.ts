@@ -97,10 +97,11 @@ async function httpFetch(url: string, init: RequestInit = {}): Promise<{ status:
 
 /** A session opened over HTTP at `path` on `server`: its WELCOME, its URL (poll, send, DELETE) and its credential. */
 async function openHttpSession(server: RunningWebsocksy, path: string): Promise<{ welcome: Welcome; base: string; auth: { Authorization: string } }> {
-  const opened = await httpFetch(`${server.url.replace('ws://', 'http://')}${path}`, { method: 'POST', headers: { 'Websocksy-Session': 'open' } });
+  const http = server.url.replace('ws://', 'http://');
+  const opened = await httpFetch(`${http}${path}`, { method: 'POST', headers: { 'Websocksy-Session': 'open' } });
   assert.equal(opened.status, 200, opened.body.toString());
   const welcome = JSON.parse(opened.body.toString()) as Welcome;
-  return { welcome, base: `${server.url.replace('ws://', 'http://')}${welcome.path}/${welcome.session}`, auth: { Authorization: `Bearer ${welcome.secret ?? ''}` } };
+  return { welcome, base: `${http}${welcome.path}/${welcome.session}`, auth: { Authorization: `Bearer ${welcome.secret ?? ''}` } };
 }
 
 describe('resumable sessions over WebSocket', () => {
@@ -693,9 +694,7 @@ describe('a [route /prefix] peer = ADDRESS', () => {
       elsewhere.ws.send('x');
       assert.equal((await elsewhere.next()).data.toString(), 'x', 'other paths stay the bridge\'s');
       elsewhere.ws.close();
-      const opened = await httpFetch(`${server.url.replace('ws://', 'http://')}/term`, { method: 'POST', headers: { 'Websocksy-Session': 'open' } });
-      assert.equal(opened.status, 200);
-      const welcome = JSON.parse(opened.body.toString()) as Welcome;
+      const { welcome } = await openHttpSession(server, '/term');
       assert.equal(welcome.path, '/.websocksy/session');
       const plainGet = await httpFetch(`${server.url.replace('ws://', 'http://')}/term`);
       assert.equal(plainGet.status, 426);
