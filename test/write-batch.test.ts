@@ -1,8 +1,8 @@
 /*
  * The write batch (src/core/write-batch.ts) on real sockets: many peers' messages added in one
  * loop turn arrive in order, each at its own peer, whatever their sizes; a flush before end()
- * loses nothing; and a peer that is not reading never keeps a whole shared slab alive for a
- * small write.
+ * loses nothing; a peer that is not reading never keeps a whole shared slab alive for a
+ * small write; and slabs are used again once written, never while a socket still holds a view.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -205,5 +205,73 @@ describe('write batch', () => {
     }
     finishAll(sockets, batches);
     await assertDelivered(peer, [sent(turns.flat()), sent([otherMessage])], 30_000);
+  });
+
+  test('slabs are used again once written: 9 MiB through a reading peer goes through a few slabs, not one per 256 KiB', async () => {
+    const { peer, sockets, batches } = await peersWithBatches(1);
+    const [socket] = sockets as [Socket];
+    const [batch] = batches as [WriteBatch];
+    const slabs = new Set<ArrayBufferLike>();
+    const spied = socket as unknown as Record<'_write' | '_writev', (...args: unknown[]) => unknown>;
+    const noteChunk = (chunk: Buffer): void => {
+      if (chunk.buffer.byteLength === SLAB_BYTES) slabs.add(chunk.buffer);
+    };
+    for (const name of ['_write', '_writev'] as const) {
+      const original = spied[name].bind(socket);
+      spied[name] = (...args: unknown[]) => {
+        if (name === '_write') noteChunk(args[0] as Buffer);
+        else for (const { chunk } of args[0] as Array<{ chunk: Buffer }>) noteChunk(chunk);
+        return original(...args);
+      };
+    }
+    const messages: Buffer[] = [];
+    for (let turn = 0; turn < 40; turn++) {
+      for (let n = 0; n < 4; n++) {
+        const message = randomBytes(60 * 1024);
+        messages.push(message);
+        addTransient(batch, message);
+      }
+      await nextTurn();
+      await nextTurn();
+    }
+    finishAll(sockets, batches);
+    await assertDelivered(peer, [sent(messages)], 30_000);
+    assert.ok(slabs.size > 0, 'the messages went out as views of slabs');
+    assert.ok(slabs.size <= 8, `${slabs.size} different slabs carried 37 slabs' worth of bytes`);
+  });
+
+  test('a slab a stalled peer still holds a view of is not used again while a neighbour fills forty more', async () => {
+    const stalledPeer = await peersWithBatches(1, { paused: true });
+    const readingPeer = await peersWithBatches(1);
+    const [stalled] = stalledPeer.sockets as [Socket];
+    const [stalledBatch] = stalledPeer.batches as [WriteBatch];
+    const [busyBatch] = readingPeer.batches as [WriteBatch];
+    // One turn of 8 MiB for a peer that reads nothing: it is not behind when the turn begins, so it
+    // gets views, and the kernel takes only part of them.
+    const held: Buffer[] = [];
+    for (let n = 0; n < 140; n++) {
+      const message = randomBytes(60 * 1024);
+      held.push(message);
+      addTransient(stalledBatch, message);
+    }
+    await nextTurn();
+    // All of it went out as slab views in one writev, which the kernel took only in part.
+    assert.ok(stalled.writableLength > 0, 'views of slabs wait in the stalled peer\'s socket');
+    const busyMessages: Buffer[] = [];
+    for (let turn = 0; turn < 40; turn++) {
+      for (let n = 0; n < 4; n++) {
+        const message = randomBytes(60 * 1024);
+        busyMessages.push(message);
+        addTransient(busyBatch, message);
+      }
+      await nextTurn();
+      await nextTurn();
+    }
+    assert.ok(stalled.writableLength > 0, 'the stalled peer still has not taken its views');
+    finishAll(readingPeer.sockets, readingPeer.batches);
+    await assertDelivered(readingPeer.peer, [sent(busyMessages)], 30_000);
+    stalledPeer.peer.resume();
+    finishAll(stalledPeer.sockets, stalledPeer.batches);
+    await assertDelivered(stalledPeer.peer, [sent(held)], 30_000);
   });
 });
