@@ -18,22 +18,23 @@
  * between two scavenges. With slabs reused, none.
  */
 import type { Socket } from 'node:net';
+import { BufferPool } from '../lib/buffer-pool.js';
 
 const SLAB_BYTES = 256 * 1024;
 /** Messages this large are copied on their own rather than wasting the rest of a slab. */
 const OWN_BUFFER_BYTES = SLAB_BYTES / 4;
 /**
- * Written-out slabs kept for reuse (4 MiB). Slabs retire with the views of their last turn still
- * unwritten, so under load about eight are in use at once; past this a returned one is left to the GC.
+ * Written-out slabs kept for reuse (16, 4 MiB). Slabs retire with the views of their last turn
+ * still unwritten, so under load about eight are in use at once.
  */
-const MAX_SPARE_SLABS = 16;
+const slabMemory = new BufferPool(SLAB_BYTES, 16);
 
 class Slab {
-  readonly bytes = Buffer.allocUnsafeSlow(SLAB_BYTES);
+  readonly bytes = slabMemory.take();
   used = 0;
   /** Views of this slab given to sockets whose writes have not completed. */
   private unwritten = 0;
-  /** No more bytes go in: it returns to the spares once its views are written. */
+  /** No more bytes go in: its memory goes back to the pool once its views are written. */
   private retired = false;
 
   /**
@@ -43,7 +44,7 @@ class Slab {
    */
   readonly written = (): void => {
     this.unwritten--;
-    this.recycleIfDone();
+    this.releaseIfDone();
   };
 
   /** A view of `[start, used)` for a socket write, which must be given `written` as its callback. */
@@ -54,18 +55,15 @@ class Slab {
 
   retire(): void {
     this.retired = true;
-    this.recycleIfDone();
+    this.releaseIfDone();
   }
 
-  private recycleIfDone(): void {
-    if (!this.retired || this.unwritten !== 0 || spareSlabs.length >= MAX_SPARE_SLABS) return;
-    this.retired = false;
-    this.used = 0;
-    spareSlabs.push(this);
+  /** Once retired, the last view written (or none given) returns the memory: exactly once. */
+  private releaseIfDone(): void {
+    if (this.retired && this.unwritten === 0) slabMemory.give(this.bytes);
   }
 }
 
-const spareSlabs: Slab[] = [];
 let slab = new Slab();
 /** The batch whose bytes end the slab; only it may grow, because only the end is free. */
 let growing: WriteBatch | null = null;
@@ -104,7 +102,7 @@ export class WriteBatch {
     if (slab.used + message.length > SLAB_BYTES) {
       this.seal();
       slab.retire();
-      slab = spareSlabs.pop() ?? new Slab();
+      slab = new Slab();
       growing = this;
       growingStart = 0;
     }

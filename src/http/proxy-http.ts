@@ -20,6 +20,7 @@ import { ClientResponse, type BodySink } from './client-response.js';
 import { upstreamRequestHeaders } from './forward-headers.js';
 import { relayHead } from './response-relay.js';
 import type { Route } from './route-table.js';
+import { copyUploadPieces } from './upload-pieces.js';
 import type { UpstreamConnection, UpstreamHandler, UpstreamRequest } from './upstream-pool.js';
 import { upstreamPath } from './upstream-path.js';
 
@@ -75,16 +76,16 @@ function requestBody(answer: ClientResponse): Readable {
   const body = new Readable({ read: () => answer.resumeBody() });
   answer.onBody((chunk, isLast) => {
     // uWS reuses the chunk's memory after this call: copy it.
-    const copy = Buffer.copyBytesFrom(new Uint8Array(chunk));
+    let room = true;
+    for (const piece of copyUploadPieces(new Uint8Array(chunk))) room = body.push(piece);
     if (isLast) {
       // The body is all read: reading on is the next request's business, and a socket left
       // paused past its response breaks the connection's keep-alive.
       answer.resumeBody();
-      if (copy.length > 0) body.push(copy);
       body.push(null);
       return;
     }
-    if (!body.push(copy)) answer.pauseBody();
+    if (!room) answer.pauseBody();
   });
   return body;
 }

@@ -7,6 +7,7 @@
  * so no transport still holds it), a received payload once the socket's write completed.
  * Buffers are taken only for large payloads, so a small read never pins a whole one.
  */
+import { BufferPool } from '../lib/buffer-pool.js';
 import { HEADER_SIZE, MAX_DATA_PAYLOAD } from './protocol.js';
 
 /** A data frame of the largest payload fits one. */
@@ -18,16 +19,14 @@ export const POOLED_SIZE = HEADER_SIZE + MAX_DATA_PAYLOAD;
  */
 export const POOL_FROM = POOLED_SIZE / 2;
 
-/** Idle buffers kept per process (4 MiB); past that a returned one is left to the GC. */
-const MAX_IDLE = 64;
-
-const idle: Buffer[] = [];
+/** Idle buffers kept per process: 64, 4 MiB. */
+const pool = new BufferPool(POOLED_SIZE, 64);
 
 export function takeBuffer(): Buffer {
-  return idle.pop() ?? Buffer.allocUnsafeSlow(POOLED_SIZE);
+  return pool.take();
 }
 
 /** `buffer` must come from takeBuffer() and be read by no one any more. */
 export function giveBuffer(buffer: Buffer): void {
-  if (idle.length < MAX_IDLE) idle.push(buffer);
+  pool.give(buffer);
 }
