@@ -32,6 +32,21 @@ function addTransient(batch: WriteBatch, message: Buffer): void {
   transient.fill(0xee);
 }
 
+/** Adds four 60 KiB messages a turn for `turns` turns, letting each turn's writes complete; returns them. */
+async function steadyTurns(batch: WriteBatch, turns: number): Promise<Buffer[]> {
+  const messages: Buffer[] = [];
+  for (let turn = 0; turn < turns; turn++) {
+    for (let n = 0; n < 4; n++) {
+      const message = randomBytes(60 * 1024);
+      messages.push(message);
+      addTransient(batch, message);
+    }
+    await nextTurn();
+    await nextTurn();
+  }
+  return messages;
+}
+
 /** The sizes of the distinct memory blocks behind the chunks a socket still holds, but for `ignored` ones. */
 function heldBlocks(socket: Socket, ignored: readonly Buffer[] = []): number[] {
   const skip = new Set(ignored.map((buffer) => buffer.buffer));
@@ -224,16 +239,7 @@ describe('write batch', () => {
         return original(...args);
       };
     }
-    const messages: Buffer[] = [];
-    for (let turn = 0; turn < 40; turn++) {
-      for (let n = 0; n < 4; n++) {
-        const message = randomBytes(60 * 1024);
-        messages.push(message);
-        addTransient(batch, message);
-      }
-      await nextTurn();
-      await nextTurn();
-    }
+    const messages = await steadyTurns(batch, 40);
     finishAll(sockets, batches);
     await assertDelivered(peer, [sent(messages)], 30_000);
     assert.ok(slabs.size > 0, 'the messages went out as views of slabs');
@@ -257,16 +263,7 @@ describe('write batch', () => {
     await nextTurn();
     // All of it went out as slab views in one writev, which the kernel took only in part.
     assert.ok(stalled.writableLength > 0, 'views of slabs wait in the stalled peer\'s socket');
-    const busyMessages: Buffer[] = [];
-    for (let turn = 0; turn < 40; turn++) {
-      for (let n = 0; n < 4; n++) {
-        const message = randomBytes(60 * 1024);
-        busyMessages.push(message);
-        addTransient(busyBatch, message);
-      }
-      await nextTurn();
-      await nextTurn();
-    }
+    const busyMessages = await steadyTurns(busyBatch, 40);
     assert.ok(stalled.writableLength > 0, 'the stalled peer still has not taken its views');
     finishAll(readingPeer.sockets, readingPeer.batches);
     await assertDelivered(readingPeer.peer, [sent(busyMessages)], 30_000);
