@@ -19,6 +19,7 @@ import { connectionFigures, formatConnectionsSection, type ConnectionFigures } f
 import { formatJsEngineSection, jsEngineFigures, type EngineFigure } from './lib/js-engine.js';
 import { formatWorkersSection, workersFigures, type WorkersFigure } from './lib/workers.js';
 import { formatRelaySection, relayFigures, type RelayFigure } from './lib/cluster-relay.js';
+import { formatQuietStartSection, quietStartFigures, type QuietFigure } from './lib/quiet-start.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const LOADGEN = `${ROOT}bench/bin/loadgen`;
@@ -42,7 +43,7 @@ function idleConnections(): number {
   return Math.min(wanted, fits);
 }
 const IDLE_CONNECTIONS = idleConnections();
-const WORKLOADS = ['throughput', 'latency', 'connrate', 'framing', 'idle', 'tunnel', 'sessions', 'routes', 'connections', 'jsengine', 'workers', 'relay'] as const;
+const WORKLOADS = ['throughput', 'latency', 'connrate', 'framing', 'idle', 'tunnel', 'sessions', 'routes', 'connections', 'jsengine', 'workers', 'relay', 'quiet'] as const;
 type Workload = (typeof WORKLOADS)[number];
 /** BENCH_ONLY=idle,framing runs just those workloads (a quicker loop while profiling one). */
 const ONLY = new Set((process.env['BENCH_ONLY'] ?? WORKLOADS.join(',')).split(',').map((name) => name.trim()));
@@ -155,6 +156,7 @@ async function main(): Promise<void> {
   let jsEngine: EngineFigure[] = [];
   let workers: WorkersFigure[] = [];
   let relay: RelayFigure[] = [];
+  let quiet: QuietFigure[] = [];
   try {
     if (wanted('throughput') || wanted('latency') || wanted('connrate')) {
       for (const subject of [websocksy, ...anchors]) {
@@ -196,6 +198,7 @@ async function main(): Promise<void> {
     if (wanted('jsengine')) jsEngine = await jsEngineFigures(ROOT, LOADGEN, echoPort, SECONDS, IDLE_CONNECTIONS);
     if (wanted('workers')) workers = await workersFigures(ROOT, LOADGEN, echoPort, SECONDS);
     if (wanted('relay')) relay = await relayFigures(ROOT, echoPort, SECONDS);
+    if (wanted('quiet')) quiet = await quietStartFigures({ root: ROOT, loadgen: LOADGEN, echo: { port: echoPort, pid: echoPid }, seconds: SECONDS, warmupSeconds: WARMUP_SECONDS });
   } finally {
     await echo.stop();
   }
@@ -208,7 +211,8 @@ async function main(): Promise<void> {
     (connections === null ? '' : '\n' + formatConnectionsSection(connections)) +
     (jsEngine.length === 0 ? '' : '\n' + formatJsEngineSection(jsEngine)) +
     (workers.length === 0 ? '' : '\n' + formatWorkersSection(workers)) +
-    (relay.length === 0 ? '' : '\n' + formatRelaySection(relay));
+    (relay.length === 0 ? '' : '\n' + formatRelaySection(relay)) +
+    (quiet.length === 0 ? '' : '\n' + formatQuietStartSection(quiet));
   process.stdout.write(report);
   // A partial run must not replace the day's full report.
   const partial = ONLY.size < WORKLOADS.length ? `-${[...ONLY].join('-')}` : '';
