@@ -19,6 +19,7 @@
  */
 import type { Socket } from 'node:net';
 import { BufferPool } from '../lib/buffer-pool.js';
+import { Slab } from '../lib/slab.js';
 
 const SLAB_BYTES = 256 * 1024;
 /** Messages this large are copied on their own rather than wasting the rest of a slab. */
@@ -29,42 +30,7 @@ const OWN_BUFFER_BYTES = SLAB_BYTES / 4;
  */
 const slabMemory = new BufferPool(SLAB_BYTES, 16);
 
-class Slab {
-  readonly bytes = slabMemory.take();
-  used = 0;
-  /** Views of this slab given to sockets whose writes have not completed. */
-  private unwritten = 0;
-  /** No more bytes go in: its memory goes back to the pool once its views are written. */
-  private retired = false;
-
-  /**
-   * Each view's write callback, one per slab so that a write allocates no closure. A failed
-   * write calls it too (with the error, which the socket's 'error' event reports); either way
-   * no one reads the view any more.
-   */
-  readonly written = (): void => {
-    this.unwritten--;
-    this.releaseIfDone();
-  };
-
-  /** A view of `[start, used)` for a socket write, which must be given `written` as its callback. */
-  view(start: number): Buffer {
-    this.unwritten++;
-    return this.bytes.subarray(start, this.used);
-  }
-
-  retire(): void {
-    this.retired = true;
-    this.releaseIfDone();
-  }
-
-  /** Once retired, the last view written (or none given) returns the memory: exactly once. */
-  private releaseIfDone(): void {
-    if (this.retired && this.unwritten === 0) slabMemory.give(this.bytes);
-  }
-}
-
-let slab = new Slab();
+let slab = new Slab(slabMemory);
 /** The batch whose bytes end the slab; only it may grow, because only the end is free. */
 let growing: WriteBatch | null = null;
 let growingStart = 0;
@@ -99,10 +65,10 @@ export class WriteBatch {
       growing = this;
       growingStart = slab.used;
     }
-    if (slab.used + message.length > SLAB_BYTES) {
+    if (message.length > slab.room) {
       this.seal();
       slab.retire();
-      slab = new Slab();
+      slab = new Slab(slabMemory);
       growing = this;
       growingStart = 0;
     }
