@@ -46,15 +46,7 @@ class UdpPeer extends DatagramPeer {
     this.queuedBytes += length;
     // No datagram is this large (node:dgram refuses it with EMSGSIZE): a copy of its own.
     const slab = length <= SLAB_BYTES ? slabWithRoom(length) : null;
-    let data: Buffer;
-    if (slab === null) {
-      data = Buffer.copyBytesFrom(message);
-    } else {
-      const start = slab.used;
-      slab.bytes.set(message, start);
-      slab.used += length;
-      data = slab.view(start);
-    }
+    const data = slab === null ? Buffer.copyBytesFrom(message) : slab.view(slab.append(message));
     this.socket.send(data, (error) => {
       slab?.written();
       this.queuedBytes -= length;

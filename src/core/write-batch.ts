@@ -72,8 +72,7 @@ export class WriteBatch {
       growing = this;
       growingStart = 0;
     }
-    slab.bytes.set(message, slab.used);
-    slab.used += message.length;
+    slab.append(message);
   }
 
   /** Forgets what was not handed to the socket yet (the peer is being destroyed); returns its size. */

@@ -33,6 +33,14 @@ export class Slab {
     this.releaseIfDone();
   };
 
+  /** Copies `bytes` behind what is there (they must fit in `room`); returns where they start. */
+  append(bytes: Uint8Array): number {
+    const start = this.used;
+    this.bytes.set(bytes, start);
+    this.used = start + bytes.length;
+    return start;
+  }
+
   /** A view of `[start, used)` for a write, which must call `written` once it completes. */
   view(start: number): Buffer {
     this.unwritten++;
