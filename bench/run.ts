@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { cpuLayout, placeRound, unpin, type CpuLayout } from './lib/cpu-layout.js';
-import { holdLoadgen, runLoadgen, type LoadgenResult } from './lib/loadgen.js';
+import { framingLoad, holdLoadgen, runLoadgen, type LoadgenResult } from './lib/loadgen.js';
 import { startProcess } from './lib/processes.js';
 import { formatReport, type Measurement } from './lib/report.js';
 import { subjects, type RunningSubject, type Subject } from './lib/subjects.js';
@@ -90,9 +90,8 @@ const FRAMING_ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 4);
 /** One framing subject's round: on the round's CPU, the echo peer (`echoPid`) and the load generator on the others. */
 async function framingRun(subject: Subject, run: RunningSubject, round: number, layout: CpuLayout | null, echoPid: number, out: Measurement[]): Promise<void> {
   const loadCpus = placeRound(layout, round, [run.pid], [echoPid]);
-  const args = (seconds: number): string[] => ['throughput', '--url', run.url, '--conns', '16', '--size', '4096', '--window', '32', '--seconds', String(seconds), '--digits'];
-  if (WARMUP_SECONDS > 0) await runLoadgen(LOADGEN, args(WARMUP_SECONDS), (WARMUP_SECONDS + 60) * 1000, loadCpus);
-  const { result, cpuSeconds } = await measure(run, args(SECONDS), loadCpus);
+  if (WARMUP_SECONDS > 0) await runLoadgen(LOADGEN, framingLoad(run.url, WARMUP_SECONDS), (WARMUP_SECONDS + 60) * 1000, loadCpus);
+  const { result, cpuSeconds } = await measure(run, framingLoad(run.url, SECONDS), loadCpus);
   out.push({ subject: subject.name, workload: 'framing', key: '16x4096', result, cpuSeconds, round });
 }
 

@@ -4,6 +4,14 @@ import { commandOn } from './cpu-layout.js';
 
 export type LoadgenResult = Readonly<Record<string, number | string | boolean>>;
 
+/**
+ * The framing workload's load, which the quiet-start workload puts on websocksy too: 16
+ * connections, 4 KiB lines of digits (each also one JSON number), 32 in flight on each.
+ */
+export function framingLoad(url: string, seconds: number): string[] {
+  return ['throughput', '--url', url, '--conns', '16', '--size', '4096', '--window', '32', '--seconds', String(seconds), '--digits'];
+}
+
 /** Runs the load generator, on `cpus` only when given (taskset's list syntax). */
 export function runLoadgen(binary: string, args: readonly string[], timeoutMs: number, cpus: string | null = null): Promise<LoadgenResult> {
   return new Promise((resolve, reject) => {

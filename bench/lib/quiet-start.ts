@@ -13,9 +13,10 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cpuLayout, placeRound, unpin, type CpuLayout } from './cpu-layout.js';
-import { runLoadgen } from './loadgen.js';
+import { framingLoad, runLoadgen } from './loadgen.js';
 import { groupUsage, startProcess, type Started } from './processes.js';
 import { median, range, roundRatioValues } from './rounds.js';
+import { websocksyArgs } from './subjects.js';
 
 type Start = 'at once' | 'after a quiet spell';
 
@@ -41,9 +42,8 @@ const QUIET_SECONDS = Number(process.env['BENCH_QUIET_SECONDS'] ?? 20);
 const TARGET_RATIO = 1.1;
 
 function startTraced(options: QuietOptions, name: string): Promise<Started> {
-  const args = ['--trace-gc', 'bin/websocksy', '-l', '127.0.0.1', '-p', '0', '-k', '0', '-c', `host=tcp://127.0.0.1:${options.echo.port}`, '-c', 'framing=binary'];
   // --trace-gc writes a line per collection: to a file, not a pipe this process must keep reading.
-  return startProcess(process.execPath, args, /listening .*port=(\d+)/, options.root, 15_000, process.env, join(tmpdir(), `websocksy-bench-quiet-${name}.log`));
+  return startProcess(process.execPath, ['--trace-gc', ...websocksyArgs(options.echo.port, 'binary')], /listening .*port=(\d+)/, options.root, 15_000, process.env, join(tmpdir(), `websocksy-bench-quiet-${name}.log`));
 }
 
 function markCompacts(started: Started): number {
@@ -54,11 +54,10 @@ async function loaded(started: Started, start: Start, round: number, layout: Cpu
   const pid = started.child.pid as number;
   const loadCpus = placeRound(layout, round, [pid], [options.echo.pid]);
   const url = `ws://127.0.0.1:${String(started.match[1])}/`;
-  const args = (seconds: number): string[] => ['throughput', '--url', url, '--conns', '16', '--size', '4096', '--window', '32', '--seconds', String(seconds), '--digits'];
-  if (options.warmupSeconds > 0) await runLoadgen(options.loadgen, args(options.warmupSeconds), (options.warmupSeconds + 60) * 1000, loadCpus);
+  if (options.warmupSeconds > 0) await runLoadgen(options.loadgen, framingLoad(url, options.warmupSeconds), (options.warmupSeconds + 60) * 1000, loadCpus);
   const cpuBefore = groupUsage(pid).cpuSeconds;
   const collectedBefore = markCompacts(started);
-  const result = await runLoadgen(options.loadgen, args(options.seconds), (options.seconds + 60) * 1000, loadCpus);
+  const result = await runLoadgen(options.loadgen, framingLoad(url, options.seconds), (options.seconds + 60) * 1000, loadCpus);
   const bytes = Number(result['bytes']);
   return {
     round,

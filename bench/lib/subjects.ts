@@ -42,19 +42,22 @@ const FRAMING_CONFIG: Readonly<Record<string, readonly string[]>> = { newline: [
 /** The C framing plugins `make` builds: loaded from there, they replace the TS builtins. */
 const C_PLUGINS = 'build/plugins';
 
+/**
+ * websocksy's command line as a bridge subject: on a port of its own, no pings, the defaultpeer
+ * backend to the echo peer with `framing` (the C plugin's when `cPlugin`).
+ */
+export function websocksyArgs(echoPort: number, framing: string, cPlugin = false): string[] {
+  const plugins = cPlugin ? ['-P', C_PLUGINS] : [];
+  return ['bin/websocksy', '-l', '127.0.0.1', '-p', '0', '-k', '0', ...plugins, '-c', `host=tcp://127.0.0.1:${echoPort}`, '-c', `framing=${framing}`, ...(FRAMING_CONFIG[framing] ?? [])];
+}
+
 function websocksy(framing: string, root: string, cPlugin = false, name?: string): Subject {
   return {
     name: name ?? (framing === 'binary' ? 'websocksy' : `websocksy-${cPlugin ? 'c-' : ''}${framing}`),
     description: `websocksy, defaultpeer backend, ${framing} framing${cPlugin ? ` from the C plugin (${C_PLUGINS})` : ''}`,
     missing: () => null,
     start: async (echoPort) => {
-      const plugins = cPlugin ? ['-P', C_PLUGINS] : [];
-      const started = await startProcess(
-        process.execPath,
-        ['bin/websocksy', '-l', '127.0.0.1', '-p', '0', '-k', '0', ...plugins, '-c', `host=tcp://127.0.0.1:${echoPort}`, '-c', `framing=${framing}`, ...(FRAMING_CONFIG[framing] ?? [])],
-        /listening .*port=(\d+)/,
-        root,
-      );
+      const started = await startProcess(process.execPath, websocksyArgs(echoPort, framing, cPlugin), /listening .*port=(\d+)/, root);
       return running(started, Number(started.match[1]));
     },
   };
