@@ -2,7 +2,7 @@
  * The guarded front, proven: websocksy runs in this process, and the test makes each kind of
  * callback throw — uWS (HTTP handler, upgrade, open, message, pong, close), net (peer read,
  * end, error), dgram (a udp peer's datagram), node:http (an upstream's response, a request
- * body), `ws` (a websocket route's upstream), and plugins (framing on data and on release,
+ * body), websocksy's WebSocket client (a websocket route's upstream), and plugins (framing on data and on release,
  * a backend's query sync and async, its cleanup at shutdown). Each time only the victim
  * connection fails (1011 or 500), the fault is logged and counted, and a neighbour connection
  * opened before keeps echoing. An exception that escaped would end this test process.
@@ -18,6 +18,7 @@ import { BridgeEndpoint } from '../src/front/bridge-endpoint.js';
 import { ClientResponse } from '../src/http/client-response.js';
 import { HttpRoutes } from '../src/http/routes.js';
 import { faultCount } from '../src/lib/guard.js';
+import { WebSocketClient } from '../src/lib/websocket-client.js';
 import { startServer, type RunningServer } from '../src/main.js';
 import { connect, type TestClient } from './helpers/client.js';
 import { streamServer, tcpEcho, tempDir, udpEcho, type Peer } from './helpers/peers.js';
@@ -246,9 +247,10 @@ describe('one guarded front: a throw in any callback closes only its own connect
     });
   });
 
-  test("ws: a websocket route's upstream", async () => {
-    const upstreamUrl = `ws://127.0.0.1:${(wsUpstream.address() as { port: number }).port}/`;
-    await expectFault(faultIn(WebSocket.prototype, 'send', (self) => (self as WebSocket).url.startsWith(upstreamUrl)), async () => {
+  test("websocket client: a websocket route's upstream", async () => {
+    // The upstream's echo of the victim's message throws where the client hands it on.
+    const toVictim = (self: WebSocketClient): boolean => (self as unknown as { options: { url: URL } }).options.url.pathname.includes(FAULT);
+    await expectFault(faultIn(WebSocketClient.prototype, 'message', toVictim), async () => {
       const victim = await connect(`${base}/relay/fault`);
       victim.ws.send('x');
       assert.equal((await victim.closed()).code, 1011);

@@ -2,9 +2,11 @@
  * MQTT.js (npm `mqtt`, which speaks MQTT over WebSocket with the `mqtt` subprotocol) through
  * websocksy to a real mosquitto: subscriptions and publications round-trip, and each client's
  * end() sends DISCONNECT right before its close frame, which the broker must get (its log says
- * "Client ID disconnected.", not "closed its connection").
+ * "Client ID disconnected.", not "closed its connection"). The same through a websocket route to
+ * mosquitto's own WebSocket listener, where websocksy's WebSocket client is the broker's client.
  */
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { coalescingRelay } from './helpers/coalescing-relay.js';
@@ -98,6 +100,16 @@ describe('MQTT.js over WebSocket through websocksy to mosquitto', { skip: skipUn
       await assertDisconnected(await roundTrips(`ws://127.0.0.1:${relay.port}/mqtt`, 'coalesced'));
     } finally {
       await relay.close();
+    }
+  });
+
+  test("the same through a websocket route to mosquitto's own WebSocket listener", { timeout: 60_000 }, async () => {
+    writeFileSync(`${dir.path}/route.cfg`, `[core]\nlisten = 127.0.0.1\nport = 0\n[route /broker]\nwebsocket = ws://127.0.0.1:${broker.wsPort}/mqtt\n`);
+    const routed = await startWebsocksy([`${dir.path}/route.cfg`]);
+    try {
+      await assertDisconnected(await roundTrips(`ws://127.0.0.1:${routed.port}/broker`, 'routed'));
+    } finally {
+      await routed.stop();
     }
   });
 

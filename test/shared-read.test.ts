@@ -1,5 +1,5 @@
 /*
- * Sockets reading into the process's shared buffer (src/tunnel/shared-read.ts), over real TCP
+ * Sockets reading into the process's shared buffer (src/lib/shared-read.ts), over real TCP
  * on 127.0.0.1: a connection net.Server accepted is taken over on this Node (the matrix runs
  * this on 20, 22 and 24, so a Node that changes what `adoptSharedRead` relies on fails here
  * rather than silently allocating again), still paused, and then behaves as the socket it
@@ -10,7 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
-import { adoptSharedRead } from '../src/tunnel/shared-read.js';
+import { adoptSharedRead } from '../src/lib/shared-read.js';
 
 const MiB = 1024 * 1024;
 

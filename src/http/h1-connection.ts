@@ -2,7 +2,7 @@
  * One keep-alive connection of a route's pool (h1-pool.ts) to an http:// upstream, carrying
  * one exchange at a time: the request head in one write, the body as it comes (chunked when
  * the client's had no length), the response through the parser straight from the process's
- * shared read buffer to the exchange (tunnel/shared-read.ts), so a response allocates no read
+ * shared read buffer to the exchange (lib/shared-read.ts), so a response allocates no read
  * buffers. The exchange's onData may ask to wait: the socket stops reading, and what was left
  * of its last read is copied until `resume`.
  */
@@ -10,7 +10,7 @@ import type { LookupFunction, Socket } from 'node:net';
 import { errorCode } from '../lib/errors.js';
 import { reportFault, runGuarded, type Guarded } from '../lib/guard.js';
 import type { LogFields } from '../lib/log.js';
-import { connectSharedRead } from '../tunnel/shared-read.js';
+import { connectSharedRead } from '../lib/shared-read.js';
 import { uploadPieceWritten } from './upload-pieces.js';
 import { Fed, ResponseParser, UpstreamProtocolError, type ResponseEvents } from './h1-response-parser.js';
 import type { UpstreamHandler, UpstreamRequest } from './upstream-pool.js';

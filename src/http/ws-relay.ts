@@ -6,13 +6,14 @@
  * the close codes. Backpressure follows the one policy (core/send-policy.ts): a client that
  * reads slowly pauses the upstream until uWS drains; an upstream that reads slowly cannot
  * pause the client (uWS 20.30 has no ws.pause()), so past the high-water mark the client is
- * closed with 1013. Nothing is dropped silently. Every `ws` callback runs behind the guard.
+ * closed with 1013. Nothing is dropped silently. The upstream connection is websocksy's own
+ * client (lib/websocket-client.ts), which copies nothing per message beyond the masking, and
+ * every callback of it runs behind the guard.
  * The metrics count each relay as a connection of the endpoint `route /PREFIX` (backend
  * `websocket`): its open and close, bytes and messages each way, and the upstream's connect time.
  */
 import type { LookupFunction } from 'node:net';
 import { idleClock, type AdmissionTicket } from '../core/admission.js';
-import WebSocket from 'ws';
 import type { WebSocket as UwsWebSocket } from 'uWebSockets.js';
 import { WsCloseCode } from '../core/api.js';
 import { identityLabel, type BridgeCounts, type BridgeObserver, type BridgeObservers } from '../core/bridge-observer.js';
@@ -21,12 +22,12 @@ import { Refusal } from '../core/refusal.js';
 import { addressFields, offeredProtocols, type ClientRequest } from '../core/request.js';
 import { aboveHighWater, drainedBelowLowWater, maxBackpressureFor, notReading, overflowed, sendableCloseCode, SendOverflowError, sendMessage, type CloseDecision } from '../core/send-policy.js';
 import { DestinationDenied, type DestinationAllowList } from '../lib/destination-allow.js';
-import { errorMessage } from '../lib/errors.js';
-import { guarded, type Guarded } from '../lib/guard.js';
+import type { Guarded } from '../lib/guard.js';
 import { log, type LogFields } from '../lib/log.js';
 import type { ProxyVersion } from '../lib/proxy-header.js';
-import { wsTlsOptions, type UpstreamTls } from '../lib/tls-upstream.js';
+import type { UpstreamTls } from '../lib/tls-upstream.js';
 import { closeReason } from '../lib/text.js';
+import { ABNORMAL_CLOSURE, DROPPED, WebSocketClient, type WebSocketClientEvents, type WebSocketClientOptions, type WebSocketEnd } from '../lib/websocket-client.js';
 import { portOf } from '../lib/url.js';
 import { upstreamRequestHeaders } from './forward-headers.js';
 import { proxyHeaderConnection } from './proxy-header-connection.js';
@@ -42,10 +43,24 @@ interface RelayData extends SocketData {
   readonly relay: Relay;
 }
 
-/** One client ⇄ upstream pair, from the client's 101 on; "peer" in its counts is the upstream. */
-class Relay implements Guarded, BridgeCounts {
+/** Before its 101: how the client's upgrade is answered once the upstream's is known. */
+interface Pending {
+  readonly answer: UpgradeAnswer<RelayData>;
+  readonly started: number;
+}
+
+/**
+ * One client ⇄ upstream pair, from the upstream's connect on; "peer" in its counts is the
+ * upstream. It is the upstream connection's event handler: until the client's 101 its events
+ * answer the client's upgrade, after it they relay.
+ */
+class Relay implements Guarded, BridgeCounts, WebSocketClientEvents {
+  readonly upstream: WebSocketClient;
+  private pending: Pending | null;
   private client: UwsWebSocket<RelayData> | null = null;
-  private closed = false;
+  /** Upstream messages that came between the 101 and uWS's open (copied: they are views). */
+  private early: Array<{ readonly data: Buffer; readonly binary: boolean }> | null = null;
+  private ended = false;
   private upstreamPaused = false;
   private ticket: AdmissionTicket | null = null;
   bytesToPeer = 0;
@@ -55,30 +70,89 @@ class Relay implements Guarded, BridgeCounts {
 
   constructor(
     readonly id: number,
-    private readonly upstream: WebSocket,
+    options: WebSocketClientOptions,
+    answer: UpgradeAnswer<RelayData>,
     private readonly fields: LogFields,
     private readonly observer: BridgeObserver,
     /** Who the metrics count it for (identityLabel). */
     private readonly identity: string,
-  ) {}
+  ) {
+    this.pending = { answer, started: performance.now() };
+    this.upstream = new WebSocketClient(options, this);
+    answer.onCancel(() => this.upstream.terminate());
+  }
 
   get logFields(): LogFields {
     return this.fields;
   }
 
+  // ---- the upstream's events ----
+
+  opened(protocol: string): void {
+    const pending = this.pending;
+    if (pending === null) return;
+    this.pending = null;
+    this.observer.peerConnected((performance.now() - pending.started) / 1000);
+    if (!pending.answer.accept({ id: this.id, relay: this }, protocol)) this.upstream.terminate();
+  }
+
+  message(data: Buffer, binary: boolean): void {
+    if (this.client !== null) this.toClient(data, binary);
+    else if (!this.ended) (this.early ??= []).push({ data: Buffer.from(data), binary });
+  }
+
+  unexpectedResponse(status: number): void {
+    this.refuse(`upstream answered HTTP ${status}`, false);
+  }
+
+  closed(end: WebSocketEnd): void {
+    if (this.pending !== null) {
+      this.refuse(end.why, end.error instanceof DestinationDenied);
+      return;
+    }
+    if (this.ended) return;
+    if (sendableCloseCode(end.code)) {
+      this.closeClient({ code: end.code, reason: end.reason });
+      return;
+    }
+    if (end.code === ABNORMAL_CLOSURE && end.why !== DROPPED) {
+      log.warn('websocket upstream error', { ...this.fields, why: end.why });
+      this.closeClient({ code: WsCloseCode.badGateway, reason: `upstream: ${end.why}` });
+      return;
+    }
+    this.closeClient({ code: WsCloseCode.badGateway, reason: `upstream connection ended without a close frame (${end.code})` });
+  }
+
+  /** The client's upgrade, refused: the upstream failed or answered something other than 101. */
+  private refuse(why: string, denied: boolean): void {
+    const pending = this.pending;
+    this.pending = null;
+    this.upstream.terminate();
+    if (pending === null || pending.answer.settled) return;
+    if (denied) {
+      log.warn('websocket upstream refused', { ...this.fields, status: 403, why });
+      pending.answer.refuse(new Refusal('peer-denied', 403, 'Forbidden', why));
+      return;
+    }
+    const timedOut = /timed out/i.test(why);
+    log.warn('websocket upstream failed', { ...this.fields, status: timedOut ? 504 : 502, why });
+    pending.answer.refuse(timedOut ? new Refusal('peer-timeout', 504, 'Gateway timeout', why) : new Refusal('peer-unreachable', 502, 'Bad gateway', why));
+  }
+
+  // ---- the client's side ----
+
   attach(client: UwsWebSocket<RelayData>): void {
     this.client = client;
     this.ticket = client.getUserData().ticket ?? null;
     this.observer.opened(this, this.identity);
-    const { upstream } = this;
-    upstream.on('message', guarded(this, 'upstream message', (data: Buffer, binary: boolean) => this.toClient(data, binary)));
-    upstream.on('close', guarded(this, 'upstream close', (code: number, reason: Buffer) => this.upstreamClosed(code, reason)));
-    upstream.on('error', guarded(this, 'upstream error', (error: Error) => log.warn('websocket upstream error', { ...this.fields, why: errorMessage(error) })));
+    const early = this.early;
+    this.early = null;
+    if (early !== null) for (const { data, binary } of early) this.toClient(data, binary);
   }
 
   private toClient(data: Buffer, binary: boolean): void {
     const client = this.client;
-    if (client === null || this.closed) return;
+    if (client === null || this.ended) return;
     if (this.ticket !== null) this.ticket.lastActive = idleClock.now;
     try {
       sendMessage(client, data, binary);
@@ -104,7 +178,7 @@ class Relay implements Guarded, BridgeCounts {
   }
 
   fromClient(message: ArrayBuffer, isBinary: boolean): void {
-    if (this.closed) return;
+    if (this.ended) return;
     if (message.byteLength > MAX_MESSAGE) {
       this.closeClient({ code: WsCloseCode.tooBig, reason: `message of ${message.byteLength} bytes is over ${MAX_MESSAGE}` });
       return;
@@ -115,52 +189,49 @@ class Relay implements Guarded, BridgeCounts {
       this.upstream.terminate();
       return;
     }
-    // uWS reuses the message's memory after this call: copy it.
-    this.upstream.send(Buffer.copyBytesFrom(new Uint8Array(message)), { binary: isBinary });
+    // Masked into the upstream's staging buffer during the call, before uWS reuses the memory.
+    this.upstream.send(Buffer.from(message), isBinary);
     this.bytesToPeer += message.byteLength;
     this.messagesToPeer++;
   }
 
-  private upstreamClosed(code: number, reason: Buffer): void {
-    if (this.closed) return;
-    if (sendableCloseCode(code)) this.closeClient({ code, reason: reason.toString('utf8') });
-    else this.closeClient({ code: WsCloseCode.badGateway, reason: `upstream connection ended without a close frame (${code})` });
-  }
-
   private closeClient(decision: CloseDecision): void {
-    if (this.closed) return;
-    this.closed = true;
+    if (this.ended) return;
+    this.ended = true;
     if (decision.code !== WsCloseCode.normal) log.info('websocket relay closed', { ...this.fields, code: decision.code, why: decision.reason });
     this.client?.end(decision.code, closeReason(decision.reason));
   }
 
-  /** uWS's close handler: pass the client's close on (after what it sent before it, which `ws` queues in order). */
+  /** uWS's close handler: pass the client's close on, after what it sent before it (staged in order). */
   clientClosed(code: number, reason: ArrayBuffer): void {
     this.client = null;
     this.observer.closed(this, code);
-    const wasClosed = this.closed;
-    this.closed = true;
-    if (this.upstream.readyState !== WebSocket.OPEN) return;
+    const wasClosed = this.ended;
+    this.ended = true;
+    if (!this.upstream.isOpen) return;
     if (wasClosed) this.upstream.close();
-    else if (sendableCloseCode(code)) this.upstream.close(code, Buffer.from(reason));
+    else if (sendableCloseCode(code)) this.upstream.close(code, Buffer.from(reason).toString('utf8'));
     else this.upstream.close();
   }
 
   abortAfterFault(reason: string): void {
     this.upstream.terminate();
-    if (this.client !== null && !this.closed) this.closeClient({ code: WsCloseCode.unexpected, reason });
+    const pending = this.pending;
+    this.pending = null;
+    if (pending !== null) {
+      if (!pending.answer.settled) pending.answer.refuse(new Refusal('internal', 500, 'Internal error', reason));
+    } else if (this.client !== null && !this.ended) {
+      this.closeClient({ code: WsCloseCode.unexpected, reason });
+    }
   }
 
   /** The client's socket is gone and its close handling failed: let go of the upstream. */
   abandon(): void {
     this.client = null;
-    this.closed = true;
+    this.ended = true;
     this.upstream.terminate();
   }
 }
-
-/** ws hands its options to node:http, `lookup` included; its typings leave that one out. */
-type UpstreamOptions = WebSocket.ClientOptions & { readonly lookup?: LookupFunction };
 
 export class WebSocketRelay implements WsEndpoint<RelayData> {
   readonly name: string;
@@ -191,50 +262,18 @@ export class WebSocketRelay implements WsEndpoint<RelayData> {
       request.headers.filter((header) => !header.name.startsWith('sec-websocket-')),
       { hopAddress: request.hopAddress, proto: this.clientProto, host: route.host === 'keep' ? 'keep' : base.host, trustedClient: false },
     );
-    const url = upstreamUrl(route, base, request);
-    const options: UpstreamOptions = {
-      ...wsTlsOptions(url, this.tls),
-      headers: forwarded as Record<string, string>,
-      perMessageDeflate: false,
-      handshakeTimeout: route.timeoutMs,
+    const options: WebSocketClientOptions = {
+      url: new URL(upstreamUrl(route, base, request)),
+      protocols: offeredProtocols(request),
+      headers: forwarded,
+      handshakeTimeoutMs: route.timeoutMs,
       maxPayload: MAX_MESSAGE,
+      tls: this.tls,
       ...(this.lookup === null ? {} : { lookup: this.lookup }),
-      // A PROXY header (ws:// only, so never beside wsTlsOptions' connection): `ws` hands
-      // createConnection to node:http, which also takes a socket through a callback, as the
-      // header needs (it names websocksy's end, known once connected); ws's typing knows only net's.
-      ...(this.proxyProtocol === null ? {} : { createConnection: proxyHeaderConnection(base, this.proxyProtocol, request.clientAddress, this.lookup ?? undefined).createConnection as unknown as WebSocket.ClientOptions['createConnection'] }),
+      // A PROXY header (ws:// only): it names websocksy's end, so it goes out once connected.
+      ...(this.proxyProtocol === null ? {} : { createConnection: proxyHeaderConnection(base, this.proxyProtocol, request.clientAddress, this.lookup ?? undefined).createConnection }),
     };
-    const started = performance.now();
-    const upstream = new WebSocket(url, offeredProtocols(request), options);
-    const relay = new Relay(request.id, upstream, fields, this.observer, identityLabel(request.auth));
-    const owner: Guarded = {
-      logFields: fields,
-      abortAfterFault: (reason) => {
-        upstream.terminate();
-        answer.refuse(new Refusal('internal', 500, 'Internal error', reason));
-      },
-    };
-    answer.onCancel(() => upstream.terminate());
-    upstream.once('open', guarded(owner, 'upstream open', () => {
-      this.observer.peerConnected((performance.now() - started) / 1000);
-      if (!answer.accept({ id: request.id, relay }, upstream.protocol)) upstream.terminate();
-    }));
-    const refuse = (why: string, denied = false): void => {
-      if (answer.settled) return;
-      if (denied) {
-        log.warn('websocket upstream refused', { ...fields, status: 403, why });
-        answer.refuse(new Refusal('peer-denied', 403, 'Forbidden', why));
-        return;
-      }
-      const timedOut = /timed out/i.test(why);
-      log.warn('websocket upstream failed', { ...fields, status: timedOut ? 504 : 502, why });
-      answer.refuse(timedOut ? new Refusal('peer-timeout', 504, 'Gateway timeout', why) : new Refusal('peer-unreachable', 502, 'Bad gateway', why));
-    };
-    upstream.on('unexpected-response', guarded(owner, 'upstream answer', (_request, response) => {
-      refuse(`upstream answered HTTP ${response.statusCode ?? 0}`);
-      upstream.terminate();
-    }));
-    upstream.on('error', guarded(owner, 'upstream error', (error: Error) => refuse(errorMessage(error), error instanceof DestinationDenied)));
+    new Relay(request.id, options, answer, fields, this.observer, identityLabel(request.auth));
   }
 
   open(ws: UwsWebSocket<RelayData>): void {

@@ -5,7 +5,7 @@
  * caller knows already (a TCP or a unix socket). Once one socket of a kind has been made that
  * way, its handle's class is known, and later descriptors of that kind get a handle of the class
  * directly, passed as `handle` (the option net.Server uses for the connections it accepts;
- * tunnel/shared-read.ts moves accepted connections' handles with the same
+ * shared-read.ts moves accepted connections' handles with the same
  * `pausedSocketOnHandle`). `_handle` is Node's own field: where it is not what this expects, or
  * a handle cannot take the descriptor, the socket is made from `{ fd }` as before, and
  * test/descriptor-socket.test.ts checks on every Node the matrix runs that the handle path is

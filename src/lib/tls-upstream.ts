@@ -1,6 +1,6 @@
 /*
  * TLS towards an upstream (wss:// tunnel servers and routes, https:// routes): the connection
- * is made and verified here, before node:http or `ws` writes a byte of the request on it, so
+ * is made and verified here, before node:http writes a byte of the request on it, so
  * that headers (cookies, authorization) never reach a server that failed verification.
  *   default       the CAs Node trusts, and the host name checked against the certificate
  *   ca = FILE     only the CAs in FILE (host name still checked)
@@ -13,7 +13,6 @@ import { readFileSync } from 'node:fs';
 import { isIP, type LookupFunction } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import type { ClientOptions } from 'ws';
 import { DestinationDenied } from './destination-allow.js';
 import { errorCode, errorMessage } from './errors.js';
 
@@ -61,7 +60,7 @@ function hex(bytes: Buffer): string {
   return `sha256:${bytes.toString('hex')}`;
 }
 
-/** The connection options node:http and `ws` hand a createConnection function. */
+/** The connection options node:http hands a createConnection function. */
 export interface ConnectionTarget {
   readonly host?: string | null | undefined;
   readonly hostname?: string | null | undefined;
@@ -121,17 +120,10 @@ export function connectVerified(target: ConnectionTarget, tls: UpstreamTls, done
   });
 }
 
-/** A createConnection for node:http's and `ws`'s options: returns nothing and calls back when verified. */
+/** A createConnection for node:http's options: returns nothing and calls back when verified. */
 export function verifiedConnection(tls: UpstreamTls): (target: ConnectionTarget, done: ConnectionCallback) => undefined {
   return (target, done) => {
     connectVerified(target, tls, done);
     return undefined;
   };
-}
-
-/** `ws` options for `url`: for wss://, the connection verified as configured before the upgrade request goes out. */
-export function wsTlsOptions(url: string, tls: UpstreamTls): Pick<ClientOptions, 'createConnection'> {
-  if (!url.startsWith('wss:')) return {};
-  // `ws` hands createConnection to node:http, which also takes a socket through a callback; ws's typing knows only net's.
-  return { createConnection: verifiedConnection(tls) as unknown as ClientOptions['createConnection'] };
 }

@@ -1,5 +1,5 @@
 /*
- * One connection attempt of a tunnel client: a WebSocket (ws-client.ts) that offers the tunnel
+ * One connection attempt of a tunnel client: a WebSocket (lib/websocket-client.ts) that offers the tunnel
  * subprotocol, the hello — sent only when the server's 101 echoes the subprotocol, so that no
  * other WebSocket endpoint (the bridge at a mistyped path, some proxy) ever sees the token —
  * and the handshake answer. After the welcome every message goes to the session. Each socket
@@ -9,10 +9,10 @@
  */
 import { errorMessage } from '../lib/errors.js';
 import type { UpstreamTls } from '../lib/tls-upstream.js';
+import { WebSocketClient, type WebSocketEnd } from '../lib/websocket-client.js';
 import type { LogFields } from '../lib/log.js';
 import type { Transport } from './mux.js';
 import { decodeControl, decodeFrame, encodeJson, FrameType, MAX_FRAME, TUNNEL_SUBPROTOCOL, type ControlMessage } from './protocol.js';
-import { TunnelWebSocket } from './ws-client.js';
 
 export type Welcome = Extract<ControlMessage, { type: 'welcome' }>;
 
@@ -30,7 +30,7 @@ export interface ConnectionHandler {
 }
 
 export class ClientConnection implements Transport {
-  private readonly ws: TunnelWebSocket;
+  private readonly ws: WebSocketClient;
   private lastHeard = Date.now();
   private opened = false;
   private welcomed = false;
@@ -42,20 +42,21 @@ export class ClientConnection implements Transport {
     private readonly handler: ConnectionHandler,
     tls: UpstreamTls,
   ) {
-    this.ws = new TunnelWebSocket(url, TUNNEL_SUBPROTOCOL, handshakeTimeoutMs, MAX_FRAME, tls, {
+    const options = { url: new URL(url), protocols: [TUNNEL_SUBPROTOCOL], handshakeTimeoutMs, maxPayload: MAX_FRAME, tls, binaryOnly: true };
+    this.ws = new WebSocketClient(options, {
       get logFields() {
         return handler.logFields;
       },
       abortAfterFault: (reason: string) => this.lose(reason),
       opened: (protocol: string) => this.onOpen(protocol),
-      message: (data: Buffer, owned: boolean) => this.onMessage(data, owned),
+      message: (data: Buffer, _binary: boolean, owned: boolean) => this.onMessage(data, owned),
       // A websocksy answers 404 to the tunnel subprotocol anywhere but on its tunnel path.
       unexpectedResponse: (status: number, statusText: string) => {
         const answer = `HTTP ${String(status)} ${statusText}`.trim();
         if (status === 404) this.refuse(this.notATunnel(`it answered ${answer}`));
         else this.lose(answer);
       },
-      closed: (reason: string) => this.lose(reason),
+      closed: (end: WebSocketEnd) => this.lose(end.why),
     });
   }
 

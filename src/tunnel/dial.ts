@@ -5,7 +5,7 @@
  * and none is needed: resolve() runs, and the stream attaches, before the first read.
  */
 import type { Socket } from 'node:net';
-import { connectSharedRead } from './shared-read.js';
+import { connectSharedRead } from '../lib/shared-read.js';
 
 export const DIAL_TIMEOUT_MS = 10_000;
 

@@ -14,7 +14,7 @@ import { processOwner, runGuarded, type Guarded } from '../lib/guard.js';
 import { log, type LogFields } from '../lib/log.js';
 import { describeForward, type Forward } from './forward.js';
 import { MAX_STREAMS_PER_SESSION, type Session } from './mux.js';
-import { adoptSharedRead } from './shared-read.js';
+import { adoptSharedRead } from '../lib/shared-read.js';
 import type { OpenTarget } from './protocol.js';
 import type { StreamSocket } from './stream.js';
 

@@ -10,7 +10,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runGuarded, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
-import { adoptSharedRead } from './shared-read.js';
+import { adoptSharedRead } from '../lib/shared-read.js';
 import type { StreamSocket } from './stream.js';
 
 /** A throw while handing it a connection ends the owner's session alone. */

@@ -15,6 +15,8 @@ export const MOSQUITTO = findProgram(['/usr/sbin/mosquitto', '/usr/bin/mosquitto
 
 export interface Mosquitto {
   readonly port: number;
+  /** Its own MQTT-over-WebSocket listener (mosquitto's `protocol websockets`). */
+  readonly wsPort: number;
   log(): string;
   stop(): Promise<void>;
 }
@@ -33,11 +35,12 @@ async function accepts(port: number): Promise<boolean> {
 
 export async function startMosquitto(program: string, dir: string, timeoutMs = 10_000): Promise<Mosquitto> {
   const port = await freePort();
+  const wsPort = await freePort();
   const logFile = `${dir}/mosquitto.log`;
   writeFileSync(
     `${dir}/mosquitto.conf`,
     // Run as root (CI), mosquitto would switch to its own user, which cannot write the test's folder.
-    `listener ${port} 127.0.0.1\nallow_anonymous true\nlog_dest file ${logFile}\nlog_type all\npersistence false\nuser root\n`,
+    `listener ${port} 127.0.0.1\nlistener ${wsPort} 127.0.0.1\nprotocol websockets\nallow_anonymous true\nlog_dest file ${logFile}\nlog_type all\npersistence false\nuser root\n`,
   );
   const child = spawn(program, ['-c', `${dir}/mosquitto.conf`], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
@@ -49,12 +52,12 @@ export async function startMosquitto(program: string, dir: string, timeoutMs = 1
     child.kill('SIGTERM');
     await exited;
   };
-  for (const deadline = Date.now() + timeoutMs; !(await accepts(port)); ) {
+  for (const deadline = Date.now() + timeoutMs; !(await accepts(port)) || !(await accepts(wsPort)); ) {
     if (child.exitCode !== null || Date.now() > deadline) {
       await stop();
       throw new Error(`mosquitto did not start on port ${port}: ${stderr}${log()}`);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  return { port, log, stop };
+  return { port, wsPort, log, stop };
 }

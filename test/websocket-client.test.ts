@@ -1,9 +1,12 @@
 /*
- * Unit tests of the tunnel client's own WebSocket (src/tunnel/ws-client.ts) against a raw TCP
- * server that speaks the server side by hand: every frame it sends is masked with its own fresh
- * key, messages split across reads and several in one read arrive whole, a ping is answered,
- * a close frame's code and reason are reported, and what a tunnel server never sends (text,
- * fragments, masked frames) or a wrong handshake ends the connection with a reason.
+ * Unit tests of websocksy's own WebSocket client (src/lib/websocket-client.ts: the tunnel
+ * client's connection and a websocket route's upstream) against a raw TCP server that speaks
+ * the server side by hand: every frame it sends is masked with its own fresh key, messages
+ * split across reads and several in one read arrive whole, fragments are joined with control
+ * frames between them, a ping is answered, a close frame's code and reason are reported and a
+ * close from this side waits for the answer, text is checked as UTF-8, reads pause and resume,
+ * and what breaks the protocol (or, for a tunnel, what a tunnel server never sends) or a wrong
+ * handshake ends the connection with a reason and, where it can, a close frame that says why.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -11,7 +14,7 @@ import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { DEFAULT_UPSTREAM_TLS } from '../src/lib/tls-upstream.js';
-import { TunnelWebSocket, type TunnelWebSocketEvents } from '../src/tunnel/ws-client.js';
+import { WebSocketClient, type WebSocketClientEvents, type WebSocketClientOptions, type WebSocketEnd } from '../src/lib/websocket-client.js';
 
 const PROTOCOL = 'test.v1';
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
@@ -74,6 +77,8 @@ interface Peer {
   readonly socket: Promise<Socket>;
   /** Frames the client sent so far. */
   readonly received: ClientFrame[];
+  /** The upgrade request's head, as the server read it. */
+  readonly head: Promise<string>;
 }
 
 /** A server that answers the upgrade with `answer` (the accept key and protocol by default). */
@@ -81,6 +86,8 @@ async function peer(answer?: (key: string) => string): Promise<Peer> {
   const received: ClientFrame[] = [];
   let upgraded: (socket: Socket) => void = () => undefined;
   const socket = new Promise<Socket>((resolve) => (upgraded = resolve));
+  let requested: (head: string) => void = () => undefined;
+  const head = new Promise<string>((resolve) => (requested = resolve));
   const server = createServer((connection) => {
     let pending = Buffer.alloc(0);
     let open = false;
@@ -90,6 +97,7 @@ async function peer(answer?: (key: string) => string): Promise<Peer> {
       if (!open) {
         const end = pending.indexOf('\r\n\r\n');
         if (end < 0) return;
+        requested(pending.subarray(0, end).toString());
         const key = /sec-websocket-key: *(\S+)/i.exec(pending.subarray(0, end).toString())?.[1] ?? '';
         pending = pending.subarray(end + 4);
         const accept = createHash('sha1').update(key + GUID).digest('base64');
@@ -104,29 +112,33 @@ async function peer(answer?: (key: string) => string): Promise<Peer> {
   });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
-  return { server, url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/t`, socket, received };
+  return { server, url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/t`, socket, received, head };
 }
 
-class Events implements TunnelWebSocketEvents {
-  readonly logFields = { test: 'ws-client' };
+class Events implements WebSocketClientEvents {
+  readonly logFields = { test: 'websocket-client' };
   readonly messages: Buffer[] = [];
+  readonly binary: boolean[] = [];
   protocol: string | null = null;
   status: number | null = null;
   reason: string | null = null;
+  end: WebSocketEnd | null = null;
   abortAfterFault(reason: string): void {
     this.reason = `fault: ${reason}`;
   }
   opened(protocol: string): void {
     this.protocol = protocol;
   }
-  message(data: Buffer): void {
+  message(data: Buffer, binary: boolean): void {
     this.messages.push(Buffer.from(data));
+    this.binary.push(binary);
   }
   unexpectedResponse(status: number): void {
     this.status = status;
   }
-  closed(reason: string): void {
-    this.reason = reason;
+  closed(end: WebSocketEnd): void {
+    this.end = end;
+    this.reason = end.why;
   }
 }
 
@@ -138,11 +150,12 @@ async function until(condition: () => boolean, what: string): Promise<void> {
   }
 }
 
-function connect(url: string, events: Events): TunnelWebSocket {
-  return new TunnelWebSocket(url, PROTOCOL, 2000, 1024 * 1024, DEFAULT_UPSTREAM_TLS, events);
+/** A tunnel's connection by default: binary only, the one subprotocol. */
+function connect(url: string, events: Events, options: Partial<WebSocketClientOptions> = {}): WebSocketClient {
+  return new WebSocketClient({ url: new URL(url), protocols: [PROTOCOL], handshakeTimeoutMs: 2000, maxPayload: 1024 * 1024, tls: DEFAULT_UPSTREAM_TLS, binaryOnly: true, ...options }, events);
 }
 
-describe('tunnel WebSocket client', () => {
+describe('websocksy\'s WebSocket client', () => {
   test('sends masked frames, each with its own key, and receives messages split across reads or sharing one', async () => {
     const server = await peer();
     const events = new Events();
@@ -246,6 +259,140 @@ describe('tunnel WebSocket client', () => {
     } finally {
       other.terminate();
       missing.server.close();
+    }
+  });
+  /** A server's 101 choosing `protocol` (none when null). */
+  const answering = (protocol: string | null) => (key: string): string =>
+    `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${createHash('sha1').update(key + GUID).digest('base64')}\r\n${protocol === null ? '' : `Sec-WebSocket-Protocol: ${protocol}\r\n`}\r\n`;
+  const relayOptions = { protocols: ['chat', 'v2.chat'], binaryOnly: false, headers: { 'X-Forwarded-For': '192.0.2.7' } };
+
+  test('a relay\'s connection: headers and subprotocols offered, text and binary both ways, fragments joined around a ping', async () => {
+    const server = await peer(answering('v2.chat'));
+    const events = new Events();
+    const ws = connect(server.url, events, relayOptions);
+    try {
+      const socket = await server.socket;
+      const head = await server.head;
+      assert.match(head, /^sec-websocket-protocol: chat, v2\.chat$/im);
+      assert.match(head, /^x-forwarded-for: 192\.0\.2\.7$/im);
+      await until(() => events.protocol !== null, 'the open');
+      assert.equal(events.protocol, 'v2.chat');
+      ws.send(Buffer.from('héllo'), false);
+      ws.send(Buffer.from([0, 1, 2]), true);
+      await until(() => server.received.length === 2, 'two client frames');
+      assert.deepEqual(server.received.map((frame) => frame.opcode), [1, 2]);
+      assert.equal(server.received[0]?.payload.toString(), 'héllo');
+      // 'é' split between two fragments: checked as UTF-8 once whole, not per fragment.
+      const text = Buffer.from('héllo');
+      socket.write(Buffer.concat([serverFrame(1, text.subarray(0, 2), false), serverFrame(9, Buffer.from('p'))]));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      socket.write(Buffer.concat([serverFrame(0, text.subarray(2, 4), false), serverFrame(0, text.subarray(4)), serverFrame(2, Buffer.from([9]))]));
+      await until(() => events.messages.length === 2, 'two messages');
+      assert.equal(events.messages[0]?.toString(), 'héllo');
+      assert.deepEqual(events.binary, [false, true]);
+      assert.deepEqual([...(events.messages[1] ?? [])], [9]);
+      await until(() => server.received.length === 3, 'the pong');
+      assert.equal(server.received[2]?.opcode, 10);
+      assert.equal(events.reason, null);
+    } finally {
+      ws.terminate();
+      server.server.close();
+    }
+  });
+
+  for (const [what, frames, code, reason] of [
+    ['a text message that is not UTF-8', [serverFrame(1, Buffer.from([0x68, 0xc3]))], 1007, /not UTF-8/],
+    ['fragments over maxPayload together', [serverFrame(2, Buffer.alloc(40_000), false), serverFrame(0, Buffer.alloc(40_000))], 1009, /over the 65536 allowed/],
+    ['a continuation with no message begun', [serverFrame(0, Buffer.from('x'))], 1002, /continuation/],
+    ['a ping of 126 bytes', [serverFrame(9, Buffer.alloc(126))], 1002, /control frame of 126 bytes/],
+    ['a close frame with code 1005', [serverFrame(8, Buffer.from([0x03, 0xed]))], 1002, /code 1005/],
+  ] as const) {
+    test(`${what} gets a close frame with ${code} and ends the connection`, async () => {
+      const server = await peer(answering(null));
+      const events = new Events();
+      const ws = connect(server.url, events, { ...relayOptions, protocols: [], maxPayload: 65536 });
+      try {
+        const socket = await server.socket;
+        const ended = once(socket, 'end');
+        socket.write(Buffer.concat(frames));
+        await until(() => events.reason !== null, 'the end');
+        assert.match(events.reason ?? '', reason);
+        assert.equal(events.end?.code, 1006);
+        assert.equal(events.messages.length, 0);
+        await ended;
+        assert.equal(server.received.at(-1)?.opcode, 8);
+        assert.equal(server.received.at(-1)?.payload.readUInt16BE(0), code);
+      } finally {
+        ws.terminate();
+        server.server.close();
+      }
+    });
+  }
+
+  test('a close from this side sends its code and reason and ends when the server answers', async () => {
+    const server = await peer(answering(null));
+    const events = new Events();
+    const ws = connect(server.url, events, { ...relayOptions, protocols: [] });
+    try {
+      const socket = await server.socket;
+      await until(() => ws.isOpen, 'the open');
+      ws.close(4001, 'gone away');
+      await until(() => server.received.length === 1, 'the close frame');
+      assert.equal(server.received[0]?.opcode, 8);
+      assert.equal(server.received[0]?.payload.readUInt16BE(0), 4001);
+      assert.equal(server.received[0]?.payload.subarray(2).toString(), 'gone away');
+      ws.send(Buffer.from('late'));
+      socket.end(serverFrame(8, server.received[0]?.payload.subarray(0, 2) ?? Buffer.alloc(0)));
+      await until(() => events.end !== null, 'the end');
+      assert.equal(events.end?.code, 4001);
+      assert.equal(server.received.length, 1, 'nothing is sent after the close frame');
+    } finally {
+      ws.terminate();
+      server.server.close();
+    }
+  });
+
+  test('a subprotocol that was not offered fails the handshake; none chosen opens with none', async () => {
+    const other = await peer(answering('other'));
+    const refused = new Events();
+    const ws = connect(other.url, refused, relayOptions);
+    try {
+      await until(() => refused.reason !== null, 'the end');
+      assert.match(refused.reason ?? '', /subprotocol "other", which was not offered/);
+      assert.equal(refused.protocol, null);
+    } finally {
+      ws.terminate();
+      other.server.close();
+    }
+    const none = await peer(answering(null));
+    const events = new Events();
+    const plain = connect(none.url, events, relayOptions);
+    try {
+      await until(() => events.protocol !== null, 'the open');
+      assert.equal(events.protocol, '');
+    } finally {
+      plain.terminate();
+      none.server.close();
+    }
+  });
+
+  test('pause holds messages back until resume', async () => {
+    const server = await peer();
+    const events = new Events();
+    const ws = connect(server.url, events);
+    try {
+      const socket = await server.socket;
+      await until(() => ws.isOpen, 'the open');
+      ws.pause();
+      socket.write(serverFrame(2, Buffer.from('held')));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      assert.equal(events.messages.length, 0);
+      ws.resume();
+      await until(() => events.messages.length === 1, 'the message');
+      assert.equal(events.messages[0]?.toString(), 'held');
+    } finally {
+      ws.terminate();
+      server.server.close();
     }
   });
 });

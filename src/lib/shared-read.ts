@@ -3,15 +3,16 @@
  * instead of a fresh 64 KiB buffer per read, each read handed to the socket's 'data' listeners
  * as a view of it: valid only during the call. Their readers copy what they keep at once (into
  * a data frame, a pooled buffer), so a busy tunnel allocates nothing per read; see
- * buffer-pool.ts for why that matters. One read runs at a time on the JS thread, and nothing
+ * tunnel/buffer-pool.ts for why that matters. One read runs at a time on the JS thread, and nothing
  * reads the buffer after its listeners return, so one buffer serves every socket.
  */
 import { connect, type OnReadOpts, type Socket, type TcpNetConnectOpts } from 'node:net';
-import { MAX_DATA_PAYLOAD } from './protocol.js';
-import { pausedSocketOnHandle } from '../lib/descriptor-socket.js';
-import { socketOptions } from '../lib/socket-options.js';
+import { pausedSocketOnHandle } from './descriptor-socket.js';
+import { socketOptions } from './socket-options.js';
 
-const readBuffer = Buffer.allocUnsafeSlow(MAX_DATA_PAYLOAD);
+/** One read at most: the tunnel's largest data payload, so that a read fills one data frame. */
+const READ_SIZE = 64 * 1024;
+const readBuffer = Buffer.allocUnsafeSlow(READ_SIZE);
 
 /** The `onread` that hands each read of `socket()` to its 'data' listeners as a view of the shared buffer. */
 function sharedRead(socket: () => Socket): OnReadOpts {
