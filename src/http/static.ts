@@ -13,6 +13,7 @@ import { log, type LogFields } from '../lib/log.js';
 import { rangeAnswer } from './byte-range.js';
 import { ClientResponse } from './client-response.js';
 import { notModified, rangeStillValid } from './conditional.js';
+import { sendFileBody } from './file-body.js';
 import { mediaTypeOf } from './media-types.js';
 import { restOf, type Route, type RouteTarget } from './route-table.js';
 import { openStatic, type StaticFile, type StaticLookup } from './static-file.js';
@@ -37,7 +38,7 @@ function closeFile(file: StaticFile, fields: LogFields): void {
   file.handle.close().catch((error: unknown) => log.warn('static file close failed', { ...fields, why: errorMessage(error) }));
 }
 
-/** Answers from an open file; the handle is closed here or by the stream that reads it. */
+/** Answers from an open file; the handle is closed here or once its body is sent (file-body.ts). */
 function respond(answer: ClientResponse, request: ClientRequest, file: StaticFile, target: StaticTarget, fields: LogFields): void {
   const { res } = answer;
   const { size, validators } = file;
@@ -74,10 +75,8 @@ function respond(answer: ClientResponse, request: ClientRequest, file: StaticFil
     });
     return;
   }
-  // `end` is inclusive and may not be below `start`: an empty file is read without one.
-  const source = file.handle.createReadStream(size === 0 ? {} : { start: first, end: last });
   res.cork(() => answer.writeHead(status, headers));
-  answer.sendBody(source, length, (error) => {
+  sendFileBody(answer, file.handle, first, length, fields, (error) => {
     if (error !== null) log.warn('static response cut', { ...fields, why: errorMessage(error) });
   });
 }
