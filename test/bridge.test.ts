@@ -3,9 +3,11 @@
  * WebSocket client.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import { closeClient, connect, sendWhileOpen } from './helpers/client.js';
 import { streamServer, tcpEcho, tempDir, udpEcho, unixDgramEcho, unixEcho, type Peer } from './helpers/peers.js';
@@ -92,6 +94,37 @@ describe('echo through each transport', () => {
       }
       await closeClient(client);
     });
+  });
+
+  test('unix-dgram: a peer that reads nothing for half a second gets all 200 datagrams, exact and in order (refused ones copied, queued and resent)', async () => {
+    // The kernel holds 10 datagrams for a unix-dgram socket that is not read (max_dgram_qlen): the
+    // rest are refused, and only those are copied out of the client's message to wait.
+    const path = `${dir.path}/slow-dgram.sock`;
+    const count = 200;
+    const script = [
+      'import socket, sys, time',
+      's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+      `s.bind(${JSON.stringify(path)})`,
+      'print("ready", flush=True)',
+      'time.sleep(0.5)',
+      's.settimeout(20)',
+      `for _ in range(${count}):`,
+      '    data, sender = s.recvfrom(65536)',
+      '    s.sendto(data, sender)',
+    ].join('\n');
+    const python = spawn('/usr/bin/python3', ['-c', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      await once(python.stdout, 'data');
+      await withBridge(`unix-dgram://${path}`, ['-c', 'framing=binary'], async (server) => {
+        const client = await connect(server.url);
+        const datagrams = Array.from({ length: count }, (_, i) => randomBytes(1 + ((i * 7919) % 8192)));
+        for (const datagram of datagrams) client.ws.send(datagram);
+        for (const [i, datagram] of datagrams.entries()) assert.ok((await client.next()).data.equals(datagram), `datagram ${i}`);
+        await closeClient(client);
+      });
+    } finally {
+      python.kill();
+    }
   });
 
   test('udp: four clients, 400 datagrams of up to 16 KiB each, through shared slabs: each echoed whole', async () => {

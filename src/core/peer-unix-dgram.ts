@@ -1,7 +1,8 @@
 /*
  * unix-dgram peers through the `unix-dgram` package (node:dgram has no AF_UNIX). The socket is
  * bound to a private path so the peer can answer; the path is removed on close. Datagrams the
- * kernel refuses for lack of buffer space are queued and resent when the socket is writable.
+ * kernel refuses for lack of buffer space are copied, queued and resent when the socket is
+ * writable; the others go out from the client's message where it lies.
  */
 import { unlink } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,14 +32,20 @@ class UnixDgramPeer extends DatagramPeer {
     socket.on('writable', this.flushQueue);
   }
 
+  /**
+   * `message` is the client's, valid during this call only. unix-dgram sends synchronously and
+   * calls back before `send` returns (2.0.7, pinned): unless the kernel refused the datagram for
+   * lack of room, it has the bytes by then, and only a refused datagram is copied, to wait for
+   * 'writable'. A copy of every datagram, each a Buffer of its own, kept a websocksy that had
+   * sat idle in mark-compacts (lib/buffer-pool.ts says why).
+   */
   write(message: Uint8Array): void {
-    const data = Buffer.copyBytesFrom(message);
     if (this.queue.length > 0) {
-      this.enqueue(data);
+      this.enqueue(Buffer.copyBytesFrom(message));
       return;
     }
-    this.socket.send(data, (error) => {
-      if (error?.message === 'congestion') this.enqueue(data);
+    this.socket.send(Buffer.from(message.buffer, message.byteOffset, message.byteLength), (error) => {
+      if (error?.message === 'congestion') this.enqueue(Buffer.copyBytesFrom(message));
       else if (error !== undefined) this.fail(error);
     });
   }
