@@ -1,6 +1,6 @@
 /*
  * Pooled memory for data paths (src/lib/buffer-pool.ts) and the pieces a request body is copied
- * into on its way to an http:// upstream (src/http/upload-pieces.ts): the pool gives memory back
+ * into on its way to an http:// upstream (src/lib/pooled-pieces.ts): the pool gives memory back
  * only once and only its own; a body is cut into pooled and exact pieces with every byte in
  * order; and uploads of random bytes through websocksy to an upstream that reads slowly arrive
  * whole while other uploads go through the same pool, so a piece is never reused before its
@@ -14,7 +14,7 @@ import { createServer, request, type IncomingMessage, type Server } from 'node:h
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { BufferPool } from '../src/lib/buffer-pool.js';
-import { copyUploadPieces, uploadPieceWritten } from '../src/http/upload-pieces.js';
+import { copyIntoPieces, pieceWritten } from '../src/lib/pooled-pieces.js';
 import { tempDir } from './helpers/peers.js';
 import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
 
@@ -57,7 +57,7 @@ describe('upload pieces', () => {
   test('every size cuts into pieces that hold the bytes in order: small ones exact, large ones in 64 KiB pool buffers', () => {
     for (const size of [0, 1, 32 * 1024 - 1, 32 * 1024, 64 * 1024, 64 * 1024 + 1, 96 * 1024, 96 * 1024 + 1, 512 * 1024 + 7]) {
       const chunk = randomBytes(size);
-      const pieces = copyUploadPieces(chunk);
+      const pieces = copyIntoPieces(chunk);
       assert.deepEqual(Buffer.concat(pieces), chunk, `${size} bytes`);
       for (const piece of pieces) assert.ok(piece.length <= 64 * 1024, `${size} bytes: a piece of ${piece.length}`);
       // The bytes are copies: the caller's buffer is lent, and is overwritten after the call.
@@ -66,10 +66,10 @@ describe('upload pieces', () => {
       // A piece is pooled when its memory, once given back, is what the next pooled copy gets.
       // (Node's own Buffer pool is 64 KiB on Node 24, so the memory's size cannot tell.)
       for (const piece of pieces) {
-        uploadPieceWritten(piece);
-        const [probe] = copyUploadPieces(randomBytes(64 * 1024)) as [Buffer];
+        pieceWritten(piece);
+        const [probe] = copyIntoPieces(randomBytes(64 * 1024)) as [Buffer];
         const pooled = probe.buffer === piece.buffer;
-        uploadPieceWritten(probe);
+        pieceWritten(probe);
         assert.equal(pooled, piece.length >= 32 * 1024, `${size} bytes: a piece of ${piece.length} ${pooled ? 'is' : 'is not'} pooled`);
       }
     }

@@ -19,10 +19,11 @@
  */
 import type { Socket } from 'node:net';
 import { BufferPool } from '../lib/buffer-pool.js';
+import { copyIntoPieces, pieceWritten } from '../lib/pooled-pieces.js';
 import { Slab } from '../lib/slab.js';
 
 const SLAB_BYTES = 256 * 1024;
-/** Messages this large are copied on their own rather than wasting the rest of a slab. */
+/** Messages this large go out at once, in pooled pieces of their own, rather than wasting the rest of a slab. */
 const OWN_BUFFER_BYTES = SLAB_BYTES / 4;
 /**
  * Written-out slabs kept for reuse (16, 4 MiB). Slabs retire with the views of their last turn
@@ -56,8 +57,11 @@ export class WriteBatch {
       setImmediate(flushBatch, this);
     }
     if (message.length > OWN_BUFFER_BYTES) {
+      // Copied into pooled buffers of its own (lib/pooled-pieces.ts), not the shared slab: a
+      // fresh copy per large message (a client uploading in 1 MiB messages) kept a websocksy that
+      // had sat idle in a mark-compact after nearly every scavenge, as fresh slabs did.
       this.seal();
-      this.socket.write(Buffer.copyBytesFrom(message));
+      for (const piece of copyIntoPieces(message)) this.socket.write(piece, () => pieceWritten(piece));
       return;
     }
     if (growing !== this) {

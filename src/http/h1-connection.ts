@@ -11,7 +11,7 @@ import { errorCode } from '../lib/errors.js';
 import { reportFault, runGuarded, type Guarded } from '../lib/guard.js';
 import type { LogFields } from '../lib/log.js';
 import { connectSharedRead } from '../lib/shared-read.js';
-import { uploadPieceWritten } from './upload-pieces.js';
+import { pieceWritten } from '../lib/pooled-pieces.js';
 import { Fed, ResponseParser, UpstreamProtocolError, type ResponseEvents } from './h1-response-parser.js';
 import type { UpstreamHandler, UpstreamRequest } from './upstream-pool.js';
 
@@ -151,10 +151,10 @@ export class H1Connection implements ResponseEvents, Guarded {
     if (this.chunked) {
       this.socket.cork();
       this.socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-      this.socket.write(chunk, () => uploadPieceWritten(chunk));
+      this.socket.write(chunk, () => pieceWritten(chunk));
       room = this.socket.write('\r\n', 'latin1');
       this.socket.uncork();
-    } else room = this.socket.write(chunk, () => uploadPieceWritten(chunk));
+    } else room = this.socket.write(chunk, () => pieceWritten(chunk));
     if (!room) this.request?.body?.pause();
   }
 

@@ -20,7 +20,7 @@ import { ClientResponse, type BodySink } from './client-response.js';
 import { upstreamRequestHeaders } from './forward-headers.js';
 import { relayHead } from './response-relay.js';
 import type { Route } from './route-table.js';
-import { copyUploadPieces } from './upload-pieces.js';
+import { copyIntoPieces } from '../lib/pooled-pieces.js';
 import type { UpstreamConnection, UpstreamHandler, UpstreamRequest } from './upstream-pool.js';
 import { upstreamPath } from './upstream-path.js';
 
@@ -77,7 +77,7 @@ function requestBody(answer: ClientResponse): Readable {
   answer.onBody((chunk, isLast) => {
     // uWS reuses the chunk's memory after this call: copy it.
     let room = true;
-    for (const piece of copyUploadPieces(new Uint8Array(chunk))) room = body.push(piece);
+    for (const piece of copyIntoPieces(new Uint8Array(chunk))) room = body.push(piece);
     if (isLast) {
       // The body is all read: reading on is the next request's business, and a socket left
       // paused past its response breaks the connection's keep-alive.
