@@ -49,6 +49,19 @@ async function steadyTurns(batch: WriteBatch, turns: number): Promise<Buffer[]> 
   return messages;
 }
 
+/** Calls `note` with each chunk the socket hands its handle, alone (_write) or corked together (_writev). */
+function onChunksWritten(socket: Socket, note: (chunk: Buffer) => void): void {
+  const spied = socket as unknown as Record<'_write' | '_writev', (...args: unknown[]) => unknown>;
+  for (const name of ['_write', '_writev'] as const) {
+    const original = spied[name].bind(socket);
+    spied[name] = (...args: unknown[]) => {
+      if (name === '_write') note(args[0] as Buffer);
+      else for (const { chunk } of args[0] as Array<{ chunk: Buffer }>) note(chunk);
+      return original(...args);
+    };
+  }
+}
+
 /** The sizes of the distinct memory blocks behind the chunks a socket still holds, but for `ignored` ones. */
 function heldBlocks(socket: Socket, ignored: readonly Buffer[] = []): number[] {
   const skip = new Set(ignored.map((buffer) => buffer.buffer));
@@ -233,18 +246,10 @@ describe('write batch', () => {
     const [socket] = sockets as [Socket];
     const [batch] = batches as [WriteBatch];
     const slabs = new Set<ArrayBufferLike>();
-    const spied = socket as unknown as Record<'_write' | '_writev', (...args: unknown[]) => unknown>;
     const noteChunk = (chunk: Buffer): void => {
       if (chunk.buffer.byteLength === SLAB_BYTES) slabs.add(chunk.buffer);
     };
-    for (const name of ['_write', '_writev'] as const) {
-      const original = spied[name].bind(socket);
-      spied[name] = (...args: unknown[]) => {
-        if (name === '_write') noteChunk(args[0] as Buffer);
-        else for (const { chunk } of args[0] as Array<{ chunk: Buffer }>) noteChunk(chunk);
-        return original(...args);
-      };
-    }
+    onChunksWritten(socket, noteChunk);
     const messages = await steadyTurns(batch, 40);
     finishAll(sockets, batches);
     await assertDelivered(peer, [sent(messages)], 30_000);
@@ -260,7 +265,6 @@ describe('write batch', () => {
     let pooledChunks = 0;
     let ownBytes = 0;
     let allBytes = 0;
-    const spied = socket as unknown as Record<'_write' | '_writev', (...args: unknown[]) => unknown>;
     const noteChunk = (chunk: Buffer): void => {
       allBytes += chunk.length;
       if (chunk.buffer.byteLength === PIECE_BYTES) {
@@ -270,14 +274,7 @@ describe('write batch', () => {
         ownBytes += chunk.length;
       }
     };
-    for (const name of ['_write', '_writev'] as const) {
-      const original = spied[name].bind(socket);
-      spied[name] = (...args: unknown[]) => {
-        if (name === '_write') noteChunk(args[0] as Buffer);
-        else for (const { chunk } of args[0] as Array<{ chunk: Buffer }>) noteChunk(chunk);
-        return original(...args);
-      };
-    }
+    onChunksWritten(socket, noteChunk);
     const messages: Buffer[] = [];
     for (let bytes = 0, n = 0; bytes < 24 * 1024 * 1024; n++) {
       const message = randomBytes(100 * 1024 + ((n * 7919 * 131) % (2 * 1024 * 1024 - 100 * 1024)));
