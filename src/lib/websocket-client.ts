@@ -245,13 +245,17 @@ export class WebSocketClient implements FrameSink {
 
   violation(code: ViolationCode, why: string): void {
     if (this.state === 'over') return;
-    // Say why in a close frame, then end: the server has shown it cannot be trusted to answer.
+    // Say why in a close frame and half-close. What the server still sends is read and dropped
+    // (the reader has stopped): a socket closed with unread bytes would answer with a reset, which
+    // may take the close frame with it. A server that does not close in time is cut.
     if (this.state === 'open') {
       this.writer?.send(Opcode.close, closePayload(code, ''));
       this.writer?.flush();
     }
     this.socket?.end();
-    this.fail(`WebSocket protocol error: ${why}`);
+    const socket = this.socket;
+    setTimeout(guarded(this.events, 'websocket close wait', () => socket?.destroy()), CLOSE_WAIT_MS).unref();
+    this.end({ code: ABNORMAL_CLOSURE, reason: '', why: `WebSocket protocol error: ${why}`, error: null }, true);
   }
 
   /** Reports the end once and drops the connection (after what is already written). */
@@ -260,13 +264,14 @@ export class WebSocketClient implements FrameSink {
     this.end({ code: ABNORMAL_CLOSURE, reason: '', why, error });
   }
 
-  private end(end: WebSocketEnd): void {
+  /** `closing`: the socket is being closed gently (a close frame out, the server's end awaited). */
+  private end(end: WebSocketEnd, closing = false): void {
     if (this.state === 'over') return;
     this.state = 'over';
     // Once upgraded, the request still names the socket: destroying it would cut the close short.
     if (this.socket === null) this.request.destroy();
     this.reader?.stop();
-    if (end.code === ABNORMAL_CLOSURE) {
+    if (end.code === ABNORMAL_CLOSURE && !closing) {
       this.writer?.stop();
       if (this.socket !== null && this.socket.writableLength === 0) this.socket.destroy();
       else this.socket?.end();
