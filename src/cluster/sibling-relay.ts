@@ -14,10 +14,11 @@
 import WebSocket from 'ws';
 import { WsCloseCode } from '../core/api.js';
 import type { ClientSocket } from '../core/endpoint.js';
-import { aboveHighWater, drainedBelowLowWater, notReading, sendableCloseCode, sendMessage } from '../core/send-policy.js';
+import { aboveHighWater, drainedBelowLowWater, notReading, sendMessage } from '../core/send-policy.js';
 import { errorMessage } from '../lib/errors.js';
 import { runGuarded, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
+import { sendableCloseCode } from '../lib/close-code.js';
 import { closeReason } from '../lib/text.js';
 import { LINK_HEADER } from './link.js';
 import { nodeName, type NodeId } from './registry.js';

@@ -99,11 +99,6 @@ export function notReading(who: string, queued: number, limit: number): CloseDec
   return { code: WsCloseCode.tryAgainLater, reason: `${who} is not reading: ${queued} bytes queued, limit ${limit}` };
 }
 
-/** Codes a close frame may carry (RFC 6455 §7.4); others (1005, 1006, 1015) are only reported. */
-export function sendableCloseCode(code: number): boolean {
-  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
-}
-
 /** The close after uWS dropped a message (SendOverflowError). */
 export function overflowed(error: SendOverflowError): CloseDecision {
   return { code: WsCloseCode.unexpected, reason: `internal error: ${error.message}` };

@@ -16,9 +16,10 @@ import { WsCloseCode } from '../core/api.js';
 import type { RunningCounts } from '../core/bridge-observer.js';
 import type { SocketData, SocketLimits } from '../core/endpoint.js';
 import type { RouteRequestHead, RouteSocket } from '../core/route-api.js';
-import { aboveHighWater, drainedBelowLowWater, maxBackpressureFor, notReading, overflowed, sendableCloseCode, SendOverflowError, sendMessage, type CloseDecision } from '../core/send-policy.js';
+import { aboveHighWater, drainedBelowLowWater, maxBackpressureFor, notReading, overflowed, SendOverflowError, sendMessage, type CloseDecision } from '../core/send-policy.js';
 import { runGuarded, type Guarded } from '../lib/guard.js';
 import { log, type LogFields } from '../lib/log.js';
+import { sendableCloseCode } from '../lib/close-code.js';
 import { closeReason } from '../lib/text.js';
 
 const HIGH_WATER = 1024 * 1024;

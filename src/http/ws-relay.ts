@@ -20,12 +20,13 @@ import { identityLabel, type BridgeCounts, type BridgeObserver, type BridgeObser
 import type { SocketData, SocketLimits, UpgradeAnswer, WsEndpoint } from '../core/endpoint.js';
 import { Refusal } from '../core/refusal.js';
 import { addressFields, offeredProtocols, type ClientRequest } from '../core/request.js';
-import { aboveHighWater, drainedBelowLowWater, maxBackpressureFor, notReading, overflowed, sendableCloseCode, SendOverflowError, sendMessage, type CloseDecision } from '../core/send-policy.js';
+import { aboveHighWater, drainedBelowLowWater, maxBackpressureFor, notReading, overflowed, SendOverflowError, sendMessage, type CloseDecision } from '../core/send-policy.js';
 import { DestinationDenied, type DestinationAllowList } from '../lib/destination-allow.js';
 import type { Guarded } from '../lib/guard.js';
 import { log, type LogFields } from '../lib/log.js';
 import type { ProxyVersion } from '../lib/proxy-header.js';
 import type { UpstreamTls } from '../lib/tls-upstream.js';
+import { sendableCloseCode } from '../lib/close-code.js';
 import { closeReason } from '../lib/text.js';
 import { ABNORMAL_CLOSURE, DROPPED, WebSocketClient, type WebSocketClientEvents, type WebSocketClientOptions, type WebSocketEnd } from '../lib/websocket-client.js';
 import { portOf } from '../lib/url.js';

@@ -17,15 +17,16 @@
  * with the code that says how, and the connection ends. Every callback from node:http and the
  * socket runs behind the guard, owned by the caller's handler.
  */
+import { isUtf8 } from 'node:buffer';
 import { createHash, randomBytes } from 'node:crypto';
 import { request as httpRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { LookupFunction } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { sendableCloseCode } from './close-code.js';
 import { guarded, type Guarded } from './guard.js';
 import { connectSharedRead } from './shared-read.js';
 import { verifiedConnection, type UpstreamTls } from './tls-upstream.js';
-import { isUtf8 } from 'node:buffer';
 import { FrameReader, Opcode, ViolationCode, type FrameSink } from './ws-frame-reader.js';
 import { FrameWriter } from './ws-frame-writer.js';
 
@@ -39,6 +40,8 @@ export const DROPPED = `connection closed (${ABNORMAL_CLOSURE})`;
 const NO_STATUS = 1005;
 /** How long a close this side began waits for the server to answer and end the connection. */
 const CLOSE_WAIT_MS = 5000;
+/** How long, after answering the server's close, it has to end the connection. */
+const ANSWERED_CLOSE_WAIT_MS = 1000;
 
 /** How a connection ended: a close frame's code and reason, or 1006 and what went wrong. */
 export interface WebSocketEnd {
@@ -169,8 +172,7 @@ export class WebSocketClient implements FrameSink {
     this.state = 'closing';
     this.writer?.send(Opcode.close, closePayload(code, reason));
     this.writer?.flush();
-    const socket = this.socket;
-    setTimeout(guarded(this.events, 'websocket close wait', () => socket?.destroy()), CLOSE_WAIT_MS).unref();
+    this.cutAfter(CLOSE_WAIT_MS);
   }
 
   /** Drops the connection; nothing more is reported. */
@@ -238,8 +240,7 @@ export class WebSocketClient implements FrameSink {
     this.writer?.flush();
     this.socket?.end();
     this.reader?.stop();
-    const socket = this.socket;
-    setTimeout(guarded(this.events, 'websocket close wait', () => socket?.destroy()), 1000).unref();
+    this.cutAfter(ANSWERED_CLOSE_WAIT_MS);
     this.end({ code: parsed.code, reason: parsed.reason, why: `connection closed (${parsed.code}${parsed.reason === '' ? '' : ` ${parsed.reason}`})`, error: null });
   }
 
@@ -253,9 +254,14 @@ export class WebSocketClient implements FrameSink {
       this.writer?.flush();
     }
     this.socket?.end();
-    const socket = this.socket;
-    setTimeout(guarded(this.events, 'websocket close wait', () => socket?.destroy()), CLOSE_WAIT_MS).unref();
+    this.cutAfter(CLOSE_WAIT_MS);
     this.end({ code: ABNORMAL_CLOSURE, reason: '', why: `WebSocket protocol error: ${why}`, error: null }, true);
+  }
+
+  /** Destroys the socket if the server has not ended the connection within `ms`. */
+  private cutAfter(ms: number): void {
+    const socket = this.socket;
+    setTimeout(guarded(this.events, 'websocket close wait', () => socket?.destroy()), ms).unref();
   }
 
   /** Reports the end once and drops the connection (after what is already written). */
@@ -299,13 +305,9 @@ function parseClose(payload: Buffer): { code: number; reason: string } | string 
   if (payload.length === 0) return { code: NO_STATUS, reason: '' };
   if (payload.length === 1) return 'a close frame of one byte';
   const code = payload.readUInt16BE(0);
-  if (!validCloseCode(code)) return `a close frame with the code ${code}, which may not be sent`;
+  if (!sendableCloseCode(code)) return `a close frame with the code ${code}, which may not be sent`;
   const reason = payload.subarray(2);
   if (!isUtf8(reason)) return 'a close frame whose reason is not UTF-8';
   return { code, reason: reason.toString('utf8') };
 }
 
-/** Codes a close frame may carry (RFC 6455 §7.4, and the registry's 1012–1014). */
-function validCloseCode(code: number): boolean {
-  return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
-}

@@ -9,6 +9,7 @@
 import { randomFillSync } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { Duplex } from 'node:stream';
+import { BufferPool } from './buffer-pool.js';
 import { guarded, type Guarded } from './guard.js';
 import type { Opcode } from './ws-frame-reader.js';
 
@@ -44,8 +45,8 @@ function nextMaskKey(into: Buffer, at: number): Buffer {
 }
 
 const STAGING_SIZE = 256 * 1024;
-const idleStaging: Buffer[] = [];
-const MAX_IDLE_STAGING = 8;
+/** Written-out staging buffers kept for the next turns (8, 2 MiB); one for a larger frame is not the pool's. */
+const stagingPool = new BufferPool(STAGING_SIZE, 8);
 
 /** Header room: 2 bytes, 8 of extended length, 4 of mask key. */
 const MAX_HEADER = 14;
@@ -68,7 +69,7 @@ export class FrameWriter {
     this.written = guarded(owner, 'websocket write', (error?: Error | null) => {
       const staging = this.writing.shift();
       // On an error the socket may not be done with the bytes: the GC takes the buffer.
-      if (staging !== undefined && (error === undefined || error === null) && staging.length === STAGING_SIZE && idleStaging.length < MAX_IDLE_STAGING) idleStaging.push(staging);
+      if (staging !== undefined && (error === undefined || error === null)) stagingPool.give(staging);
     });
   }
 
@@ -83,7 +84,7 @@ export class FrameWriter {
     const length = data.length;
     if (this.staging !== null && this.staged + MAX_HEADER + length > this.staging.length) this.flush();
     if (this.staging === null) {
-      this.staging = length + MAX_HEADER <= STAGING_SIZE ? (idleStaging.pop() ?? Buffer.allocUnsafeSlow(STAGING_SIZE)) : Buffer.allocUnsafe(length + MAX_HEADER);
+      this.staging = length + MAX_HEADER <= STAGING_SIZE ? stagingPool.take() : Buffer.allocUnsafe(length + MAX_HEADER);
       this.staged = 0;
     }
     const out = this.staging;
