@@ -16,6 +16,8 @@ build: node_modules/.installed native status-page
 	npx tsc -p src/client/tsconfig.json
 	npx tsc -p tsconfig.json
 	npx tsc -p plugins/tsconfig.json
+	@# tsc never deletes: a test renamed or removed would otherwise still run from an earlier build.
+	@for f in dist/test/*.test.js; do [ -f "test/$$(basename "$$f" .js).ts" ] || rm -f "$${f%.js}".*; done
 
 # The status page (docs/operations.md): its scripts, shell and style, and uPlot's files from its
 # npm package, all in dist/status-page, which the package ships: the page needs no CDN.

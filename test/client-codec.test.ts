@@ -10,6 +10,7 @@ import { encodeEnd, encodeHello, parseEnd, parseError, parseWelcome } from '../s
 import { Inbox } from '../src/client/inbox.js';
 import { Outbox } from '../src/client/outbox.js';
 import { decodeAck, decodeMessageRecord, decodeStreamRecords, encodeAck, encodeMessageRecord, encodeStreamRecords, RecordError, RecordType } from '../src/client/records.js';
+import { closeCodeOfStatus, isFatalSessionCode } from '../src/client/transport.js';
 import { sessionUrls, urlPair } from '../src/client/urls.js';
 
 const bytes = (...values: number[]): Uint8Array => Uint8Array.from(values);
@@ -186,6 +187,13 @@ describe('client offsets: what was received', () => {
     assert.equal(inbox.owed, false);
     assert.equal(inbox.add(255, 256), false);
     assert.equal(inbox.received, 511);
+  });
+});
+
+describe('client resume answers', () => {
+  test('an HTTP status stands for its close code; only 4400, 4403 and 4404 end the session', () => {
+    assert.deepEqual([400, 403, 404, 409, 503, 502].map(closeCodeOfStatus), [4400, 4403, 4404, 4409, 4503, 1006]);
+    assert.deepEqual([4400, 4403, 4404, 4409, 4503, 1006].map(isFatalSessionCode), [true, true, true, false, false, false]);
   });
 });
 

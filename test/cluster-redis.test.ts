@@ -75,6 +75,12 @@ describe('three instances on Redis behind HAProxy', { skip: skipUnlessInstalled(
   /** Resumes relayed by any instance so far. */
   const sessionRelays = (): number => [...instances.values()].reduce((sum, instance) => sum + (instance.log().match(/session relayed .*to="instance \d/g) ?? []).length, 0);
 
+  /** Every instance's log lines that name `session` or the registry, for a failure's message. */
+  const trailOf = (session: string): string =>
+    [...instances]
+      .flatMap(([name, instance]) => instance.log().split('\n').filter((line) => line.includes(session) || line.includes('cluster registry')).map((line) => `${name}: ${line}`))
+      .join('\n');
+
   /** The processes of an instance: itself, and its workers if it has any. */
   const processesOf = (instance: RunningWebsocksy): number[] => [instance.process.pid as number, ...[...instance.log().matchAll(/worker started worker=\d+ pid=(\d+)/g)].map((match) => Number(match[1]))];
 
@@ -138,7 +144,7 @@ describe('three instances on Redis behind HAProxy', { skip: skipUnlessInstalled(
       connection.cut();
       const port = ports[round % ports.length] as number;
       const resumed = await SessionConnection.resume(`ws://127.0.0.1:${port}${path}`, { v: 1, session, secret, received: connection.received, takeover: true });
-      assert.ok(resumed instanceof SessionConnection, `resume ${round} on port ${port}: ${JSON.stringify(resumed)}`);
+      assert.ok(resumed instanceof SessionConnection, `resume ${round} on port ${port}: ${JSON.stringify(resumed)}; what the instances logged of the session and the registry:\n${trailOf(session)}`);
       resumed.data.push(...connection.data);
       connection = resumed;
     }
@@ -165,15 +171,46 @@ describe('three instances on Redis behind HAProxy', { skip: skipUnlessInstalled(
         else assert.equal(answer.status, 503, `${path}: ${answer.status} ${answer.text}`);
       }
     })();
+    // A session instance 1 holds, detached before the outage, to be resumed on instance 2 during it.
+    const holder = instances.get('a') as RunningWebsocksy;
+    const other = instances.get('b') as RunningWebsocksy;
+    const held = await SessionConnection.open(`ws://127.0.0.1:${holder.port}`);
+    const { session, secret, path } = held.welcome;
+    held.send(T.binary, 'before the outage;');
+    await held.pump(() => held.received >= 'before the outage;'.length);
+    held.acknowledge();
+    held.cut();
+    const hello = { v: 1, session, secret, received: held.received, takeover: true };
     await new Promise((resolve) => setTimeout(resolve, 500));
     await stopProgram(redis);
     // Longer than the TTL: the instances that do not own the identity stop believing their map.
     await new Promise((resolve) => setTimeout(resolve, (TTL + 1) * 1000));
+    // Instance 2 cannot tell where instance 1 is now: the client is told to try again, not that its session is gone.
+    const refused = await SessionConnection.resume(`ws://127.0.0.1:${other.port}${path}`, hello);
+    assert.ok(!(refused instanceof SessionConnection), 'a resume relayed on a map older than the TTL');
+    assert.deepEqual(refused, { error: 'unavailable', code: 4503 });
+    const poll = await fetch(`http://127.0.0.1:${other.port}${path}/${session}/poll?received=${held.received}&wait=0`, { headers: { authorization: `Bearer ${secret}`, 'websocksy-takeover': '1' } });
+    assert.equal(poll.status, 503);
+    assert.equal(poll.headers.get('retry-after'), '1');
+    assert.equal(((await poll.json()) as { error: string }).error, 'unavailable');
     await startRedis();
     const back = Date.now();
     await eventually(15_000, async () => {
       for (let i = 0; i < 6; i++) await routeAnswers(haproxyPort, `/app/after-redis/${i}`);
     });
+    // Once Redis is back, the same resume on instance 2 reaches the session, which lost nothing.
+    let resumed: SessionConnection | undefined;
+    await eventually(5000, async () => {
+      const answer = await SessionConnection.resume(`ws://127.0.0.1:${other.port}${path}`, hello);
+      if (!(answer instanceof SessionConnection)) throw new Error(`resume after Redis came back: ${JSON.stringify(answer)}`);
+      resumed = answer;
+    });
+    const after = resumed as SessionConnection;
+    after.send(T.binary, 'after;');
+    await after.pump(() => after.received >= 'before the outage;after;'.length);
+    assert.equal(Buffer.concat(after.data).toString(), 'after;');
+    after.send(T.end, '{}');
+    await after.client.closed();
     console.log(`Redis restarted: every instance answered again ${Date.now() - back} ms after Redis was back; answers during the test: ${JSON.stringify(Object.fromEntries(answers))}`);
     stop = true;
     await traffic;

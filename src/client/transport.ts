@@ -49,7 +49,7 @@ export class AttemptFailure extends Error {
   override readonly name = 'AttemptFailure';
 
   constructor(
-    /** A close code: 4400/4403/4404 from the server, 4409 while attached elsewhere, else 1006. */
+    /** A close code: 4400/4403/4404 from the server, 4409 while attached elsewhere, 4503 while the server cannot place the session, else 1006. */
     readonly code: number,
     reason: string,
     /** No attempt can succeed after this one: the session (or the way to it) is gone. */
@@ -61,7 +61,7 @@ export class AttemptFailure extends Error {
   }
 }
 
-/** The answers to a resume that end the session; 4409 (attached elsewhere) passes in time. */
+/** The answers to a resume that end the session; 4409 (attached elsewhere) and 4503 (a cluster's map out of date) pass in time. */
 export function isFatalSessionCode(code: number): boolean {
   return code === 4400 || code === 4403 || code === 4404;
 }
@@ -77,6 +77,8 @@ export function closeCodeOfStatus(status: number): number {
       return 4404;
     case 409:
       return 4409;
+    case 503:
+      return 4503;
     default:
       return ABNORMAL_CLOSURE;
   }

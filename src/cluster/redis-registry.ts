@@ -135,7 +135,7 @@ export class RedisRegistry implements Registry {
     this.timer = setInterval(() => runGuarded(owner, 'cluster refresh', () => void this.refresh()), this.options.ttlMs / 3);
   }
 
-  private get fresh(): boolean {
+  get fresh(): boolean {
     return Date.now() - this.syncedAt <= this.options.ttlMs;
   }
 

@@ -35,6 +35,12 @@ export function nodeName(node: NodeId): string {
 }
 
 export interface Registry {
+  /**
+   * The map is believed: Redis answered within the TTL (always, for the primary's). A node an
+   * up-to-date map does not list is gone, with what it held; one a stale map does not list may
+   * still be there.
+   */
+  readonly fresh: boolean;
   /** Begins serving as node of the cluster, whose link the others reach at `link`; rejects when the registry cannot be reached. */
   start(link: URL): Promise<void>;
   /** Where node `node` listens for its siblings, or null when it does not now (or the map is out of date). */

@@ -14,6 +14,8 @@ export type OwnerRequest = { readonly type: 'claim'; readonly id: number; readon
 const CLAIM_WAIT_MS = 5_000;
 
 export class WorkerRegistry implements Registry {
+  /** The primary tells every worker each change as it makes it. */
+  readonly fresh = true;
   private readonly links = new Map<NodeId, URL>();
   private owners = new Map<string, NodeId>();
   private readonly claims = new Map<number, { readonly resolve: (worker: NodeId) => void; readonly timer: NodeJS.Timeout }>();

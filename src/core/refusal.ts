@@ -23,7 +23,7 @@ export type RefusalReason =
   // Limits (the first three as websocksy_limits_hit_total names them)
   | 'max-connections' | 'max-connections-per-address' | 'max-connections-per-identity' | 'pending-handshakes' | 'session-limit' | 'tunnel-hello-limit'
   // The server's state
-  | 'shutting-down' | 'reconfigured' | 'handshake-timeout' | 'internal'
+  | 'shutting-down' | 'reconfigured' | 'handshake-timeout' | 'internal' | 'cluster-map-stale'
   // Finding and reaching the peer
   | 'no-peer' | 'backend-failed' | 'backend-timeout' | 'bad-peer-config' | 'peer-unreachable' | 'peer-timeout' | 'module-refused';
 

@@ -1,14 +1,15 @@
 /*
  * Why a resume (a HELLO over WebSocket, or an HTTP request with a session's secret) is not
- * served: the same four answers on both transports (docs/sessions.md), a close code over
- * WebSocket and the status 4000 below it over HTTP.
+ * served: the same answers on both transports (docs/sessions.md), a close code over WebSocket
+ * and the status 4000 below it over HTTP. All but `unavailable` end the session for a client;
+ * that one asks it to try again.
  */
 import type { RefusalReason } from '../core/refusal.js';
 
-export type ResumeError = 'bad-hello' | 'wrong-secret' | 'no-session' | 'attached';
+export type ResumeError = 'bad-hello' | 'wrong-secret' | 'no-session' | 'attached' | 'unavailable';
 
-const CODES: Readonly<Record<ResumeError, number>> = { 'bad-hello': 4400, 'wrong-secret': 4403, 'no-session': 4404, attached: 4409 };
-const REASONS: Readonly<Record<ResumeError, RefusalReason>> = { 'bad-hello': 'bad-request', 'wrong-secret': 'credentials', 'no-session': 'not-found', attached: 'conflict' };
+const CODES: Readonly<Record<ResumeError, number>> = { 'bad-hello': 4400, 'wrong-secret': 4403, 'no-session': 4404, attached: 4409, unavailable: 4503 };
+const REASONS: Readonly<Record<ResumeError, RefusalReason>> = { 'bad-hello': 'bad-request', 'wrong-secret': 'credentials', 'no-session': 'not-found', attached: 'conflict', unavailable: 'cluster-map-stale' };
 
 export class ResumeRefusal {
   readonly code: number;

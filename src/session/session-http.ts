@@ -19,6 +19,8 @@ import type { Session } from './session.js';
 import type { SessionStore } from './session-store.js';
 
 const DEFAULT_WAIT_S = 25;
+/** A node's map of the cluster is believed again within a third of the TTL of Redis's return. */
+const RETRY_UNAVAILABLE_S = 1;
 const MAX_WAIT_S = 30;
 /** Room for record headers and control records beside a full window of data. */
 const BODY_OVERHEAD = 64 * 1024;
@@ -54,7 +56,8 @@ function refuseResume(response: ClientResponse, request: ClientRequest, refusal:
   log.info('session request refused', { id: request.id, ...addressFields(request), method: request.method, status: refusal.httpStatus, why: refusal.message });
   if (!response.usable) return;
   const body = JSON.stringify({ error: refusal.error, message: refusal.message });
-  response.refuse(new Refusal(refusal.refusalReason, refusal.httpStatus, body, refusal.message, { 'Cache-Control': 'no-store' }));
+  const retry = refusal.error === 'unavailable' ? { 'Retry-After': String(RETRY_UNAVAILABLE_S) } : {};
+  response.refuse(new Refusal(refusal.refusalReason, refusal.httpStatus, body, refusal.message, { 'Cache-Control': 'no-store', ...retry }));
 }
 
 /** The poller attached to `session`, attaching one (from the client's `received`) when none is. */
@@ -69,11 +72,15 @@ function pollerOf(session: Session, received: number): HttpPoller {
 export function serveSessionHttp(res: HttpResponse, request: ClientRequest, sessions: SessionStore): void {
   const target = parseTarget(request, sessions.settings.path);
   const sibling = target === null ? null : sessions.siblingHolding(target.id);
-  if (sibling !== null) {
+  if (sibling !== null && !(sibling instanceof ResumeRefusal)) {
     relayHttpToSibling(res, request, sibling);
     return;
   }
   const response = ClientResponse.answering(res, request);
+  if (sibling instanceof ResumeRefusal) {
+    refuseResume(response, request, sibling);
+    return;
+  }
   if (target === null) {
     response.refuse(new Refusal('not-found', 404, 'Not found: see docs/sessions.md for the session requests', `no session request ${request.method} ${request.path}`));
     return;

@@ -20,8 +20,8 @@ const HELLO_TIMEOUT_MS = 10_000;
 /** Finds the session a HELLO names and attaches the socket to it, or says why not. */
 export interface HelloHandler {
   resume(socket: SessionSocket, hello: Record<string, unknown>): ResumeRefusal | null;
-  /** Where to relay a HELLO for `session`, which another node of the cluster holds; null when it is this node's to answer. */
-  siblingHolding(session: unknown): RelayTarget | null;
+  /** Where to relay a HELLO for `session`, which another node of the cluster made, or why it cannot be; null when it is this node's to answer. */
+  siblingHolding(session: unknown): RelayTarget | ResumeRefusal | null;
 }
 
 /** How the socket that opened a session starts it: the WELCOME it is sent first. */
@@ -92,6 +92,10 @@ export class SessionSocket implements BridgedClient, SessionTransport {
       if (type !== RecordType.hello) throw new RecordError(`the first record must be a HELLO, not type ${type}`);
       const hello = readJson(body, 'the HELLO');
       const sibling = this.origin === null ? null : this.hello.siblingHolding(hello['session']);
+      if (sibling instanceof ResumeRefusal) {
+        this.refuse(sibling);
+        return;
+      }
       if (sibling !== null && this.origin !== null) {
         this.relayTo(this.ws, this.origin, sibling, bytes);
         return;

@@ -4,6 +4,7 @@
  * JSON, and finished together at shutdown. Their number is bounded by session-limit.
  */
 import type { RelayTarget } from '../cluster/sibling-relay.js';
+import { nodeName } from '../cluster/registry.js';
 import type { Siblings } from '../cluster/siblings.js';
 import type { PeerConnection } from '../core/peer.js';
 import { Refusal } from '../core/refusal.js';
@@ -67,14 +68,22 @@ export class SessionStore implements HelloHandler {
     return { session, welcome: session.welcome(secret.text, this.settings.path) };
   }
 
-  siblingHolding(id: unknown): RelayTarget | null {
+  /**
+   * Where session `id` is answered for when another node made it: that node's link, or the
+   * refusal to give when no node can be reached for it. Null: this node answers (its own
+   * session, or an id that names no node).
+   */
+  siblingHolding(id: unknown): RelayTarget | ResumeRefusal | null {
     const { siblings } = this;
     if (siblings === null || typeof id !== 'string' || !looksLikeSessionId(id)) return null;
     const node = nodeOfSessionId(id);
-    // A node that does not listen now (it died, with its sessions) is no one's: "no such session".
+    if (node === siblings.self) return null;
     const link = siblings.linkOf(node);
-    if (link === null) return null;
-    return { siblings, node, link, subprotocol: SESSION_SUBPROTOCOL, highWater: this.settings.limits.clientBuffer };
+    if (link !== null) return { siblings, node, link, subprotocol: SESSION_SUBPROTOCOL, highWater: this.settings.limits.clientBuffer };
+    // An up-to-date map without the node: it died, with its sessions. An old one (Redis away past
+    // the TTL) cannot tell, and the session may well live: the client is to try again, not give up.
+    if (siblings.registry.fresh) return new ResumeRefusal('no-session', `no such session: ${nodeName(node)}, which made it, is not in the cluster now`);
+    return new ResumeRefusal('unavailable', `${nodeName(node)} holds the session, and this server's map of the cluster is out of date (Redis unreachable): try again`);
   }
 
   /** The session `id` names if `secret` is its secret; `takeover` lets it be taken from another transport. */
