@@ -6,20 +6,24 @@
  * subprotocol, the cluster's secret and the client's address, sends the first message, then
  * passes messages both ways, text as text and binary as binary, and the close codes.
  *
+ * The link's connection is websocksy's own client (lib/websocket-client.ts): each client message
+ * is masked into its staging buffers from uWS's memory, and the sibling's messages reach uWS as
+ * views of the shared read buffer, so a relayed tunnel copies nothing per message beyond that.
  * Backpressure follows the one policy (core/send-policy.ts): while more than `highWater` bytes
  * wait for the client, the sibling's socket is paused until uWS drains; a sibling that stops
  * reading cannot pause the client (uWS 20.30 has no ws.pause()), so past the same mark the
- * client is closed with 1013. Every `ws` callback runs behind the guard of the client's socket.
+ * client is closed with 1013. Every callback of the link's connection runs behind the guard of
+ * the client's socket.
  */
-import WebSocket from 'ws';
 import { WsCloseCode } from '../core/api.js';
 import type { ClientSocket } from '../core/endpoint.js';
 import { aboveHighWater, drainedBelowLowWater, notReading, sendMessage } from '../core/send-policy.js';
-import { errorMessage } from '../lib/errors.js';
-import { runGuarded, type Guarded } from '../lib/guard.js';
-import { log } from '../lib/log.js';
 import { sendableCloseCode } from '../lib/close-code.js';
+import type { Guarded } from '../lib/guard.js';
+import { log, type LogFields } from '../lib/log.js';
 import { closeReason } from '../lib/text.js';
+import { DEFAULT_UPSTREAM_TLS } from '../lib/tls-upstream.js';
+import { ABNORMAL_CLOSURE, DROPPED, WebSocketClient, type WebSocketClientEvents, type WebSocketEnd } from '../lib/websocket-client.js';
 import { LINK_HEADER } from './link.js';
 import { nodeName, type NodeId } from './registry.js';
 import type { Siblings } from './siblings.js';
@@ -52,8 +56,8 @@ const SIBLING_HANDSHAKE_MS = 5_000;
 /** The sibling is websocksy, which bounds its own messages; this only stops a runaway one. */
 const MAX_SIBLING_MESSAGE = 64 * 1024 * 1024;
 
-export class SiblingRelay {
-  private readonly upstream: WebSocket;
+export class SiblingRelay implements WebSocketClientEvents {
+  private readonly upstream: WebSocketClient;
   private ended = false;
   private paused = false;
   /** What the client sent before the sibling accepted (the first message leads), and its size. */
@@ -70,35 +74,43 @@ export class SiblingRelay {
   ) {
     const url = new URL(origin.path, target.link);
     url.protocol = 'ws:';
-    this.upstream = new WebSocket(url, [target.subprotocol], {
-      headers: { host: origin.host, 'x-forwarded-for': origin.clientAddress, [LINK_HEADER]: target.siblings.secret },
-      perMessageDeflate: false,
-      maxPayload: MAX_SIBLING_MESSAGE,
-      // A sibling that hangs (stopped, overloaded) fails the relay, and the client retries, rather than waits without end.
-      handshakeTimeout: SIBLING_HANDSHAKE_MS,
-    });
     this.waiting = [{ data: Buffer.from(first), binary: true }];
-    const guard = (what: string, body: () => void): void => runGuarded(this.owner, what, body);
-    this.upstream.on('open', () => guard('sibling open', () => this.opened()));
-    this.upstream.on('message', (data: Buffer, isBinary: boolean) => guard('sibling message', () => this.toClient(data, isBinary)));
-    this.upstream.on('close', (code: number, reason: Buffer) => guard('sibling close', () => this.siblingClosed(code, reason.toString('utf8'))));
-    this.upstream.on('unexpected-response', (_request, response) => guard('sibling refused', () => this.fail(`it answered HTTP ${response.statusCode ?? 0}`)));
-    this.upstream.on('error', (error: Error) => guard('sibling error', () => this.fail(errorMessage(error))));
+    this.upstream = new WebSocketClient(
+      {
+        url,
+        protocols: [target.subprotocol],
+        headers: { host: origin.host, 'x-forwarded-for': origin.clientAddress, [LINK_HEADER]: target.siblings.secret },
+        // A sibling that hangs (stopped, overloaded) fails the relay, and the client retries, rather than waits without end.
+        handshakeTimeoutMs: SIBLING_HANDSHAKE_MS,
+        maxPayload: MAX_SIBLING_MESSAGE,
+        tls: DEFAULT_UPSTREAM_TLS,
+      },
+      this,
+    );
   }
 
-  /** `to`: every line of a worker's log has its own `worker` already. */
-  get logFields(): { to: string } {
+  /** The node relayed to, for the log lines of the client's socket. */
+  get relayFields(): { to: string } {
     return { to: nodeName(this.target.node) };
+  }
+
+  // Guarded: a fault in the link's callbacks is the client socket's.
+  get logFields(): LogFields {
+    return this.owner.logFields;
+  }
+
+  abortAfterFault(reason: string): void {
+    this.owner.abortAfterFault(reason);
   }
 
   fromClient(message: ArrayBuffer, isBinary: boolean): void {
     if (this.ended) return;
-    // uWS reuses the message's memory after this call.
-    const data = Buffer.from(new Uint8Array(message));
     if (this.waiting !== null) {
+      // uWS reuses the message's memory after this call.
+      const data = Buffer.from(new Uint8Array(message));
       this.waiting.push({ data, binary: isBinary });
       this.waitingBytes += data.length;
-    } else this.upstream.send(data, { binary: isBinary });
+    } else this.upstream.send(new Uint8Array(message), isBinary);
     const queued = this.waitingBytes + this.upstream.bufferedAmount;
     if (aboveHighWater(queued, this.target.highWater)) {
       const { code, reason } = notReading(nodeName(this.target.node), queued, this.target.highWater);
@@ -126,37 +138,47 @@ export class SiblingRelay {
     this.closeUpstream(code, reason);
   }
 
-  private opened(): void {
+  // ---- the link's connection ----
+
+  opened(): void {
     const waiting = this.waiting ?? [];
     this.waiting = null;
     this.waitingBytes = 0;
-    for (const { data, binary } of waiting) this.upstream.send(data, { binary });
+    for (const { data, binary } of waiting) this.upstream.send(data, binary);
   }
 
-  private toClient(data: Buffer, isBinary: boolean): void {
+  /** `data` may be a view of the shared read buffer: uWS copies it before the call returns. */
+  message(data: Buffer, binary: boolean): void {
     if (this.ended) return;
-    sendMessage(this.client, data, isBinary);
+    sendMessage(this.client, data, binary);
     if (!this.paused && aboveHighWater(this.client.getBufferedAmount(), this.target.highWater)) {
       this.paused = true;
       this.upstream.pause();
     }
   }
 
-  private siblingClosed(code: number, reason: string): void {
+  unexpectedResponse(status: number): void {
+    this.fail(`it answered HTTP ${status}`);
+  }
+
+  closed(end: WebSocketEnd): void {
     if (this.ended) return;
+    if (this.waiting !== null || (end.code === ABNORMAL_CLOSURE && end.why !== DROPPED)) {
+      this.fail(end.why);
+      return;
+    }
     this.ended = true;
-    this.client.end(sendableCloseCode(code) ? code : WsCloseCode.unexpected, closeReason(reason === '' ? `${nodeName(this.target.node)} closed the connection` : reason));
+    const code = sendableCloseCode(end.code) ? end.code : WsCloseCode.unexpected;
+    this.client.end(code, closeReason(end.reason === '' ? `${nodeName(this.target.node)} closed the connection` : end.reason));
   }
 
   private fail(why: string): void {
     if (this.ended) return;
-    log.warn('sibling relay failed', { ...this.logFields, why });
+    log.warn('sibling relay failed', { ...this.owner.logFields, ...this.relayFields, why });
     this.endBoth(WsCloseCode.unexpected, `${nodeName(this.target.node)}, which holds what the client asked for, is unreachable: ${why}`);
   }
 
   private closeUpstream(code: number, reason: string): void {
-    const { upstream } = this;
-    if (upstream.readyState === WebSocket.CONNECTING) upstream.terminate();
-    else if (upstream.readyState === WebSocket.OPEN) upstream.close(sendableCloseCode(code) ? code : 1000, closeReason(reason));
+    this.upstream.close(sendableCloseCode(code) ? code : 1000, closeReason(reason));
   }
 }

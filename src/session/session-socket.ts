@@ -50,7 +50,7 @@ export class SessionSocket implements BridgedClient, SessionTransport {
   ) {}
 
   get logFields(): { id: number; session?: string; to?: string } {
-    if (this.relay !== null) return { id: this.connectionId, ...this.relay.logFields };
+    if (this.relay !== null) return { id: this.connectionId, ...this.relay.relayFields };
     return this.session === null ? { id: this.connectionId } : { id: this.connectionId, session: this.session.id };
   }
 

@@ -33,7 +33,7 @@ const CREDIT_BATCH = RELAY_WINDOW / 4;
 
 const END = 'end';
 
-/** The WebSocket under a relay: uWS's on the owner, the `ws` client's on the node that accepted. */
+/** The WebSocket under a relay: uWS's on the owner, websocksy's own client's (lib/websocket-client.ts) on the node that accepted. */
 export interface RelayCarrier {
   sendBinary(chunk: Buffer): void;
   sendText(text: string): void;
@@ -65,7 +65,7 @@ export class ListenerRelay {
     socket.on('close', guarded(owner, 'relayed connection close', () => this.socketClosed()));
   }
 
-  /** A message from the other node. `owned`: the buffer stays valid after the call (the `ws` client's); uWS's does not. */
+  /** A message from the other node. `owned`: the buffer stays valid after the call; uWS's and a view of the shared read buffer do not. */
   fromCarrier(message: Buffer, isBinary: boolean, owned: boolean): void {
     if (this.carrierClosed) return;
     if (isBinary) {

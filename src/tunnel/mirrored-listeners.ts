@@ -8,7 +8,6 @@
  * this host's already). An owner about to bind an address this process mirrors takes it over.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import WebSocket from 'ws';
 import { LINK_HEADER } from '../cluster/link.js';
 import { instanceOf, nodeName, workerOf, type ListenerSet } from '../cluster/registry.js';
 import type { Siblings } from '../cluster/siblings.js';
@@ -16,6 +15,8 @@ import { errorMessage } from '../lib/errors.js';
 import { processOwner, runGuarded, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
 import { closeReason } from '../lib/text.js';
+import { DEFAULT_UPSTREAM_TLS } from '../lib/tls-upstream.js';
+import { ABNORMAL_CLOSURE, DROPPED, WebSocketClient, type WebSocketEnd } from '../lib/websocket-client.js';
 import { LISTENER_RELAY_SUBPROTOCOL, ListenerRelay, MAX_RELAY_MESSAGE, type RelayCarrier } from './listener-relay.js';
 
 /** How long the owner's link may take to accept a relayed connection. */
@@ -33,7 +34,7 @@ interface Mirror {
 export class MirroredListeners {
   private readonly mirrors = new Map<string, Mirror>();
   /** Connections on their way to an owner: reset at shutdown. */
-  private readonly relays = new Set<{ readonly socket: Socket; readonly upstream: WebSocket }>();
+  private readonly relays = new Set<{ readonly socket: Socket; readonly upstream: WebSocketClient }>();
   private stopped = false;
 
   /** `tunnelPath`: the owner's tunnel endpoint, which takes the relayed connections on its link. */
@@ -115,55 +116,66 @@ export class MirroredListeners {
     const url = new URL(this.tunnelPath, link);
     url.protocol = 'ws:';
     url.searchParams.set('listener', address);
-    const upstream = new WebSocket(url, [LISTENER_RELAY_SUBPROTOCOL], {
-      headers: { [LINK_HEADER]: this.siblings.secret, 'x-forwarded-for': socket.remoteAddress ?? '' },
-      perMessageDeflate: false,
-      maxPayload: MAX_RELAY_MESSAGE,
-      handshakeTimeout: RELAY_HANDSHAKE_MS,
-    });
-    const entry = { socket, upstream };
-    this.relays.add(entry);
     const fields = { address, identity: mirror.identity, client, to: nodeName(owner) };
-    const guard: Guarded = { logFields: fields, abortAfterFault: (reason) => reset(reason) };
     let relay: ListenerRelay | null = null;
     const reset = (reason: string): void => {
       if (relay !== null) relay.reset(reason);
       else {
+        forget();
         upstream.terminate();
         socket.resetAndDestroy();
       }
     };
+    const upstream = new WebSocketClient(
+      {
+        url,
+        protocols: [LISTENER_RELAY_SUBPROTOCOL],
+        headers: { [LINK_HEADER]: this.siblings.secret, 'x-forwarded-for': socket.remoteAddress ?? '' },
+        handshakeTimeoutMs: RELAY_HANDSHAKE_MS,
+        maxPayload: MAX_RELAY_MESSAGE,
+        tls: DEFAULT_UPSTREAM_TLS,
+      },
+      {
+        logFields: fields,
+        abortAfterFault: (reason) => reset(reason),
+        opened: () => {
+          socket.off('close', leftEarly);
+          socket.off('error', failedEarly);
+          relay = new ListenerRelay(socket, carrier, guard);
+          socket.resume();
+          log.debug('mirrored listener connection relayed', fields);
+        },
+        message: (data, binary, owned) => relay?.fromCarrier(data, binary, owned),
+        unexpectedResponse: (status) => {
+          log.warn('mirrored listener connection reset', { ...fields, why: `the owner answered HTTP ${status}` });
+          reset('refused by the owner');
+        },
+        closed: (end: WebSocketEnd) => {
+          forget();
+          if (end.code === ABNORMAL_CLOSURE && end.why !== DROPPED) log.warn('mirrored listener connection reset', { ...fields, why: `the owner's link failed: ${end.why}` });
+          if (relay !== null) relay.carrierClosedWith(end.code);
+          else socket.resetAndDestroy();
+        },
+      },
+    );
+    const entry = { socket, upstream };
+    this.relays.add(entry);
+    const forget = (): void => void this.relays.delete(entry);
+    const guard: Guarded = { logFields: fields, abortAfterFault: (reason) => reset(reason) };
     const carrier: RelayCarrier = {
-      sendBinary: (chunk) => upstream.send(chunk, { binary: true }),
-      sendText: (text) => upstream.send(text),
+      sendBinary: (chunk) => upstream.send(chunk, true),
+      sendText: (text) => upstream.send(Buffer.from(text, 'latin1'), false),
       close: (code, reason) => upstream.close(code, closeReason(reason)),
     };
     // Before the owner answers, a client that leaves ends the attempt.
-    const leftEarly = (): void => runGuarded(guard, 'mirrored connection closed early', () => upstream.terminate());
+    const leftEarly = (): void =>
+      runGuarded(guard, 'mirrored connection closed early', () => {
+        forget();
+        upstream.terminate();
+      });
     const failedEarly = (error: Error): void => log.debug('mirrored listener connection failed before its relay opened', { ...fields, error: errorMessage(error) });
     socket.once('close', leftEarly);
     socket.on('error', failedEarly);
-    upstream.on('open', () => runGuarded(guard, 'relay open', () => {
-      socket.off('close', leftEarly);
-      socket.off('error', failedEarly);
-      relay = new ListenerRelay(socket, carrier, guard);
-      socket.resume();
-      log.debug('mirrored listener connection relayed', fields);
-    }));
-    upstream.on('message', (data: Buffer, isBinary: boolean) => runGuarded(guard, 'relay message', () => relay?.fromCarrier(data, isBinary, true)));
-    upstream.on('unexpected-response', (_request, response) => runGuarded(guard, 'relay refused', () => {
-      log.warn('mirrored listener connection reset', { ...fields, why: `the owner answered HTTP ${response.statusCode ?? 0}` });
-      reset('refused by the owner');
-    }));
-    upstream.on('error', (error: Error) => runGuarded(guard, 'relay error', () => {
-      log.warn('mirrored listener connection reset', { ...fields, why: `the owner's link failed: ${errorMessage(error)}` });
-      reset(errorMessage(error));
-    }));
-    upstream.on('close', (code: number) => runGuarded(guard, 'relay close', () => {
-      this.relays.delete(entry);
-      if (relay !== null) relay.carrierClosedWith(code);
-      else socket.resetAndDestroy();
-    }));
   }
 
   /** Draining: the mirrors close (connections relayed go on) and none binds again. */
