@@ -121,6 +121,7 @@ export class SessionSocket implements BridgedClient, SessionTransport {
     if (ws === null) return;
     const session = this.session;
     this.session = null;
+    log.info('session socket refused', { ...this.logFields, code: refusal.code, why: refusal.message });
     session?.detach(this, `protocol error: ${refusal.message}`);
     ws.cork(() => {
       ws.send(jsonRecord(RecordType.error, { error: refusal.error, message: refusal.message }), true);
