@@ -15,12 +15,10 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
-import { echoThrough, eventually, latestOpener, startHaproxy } from './helpers/cluster.js';
+import { echoDigest, echoThrough, eventually, latestOpener, startHaproxy } from './helpers/cluster.js';
 import { freePort, startInstance, tunnelSection, upstreamSection } from './helpers/instances.js';
 import { canMakeNamespaces, makeNetwork, type VirtualHost, type VirtualNetwork } from './helpers/netns.js';
 import { tcpEcho, tempDir, type Peer } from './helpers/peers.js';
@@ -37,32 +35,6 @@ const CLIENT_PORT = 8001;
 const LINK_PORT = 7001;
 const REMOTE_PORT = 9001;
 const TTL = 2;
-
-/** Writes `bytes` to host:port, half-closes, and resolves with the SHA-256 of what came back before the far end's FIN. */
-async function echoDigest(host: string, bytes: Buffer): Promise<string> {
-  const socket = connect({ host, port: REMOTE_PORT, allowHalfOpen: true });
-  const hash = createHash('sha256');
-  let received = 0;
-  socket.on('data', (chunk: Buffer) => {
-    hash.update(chunk);
-    received += chunk.length;
-  });
-  await once(socket, 'connect');
-  // Written in pieces, as an application would, and ended: the FIN must cross the cluster too.
-  for (let offset = 0; offset < bytes.length; offset += 256 * 1024) {
-    if (!socket.write(bytes.subarray(offset, offset + 256 * 1024))) await once(socket, 'drain');
-  }
-  socket.end();
-  const timer = setTimeout(() => socket.destroy(new Error(`no end of the echo through ${host} in 30 s (${received} of ${bytes.length} bytes back)`)), 30_000);
-  try {
-    await once(socket, 'end');
-  } finally {
-    clearTimeout(timer);
-    socket.destroy();
-  }
-  assert.equal(received, bytes.length, `through ${host}: ${received} of ${bytes.length} bytes came back`);
-  return hash.digest('hex');
-}
 
 /** How a link answers a listener relay's handshake: the HTTP status, or 101. */
 function relayHandshake(host: VirtualHost, headers: Record<string, string>, address: string): Promise<number> {
@@ -146,7 +118,7 @@ describe('remote listeners on every instance, each on a host of its own', { skip
     const expected = createHash('sha256').update(bytes).digest('hex');
     for (const host of hosts().filter((candidate) => candidate !== owner)) {
       try {
-        assert.equal(await echoDigest(host.address, bytes), expected);
+        assert.equal(await echoDigest(host.address, REMOTE_PORT, bytes), expected);
       } catch (error) {
         // What each instance said about its relayed connections: why one was reset.
         const said = [...instances].flatMap(([each, instance]) => instance.log().split('\n').filter((line) => / (warn|error) /.test(line) && !/engine caveat/.test(line)).map((line) => `${each.name}: ${line}`));

@@ -3,14 +3,16 @@
  * identity's sessions live in the worker that owns it. A real tunnel client (another websocksy,
  * with an [upstream]) reconnects again and again: whichever worker the kernel hands its
  * connection to, the owner serves it. HTTP routes `via` the identity answer on every connection,
- * whichever worker receives them, and its -R listener (bound by the owner alone) carries TCP.
+ * whichever worker receives them, and its -R listener (bound by the owner alone) carries TCP,
+ * 8 MiB each way whole when the office's connection is relayed by the other worker.
  * When the owner worker is killed, the client reconnects, another worker claims the identity,
  * and the route answers again: the time it takes is printed.
  */
 import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { echoThrough, eventually, freshGet } from './helpers/cluster.js';
+import { echoDigest, echoThrough, eventually, freshGet } from './helpers/cluster.js';
 import { startUpstream, type Upstream } from './helpers/http-upstream.js';
 import { core, freePort, startInstance, tunnelSection, upstreamSection } from './helpers/instances.js';
 import { tcpEcho, tempDir, type Peer } from './helpers/peers.js';
@@ -69,6 +71,28 @@ describe('a tunnel server with workers = 2', () => {
     // Some reconnects, and some route requests, reached the worker that does not own the identity.
     await hub.waitForLog(/tunnel relayed .*identity=office to="worker \d"/);
     await hub.waitForLog(/debug +http worker=\d .*upstream="worker \d"/);
+  });
+
+  test('a tunnel the other worker relays to the owner carries 8 MiB each way through its -R listener, whole', async () => {
+    const bytes = randomBytes(8 * 1024 * 1024);
+    const expected = createHash('sha256').update(bytes).digest('hex');
+    const relayed = (): number => (hub.log().match(/tunnel relayed .*identity=office/g) ?? []).length;
+    // Each connection of the office reaches the worker that does not own the identity one time in two.
+    for (let attempt = 0; attempt < RECONNECTS; attempt++) {
+      const before = relayed();
+      const office = await startOffice();
+      try {
+        await eventually(3000, () => echoThrough(remotePort, 'ready'));
+        // The relay's line is written before the owner answers the hello, and lines leave in batches up to 100 ms late.
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        if (relayed() === before) continue;
+        assert.equal(await echoDigest('127.0.0.1', remotePort, bytes), expected);
+        return;
+      } finally {
+        await office.stop();
+      }
+    }
+    assert.fail(`none of ${RECONNECTS} connections of the office reached the worker that does not own its identity`);
   });
 
   test('an [upstream] in a cluster: worker 1 alone keeps the tunnel, and the other relays its routes there', async () => {

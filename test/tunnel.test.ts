@@ -85,6 +85,30 @@ describe('tunnels', () => {
     }
   });
 
+  test('a restarted client takes its -R port over with the connection that waited for its old session', async () => {
+    const port = await freePort();
+    const args = ['-R', `127.0.0.1:${port}:127.0.0.1:${far.port}`, url(), '--token', TOKEN];
+    const detached = (): number => (server.log().match(/tunnel detached /g) ?? []).length;
+    const before = detached();
+    const first = await startForward(args, 1);
+    await first.stop();
+    for (let i = 0; i < 100 && detached() === before; i++) await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.ok(detached() > before, 'the first session was detached (its grace is 60 s)');
+    // Accepted while the only session holding the port is detached: it waits, unread.
+    const mine = exchange(await dial(port), block, 1_000_000);
+    const second = await startForward(args, 1);
+    try {
+      const timer = new Promise((_resolve, reject) => setTimeout(() => reject(new Error('the waiting connection was not served within 10 s: left with the old session')), 10_000).unref());
+      const received = await Promise.race([mine.received, timer]);
+      const theirs = far.transfers.at(-1);
+      assert.ok(theirs !== undefined);
+      assert.deepEqual(received, { bytes: 1_000_000, sha256: await theirs.sent });
+      assert.deepEqual(await theirs.received, { bytes: 1_000_000, sha256: await mine.sent });
+    } finally {
+      await second.stop();
+    }
+  });
+
   test('200 concurrent streams, 20 kB each way each, all byte-exact', async () => {
     const client = await startForward(['-L', `0:127.0.0.1:${small.port}`, url(), '--token', TOKEN]);
     try {

@@ -1,9 +1,13 @@
 /*
  * The ports this instance listens on for its tunnel clients (remote forwards). A listener
  * belongs to an identity, not a connection: while a session waits out its grace period the
- * listener stays bound (new connections wait for the client), and when the same identity asks
- * for the same address again — a resumed session, or a restarted client — it takes the bound
- * listener over instead of meeting "address in use".
+ * listener stays bound, and when the same identity asks for the same address again — a resumed
+ * session, or a restarted client — it takes the bound listener over instead of meeting "address
+ * in use". A connection that arrives while the listener's session is detached waits here,
+ * unread, for whichever comes first: that session's return, or a newer session of the identity
+ * asking for the address (a restarted client, whose old session will never return: handing the
+ * connection to that one left it hanging until the old session's grace ran out). When the
+ * listener closes, what still waits is reset.
  */
 import { once } from 'node:events';
 import { createServer, type Server, type Socket } from 'node:net';
@@ -16,6 +20,10 @@ import type { StreamSocket } from './stream.js';
 /** A throw while handing it a connection ends the owner's session alone. */
 export interface ListenerOwner extends Guarded {
   readonly identity: string;
+  /** Its client is connected now; a connection for a detached owner waits in the listener. */
+  readonly attached: boolean;
+  /** Streams its session may hold: as many connections may wait for it. */
+  readonly maxStreams: number;
   /** A connection arrived on the owner's listener number `listener` (or was relayed to it by another node). */
   accepted(listener: number, socket: StreamSocket): void;
 }
@@ -44,6 +52,8 @@ interface Entry {
   bound: string | null;
   /** Ends the wait for a bind that a release overtook (a closed server says neither listening nor error). */
   readonly binding: AbortController;
+  /** Connections accepted while the owner was detached, unread, oldest first. */
+  readonly waiting: StreamSocket[];
 }
 
 export class RemoteListeners {
@@ -62,15 +72,16 @@ export class RemoteListeners {
       if (held.owner.identity !== owner.identity) throw new Error(`${key} is held by another identity`);
       held.owner = owner;
       held.listener = listener;
+      this.handWaiting(held);
       return held.port;
     }
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
-    const entry: Entry = { server, owner, listener, port, released: false, bound: null, binding: new AbortController() };
+    const entry: Entry = { server, owner, listener, port, released: false, bound: null, binding: new AbortController(), waiting: [] };
     server.on('connection', (accepted: Socket) =>
       runGuarded(entry.owner, 'remote listener connection', () => {
         const socket = adoptSharedRead(accepted);
         socket.setNoDelay(true);
-        entry.owner.accepted(entry.listener, socket);
+        this.deliver(key, entry, socket);
       }),
     );
     // Known before it is bound: a session that ends meanwhile must release this one too.
@@ -112,10 +123,38 @@ export class RemoteListeners {
     }
   }
 
+  /** Hands `socket` to the listener's session, or keeps it waiting while that session is detached. */
+  private deliver(key: string, entry: Entry, socket: StreamSocket): void {
+    if (entry.owner.attached) {
+      entry.owner.accepted(entry.listener, socket);
+      return;
+    }
+    const limit = entry.owner.maxStreams;
+    if (entry.waiting.length >= limit) {
+      log.warn('remote listener connection reset', { ...entry.owner.logFields, address: key, why: `${limit} connections (the session's stream limit) already wait for its client to return` });
+      socket.resetAndDestroy();
+      return;
+    }
+    entry.waiting.push(socket);
+  }
+
+  /** The connections waiting in `entry`, to its owner if it is attached now. */
+  private handWaiting(entry: Entry): void {
+    if (!entry.owner.attached) return;
+    const { owner, listener } = entry;
+    for (const socket of entry.waiting.splice(0)) runGuarded(owner, 'remote listener connection', () => owner.accepted(listener, socket));
+  }
+
+  /** `owner`'s client is back (a resume): the connections its listeners kept waiting go to it. */
+  ownerAttached(owner: ListenerOwner): void {
+    for (const entry of this.byAddress.values()) if (entry.owner === owner) this.handWaiting(entry);
+  }
+
   private forget(key: string, entry: Entry): void {
     entry.released = true;
     entry.binding.abort();
     entry.server.close();
+    for (const socket of entry.waiting.splice(0)) socket.resetAndDestroy();
     if (this.byAddress.get(key) === entry) this.byAddress.delete(key);
     if (entry.bound !== null) this.hooks?.changed(entry.owner.identity);
   }
@@ -136,7 +175,7 @@ export class RemoteListeners {
   acceptRelayed(address: string, socket: StreamSocket): boolean {
     for (const entry of this.byAddress.values()) {
       if (entry.bound !== address || entry.released) continue;
-      runGuarded(entry.owner, 'relayed remote listener connection', () => entry.owner.accepted(entry.listener, socket));
+      runGuarded(entry.owner, 'relayed remote listener connection', () => this.deliver(address, entry, socket));
       return true;
     }
     return false;

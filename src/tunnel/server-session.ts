@@ -57,6 +57,14 @@ export class ServerSession implements SessionOwner, ListenerOwner, Guarded {
     this.context.endSession(this, reason);
   }
 
+  get attached(): boolean {
+    return this.transport !== null;
+  }
+
+  get maxStreams(): number {
+    return this.session.maxStreams;
+  }
+
   /** Runs `expire` once the grace period is over, unless the session is attached again first. */
   startGrace(seconds: number, expire: () => void): void {
     this.stopGrace();

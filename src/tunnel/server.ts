@@ -336,6 +336,8 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
       previous.understandsGoaway = understandsGoaway;
       previous.session.sendControl(this.welcome(previous, '', true));
       previous.session.resume(resume.state);
+      // Connections its listeners kept while it was away: opened now, after the resume's own messages.
+      this.listeners.ownerAttached(previous);
       this.resumes++;
       log.info('tunnel resumed', { ...previous.logFields, streams: previous.session.streams.size, resumes: previous.session.counters.resumes });
       // Upgraded just before the drain began: told at once, like every session then.

@@ -1,5 +1,8 @@
-/* What the cluster tests ask of a cluster: a request on a connection of its own, a TCP echo through a port, a retry until it works. */
+/* What the cluster tests ask of a cluster: a request on a connection of its own, a TCP echo through a port (a line, or bytes in bulk), a retry until it works. */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { connect as tcpConnect } from 'node:net';
 import { accepting } from './programs.js';
@@ -30,6 +33,32 @@ export function echoThrough(port: number, text: string, host = '127.0.0.1'): Pro
       reject(error);
     });
   });
+}
+
+/** Writes `bytes` to host:port, half-closes, and resolves with the SHA-256 of what came back before the far end's FIN (30 s at most). */
+export async function echoDigest(host: string, port: number, bytes: Buffer): Promise<string> {
+  const socket = tcpConnect({ host, port, allowHalfOpen: true });
+  const hash = createHash('sha256');
+  let received = 0;
+  socket.on('data', (chunk: Buffer) => {
+    hash.update(chunk);
+    received += chunk.length;
+  });
+  await once(socket, 'connect');
+  // Written in pieces, as an application would, and ended: the FIN must cross the cluster too.
+  for (let offset = 0; offset < bytes.length; offset += 256 * 1024) {
+    if (!socket.write(bytes.subarray(offset, offset + 256 * 1024))) await once(socket, 'drain');
+  }
+  socket.end();
+  const timer = setTimeout(() => socket.destroy(new Error(`no end of the echo through ${host}:${port} in 30 s (${received} of ${bytes.length} bytes back)`)), 30_000);
+  try {
+    await once(socket, 'end');
+  } finally {
+    clearTimeout(timer);
+    socket.destroy();
+  }
+  assert.equal(received, bytes.length, `through ${host}:${port}: ${received} of ${bytes.length} bytes came back`);
+  return hash.digest('hex');
 }
 
 /** Retries `attempt` every 50 ms for up to `ms`; resolves with its first success, or rejects with its last failure. */
