@@ -78,7 +78,7 @@ describe('three instances on Redis behind HAProxy', { skip: skipUnlessInstalled(
   /** Every instance's log lines that name `session` or the registry, for a failure's message. */
   const trailOf = (session: string): string =>
     [...instances]
-      .flatMap(([name, instance]) => instance.log().split('\n').filter((line) => line.includes(session) || line.includes('cluster registry') || line.includes('session socket refused')).map((line) => `${name}: ${line}`))
+      .flatMap(([name, instance]) => instance.log().split('\n').filter((line) => line.includes(session) || line.includes('cluster registry') || line.includes('cluster node') || line.includes('session socket refused')).map((line) => `${name}: ${line}`))
       .join('\n');
 
   /** The processes of an instance: itself, and its workers if it has any. */

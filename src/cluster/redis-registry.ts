@@ -104,6 +104,8 @@ export class RedisRegistry implements Registry {
   private lost: (identity: string) => void = () => undefined;
   /** This node's link, as the others reach it; known once it listens. */
   private link: URL | null = null;
+  /** Nodes announced on the channel while the map is being read, or null between reads. */
+  private heardDuringRead: Map<NodeId, URL> | null = null;
   /** What the last failed connection said (ioredis's own rejections only say "Connection is closed"). */
   private lastError = '';
 
@@ -125,6 +127,8 @@ export class RedisRegistry implements Registry {
     this.link = link;
     try {
       await Promise.all([this.redis.connect(), this.subscriber.connect()]);
+      // Listening before the first read: a node either is in the map read, or announces itself on the channel after it.
+      await this.subscriber.subscribe(CHANGES);
       await this.refresh();
     } catch (error) {
       this.redis.disconnect();
@@ -260,7 +264,9 @@ export class RedisRegistry implements Registry {
       } catch {
         return;
       }
+      if (!this.links.has(change.node) && change.node !== this.options.self) log.info('cluster node joined', { node: nodeName(change.node), link: link.href });
       this.links.set(change.node, link);
+      this.heardDuringRead?.set(change.node, link);
     } else {
       if (change.node === null) {
         if (!this.owned.has(change.identity)) this.owners.delete(change.identity);
@@ -313,6 +319,18 @@ export class RedisRegistry implements Registry {
   }
 
   private async readMap(): Promise<void> {
+    // A node that announces itself after its key was scanned past would be missing from the new
+    // map until the next read: what the channel says meanwhile is kept and added to it.
+    const heard = new Map<NodeId, URL>();
+    this.heardDuringRead = heard;
+    try {
+      await this.readMapInto(heard);
+    } finally {
+      this.heardDuringRead = null;
+    }
+  }
+
+  private async readMapInto(heard: ReadonlyMap<NodeId, URL>): Promise<void> {
     const links = new Map<NodeId, URL>();
     for (const [name, value] of await this.readKeys(NODE_KEYS)) {
       const node = parseNode(name);
@@ -335,10 +353,18 @@ export class RedisRegistry implements Registry {
       const set = this.listenerSets.get(identity);
       if (set !== undefined) listenerSets.set(identity, set);
     }
+    for (const [node, link] of heard) if (!links.has(node)) links.set(node, link);
+    this.noteMembership(links);
     this.links = links;
     this.owners = owners;
     this.listenerSets = listenerSets;
     this.listenersChanged(listenerSets);
+  }
+
+  /** Logs the nodes that joined this node's map or left it since the last read (a node gone from it answers for nothing). */
+  private noteMembership(links: ReadonlyMap<NodeId, URL>): void {
+    for (const node of links.keys()) if (!this.links.has(node) && node !== this.options.self) log.info('cluster node joined', { node: nodeName(node), link: links.get(node)?.href });
+    for (const node of this.links.keys()) if (!links.has(node) && node !== this.options.self) log.info('cluster node gone', { node: nodeName(node), why: `its key is gone: it stopped, or did not refresh it for ${this.options.ttlMs} ms` });
   }
 
   /** Every key under `prefix` (SCAN, then MGET per batch): its name after the prefix, and its value (null if it expired meanwhile). */
