@@ -264,7 +264,7 @@ export class RedisRegistry implements Registry {
       } catch {
         return;
       }
-      if (!this.links.has(change.node) && change.node !== this.options.self) log.info('cluster node joined', { node: nodeName(change.node), link: link.href });
+      this.noteJoined(change.node, link);
       this.links.set(change.node, link);
       this.heardDuringRead?.set(change.node, link);
     } else {
@@ -363,8 +363,13 @@ export class RedisRegistry implements Registry {
 
   /** Logs the nodes that joined this node's map or left it since the last read (a node gone from it answers for nothing). */
   private noteMembership(links: ReadonlyMap<NodeId, URL>): void {
-    for (const node of links.keys()) if (!this.links.has(node) && node !== this.options.self) log.info('cluster node joined', { node: nodeName(node), link: links.get(node)?.href });
+    for (const [node, link] of links) this.noteJoined(node, link);
     for (const node of this.links.keys()) if (!links.has(node) && node !== this.options.self) log.info('cluster node gone', { node: nodeName(node), why: `its key is gone: it stopped, or did not refresh it for ${this.options.ttlMs} ms` });
+  }
+
+  /** Logs `node` as joined when the map does not know it yet (heard on the channel, or found by a read). */
+  private noteJoined(node: NodeId, link: URL): void {
+    if (!this.links.has(node) && node !== this.options.self) log.info('cluster node joined', { node: nodeName(node), link: link.href });
   }
 
   /** Every key under `prefix` (SCAN, then MGET per batch): its name after the prefix, and its value (null if it expired meanwhile). */

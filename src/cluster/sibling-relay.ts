@@ -174,7 +174,8 @@ export class SiblingRelay implements WebSocketClientEvents {
 
   private fail(why: string): void {
     if (this.ended) return;
-    log.warn('sibling relay failed', { ...this.owner.logFields, ...this.relayFields, why });
+    // The owner's fields name the node relayed to already.
+    log.warn('sibling relay failed', { ...this.logFields, why });
     this.endBoth(WsCloseCode.unexpected, `${nodeName(this.target.node)}, which holds what the client asked for, is unreachable: ${why}`);
   }
 

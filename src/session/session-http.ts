@@ -72,15 +72,15 @@ function pollerOf(session: Session, received: number): HttpPoller {
 export function serveSessionHttp(res: HttpResponse, request: ClientRequest, sessions: SessionStore): void {
   const target = parseTarget(request, sessions.settings.path);
   const sibling = target === null ? null : sessions.siblingHolding(target.id);
-  if (sibling !== null && !(sibling instanceof ResumeRefusal)) {
+  if (sibling instanceof ResumeRefusal) {
+    refuseResume(ClientResponse.answering(res, request), request, sibling);
+    return;
+  }
+  if (sibling !== null) {
     relayHttpToSibling(res, request, sibling);
     return;
   }
   const response = ClientResponse.answering(res, request);
-  if (sibling instanceof ResumeRefusal) {
-    refuseResume(response, request, sibling);
-    return;
-  }
   if (target === null) {
     response.refuse(new Refusal('not-found', 404, 'Not found: see docs/sessions.md for the session requests', `no session request ${request.method} ${request.path}`));
     return;

@@ -126,6 +126,7 @@ export class MirroredListeners {
         socket.resetAndDestroy();
       }
     };
+    const guard: Guarded = { logFields: fields, abortAfterFault: (reason) => reset(reason) };
     const upstream = new WebSocketClient(
       {
         url,
@@ -136,8 +137,7 @@ export class MirroredListeners {
         tls: DEFAULT_UPSTREAM_TLS,
       },
       {
-        logFields: fields,
-        abortAfterFault: (reason) => reset(reason),
+        ...guard,
         opened: () => {
           socket.off('close', leftEarly);
           socket.off('error', failedEarly);
@@ -161,7 +161,6 @@ export class MirroredListeners {
     const entry = { socket, upstream };
     this.relays.add(entry);
     const forget = (): void => void this.relays.delete(entry);
-    const guard: Guarded = { logFields: fields, abortAfterFault: (reason) => reset(reason) };
     const carrier: RelayCarrier = {
       sendBinary: (chunk) => upstream.send(chunk, true),
       sendText: (text) => upstream.send(Buffer.from(text, 'latin1'), false),
