@@ -10,7 +10,7 @@ import { HealthThread } from './health-thread.js';
 import { LogWatch, Sightings } from './log-watch.js';
 import { LiveSessions, SESSION_SETTLE_MS } from './session-watch.js';
 import { fuzzOptions, OptionError, type FuzzOptions } from './options.js';
-import { newFiles, openFiles } from './open-files.js';
+import { isClosedConnection, newFiles, openFiles } from './open-files.js';
 import { PeakSampler, sampleProcess, type ProcessSample } from './process-stats.js';
 import { delay } from './raw-connection.js';
 import { formatReport } from './report.js';
@@ -18,19 +18,31 @@ import { Runner, type CaseRecord } from './runner.js';
 import { startTargets, type Targets } from './targets.js';
 import { verdict } from './verdict.js';
 
+/**
+ * How long a replayed case's connections get to close before the server's descriptors are
+ * compared with those before it: past the tunnel grace (0.25 s) and a peer's orderly end. A
+ * session's peer may still linger then (its grace and the peer's 5 s): those are shown, and
+ * only a closed connection's descriptor fails the replay.
+ */
+const REPLAY_SETTLE_MS = 1500;
+
 async function replay(targets: Targets, options: FuzzOptions, seed: number): Promise<number> {
   const runner = new Runner(targets, options.classes, 1, seed);
   const watch = new LogWatch(targets.server, () => [...runner.inFlight.values()]);
   const lines: string[] = [];
   targets.server.onLine((line) => lines.push(line));
+  const before = openFiles(targets.server.pid);
   const { record, outcome } = await runner.runOne(seed);
-  await delay(300);
+  await delay(REPLAY_SETTLE_MS);
+  const left = targets.server.exited === null ? newFiles(before, openFiles(targets.server.pid)) : [];
   console.log(`case FUZZ_CASE=${seed}: ${record.kind} → ${record.target}\ninput: ${record.input}\nanswer: ${outcome.answer}`);
   if (outcome.extras !== undefined) console.log(`also seen: ${JSON.stringify(outcome.extras)}`);
   console.log(`server log during the case:\n${lines.join('\n')}`);
   for (const { error } of runner.fuzzerErrors) console.log(`fuzzer error: ${error}`);
   for (const finding of targets.findings) console.log(`oracle finding: ${finding}`);
-  return watch.internalErrors.count > 0 || targets.findings.length > 0 || targets.server.exited !== null ? 1 : 0;
+  if (left.length > 0) console.log(`descriptors open ${REPLAY_SETTLE_MS} ms after the case ended that were not before it:\n  ${left.join('\n  ')}`);
+  const leaked = left.some(isClosedConnection);
+  return watch.internalErrors.count > 0 || targets.findings.length > 0 || targets.server.exited !== null || leaked ? 1 : 0;
 }
 
 async function main(): Promise<number> {
@@ -91,8 +103,10 @@ async function main(): Promise<number> {
     // both samples are read with the heap collected, so they compare like with like.
     await targets.server.collectGarbage();
     const sample = sampler.sample();
-    // Named only when there are more than at the start: fd numbers are reused, so a list of what changed would be noise.
-    newDescriptors.push(targets.server.exited === null && sample.fds > start.fds ? newFiles(startFiles, openFiles(targets.server.pid)) : []);
+    // All named only when there are more than at the start (fd numbers are reused, so a list of
+    // what changed would be noise); a closed connection's descriptor always (verdict.ts).
+    const added = targets.server.exited === null ? newFiles(startFiles, openFiles(targets.server.pid)) : [];
+    newDescriptors.push(sample.fds > start.fds ? added : added.filter(isClosedConnection));
     return sample;
   };
   const middle = await half();
@@ -101,7 +115,7 @@ async function main(): Promise<number> {
   loop.disable();
   const health = await healthThread.stop();
 
-  const failures = verdict(targets, runner, watch, health, { start, middle, end }, sessionsLeft);
+  const failures = verdict(targets, runner, watch, health, { start, middle, end }, sessionsLeft, newDescriptors);
   const death = targets.server.exited === null ? null : { inFlight: inFlightAtDeath, tail: targets.server.tail };
   await targets.close();
   const report = formatReport({

@@ -50,6 +50,16 @@ function sockets(pid: number): Map<string, string> {
   return byInode;
 }
 
+const CLOSED_CONNECTION = "(in no socket table: a closed connection's descriptor)";
+
+/**
+ * True for a descriptor (as newFiles names it) whose connection is gone and which was never
+ * closed: a leak whatever the count, unlike a connection still open, which may be a pool's.
+ */
+export function isClosedConnection(description: string): boolean {
+  return description.endsWith(CLOSED_CONNECTION);
+}
+
 /** fd number → what it is, e.g. `tcp 127.0.0.1:8001 → 127.0.0.1:40312 ESTABLISHED`. */
 export function openFiles(pid: number): Map<number, string> {
   const known = sockets(pid);
@@ -63,7 +73,7 @@ export function openFiles(pid: number): Map<number, string> {
     }
     const inode = /^socket:\[(\d+)\]$/.exec(link)?.[1];
     // A socket in none of the tables is one whose connection is gone while its descriptor is still open.
-    files.set(Number(fd), inode === undefined ? link : (known.get(inode) ?? `${link} (in no socket table: a closed connection's descriptor)`));
+    files.set(Number(fd), inode === undefined ? link : (known.get(inode) ?? `${link} ${CLOSED_CONNECTION}`));
   }
   return files;
 }

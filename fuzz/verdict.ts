@@ -3,9 +3,10 @@
  * health client failed, the guard logged an internal error or a log line carries an
  * exception's text, an oracle saw a request escape or a session break its promise, a case's
  * own code threw, a session outlived every bound on its life, or the server's descriptors or
- * memory did not come back after a quiet period.
+ * memory did not come back after a quiet period, or it kept a closed connection's descriptor.
  */
 import type { HealthResult } from './health-thread.js';
+import { isClosedConnection } from './open-files.js';
 import type { LogWatch } from './log-watch.js';
 import type { ProcessSample } from './process-stats.js';
 import type { Runner } from './runner.js';
@@ -51,7 +52,19 @@ function resourceFailures({ start, middle, end }: ServerSamples): string[] {
   return failures;
 }
 
-export function verdict(targets: Targets, runner: Runner, watch: LogWatch, health: HealthResult, samples: ServerSamples, sessionsLeft: ReadonlyArray<readonly string[]>): string[] {
+/**
+ * `newDescriptors`: per quiet period, the server's descriptors not open at the start. One whose
+ * connection is gone fails the run even within FD_SLACK: nothing would ever close it.
+ */
+export function verdict(
+  targets: Targets,
+  runner: Runner,
+  watch: LogWatch,
+  health: HealthResult,
+  samples: ServerSamples,
+  sessionsLeft: ReadonlyArray<readonly string[]>,
+  newDescriptors: ReadonlyArray<readonly string[]>,
+): string[] {
   const failures: string[] = [];
   const exit = targets.server.exited;
   if (exit !== null) failures.push(`the server died (exit code ${String(exit.code)}, signal ${String(exit.signal)})`);
@@ -62,6 +75,8 @@ export function verdict(targets: Targets, runner: Runner, watch: LogWatch, healt
   if (targets.findings.length > 0) failures.push(`${targets.findings.length} oracle finding(s)`);
   if (runner.fuzzerErrors.length > 0) failures.push(`${runner.fuzzerErrors.length} case(s) failed in the fuzzer's own code`);
   if (exit === null) failures.push(...resourceFailures(samples));
+  const leaked = new Set(newDescriptors.flat().filter(isClosedConnection));
+  if (leaked.size > 0) failures.push(`${leaked.size} descriptor(s) of closed connections left open: ${[...leaked].join('; ')}`);
   for (const left of sessionsLeft) if (left.length > 0) failures.push(`${left.length} session(s) still open ${SESSION_SETTLE_MS / 1000} s after the cases ended (they never expire): ${left.slice(0, 5).join(' ')}`);
   if (runner.finished === 0) failures.push('no case finished');
   return failures;

@@ -2,19 +2,21 @@
  * The tunnel's edges, with real websocksy processes: sockets that never say hello, how many may
  * wait for theirs, sessions per identity, a client pointed at the bridge's path by mistake,
  * send-then-close through both kinds of forward with slow readers, a raw client whose data and
- * close frames arrive in one TCP write, connections waiting for a tunnel that never comes, and
- * 2 MB bodies through an HTTP route over a tunnel with a window larger than a frame.
+ * close frames arrive in one TCP write, connections waiting for a tunnel that never comes,
+ * 2 MB bodies through an HTTP route over a tunnel with a window larger than a frame, and
+ * streams ended and reset in one breath, which must leave no descriptor behind.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
+import { readdirSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { decodeControl, decodeFrame, encodeEmpty, encodeJson, FrameType, TUNNEL_SUBPROTOCOL } from '../src/tunnel/protocol.js';
+import { decodeControl, decodeFrame, encodeEmpty, encodeJson, encodeText, FrameType, TUNNEL_SUBPROTOCOL } from '../src/tunnel/protocol.js';
 import { connect, type TestClient } from './helpers/client.js';
 import { patternHash, send, startUpstream, type Upstream } from './helpers/http-upstream.js';
 import { core, freePort, startInstance, tunnelSection, upstreamSection } from './helpers/instances.js';
-import { tempDir } from './helpers/peers.js';
+import { tcpEcho, tempDir } from './helpers/peers.js';
 import { closeFrame, clientFrame, OPCODE, RawWebSocket } from './helpers/raw-ws.js';
 import { dial, fetchStatus, pattern, startForward, startTunnelServer } from './helpers/tunnel.js';
 import { runWebsocksy, startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
@@ -180,6 +182,50 @@ describe('tunnel edges', () => {
       second.ws.terminate();
     }
     assert.doesNotMatch(server.log(), new RegExp(TOKEN));
+  });
+});
+
+describe('a stream its client ends and resets in one breath', () => {
+  const dir = tempDir('websocksy-tunnel-fin-reset-');
+  let server: RunningWebsocksy;
+  let echo: Awaited<ReturnType<typeof tcpEcho>>;
+
+  before(async () => {
+    echo = await tcpEcho();
+    server = await startTunnelServer(dir.path, `alice ${TOKEN} connect=${echo.address.slice('tcp://'.length)}\n`);
+  });
+
+  after(async () => {
+    await server.stop();
+    await echo.close();
+    dir.remove();
+  });
+
+  // The FIN's end() had begun a shutdown when the RESET came; net.Socket.resetAndDestroy() then
+  // failed with EINVAL and never closed the descriptor (lib/reset-connection.ts): one lost per stream.
+  test('leaves no descriptor open in the server, and the far peer sees its end', { timeout: 30_000 }, async () => {
+    const pid = server.process.pid as number;
+    const descriptors = (): number => readdirSync(`/proc/${pid}/fd`).length;
+    const { ws } = await RawWebSocket.open(server.port, '/.tunnel', [`Sec-WebSocket-Protocol: ${TUNNEL_SUBPROTOCOL}`]);
+    try {
+      ws.write(clientFrame(OPCODE.binary, encodeJson(FrameType.control, 0, { type: 'hello', version: 1, name: 'alice', token: TOKEN })));
+      assert.equal(decodeControl(decodeFrame((await ws.next()).payload).body).type, 'welcome');
+      const start = descriptors();
+      const port = Number(echo.address.split(':').at(-1));
+      const streams = Array.from({ length: 16 }, (_, index) => 2 * index + 1);
+      for (const id of streams) {
+        ws.write(clientFrame(OPCODE.binary, encodeJson(FrameType.open, id, { host: '127.0.0.1', port })));
+        for (;;) {
+          const frame = decodeFrame((await ws.next()).payload);
+          if (frame.type === FrameType.accept && frame.stream === id) break;
+        }
+        ws.write(Buffer.concat([clientFrame(OPCODE.binary, encodeEmpty(FrameType.fin, id)), clientFrame(OPCODE.binary, encodeText(FrameType.reset, id, 'gone'))]));
+      }
+      await waitFor(() => echo.sockets.size === 0, 'the echo peer to see every connection end');
+      await waitFor(() => descriptors() <= start, `the server's descriptors back to ${start} (now ${descriptors()})`);
+    } finally {
+      ws.socket.destroy();
+    }
   });
 });
 

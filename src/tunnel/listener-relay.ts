@@ -19,6 +19,7 @@ import { WsCloseCode } from '../core/api.js';
 import { errorMessage } from '../lib/errors.js';
 import { guarded, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
+import { resetConnection } from '../lib/reset-connection.js';
 
 export const LISTENER_RELAY_SUBPROTOCOL = 'websocksy-listener.1';
 
@@ -99,7 +100,7 @@ export class ListenerRelay {
     if (code === WsCloseCode.normal) this.socket.destroy();
     else {
       log.info('relayed listener connection reset', { ...this.owner.logFields, why: `the other node closed its relay with ${code}` });
-      this.socket.resetAndDestroy();
+      resetConnection(this.socket);
     }
   }
 
@@ -110,7 +111,7 @@ export class ListenerRelay {
       this.carrierClosed = true;
       this.carrier.close(WsCloseCode.unexpected, reason);
     }
-    if (!this.socket.destroyed) this.socket.resetAndDestroy();
+    if (!this.socket.destroyed) resetConnection(this.socket);
   }
 
   private fromSocket(chunk: Buffer): void {

@@ -14,6 +14,7 @@ import type { Siblings } from '../cluster/siblings.js';
 import { errorMessage } from '../lib/errors.js';
 import { processOwner, runGuarded, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
+import { resetConnection } from '../lib/reset-connection.js';
 import { closeReason } from '../lib/text.js';
 import { DEFAULT_UPSTREAM_TLS } from '../lib/tls-upstream.js';
 import { ABNORMAL_CLOSURE, DROPPED, WebSocketClient, type WebSocketEnd } from '../lib/websocket-client.js';
@@ -110,7 +111,7 @@ export class MirroredListeners {
     const link = owner === null ? null : this.siblings.linkOf(owner);
     if (owner === null || link === null) {
       log.warn('mirrored listener connection reset', { address, identity: mirror.identity, client, why: 'the node that owns the identity is not known now' });
-      socket.resetAndDestroy();
+      resetConnection(socket);
       return;
     }
     const url = new URL(this.tunnelPath, link);
@@ -123,7 +124,7 @@ export class MirroredListeners {
       else {
         forget();
         upstream.terminate();
-        socket.resetAndDestroy();
+        resetConnection(socket);
       }
     };
     const guard: Guarded = { logFields: fields, abortAfterFault: (reason) => reset(reason) };
@@ -154,7 +155,7 @@ export class MirroredListeners {
           forget();
           if (end.code === ABNORMAL_CLOSURE && end.why !== DROPPED) log.warn('mirrored listener connection reset', { ...fields, why: `the owner's link failed: ${end.why}` });
           if (relay !== null) relay.carrierClosedWith(end.code);
-          else socket.resetAndDestroy();
+          else resetConnection(socket);
         },
       },
     );
@@ -188,7 +189,7 @@ export class MirroredListeners {
     this.stopAll();
     for (const { socket, upstream } of this.relays) {
       upstream.terminate();
-      socket.resetAndDestroy();
+      resetConnection(socket);
     }
   }
 
@@ -199,5 +200,5 @@ export class MirroredListeners {
 }
 
 function connectionOwner(socket: Socket, address: string, identity: string): Guarded {
-  return { logFields: { address, identity }, abortAfterFault: () => socket.resetAndDestroy() };
+  return { logFields: { address, identity }, abortAfterFault: () => resetConnection(socket) };
 }

@@ -14,6 +14,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runGuarded, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
+import { resetConnection } from '../lib/reset-connection.js';
 import { adoptSharedRead } from '../lib/shared-read.js';
 import type { StreamSocket } from './stream.js';
 
@@ -132,7 +133,7 @@ export class RemoteListeners {
     const limit = entry.owner.maxStreams;
     if (entry.waiting.length >= limit) {
       log.warn('remote listener connection reset', { ...entry.owner.logFields, address: key, why: `${limit} connections (the session's stream limit) already wait for its client to return` });
-      socket.resetAndDestroy();
+      resetConnection(socket);
       return;
     }
     entry.waiting.push(socket);
@@ -154,7 +155,7 @@ export class RemoteListeners {
     entry.released = true;
     entry.binding.abort();
     entry.server.close();
-    for (const socket of entry.waiting.splice(0)) socket.resetAndDestroy();
+    for (const socket of entry.waiting.splice(0)) resetConnection(socket);
     if (this.byAddress.get(key) === entry) this.byAddress.delete(key);
     if (entry.bound !== null) this.hooks?.changed(entry.owner.identity);
   }

@@ -16,6 +16,7 @@
 import { Socket } from 'node:net';
 import { guarded, type Guarded } from '../lib/guard.js';
 import type { LogFields } from '../lib/log.js';
+import { resetConnection } from '../lib/reset-connection.js';
 import { giveBuffer, POOL_FROM, takeBuffer } from './buffer-pool.js';
 import { encodeCredit, encodeData, encodeDataInto, encodeEmpty, encodeText, FrameType, HEADER_SIZE, MAX_DATA_PAYLOAD, type OpenTarget } from './protocol.js';
 
@@ -26,13 +27,15 @@ import { encodeCredit, encodeData, encodeDataInto, encodeEmpty, encodeText, Fram
 export interface StreamSocket {
   readonly destroyed: boolean;
   readonly writableLength: number;
+  readonly writableEnded: boolean;
+  readonly writableFinished: boolean;
   pause(): unknown;
   resume(): unknown;
   /** `written` runs once the chunk has left the write queue. */
   write(chunk: Buffer, written: (error?: Error | null) => void): boolean;
   end(): unknown;
   destroy(): unknown;
-  /** Ends abruptly, so the local peer sees a reset rather than an orderly end. */
+  /** Ends abruptly, so the local peer sees a reset rather than an orderly end (called through lib/reset-connection.ts). */
   resetAndDestroy(): unknown;
   /** `chunk` may be valid only during the call (a dialled socket reads into a shared buffer). */
   on(event: 'data', listener: (chunk: Buffer) => void): unknown;
@@ -409,7 +412,7 @@ export class TunnelStream implements Guarded {
   /** The other side reset the stream (or refused to open it): the local peer gets a TCP RST. */
   onReset(reason: string): void {
     if (this.state === 'ended') return;
-    if (this.socket !== null && !this.socket.destroyed) this.socket.resetAndDestroy();
+    if (this.socket !== null && !this.socket.destroyed) resetConnection(this.socket);
     this.finish(reason);
   }
 
