@@ -2,8 +2,7 @@
  * The server's resident memory and open file descriptors, read from /proc/PID/status and
  * /proc/PID/fd: at the start, at their peak (sampled every 200 ms) and at the end.
  */
-import { readdirSync } from 'node:fs';
-import { rssBytes } from '../test/helpers/tunnel.js';
+import { openDescriptors, rssBytes } from '../test/helpers/process-figures.js';
 
 export interface ProcessSample {
   readonly rssBytes: number;
@@ -11,7 +10,7 @@ export interface ProcessSample {
 }
 
 export function sampleProcess(pid: number): ProcessSample {
-  return { rssBytes: rssBytes(pid), fds: readdirSync(`/proc/${pid}/fd`).length };
+  return { rssBytes: rssBytes(pid), fds: openDescriptors(pid) };
 }
 
 export class PeakSampler {

@@ -3,8 +3,9 @@
  * wrong versions, names and tokens, garbage resume fields), and after a welcome a run of
  * session frames from a menu: opens to the allowed echo peer, to a forbidden port, with bad
  * targets and bad stream ids (even, reused, 0, 2^32-1), data within and beyond the window,
- * credits of every size and length, FIN, RESET (also right behind a FIN), ACCEPT/REJECT for streams that do not exist,
- * pings, listen requests and stray control messages, frames too short or of unknown types.
+ * credits of every size and length, FIN, RESET (also right behind a FIN), ACCEPT/REJECT for
+ * streams that do not exist, pings, listen requests and stray control messages, frames too
+ * short or of unknown types.
  */
 import { FrameType, PROTOCOL_VERSION } from '../src/tunnel/protocol.js';
 import type { Random } from '../test/helpers/random.js';

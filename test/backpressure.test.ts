@@ -4,20 +4,15 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { connect } from './helpers/client.js';
 import { PatternCheck, pushPattern, streamServer } from './helpers/peers.js';
+import { rssBytes } from './helpers/process-figures.js';
 import { startWebsocksy } from './helpers/websocksy.js';
 
 const TOTAL = 200 * 1024 * 1024;
 /** The stream repeats a random block of prime length, so a lost or reordered chunk shows. */
 const PATTERN = randomBytes(1_048_573);
-
-function rssBytes(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
-}
 
 test('200 MB to a slow client: peer paused, RSS bounded, every byte in order', { timeout: 120_000 }, async (t) => {
   // Writes of at most 256 KiB, respecting the socket's own backpressure.

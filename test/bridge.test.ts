@@ -5,12 +5,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import { closeClient, connect, sendWhileOpen } from './helpers/client.js';
 import { streamServer, tcpEcho, tempDir, udpEcho, unixDgramEcho, unixEcho, type Peer } from './helpers/peers.js';
+import { openDescriptors } from './helpers/process-figures.js';
 import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
 
 const LOCAL = ['-l', '127.0.0.1', '-p', '0'];
@@ -327,7 +327,7 @@ describe('peer failures', () => {
     const peer = await streamServer(() => undefined, undefined, { allowHalfOpen: true });
     try {
       await withBridge(peer.address, [], async (server) => {
-        const fds = (): number => readdirSync(`/proc/${String(server.process.pid)}/fd`).length;
+        const fds = (): number => openDescriptors(server.process.pid as number);
         const before = fds();
         const client = await connect(server.url);
         client.ws.send('hello');

@@ -14,7 +14,7 @@ import { CuttingRelay } from './helpers/cutting-relay.js';
 import { hashingEcho, talkingPeer, type HashingEcho } from './helpers/hashing-peers.js';
 import { streamServer, tempDir } from './helpers/peers.js';
 import { recordClient, streamMessages, until, within, type ClientRecorder } from './helpers/session-client.js';
-import { rssBytes } from './helpers/tunnel.js';
+import { rssBytes } from './helpers/process-figures.js';
 import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
 import type { TransportChoice } from 'websocksy/client';
 

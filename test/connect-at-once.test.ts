@@ -6,7 +6,7 @@
  * would give, and the usual connect (and its timeout) where the kernel did not settle it.
  */
 import assert from 'node:assert/strict';
-import { closeSync, readdirSync } from 'node:fs';
+import { closeSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -14,11 +14,8 @@ import { connectAtOnce } from '../src/lib/connect-at-once.js';
 import { blackholeOrSkip } from './helpers/blackhole.js';
 import { closeClient, connect } from './helpers/client.js';
 import { tcpEcho, tempDir, unixEcho, type Peer } from './helpers/peers.js';
+import { openDescriptors } from './helpers/process-figures.js';
 import { corkWarnings, startWebsocksy } from './helpers/websocksy.js';
-
-function openDescriptors(pid: number | string = 'self'): number {
-  return readdirSync(`/proc/${pid}/fd`).length;
-}
 
 /** A port on 127.0.0.1 that nothing listens on (bound, then released). */
 async function closedPort(): Promise<number> {

@@ -10,7 +10,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { readdirSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,12 +17,9 @@ import { describe, test } from 'node:test';
 import { connectAtOnce, type StreamTarget } from '../src/lib/connect-at-once.js';
 import { makesHandlesFor, socketFromDescriptor, type DescriptorKind } from '../src/lib/descriptor-socket.js';
 import { tempDir } from './helpers/peers.js';
+import { openDescriptors } from './helpers/process-figures.js';
 
 const READ = Buffer.alloc(64 * 1024);
-
-function openDescriptors(): number {
-  return readdirSync('/proc/self/fd').length;
-}
 
 /** A listener whose connections answer each chunk with its bytes reversed, and end when the client ends. */
 async function reversingServer(listenOn: { port: number; host: string } | { path: string }): Promise<Server> {

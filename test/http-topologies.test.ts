@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { echoOf, patternHash, send, startUpstream, type Upstream } from './helpers/http-upstream.js';
 import { core, freePort, startInstance, tunnelSection, upstreamSection } from './helpers/instances.js';
 import { tempDir } from './helpers/peers.js';
-import { rssBytes } from './helpers/tunnel.js';
+import { rssBytes } from './helpers/process-figures.js';
 import type { RunningWebsocksy } from './helpers/websocksy.js';
 
 const MB = 1024 * 1024;

@@ -1,7 +1,7 @@
 /*
  * The layering the design promises (docs/architecture.md), checked on the sources: imports
- * point down the layers and never up, and only the front touches uWS at run time (every uWS
- * callback enters through its guard).
+ * point down the layers and never up, only the front touches uWS at run time (every uWS
+ * callback enters through its guard), and connections are reset through one function.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -95,6 +95,12 @@ describe('layering', () => {
       }
     }
     assert.deepEqual(wrong, []);
+  });
+
+  // Node's own resetAndDestroy() keeps the descriptor of a socket whose end() is under way.
+  test('connections are reset through lib/reset-connection.ts alone', () => {
+    const calls = files.filter((file) => !file.endsWith(join('lib', 'reset-connection.ts')) && /\.resetAndDestroy\(/.test(readFileSync(file, 'utf8')));
+    assert.deepEqual(calls.map((file) => relative(ROOT, file)), []);
   });
 
   test('only the front uses uWS at run time; the rest imports its types', () => {

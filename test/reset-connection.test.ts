@@ -5,10 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { readdirSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { resetConnection } from '../src/lib/reset-connection.js';
+import { openDescriptors } from './helpers/process-figures.js';
 
 type PeerSaw = 'reset' | 'end';
 
@@ -37,8 +37,6 @@ before(async () => {
 
 after(() => server.close());
 
-const descriptors = (): number => readdirSync('/proc/self/fd').length;
-
 /** Waits, at most 5 s, for `condition`; false if it never held. */
 async function until(condition: () => boolean): Promise<boolean> {
   const deadline = Date.now() + 5000;
@@ -59,7 +57,7 @@ async function connected(): Promise<{ socket: Socket; errors: Error[] }> {
 
 for (const when of ['open', 'ending', 'finished'] as const) {
   test(`a connection reset while ${when}: no descriptor left, no error, the peer sees ${when === 'open' ? 'a reset' : 'the end'}`, async () => {
-    const start = descriptors();
+    const start = openDescriptors();
     const first = seen.length;
     const results: Array<{ errors: Error[] }> = [];
     for (let i = 0; i < 10; i++) {
@@ -71,8 +69,8 @@ for (const when of ['open', 'ending', 'finished'] as const) {
       resetConnection(socket);
       results.push({ errors });
     }
-    await until(() => descriptors() <= start);
-    assert.equal(descriptors(), start);
+    await until(() => openDescriptors() <= start);
+    assert.equal(openDescriptors(), start);
     assert.deepEqual(
       results.flatMap(({ errors }) => errors.map((error) => error.message)),
       [],

@@ -20,7 +20,7 @@ import { closeClient, connect, type TestClient } from './helpers/client.js';
 import { sendAllThenRead } from './helpers/http.js';
 import { tcpEcho, tempDir, type Peer } from './helpers/peers.js';
 import { requireProgram, skipUnlessInstalled } from './helpers/tools.js';
-import { rssBytes } from './helpers/tunnel.js';
+import { rssBytes } from './helpers/process-figures.js';
 import { ROOT, runWebsocksy, startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
 
 const LAB = `${ROOT}test/modules/route_lab.mjs`;

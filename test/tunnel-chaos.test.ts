@@ -10,7 +10,8 @@ import { freePort } from './helpers/instances.js';
 import { tempDir } from './helpers/peers.js';
 import { Random, testSeed } from './helpers/random.js';
 import { CuttingRelay } from './helpers/cutting-relay.js';
-import { dial, exchange, exchangeServer, fetchStatus, pattern, rssBytes, startForward, startTunnelServer } from './helpers/tunnel.js';
+import { dial, exchange, exchangeServer, fetchStatus, pattern, startForward, startTunnelServer } from './helpers/tunnel.js';
+import { rssBytes } from './helpers/process-figures.js';
 
 const TOKEN = 'chaos-token';
 const STREAM_BYTES = 25 * 1024 * 1024;

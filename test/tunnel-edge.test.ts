@@ -9,7 +9,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { readdirSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { decodeControl, decodeFrame, encodeEmpty, encodeJson, encodeText, FrameType, TUNNEL_SUBPROTOCOL } from '../src/tunnel/protocol.js';
@@ -17,6 +16,7 @@ import { connect, type TestClient } from './helpers/client.js';
 import { patternHash, send, startUpstream, type Upstream } from './helpers/http-upstream.js';
 import { core, freePort, startInstance, tunnelSection, upstreamSection } from './helpers/instances.js';
 import { tcpEcho, tempDir } from './helpers/peers.js';
+import { openDescriptors } from './helpers/process-figures.js';
 import { closeFrame, clientFrame, OPCODE, RawWebSocket } from './helpers/raw-ws.js';
 import { dial, fetchStatus, pattern, startForward, startTunnelServer } from './helpers/tunnel.js';
 import { runWebsocksy, startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
@@ -25,10 +25,11 @@ const TOKEN = 'edge-token-do-not-log';
 /** More than loopback's socket buffers hold, so that a slow reader leaves bytes queued in Node when the FIN comes. */
 const SEND_THEN_CLOSE_BYTES = 24 * 1024 * 1024;
 
-async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 10_000): Promise<void> {
+/** `what` names the condition in the failure; as a function, it is read when the wait fails. */
+async function waitFor(condition: () => boolean | Promise<boolean>, what: string | (() => string), timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
@@ -40,6 +41,21 @@ async function helloClient(port: number, name: string, token: string): Promise<T
   const answer = decodeControl(decodeFrame((await client.next()).data).body);
   assert.equal(answer.type, 'welcome', JSON.stringify(answer));
   return client;
+}
+
+/** Says hello as alice on a raw tunnel WebSocket; resolves once welcomed. */
+async function rawHello(ws: RawWebSocket): Promise<void> {
+  ws.write(clientFrame(OPCODE.binary, encodeJson(FrameType.control, 0, { type: 'hello', version: 1, name: 'alice', token: TOKEN })));
+  assert.equal(decodeControl(decodeFrame((await ws.next()).payload).body).type, 'welcome');
+}
+
+/** Opens stream `id` to 127.0.0.1:`port` on a raw tunnel WebSocket; resolves once the server accepts it. */
+async function rawOpen(ws: RawWebSocket, id: number, port: number): Promise<void> {
+  ws.write(clientFrame(OPCODE.binary, encodeJson(FrameType.open, id, { host: '127.0.0.1', port })));
+  for (;;) {
+    const frame = decodeFrame((await ws.next()).payload);
+    if (frame.type === FrameType.accept && frame.stream === id) return;
+  }
 }
 
 /** A TCP server whose connections each send `total` bytes and end at once, and read slowly. */
@@ -141,14 +157,8 @@ describe('tunnel edges', () => {
     assert.match(head, new RegExp(`Sec-WebSocket-Protocol: ${TUNNEL_SUBPROTOCOL.replaceAll('.', '\\.')}`, 'i'));
     const before = peer.results.length;
     try {
-      ws.write(clientFrame(OPCODE.binary, encodeJson(FrameType.control, 0, { type: 'hello', version: 1, name: 'alice', token: TOKEN })));
-      const welcome = decodeControl(decodeFrame((await ws.next()).payload).body);
-      assert.equal(welcome.type, 'welcome');
-      ws.write(clientFrame(OPCODE.binary, encodeJson(FrameType.open, 1, { host: '127.0.0.1', port: peer.port })));
-      for (;;) {
-        const frame = decodeFrame((await ws.next()).payload);
-        if (frame.type === FrameType.accept && frame.stream === 1) break;
-      }
+      await rawHello(ws);
+      await rawOpen(ws, 1, peer.port);
       const data = pattern(9).subarray(0, 60_000);
       const frames = [0, 1, 2, 3].map(() => clientFrame(OPCODE.binary, Buffer.concat([Buffer.from([FrameType.data, 0, 0, 0, 1]), data])));
       ws.write(Buffer.concat([...frames, clientFrame(OPCODE.binary, encodeEmpty(FrameType.fin, 1)), closeFrame(1000, 'done')]));
@@ -189,10 +199,12 @@ describe('a stream its client ends and resets in one breath', () => {
   const dir = tempDir('websocksy-tunnel-fin-reset-');
   let server: RunningWebsocksy;
   let echo: Awaited<ReturnType<typeof tcpEcho>>;
+  let echoPort = 0;
 
   before(async () => {
     echo = await tcpEcho();
-    server = await startTunnelServer(dir.path, `alice ${TOKEN} connect=${echo.address.slice('tcp://'.length)}\n`);
+    echoPort = (echo.server.address() as { port: number }).port;
+    server = await startTunnelServer(dir.path, `alice ${TOKEN} connect=127.0.0.1:${echoPort}\n`);
   });
 
   after(async () => {
@@ -205,24 +217,17 @@ describe('a stream its client ends and resets in one breath', () => {
   // failed with EINVAL and never closed the descriptor (lib/reset-connection.ts): one lost per stream.
   test('leaves no descriptor open in the server, and the far peer sees its end', { timeout: 30_000 }, async () => {
     const pid = server.process.pid as number;
-    const descriptors = (): number => readdirSync(`/proc/${pid}/fd`).length;
     const { ws } = await RawWebSocket.open(server.port, '/.tunnel', [`Sec-WebSocket-Protocol: ${TUNNEL_SUBPROTOCOL}`]);
     try {
-      ws.write(clientFrame(OPCODE.binary, encodeJson(FrameType.control, 0, { type: 'hello', version: 1, name: 'alice', token: TOKEN })));
-      assert.equal(decodeControl(decodeFrame((await ws.next()).payload).body).type, 'welcome');
-      const start = descriptors();
-      const port = Number(echo.address.split(':').at(-1));
+      await rawHello(ws);
+      const start = openDescriptors(pid);
       const streams = Array.from({ length: 16 }, (_, index) => 2 * index + 1);
       for (const id of streams) {
-        ws.write(clientFrame(OPCODE.binary, encodeJson(FrameType.open, id, { host: '127.0.0.1', port })));
-        for (;;) {
-          const frame = decodeFrame((await ws.next()).payload);
-          if (frame.type === FrameType.accept && frame.stream === id) break;
-        }
+        await rawOpen(ws, id, echoPort);
         ws.write(Buffer.concat([clientFrame(OPCODE.binary, encodeEmpty(FrameType.fin, id)), clientFrame(OPCODE.binary, encodeText(FrameType.reset, id, 'gone'))]));
       }
       await waitFor(() => echo.sockets.size === 0, 'the echo peer to see every connection end');
-      await waitFor(() => descriptors() <= start, `the server's descriptors back to ${start} (now ${descriptors()})`);
+      await waitFor(() => openDescriptors(pid) <= start, () => `the server's descriptors back to ${start} (still ${openDescriptors(pid)})`);
     } finally {
       ws.socket.destroy();
     }
