@@ -21,9 +21,10 @@
  *   host = keep | rewrite           the Host header sent upstream (default rewrite)
  *   auth = NAME, NAME               [auth NAME] sections, any one of which admits a client
  *                                   (docs/auth.md; default: anyone may use the route)
- *   timeout = 30                    seconds an upstream may take to answer once the request
- *                                   is sent; for a module, seconds an exchange may stand still
- *                                   before its answer is complete (default 30)
+ *   timeout = 30                    seconds an upstream may stand still: for its response head
+ *                                   once the request is sent, taking an upload, sending a body;
+ *                                   for a module, seconds an exchange may stand still before
+ *                                   its answer is complete (default 30)
  * Every error names the file, line and key; a relative folder is read from the config file's.
  */
 import { realpathSync, statSync } from 'node:fs';

@@ -384,16 +384,16 @@ export class ClientResponse implements Guarded {
         if (pending !== null && pendingOffset + pending.length === total) return;
         // The length was promised and not delivered: the client must see a cut, not an end.
         // (Read the offset first: close() aborts the response, and uWS throws on any later call.)
+        // Finished before close(), whose abort would otherwise report the client gone.
         res.cork(() => this.flushHead());
-        const written = res.getWriteOffset();
+        finish(new Error(`body ended after ${res.getWriteOffset()} of ${total} bytes`));
         res.close();
-        finish(new Error(`body ended after ${written} of ${total} bytes`));
       }),
       fail: guarded(this, 'response error', (error: Error) => {
         if (!this.usable) return;
         res.cork(() => this.flushHead());
-        res.close();
         finish(error);
+        res.close();
       }),
     };
     if (total === 0) {

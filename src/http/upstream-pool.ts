@@ -2,8 +2,8 @@
  * The dispatchers HTTP routes send their requests through: for a direct http:// route, our own
  * keep-alive pool (h1-pool.ts); for https:// routes, and for requests whose connection someone
  * else opens (a tunnel stream, a socket that starts with a PROXY header), undici's. Nothing here
- * times a request: websocksy times the response head itself, from the end of the upload
- * (proxy-http.ts), and a body may take as long as it takes.
+ * times a request: websocksy times the exchange itself (proxy-http.ts): the response head from
+ * the end of the upload, and an upload or a body the upstream lets stand still.
  */
 import type { LookupFunction, Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
