@@ -12,9 +12,10 @@ import { sessionCase } from './session-case.js';
 import { stalledCase } from './stalled-case.js';
 import type { Targets } from './targets.js';
 import { tunnelCase } from './tunnel-case.js';
+import { upstreamCase } from './upstream-case.js';
 
 /** How often each class is drawn (stalled readers are slow and heavy, so rarer). */
-const WEIGHTS: Readonly<Record<CaseClass, number>> = { handshake: 30, frames: 25, tunnel: 25, disconnect: 12, stalled: 8, session: 30 };
+const WEIGHTS: Readonly<Record<CaseClass, number>> = { handshake: 30, frames: 25, tunnel: 25, disconnect: 12, stalled: 8, session: 30, upstream: 20 };
 
 const MAKERS: Readonly<Record<CaseClass, (random: Random, targets: Targets) => FuzzCase>> = {
   handshake: handshakeCase,
@@ -23,6 +24,7 @@ const MAKERS: Readonly<Record<CaseClass, (random: Random, targets: Targets) => F
   disconnect: disconnectCase,
   stalled: stalledCase,
   session: sessionCase,
+  upstream: upstreamCase,
 };
 
 export interface DrawnCase {

@@ -17,8 +17,8 @@ import { closePayload, clientFrame, Opcode } from './ws-frame.js';
 /** A good handshake is answered at once; one that is not is itself the answer. */
 const UPGRADE_WAIT_MS = 5000;
 
-export type CaseClass = 'handshake' | 'frames' | 'tunnel' | 'disconnect' | 'stalled' | 'session';
-export const CASE_CLASSES: readonly CaseClass[] = ['handshake', 'frames', 'tunnel', 'disconnect', 'stalled', 'session'];
+export type CaseClass = 'handshake' | 'frames' | 'tunnel' | 'disconnect' | 'stalled' | 'session' | 'upstream';
+export const CASE_CLASSES: readonly CaseClass[] = ['handshake', 'frames', 'tunnel', 'disconnect', 'stalled', 'session', 'upstream'];
 
 export interface CaseOutcome {
   /** What the server answered, in a few words: `http 400`, `101, close 1002`, `silent close`. */

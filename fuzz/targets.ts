@@ -3,8 +3,9 @@
  * (an echo, scripted for the session oracle: bridge-peer.ts), marked resumable so that clients
  * offering websocksy.session.v1 get sessions; a TCP echo peer for tunnel streams; a node:http upstream (`[route /api] to = …/v1`), a `ws` echo
  * server (`[route /chat] websocket = ws://…`, no path, the case where a client's path once
- * picked the host), and the tunnel endpoint with an identities file; and one websocksy with
- * all of them on one port.
+ * picked the host), the scripted upstream the upstream class answers from (`[route /raw]`,
+ * scripted-upstream.ts), and the tunnel endpoint with an identities file; and one websocksy
+ * with all of them on one port.
  *
  * Three oracles watch for requests escaping where they belong: the upstream must only ever see
  * paths under /v1 and never the `/smuggled` request the fuzzer hides in bodies, and a canary
@@ -19,6 +20,7 @@ import { freePort } from '../test/helpers/instances.js';
 import { startUpstream, type Upstream } from '../test/helpers/http-upstream.js';
 import { streamServer, tcpEcho, type Peer } from '../test/helpers/peers.js';
 import { startBridgePeer, type BridgePeer } from './bridge-peer.js';
+import { RAW_TIMEOUT_MS, SCRIPTED_BASE, ScriptedUpstream } from './scripted-upstream.js';
 import { ServerProcess } from './server-process.js';
 import { GRACE_MS } from './session-oracle.js';
 import { PREFIX, SMUGGLED_PATH, UPSTREAM_BASE } from './target-paths.js';
@@ -41,6 +43,8 @@ export interface Targets {
   readonly canaryPort: number;
   /** The bridge's peer, which keeps what it saw of oracle sessions. */
   readonly bridgePeer: BridgePeer;
+  /** The `/raw` route's upstream, which answers as each upstream case scripts it. */
+  readonly scripted: ScriptedUpstream;
   /** What the oracles saw: each entry is a finding. */
   readonly findings: string[];
   /** Reports a finding (a case's own oracle). */
@@ -97,6 +101,7 @@ export async function startTargets(dir: string, logPath: string): Promise<Target
   const upstream = await startUpstream();
   watchUpstream(upstream, found);
   const remote = await wsEcho();
+  const scripted = await ScriptedUpstream.start(found);
   const canary = await streamServer((socket) => {
     found(`the canary port was dialled from ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`);
     socket.destroy();
@@ -119,6 +124,7 @@ export async function startTargets(dir: string, logPath: string): Promise<Target
       '[backend]', `host = tcp://127.0.0.1:${bridgePeer.port}`, 'framing = binary', 'resumable = yes',
       `[route ${PREFIX.api}]`, `to = http://127.0.0.1:${upstream.port}${UPSTREAM_BASE}`, 'timeout = 5',
       `[route ${PREFIX.chat}]`, `websocket = ws://127.0.0.1:${remote.port}`,
+      `[route ${PREFIX.raw}]`, `to = http://127.0.0.1:${scripted.port}${SCRIPTED_BASE}`, `timeout = ${RAW_TIMEOUT_MS / 1000}`,
       // A short grace: sessions the fuzzer drops must be gone by the end of the quiet period.
       // Sixteen sessions per identity: most tunnel cases get one, and the limit is still met.
       '[tunnel]', `path = ${PREFIX.tunnel}`, 'identities = identities', 'grace = 0.25', 'max-sessions = 16',
@@ -135,12 +141,13 @@ export async function startTargets(dir: string, logPath: string): Promise<Target
     listenPort,
     canaryPort: portOf(canary),
     bridgePeer,
+    scripted,
     findings,
     found,
     onFinding: (watcher) => watchers.push(watcher),
     close: async () => {
       await server.stop();
-      await Promise.all([echo.close(), bridgePeer.close(), upstream.close(), remote.close(), canary.close()]);
+      await Promise.all([echo.close(), bridgePeer.close(), upstream.close(), remote.close(), canary.close(), scripted.close()]);
     },
   };
 }
