@@ -198,7 +198,7 @@ class UpstreamExchange implements UpstreamHandler, UploadTally {
         this.abortUpstream?.(new UpstreamTimeoutError(ms));
         return;
       }
-        if (this.waiting === 'upload') {
+      if (this.waiting === 'upload') {
         const upload = this.upload as Readable;
         const taken = this.received - upload.readableLength;
         // Bytes wait for the upstream in the body, or in the connection, whose writer paused
