@@ -253,7 +253,8 @@ describe('http routes whose upstream stands still', { skip: CURL === undefined &
       // 4 MiB from node:http to an upstream that never read a byte: the kernel's buffers take
       // much or all of it, and the rest, if any, waits in the connection's queue with the body
       // paused and empty (the fuzzer's upstream class found that state unanswered; this test
-      // reaches it only now and then). 64 MiB from curl: most of it waits for the client.
+      // does not reliably reach it, the fuzzer does). 64 MiB from curl: most of it waits for
+      // the client.
       const file = `${dir.path}/upload.bin`;
       writeFileSync(file, Buffer.alloc(64 * MIB, 0x62));
       for (const size of [4 * MIB, 64 * MIB]) {
