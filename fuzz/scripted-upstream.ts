@@ -10,6 +10,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
+import { resetConnection } from '../src/lib/reset-connection.js';
 import { delay } from './raw-connection.js';
 
 /** What the upstream writes, in order: bytes, or a pause in milliseconds. */
@@ -94,15 +95,13 @@ export class ScriptedUpstream {
       // A body the script does not read must stay unread: the kernel's buffers fill, and
       // websocksy sees an upstream that takes nothing.
       if (!reads) hold(socket);
-      // A body left unread (or of a length we did not count) stands between this request and the next.
-      const reusable = (reads || (length === 0 && !chunked)) && script?.then === 'keep';
+      const then = afterwards(script, reads || (length === 0 && !chunked));
       busy = true;
       void this.play(socket, script).then(() => {
         busy = false;
         if (socket.destroyed) return;
-        const then = script === undefined ? 'end' : reusable ? 'keep' : script.then === 'keep' ? 'end' : script.then;
         if (then === 'end') socket.end();
-        else if (then === 'reset') socket.resetAndDestroy();
+        else if (then === 'reset') resetConnection(socket);
         else if (then === 'stay') hold(socket);
         else next();
       });
@@ -130,6 +129,16 @@ export class ScriptedUpstream {
     this.server.close();
     await once(this.server, 'close');
   }
+}
+
+/**
+ * What the connection does after the script: as it says, except that it is served on only when
+ * nothing unread (a body left, or one of a length not counted) stands before its next request.
+ */
+function afterwards(script: UpstreamScript | undefined, bodyRead: boolean): UpstreamScript['then'] {
+  if (script === undefined) return 'end';
+  if (script.then === 'keep' && !bodyRead) return 'end';
+  return script.then;
 }
 
 /** Reads no more from `socket`, and drops it after HOLD_MS. */

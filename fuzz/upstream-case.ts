@@ -64,18 +64,18 @@ export function upstreamCase(random: Random): FuzzCase {
         for (const one of planned) scripted.forget(one.token);
       }
       const extras: Record<string, number> = {};
-      const shown: string[] = [];
+      let first = 'no request';
       planned.forEach((one, index) => {
         const answer = answers[index] as HttpAnswer;
         const wrong = judge(one, answer);
         if (wrong !== null) scope.targets.found(`upstream case, ${one.method} ${PREFIX.raw}/${one.token} ← ${one.drawn.label}: ${wrong}`);
         const expected = 'exact' in one.drawn.expectation ? 'valid' : one.drawn.expectation.expected;
-        const got = describeAnswer(answer);
-        shown.push(`${expected} → ${got}`);
-        extras[`${expected} → ${got}`] = (extras[`${expected} → ${got}`] ?? 0) + 1;
+        const shown = `${expected} → ${describeAnswer(answer)}`;
+        if (index === 0) first = shown;
+        extras[shown] = (extras[shown] ?? 0) + 1;
       });
       // The first request's answer is counted; every request's is among the extras.
-      return { answer: shown[0] ?? 'no request', extras };
+      return { answer: first, extras };
     },
   };
 }

@@ -7,7 +7,7 @@
  * what it saw.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -15,10 +15,11 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { core, startInstance, tunnelSection, upstreamSection } from './helpers/instances.js';
 import { tempDir } from './helpers/peers.js';
-import { IN_CI } from './helpers/tools.js';
+import { until } from './helpers/session-client.js';
+import { findProgram, requireProgram, skipUnlessInstalled } from './helpers/tools.js';
 import type { RunningWebsocksy } from './helpers/websocksy.js';
 
-const CURL = spawnSync('curl', ['--version']).status === 0 ? 'curl' : undefined;
+const CURL = findProgram(['/usr/bin/curl']);
 const MIB = 1024 * 1024;
 /** The routes' timeout: a stall is noticed one to two of these after the last byte. */
 const TIMEOUT_S = 1;
@@ -144,8 +145,7 @@ interface CurlResult {
 
 /** curl's view of one request: exit code, status, body bytes, time taken (bounded at 15 s). */
 async function curl(url: string, extra: readonly string[] = []): Promise<CurlResult> {
-  assert.ok(CURL !== undefined, 'curl is required in CI (apt-get install curl)');
-  const child = spawn(CURL, ['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', '--max-time', '15', ...extra, url]);
+  const child = spawn(requireProgram(CURL, 'curl'), ['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', '--max-time', '15', ...extra, url]);
   let out = '';
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
   const started = Date.now();
@@ -170,15 +170,6 @@ function nodePost(url: string, size: number): Promise<{ status: string; seconds:
   });
 }
 
-/** Waits until `check` holds, at most `ms`. */
-async function eventually(check: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > deadline) assert.fail(`still not true after ${ms} ms: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
 /** One raw request; resolves with every byte answered once the server closes (or after `ms`). */
 async function rawExchange(port: number, request: string, pauseMs: number, ms = 15_000): Promise<{ answer: Buffer; closed: boolean }> {
   const socket = connect(port, '127.0.0.1');
@@ -197,7 +188,7 @@ async function rawExchange(port: number, request: string, pauseMs: number, ms = 
   return { answer: Buffer.concat(chunks), closed };
 }
 
-describe('http routes whose upstream stands still', { skip: CURL === undefined && !IN_CI ? 'curl is not installed' : false }, () => {
+describe('http routes whose upstream stands still', { skip: skipUnlessInstalled(CURL !== undefined, 'curl') }, () => {
   const dir = tempDir('websocksy-stalls-');
   let upstream: RawUpstream;
   /** An upstream that reads nothing at all, not even a request's head. */
@@ -246,7 +237,7 @@ describe('http routes whose upstream stands still', { skip: CURL === undefined &
       assert.deepEqual([result.code, result.status, result.size], [18, '200', 10], JSON.stringify(result));
       assert.ok(result.seconds >= TIMEOUT_S && result.seconds < 3 * TIMEOUT_S + 1, `cut after ${result.seconds} s`);
       await hub.waitForLog(new RegExp(`http response cut [^\\n]*route=${route} [^\\n]*why="no byte of the response body came for 1000 ms"`));
-      await eventually(() => upstream.open('stall-body') === 0, 3000, 'the upstream connection closed');
+      await until(() => upstream.open('stall-body') === 0, 3000, () => 'the upstream connection closed');
     });
 
     test(`an upload the upstream takes none of gets 504 after the timeout, ${how}, without waiting for the rest of it`, async () => {
@@ -268,7 +259,7 @@ describe('http routes whose upstream stands still', { skip: CURL === undefined &
         await hub.waitForQuiet();
         assert.equal((hub.log().match(why) ?? []).length, before + 1, `${size} bytes: ${hub.log()}`);
         upstream.readAgain('no-read');
-        await eventually(() => upstream.open('no-read') === 0, 3000, 'the upstream connection closed');
+        await until(() => upstream.open('no-read') === 0, 3000, () => 'the upstream connection closed');
       }
     });
   }

@@ -178,7 +178,7 @@ class UpstreamExchange implements UpstreamHandler, UploadTally {
   timeUpload(body: Readable): void {
     this.upload = body;
     this.waiting = 'upload';
-    this.timer = setTimeout(() => this.check(), this.target.route.timeoutMs);
+    this.startTimer();
   }
 
   onRequestSent(): void {
@@ -186,9 +186,13 @@ class UpstreamExchange implements UpstreamHandler, UploadTally {
     if (this.waiting === 'body' || this.finished) return;
     runGuarded(this.answer, 'upstream request sent', () => {
       this.waiting = 'head';
-      if (this.timer === null) this.timer = setTimeout(() => this.check(), this.target.route.timeoutMs);
+      if (this.timer === null) this.startTimer();
       else this.timer.refresh();
     });
+  }
+
+  private startTimer(): void {
+    this.timer = setTimeout(() => this.check(), this.target.route.timeoutMs);
   }
 
   private check(): void {
@@ -283,11 +287,12 @@ class UpstreamExchange implements UpstreamHandler, UploadTally {
         answer.fail('403 Forbidden', 'Forbidden');
         return;
       }
-      const timedOut = error instanceof UpstreamTimeoutError || error instanceof UpstreamStallError;
+      const stalled = error instanceof UpstreamStallError;
+      const timedOut = stalled || error instanceof UpstreamTimeoutError;
       log.warn('http upstream failed', { ...this.fields(), status: timedOut ? 504 : 502, why: errorMessage(error) });
       // An upload the upstream stopped taking is not waited for: the answer goes now, with
       // Connection: close, and the rest of the body is dropped as it comes.
-      if (error instanceof UpstreamStallError) {
+      if (stalled) {
         answer.bodyPending = false;
         answer.fail('504 Gateway Timeout', 'Gateway timeout', {}, true);
       } else if (timedOut) answer.fail('504 Gateway Timeout', 'Gateway timeout');
