@@ -1,9 +1,10 @@
 # websocksy: `make` installs and builds, `make run` starts the default config, `make test` tests,
-# `make test-matrix` tests on every supported Node, `make fuzz` fuzzes.
+# `make test-matrix` tests on every supported Node, `make fuzz` fuzzes, `make bench` and
+# `make bench-matrix` measure.
 NPM ?= npm
 CONFIG ?= websocksy.cfg
 
-.PHONY: all build native status-page run test test-matrix fuzz bench clean
+.PHONY: all build native status-page run test test-matrix fuzz bench bench-matrix clean
 
 all: build
 
@@ -89,6 +90,12 @@ bench/bin/%: bench/%.c
 # Side-by-side figures against the anchors; needs websockify (apt-get install websockify).
 bench: build bench/bin/loadgen bench/bin/echo
 	node dist/bench/run.js
+
+# The same on every supported Node, one after the other: Node 20 here, Node 22 and 24 in the
+# Debian 13 root of test-matrix (bench/matrix.sh; needs root). BENCH_NODES="22 24" picks rows;
+# every BENCH_* variable goes to each row.
+bench-matrix: build bench/bin/loadgen bench/bin/echo
+	bash bench/matrix.sh
 
 clean:
 	rm -rf dist node_modules bench/bin build

@@ -19,6 +19,7 @@ import { connectionFigures, formatConnectionsSection, type ConnectionFigures } f
 import { formatJsEngineSection, jsEngineFigures, type EngineFigure } from './lib/js-engine.js';
 import { formatWorkersSection, workersFigures, type WorkersFigure } from './lib/workers.js';
 import { formatRelaySection, relayFigures, type RelayFigure } from './lib/cluster-relay.js';
+import { glibcVersion, selectEngine } from '../src/front/engine.js';
 import { formatQuietStartSection, quietStartFigures, type QuietFigure } from './lib/quiet-start.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -124,12 +125,14 @@ async function withSubject(subject: Subject, echoPort: number, body: (run: Runni
 }
 
 function machine(): Readonly<Record<string, string>> {
-  const engine = (JSON.parse(readFileSync(`${ROOT}node_modules/uWebSockets.js/package.json`, 'utf8')) as { version: string }).version;
+  // The engine websocksy picks on this Node, as its start line names it: on Node 22 and 24 that is
+  // not the `uWebSockets.js` package's build.
+  const engine = selectEngine(false);
   return {
     date: new Date().toISOString(),
     cpu: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}`,
     node: process.version,
-    engine: `uWebSockets.js ${engine}`,
+    engine: `uWS ${engine.version} (${engine.build} from ${engine.source}), glibc ${glibcVersion()}`,
     kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(),
     seconds: String(SECONDS),
   };

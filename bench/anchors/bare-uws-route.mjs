@@ -5,7 +5,11 @@
 // websocksy adds anything.
 // Usage: node bench/anchors/bare-uws-route.mjs LISTEN_PORT UPSTREAM_HOST UPSTREAM_PORT
 import net from 'node:net';
-import uWS from 'uWebSockets.js';
+import { selectEngine } from '../../dist/src/front/engine.js';
+
+// The native build websocksy itself picks on this Node (docs/engine.md): the `uWebSockets.js`
+// package alone has none for Node 22 or 24, and would fall back to a Node implementation.
+const uWS = selectEngine(false).uws;
 
 const [listenPort, upstreamHost, upstreamPort] = process.argv.slice(2);
 const HEAD_END = Buffer.from('\r\n\r\n');

