@@ -40,9 +40,12 @@ bench_environment() {
   done
 }
 
-# The lines of report $1 that give a verdict, or the tunnel's figures against its anchors.
+# The lines of report $1 that give a verdict: the rows of its Targets table that were measured,
+# the workloads' own lines that name a target, and the tunnel's figures against its anchors.
 verdicts() {
-  grep -E 'target|TCP through the tunnel' "$1" | grep -v -e '^| target |' -e '| n/a |' || true
+  awk '/^## /{ targets = ($0 == "## Targets") }
+    targets && /^\| / && !/^\| target \|/ && !/^\|---/ && !/\| n\/a \|/ { print; next }
+    !targets && (/target/ || /TCP through the tunnel/) { print }' "$1"
 }
 
 # record ROW REPORT: the row's verdicts into the summary.
