@@ -21,6 +21,7 @@ import { rateClock } from '../src/core/throttle.js';
 import { closeClient, connect, wrap, type TestClient } from './helpers/client.js';
 import { rawRequest, upgradeRequest } from './helpers/http.js';
 import { streamServer, tcpEcho, tempDir, type Peer } from './helpers/peers.js';
+import { until } from './helpers/session-client.js';
 import { startForward } from './helpers/tunnel.js';
 import { runWebsocksy, startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
 
@@ -56,15 +57,6 @@ function open(url: string, localAddress?: string): Promise<TestClient | number> 
     });
     ws.once('error', reject);
   });
-}
-
-async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  assert.fail(`${what}: not within ${timeoutMs} ms`);
 }
 
 const dir = tempDir();
@@ -218,7 +210,7 @@ describe('connection caps', () => {
       first.ws.send('still here');
       assert.equal((await first.next()).data.toString(), 'still here');
       await closeClient(clients.shift() as TestClient);
-      await waitFor(async () => (await limitsOf(server.port)).connections === 1, 'the closed connection released');
+      await until(async () => (await limitsOf(server.port)).connections === 1, 5000, 'the closed connection released');
       clients.push(await connect(`${server.url}/d`));
       const status = await limitsOf(server.port);
       assert.equal(status.connections, 2);
@@ -252,7 +244,7 @@ describe('connection caps', () => {
       assert.equal(status.refused['max-connections-per-address'], 2);
       // One of 127.0.0.2's closes: 127.0.0.2 may connect again.
       await closeClient(clients.shift() as TestClient);
-      await waitFor(async () => (await limitsOf(server.port)).connections === 4, 'released');
+      await until(async () => (await limitsOf(server.port)).connections === 4, 5000, 'released');
       const again = await open(`${server.url}/x`, '127.0.0.2');
       assert.ok(typeof again !== 'number');
       clients.push(again);
@@ -331,7 +323,7 @@ describe('max-connections-per-identity on tunnel sessions', () => {
       assert.equal(status.refused['max-connections-per-identity'], 1);
       await bob.stop();
       await alice.stop();
-      await waitFor(async () => (await limitsOf(server.port)).identities === 0, 'identities released');
+      await until(async () => (await limitsOf(server.port)).identities === 0, 5000, 'identities released');
       const again = await startForward(['-L', `0:${target}`, url('alice'), '--token', TOKEN]);
       await again.stop();
     } finally {
@@ -452,7 +444,7 @@ describe('handshake timeout', () => {
       assert.equal(refused.status, 504);
       assert.ok(seconds >= 0.9 && seconds < 3, `answered after ${seconds} s`);
       await server.waitForLog(/refused .*status="504 Gateway Timeout" why="no answer within handshake-timeout \(1 s\)"/);
-      await waitFor(async () => sockets.length === 1 && upstreamClosed === 1, 'the upstream connection closed');
+      await until(async () => sockets.length === 1 && upstreamClosed === 1, 5000, 'the upstream connection closed');
       const status = await limitsOf(server.port);
       assert.equal(status.refused['handshake-timeout'], 1);
       assert.equal(status.connections, 0, 'the timed-out upgrade released its place');

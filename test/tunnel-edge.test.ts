@@ -18,21 +18,13 @@ import { core, freePort, startInstance, tunnelSection, upstreamSection } from '.
 import { tcpEcho, tempDir } from './helpers/peers.js';
 import { openDescriptors } from './helpers/process-figures.js';
 import { closeFrame, clientFrame, OPCODE, RawWebSocket } from './helpers/raw-ws.js';
+import { until } from './helpers/session-client.js';
 import { dial, fetchStatus, pattern, startForward, startTunnelServer } from './helpers/tunnel.js';
 import { runWebsocksy, startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
 
 const TOKEN = 'edge-token-do-not-log';
 /** More than loopback's socket buffers hold, so that a slow reader leaves bytes queued in Node when the FIN comes. */
 const SEND_THEN_CLOSE_BYTES = 24 * 1024 * 1024;
-
-/** `what` names the condition in the failure; as a function, it is read when the wait fails. */
-async function waitFor(condition: () => boolean | Promise<boolean>, what: string | (() => string), timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** A WebSocket on the tunnel path that says hello as `name`; resolves once welcomed. */
 async function helloClient(port: number, name: string, token: string): Promise<TestClient> {
@@ -140,13 +132,13 @@ describe('tunnel edges', () => {
         const received = slowRead(socket);
         const sent = sendAndEnd(socket, SEND_THEN_CLOSE_BYTES);
         const mine = await received;
-        await waitFor(() => peer.results.length > before, 'the far connection');
+        await until(() => peer.results.length > before, 10_000, 'the far connection');
         const theirs = await peer.results[before];
         assert.deepEqual(theirs, { bytes: SEND_THEN_CLOSE_BYTES, sha256: sent }, `toward the far side through port ${port}`);
         assert.deepEqual(mine, { bytes: SEND_THEN_CLOSE_BYTES, sha256: sent }, `toward the near side through port ${port}`);
       }
       // Before the fix the last credit after each FIN never went out: the streams stayed for ever.
-      await waitFor(async () => (await fetchStatus(server.port)).server?.sessions.every((session) => session.streams.length === 0) ?? false, 'both streams to finish');
+      await until(async () => (await fetchStatus(server.port)).server?.sessions.every((session) => session.streams.length === 0) ?? false, 10_000, 'both streams to finish');
     } finally {
       await client.stop();
     }
@@ -162,7 +154,7 @@ describe('tunnel edges', () => {
       const data = pattern(9).subarray(0, 60_000);
       const frames = [0, 1, 2, 3].map(() => clientFrame(OPCODE.binary, Buffer.concat([Buffer.from([FrameType.data, 0, 0, 0, 1]), data])));
       ws.write(Buffer.concat([...frames, clientFrame(OPCODE.binary, encodeEmpty(FrameType.fin, 1)), closeFrame(1000, 'done')]));
-      await waitFor(() => peer.results.length > before, 'the far connection');
+      await until(() => peer.results.length > before, 10_000, 'the far connection');
       const theirs = await peer.results[before];
       const expected = createHash('sha256');
       for (let i = 0; i < 4; i++) expected.update(data);
@@ -226,8 +218,8 @@ describe('a stream its client ends and resets in one breath', () => {
         await rawOpen(ws, id, echoPort);
         ws.write(Buffer.concat([clientFrame(OPCODE.binary, encodeEmpty(FrameType.fin, id)), clientFrame(OPCODE.binary, encodeText(FrameType.reset, id, 'gone'))]));
       }
-      await waitFor(() => echo.sockets.size === 0, 'the echo peer to see every connection end');
-      await waitFor(() => openDescriptors(pid) <= start, () => `the server's descriptors back to ${start} (still ${openDescriptors(pid)})`);
+      await until(() => echo.sockets.size === 0, 10_000, 'the echo peer to see every connection end');
+      await until(() => openDescriptors(pid) <= start, 10_000, () => `the server's descriptors back to ${start} (still ${openDescriptors(pid)})`);
     } finally {
       ws.socket.destroy();
     }

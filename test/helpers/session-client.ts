@@ -94,10 +94,10 @@ export function streamMessages(socket: ResumableSocket, total: number, messageBy
 }
 
 /** Resolves when `condition` holds, checking every 10 ms; fails after `timeoutMs` with `what`. */
-export async function until(condition: () => boolean, timeoutMs: number, what: () => string): Promise<void> {
+export async function until(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string | (() => string)): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${what()}`);
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms: ${typeof what === 'string' ? what : what()}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
