@@ -76,15 +76,11 @@ bench_packages_in_root() {
 }
 
 bench_in_root() {
-  local major=$1 version=${NODE_VERSION[$1]} node copy log=$WORK/bench-node$1-debian13.log report name
-  debian13_root
+  local major=$1 version=${NODE_VERSION[$1]} copy=$ROOTFS/work/bench-$1 log=$WORK/bench-node$1-debian13.log report name
+  prepare_row "$major" "bench-$major"
   bench_packages_in_root
-  node=$(node_folder "$version")
-  copy=$ROOTFS/work/bench-$major
-  project_copy "$copy" "$node"
-  rm -rf "$ROOTFS/opt/node-$major" && mkdir -p "$ROOTFS/opt" && cp -a "$node" "$ROOTFS/opt/node-$major"
   echo "bench-matrix: Node $version in the Debian 13 root" >&2
-  export PATH_INSIDE="/opt/node-$major/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" CI_INSIDE=
+  export CI_INSIDE=
   run_in_root "cd /work/bench-$major && $(bench_environment) node dist/bench/run.js" >"$log" 2>&1 ||
     fail "the row of Node $version failed; see $log"
   report=$(newest_report "$copy/bench/results")

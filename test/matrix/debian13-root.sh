@@ -70,3 +70,14 @@ run_in_root() {
     run-in-root "$ROOTFS" "$@"
 }
 
+
+# prepare_row MAJOR FOLDER: the root, Node MAJOR in it as /opt/node-MAJOR (first on PATH_INSIDE,
+# which run_in_root uses), and a copy of the built project at /work/FOLDER, built for that Node.
+prepare_row() {
+  local major=$1 folder=$2 node
+  debian13_root
+  node=$(node_folder "${NODE_VERSION[$major]}")
+  project_copy "$ROOTFS/work/$folder" "$node"
+  rm -rf "$ROOTFS/opt/node-$major" && mkdir -p "$ROOTFS/opt" && cp -a "$node" "$ROOTFS/opt/node-$major"
+  export PATH_INSIDE="/opt/node-$major/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+}

@@ -101,14 +101,10 @@ js_engine_on_host() {
 }
 
 debian13_node() {
-  local major=$1 version=${NODE_VERSION[$1]} node copy log=$WORK/node-$1-debian13.log start=$SECONDS status engine
-  debian13_root
-  node=$(node_folder "$version")
-  copy=$ROOTFS/work/websocksy-$major
-  project_copy "$copy" "$node"
-  rm -rf "$ROOTFS/opt/node-$major" && mkdir -p "$ROOTFS/opt" && cp -a "$node" "$ROOTFS/opt/node-$major"
+  local major=$1 version=${NODE_VERSION[$1]} log=$WORK/node-$1-debian13.log start=$SECONDS status engine
+  prepare_row "$major" "websocksy-$major"
   echo "test-matrix: Node $version in the Debian 13 root: the whole suite" >&2
-  export PATH_INSIDE="/opt/node-$major/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" CI_INSIDE="${CI:-}"
+  export CI_INSIDE="${CI:-}"
   engine=$(run_in_root "cd /work/websocksy-$major && node bin/websocksy --version" | sed -n 's/^engine: //p')
   status=$(bounded "$log" run_in_root "cd /work/websocksy-$major && $SUITE")
   record "v$version" "Debian 13 root (glibc $(chroot "$ROOTFS" ldd --version | head -1 | awk '{print $NF}'))" "$engine" "$status" "$log" $((SECONDS - start))
