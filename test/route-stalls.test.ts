@@ -4,15 +4,18 @@
  * upstream) until the client gave up; now the route's `timeout` ends it, directly and through
  * a tunnel (`via`). And the other side of the rule: a slow client, a slow upload and a body
  * that trickles are never taken for a stall. curl is the client where a user's tool decides
- * what it saw.
+ * what it saw. A websocket route's upstream that trickles its 101 is held to the same timeout,
+ * as a whole: no piece of it ever comes a timeout after the last.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import WebSocket from 'ws';
 import { core, startInstance, tunnelSection, upstreamSection } from './helpers/instances.js';
 import { tempDir } from './helpers/peers.js';
 import { until } from './helpers/session-client.js';
@@ -25,7 +28,7 @@ const MIB = 1024 * 1024;
 const TIMEOUT_S = 1;
 
 /** What the upstream does, by the request's path (after the route's prefix). */
-type Behaviour = 'stall-body' | 'cut-body' | 'no-read' | 'trickle' | 'big' | 'count-upload';
+type Behaviour = 'stall-body' | 'cut-body' | 'no-read' | 'trickle' | 'big' | 'count-upload' | 'slow-upgrade';
 
 interface RawUpstream {
   readonly port: number;
@@ -111,6 +114,20 @@ function answer(socket: Socket, behaviour: Behaviour, bodyStart: Buffer, head: s
           socket.end('x');
           clearInterval(timer);
         }
+      }, 400);
+      socket.once('close', () => clearInterval(timer));
+      return;
+    }
+    case 'slow-upgrade': {
+      // A valid 101 in 12 pieces 0.4 s apart: 4.4 s in all, never a second without a piece.
+      const key = /sec-websocket-key: *(\S+)/i.exec(head)?.[1] ?? '';
+      const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
+      const whole = Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+      const size = Math.ceil(whole.length / 12);
+      let sent = 0;
+      const timer = setInterval(() => {
+        socket.write(whole.subarray(sent * size, (sent + 1) * size));
+        if (++sent === 12) clearInterval(timer);
       }, 400);
       socket.once('close', () => clearInterval(timer));
       return;
@@ -215,7 +232,8 @@ describe('http routes whose upstream stands still', { skip: skipUnlessInstalled(
       'hub',
       core() + tunnelSection(dir.path, 'hub', `far tok-far connect=127.0.0.1:${upstream.port}\n`) +
         `[route /r]\nto = ${up}\ntimeout = ${TIMEOUT_S}\n[route /t]\nto = ${up}\nvia = far\ntimeout = ${TIMEOUT_S}\n` +
-        `[route /rs]\nto = ${mute}\ntimeout = ${TIMEOUT_S}\n[route /ts]\nto = ${mute}\nvia = far\ntimeout = ${TIMEOUT_S}\n`,
+        `[route /rs]\nto = ${mute}\ntimeout = ${TIMEOUT_S}\n[route /ts]\nto = ${mute}\nvia = far\ntimeout = ${TIMEOUT_S}\n` +
+        `[route /ws]\nwebsocket = ws://127.0.0.1:${upstream.port}/\ntimeout = ${TIMEOUT_S}\n`,
     );
     far = await startInstance(dir.path, 'far', core() + upstreamSection('hub', hub.port, 'far', 'tok-far', `accept = 127.0.0.1:${upstream.port}, 127.0.0.1:${silentPort}\n`), 1);
     url = `http://127.0.0.1:${hub.port}`;
@@ -290,6 +308,30 @@ describe('http routes whose upstream stands still', { skip: skipUnlessInstalled(
     socket.write(Buffer.alloc(MIB, 0x63));
     await once(socket, 'close');
     assert.match(reply, new RegExp(`^HTTP/1\\.1 200 [^]*\\r\\n\\r\\n${2 * MIB}$`));
+  });
+
+  test('a websocket route whose upstream trickles its 101, never a second silent, answers 504 at the timeout', async () => {
+    const started = Date.now();
+    const ws = new WebSocket(`ws://127.0.0.1:${hub.port}/ws/slow-upgrade`);
+    const status = await new Promise<number | string>((resolve) => {
+      const timer = setTimeout(() => resolve('no answer in 10 s'), 10_000);
+      ws.once('unexpected-response', (_request, response) => {
+        clearTimeout(timer);
+        resolve(response.statusCode ?? 0);
+      });
+      ws.once('open', () => {
+        clearTimeout(timer);
+        resolve('opened');
+      });
+      ws.once('error', (error) => {
+        clearTimeout(timer);
+        resolve(error.message);
+      });
+    });
+    ws.terminate();
+    const seconds = (Date.now() - started) / 1000;
+    assert.equal(status, 504);
+    assert.ok(seconds >= TIMEOUT_S * 0.9 && seconds < 3, `answered after ${seconds} s, where the upstream's 101 takes 4.4 s`);
   });
 
   test('an upstream that ends in the middle of its body: the log says so, not that the client went away', async () => {

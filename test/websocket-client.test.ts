@@ -261,6 +261,48 @@ describe('websocksy\'s WebSocket client', () => {
       missing.server.close();
     }
   });
+  test('a 101 trickled so slowly that it is not over within the handshake timeout ends the connection at the timeout', async () => {
+    // Each piece comes well within the timeout of the last: only a deadline for the whole
+    // handshake notices (an idle timer, as node:http's setTimeout is, never fires).
+    const PIECE_MS = 150;
+    const TIMEOUT_MS = 600;
+    const server = createServer((connection) => {
+      connection.on('error', () => undefined);
+      connection.once('data', (request: Buffer) => {
+        const key = /sec-websocket-key: *(\S+)/i.exec(request.toString())?.[1] ?? '';
+        const accept = createHash('sha1').update(key + GUID).digest('base64');
+        const answer = Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nSec-WebSocket-Protocol: ${PROTOCOL}\r\n\r\n`);
+        const pieces = 16;
+        let sent = 0;
+        const timer = setInterval(() => {
+          if (connection.destroyed || sent >= pieces) {
+            clearInterval(timer);
+            return;
+          }
+          const size = Math.ceil(answer.length / pieces);
+          connection.write(answer.subarray(sent * size, (sent + 1) * size));
+          sent++;
+        }, PIECE_MS);
+        connection.on('close', () => clearInterval(timer));
+      });
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const events = new Events();
+    const started = Date.now();
+    const ws = connect(`ws://127.0.0.1:${(server.address() as AddressInfo).port}/t`, events, { handshakeTimeoutMs: TIMEOUT_MS });
+    try {
+      await until(() => events.reason !== null, 'the end');
+      const took = Date.now() - started;
+      assert.match(events.reason ?? '', /opening handshake timed out/);
+      assert.equal(events.protocol, null, 'never opened');
+      assert.ok(took >= TIMEOUT_MS - 20 && took < TIMEOUT_MS + 16 * PIECE_MS, `ended after ${took} ms, the answer taking ${16 * PIECE_MS} ms`);
+    } finally {
+      ws.terminate();
+      server.close();
+    }
+  });
+
   /** A server's 101 choosing `protocol` (none when null). */
   const answering = (protocol: string | null) => (key: string): string =>
     `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${createHash('sha1').update(key + GUID).digest('base64')}\r\n${protocol === null ? '' : `Sec-WebSocket-Protocol: ${protocol}\r\n`}\r\n`;

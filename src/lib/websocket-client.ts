@@ -94,6 +94,12 @@ export class WebSocketClient implements FrameSink {
   private readonly key = randomBytes(16).toString('base64');
   /** ws:// on a plain connection reads into the shared buffer: its chunks are valid only during the call. */
   private readonly transientReads: boolean;
+  /**
+   * The whole opening handshake, the connect included, must be over within handshakeTimeoutMs
+   * of the start. A deadline, not node:http's idle timeout: a server that trickles its answer,
+   * never silent for that long, would otherwise hold the upgrade for as long as it likes.
+   */
+  private handshakeTimer: NodeJS.Timeout | null;
 
   constructor(
     private readonly options: WebSocketClientOptions,
@@ -127,10 +133,11 @@ export class WebSocketClient implements FrameSink {
       createConnection: createConnection as unknown as RequestOptions['createConnection'],
     };
     this.request = (secure ? httpsRequest : httpRequest)(request);
-    this.request.setTimeout(options.handshakeTimeoutMs, guarded(events, 'websocket handshake timeout', () => this.fail('opening handshake timed out')));
+    this.handshakeTimer = setTimeout(guarded(events, 'websocket handshake timeout', () => this.fail(`opening handshake timed out (not over within ${options.handshakeTimeoutMs} ms)`)), options.handshakeTimeoutMs);
     this.request.on('error', guarded(events, 'websocket request error', (error: Error) => this.fail(error.message, error)));
     this.request.on('response', guarded(events, 'websocket answer', (response: IncomingMessage) => {
       response.resume();
+      this.handshakeOver();
       if (this.state !== 'connecting') return;
       this.state = 'over';
       this.request.destroy();
@@ -177,6 +184,7 @@ export class WebSocketClient implements FrameSink {
 
   /** Drops the connection; nothing more is reported. */
   terminate(): void {
+    this.handshakeOver();
     this.state = 'over';
     this.request.destroy();
     this.socket?.destroy();
@@ -185,7 +193,7 @@ export class WebSocketClient implements FrameSink {
   }
 
   private onUpgrade(response: IncomingMessage, socket: Duplex, head: Buffer): void {
-    this.request.setTimeout(0);
+    this.handshakeOver();
     if (this.state !== 'connecting') {
       socket.destroy();
       return;
@@ -203,6 +211,12 @@ export class WebSocketClient implements FrameSink {
     this.state = 'open';
     events.opened(chosenProtocol(response));
     if (this.state === 'open' && head.length > 0) this.reader.feed(head);
+  }
+
+  private handshakeOver(): void {
+    if (this.handshakeTimer === null) return;
+    clearTimeout(this.handshakeTimer);
+    this.handshakeTimer = null;
   }
 
   /** What is wrong with a 101, or null. */
@@ -273,6 +287,7 @@ export class WebSocketClient implements FrameSink {
   /** `closing`: the socket is being closed gently (a close frame out, the server's end awaited). */
   private end(end: WebSocketEnd, closing = false): void {
     if (this.state === 'over') return;
+    this.handshakeOver();
     this.state = 'over';
     // Once upgraded, the request still names the socket: destroying it would cut the close short.
     if (this.socket === null) this.request.destroy();
