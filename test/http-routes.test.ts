@@ -32,6 +32,8 @@ describe('http routes', () => {
       socket.send(`hello ${request.url ?? ''} xff=${String(request.headers['x-forwarded-for'])}`);
       socket.on('message', (data, binary) => {
         if (!binary && data.toString() === 'bye') socket.close(4001, 'asked to');
+        // A close frame with no code at all.
+        else if (!binary && data.toString() === 'bye, no code') socket.close();
         else socket.send(data, { binary });
       });
     });
@@ -151,7 +153,7 @@ describe('http routes', () => {
     await proxy.waitForLog(/http upstream failed .*route=\/slow .*status=504/);
   });
 
-  test('websocket route: messages both ways, subprotocol, close code; unreachable is a 502', async () => {
+  test('websocket route: messages both ways, subprotocol, close code (or none); unreachable is a 502', async () => {
     const client = new WebSocket(`ws://127.0.0.1:${proxy.port}/ws/room?id=3`, ['chat']);
     const messages: Array<{ data: string; binary: boolean }> = [];
     client.on('message', (data: Buffer, binary) => messages.push({ data: data.toString(), binary }));
@@ -167,6 +169,11 @@ describe('http routes', () => {
       { data: 'text', binary: false },
       { data: 'binary', binary: true },
     ]);
+    const quiet = new WebSocket(`ws://127.0.0.1:${proxy.port}/ws/quiet`, ['chat']);
+    await once(quiet, 'open');
+    quiet.send('bye, no code');
+    const [quietCode, quietReason] = (await once(quiet, 'close')) as [number, Buffer];
+    assert.deepEqual([quietCode, quietReason.toString()], [1005, ''], 'the upstream\'s close frame without a code reaches the client as one');
     const refused = await rawRequest(proxy.port, upgradeRequest('/wsdead/x'));
     assert.equal(refused.status, 502);
     assert.equal((await send(proxy.port, '/ws/plain')).status, 426);

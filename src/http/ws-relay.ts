@@ -28,7 +28,7 @@ import type { ProxyVersion } from '../lib/proxy-header.js';
 import type { UpstreamTls } from '../lib/tls-upstream.js';
 import { sendableCloseCode } from '../lib/close-code.js';
 import { closeReason } from '../lib/text.js';
-import { ABNORMAL_CLOSURE, DROPPED, WebSocketClient, type WebSocketClientEvents, type WebSocketClientOptions, type WebSocketEnd } from '../lib/websocket-client.js';
+import { ABNORMAL_CLOSURE, DROPPED, NO_STATUS, WebSocketClient, type WebSocketClientEvents, type WebSocketClientOptions, type WebSocketEnd } from '../lib/websocket-client.js';
 import { portOf } from '../lib/url.js';
 import { upstreamRequestHeaders } from './forward-headers.js';
 import { proxyHeaderConnection } from './proxy-header-connection.js';
@@ -116,6 +116,12 @@ class Relay implements Guarded, BridgeCounts, WebSocketClientEvents {
       this.closeClient({ code: end.code, reason: end.reason });
       return;
     }
+    // A close frame without a code goes on as one (the engines send an empty close for 1005):
+    // the client sees what the upstream said, not a failure.
+    if (end.code === NO_STATUS) {
+      this.closeClient({ code: NO_STATUS, reason: '' });
+      return;
+    }
     if (end.code === ABNORMAL_CLOSURE && end.why !== DROPPED) {
       log.warn('websocket upstream error', { ...this.fields, why: end.why });
       this.closeClient({ code: WsCloseCode.badGateway, reason: `upstream: ${end.why}` });
@@ -199,7 +205,7 @@ class Relay implements Guarded, BridgeCounts, WebSocketClientEvents {
   private closeClient(decision: CloseDecision): void {
     if (this.ended) return;
     this.ended = true;
-    if (decision.code !== WsCloseCode.normal) log.info('websocket relay closed', { ...this.fields, code: decision.code, why: decision.reason });
+    if (decision.code !== WsCloseCode.normal && decision.code !== NO_STATUS) log.info('websocket relay closed', { ...this.fields, code: decision.code, why: decision.reason });
     this.client?.end(decision.code, closeReason(decision.reason));
   }
 

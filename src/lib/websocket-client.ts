@@ -37,7 +37,7 @@ export const ABNORMAL_CLOSURE = 1006;
 /** The `why` of a connection that ended without a close frame and without an error. */
 export const DROPPED = `connection closed (${ABNORMAL_CLOSURE})`;
 /** A close frame without a status code. */
-const NO_STATUS = 1005;
+export const NO_STATUS = 1005;
 /** How long a close this side began waits for the server to answer and end the connection. */
 const CLOSE_WAIT_MS = 5000;
 /** How long, after answering the server's close, it has to end the connection. */
