@@ -13,9 +13,10 @@ import { stalledCase } from './stalled-case.js';
 import type { Targets } from './targets.js';
 import { tunnelCase } from './tunnel-case.js';
 import { upstreamCase } from './upstream-case.js';
+import { wsUpstreamCase } from './ws-upstream-case.js';
 
 /** How often each class is drawn (stalled readers are slow and heavy, so rarer). */
-const WEIGHTS: Readonly<Record<CaseClass, number>> = { handshake: 30, frames: 25, tunnel: 25, disconnect: 12, stalled: 8, session: 30, upstream: 20 };
+const WEIGHTS: Readonly<Record<CaseClass, number>> = { handshake: 30, frames: 25, tunnel: 25, disconnect: 12, stalled: 8, session: 30, upstream: 20, wsupstream: 15 };
 
 const MAKERS: Readonly<Record<CaseClass, (random: Random, targets: Targets) => FuzzCase>> = {
   handshake: handshakeCase,
@@ -25,6 +26,7 @@ const MAKERS: Readonly<Record<CaseClass, (random: Random, targets: Targets) => F
   stalled: stalledCase,
   session: sessionCase,
   upstream: upstreamCase,
+  wsupstream: wsUpstreamCase,
 };
 
 export interface DrawnCase {

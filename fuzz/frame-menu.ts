@@ -25,7 +25,7 @@ const INVALID_UTF8: readonly number[][] = [
 
 const CLOSE_CODES = [0, 1, 999, 1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007, 1011, 1012, 1014, 1015, 1016, 2000, 2999, 3000, 3999, 4000, 4999, 5000, 65535];
 
-function validUtf8(random: Random, bytes: number): Buffer {
+export function validUtf8(random: Random, bytes: number): Buffer {
   const pieces: Buffer[] = [];
   let length = 0;
   while (length < bytes) {

@@ -17,8 +17,8 @@ import { closePayload, clientFrame, Opcode } from './ws-frame.js';
 /** A good handshake is answered at once; one that is not is itself the answer. */
 const UPGRADE_WAIT_MS = 5000;
 
-export type CaseClass = 'handshake' | 'frames' | 'tunnel' | 'disconnect' | 'stalled' | 'session' | 'upstream';
-export const CASE_CLASSES: readonly CaseClass[] = ['handshake', 'frames', 'tunnel', 'disconnect', 'stalled', 'session', 'upstream'];
+export type CaseClass = 'handshake' | 'frames' | 'tunnel' | 'disconnect' | 'stalled' | 'session' | 'upstream' | 'wsupstream';
+export const CASE_CLASSES: readonly CaseClass[] = ['handshake', 'frames', 'tunnel', 'disconnect', 'stalled', 'session', 'upstream', 'wsupstream'];
 
 export interface CaseOutcome {
   /** What the server answered, in a few words: `http 400`, `101, close 1002`, `silent close`. */
@@ -44,8 +44,9 @@ export class CaseScope {
     readonly random: Random,
   ) {}
 
-  async connect(): Promise<RawConnection> {
-    const connection = await RawConnection.connect(this.targets.port);
+  /** `keepBytes`: the largest data frame whose payload the connection keeps (RawConnection.connect). */
+  async connect(keepBytes?: number): Promise<RawConnection> {
+    const connection = await RawConnection.connect(this.targets.port, undefined, keepBytes);
     this.connections.push(connection);
     return connection;
   }

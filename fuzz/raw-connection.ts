@@ -46,10 +46,14 @@ export class RawConnection {
   /** True once this side cut the connection. */
   cutByUs = false;
   private headBuffer: Buffer = Buffer.alloc(0);
-  private readonly reader = new ServerFrameReader();
+  private readonly reader: ServerFrameReader;
   private readonly watchers = new Set<() => void>();
 
-  private constructor(private readonly socket: Socket) {
+  private constructor(
+    private readonly socket: Socket,
+    keepBytes: number | undefined,
+  ) {
+    this.reader = new ServerFrameReader(keepBytes);
     open.add(this);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.ended('fin'));
@@ -60,8 +64,11 @@ export class RawConnection {
     });
   }
 
-  /** Connects to 127.0.0.1:port; rejects if that takes longer than `timeoutMs`. */
-  static connect(port: number, timeoutMs = 5000): Promise<RawConnection> {
+  /**
+   * Connects to 127.0.0.1:port; rejects if that takes longer than `timeoutMs`. `keepBytes`: the
+   * largest data frame whose payload is kept (the reader's default otherwise).
+   */
+  static connect(port: number, timeoutMs = 5000, keepBytes?: number): Promise<RawConnection> {
     return new Promise((resolve, reject) => {
       const socket = connect({ host: '127.0.0.1', port });
       socket.setNoDelay(true);
@@ -72,7 +79,7 @@ export class RawConnection {
       socket.once('connect', () => {
         clearTimeout(timer);
         socket.removeAllListeners('error');
-        resolve(new RawConnection(socket));
+        resolve(new RawConnection(socket, keepBytes));
       });
       socket.once('error', (error) => {
         clearTimeout(timer);

@@ -78,6 +78,8 @@ export function baseDraft(target: TargetName, random: Random): RequestDraft {
       return plainDraft(`${PREFIX.api}/${segment(random)}${random.chance(0.3) ? '?q=1&r=%20' : ''}`, random);
     case 'raw':
       return plainDraft(`${PREFIX.raw}/${segment(random)}`, random);
+    case 'wsraw':
+      return upgradeDraft(`${PREFIX.wsraw}/${segment(random)}`, random, null);
     case 'session':
       // A resume's upgrade, or an HTTP poll with a made-up id and secret.
       if (random.chance(0.7)) return upgradeDraft(PREFIX.session, random, SESSION_SUBPROTOCOL);

@@ -37,7 +37,7 @@ export const ANSWER_MS = 4 * RAW_TIMEOUT_MS + 2000;
  * time a case waits for its answer, so that a websocksy that never gives up on it is seen to
  * hang; then it goes, so that the fuzzer does not pile up connections of its own.
  */
-const HOLD_MS = ANSWER_MS + 2000;
+export const HOLD_MS = ANSWER_MS + 2000;
 
 const UNSCRIPTED = Buffer.from('HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\nConnection: close\r\n\r\nunscripted');
 

@@ -4,8 +4,9 @@
  * offering websocksy.session.v1 get sessions; a TCP echo peer for tunnel streams; a node:http upstream (`[route /api] to = …/v1`), a `ws` echo
  * server (`[route /chat] websocket = ws://…`, no path, the case where a client's path once
  * picked the host), the scripted upstream the upstream class answers from (`[route /raw]`,
- * scripted-upstream.ts), and the tunnel endpoint with an identities file; and one websocksy
- * with all of them on one port.
+ * scripted-upstream.ts), the scripted WebSocket upstream the wsupstream class answers from
+ * (`[route /wsraw] websocket = …`, scripted-ws-upstream.ts), and the tunnel endpoint with an
+ * identities file; and one websocksy with all of them on one port.
  *
  * Three oracles watch for requests escaping where they belong: the upstream must only ever see
  * paths under /v1 and never the `/smuggled` request the fuzzer hides in bodies, and a canary
@@ -21,6 +22,7 @@ import { startUpstream, type Upstream } from '../test/helpers/http-upstream.js';
 import { streamServer, tcpEcho, type Peer } from '../test/helpers/peers.js';
 import { startBridgePeer, type BridgePeer } from './bridge-peer.js';
 import { RAW_TIMEOUT_MS, SCRIPTED_BASE, ScriptedUpstream } from './scripted-upstream.js';
+import { ScriptedWsUpstream, WS_SCRIPTED_BASE } from './scripted-ws-upstream.js';
 import { ServerProcess } from './server-process.js';
 import { GRACE_MS } from './session-oracle.js';
 import { PREFIX, SMUGGLED_PATH, UPSTREAM_BASE } from './target-paths.js';
@@ -45,6 +47,8 @@ export interface Targets {
   readonly bridgePeer: BridgePeer;
   /** The `/raw` route's upstream, which answers as each upstream case scripts it. */
   readonly scripted: ScriptedUpstream;
+  /** The `/wsraw` route's upstream, which answers as each wsupstream case scripts it. */
+  readonly wsScripted: ScriptedWsUpstream;
   /** What the oracles saw: each entry is a finding. */
   readonly findings: string[];
   /** Reports a finding (a case's own oracle). */
@@ -102,6 +106,7 @@ export async function startTargets(dir: string, logPath: string): Promise<Target
   watchUpstream(upstream, found);
   const remote = await wsEcho();
   const scripted = await ScriptedUpstream.start(found);
+  const wsScripted = await ScriptedWsUpstream.start(found);
   const canary = await streamServer((socket) => {
     found(`the canary port was dialled from ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`);
     socket.destroy();
@@ -125,6 +130,7 @@ export async function startTargets(dir: string, logPath: string): Promise<Target
       `[route ${PREFIX.api}]`, `to = http://127.0.0.1:${upstream.port}${UPSTREAM_BASE}`, 'timeout = 5',
       `[route ${PREFIX.chat}]`, `websocket = ws://127.0.0.1:${remote.port}`,
       `[route ${PREFIX.raw}]`, `to = http://127.0.0.1:${scripted.port}${SCRIPTED_BASE}`, `timeout = ${RAW_TIMEOUT_MS / 1000}`,
+      `[route ${PREFIX.wsraw}]`, `websocket = ws://127.0.0.1:${wsScripted.port}${WS_SCRIPTED_BASE}`, `timeout = ${RAW_TIMEOUT_MS / 1000}`,
       // A short grace: sessions the fuzzer drops must be gone by the end of the quiet period.
       // Sixteen sessions per identity: most tunnel cases get one, and the limit is still met.
       '[tunnel]', `path = ${PREFIX.tunnel}`, 'identities = identities', 'grace = 0.25', 'max-sessions = 16',
@@ -142,12 +148,13 @@ export async function startTargets(dir: string, logPath: string): Promise<Target
     canaryPort: portOf(canary),
     bridgePeer,
     scripted,
+    wsScripted,
     findings,
     found,
     onFinding: (watcher) => watchers.push(watcher),
     close: async () => {
       await server.stop();
-      await Promise.all([echo.close(), bridgePeer.close(), upstream.close(), remote.close(), canary.close(), scripted.close()]);
+      await Promise.all([echo.close(), bridgePeer.close(), upstream.close(), remote.close(), canary.close(), scripted.close(), wsScripted.close()]);
     },
   };
 }

@@ -49,7 +49,7 @@ function bodyFor(token: string, random: Random): Buffer {
  * Cuts `bytes` into 1-6 pieces with pauses of 0-`maxPause` ms between them; a fifth of that
  * at most within the first `headEnd` bytes, as a head is due within the timeout as a whole.
  */
-function pieces(bytes: Buffer, random: Random, maxPause: number, headEnd = 0): Step[] {
+export function pieces(bytes: Buffer, random: Random, maxPause: number, headEnd = 0): Step[] {
   const count = random.int(1, 6);
   const cuts = new Set<number>();
   for (let i = 1; i < count && bytes.length > 1; i++) cuts.add(random.int(1, bytes.length - 1));

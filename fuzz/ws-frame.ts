@@ -2,7 +2,9 @@
  * WebSocket frames as a hostile client writes them (RFC 6455 §5.2), byte by byte: any opcode,
  * reserved bits, with or without a mask, the length in any of its three encodings whether or
  * not it is the shortest, and a declared length that need not match the payload (up to
- * 2^64-1). And the reader for what the server sends back, which is always unmasked.
+ * 2^64-1), and as a hostile server writes them (unmasked: the scripted WebSocket upstream).
+ * And the reader for what the server sends back, which is always unmasked (or for what
+ * websocksy's own client sends its upstream, always masked), with messages joined from it.
  */
 
 export const Opcode = { continuation: 0, text: 1, binary: 2, close: 8, ping: 9, pong: 10 } as const;
@@ -69,19 +71,28 @@ export function closePayload(code: number, reason: Buffer = Buffer.alloc(0)): Bu
 
 export interface ServerFrame {
   readonly fin: boolean;
+  /** RSV1..RSV3 as the three bits 0b100, 0b010, 0b001. */
+  readonly rsv: number;
   readonly opcode: number;
-  /** Kept whole for control frames and for messages up to `keepBytes`; otherwise empty. */
+  /** Kept whole (unmasked) for control frames and for messages up to `keepBytes`; otherwise empty. */
   readonly payload: Buffer;
   readonly length: number;
 }
 
-/** Splits what the server sends into frames, across reads; anything malformed is reported once. */
+/**
+ * Splits what one side sends into frames, across reads; anything malformed is reported once.
+ * A server's frames are never masked; a client's always are (RFC 6455 §5.1), and are unmasked
+ * here: the scripted WebSocket upstream reads websocksy's own client with `masked`.
+ */
 export class ServerFrameReader {
   private pending: Buffer = Buffer.alloc(0);
-  /** Why the server's bytes are not valid frames, if they are not. */
+  /** Why the bytes are not valid frames, if they are not. */
   malformed: string | null = null;
 
-  constructor(private readonly keepBytes = 128 * 1024) {}
+  constructor(
+    private readonly keepBytes = 128 * 1024,
+    private readonly masked = false,
+  ) {}
 
   push(chunk: Buffer): ServerFrame[] {
     if (this.malformed !== null) return [];
@@ -100,8 +111,8 @@ export class ServerFrameReader {
     if (data.length < 2) return null;
     const first = data[0] as number;
     const second = data[1] as number;
-    if ((second & 0x80) !== 0) {
-      this.malformed = 'the server masked a frame';
+    if (((second & 0x80) !== 0) !== this.masked) {
+      this.malformed = this.masked ? 'the client sent an unmasked frame' : 'the server masked a frame';
       return null;
     }
     let offset = 2;
@@ -114,18 +125,44 @@ export class ServerFrameReader {
       if (data.length < 10) return null;
       const long = data.readBigUInt64BE(2);
       if (long > BigInt(Number.MAX_SAFE_INTEGER)) {
-        this.malformed = `the server declared a ${long} byte frame`;
+        this.malformed = `${this.masked ? 'the client' : 'the server'} declared a ${long} byte frame`;
         return null;
       }
       length = Number(long);
       offset = 10;
     }
+    const maskAt = offset;
+    if (this.masked) offset += 4;
     if (data.length < offset + length) return null;
     const opcode = first & 15;
     const control = opcode >= 8;
     const body = data.subarray(offset, offset + length);
     const payload = control || length <= this.keepBytes ? Buffer.from(body) : Buffer.alloc(0);
+    if (this.masked) for (let i = 0; i < payload.length; i++) payload[i] = (payload[i] as number) ^ (data[maskAt + (i & 3)] as number);
     this.pending = data.subarray(offset + length);
-    return { fin: (first & 0x80) !== 0, opcode, payload, length };
+    return { fin: (first & 0x80) !== 0, rsv: (first >> 4) & 7, opcode, payload, length };
+  }
+}
+
+export interface WsMessage {
+  readonly binary: boolean;
+  readonly data: Buffer;
+}
+
+/** Joins data frames into messages (control frames between fragments are passed over). */
+export class MessageJoiner {
+  private parts: Buffer[] = [];
+  private binary: boolean | null = null;
+
+  /** The message `frame` completes, or null. A continuation with no start counts as binary. */
+  push(frame: ServerFrame): WsMessage | null {
+    if (frame.opcode >= 8) return null;
+    if (frame.opcode !== Opcode.continuation || this.binary === null) this.binary = frame.opcode !== Opcode.text;
+    this.parts.push(frame.payload);
+    if (!frame.fin) return null;
+    const message = { binary: this.binary, data: Buffer.concat(this.parts) };
+    this.parts = [];
+    this.binary = null;
+    return message;
   }
 }

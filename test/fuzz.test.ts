@@ -35,7 +35,7 @@ describe('make fuzz', () => {
     assert.equal(code, 0, output);
     assert.match(output, /verdict: PASS/);
     assert.match(output, /FUZZ_SEED=\d+/);
-    for (const kind of ['handshake', 'frames', 'tunnel', 'disconnect', 'upstream']) assert.match(output, new RegExp(`^  ${kind} \\(\\d+ cases\\)`, 'm'), output);
+    for (const kind of ['handshake', 'frames', 'tunnel', 'disconnect', 'upstream', 'wsupstream']) assert.match(output, new RegExp(`^  ${kind} \\(\\d+ cases\\)`, 'm'), output);
     assert.match(output, /bridged WebSocket echo every 100 ms: \d+ round trips/);
     assert.match(output, /internal errors logged by the guard: 0/);
   });
