@@ -9,7 +9,7 @@
  *   client exactly and in order, text as text, and nothing it sent after a violation or its
  *   close frame does;
  * - the WebSocket ends within ANSWER_MS of the upstream's ending: with its close code and
- *   reason after a valid close frame, with a failure code (1002, 1007, 1009, 1011, 1014) or a
+ *   reason after a valid close frame, with a close frame without a code after one, with a failure code (1002, 1007, 1009, 1011, 1014) or a
  *   cut after a violation, a FIN or an RST; a client that closes a quiet one is answered, and
  *   its close code reaches the upstream;
  * - the upstream gets the client's messages exactly (a prefix of them when its side ended
@@ -36,7 +36,7 @@ const FAILURE_CODES: readonly number[] = [1002, 1007, 1009, 1011, 1014];
 const CLIENT_CLOSE_CODES = [1000, 1001, 1011, 1012, 3000, 4000, 4999];
 const OFFERS: ReadonlyArray<readonly string[]> = [[], [], ['chat'], ['chat', 'superchat']];
 /** The upstream's endings as the answers are counted: what the client is owed after each. */
-const ENDING_NAMES: Readonly<Record<Ending['kind'], string>> = { code: 'valid close', any: 'empty close', failure: 'failure', open: 'quiet' };
+const ENDING_NAMES: Readonly<Record<Ending['kind'], string>> = { code: 'valid close', empty: 'empty close', failure: 'failure', open: 'quiet' };
 
 interface Planned {
   readonly token: string;
@@ -97,6 +97,7 @@ function endingProblem(ending: Ending, close: Buffer | null): string | null {
     if (code === ending.code && reason === ending.reason) return null;
     return `close ${code ?? '(empty)'} ${JSON.stringify(reason.slice(0, 60))}, where the upstream closed with ${ending.code} ${JSON.stringify(ending.reason.slice(0, 60))}`;
   }
+  if (ending.kind === 'empty' && (close === null || close.length !== 0)) return `${close === null ? 'a cut without a close frame' : `close ${code ?? '(one byte)'}`}, where the upstream closed with a close frame without a code`;
   if (ending.kind === 'failure' && close !== null && (code === null || !FAILURE_CODES.includes(code))) return `close ${code ?? '(empty)'} after the upstream failed, not one of ${FAILURE_CODES.join(', ')}`;
   return null;
 }

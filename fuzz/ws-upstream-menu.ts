@@ -26,7 +26,7 @@ import { closePayload, encodeFrame, Opcode, type FrameSpec, type WsMessage } fro
 
 export type Ending =
   | { readonly kind: 'code'; readonly code: number; readonly reason: string }
-  | { readonly kind: 'any' }
+  | { readonly kind: 'empty' }
   | { readonly kind: 'failure' }
   | { readonly kind: 'open' };
 
@@ -148,7 +148,7 @@ function ending(random: Random, token: string): DrawnEnding {
     const name = `close ${code} (${Buffer.byteLength(reason)} byte reason)${behind ? ' + a message behind it' : ''}`;
     return { name, bytes: behind ? Buffer.concat([frame, afterTheEnd(token)]) : frame, then: 'close', ending: { kind: 'code', code, reason } };
   }
-  if (kind === 'empty close') return { name: kind, bytes: serverFrame(Opcode.close, Buffer.alloc(0)), then: 'close', ending: { kind: 'any' } };
+  if (kind === 'empty close') return { name: kind, bytes: serverFrame(Opcode.close, Buffer.alloc(0)), then: 'close', ending: { kind: 'empty' } };
   if (kind === 'fin') return { name: kind, bytes: Buffer.alloc(0), then: 'end', ending: { kind: 'failure' } };
   if (kind === 'reset') return { name: kind, bytes: Buffer.alloc(0), then: 'reset', ending: { kind: 'failure' } };
   return { name: kind, bytes: Buffer.alloc(0), then: 'hold', ending: { kind: 'open' } };
