@@ -15,12 +15,11 @@
  *   a space), a head over 64 KiB (a limit, not the protocol). Refused or taken, both are right;
  *   when taken, frames follow as after a valid one.
  */
-import { createHash } from 'node:crypto';
 import type { Random } from '../test/helpers/random.js';
 import type { Step } from './scripted-upstream.js';
+import { websocketAccept } from '../src/lib/websocket-accept.js';
 import { pieces } from './upstream-menu.js';
 
-const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 /** RFC 6455's sample key: a key of the right length, for a head cut before the real key is known. */
 const SAMPLE_KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 
@@ -36,10 +35,6 @@ export interface DrawnHandshake {
   readonly framesJoin: boolean;
   /** When no WebSocket can follow: what the connection does after the answer. */
   readonly after: 'end' | 'reset' | 'hold' | null;
-}
-
-function acceptFor(key: string): string {
-  return createHash('sha1').update(key + GUID).digest('base64');
 }
 
 interface HeadShape {
@@ -58,7 +53,7 @@ function head(key: string, protocol: string, shape: HeadShape = {}): Buffer {
   const lines = [`HTTP/1.1 ${shape.status ?? '101 Switching Protocols'}`];
   const upgrade = shape.upgrade === undefined ? 'websocket' : shape.upgrade;
   const connection = shape.connection === undefined ? 'Upgrade' : shape.connection;
-  const accept = shape.accept === undefined ? acceptFor : shape.accept;
+  const accept = shape.accept === undefined ? websocketAccept : shape.accept;
   if (upgrade !== null) lines.push(`Upgrade: ${upgrade}`);
   if (connection !== null) lines.push(`Connection: ${connection}`);
   if (accept !== null) lines.push(`Sec-WebSocket-Accept: ${accept(key)}`);
@@ -92,7 +87,7 @@ function slowly(bytes: Buffer, pauseMs: number): Step[] {
 
 /** A 101 that must be refused: its label and its shape. */
 const BROKEN_101S: ReadonlyArray<readonly [string, HeadShape]> = [
-  ['101 with the accept of another key', { accept: () => acceptFor(SAMPLE_KEY) }],
+  ['101 with the accept of another key', { accept: () => websocketAccept(SAMPLE_KEY) }],
   ['101 with an accept that is not base64', { accept: () => 'not-an-accept' }],
   ['101 without Sec-WebSocket-Accept', { accept: null }],
   ['101 without Upgrade', { upgrade: null }],

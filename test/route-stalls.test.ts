@@ -9,13 +9,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
+import { websocketAccept } from '../src/lib/websocket-accept.js';
 import { core, startInstance, tunnelSection, upstreamSection } from './helpers/instances.js';
 import { tempDir } from './helpers/peers.js';
 import { until } from './helpers/session-client.js';
@@ -121,8 +121,7 @@ function answer(socket: Socket, behaviour: Behaviour, bodyStart: Buffer, head: s
     case 'slow-upgrade': {
       // A valid 101 in 12 pieces 0.4 s apart: 4.4 s in all, never a second without a piece.
       const key = /sec-websocket-key: *(\S+)/i.exec(head)?.[1] ?? '';
-      const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-      const whole = Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+      const whole = Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${websocketAccept(key)}\r\n\r\n`);
       const size = Math.ceil(whole.length / 12);
       let sent = 0;
       const timer = setInterval(() => {

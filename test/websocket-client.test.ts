@@ -9,15 +9,14 @@
  * handshake ends the connection with a reason and, where it can, a close frame that says why.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { DEFAULT_UPSTREAM_TLS } from '../src/lib/tls-upstream.js';
+import { websocketAccept } from '../src/lib/websocket-accept.js';
 import { WebSocketClient, type WebSocketClientEvents, type WebSocketClientOptions, type WebSocketEnd } from '../src/lib/websocket-client.js';
 
 const PROTOCOL = 'test.v1';
-const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 /** One server frame, unmasked. */
 function serverFrame(opcode: number, payload: Buffer, fin = true): Buffer {
@@ -100,7 +99,7 @@ async function peer(answer?: (key: string) => string): Promise<Peer> {
         requested(pending.subarray(0, end).toString());
         const key = /sec-websocket-key: *(\S+)/i.exec(pending.subarray(0, end).toString())?.[1] ?? '';
         pending = pending.subarray(end + 4);
-        const accept = createHash('sha1').update(key + GUID).digest('base64');
+        const accept = websocketAccept(key);
         connection.write(answer?.(key) ?? `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nSec-WebSocket-Protocol: ${PROTOCOL}\r\n\r\n`);
         open = true;
         upgraded(connection);
@@ -270,7 +269,7 @@ describe('websocksy\'s WebSocket client', () => {
       connection.on('error', () => undefined);
       connection.once('data', (request: Buffer) => {
         const key = /sec-websocket-key: *(\S+)/i.exec(request.toString())?.[1] ?? '';
-        const accept = createHash('sha1').update(key + GUID).digest('base64');
+        const accept = websocketAccept(key);
         const answer = Buffer.from(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\nSec-WebSocket-Protocol: ${PROTOCOL}\r\n\r\n`);
         const pieces = 16;
         let sent = 0;
@@ -305,7 +304,7 @@ describe('websocksy\'s WebSocket client', () => {
 
   /** A server's 101 choosing `protocol` (none when null). */
   const answering = (protocol: string | null) => (key: string): string =>
-    `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${createHash('sha1').update(key + GUID).digest('base64')}\r\n${protocol === null ? '' : `Sec-WebSocket-Protocol: ${protocol}\r\n`}\r\n`;
+    `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${websocketAccept(key)}\r\n${protocol === null ? '' : `Sec-WebSocket-Protocol: ${protocol}\r\n`}\r\n`;
   const relayOptions = { protocols: ['chat', 'v2.chat'], binaryOnly: false, headers: { 'X-Forwarded-For': '192.0.2.7' } };
 
   test('a relay\'s connection: headers and subprotocols offered, text and binary both ways, fragments joined around a ping', async () => {

@@ -112,14 +112,10 @@ class Relay implements Guarded, BridgeCounts, WebSocketClientEvents {
       return;
     }
     if (this.ended) return;
-    if (sendableCloseCode(end.code)) {
+    // The upstream's close frame goes on as it came; one without a code (1005) as one without a
+    // code too (the engines send an empty close for 1005): the client sees what the upstream said.
+    if (sendableCloseCode(end.code) || end.code === NO_STATUS) {
       this.closeClient({ code: end.code, reason: end.reason });
-      return;
-    }
-    // A close frame without a code goes on as one (the engines send an empty close for 1005):
-    // the client sees what the upstream said, not a failure.
-    if (end.code === NO_STATUS) {
-      this.closeClient({ code: NO_STATUS, reason: '' });
       return;
     }
     if (end.code === ABNORMAL_CLOSURE && end.why !== DROPPED) {

@@ -18,7 +18,7 @@
  * socket runs behind the guard, owned by the caller's handler.
  */
 import { isUtf8 } from 'node:buffer';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { request as httpRequest, type ClientRequest, type IncomingMessage, type OutgoingHttpHeaders, type RequestOptions } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { LookupFunction } from 'node:net';
@@ -27,10 +27,10 @@ import { sendableCloseCode } from './close-code.js';
 import { guarded, type Guarded } from './guard.js';
 import { connectSharedRead } from './shared-read.js';
 import { verifiedConnection, type UpstreamTls } from './tls-upstream.js';
+import { websocketAccept } from './websocket-accept.js';
 import { FrameReader, Opcode, ViolationCode, type FrameSink } from './ws-frame-reader.js';
 import { FrameWriter } from './ws-frame-writer.js';
 
-const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 /** No close frame was received (RFC 6455 §7.1.5). */
 export const ABNORMAL_CLOSURE = 1006;
@@ -223,7 +223,7 @@ export class WebSocketClient implements FrameSink {
   private wrongAnswer(response: IncomingMessage): string | null {
     const { headers } = response;
     if (String(headers.upgrade).toLowerCase() !== 'websocket') return 'without "Upgrade: websocket"';
-    if (headers['sec-websocket-accept'] !== createHash('sha1').update(this.key + GUID).digest('base64')) return 'with a wrong Sec-WebSocket-Accept';
+    if (headers['sec-websocket-accept'] !== websocketAccept(this.key)) return 'with a wrong Sec-WebSocket-Accept';
     if (headers['sec-websocket-extensions'] !== undefined) return 'with extensions, where none was offered';
     const chosen = chosenProtocol(response);
     if (chosen !== '' && !this.options.protocols.includes(chosen)) return `choosing the subprotocol "${chosen}", which was not offered`;
