@@ -83,18 +83,18 @@ fuzz: build
 
 CFLAGS_BENCH ?= -O2 -Wall -Wextra
 
-bench/bin/%: bench/%.c
+bench/bin/%: bench/%.c bench/pattern.h
 	@mkdir -p bench/bin
 	$(CC) $(CFLAGS_BENCH) -o $@ $<
 
 # Side-by-side figures against the anchors; needs websockify (apt-get install websockify).
-bench: build bench/bin/loadgen bench/bin/echo
+bench: build bench/bin/loadgen bench/bin/tcpload bench/bin/echo
 	node dist/bench/run.js
 
 # The same on every supported Node, one after the other: Node 20 here, Node 22 and 24 in the
 # Debian 13 root of test-matrix (bench/matrix.sh; needs root). BENCH_NODES="22 24" picks rows;
 # every BENCH_* variable goes to each row.
-bench-matrix: build bench/bin/loadgen bench/bin/echo
+bench-matrix: build bench/bin/loadgen bench/bin/tcpload bench/bin/echo
 	bash bench/matrix.sh
 
 clean:

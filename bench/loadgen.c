@@ -111,9 +111,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "pattern.h"
+
 #define NS 1000000000ull
-#define PAT_PERIOD 1048573u           /* prime */
-#define PAT_EXT (256u * 1024u)        /* longest span taken from T in one piece */
 #define ECHO_TIMEOUT (10 * NS)
 #define CLOSE_TIMEOUT (5 * NS)
 #define FINAL_CLOSE_TIMEOUT (2 * NS)
@@ -403,28 +403,10 @@ static void accept_for(const char *key, char out[32])
 
 static void pattern_init(void)
 {
-    T = malloc((size_t)PAT_PERIOD + PAT_EXT);
+    T = pattern_table(g.digits ? PATTERN_DIGITS : g.text ? PATTERN_TEXT : PATTERN_BINARY);
     if (!T)
         die("out of memory");
-    uint64_t s = 0x6C6F616467656E31ull; /* fixed: the pattern is reproducible */
-    for (size_t i = 0; i < PAT_PERIOD; i += 8) {
-        s += 0x9E3779B97F4A7C15ull;
-        uint64_t z = s;
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        z ^= z >> 31;
-        for (size_t k = 0; k < 8 && i + k < PAT_PERIOD; k++) {
-            uint8_t b = (uint8_t)(z >> (8 * k));
-            if (g.digits)
-                T[i + k] = (i + k) % 4096 == 4095 ? '\n' : (uint8_t)('1' + b % 9);
-            else
-                T[i + k] = g.text ? (uint8_t)(0x20 + b % 95) : b;
-        }
-    }
-    memcpy(T + PAT_PERIOD, T, PAT_EXT);
 }
-
-static uint32_t phase_of(uint32_t id) { return (uint32_t)(((uint64_t)id * 2654435761u) % PAT_PERIOD); }
 
 /* dst = src XOR mask (mask[(ph + i) & 3] for byte i), 8 bytes at a time. */
 static void xor_copy(uint8_t *restrict dst, const uint8_t *restrict src, size_t n, const uint8_t mask[4], unsigned ph)

@@ -89,7 +89,7 @@ bench_in_root() {
   record "Node $version, Debian 13 root" "$REPO/bench/results/$name"
 }
 
-[ -x "$REPO/bench/bin/loadgen" ] && [ -f "$REPO/dist/bench/run.js" ] || fail "build first (make bench-matrix builds)"
+[ -x "$REPO/bench/bin/loadgen" ] && [ -x "$REPO/bench/bin/tcpload" ] && [ -f "$REPO/dist/bench/run.js" ] || fail "build first (make bench-matrix builds)"
 for row in $NODES; do
   case $row in
     20) bench_on_host ;;

@@ -27,7 +27,7 @@ const LOADGEN = `${ROOT}bench/bin/loadgen`;
 const ECHO = `${ROOT}bench/bin/echo`;
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 4);
 /**
- * Untimed load each fresh subject of the framing and routes workloads runs first: V8 compiles a
+ * Untimed load each fresh subject of the framing, routes and tunnel workloads runs first: V8 compiles a
  * fresh websocksy's hot path during its first seconds under load, and a server in service is warm.
  */
 const WARMUP_SECONDS = Number(process.env['BENCH_WARMUP'] ?? 3);
@@ -186,7 +186,7 @@ async function main(): Promise<void> {
     }
     if (wanted('tunnel')) {
       process.stderr.write('bench: tunnel\n');
-      tunnel = await tunnelFigures(ROOT, LOADGEN, echoPort, SECONDS);
+      tunnel = await tunnelFigures(ROOT, LOADGEN, echoPort, SECONDS, WARMUP_SECONDS);
     }
     if (wanted('sessions')) {
       process.stderr.write('bench: sessions\n');

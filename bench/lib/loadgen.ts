@@ -1,5 +1,6 @@
-/* Runs the C load generator (bench/bin/loadgen) and returns the JSON line it prints. */
+/* Runs the C load generators (bench/bin/loadgen, bench/bin/tcpload) and returns the JSON line they print. */
 import { spawn } from 'node:child_process';
+import { basename } from 'node:path';
 import { commandOn } from './cpu-layout.js';
 
 export type LoadgenResult = Readonly<Record<string, number | string | boolean>>;
@@ -12,8 +13,9 @@ export function framingLoad(url: string, seconds: number): string[] {
   return ['throughput', '--url', url, '--conns', '16', '--size', '4096', '--window', '32', '--seconds', String(seconds), '--digits'];
 }
 
-/** Runs the load generator, on `cpus` only when given (taskset's list syntax). */
+/** Runs a load generator, on `cpus` only when given (taskset's list syntax). */
 export function runLoadgen(binary: string, args: readonly string[], timeoutMs: number, cpus: string | null = null): Promise<LoadgenResult> {
+  const name = basename(binary);
   return new Promise((resolve, reject) => {
     const [command, commandArgs] = commandOn(cpus, binary, args);
     const child = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -29,11 +31,11 @@ export function runLoadgen(binary: string, args: readonly string[], timeoutMs: n
       try {
         result = JSON.parse(line) as LoadgenResult;
       } catch {
-        reject(new Error(`loadgen ${args.join(' ')} printed no result (exit ${String(code)}): ${stderr.trim()}`));
+        reject(new Error(`${name} ${args.join(' ')} printed no result (exit ${String(code)}): ${stderr.trim()}`));
         return;
       }
       if (code !== 0 || 'error' in result) {
-        reject(new Error(`loadgen ${args.join(' ')} failed (exit ${String(code)}): ${line} ${stderr.trim()}`));
+        reject(new Error(`${name} ${args.join(' ')} failed (exit ${String(code)}): ${line} ${stderr.trim()}`));
         return;
       }
       // A run that succeeds may still count failed connections; their first reasons are on stderr.

@@ -1,10 +1,15 @@
 /*
- * TCP echo throughput for the tunnel workload: `conns` connections to a port, each writing
- * `size`-byte chunks with at most `window` chunks unanswered (the echo's reply is the credit),
- * for `seconds`. Runs in the harness process; it is light next to the two tunnel processes.
+ * TCP echo throughput for the tunnel and relay workloads: bench/bin/tcpload (C, epoll, every
+ * echoed byte checked against what was sent) with `conns` connections to a port, each writing
+ * `size`-byte chunks with at most `window` chunks unanswered, for `seconds`. The bridge's load
+ * is loadgen, the same kind of driver; until 2026-12-06 these paths were driven from the
+ * harness's own Node process, which checked nothing and spent 0.6 CPU s/GB beside the relays it
+ * measured (bench/README.md, "TCP paths driven from C").
  */
-import { connect, type Socket } from 'node:net';
-import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { runLoadgen } from './loadgen.js';
+
+const TCPLOAD = fileURLToPath(new URL('../../../bench/bin/tcpload', import.meta.url));
 
 export interface TcpThroughput {
   /** Bytes echoed back, both directions counted once (as loadgen counts a message once). */
@@ -13,36 +18,7 @@ export interface TcpThroughput {
 }
 
 export async function tcpThroughput(port: number, conns: number, size: number, window: number, seconds: number): Promise<TcpThroughput> {
-  const chunk = Buffer.alloc(size, 0x5a);
-  let bytes = 0;
-  let running = true;
-  const sockets: Socket[] = [];
-  for (let i = 0; i < conns; i++) {
-    const socket = connect({ host: '127.0.0.1', port });
-    socket.setNoDelay(true);
-    await once(socket, 'connect');
-    sockets.push(socket);
-  }
-  const started = process.hrtime.bigint();
-  for (const socket of sockets) {
-    let outstanding = 0;
-    const fill = (): void => {
-      while (running && outstanding < window * size) {
-        outstanding += size;
-        socket.write(chunk);
-      }
-    };
-    socket.on('data', (data: Buffer) => {
-      bytes += data.length;
-      outstanding -= data.length;
-      fill();
-    });
-    socket.on('error', (error: Error) => process.stderr.write(`bench: tcp throughput socket: ${error.message}\n`));
-    fill();
-  }
-  await new Promise((resolve) => setTimeout(resolve, seconds * 1000));
-  running = false;
-  const elapsed = Number(process.hrtime.bigint() - started) / 1e9;
-  for (const socket of sockets) socket.destroy();
-  return { bytes, seconds: elapsed };
+  const args = ['--port', String(port), '--conns', String(conns), '--size', String(size), '--window', String(window), '--seconds', String(seconds)];
+  const result = await runLoadgen(TCPLOAD, args, (seconds + 60) * 1000);
+  return { bytes: Number(result['bytes']), seconds: Number(result['seconds']) };
 }

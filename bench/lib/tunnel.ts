@@ -3,7 +3,9 @@
  * client and a websocksy server, both on this machine) against the same echo peer reached
  * directly, through socat (the relay anchor: plain TCP forwarding, one more hop than direct) and
  * through the WebSocket bridge (loadgen). One stream and 16 streams. Every path is measured
- * twice, in opposite orders, so that a machine getting busier or quieter favours none of them.
+ * twice, in opposite orders, so that a machine getting busier or quieter favours none of them,
+ * after `warmupSeconds` of untimed 16-stream load each (the server and client are fresh: V8
+ * compiles their data paths in the first seconds, as in the framing and routes workloads).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -65,7 +67,7 @@ async function startClient(root: string, server: Started, echoPort: number): Pro
  * BENCH_TUNNEL_BASELINE=DIR (another built checkout, e.g. main's) adds its server and client as
  * one more subject, interleaved with the rest: before and after from the same run.
  */
-export async function tunnelFigures(root: string, loadgen: string, echoPort: number, seconds: number): Promise<TunnelFigure[]> {
+export async function tunnelFigures(root: string, loadgen: string, echoPort: number, seconds: number, warmupSeconds: number): Promise<TunnelFigure[]> {
   const socat = socatBinary();
   const baseline = process.env['BENCH_TUNNEL_BASELINE'];
   const dir = mkdtempSync(join(tmpdir(), 'websocksy-bench-'));
@@ -97,6 +99,7 @@ export async function tunnelFigures(root: string, loadgen: string, echoPort: num
         return { bytes: Number(result['bytes']), seconds: Number(result['seconds'] ?? part), cpuSeconds: usage(server) - before };
       },
     });
+    if (warmupSeconds > 0) for (const subject of subjects) await subject.measure(16, warmupSeconds);
     for (const streams of [1, 16]) {
       const direct = await tcpThroughput(echoPort, streams, SIZE, WINDOW, seconds);
       figures.push({ path: 'TCP direct', streams, mbPerSecond: direct.bytes / direct.seconds / 1e6, cpuPerGB: 0 });
