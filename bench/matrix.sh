@@ -76,14 +76,14 @@ bench_packages_in_root() {
 }
 
 bench_in_root() {
-  local major=$1 version=${NODE_VERSION[$1]} copy=$ROOTFS/work/bench-$1 log=$WORK/bench-node$1-debian13.log report name
-  prepare_row "$major" "bench-$major"
+  local major=$1 version=${NODE_VERSION[$1]} folder=bench-$1 log=$WORK/bench-node$1-debian13.log report name
+  prepare_row "$major" "$folder"
   bench_packages_in_root
   echo "bench-matrix: Node $version in the Debian 13 root" >&2
   export CI_INSIDE=
-  run_in_root "cd /work/bench-$major && $(bench_environment) node dist/bench/run.js" >"$log" 2>&1 ||
+  run_in_root "cd /work/$folder && $(bench_environment) node dist/bench/run.js" >"$log" 2>&1 ||
     fail "the row of Node $version failed; see $log"
-  report=$(newest_report "$copy/bench/results")
+  report=$(newest_report "$ROOTFS/work/$folder/bench/results")
   name=$(basename "$report" .md)-node$major.md
   cp "$report" "$REPO/bench/results/$name"
   record "Node $version, Debian 13 root" "$REPO/bench/results/$name"

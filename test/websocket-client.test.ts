@@ -15,6 +15,7 @@ import { describe, test } from 'node:test';
 import { DEFAULT_UPSTREAM_TLS } from '../src/lib/tls-upstream.js';
 import { websocketAccept } from '../src/lib/websocket-accept.js';
 import { WebSocketClient, type WebSocketClientEvents, type WebSocketClientOptions, type WebSocketEnd } from '../src/lib/websocket-client.js';
+import { until } from './helpers/session-client.js';
 
 const PROTOCOL = 'test.v1';
 
@@ -141,13 +142,8 @@ class Events implements WebSocketClientEvents {
   }
 }
 
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+/** How long a test waits for what it expects next. */
+const WAIT_MS = 5000;
 
 /** A tunnel's connection by default: binary only, the one subprotocol. */
 function connect(url: string, events: Events, options: Partial<WebSocketClientOptions> = {}): WebSocketClient {
@@ -161,14 +157,14 @@ describe('websocksy\'s WebSocket client', () => {
     const ws = connect(server.url, events);
     try {
       const socket = await server.socket;
-      await until(() => events.protocol !== null, 'the open');
+      await until(() => events.protocol !== null, WAIT_MS, 'the open');
       assert.equal(events.protocol, PROTOCOL);
       const big = Buffer.alloc(200_000, 0);
       for (let i = 0; i < big.length; i++) big[i] = i % 251;
       ws.send(big);
       ws.send(Buffer.from('second'));
       ws.send(Buffer.alloc(0));
-      await until(() => server.received.length === 3, 'three client frames');
+      await until(() => server.received.length === 3, WAIT_MS, 'three client frames');
       assert.deepEqual(server.received.map((frame) => frame.opcode), [2, 2, 2]);
       assert.ok(server.received[0]?.payload.equals(big));
       assert.equal(server.received[1]?.payload.toString(), 'second');
@@ -182,7 +178,7 @@ describe('websocksy\'s WebSocket client', () => {
       socket.write(split.subarray(3, 70_000));
       await new Promise((resolve) => setTimeout(resolve, 20));
       socket.write(Buffer.concat([split.subarray(70_000), serverFrame(2, Buffer.from('a')), serverFrame(2, Buffer.from('b'))]));
-      await until(() => events.messages.length === 3, 'three messages');
+      await until(() => events.messages.length === 3, WAIT_MS, 'three messages');
       assert.ok(events.messages[0]?.equals(big));
       assert.deepEqual(events.messages.slice(1).map((message) => message.toString()), ['a', 'b']);
     } finally {
@@ -198,16 +194,16 @@ describe('websocksy\'s WebSocket client', () => {
     try {
       const socket = await server.socket;
       socket.write(serverFrame(9, Buffer.from('hi')));
-      await until(() => server.received.length === 1, 'the pong');
+      await until(() => server.received.length === 1, WAIT_MS, 'the pong');
       assert.equal(server.received[0]?.opcode, 10);
       assert.equal(server.received[0]?.payload.toString(), 'hi');
       const close = Buffer.alloc(5);
       close.writeUInt16BE(4000, 0);
       close.write('bye', 2);
       socket.write(serverFrame(8, close));
-      await until(() => events.reason !== null, 'the close');
+      await until(() => events.reason !== null, WAIT_MS, 'the close');
       assert.equal(events.reason, 'connection closed (4000 bye)');
-      await until(() => server.received.length === 2, 'the close answer');
+      await until(() => server.received.length === 2, WAIT_MS, 'the close answer');
       assert.equal(server.received[1]?.opcode, 8);
       assert.equal(server.received[1]?.payload.readUInt16BE(0), 4000);
     } finally {
@@ -227,7 +223,7 @@ describe('websocksy\'s WebSocket client', () => {
       const ws = connect(server.url, events);
       try {
         (await server.socket).write(frame);
-        await until(() => events.reason !== null, 'the end');
+        await until(() => events.reason !== null, WAIT_MS, 'the end');
         assert.match(events.reason ?? '', reason);
         assert.equal(events.messages.length, 0);
       } finally {
@@ -242,7 +238,7 @@ describe('websocksy\'s WebSocket client', () => {
     const events = new Events();
     const ws = connect(wrong.url, events);
     try {
-      await until(() => events.reason !== null, 'the end');
+      await until(() => events.reason !== null, WAIT_MS, 'the end');
       assert.match(events.reason ?? '', /Sec-WebSocket-Accept/);
       assert.equal(events.protocol, null);
     } finally {
@@ -253,7 +249,7 @@ describe('websocksy\'s WebSocket client', () => {
     const refused = new Events();
     const other = connect(missing.url, refused);
     try {
-      await until(() => refused.status !== null, 'the answer');
+      await until(() => refused.status !== null, WAIT_MS, 'the answer');
       assert.equal(refused.status, 404);
     } finally {
       other.terminate();
@@ -291,7 +287,7 @@ describe('websocksy\'s WebSocket client', () => {
     const started = Date.now();
     const ws = connect(`ws://127.0.0.1:${(server.address() as AddressInfo).port}/t`, events, { handshakeTimeoutMs: TIMEOUT_MS });
     try {
-      await until(() => events.reason !== null, 'the end');
+      await until(() => events.reason !== null, WAIT_MS, 'the end');
       const took = Date.now() - started;
       assert.match(events.reason ?? '', /opening handshake timed out/);
       assert.equal(events.protocol, null, 'never opened');
@@ -316,11 +312,11 @@ describe('websocksy\'s WebSocket client', () => {
       const head = await server.head;
       assert.match(head, /^sec-websocket-protocol: chat, v2\.chat$/im);
       assert.match(head, /^x-forwarded-for: 192\.0\.2\.7$/im);
-      await until(() => events.protocol !== null, 'the open');
+      await until(() => events.protocol !== null, WAIT_MS, 'the open');
       assert.equal(events.protocol, 'v2.chat');
       ws.send(Buffer.from('héllo'), false);
       ws.send(Buffer.from([0, 1, 2]), true);
-      await until(() => server.received.length === 2, 'two client frames');
+      await until(() => server.received.length === 2, WAIT_MS, 'two client frames');
       assert.deepEqual(server.received.map((frame) => frame.opcode), [1, 2]);
       assert.equal(server.received[0]?.payload.toString(), 'héllo');
       // 'é' split between two fragments: checked as UTF-8 once whole, not per fragment.
@@ -328,11 +324,11 @@ describe('websocksy\'s WebSocket client', () => {
       socket.write(Buffer.concat([serverFrame(1, text.subarray(0, 2), false), serverFrame(9, Buffer.from('p'))]));
       await new Promise((resolve) => setTimeout(resolve, 20));
       socket.write(Buffer.concat([serverFrame(0, text.subarray(2, 4), false), serverFrame(0, text.subarray(4)), serverFrame(2, Buffer.from([9]))]));
-      await until(() => events.messages.length === 2, 'two messages');
+      await until(() => events.messages.length === 2, WAIT_MS, 'two messages');
       assert.equal(events.messages[0]?.toString(), 'héllo');
       assert.deepEqual(events.binary, [false, true]);
       assert.deepEqual([...(events.messages[1] ?? [])], [9]);
-      await until(() => server.received.length === 3, 'the pong');
+      await until(() => server.received.length === 3, WAIT_MS, 'the pong');
       assert.equal(server.received[2]?.opcode, 10);
       assert.equal(events.reason, null);
     } finally {
@@ -360,7 +356,7 @@ describe('websocksy\'s WebSocket client', () => {
         const ended = new Promise((resolve) => socket.once('end', resolve));
         // Bytes after the violation are still arriving when the client gives up on the connection.
         socket.write(Buffer.concat([...frames, Buffer.alloc(512 * 1024)]));
-        await until(() => events.reason !== null, 'the end');
+        await until(() => events.reason !== null, WAIT_MS, 'the end');
         assert.match(events.reason ?? '', reason);
         assert.equal(events.end?.code, 1006);
         assert.equal(events.messages.length, 0);
@@ -381,15 +377,15 @@ describe('websocksy\'s WebSocket client', () => {
     const ws = connect(server.url, events, { ...relayOptions, protocols: [] });
     try {
       const socket = await server.socket;
-      await until(() => ws.isOpen, 'the open');
+      await until(() => ws.isOpen, WAIT_MS, 'the open');
       ws.close(4001, 'gone away');
-      await until(() => server.received.length === 1, 'the close frame');
+      await until(() => server.received.length === 1, WAIT_MS, 'the close frame');
       assert.equal(server.received[0]?.opcode, 8);
       assert.equal(server.received[0]?.payload.readUInt16BE(0), 4001);
       assert.equal(server.received[0]?.payload.subarray(2).toString(), 'gone away');
       ws.send(Buffer.from('late'));
       socket.end(serverFrame(8, server.received[0]?.payload.subarray(0, 2) ?? Buffer.alloc(0)));
-      await until(() => events.end !== null, 'the end');
+      await until(() => events.end !== null, WAIT_MS, 'the end');
       assert.equal(events.end?.code, 4001);
       assert.equal(server.received.length, 1, 'nothing is sent after the close frame');
     } finally {
@@ -403,7 +399,7 @@ describe('websocksy\'s WebSocket client', () => {
     const refused = new Events();
     const ws = connect(other.url, refused, relayOptions);
     try {
-      await until(() => refused.reason !== null, 'the end');
+      await until(() => refused.reason !== null, WAIT_MS, 'the end');
       assert.match(refused.reason ?? '', /subprotocol "other", which was not offered/);
       assert.equal(refused.protocol, null);
     } finally {
@@ -414,7 +410,7 @@ describe('websocksy\'s WebSocket client', () => {
     const events = new Events();
     const plain = connect(none.url, events, relayOptions);
     try {
-      await until(() => events.protocol !== null, 'the open');
+      await until(() => events.protocol !== null, WAIT_MS, 'the open');
       assert.equal(events.protocol, '');
     } finally {
       plain.terminate();
@@ -428,13 +424,13 @@ describe('websocksy\'s WebSocket client', () => {
     const ws = connect(server.url, events);
     try {
       const socket = await server.socket;
-      await until(() => ws.isOpen, 'the open');
+      await until(() => ws.isOpen, WAIT_MS, 'the open');
       ws.pause();
       socket.write(serverFrame(2, Buffer.from('held')));
       await new Promise((resolve) => setTimeout(resolve, 100));
       assert.equal(events.messages.length, 0);
       ws.resume();
-      await until(() => events.messages.length === 1, 'the message');
+      await until(() => events.messages.length === 1, WAIT_MS, 'the message');
       assert.equal(events.messages[0]?.toString(), 'held');
     } finally {
       ws.terminate();
