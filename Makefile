@@ -83,7 +83,7 @@ fuzz: build
 
 CFLAGS_BENCH ?= -O2 -Wall -Wextra
 
-bench/bin/%: bench/%.c bench/pattern.h
+bench/bin/%: bench/%.c bench/pattern.h bench/tool.h
 	@mkdir -p bench/bin
 	$(CC) $(CFLAGS_BENCH) -o $@ $<
 

@@ -111,9 +111,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tool.h"
 #include "pattern.h"
 
-#define NS 1000000000ull
 #define ECHO_TIMEOUT (10 * NS)
 #define CLOSE_TIMEOUT (5 * NS)
 #define FINAL_CLOSE_TIMEOUT (2 * NS)
@@ -185,7 +185,6 @@ struct conn {
 
 static struct {
     int mode;
-    const char *mode_name;
     char hostport[300];
     char path[2048];
     struct sockaddr_in addr;
@@ -231,45 +230,6 @@ static struct {
 static uint8_t *T; /* pattern table, PAT_PERIOD + PAT_EXT bytes */
 
 /* ---------------------------------------------------------------- utilities */
-
-static uint64_t mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * NS + (uint64_t)ts.tv_nsec;
-}
-
-static void json_str(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            fprintf(f, "\\%c", ch);
-        else if (ch < 0x20)
-            fprintf(f, "\\u%04x", ch);
-        else
-            fputc(ch, f);
-    }
-    fputc('"', f);
-}
-
-/* Fatal: one JSON line with "error", exit 1. */
-static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
-static void die(const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "loadgen: %s\n", msg);
-    printf("{\"mode\":\"%s\",\"error\":", g.mode_name ? g.mode_name : "none");
-    json_str(stdout, msg);
-    printf("}\n");
-    fflush(stdout);
-    exit(1);
-}
 
 static uint64_t rng_state;
 static uint64_t rng(void)
@@ -1738,7 +1698,7 @@ static void usage(void)
             "       loadgen resume     --url URL --conns N --size BYTES --count K\n"
             "       common: [--timeout SECONDS] [--text | --digits] [--protocol P]; URL ws://HOST:PORT/PATH\n"
             "       throughput, idle: [--session] (websocksy's resumable session protocol)\n");
-    printf("{\"mode\":\"%s\",\"error\":\"bad command line\"}\n", g.mode_name ? g.mode_name : "none");
+    printf("{\"mode\":\"%s\",\"error\":\"bad command line\"}\n", tool_mode);
     exit(1);
 }
 
@@ -1807,7 +1767,7 @@ static void parse_args(int argc, char **argv)
         g.mode = M_RESUME;
     else
         usage();
-    g.mode_name = m;
+    tool_mode = m;
     const char *url = NULL;
     g.conns = g.window = g.count = g.parallel = -1;
     g.warmup = 1000;
@@ -1925,6 +1885,7 @@ static void selftest(void)
 
 int main(int argc, char **argv)
 {
+    tool_program = "loadgen";
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGPIPE, SIG_IGN);
     parse_args(argc, argv);

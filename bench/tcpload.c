@@ -29,19 +29,17 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "tool.h"
 #include "pattern.h"
 
-#define NS 1000000000ull
 #define CONNECT_TIMEOUT_MS 5000
 #define DRAIN_TIMEOUT (10 * NS)
 #define READ_BUFFER PAT_EXT /* one read is checked against one contiguous span of the table */
@@ -60,33 +58,6 @@ static uint8_t *rbuf;
 static struct conn *conns;
 static unsigned long n_conns, size, window;
 static int sending = 1;
-
-static uint64_t mono(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * NS + (uint64_t)ts.tv_nsec;
-}
-
-static void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
-static void die(const char *fmt, ...)
-{
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "tcpload: %s\n", msg);
-    printf("{\"mode\":\"tcp\",\"error\":\"");
-    for (const char *p = msg; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            putchar('\\');
-        putchar((unsigned char)*p < 0x20 ? ' ' : *p);
-    }
-    printf("\"}\n");
-    fflush(stdout);
-    exit(1);
-}
 
 static unsigned long number(const char *name, const char *text)
 {
@@ -187,6 +158,8 @@ static int under_way(void)
 
 int main(int argc, char **argv)
 {
+    tool_program = "tcpload";
+    tool_mode = "tcp";
     const char *host = "127.0.0.1";
     unsigned long port = 0;
     double seconds = 0;
