@@ -1,9 +1,9 @@
 /*
  * tcpload — TCP echo throughput, the plain-TCP twin of loadgen's throughput mode, for paths that
- * carry TCP end to end (a websocksy tunnel, socat, the echo peer itself). The same driver on
- * every path: a load generator in Node, as the tunnel workload had before, spent 0.6 CPU s/GB
- * beside the relays it measured on a two-CPU machine, so they ran preempted and the figures
- * compared paths under different contention than the bridge's C driver (bench/README.md).
+ * carry TCP end to end (a websocksy tunnel, socat, the echo peer itself), so that every path
+ * is driven alike: the load generator in Node the tunnel workload had before checked no byte,
+ * and spent 0.6 CPU s/GB of its own beside the relays it measured on a two-CPU machine, where
+ * the bridge's driver is loadgen (bench/README.md, "TCP paths driven from C").
  * Plain C11 + POSIX + Linux epoll, one thread.
  *
  *   cc -O2 -Wall -Wextra -o bench/bin/tcpload bench/tcpload.c
@@ -25,7 +25,6 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
