@@ -15,6 +15,7 @@ import { blackholeOrSkip } from './helpers/blackhole.js';
 import { closeClient, connect } from './helpers/client.js';
 import { tcpEcho, tempDir, unixEcho, type Peer } from './helpers/peers.js';
 import { openDescriptors } from './helpers/process-figures.js';
+import { until } from './helpers/session-client.js';
 import { corkWarnings, startWebsocksy } from './helpers/websocksy.js';
 
 /** A port on 127.0.0.1 that nothing listens on (bound, then released). */
@@ -139,7 +140,9 @@ describe('websocksy with peers on this host', () => {
         await assert.rejects(connect(server.url), /HTTP 502/);
         const before = openDescriptors(pid);
         for (let i = 0; i < 20; i++) await assert.rejects(connect(server.url), /HTTP 502/);
-        assert.ok(openDescriptors(pid) <= before, `${openDescriptors(pid)} descriptors after 20 more refusals, ${before} before`);
+        // The last refused client's socket may still be closing on the server's side when its
+        // 502 arrives (one descriptor for a moment, seen once on Node 22); a leak stays.
+        await until(() => openDescriptors(pid) <= before, 2000, () => `${openDescriptors(pid)} descriptors after 20 more refusals, ${before} before`);
         await server.waitForLog(new RegExp(`refused .*why="cannot connect to ${address.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: ${code}"`));
       } finally {
         await server.stop();
