@@ -31,7 +31,6 @@ import { websocketAccept } from './websocket-accept.js';
 import { FrameReader, Opcode, ViolationCode, type FrameSink } from './ws-frame-reader.js';
 import { FrameWriter } from './ws-frame-writer.js';
 
-
 /** No close frame was received (RFC 6455 §7.1.5). */
 export const ABNORMAL_CLOSURE = 1006;
 /** The `why` of a connection that ended without a close frame and without an error. */
