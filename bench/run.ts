@@ -21,6 +21,7 @@ import { formatWorkersSection, workersFigures, type WorkersFigure } from './lib/
 import { formatRelaySection, relayFigures, type RelayFigure } from './lib/cluster-relay.js';
 import { glibcVersion, selectEngine } from '../src/front/engine.js';
 import { formatQuietStartSection, quietStartFigures, type QuietFigure } from './lib/quiet-start.js';
+import { formatScpSection, scpFigures, scpMissing, type ScpFigure } from './lib/scp.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const LOADGEN = `${ROOT}bench/bin/loadgen`;
@@ -44,7 +45,7 @@ function idleConnections(): number {
   return Math.min(wanted, fits);
 }
 const IDLE_CONNECTIONS = idleConnections();
-const WORKLOADS = ['throughput', 'latency', 'connrate', 'framing', 'idle', 'tunnel', 'sessions', 'routes', 'connections', 'jsengine', 'workers', 'relay', 'quiet'] as const;
+const WORKLOADS = ['throughput', 'latency', 'connrate', 'framing', 'idle', 'tunnel', 'sessions', 'routes', 'connections', 'jsengine', 'workers', 'relay', 'quiet', 'scp'] as const;
 type Workload = (typeof WORKLOADS)[number];
 /** BENCH_ONLY=idle,framing runs just those workloads (a quicker loop while profiling one). */
 const ONLY = new Set((process.env['BENCH_ONLY'] ?? WORKLOADS.join(',')).split(',').map((name) => name.trim()));
@@ -87,6 +88,8 @@ async function connrateRun(subject: Subject, run: RunningSubject, out: Measureme
 
 /** Rounds of the framing workload, each subject fresh in each: one process's figure moves by a third and more on this machine. */
 const FRAMING_ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 4);
+/** Copies per path in the scp workload: a copy of 200 MiB takes a second or two. */
+const SCP_ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 4);
 
 /** One framing subject's round: on the round's CPU, the echo peer (`echoPid`) and the load generator on the others. */
 async function framingRun(subject: Subject, run: RunningSubject, round: number, layout: CpuLayout | null, echoPid: number, out: Measurement[]): Promise<void> {
@@ -147,6 +150,8 @@ async function main(): Promise<void> {
   }
   const routesWhy = wanted('routes') ? routesMissing() : null;
   if (routesWhy !== null) throw new Error(`routes: ${routesWhy}`);
+  const scpWhy = wanted('scp') ? scpMissing() : null;
+  if (scpWhy !== null) throw new Error(`scp: ${scpWhy}`);
   const echo = await startProcess(ECHO, ['tcp', '0'], /listening tcp 127\.0\.0\.1:(\d+)/, ROOT);
   const echoPort = Number(echo.match[1]);
   const echoPid = echo.child.pid as number;
@@ -159,6 +164,7 @@ async function main(): Promise<void> {
   let workers: WorkersFigure[] = [];
   let relay: RelayFigure[] = [];
   let quiet: QuietFigure[] = [];
+  let scp: ScpFigure[] = [];
   try {
     if (wanted('throughput') || wanted('latency') || wanted('connrate')) {
       for (const subject of [websocksy, ...anchors]) {
@@ -188,6 +194,10 @@ async function main(): Promise<void> {
       process.stderr.write('bench: tunnel\n');
       tunnel = await tunnelFigures(ROOT, LOADGEN, echoPort, SECONDS, WARMUP_SECONDS);
     }
+    if (wanted('scp')) {
+      process.stderr.write('bench: scp\n');
+      scp = await scpFigures(ROOT, SCP_ROUNDS);
+    }
     if (wanted('sessions')) {
       process.stderr.write('bench: sessions\n');
       sessions = await sessionFigures(ROOT, LOADGEN, echoPort, SECONDS);
@@ -208,6 +218,7 @@ async function main(): Promise<void> {
   const report =
     formatReport(info, [websocksy, ...anchors, ...framings], measurements) +
     (tunnel.length === 0 ? '' : '\n' + formatTunnelSection(tunnel)) +
+    (scp.length === 0 ? '' : '\n' + formatScpSection(scp)) +
     (sessions === null ? '' : '\n' + formatSessionsSection(sessions)) +
     (routes.length === 0 ? '' : '\n' + formatRoutesSection(routes)) +
     (connections === null ? '' : '\n' + formatConnectionsSection(connections)) +

@@ -6,21 +6,17 @@
  * checked. Nobody on this team wrote either end.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { userInfo } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { freePort } from './helpers/instances.js';
 import { tempDir } from './helpers/peers.js';
-import { accepting, stopProgram } from './helpers/programs.js';
-import { findProgram, requireProgram, skipUnlessInstalled } from './helpers/tools.js';
+import { SSH, SSH_KEYGEN, SSHD, startSshd, type PrivateSshd } from './helpers/sshd.js';
+import { requireProgram, skipUnlessInstalled } from './helpers/tools.js';
 import { startForward, startTunnelServer } from './helpers/tunnel.js';
 import type { RunningWebsocksy } from './helpers/websocksy.js';
 
-const SSHD = findProgram(['/usr/sbin/sshd']);
-const SSH = findProgram(['/usr/bin/ssh']);
-const SSH_KEYGEN = findProgram(['/usr/bin/ssh-keygen']);
 const TOKEN = 'openssh-token-do-not-log';
 const BYTES = 8 * 1024 * 1024;
 
@@ -32,7 +28,7 @@ interface SshResult {
 
 describe('OpenSSH through a tunnel', { skip: skipUnlessInstalled(SSHD !== undefined && SSH !== undefined && SSH_KEYGEN !== undefined, 'openssh-server') }, () => {
   const dir = tempDir('websocksy-openssh-');
-  let sshd: ChildProcess | undefined;
+  let sshd: PrivateSshd | undefined;
   let server: RunningWebsocksy | undefined;
   let client: (RunningWebsocksy & { ports: number[] }) | undefined;
   let remotePort = 0;
@@ -40,12 +36,8 @@ describe('OpenSSH through a tunnel', { skip: skipUnlessInstalled(SSHD !== undefi
 
   /** Runs `command` on the far side through `port` with OpenSSH's client, `input` on its stdin. */
   function ssh(port: number, command: string, input: Buffer | null): Promise<SshResult> {
-    const child = spawn(requireProgram(SSH, 'ssh'), [
-      '-p', String(port), '-i', `${dir.path}/user_key`, '-F', '/dev/null',
-      '-o', 'BatchMode=yes', '-o', 'StrictHostKeyChecking=no', '-o', `UserKnownHostsFile=${dir.path}/known_hosts`,
-      '-o', 'ConnectTimeout=10', '-o', 'LogLevel=ERROR',
-      `${userInfo().username}@127.0.0.1`, command,
-    ], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const far = sshd as PrivateSshd;
+    const child = spawn(requireProgram(SSH, 'ssh'), ['-p', String(port), ...far.clientOptions(), `${far.user}@127.0.0.1`, command], { stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
@@ -61,34 +53,17 @@ describe('OpenSSH through a tunnel', { skip: skipUnlessInstalled(SSHD !== undefi
   }
 
   before(async () => {
-    const keygen = requireProgram(SSH_KEYGEN, 'ssh-keygen');
-    for (const key of ['host_key', 'user_key']) {
-      const made = spawnSync(keygen, ['-q', '-t', 'ed25519', '-N', '', '-f', `${dir.path}/${key}`]);
-      assert.equal(made.status, 0, made.stderr.toString());
-    }
-    writeFileSync(`${dir.path}/authorized_keys`, spawnSync(keygen, ['-y', '-f', `${dir.path}/user_key`]).stdout);
     writeFileSync(`${dir.path}/blob`, blob);
-    // sshd refuses to start without its privilege separation directory (root only; a user's sshd has none).
-    if (process.getuid?.() === 0) mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
-    const sshdPort = await freePort();
-    writeFileSync(`${dir.path}/sshd_config`, [
-      `Port ${sshdPort}`, 'ListenAddress 127.0.0.1', `HostKey ${dir.path}/host_key`, `PidFile ${dir.path}/sshd.pid`,
-      `AuthorizedKeysFile ${dir.path}/authorized_keys`, 'PasswordAuthentication no', 'KbdInteractiveAuthentication no',
-      'PermitRootLogin prohibit-password', 'StrictModes no', 'UsePAM no', '',
-    ].join('\n'));
-    sshd = spawn(requireProgram(SSHD, 'sshd'), ['-D', '-e', '-f', `${dir.path}/sshd_config`], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let sshdLog = '';
-    sshd.stderr?.on('data', (chunk: Buffer) => (sshdLog += chunk.toString()));
-    await accepting(sshdPort).catch((error: unknown) => assert.fail(`sshd did not start: ${String(error)}\n${sshdLog}`));
+    sshd = await startSshd(dir.path);
     remotePort = await freePort();
-    server = await startTunnelServer(dir.path, `office ${TOKEN} connect=127.0.0.1:${sshdPort} listen=127.0.0.1:${remotePort}\n`);
-    client = await startForward(['-L', `0:127.0.0.1:${sshdPort}`, '-R', `127.0.0.1:${remotePort}:127.0.0.1:${sshdPort}`, `ws://office@127.0.0.1:${server.port}/.tunnel`, '--token', TOKEN], 1);
+    server = await startTunnelServer(dir.path, `office ${TOKEN} connect=127.0.0.1:${sshd.port} listen=127.0.0.1:${remotePort}\n`);
+    client = await startForward(['-L', `0:127.0.0.1:${sshd.port}`, '-R', `127.0.0.1:${remotePort}:127.0.0.1:${sshd.port}`, `ws://office@127.0.0.1:${server.port}/.tunnel`, '--token', TOKEN], 1);
   });
 
   after(async () => {
     await client?.stop();
     await server?.stop();
-    await stopProgram(sshd);
+    await sshd?.stop();
     dir.remove();
   });
 

@@ -58,9 +58,41 @@ async function startServer(root: string, config: string): Promise<Started> {
   return startProcess(process.execPath, ['bin/websocksy', config], /listening .*port=(\d+)/, root);
 }
 
-async function startClient(root: string, server: Started, echoPort: number): Promise<Started> {
+async function startClient(root: string, server: Started, targetPort: number): Promise<Started> {
   const url = `ws://bench@127.0.0.1:${Number(server.match[1])}/.tunnel`;
-  return startProcess(process.execPath, ['bin/websocksy', 'forward', '-L', `0:127.0.0.1:${echoPort}`, url, '--token', 'bench-token'], /forwarding .*ports=(\d+)/, root);
+  return startProcess(process.execPath, ['bin/websocksy', 'forward', '-L', `0:127.0.0.1:${targetPort}`, url, '--token', 'bench-token'], /forwarding .*ports=(\d+)/, root);
+}
+
+/** A websocksy tunnel server and a `forward -L` client of the checkout at `root`, to 127.0.0.1:`targetPort`. */
+export interface RunningTunnel {
+  readonly server: Started;
+  readonly client: Started;
+  /** The client's local port. */
+  readonly port: number;
+  /** CPU seconds of both ends so far. */
+  cpuSeconds(): number;
+  stop(): Promise<void>;
+}
+
+/** Starts a tunnel (server first, then its client) with `config` (writeServerConfig). */
+export async function startTunnel(root: string, config: string, targetPort: number): Promise<RunningTunnel> {
+  const server = await startServer(root, config);
+  try {
+    const client = await startClient(root, server, targetPort);
+    return {
+      server,
+      client,
+      port: Number(client.match[1]),
+      cpuSeconds: () => usage(server) + usage(client),
+      stop: async () => {
+        await client.stop();
+        await server.stop();
+      },
+    };
+  } catch (error) {
+    await server.stop();
+    throw error;
+  }
 }
 
 /**
@@ -73,26 +105,24 @@ export async function tunnelFigures(root: string, loadgen: string, echoPort: num
   const dir = mkdtempSync(join(tmpdir(), 'websocksy-bench-'));
   const config = writeServerConfig(dir, echoPort);
   const figures: TunnelFigure[] = [];
-  const server = await startServer(root, config);
-  const serverPort = Number(server.match[1]);
-  const started: Started[] = [];
+  const started: RunningTunnel[] = [];
   const relay = await startSocat(socat, echoPort, root);
   try {
     const subjects: Subject[] = [];
-    const client = await startClient(root, server, echoPort);
-    started.push(client);
-    subjects.push(tcpSubject('TCP through the tunnel', Number(client.match[1]), () => usage(server) + usage(client)));
+    const tunnel = await startTunnel(root, config, echoPort);
+    started.push(tunnel);
+    const serverPort = Number(tunnel.server.match[1]);
+    subjects.push(tcpSubject('TCP through the tunnel', tunnel.port, tunnel.cpuSeconds));
     if (baseline !== undefined) {
-      const baseServer = await startServer(baseline, config);
-      started.push(baseServer);
-      const baseClient = await startClient(baseline, baseServer, echoPort);
-      started.push(baseClient);
-      subjects.push(tcpSubject(`TCP through the tunnel (baseline ${baseline})`, Number(baseClient.match[1]), () => usage(baseServer) + usage(baseClient)));
+      const base = await startTunnel(baseline, config, echoPort);
+      started.push(base);
+      subjects.push(tcpSubject(`TCP through the tunnel (baseline ${baseline})`, base.port, base.cpuSeconds));
     }
     subjects.push(tcpSubject('TCP through socat', relay.port, () => usage(relay.started)));
     subjects.push({
       path: 'WebSocket through the bridge',
       async measure(streams, part) {
+        const server = tunnel.server;
         const before = usage(server);
         const args = ['throughput', '--url', `ws://127.0.0.1:${serverPort}/`, '--conns', String(streams), '--size', String(SIZE), '--window', String(WINDOW), '--seconds', String(part)];
         const result = await runLoadgen(loadgen, args, (part + 60) * 1000);
@@ -121,16 +151,19 @@ export async function tunnelFigures(root: string, loadgen: string, echoPort: num
   } finally {
     for (const each of started.reverse()) await each.stop();
     await relay.started.stop();
-    await server.stop();
     rmSync(dir, { recursive: true, force: true });
   }
   return figures;
 }
 
-function writeServerConfig(dir: string, echoPort: number): string {
-  writeFileSync(join(dir, 'identities'), `bench bench-token connect=127.0.0.1:${echoPort}\n`);
+/**
+ * The server's config in `dir`: the bridge to 127.0.0.1:`targetPort` (binary framing) and a
+ * tunnel whose one identity (`bench`, token `bench-token`) may connect there.
+ */
+export function writeServerConfig(dir: string, targetPort: number): string {
+  writeFileSync(join(dir, 'identities'), `bench bench-token connect=127.0.0.1:${targetPort}\n`);
   const config = join(dir, 'server.cfg');
-  writeFileSync(config, `[core]\nlisten = 127.0.0.1\nport = 0\nping = 0\n[backend]\nhost = tcp://127.0.0.1:${echoPort}\nframing = binary\n[tunnel]\nidentities = ${join(dir, 'identities')}\n`);
+  writeFileSync(config, `[core]\nlisten = 127.0.0.1\nport = 0\nping = 0\n[backend]\nhost = tcp://127.0.0.1:${targetPort}\nframing = binary\n[tunnel]\nidentities = ${join(dir, 'identities')}\n`);
   return config;
 }
 
