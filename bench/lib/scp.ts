@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { SCP, SSHD, SSH_KEYGEN, startSshd } from '../../test/helpers/sshd.js';
 import { groupUsage } from './processes.js';
 import { socatBinary, startSocat } from './socat-anchor.js';
-import { startTunnel, writeServerConfig, type RunningTunnel } from './tunnel.js';
+import { startTunnel, writeServerConfig } from './tunnel.js';
 
 /** The measurement: a copy of 200 MiB. */
 const FILE_BYTES = 200 * 1024 * 1024;
@@ -28,8 +28,14 @@ const TUNNEL_PER_SOCAT_LIMIT = 1.5;
 /** A copy that takes longer than this has failed (200 MiB at under 2 MB/s). */
 const COPY_TIMEOUT_MS = 120_000;
 
-export const SCP_PATHS = ['straight to sshd', 'through the tunnel', 'through socat'] as const;
-type ScpPath = (typeof SCP_PATHS)[number];
+type ScpPath = 'straight to sshd' | 'through the tunnel' | 'through socat';
+
+/** One path's copies so far. */
+interface Totals {
+  seconds: number;
+  cpuSeconds: number;
+  copies: number;
+}
 
 export interface ScpFigure {
   readonly path: ScpPath;
@@ -74,7 +80,7 @@ export async function scpFigures(root: string, rounds: number): Promise<ScpFigur
     writeFileSync(source, content);
     const sshd = await startSshd(dir);
     stops.push(() => sshd.stop());
-    const tunnel: RunningTunnel = await startTunnel(root, writeServerConfig(dir, sshd.port), sshd.port);
+    const tunnel = await startTunnel(root, writeServerConfig(dir, sshd.port), sshd.port);
     stops.push(() => tunnel.stop());
     const relay = await startSocat(socat, sshd.port, root);
     stops.push(() => relay.started.stop());
@@ -94,21 +100,21 @@ export async function scpFigures(root: string, rounds: number): Promise<ScpFigur
       return seconds;
     };
     for (const { port } of paths) await once(port);
-    const totals = new Map(paths.map(({ path }) => [path, { seconds: 0, cpuSeconds: 0, copies: 0 }]));
+    const totals = new Map<ScpPath, Totals>(paths.map(({ path }) => [path, { seconds: 0, cpuSeconds: 0, copies: 0 }]));
     for (let round = 1; round <= rounds; round++) {
       for (const { path, port, cpu } of round % 2 === 1 ? paths : [...paths].reverse()) {
         const before = cpu();
         const seconds = await once(port);
         // socat's per-connection child exits once both sockets closed; its parent reaps it and reports its CPU.
         await new Promise((resolve) => setTimeout(resolve, 200));
-        const total = totals.get(path) as { seconds: number; cpuSeconds: number; copies: number };
+        const total = totals.get(path) as Totals;
         total.cpuSeconds += cpu() - before;
         total.seconds += seconds;
         total.copies++;
       }
     }
     return paths.map(({ path }) => {
-      const total = totals.get(path) as { seconds: number; cpuSeconds: number; copies: number };
+      const total = totals.get(path) as Totals;
       const gib = (total.copies * FILE_BYTES) / GIB;
       return { path, copies: total.copies, mibPerSecond: (total.copies * FILE_BYTES) / (1024 * 1024) / total.seconds, cpuPerGiB: path === 'straight to sshd' ? null : total.cpuSeconds / gib };
     });
