@@ -11,12 +11,12 @@ import { LogWatch, Sightings } from './log-watch.js';
 import { LiveSessions, SESSION_SETTLE_MS } from './session-watch.js';
 import { fuzzOptions, OptionError, type FuzzOptions } from './options.js';
 import { isClosedConnection, newFiles, openFiles } from './open-files.js';
-import { PeakSampler, sampleProcess, type ProcessSample } from './process-stats.js';
+import { PeakSampler, sampleProcess } from './process-stats.js';
 import { delay } from './raw-connection.js';
 import { formatReport } from './report.js';
 import { Runner, type CaseRecord } from './runner.js';
 import { startTargets, type Targets } from './targets.js';
-import { verdict } from './verdict.js';
+import { verdict, type SettledSample } from './verdict.js';
 
 /**
  * How long a replayed case's connections get to close before the server's descriptors are
@@ -80,8 +80,8 @@ async function main(): Promise<number> {
   // A second of warm-up: the health connections are up and the server has served both once.
   await delay(1000);
   // Settled like the samples after each half, so that all three compare like with like.
-  await targets.server.collectGarbage();
-  const start = sampleProcess(targets.server.pid);
+  const startHeap = await targets.server.collectGarbage();
+  const start: SettledSample = { ...sampleProcess(targets.server.pid), heap: startHeap };
   const startFiles = openFiles(targets.server.pid);
   const sampler = new PeakSampler(targets.server.pid);
   const loop = monitorEventLoopDelay({ resolution: 10 });
@@ -93,7 +93,7 @@ async function main(): Promise<number> {
   let ranMs = 0;
   const newDescriptors: string[][] = [];
   const sessionsLeft: string[][] = [];
-  const half = async (): Promise<ProcessSample> => {
+  const half = async (): Promise<SettledSample> => {
     const from = Date.now();
     await runner.run(from + (options.seconds * 1000) / 2);
     ranMs += Date.now() - from;
@@ -101,8 +101,8 @@ async function main(): Promise<number> {
     await delay(options.quietSeconds * 1000);
     // Garbage a collection would free is no leak, and whether V8 has run one by now is chance:
     // both samples are read with the heap collected, so they compare like with like.
-    await targets.server.collectGarbage();
-    const sample = sampler.sample();
+    const heap = await targets.server.collectGarbage();
+    const sample = { ...sampler.sample(), heap };
     // All named only when there are more than at the start (fd numbers are reused, so a list of
     // what changed would be noise); a closed connection's descriptor always (verdict.ts).
     const added = targets.server.exited === null ? newFiles(startFiles, openFiles(targets.server.pid)) : [];

@@ -3,10 +3,12 @@
  * measured, the server's memory and descriptors, every internal error with the inputs in
  * flight when it was logged, the oracles' findings, and the verdict with its reasons.
  */
+import type { HeapSample } from './heap-sample.js';
 import type { ProcessSample } from './process-stats.js';
 import type { CaseRecord, Counts, Runner } from './runner.js';
 import type { LogWatch, Sighting, Sightings } from './log-watch.js';
 import { CASE_CLASSES } from './fuzz-case.js';
+import type { SettledSample } from './verdict.js';
 
 export interface RunSummary {
   readonly seed: number;
@@ -18,10 +20,10 @@ export interface RunSummary {
   readonly health: { readonly wsLatencies: readonly number[]; readonly httpLatencies: readonly number[]; readonly failure: string | null; readonly inFlightAtFailure: readonly CaseRecord[] };
   readonly loopDelay: { readonly p99Ms: number; readonly maxMs: number };
   readonly server: {
-    readonly start: ProcessSample;
+    readonly start: SettledSample;
     readonly peak: ProcessSample;
-    readonly middle: ProcessSample;
-    readonly end: ProcessSample;
+    readonly middle: SettledSample;
+    readonly end: SettledSample;
     readonly quietSeconds: number;
     /** After each quiet period: the descriptors that were not open at the start. */
     readonly newDescriptors: ReadonlyArray<readonly string[]>;
@@ -80,6 +82,12 @@ function sample(label: string, value: ProcessSample): string {
   return `${label} ${(value.rssBytes / MIB).toFixed(1)} MiB / ${value.fds} fds`;
 }
 
+function heap(label: string, value: HeapSample | null): string {
+  if (value === null) return `${label} not written`;
+  const mib = (bytes: number): string => (bytes / MIB).toFixed(2);
+  return `${label} ${mib(value.objectBytes)} / ${mib(value.codeBytes)} / ${mib(value.arrayBufferBytes)} MiB`;
+}
+
 export function formatReport(summary: RunSummary): string {
   const { runner, watch, health, server } = summary;
   const lines: string[] = [];
@@ -101,6 +109,7 @@ export function formatReport(summary: RunSummary): string {
   lines.push(`  ${health.failure === null ? 'never failed' : `FAILED: ${health.failure}`}`);
   if (health.inFlightAtFailure.length > 0) lines.push('  cases in flight when it failed, latest first:', ...inFlight(health.inFlightAtFailure));
   lines.push('', `server (RSS / open fds): ${sample('start', server.start)}; ${sample('peak', server.peak)}; after ${server.quietSeconds} quiet s: ${sample('half-way', server.middle)}, ${sample('at the end', server.end)}`);
+  lines.push(`server heap after each collection (JavaScript objects / code and bytecode / ArrayBuffers): ${heap('start', server.start.heap)}; ${heap('half-way', server.middle.heap)}; ${heap('at the end', server.end.heap)}`);
   server.newDescriptors.forEach((files, index) => {
     if (files.length > 0) lines.push(`  open after the ${index === 0 ? 'first' : 'second'} quiet period and not at the start:`, ...files.map((file) => `    ${file}`));
   });

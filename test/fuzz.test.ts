@@ -38,6 +38,8 @@ describe('make fuzz', () => {
     for (const kind of ['handshake', 'frames', 'tunnel', 'disconnect', 'upstream', 'wsupstream']) assert.match(output, new RegExp(`^  ${kind} \\(\\d+ cases\\)`, 'm'), output);
     assert.match(output, /bridged WebSocket echo every 100 ms: \d+ round trips/);
     assert.match(output, /internal errors logged by the guard: 0/);
+    // The server wrote what its collected heap held each time, which the verdict bounds.
+    assert.match(output, /^server heap after each collection .*: start [\d.]+ \/ [\d.]+ \/ [\d.]+ MiB; half-way [\d.]+ .*; at the end [\d.]+ /m);
   });
 });
 
