@@ -8,10 +8,13 @@
  *
  * Each round starts both fresh, loads one at once (warm-up, then the measured run, as in the
  * framing workload) and the other once QUIET_SECONDS have passed since its start, on the round's
- * CPU. Both run with --trace-gc, and the mark-compacts during each measured run are counted.
- * Two paths, each its own pair of processes: the bridge (binary framing, to the echo peer) and
- * a websocket route (`[route /r] websocket = ws://…`) whose upstream is a websocksy bridge to the
- * same echo peer, started once and not measured. With the `ws` package as the route's client,
+ * CPU; every other round the one after its quiet spell goes first, so that whatever drifts in a
+ * run (the machine, the route's upstream) does not always fall on the same side. Both run with
+ * --trace-gc, and the mark-compacts during each measured run are counted. Two paths, each its own
+ * pair of processes: the bridge (binary framing, to the echo peer) and a websocket route
+ * (`[route /r] websocket = ws://…`) whose upstream is a websocksy bridge to the same echo peer,
+ * started once: its CPU per GB and mark-compacts are shown beside each route run, since an
+ * upstream that slows hands the route smaller reads. With the `ws` package as the route's client,
  * the route ran a mark-compact after nearly every scavenge once it had sat idle.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -33,6 +36,8 @@ export interface QuietFigure {
   readonly mbPerSecond: number;
   readonly cpuPerGB: number;
   readonly markCompacts: number;
+  /** The websocket route's upstream bridge during the same run. */
+  readonly upstream: { readonly cpuPerGB: number; readonly markCompacts: number } | null;
 }
 
 export interface QuietOptions {
@@ -55,32 +60,43 @@ interface PathSetup {
   readonly urlPath: string;
 }
 
-function startTraced(options: QuietOptions, setup: PathSetup, name: string): Promise<Started> {
+function startTraced(options: QuietOptions, args: readonly string[], name: string): Promise<Started> {
   // --trace-gc writes a line per collection: to a file, not a pipe this process must keep reading.
-  const log = join(tmpdir(), `websocksy-bench-quiet-${setup.path.replace(' ', '-')}-${name}.log`);
-  return startProcess(process.execPath, ['--trace-gc', ...setup.args], /listening .*port=(\d+)/, options.root, 15_000, process.env, log);
+  const log = join(tmpdir(), `websocksy-bench-quiet-${name.replaceAll(' ', '-')}.log`);
+  return startProcess(process.execPath, ['--trace-gc', ...args], /listening .*port=(\d+)/, options.root, 15_000, process.env, log);
 }
 
 function markCompacts(started: Started): number {
   return (started.output().match(/Mark-Compact/g) ?? []).length;
 }
 
-async function loaded(started: Started, setup: PathSetup, start: Start, round: number, layout: CpuLayout | null, options: QuietOptions, others: readonly number[]): Promise<QuietFigure> {
+/** CPU seconds and mark-compacts of a traced process so far. */
+function tally(started: Started): { cpuSeconds: number; markCompacts: number } {
+  return { cpuSeconds: groupUsage(started.child.pid as number).cpuSeconds, markCompacts: markCompacts(started) };
+}
+
+async function loaded(started: Started, setup: PathSetup, start: Start, round: number, layout: CpuLayout | null, options: QuietOptions, upstream: Started | null): Promise<QuietFigure> {
   const pid = started.child.pid as number;
-  const loadCpus = placeRound(layout, round, [pid], [options.echo.pid, ...others]);
+  const loadCpus = placeRound(layout, round, [pid], [options.echo.pid, ...(upstream === null ? [] : [upstream.child.pid as number])]);
   const url = `ws://127.0.0.1:${String(started.match[1])}${setup.urlPath}`;
   if (options.warmupSeconds > 0) await runLoadgen(options.loadgen, framingLoad(url, options.warmupSeconds), (options.warmupSeconds + 60) * 1000, loadCpus);
-  const cpuBefore = groupUsage(pid).cpuSeconds;
-  const collectedBefore = markCompacts(started);
+  const before = tally(started);
+  const upstreamBefore = upstream === null ? null : tally(upstream);
   const result = await runLoadgen(options.loadgen, framingLoad(url, options.seconds), (options.seconds + 60) * 1000, loadCpus);
-  const bytes = Number(result['bytes']);
+  const gigabytes = Number(result['bytes']) / 1e9;
+  const after = tally(started);
+  const upstreamAfter = upstream === null ? null : tally(upstream);
   return {
     path: setup.path,
     round,
     start,
     mbPerSecond: Number(result['mb_per_s']),
-    cpuPerGB: (groupUsage(pid).cpuSeconds - cpuBefore) / (bytes / 1e9),
-    markCompacts: markCompacts(started) - collectedBefore,
+    cpuPerGB: (after.cpuSeconds - before.cpuSeconds) / gigabytes,
+    markCompacts: after.markCompacts - before.markCompacts,
+    upstream:
+      upstreamBefore === null || upstreamAfter === null
+        ? null
+        : { cpuPerGB: (upstreamAfter.cpuSeconds - upstreamBefore.cpuSeconds) / gigabytes, markCompacts: upstreamAfter.markCompacts - upstreamBefore.markCompacts },
   };
 }
 
@@ -88,8 +104,8 @@ export async function quietStartFigures(options: QuietOptions): Promise<QuietFig
   const layout = cpuLayout('quiet');
   const figures: QuietFigure[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'websocksy-bench-quiet-'));
-  // The route's upstream: a websocksy bridge to the echo peer, not measured.
-  const upstream = await startProcess(process.execPath, websocksyArgs(options.echo.port, 'binary'), /listening .*port=(\d+)/, options.root);
+  // The route's upstream: a websocksy bridge to the echo peer, measured beside each route run.
+  const upstream = await startTraced(options, websocksyArgs(options.echo.port, 'binary'), 'route-upstream');
   const routeConfig = join(dir, 'route.cfg');
   writeFileSync(routeConfig, `[core]\nlisten = 127.0.0.1\nport = 0\nping = 0\n[route /r]\nwebsocket = ws://127.0.0.1:${String(upstream.match[1])}/\n`);
   const setups: PathSetup[] = [
@@ -99,24 +115,29 @@ export async function quietStartFigures(options: QuietOptions): Promise<QuietFig
   const upstreamPid = upstream.child.pid as number;
   try {
     for (let round = 1; round <= ROUNDS; round++) {
+      const quietFirst = round % 2 === 0;
       for (const setup of setups) {
-        process.stderr.write(`bench: quiet start, ${setup.path}, round ${round}\n`);
-        const others = setup.path === 'websocket route' ? [upstreamPid] : [];
-        const quiet = await startTraced(options, setup, 'quiet');
+        process.stderr.write(`bench: quiet start, ${setup.path}, round ${round}${quietFirst ? ', the quiet one first' : ''}\n`);
+        const routeUpstream = setup.path === 'websocket route' ? upstream : null;
+        const atOnce = async (): Promise<void> => {
+          const started = await startTraced(options, setup.args, `${setup.path}-at-once`);
+          try {
+            figures.push(await loaded(started, setup, 'at once', round, layout, options, routeUpstream));
+          } finally {
+            await started.stop();
+          }
+        };
+        const quiet = await startTraced(options, setup.args, `${setup.path}-quiet`);
         const quietSince = Date.now();
         try {
-          const atOnce = await startTraced(options, setup, 'at-once');
-          try {
-            figures.push(await loaded(atOnce, setup, 'at once', round, layout, options, others));
-          } finally {
-            await atOnce.stop();
-          }
+          if (!quietFirst) await atOnce();
           const left = QUIET_SECONDS * 1000 - (Date.now() - quietSince);
           if (left > 0) await new Promise((resolve) => setTimeout(resolve, left));
-          figures.push(await loaded(quiet, setup, 'after a quiet spell', round, layout, options, others));
+          figures.push(await loaded(quiet, setup, 'after a quiet spell', round, layout, options, routeUpstream));
         } finally {
           await quiet.stop();
         }
+        if (quietFirst) await atOnce();
       }
     }
   } finally {
@@ -131,11 +152,11 @@ export function formatQuietStartSection(figures: readonly QuietFigure[]): string
   const lines = [
     `## After a quiet spell (16 × 4 KiB lines of digits; each path loaded at once, and ${QUIET_SECONDS} s after its start)`,
     '',
-    'The bridge: websocksy, binary framing, to the echo peer. The websocket route: websocksy with `[route /r] websocket = ws://…` to a websocksy bridge to the same echo peer (that one not measured).',
+    "The bridge: websocksy, binary framing, to the echo peer. The websocket route: websocksy with `[route /r] websocket = ws://…` to a websocksy bridge to the same echo peer, started once; that upstream's CPU per GB and mark-compacts in each route run are in the last columns. Rows in the order they ran (the one after its quiet spell first in even rounds).",
     '',
-    '| path | round | loaded | MB/s | CPU s/GB | mark-compacts in the run |',
-    '|---|---|---|---|---|---|',
-    ...figures.map((f) => `| ${f.path} | ${f.round} | ${f.start} | ${f.mbPerSecond.toFixed(1)} | ${f.cpuPerGB.toFixed(2)} | ${f.markCompacts} |`),
+    '| path | round | loaded | MB/s | CPU s/GB | mark-compacts in the run | upstream CPU s/GB | upstream mark-compacts |',
+    '|---|---|---|---|---|---|---|---|',
+    ...figures.map((f) => `| ${f.path} | ${f.round} | ${f.start} | ${f.mbPerSecond.toFixed(1)} | ${f.cpuPerGB.toFixed(2)} | ${f.markCompacts} | ${f.upstream?.cpuPerGB.toFixed(2) ?? '–'} | ${f.upstream?.markCompacts ?? '–'} |`),
     '',
   ];
   for (const path of ['bridge', 'websocket route'] as const) {
