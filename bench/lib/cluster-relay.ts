@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { groupUsage, startProcess, treeUsage, type Started } from './processes.js';
 import { tcpThroughput } from './tcp-throughput.js';
+import { WEBSOCKSY } from './websocksy-command.js';
 
 export interface RelayFigure {
   readonly path: 'direct to the owner' | 'relayed by the other worker';
@@ -39,7 +40,7 @@ async function clientsOfBothKinds(root: string, server: Started, logFile: () => 
   const found = new Map<RelayFigure['path'], Started>();
   for (let attempt = 0; attempt < MAX_ATTEMPTS && found.size < 2; attempt++) {
     const before = logFile().match(RELAYED)?.length ?? 0;
-    const client = await startProcess(process.execPath, ['bin/websocksy', 'forward', '-L', `0:127.0.0.1:${echoPort}`, url, '--token', 'bench-token'], /tunnel up/, root);
+    const client = await startProcess(process.execPath, [...WEBSOCKSY, 'forward', '-L', `0:127.0.0.1:${echoPort}`, url, '--token', 'bench-token'], /tunnel up/, root);
     // The relay is logged before the owner answers the hello, so before the client is up.
     const kind = (logFile().match(RELAYED)?.length ?? 0) > before ? 'relayed by the other worker' : 'direct to the owner';
     if (found.has(kind)) await client.stop();
@@ -52,7 +53,7 @@ async function clientsOfBothKinds(root: string, server: Started, logFile: () => 
 export async function relayFigures(root: string, echoPort: number, seconds: number): Promise<RelayFigure[]> {
   const dir = mkdtempSync(join(tmpdir(), 'websocksy-bench-relay-'));
   const log = join(dir, 'server.log');
-  const server = await startProcess(process.execPath, ['bin/websocksy', writeConfig(dir, echoPort)], /cluster listening workers=2 port=(\d+)/, root, 20_000, process.env, log);
+  const server = await startProcess(process.execPath, [...WEBSOCKSY, writeConfig(dir, echoPort)], /cluster listening workers=2 port=(\d+)/, root, 20_000, process.env, log);
   const figures: RelayFigure[] = [];
   let clients = new Map<RelayFigure['path'], Started>();
   try {

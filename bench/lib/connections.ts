@@ -22,6 +22,7 @@ import { cpuLayout, placeRound, unpin } from './cpu-layout.js';
 import { runLoadgen, holdLoadgen } from './loadgen.js';
 import { groupUsage, machineBusySeconds, startProcess, type Started } from './processes.js';
 import { median, range } from './rounds.js';
+import { WEBSOCKSY } from './websocksy-command.js';
 
 const GC_PRELOAD = 'bench/anchors/gc-on-signal.cjs';
 /** The second anchor: bare uWS given the Node 20 fix websocksy uses (src/lib/socket-options.ts). */
@@ -36,7 +37,7 @@ function websocksyIn(name: string, dir: string, root: string, options: readonly 
   return {
     name,
     start: async (echoPort) => {
-      const args = ['--require', `${root}${GC_PRELOAD}`, 'bin/websocksy', '-l', '127.0.0.1', '-p', '0', '-k', '0', ...options, '-c', `host=tcp://127.0.0.1:${echoPort}`, '-c', 'framing=binary'];
+      const args = ['--require', `${root}${GC_PRELOAD}`, ...WEBSOCKSY, '-l', '127.0.0.1', '-p', '0', '-k', '0', ...options, '-c', `host=tcp://127.0.0.1:${echoPort}`, '-c', 'framing=binary'];
       const started = await startProcess(process.execPath, args, /listening .*port=(\d+)/, dir);
       return { started, url: `ws://127.0.0.1:${Number(started.match[1])}/` };
     },

@@ -8,6 +8,7 @@
 import { holdLoadgen, runLoadgen } from './loadgen.js';
 import { roundRatios } from './rounds.js';
 import { groupUsage, startProcess } from './processes.js';
+import { WEBSOCKSY } from './websocksy-command.js';
 
 export interface EngineFigure {
   readonly engine: 'native' | 'js';
@@ -22,7 +23,7 @@ const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 2);
 
 async function measureEngine(engine: 'native' | 'js', round: number, root: string, loadgen: string, echoPort: number, seconds: number, idle: number): Promise<EngineFigure> {
   const env = { ...process.env, WEBSOCKSY_ENGINE: engine === 'js' ? 'js' : '' };
-  const started = await startProcess(process.execPath, ['bin/websocksy', '-l', '127.0.0.1', '-p', '0', '-k', '0', '-c', `host=tcp://127.0.0.1:${echoPort}`], /listening .*port=(\d+)/, root, 15_000, env);
+  const started = await startProcess(process.execPath, [...WEBSOCKSY, '-l', '127.0.0.1', '-p', '0', '-k', '0', '-c', `host=tcp://127.0.0.1:${echoPort}`], /listening .*port=(\d+)/, root, 15_000, env);
   const url = `ws://127.0.0.1:${String(started.match[1])}/`;
   const pgid = started.child.pid as number;
   const cpu = (): number => groupUsage(pgid).cpuSeconds;

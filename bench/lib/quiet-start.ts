@@ -4,13 +4,17 @@
  * service has sat idle first, and V8 sets its heap limits from the heap it had at its last
  * mark-compact: a process that collected while small can run the same load differently. Before
  * the write batch reused its slabs, one loaded after 20 s idle ran a mark-compact after nearly
- * every scavenge, for good, at half the throughput, and no other workload showed it.
+ * every scavenge, for good, at half the throughput, and no other workload showed it. About 8 s
+ * into a quiet spell V8's memory reducer shrinks the heap, the young generation to 1 MiB included,
+ * which a server whose objects die young does not grow back: it then scavenges ten times as often
+ * (bench/README.md, "The young generation after a quiet spell", for what that costs).
  *
  * Each round starts both fresh, loads one at once (warm-up, then the measured run, as in the
  * framing workload) and the other once QUIET_SECONDS have passed since its start, on the round's
  * CPU; every other round the one after its quiet spell goes first, so that whatever drifts in a
  * run (the machine, the route's upstream) does not always fall on the same side. Both run with
- * --trace-gc, and the mark-compacts during each measured run are counted. Two paths, each its own
+ * --trace-gc: the memory reducer's collections before the load, and the scavenges and
+ * mark-compacts during each measured run, are counted. Two paths, each its own
  * pair of processes: the bridge (binary framing, to the echo peer) and a websocket route
  * (`[route /r] websocket = ws://…`) whose upstream is a websocksy bridge to the same echo peer,
  * started once: its CPU per GB and mark-compacts are shown beside each route run, since an
@@ -25,6 +29,7 @@ import { framingLoad, runLoadgen } from './loadgen.js';
 import { groupUsage, startProcess, type Started } from './processes.js';
 import { median, range, roundRatioValues } from './rounds.js';
 import { websocksyArgs } from './subjects.js';
+import { WEBSOCKSY } from './websocksy-command.js';
 
 type Start = 'at once' | 'after a quiet spell';
 type Path = 'bridge' | 'websocket route';
@@ -36,6 +41,9 @@ export interface QuietFigure {
   readonly mbPerSecond: number;
   readonly cpuPerGB: number;
   readonly markCompacts: number;
+  readonly scavenges: number;
+  /** Collections V8's memory reducer made before the load: it shrinks an idle heap, young generation included. */
+  readonly reducerCollections: number;
   /** The websocket route's upstream bridge during the same run. */
   readonly upstream: { readonly cpuPerGB: number; readonly markCompacts: number } | null;
 }
@@ -66,37 +74,44 @@ function startTraced(options: QuietOptions, args: readonly string[], name: strin
   return startProcess(process.execPath, ['--trace-gc', ...args], /listening .*port=(\d+)/, options.root, 15_000, process.env, log);
 }
 
-function markCompacts(started: Started): number {
-  return (started.output().match(/Mark-Compact/g) ?? []).length;
+function traced(started: Started, collection: RegExp): number {
+  return (started.output().match(collection) ?? []).length;
+}
+
+interface Tally {
+  readonly cpuSeconds: number;
+  readonly markCompacts: number;
+  readonly scavenges: number;
 }
 
 /** CPU seconds and mark-compacts of a traced process so far. */
-function tally(started: Started): { cpuSeconds: number; markCompacts: number } {
-  return { cpuSeconds: groupUsage(started.child.pid as number).cpuSeconds, markCompacts: markCompacts(started) };
+function tally(started: Started): Tally {
+  return { cpuSeconds: groupUsage(started.child.pid as number).cpuSeconds, markCompacts: traced(started, /Mark-Compact/g), scavenges: traced(started, /Scavenge/g) };
 }
 
 async function loaded(started: Started, setup: PathSetup, start: Start, round: number, layout: CpuLayout | null, options: QuietOptions, upstream: Started | null): Promise<QuietFigure> {
   const pid = started.child.pid as number;
   const loadCpus = placeRound(layout, round, [pid], [options.echo.pid, ...(upstream === null ? [] : [upstream.child.pid as number])]);
   const url = `ws://127.0.0.1:${String(started.match[1])}${setup.urlPath}`;
+  const reducerCollections = traced(started, /Mark-Compact \(reduce\)/g);
   if (options.warmupSeconds > 0) await runLoadgen(options.loadgen, framingLoad(url, options.warmupSeconds), (options.warmupSeconds + 60) * 1000, loadCpus);
   const before = tally(started);
-  const upstreamBefore = upstream === null ? null : tally(upstream);
+  const upstreamBefore = upstream === null ? null : { process: upstream, tally: tally(upstream) };
   const result = await runLoadgen(options.loadgen, framingLoad(url, options.seconds), (options.seconds + 60) * 1000, loadCpus);
   const gigabytes = Number(result['bytes']) / 1e9;
-  const after = tally(started);
-  const upstreamAfter = upstream === null ? null : tally(upstream);
+  const perRun = (from: Tally, to: Tally): { cpuPerGB: number; markCompacts: number; scavenges: number } => ({
+    cpuPerGB: (to.cpuSeconds - from.cpuSeconds) / gigabytes,
+    markCompacts: to.markCompacts - from.markCompacts,
+    scavenges: to.scavenges - from.scavenges,
+  });
   return {
     path: setup.path,
     round,
     start,
     mbPerSecond: Number(result['mb_per_s']),
-    cpuPerGB: (after.cpuSeconds - before.cpuSeconds) / gigabytes,
-    markCompacts: after.markCompacts - before.markCompacts,
-    upstream:
-      upstreamBefore === null || upstreamAfter === null
-        ? null
-        : { cpuPerGB: (upstreamAfter.cpuSeconds - upstreamBefore.cpuSeconds) / gigabytes, markCompacts: upstreamAfter.markCompacts - upstreamBefore.markCompacts },
+    ...perRun(before, tally(started)),
+    reducerCollections,
+    upstream: upstreamBefore === null ? null : perRun(upstreamBefore.tally, tally(upstreamBefore.process)),
   };
 }
 
@@ -110,9 +125,8 @@ export async function quietStartFigures(options: QuietOptions): Promise<QuietFig
   writeFileSync(routeConfig, `[core]\nlisten = 127.0.0.1\nport = 0\nping = 0\n[route /r]\nwebsocket = ws://127.0.0.1:${String(upstream.match[1])}/\n`);
   const setups: PathSetup[] = [
     { path: 'bridge', args: websocksyArgs(options.echo.port, 'binary'), urlPath: '/' },
-    { path: 'websocket route', args: ['bin/websocksy', routeConfig], urlPath: '/r' },
+    { path: 'websocket route', args: [...WEBSOCKSY, routeConfig], urlPath: '/r' },
   ];
-  const upstreamPid = upstream.child.pid as number;
   try {
     for (let round = 1; round <= ROUNDS; round++) {
       const quietFirst = round % 2 === 0;
@@ -141,7 +155,7 @@ export async function quietStartFigures(options: QuietOptions): Promise<QuietFig
       }
     }
   } finally {
-    unpin(layout, [options.echo.pid, upstreamPid]);
+    unpin(layout, [options.echo.pid, upstream.child.pid as number]);
     await upstream.stop();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -152,11 +166,14 @@ export function formatQuietStartSection(figures: readonly QuietFigure[]): string
   const lines = [
     `## After a quiet spell (16 × 4 KiB lines of digits; each path loaded at once, and ${QUIET_SECONDS} s after its start)`,
     '',
-    "The bridge: websocksy, binary framing, to the echo peer. The websocket route: websocksy with `[route /r] websocket = ws://…` to a websocksy bridge to the same echo peer, started once; that upstream's CPU per GB and mark-compacts in each route run are in the last columns. Rows in the order they ran (the one after its quiet spell first in even rounds).",
+    "The bridge: websocksy, binary framing, to the echo peer. The websocket route: websocksy with `[route /r] websocket = ws://…` to a websocksy bridge to the same echo peer, started once; that upstream's CPU per GB and mark-compacts in each route run are in the last columns. Node options from BENCH_NODE_ARGS: ${WEBSOCKSY.filter((arg) => arg.startsWith('-')).join(' ') || 'none'}. Rows in the order they ran (the one after its quiet spell first in even rounds).",
     '',
-    '| path | round | loaded | MB/s | CPU s/GB | mark-compacts in the run | upstream CPU s/GB | upstream mark-compacts |',
-    '|---|---|---|---|---|---|---|---|',
-    ...figures.map((f) => `| ${f.path} | ${f.round} | ${f.start} | ${f.mbPerSecond.toFixed(1)} | ${f.cpuPerGB.toFixed(2)} | ${f.markCompacts} | ${f.upstream?.cpuPerGB.toFixed(2) ?? '–'} | ${f.upstream?.markCompacts ?? '–'} |`),
+    '| path | round | loaded | MB/s | CPU s/GB | memory-reducer collections before the load | scavenges in the run | mark-compacts in the run | upstream CPU s/GB | upstream mark-compacts |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+    ...figures.map(
+      (f) =>
+        `| ${f.path} | ${f.round} | ${f.start} | ${f.mbPerSecond.toFixed(1)} | ${f.cpuPerGB.toFixed(2)} | ${f.reducerCollections} | ${f.scavenges} | ${f.markCompacts} | ${f.upstream?.cpuPerGB.toFixed(2) ?? '–'} | ${f.upstream?.markCompacts ?? '–'} |`,
+    ),
     '',
   ];
   for (const path of ['bridge', 'websocket route'] as const) {

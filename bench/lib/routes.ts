@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { commandOn, cpuLayout, placeRound } from './cpu-layout.js';
 import { groupUsage, startProcess, type Started } from './processes.js';
 import { median } from './rounds.js';
+import { WEBSOCKSY } from './websocksy-command.js';
 
 /** `BENCH_ROUTES_BASELINE=DIR`: another built websocksy (its bin/websocksy) measured beside, for before/after in one run. */
 const BASELINE = process.env['BENCH_ROUTES_BASELINE'] ?? '';
@@ -182,7 +183,7 @@ export async function routeFigures(root: string, seconds: number, warmupSeconds:
     running.push(nginx);
     const config = join(dir, 'websocksy.cfg');
     writeFileSync(config, `[core]\nlisten = 127.0.0.1\nport = 0\n[route /r]\nto = http://127.0.0.1:${upstreamPort}/r\n`);
-    const websocksy = await startProcess(process.execPath, [...(process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter((arg) => arg !== ''), 'bin/websocksy', config], /listening .*port=(\d+)/, root);
+    const websocksy = await startProcess(process.execPath, [...WEBSOCKSY, config], /listening .*port=(\d+)/, root);
     running.push(websocksy);
     const barePort = await freePort();
     const bare = await startProcess(process.execPath, ['bench/anchors/bare-uws-route.mjs', String(barePort), '127.0.0.1', String(upstreamPort)], /listening port=(\d+)/, root);
@@ -193,7 +194,7 @@ export async function routeFigures(root: string, seconds: number, warmupSeconds:
       { subject: 'bare-uws', port: barePort, pid: bare.child.pid as number },
     ];
     if (BASELINE !== '') {
-      const baseline = await startProcess(process.execPath, ['bin/websocksy', config], /listening .*port=(\d+)/, BASELINE);
+      const baseline = await startProcess(process.execPath, [...WEBSOCKSY, config], /listening .*port=(\d+)/, BASELINE);
       running.push(baseline);
       proxies.push({ subject: 'baseline', port: Number(baseline.match[1]), pid: baseline.child.pid as number });
     }

@@ -8,6 +8,7 @@
  */
 import { holdLoadgen, runLoadgen } from './loadgen.js';
 import { groupUsage, startProcess, type Started } from './processes.js';
+import { WEBSOCKSY } from './websocksy-command.js';
 
 /** Idle connections or sessions per memory figure: at 1000 the figure moved by ±4 KiB from run to run. */
 const HELD = 4000;
@@ -71,7 +72,7 @@ interface Server {
 async function startServer(root: string, echoPort: number): Promise<Server> {
   const started = await startProcess(
     process.execPath,
-    ['bin/websocksy', '-l', '127.0.0.1', '-p', '0', '-k', '0', '--session-limit', String(HELD), '-c', `host=tcp://127.0.0.1:${echoPort}`, '-c', 'framing=binary', '-c', 'resumable=yes'],
+    [...WEBSOCKSY, '-l', '127.0.0.1', '-p', '0', '-k', '0', '--session-limit', String(HELD), '-c', `host=tcp://127.0.0.1:${echoPort}`, '-c', 'framing=binary', '-c', 'resumable=yes'],
     /listening .*port=(\d+)/,
     root,
   );

@@ -5,6 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import { groupUsage, startProcess, type GroupUsage, type Started } from './processes.js';
+import { WEBSOCKSY } from './websocksy-command.js';
 
 export interface RunningSubject {
   readonly url: string;
@@ -48,7 +49,7 @@ const C_PLUGINS = 'build/plugins';
  */
 export function websocksyArgs(echoPort: number, framing: string, cPlugin = false): string[] {
   const plugins = cPlugin ? ['-P', C_PLUGINS] : [];
-  return ['bin/websocksy', '-l', '127.0.0.1', '-p', '0', '-k', '0', ...plugins, '-c', `host=tcp://127.0.0.1:${echoPort}`, '-c', `framing=${framing}`, ...(FRAMING_CONFIG[framing] ?? [])];
+  return [...WEBSOCKSY, '-l', '127.0.0.1', '-p', '0', '-k', '0', ...plugins, '-c', `host=tcp://127.0.0.1:${echoPort}`, '-c', `framing=${framing}`, ...(FRAMING_CONFIG[framing] ?? [])];
 }
 
 function websocksy(framing: string, root: string, cPlugin = false, name?: string): Subject {

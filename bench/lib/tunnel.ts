@@ -14,6 +14,7 @@ import { runLoadgen } from './loadgen.js';
 import { groupUsage, startProcess, type Started } from './processes.js';
 import { startSocat, socatBinary } from './socat-anchor.js';
 import { tcpThroughput } from './tcp-throughput.js';
+import { WEBSOCKSY } from './websocksy-command.js';
 
 export interface TunnelFigure {
   readonly path: string;
@@ -55,12 +56,12 @@ function tcpSubject(path: string, port: number, cpu: () => number): Subject {
 const usage = (started: Started): number => groupUsage(started.child.pid as number).cpuSeconds;
 
 async function startServer(root: string, config: string): Promise<Started> {
-  return startProcess(process.execPath, ['bin/websocksy', config], /listening .*port=(\d+)/, root);
+  return startProcess(process.execPath, [...WEBSOCKSY, config], /listening .*port=(\d+)/, root);
 }
 
 async function startClient(root: string, server: Started, targetPort: number): Promise<Started> {
   const url = `ws://bench@127.0.0.1:${Number(server.match[1])}/.tunnel`;
-  return startProcess(process.execPath, ['bin/websocksy', 'forward', '-L', `0:127.0.0.1:${targetPort}`, url, '--token', 'bench-token'], /forwarding .*ports=(\d+)/, root);
+  return startProcess(process.execPath, [...WEBSOCKSY, 'forward', '-L', `0:127.0.0.1:${targetPort}`, url, '--token', 'bench-token'], /forwarding .*ports=(\d+)/, root);
 }
 
 /** A websocksy tunnel server and a `forward -L` client of the checkout at `root`, to 127.0.0.1:`targetPort`. */

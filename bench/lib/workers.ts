@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { runLoadgen, type LoadgenResult } from './loadgen.js';
 import { reapedChildrenSeconds, startProcess, treeUsage } from './processes.js';
 import { roundRatios } from './rounds.js';
+import { WEBSOCKSY } from './websocksy-command.js';
 
 export interface WorkersFigure {
   readonly workers: 1 | 2;
@@ -43,7 +44,7 @@ async function measured(root: number, seconds: number, run: () => Promise<Loadge
 }
 
 async function measureWorkers(workers: 1 | 2, round: number, rootDir: string, loadgen: string, echoPort: number, seconds: number): Promise<WorkersFigure> {
-  const args = ['bin/websocksy', '-l', '127.0.0.1', '-p', '0', '-k', '0', '-w', String(workers), '-c', `host=tcp://127.0.0.1:${echoPort}`, '-c', 'framing=binary'];
+  const args = [...WEBSOCKSY, '-l', '127.0.0.1', '-p', '0', '-k', '0', '-w', String(workers), '-c', `host=tcp://127.0.0.1:${echoPort}`, '-c', 'framing=binary'];
   const started = await startProcess(process.execPath, args, READY, rootDir, 20_000, process.env, join(tmpdir(), `websocksy-bench-workers-${workers}.log`));
   const url = `ws://127.0.0.1:${String(started.match[1])}/`;
   const root = started.child.pid as number;
