@@ -74,8 +74,9 @@ function startTraced(options: QuietOptions, args: readonly string[], name: strin
   return startProcess(process.execPath, ['--trace-gc', ...args], /listening .*port=(\d+)/, options.root, 15_000, process.env, log);
 }
 
-function traced(started: Started, collection: RegExp): number {
-  return (started.output().match(collection) ?? []).length;
+/** How many of a traced process's --trace-gc lines so far match `kind`. */
+function collections(started: Started, kind: RegExp): number {
+  return (started.output().match(kind) ?? []).length;
 }
 
 interface Tally {
@@ -84,16 +85,16 @@ interface Tally {
   readonly scavenges: number;
 }
 
-/** CPU seconds and mark-compacts of a traced process so far. */
+/** CPU seconds, mark-compacts and scavenges of a traced process so far. */
 function tally(started: Started): Tally {
-  return { cpuSeconds: groupUsage(started.child.pid as number).cpuSeconds, markCompacts: traced(started, /Mark-Compact/g), scavenges: traced(started, /Scavenge/g) };
+  return { cpuSeconds: groupUsage(started.child.pid as number).cpuSeconds, markCompacts: collections(started, /Mark-Compact/g), scavenges: collections(started, /Scavenge/g) };
 }
 
 async function loaded(started: Started, setup: PathSetup, start: Start, round: number, layout: CpuLayout | null, options: QuietOptions, upstream: Started | null): Promise<QuietFigure> {
   const pid = started.child.pid as number;
   const loadCpus = placeRound(layout, round, [pid], [options.echo.pid, ...(upstream === null ? [] : [upstream.child.pid as number])]);
   const url = `ws://127.0.0.1:${String(started.match[1])}${setup.urlPath}`;
-  const reducerCollections = traced(started, /Mark-Compact \(reduce\)/g);
+  const reducerCollections = collections(started, /Mark-Compact \(reduce\)/g);
   if (options.warmupSeconds > 0) await runLoadgen(options.loadgen, framingLoad(url, options.warmupSeconds), (options.warmupSeconds + 60) * 1000, loadCpus);
   const before = tally(started);
   const upstreamBefore = upstream === null ? null : { process: upstream, tally: tally(upstream) };
