@@ -29,7 +29,7 @@ import { framingLoad, runLoadgen } from './loadgen.js';
 import { groupUsage, startProcess, type Started } from './processes.js';
 import { median, range, roundRatioValues } from './rounds.js';
 import { websocksyArgs } from './subjects.js';
-import { WEBSOCKSY } from './websocksy-command.js';
+import { NODE_ARGS, WEBSOCKSY } from './websocksy-command.js';
 
 type Start = 'at once' | 'after a quiet spell';
 type Path = 'bridge' | 'websocket route';
@@ -74,9 +74,9 @@ function startTraced(options: QuietOptions, args: readonly string[], name: strin
   return startProcess(process.execPath, ['--trace-gc', ...args], /listening .*port=(\d+)/, options.root, 15_000, process.env, log);
 }
 
-/** How many of a traced process's --trace-gc lines so far match `kind`. */
-function collections(started: Started, kind: RegExp): number {
-  return (started.output().match(kind) ?? []).length;
+/** How many of a traced process's --trace-gc lines (`log`) match `kind`. */
+function collections(log: string, kind: RegExp): number {
+  return (log.match(kind) ?? []).length;
 }
 
 interface Tally {
@@ -87,14 +87,15 @@ interface Tally {
 
 /** CPU seconds, mark-compacts and scavenges of a traced process so far. */
 function tally(started: Started): Tally {
-  return { cpuSeconds: groupUsage(started.child.pid as number).cpuSeconds, markCompacts: collections(started, /Mark-Compact/g), scavenges: collections(started, /Scavenge/g) };
+  const log = started.output();
+  return { cpuSeconds: groupUsage(started.child.pid as number).cpuSeconds, markCompacts: collections(log, /Mark-Compact/g), scavenges: collections(log, /Scavenge/g) };
 }
 
 async function loaded(started: Started, setup: PathSetup, start: Start, round: number, layout: CpuLayout | null, options: QuietOptions, upstream: Started | null): Promise<QuietFigure> {
   const pid = started.child.pid as number;
   const loadCpus = placeRound(layout, round, [pid], [options.echo.pid, ...(upstream === null ? [] : [upstream.child.pid as number])]);
   const url = `ws://127.0.0.1:${String(started.match[1])}${setup.urlPath}`;
-  const reducerCollections = collections(started, /Mark-Compact \(reduce\)/g);
+  const reducerCollections = collections(started.output(), /Mark-Compact \(reduce\)/g);
   if (options.warmupSeconds > 0) await runLoadgen(options.loadgen, framingLoad(url, options.warmupSeconds), (options.warmupSeconds + 60) * 1000, loadCpus);
   const before = tally(started);
   const upstreamBefore = upstream === null ? null : { process: upstream, tally: tally(upstream) };
@@ -167,7 +168,7 @@ export function formatQuietStartSection(figures: readonly QuietFigure[]): string
   const lines = [
     `## After a quiet spell (16 × 4 KiB lines of digits; each path loaded at once, and ${QUIET_SECONDS} s after its start)`,
     '',
-    "The bridge: websocksy, binary framing, to the echo peer. The websocket route: websocksy with `[route /r] websocket = ws://…` to a websocksy bridge to the same echo peer, started once; that upstream's CPU per GB and mark-compacts in each route run are in the last columns. Node options from BENCH_NODE_ARGS: ${WEBSOCKSY.filter((arg) => arg.startsWith('-')).join(' ') || 'none'}. Rows in the order they ran (the one after its quiet spell first in even rounds).",
+    `The bridge: websocksy, binary framing, to the echo peer. The websocket route: websocksy with \`[route /r] websocket = ws://…\` to a websocksy bridge to the same echo peer, started once; that upstream's CPU per GB and mark-compacts in each route run are in the last columns. Node options from BENCH_NODE_ARGS: ${NODE_ARGS.join(' ') || 'none'}. Rows in the order they ran (the one after its quiet spell first in even rounds).`,
     '',
     '| path | round | loaded | MB/s | CPU s/GB | memory-reducer collections before the load | scavenges in the run | mark-compacts in the run | upstream CPU s/GB | upstream mark-compacts |',
     '|---|---|---|---|---|---|---|---|---|---|',

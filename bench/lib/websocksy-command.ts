@@ -3,5 +3,8 @@
  * workload, `--min-semi-space-size=16` to try a V8 heap option), then bin/websocksy.
  */
 
+/** BENCH_NODE_ARGS, split. */
+export const NODE_ARGS: readonly string[] = (process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter((arg) => arg !== '');
+
 /** node's arguments up to websocksy's own, relative to the checkout. */
-export const WEBSOCKSY: readonly string[] = [...(process.env['BENCH_NODE_ARGS'] ?? '').split(' ').filter((arg) => arg !== ''), 'bin/websocksy'];
+export const WEBSOCKSY: readonly string[] = [...NODE_ARGS, 'bin/websocksy'];
