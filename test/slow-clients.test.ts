@@ -9,12 +9,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { closeClient, connect } from './helpers/client.js';
 import { send, startUpstream, type Upstream } from './helpers/http-upstream.js';
 import { tcpEcho, tempDir, type Peer } from './helpers/peers.js';
+import { stopProgram } from './helpers/programs.js';
+import { until } from './helpers/session-client.js';
 import { findProgram, requireProgram, skipUnlessInstalled } from './helpers/tools.js';
 import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
 
@@ -31,8 +32,6 @@ const CUT = /http response cut .*path=\/r\/download /g;
 interface Attack {
   readonly child: ChildProcess;
   output(): string;
-  /** The exit code, once slowhttptest has ended by itself. */
-  ended(): Promise<number | null>;
 }
 
 function attack(args: readonly string[]): Attack {
@@ -45,14 +44,7 @@ function attack(args: readonly string[]): Attack {
   };
   child.stdout.on('data', keep);
   child.stderr.on('data', keep);
-  const exited = once(child, 'exit').then(([code]) => code as number | null);
-  return { child, output: () => output, ended: () => exited };
-}
-
-async function stop(attacker: Attack): Promise<void> {
-  if (attacker.child.exitCode !== null || attacker.child.signalCode !== null) return;
-  attacker.child.kill('SIGKILL');
-  await attacker.ended();
+  return { child, output: () => output };
 }
 
 /** A WebSocket client echoed through the bridge, and a request through the route, both answered while the attack goes on. */
@@ -94,17 +86,14 @@ describe('slowhttptest against websocksy: slow clients cost only their own conne
     try {
       // Its status comes every 5 s: wait for one that has most of the connections open.
       const opened = new RegExp(`connected:\\s+(${ATTACKERS}|[5-9]\\d)\\b`);
-      for (let waited = 0; waited < 15_000 && !opened.test(attacker.output()); waited += 250) await new Promise((resolve) => setTimeout(resolve, 250));
-      assert.match(attacker.output(), opened, 'the attack did not get its connections open');
+      await until(() => opened.test(attacker.output()), 15_000, 'the attack did not get its connections open');
       await othersServed(proxy);
-      const timer = setTimeout(() => attacker.child.kill('SIGKILL'), CLOSED_WITHIN_MS);
-      await attacker.ended();
-      clearTimeout(timer);
-      assert.ok(Date.now() - started < CLOSED_WITHIN_MS, `slowhttptest still had open connections after ${CLOSED_WITHIN_MS} ms:\n${attacker.output().slice(-2000)}`);
+      const exited = (): boolean => attacker.child.exitCode !== null || attacker.child.signalCode !== null;
+      await until(exited, CLOSED_WITHIN_MS - (Date.now() - started), () => `slowhttptest still had open connections ${CLOSED_WITHIN_MS} ms after its start:\n${attacker.output().slice(-2000)}`);
       assert.match(attacker.output(), /Exit status: No open connections left/);
       assert.doesNotMatch(attacker.output(), /service available:\s+NO/, 'its probe found the server unavailable');
     } finally {
-      await stop(attacker);
+      await stopProgram(attacker.child, 'SIGKILL');
     }
   });
 
@@ -115,17 +104,11 @@ describe('slowhttptest against websocksy: slow clients cost only their own conne
       await new Promise((resolve) => setTimeout(resolve, 4000));
       await othersServed(proxy);
       // slowhttptest reads too slowly to see its connections closed; websocksy's log says when each answer was cut.
-      const deadline = Date.now() + CLOSED_WITHIN_MS;
-      let cut = 0;
-      while (Date.now() < deadline) {
-        cut = (proxy.log().match(CUT) ?? []).length - cutBefore;
-        if (cut >= ATTACKERS) break;
-        await new Promise((resolve) => setTimeout(resolve, 250));
-      }
-      assert.ok(cut >= ATTACKERS, `${cut} answers cut within ${CLOSED_WITHIN_MS} ms; websocksy's log ends:\n${proxy.log().slice(-3000)}`);
+      const cut = (): number => (proxy.log().match(CUT) ?? []).length - cutBefore;
+      await until(() => cut() >= ATTACKERS, CLOSED_WITHIN_MS, () => `${cut()} answers cut; websocksy's log ends:\n${proxy.log().slice(-3000)}`);
       assert.doesNotMatch(attacker.output(), /service available:\s+NO/, 'its probe found the server unavailable');
     } finally {
-      await stop(attacker);
+      await stopProgram(attacker.child, 'SIGKILL');
     }
   });
 });

@@ -21,9 +21,9 @@ export async function accepting(port: number): Promise<void> {
   assert.fail(`nothing listens on ${port}`);
 }
 
-/** SIGTERM, and waits for the exit; nothing when it has exited already. */
-export async function stopProgram(child: ChildProcess | undefined): Promise<void> {
+/** `signal` (SIGTERM unless given), and waits for the exit; nothing when it has exited already. */
+export async function stopProgram(child: ChildProcess | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
+  child.kill(signal);
   await once(child, 'exit');
 }
