@@ -4,19 +4,24 @@
  * timeout that counted the upload, the client's path choosing the upstream host or escaping
  * the route's base path, a bare `?` lost, header bytes that crashed node:http or `ws`,
  * X-Forwarded-Proto and Forwarded, non-ASCII header values, and the WebSocket relay dropping
- * messages to a slow client.
+ * messages to a slow client; and requests offering `Upgrade: h2c` (curl --http2), once refused as
+ * broken WebSocket handshakes.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect as netConnect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
-import { echoOf, send, startUpstream, type Upstream } from './helpers/http-upstream.js';
+import { echoOf, send, startUpstream, type EchoBody, type Upstream } from './helpers/http-upstream.js';
 import { rawRequest, upgradeRequest } from './helpers/http.js';
 import { tempDir } from './helpers/peers.js';
+import { findProgram, requireProgram, skipUnlessInstalled } from './helpers/tools.js';
 import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
+
+const CURL = findProgram(['/usr/bin/curl', '/usr/local/bin/curl']);
 
 interface Seen {
   readonly method: string;
@@ -139,6 +144,34 @@ describe('http and websocket routes at the edge', () => {
     }
     await once(socket, 'close');
     assert.match(answer, /^HTTP\/1\.1 200 /);
+  });
+
+  test("an Upgrade to anything but websocket (curl --http2's h2c) is ignored: the request goes upstream whole, as plain HTTP", { skip: skipUnlessInstalled(CURL !== undefined, 'curl (apt-get install curl)') }, async () => {
+    // Before, any Upgrade header sent a request to the WebSocket handshake checks: 426 for a GET, 405 for a POST.
+    const curl = requireProgram(CURL, 'curl');
+    const url = `http://127.0.0.1:${proxy.port}/api/echo`;
+    // Asynchronous: the upstream runs in this process.
+    const run = (args: readonly string[]): Promise<string> =>
+      new Promise((resolve, reject) => {
+        execFile(curl, ['--silent', '--show-error', '--max-time', '10', '--http2', '--verbose', ...args, url], { encoding: 'latin1' }, (error, stdout, stderr) => {
+          if (error !== null) reject(new Error(`${error.message}: ${stderr}`));
+          else if (!/^> Upgrade: h2c\r?$/m.test(stderr)) reject(new Error(`curl did not offer h2c: ${stderr}`));
+          else resolve(stdout);
+        });
+      });
+    const get = JSON.parse(await run([])) as EchoBody;
+    assert.equal(get.method, 'GET');
+    const posted = JSON.parse(await run(['--data-binary', 'hello h2c'])) as EchoBody;
+    assert.deepEqual([posted.method, posted.bytes], ['POST', 9]);
+    for (const seen of [get, posted]) {
+      assert.equal(seen.headers['upgrade'], undefined, 'Upgrade is hop-by-hop');
+      assert.equal(seen.headers['http2-settings'], undefined, 'what Connection names stays on the hop');
+    }
+    const chunked = await rawRequest(proxy.port, 'POST /api/echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\nUpgrade: h2c\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n');
+    assert.equal(chunked.status, 200);
+    assert.equal((JSON.parse(chunked.body) as EchoBody).bytes, 5);
+    const broken = await rawRequest(proxy.port, 'GET /api/echo HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n');
+    assert.equal(broken.status, 426, 'a WebSocket handshake without its version is still refused as one');
   });
 
   test('a bare ? is kept on its way upstream', async () => {

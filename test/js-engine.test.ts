@@ -18,13 +18,18 @@ import { pushPattern, streamServer, tcpEcho, tempDir } from './helpers/peers.js'
 import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
 
 const JS = { WEBSOCKSY_ENGINE: 'js' };
+/** Node 22.21 and 24.9 brought shouldUpgradeCallback (the JS engine's app.ts); websocksy runs on the Node running this test. */
+const [MAJOR = 0, MINOR = 0] = process.versions.node.split('.').map(Number);
+const NODE_CHOOSES_UPGRADES = MAJOR > 24 || (MAJOR === 24 && MINOR >= 9) || (MAJOR === 22 && MINOR >= 21);
 
 describe('websocksy on its JS engine', () => {
   const dir = tempDir('websocksy-js-engine-');
   let echo: Awaited<ReturnType<typeof tcpEcho>>;
   const upstream = createServer((req, res) => {
     res.setHeader('Content-Type', 'text/plain');
-    res.end(`upstream saw ${req.method ?? ''} ${req.url ?? ''}`);
+    const body: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => body.push(chunk));
+    req.on('end', () => res.end(`upstream saw ${req.method ?? ''} ${req.url ?? ''}${body.length === 0 ? '' : ` ${Buffer.concat(body).toString()}`}`));
   });
   let server: RunningWebsocksy;
 
@@ -72,6 +77,20 @@ describe('websocksy on its JS engine', () => {
     const answer = await fetch(`http://127.0.0.1:${server.port}/api/x?y=1`);
     assert.equal(answer.status, 200);
     assert.equal(await answer.text(), 'upstream saw GET /base/x?y=1');
+  });
+
+  test('a request offering Upgrade: h2c is plain HTTP: its body goes upstream, or, where node cannot read it, a 400 says why', async () => {
+    const request = (body: string, framing: string): string => `POST /api/h2c HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings, close\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n${framing}\r\n\r\n${body}`;
+    const sized = await rawRequest(server.port, request('hello', 'Content-Length: 5'));
+    const chunked = await rawRequest(server.port, request('5\r\nhello\r\n0\r\n\r\n', 'Transfer-Encoding: chunked'));
+    const get = await rawRequest(server.port, 'GET /api/h2c HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings, close\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n');
+    assert.deepEqual([get.status, get.body], [200, 'upstream saw GET /base/h2c']);
+    if (NODE_CHOOSES_UPGRADES) {
+      for (const answer of [sized, chunked]) assert.deepEqual([answer.status, answer.body], [200, 'upstream saw POST /base/h2c hello']);
+    } else {
+      for (const answer of [sized, chunked]) assert.deepEqual([answer.status, answer.body], [400, 'Bad request: send it again without its Upgrade header\n']);
+      await server.waitForLog(/refused by the JS engine .*Upgrade \\"h2c\\" with a request body/);
+    }
   });
 
   test('a refused upgrade gets its status and the connection closes', async () => {

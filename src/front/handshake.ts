@@ -20,9 +20,13 @@ function hasToken(header: string | undefined, token: string): boolean {
   return header.split(',').some((part) => part.trim().toLowerCase() === token);
 }
 
-/** The one upgrade detector: the client asked for a WebSocket, well or badly. */
+/**
+ * The one upgrade detector: the client asked for a WebSocket, well or badly. An Upgrade to
+ * anything else (`h2c`, which curl --http2 and Java's HttpClient offer on every cleartext
+ * request) is ignored, as RFC 9110 §7.8 lets a server do, and the request served as plain HTTP.
+ */
 export function looksLikeUpgrade(request: ClientRequest): boolean {
-  return headerValue(request, 'upgrade') !== undefined || headerValue(request, 'sec-websocket-key') !== undefined;
+  return headerValue(request, 'sec-websocket-key') !== undefined || hasToken(headerValue(request, 'upgrade'), 'websocket');
 }
 
 /** Why `request` is not a WebSocket handshake we accept, or null. */

@@ -8,7 +8,7 @@
  * without answering must have set onAborted: uWS then ends the process; here the connection
  * is cut and the error written to stderr.
  */
-import { createServer, ServerResponse, type IncomingMessage, type Server } from 'node:http';
+import { createServer, ServerResponse, type IncomingMessage, type Server, type ServerOptions } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { TLSSocket, type SecureContext } from 'node:tls';
@@ -32,6 +32,27 @@ const HEAD_CHECK_INTERVAL_MS = 1_000;
 /** How long a TLS client may take to finish its handshake. */
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 const WEBSOCKET_KEY_LENGTH = 24;
+
+/** Node ≥ 22.21 and 24.9 take it; Node 20 ignores it and reads every upgrade as one (upgradeRequest). */
+interface UpgradeChoice {
+  readonly shouldUpgradeCallback: (message: IncomingMessage) => boolean;
+}
+
+const REFUSED_UPGRADE_BODY = 'Bad request: send it again without its Upgrade header\n';
+
+/**
+ * What uWS hands its WebSocket routes: a GET with a 24-character Sec-WebSocket-Key. Node reads
+ * only these as upgrades; any other, `Upgrade: h2c` with a body included, is a request like
+ * the rest, as RFC 9110 §7.8 lets a server take it, and a broken handshake is refused by the app.
+ */
+function isWebSocketHandshake(message: IncomingMessage): boolean {
+  return message.method === 'GET' && message.headers['sec-websocket-key']?.length === WEBSOCKET_KEY_LENGTH;
+}
+
+function declaresBody(message: IncomingMessage): boolean {
+  const length = message.headers['content-length'];
+  return message.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
 
 interface Routes {
   readonly ws: Router<WsRoute<unknown>>;
@@ -57,7 +78,15 @@ export class JsApp implements ConnectionTaker {
 
   constructor(private readonly tls: SecureContext | null) {
     this.registering = this.routes.get('') as Routes;
-    this.server = createServer({ requestTimeout: 0, headersTimeout: HEAD_TIMEOUT_MS, keepAliveTimeout: HEAD_TIMEOUT_MS, noDelay: true, connectionsCheckingInterval: HEAD_CHECK_INTERVAL_MS }, (message, res) => {
+    const options: ServerOptions & UpgradeChoice = {
+      requestTimeout: 0,
+      headersTimeout: HEAD_TIMEOUT_MS,
+      keepAliveTimeout: HEAD_TIMEOUT_MS,
+      noDelay: true,
+      connectionsCheckingInterval: HEAD_CHECK_INTERVAL_MS,
+      shouldUpgradeCallback: isWebSocketHandshake,
+    };
+    this.server = createServer(options, (message, res) => {
       this.dispatch(message, new JsHttpResponse(res, message, null, this.proxied.get(message.socket) ?? ''), null);
     });
     this.server.on('upgrade', (message: IncomingMessage, socket: Socket, head: Buffer) => this.upgradeRequest(message, socket, head));
@@ -89,6 +118,10 @@ export class JsApp implements ConnectionTaker {
 
   /** A request node read as an upgrade: its answer is written on the raw socket, which then closes, unless a WebSocket route takes it. */
   private upgradeRequest(message: IncomingMessage, socket: Socket, head: Buffer): void {
+    if (!isWebSocketHandshake(message) && declaresBody(message)) {
+      this.refuseUnreadBody(message, socket);
+      return;
+    }
     const res = new ServerResponse(message);
     res.shouldKeepAlive = false;
     res.assignSocket(socket);
@@ -114,6 +147,23 @@ export class JsApp implements ConnectionTaker {
     socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   }
 
+  /**
+   * Only where node has no shouldUpgradeCallback (Node 20): node read any request with
+   * `Connection: upgrade` as an upgrade, `Upgrade: h2c` included, and left its body unread on
+   * the socket. Served without it, the body would be lost or awaited for ever.
+   */
+  private refuseUnreadBody(message: IncomingMessage, socket: Socket): void {
+    const upgrade = message.headers.upgrade ?? '';
+    log.info('refused by the JS engine', { client: socket.remoteAddress, status: '400 Bad Request', why: `Upgrade "${upgrade}" with a request body: node ${process.version} leaves the body unread (Node 22.21 and 24.9 do not)` });
+    socket.on('error', () => socket.destroy());
+    // The body is read and dropped, so that closing never resets the answer away; a client
+    // still sending when the head's time is up again is cut.
+    const timer = setTimeout(() => socket.destroy(), HEAD_TIMEOUT_MS);
+    socket.once('close', () => clearTimeout(timer));
+    socket.resume();
+    socket.end(`HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${REFUSED_UPGRADE_BODY.length}\r\n\r\n${REFUSED_UPGRADE_BODY}`);
+  }
+
   private routesFor(socket: Socket): Routes {
     const fallback = this.routes.get('') as Routes;
     if (this.routes.size === 1 || !(socket instanceof TLSSocket)) return fallback;
@@ -126,7 +176,8 @@ export class JsApp implements ConnectionTaker {
     const req = new JsHttpRequest(message);
     const routes = this.routesFor(message.socket);
     try {
-      const key = message.method === 'GET' ? req.getHeader('sec-websocket-key') : '';
+      // Only a socket node handed over as an upgrade can switch protocols.
+      const key = source !== null && message.method === 'GET' ? req.getHeader('sec-websocket-key') : '';
       const route = key.length === WEBSOCKET_KEY_LENGTH ? routes.ws.match(req.path) : undefined;
       if (route !== undefined) {
         const { upgrade } = route.behaviour;
