@@ -149,6 +149,13 @@ describe('the keep-alive pool of http:// routes', () => {
     await proxy.waitForLog(/http upstream failed .*status=502 why="the upstream broke HTTP\/1\.1: a control character, or a bare CR or LF/);
   });
 
+  test('an upstream that ends its head lines with a bare LF and closes gets a 502 whose log line says the head never ended', async () => {
+    upstream.script = (socket) => socket.end('HTTP/1.1 200 OK\nContent-Length: 2\n\nok');
+    const reply = await send(proxy.port, '/u/bare-lf');
+    assert.equal(reply.status, 502);
+    await proxy.waitForLog(/http upstream failed .*path=\/u\/bare-lf .*status=502 why="the upstream closed the connection in the middle of its response head \(37 bytes, no CRLF CRLF ending it\)"/);
+  });
+
   test('8 MiB to each of 4 clients that read slowly, at once, arrive whole, with a length and chunked (the pool reads into one shared buffer)', async () => {
     const body = Buffer.alloc(8 * 1024 * 1024);
     for (let i = 0; i < body.length; i++) body[i] = (i * 31 + (i >>> 11)) & 0xff;

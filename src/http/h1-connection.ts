@@ -246,7 +246,15 @@ export class H1Connection implements ResponseEvents, Guarded {
       this.complete(handler);
       return;
     }
-    this.fail(new UpstreamClosedError(this.parser.headDone ? 'the upstream closed the connection in the middle of the response' : 'the upstream closed the connection before its answer'));
+    this.fail(new UpstreamClosedError(this.closedWhy()));
+  }
+
+  private closedWhy(): string {
+    if (this.parser.headDone) return 'the upstream closed the connection in the middle of the response';
+    const held = this.parser.partialHeadBytes;
+    // An upstream that ends its lines with a bare LF lands here: its head never ends.
+    if (held > 0) return `the upstream closed the connection in the middle of its response head (${held} bytes, no CRLF CRLF ending it)`;
+    return 'the upstream closed the connection before its answer';
   }
 
   /** The exchange's abort: the connection goes with it. */

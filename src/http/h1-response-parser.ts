@@ -157,6 +157,11 @@ export class ResponseParser {
     return this.state !== State.idle && this.state !== State.head;
   }
 
+  /** Bytes of a response head that has not ended yet. */
+  get partialHeadBytes(): number {
+    return this.state === State.head ? (this.partialHead?.length ?? 0) : 0;
+  }
+
   /** The connection ended: true when that completes a body that runs to its end, false when it cut the response. */
   closed(): boolean {
     if (this.state !== State.untilClose) return false;
