@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // A minimal WebSocket client: sends each line you type, prints each message it gets.
 // node examples/client.mjs ws://localhost:8001/path [subprotocol]
+import { isUtf8 } from 'node:buffer';
 import { createInterface } from 'node:readline';
 import WebSocket from 'ws';
 
@@ -10,7 +11,8 @@ ws.on('open', () => {
   console.log(`connected to ${url}; type a line`);
   createInterface({ input: process.stdin }).on('line', (line) => ws.send(line + '\n')).on('close', () => ws.close());
 });
-ws.on('message', (data, binary) => process.stdout.write(binary ? `[binary ${data.length} bytes] ${data.toString('hex')}\n` : data.toString()));
+// Binary messages that are UTF-8 text print as text (websocksy.cfg's binary framing sends text that way).
+ws.on('message', (data, binary) => process.stdout.write(!binary || isUtf8(data) ? data.toString() : `[binary ${data.length} bytes] ${data.toString('hex')}\n`));
 ws.on('unexpected-response', (_request, response) => {
   console.error(`refused: HTTP ${response.statusCode}`);
   process.exit(1);
