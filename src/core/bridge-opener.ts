@@ -11,7 +11,7 @@ import type { BridgeObservers } from './bridge-observer.js';
 import { parsePeerAddress, PeerAddressError, type ParsedPeerAddress, type PeerAddress } from './peer-address.js';
 import type { PeerGate } from './peer-gate.js';
 import { connectPeer, connectPeerAtOnce, PeerConnectError, type PeerConnection, type PeerProxyHeader } from './peer.js';
-import { Refusal } from './refusal.js';
+import { hostLimitRefusal, Refusal } from './refusal.js';
 import { errorMessage } from '../lib/errors.js';
 import { log } from '../lib/log.js';
 
@@ -176,8 +176,9 @@ function opened(chosen: ChosenPeer, peer: PeerConnection, connectSeconds: number
   return { address, framing, framingConfig, protocol, resumable, proxy, peer, connectSeconds };
 }
 
-/** What the client gets for a peer that could not be connected: 502, or 504 for a timeout. */
+/** What the client gets for a peer that could not be connected: 502, 504 for a timeout, 503 where this host ran out. */
 function connectRefusal(error: PeerConnectError): Refusal {
+  if (error.hostLimit) return hostLimitRefusal(error.message);
   return error.timedOut ? new Refusal('peer-timeout', 504, 'Peer did not answer', error.message) : new Refusal('peer-unreachable', 502, 'Peer unreachable', error.message);
 }
 

@@ -7,6 +7,7 @@ import type { PeerAddress } from './peer-address.js';
 import { connectStreamPeer, connectStreamPeerAtOnce } from './peer-stream.js';
 import { connectUdpPeer } from './peer-udp.js';
 import { connectUnixDgramPeer } from './peer-unix-dgram.js';
+import { isHostLimit } from '../lib/errors.js';
 import { reportFault, type Guarded } from '../lib/guard.js';
 import type { ProxyVersion } from '../lib/proxy-header.js';
 
@@ -60,8 +61,11 @@ export function reportEarlyError(events: PeerEvents, error: Error): void {
   });
 }
 
-/** A peer that did not answer in time, refused, or could not be resolved. */
+/** A peer that did not answer in time, refused, or could not be resolved; or this host could not open a socket to it. */
 export class PeerConnectError extends Error {
+  /** The connect failed on this host's own limits (isHostLimit), not the peer's. */
+  readonly hostLimit: boolean;
+
   constructor(
     readonly address: PeerAddress,
     readonly timedOut: boolean,
@@ -69,6 +73,7 @@ export class PeerConnectError extends Error {
   ) {
     super(`cannot connect to ${address.text}: ${cause}`);
     this.name = 'PeerConnectError';
+    this.hostLimit = !timedOut && isHostLimit(cause);
   }
 }
 

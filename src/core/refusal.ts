@@ -23,7 +23,7 @@ export type RefusalReason =
   // Limits (the first three as websocksy_limits_hit_total names them)
   | 'max-connections' | 'max-connections-per-address' | 'max-connections-per-identity' | 'pending-handshakes' | 'session-limit' | 'tunnel-hello-limit'
   // The server's state
-  | 'shutting-down' | 'reconfigured' | 'handshake-timeout' | 'internal' | 'cluster-map-stale'
+  | 'shutting-down' | 'reconfigured' | 'handshake-timeout' | 'internal' | 'cluster-map-stale' | 'host-limit'
   // Finding and reaching the peer
   | 'no-peer' | 'backend-failed' | 'backend-timeout' | 'bad-peer-config' | 'peer-unreachable' | 'peer-timeout' | 'module-refused';
 
@@ -48,4 +48,12 @@ export class Refusal extends Error {
 /** What every listener answers once the server is stopping: 503, since nothing was done, so a client or load balancer may try again elsewhere. */
 export function shuttingDownRefusal(): Refusal {
   return new Refusal('shutting-down', 503, 'Shutting down', 'shutting down');
+}
+
+/**
+ * A peer or upstream that could not be connected because this host ran out (isHostLimit: EMFILE
+ * and the like): 503 and Retry-After, as for any overload, rather than a 502 that blames the peer.
+ */
+export function hostLimitRefusal(detail: string): Refusal {
+  return new Refusal('host-limit', 503, 'Service unavailable: this server is out of resources', `${detail} (a limit of this host, not the peer's: docs/limits.md)`, { 'Retry-After': '1' });
 }

@@ -15,7 +15,7 @@ import { Readable } from 'node:stream';
 import type { HttpResponse } from 'uWebSockets.js';
 import { addressFields, type ClientRequest } from '../core/request.js';
 import { DestinationDenied } from '../lib/destination-allow.js';
-import { errorMessage } from '../lib/errors.js';
+import { errorCode, errorMessage, isHostLimit } from '../lib/errors.js';
 import { reportFault, runGuarded } from '../lib/guard.js';
 import { isVerbose, log, type LogFields } from '../lib/log.js';
 import { ClientResponse, type BodySink } from './client-response.js';
@@ -285,6 +285,11 @@ class UpstreamExchange implements UpstreamHandler, UploadTally {
       if (error instanceof DestinationDenied) {
         log.warn('http upstream refused', { ...this.fields(), status: 403, why: error.message });
         answer.fail('403 Forbidden', 'Forbidden');
+        return;
+      }
+      if (isHostLimit(errorCode(error))) {
+        log.warn('http upstream failed', { ...this.fields(), status: 503, why: `${errorMessage(error)} (a limit of this host, not the upstream's: docs/limits.md)` });
+        answer.fail('503 Service Unavailable', 'Service unavailable: this server is out of resources', { 'Retry-After': '1' });
         return;
       }
       const stalled = error instanceof UpstreamStallError;

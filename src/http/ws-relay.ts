@@ -18,10 +18,11 @@ import type { WebSocket as UwsWebSocket } from 'uWebSockets.js';
 import { WsCloseCode } from '../core/api.js';
 import { identityLabel, type BridgeCounts, type BridgeObserver, type BridgeObservers } from '../core/bridge-observer.js';
 import type { SocketData, SocketLimits, UpgradeAnswer, WsEndpoint } from '../core/endpoint.js';
-import { Refusal } from '../core/refusal.js';
+import { hostLimitRefusal, Refusal } from '../core/refusal.js';
 import { addressFields, offeredProtocols, type ClientRequest } from '../core/request.js';
 import { aboveHighWater, drainedBelowLowWater, maxBackpressureFor, notReading, overflowed, SendOverflowError, sendMessage, type CloseDecision } from '../core/send-policy.js';
 import { DestinationDenied, type DestinationAllowList } from '../lib/destination-allow.js';
+import { errorCode, isHostLimit } from '../lib/errors.js';
 import type { Guarded } from '../lib/guard.js';
 import { log, type LogFields } from '../lib/log.js';
 import type { ProxyVersion } from '../lib/proxy-header.js';
@@ -103,12 +104,12 @@ class Relay implements Guarded, BridgeCounts, WebSocketClientEvents {
   }
 
   unexpectedResponse(status: number): void {
-    this.refuse(`upstream answered HTTP ${status}`, false);
+    this.refuse(`upstream answered HTTP ${status}`, null);
   }
 
   closed(end: WebSocketEnd): void {
     if (this.pending !== null) {
-      this.refuse(end.why, end.error instanceof DestinationDenied);
+      this.refuse(end.why, end.error);
       return;
     }
     if (this.ended) return;
@@ -126,15 +127,20 @@ class Relay implements Guarded, BridgeCounts, WebSocketClientEvents {
     this.closeClient({ code: WsCloseCode.badGateway, reason: `upstream connection ended without a close frame (${end.code})` });
   }
 
-  /** The client's upgrade, refused: the upstream failed or answered something other than 101. */
-  private refuse(why: string, denied: boolean): void {
+  /** The client's upgrade, refused: the upstream failed (`error`, when it says how) or answered something other than 101. */
+  private refuse(why: string, error: Error | null): void {
     const pending = this.pending;
     this.pending = null;
     this.upstream.terminate();
     if (pending === null || pending.answer.settled) return;
-    if (denied) {
+    if (error instanceof DestinationDenied) {
       log.warn('websocket upstream refused', { ...this.fields, status: 403, why });
       pending.answer.refuse(new Refusal('peer-denied', 403, 'Forbidden', why));
+      return;
+    }
+    if (error !== null && isHostLimit(errorCode(error))) {
+      log.warn('websocket upstream failed', { ...this.fields, status: 503, why });
+      pending.answer.refuse(hostLimitRefusal(why));
       return;
     }
     const timedOut = /timed out/i.test(why);

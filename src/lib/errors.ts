@@ -15,3 +15,11 @@ export function errorCode(error: unknown): string {
   if (typeof code === 'number' && Number.isInteger(code) && code < 0) return getSystemErrorName(code);
   return errorMessage(error);
 }
+
+/** Codes with which a connect fails on this host's own limits, not the peer's: descriptors, buffers, memory, local ports. */
+const HOST_LIMITS: ReadonlySet<string> = new Set(['EMFILE', 'ENFILE', 'ENOBUFS', 'ENOMEM', 'EADDRNOTAVAIL']);
+
+/** True when `code` (errorCode's) says this host ran out of something, so the peer is not to blame. */
+export function isHostLimit(code: string): boolean {
+  return HOST_LIMITS.has(code);
+}

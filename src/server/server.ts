@@ -38,6 +38,7 @@ import { RedisRegistry } from '../cluster/redis-registry.js';
 import { nodeId } from '../cluster/registry.js';
 import { Siblings } from '../cluster/siblings.js';
 import type { ClusterConfig } from '../config/cluster.js';
+import { warnOfOpenFileLimit } from './open-file-limit.js';
 
 /** How often a retired configuration is asked whether its last WebSocket has closed. */
 const RETIRED_CHECK_MS = 1000;
@@ -422,5 +423,7 @@ export async function startServer(configuration: Configuration, cli: CommandLine
   const { core } = setup;
   log.info('listening', { address: core.listen, port: server.port, link: server.linkPort ?? undefined, backend: configuration.bridge ? setup.backend.name : undefined, bridge: configuration.bridge ? undefined : 'off', version, tls: configuration.tls === null ? undefined : true });
   if (configuration.tls !== null) logCertificates('tls', configuration.tls.loaded);
+  // Each worker has the limit; the first says it for all.
+  if ((role?.index ?? 0) === 0) warnOfOpenFileLimit(core.maxConnections);
   return server;
 }
