@@ -7,21 +7,27 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect as netConnect, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { WebSocketServer } from 'ws';
 import { softOpenFileLimit } from '../src/server/open-file-limit.js';
 import { closeClient, connect, type TestClient } from './helpers/client.js';
 import { rawRequest, upgradeRequest } from './helpers/http.js';
 import { tcpEcho, tempDir, type Peer } from './helpers/peers.js';
+import { until, within } from './helpers/session-client.js';
 import { findProgram, requireProgram, skipUnlessInstalled } from './helpers/tools.js';
 import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
 
 const PRLIMIT = findProgram(['/usr/bin/prlimit']);
 /** Node and websocksy hold about 25 descriptors at start; a bridged connection takes two. */
 const OPEN_FILES = 120;
+
+/** Descriptor numbers under the limit that `pid` does not use: the kernel gives the lowest free one, and none past the limit. */
+function freeDescriptors(pid: number): number {
+  return OPEN_FILES - readdirSync(`/proc/${pid}/fd`).filter((fd) => Number(fd) < OPEN_FILES).length;
+}
 
 describe("connects that fail on this host's open-file limit", { skip: skipUnlessInstalled(PRLIMIT !== undefined, 'prlimit (util-linux)') }, () => {
   const dir = tempDir('websocksy-host-limits-');
@@ -30,6 +36,7 @@ describe("connects that fail on this host's open-file limit", { skip: skipUnless
   let wsUpstream: WebSocketServer;
   let server: RunningWebsocksy;
   const clients: TestClient[] = [];
+  const holders: Socket[] = [];
 
   before(async () => {
     echo = await tcpEcho();
@@ -55,6 +62,7 @@ describe("connects that fail on this host's open-file limit", { skip: skipUnless
 
   after(async () => {
     await Promise.all(clients.map((client) => closeClient(client)));
+    for (const holder of holders) holder.destroy();
     await server?.stop();
     await echo?.close();
     upstream.close();
@@ -70,10 +78,20 @@ describe("connects that fail on this host's open-file limit", { skip: skipUnless
   });
 
   test('the bridge, an http:// route and a websocket route answer 503 with Retry-After, and serve again once descriptors are free', async () => {
+    // Each bridged connection takes two descriptors, the client's at accept() and the peer's.
+    // With one left, the next accept() takes it and its peer's connect fails: the case under
+    // test. With none left, accept() itself would fail and the client would wait
+    // (docs/limits.md); so with two left, one idle TCP connection takes one first.
+    const pid = server.process.pid ?? 0;
     let refusal = '';
     for (let i = 0; i < OPEN_FILES && refusal === ''; i++) {
+      const free = freeDescriptors(pid);
+      if (free === 2) {
+        holders.push(netConnect(server.port, '127.0.0.1'));
+        await until(() => freeDescriptors(pid) === 1, 5000, 'websocksy accepting the idle connection');
+      }
       try {
-        clients.push(await connect(`${server.url}/fill`));
+        clients.push(await within(connect(`${server.url}/fill`), 5000, `answer to upgrade ${i} (${free} descriptors were free)`));
       } catch (error) {
         refusal = (error as Error).message;
       }
@@ -92,6 +110,7 @@ describe("connects that fail on this host's open-file limit", { skip: skipUnless
     await server.waitForLog(/refused .*endpoint=\/chat status="503 Service Unavailable" .*reason=host-limit/);
 
     await Promise.all(clients.splice(0).map((client) => closeClient(client)));
+    for (const holder of holders.splice(0)) holder.destroy();
     const again = await connect(`${server.url}/again`);
     again.ws.send('back');
     assert.equal((await again.next()).data.toString(), 'back');

@@ -5,19 +5,20 @@
  * path, /websockify) to the VNC server. The page must say it is connected to the desktop by the
  * name Xvnc gives, and its canvas must show each colour the X screen is painted, which takes
  * RFB both ways (the viewer asks for every update it gets). Closing the page ends the VNC
- * connection cleanly. Without Chromium, noVNC or Xvnc the test skips (with CI=true it fails:
+ * connection cleanly. With the file backend, noVNC's path picks one of two desktops, and a path
+ * with no file is refused. Without Chromium, noVNC or Xvnc the test skips (with CI=true it fails:
  * .ci/run installs them).
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import type { BrowserContext, Page } from 'playwright-core';
 import { CHROMIUM, launchChromium } from './helpers/chromium.js';
 import { tempDir } from './helpers/peers.js';
 import { requireProgram, skipUnlessInstalled } from './helpers/tools.js';
 import { startWebsocksy } from './helpers/websocksy.js';
-import { startXvnc, XSETROOT, XVNC } from './helpers/xvnc.js';
-import { writeFileSync } from 'node:fs';
+import { startXvnc, XSETROOT, XVNC, type Xvnc } from './helpers/xvnc.js';
 import { until } from './helpers/session-client.js';
 
 const NOVNC = '/usr/share/novnc';
@@ -44,6 +45,40 @@ const RED_BLUE_OTHER = `(() => {
 })()`;
 const STATUS = `document.getElementById('status')?.textContent ?? ''`;
 
+/** Opens `url` in a new page of `context` and waits for noVNC to say it is connected to `desktop`. */
+async function connectedViewer(context: BrowserContext, url: string, desktop: string): Promise<Page> {
+  const page = await context.newPage();
+  await page.goto(url, { timeout: 15_000 });
+  await untilStatus(page, `Connected to ${desktop}`);
+  return page;
+}
+
+async function untilStatus(page: Page, wanted: string): Promise<void> {
+  let status = '';
+  await until(
+    async () => {
+      status = await page.evaluate<string>(STATUS);
+      return status === wanted;
+    },
+    15_000,
+    () => `noVNC's status saying "${wanted}": it says "${status}"`,
+  );
+}
+
+/** Paints `vnc` one colour and waits for `page`'s canvas to show it. */
+async function shows(page: Page, vnc: Xvnc, color: string, rgb: readonly number[]): Promise<void> {
+  await vnc.paint(['-solid', color]);
+  let shown = '';
+  await until(
+    async () => {
+      shown = await page.evaluate<string>(MIDDLE_PIXEL);
+      return shown === rgb.join();
+    },
+    10_000,
+    () => `the canvas showing ${color}: it shows ${shown}`,
+  );
+}
+
 describe('noVNC in Chromium through websocksy to a real VNC server', { timeout: 120_000, skip: skipUnlessInstalled(INSTALLED, 'chromium, novnc, tigervnc-standalone-server and x11-xserver-utils (apt-get install …)') }, () => {
   test("vnc_lite.html, served by websocksy, connects through the bridge to Xvnc and shows every colour the screen is painted", async () => {
     const dir = tempDir('websocksy-novnc-');
@@ -54,33 +89,10 @@ describe('noVNC in Chromium through websocksy to a real VNC server', { timeout: 
     const server = await startWebsocksy([config]);
     const context = await launchChromium(join(dir.path, 'profile'));
     try {
-      const page = context.pages()[0] ?? (await context.newPage());
-      await page.goto(`http://127.0.0.1:${server.port}/novnc/vnc_lite.html`, { timeout: 15_000 });
-      let status = '';
-      await until(
-        async () => {
-          status = await page.evaluate<string>(STATUS);
-          return status === `Connected to ${DESKTOP}`;
-        },
-        15_000,
-        () => `noVNC's status saying it is connected to ${DESKTOP}: it says "${status}"`,
-      );
-      for (const [color, rgb] of [
-        ['#ff0000', [255, 0, 0]],
-        ['#0000ff', [0, 0, 255]],
-        ['#20c040', [0x20, 0xc0, 0x40]],
-      ] as const) {
-        await vnc.paint(['-solid', color]);
-        let shown = '';
-        await until(
-          async () => {
-            shown = await page.evaluate<string>(MIDDLE_PIXEL);
-            return shown === rgb.join();
-          },
-          10_000,
-          () => `the canvas showing ${color}: it shows ${shown}`,
-        );
-      }
+      const page = await connectedViewer(context, `http://127.0.0.1:${server.port}/novnc/vnc_lite.html`, DESKTOP);
+      await shows(page, vnc, '#ff0000', [255, 0, 0]);
+      await shows(page, vnc, '#0000ff', [0, 0, 255]);
+      await shows(page, vnc, '#20c040', [0x20, 0xc0, 0x40]);
       // A plaid of both colours: Tight's zlib-compressed rectangles, which noVNC inflates, so a byte
       // lost or changed on the way would show or break the stream.
       await vnc.paint(['-mod', '3', '5', '-fg', '#ff0000', '-bg', '#0000ff']);
@@ -102,6 +114,39 @@ describe('noVNC in Chromium through websocksy to a real VNC server', { timeout: 
       await context.close();
       await server.stop();
       await vnc.stop();
+      dir.remove();
+    }
+  });
+
+  test("the file backend picks the desktop by noVNC's path, one file per VNC server, as websockify's token files do", async () => {
+    const dir = tempDir('websocksy-novnc-file-');
+    const xvnc = requireProgram(XVNC, 'Xvnc (tigervnc-standalone-server)');
+    const xsetroot = requireProgram(XSETROOT, 'xsetroot (x11-xserver-utils)');
+    const office = await startXvnc(xvnc, xsetroot, 'desk-office');
+    const lab = await startXvnc(xvnc, xsetroot, 'desk-lab');
+    mkdirSync(join(dir.path, 'peers'));
+    writeFileSync(join(dir.path, 'peers', 'vnc_office'), `tcp://127.0.0.1:${office.port} * binary\n`);
+    writeFileSync(join(dir.path, 'peers', 'vnc_lab'), `tcp://127.0.0.1:${lab.port} * binary\n`);
+    const config = join(dir.path, 'websocksy.cfg');
+    writeFileSync(config, ['[core]', 'listen = 127.0.0.1', 'port = 0', 'backend = file', 'allow-peers = tcp:127.0.0.1:*', '[backend]', 'path = peers', 'expression = %endpoint%', '[route /novnc]', `static = ${NOVNC}`, ''].join('\n'));
+    const server = await startWebsocksy([config]);
+    const context = await launchChromium(join(dir.path, 'profile'));
+    try {
+      const viewer = (path: string): string => `http://127.0.0.1:${server.port}/novnc/vnc_lite.html?path=${path}`;
+      const officePage = await connectedViewer(context, viewer('vnc/office'), 'desk-office');
+      const labPage = await connectedViewer(context, viewer('vnc/lab'), 'desk-lab');
+      await shows(officePage, office, '#ff0000', [255, 0, 0]);
+      await shows(labPage, lab, '#0000ff', [0, 0, 255]);
+      assert.equal(await officePage.evaluate<string>(MIDDLE_PIXEL), '255,0,0', 'the office viewer still shows the office');
+      const nowhere = await context.newPage();
+      await nowhere.goto(viewer('vnc/nowhere'), { timeout: 15_000 });
+      await untilStatus(nowhere, 'Something went wrong, connection is closed');
+      await server.waitForLog(/refused .*endpoint=\/vnc\/nowhere status="404 Not Found" .*reason=no-peer/);
+    } finally {
+      await context.close();
+      await server.stop();
+      await office.stop();
+      await lab.stop();
       dir.remove();
     }
   });
