@@ -84,6 +84,19 @@ describe('the listen address', SIDE_BY_SIDE, () => {
   });
 });
 
+describe('config file mistakes that start anyway', SIDE_BY_SIDE, () => {
+  test('a [core] key given twice in the file warns, naming the line that counts and the one ignored; a flag over the file and backend = do not', async () => {
+    const file = configFile('twice.cfg', '[core]\nlisten = 127.0.0.1\nport = 1\nport = 0\nping = 20\n[backend]\nhost = tcp://127.0.0.1:1\n[core]\nping = 30\nbackend = defaultpeer\n');
+    const server = await startWebsocksy([file, '-k', '40']);
+    await server.stop();
+    const warnings = server.log().match(/warn  core option given twice .*/g) ?? [];
+    assert.deepEqual(warnings, [
+      `warn  core option given twice key=port counts="${file}:4 [core]" ignored="${file}:3 [core]"`,
+      `warn  core option given twice key=ping counts="${file}:9 [core]" ignored="${file}:5 [core]"`,
+    ]);
+  });
+});
+
 describe('config file errors', SIDE_BY_SIDE, () => {
   test('missing file', () => assertRefused([`${dir.path}/missing.cfg`], /cannot read config file .*missing\.cfg: ENOENT/));
 

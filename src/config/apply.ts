@@ -163,3 +163,30 @@ export function unusedAuthSections(setup: Setup): string[] {
   const used = new Set([setup.bridgeAuth, ...setup.routes.map((route) => route.auth)].flatMap((policy) => policy?.sections ?? []));
   return [...setup.authSections].filter(([, section]) => !used.has(section)).map(([name]) => name);
 }
+
+/** `[core]` keys a file may give more than once on purpose: `backend` swaps the backend, as in websocksy. */
+const REPEATABLE_CORE_KEYS: ReadonlySet<string> = new Set(BACKEND_CORE_KEYS);
+
+export interface RepeatedKey {
+  readonly key: string;
+  /** The line that counts, the later one. */
+  readonly counted: SettingOrigin;
+  readonly earlier: SettingOrigin;
+}
+
+/**
+ * `[core]` keys the config file gives twice (flags override the file on purpose, and are left
+ * out). The later line counts, as in websocksy; the earlier one was most likely forgotten, so
+ * the start warns, naming both lines.
+ */
+export function repeatedCoreKeys(settings: readonly Setting[]): RepeatedKey[] {
+  const first = new Map<string, SettingOrigin>();
+  const repeated: RepeatedKey[] = [];
+  for (const { scope, key, origin } of settings) {
+    if (scope !== 'core' || !('file' in origin) || REPEATABLE_CORE_KEYS.has(key)) continue;
+    const earlier = first.get(key);
+    if (earlier === undefined) first.set(key, origin);
+    else repeated.push({ key, counted: origin, earlier });
+  }
+  return repeated;
+}

@@ -14,7 +14,8 @@ import { Admission } from '../core/admission.js';
 import { loadConfiguration, type Configuration } from '../config/load.js';
 import type { CommandLine } from '../config/command-line.js';
 import { reloadScope } from '../config/reload-scope.js';
-import { unusedAuthSections } from '../config/apply.js';
+import { repeatedCoreKeys, unusedAuthSections } from '../config/apply.js';
+import { describeOrigin } from '../config/settings.js';
 import type { BackendHost } from '../core/api.js';
 import type { FramingRegistry } from '../framing/registry.js';
 import { Front, type PreparedSwitch } from '../front/app.js';
@@ -86,8 +87,12 @@ function logCertificates(message: string, tls: ListenerTls, how?: string): void 
   for (const [name, certificate] of names) log.info(message, { name, subject: certificate.subject, fingerprint: certificate.fingerprint, expires: certificate.validTo.toISOString() });
 }
 
-function warnUnusedAuth(configuration: Configuration): void {
+/** What a configuration that loaded still says that is most likely a mistake. */
+function warnOfMistakes(configuration: Configuration): void {
   for (const name of unusedAuthSections(configuration.setup)) log.warn('auth section guards nothing', { section: name, fix: `name it in [core] auth or a route's auth` });
+  for (const { key, counted, earlier } of repeatedCoreKeys(configuration.settings)) {
+    log.warn('core option given twice', { key, counts: describeOrigin(counted), ignored: describeOrigin(earlier) });
+  }
 }
 
 class Server implements RunningServer {
@@ -280,7 +285,7 @@ class Server implements RunningServer {
     if (next.setup.status !== null) this.lasting.history.start();
     this.retire(this.served);
     this.served = served;
-    warnUnusedAuth(next);
+    warnOfMistakes(next);
     if (scope.kept.length > 0) log.warn('reload: these keep their running values until a restart', { changed: scope.kept.join('; ') });
     log.info('reloaded', { generation: next.generation, listener: mainHow, backend: next.bridge ? next.setup.backend.name : undefined, routes: next.setup.routes.length });
     if (next.tls !== null) logCertificates('tls reloaded', next.tls.loaded, mainHow.startsWith('new listener') ? 'new listener' : 'unchanged');
@@ -384,7 +389,7 @@ function linkAddressOf(cluster: ClusterConfig | null, worker: number): { listen:
 export async function startServer(configuration: Configuration, cli: CommandLine, framings: FramingRegistry, host: BackendHost, version: string, role: ClusterRole | null = null): Promise<RunningServer> {
   const { setup } = configuration;
   setVerbose(setup.core.verbose);
-  warnUnusedAuth(configuration);
+  warnOfMistakes(configuration);
   let server: Server | null = null;
   const siblings = clusterSiblings(setup.cluster, role);
   const tunnels = new Tunnels(setup.tunnels, siblings);
