@@ -29,6 +29,7 @@ import { startServer as startRunning, StartError, type RunningServer } from './s
 
 export type { RunningServer };
 import { TunnelClient } from './tunnel/client.js';
+import { warnOfMistakes } from './config/mistakes.js';
 
 /** How long closing connections get to deliver what they accepted before the process exits anyway. */
 const SHUTDOWN_GRACE_MS = PEER_LINGER_MS + 1000;
@@ -110,6 +111,7 @@ async function configure(argv: readonly string[]): Promise<Configured | null> {
     throw new ExitError(errorMessage(error), error instanceof ConfigError || error instanceof PluginError ? 1 : 70);
   }
   if (cli.check) {
+    warnOfMistakes(configuration);
     await configuration.setup.backend.cleanup?.();
     process.stdout.write(`${cli.configFile ?? 'the command line'}: the configuration is valid\n`);
     return null;

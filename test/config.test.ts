@@ -94,6 +94,10 @@ describe('config file mistakes that start anyway', SIDE_BY_SIDE, () => {
       `warn  core option given twice key=port counts="${file}:4 [core]" ignored="${file}:3 [core]"`,
       `warn  core option given twice key=ping counts="${file}:9 [core]" ignored="${file}:5 [core]"`,
     ]);
+    const checked = await runWebsocksy(['--check', file]);
+    assert.equal(checked.code, 0);
+    assert.match(checked.stdout, /the configuration is valid/);
+    assert.equal(checked.stderr.match(/warn  core option given twice /g)?.length, 2, '--check warns the same');
   });
 });
 

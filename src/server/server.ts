@@ -14,8 +14,7 @@ import { Admission } from '../core/admission.js';
 import { loadConfiguration, type Configuration } from '../config/load.js';
 import type { CommandLine } from '../config/command-line.js';
 import { reloadScope } from '../config/reload-scope.js';
-import { repeatedCoreKeys, unusedAuthSections } from '../config/apply.js';
-import { describeOrigin } from '../config/settings.js';
+import { warnOfMistakes } from '../config/mistakes.js';
 import type { BackendHost } from '../core/api.js';
 import type { FramingRegistry } from '../framing/registry.js';
 import { Front, type PreparedSwitch } from '../front/app.js';
@@ -85,14 +84,6 @@ function logCertificates(message: string, tls: ListenerTls, how?: string): void 
   const { default: main, names } = tls;
   log.info(message, { how, subject: main.subject, fingerprint: main.fingerprint, expires: main.validTo.toISOString(), names: [...names.keys()].join(',') || undefined });
   for (const [name, certificate] of names) log.info(message, { name, subject: certificate.subject, fingerprint: certificate.fingerprint, expires: certificate.validTo.toISOString() });
-}
-
-/** What a configuration that loaded still says that is most likely a mistake. */
-function warnOfMistakes(configuration: Configuration): void {
-  for (const name of unusedAuthSections(configuration.setup)) log.warn('auth section guards nothing', { section: name, fix: `name it in [core] auth or a route's auth` });
-  for (const { key, counted, earlier } of repeatedCoreKeys(configuration.settings)) {
-    log.warn('core option given twice', { key, counts: describeOrigin(counted), ignored: describeOrigin(earlier) });
-  }
 }
 
 class Server implements RunningServer {
