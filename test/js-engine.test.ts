@@ -1,8 +1,9 @@
 /*
  * websocksy on its own JS engine (src/front/js-engine, docs/engine.md), forced with
  * WEBSOCKSY_ENGINE=js where the native build loads: the start line warns, and a representative
- * set works as on uWS — echo over tcp, an HTTP route, a refused upgrade, the 1013 close for a
- * peer that stops reading, and a client that stops reading (the peer is paused, nothing lost).
+ * set works as on uWS — echo over tcp, an HTTP route, a request offering `Upgrade: h2c` (plain
+ * HTTP, body and all, where node lets the engine say so), a refused upgrade, the 1013 close for
+ * a peer that stops reading, and a client that stops reading (the peer is paused, nothing lost).
  * The whole suite can run on the JS engine the same way (WEBSOCKSY_ENGINE=js node --test ...).
  */
 import assert from 'node:assert/strict';
