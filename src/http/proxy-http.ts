@@ -13,6 +13,7 @@
  */
 import { Readable } from 'node:stream';
 import type { HttpResponse } from 'uWebSockets.js';
+import { hostLimitRefusal } from '../core/refusal.js';
 import { addressFields, type ClientRequest } from '../core/request.js';
 import { DestinationDenied } from '../lib/destination-allow.js';
 import { errorCode, errorMessage, isHostLimit } from '../lib/errors.js';
@@ -288,8 +289,9 @@ class UpstreamExchange implements UpstreamHandler, UploadTally {
         return;
       }
       if (isHostLimit(errorCode(error))) {
-        log.warn('http upstream failed', { ...this.fields(), status: 503, why: `${errorMessage(error)} (a limit of this host, not the upstream's: docs/limits.md)` });
-        answer.fail('503 Service Unavailable', 'Service unavailable: this server is out of resources', { 'Retry-After': '1' });
+        const refusal = hostLimitRefusal(errorMessage(error));
+        log.warn('http upstream failed', { ...this.fields(), status: refusal.status, why: refusal.detail });
+        answer.refuse(refusal);
         return;
       }
       const stalled = error instanceof UpstreamStallError;
