@@ -6,7 +6,6 @@
  * resolves to a denied address, decimal/hex/octal/short IPv4 forms, port range edges.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -19,15 +18,14 @@ import { parseDestinationRule, parseDestinationRules } from '../src/lib/destinat
 import { normaliseSocketPath, PathGlob } from '../src/lib/path-glob.js';
 import { makeCertificates } from './helpers/certificates.js';
 import { closeClient, connect } from './helpers/client.js';
+import { curl, SKIP_WITHOUT_CURL } from './helpers/curl.js';
 import { rawRequest } from './helpers/http.js';
 import { BUILT_PLUGINS } from './helpers/plugins.js';
 import { streamServer, tcpEcho, tempDir, udpEcho, unixDgramEcho, unixEcho, type Peer } from './helpers/peers.js';
-import { requireProgram } from './helpers/tools.js';
 import { startForward, startTunnelServer } from './helpers/tunnel.js';
 import { runWebsocksy, startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
 
 const LOCAL = ['-l', '127.0.0.1', '-p', '0', '-k', '0'];
-const CURL = spawnSync('curl', ['--version']).status === 0 ? 'curl' : undefined;
 
 /** A resolver that knows a few made-up names, as a DNS server an attacker controls would answer. */
 const fakeDns: Resolver = (name) => {
@@ -452,12 +450,8 @@ describe('routes: allow holds the upstream\'s resolved address', () => {
     await server.waitForLog(new RegExp(`http upstream refused .*route=/tls-out .*status=403 why="tcp:localhost:${httpsPort} resolves to [^"]*127\\.0\\.0\\.1[^"]*, which allow of \\[route /tls-out\\] does not cover"`));
   });
 
-  test('curl sees the same: 200 inside allow, 403 with a neutral body outside', async () => {
-    const curl = requireProgram(CURL, 'curl');
-    const fetch = (path: string): Promise<string> =>
-      new Promise((resolve, reject) => {
-        execFile(curl, ['--silent', '--show-error', '--max-time', '5', '--write-out', ' %{http_code}', `http://127.0.0.1:${server.port}${path}`], (error, stdout) => (error === null ? resolve(stdout) : reject(error)));
-      });
+  test('curl sees the same: 200 inside allow, 403 with a neutral body outside', { skip: SKIP_WITHOUT_CURL }, async () => {
+    const fetch = async (path: string): Promise<string> => (await curl(['--write-out', ' %{http_code}', `http://127.0.0.1:${server.port}${path}`], 5)).text;
     assert.equal(await fetch('/in/'), 'upstream answer 200');
     assert.match(await fetch('/out/'), /^Forbidden\n? 403$/);
   });

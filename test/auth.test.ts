@@ -17,10 +17,10 @@ import { closeClient, connect, type TestClient } from './helpers/client.js';
 import { rawRequest, sendAllThenRead, upgradeRequest } from './helpers/http.js';
 import { agent, echoOf, send, startUpstream, type EchoBody, type Upstream } from './helpers/http-upstream.js';
 import { streamServer, tcpEcho, tempDir, type Peer } from './helpers/peers.js';
-import { findProgram, requireProgram, skipUnlessInstalled } from './helpers/tools.js';
+import { curlReply, SKIP_WITHOUT_CURL } from './helpers/curl.js';
+import { requireProgram, skipUnlessInstalled } from './helpers/tools.js';
 import { runWebsocksy, startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
 
-const CURL = findProgram(['/usr/bin/curl']);
 /** Debian's python, which has python3-websockets (a python3 earlier on PATH may not). */
 const PYTHON = '/usr/bin/python3';
 const PYTHON_WEBSOCKETS = spawnSync(PYTHON, ['-c', 'import websockets'], { stdio: 'ignore' }).status === 0;
@@ -47,28 +47,7 @@ function namedPeer(name: string): ReturnType<typeof streamServer> {
   return streamServer((socket) => socket.write(`${name}\n`));
 }
 
-interface CurlReply {
-  readonly status: number;
-  readonly headers: string;
-  readonly body: string;
-}
-
-function curl(args: readonly string[]): Promise<CurlReply> {
-  const program = requireProgram(CURL, 'curl');
-  return new Promise((resolve, reject) => {
-    execFile(program, ['--silent', '--show-error', '--max-time', '10', '--include', ...args], { encoding: 'latin1', maxBuffer: 16 * 1024 * 1024 }, (error, stdout) => {
-      if (error !== null) {
-        reject(error);
-        return;
-      }
-      const split = stdout.indexOf('\r\n\r\n');
-      const head = stdout.slice(0, split);
-      resolve({ status: Number(head.split(' ')[1]), headers: head, body: stdout.slice(split + 4) });
-    });
-  });
-}
-
-describe('auth', { skip: skipUnlessInstalled(CURL !== undefined, 'curl') }, () => {
+describe('auth', { skip: SKIP_WITHOUT_CURL }, () => {
   const dir = tempDir('websocksy-auth-');
   const peers: Peer[] = [];
   let upstream: Upstream;
@@ -259,9 +238,9 @@ describe('auth', { skip: skipUnlessInstalled(CURL !== undefined, 'curl') }, () =
 
     test('a session opened over HTTP needs the bridge auth too', async () => {
       const open = ['-X', 'POST', '-H', 'Websocksy-Session: open'];
-      assert.equal((await curl([...open, `http://127.0.0.1:${server.port}/x`])).status, 401);
+      assert.equal((await curlReply([...open, `http://127.0.0.1:${server.port}/x`])).status, 401);
       // Admitted; this backend's peers are not resumable, which the next answer says.
-      assert.equal((await curl([...open, '-H', `Authorization: Bearer ${PLAIN_TOKEN}`, `http://127.0.0.1:${server.port}/x`])).status, 409);
+      assert.equal((await curlReply([...open, '-H', `Authorization: Bearer ${PLAIN_TOKEN}`, `http://127.0.0.1:${server.port}/x`])).status, 409);
     });
   });
 
@@ -318,7 +297,7 @@ describe('auth', { skip: skipUnlessInstalled(CURL !== undefined, 'curl') }, () =
 
     test('bcrypt and argon2 users; the upstream never sees the credential', async () => {
       for (const [user, password] of [['bea', BCRYPT_PASSWORD], ['art', ARGON_PASSWORD]] as const) {
-        const reply = await curl(['-u', `${user}:${password}`, api()]);
+        const reply = await curlReply(['-u', `${user}:${password}`, api()]);
         assert.equal(reply.status, 200, reply.body);
         const echoed = JSON.parse(reply.body) as EchoBody;
         assert.equal(echoed.headers.authorization, undefined);
@@ -328,18 +307,18 @@ describe('auth', { skip: skipUnlessInstalled(CURL !== undefined, 'curl') }, () =
 
     test('a remembered success answers at once; a body waits for the check and arrives whole', async () => {
       const started = Date.now();
-      const again = await curl(['-u', `bea:${BCRYPT_PASSWORD}`, api()]);
+      const again = await curlReply(['-u', `bea:${BCRYPT_PASSWORD}`, api()]);
       assert.equal(again.status, 200);
       const rememberedMs = Date.now() - started;
       const body = randomBytes(300 * 1024);
       writeFileSync(`${dir.path}/body.bin`, body);
       // art's argon2 success is remembered too: a new password for the same user is checked afresh.
-      const posted = await curl(['-u', `art:${ARGON_PASSWORD}`, '--data-binary', `@${dir.path}/body.bin`, '-H', 'Content-Type: application/octet-stream', api()]);
+      const posted = await curlReply(['-u', `art:${ARGON_PASSWORD}`, '--data-binary', `@${dir.path}/body.bin`, '-H', 'Content-Type: application/octet-stream', api()]);
       assert.equal(posted.status, 200, posted.body);
       assert.equal((JSON.parse(posted.body) as EchoBody).bytes, body.length);
       const jwt = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('svc').setExpirationTime('5m').sign(Buffer.from(`${HS_SECRET}`));
       secrets.push(jwt);
-      const viaJwt = await curl(['-H', `Authorization: Bearer ${jwt}`, '--data-binary', `@${dir.path}/body.bin`, api()]);
+      const viaJwt = await curlReply(['-H', `Authorization: Bearer ${jwt}`, '--data-binary', `@${dir.path}/body.bin`, api()]);
       assert.equal(viaJwt.status, 200, viaJwt.body);
       const echoed = JSON.parse(viaJwt.body) as EchoBody;
       assert.equal(echoed.bytes, body.length);
@@ -357,9 +336,9 @@ describe('auth', { skip: skipUnlessInstalled(CURL !== undefined, 'curl') }, () =
         [['-u', 'bea:'], /\[auth staff\] wrong password for bea/],
         [[], /\[auth staff\] no credentials; \[auth jwt-hs\] no token/],
       ] as const) {
-        const reply = await curl([...args, api()]);
+        const reply = await curlReply([...args, api()]);
         assert.equal(reply.status, 401);
-        assert.match(reply.headers, /WWW-Authenticate: Basic realm="staff area", charset="UTF-8", Bearer realm="websocksy"/i);
+        assert.match(reply.head, /WWW-Authenticate: Basic realm="staff area", charset="UTF-8", Bearer realm="websocksy"/i);
         assert.equal(reply.body.trim(), 'Unauthorized');
         await server.waitForLog(why);
       }
@@ -368,7 +347,7 @@ describe('auth', { skip: skipUnlessInstalled(CURL !== undefined, 'curl') }, () =
 
   test('a route module gets the identity and the claims, and a body held through the check', async () => {
     const token = await rsJwt();
-    const viaJwt = await curl(['-H', `Authorization: Bearer ${token}`, '--data-binary', 'twelve bytes', `http://127.0.0.1:${server.port}/whoami?jwt=no&a=1`]);
+    const viaJwt = await curlReply(['-H', `Authorization: Bearer ${token}`, '--data-binary', 'twelve bytes', `http://127.0.0.1:${server.port}/whoami?jwt=no&a=1`]);
     assert.equal(viaJwt.status, 200, viaJwt.body);
     const seen = JSON.parse(viaJwt.body) as { auth: { method: string; user: string; claims: Record<string, unknown> }; bytes: number; query: string };
     assert.equal(seen.auth.method, 'jwt');
@@ -378,7 +357,7 @@ describe('auth', { skip: skipUnlessInstalled(CURL !== undefined, 'curl') }, () =
     assert.equal(seen.bytes, 12);
     // The jwt parameter is a carrier of this route's section: it is gone, whatever it held.
     assert.equal(seen.query, 'a=1');
-    const viaBasic = await curl(['-u', `bea:${BCRYPT_PASSWORD}`, `http://127.0.0.1:${server.port}/whoami`]);
+    const viaBasic = await curlReply(['-u', `bea:${BCRYPT_PASSWORD}`, `http://127.0.0.1:${server.port}/whoami`]);
     assert.deepEqual((JSON.parse(viaBasic.body) as { auth: unknown }).auth, { method: 'basic', user: 'bea', claims: null });
   });
 
@@ -432,7 +411,7 @@ describe('auth', { skip: skipUnlessInstalled(CURL !== undefined, 'curl') }, () =
       await new Promise((resolve) => socket.once('connect', resolve));
       socket.write(`POST /api/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n${basic('art', 'leaving-early')}\r\n\r\n${'x'.repeat(1000)}`);
       socket.destroy();
-      const reply = await curl(['-u', `bea:${BCRYPT_PASSWORD}`, '--data-binary', 'after', `http://127.0.0.1:${server.port}/api/echo`]);
+      const reply = await curlReply(['-u', `bea:${BCRYPT_PASSWORD}`, '--data-binary', 'after', `http://127.0.0.1:${server.port}/api/echo`]);
       assert.equal(reply.status, 200);
       assert.equal((JSON.parse(reply.body) as EchoBody).bytes, 5);
     });
@@ -442,7 +421,7 @@ describe('auth', { skip: skipUnlessInstalled(CURL !== undefined, 'curl') }, () =
       secrets.push(jwt);
       const body = randomBytes(64 * 1024);
       writeFileSync(`${dir.path}/chunked.bin`, body);
-      const reply = await curl(['-H', `Authorization: Bearer ${jwt}`, '-H', 'Transfer-Encoding: chunked', '--data-binary', `@${dir.path}/chunked.bin`, `http://127.0.0.1:${server.port}/api/echo`]);
+      const reply = await curlReply(['-H', `Authorization: Bearer ${jwt}`, '-H', 'Transfer-Encoding: chunked', '--data-binary', `@${dir.path}/chunked.bin`, `http://127.0.0.1:${server.port}/api/echo`]);
       assert.equal(reply.status, 200, reply.body);
       assert.equal((JSON.parse(reply.body) as EchoBody).bytes, body.length);
     });

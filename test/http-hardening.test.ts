@@ -8,20 +8,18 @@
  * broken WebSocket handshakes.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect as netConnect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
+import { curl, SKIP_WITHOUT_CURL } from './helpers/curl.js';
 import { echoOf, send, startUpstream, type EchoBody, type Upstream } from './helpers/http-upstream.js';
 import { rawRequest, upgradeRequest } from './helpers/http.js';
 import { tempDir } from './helpers/peers.js';
-import { findProgram, requireProgram, skipUnlessInstalled } from './helpers/tools.js';
 import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
 
-const CURL = findProgram(['/usr/bin/curl', '/usr/local/bin/curl']);
 
 interface Seen {
   readonly method: string;
@@ -146,19 +144,15 @@ describe('http and websocket routes at the edge', () => {
     assert.match(answer, /^HTTP\/1\.1 200 /);
   });
 
-  test("an Upgrade to anything but websocket (curl --http2's h2c) is ignored: the request goes upstream whole, as plain HTTP", { skip: skipUnlessInstalled(CURL !== undefined, 'curl (apt-get install curl)') }, async () => {
+  test("an Upgrade to anything but websocket (curl --http2's h2c) is ignored: the request goes upstream whole, as plain HTTP", { skip: SKIP_WITHOUT_CURL }, async () => {
     // Before, any Upgrade header sent a request to the WebSocket handshake checks: 426 for a GET, 405 for a POST.
-    const curl = requireProgram(CURL, 'curl');
     const url = `http://127.0.0.1:${proxy.port}/api/echo`;
     // Asynchronous: the upstream runs in this process.
-    const run = (args: readonly string[]): Promise<string> =>
-      new Promise((resolve, reject) => {
-        execFile(curl, ['--silent', '--show-error', '--max-time', '10', '--http2', '--verbose', ...args, url], { encoding: 'latin1' }, (error, stdout, stderr) => {
-          if (error !== null) reject(new Error(`${error.message}: ${stderr}`));
-          else if (!/^> Upgrade: h2c\r?$/m.test(stderr)) reject(new Error(`curl did not offer h2c: ${stderr}`));
-          else resolve(stdout);
-        });
-      });
+    const run = async (args: readonly string[]): Promise<string> => {
+      const { text, stderr } = await curl(['--http2', '--verbose', ...args, url]);
+      assert.match(stderr, /^> Upgrade: h2c\r?$/m, 'curl offers h2c');
+      return text;
+    };
     const get = JSON.parse(await run([])) as EchoBody;
     assert.equal(get.method, 'GET');
     const posted = JSON.parse(await run(['--data-binary', 'hello h2c'])) as EchoBody;

@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { closeClient, connect, type TestClient } from './helpers/client.js';
+import { curl, SKIP_WITHOUT_CURL } from './helpers/curl.js';
 import { sendAllThenRead } from './helpers/http.js';
 import { tcpEcho, tempDir, type Peer } from './helpers/peers.js';
 import { requireProgram, skipUnlessInstalled } from './helpers/tools.js';
@@ -25,7 +26,6 @@ import { ROOT, runWebsocksy, startWebsocksy, type RunningWebsocksy } from './hel
 
 const LAB = `${ROOT}test/modules/route_lab.mjs`;
 const MiB = 1024 * 1024;
-const CURL = spawnSync('curl', ['--version']).status === 0 ? 'curl' : undefined;
 /** Debian's python, which has the package (a python3 earlier on PATH may not). */
 const PYTHON = spawnSync('/usr/bin/python3', ['-c', 'import websockets'], { stdio: 'ignore' }).status === 0 ? '/usr/bin/python3' : undefined;
 
@@ -57,10 +57,6 @@ async function run(program: string, args: readonly string[], timeoutMs = 60_000)
   return { code, stdout: Buffer.concat(stdout), stderr };
 }
 
-function curl(args: readonly string[], timeoutMs?: number): Promise<Run> {
-  return run(requireProgram(CURL, 'curl'), ['--silent', '--show-error', ...args], timeoutMs);
-}
-
 async function echoes(client: TestClient, text: string): Promise<void> {
   client.ws.send(text);
   assert.equal((await client.next()).data.toString(), text);
@@ -77,7 +73,7 @@ async function sleep(ms: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-describe('route modules', { skip: skipUnlessInstalled(CURL !== undefined, 'curl') }, () => {
+describe('route modules', { skip: SKIP_WITHOUT_CURL }, () => {
   const dir = tempDir('websocksy-route-modules-');
   let echo: Peer;
   let server: RunningWebsocksy;
@@ -135,12 +131,10 @@ describe('route modules', { skip: skipUnlessInstalled(CURL !== undefined, 'curl'
     const file = join(dir.path, 'upload.bin');
     writeFileSync(file, data);
     for (const [name, extra] of [['curl-length', []], ['curl-chunked', ['-H', 'Transfer-Encoding: chunked']]] as const) {
-      const up = await curl(['-X', 'PUT', '--data-binary', `@${file}`, ...extra, `${http}/lab/blob/${name}`]);
-      assert.equal(up.code, 0, up.stderr);
+      const up = await curl(['-X', 'PUT', '--data-binary', `@${file}`, ...extra, `${http}/lab/blob/${name}`], 60);
       assert.deepEqual(JSON.parse(up.stdout.toString()), { bytes: data.length, sha256: sha256(data) }, name);
       for (const query of ['', '?length']) {
-        const down = await curl(['--include', `${http}/lab/blob/${name}${query}`]);
-        assert.equal(down.code, 0, down.stderr);
+        const down = await curl(['--include', `${http}/lab/blob/${name}${query}`], 60);
         const split = down.stdout.indexOf('\r\n\r\n');
         const head = down.stdout.subarray(0, split).toString();
         assert.match(head, query === '' ? /transfer-encoding: chunked/i : new RegExp(`content-length: ${data.length}`, 'i'));
@@ -174,7 +168,7 @@ describe('route modules', { skip: skipUnlessInstalled(CURL !== undefined, 'curl'
     const small = join(dir.path, 'small.bin');
     writeFileSync(small, Buffer.alloc(1000, 1));
     const fits = await curl(['-X', 'PUT', '--data-binary', `@${small}`, '--write-out', '%{http_code}', '--output', '/dev/null', `${http}/small/blob/x`]);
-    assert.equal(fits.stdout.toString(), '201');
+    assert.equal(fits.text, '201');
     const large = join(dir.path, 'large.bin');
     writeFileSync(large, Buffer.alloc(MiB, 2));
     // curl, still sending when the answer comes, stops and reads it. The connection used to be
@@ -182,7 +176,7 @@ describe('route modules', { skip: skipUnlessInstalled(CURL !== undefined, 'curl'
     for (let round = 0; round < 4; round++) {
       for (const extra of [[], ['-H', 'Transfer-Encoding: chunked']]) {
         const over = await curl(['-X', 'PUT', '--data-binary', `@${large}`, ...extra, '--write-out', '%{http_code}', '--output', '/dev/null', `${http}/small/blob/y`]);
-        assert.equal(over.stdout.toString(), '413', `${extra.join(' ')}: ${over.stderr}`);
+        assert.equal(over.text, '413', extra.join(' '));
       }
     }
     // Just over the limit, through fetch.

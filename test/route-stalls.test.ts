@@ -8,7 +8,6 @@
  * as a whole: no piece of it ever comes a timeout after the last.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -16,13 +15,12 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import WebSocket from 'ws';
 import { websocketAccept } from '../src/lib/websocket-accept.js';
+import { runCurl, SKIP_WITHOUT_CURL } from './helpers/curl.js';
 import { core, startInstance, tunnelSection, upstreamSection } from './helpers/instances.js';
 import { tempDir } from './helpers/peers.js';
 import { until } from './helpers/session-client.js';
-import { findProgram, requireProgram, skipUnlessInstalled } from './helpers/tools.js';
 import type { RunningWebsocksy } from './helpers/websocksy.js';
 
-const CURL = findProgram(['/usr/bin/curl']);
 const MIB = 1024 * 1024;
 /** The routes' timeout: a stall is noticed one to two of these after the last byte. */
 const TIMEOUT_S = 1;
@@ -153,7 +151,7 @@ function answer(socket: Socket, behaviour: Behaviour, bodyStart: Buffer, head: s
 }
 
 interface CurlResult {
-  readonly code: number | null;
+  readonly code: number;
   readonly status: string;
   readonly size: number;
   readonly seconds: number;
@@ -161,13 +159,9 @@ interface CurlResult {
 
 /** curl's view of one request: exit code, status, body bytes, time taken (bounded at 15 s). */
 async function curl(url: string, extra: readonly string[] = []): Promise<CurlResult> {
-  const child = spawn(requireProgram(CURL, 'curl'), ['-s', '-o', '/dev/null', '-w', '%{http_code} %{size_download}', '--max-time', '15', ...extra, url]);
-  let out = '';
-  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-  const started = Date.now();
-  const [code] = (await once(child, 'exit')) as [number | null];
-  const [status = '', size = '0'] = out.trim().split(' ');
-  return { code, status, size: Number(size), seconds: (Date.now() - started) / 1000 };
+  const run = await runCurl(['--output', '/dev/null', '--write-out', '%{http_code} %{size_download}', ...extra, url], 15);
+  const [status = '', size = '0'] = run.text.trim().split(' ');
+  return { code: run.code, status, size: Number(size), seconds: run.seconds };
 }
 
 /** A POST of `size` bytes with node:http, which writes it all at once: its status and time taken (bounded at 15 s). */
@@ -204,7 +198,7 @@ async function rawExchange(port: number, request: string, pauseMs: number, ms = 
   return { answer: Buffer.concat(chunks), closed };
 }
 
-describe('http routes whose upstream stands still', { skip: skipUnlessInstalled(CURL !== undefined, 'curl') }, () => {
+describe('http routes whose upstream stands still', { skip: SKIP_WITHOUT_CURL }, () => {
   const dir = tempDir('websocksy-stalls-');
   let upstream: RawUpstream;
   /** An upstream that reads nothing at all, not even a request's head. */

@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { execFile, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -15,6 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { checkedAnswer } from '../src/core/peer-answer.js';
 import { Refusal } from '../src/core/refusal.js';
 import { connect } from './helpers/client.js';
+import { curl, SKIP_WITHOUT_CURL } from './helpers/curl.js';
 import { rawRequest, upgradeRequest } from './helpers/http.js';
 import { freePort } from './helpers/instances.js';
 import { streamServer, tcpEcho, tempDir, type Peer } from './helpers/peers.js';
@@ -571,16 +571,8 @@ describe('websocksy status', () => {
   });
 });
 
-const CURL = spawnSync('curl', ['--version']).status === 0 ? 'curl' : undefined;
-
-describe('curl as the HTTP gateway socketproxy was built for', { skip: CURL === undefined && process.env['CI'] !== 'true' ? 'curl is not installed' : false }, () => {
-  const curl = (args: readonly string[]): Promise<Buffer> =>
-    new Promise((resolve, reject) => {
-      assert.ok(CURL !== undefined, 'curl is required in CI (apt-get install curl)');
-      execFile(CURL, ['--silent', '--show-error', '--fail-with-body', '--max-time', '20', ...args], { encoding: 'buffer', maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) =>
-        error === null ? resolve(stdout) : reject(new Error(`curl ${args.join(' ')}: ${error.message} ${stderr.toString()}`)),
-      );
-    });
+describe('curl as the HTTP gateway socketproxy was built for', { skip: SKIP_WITHOUT_CURL }, () => {
+  const bytes = async (args: readonly string[]): Promise<Buffer> => (await curl(['--fail-with-body', ...args], 20)).stdout;
 
   test('a line service driven by short requests: open, send, poll, keep going across many requests, end', async () => {
     const dir = tempDir();
@@ -599,14 +591,14 @@ describe('curl as the HTTP gateway socketproxy was built for', { skip: CURL === 
     const server = await startWebsocksy([...BASE_ARGS, '-c', `host=${service.address}`, '-c', 'framing=newline', '-c', 'framing-config=lf', '-c', 'resumable=yes']);
     const http = `http://127.0.0.1:${server.port}`;
     try {
-      const welcome = JSON.parse((await curl(['-X', 'POST', '-H', 'Websocksy-Session: open', `${http}/telnet`])).toString()) as Welcome;
+      const welcome = JSON.parse((await bytes(['-X', 'POST', '-H', 'Websocksy-Session: open', `${http}/telnet`])).toString()) as Welcome;
       const base = `${http}${welcome.path}/${welcome.session}`;
       const auth = ['-H', `Authorization: Bearer ${welcome.secret ?? ''}`];
       let received = 0;
       let sentBytes = 0;
       let transcript = '';
       const poll = async (): Promise<void> => {
-        const body = await curl([...auth, `${base}/poll?received=${received}&wait=2`]);
+        const body = await bytes([...auth, `${base}/poll?received=${received}&wait=2`]);
         for (const { type, body: data } of httpRecords(body)) {
           if (type !== T.text && type !== T.binary) continue;
           transcript += data.toString();
@@ -616,7 +608,7 @@ describe('curl as the HTTP gateway socketproxy was built for', { skip: CURL === 
       const say = async (line: string): Promise<void> => {
         const file = join(dir.path, 'body');
         writeFileSync(file, httpRecord(T.text, `${line}\n`));
-        const answer = httpRecords(await curl([...auth, '--data-binary', `@${file}`, '-H', 'Content-Type: application/octet-stream', `${base}/send?offset=${sentBytes}`]));
+        const answer = httpRecords(await bytes([...auth, '--data-binary', `@${file}`, '-H', 'Content-Type: application/octet-stream', `${base}/send?offset=${sentBytes}`]));
         sentBytes += line.length + 1;
         assert.equal(answer[0]?.type, T.ack);
       };
@@ -628,9 +620,9 @@ describe('curl as the HTTP gateway socketproxy was built for', { skip: CURL === 
       let expected = 'welcome to the line service\n';
       for (let i = 0; i < 10; i++) expected += `you said: command ${i}\n`;
       assert.equal(transcript, expected, 'newline framing: each line one message, in order, once');
-      await curl(['-X', 'DELETE', ...auth, base]);
+      await bytes(['-X', 'DELETE', ...auth, base]);
       await server.waitForLog(new RegExp(`session close .*session=${welcome.session}.*why="ended by the client"`));
-      await assert.rejects(curl([...auth, `${base}/poll?received=${received}&wait=0`]), /404/);
+      await assert.rejects(bytes([...auth, `${base}/poll?received=${received}&wait=0`]), /404/);
     } finally {
       await server.stop();
       await service.close();

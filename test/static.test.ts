@@ -6,7 +6,7 @@
  * behaviour with real requests to a running websocksy, and the main ones again with curl.
  */
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readlinkSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
@@ -15,11 +15,11 @@ import { rangeAnswer } from '../src/http/byte-range.js';
 import { entityTags, notModified, rangeStillValid, validatorsOf } from '../src/http/conditional.js';
 import { formatHttpDate, parseHttpDate } from '../src/http/http-date.js';
 import { hidden, staticNames } from '../src/http/static-path.js';
+import { curl, SKIP_WITHOUT_CURL } from './helpers/curl.js';
 import { rawRequest } from './helpers/http.js';
 import { tempDir } from './helpers/peers.js';
 import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
 
-const CURL = spawnSync('curl', ['--version']).status === 0 ? 'curl' : undefined;
 /** 2020-01-02T03:04:05Z, the time every fixture file is given. */
 const MTIME = Date.UTC(2020, 0, 2, 3, 4, 5);
 const MTIME_TEXT = 'Thu, 02 Jan 2020 03:04:05 GMT';
@@ -387,16 +387,12 @@ describe('static folders', { timeout: 60_000 }, () => {
     assert.equal(openFiles(), 0, 'no descriptor of big.bin left open');
   });
 
-  describe('with curl', { skip: CURL === undefined && process.env['CI'] !== 'true' ? 'curl is not installed' : false }, () => {
-    const curl = (args: readonly string[]): Promise<string> =>
-      new Promise((resolve, reject) => {
-        assert.ok(CURL !== undefined, 'curl is required in CI (apt-get install curl)');
-        execFile(CURL, ['--silent', '--show-error', '--max-time', '10', ...args], { encoding: 'latin1', maxBuffer: 16 * 1024 * 1024 }, (error, stdout) => (error === null ? resolve(stdout) : reject(error)));
-      });
+  describe('with curl', { skip: SKIP_WITHOUT_CURL }, () => {
+    const curlText = async (args: readonly string[]): Promise<string> => (await curl(args)).text;
     const url = (path: string): string => `http://127.0.0.1:${server.port}${path}`;
 
     test('-r 0-99 gets 206 and exactly those bytes', async () => {
-      const out = await curl(['--include', '-r', '0-99', url('/files/big.bin')]);
+      const out = await curlText(['--include', '-r', '0-99', url('/files/big.bin')]);
       const [head = '', body = ''] = out.split('\r\n\r\n');
       assert.match(head, /^HTTP\/1\.1 206 /);
       assert.match(head, new RegExp(`\r\nContent-Range: bytes 0-99/${big.length}\r\n`, 'i'));
@@ -404,19 +400,19 @@ describe('static folders', { timeout: 60_000 }, () => {
     });
 
     test('-z with the file time gets 304, with an older time 200', async () => {
-      assert.equal(await curl(['--output', '/dev/null', '--write-out', '%{http_code}', '-z', MTIME_TEXT, url('/files/text.txt')]), '304');
-      assert.equal(await curl(['--output', '/dev/null', '--write-out', '%{http_code}', '-z', formatHttpDate(MTIME - 1000), url('/files/text.txt')]), '200');
+      assert.equal(await curlText(['--output', '/dev/null', '--write-out', '%{http_code}', '-z', MTIME_TEXT, url('/files/text.txt')]), '304');
+      assert.equal(await curlText(['--output', '/dev/null', '--write-out', '%{http_code}', '-z', formatHttpDate(MTIME - 1000), url('/files/text.txt')]), '200');
     });
 
     test('-I answers what GET would, and --path-as-is cannot climb out or read dotfiles', async () => {
-      const head = await curl(['-I', url('/cached/text.txt')]);
+      const head = await curlText(['-I', url('/cached/text.txt')]);
       assert.match(head, /^HTTP\/1\.1 200 /);
       for (const line of ['Content-Length: 1000', 'Accept-Ranges: bytes', `Last-Modified: ${MTIME_TEXT}`, 'Cache-Control: public, max-age=600']) assert.ok(head.includes(`\r\n${line}\r\n`), line);
-      const redirect = await curl(['-I', url('/files/sub?a=1')]);
+      const redirect = await curlText(['-I', url('/files/sub?a=1')]);
       assert.match(redirect, /^HTTP\/1\.1 301 [^]*\r\nLocation: \/files\/sub\/\?a=1\r\n/);
-      assert.equal(await curl(['--location', url('/files/sub')]), '<a href="page.html">page</a>');
+      assert.equal(await curlText(['--location', url('/files/sub')]), '<a href="page.html">page</a>');
       for (const path of ['/files/../outside.txt', '/files/sub/../../outside.txt', '/files/./.env', '/files/sub/../.git/config']) {
-        const out = await curl(['--path-as-is', '--include', url(path)]);
+        const out = await curlText(['--path-as-is', '--include', url(path)]);
         assert.match(out, /^HTTP\/1\.1 (400|404) /, path);
         assert.ok(!out.includes('SECRET'), path);
       }
