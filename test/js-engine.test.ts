@@ -100,6 +100,10 @@ describe('websocksy on its JS engine', () => {
     // A key that is not 24 characters long never reaches the WebSocket route (as in uWS): the front refuses it.
     const badKey = await rawRequest(server.port, upgradeRequest('/', [], { 'Sec-WebSocket-Key': 'c2hvcnQ=' }));
     assert.equal(badKey.status, 400);
+    // A repeated key is read as uWS reads it, by its first value, and refused by the same check on every Node.
+    const repeated = await rawRequest(server.port, upgradeRequest('/', ['Sec-WebSocket-Key: AAAAAAAAAAAAAAAAAAAAAA==']));
+    assert.equal(repeated.status, 400);
+    await server.waitForLog(/refused .*why="header sec-websocket-key appears more than once"/);
     const plain = await rawRequest(server.port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
     assert.equal(plain.status, 404, 'a port with routes answers 404 where no route claims the path');
   });

@@ -41,12 +41,32 @@ interface UpgradeChoice {
 const REFUSED_UPGRADE_BODY = 'Bad request: send it again without its Upgrade header\n';
 
 /**
+ * A GET's Sec-WebSocket-Key as uWS reads it: the first one sent ('' for none, or for another
+ * method). node's `headers` would join repeated ones, which uWS hands on for websocksy's own
+ * handshake checks to refuse (handshake.ts).
+ */
+function webSocketKey(message: IncomingMessage): string {
+  if (message.method !== 'GET') return '';
+  const raw = message.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    if ((raw[i] as string).toLowerCase() === 'sec-websocket-key') return raw[i + 1] as string;
+  }
+  return '';
+}
+
+/**
  * What uWS hands its WebSocket routes: a GET with a 24-character Sec-WebSocket-Key. Node reads
  * only these as upgrades; any other, `Upgrade: h2c` with a body included, is a request like
  * the rest, as RFC 9110 §7.8 lets a server take it, and a broken handshake is refused by the app.
  */
 function isWebSocketHandshake(message: IncomingMessage): boolean {
-  return message.method === 'GET' && message.headers['sec-websocket-key']?.length === WEBSOCKET_KEY_LENGTH;
+  return webSocketKey(message).length === WEBSOCKET_KEY_LENGTH;
+}
+
+/** An answer that ends the connection, written on a socket node:http no longer answers on. */
+function closingAnswer(status: string, body = ''): string {
+  const type = body === '' ? '' : 'Content-Type: text/plain; charset=utf-8\r\n';
+  return `HTTP/1.1 ${status}\r\nConnection: close\r\n${type}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
 }
 
 function declaresBody(message: IncomingMessage): boolean {
@@ -144,7 +164,7 @@ export class JsApp implements ConnectionTaker {
     }
     const status = code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
     log.info('refused by the HTTP parser', { client: (socket as Socket).remoteAddress, status, why: `${code}: ${error.message}` });
-    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+    socket.end(closingAnswer(status));
   }
 
   /**
@@ -161,7 +181,7 @@ export class JsApp implements ConnectionTaker {
     const timer = setTimeout(() => socket.destroy(), HEAD_TIMEOUT_MS);
     socket.once('close', () => clearTimeout(timer));
     socket.resume();
-    socket.end(`HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${REFUSED_UPGRADE_BODY.length}\r\n\r\n${REFUSED_UPGRADE_BODY}`);
+    socket.end(closingAnswer('400 Bad Request', REFUSED_UPGRADE_BODY));
   }
 
   private routesFor(socket: Socket): Routes {
@@ -177,7 +197,7 @@ export class JsApp implements ConnectionTaker {
     const routes = this.routesFor(message.socket);
     try {
       // Only a socket node handed over as an upgrade can switch protocols.
-      const key = source !== null && message.method === 'GET' ? req.getHeader('sec-websocket-key') : '';
+      const key = source !== null ? webSocketKey(message) : '';
       const route = key.length === WEBSOCKET_KEY_LENGTH ? routes.ws.match(req.path) : undefined;
       if (route !== undefined) {
         const { upgrade } = route.behaviour;
