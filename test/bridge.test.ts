@@ -399,7 +399,7 @@ describe('keep-alive', () => {
     await echo.close();
   });
 
-  // A ping every half second: the silent client below is dropped about three intervals after it
+  // A ping every half second: the silent client below is dropped about two intervals after it
   // connects, and the answering one is still connected after three and a half.
   test('a client that answers pings stays connected', async () => {
     await withBridge(echo.address, ['-k', '0.5'], async (server) => {
@@ -412,6 +412,28 @@ describe('keep-alive', () => {
       assert.equal((await client.next()).data.toString(), 'still here');
       await closeClient(client);
     });
+  });
+
+  test('a client that keeps sending is pinged too: websocksy sends something each interval', async () => {
+    // websocksy once pinged only clients it had not heard from: one that sent every 100 ms to a
+    // peer that never answered heard nothing back at all, which a proxy that times the other
+    // direction would take for a dead connection.
+    const sink = await streamServer((socket) => socket.resume());
+    try {
+      await withBridge(sink.address, ['-k', '0.5'], async (server) => {
+        const client = await connect(server.url);
+        let pings = 0;
+        client.ws.on('ping', () => pings++);
+        for (let i = 0; i < 15; i++) {
+          client.ws.send(`tick ${i}`);
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        assert.ok(pings >= 1, `expected pings, got ${pings}`);
+        await closeClient(client);
+      });
+    } finally {
+      await sink.close();
+    }
   });
 
   test('a client that never answers a ping is dropped', async () => {

@@ -94,10 +94,8 @@ export class Bridge implements BridgedClient, PeerEvents, FrameSink, Throttled, 
   bytesToPeer = 0;
   messagesToClient = 0;
   messagesToPeer = 0;
-  /** True once the client has been heard from since the last keep-alive sweep. */
+  /** True once the client has been heard from since the last keep-alive sweep (a new one counts as heard). */
   heard = true;
-  /** True while a ping is unanswered. */
-  awaitingPong = false;
 
   private ws: ClientSocket | null = null;
   private readonly framer: PeerFramer;

@@ -1,18 +1,24 @@
 /*
  * The WebSocket clients of one listener (clients, sessions' sockets): counted for the log,
  * closed together at shutdown, and kept alive by one shared timer rather than a timer per
- * connection. Every `ping` seconds, a client
- * heard from since the last sweep is fine; one that was not gets a ping; one that did not
- * answer the previous ping is dropped.
+ * connection. Every `ping` seconds each client gets a ping, and one that sent nothing since the
+ * previous ping, not even its pong, is dropped. Pinging busy and quiet clients alike keeps
+ * bytes crossing every proxy in between, both ways, at least once a `ping` interval: a ping
+ * skipped for a client heard from, or answered a moment ago, would leave a quiet connection
+ * silent for two intervals, and a client that only sends would never hear from websocksy, so
+ * a proxy whose idle timer counts the other way (nginx's proxy_read_timeout, Apache's
+ * Timeout) would cut it.
  */
 import { processOwner, runGuarded, type Guarded } from '../lib/guard.js';
 import { LiveSet } from '../lib/live-set.js';
 
 /** A client the sweep keeps alive (Bridge and a session's WebSocket). */
 export interface KeptAlive extends Guarded {
-  /** Set by the client's owner whenever it hears from the client; cleared by the sweep. */
+  /**
+   * Set by the client's owner whenever it hears from the client (a message or a pong), and true
+   * for a new client; cleared by the sweep as it pings.
+   */
   heard: boolean;
-  awaitingPong: boolean;
   ping(): void;
   /** Drops a client that stopped answering, without a close handshake. */
   terminate(reason: string): void;
@@ -50,15 +56,12 @@ export class ClientSet {
   private sweep(seconds: number): void {
     for (const client of this.clients) {
       runGuarded(client, 'keep-alive', () => {
-        if (client.heard) {
-          client.heard = false;
-          client.awaitingPong = false;
-        } else if (client.awaitingPong) {
+        if (!client.heard) {
           client.terminate(`no answer to ping within ${seconds} s`);
-        } else {
-          client.awaitingPong = true;
-          client.ping();
+          return;
         }
+        client.heard = false;
+        client.ping();
       });
     }
   }

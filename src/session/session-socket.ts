@@ -33,7 +33,6 @@ export interface OpeningSession {
 export class SessionSocket implements BridgedClient, SessionTransport {
   readonly kind = 'websocket';
   heard = true;
-  awaitingPong = false;
   private ws: ClientSocket | null = null;
   private session: Session | null = null;
   private helloTimer: NodeJS.Timeout | null = null;
