@@ -9,11 +9,11 @@
  */
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { closeClient, connectWith, type TestClient } from './helpers/client.js';
+import { closeClient, connectWith, echoesWhole, type TestClient } from './helpers/client.js';
 import { curl } from './helpers/curl.js';
 import { documented } from './helpers/docs.js';
 import { APACHE, CADDY, startApache, startCaddy } from './helpers/fronts.js';
@@ -94,15 +94,7 @@ for (const front of [APACHE_FRONT, CADDY_FRONT]) {
       const client = await connectFrom(`ws://127.0.0.1:${port}/ws/echo`);
       client.ws.send('through the front');
       assert.equal((await client.next()).data.toString(), 'through the front');
-      const payload = randomBytes(512 * 1024);
-      client.ws.send(payload);
-      const hash = createHash('sha256');
-      for (let received = 0; received < payload.length; ) {
-        const { data } = await client.next();
-        hash.update(data);
-        received += data.length;
-      }
-      assert.equal(hash.digest('hex'), createHash('sha256').update(payload).digest('hex'));
+      await echoesWhole(client, randomBytes(512 * 1024));
       await closeClient(client);
       await server.waitForLog(new RegExp(`open id=\\d+ client=${CLIENT.replaceAll('.', '\\.')} .*endpoint=/ws/echo`));
     });

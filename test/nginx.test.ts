@@ -5,10 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
-import { closeClient, connect } from './helpers/client.js';
+import { closeClient, connect, echoesWhole } from './helpers/client.js';
 import { freePort } from './helpers/instances.js';
 import { startNginx } from './helpers/nginx.js';
 import { rawRequest } from './helpers/http.js';
@@ -72,16 +72,7 @@ describe('behind nginx', { skip: NGINX === undefined && process.env['CI'] !== 't
     const client = await connect(`ws://127.0.0.1:${nginxPort}/ws/echo`);
     client.ws.send('through nginx');
     assert.equal((await client.next()).data.toString(), 'through nginx');
-    const payload = randomBytes(512 * 1024);
-    client.ws.send(payload);
-    const hash = createHash('sha256');
-    let received = 0;
-    while (received < payload.length) {
-      const message = await client.next();
-      hash.update(message.data);
-      received += message.data.length;
-    }
-    assert.equal(hash.digest('hex'), createHash('sha256').update(payload).digest('hex'));
+    await echoesWhole(client, randomBytes(512 * 1024));
     await closeClient(client);
     const line = await server.waitForLog(/open id=\d+ .*endpoint=\/ws\/echo.*/);
     assert.match(line, /client=127\.0\.0\.1 forwarded_for=127\.0\.0\.1 /);

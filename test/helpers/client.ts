@@ -1,4 +1,6 @@
 /* A real WebSocket client (the `ws` package) with small promise helpers. */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import WebSocket from 'ws';
 
@@ -96,4 +98,16 @@ export async function sendWhileOpen(client: TestClient, chunk: Buffer, times: nu
     client.ws.send(chunk);
     await new Promise((resolve) => setImmediate(resolve));
   }
+}
+
+/** Sends `payload` to an echo, and checks that what comes back, in however many messages, is the same bytes. */
+export async function echoesWhole(client: TestClient, payload: Buffer): Promise<void> {
+  client.ws.send(payload);
+  const hash = createHash('sha256');
+  for (let received = 0; received < payload.length; ) {
+    const { data } = await client.next();
+    hash.update(data);
+    received += data.length;
+  }
+  assert.equal(hash.digest('hex'), createHash('sha256').update(payload).digest('hex'));
 }
