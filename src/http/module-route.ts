@@ -7,6 +7,7 @@
 import type { HttpResponse } from 'uWebSockets.js';
 import { WsCloseCode } from '../core/api.js';
 import type { BridgeObservers } from '../core/bridge-observer.js';
+import type { ClientSet } from '../core/client-set.js';
 import { PluginError } from '../core/plugin-error.js';
 import type { ClientRequest } from '../core/request.js';
 import type { RouteModule } from '../core/route-api.js';
@@ -30,8 +31,9 @@ export class ModuleRoute {
     private readonly target: ModuleTarget,
     private readonly module: RouteModule,
     observers: BridgeObservers,
+    keptAlive: ClientSet,
   ) {
-    this.sockets = module.websocket === undefined ? null : new ModuleSockets(route, target, module.websocket, observers);
+    this.sockets = module.websocket === undefined ? null : new ModuleSockets(route, target, module.websocket, observers, keptAlive);
     // Lifecycle calls belong to no connection: a fault is logged, and there is nothing to close.
     this.owner = { logFields: { route: route.prefix, file: target.file }, abortAfterFault: () => undefined };
   }

@@ -6,11 +6,13 @@
  * rejection closes that socket alone (1011).
  * Messages reach the module whole, copied (uWS reuses their memory after the callback).
  * The metrics count each socket as a connection of the endpoint `route /PREFIX` (backend
- * `module`), with the module as its peer.
+ * `module`), with the module as its peer. Its client is kept alive as the bridge's are
+ * (module-socket-keep-alive.ts).
  */
 import { STATUS_CODES } from 'node:http';
 import type { WebSocket } from 'uWebSockets.js';
 import { identityLabel, noCounts, type BridgeObserver, type BridgeObservers } from '../core/bridge-observer.js';
+import type { ClientSet } from '../core/client-set.js';
 import type { SocketLimits, UpgradeAnswer, WsEndpoint } from '../core/endpoint.js';
 import type { RouteWebSocket } from '../core/route-api.js';
 import { Refusal } from '../core/refusal.js';
@@ -19,13 +21,14 @@ import { runGuarded, runGuardedAsync } from '../lib/guard.js';
 import type { ModuleTarget } from './module-exchange.js';
 import { requestHead } from './module-request.js';
 import { ModuleSocket, socketLimits, type ModuleSocketData } from './module-socket.js';
+import { ModuleSocketKeepAlive } from './module-socket-keep-alive.js';
 import type { Route } from './route-table.js';
 
 export class ModuleSockets implements WsEndpoint<ModuleSocketData> {
   readonly name: string;
   readonly limits: SocketLimits;
-  /** Open sockets, for shutdown's 1001. */
-  private readonly live = new Set<ModuleSocket>();
+  /** Open sockets (for shutdown's 1001), each with its hold in the keep-alive sweep. */
+  private readonly live = new Map<ModuleSocket, ModuleSocketKeepAlive>();
   private readonly observer: BridgeObserver;
 
   constructor(
@@ -33,6 +36,7 @@ export class ModuleSockets implements WsEndpoint<ModuleSocketData> {
     private readonly target: ModuleTarget,
     private readonly handlers: RouteWebSocket,
     observers: BridgeObservers,
+    private readonly keptAlive: ClientSet,
   ) {
     this.name = `route ${route.prefix}`;
     this.limits = socketLimits(target.maxMessage);
@@ -63,7 +67,9 @@ export class ModuleSockets implements WsEndpoint<ModuleSocketData> {
   open(ws: WebSocket<ModuleSocketData>): void {
     const { socket, counts, identity } = ws.getUserData();
     socket.attach(ws);
-    this.live.add(socket);
+    const held = new ModuleSocketKeepAlive(socket, ws);
+    this.live.set(socket, held);
+    this.keptAlive.add(held);
     this.observer.opened(counts, identity);
     const { open } = this.handlers;
     if (open !== undefined) runGuardedAsync(socket, 'route module open', () => open(socket));
@@ -71,6 +77,7 @@ export class ModuleSockets implements WsEndpoint<ModuleSocketData> {
 
   message(ws: WebSocket<ModuleSocketData>, message: ArrayBuffer, isBinary: boolean): void {
     const { socket, counts } = ws.getUserData();
+    this.heard(socket);
     const handler = this.handlers.message;
     if (handler === undefined || socket.closed) return;
     counts.bytesToPeer += message.byteLength;
@@ -83,6 +90,15 @@ export class ModuleSockets implements WsEndpoint<ModuleSocketData> {
     this.drained(ws.getUserData().socket);
   }
 
+  pong(ws: WebSocket<ModuleSocketData>): void {
+    this.heard(ws.getUserData().socket);
+  }
+
+  private heard(socket: ModuleSocket): void {
+    const held = this.live.get(socket);
+    if (held !== undefined) held.heard = true;
+  }
+
   /** uWS drained the socket, or its held sends went out (module-socket.ts): a module told to wait may send again. */
   private drained(socket: ModuleSocket): void {
     const handler = this.handlers.drain;
@@ -92,6 +108,8 @@ export class ModuleSockets implements WsEndpoint<ModuleSocketData> {
   close(ws: WebSocket<ModuleSocketData>, code: number, reason: ArrayBuffer): void {
     const { socket, counts } = ws.getUserData();
     socket.detach();
+    const held = this.live.get(socket);
+    if (held !== undefined) this.keptAlive.delete(held);
     this.live.delete(socket);
     this.observer.closed(counts, code);
     const handler = this.handlers.close;
@@ -105,6 +123,6 @@ export class ModuleSockets implements WsEndpoint<ModuleSocketData> {
 
   /** Shutdown: every open socket gets `code` (its close handler runs as uWS closes it). */
   closeAll(code: number, reason: string): void {
-    for (const socket of [...this.live]) runGuarded(socket, 'shutdown', () => socket.close(code, reason));
+    for (const socket of [...this.live.keys()]) runGuarded(socket, 'shutdown', () => socket.close(code, reason));
   }
 }

@@ -12,6 +12,7 @@ import type { BridgeObservers } from '../core/bridge-observer.js';
 import type { SocketData, WsEndpoint } from '../core/endpoint.js';
 import { addressFields, headerValue, type ClientRequest } from '../core/request.js';
 import type { ClientData } from '../core/client-endpoint.js';
+import type { ClientSet } from '../core/client-set.js';
 import { Refusal } from '../core/refusal.js';
 import type { RouteModule } from '../core/route-api.js';
 import { log } from '../lib/log.js';
@@ -45,6 +46,8 @@ export interface HttpRouteOptions {
   readonly clientProto: 'http' | 'https';
   /** Who hears of the websocket routes' relays and the modules' sockets (the metrics, the status history). */
   readonly observers: BridgeObservers;
+  /** The listener's keep-alive sweep (the bridge's clients), which the relays' and the modules' clients join. */
+  readonly keptAlive: ClientSet;
 }
 
 export class HttpRoutes {
@@ -72,12 +75,12 @@ export class HttpRoutes {
         const lookup = target.allow === null ? undefined : target.allow.lookupFor(portOf(target.url));
         this.direct.set(route, { pool: { dispatcher: routePool(target.url, target.tls, lookup), oneShot: false }, lookup });
       }
-      if (target.kind === 'websocket') this.relays.set(route, new WebSocketRelay(route, target.url, target.allow, target.tls, options.clientProto, target.proxyProtocol, options.observers));
+      if (target.kind === 'websocket') this.relays.set(route, new WebSocketRelay(route, target.url, target.allow, target.tls, options.clientProto, target.proxyProtocol, options.observers, options.keptAlive));
       if (target.kind === 'peer') this.peers.set(route, options.peerEndpoint(route, target));
       if (target.kind === 'module') {
         const module = modules.get(route);
         if (module === undefined) throw new Error(`route ${route.prefix}: its module ${target.file} was not loaded`);
-        this.modules.set(route, new ModuleRoute(route, target, module, options.observers));
+        this.modules.set(route, new ModuleRoute(route, target, module, options.observers, options.keptAlive));
       }
     }
   }

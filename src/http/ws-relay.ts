@@ -11,12 +11,17 @@
  * every callback of it runs behind the guard.
  * The metrics count each relay as a connection of the endpoint `route /PREFIX` (backend
  * `websocket`): its open and close, bytes and messages each way, and the upstream's connect time.
+ * The client is kept alive as the bridge's are (core/client-set.ts): pinged every `ping`, and
+ * cut, its upstream closed, when it stops answering. The upstream's pings are answered by
+ * websocksy's client and never reach the client, so without its own a dead client would hold
+ * both connections for good.
  */
 import type { LookupFunction } from 'node:net';
 import { idleClock, type AdmissionTicket } from '../core/admission.js';
 import type { WebSocket as UwsWebSocket } from 'uWebSockets.js';
 import { WsCloseCode } from '../core/api.js';
 import { identityLabel, type BridgeCounts, type BridgeObserver, type BridgeObservers } from '../core/bridge-observer.js';
+import type { ClientSet, KeptAlive } from '../core/client-set.js';
 import type { SocketData, SocketLimits, UpgradeAnswer, WsEndpoint } from '../core/endpoint.js';
 import { hostLimitRefusal, Refusal } from '../core/refusal.js';
 import { addressFields, offeredProtocols, type ClientRequest } from '../core/request.js';
@@ -56,7 +61,7 @@ interface Pending {
  * upstream. It is the upstream connection's event handler: until the client's 101 its events
  * answer the client's upgrade, after it they relay.
  */
-class Relay implements Guarded, BridgeCounts, WebSocketClientEvents {
+class Relay implements KeptAlive, BridgeCounts, WebSocketClientEvents {
   readonly upstream: WebSocketClient;
   private pending: Pending | null;
   private client: UwsWebSocket<RelayData> | null = null;
@@ -65,6 +70,8 @@ class Relay implements Guarded, BridgeCounts, WebSocketClientEvents {
   private ended = false;
   private upstreamPaused = false;
   private ticket: AdmissionTicket | null = null;
+  /** Heard from the client since the keep-alive's last ping (a new one counts as heard). */
+  heard = true;
   bytesToPeer = 0;
   bytesToClient = 0;
   messagesToPeer = 0;
@@ -78,6 +85,8 @@ class Relay implements Guarded, BridgeCounts, WebSocketClientEvents {
     private readonly observer: BridgeObserver,
     /** Who the metrics count it for (identityLabel). */
     private readonly identity: string,
+    /** The keep-alive sweep the client joins once accepted. */
+    private readonly keptAlive: ClientSet,
   ) {
     this.pending = { answer, started: performance.now() };
     this.upstream = new WebSocketClient(options, this);
@@ -153,6 +162,7 @@ class Relay implements Guarded, BridgeCounts, WebSocketClientEvents {
   attach(client: UwsWebSocket<RelayData>): void {
     this.client = client;
     this.ticket = client.getUserData().ticket ?? null;
+    this.keptAlive.add(this);
     this.observer.opened(this, this.identity);
     const early = this.early;
     this.early = null;
@@ -187,6 +197,7 @@ class Relay implements Guarded, BridgeCounts, WebSocketClientEvents {
   }
 
   fromClient(message: ArrayBuffer, isBinary: boolean): void {
+    this.heard = true;
     if (this.ended) return;
     if (message.byteLength > MAX_MESSAGE) {
       this.closeClient({ code: WsCloseCode.tooBig, reason: `message of ${message.byteLength} bytes is over ${MAX_MESSAGE}` });
@@ -204,6 +215,28 @@ class Relay implements Guarded, BridgeCounts, WebSocketClientEvents {
     this.messagesToPeer++;
   }
 
+  clientPong(): void {
+    this.heard = true;
+  }
+
+  ping(): void {
+    this.client?.ping('PING');
+  }
+
+  /** The keep-alive's cut of a client that stopped answering: no close handshake it cannot answer. */
+  terminate(reason: string): void {
+    const client = this.client;
+    if (client === null || this.ended) return;
+    this.ended = true;
+    log.info('websocket relay closed', { ...this.fields, code: ABNORMAL_CLOSURE, why: reason });
+    client.close();
+  }
+
+  /** Shutdown's close. */
+  close(code: number, reason: string): void {
+    this.closeClient({ code, reason });
+  }
+
   private closeClient(decision: CloseDecision): void {
     if (this.ended) return;
     this.ended = true;
@@ -214,6 +247,7 @@ class Relay implements Guarded, BridgeCounts, WebSocketClientEvents {
   /** uWS's close handler: pass the client's close on, after what it sent before it (staged in order). */
   clientClosed(code: number, reason: ArrayBuffer): void {
     this.client = null;
+    this.keptAlive.delete(this);
     this.observer.closed(this, code);
     const wasClosed = this.ended;
     this.ended = true;
@@ -237,6 +271,7 @@ class Relay implements Guarded, BridgeCounts, WebSocketClientEvents {
   /** The client's socket is gone and its close handling failed: let go of the upstream. */
   abandon(): void {
     this.client = null;
+    this.keptAlive.delete(this);
     this.ended = true;
     this.upstream.terminate();
   }
@@ -258,6 +293,7 @@ export class WebSocketRelay implements WsEndpoint<RelayData> {
     private readonly clientProto: 'http' | 'https',
     private readonly proxyProtocol: ProxyVersion | null,
     observers: BridgeObservers,
+    private readonly keptAlive: ClientSet,
   ) {
     this.name = `route ${route.prefix}`;
     this.lookup = allow === null ? null : allow.lookupFor(portOf(base));
@@ -282,7 +318,7 @@ export class WebSocketRelay implements WsEndpoint<RelayData> {
       // A PROXY header (ws:// only): it names websocksy's end, so it goes out once connected.
       ...(this.proxyProtocol === null ? {} : { createConnection: proxyHeaderConnection(base, this.proxyProtocol, request.clientAddress, this.lookup ?? undefined).createConnection }),
     };
-    new Relay(request.id, options, answer, fields, this.observer, identityLabel(request.auth));
+    new Relay(request.id, options, answer, fields, this.observer, identityLabel(request.auth), this.keptAlive);
   }
 
   open(ws: UwsWebSocket<RelayData>): void {
@@ -295,6 +331,10 @@ export class WebSocketRelay implements WsEndpoint<RelayData> {
 
   drain(ws: UwsWebSocket<RelayData>): void {
     ws.getUserData().relay.clientDrained();
+  }
+
+  pong(ws: UwsWebSocket<RelayData>): void {
+    ws.getUserData().relay.clientPong();
   }
 
   close(ws: UwsWebSocket<RelayData>, code: number, reason: ArrayBuffer): void {

@@ -133,6 +133,7 @@ export class Served {
       },
       clientProto: 'http' as const,
       observers: lasting.bridgeObservers,
+      keptAlive: bridge.clients,
     };
     this.routes = new HttpRoutes(setup.routes, tunnels, { ...routeOptions, clientProto: configuration.tls === null ? 'http' : 'https' }, configuration.routeModules);
     this.extraRoutes = configuration.extraListeners.map((extra) => new HttpRoutes(extra.routes, tunnels, routeOptions));
