@@ -1,18 +1,18 @@
 /*
- * The WebSocket clients of one listener (clients, sessions' sockets): counted for the log,
- * closed together at shutdown, and kept alive by one shared timer rather than a timer per
- * connection. Every `ping` seconds each client gets a ping, and one that sent nothing since the
- * previous ping, not even its pong, is dropped. Pinging busy and quiet clients alike keeps
- * bytes crossing every proxy in between, both ways, at least once a `ping` interval: a ping
- * skipped for a client heard from, or answered a moment ago, would leave a quiet connection
- * silent for two intervals, and a client that only sends would never hear from websocksy, so
- * a proxy whose idle timer counts the other way (nginx's proxy_read_timeout, Apache's
- * Timeout) would cut it.
+ * The WebSocket clients of one configuration's listeners (bridged clients, sessions' sockets,
+ * websocket routes' and route modules' clients): counted for the log, closed together at
+ * shutdown, and kept alive by one shared timer rather than a timer per connection. Every
+ * `ping` seconds each client gets a ping, and one that sent nothing since the previous ping,
+ * not even its pong, is dropped. Pinging busy and quiet clients alike keeps bytes crossing a
+ * proxy in front, both ways, at least once a `ping` interval. A ping skipped for a client heard
+ * from (its pong to the previous ping included) left a quiet connection silent for two
+ * intervals: 60 s with the default of 30, which nginx's proxy_read_timeout and Apache's
+ * Timeout, 60 s unless set, cut now and then.
  */
 import { processOwner, runGuarded, type Guarded } from '../lib/guard.js';
 import { LiveSet } from '../lib/live-set.js';
 
-/** A client the sweep keeps alive (Bridge and a session's WebSocket). */
+/** A client the sweep keeps alive (a Bridge, a session's WebSocket, a websocket route's Relay, a route module's socket). */
 export interface KeptAlive extends Guarded {
   /**
    * Set by the client's owner whenever it hears from the client (a message or a pong), and true
