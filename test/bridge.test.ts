@@ -8,7 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:net';
 import { once } from 'node:events';
 import { after, before, describe, test } from 'node:test';
-import { closeClient, connect, sendWhileOpen } from './helpers/client.js';
+import { closeClient, connect, sendWhileOpen, socketUnder } from './helpers/client.js';
 import { streamServer, tcpEcho, tempDir, udpEcho, unixDgramEcho, unixEcho, type Peer } from './helpers/peers.js';
 import { openDescriptors } from './helpers/process-figures.js';
 import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
@@ -297,7 +297,7 @@ describe('peer failures', () => {
       // A client buffer above the total: all of it can sit in uWS's queue when the peer's EOF comes.
       await withBridge(peer.address, ['-c', 'framing=binary', '--client-buffer', '64m'], async (server) => {
         const client = await connect(server.url);
-        const socket = (client.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+        const socket = socketUnder(client.ws);
         socket.pause();
         await new Promise((resolve) => setTimeout(resolve, 500));
         const hash = createHash('sha256');
@@ -440,7 +440,7 @@ describe('keep-alive', () => {
     await withBridge(echo.address, ['-k', '0.5'], async (server) => {
       const client = await connect(server.url);
       // Stop the ws client from answering pings: take its socket out of flowing mode.
-      (client.ws as unknown as { _socket: { pause(): void } })._socket.pause();
+      socketUnder(client.ws).pause();
       await server.waitForLog(/close id=1 .*code=1006 .*no answer to ping/, 8000);
       client.ws.terminate();
     });

@@ -14,6 +14,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { connect as netConnect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import WebSocket, { WebSocketServer } from 'ws';
+import { socketUnder } from './helpers/client.js';
 import { curl, SKIP_WITHOUT_CURL } from './helpers/curl.js';
 import { echoOf, send, startUpstream, type EchoBody, type Upstream } from './helpers/http-upstream.js';
 import { rawRequest, upgradeRequest } from './helpers/http.js';
@@ -256,7 +257,7 @@ describe('http and websocket routes at the edge', () => {
     await once(client, 'open');
     const got: number[] = [];
     client.on('message', (data: Buffer) => got.push(data[0] as number));
-    const socket = (client as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+    const socket = socketUnder(client);
     socket.pause();
     client.send(`flood ${COUNT} ${SIZE}`);
     await new Promise((resolve) => setTimeout(resolve, 1500));

@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { closeClient, connect, type TestClient } from './helpers/client.js';
+import { closeClient, connect, socketUnder } from './helpers/client.js';
 import { tempDir } from './helpers/peers.js';
 import { ROOT, startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
 
@@ -47,11 +47,6 @@ describe('keep-alive on websocket routes and route modules', () => {
     dir.remove();
   });
 
-  /** Stops `client` from answering pings (or reading anything): its socket out of flowing mode. */
-  function silence(client: TestClient): void {
-    (client.ws as unknown as { _socket: { pause(): void } })._socket.pause();
-  }
-
   for (const route of ['/relay', '/lab'] as const) {
     test(`${route}: a client that answers pings is pinged each interval and stays`, async () => {
       const client = await connect(`ws://127.0.0.1:${server.port}${route}/answering`);
@@ -67,7 +62,7 @@ describe('keep-alive on websocket routes and route modules', () => {
 
   test('/relay: a client that stops answering is cut, and its upstream connection closed', async () => {
     const client = await connect(`ws://127.0.0.1:${server.port}/relay/silent`);
-    silence(client);
+    socketUnder(client.ws).pause();
     await server.waitForLog(/websocket relay closed id=\d+ route=\/relay path=\/relay\/silent .*code=1006 why="no answer to ping within 0\.5 s"/, 8000);
     const upstreamSide = upstreamSockets.get('/up/silent');
     assert.ok(upstreamSide !== undefined, 'the relay opened its upstream connection');
@@ -77,7 +72,7 @@ describe('keep-alive on websocket routes and route modules', () => {
 
   test("/lab: a route module's client that stops answering is cut", async () => {
     const client = await connect(`ws://127.0.0.1:${server.port}/lab/silent`);
-    silence(client);
+    socketUnder(client.ws).pause();
     await server.waitForLog(/route module socket closed id=\d+ route=\/lab path=\/lab\/silent .*code=1006 why="no answer to ping within 0\.5 s"/, 8000);
     client.ws.terminate();
   });

@@ -111,3 +111,11 @@ export async function echoesWhole(client: TestClient, payload: Buffer): Promise<
   }
   assert.equal(hash.digest('hex'), createHash('sha256').update(payload).digest('hex'));
 }
+
+/**
+ * The TCP socket under a `ws` client, whose reading a test controls: paused, the client reads
+ * nothing, answers no ping, and lets the server's sends pile up.
+ */
+export function socketUnder(ws: WebSocket): { pause(): void; resume(): void } {
+  return (ws as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+}
