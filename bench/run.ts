@@ -22,6 +22,7 @@ import { formatRelaySection, relayFigures, type RelayFigure } from './lib/cluste
 import { glibcVersion, selectEngine } from '../src/front/engine.js';
 import { formatQuietStartSection, quietStartFigures, type QuietFigure } from './lib/quiet-start.js';
 import { formatScpSection, scpFigures, scpMissing, type ScpFigure } from './lib/scp.js';
+import { formatStartUpSection, startUpFigures, type StartUpFigure } from './lib/start-up.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const LOADGEN = `${ROOT}bench/bin/loadgen`;
@@ -45,7 +46,7 @@ function idleConnections(): number {
   return Math.min(wanted, fits);
 }
 const IDLE_CONNECTIONS = idleConnections();
-const WORKLOADS = ['throughput', 'latency', 'connrate', 'framing', 'idle', 'tunnel', 'sessions', 'routes', 'connections', 'jsengine', 'workers', 'relay', 'quiet', 'scp'] as const;
+const WORKLOADS = ['throughput', 'latency', 'connrate', 'framing', 'idle', 'tunnel', 'sessions', 'routes', 'connections', 'jsengine', 'workers', 'relay', 'quiet', 'scp', 'startup'] as const;
 type Workload = (typeof WORKLOADS)[number];
 /** BENCH_ONLY=idle,framing runs just those workloads (a quicker loop while profiling one). */
 const ONLY = new Set((process.env['BENCH_ONLY'] ?? WORKLOADS.join(',')).split(',').map((name) => name.trim()));
@@ -127,10 +128,10 @@ async function withSubject(subject: Subject, echoPort: number, body: (run: Runni
   }
 }
 
-function machine(): Readonly<Record<string, string>> {
+async function machine(): Promise<Readonly<Record<string, string>>> {
   // The engine websocksy picks on this Node, as its start line names it: on Node 22 and 24 that is
   // not the `uWebSockets.js` package's build.
-  const engine = selectEngine(false);
+  const engine = await selectEngine(false);
   return {
     date: new Date().toISOString(),
     cpu: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}`,
@@ -165,6 +166,7 @@ async function main(): Promise<void> {
   let relay: RelayFigure[] = [];
   let quiet: QuietFigure[] = [];
   let scp: ScpFigure[] = [];
+  let startUp: StartUpFigure[] = [];
   try {
     if (wanted('throughput') || wanted('latency') || wanted('connrate')) {
       for (const subject of [websocksy, ...anchors]) {
@@ -210,11 +212,15 @@ async function main(): Promise<void> {
     if (wanted('jsengine')) jsEngine = await jsEngineFigures(ROOT, LOADGEN, echoPort, SECONDS, IDLE_CONNECTIONS);
     if (wanted('workers')) workers = await workersFigures(ROOT, LOADGEN, echoPort, SECONDS);
     if (wanted('relay')) relay = await relayFigures(ROOT, echoPort, SECONDS);
+    if (wanted('startup')) {
+      process.stderr.write('bench: startup\n');
+      startUp = await startUpFigures(ROOT);
+    }
     if (wanted('quiet')) quiet = await quietStartFigures({ root: ROOT, loadgen: LOADGEN, echo: { port: echoPort, pid: echoPid }, seconds: SECONDS, warmupSeconds: WARMUP_SECONDS });
   } finally {
     await echo.stop();
   }
-  const info = machine();
+  const info = await machine();
   const report =
     formatReport(info, [websocksy, ...anchors, ...framings], measurements) +
     (tunnel.length === 0 ? '' : '\n' + formatTunnelSection(tunnel)) +
@@ -225,7 +231,8 @@ async function main(): Promise<void> {
     (jsEngine.length === 0 ? '' : '\n' + formatJsEngineSection(jsEngine)) +
     (workers.length === 0 ? '' : '\n' + formatWorkersSection(workers)) +
     (relay.length === 0 ? '' : '\n' + formatRelaySection(relay)) +
-    (quiet.length === 0 ? '' : '\n' + formatQuietStartSection(quiet));
+    (quiet.length === 0 ? '' : '\n' + formatQuietStartSection(quiet)) +
+    (startUp.length === 0 ? '' : '\n' + formatStartUpSection(startUp));
   process.stdout.write(report);
   // A partial run must not replace the day's full report.
   const partial = ONLY.size < WORKLOADS.length ? `-${[...ONLY].join('-')}` : '';

@@ -234,6 +234,12 @@ describe('help and version', () => {
     assert.equal(code, 0);
     assert.match(stdout, /^websocksy \d+\.\d+\.\d+/);
   });
+
+  test('--version with WEBSOCKSY_ENGINE=js names the JS engine, not a native one', async () => {
+    const { code, stdout } = await runWebsocksy(['--version'], ROOT, { WEBSOCKSY_ENGINE: 'js' });
+    assert.equal(code, 0);
+    assert.match(stdout, /\nengine: websocksy's JS engine \(node:http v[\d.]+ \+ ws@[\d.]+; .*WEBSOCKSY_ENGINE=js\)\n$/);
+  });
 });
 
 describe('a good config file', () => {

@@ -19,7 +19,7 @@ import { ClientResponse } from '../src/http/client-response.js';
 import { HttpRoutes } from '../src/http/routes.js';
 import { faultCount } from '../src/lib/guard.js';
 import { WebSocketClient } from '../src/lib/websocket-client.js';
-import { startServer, type RunningServer } from '../src/main.js';
+import { startServer, type RunningServer } from '../src/server/command.js';
 import { connect, type TestClient } from './helpers/client.js';
 import { streamServer, tcpEcho, tempDir, udpEcho, type Peer } from './helpers/peers.js';
 

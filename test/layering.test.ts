@@ -61,6 +61,8 @@ function importsOf(file: string): Array<{ spec: string; typeOnly: boolean }> {
   for (const match of text.matchAll(/^import\s+(type\s+)?[^;]*?from\s+'([^']+)';/gms)) {
     found.push({ spec: match[2] as string, typeOnly: match[1] !== undefined });
   }
+  // Modules loaded only when needed (start-up time) obey the same layers.
+  for (const match of text.matchAll(/\bimport\('([^']+)'\)/g)) found.push({ spec: match[1] as string, typeOnly: false });
   return found;
 }
 

@@ -4,11 +4,23 @@
  * `none`), then exp and nbf with the leeway, aud and iss when configured. The user claim names
  * the client; every claim reaches the backend (PeerQuery.auth).
  */
-import { errors, jwtVerify, type JWTVerifyGetKey, type JWTPayload } from 'jose';
+import type * as Jose from 'jose';
+import type { JWTVerifyGetKey, JWTPayload } from 'jose';
 import type { KeyObject } from 'node:crypto';
 import type { JsonValue } from '../core/api.js';
 import { errorMessage } from '../lib/errors.js';
 import { AuthFailure, type AuthOutcome, type CredentialCheck } from './outcome.js';
+
+/** jose's module, as loadJose() gives it. */
+export type JoseModule = typeof Jose;
+
+/**
+ * Loads jose, for a configuration with a `type = jwt` section only: its fifty-odd modules
+ * would add to every start (jose is an ES module alone, so this is asynchronous).
+ */
+export function loadJose(): Promise<JoseModule> {
+  return import('jose');
+}
 
 export const JWT_ALGORITHMS = ['HS256', 'RS256', 'ES256', 'EdDSA'] as const;
 export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
@@ -25,7 +37,7 @@ export interface JwtSettings {
 }
 
 /** Why jose refused a token, in the words of the log. */
-function reason(error: unknown): string {
+function reason(error: unknown, errors: JoseModule['errors']): string {
   if (error instanceof errors.JWTExpired) return 'expired';
   if (error instanceof errors.JWTClaimValidationFailed) {
     if (error.claim === 'nbf') return 'not yet valid';
@@ -56,7 +68,10 @@ export class JwtCheck implements CredentialCheck {
   readonly scheme = 'Bearer';
   readonly missing = 'no token';
 
-  constructor(private readonly settings: JwtSettings) {}
+  constructor(
+    private readonly settings: JwtSettings,
+    private readonly jose: JoseModule,
+  ) {}
 
   async verify(credential: string): Promise<AuthOutcome> {
     const { settings } = this;
@@ -73,9 +88,10 @@ export class JwtCheck implements CredentialCheck {
       };
       const key = settings.key;
       // jose has one overload for a key and one for a function that picks it (a key set).
+      const { jwtVerify } = this.jose;
       payload = (typeof key === 'function' ? await jwtVerify(credential, key, options) : await jwtVerify(credential, key, options)).payload;
     } catch (error) {
-      return new AuthFailure('credentials', reason(error));
+      return new AuthFailure('credentials', reason(error, this.jose.errors));
     }
     const user = payload[settings.userClaim];
     if (typeof user !== 'string' && typeof user !== 'number') return new AuthFailure('credentials', `no ${settings.userClaim} claim`);

@@ -4,12 +4,13 @@
  * that moment, with the folder their relative paths start from. Every failure is a ConfigError
  * naming the file and line or the flag.
  */
+import { loadJose } from '../auth/jwt.js';
 import type { AuthPolicy } from '../auth/policy.js';
 import type { Backend } from '../core/api.js';
 import { underPrefix, type Route } from '../http/route-table.js';
 import { errorMessage } from '../lib/errors.js';
 import type { TunnelConfig } from '../tunnel/options.js';
-import { authPolicyOf, buildAuthSections, type AuthSections } from './auth-sections.js';
+import { authPolicyOf, buildAuthSections, usesJwt, type AuthSections } from './auth-sections.js';
 import { checkPeerBuffer, defaultCoreConfig, findCoreOption, type CoreConfig } from './core-options.js';
 import { buildRoutes } from './routes.js';
 import { baseDirOf, ConfigError, ConfigErrorList, lastCoreSetting, type Setting, type SettingOrigin } from './settings.js';
@@ -85,7 +86,8 @@ export async function applySettings(settings: readonly Setting[], loader: Backen
   const tunnels = errors.attempt(() => buildTunnelConfig(settings), buildTunnelConfig([]));
   const status = errors.attempt(() => buildStatusConfig(settings), null);
   const cluster = errors.attempt(() => buildClusterConfig(settings), null);
-  const authSections = errors.attempt(() => buildAuthSections(settings), buildAuthSections([]));
+  const jose = usesJwt(settings) ? await loadJose() : null;
+  const authSections = errors.attempt(() => buildAuthSections(settings, jose), buildAuthSections([], null));
   const routes = errors.attempt(() => buildRoutes(settings, tunnels, authSections, status !== null && status.listener === null ? [status.path] : []), []);
   for (const setting of settings) {
     const { key, value, origin } = setting;

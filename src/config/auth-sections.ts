@@ -13,11 +13,11 @@
  */
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import type { JSONWebKeySet, JWTVerifyGetKey } from 'jose';
 import { BasicCheck, isPasswordHash } from '../auth/basic.js';
 import { BearerCheck, MIN_TOKEN_LENGTH, TOKEN_SYNTAX, type NamedToken } from '../auth/bearer.js';
 import { parseCarriers, type Carrier } from '../auth/carriers.js';
-import { JWT_ALGORITHMS, JwtCheck, type JwtAlgorithm } from '../auth/jwt.js';
+import { JWT_ALGORITHMS, JwtCheck, type JoseModule, type JwtAlgorithm } from '../auth/jwt.js';
 import { OriginList } from '../auth/origins.js';
 import type { CredentialCheck } from '../auth/outcome.js';
 import { AuthPolicy } from '../auth/policy.js';
@@ -186,23 +186,23 @@ function keyFrom(given: Given, algorithms: readonly JwtAlgorithm[]): KeyObject |
   return new Uint8Array(secret);
 }
 
-function jwksFrom(given: Given): JWTVerifyGetKey {
+function jwksFrom(given: Given, jose: JoseModule): JWTVerifyGetKey {
   const { path, text } = readText(given, 'jwks');
   try {
     const set: unknown = JSON.parse(text);
     if (typeof set !== 'object' || set === null || !Array.isArray((set as { keys?: unknown }).keys)) throw new Error('no "keys" array');
-    return createLocalJWKSet(set as JSONWebKeySet);
+    return jose.createLocalJWKSet(set as JSONWebKeySet);
   } catch (error) {
     return fail(given, 'jwks', `${path} is not a JWKS file: ${errorMessage(error)}`);
   }
 }
 
-function jwtCheck(draft: Draft): JwtCheck {
+function jwtCheck(draft: Draft, jose: JoseModule): JwtCheck {
   const algorithms = algorithmsOf(required(draft, 'algorithms'));
   const keyGiven = draft.keys.get('key');
   const jwksGiven = draft.keys.get('jwks');
   if ((keyGiven === undefined) === (jwksGiven === undefined)) throw new ConfigError(`[auth ${draft.name}] needs one of key and jwks`, draft.origin);
-  const key = keyGiven !== undefined ? keyFrom(keyGiven, algorithms) : jwksFrom(jwksGiven as Given);
+  const key = keyGiven !== undefined ? keyFrom(keyGiven, algorithms) : jwksFrom(jwksGiven as Given, jose);
   const text = (key: string): string | null => {
     const value = draft.keys.get(key)?.value.trim();
     return value === undefined || value === '' ? null : value;
@@ -218,7 +218,7 @@ function jwtCheck(draft: Draft): JwtCheck {
     userClaim: text('user-claim') ?? 'sub',
     requireExp: requireExp === undefined ? true : valueOf(requireExp, 'require-exp', parseBoolean),
   };
-  return new JwtCheck(settings);
+  return new JwtCheck(settings, jose);
 }
 
 function valueOf<T>(given: Given, key: string, parse: (value: string) => T): T {
@@ -229,10 +229,13 @@ function valueOf<T>(given: Given, key: string, parse: (value: string) => T): T {
   }
 }
 
-function credentialOf(draft: Draft, type: AuthType): { check: CredentialCheck; carriers: readonly Carrier[] } | null {
+function credentialOf(draft: Draft, type: AuthType, jose: JoseModule | null): { check: CredentialCheck; carriers: readonly Carrier[] } | null {
   if (type === 'origin') return null;
   if (type === 'basic') return { check: new BasicCheck(usersFrom(required(draft, 'users'))), carriers: [{ kind: 'authorization', scheme: 'Basic' }] };
-  if (type === 'jwt') return { check: jwtCheck(draft), carriers: carriersOf(draft) };
+  if (type === 'jwt') {
+    if (jose === null) throw new Error(`[auth ${draft.name}]: a type = jwt section was built without jose (usesJwt() said no)`);
+    return { check: jwtCheck(draft, jose), carriers: carriersOf(draft) };
+  }
   const tokens: NamedToken[] = [];
   const file = draft.keys.get('tokens');
   const variable = draft.keys.get('token-env');
@@ -242,7 +245,7 @@ function credentialOf(draft: Draft, type: AuthType): { check: CredentialCheck; c
   return { check: new BearerCheck(tokens), carriers: carriersOf(draft) };
 }
 
-function finish(draft: Draft): AuthSection {
+function finish(draft: Draft, jose: JoseModule | null): AuthSection {
   const typeGiven = required(draft, 'type');
   const type = typeGiven.value.trim() as AuthType;
   if (!TYPES.includes(type)) fail(typeGiven, 'type', `"${typeGiven.value}" is not one of ${TYPES.join(', ')}`);
@@ -256,15 +259,20 @@ function finish(draft: Draft): AuthSection {
     name: draft.name,
     origins,
     allowNoOrigin: noOrigin === undefined ? type !== 'origin' : valueOf(noOrigin, 'allow-no-origin', parseBoolean),
-    credential: credentialOf(draft, type),
+    credential: credentialOf(draft, type, jose),
     realm: realmOf(draft),
   });
 }
 
 export type AuthSections = ReadonlyMap<string, AuthSection>;
 
-/** Every `[auth NAME]` section, built and checked. */
-export function buildAuthSections(settings: readonly Setting[]): AuthSections {
+/** True when an `[auth NAME]` section has `type = jwt`: jose must be loaded (loadJose) to build it. */
+export function usesJwt(settings: readonly Setting[]): boolean {
+  return settings.some(({ scope, key, value }) => scope === 'auth' && key === 'type' && value.trim() === 'jwt');
+}
+
+/** Every `[auth NAME]` section, built and checked; `jose` is needed where usesJwt(). */
+export function buildAuthSections(settings: readonly Setting[], jose: JoseModule | null): AuthSections {
   const drafts = new Map<string, Draft>();
   for (const { scope, key, value, origin } of settings) {
     if (scope !== 'auth') continue;
@@ -278,7 +286,7 @@ export function buildAuthSections(settings: readonly Setting[]): AuthSections {
     if (draft.keys.has(key)) throw new ConfigError(`${key}: given twice in this section`, origin);
     draft.keys.set(key, { value, origin });
   }
-  return new Map([...drafts].map(([name, draft]) => [name, finish(draft)]));
+  return new Map([...drafts].map(([name, draft]) => [name, finish(draft, jose)]));
 }
 
 /** `NAME, NAME` as an `auth` key gives it; throws an Error saying what is wrong. */

@@ -13,7 +13,6 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type * as UwsModule from 'uWebSockets.js';
 import { avoidLongSendShortcut } from '../core/send-policy.js';
-import * as jsEngine from './js-engine/index.js';
 
 export type Uws = typeof UwsModule;
 
@@ -161,7 +160,9 @@ export const ENGINE_VARIABLE = 'WEBSOCKSY_ENGINE';
  * websocksy's JS engine. It implements the subset of uWS's API that websocksy calls (the types
  * of the whole module are uWS's): the one cast that makes it stand in for the native module.
  */
-function loadJsEngine(skipped: readonly string[]): Engine {
+async function loadJsEngine(skipped: readonly string[]): Promise<Engine> {
+  // Loaded only here: its modules and `ws` would add to every start on a native build.
+  const jsEngine = await import('./js-engine/index.js');
   const ws = publishedAs(packageFolder('ws')).source;
   return { uws: jsEngine as unknown as Uws, native: false, source: `node:http ${process.version} + ${ws}`, version: 'emulated', build: 'websocksy-js', skipped, caveat: null, corksLateUpgrades: true, dropsShortLongSends: false };
 }
@@ -176,28 +177,37 @@ function jsEngineForced(): boolean {
 
 let selected: Engine | null = null;
 
+/** The newest native build that loads, or null with why each did not in `skipped`. */
+function firstNative(skipped: string[]): Engine | null {
+  for (const candidate of NATIVE_CANDIDATES) {
+    const engine = loadNative(candidate, skipped);
+    if (engine !== null) return engine;
+  }
+  return null;
+}
+
+function noNativeBuild(skipped: readonly string[]): EngineError {
+  return new EngineError(
+    `no native uWebSockets.js build loads on Node ${process.version} (${process.platform}-${process.arch}, glibc ${glibcVersion()}): ` +
+      `${skipped.join('; ')}. Use Node 20 (glibc 2.27 or later), or Node 22 or 24 with glibc 2.38 or later (docs/engine.md), ` +
+      `or start with --allow-js-engine to run on websocksy's JS engine (${JS_ENGINE_COST})`,
+  );
+}
+
 /**
  * Loads the engine once: the newest native build that loads, else (only with `allowJs`) the
  * JS engine, else an EngineError that lists why each native build did not load.
  * WEBSOCKSY_ENGINE=js skips the native builds and implies `allowJs`: it is as explicit a
  * request for the JS engine as --allow-js-engine, and the start line still warns.
  */
-export function selectEngine(allowJs: boolean): Engine {
+export async function selectEngine(allowJs: boolean): Promise<Engine> {
   if (selected !== null) return selected;
+  if (jsEngineForced()) return use(await loadJsEngine([`native builds not tried: ${ENGINE_VARIABLE}=js`]));
   const skipped: string[] = [];
-  if (jsEngineForced()) return use(loadJsEngine([`native builds not tried: ${ENGINE_VARIABLE}=js`]));
-  for (const candidate of NATIVE_CANDIDATES) {
-    const engine = loadNative(candidate, skipped);
-    if (engine !== null) return use(engine);
-  }
-  if (!allowJs) {
-    throw new EngineError(
-      `no native uWebSockets.js build loads on Node ${process.version} (${process.platform}-${process.arch}, glibc ${glibcVersion()}): ` +
-        `${skipped.join('; ')}. Use Node 20 (glibc 2.27 or later), or Node 22 or 24 with glibc 2.38 or later (docs/engine.md), ` +
-        `or start with --allow-js-engine to run on websocksy's JS engine (${JS_ENGINE_COST})`,
-    );
-  }
-  return use(loadJsEngine(skipped));
+  const native = firstNative(skipped);
+  if (native !== null) return use(native);
+  if (!allowJs) throw noNativeBuild(skipped);
+  return use(await loadJsEngine(skipped));
 }
 
 /** Makes `chosen` the process's engine, and tells the send policy what it must work around. */
@@ -206,9 +216,17 @@ function use(chosen: Engine): Engine {
   return (selected = chosen);
 }
 
-/** The engine selected at start; a process that never chose (a test, a tool) gets the native one. */
+/**
+ * The engine selected at start; a process that never chose (a test, a tool) gets the native one.
+ * The JS engine loads asynchronously: a process that runs on it selects it first (selectEngine).
+ */
 export function engine(): Engine {
-  return selected ?? selectEngine(false);
+  if (selected !== null) return selected;
+  if (jsEngineForced()) throw new EngineError(`${ENGINE_VARIABLE}=js: the JS engine is loaded by selectEngine(), which this process never called`);
+  const skipped: string[] = [];
+  const native = firstNative(skipped);
+  if (native === null) throw noNativeBuild(skipped);
+  return use(native);
 }
 
 /** The C library's version as Node reports it, `none` where it is not glibc. */

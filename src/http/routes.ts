@@ -26,7 +26,7 @@ import { proxyHttp } from './proxy-http.js';
 import { tunnelConnection } from './proxy-tunnel.js';
 import { RouteTable, type Route, type RouteTarget } from './route-table.js';
 import { serveStatic } from './static.js';
-import { routePool, type UpstreamConnection } from './upstream-pool.js';
+import { routePool, undici, type UpstreamConnection } from './upstream-pool.js';
 import { WebSocketRelay } from './ws-relay.js';
 
 /** What bridges a peer route's upgrades: the bridge's endpoint, with the route's peer for a backend. */
@@ -75,6 +75,8 @@ export class HttpRoutes {
         const lookup = target.allow === null ? undefined : target.allow.lookupFor(portOf(target.url));
         this.direct.set(route, { pool: { dispatcher: routePool(target.url, target.tls, lookup), oneShot: false }, lookup });
       }
+      // Their requests go through undici's one-shot clients: loaded now, not on the first request.
+      if (target.kind === 'http' && (target.via !== null || target.proxyProtocol !== null)) undici();
       if (target.kind === 'websocket') this.relays.set(route, new WebSocketRelay(route, target.url, target.allow, target.tls, options.clientProto, target.proxyProtocol, options.observers, options.keptAlive));
       if (target.kind === 'peer') this.peers.set(route, options.peerEndpoint(route, target));
       if (target.kind === 'module') {

@@ -5,9 +5,10 @@
  * times a request: websocksy times the exchange itself (proxy-http.ts): the response head from
  * the end of the upload, and an upload or a body the upstream lets stand still.
  */
+import { createRequire } from 'node:module';
 import type { LookupFunction, Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
-import { Client, Pool, type Dispatcher } from 'undici';
+import type * as Undici from 'undici';
 import { connectVerified, type UpstreamTls } from '../lib/tls-upstream.js';
 import { H1Pool } from './h1-pool.js';
 
@@ -76,8 +77,20 @@ function connector(open: OpenConnection): (options: unknown, callback: (...args:
     open((error, socket) => process.nextTick(() => (error === null ? callback(null, socket as Socket) : callback(error, null))));
 }
 
+let loadedUndici: typeof Undici | null = null;
+
+/**
+ * undici, loaded the first time a route needs it: its hundred-odd modules would add a tenth of a
+ * second to every start, and most servers (a bridge; routes to http:// upstreams, which our own
+ * pool serves) never use it. A route that does calls this when it is built (routes.ts), so that
+ * its first request does not wait for the load.
+ */
+export function undici(): typeof Undici {
+  return (loadedUndici ??= createRequire(import.meta.url)('undici') as typeof Undici);
+}
+
 /** undici's dispatcher as a RouteDispatcher. */
-function undiciRoute(dispatcher: Dispatcher): RouteDispatcher {
+function undiciRoute(dispatcher: Undici.Dispatcher): RouteDispatcher {
   return {
     dispatch: (request, handler) => void dispatcher.dispatch(request, handler),
     close: () => dispatcher.close(),
@@ -93,12 +106,12 @@ function undiciRoute(dispatcher: Dispatcher): RouteDispatcher {
 export function routePool(url: URL, tls: UpstreamTls, lookup: LookupFunction | undefined): RouteDispatcher {
   if (url.protocol === 'https:') {
     const port = url.port === '' ? 443 : Number(url.port);
-    return undiciRoute(new Pool(url.origin, { ...UNTIMED, connect: connector((done) => connectVerified({ hostname: url.hostname, port, lookup }, tls, done)) }));
+    return undiciRoute(new (undici().Pool)(url.origin, { ...UNTIMED, connect: connector((done) => connectVerified({ hostname: url.hostname, port, lookup }, tls, done)) }));
   }
   return new H1Pool(url, lookup, ROUTE_POOL_IDLE_MS);
 }
 
 /** A client for one request to `url` over the connection `open` makes. */
 export function oneShot(url: URL, open: OpenConnection): UpstreamConnection {
-  return { dispatcher: undiciRoute(new Client(url.origin, { ...UNTIMED, connect: connector(open) })), oneShot: true };
+  return { dispatcher: undiciRoute(new (undici().Client)(url.origin, { ...UNTIMED, connect: connector(open) })), oneShot: true };
 }

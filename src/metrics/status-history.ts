@@ -13,7 +13,7 @@ import { processOwner, runGuarded } from '../lib/guard.js';
 import type { SessionStore } from '../session/session-store.js';
 import type { HistoryJson } from '../status-page/history-json.js';
 import type { Tunnels } from '../tunnel/runtime.js';
-import { tunnelCounts } from './tunnel-metrics.js';
+import { tunnelCounts } from './tunnel-sessions.js';
 
 export const HISTORY_INTERVAL_MS = 2000;
 /** Ten minutes at one sample every two seconds. */

@@ -1,41 +1,13 @@
 /*
  * The tunnels in metrics, read from the tunnel server's sessions and the upstream clients
- * when scraped: sessions and their streams, what the streams hold for a replay, resumes and
- * reconnects. A server session is labelled with its identity, which the identities file lists;
- * in protected mode a client names itself, so its identity is left out ('').
+ * (tunnel-sessions.ts) when scraped: sessions and their streams, what the streams hold for a
+ * replay, resumes and reconnects.
  */
 import type { Registry } from 'prom-client';
 import type { Session } from '../tunnel/mux.js';
 import type { Tunnels } from '../tunnel/runtime.js';
 import { scrapedCounter, scrapedGauge, type Reading } from './scraped.js';
-
-type Role = 'server' | 'client';
-
-interface TunnelSession {
-  readonly role: Role;
-  readonly identity: string;
-  readonly session: Session;
-}
-
-function sessionsOf(tunnels: Tunnels): TunnelSession[] {
-  const found: TunnelSession[] = [];
-  const server = tunnels.server;
-  if (server !== null) {
-    const named = !server.config.protectedMode;
-    for (const owner of server.sessions.values()) found.push({ role: 'server', identity: named ? owner.identity : '', session: owner.session });
-  }
-  for (const client of tunnels.clients) {
-    const session = client.currentSession;
-    if (session !== null) found.push({ role: 'client', identity: client.config.label, session });
-  }
-  return found;
-}
-
-/** Tunnel sessions of both roles and the streams open in them, as the status page's history samples them. */
-export function tunnelCounts(tunnels: Tunnels): { readonly sessions: number; readonly streams: number } {
-  const found = sessionsOf(tunnels);
-  return { sessions: found.length, streams: found.reduce((sum, one) => sum + one.session.streams.size, 0) };
-}
+import { sessionsOf, type TunnelSession } from './tunnel-sessions.js';
 
 /** Adds `value` under `labels` (a few sessions share one label set). */
 function tally(readings: Map<string, [string[], number]>, labels: string[], value: number): void {

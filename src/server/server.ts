@@ -27,14 +27,13 @@ import { processOwner, runGuarded } from '../lib/guard.js';
 import { observedByAll } from '../core/bridge-observer.js';
 import { StatusPageFiles } from '../front/status-assets.js';
 import { OPERATOR_CLOSE } from '../front/status-page.js';
-import { ServerMetrics } from '../metrics/server-metrics.js';
+import type { ServerMetrics } from '../metrics/server-metrics.js';
 import { StatusHistory } from '../metrics/status-history.js';
 import { Tunnels } from '../tunnel/runtime.js';
 import { STATUS_LIST_LIMIT } from '../front/bridge-endpoint.js';
 import { OWN_PORTS, type ListenPlan } from './listen-plan.js';
 import { admissionLimitsOf, Served, sessionStoreOf, type Lasting } from './served.js';
 import { LINK_HOST } from '../cluster/link.js';
-import { RedisRegistry } from '../cluster/redis-registry.js';
 import { nodeId } from '../cluster/registry.js';
 import { Siblings } from '../cluster/siblings.js';
 import type { ClusterConfig } from '../config/cluster.js';
@@ -65,7 +64,7 @@ export interface RunningServer {
   reload(): Promise<void>;
   /**
    * What the status page's drain asks for: by default `stop` with the drain-timeout; the
-   * command (main.ts) makes it SIGTERM's drain and exit.
+   * command (command.ts) makes it SIGTERM's drain and exit.
    */
   onDrainRequest(handler: () => void): void;
 }
@@ -357,10 +356,12 @@ export interface ClusterRole {
 /**
  * The other nodes of this one's cluster: with [cluster], the instances sharing its Redis (and the
  * workers of its host among them); else a worker's siblings, as its primary keeps them; else none.
+ * The Redis client is loaded only here: every other start would pay for its modules (start-up).
  */
-function clusterSiblings(cluster: ClusterConfig | null, role: ClusterRole | null): Siblings | null {
+async function clusterSiblings(cluster: ClusterConfig | null, role: ClusterRole | null): Promise<Siblings | null> {
   if (cluster === null) return role?.siblings ?? null;
   const self = nodeId(cluster.instance, role?.index ?? 0);
+  const { RedisRegistry } = await import('../cluster/redis-registry.js');
   const siblings = new Siblings(self, new RedisRegistry({ url: cluster.redis, self, ttlMs: cluster.ttlMs }));
   siblings.setSecret(cluster.secret);
   return siblings;
@@ -382,10 +383,11 @@ export async function startServer(configuration: Configuration, cli: CommandLine
   setVerbose(setup.core.verbose);
   warnOfMistakes(configuration);
   let server: Server | null = null;
-  const siblings = clusterSiblings(setup.cluster, role);
+  const siblings = await clusterSiblings(setup.cluster, role);
   const tunnels = new Tunnels(setup.tunnels, siblings);
   const metricsPath = setup.status?.metricsPath ?? null;
-  const metrics = metricsPath === null ? null : new ServerMetrics(metricsPath);
+  // prom-client and the metrics' modules are loaded only for a server that serves them (start-up).
+  const metrics = metricsPath === null ? null : new (await import('../metrics/server-metrics.js')).ServerMetrics(metricsPath);
   const sessions = sessionStoreOf(configuration, siblings);
   const history = new StatusHistory({ tunnels, sessions });
   let page: StatusPageFiles | null | undefined;
