@@ -25,6 +25,7 @@ import { flushLog, log, setLogWorker } from '../lib/log.js';
 import { notifyReady } from '../lib/systemd-notify.js';
 import type { ClusterPrimary } from './cluster-primary.js';
 import { WorkerLink, workerIndex } from './cluster-worker.js';
+import { HeldSignals, type ServerSignal } from './held-signals.js';
 import { startServer as startRunning, StartError, type RunningServer } from './server.js';
 
 export type { RunningServer };
@@ -132,7 +133,7 @@ async function serve(configured: Configured, role: WorkerLink | null): Promise<R
  * free, starts and keeps the workers (server/cluster-primary.ts), passes them the signals, and
  * serves nothing itself.
  */
-async function runCluster(configured: Configured, argv: readonly string[]): Promise<void> {
+async function runCluster(configured: Configured, argv: readonly string[], signals: HeldSignals): Promise<void> {
   const { configuration } = configured;
   // The workers load the backend for themselves.
   await configuration.setup.backend.cleanup?.();
@@ -157,7 +158,7 @@ async function runCluster(configured: Configured, argv: readonly string[]): Prom
     throw new ExitError(errorMessage(error), 1);
   }
   let stopping = false;
-  const onSignal = (signal: NodeJS.Signals): void => {
+  signals.handTo((signal: ServerSignal): void => {
     primary.signal(signal);
     if (signal === 'SIGHUP' || stopping) return;
     stopping = true;
@@ -166,8 +167,7 @@ async function runCluster(configured: Configured, argv: readonly string[]): Prom
       flushLog();
       process.exit(0);
     });
-  };
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => onSignal(signal));
+  });
 }
 
 /** Runs the server (or a cluster of them) until a signal stops it; ExitError when it cannot start. */
@@ -176,8 +176,9 @@ export async function runServerCommand(argv: readonly string[]): Promise<void> {
   if (index !== null) setLogWorker(index);
   const configured = await configure(argv);
   if (configured === null) return;
+  const signals = new HeldSignals();
   if (index === null && configured.configuration.setup.core.workers > 1) {
-    await runCluster(configured, argv);
+    await runCluster(configured, argv, signals);
     return;
   }
   const link = index === null ? null : new WorkerLink(index);
@@ -212,11 +213,8 @@ export async function runServerCommand(argv: readonly string[]): Promise<void> {
       });
     });
   };
-  const onSignal = (signal: string): void => onStop(signal, signal === 'SIGTERM');
   server.onDrainRequest(() => onStop('status page', true));
-  process.on('SIGINT', () => onSignal('SIGINT'));
-  process.on('SIGTERM', () => onSignal('SIGTERM'));
-  process.on('SIGHUP', () => void server.reload());
+  signals.handTo((signal) => (signal === 'SIGHUP' ? void server.reload() : onStop(signal, signal === 'SIGTERM')));
   if (link !== null) {
     link.listening(server.linkPort ?? 0);
     // A worker whose primary is gone stops as SIGTERM would stop it: nothing would keep it otherwise.

@@ -4,9 +4,11 @@
  * behaviour, good or bad. Uploads are hashed as they stream in and kept as blobs, downloads
  * stream out with backpressure (or without, to be cut off), some handlers throw, reject or never
  * answer; the WebSocket side echoes, broadcasts, floods and faults on request.
- * module-config: `close-throws` makes close() throw at shutdown, `init-throws` makes init() fail.
+ * module-config: `close-throws` makes close() throw at shutdown, `init-throws` makes init() fail,
+ * `init-waits-for=FILE` makes init() wait (20 s at most) until FILE exists: a start held open.
  */
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 
 const CHUNK = 64 * 1024;
 
@@ -44,8 +46,13 @@ function json(response, status, value) {
 
 /** @type {import('websocksy').RouteModule} */
 export default {
-  init(config) {
+  async init(config) {
     if (config === 'init-throws') throw new Error('lab: init refused');
+    const waitFor = /^init-waits-for=(.+)$/.exec(config ?? '')?.[1];
+    for (let waited = 0; waitFor !== undefined && !existsSync(waitFor); waited += 20) {
+      if (waited > 20_000) throw new Error(`lab: ${waitFor} never came`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     closeThrows = config === 'close-throws';
   },
 
