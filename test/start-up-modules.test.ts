@@ -32,15 +32,15 @@ async function loadedBy(exercise: (env: NodeJS.ProcessEnv) => Promise<void>): Pr
   return loaded;
 }
 
-async function startAndStop(args: readonly string[]): Promise<Set<string>> {
+async function startAndStop(args: readonly string[], readyPattern?: RegExp): Promise<Set<string>> {
   return loadedBy(async (env) => {
-    const server = await startWebsocksy(args, { env });
+    const server = await startWebsocksy(args, { env, ...(readyPattern === undefined ? {} : { readyPattern }) });
     assert.equal(await server.stop('SIGINT'), 0);
   });
 }
 
 /** Loaded only for a configuration that uses them. */
-const ON_DEMAND = ['undici', 'ioredis', 'prom-client', 'jose', 'ws', 'src/front/js-engine/index.ts', 'src/server/cluster-primary.ts'];
+const ON_DEMAND = ['undici', 'ioredis', 'prom-client', 'jose', 'ws', 'pino', 'jsonc-parser', 'src/front/js-engine/index.ts', 'src/server/cluster-primary.ts'];
 
 describe('what a start loads', () => {
   test('a bridge alone loads none of the modules kept for the features that need them', async () => {
@@ -49,22 +49,22 @@ describe('what a start loads', () => {
     assert.deepEqual(ON_DEMAND.filter((name) => loaded.has(name)), []);
   });
 
-  test('metrics, a JWT section and an https:// route load prom-client, jose and undici', async () => {
+  test('metrics, a JWT section, an https:// route and JSON logs load prom-client, jose, undici and pino', async () => {
     writeFileSync(`${dir.path}/hs.secret`, 'a-secret-of-thirty-two-bytes-or-more\n');
     writeFileSync(`${dir.path}/status-token`, 'status-token-of-some-length-0123456789\n');
     const config = `${dir.path}/features.cfg`;
     writeFileSync(
       config,
       [
-        '[core]', 'listen = 127.0.0.1', 'port = 0',
+        '[core]', 'listen = 127.0.0.1', 'port = 0', 'log-format = json',
         '[status]', 'path = /status', 'metrics = /metrics', 'token-file = status-token',
         '[auth j]', 'type = jwt', 'algorithms = HS256', 'key = hs.secret',
         '[route /api]', 'to = https://127.0.0.1:9/', 'auth = j',
         '',
       ].join('\n'),
     );
-    const loaded = await startAndStop([config]);
-    assert.deepEqual(['prom-client', 'jose', 'undici'].filter((name) => !loaded.has(name)), []);
+    const loaded = await startAndStop([config], /"port":\d+.*"msg":"listening"/);
+    assert.deepEqual(['prom-client', 'jose', 'undici', 'pino'].filter((name) => !loaded.has(name)), []);
     assert.ok(!loaded.has('ioredis') && !loaded.has('ws'));
   });
 

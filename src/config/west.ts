@@ -14,7 +14,9 @@
  * syntax error is.
  */
 import { readFileSync } from 'node:fs';
-import { findNodeAtLocation, parseTree, type Node as JsonNode, type ParseError } from 'jsonc-parser';
+import { createRequire } from 'node:module';
+import type * as JsoncParser from 'jsonc-parser';
+import type { Node as JsonNode, ParseError } from 'jsonc-parser';
 import { isLoopbackAddress } from '../lib/address-list.js';
 import { errorCode, errorMessage } from '../lib/errors.js';
 import { parsePort } from '../lib/grammar.js';
@@ -22,6 +24,11 @@ import { log } from '../lib/log.js';
 import { printable } from '../lib/text.js';
 import { parseConfigUrl } from '../lib/url.js';
 import { ConfigError, type Setting, type SettingOrigin } from './settings.js';
+
+/** jsonc-parser, loaded for a west JSON file only: an ini configuration never needs it (start-up time). */
+function jsoncParser(): typeof JsoncParser {
+  return createRequire(import.meta.url)('jsonc-parser') as typeof JsoncParser;
+}
 
 export interface Address {
   readonly listen: string;
@@ -66,7 +73,7 @@ class Reader {
    */
   origin(path: readonly string[]): SettingOrigin {
     let node: JsonNode | undefined;
-    for (let depth = path.length; node === undefined && depth >= 0; depth--) node = findNodeAtLocation(this.tree, path.slice(0, depth));
+    for (let depth = path.length; node === undefined && depth >= 0; depth--) node = jsoncParser().findNodeAtLocation(this.tree, path.slice(0, depth));
     const at = node === undefined ? 0 : node.parent?.type === 'property' ? node.parent.offset : node.offset;
     return { file: this.file, line: lineAt(this.text, at), section: path.slice(0, -1).join('.') || 'top' };
   }
@@ -144,7 +151,7 @@ export function readWestConfig(file: string): WestConfig {
     throw new ConfigError(`cannot read config file ${file}: ${errorCode(error)}`);
   }
   const syntaxErrors: ParseError[] = [];
-  const tree = parseTree(text, syntaxErrors, STRICT_JSON);
+  const tree = jsoncParser().parseTree(text, syntaxErrors, STRICT_JSON);
   let json: Json;
   try {
     json = JSON.parse(text) as Json;

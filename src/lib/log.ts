@@ -4,7 +4,9 @@
  * fields as members). Values are made printable and bounded (text.ts): many of them come from
  * clients. Verbose (debug) lines are off unless asked for; nothing on the data path logs per frame.
  */
-import { pino, type Logger } from 'pino';
+import { createRequire } from 'node:module';
+import type * as Pino from 'pino';
+import type { Logger } from 'pino';
 import { printable } from './text.js';
 
 export type LogFields = Readonly<Record<string, string | number | boolean | undefined>>;
@@ -40,10 +42,16 @@ let format: LogFormat = 'text';
 let worker: number | null = null;
 const PIPE_BUF = 4096;
 
+/** pino, loaded for the json format only: text is the default, and pino's modules would add to every start. */
+function pinoModule(): typeof Pino.pino {
+  return (createRequire(import.meta.url)('pino') as typeof Pino).pino;
+}
+
 export function setLogFormat(chosen: LogFormat): void {
   format = chosen;
+  const pino = chosen === 'text' ? null : pinoModule();
   json =
-    chosen === 'text'
+    pino === null
       ? null
       : pino(
           { base: worker === null ? null : { worker }, level: 'debug', timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } },
