@@ -4,8 +4,9 @@
  * them all), listen (server.ts), and shut down cleanly: SIGTERM drains first (front/drain.ts),
  * SIGINT does not; then every client gets 1001, what was accepted is delivered to the peers, the
  * backend cleans up. A second signal cuts a drain short, a third (or a second without a drain)
- * exits. SIGHUP reloads the whole configuration (server.ts). With `[core] workers` above 1, this
- * process is the cluster's primary (cluster-primary.ts), loaded only then.
+ * exits. SIGHUP reloads the whole configuration (server.ts). Signals that come while the server
+ * starts wait for it to be up (held-signals.ts). With `[core] workers` above 1, this process is
+ * the cluster's primary (cluster-primary.ts), loaded only then.
  */
 import { createRequire } from 'node:module';
 import type { BackendHost } from '../core/api.js';
