@@ -1,16 +1,16 @@
 /*
  * What a start loads. Each module costs start-up time (Node 20 takes about a millisecond per
  * module, and a start is mostly that): a server loads undici, the Redis client, prom-client,
- * jose and the JS engine only when its configuration uses them, and `websocksy forward` none of
- * the server. A static import that brings one back fails here, named. Read through
+ * jose, pino, jsonc-parser and the JS engine only when its configuration uses them
+ * (docs/architecture.md, "Loaded on demand"), and `websocksy forward` none of the server. A static import that brings one back fails here, named. Read through
  * helpers/record-modules.ts, preloaded into the process.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { tempDir } from './helpers/peers.js';
 import { BIN, ROOT, startWebsocksy } from './helpers/websocksy.js';
-import { spawnSync } from 'node:child_process';
 
 const dir = tempDir('websocksy-modules-');
 after(() => dir.remove());
