@@ -14,21 +14,19 @@
  * syntax error is.
  */
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type * as JsoncParser from 'jsonc-parser';
 import type { Node as JsonNode, ParseError } from 'jsonc-parser';
 import { isLoopbackAddress } from '../lib/address-list.js';
 import { errorCode, errorMessage } from '../lib/errors.js';
 import { parsePort } from '../lib/grammar.js';
 import { log } from '../lib/log.js';
+import { onDemand } from '../lib/on-demand.js';
 import { printable } from '../lib/text.js';
 import { parseConfigUrl } from '../lib/url.js';
 import { ConfigError, type Setting, type SettingOrigin } from './settings.js';
 
 /** jsonc-parser, loaded for a west JSON file only: an ini configuration never needs it (start-up time). */
-function jsoncParser(): typeof JsoncParser {
-  return createRequire(import.meta.url)('jsonc-parser') as typeof JsoncParser;
-}
+const jsoncParser = onDemand<typeof JsoncParser>('jsonc-parser');
 
 export interface Address {
   readonly listen: string;

@@ -5,10 +5,10 @@
  * times a request: websocksy times the exchange itself (proxy-http.ts): the response head from
  * the end of the upload, and an upload or a body the upstream lets stand still.
  */
-import { createRequire } from 'node:module';
 import type { LookupFunction, Socket } from 'node:net';
 import type { Duplex, Readable } from 'node:stream';
 import type * as Undici from 'undici';
+import { onDemand } from '../lib/on-demand.js';
 import { connectVerified, type UpstreamTls } from '../lib/tls-upstream.js';
 import { H1Pool } from './h1-pool.js';
 
@@ -77,17 +77,13 @@ function connector(open: OpenConnection): (options: unknown, callback: (...args:
     open((error, socket) => process.nextTick(() => (error === null ? callback(null, socket as Socket) : callback(error, null))));
 }
 
-let loadedUndici: typeof Undici | null = null;
-
 /**
  * undici, loaded the first time a route needs it: its hundred-odd modules would add a tenth of a
  * second to every start, and most servers (a bridge; routes to http:// upstreams, which our own
  * pool serves) never use it. A route that does calls this when it is built (routes.ts), so that
  * its first request does not wait for the load.
  */
-export function undici(): typeof Undici {
-  return (loadedUndici ??= createRequire(import.meta.url)('undici') as typeof Undici);
-}
+export const undici = onDemand<typeof Undici>('undici');
 
 /** undici's dispatcher as a RouteDispatcher. */
 function undiciRoute(dispatcher: Undici.Dispatcher): RouteDispatcher {

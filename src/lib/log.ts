@@ -4,9 +4,9 @@
  * fields as members). Values are made printable and bounded (text.ts): many of them come from
  * clients. Verbose (debug) lines are off unless asked for; nothing on the data path logs per frame.
  */
-import { createRequire } from 'node:module';
 import type * as Pino from 'pino';
 import type { Logger } from 'pino';
+import { onDemand } from './on-demand.js';
 import { printable } from './text.js';
 
 export type LogFields = Readonly<Record<string, string | number | boolean | undefined>>;
@@ -43,13 +43,11 @@ let worker: number | null = null;
 const PIPE_BUF = 4096;
 
 /** pino, loaded for the json format only: text is the default, and pino's modules would add to every start. */
-function pinoModule(): typeof Pino.pino {
-  return (createRequire(import.meta.url)('pino') as typeof Pino).pino;
-}
+const pinoModule = onDemand<typeof Pino>('pino');
 
 export function setLogFormat(chosen: LogFormat): void {
   format = chosen;
-  const pino = chosen === 'text' ? null : pinoModule();
+  const pino = chosen === 'text' ? null : pinoModule().pino;
   json =
     pino === null
       ? null
