@@ -95,7 +95,9 @@ export async function startUpFigures(root: string): Promise<StartUpFigure[]> {
       for (const command of COMMANDS) {
         for (const subject of order) {
           const key = `${subject.name}\0${command}`;
-          runs.set(key, [...(runs.get(key) ?? []), await measure(subject, command, config)]);
+          const each = runs.get(key) ?? [];
+          runs.set(key, each);
+          each.push(await measure(subject, command, config));
         }
       }
     }
