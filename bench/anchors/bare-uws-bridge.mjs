@@ -10,7 +10,7 @@ import { selectEngine } from '../../dist/src/front/engine.js';
 
 // The native build websocksy itself picks on this Node (docs/engine.md): the `uWebSockets.js`
 // package alone has none for Node 22 or 24, and would fall back to a Node implementation.
-const uWS = selectEngine(false).uws;
+const uWS = (await selectEngine(false)).uws;
 
 const [listenPort, peerHost, peerPort, connectForm] = process.argv.slice(2);
 const NO_PROTO = connectForm === 'no-proto';

@@ -9,7 +9,7 @@ import { selectEngine } from '../../dist/src/front/engine.js';
 
 // The native build websocksy itself picks on this Node (docs/engine.md): the `uWebSockets.js`
 // package alone has none for Node 22 or 24, and would fall back to a Node implementation.
-const uWS = selectEngine(false).uws;
+const uWS = (await selectEngine(false)).uws;
 
 const [listenPort, upstreamHost, upstreamPort] = process.argv.slice(2);
 const HEAD_END = Buffer.from('\r\n\r\n');
@@ -142,5 +142,5 @@ uWS
       console.error(`cannot listen on port ${listenPort}`);
       process.exit(1);
     }
-    console.log(`listening port=${listenPort}`);
+    console.log(`listening port=${uWS.us_socket_local_port(token)}`);
   });
