@@ -13,8 +13,7 @@ import { WebSocketClient, type WebSocketEnd } from '../lib/websocket-client.js';
 import type { LogFields } from '../lib/log.js';
 import type { Transport } from './mux.js';
 import { decodeControl, decodeFrame, encodeJson, FrameType, MAX_FRAME, TUNNEL_SUBPROTOCOL, type ControlMessage } from './protocol.js';
-
-export type Welcome = Extract<ControlMessage, { type: 'welcome' }>;
+import { checkWelcome, type Welcome } from './welcome.js';
 
 /** What a connection reports to its client; nothing more arrives once it was lost or refused. */
 export interface ConnectionHandler {
@@ -113,6 +112,7 @@ export class ClientConnection implements Transport {
       const frame = decodeFrame(data);
       if (frame.type !== FrameType.control) throw new Error(`frame type ${frame.type} before the welcome`);
       message = decodeControl(frame.body);
+      if (message.type === 'welcome') checkWelcome(message);
     } catch (error) {
       this.lose(`bad handshake answer: ${errorMessage(error)}`);
       return;

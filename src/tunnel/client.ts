@@ -15,7 +15,7 @@ import { guarded, type Guarded } from '../lib/guard.js';
 import { log, type LogFields } from '../lib/log.js';
 import { AllowList } from './allow.js';
 import { Backoff } from './backoff.js';
-import { ClientConnection, type ConnectionHandler, type Welcome } from './client-connection.js';
+import { ClientConnection, type ConnectionHandler } from './client-connection.js';
 import { ClientSession, type ClientSessionHost } from './client-session.js';
 import type { UpstreamConfig } from './options.js';
 import { dialTcp } from './dial.js';
@@ -24,6 +24,7 @@ import { LocalForwards } from './local-forwards.js';
 import type { Session } from './mux.js';
 import { CLIENT_FEATURES, isResumeState, PROTOCOL_VERSION, type ControlMessage, type OpenTarget } from './protocol.js';
 import type { StreamSocket, TunnelStream } from './stream.js';
+import type { Welcome } from './welcome.js';
 
 export type ClientState = 'connecting' | 'up' | 'down' | 'refused' | 'closed';
 

@@ -1,0 +1,54 @@
+/*
+ * The real `websocksy forward` client against a tunnel server that the test scripts frame by
+ * frame, as a hostile or buggy server would behave: the client must take nothing from it that
+ * could spin it, exhaust its memory or wedge its streams, drop that connection with a reason
+ * that names what was wrong, and come back with backoff.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { goodWelcome, startHostileTunnelServer } from './helpers/hostile-tunnel-server.js';
+import { startWebsocksy } from './helpers/websocksy.js';
+
+/** Welcomes spoiled one field each, with the field the client's log must name. */
+const BAD_WELCOMES: ReadonlyArray<{ readonly change: Record<string, unknown>; readonly named: RegExp }> = [
+  // A ping every millisecond, once adopted.
+  { change: { heartbeatMs: 0 }, named: /welcome heartbeatMs 0 /u },
+  { change: { heartbeatMs: 'x' }, named: /welcome heartbeatMs \\?"x\\?" /u },
+  // Every byte of a local connection held in the replay list.
+  { change: { window: 1e15 }, named: /welcome window 1000000000000000 /u },
+  // Streams that never send, or drop what they read.
+  { change: { window: 0 }, named: /welcome window 0 /u },
+  { change: { window: 'abc' }, named: /welcome window \\?"abc\\?" /u },
+  { change: { timeoutMs: 0 }, named: /welcome timeoutMs 0 /u },
+  { change: { session: 42 }, named: /welcome without a session id/u },
+  { change: { secret: null }, named: /welcome of a new session without its secret/u },
+  { change: { resumed: true }, named: /welcome of a resumed session without a valid stream state/u },
+];
+
+describe('a tunnel server whose welcome is out of bounds', () => {
+  test('each is refused with the field named, the client backs off and takes a good welcome after them', { timeout: 30_000 }, async () => {
+    const hostile = await startHostileTunnelServer((connection) => {
+      const bad = BAD_WELCOMES[connection.index];
+      connection.sendControl({ ...goodWelcome(), ...(bad?.change ?? {}) });
+    });
+    const forward = await startWebsocksy(
+      ['forward', '--reconnect-min', '0.02', '--reconnect-max', '0.05', '-L', '127.0.0.1:0:127.0.0.1:9', hostile.url, '--name', 'n', '--token', 't'],
+      { readyPattern: /forwarding/u },
+    );
+    try {
+      await forward.waitForLog(/tunnel up/u, 20_000);
+      for (const { named } of BAD_WELCOMES) assert.match(forward.log(), new RegExp(`bad handshake answer: ${named.source}`, 'u'));
+      assert.doesNotMatch(forward.log(), /internal error/u);
+      // Connection n + 1 came only after connection n was dropped: the good welcome is the last one.
+      assert.equal(hostile.connections.length, BAD_WELCOMES.length + 1);
+      // The session that came up keeps the server's heartbeat (5 s), not a busy loop of pings.
+      const up = hostile.connections.at(-1);
+      assert.ok(up !== undefined);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(up.frames.length, 0, `frames after a good welcome, within 300 ms: ${up.frames.length}`);
+    } finally {
+      await forward.stop();
+      await hostile.close();
+    }
+  });
+});
