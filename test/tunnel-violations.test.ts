@@ -1,0 +1,81 @@
+/*
+ * Protocol violations a tunnel client may commit against a real websocksy server, frame by frame
+ * on a raw WebSocket: each one costs only the connection that committed it, with a reason that
+ * names it in the close and in the log, while another session's stream goes on.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { decodeControl, decodeFrame, encodeData, encodeEmpty, encodeJson, FrameType, TUNNEL_SUBPROTOCOL } from '../src/tunnel/protocol.js';
+import { connect, type TestClient } from './helpers/client.js';
+import { tcpEcho, tempDir, type Peer } from './helpers/peers.js';
+import { startTunnelServer } from './helpers/tunnel.js';
+import type { RunningWebsocksy } from './helpers/websocksy.js';
+
+const TOKEN = 'violations-token';
+const HELLO = { type: 'hello', version: 1, name: 'alice', token: TOKEN };
+
+async function tunnelSocket(server: RunningWebsocksy): Promise<TestClient> {
+  return connect(`${server.url}/.tunnel`, TUNNEL_SUBPROTOCOL);
+}
+
+/** A session with stream 1 open to the echo peer, proven by one round trip. */
+async function sessionWithEcho(server: RunningWebsocksy, echoPort: number): Promise<TestClient> {
+  const client = await tunnelSocket(server);
+  client.ws.send(encodeJson(FrameType.control, 0, HELLO));
+  assert.equal(decodeControl(decodeFrame((await client.next()).data).body).type, 'welcome');
+  client.ws.send(encodeJson(FrameType.open, 1, { host: '127.0.0.1', port: echoPort }));
+  assert.equal(decodeFrame((await client.next()).data).type, FrameType.accept);
+  await echoes(client, 'first');
+  return client;
+}
+
+/** Sends `text` on stream 1 and waits for the echo (credit frames may come between). */
+async function echoes(client: TestClient, text: string): Promise<void> {
+  client.ws.send(encodeData(1, Buffer.from(text)));
+  for (;;) {
+    const frame = decodeFrame((await client.next()).data);
+    if (frame.type === FrameType.data) {
+      assert.equal(frame.body.toString(), text);
+      return;
+    }
+  }
+}
+
+describe('tunnel protocol violations', () => {
+  const dir = tempDir('websocksy-tunnel-violations-');
+  let server: RunningWebsocksy;
+  let echo: Peer;
+  let echoPort = 0;
+
+  before(async () => {
+    echo = await tcpEcho();
+    echoPort = Number(echo.address.split(':').at(-1));
+    server = await startTunnelServer(dir.path, `alice ${TOKEN} connect=127.0.0.1:${echoPort}\n`, 'max-sessions = 8\n');
+  });
+
+  after(async () => {
+    await server.stop();
+    await echo.close();
+    dir.remove();
+  });
+
+  test('a text message is refused before the hello, and detaches its session after it; a neighbour session goes on', async () => {
+    const neighbour = await sessionWithEcho(server, echoPort);
+
+    // A hello that would be welcome, in a text message.
+    const early = await tunnelSocket(server);
+    early.ws.send(encodeJson(FrameType.control, 0, HELLO).toString('latin1'));
+    const refusal = decodeControl(decodeFrame((await early.next()).data).body);
+    assert.deepEqual(refusal, { type: 'refuse', reason: 'protocol error: a text message, where every tunnel frame is binary' });
+    assert.equal((await early.closed()).code, 4000);
+
+    // A PING, in a text message, on a session with a stream.
+    const late = await sessionWithEcho(server, echoPort);
+    late.ws.send(encodeEmpty(FrameType.ping, 0).toString('latin1'));
+    assert.deepEqual(await late.closed(), { code: 4000, reason: 'protocol error: a text message, where every tunnel frame is binary' });
+    await server.waitForLog(/tunnel detached .*why="protocol error: a text message, where every tunnel frame is binary"/u);
+
+    await echoes(neighbour, 'still here');
+    neighbour.ws.close();
+  });
+});
