@@ -4,8 +4,12 @@
  * could spin it, exhaust its memory or wedge its streams, drop that connection with a reason
  * that names what was wrong, and come back with backoff.
  */
+
+const descriptors = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length;
 import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
 import { describe, test } from 'node:test';
+import { MAX_OLD_CONNECTIONS } from '../src/tunnel/client.js';
 import { goodWelcome, startHostileTunnelServer } from './helpers/hostile-tunnel-server.js';
 import { startWebsocksy } from './helpers/websocksy.js';
 
@@ -46,6 +50,36 @@ describe('a tunnel server whose welcome is out of bounds', () => {
       assert.ok(up !== undefined);
       await new Promise((resolve) => setTimeout(resolve, 300));
       assert.equal(up.frames.length, 0, `frames after a good welcome, within 300 ms: ${up.frames.length}`);
+    } finally {
+      await forward.stop();
+      await hostile.close();
+    }
+  });
+});
+
+describe('a tunnel server that says goaway on every session and never closes the old connections', () => {
+  test('the client paces its new connections and keeps at most MAX_OLD_CONNECTIONS old ones', { timeout: 30_000 }, async () => {
+    const hostile = await startHostileTunnelServer((connection) => {
+      connection.sendControl(goodWelcome(`goaway-${connection.index}`));
+      connection.sendControl({ type: 'goaway' });
+    });
+    const forward = await startWebsocksy(
+      ['forward', '--reconnect-min', '0.02', '--reconnect-max', '0.2', '-L', '127.0.0.1:0:127.0.0.1:9', hostile.url, '--name', 'n', '--token', 't'],
+      { readyPattern: /forwarding/u },
+    );
+    try {
+      const pid = forward.process.pid;
+      assert.ok(pid !== undefined);
+      await forward.waitForLog(/tunnel up/u);
+      const before = descriptors(pid);
+      await forward.waitForLog(new RegExp(`old connection closed .*why="more than ${MAX_OLD_CONNECTIONS} old connections`, 'u'), 15_000);
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      const open = hostile.connections.filter((connection) => connection.ws.readyState === connection.ws.OPEN).length;
+      assert.ok(open <= MAX_OLD_CONNECTIONS + 2, `${open} connections open at once`);
+      // Paced: a goaway right after its welcome waits reconnect-min and more, up to reconnect-max (0.2 s).
+      const elapsedMs = Date.now() - Number(new Date(/^(\S+) info +tunnel up/mu.exec(forward.log())?.[1] ?? ''));
+      assert.ok(hostile.connections.length <= elapsedMs / 100 + MAX_OLD_CONNECTIONS, `${hostile.connections.length} connections in ${elapsedMs} ms`);
+      assert.ok(descriptors(pid) <= before + MAX_OLD_CONNECTIONS + 2, `descriptors: ${before} after the first session, ${descriptors(pid)} now`);
     } finally {
       await forward.stop();
       await hostile.close();

@@ -28,6 +28,8 @@ export class ClientSession implements SessionOwner {
   private connection: ClientConnection | null = null;
   /** A goaway moved the client to a new session: this one opens nothing more. */
   retired = false;
+  /** When its latest connection was welcomed: a goaway soon after is paced (client.ts). */
+  attachedAt = 0;
 
   constructor(
     readonly id: string,
@@ -52,6 +54,7 @@ export class ClientSession implements SessionOwner {
 
   attach(connection: ClientConnection): void {
     this.connection = connection;
+    this.attachedAt = Date.now();
     this.session.attach(connection);
   }
 

@@ -28,6 +28,20 @@ import type { Welcome } from './welcome.js';
 
 export type ClientState = 'connecting' | 'up' | 'down' | 'refused' | 'closed';
 
+/**
+ * Old connections kept for the streams of retired sessions. A draining server closes each once
+ * its streams end; one that never does (or says goaway on every session) would otherwise have
+ * the client hold a connection per goaway without end. Past the limit the oldest is closed.
+ */
+export const MAX_OLD_CONNECTIONS = 8;
+
+/**
+ * A goaway on a session up this long is a drain: the client connects again at once. One sooner
+ * is paced by a backoff of its own, so that a server that answers every welcome with a goaway
+ * does not draw a connection every millisecond.
+ */
+export const SETTLED_SESSION_MS = 10_000;
+
 export interface ClientOptions {
   /** Stop (and report) when the server refuses the identity, instead of retrying. */
   readonly stopOnRefusal?: boolean;
@@ -47,6 +61,8 @@ export class TunnelClient implements ClientSessionHost, ConnectionHandler, Guard
   private heartbeatMs: number;
   private timeoutMs: number;
   private readonly backoff: Backoff;
+  /** Paces goaways that come soon after their welcome; reset by one on a settled session. */
+  private readonly goawayBackoff: Backoff;
   private readonly forwards: LocalForwards;
   private readonly remoteForwards: Forward[];
   private readonly accept: AllowList;
@@ -63,6 +79,7 @@ export class TunnelClient implements ClientSessionHost, ConnectionHandler, Guard
     this.heartbeatMs = config.heartbeatMs;
     this.timeoutMs = config.timeoutMs;
     this.backoff = new Backoff(config.reconnectMinMs, config.reconnectMaxMs);
+    this.goawayBackoff = new Backoff(config.reconnectMinMs, config.reconnectMaxMs);
     this.forwards = new LocalForwards(config.forwards, this);
     this.remoteForwards = config.forwards.filter((forward) => forward.kind === 'remote');
     this.accept = new AllowList(config.accept, []);
@@ -212,14 +229,35 @@ export class TunnelClient implements ClientSessionHost, ConnectionHandler, Guard
    * at once, asking again for the remote listeners. Local connections wait for it meanwhile.
    */
   private goAway(from: ClientSession): void {
-    log.info('server going away: moving to a new connection', { ...this.logFields, streams: from.streams, remote_forwards: this.remoteForwards.length, old_connections: this.retired.size + 1 });
+    if (this.state === 'closed') return;
+    const settled = Date.now() - from.attachedAt >= SETTLED_SESSION_MS;
+    if (settled) this.goawayBackoff.reset();
+    const delay = settled ? 0 : this.goawayBackoff.next();
+    log.info('server going away: moving to a new connection', {
+      ...this.logFields, streams: from.streams, remote_forwards: this.remoteForwards.length, old_connections: this.retired.size + 1, ...(settled ? {} : { retry_ms: Math.round(delay) }),
+    });
     from.retired = true;
     this.retired.add(from);
+    this.closeOldestIfOverLimit();
     this.current = null;
     this.connection = null;
+    this.state = 'connecting';
     this.backoff.reset();
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
-    this.connect();
+    if (settled) this.connect();
+    else this.retryTimer = setTimeout(guarded(this, 'reconnect', () => this.connect()), delay);
+  }
+
+  /** Past MAX_OLD_CONNECTIONS, the oldest old connection goes, with whatever streams it still carries. */
+  private closeOldestIfOverLimit(): void {
+    if (this.retired.size <= MAX_OLD_CONNECTIONS) return;
+    const [oldest] = this.retired;
+    if (oldest === undefined) return;
+    this.retired.delete(oldest);
+    const reason = `more than ${MAX_OLD_CONNECTIONS} old connections after goaways: the oldest is closed (the server never closed it)`;
+    log.warn('old connection closed', { ...this.logFields, streams: oldest.streams, why: reason });
+    oldest.session.handOverUnaccepted();
+    oldest.close(reason);
   }
 
   /**
