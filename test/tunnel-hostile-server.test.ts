@@ -86,3 +86,37 @@ describe('a tunnel server that says goaway on every session and never closes the
     }
   });
 });
+
+/** Unmasked WebSocket pings of 125 bytes, the largest a control frame carries: each draws a pong of 131. */
+const PINGS = Buffer.concat(Array.from({ length: 4096 }, () => Buffer.concat([Buffer.from([0x89, 125]), Buffer.alloc(125, 0x70)])));
+
+describe('a tunnel server that never reads and floods pings', () => {
+  test('the client cuts the connection once its pongs pass the send bound, instead of holding them all', { timeout: 60_000 }, async () => {
+    let flooding = true;
+    const hostile = await startHostileTunnelServer((connection) => {
+      connection.sendControl(goodWelcome());
+      const { socket } = connection;
+      socket.pause();
+      const flood = (): void => {
+        while (flooding && !socket.destroyed && socket.writable) {
+          if (!socket.write(PINGS)) {
+            socket.once('drain', flood);
+            return;
+          }
+        }
+      };
+      socket.on('error', () => undefined);
+      setImmediate(flood);
+    });
+    const forward = await startWebsocksy(['forward', '--reconnect-min', '0.5', '--reconnect-max', '1', '-L', '127.0.0.1:0:127.0.0.1:9', hostile.url, '--name', 'n', '--token', 't'], {
+      readyPattern: /forwarding/u,
+    });
+    try {
+      await forward.waitForLog(/tunnel down .*why="the server does not read: \d+ bytes wait to go to it, over the \d+ allowed"/u, 40_000);
+    } finally {
+      flooding = false;
+      await forward.stop();
+      await hostile.close();
+    }
+  });
+});

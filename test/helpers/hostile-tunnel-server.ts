@@ -4,7 +4,7 @@
  * hands each connection's hello to the test, and records every frame the client sends.
  */
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
 import { decodeControl, decodeFrame, encodeJson, FrameType, TUNNEL_SUBPROTOCOL, type ControlMessage, type Frame } from '../../src/tunnel/protocol.js';
 
@@ -13,6 +13,8 @@ export interface HostileConnection {
   /** Which connection this is, from 0 in the order they came. */
   readonly index: number;
   readonly ws: WebSocket;
+  /** The TCP connection under `ws`: to stop reading it, or to write raw WebSocket frames. */
+  readonly socket: Socket;
   /** Every frame the client sent on it after its hello, in order. */
   readonly frames: Frame[];
   send(frame: Buffer): void;
@@ -38,10 +40,11 @@ export async function startHostileTunnelServer(
   const server = new WebSocketServer({ host: '127.0.0.1', port: 0, handleProtocols: (offered) => (offered.has(TUNNEL_SUBPROTOCOL) ? TUNNEL_SUBPROTOCOL : false) });
   await once(server, 'listening');
   const connections: HostileConnection[] = [];
-  server.on('connection', (ws) => {
+  server.on('connection', (ws, request) => {
     const connection: HostileConnection = {
       index: connections.length,
       ws,
+      socket: request.socket as Socket,
       frames: [],
       send: (frame) => ws.send(frame),
       sendControl: (message) => ws.send(encodeJson(FrameType.control, 0, message)),
