@@ -1,7 +1,8 @@
 /*
  * Protocol violations a tunnel client may commit against a real websocksy server, frame by frame
  * on a raw WebSocket: each one costs only the connection that committed it, with a reason that
- * names it in the close and in the log, while another session's stream goes on.
+ * names it in the close and in the log, while another session's stream goes on. A violation that
+ * concerns one stream resets that stream alone.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -75,6 +76,28 @@ describe('tunnel protocol violations', () => {
     assert.deepEqual(await late.closed(), { code: 4000, reason: 'protocol error: a text message, where every tunnel frame is binary' });
     await server.waitForLog(/tunnel detached .*why="protocol error: a text message, where every tunnel frame is binary"/u);
 
+    await echoes(neighbour, 'still here');
+    neighbour.ws.close();
+  });
+
+  test('an ACCEPT of a stream the client itself opened resets that stream, instead of wedging it', async () => {
+    const neighbour = await sessionWithEcho(server, echoPort);
+    const client = await tunnelSocket(server);
+    client.ws.send(encodeJson(FrameType.control, 0, HELLO));
+    assert.equal(decodeControl(decodeFrame((await client.next()).data).body).type, 'welcome');
+    // In one breath: the server is still dialling when the ACCEPT comes.
+    client.ws.send(encodeJson(FrameType.open, 1, { host: '127.0.0.1', port: echoPort }));
+    client.ws.send(encodeEmpty(FrameType.accept, 1));
+    const reason = 'ACCEPT of stream 1, which the other side opened';
+    for (;;) {
+      const frame = decodeFrame((await client.next()).data);
+      if (frame.type === FrameType.reset) {
+        assert.deepEqual({ stream: frame.stream, reason: frame.body.toString() }, { stream: 1, reason });
+        break;
+      }
+    }
+    await server.waitForLog(new RegExp(`stream reset .*stream=1 .*why="${reason}"`, 'u'));
+    client.ws.close();
     await echoes(neighbour, 'still here');
     neighbour.ws.close();
   });

@@ -181,7 +181,7 @@ export class Session implements StreamHost {
         this.onOpen(id, decodeOpen(body));
         return;
       case FrameType.accept:
-        this.streams.get(id)?.start();
+        this.onAccept(id);
         return;
       case FrameType.reject:
         this.onReject(id, body.toString('utf8'));
@@ -195,6 +195,18 @@ export class Session implements StreamHost {
         this.owner.onControl(decodeControl(body));
         return;
     }
+  }
+
+  /**
+   * Only the side that sent an OPEN may hear its ACCEPT. One for a stream the other side opened
+   * would mark it started while this side still dials: once dialled, start() would then be a
+   * no-op and the socket stay paused, the stream wedged without a word. It resets that stream.
+   */
+  private onAccept(id: number): void {
+    const stream = this.streams.get(id);
+    if (stream === undefined) return;
+    if (stream.openedHere) stream.start();
+    else stream.reset(`ACCEPT of stream ${id}, which the other side opened`);
   }
 
   /**
