@@ -2,13 +2,16 @@
  * Protocol violations a tunnel client may commit against a real websocksy server, frame by frame
  * on a raw WebSocket: each one costs only the connection that committed it, with a reason that
  * names it in the close and in the log, while another session's stream goes on. A violation that
- * concerns one stream resets that stream alone.
+ * concerns one stream resets that stream alone. A client that opens streams to an address that
+ * never answers and drops its sessions leaves no dial behind them.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { decodeControl, decodeFrame, encodeData, encodeEmpty, encodeJson, FrameType, TUNNEL_SUBPROTOCOL } from '../src/tunnel/protocol.js';
+import { blackhole, skipWithoutPython } from './helpers/blackhole.js';
 import { connect, type TestClient } from './helpers/client.js';
 import { tcpEcho, tempDir, type Peer } from './helpers/peers.js';
+import { openDescriptors } from './helpers/process-figures.js';
 import { startTunnelServer } from './helpers/tunnel.js';
 import type { RunningWebsocksy } from './helpers/websocksy.js';
 
@@ -100,5 +103,39 @@ describe('tunnel protocol violations', () => {
     client.ws.close();
     await echoes(neighbour, 'still here');
     neighbour.ws.close();
+  });
+});
+
+describe('streams that end while the server dials them', () => {
+  test('abort the dial: sessions dropped with their streams still connecting leave no socket behind', { timeout: 60_000 }, async (t) => {
+    const hole = await blackhole();
+    if (hole === null) return skipWithoutPython(t);
+    const dir = tempDir('websocksy-tunnel-dials-');
+    // One session per identity: each new one ends the one before, detached, and resets its streams.
+    const server = await startTunnelServer(dir.path, `alice ${TOKEN} connect=127.0.0.1:${hole.port}\n`, 'max-sessions = 1\ngrace = 30\n');
+    const pid = server.process.pid;
+    assert.ok(pid !== undefined);
+    const STREAMS = 64;
+    const SESSIONS = 5;
+    try {
+      const before = openDescriptors(pid);
+      for (let session = 0; session < SESSIONS; session++) {
+        const client = await tunnelSocket(server);
+        client.ws.send(encodeJson(FrameType.control, 0, HELLO));
+        assert.equal(decodeControl(decodeFrame((await client.next()).data).body).type, 'welcome');
+        for (let i = 0; i < STREAMS; i++) client.ws.send(encodeJson(FrameType.open, 2 * i + 1, { host: '127.0.0.1', port: hole.port }));
+        client.ws.terminate();
+        await server.waitForLog(new RegExp(`(tunnel detached identity=alice[^]*){${session + 1}}`, 'u'));
+      }
+      await server.waitForLog(new RegExp(`(session replaced identity=alice[^]*){${SESSIONS - 1}}`, 'u'));
+      // The last session waits out its grace with its streams still dialling; the others' dials are gone.
+      const grown = openDescriptors(pid) - before;
+      assert.ok(grown <= STREAMS + 8, `${grown} more descriptors after ${SESSIONS} sessions of ${STREAMS} dials (the dial deadline is 10 s)`);
+      assert.doesNotMatch(server.log(), /stream refused .*abandoned/u);
+    } finally {
+      await server.stop();
+      hole.close();
+      dir.remove();
+    }
   });
 });

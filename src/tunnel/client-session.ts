@@ -17,7 +17,7 @@ import type { StreamSocket, TunnelStream } from './stream.js';
 /** What a client session asks of its client. */
 export interface ClientSessionHost {
   readonly logFields: LogFields;
-  dial(target: OpenTarget): Promise<Socket>;
+  dial(target: OpenTarget, signal: AbortSignal): Promise<Socket>;
   onControl(from: ClientSession, message: ControlMessage): void;
   /** A local connection the server asked to open elsewhere (goaway): on the new session, or waiting for it. */
   reopen(socket: StreamSocket, target: OpenTarget): void;
@@ -79,8 +79,8 @@ export class ClientSession implements SessionOwner {
 
   // ---- SessionOwner ----
 
-  dial(target: OpenTarget): Promise<Socket> {
-    return this.host.dial(target);
+  dial(target: OpenTarget, signal: AbortSignal): Promise<Socket> {
+    return this.host.dial(target, signal);
   }
 
   onControl(message: ControlMessage): void {

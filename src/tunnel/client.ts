@@ -289,21 +289,22 @@ export class TunnelClient implements ClientSessionHost, ConnectionHandler, Guard
     return this.current.session.open(socket, { host, port });
   }
 
-  async dial(target: OpenTarget): Promise<Socket> {
+  async dial(target: OpenTarget, signal: AbortSignal): Promise<Socket> {
     if (!('listener' in target)) {
       // The far side (an HTTP route on the server) asks this side to dial: only what accept= names.
       try {
         if (this.config.accept.length === 0) throw new Error(`[upstream ${this.config.label}] accepts no streams to hosts (no accept = ...)`);
         const address = await this.accept.checkConnect(target.host, target.port);
-        return await dialTcp(address, target.port);
+        return await dialTcp(address, target.port, signal);
       } catch (error) {
+        if (signal.aborted) throw error;
         log.warn('stream refused', { ...this.logFields, target: `${target.host}:${target.port}`, why: errorMessage(error) });
         throw error;
       }
     }
     const forward = this.remoteForwards[target.listener];
     if (forward === undefined) throw new Error(`no remote forward number ${target.listener}`);
-    return dialTcp(forward.host, forward.hostPort);
+    return dialTcp(forward.host, forward.hostPort, signal);
   }
 
   reopen(socket: StreamSocket, target: OpenTarget): void {
