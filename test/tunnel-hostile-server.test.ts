@@ -7,9 +7,12 @@
 
 const descriptors = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length;
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import { MAX_OLD_CONNECTIONS } from '../src/tunnel/client.js';
+import { encodeData, encodeEmpty, FrameType } from '../src/tunnel/protocol.js';
+import { dial } from './helpers/tunnel.js';
 import { goodWelcome, startHostileTunnelServer } from './helpers/hostile-tunnel-server.js';
 import { startWebsocksy } from './helpers/websocksy.js';
 
@@ -119,4 +122,42 @@ describe('a tunnel server that never reads and floods pings', () => {
       await hostile.close();
     }
   });
+});
+
+describe('a tunnel server that sends data or a FIN on a stream before accepting it', () => {
+  for (const early of ['data', 'FIN'] as const) {
+    test(`${early}: the client resets the stream, and the local connection gets none of it`, { timeout: 30_000 }, async () => {
+      const hostile = await startHostileTunnelServer(
+        (connection) => connection.sendControl(goodWelcome()),
+        (connection, frame) => {
+          if (frame.type !== FrameType.open) return;
+          connection.send(early === 'data' ? encodeData(frame.stream, Buffer.from('not yet accepted')) : encodeEmpty(FrameType.fin, frame.stream));
+          // What a server would send next: the ACCEPT, which must find the stream gone.
+          connection.send(encodeEmpty(FrameType.accept, frame.stream));
+        },
+      );
+      const forward = await startWebsocksy(['forward', '-L', '127.0.0.1:0:127.0.0.1:9', hostile.url, '--name', 'n', '--token', 't'], { readyPattern: /forwarding .*ports=(\d+)/u });
+      try {
+        await forward.waitForLog(/tunnel up/u);
+        const port = Number(/forwarding .*ports=(\d+)/u.exec(forward.log())?.[1]);
+        const local = await dial(port);
+        let received = 0;
+        local.on('data', (chunk: Buffer) => (received += chunk.length));
+        local.on('error', () => undefined);
+        // The client ends the local connection (a FIN, or a reset): the test's socket is half-open, so 'end' or 'close'.
+        await Promise.race([once(local, 'end'), once(local, 'close')]);
+        local.destroy();
+        assert.equal(received, 0);
+        const reason = `${early} before the stream was accepted`;
+        await forward.waitForLog(new RegExp(`stream reset .*why="${reason}"`, 'u'));
+        const connection = hostile.connections[0];
+        assert.ok(connection !== undefined);
+        const reset = connection.frames.find((frame) => frame.type === FrameType.reset);
+        assert.equal(reset?.body.toString(), reason);
+      } finally {
+        await forward.stop();
+        await hostile.close();
+      }
+    });
+  }
 });
