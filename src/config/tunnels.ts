@@ -12,7 +12,9 @@ import { parseConfigUrl } from '../lib/url.js';
 import { parseConnectRule } from '../tunnel/allow.js';
 import { parseForward } from '../tunnel/forward.js';
 import { readIdentities } from '../tunnel/identities.js';
-import { DEFAULT_GRACE_SECONDS, DEFAULT_MAX_SESSIONS, DEFAULT_WINDOW, defaultTiming, newUpstream, type Timing, type TunnelConfig, type TunnelServerConfig, type UpstreamConfig } from '../tunnel/options.js';
+import {
+  DEFAULT_GRACE_SECONDS, DEFAULT_MAX_SESSIONS, DEFAULT_WINDOW, defaultTiming, HEARTBEAT_BOUNDS_MS, newUpstream, TIMEOUT_BOUNDS_MS, WINDOW_BOUNDS, type Timing, type TunnelConfig, type TunnelServerConfig, type UpstreamConfig,
+} from '../tunnel/options.js';
 import { readSecretFile } from '../lib/secret.js';
 import { ConfigError, pathFrom, SECTION_START, sectionOf, type Setting, type SettingOrigin } from './settings.js';
 
@@ -27,8 +29,8 @@ export const TUNNEL_KEYS = ['path', 'identities', 'anonymous', 'grace', 'window'
 export const UPSTREAM_KEYS = ['url', 'name', 'token', 'token-file', 'anonymous', 'local', 'remote', 'accept', 'reconnect-min', 'reconnect-max', 'heartbeat', 'heartbeat-timeout', 'ca', 'fingerprint'] as const;
 
 function timingKey(target: Timing, key: string, value: string): boolean {
-  if (key === 'heartbeat') target.heartbeatMs = parseSeconds(value, 0.05, 3600) * 1000;
-  else if (key === 'heartbeat-timeout') target.timeoutMs = parseSeconds(value, 0.1, 86400) * 1000;
+  if (key === 'heartbeat') target.heartbeatMs = parseSeconds(value, HEARTBEAT_BOUNDS_MS.min / 1000, HEARTBEAT_BOUNDS_MS.max / 1000) * 1000;
+  else if (key === 'heartbeat-timeout') target.timeoutMs = parseSeconds(value, TIMEOUT_BOUNDS_MS.min / 1000, TIMEOUT_BOUNDS_MS.max / 1000) * 1000;
   else return false;
   return true;
 }
@@ -45,7 +47,7 @@ function applyServer(server: TunnelServerConfig, key: string, value: string, ori
     if (value.trim() !== 'loopback') throw new Error(`"${value}": the only value is loopback (name-only tunnel clients from this host, when there is no identities file)`);
     server.protectedMode = true;
   } else if (key === 'grace') server.graceSeconds = parseSeconds(value, 0, 86400);
-  else if (key === 'window') server.window = parseSize(value, 16 * 1024, 64 * 1024 * 1024);
+  else if (key === 'window') server.window = parseSize(value, WINDOW_BOUNDS.min, WINDOW_BOUNDS.max);
   else if (key === 'max-sessions') server.maxSessions = parseCount(value, 1, 1000);
   else throw new Error(`unknown key (known: ${TUNNEL_KEYS.join(', ')})`);
 }

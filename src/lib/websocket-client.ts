@@ -82,6 +82,12 @@ export interface WebSocketClientOptions {
   readonly createConnection?: CreateConnection;
   /** Text and fragmented messages are protocol errors (a tunnel server only sends whole binary ones). */
   readonly binaryOnly?: boolean;
+  /**
+   * Bytes that may wait to go to the server. Past it the connection fails: the server does not
+   * read, and what it makes this side send regardless (the answers to its pings) would pile up
+   * in memory without end. None: the caller bounds what it sends itself.
+   */
+  readonly maxBuffered?: number;
 }
 
 export class WebSocketClient implements FrameSink {
@@ -157,7 +163,19 @@ export class WebSocketClient implements FrameSink {
 
   /** One message; `data` is read during the call only. */
   send(data: Uint8Array, binary = true): void {
-    if (this.state === 'open') this.writer?.send(binary ? Opcode.binary : Opcode.text, data);
+    if (this.state !== 'open') return;
+    this.writer?.send(binary ? Opcode.binary : Opcode.text, data);
+    this.failIfOverBuffered();
+  }
+
+  /** Past maxBuffered, the server is not reading: the connection is cut, since a close frame would wait behind the rest. */
+  private failIfOverBuffered(): void {
+    const limit = this.options.maxBuffered;
+    const buffered = this.writer?.buffered ?? 0;
+    if (limit === undefined || buffered <= limit) return;
+    const socket = this.socket;
+    this.fail(`the server does not read: ${buffered} bytes wait to go to it, over the ${limit} allowed`);
+    socket?.destroy();
   }
 
   /** Stops reading from the server (what it sends waits in the kernel, then in its own buffers). */
@@ -237,7 +255,9 @@ export class WebSocketClient implements FrameSink {
 
   control(opcode: Opcode, payload: Buffer): void {
     if (opcode === Opcode.ping) {
-      if (this.state === 'open') this.writer?.send(Opcode.pong, payload);
+      if (this.state !== 'open') return;
+      this.writer?.send(Opcode.pong, payload);
+      this.failIfOverBuffered();
       return;
     }
     if (opcode !== Opcode.close) return;

@@ -7,14 +7,14 @@
  * client may hold an old connection beside its current one, client.ts). Every frame is masked
  * with a fresh random key (RFC 6455 §5.3).
  */
+import { maxBackpressureFor } from '../core/send-policy.js';
 import { errorMessage } from '../lib/errors.js';
 import type { UpstreamTls } from '../lib/tls-upstream.js';
 import { WebSocketClient, type WebSocketEnd } from '../lib/websocket-client.js';
 import type { LogFields } from '../lib/log.js';
-import type { Transport } from './mux.js';
+import { SEND_BUDGET_BYTES, type Transport } from './mux.js';
 import { decodeControl, decodeFrame, encodeJson, FrameType, MAX_FRAME, TUNNEL_SUBPROTOCOL, type ControlMessage } from './protocol.js';
-
-export type Welcome = Extract<ControlMessage, { type: 'welcome' }>;
+import { checkWelcome, type Welcome } from './welcome.js';
 
 /** What a connection reports to its client; nothing more arrives once it was lost or refused. */
 export interface ConnectionHandler {
@@ -42,7 +42,9 @@ export class ClientConnection implements Transport {
     private readonly handler: ConnectionHandler,
     tls: UpstreamTls,
   ) {
-    const options = { url: new URL(url), protocols: [TUNNEL_SUBPROTOCOL], handshakeTimeoutMs, maxPayload: MAX_FRAME, tls, binaryOnly: true };
+    // Credit bounds the streams' data toward the server as it bounds the server's (mux.ts); past that, the server is not reading.
+    const maxBuffered = maxBackpressureFor(SEND_BUDGET_BYTES, MAX_FRAME);
+    const options = { url: new URL(url), protocols: [TUNNEL_SUBPROTOCOL], handshakeTimeoutMs, maxPayload: MAX_FRAME, tls, binaryOnly: true, maxBuffered };
     this.ws = new WebSocketClient(options, {
       get logFields() {
         return handler.logFields;
@@ -113,6 +115,7 @@ export class ClientConnection implements Transport {
       const frame = decodeFrame(data);
       if (frame.type !== FrameType.control) throw new Error(`frame type ${frame.type} before the welcome`);
       message = decodeControl(frame.body);
+      if (message.type === 'welcome') checkWelcome(message);
     } catch (error) {
       this.lose(`bad handshake answer: ${errorMessage(error)}`);
       return;

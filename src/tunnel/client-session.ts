@@ -17,7 +17,7 @@ import type { StreamSocket, TunnelStream } from './stream.js';
 /** What a client session asks of its client. */
 export interface ClientSessionHost {
   readonly logFields: LogFields;
-  dial(target: OpenTarget): Promise<Socket>;
+  dial(target: OpenTarget, signal: AbortSignal): Promise<Socket>;
   onControl(from: ClientSession, message: ControlMessage): void;
   /** A local connection the server asked to open elsewhere (goaway): on the new session, or waiting for it. */
   reopen(socket: StreamSocket, target: OpenTarget): void;
@@ -28,6 +28,8 @@ export class ClientSession implements SessionOwner {
   private connection: ClientConnection | null = null;
   /** A goaway moved the client to a new session: this one opens nothing more. */
   retired = false;
+  /** When its latest connection was welcomed: a goaway soon after is paced (client.ts). */
+  attachedAt = 0;
 
   constructor(
     readonly id: string,
@@ -52,6 +54,7 @@ export class ClientSession implements SessionOwner {
 
   attach(connection: ClientConnection): void {
     this.connection = connection;
+    this.attachedAt = Date.now();
     this.session.attach(connection);
   }
 
@@ -76,8 +79,8 @@ export class ClientSession implements SessionOwner {
 
   // ---- SessionOwner ----
 
-  dial(target: OpenTarget): Promise<Socket> {
-    return this.host.dial(target);
+  dial(target: OpenTarget, signal: AbortSignal): Promise<Socket> {
+    return this.host.dial(target, signal);
   }
 
   onControl(message: ControlMessage): void {

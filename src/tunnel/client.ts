@@ -15,7 +15,7 @@ import { guarded, type Guarded } from '../lib/guard.js';
 import { log, type LogFields } from '../lib/log.js';
 import { AllowList } from './allow.js';
 import { Backoff } from './backoff.js';
-import { ClientConnection, type ConnectionHandler, type Welcome } from './client-connection.js';
+import { ClientConnection, type ConnectionHandler } from './client-connection.js';
 import { ClientSession, type ClientSessionHost } from './client-session.js';
 import type { UpstreamConfig } from './options.js';
 import { dialTcp } from './dial.js';
@@ -24,8 +24,23 @@ import { LocalForwards } from './local-forwards.js';
 import type { Session } from './mux.js';
 import { CLIENT_FEATURES, isResumeState, PROTOCOL_VERSION, type ControlMessage, type OpenTarget } from './protocol.js';
 import type { StreamSocket, TunnelStream } from './stream.js';
+import type { Welcome } from './welcome.js';
 
 export type ClientState = 'connecting' | 'up' | 'down' | 'refused' | 'closed';
+
+/**
+ * Old connections kept for the streams of retired sessions. A draining server closes each once
+ * its streams end; one that never does (or says goaway on every session) would otherwise have
+ * the client hold a connection per goaway without end. Past the limit the oldest is closed.
+ */
+export const MAX_OLD_CONNECTIONS = 8;
+
+/**
+ * A goaway on a session up this long is a drain: the client connects again at once. One sooner
+ * is paced by a backoff of its own, so that a server that answers every welcome with a goaway
+ * does not draw a connection every millisecond.
+ */
+export const SETTLED_SESSION_MS = 10_000;
 
 export interface ClientOptions {
   /** Stop (and report) when the server refuses the identity, instead of retrying. */
@@ -46,6 +61,8 @@ export class TunnelClient implements ClientSessionHost, ConnectionHandler, Guard
   private heartbeatMs: number;
   private timeoutMs: number;
   private readonly backoff: Backoff;
+  /** Paces goaways that come soon after their welcome; reset by one on a settled session. */
+  private readonly goawayBackoff: Backoff;
   private readonly forwards: LocalForwards;
   private readonly remoteForwards: Forward[];
   private readonly accept: AllowList;
@@ -62,6 +79,7 @@ export class TunnelClient implements ClientSessionHost, ConnectionHandler, Guard
     this.heartbeatMs = config.heartbeatMs;
     this.timeoutMs = config.timeoutMs;
     this.backoff = new Backoff(config.reconnectMinMs, config.reconnectMaxMs);
+    this.goawayBackoff = new Backoff(config.reconnectMinMs, config.reconnectMaxMs);
     this.forwards = new LocalForwards(config.forwards, this);
     this.remoteForwards = config.forwards.filter((forward) => forward.kind === 'remote');
     this.accept = new AllowList(config.accept, []);
@@ -211,14 +229,35 @@ export class TunnelClient implements ClientSessionHost, ConnectionHandler, Guard
    * at once, asking again for the remote listeners. Local connections wait for it meanwhile.
    */
   private goAway(from: ClientSession): void {
-    log.info('server going away: moving to a new connection', { ...this.logFields, streams: from.streams, remote_forwards: this.remoteForwards.length, old_connections: this.retired.size + 1 });
+    if (this.state === 'closed') return;
+    const settled = Date.now() - from.attachedAt >= SETTLED_SESSION_MS;
+    if (settled) this.goawayBackoff.reset();
+    const delay = settled ? 0 : this.goawayBackoff.next();
+    log.info('server going away: moving to a new connection', {
+      ...this.logFields, streams: from.streams, remote_forwards: this.remoteForwards.length, old_connections: this.retired.size + 1, ...(settled ? {} : { retry_ms: Math.round(delay) }),
+    });
     from.retired = true;
     this.retired.add(from);
+    this.closeOldestIfOverLimit();
     this.current = null;
     this.connection = null;
+    this.state = 'connecting';
     this.backoff.reset();
     if (this.retryTimer !== null) clearTimeout(this.retryTimer);
-    this.connect();
+    if (settled) this.connect();
+    else this.retryTimer = setTimeout(guarded(this, 'reconnect', () => this.connect()), delay);
+  }
+
+  /** Past MAX_OLD_CONNECTIONS, the oldest old connection goes, with whatever streams it still carries. */
+  private closeOldestIfOverLimit(): void {
+    if (this.retired.size <= MAX_OLD_CONNECTIONS) return;
+    const [oldest] = this.retired;
+    if (oldest === undefined) return;
+    this.retired.delete(oldest);
+    const reason = `more than ${MAX_OLD_CONNECTIONS} old connections after goaways: the oldest is closed (the server never closed it)`;
+    log.warn('old connection closed', { ...this.logFields, streams: oldest.streams, why: reason });
+    oldest.session.handOverUnaccepted();
+    oldest.close(reason);
   }
 
   /**
@@ -250,21 +289,22 @@ export class TunnelClient implements ClientSessionHost, ConnectionHandler, Guard
     return this.current.session.open(socket, { host, port });
   }
 
-  async dial(target: OpenTarget): Promise<Socket> {
+  async dial(target: OpenTarget, signal: AbortSignal): Promise<Socket> {
     if (!('listener' in target)) {
       // The far side (an HTTP route on the server) asks this side to dial: only what accept= names.
       try {
         if (this.config.accept.length === 0) throw new Error(`[upstream ${this.config.label}] accepts no streams to hosts (no accept = ...)`);
         const address = await this.accept.checkConnect(target.host, target.port);
-        return await dialTcp(address, target.port);
+        return await dialTcp(address, target.port, signal);
       } catch (error) {
+        if (signal.aborted) throw error;
         log.warn('stream refused', { ...this.logFields, target: `${target.host}:${target.port}`, why: errorMessage(error) });
         throw error;
       }
     }
     const forward = this.remoteForwards[target.listener];
     if (forward === undefined) throw new Error(`no remote forward number ${target.listener}`);
-    return dialTcp(forward.host, forward.hostPort);
+    return dialTcp(forward.host, forward.hostPort, signal);
   }
 
   reopen(socket: StreamSocket, target: OpenTarget): void {

@@ -26,8 +26,8 @@ export interface Transport {
 export interface SessionOwner {
   /** Names the session in the log. */
   readonly logFields: LogFields;
-  /** Decides whether an OPEN may go ahead and dials; rejects with a reason the other side sees. */
-  dial(target: OpenTarget): Promise<StreamSocket>;
+  /** Decides whether an OPEN may go ahead and dials; rejects with a reason the other side sees. `signal`: the stream ended meanwhile. */
+  dial(target: OpenTarget, signal: AbortSignal): Promise<StreamSocket>;
   onControl(message: ControlMessage): void;
   onStreamEnded(stream: TunnelStream, reason: string | null): void;
   /** True once a goaway retired this session for a new one (a client's). */
@@ -70,6 +70,8 @@ export interface SessionOptions {
 export class Session implements StreamHost {
   private transport: Transport | null = null;
   readonly streams = new Map<number, TunnelStream>();
+  /** Streams the other side opened whose dial is under way: aborted if the stream ends first. */
+  private readonly dialling = new Map<TunnelStream, AbortController>();
   private readonly ids: StreamIdAllocator;
   /** Newest stream id the other side opened that this side has seen (0: none). */
   private seen = 0;
@@ -144,6 +146,8 @@ export class Session implements StreamHost {
 
   streamEnded(stream: TunnelStream, reason: string | null): void {
     this.streams.delete(stream.id);
+    this.dialling.get(stream)?.abort();
+    this.dialling.delete(stream);
     this.counters.bytesIn += stream.bytesIn;
     this.counters.bytesOut += stream.bytesOut;
     if (reason !== null) this.counters.streamsFailed++;
@@ -181,7 +185,7 @@ export class Session implements StreamHost {
         this.onOpen(id, decodeOpen(body));
         return;
       case FrameType.accept:
-        this.streams.get(id)?.start();
+        this.onAccept(id);
         return;
       case FrameType.reject:
         this.onReject(id, body.toString('utf8'));
@@ -195,6 +199,18 @@ export class Session implements StreamHost {
         this.owner.onControl(decodeControl(body));
         return;
     }
+  }
+
+  /**
+   * Only the side that sent an OPEN may hear its ACCEPT. One for a stream the other side opened
+   * would mark it started while this side still dials: once dialled, start() would then be a
+   * no-op and the socket stay paused, the stream wedged without a word. It resets that stream.
+   */
+  private onAccept(id: number): void {
+    const stream = this.streams.get(id);
+    if (stream === undefined) return;
+    if (stream.openedHere) stream.start();
+    else stream.reset(`ACCEPT of stream ${id}, which the other side opened`);
   }
 
   /**
@@ -221,8 +237,11 @@ export class Session implements StreamHost {
     const stream = new TunnelStream(id, false, target, this);
     this.streams.set(id, stream);
     this.counters.streamsOpened++;
-    this.owner.dial(target).then(
+    const dial = new AbortController();
+    this.dialling.set(stream, dial);
+    this.owner.dial(target, dial.signal).then(
       guarded(stream, 'stream dialled', (socket: StreamSocket) => {
+        this.dialling.delete(stream);
         if (stream.state === 'ended') {
           socket.destroy();
           return;
@@ -232,6 +251,7 @@ export class Session implements StreamHost {
         stream.start();
       }),
       guarded(stream, 'stream dial failed', (error: unknown) => {
+        this.dialling.delete(stream);
         if (stream.state === 'ended') return;
         this.sendFrame(encodeText(FrameType.reject, id, errorMessage(error)));
         stream.onReset(`refused: ${errorMessage(error)}`);

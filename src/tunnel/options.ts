@@ -60,3 +60,12 @@ export const DEFAULT_RECONNECT = { minMs: 250, maxMs: 30_000 };
 export function newUpstream(label: string): UpstreamConfig {
   return { label, url: '', name: '', token: '', anonymous: false, forwards: [], accept: [], reconnectMinMs: DEFAULT_RECONNECT.minMs, reconnectMaxMs: DEFAULT_RECONNECT.maxMs, tls: DEFAULT_UPSTREAM_TLS, ...defaultTiming };
 }
+
+/**
+ * What a server may announce, and so what a client takes from a welcome: the [tunnel] keys'
+ * ranges. A client that trusted any number would ping in a busy loop (heartbeat 0) or keep a
+ * local stream's every byte in its replay list (a window of terabytes).
+ */
+export const WINDOW_BOUNDS = { min: 16 * 1024, max: 64 * 1024 * 1024 } as const;
+export const HEARTBEAT_BOUNDS_MS = { min: 50, max: 3600 * 1000 } as const;
+export const TIMEOUT_BOUNDS_MS = { min: 100, max: 86_400 * 1000 } as const;

@@ -42,6 +42,13 @@ export interface ListenerHooks {
 /** Between two binds of an address in use. */
 const BUSY_RETRY_INTERVAL_MS = 100;
 
+/**
+ * Addresses one identity may have bound at once. A listen rule without a bind address (`*:PORT`)
+ * admits every local address: a client that asked for 127.0.0.1:PORT, 127.0.0.2:PORT and on had
+ * the server bind a descriptor per request, thousands of them, until accept() failed for everyone.
+ */
+export const MAX_LISTENERS_PER_IDENTITY = 256;
+
 interface Entry {
   readonly server: Server;
   owner: ListenerOwner;
@@ -76,6 +83,8 @@ export class RemoteListeners {
       this.handWaiting(held);
       return held.port;
     }
+    const heldByIdentity = this.countOf(owner.identity);
+    if (heldByIdentity >= MAX_LISTENERS_PER_IDENTITY) throw new Error(`identity ${owner.identity} already listens on ${heldByIdentity} addresses (limit ${MAX_LISTENERS_PER_IDENTITY})`);
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
     const entry: Entry = { server, owner, listener, port, released: false, bound: null, binding: new AbortController(), waiting: [] };
     server.on('connection', (accepted: Socket) =>
@@ -124,6 +133,20 @@ export class RemoteListeners {
     }
   }
 
+  /** Listeners of `identity`, bound or binding. */
+  private countOf(identity: string): number {
+    let count = 0;
+    for (const entry of this.byAddress.values()) if (entry.owner.identity === identity && !entry.released) count++;
+    return count;
+  }
+
+  /** Connections waiting for `owner` in all its listeners: the stream limit bounds them together, not each listener's. */
+  private waitingFor(owner: ListenerOwner): number {
+    let count = 0;
+    for (const entry of this.byAddress.values()) if (entry.owner === owner) count += entry.waiting.length;
+    return count;
+  }
+
   /** Hands `socket` to the listener's session, or keeps it waiting while that session is detached. */
   private deliver(key: string, entry: Entry, socket: StreamSocket): void {
     if (entry.owner.attached) {
@@ -131,7 +154,7 @@ export class RemoteListeners {
       return;
     }
     const limit = entry.owner.maxStreams;
-    if (entry.waiting.length >= limit) {
+    if (this.waitingFor(entry.owner) >= limit) {
       log.warn('remote listener connection reset', { ...entry.owner.logFields, address: key, why: `${limit} connections (the session's stream limit) already wait for its client to return` });
       resetConnection(socket);
       return;

@@ -101,7 +101,7 @@ export class ServerSession implements SessionOwner, ListenerOwner, Guarded {
     this.context.endSession(this, reason);
   }
 
-  async dial(target: OpenTarget): Promise<Socket> {
+  async dial(target: OpenTarget, signal: AbortSignal): Promise<Socket> {
     if ('listener' in target) throw new Error('a client cannot open a stream to a listener');
     const allow = this.context.allowOf(this.identity);
     try {
@@ -109,8 +109,10 @@ export class ServerSession implements SessionOwner, ListenerOwner, Guarded {
       if (this.sentGoaway) throw new Error(GOAWAY_REJECT_REASON);
       if (allow === null) throw new Error(`identity ${this.identity} no longer exists`);
       const address = await allow.checkConnect(target.host, target.port);
-      return await dialTcp(address, target.port);
+      return await dialTcp(address, target.port, signal);
     } catch (error) {
+      // The stream ended while it dialled: its end was logged, this is no refusal.
+      if (signal.aborted) throw error;
       log.warn('stream refused', { ...this.logFields, target: `${target.host}:${target.port}`, why: errorMessage(error) });
       throw error;
     }

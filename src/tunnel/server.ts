@@ -45,6 +45,8 @@ import { ServerSession, type ServerSessionContext } from './server-session.js';
 import { ServerSessions } from './server-sessions.js';
 import { UwsTransport, type TunnelSocketData } from './uws-transport.js';
 
+const TEXT_MESSAGE = 'a text message, where every tunnel frame is binary';
+
 /** Tunnel sockets that may wait for their hello at once; more are refused at the upgrade. */
 export const HELLO_WAIT_LIMIT = 64;
 
@@ -169,9 +171,26 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
     const { transport } = data;
     if (transport === null) return;
     const owner = this.sessions.ownerOf(transport);
+    // Every tunnel frame is binary (docs/tunnel-protocol.md), as the client insists of the server's:
+    // a text message is a peer speaking something else, so its transport goes, as for any protocol error.
+    if (!isBinary && data.relay === null) {
+      this.textMessage(transport, owner, data.client);
+      return;
+    }
     if (owner !== undefined) owner.session.onMessage(Buffer.from(message), false);
     else if (data.relay !== null) data.relay.fromClient(message, true);
     else if (this.awaitingHello.delete(transport)) this.onFirstMessage(ws, transport, Buffer.from(message), false);
+  }
+
+  /** A text message on a tunnel socket: the socket is refused before its hello, its session detached after. */
+  private textMessage(transport: UwsTransport, owner: ServerSession | undefined, client: string): void {
+    const reason = `protocol error: ${TEXT_MESSAGE}`;
+    if (owner !== undefined) this.sessions.lost(owner, reason);
+    else if (this.awaitingHello.delete(transport)) {
+      log.warn('tunnel refused', { id: transport.id, client, why: reason });
+      transport.send(encodeControl({ type: 'refuse', reason }));
+      transport.close(reason);
+    }
   }
 
   drain(ws: WebSocket<TunnelSocketData>): void {

@@ -286,8 +286,10 @@ export class TunnelStream implements Guarded {
       this.reset('data after FIN');
       return;
     }
-    // The other side sends only after ACCEPT, which follows the dial: data earlier has nowhere to go.
-    if (this.socket === null) {
+    // The other side sends only once the stream is accepted: on the side that accepts, after the
+    // dial (data earlier has nowhere to go); on the side that opened, after the ACCEPT (data earlier
+    // would reach a local connection that a REJECT may yet refuse, or move to another session).
+    if (this.socket === null || this.state === 'opening') {
       this.reset('data before the stream was accepted');
       return;
     }
@@ -316,7 +318,7 @@ export class TunnelStream implements Guarded {
 
   onFin(): void {
     if (this.finReceived) return;
-    if (this.socket === null) {
+    if (this.socket === null || this.state === 'opening') {
       this.reset('FIN before the stream was accepted');
       return;
     }
