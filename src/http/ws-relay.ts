@@ -313,6 +313,9 @@ export class WebSocketRelay implements WsEndpoint<RelayData> {
       headers: forwarded,
       handshakeTimeoutMs: route.timeoutMs,
       maxPayload: MAX_MESSAGE,
+      // What the client's messages may queue toward the upstream (fromClient's check), and no
+      // more: an upstream that stops reading and floods pings would otherwise pile up our pongs.
+      maxBuffered: maxBackpressureFor(HIGH_WATER, MAX_MESSAGE),
       tls: this.tls,
       ...(this.lookup === null ? {} : { lookup: this.lookup }),
       // A PROXY header (ws:// only): it names websocksy's end, so it goes out once connected.

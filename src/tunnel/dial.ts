@@ -2,8 +2,9 @@
  * Dials a TCP destination for a stream, with a deadline; the error says which address failed and
  * why. A stream that ends while it dials aborts the dial: its socket is closed at once, instead of
  * being held, connecting, until the deadline (a client that opened streams to an address that
- * never answers and dropped its sessions again and again had the server hold thousands). The socket reads into the process's shared read buffer (shared-read.ts): a stream copies
- * each read into its data frame at once. No 'data' listener is there before the stream attaches,
+ * never answers and dropped its sessions again and again had the server hold thousands). The
+ * socket reads into the process's shared read buffer (shared-read.ts): a stream copies each read
+ * into its data frame at once. No 'data' listener is there before the stream attaches,
  * and none is needed: resolve() runs, and the stream attaches, before the first read.
  */
 import type { Socket } from 'node:net';
