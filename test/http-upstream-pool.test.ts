@@ -69,6 +69,66 @@ async function scriptedUpstream(): Promise<ScriptedUpstream> {
 
 const ok = (body: string, extra = ''): string => `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
 
+/** One response's head and body, decoded from the bytes a raw client read, and whatever came after it. */
+interface FramedReply {
+  readonly head: string;
+  readonly body: string;
+  /** Bytes after the response's own framing: a client on a kept-alive connection reads them as its next answer. */
+  readonly after: string;
+}
+
+/** Decodes the first response of `wire` by its own framing (Content-Length, chunked, or up to the close). */
+function firstResponse(wire: string): FramedReply {
+  const headEnd = wire.indexOf('\r\n\r\n');
+  assert.ok(headEnd > 0, `no response head in ${JSON.stringify(wire)}`);
+  const head = wire.slice(0, headEnd);
+  const rest = wire.slice(headEnd + 4);
+  const length = /\r\ncontent-length: *(\d+)/i.exec(head);
+  if (length !== null) return { head, body: rest.slice(0, Number(length[1])), after: rest.slice(Number(length[1])) };
+  if (!/\r\ntransfer-encoding: chunked/i.test(head)) return { head, body: rest, after: '' };
+  let body = '';
+  let at = 0;
+  for (;;) {
+    const lineEnd = rest.indexOf('\r\n', at);
+    assert.ok(lineEnd >= 0, `a chunked body cut short: ${JSON.stringify(rest)}`);
+    const size = parseInt(rest.slice(at, lineEnd), 16);
+    if (size === 0) return { head, body, after: rest.slice(lineEnd + 4) };
+    body += rest.slice(lineEnd + 2, lineEnd + 2 + size);
+    at = lineEnd + 2 + size + 2;
+  }
+}
+
+/** Sends `request` on a new connection and reads until the connection closes or stays quiet for `quietMs`. */
+function readUntilQuiet(port: number, request: string, quietMs = 300, timeoutMs = 5000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let wire = '';
+    const finish = (): void => {
+      clearTimeout(deadline);
+      clearTimeout(quiet);
+      socket.destroy();
+      resolve(wire);
+    };
+    let quiet = setTimeout(finish, quietMs);
+    const deadline = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`still talking after ${timeoutMs} ms: ${JSON.stringify(wire.slice(0, 300))}`));
+    }, timeoutMs);
+    socket.on('data', (chunk: Buffer) => {
+      wire += chunk.toString('latin1');
+      clearTimeout(quiet);
+      quiet = setTimeout(finish, quietMs);
+    });
+    socket.on('close', finish);
+    socket.on('error', (error) => {
+      clearTimeout(deadline);
+      clearTimeout(quiet);
+      reject(error);
+    });
+    socket.write(request);
+  });
+}
+
 describe('the keep-alive pool of http:// routes', () => {
   const dir = tempDir('websocksy-pool-');
   let upstream: ScriptedUpstream;
@@ -147,6 +207,26 @@ describe('the keep-alive pool of http:// routes', () => {
       await until(() => upstream.ended > before, 2000, () => `the pool dropping the connection after ${what}`);
     }
     await proxy.waitForLog(/http upstream failed .*status=502 why="the upstream broke HTTP\/1\.1: a control character, or a bare CR or LF/);
+  });
+
+  test('a Content-Length beside Transfer-Encoding is not the body\'s length: the client gets the decoded body, and not a byte past its framing', async () => {
+    // RFC 9112 §6.3: the transfer coding overrides the length, which an intermediary must drop.
+    // Framed by the upstream's length, the client read a body cut at 5 bytes and took the rest
+    // for its next answer; or waited for 50 bytes that never came.
+    const chunked = 'a\r\n0123456789\r\n0\r\n\r\n';
+    const cases: Array<[string, string]> = [
+      ['a shorter length first', `HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n${chunked}`],
+      ['a longer length after', `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 50\r\n\r\n${chunked}`],
+    ];
+    for (const [what, answer] of cases) {
+      upstream.script = (socket) => socket.write(answer);
+      const before = upstream.ended;
+      const reply = firstResponse(await readUntilQuiet(proxy.port, 'GET /u/both HTTP/1.1\r\nHost: x\r\n\r\n'));
+      assert.match(reply.head, /^HTTP\/1\.1 200 /, what);
+      assert.deepEqual([reply.body, reply.after], ['0123456789', ''], what);
+      // The upstream's own framing is in doubt: its connection is not used again.
+      await until(() => upstream.ended > before, 2000, () => `the pool dropping the connection after ${what}`);
+    }
   });
 
   test('an upstream that ends its head lines with a bare LF and closes gets a 502 whose log line says the head never ended', async () => {

@@ -343,6 +343,14 @@ export class ClientResponse implements Guarded {
         // client, promised the whole Content-Length, sees the connection close. Whether the
         // source may go on is unchanged by it.
         if (chunk.length === 0) return pending === null;
+        // uWS's tryEnd writes whatever it is given, past the length it announced: the client
+        // would read the excess as the start of its next answer. A source that goes past its
+        // length is broken, and the connection is cut rather than desynchronised.
+        if (total !== null && (pending === null ? taken : pendingOffset + pending.length) + chunk.length > total) {
+          sink.fail(new Error(`the body went past its Content-Length of ${total} bytes`));
+          stop();
+          return false;
+        }
         let room = true;
         try {
           res.cork(() => {
