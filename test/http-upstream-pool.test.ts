@@ -229,6 +229,28 @@ describe('the keep-alive pool of http:// routes', () => {
     }
   });
 
+  test('CONNECT on a route gets 501: an upstream that took it for a tunnel never gets the next client\'s request', async () => {
+    // A 2xx to CONNECT makes the connection a tunnel (RFC 9112 §6.3). Forwarded, the pool took a
+    // "200, Content-Length: 0" for a complete answer and gave the connection to the next request,
+    // which went down the upstream's tunnel to whatever it had dialled.
+    const tunnels = new Set<Socket>();
+    const seen: string[] = [];
+    upstream.script = (socket, request) => {
+      seen.push(request.split(' ')[0] as string);
+      if (tunnels.has(socket)) socket.write(ok('from the far end of a tunnel'));
+      else if (request.startsWith('CONNECT ')) {
+        tunnels.add(socket);
+        socket.write('HTTP/1.1 200 Connection established\r\nContent-Length: 0\r\n\r\n');
+      } else socket.write(ok('from the upstream'));
+    };
+    const connectReply = firstResponse(await readUntilQuiet(proxy.port, 'CONNECT /u/x HTTP/1.1\r\nHost: x\r\n\r\n'));
+    assert.match(connectReply.head, /^HTTP\/1\.1 501 /);
+    const next = await send(proxy.port, '/u/after-connect');
+    assert.deepEqual([next.status, next.text], [200, 'from the upstream']);
+    assert.equal(seen.includes('CONNECT'), false, `the upstream saw ${seen.join(', ')}`);
+    await proxy.waitForLog(/http method refused .*method=CONNECT .*status=501/);
+  });
+
   test('an upstream that ends its head lines with a bare LF and closes gets a 502 whose log line says the head never ended', async () => {
     upstream.script = (socket) => socket.end('HTTP/1.1 200 OK\nContent-Length: 2\n\nok');
     const reply = await send(proxy.port, '/u/bare-lf');
