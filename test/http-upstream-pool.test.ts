@@ -251,6 +251,22 @@ describe('the keep-alive pool of http:// routes', () => {
     await proxy.waitForLog(/http method refused .*method=CONNECT .*status=501/);
   });
 
+  test('a 204 that announces a body is answered, and its connection not used again: the next client never gets that body', async () => {
+    // A 204 has no body (RFC 9110 §15.3.5), and no server may send it a length or a transfer
+    // coding. One that does may well send the body after it: were the connection back in the
+    // pool by then, the next request on it got those bytes as its answer.
+    upstream.script = (socket, request) => {
+      if (request.startsWith('GET /no-content')) {
+        socket.write('HTTP/1.1 204 No Content\r\nContent-Length: 42\r\n\r\n');
+        setTimeout(() => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\nthe 204\'s "body"'), 300);
+      } else setTimeout(() => socket.write(ok('its own answer')), 500);
+    };
+    const noContent = await send(proxy.port, '/u/no-content');
+    assert.equal(noContent.status, 204);
+    const next = await send(proxy.port, '/u/next-client');
+    assert.deepEqual([next.status, next.text], [200, 'its own answer']);
+  });
+
   test('an upstream that ends its head lines with a bare LF and closes gets a 502 whose log line says the head never ended', async () => {
     upstream.script = (socket) => socket.end('HTTP/1.1 200 OK\nContent-Length: 2\n\nok');
     const reply = await send(proxy.port, '/u/bare-lf');

@@ -314,8 +314,11 @@ export class ResponseParser {
       this.keepAliveHintMs = 0;
       return;
     }
-    // HTTP/1.0 keeps its connection only when it says so.
-    this.keepAlive = !close && (statusLine[1] === '1' || keepAliveToken);
+    // HTTP/1.0 keeps its connection only when it says so. A 204 that announces a body (no
+    // server may: RFC 9110 §8.6, RFC 9112 §6.1) may send one after it, and the next request
+    // on the connection would read it as its answer.
+    const announcesBody = status === 204 && (contentLength > 0 || transferEncoding !== null);
+    this.keepAlive = !close && !announcesBody && (statusLine[1] === '1' || keepAliveToken);
     this.events.onHead(status, statusLine[3] ?? '', rawHeaders);
     if (this.state !== State.head) return;
     if (this.headOnly || status === 204 || status === 304) {
