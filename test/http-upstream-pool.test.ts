@@ -12,6 +12,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { writeFileSync } from 'node:fs';
 import { send } from './helpers/http-upstream.js';
+import { sendAllThenRead } from './helpers/http.js';
 import { tempDir } from './helpers/peers.js';
 import { until } from './helpers/session-client.js';
 import { startWebsocksy, type RunningWebsocksy } from './helpers/websocksy.js';
@@ -265,6 +266,29 @@ describe('the keep-alive pool of http:// routes', () => {
     assert.equal(noContent.status, 204);
     const next = await send(proxy.port, '/u/next-client');
     assert.deepEqual([next.status, next.text], [200, 'its own answer']);
+  });
+
+  test('an upstream that answers before it has read the upload: a client that sends all before it reads gets the answer, the rest of its body read and dropped', async () => {
+    // The upstream stops reading, so the upload backs up to the client's socket, which uWS
+    // pauses; then it answers. The answer went out, but the client's socket stayed paused: the
+    // client, still sending, blocked until uWS's idle timeout reset the connection (10 s).
+    // Each way the answer can end: by its length, without a body, chunked.
+    const answers: Array<[number, string]> = [
+      [401, 'HTTP/1.1 401 Unauthorized\r\nContent-Length: 4\r\n\r\nnope'],
+      [204, 'HTTP/1.1 204 No Content\r\n\r\n'],
+      [403, 'HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nnope\r\n0\r\n\r\n'],
+    ];
+    const body = Buffer.alloc(32 * 1024 * 1024, 0x61);
+    const head = Buffer.from(`POST /u/early HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`, 'latin1');
+    for (const [status, answer] of answers) {
+      upstream.script = (socket, request) => {
+        if (!request.startsWith('POST /early')) return;
+        socket.pause();
+        setTimeout(() => socket.write(answer), 300);
+      };
+      const reply = await sendAllThenRead(proxy.port, Buffer.concat([head, body]), 8000);
+      assert.equal(reply.status, status);
+    }
   });
 
   test('an upstream that ends its head lines with a bare LF and closes gets a 502 whose log line says the head never ended', async () => {

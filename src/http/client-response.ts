@@ -27,6 +27,8 @@ export class ClientResponse implements Guarded {
   private heldHead: { readonly status: string; readonly headers: ReadonlyArray<readonly [string, string]> } | null = null;
   /** The request's body has not all arrived (a fact, where bodyPending may be cleared to answer without waiting). */
   private bodyArriving: boolean;
+  /** What is left of the request body when the answer ends is read and dropped (dropBodyLeftAtEnd). */
+  private dropsBodyLeft = false;
 
   constructor(
     readonly res: HttpResponse,
@@ -195,6 +197,24 @@ export class ClientResponse implements Guarded {
     this.resumeBody();
   }
 
+  /**
+   * Whatever is left of the request body when this answer ends is not wanted by anyone (a
+   * proxied exchange is over once its response is: the upstream answered before it took the
+   * whole upload): it is then read and dropped. Without it, a body paused for backpressure
+   * stayed paused past the answer, and a client that sends all before it reads blocked until
+   * uWS's idle timeout reset its connection.
+   */
+  dropBodyLeftAtEnd(): void {
+    this.dropsBodyLeft = true;
+  }
+
+  /** Called just before the answer ends (a paused socket must be resumed before, not after). */
+  private bodyLeftBehind(): void {
+    if (!this.dropsBodyLeft || !this.bodyArriving) return;
+    this.dropsBodyLeft = false;
+    this.dropRestOfBody();
+  }
+
   /** Stops reading the request body (the upstream is full). */
   pauseBody(): void {
     if (this.paused || !this.usable) return;
@@ -258,6 +278,7 @@ export class ClientResponse implements Guarded {
 
   /** Ends a response that has no body (HEAD, 204, 304), reporting `contentLength` if known. */
   endWithoutBody(contentLength: number | null): void {
+    this.bodyLeftBehind();
     this.ended = true;
     // Not endWithoutBody(length): in uWS 20.30 that leaves the response open, and the
     // connection's next request fails. The header written by hand is sent as is.
@@ -293,6 +314,8 @@ export class ClientResponse implements Guarded {
     let pendingOffset = 0;
     /** Body bytes uWS has taken, counted here rather than asked of uWS before every write. */
     let taken = 0;
+    /** Body bytes handed over: taken, or waiting for the socket to drain. */
+    const sent = (): number => (pending === null ? taken : pendingOffset + pending.length);
     const finish = (error: Error | null): void => {
       if (this.ended) return;
       this.ended = true;
@@ -346,7 +369,7 @@ export class ClientResponse implements Guarded {
         // uWS's tryEnd writes whatever it is given, past the length it announced: the client
         // would read the excess as the start of its next answer. A source that goes past its
         // length is broken, and the connection is cut rather than desynchronised.
-        if (total !== null && (pending === null ? taken : pendingOffset + pending.length) + chunk.length > total) {
+        if (total !== null && sent() + chunk.length > total) {
           sink.fail(new Error(`the body went past its Content-Length of ${total} bytes`));
           stop();
           return false;
@@ -360,6 +383,7 @@ export class ClientResponse implements Guarded {
               if (!room) watchWritable();
               return;
             }
+            if (sent() + chunk.length === total) this.bodyLeftBehind();
             const [ok, complete] = res.tryEnd(chunk, total);
             if (complete) finish(null);
             else if (ok) taken += chunk.length;
@@ -381,6 +405,7 @@ export class ClientResponse implements Guarded {
       end: guarded(this, 'response end', () => {
         if (!this.usable) return;
         if (total === null) {
+          this.bodyLeftBehind();
           res.cork(() => {
             this.flushHead();
             res.end();
@@ -405,6 +430,7 @@ export class ClientResponse implements Guarded {
       }),
     };
     if (total === 0) {
+      this.bodyLeftBehind();
       res.cork(() => {
         this.flushHead();
         res.end();

@@ -70,6 +70,8 @@ export function proxyHttp(res: HttpResponse, client: ClientRequest, target: Prox
   const exchange = new UpstreamExchange(answer, client, target);
   answer.whenAborted(() => exchange.clientGone());
   const body = client.hasBody ? requestBody(answer, exchange) : null;
+  // Once the response is over, so is the upload: the dispatcher sends no more of it.
+  if (body !== null) answer.dropBodyLeftAtEnd();
   // A body without a length (the client's was chunked) goes up chunked: the dispatchers frame
   // a stream of unknown length so, for every method.
   const options: UpstreamRequest = {
