@@ -307,6 +307,13 @@ describe('the keep-alive pool of http:// routes', () => {
     assert.deepEqual([next.status, next.text], [200, 'its own answer']);
   });
 
+  test('a reason phrase with bytes above 0x7f reaches the client byte for byte', async () => {
+    // obs-text is allowed in a reason phrase (RFC 9112 §4); it went to the client re-encoded as UTF-8.
+    upstream.script = (socket) => socket.write(Buffer.concat([Buffer.from('HTTP/1.1 200 Tr'), Buffer.from([0xe8, 0x73]), Buffer.from(' bien\r\nContent-Length: 2\r\n\r\nok')]));
+    const wire = await readUntilQuiet(proxy.port, 'GET /u/reason HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.equal(wire.slice(0, wire.indexOf('\r\n')), 'HTTP/1.1 200 Tr\u00e8s bien');
+  });
+
   test('an upstream that ends its head lines with a bare LF and closes gets a 502 whose log line says the head never ended', async () => {
     upstream.script = (socket) => socket.end('HTTP/1.1 200 OK\nContent-Length: 2\n\nok');
     const reply = await send(proxy.port, '/u/bare-lf');

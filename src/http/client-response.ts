@@ -235,8 +235,9 @@ export class ClientResponse implements Guarded {
   writeHead(status: string, headers: ReadonlyArray<readonly [string, string]>): void {
     this.headSent = true;
     this.statusSent(status);
-    this.res.writeStatus(status);
-    for (const [name, value] of headers) this.res.writeHeader(name, /[^\x00-\x7f]/.test(value) ? Buffer.from(value, 'latin1') : value);
+    // uWS writes a string as UTF-8: an upstream's obs-text (latin1 text here) goes as its bytes.
+    this.res.writeStatus(latin1Bytes(status));
+    for (const [name, value] of headers) this.res.writeHeader(name, latin1Bytes(value));
     if (responseDrain.draining) this.res.writeHeader('Connection', 'close');
   }
 
@@ -443,6 +444,11 @@ export class ClientResponse implements Guarded {
 }
 
 function dropChunk(): void {}
+
+/** `text` as uWS should write it: as is when ASCII, else its latin1 bytes (one byte per character). */
+function latin1Bytes(text: string): string | Buffer {
+  return /[^\x00-\x7f]/.test(text) ? Buffer.from(text, 'latin1') : text;
+}
 
 /** Where a response body goes (ClientResponse.openBody). */
 export interface BodySink {
