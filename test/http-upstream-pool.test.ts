@@ -182,6 +182,24 @@ describe('the keep-alive pool of http:// routes', () => {
     assert.ok(Date.now() - started < 2000 + 1500, `closed after ${Date.now() - started} ms`);
   });
 
+  test('an idle connection past the upstream\'s Keep-Alive timeout less a second is never reused, whenever the sweep runs', async () => {
+    // The sweep runs once a second from the first release, so a connection released between two
+    // sweeps stayed up to a second past its limit, and a request then could cross the upstream's
+    // close: a POST gets 502 for that. Here the limit is 2 s (timeout=3), the connection is
+    // released at half a second into the sweep's phase, and the third request comes 2.3 s later.
+    upstream.script = (socket) => socket.write(ok('hinted', 'Keep-Alive: timeout=3\r\n'));
+    const first = upstream.connections;
+    assert.equal((await send(proxy.port, '/u/phase')).text, 'hinted');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.equal((await send(proxy.port, '/u/released-mid-phase')).text, 'hinted');
+    assert.equal(upstream.connections - first, 1, 'the second request reused the connection');
+    await new Promise((resolve) => setTimeout(resolve, 2300));
+    // Closed after it, so that no connection of this test is left for the next one.
+    upstream.script = (socket) => socket.write(ok('hinted', 'Connection: close\r\n'));
+    assert.equal((await send(proxy.port, '/u/past-the-limit')).text, 'hinted');
+    assert.equal(upstream.connections - first, 2, 'the third request went on a new connection');
+  });
+
   test('a connection the upstream closes while idle is forgotten: the next request opens another', async () => {
     upstream.script = (socket) => socket.end(ok('and goodbye'));
     const before = upstream.connections;
