@@ -332,6 +332,16 @@ describe('the keep-alive pool of http:// routes', () => {
     assert.equal(wire.slice(0, wire.indexOf('\r\n')), 'HTTP/1.1 200 Tr\u00e8s bien');
   });
 
+  test('a body broken in the same read as its head gets a 502, not the head of a response that is then cut', async () => {
+    // The head waits for the body's first piece; a chunk-size line with a bare LF right after it
+    // failed the exchange while nothing had gone out, yet the client got "HTTP/1.1 200 OK" alone
+    // and a closed connection.
+    upstream.script = (socket) => socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\n0\n\n');
+    const reply = await send(proxy.port, '/u/broken-body');
+    assert.deepEqual([reply.status, reply.text], [502, 'Bad gateway\n']);
+    await proxy.waitForLog(/http upstream failed .*path=\/u\/broken-body .*status=502 why="the upstream broke HTTP\/1\.1: a chunk size that is not hex"/);
+  });
+
   test('an upstream that ends its head lines with a bare LF and closes gets a 502 whose log line says the head never ended', async () => {
     upstream.script = (socket) => socket.end('HTTP/1.1 200 OK\nContent-Length: 2\n\nok');
     const reply = await send(proxy.port, '/u/bare-lf');

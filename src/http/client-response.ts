@@ -249,7 +249,8 @@ export class ClientResponse implements Guarded {
    */
   holdHead(status: string, headers: ReadonlyArray<readonly [string, string]>): void {
     this.headSent = true;
-    this.statusSent(status);
+    // The observer hears the status once it is written (writeHead), or once the client leaves
+    // with it still held: a held head may yet be withdrawn (withdrawHeldHead).
     this.heldHead = { status, headers };
     queueMicrotask(() => {
       if (this.heldHead === null || !this.usable) return;
@@ -261,7 +262,18 @@ export class ClientResponse implements Guarded {
     });
   }
 
-  /** `status` is decided (a held head counts from here): the observer hears its code. */
+  /**
+   * Forgets a head that is still held, none of it written: the answer can then fail with a status
+   * of its own (the source failed before its first piece). False once the head went out.
+   */
+  withdrawHeldHead(): boolean {
+    if (this.heldHead === null || !this.usable) return false;
+    this.heldHead = null;
+    this.headSent = false;
+    return true;
+  }
+
+  /** `status` is decided: the observer hears its code. */
   private statusSent(status: string): void {
     const observer = this.observer;
     if (observer === undefined) return;
@@ -323,6 +335,8 @@ export class ClientResponse implements Guarded {
       done(error);
     };
     this.whenAborted(() => {
+      // A head still held when the client left was the answer decided all the same.
+      if (this.heldHead !== null) this.statusSent(this.heldHead.status);
       stop();
       finish(new Error('client went away'));
     });

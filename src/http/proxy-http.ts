@@ -281,8 +281,13 @@ class UpstreamExchange implements UpstreamHandler, UploadTally {
     runGuarded(this.answer, 'upstream error', () => {
       const { answer } = this;
       if (this.sink !== null) {
-        this.sink.fail(error);
-        return;
+        // The head waits for the body's first piece (holdHead): when the body broke before it,
+        // nothing went out, and the client gets a 502 rather than a head and a cut.
+        if (!answer.withdrawHeldHead()) {
+          this.sink.fail(error);
+          return;
+        }
+        this.sink = null;
       }
       if (!answer.usable) return;
       if (error instanceof DestinationDenied) {
