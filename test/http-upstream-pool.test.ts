@@ -2,8 +2,12 @@
  * The keep-alive pool of direct http:// routes (src/http/h1-pool.ts, h1-connection.ts) against
  * raw TCP upstreams scripted byte by byte: connections reused across requests, a kept-alive
  * connection the upstream closes as a request goes out (sent again when that is safe, a 502
- * when not), the upstream's Keep-Alive timeout honoured, a connection that closes while idle,
- * and upstream heads that must never reach a client (a 502, and the connection dropped).
+ * when not), the upstream's Keep-Alive timeout honoured (whatever the sweep's phase), a
+ * connection that closes while idle, and upstream heads that must never reach a client (a 502,
+ * and the connection dropped). And the hostile upstream's desyncs, each once reproduced: a
+ * length beside a transfer coding framing the client's body, a 2xx to CONNECT turning a pooled
+ * connection into a tunnel, a 204 or a HEAD's answer whose late body met the next request, an
+ * early answer that left the client's upload paused, a body broken before its held head went out.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
