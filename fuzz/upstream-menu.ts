@@ -1,8 +1,9 @@
 /*
  * What the scripted upstream answers one request with, and what the client must then see:
- * - good: a valid response (Content-Length, chunked with extensions and trailers, or to the
- *   connection's end; after 0-3 interim answers), written in one to six pieces with pauses
- *   under the route's timeout. The client must get its status and body exactly.
+ * - good: a valid response (Content-Length, chunked with extensions and trailers, sometimes
+ *   beside a Content-Length the coding overrides, or to the connection's end; after 0-3
+ *   interim answers), written in one to six pieces with pauses under the route's timeout.
+ *   The client must get its status and body exactly.
  * - bad head: a response whose head a client could read as something the upstream did not
  *   say (two lengths, a length beside a transfer coding, bare CR or LF, control bytes, an
  *   obsolete fold, a bad chunk size, a status line that is not one, a head over 64 KiB, a 101
@@ -86,7 +87,13 @@ function goodResponse(token: string, random: Random, status: number, ending: 'ke
   if (ending === 'no length') head += 'Connection: close\r\n\r\n';
   else {
     if (ending === 'close') head += 'Connection: close\r\n';
-    head += !chunks || random.chance(0.6) ? `Content-Length: ${body.length}\r\n\r\n` : 'Transfer-Encoding: chunked\r\n\r\n';
+    if (!chunks || random.chance(0.6)) head += `Content-Length: ${body.length}\r\n\r\n`;
+    else {
+      // Now and then a length beside the coding, which the coding overrides (RFC 9112 §6.3):
+      // one the client's framing followed gave it a body cut short or run on into its next answer.
+      if (random.chance(0.2)) head += `Content-Length: ${random.int(0, body.length * 2)}\r\n`;
+      head += 'Transfer-Encoding: chunked\r\n\r\n';
+    }
   }
   const headEnd = head.length;
   if (!head.endsWith('chunked\r\n\r\n')) return { wire: Buffer.concat([latin1(head), body]), body, headEnd };

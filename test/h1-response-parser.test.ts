@@ -102,8 +102,15 @@ describe('the route pool\'s response parser', () => {
   });
 
   test('no body: HEAD, 204, 304, and Content-Length: 0', () => {
-    sameEverywhere('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n', { status: 200, body: '', complete: true, keepAlive: true }, 'HEAD');
+    // A HEAD's answer that describes a body may be followed by it: its connection is not trusted again.
+    sameEverywhere('HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n', { status: 200, body: '', complete: true, keepAlive: false }, 'HEAD');
+    sameEverywhere('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n', { status: 200, body: '', complete: true, keepAlive: false }, 'HEAD');
+    sameEverywhere('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', { status: 200, body: '', complete: true, keepAlive: true }, 'HEAD');
     sameEverywhere('HTTP/1.1 204 No Content\r\n\r\n', { status: 204, body: '', complete: true, keepAlive: true });
+    sameEverywhere('HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n', { status: 204, body: '', complete: true, keepAlive: true });
+    // A 204 that announces a body may send one later: its connection is not trusted again.
+    sameEverywhere('HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n', { status: 204, body: '', complete: true, keepAlive: false });
+    sameEverywhere('HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n', { status: 204, body: '', complete: true, keepAlive: false });
     sameEverywhere('HTTP/1.1 304 Not Modified\r\nETag: "x"\r\n\r\n', { status: 304, body: '', complete: true, keepAlive: true });
     sameEverywhere('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', { status: 200, body: '', complete: true, keepAlive: true });
   });

@@ -27,6 +27,8 @@ export class ClientResponse implements Guarded {
   private heldHead: { readonly status: string; readonly headers: ReadonlyArray<readonly [string, string]> } | null = null;
   /** The request's body has not all arrived (a fact, where bodyPending may be cleared to answer without waiting). */
   private bodyArriving: boolean;
+  /** What is left of the request body when the answer ends is read and dropped (dropBodyLeftAtEnd). */
+  private dropsBodyLeft = false;
 
   constructor(
     readonly res: HttpResponse,
@@ -195,6 +197,24 @@ export class ClientResponse implements Guarded {
     this.resumeBody();
   }
 
+  /**
+   * Whatever is left of the request body when this answer ends is not wanted by anyone (a
+   * proxied exchange is over once its response is: the upstream answered before it took the
+   * whole upload): it is then read and dropped. Without it, a body paused for backpressure
+   * stayed paused past the answer, and a client that sends all before it reads blocked until
+   * uWS's idle timeout reset its connection.
+   */
+  dropBodyLeftAtEnd(): void {
+    this.dropsBodyLeft = true;
+  }
+
+  /** Called just before the answer ends (a paused socket must be resumed before, not after). */
+  private bodyLeftBehind(): void {
+    if (!this.dropsBodyLeft || !this.bodyArriving) return;
+    this.dropsBodyLeft = false;
+    this.dropRestOfBody();
+  }
+
   /** Stops reading the request body (the upstream is full). */
   pauseBody(): void {
     if (this.paused || !this.usable) return;
@@ -215,8 +235,9 @@ export class ClientResponse implements Guarded {
   writeHead(status: string, headers: ReadonlyArray<readonly [string, string]>): void {
     this.headSent = true;
     this.statusSent(status);
-    this.res.writeStatus(status);
-    for (const [name, value] of headers) this.res.writeHeader(name, /[^\x00-\x7f]/.test(value) ? Buffer.from(value, 'latin1') : value);
+    // uWS writes a string as UTF-8: an upstream's obs-text (latin1 text here) goes as its bytes.
+    this.res.writeStatus(latin1Bytes(status));
+    for (const [name, value] of headers) this.res.writeHeader(name, latin1Bytes(value));
     if (responseDrain.draining) this.res.writeHeader('Connection', 'close');
   }
 
@@ -228,7 +249,8 @@ export class ClientResponse implements Guarded {
    */
   holdHead(status: string, headers: ReadonlyArray<readonly [string, string]>): void {
     this.headSent = true;
-    this.statusSent(status);
+    // The observer hears the status once it is written (writeHead), or once the client leaves
+    // with it still held: a held head may yet be withdrawn (withdrawHeldHead).
     this.heldHead = { status, headers };
     queueMicrotask(() => {
       if (this.heldHead === null || !this.usable) return;
@@ -240,7 +262,18 @@ export class ClientResponse implements Guarded {
     });
   }
 
-  /** `status` is decided (a held head counts from here): the observer hears its code. */
+  /**
+   * Forgets a head that is still held, none of it written: the answer can then fail with a status
+   * of its own (the source failed before its first piece). False once the head went out.
+   */
+  withdrawHeldHead(): boolean {
+    if (this.heldHead === null || !this.usable) return false;
+    this.heldHead = null;
+    this.headSent = false;
+    return true;
+  }
+
+  /** `status` is decided: the observer hears its code. */
   private statusSent(status: string): void {
     const observer = this.observer;
     if (observer === undefined) return;
@@ -258,6 +291,7 @@ export class ClientResponse implements Guarded {
 
   /** Ends a response that has no body (HEAD, 204, 304), reporting `contentLength` if known. */
   endWithoutBody(contentLength: number | null): void {
+    this.bodyLeftBehind();
     this.ended = true;
     // Not endWithoutBody(length): in uWS 20.30 that leaves the response open, and the
     // connection's next request fails. The header written by hand is sent as is.
@@ -293,12 +327,16 @@ export class ClientResponse implements Guarded {
     let pendingOffset = 0;
     /** Body bytes uWS has taken, counted here rather than asked of uWS before every write. */
     let taken = 0;
+    /** Body bytes handed over: taken, or waiting for the socket to drain. */
+    const sent = (): number => (pending === null ? taken : pendingOffset + pending.length);
     const finish = (error: Error | null): void => {
       if (this.ended) return;
       this.ended = true;
       done(error);
     };
     this.whenAborted(() => {
+      // A head still held when the client left was the answer decided all the same.
+      if (this.heldHead !== null) this.statusSent(this.heldHead.status);
       stop();
       finish(new Error('client went away'));
     });
@@ -343,6 +381,14 @@ export class ClientResponse implements Guarded {
         // client, promised the whole Content-Length, sees the connection close. Whether the
         // source may go on is unchanged by it.
         if (chunk.length === 0) return pending === null;
+        // uWS's tryEnd writes whatever it is given, past the length it announced: the client
+        // would read the excess as the start of its next answer. A source that goes past its
+        // length is broken, and the connection is cut rather than desynchronised.
+        if (total !== null && sent() + chunk.length > total) {
+          sink.fail(new Error(`the body went past its Content-Length of ${total} bytes`));
+          stop();
+          return false;
+        }
         let room = true;
         try {
           res.cork(() => {
@@ -352,6 +398,7 @@ export class ClientResponse implements Guarded {
               if (!room) watchWritable();
               return;
             }
+            if (sent() + chunk.length === total) this.bodyLeftBehind();
             const [ok, complete] = res.tryEnd(chunk, total);
             if (complete) finish(null);
             else if (ok) taken += chunk.length;
@@ -373,6 +420,7 @@ export class ClientResponse implements Guarded {
       end: guarded(this, 'response end', () => {
         if (!this.usable) return;
         if (total === null) {
+          this.bodyLeftBehind();
           res.cork(() => {
             this.flushHead();
             res.end();
@@ -397,6 +445,7 @@ export class ClientResponse implements Guarded {
       }),
     };
     if (total === 0) {
+      this.bodyLeftBehind();
       res.cork(() => {
         this.flushHead();
         res.end();
@@ -409,6 +458,11 @@ export class ClientResponse implements Guarded {
 }
 
 function dropChunk(): void {}
+
+/** `text` as uWS should write it: as is when ASCII, else its latin1 bytes (one byte per character). */
+function latin1Bytes(text: string): string | Buffer {
+  return /[^\x00-\x7f]/.test(text) ? Buffer.from(text, 'latin1') : text;
+}
 
 /** Where a response body goes (ClientResponse.openBody). */
 export interface BodySink {

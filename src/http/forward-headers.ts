@@ -118,7 +118,10 @@ export function upstreamRequestHeaders(headers: HeaderList, context: ForwardCont
 export interface ClientResponseHead {
   /** Name and value pairs, spelling kept. */
   readonly headers: Array<[string, string]>;
-  /** The upstream's Content-Length when it is one plain decimal, else null (the body is then sent chunked). */
+  /**
+   * The upstream's Content-Length when it is one plain decimal and no transfer coding frames the
+   * body, else null (the body is then sent chunked).
+   */
   readonly contentLength: number | null;
 }
 
@@ -131,12 +134,17 @@ export interface ClientResponseHead {
 export function clientResponseHeaders(rawHeaders: readonly string[]): ClientResponseHead {
   let listed: Set<string> | null = null;
   let contentLength: string | undefined;
+  let transferCoded = false;
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
     const name = lowerHeaderName(rawHeaders[i] as string);
     if (name === 'connection') listed = connectionTokens(rawHeaders[i + 1] as string, listed);
     // The first of several, as node:http's `headers` object kept it.
     else if (name === 'content-length' && contentLength === undefined) contentLength = rawHeaders[i + 1] as string;
+    else if (name === 'transfer-encoding') transferCoded = true;
   }
+  // A transfer coding overrides a length beside it, which an intermediary must drop (RFC 9112
+  // §6.3): the body the parser hands on is framed by the coding, and may be of any length.
+  if (transferCoded) contentLength = undefined;
   const skip: ReadonlySet<string> = listed ?? HOP_BY_HOP;
   const headers: Array<[string, string]> = [];
   for (let i = 0; i + 1 < rawHeaders.length; i += 2) {

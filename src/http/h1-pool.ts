@@ -41,9 +41,29 @@ export class H1Pool implements RouteDispatcher, ConnectionOwner {
       handler.onError(new PoolClosedError());
       return;
     }
-    let connection = this.idle.pop();
-    while (connection !== undefined && !connection.usable) connection = this.idle.pop();
-    this.send(connection ?? new H1Connection(this.url, this.lookup, this), request, handler);
+    this.send(this.reusable() ?? new H1Connection(this.url, this.lookup, this), request, handler);
+  }
+
+  /**
+   * The newest idle connection that may carry a request. One past its time is closed here too:
+   * the sweep runs once a second, and a connection released between two sweeps would otherwise
+   * stay up to a second past it, when the upstream may be closing it as our request goes out.
+   */
+  private reusable(): H1Connection | undefined {
+    const now = Date.now();
+    for (let connection = this.idle.pop(); connection !== undefined; connection = this.idle.pop()) {
+      if (!connection.usable) continue;
+      if (!this.expired(connection, now)) return connection;
+      connection.destroy();
+    }
+    return undefined;
+  }
+
+  /** The connection has been idle for as long as it may be. */
+  private expired(connection: H1Connection, now: number): boolean {
+    const hint = connection.keepAliveHintMs;
+    const limit = hint > 0 ? Math.max(hint - KEEP_ALIVE_MARGIN_MS, 0) : this.idleMs;
+    return now - connection.idleSince >= limit;
   }
 
   private send(connection: H1Connection, request: UpstreamRequest, handler: UpstreamHandler): void {
@@ -78,9 +98,7 @@ export class H1Pool implements RouteDispatcher, ConnectionOwner {
     // The oldest are at the front: stop at the first that may stay.
     while (this.idle.length > 0) {
       const oldest = this.idle[0] as H1Connection;
-      const hint = oldest.keepAliveHintMs;
-      const limit = hint > 0 ? Math.max(hint - KEEP_ALIVE_MARGIN_MS, 0) : this.idleMs;
-      if (now - oldest.idleSince < limit) break;
+      if (!this.expired(oldest, now)) break;
       oldest.destroy();
     }
     if (this.idle.length === 0 && this.sweeper !== null) {

@@ -314,8 +314,15 @@ export class ResponseParser {
       this.keepAliveHintMs = 0;
       return;
     }
-    // HTTP/1.0 keeps its connection only when it says so.
-    this.keepAlive = !close && (statusLine[1] === '1' || keepAliveToken);
+    // HTTP/1.0 keeps its connection only when it says so. An answer without a body that
+    // describes one may be followed by that body all the same, in a later read, when the
+    // connection is back in the pool: the next request on it, another client's, would read it
+    // as its answer. A 204 may not describe one (RFC 9110 §8.6, RFC 9112 §6.1); a HEAD's answer
+    // does, and upstreams that send the body too are common (Python's http.server with
+    // do_HEAD = do_GET). Neither is trusted with another request. A 304's length is of the
+    // representation, and no body follows it in practice.
+    const announcesBody = (status === 204 || this.headOnly) && (contentLength > 0 || transferEncoding !== null);
+    this.keepAlive = !close && !announcesBody && (statusLine[1] === '1' || keepAliveToken);
     this.events.onHead(status, statusLine[3] ?? '', rawHeaders);
     if (this.state !== State.head) return;
     if (this.headOnly || status === 204 || status === 304) {

@@ -70,6 +70,8 @@ export function proxyHttp(res: HttpResponse, client: ClientRequest, target: Prox
   const exchange = new UpstreamExchange(answer, client, target);
   answer.whenAborted(() => exchange.clientGone());
   const body = client.hasBody ? requestBody(answer, exchange) : null;
+  // Once the response is over, so is the upload: the dispatcher sends no more of it.
+  if (body !== null) answer.dropBodyLeftAtEnd();
   // A body without a length (the client's was chunked) goes up chunked: the dispatchers frame
   // a stream of unknown length so, for every method.
   const options: UpstreamRequest = {
@@ -279,8 +281,13 @@ class UpstreamExchange implements UpstreamHandler, UploadTally {
     runGuarded(this.answer, 'upstream error', () => {
       const { answer } = this;
       if (this.sink !== null) {
-        this.sink.fail(error);
-        return;
+        // The head waits for the body's first piece (holdHead): when the body broke before it,
+        // nothing went out, and the client gets a 502 rather than a head and a cut.
+        if (!answer.withdrawHeldHead()) {
+          this.sink.fail(error);
+          return;
+        }
+        this.sink = null;
       }
       if (!answer.usable) return;
       if (error instanceof DestinationDenied) {

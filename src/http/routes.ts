@@ -142,6 +142,14 @@ export class HttpRoutes {
       serveStatic(res, request, route, target);
       return;
     }
+    if (request.method === 'CONNECT') {
+      // A 2xx to CONNECT turns the upstream's connection into a tunnel (RFC 9112 §6.3): the pool
+      // would take it back for the next request, which would go down the tunnel. A reverse
+      // proxy's routes tunnel nothing; undici refuses the method outright for https:// ones.
+      log.info('http method refused', { id: request.id, route: route.prefix, method: request.method, path: request.path, ...addressFields(request), status: 501 });
+      ClientResponse.answering(res, request).fail('501 Not Implemented', 'Method not implemented');
+      return;
+    }
     const trustedClient = this.options.isTrustedProxy(request.hopAddress);
     if (target.via === null) {
       const direct = this.direct.get(route) as { readonly pool: UpstreamConnection; readonly lookup: LookupFunction | undefined };
