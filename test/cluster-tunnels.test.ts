@@ -6,12 +6,15 @@
  * whichever worker receives them, and its -R listener (bound by the owner alone) carries TCP,
  * 8 MiB each way whole when the office's connection is relayed by the other worker.
  * When the owner worker is killed, the client reconnects, another worker claims the identity,
- * and the route answers again: the time it takes is printed.
+ * and the route answers again: the time it takes is printed. A text message on a tunnel socket
+ * the other worker relays is a protocol error at the owner, as on a single node.
  */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import { decodeControl, decodeFrame, encodeEmpty, encodeJson, FrameType, TUNNEL_SUBPROTOCOL } from '../src/tunnel/protocol.js';
+import { closeClient, connect } from './helpers/client.js';
 import { echoDigest, echoThrough, eventually, freshGet } from './helpers/cluster.js';
 import { startUpstream, type Upstream } from './helpers/http-upstream.js';
 import { core, freePort, startInstance, tunnelSection, upstreamSection } from './helpers/instances.js';
@@ -38,7 +41,11 @@ describe('a tunnel server with workers = 2', () => {
     app = await startUpstream();
     echo = await tcpEcho();
     remotePort = await freePort();
-    const tunnel = tunnelSection(dir.path, 'hub', `office ${TOKEN} connect=127.0.0.1:${app.port} listen=127.0.0.1:${remotePort}\nbranch ${TOKEN} connect=127.0.0.1:${app.port}\n`);
+    const tunnel = tunnelSection(
+      dir.path,
+      'hub',
+      `office ${TOKEN} connect=127.0.0.1:${app.port} listen=127.0.0.1:${remotePort}\nbranch ${TOKEN} connect=127.0.0.1:${app.port}\nraw ${TOKEN} connect=127.0.0.1:${app.port}\n`,
+    );
     const config = `${core()}workers = 2\nverbose = yes\n${tunnel}[route /app]\nto = http://127.0.0.1:${app.port}/\nvia = office\n`;
     writeFileSync(`${dir.path}/hub.cfg`, config);
     hub = await startWebsocksy([`${dir.path}/hub.cfg`], { readyPattern: READY });
@@ -93,6 +100,29 @@ describe('a tunnel server with workers = 2', () => {
       }
     }
     assert.fail(`none of ${RECONNECTS} connections of the office reached the worker that does not own its identity`);
+  });
+
+  test('a text message on a tunnel socket the other worker relays is a protocol error at the owner too', async () => {
+    const relayed = (): number => (hub.log().match(/tunnel relayed .*identity=raw/g) ?? []).length;
+    // Each connection reaches the worker that does not own the identity one time in two.
+    for (let attempt = 0; attempt < RECONNECTS; attempt++) {
+      const before = relayed();
+      const client = await connect(`ws://127.0.0.1:${hub.port}/.tunnel`, TUNNEL_SUBPROTOCOL);
+      try {
+        client.ws.send(encodeJson(FrameType.control, 0, { type: 'hello', version: 1, name: 'raw', token: TOKEN }));
+        assert.equal(decodeControl(decodeFrame((await client.next()).data).body).type, 'welcome');
+        // The relay's line is written before the owner answers the hello, and lines leave in batches up to 100 ms late.
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        if (relayed() === before) continue;
+        // A PING in a text message: passed on as binary, the owner answered it as a PING.
+        client.ws.send(encodeEmpty(FrameType.ping, 0).toString('latin1'));
+        assert.deepEqual(await client.closed(), { code: 4000, reason: 'protocol error: a text message, where every tunnel frame is binary' });
+        return;
+      } finally {
+        await closeClient(client);
+      }
+    }
+    assert.fail(`none of ${RECONNECTS} connections reached the worker that does not own the identity`);
   });
 
   test('an [upstream] in a cluster: worker 1 alone keeps the tunnel, and the other relays its routes there', async () => {

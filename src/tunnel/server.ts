@@ -173,12 +173,13 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
     const owner = this.sessions.ownerOf(transport);
     // Every tunnel frame is binary (docs/tunnel-protocol.md), as the client insists of the server's:
     // a text message is a peer speaking something else, so its transport goes, as for any protocol error.
+    // A socket relayed to the identity's owner passes it on as it came, and the owner decides.
     if (!isBinary && data.relay === null) {
       this.textMessage(transport, owner, data.client);
       return;
     }
     if (owner !== undefined) owner.session.onMessage(Buffer.from(message), false);
-    else if (data.relay !== null) data.relay.fromClient(message, true);
+    else if (data.relay !== null) data.relay.fromClient(message, isBinary);
     else if (this.awaitingHello.delete(transport)) this.onFirstMessage(ws, transport, Buffer.from(message), false);
   }
 
