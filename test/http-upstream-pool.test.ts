@@ -97,6 +97,8 @@ function firstResponse(wire: string): FramedReply {
     const lineEnd = rest.indexOf('\r\n', at);
     assert.ok(lineEnd >= 0, `a chunked body cut short: ${JSON.stringify(rest)}`);
     const size = parseInt(rest.slice(at, lineEnd), 16);
+    // A size line that is no number would have the loop read the same line again, without end.
+    assert.ok(Number.isInteger(size) && size >= 0, `a chunk size that is no number: ${JSON.stringify(rest.slice(at, lineEnd))}`);
     if (size === 0) return { head, body, after: rest.slice(lineEnd + 4) };
     body += rest.slice(lineEnd + 2, lineEnd + 2 + size);
     at = lineEnd + 2 + size + 2;
