@@ -45,6 +45,8 @@ import { upstreamUrl } from './upstream-path.js';
 const MAX_MESSAGE = 16 * 1024 * 1024;
 /** Unsent bytes allowed toward either side before the relay pauses (toward the client) or gives up (toward the upstream). */
 const HIGH_WATER = 4 * 1024 * 1024;
+/** What may wait to go to either side: uWS's bound toward the client, the upstream client's toward the upstream. */
+const SEND_BOUND = maxBackpressureFor(HIGH_WATER, MAX_MESSAGE);
 
 interface RelayData extends SocketData {
   readonly relay: Relay;
@@ -279,7 +281,7 @@ class Relay implements KeptAlive, BridgeCounts, WebSocketClientEvents {
 
 export class WebSocketRelay implements WsEndpoint<RelayData> {
   readonly name: string;
-  readonly limits: SocketLimits = { maxPayloadLength: MAX_MESSAGE, maxBackpressure: maxBackpressureFor(HIGH_WATER, MAX_MESSAGE) };
+  readonly limits: SocketLimits = { maxPayloadLength: MAX_MESSAGE, maxBackpressure: SEND_BOUND };
   /** Holds the upstream's name to the route's allow (null: none). */
   private readonly lookup: LookupFunction | null;
   private readonly observer: BridgeObserver;
@@ -315,7 +317,7 @@ export class WebSocketRelay implements WsEndpoint<RelayData> {
       maxPayload: MAX_MESSAGE,
       // What the client's messages may queue toward the upstream (fromClient's check), and no
       // more: an upstream that stops reading and floods pings would otherwise pile up our pongs.
-      maxBuffered: maxBackpressureFor(HIGH_WATER, MAX_MESSAGE),
+      maxBuffered: SEND_BOUND,
       tls: this.tls,
       ...(this.lookup === null ? {} : { lookup: this.lookup }),
       // A PROXY header (ws:// only): it names websocksy's end, so it goes out once connected.

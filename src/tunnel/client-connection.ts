@@ -7,12 +7,11 @@
  * client may hold an old connection beside its current one, client.ts). Every frame is masked
  * with a fresh random key (RFC 6455 §5.3).
  */
-import { maxBackpressureFor } from '../core/send-policy.js';
 import { errorMessage } from '../lib/errors.js';
 import type { UpstreamTls } from '../lib/tls-upstream.js';
 import { WebSocketClient, type WebSocketEnd } from '../lib/websocket-client.js';
 import type { LogFields } from '../lib/log.js';
-import { SEND_BUDGET_BYTES, type Transport } from './mux.js';
+import { TRANSPORT_SEND_BOUND, type Transport } from './mux.js';
 import { decodeControl, decodeFrame, encodeJson, FrameType, MAX_FRAME, TUNNEL_SUBPROTOCOL, type ControlMessage } from './protocol.js';
 import { checkWelcome, type Welcome } from './welcome.js';
 
@@ -43,8 +42,7 @@ export class ClientConnection implements Transport {
     tls: UpstreamTls,
   ) {
     // Credit bounds the streams' data toward the server as it bounds the server's (mux.ts); past that, the server is not reading.
-    const maxBuffered = maxBackpressureFor(SEND_BUDGET_BYTES, MAX_FRAME);
-    const options = { url: new URL(url), protocols: [TUNNEL_SUBPROTOCOL], handshakeTimeoutMs, maxPayload: MAX_FRAME, tls, binaryOnly: true, maxBuffered };
+    const options = { url: new URL(url), protocols: [TUNNEL_SUBPROTOCOL], handshakeTimeoutMs, maxPayload: MAX_FRAME, tls, binaryOnly: true, maxBuffered: TRANSPORT_SEND_BOUND };
     this.ws = new WebSocketClient(options, {
       get logFields() {
         return handler.logFields;

@@ -5,11 +5,12 @@
  * resends the rest. Both ends of a tunnel run this same class; server.ts and client.ts decide
  * what an OPEN may reach and handle the control messages.
  */
+import { maxBackpressureFor } from '../core/send-policy.js';
 import { errorMessage } from '../lib/errors.js';
 import { guarded } from '../lib/guard.js';
 import type { LogFields } from '../lib/log.js';
 import {
-  decodeControl, decodeCredit, decodeFrame, decodeOpen, encodeEmpty, encodeJson, encodeText, FrameType, GOAWAY_REJECT_REASON, ProtocolError,
+  decodeControl, decodeCredit, decodeFrame, decodeOpen, encodeEmpty, encodeJson, encodeText, FrameType, GOAWAY_REJECT_REASON, MAX_FRAME, ProtocolError,
   type ControlMessage, type OpenTarget, type ResumeState,
 } from './protocol.js';
 import { TunnelStream, type StreamHost, type StreamSocket } from './stream.js';
@@ -53,6 +54,13 @@ export interface SessionCounters {
  * With the default 256 KiB window: 256 streams.
  */
 export const SEND_BUDGET_BYTES = 64 * 1024 * 1024;
+
+/**
+ * What may wait to go out on a tunnel transport, either way: the budget plus a frame in flight.
+ * The server gives it to uWS (maxBackpressure), the client to its WebSocket (maxBuffered); past
+ * it the other side is not reading.
+ */
+export const TRANSPORT_SEND_BOUND = maxBackpressureFor(SEND_BUDGET_BYTES, MAX_FRAME);
 
 /** Whatever the window: a resume lists every stream in one hello or welcome, which must fit a frame. */
 export const MAX_STREAMS_PER_SESSION = 2048;

@@ -21,7 +21,7 @@ import { WsCloseCode } from '../core/api.js';
 import type { SocketLimits, UpgradeAnswer, WsEndpoint } from '../core/endpoint.js';
 import { Refusal, shuttingDownRefusal } from '../core/refusal.js';
 import { headerValue, offeredProtocols, type ClientRequest } from '../core/request.js';
-import { maxBackpressureFor, sendMessage } from '../core/send-policy.js';
+import { sendMessage } from '../core/send-policy.js';
 import { errorMessage } from '../lib/errors.js';
 import { PipeEnd } from '../lib/pipe.js';
 import { closeReason } from '../lib/text.js';
@@ -34,7 +34,7 @@ import { MirroredListeners } from './mirrored-listeners.js';
 import type { TunnelServerConfig } from './options.js';
 import { readIdentities, type Identity } from './identities.js';
 import { protectedModeAllow, protectedModeIdentity } from './protected-mode.js';
-import { SEND_BUDGET_BYTES } from './mux.js';
+import { SEND_BUDGET_BYTES, TRANSPORT_SEND_BOUND } from './mux.js';
 import {
   decodeControl, decodeFrame, encodeJson, FEATURE_GOAWAY, FrameType, helloAnnounces, isResumeState, MAX_FRAME, PROTOCOL_VERSION, ProtocolError, TUNNEL_SUBPROTOCOL,
   type ControlMessage,
@@ -58,7 +58,7 @@ const MIRROR_HANDOVER_MS = 2_000;
 export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSocketData> {
   readonly name = 'tunnel';
   /** Credit bounds what is queued per session (mux.ts); this keeps uWS from ever dropping a frame. */
-  readonly limits: SocketLimits = { maxPayloadLength: MAX_FRAME, maxBackpressure: maxBackpressureFor(SEND_BUDGET_BYTES, MAX_FRAME) };
+  readonly limits: SocketLimits = { maxPayloadLength: MAX_FRAME, maxBackpressure: TRANSPORT_SEND_BOUND };
   private identities: Map<string, Identity>;
   readonly listeners: RemoteListeners;
   /** Other instances' remote listeners, bound here too; null outside a cluster. */
