@@ -112,6 +112,9 @@ describe('the route pool\'s response parser', () => {
     sameEverywhere('HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n', { status: 204, body: '', complete: true, keepAlive: false });
     sameEverywhere('HTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n', { status: 204, body: '', complete: true, keepAlive: false });
     sameEverywhere('HTTP/1.1 304 Not Modified\r\nETag: "x"\r\n\r\n', { status: 304, body: '', complete: true, keepAlive: true });
+    sameEverywhere('HTTP/1.1 304 Not Modified\r\nETag: "x"\r\nContent-Length: 1234\r\n\r\n', { status: 304, body: '', complete: true, keepAlive: true });
+    // A 304 that names a transfer coding may be followed by its last chunk: not trusted again.
+    sameEverywhere('HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: chunked\r\n\r\n', { status: 304, body: '', complete: true, keepAlive: false });
     sameEverywhere('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n', { status: 200, body: '', complete: true, keepAlive: true });
   });
 

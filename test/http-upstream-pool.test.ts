@@ -1,13 +1,14 @@
 /*
  * The keep-alive pool of direct http:// routes (src/http/h1-pool.ts, h1-connection.ts) against
  * raw TCP upstreams scripted byte by byte: connections reused across requests, a kept-alive
- * connection the upstream closes as a request goes out (sent again when that is safe, a 502
- * when not), the upstream's Keep-Alive timeout honoured (whatever the sweep's phase), a
- * connection that closes while idle, and upstream heads that must never reach a client (a 502,
- * and the connection dropped). And the hostile upstream's desyncs, each once reproduced: a
- * length beside a transfer coding framing the client's body, a 2xx to CONNECT turning a pooled
- * connection into a tunnel, a 204 or a HEAD's answer whose late body met the next request, an
- * early answer that left the client's upload paused, a body broken before its held head went out.
+ * connection the upstream closes as a request goes out, or answers with a 408 (sent again when
+ * that is safe, a 502 or the 408 when not), the upstream's Keep-Alive timeout honoured
+ * (whatever the sweep's phase), a connection that closes while idle, and upstream heads that
+ * must never reach a client (a 502, and the connection dropped). And the hostile upstream's
+ * desyncs, each once reproduced: a length beside a transfer coding framing the client's body, a
+ * 2xx to CONNECT turning a pooled connection into a tunnel, a 204, a HEAD's answer or a chunked
+ * 304 whose late body met the next request, an early answer that left the client's upload
+ * paused, a body broken before its held head went out.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -177,6 +178,40 @@ describe('the keep-alive pool of http:// routes', () => {
     assert.equal(post.status, 502);
     // A close with the body unread may reach us as a reset.
     await proxy.waitForLog(/http upstream failed .*method=POST .*status=502 why="(the upstream closed the connection before its answer|read ECONNRESET)"/);
+  });
+
+  test('a 408 on a reused connection, the upstream timing it out as a request goes out: a GET goes again, a POST and a fresh connection\'s 408 reach the client', async () => {
+    // Kestrel and others answer an idle timeout with a 408 and a close rather than a close alone;
+    // the request was never taken, and a GET may go again (RFC 9110 §15.5.9). It was relayed.
+    const timeout = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
+    upstream.script = (socket, _request, index) => {
+      if (index === 0) socket.write(ok('first'));
+      else socket.end(timeout);
+    };
+    const before = upstream.connections;
+    assert.equal((await send(proxy.port, '/u/warm-408')).text, 'first');
+    const again = await send(proxy.port, '/u/again-408');
+    assert.deepEqual([again.status, again.text], [200, 'first']);
+    assert.equal(upstream.connections - before, 2, 'the GET went again on a new connection');
+    const post = await send(proxy.port, '/u/post-408', { method: 'POST', body: 'not twice' });
+    assert.equal(post.status, 408);
+    // A new connection's 408 is the upstream's answer: it is not asked again.
+    upstream.script = (socket) => socket.end(timeout);
+    const fresh = await send(proxy.port, '/u/fresh-408');
+    assert.equal(fresh.status, 408);
+  });
+
+  test('a 304 that names a transfer coding closes its connection: a last chunk sent after it never reaches the next client', async () => {
+    upstream.script = (socket, request) => {
+      if (request.startsWith('GET /not-modified')) {
+        socket.write('HTTP/1.1 304 Not Modified\r\nETag: "v1"\r\nTransfer-Encoding: chunked\r\n\r\n');
+        setTimeout(() => socket.write('0\r\n\r\n'), 300);
+      } else setTimeout(() => socket.write(ok('its own answer')), 500);
+    };
+    const notModified = await send(proxy.port, '/u/not-modified', { headers: { 'if-none-match': '"v1"' } });
+    assert.equal(notModified.status, 304);
+    const next = await send(proxy.port, '/u/next-after-304');
+    assert.deepEqual([next.status, next.text], [200, 'its own answer']);
   });
 
   test('the upstream\'s Keep-Alive timeout is honoured: an idle connection closes before it', async () => {

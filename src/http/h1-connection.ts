@@ -207,6 +207,14 @@ export class H1Connection implements ResponseEvents, Guarded {
   };
 
   onHead(status: number, statusText: string, rawHeaders: string[]): void {
+    // A 408 on a reused connection is the upstream timing the connection out as this request
+    // went out (Kestrel and others say so instead of closing in silence): the request was never
+    // taken, and one that may be repeated goes again on a new connection (RFC 9110 §15.5.9).
+    const request = this.request;
+    if (status === 408 && request !== null && this.mayRepeat(request)) {
+      this.fail(new UpstreamClosedError('the upstream answered 408 to a request on a reused connection'), true);
+      return;
+    }
     this.handler?.onHeaders(status, rawHeaders, this.resume, statusText);
   }
 
@@ -264,7 +272,7 @@ export class H1Connection implements ResponseEvents, Guarded {
   }
 
   /** The connection is lost: the exchange on it fails (or goes once more, see below), and the pool forgets it. */
-  private fail(error: Error): void {
+  private fail(error: Error, timedOut = false): void {
     const handler = this.handler;
     const request = this.request;
     this.handler = null;
@@ -275,11 +283,15 @@ export class H1Connection implements ResponseEvents, Guarded {
     if (handler === null || request === null) return;
     request.body?.pause();
     // A kept-alive connection the upstream closed as this request went out (its idle timeout
-    // and our reuse crossed): nothing came back, and a request that is safe to repeat and has
-    // no body goes again as it was, on a new connection.
-    const stale = this.served > 1 && !this.answered && request.body === null && SAFE_METHODS.has(request.method) && (error instanceof UpstreamClosedError || RESET_CODES.has(errorCode(error)));
-    if (stale) this.owner.retry(request, handler);
+    // and our reuse crossed): nothing came back, and the request goes again as it was.
+    const closedUnanswered = !this.answered && (error instanceof UpstreamClosedError || RESET_CODES.has(errorCode(error)));
+    if ((timedOut || closedUnanswered) && this.mayRepeat(request)) this.owner.retry(request, handler);
     else handler.onError(error);
+  }
+
+  /** Safe to repeat, with no body, and on a reused connection: a new one goes only once. */
+  private mayRepeat(request: UpstreamRequest): boolean {
+    return this.served > 1 && request.body === null && SAFE_METHODS.has(request.method);
   }
 
   destroy(): void {

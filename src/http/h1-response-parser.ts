@@ -320,8 +320,9 @@ export class ResponseParser {
     // as its answer. A 204 may not describe one (RFC 9110 §8.6, RFC 9112 §6.1); a HEAD's answer
     // does, and upstreams that send the body too are common (Python's http.server with
     // do_HEAD = do_GET). Neither is trusted with another request. A 304's length is of the
-    // representation, and no body follows it in practice.
-    const announcesBody = (status === 204 || this.headOnly) && (contentLength > 0 || transferEncoding !== null);
+    // representation, and no body follows it in practice; a 304 that names a transfer coding may
+    // be followed by the coding's last chunk, so its connection is not trusted either.
+    const announcesBody = ((status === 204 || this.headOnly) && (contentLength > 0 || transferEncoding !== null)) || (status === 304 && transferEncoding !== null);
     this.keepAlive = !close && !announcesBody && (statusLine[1] === '1' || keepAliveToken);
     this.events.onHead(status, statusLine[3] ?? '', rawHeaders);
     if (this.state !== State.head) return;
