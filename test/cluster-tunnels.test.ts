@@ -44,7 +44,7 @@ describe('a tunnel server with workers = 2', () => {
     const tunnel = tunnelSection(
       dir.path,
       'hub',
-      `office ${TOKEN} connect=127.0.0.1:${app.port} listen=127.0.0.1:${remotePort}\nbranch ${TOKEN} connect=127.0.0.1:${app.port}\nraw ${TOKEN} connect=127.0.0.1:${app.port}\n`,
+      `office ${TOKEN} connect=127.0.0.1:${app.port} listen=127.0.0.1:${remotePort}\nbranch ${TOKEN} connect=127.0.0.1:${app.port}\nraw ${TOKEN} connect=127.0.0.1:${app.port}\nearly ${TOKEN} connect=127.0.0.1:${app.port}\n`,
     );
     const config = `${core()}workers = 2\nverbose = yes\n${tunnel}[route /app]\nto = http://127.0.0.1:${app.port}/\nvia = office\n`;
     writeFileSync(`${dir.path}/hub.cfg`, config);
@@ -123,6 +123,24 @@ describe('a tunnel server with workers = 2', () => {
       }
     }
     assert.fail(`none of ${RECONNECTS} connections reached the worker that does not own the identity`);
+  });
+
+  test('frames sent right behind the hello, while the worker claims the identity, reach the session after the welcome', async () => {
+    // No node owns `early` yet, so whichever worker this reaches claims it first; the PING sent
+    // before the welcome was dropped during the claim (a node alone answers it).
+    const client = await connect(`ws://127.0.0.1:${hub.port}/.tunnel`, TUNNEL_SUBPROTOCOL);
+    try {
+      client.ws.send(encodeJson(FrameType.control, 0, { type: 'hello', version: 1, name: 'early', token: TOKEN }));
+      client.ws.send(encodeEmpty(FrameType.ping, 0));
+      assert.equal(decodeControl(decodeFrame((await client.next()).data).body).type, 'welcome');
+      // The server's own heartbeat PINGs may come first.
+      for (let frames = 0; ; frames++) {
+        assert.ok(frames < 10, 'no PONG in the first 10 frames after the welcome');
+        if (decodeFrame((await client.next()).data).type === FrameType.pong) break;
+      }
+    } finally {
+      await closeClient(client);
+    }
   });
 
   test('an [upstream] in a cluster: worker 1 alone keeps the tunnel, and the other relays its routes there', async () => {

@@ -28,6 +28,7 @@ import { closeReason } from '../lib/text.js';
 import { processOwner, runGuarded, type Guarded } from '../lib/guard.js';
 import { log } from '../lib/log.js';
 import type { AllowList } from './allow.js';
+import { HELD_BEFORE_WELCOME_BYTES, HeldMessages } from './claim-hold.js';
 import { HelloWaitList } from './hello-wait.js';
 import { LISTENER_RELAY_SUBPROTOCOL, ListenerRelay } from './listener-relay.js';
 import { MirroredListeners } from './mirrored-listeners.js';
@@ -67,6 +68,8 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
   private readonly listenerRelays = new Set<ListenerRelay>();
   readonly sessions: ServerSessions;
   private readonly awaitingHello = new HelloWaitList<UwsTransport>(HELLO_WAIT_LIMIT);
+  /** Sockets whose hello waits for this node's claim on its identity, with what they sent behind it. */
+  private readonly claiming = new Map<UwsTransport, HeldMessages>();
   private readonly sweepTimer: NodeJS.Timeout;
   private shuttingDown = false;
   /** Sockets relayed to the node that owns their identity: closed at shutdown with the rest. */
@@ -181,17 +184,34 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
     if (owner !== undefined) owner.session.onMessage(Buffer.from(message), false);
     else if (data.relay !== null) data.relay.fromClient(message, isBinary);
     else if (this.awaitingHello.delete(transport)) this.onFirstMessage(ws, transport, Buffer.from(message), false);
+    else if (this.claiming.get(transport)?.hold(message) === false) {
+      this.refuse(transport, data.client, `more than ${HELD_BEFORE_WELCOME_BYTES} bytes sent before the welcome`);
+    }
+  }
+
+  /** Messages held while the hello's identity was claimed go where the hello went, in order. */
+  private replayHeld(data: TunnelSocketData, transport: UwsTransport, held: readonly ArrayBuffer[]): void {
+    for (const message of held) {
+      if (transport.closed && data.relay === null) return;
+      const owner = this.sessions.ownerOf(transport);
+      if (owner !== undefined) owner.session.onMessage(Buffer.from(message), false);
+      else if (data.relay !== null) data.relay.fromClient(message, true);
+      else return;
+    }
+  }
+
+  /** The refusal a client reads, the log line that says why, and the socket closed. */
+  private refuse(transport: UwsTransport, client: string, reason: string, identity?: string): void {
+    log.warn('tunnel refused', { id: transport.id, client, ...(identity === undefined ? {} : { identity }), why: reason });
+    transport.send(encodeControl({ type: 'refuse', reason }));
+    transport.close(reason);
   }
 
   /** A text message on a tunnel socket: the socket is refused before its hello, its session detached after. */
   private textMessage(transport: UwsTransport, owner: ServerSession | undefined, client: string): void {
     const reason = `protocol error: ${TEXT_MESSAGE}`;
     if (owner !== undefined) this.sessions.lost(owner, reason);
-    else if (this.awaitingHello.delete(transport)) {
-      log.warn('tunnel refused', { id: transport.id, client, why: reason });
-      transport.send(encodeControl({ type: 'refuse', reason }));
-      transport.close(reason);
-    }
+    else if (this.awaitingHello.delete(transport) || this.claiming.delete(transport)) this.refuse(transport, client, reason);
   }
 
   drain(ws: WebSocket<TunnelSocketData>): void {
@@ -213,6 +233,7 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
     if (transport === null) return;
     transport.closed = true;
     this.awaitingHello.delete(transport);
+    this.claiming.delete(transport);
     const owner = this.sessions.ownerOf(transport);
     const text = Buffer.from(message).toString('utf8');
     if (owner !== undefined) this.sessions.lost(owner, `connection closed (${code}${text === '' ? '' : ` ${text}`})`);
@@ -259,10 +280,7 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
       if (hello.type !== 'hello') throw new ProtocolError(`the first message must be a hello, not "${hello.type}"`);
       this.onHello(transport, client, hello, (identity) => this.placed(ws, transport, identity, message, claimed));
     } catch (error) {
-      const reason = error instanceof ProtocolError ? `protocol error: ${error.message}` : errorMessage(error);
-      log.warn('tunnel refused', { id: transport.id, client, why: reason });
-      transport.send(encodeControl({ type: 'refuse', reason }));
-      transport.close(reason);
+      this.refuse(transport, client, error instanceof ProtocolError ? `protocol error: ${error.message}` : errorMessage(error));
     }
   }
 
@@ -278,9 +296,7 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
     const owner = siblings.ownerOf(identity);
     if (owner === siblings.self) return true;
     const refuse = (reason: string): false => {
-      log.warn('tunnel refused', { id: transport.id, client: data.client, identity, why: reason });
-      transport.send(encodeControl({ type: 'refuse', reason }));
-      transport.close(reason);
+      this.refuse(transport, data.client, reason, identity);
       return false;
     };
     if (owner === null) {
@@ -288,6 +304,7 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
       // Read again later: uWS reuses the message's memory after this call.
       const copy = Buffer.from(hello);
       const claimOwner: Guarded = { logFields: { id: transport.id, identity }, abortAfterFault: (reason) => transport.close(reason) };
+      this.claiming.set(transport, new HeldMessages());
       siblings.claim(identity).then(
         () => runGuarded(claimOwner, 'tunnel claim', () => this.afterClaim(ws, transport, identity, copy)),
         (error: unknown) => runGuarded(claimOwner, 'tunnel claim', () => refuse(`this server could not claim the identity: ${errorMessage(error)}; connect again`)),
@@ -307,12 +324,15 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
 
   /** This node's claim on `identity` was answered: the hello is read again, unless its socket closed meanwhile. */
   private afterClaim(ws: WebSocket<TunnelSocketData>, transport: UwsTransport, identity: string, hello: Buffer): void {
+    const held = this.claiming.get(transport)?.take() ?? [];
+    this.claiming.delete(transport);
     if (transport.closed || this.shuttingDown) {
       if (!this.sessions.holds(identity)) this.siblings?.release(identity);
       if (!transport.closed) transport.close('server shutting down');
       return;
     }
     this.onFirstMessage(ws, transport, hello, true);
+    this.replayHeld(ws.getUserData(), transport, held);
   }
 
   /** Another node owns `identity` after all (a split, resolved): its sessions here end, and their clients, reconnecting, are relayed to the owner. */
