@@ -30,6 +30,8 @@ const BAD_WELCOMES: ReadonlyArray<{ readonly change: Record<string, unknown>; re
   { change: { session: 42 }, named: /welcome without a session id/u },
   { change: { secret: null }, named: /welcome of a new session without its secret/u },
   { change: { resumed: true }, named: /welcome of a resumed session without a valid stream state/u },
+  // Counts no stream can have: the replay would start before the first byte.
+  { change: { resumed: true, state: { seen: 0, streams: [{ id: 1, received: -5, consumed: -5 }] } }, named: /welcome of a resumed session without a valid stream state/u },
 ];
 
 describe('a tunnel server whose welcome is out of bounds', () => {

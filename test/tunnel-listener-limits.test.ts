@@ -2,7 +2,8 @@
  * What one identity's remote listeners may cost the server, asked for frame by frame on a raw
  * tunnel WebSocket: the addresses it may have bound at once, whatever its listen rule admits,
  * and the connections its listeners keep waiting while its session is detached, counted over
- * all of them together. Each bound is checked against the server's open descriptors.
+ * all of them together. Each bound is checked against the server's open descriptors. And what
+ * a listen request may name: an address, never a name for the server to resolve.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -58,6 +59,31 @@ describe('remote listeners of one identity', () => {
       await server.waitForLog(/listen refused .*why="identity bob already listens on/u);
       const grown = openDescriptors(pid(server)) - before;
       assert.ok(grown <= MAX_LISTENERS_PER_IDENTITY + 8, `${grown} more descriptors`);
+      client.ws.close();
+    } finally {
+      await server.stop();
+      dir.remove();
+    }
+  });
+
+  test('a listen rule for any address takes addresses, not names: a name, a port that is no port and a listener that is no id are refused, saying why', async () => {
+    // A name was handed to the server's resolver (getaddrinfo) as the client wrote it.
+    const dir = tempDir('websocksy-listener-limits-');
+    const port = await freePort();
+    const server = await startTunnelServer(dir.path, `dave ${TOKEN} listen=*:${port}\n`);
+    try {
+      const client = await helloAs(server, 'dave');
+      const answers = await listenAll(client, [
+        { bind: 'resolve-me.invalid', port },
+        { bind: '127.0.0.1', port: port + 0.5 },
+        { bind: 'localhost', port },
+      ]);
+      assert.deepEqual(answers.map((answer) => answer['type']), ['listen-fail', 'listen-fail', 'listen-ok']);
+      assert.equal(answers[0]?.['reason'], 'bind address "resolve-me.invalid" is not an IP address or localhost');
+      assert.equal(answers[1]?.['reason'], 'listen request needs listener, bind and port');
+      client.ws.send(encodeJson(FrameType.control, 0, { type: 'listen', listener: -1, bind: '127.0.0.1', port }));
+      assert.deepEqual(decodeControl(decodeFrame((await client.next(10_000)).data).body), { type: 'listen-fail', listener: -1, reason: 'listen request needs listener, bind and port' });
+      await server.waitForLog(/listen refused .*address=resolve-me\.invalid:\d+ why="bind address/u);
       client.ws.close();
     } finally {
       await server.stop();

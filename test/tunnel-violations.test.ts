@@ -3,7 +3,8 @@
  * on a raw WebSocket: each one costs only the connection that committed it, with a reason that
  * names it in the close and in the log, while another session's stream goes on. A violation that
  * concerns one stream resets that stream alone. A client that opens streams to an address that
- * never answers and drops its sessions leaves no dial behind them.
+ * never answers and drops its sessions leaves no dial behind them. A resume whose stream state
+ * no session could have is refused, and the session it named waits on.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -103,6 +104,46 @@ describe('tunnel protocol violations', () => {
     client.ws.close();
     await echoes(neighbour, 'still here');
     neighbour.ws.close();
+  });
+});
+
+describe('resume states out of shape', () => {
+  const dir = tempDir('websocksy-tunnel-resume-');
+  let server: RunningWebsocksy;
+
+  before(async () => {
+    server = await startTunnelServer(dir.path, `alice ${TOKEN} connect=127.0.0.1:9\n`);
+  });
+
+  after(async () => {
+    await server.stop();
+    dir.remove();
+  });
+
+  test('a count below zero, a fraction, more consumed than received or a stream id out of range is refused as malformed; the session still resumes after', async () => {
+    const first = await tunnelSocket(server);
+    first.ws.send(encodeJson(FrameType.control, 0, HELLO));
+    const welcome = decodeControl(decodeFrame((await first.next()).data).body) as unknown as Record<string, unknown>;
+    first.ws.close();
+    await server.waitForLog(/tunnel detached /u);
+    const resumeWith = async (state: unknown): Promise<Record<string, unknown>> => {
+      const client = await tunnelSocket(server);
+      client.ws.send(encodeJson(FrameType.control, 0, { ...HELLO, resume: { id: welcome['session'], secret: welcome['secret'], state } }));
+      const answer = decodeControl(decodeFrame((await client.next()).data).body) as unknown as Record<string, unknown>;
+      client.ws.close();
+      await client.closed();
+      return answer;
+    };
+    const bad = [
+      { seen: 0, streams: [{ id: 1, received: -5, consumed: -5 }] },
+      { seen: 0, streams: [{ id: 1, received: 1.5, consumed: 0 }] },
+      { seen: 0, streams: [{ id: 1, received: 3, consumed: 4 }] },
+      { seen: 0, streams: [{ id: 2 ** 32, received: 0, consumed: 0 }] },
+      { seen: -1, streams: [] },
+    ];
+    for (const state of bad) assert.deepEqual(await resumeWith(state), { type: 'refuse', reason: 'malformed resume state' }, JSON.stringify(state));
+    const resumed = await resumeWith({ seen: 0, streams: [] });
+    assert.deepEqual([resumed['type'], resumed['resumed']], ['welcome', true]);
   });
 });
 

@@ -70,6 +70,12 @@ describe('tunnels', () => {
     assert.match(result.stderr, /"0" is not a listen port/);
   });
 
+  test('a remote forward binds an address on the far side: -R with a host name there is a usage error', async () => {
+    const result = await runWebsocksy(['forward', '-R', `gateway.example:8080:127.0.0.1:${far.port}`, url(), '--token', TOKEN]);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /the far side binds an IP address or localhost, not "gateway\.example"/);
+  });
+
   test('remote forward (LISTEN): 1 MB each way through a port the server binds', async () => {
     const port = await freePort();
     const client = await startForward(['-R', `127.0.0.1:${port}:127.0.0.1:${far.port}`, url(), '--token', TOKEN], 1);

@@ -36,9 +36,12 @@ export function parseListenRule(text: string): ListenRule {
   const colon = text.lastIndexOf(':');
   if (colon < 0) return { bind: null, ports: parsePortRange(text) };
   const bind = text.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
-  if (bind !== '*' && isIP(bind) === 0 && bind !== 'localhost') throw new Error(`"${bind}" is not a bind address`);
+  if (bind !== '*' && !isBindAddress(bind)) throw new Error(`"${bind}" is not a bind address`);
   return { bind: bind === '*' ? null : bind, ports: parsePortRange(text.slice(colon + 1)) };
 }
+
+/** What a listener may bind: an IP literal, or `localhost`; never a name a resolver would be asked for. */
+export const isBindAddress = (text: string): boolean => isIP(text) !== 0 || text === 'localhost';
 
 const inRange = (port: number, [low, high]: PortRange): boolean => port >= low && port <= high;
 

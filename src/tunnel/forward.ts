@@ -6,6 +6,7 @@
  * port to the network is something to ask for.
  */
 import { parsePort } from '../lib/grammar.js';
+import { isBindAddress } from './allow.js';
 
 export interface Forward {
   readonly kind: 'local' | 'remote';
@@ -25,7 +26,10 @@ export function parseForward(kind: Forward['kind'], text: string): Forward {
   // Port 0 on a local listener means "any free port" (logged); the far side needs a real one.
   const port = parsePort(match[2] as string, { allowZero: kind === 'local', what: 'a listen port' });
   const hostPort = parsePort(match[4] as string, { what: 'a destination port' });
-  return { kind, bind: unbracket(match[1] ?? '127.0.0.1'), port, host: unbracket(match[3] as string), hostPort };
+  const bind = unbracket(match[1] ?? '127.0.0.1');
+  // The far side binds an address, not a name (its allow-list's rule, allow.ts).
+  if (kind === 'remote' && !isBindAddress(bind)) throw new Error(`"${text}": the far side binds an IP address or localhost, not "${bind}"`);
+  return { kind, bind, port, host: unbracket(match[3] as string), hostPort };
 }
 
 export function describeForward(forward: Forward): string {

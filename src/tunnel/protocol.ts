@@ -190,7 +190,11 @@ export function helloAnnounces(hello: Extract<ControlMessage, { type: 'hello' }>
   return Array.isArray(features) && features.includes(feature);
 }
 
+const isStreamId = (value: unknown): value is number => Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 0xffff_ffff;
+const isCount = (value: unknown): value is number => Number.isSafeInteger(value) && (value as number) >= 0;
+
+/** A stream state the other side sent: ids as frames carry them, counts whole and never negative, no more consumed than received. */
 export function isResumeState(value: unknown): value is ResumeState {
-  if (!isRecord(value) || typeof value['seen'] !== 'number' || !Array.isArray(value['streams'])) return false;
-  return value['streams'].every((s: unknown) => isRecord(s) && typeof s['id'] === 'number' && typeof s['received'] === 'number' && typeof s['consumed'] === 'number');
+  if (!isRecord(value) || !isStreamId(value['seen']) || !Array.isArray(value['streams'])) return false;
+  return value['streams'].every((s: unknown) => isRecord(s) && isStreamId(s['id']) && s['id'] > 0 && isCount(s['received']) && isCount(s['consumed']) && s['consumed'] <= s['received']);
 }

@@ -11,7 +11,7 @@ import type { Socket } from 'node:net';
 import { errorMessage } from '../lib/errors.js';
 import { guarded, type Guarded } from '../lib/guard.js';
 import { log, type LogFields } from '../lib/log.js';
-import type { AllowList } from './allow.js';
+import { isBindAddress, type AllowList } from './allow.js';
 import { dialTcp } from './dial.js';
 import { Session, type SessionOwner, type Transport } from './mux.js';
 import { GOAWAY_REJECT_REASON, type ControlMessage, type OpenTarget } from './protocol.js';
@@ -128,8 +128,13 @@ export class ServerSession implements SessionOwner, ListenerOwner, Guarded {
       log.warn('listen refused', { ...this.logFields, address: `${bind}:${port}`, why: reason });
       this.session.sendControl({ type: 'listen-fail', listener, reason });
     };
-    if (typeof listener !== 'number' || typeof bind !== 'string' || typeof port !== 'number') {
+    if (!Number.isSafeInteger(listener) || listener < 0 || typeof bind !== 'string' || !Number.isInteger(port) || port < 0 || port > 65535) {
       refuse('listen request needs listener, bind and port');
+      return;
+    }
+    // A name would have this server resolve whatever a client asks of its resolver.
+    if (!isBindAddress(bind)) {
+      refuse(`bind address "${bind.slice(0, 64)}" is not an IP address or localhost`);
       return;
     }
     try {

@@ -358,9 +358,9 @@ export class TunnelStream implements Guarded {
     return { id: this.id, received: this.received, consumed: this.advertised };
   }
 
-  /** The peer says what it received and consumed: resend the rest of the replay list. */
+  /** The peer says what it received and consumed (consumed ≤ received, protocol.ts): resend the rest of the replay list. */
   resumeFrom(received: number, consumed: number): void {
-    if (received > this.sent || consumed > received) {
+    if (received > this.sent) {
       this.reset(`peer resumes at ${received} units, only ${this.sent} were sent`);
       return;
     }
