@@ -299,6 +299,15 @@ export class ClientResponse implements Guarded {
     this.res.endWithoutBody();
   }
 
+  /** Ends the response where its body stands (a chunked body's end, or a length of 0), the request's leftover body dropped first. */
+  private endHere(): void {
+    this.bodyLeftBehind();
+    this.res.cork(() => {
+      this.flushHead();
+      this.res.end();
+    });
+  }
+
   /**
    * Streams `source` as the body: with `total` bytes as Content-Length (tryEnd), or chunked
    * when the length is unknown. `source` is paused while the client's socket is full. Calls
@@ -420,11 +429,7 @@ export class ClientResponse implements Guarded {
       end: guarded(this, 'response end', () => {
         if (!this.usable) return;
         if (total === null) {
-          this.bodyLeftBehind();
-          res.cork(() => {
-            this.flushHead();
-            res.end();
-          });
+          this.endHere();
           finish(null);
           return;
         }
@@ -445,11 +450,7 @@ export class ClientResponse implements Guarded {
       }),
     };
     if (total === 0) {
-      this.bodyLeftBehind();
-      res.cork(() => {
-        this.flushHead();
-        res.end();
-      });
+      this.endHere();
       finish(null);
       resume();
     }
