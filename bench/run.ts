@@ -1,10 +1,10 @@
 /*
  * `make bench`: websocksy against the bridges users would pick instead, measured side by side in
  * one run on the same echo peer, so that machine noise cancels out of the ratios.
- * Figures go to the terminal and to bench/results/<date>.md.
+ * Figures go to the terminal and to bench/results/<date>.md (<date>-HHMMSS.md when that exists).
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { cpuLayout, placeRound, unpin, type CpuLayout } from './lib/cpu-layout.js';
@@ -236,9 +236,22 @@ async function main(): Promise<void> {
   process.stdout.write(report);
   // A partial run must not replace the day's full report.
   const partial = ONLY.size < WORKLOADS.length ? `-${[...ONLY].join('-')}` : '';
-  const file = `${ROOT}bench/results/${info['date']?.slice(0, 10) ?? 'undated'}${partial}.md`;
+  const file = reportPath(info['date'], partial);
   writeFileSync(file, report);
   process.stderr.write(`bench: written to ${file}\n`);
+}
+
+/**
+ * bench/results/<day><partial>.md; when a report of that name exists, the run's time is added
+ * (<day><partial>-HHMMSS.md): a second run of the day never replaces the first, which the latest
+ * table may cite.
+ */
+function reportPath(date: string | undefined, partial: string): string {
+  const day = date?.slice(0, 10) ?? 'undated';
+  const first = `${ROOT}bench/results/${day}${partial}.md`;
+  if (!existsSync(first)) return first;
+  const time = date?.slice(11, 19).replaceAll(':', '') ?? String(Date.now());
+  return `${ROOT}bench/results/${day}${partial}-${time}.md`;
 }
 
 main().catch((error: unknown) => {
