@@ -181,7 +181,7 @@ describe('the keep-alive pool of http:// routes', () => {
   });
 
   test('a 408 on a reused connection, the upstream timing it out as a request goes out: a GET goes again, a POST and a fresh connection\'s 408 reach the client', async () => {
-    // Kestrel and others answer an idle timeout with a 408 and a close rather than a close alone;
+    // Some servers answer an idle timeout with a 408 and a close rather than a close alone;
     // the request was never taken, and a GET may go again (RFC 9110 §15.5.9). It was relayed.
     const timeout = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
     upstream.script = (socket, _request, index) => {

@@ -208,7 +208,7 @@ export class H1Connection implements ResponseEvents, Guarded {
 
   onHead(status: number, statusText: string, rawHeaders: string[]): void {
     // A 408 on a reused connection is the upstream timing the connection out as this request
-    // went out (Kestrel and others say so instead of closing in silence): the request was never
+    // went out (some servers say so with a 408 before they close): the request was never
     // taken, and one that may be repeated goes again on a new connection (RFC 9110 §15.5.9).
     const request = this.request;
     if (status === 408 && request !== null && this.mayRepeat(request)) {
