@@ -181,22 +181,26 @@ export class TunnelServer implements ServerSessionContext, WsEndpoint<TunnelSock
       this.textMessage(transport, owner, data.client);
       return;
     }
-    if (owner !== undefined) owner.session.onMessage(Buffer.from(message), false);
-    else if (data.relay !== null) data.relay.fromClient(message, isBinary);
-    else if (this.awaitingHello.delete(transport)) this.onFirstMessage(ws, transport, Buffer.from(message), false);
+    if (this.delivered(data, owner, message, isBinary)) return;
+    if (this.awaitingHello.delete(transport)) this.onFirstMessage(ws, transport, Buffer.from(message), false);
     else if (this.claiming.get(transport)?.hold(message) === false) {
       this.refuse(transport, data.client, `more than ${HELD_BEFORE_WELCOME_BYTES} bytes sent before the welcome`);
     }
+  }
+
+  /** A message goes to the socket's session here, or to its relay to the identity's owner; false when it has neither. */
+  private delivered(data: TunnelSocketData, owner: ServerSession | undefined, message: ArrayBuffer, isBinary: boolean): boolean {
+    if (owner !== undefined) owner.session.onMessage(Buffer.from(message), false);
+    else if (data.relay !== null) data.relay.fromClient(message, isBinary);
+    else return false;
+    return true;
   }
 
   /** Messages held while the hello's identity was claimed go where the hello went, in order. */
   private replayHeld(data: TunnelSocketData, transport: UwsTransport, held: readonly ArrayBuffer[]): void {
     for (const message of held) {
       if (transport.closed && data.relay === null) return;
-      const owner = this.sessions.ownerOf(transport);
-      if (owner !== undefined) owner.session.onMessage(Buffer.from(message), false);
-      else if (data.relay !== null) data.relay.fromClient(message, true);
-      else return;
+      if (!this.delivered(data, this.sessions.ownerOf(transport), message, true)) return;
     }
   }
 
